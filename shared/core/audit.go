@@ -1,0 +1,219 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+)
+
+// ChainHead is the last link of a patient's audit chain. The zero value is the
+// head of an empty chain.
+type ChainHead struct {
+	Seq  uint64
+	Hash []byte
+}
+
+// Audit outcomes.
+const (
+	OutcomeSuccess = "success"
+	OutcomeDenied  = "denied"
+	OutcomeFailed  = "failed"
+)
+
+// AuditRecord is one security event in a patient's chain. It holds ids and
+// facts about the request, never PHI, keys or URLs.
+type AuditRecord struct {
+	PatientID    string
+	Seq          uint64
+	At           time.Time
+	ActorID      string
+	ActorRole    Role
+	Action       string
+	ResourceType string
+	ResourceID   string
+	Outcome      string
+	Reason       string // a stable code when the outcome is not success
+	SourceIP     string
+	UserAgent    string
+	RequestID    string
+	PrevHash     []byte
+	Hash         []byte
+}
+
+// canonicalRecord fixes the field order and encodings that the hash covers. Go's
+// encoding/json writes struct fields in declaration order, so the encoding is
+// deterministic. Changing it breaks every stored chain: add a new version
+// instead.
+type canonicalRecord struct {
+	V            int    `json:"v"`
+	PatientID    string `json:"patient_id"`
+	Seq          uint64 `json:"seq"`
+	At           string `json:"at"`
+	ActorID      string `json:"actor_id"`
+	ActorRole    string `json:"actor_role"`
+	Action       string `json:"action"`
+	ResourceType string `json:"resource_type"`
+	ResourceID   string `json:"resource_id"`
+	Outcome      string `json:"outcome"`
+	Reason       string `json:"reason"`
+	SourceIP     string `json:"source_ip"`
+	UserAgent    string `json:"user_agent"`
+	RequestID    string `json:"request_id"`
+	PrevHash     string `json:"prev_hash"`
+}
+
+// AuditHash returns the SHA-256 of the record's canonical form, which includes
+// the previous hash and so links the chain. rec.Hash is not part of it.
+func AuditHash(rec AuditRecord) []byte {
+	b, err := json.Marshal(canonicalRecord{
+		V:            1,
+		PatientID:    rec.PatientID,
+		Seq:          rec.Seq,
+		At:           rec.At.UTC().Format(time.RFC3339Nano),
+		ActorID:      rec.ActorID,
+		ActorRole:    string(rec.ActorRole),
+		Action:       rec.Action,
+		ResourceType: rec.ResourceType,
+		ResourceID:   rec.ResourceID,
+		Outcome:      rec.Outcome,
+		Reason:       rec.Reason,
+		SourceIP:     rec.SourceIP,
+		UserAgent:    rec.UserAgent,
+		RequestID:    rec.RequestID,
+		PrevHash:     hex.EncodeToString(rec.PrevHash),
+	})
+	if err != nil { // only strings and numbers: cannot fail
+		panic(fmt.Sprintf("audit: canonical encoding: %v", err))
+	}
+	sum := sha256.Sum256(append([]byte("medshare/v1/audit\x00"), b...))
+	return sum[:]
+}
+
+// Link fills rec's sequence, previous hash and hash so that it follows head.
+func Link(rec AuditRecord, head ChainHead) AuditRecord {
+	rec.Seq = head.Seq + 1
+	rec.PrevHash = head.Hash
+	rec.At = rec.At.UTC()
+	rec.Hash = AuditHash(rec)
+	return rec
+}
+
+// auditor appends records to chains. Within one process appends to one chain
+// are serialized by a striped lock, which keeps contention off the store; across
+// processes (Lambda instances) the store's conditional append keeps the chain
+// linear, and a moved head is retried with the head the store returned, so a
+// conflict costs no extra read.
+type auditor struct {
+	store AuditStore
+	locks [64]sync.Mutex
+	heads sync.Map // patient id -> ChainHead, the last head this process saw
+}
+
+const maxAppendAttempts = 64
+
+func (a *auditor) lock(patientID string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(patientID))
+	return &a.locks[h.Sum32()%uint32(len(a.locks))]
+}
+
+// append links rec to its patient's chain and stores it.
+func (a *auditor) append(ctx context.Context, rec AuditRecord) (AuditRecord, error) {
+	mu := a.lock(rec.PatientID)
+	mu.Lock()
+	defer mu.Unlock()
+
+	var head ChainHead
+	if v, ok := a.heads.Load(rec.PatientID); ok {
+		head = v.(ChainHead)
+	} else {
+		h, err := a.store.AuditHead(ctx, rec.PatientID)
+		if err != nil {
+			return AuditRecord{}, fmt.Errorf("audit head of %s: %w", rec.PatientID, err)
+		}
+		head = h
+	}
+	for attempt := 0; attempt < maxAppendAttempts; attempt++ {
+		linked := Link(rec, head)
+		err := a.store.AppendAudit(ctx, linked)
+		if err == nil {
+			a.heads.Store(rec.PatientID, ChainHead{Seq: linked.Seq, Hash: linked.Hash})
+			return linked, nil
+		}
+		var moved *HeadMismatchError
+		if !errors.As(err, &moved) {
+			a.heads.Delete(rec.PatientID)
+			return AuditRecord{}, fmt.Errorf("append audit to %s: %w", rec.PatientID, err)
+		}
+		head = moved.Current
+	}
+	a.heads.Delete(rec.PatientID)
+	return AuditRecord{}, ErrUnavailable(nil, "audit chain of %s is too contended", rec.PatientID)
+}
+
+// AuditVerification is the result of recomputing a chain.
+type AuditVerification struct {
+	Valid    bool
+	Records  uint64
+	HeadSeq  uint64
+	HeadHash []byte
+	// FirstBadSeq and Problem name the first link that does not verify.
+	FirstBadSeq uint64
+	Problem     string
+}
+
+// VerifyChain recomputes patient's chain page by page: every record's hash,
+// every link to the previous hash, sequence without gaps, and the stored head.
+func VerifyChain(ctx context.Context, s AuditStore, patientID string) (AuditVerification, error) {
+	head, err := s.AuditHead(ctx, patientID)
+	if err != nil {
+		return AuditVerification{}, fmt.Errorf("verify audit of %s: %w", patientID, err)
+	}
+	v := AuditVerification{HeadSeq: head.Seq, HeadHash: head.Hash}
+	var prev ChainHead
+	fail := func(seq uint64, problem string) (AuditVerification, error) {
+		v.Valid, v.FirstBadSeq, v.Problem = false, seq, problem
+		return v, nil
+	}
+	page := Page{Limit: 500}
+	for {
+		recs, next, err := s.ListAudit(ctx, patientID, false, page)
+		if err != nil {
+			return AuditVerification{}, fmt.Errorf("verify audit of %s: %w", patientID, err)
+		}
+		for _, r := range recs {
+			switch {
+			case r.PatientID != patientID:
+				return fail(r.Seq, "record belongs to another chain")
+			case r.Seq != prev.Seq+1:
+				return fail(prev.Seq+1, "sequence gap")
+			case !bytes.Equal(r.PrevHash, prev.Hash):
+				return fail(r.Seq, "previous hash does not match")
+			case !bytes.Equal(AuditHash(r), r.Hash):
+				return fail(r.Seq, "record hash does not match its content")
+			}
+			prev = ChainHead{Seq: r.Seq, Hash: r.Hash}
+			v.Records++
+		}
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	if prev.Seq != head.Seq || !bytes.Equal(prev.Hash, head.Hash) {
+		return fail(prev.Seq+1, "chain does not end at the stored head")
+	}
+	v.Valid = true
+	return v, nil
+}
+
+// VerifyRecord recomputes one record's hash; used where a whole chain is not the
+// caller's to read (a professional's own actions).
+func VerifyRecord(r AuditRecord) bool { return bytes.Equal(AuditHash(r), r.Hash) }

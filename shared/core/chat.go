@@ -1,0 +1,230 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// ChatContentTypes are the image types a chat image may have.
+var ChatContentTypes = []string{"image/jpeg", "image/png", "image/heic", "image/heif", "image/webp", "image/gif"}
+
+// MaxProfessionals caps the professionals of one appointment.
+const MaxProfessionals = 20
+
+// AppointmentInput is a clinic's registration of an appointment.
+type AppointmentInput struct {
+	PatientID       string
+	ProfessionalIDs []string
+	StartsAt        time.Time
+	EndsAt          time.Time
+}
+
+// RegisterAppointment creates or updates an appointment (PUT semantics). The id
+// belongs to the clinic that first registered it. Once the appointment has chat
+// images its participants are fixed (409 conflict on a change), so that every
+// image's participant list stays exact.
+func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, in AppointmentInput) (Appointment, bool, error) {
+	if err := s.requireRole(c, RoleClinic); err != nil {
+		return Appointment{}, false, err
+	}
+	if !ValidExternalID(id) {
+		return Appointment{}, false, ErrInvalid("appointment_id must be 1-128 characters of letters, digits and ._:@-")
+	}
+	if !ValidExternalID(in.PatientID) {
+		return Appointment{}, false, ErrInvalid("patient_id is malformed")
+	}
+	if len(in.ProfessionalIDs) == 0 || len(in.ProfessionalIDs) > MaxProfessionals {
+		return Appointment{}, false, ErrInvalid("professional_ids must list 1 to %d ids", MaxProfessionals)
+	}
+	for i, p := range in.ProfessionalIDs {
+		switch {
+		case !ValidExternalID(p):
+			return Appointment{}, false, ErrInvalid("professional_ids[%d] is malformed", i)
+		case p == in.PatientID:
+			return Appointment{}, false, ErrInvalid("the patient cannot also be a professional of the appointment")
+		case slices.Contains(in.ProfessionalIDs[:i], p):
+			return Appointment{}, false, ErrInvalid("professional_ids[%d] is listed twice", i)
+		}
+	}
+	if in.StartsAt.IsZero() || in.EndsAt.IsZero() || !in.EndsAt.After(in.StartsAt) {
+		return Appointment{}, false, ErrInvalid("ends_at must be after starts_at")
+	}
+	now := s.now()
+	a := Appointment{
+		ID:              id,
+		ClinicID:        c.ID,
+		PatientID:       in.PatientID,
+		ProfessionalIDs: slices.Clone(in.ProfessionalIDs),
+		StartsAt:        in.StartsAt.UTC(),
+		EndsAt:          in.EndsAt.UTC(),
+		CreatedAt:       now,
+		UpdatedAt:       now,
+	}
+	created, err := s.store.PutAppointment(ctx, a)
+	if err != nil {
+		return Appointment{}, false, fmt.Errorf("register appointment %s: %w", id, err)
+	}
+	if err := s.record(ctx, c, a.PatientID, "appointment.register", "appointment", id, nil); err != nil {
+		return Appointment{}, false, err
+	}
+	return a, created, nil
+}
+
+// ChatUploadInput is a participant's request to send an image.
+type ChatUploadInput struct {
+	AppointmentID string
+	ContentType   string
+	Size          int64
+	SHA256        []byte
+}
+
+// ChatUpload is a staged chat image and how to upload it.
+type ChatUpload struct {
+	Image  ChatImage
+	Upload Upload
+}
+
+// chatNotFound is the one answer a non-participant gets, whether or not the
+// image or appointment exists.
+func chatNotFound() error { return ErrNotFound("chat image not found") }
+
+// CreateChatUpload stages a chat image in an appointment the caller takes part in.
+func (s *Service) CreateChatUpload(ctx context.Context, c Caller, in ChatUploadInput) (ChatUpload, error) {
+	if err := s.requireRole(c, RolePatient, RoleProfessional); err != nil {
+		return ChatUpload{}, err
+	}
+	if !ValidExternalID(in.AppointmentID) {
+		return ChatUpload{}, ErrInvalid("appointment_id is malformed")
+	}
+	if err := s.validUpload(in.ContentType, ChatContentTypes, in.Size, in.SHA256); err != nil {
+		return ChatUpload{}, err
+	}
+	a, err := s.store.GetAppointment(ctx, in.AppointmentID)
+	if IsKind(err, KindNotFound) {
+		return ChatUpload{}, ErrNotFound("appointment not found")
+	}
+	if err != nil {
+		return ChatUpload{}, fmt.Errorf("get appointment %s: %w", in.AppointmentID, err)
+	}
+	if !slices.Contains(a.Participants(), c.ID) {
+		return ChatUpload{}, ErrNotFound("appointment not found")
+	}
+	now := s.now()
+	img := ChatImage{
+		ID:              NewID("ci"),
+		AppointmentID:   a.ID,
+		PatientID:       a.PatientID,
+		UploaderID:      c.ID,
+		Participants:    a.Participants(),
+		ContentType:     in.ContentType,
+		Size:            in.Size,
+		SHA256:          in.SHA256,
+		Status:          StatusPending,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		UploadExpiresAt: now.Add(s.cfg.UploadTTL),
+	}
+	up, err := s.blobs.PresignPut(ctx, img.ObjectKey(), img.Size, img.SHA256, img.ContentType, s.cfg.UploadTTL)
+	if err != nil {
+		return ChatUpload{}, fmt.Errorf("presign chat image %s: %w", img.ID, err)
+	}
+	if err := s.store.CreateChatImage(ctx, img); err != nil {
+		return ChatUpload{}, fmt.Errorf("create chat image %s: %w", img.ID, err)
+	}
+	return ChatUpload{Image: img, Upload: up}, nil
+}
+
+// visibleChatImage loads an image and checks that the caller takes part in its
+// appointment; anything else is the same not-found.
+func (s *Service) visibleChatImage(ctx context.Context, c Caller, id string) (ChatImage, error) {
+	if !ValidID("ci", id) {
+		return ChatImage{}, ErrInvalid("image id is malformed")
+	}
+	img, err := s.store.GetChatImage(ctx, id)
+	if IsKind(err, KindNotFound) {
+		return ChatImage{}, chatNotFound()
+	}
+	if err != nil {
+		return ChatImage{}, fmt.Errorf("get chat image %s: %w", id, err)
+	}
+	return img, nil
+}
+
+// FinalizeChatImage checks the uploaded object and marks the image READY. Only
+// its uploader may finalize it.
+func (s *Service) FinalizeChatImage(ctx context.Context, c Caller, id string) (ChatImage, error) {
+	if err := s.requireRole(c, RolePatient, RoleProfessional); err != nil {
+		return ChatImage{}, err
+	}
+	img, err := s.visibleChatImage(ctx, c, id)
+	if err != nil {
+		return ChatImage{}, err
+	}
+	now := s.now()
+	if !img.IsParticipant(c.ID) || img.Abandoned(now) {
+		return ChatImage{}, chatNotFound()
+	}
+	if img.UploaderID != c.ID {
+		return ChatImage{}, ErrForbidden("only the uploader may finalize a chat image")
+	}
+	key := img.ObjectKey()
+	info, err := s.blobs.Stat(ctx, key)
+	if IsKind(err, KindNotFound) {
+		return ChatImage{}, ErrConflict("the image's upload has not been received")
+	}
+	if err != nil {
+		return ChatImage{}, fmt.Errorf("stat chat image %s: %w", id, err)
+	}
+	img, err = s.store.MarkChatImageReady(ctx, id, info, now)
+	if IsKind(err, KindConflict) {
+		if derr := s.blobs.Delete(ctx, key); derr != nil {
+			return ChatImage{}, fmt.Errorf("delete mismatched chat image %s: %w", id, derr)
+		}
+		return ChatImage{}, ErrConflict("the uploaded object does not match the declared size and sha256; upload again")
+	}
+	if err != nil {
+		return ChatImage{}, fmt.Errorf("finalize chat image %s: %w", id, err)
+	}
+	if err := s.record(ctx, c, img.PatientID, "chat_image.upload", "chat_image", id, nil); err != nil {
+		return ChatImage{}, err
+	}
+	return img, nil
+}
+
+// ChatImageURL returns a signed URL for a READY chat image, valid for the
+// configured chat URL lifetime, to a participant of its appointment. Every
+// fetch, granted or denied, is appended to the patient's audit chain before the
+// answer leaves: no audit, no URL.
+func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (SignedURL, error) {
+	if err := s.requireRole(c, RolePatient, RoleProfessional); err != nil {
+		return SignedURL{}, err
+	}
+	img, err := s.visibleChatImage(ctx, c, id)
+	if err != nil {
+		return SignedURL{}, err
+	}
+	if !img.IsParticipant(c.ID) {
+		denied := chatNotFound()
+		if aerr := s.record(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, denied); aerr != nil {
+			return SignedURL{}, aerr
+		}
+		return SignedURL{}, denied
+	}
+	now := s.now()
+	switch {
+	case img.Abandoned(now):
+		return SignedURL{}, chatNotFound()
+	case img.Status != StatusReady:
+		return SignedURL{}, ErrConflict("the image has not been finalized")
+	}
+	u, err := s.blobs.PresignGet(ctx, img.ObjectKey(), s.cfg.ChatURLTTL)
+	if err != nil {
+		return SignedURL{}, fmt.Errorf("presign chat image %s: %w", id, err)
+	}
+	if err := s.record(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, nil); err != nil {
+		return SignedURL{}, err
+	}
+	return u, nil
+}

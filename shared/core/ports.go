@@ -1,0 +1,131 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// The ports. Each method is shaped to be one DynamoDB call (a conditional put or
+// update, a query, or one TransactWriteItems) in the AWS adapter and one bbolt
+// transaction in the embedded adapter. Every method that reports "not found"
+// returns an error of KindNotFound, never a zero value with a nil error. Times
+// are absolute (time.Time); durations are time.Duration.
+
+// PhotoStore keeps patients' photos.
+type PhotoStore interface {
+	// CreatePhoto stores a new PENDING photo. It fails with KindConflict when a
+	// photo with the same owner and id exists.
+	CreatePhoto(ctx context.Context, p Photo) error
+
+	// MarkPhotoReady moves the photo (owner, id) from PENDING to READY if the
+	// observed object matches the declared size and SHA-256 and the upload window
+	// has not passed at now; it returns the photo as stored afterwards. Atomic:
+	// one conditional write. It is idempotent: a READY photo whose size and
+	// SHA-256 match is returned unchanged. Errors: KindNotFound when there is no
+	// such photo or it was abandoned (past its window while PENDING);
+	// KindConflict when the object does not match.
+	MarkPhotoReady(ctx context.Context, owner, id string, observed BlobInfo, now time.Time) (Photo, error)
+
+	// GetPhoto returns the photo (owner, id) or KindNotFound.
+	GetPhoto(ctx context.Context, owner, id string) (Photo, error)
+
+	// ListPhotos returns owner's photos ordered by id, one page at a time, and
+	// the cursor of the next page ("" at the end). A malformed cursor is
+	// KindInvalid.
+	ListPhotos(ctx context.Context, owner string, page Page) ([]Photo, string, error)
+
+	// DeletePhoto removes the photo (owner, id) and returns it as it was, so that
+	// the caller can delete its object. KindNotFound when absent.
+	DeletePhoto(ctx context.Context, owner, id string) (Photo, error)
+}
+
+// ChatStore keeps appointments and their chat images.
+type ChatStore interface {
+	// PutAppointment creates the appointment or replaces the one with the same id
+	// registered by the same clinic, keeping CreatedAt and ImageCount. It reports
+	// whether it created it. KindConflict when the id belongs to another clinic,
+	// or when the appointment has chat images and the participants would change.
+	PutAppointment(ctx context.Context, a Appointment) (created bool, err error)
+
+	// GetAppointment returns the appointment or KindNotFound.
+	GetAppointment(ctx context.Context, id string) (Appointment, error)
+
+	// CreateChatImage stores a new PENDING chat image and counts it on its
+	// appointment, atomically, on condition that the appointment's participants
+	// are still img.Participants. KindConflict when the participants changed or
+	// the id exists; KindNotFound when the appointment is gone.
+	CreateChatImage(ctx context.Context, img ChatImage) error
+
+	// GetChatImage returns the image, with the participants who may see it, in
+	// one read; KindNotFound when absent.
+	GetChatImage(ctx context.Context, id string) (ChatImage, error)
+
+	// MarkChatImageReady is MarkPhotoReady for chat images.
+	MarkChatImageReady(ctx context.Context, id string, observed BlobInfo, now time.Time) (ChatImage, error)
+}
+
+// AuditStore keeps the per-patient hash chains of the audit trail.
+type AuditStore interface {
+	// AuditHead returns the head of patient's chain; the zero ChainHead when the
+	// chain is empty.
+	AuditHead(ctx context.Context, patientID string) (ChainHead, error)
+
+	// AppendAudit appends rec to its patient's chain if the chain's head is
+	// exactly (rec.Seq-1, rec.PrevHash); atomically, so that concurrent appends
+	// never fork the chain. When the head moved it returns *HeadMismatchError
+	// carrying the current head and writes nothing.
+	AppendAudit(ctx context.Context, rec AuditRecord) error
+
+	// ListAudit returns one page of patient's chain in sequence order
+	// (ascending, or newest first when newestFirst), and the next cursor.
+	ListAudit(ctx context.Context, patientID string, newestFirst bool, page Page) ([]AuditRecord, string, error)
+
+	// ListAuditByActor returns one page of the records whose actor is actorID,
+	// newest first, across all chains, and the next cursor.
+	ListAuditByActor(ctx context.Context, actorID string, page Page) ([]AuditRecord, string, error)
+}
+
+// Store is every store port together, plus a health check.
+type Store interface {
+	PhotoStore
+	ChatStore
+	AuditStore
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+}
+
+// Blobs stores objects (ciphertexts, chat images) and hands out short-lived
+// presigned URLs for them. Keys hold ids only.
+type Blobs interface {
+	// PresignPut returns how to upload exactly size bytes whose SHA-256 is sha256
+	// to key with the given content type, valid for ttl. The store rejects an
+	// upload whose length, digest or content type differ, and keeps nothing of it.
+	PresignPut(ctx context.Context, key string, size int64, sha256 []byte, contentType string, ttl time.Duration) (Upload, error)
+
+	// PresignGet returns a URL that reads key for ttl. It does not check that the
+	// object exists.
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (SignedURL, error)
+
+	// Stat returns the size and SHA-256 of the object at key, or KindNotFound.
+	Stat(ctx context.Context, key string) (BlobInfo, error)
+
+	// Delete removes the object at key; deleting an absent object is not an
+	// error.
+	Delete(ctx context.Context, key string) error
+
+	// Ping checks that the blob store answers.
+	Ping(ctx context.Context) error
+}
+
+// KeyRing wraps and unwraps data keys (envelope encryption). The encryption
+// context is bound to the wrapped key: Unwrap under another context fails.
+// Plaintext keys are never stored or logged by an implementation.
+type KeyRing interface {
+	// Wrap encrypts a data key under the context.
+	Wrap(ctx context.Context, plaintext []byte, encCtx map[string]string) (WrappedKey, error)
+	// Unwrap decrypts a wrapped key; it fails (KindInternal) when the context or
+	// the ciphertext differ from what was wrapped.
+	Unwrap(ctx context.Context, w WrappedKey, encCtx map[string]string) ([]byte, error)
+	// Ping checks that the key ring answers.
+	Ping(ctx context.Context) error
+}

@@ -1,0 +1,182 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config holds the service's tunables. Zero values take the defaults.
+type Config struct {
+	// ChatURLTTL is how long a chat image's signed URL is valid (default 1h).
+	ChatURLTTL time.Duration
+	// UploadTTL is how long a presigned upload is valid, and how long a staged
+	// upload may stay PENDING before it is abandoned (default 15m).
+	UploadTTL time.Duration
+	// MaxUploadBytes caps the declared size of a photo or chat image (default 20 MiB).
+	MaxUploadBytes int64
+}
+
+// Defaults for Config.
+const (
+	DefaultChatURLTTL     = time.Hour
+	DefaultUploadTTL      = 15 * time.Minute
+	DefaultMaxUploadBytes = 20 << 20
+	DefaultPageLimit      = 50
+	MaxPageLimit          = 100
+	MaxMetadataBytes      = 4096
+)
+
+func (c Config) withDefaults() Config {
+	if c.ChatURLTTL <= 0 {
+		c.ChatURLTTL = DefaultChatURLTTL
+	}
+	if c.UploadTTL <= 0 {
+		c.UploadTTL = DefaultUploadTTL
+	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	return c
+}
+
+// Deps are the adapters the service runs on.
+type Deps struct {
+	Store Store
+	Blobs Blobs
+	Keys  KeyRing
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service has one method per operation. Each method authorizes the caller
+// against the resource it loads: this is the one place authorization happens
+// (DESIGN §2.1).
+type Service struct {
+	cfg   Config
+	store Store
+	blobs Blobs
+	keys  KeyRing
+	now   func() time.Time
+	audit *auditor
+}
+
+// NewService builds a service.
+func NewService(cfg Config, d Deps) *Service {
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{
+		cfg:   cfg.withDefaults(),
+		store: d.Store,
+		blobs: d.Blobs,
+		keys:  d.Keys,
+		now:   func() time.Time { return now().UTC() },
+		audit: &auditor{store: d.Store},
+	}
+}
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a random id with the given prefix: 128 random bits.
+func NewID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
+}
+
+var (
+	generatedID = regexp.MustCompile(`^[a-z]{2}_[a-z2-7]{26}$`)
+	externalID  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$`)
+)
+
+// ValidID reports whether id has the shape of an id this service generates with
+// the given prefix.
+func ValidID(prefix, id string) bool {
+	return generatedID.MatchString(id) && strings.HasPrefix(id, prefix+"_")
+}
+
+// ValidExternalID reports whether id is acceptable as an id chosen outside the
+// service (user subjects, appointment ids).
+func ValidExternalID(id string) bool { return externalID.MatchString(id) }
+
+func (s *Service) requireRole(c Caller, roles ...Role) error {
+	if c.ID == "" || !c.Role.Valid() {
+		return ErrUnauthorized("authentication required")
+	}
+	if !ValidExternalID(c.ID) {
+		return ErrUnauthorized("token subject is not a valid id")
+	}
+	if !slices.Contains(roles, c.Role) {
+		return ErrForbidden("role %s may not call this operation", c.Role)
+	}
+	return nil
+}
+
+func pageOf(p Page) (Page, error) {
+	switch {
+	case p.Limit == 0:
+		p.Limit = DefaultPageLimit
+	case p.Limit < 0 || p.Limit > MaxPageLimit:
+		return p, ErrInvalid("limit must be between 1 and %d", MaxPageLimit)
+	}
+	return p, nil
+}
+
+// record appends an audit record for caller about a resource of patientID.
+func (s *Service) record(ctx context.Context, c Caller, patientID, action, resType, resID string, outcome error) error {
+	rec := AuditRecord{
+		PatientID:    patientID,
+		At:           s.now(),
+		ActorID:      c.ID,
+		ActorRole:    c.Role,
+		Action:       action,
+		ResourceType: resType,
+		ResourceID:   resID,
+		Outcome:      OutcomeSuccess,
+		SourceIP:     c.SourceIP,
+		UserAgent:    truncate(c.UserAgent, 256),
+		RequestID:    c.RequestID,
+	}
+	if outcome != nil {
+		rec.Outcome = OutcomeDenied
+		if k := KindOf(outcome); k == KindInternal || k == KindUnavailable {
+			rec.Outcome = OutcomeFailed
+		}
+		rec.Reason = CodeOf(outcome)
+	}
+	if _, err := s.audit.append(ctx, rec); err != nil {
+		if KindOf(err) == KindUnavailable {
+			return err
+		}
+		return ErrUnavailable(err, "audit trail unavailable")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// Health checks every dependency.
+func (s *Service) Health(ctx context.Context) error {
+	for name, ping := range map[string]func(context.Context) error{
+		"store": s.store.Ping, "blobs": s.blobs.Ping, "keys": s.keys.Ping,
+	} {
+		if err := ping(ctx); err != nil {
+			return ErrUnavailable(err, "%s unavailable", name)
+		}
+	}
+	return nil
+}
