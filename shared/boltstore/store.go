@@ -1,0 +1,644 @@
+// Package boltstore is the embedded core.Store: one bbolt file holding the
+// same items, under the same keys, as the DynamoDB single table (DESIGN §5).
+// Every port method is one bbolt transaction, which gives the atomicity that
+// the DynamoDB adapter gets from one conditional write or one
+// TransactWriteItems.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+// The buckets: items holds every item under PK + "\x00" + SK; gsi_actor is the
+// by-actor index of audit records, whose values are the items keys of the
+// records (so that the index reads the record as stored).
+var (
+	itemsBucket = []byte("items")
+	actorBucket = []byte("gsi_actor")
+)
+
+// OpenTimeout is how long Open waits for the file lock that another process
+// holds before it fails.
+const OpenTimeout = time.Second
+
+// Store is the bbolt implementation of core.Store. It is safe for concurrent
+// use.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ core.Store = (*Store)(nil)
+
+// Open opens (or creates, mode 0600) the store at path. It fails with
+// KindUnavailable after OpenTimeout when another process holds the file.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: OpenTimeout})
+	if err != nil {
+		return nil, core.ErrUnavailable(err, "open store %s", path)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{itemsBucket, actorBucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, core.ErrUnavailable(err, "create buckets in store %s", path)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close releases the file. Methods called after Close fail with
+// KindUnavailable.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the store answers.
+func (s *Store) Ping(ctx context.Context) error {
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		if tx.Bucket(itemsBucket) == nil || tx.Bucket(actorBucket) == nil {
+			return core.ErrInternal(nil, "store buckets are missing")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// run runs fn in one transaction, read-write when writable. Errors of the
+// core's kinds (and *core.HeadMismatchError) pass through; anything else comes
+// from bbolt (I/O, closed database) and is KindUnavailable.
+func (s *Store) run(ctx context.Context, writable bool, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return core.ErrUnavailable(err, "request ended")
+	}
+	var err error
+	if writable {
+		err = s.db.Update(fn)
+	} else {
+		err = s.db.View(fn)
+	}
+	if err == nil {
+		return nil
+	}
+	var ce *core.Error
+	var moved *core.HeadMismatchError
+	if errors.As(err, &ce) || errors.As(err, &moved) {
+		return err
+	}
+	return core.ErrUnavailable(err, "store transaction failed")
+}
+
+// getJSON decodes the item at k into v and reports whether it exists.
+func getJSON(b *bolt.Bucket, k Key, v any) (bool, error) {
+	raw := b.Get(k.boltKey())
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, core.ErrInternal(err, "item %s %s is corrupt", k.PK, k.SK)
+	}
+	return true, nil
+}
+
+// putJSON writes v as the item at k.
+func putJSON(b *bolt.Bucket, k Key, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return core.ErrInternal(err, "encode item %s %s", k.PK, k.SK)
+	}
+	return b.Put(k.boltKey(), raw)
+}
+
+func pageLimit(p core.Page) int {
+	if p.Limit <= 0 {
+		return core.DefaultPageLimit
+	}
+	return p.Limit
+}
+
+// scan visits, in key order (reversed when desc), at most limit items of
+// partition pk whose sort key starts with skPrefix, starting after sort key
+// afterSK (exclusive; "" starts at the first or, when desc, the last). It
+// returns the sort key of the last visited item when more items follow, and ""
+// when the partition is exhausted.
+func scan(b *bolt.Bucket, pk, skPrefix, afterSK string, desc bool, limit int, visit func(sk string, v []byte) error) (string, error) {
+	base := pk + "\x00"
+	prefix := []byte(base + skPrefix)
+	c := b.Cursor()
+	var k, v []byte
+	switch {
+	case !desc && afterSK == "":
+		k, v = c.Seek(prefix)
+	case !desc:
+		from := []byte(base + afterSK)
+		if k, v = c.Seek(from); bytes.Equal(k, from) {
+			k, v = c.Next()
+		}
+	default:
+		// from is an exclusive upper bound: start at the last key below it.
+		from := []byte(base + afterSK)
+		if afterSK == "" {
+			from = prefixEnd(prefix)
+		}
+		if from == nil {
+			k, v = c.Last()
+		} else if k, _ = c.Seek(from); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	}
+	step := c.Next
+	if desc {
+		step = c.Prev
+	}
+	var last string
+	for n := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = step() {
+		if n == limit {
+			return last, nil
+		}
+		sk := string(k[len(base):])
+		if err := visit(sk, v); err != nil {
+			return "", err
+		}
+		last = sk
+		n++
+	}
+	return "", nil
+}
+
+// prefixEnd returns the smallest key above every key that starts with prefix,
+// or nil when there is none.
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// CreatePhoto stores a new photo; KindConflict when (owner, id) exists.
+func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
+	if err := checkIDs(p.OwnerID, p.ID); err != nil {
+		return fmt.Errorf("create photo %q of %q: %w", p.ID, p.OwnerID, err)
+	}
+	k := PhotoKey(p.OwnerID, p.ID)
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		b := tx.Bucket(itemsBucket)
+		if b.Get(k.boltKey()) != nil {
+			return core.ErrConflict("photo %s exists", p.ID)
+		}
+		return putJSON(b, k, photoRecordOf(p))
+	})
+	if err != nil {
+		return fmt.Errorf("create photo %s of %s: %w", p.ID, p.OwnerID, err)
+	}
+	return nil
+}
+
+// MarkPhotoReady moves a PENDING photo whose object matches to READY, in one
+// transaction; see core.PhotoStore.
+func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed core.BlobInfo, now time.Time) (core.Photo, error) {
+	if err := checkIDs(owner, id); err != nil {
+		return core.Photo{}, fmt.Errorf("mark photo %q ready: %w", id, err)
+	}
+	k := PhotoKey(owner, id)
+	var out core.Photo
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		b := tx.Bucket(itemsBucket)
+		var r photoRecord
+		found, err := getJSON(b, k, &r)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return core.ErrNotFound("photo %s not found", id)
+		}
+		p := r.photo()
+		switch {
+		case p.Status == core.StatusReady && observed.Matches(p.Size, p.SHA256):
+			out = p
+			return nil
+		case p.Status == core.StatusReady:
+			return core.ErrConflict("the object does not match ready photo %s", id)
+		case p.Abandoned(now):
+			return core.ErrNotFound("photo %s not found", id)
+		case !observed.Matches(p.Size, p.SHA256):
+			return core.ErrConflict("the object does not match photo %s", id)
+		}
+		p.Status = core.StatusReady
+		p.UpdatedAt = now.UTC()
+		if err := putJSON(b, k, photoRecordOf(p)); err != nil {
+			return err
+		}
+		out = p
+		return nil
+	})
+	if err != nil {
+		return core.Photo{}, fmt.Errorf("mark photo %s ready: %w", id, err)
+	}
+	return out, nil
+}
+
+// GetPhoto returns the photo (owner, id) or KindNotFound.
+func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, error) {
+	if err := checkIDs(owner, id); err != nil {
+		return core.Photo{}, fmt.Errorf("get photo %q: %w", id, err)
+	}
+	k := PhotoKey(owner, id)
+	var r photoRecord
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(itemsBucket), k, &r)
+		if err == nil && !found {
+			err = core.ErrNotFound("photo %s not found", id)
+		}
+		return err
+	})
+	if err != nil {
+		return core.Photo{}, fmt.Errorf("get photo %s: %w", id, err)
+	}
+	return r.photo(), nil
+}
+
+// ListPhotos returns one page of owner's photos ordered by id.
+func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([]core.Photo, string, error) {
+	if err := checkIDs(owner); err != nil {
+		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
+	}
+	after, err := DecodeCursor(page.Cursor, PhotoSKPrefix)
+	if err != nil {
+		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
+	}
+	photos := []core.Photo{}
+	var next string
+	err = s.run(ctx, false, func(tx *bolt.Tx) error {
+		var err error
+		next, err = scan(tx.Bucket(itemsBucket), PhotoPKPrefix+owner, PhotoSKPrefix, after, false, pageLimit(page),
+			func(sk string, v []byte) error {
+				var r photoRecord
+				if err := json.Unmarshal(v, &r); err != nil {
+					return core.ErrInternal(err, "photo item %s of %s is corrupt", sk, owner)
+				}
+				photos = append(photos, r.photo())
+				return nil
+			})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
+	}
+	if next != "" {
+		next = EncodeCursor(next)
+	}
+	return photos, next, nil
+}
+
+// DeletePhoto removes the photo (owner, id) and returns it as it was.
+func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, error) {
+	if err := checkIDs(owner, id); err != nil {
+		return core.Photo{}, fmt.Errorf("delete photo %q: %w", id, err)
+	}
+	k := PhotoKey(owner, id)
+	var r photoRecord
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		b := tx.Bucket(itemsBucket)
+		found, err := getJSON(b, k, &r)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return core.ErrNotFound("photo %s not found", id)
+		}
+		return b.Delete(k.boltKey())
+	})
+	if err != nil {
+		return core.Photo{}, fmt.Errorf("delete photo %s: %w", id, err)
+	}
+	return r.photo(), nil
+}
+
+// PutAppointment creates or replaces an appointment; see core.ChatStore.
+func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, error) {
+	if err := checkIDs(a.ID, a.ClinicID); err != nil {
+		return false, fmt.Errorf("put appointment %q: %w", a.ID, err)
+	}
+	k := AppointmentKey(a.ID)
+	var created bool
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		b := tx.Bucket(itemsBucket)
+		var r appointmentRecord
+		found, err := getJSON(b, k, &r)
+		if err != nil {
+			return err
+		}
+		if found {
+			old := r.appointment()
+			switch {
+			case old.ClinicID != a.ClinicID:
+				return core.ErrConflict("appointment %s belongs to another clinic", a.ID)
+			case old.ImageCount > 0 && !old.SameParticipants(a):
+				return core.ErrConflict("appointment %s has chat images: its participants cannot change", a.ID)
+			}
+			a.CreatedAt, a.ImageCount = old.CreatedAt, old.ImageCount
+		}
+		created = !found
+		return putJSON(b, k, appointmentRecordOf(a))
+	})
+	if err != nil {
+		return false, fmt.Errorf("put appointment %s: %w", a.ID, err)
+	}
+	return created, nil
+}
+
+// GetAppointment returns the appointment or KindNotFound.
+func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment, error) {
+	if err := checkIDs(id); err != nil {
+		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
+	}
+	var r appointmentRecord
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(itemsBucket), AppointmentKey(id), &r)
+		if err == nil && !found {
+			err = core.ErrNotFound("appointment %s not found", id)
+		}
+		return err
+	})
+	if err != nil {
+		return core.Appointment{}, fmt.Errorf("get appointment %s: %w", id, err)
+	}
+	return r.appointment(), nil
+}
+
+// CreateChatImage stores a new chat image and counts it on its appointment,
+// in one transaction; see core.ChatStore.
+func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
+	if err := checkIDs(img.ID, img.AppointmentID); err != nil {
+		return fmt.Errorf("create chat image %q: %w", img.ID, err)
+	}
+	ik, ak := ChatImageKey(img.ID), AppointmentKey(img.AppointmentID)
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		b := tx.Bucket(itemsBucket)
+		if b.Get(ik.boltKey()) != nil {
+			return core.ErrConflict("chat image %s exists", img.ID)
+		}
+		var r appointmentRecord
+		found, err := getJSON(b, ak, &r)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return core.ErrNotFound("appointment %s not found", img.AppointmentID)
+		}
+		a := r.appointment()
+		if !sameParticipants(a, img) {
+			return core.ErrConflict("the participants of appointment %s changed", a.ID)
+		}
+		a.ImageCount++
+		if err := putJSON(b, ak, appointmentRecordOf(a)); err != nil {
+			return err
+		}
+		return putJSON(b, ik, chatImageRecordOf(img))
+	})
+	if err != nil {
+		return fmt.Errorf("create chat image %s in appointment %s: %w", img.ID, img.AppointmentID, err)
+	}
+	return nil
+}
+
+// sameParticipants reports whether img was made for a's current participants:
+// the same patient first, then the same set of professionals.
+func sameParticipants(a core.Appointment, img core.ChatImage) bool {
+	if len(img.Participants) == 0 || img.PatientID != a.PatientID {
+		return false
+	}
+	listed := core.Appointment{PatientID: img.Participants[0], ProfessionalIDs: img.Participants[1:]}
+	return a.SameParticipants(listed)
+}
+
+// GetChatImage returns the chat image or KindNotFound.
+func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, error) {
+	if err := checkIDs(id); err != nil {
+		return core.ChatImage{}, fmt.Errorf("get chat image %q: %w", id, err)
+	}
+	var r chatImageRecord
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(itemsBucket), ChatImageKey(id), &r)
+		if err == nil && !found {
+			err = core.ErrNotFound("chat image %s not found", id)
+		}
+		return err
+	})
+	if err != nil {
+		return core.ChatImage{}, fmt.Errorf("get chat image %s: %w", id, err)
+	}
+	return r.chatImage(), nil
+}
+
+// MarkChatImageReady is MarkPhotoReady for chat images.
+func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core.BlobInfo, now time.Time) (core.ChatImage, error) {
+	if err := checkIDs(id); err != nil {
+		return core.ChatImage{}, fmt.Errorf("mark chat image %q ready: %w", id, err)
+	}
+	k := ChatImageKey(id)
+	var out core.ChatImage
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		b := tx.Bucket(itemsBucket)
+		var r chatImageRecord
+		found, err := getJSON(b, k, &r)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return core.ErrNotFound("chat image %s not found", id)
+		}
+		img := r.chatImage()
+		switch {
+		case img.Status == core.StatusReady && observed.Matches(img.Size, img.SHA256):
+			out = img
+			return nil
+		case img.Status == core.StatusReady:
+			return core.ErrConflict("the object does not match ready chat image %s", id)
+		case img.Abandoned(now):
+			return core.ErrNotFound("chat image %s not found", id)
+		case !observed.Matches(img.Size, img.SHA256):
+			return core.ErrConflict("the object does not match chat image %s", id)
+		}
+		img.Status = core.StatusReady
+		img.UpdatedAt = now.UTC()
+		if err := putJSON(b, k, chatImageRecordOf(img)); err != nil {
+			return err
+		}
+		out = img
+		return nil
+	})
+	if err != nil {
+		return core.ChatImage{}, fmt.Errorf("mark chat image %s ready: %w", id, err)
+	}
+	return out, nil
+}
+
+// readHead returns the head of patient's chain, zero when the chain is empty.
+func readHead(b *bolt.Bucket, patientID string) (core.ChainHead, error) {
+	var h headRecord
+	if _, err := getJSON(b, AuditHeadKey(patientID), &h); err != nil {
+		return core.ChainHead{}, err
+	}
+	return core.ChainHead{Seq: h.Seq, Hash: h.Hash}, nil
+}
+
+// AuditHead returns the head of patient's chain; the zero ChainHead when the
+// chain is empty.
+func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead, error) {
+	if err := checkIDs(patientID); err != nil {
+		return core.ChainHead{}, fmt.Errorf("audit head of %q: %w", patientID, err)
+	}
+	var head core.ChainHead
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		var err error
+		head, err = readHead(tx.Bucket(itemsBucket), patientID)
+		return err
+	})
+	if err != nil {
+		return core.ChainHead{}, fmt.Errorf("audit head of %s: %w", patientID, err)
+	}
+	return head, nil
+}
+
+// AppendAudit appends rec to its chain if the head is (rec.Seq-1,
+// rec.PrevHash), writing the record, the new head and the by-actor index entry
+// in one transaction; otherwise it returns *core.HeadMismatchError with the
+// current head and writes nothing. A record without an actor is not indexed.
+func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
+	if err := checkIDs(rec.PatientID); err != nil {
+		return fmt.Errorf("append audit to %q: %w", rec.PatientID, err)
+	}
+	if rec.ActorID != "" {
+		if err := checkIDs(rec.ActorID); err != nil {
+			return fmt.Errorf("append audit to %s: actor: %w", rec.PatientID, err)
+		}
+	}
+	k := AuditRecordKey(rec.PatientID, rec.Seq)
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		head, err := readHead(items, rec.PatientID)
+		if err != nil {
+			return err
+		}
+		if rec.Seq != head.Seq+1 || !bytes.Equal(rec.PrevHash, head.Hash) {
+			return &core.HeadMismatchError{PatientID: rec.PatientID, Current: head}
+		}
+		if items.Get(k.boltKey()) != nil {
+			return core.ErrInternal(nil, "audit record %d of %s exists beyond the head", rec.Seq, rec.PatientID)
+		}
+		if err := putJSON(items, k, auditRecordOf(rec)); err != nil {
+			return err
+		}
+		if err := putJSON(items, AuditHeadKey(rec.PatientID), headRecord{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
+			return err
+		}
+		if rec.ActorID == "" {
+			return nil
+		}
+		ak := ActorIndexKey(rec.ActorID, rec.At, rec.PatientID, rec.Seq)
+		return tx.Bucket(actorBucket).Put(ak.boltKey(), k.boltKey())
+	})
+	if err != nil {
+		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, err)
+	}
+	return nil
+}
+
+// ListAudit returns one page of patient's chain in sequence order, or newest
+// first.
+func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst bool, page core.Page) ([]core.AuditRecord, string, error) {
+	if err := checkIDs(patientID); err != nil {
+		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
+	}
+	after, err := DecodeCursor(page.Cursor, AuditSeqSKPrefix)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
+	}
+	recs := []core.AuditRecord{}
+	var next string
+	err = s.run(ctx, false, func(tx *bolt.Tx) error {
+		var err error
+		next, err = scan(tx.Bucket(itemsBucket), AuditPKPrefix+patientID, AuditSeqSKPrefix, after, newestFirst, pageLimit(page),
+			func(sk string, v []byte) error {
+				var r auditRecord
+				if err := json.Unmarshal(v, &r); err != nil {
+					return core.ErrInternal(err, "audit item %s of %s is corrupt", sk, patientID)
+				}
+				recs = append(recs, r.record())
+				return nil
+			})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
+	}
+	if next != "" {
+		next = EncodeCursor(next)
+	}
+	return recs, next, nil
+}
+
+// ListAuditByActor returns one page of actorID's records across all chains,
+// newest first, read through the by-actor index.
+func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.Page) ([]core.AuditRecord, string, error) {
+	if err := checkIDs(actorID); err != nil {
+		return nil, "", fmt.Errorf("list audit of actor %q: %w", actorID, err)
+	}
+	after, err := DecodeCursor(page.Cursor, "")
+	if err == nil && after != "" {
+		if _, _, _, perr := ParseActorSK(after); perr != nil {
+			err = core.ErrInvalid("cursor is malformed")
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
+	}
+	recs := []core.AuditRecord{}
+	var next string
+	err = s.run(ctx, false, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		var err error
+		next, err = scan(tx.Bucket(actorBucket), ActorPKPrefix+actorID, "", after, true, pageLimit(page),
+			func(sk string, itemKey []byte) error {
+				raw := items.Get(itemKey)
+				if raw == nil {
+					return core.ErrInternal(nil, "actor index entry %s of %s points to no record", sk, actorID)
+				}
+				var r auditRecord
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return core.ErrInternal(err, "audit item %q is corrupt", itemKey)
+				}
+				recs = append(recs, r.record())
+				return nil
+			})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
+	}
+	if next != "" {
+		next = EncodeCursor(next)
+	}
+	return recs, next, nil
+}

@@ -1,0 +1,346 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+// newAppointment returns an appointment of clinic-1 with every field set.
+func newAppointment(id string) core.Appointment {
+	return core.Appointment{
+		ID:              id,
+		ClinicID:        "clinic-1",
+		PatientID:       "pat-1",
+		ProfessionalIDs: []string{"dr-b", "dr-a"},
+		StartsAt:        t0.Add(24 * time.Hour),
+		EndsAt:          t0.Add(24*time.Hour + 30*time.Minute),
+		CreatedAt:       t0,
+		UpdatedAt:       t0,
+	}
+}
+
+// newChatImage returns a PENDING chat image of a, uploaded by its patient.
+func newChatImage(a core.Appointment) core.ChatImage {
+	id := core.NewID("ci")
+	return core.ChatImage{
+		ID:              id,
+		AppointmentID:   a.ID,
+		PatientID:       a.PatientID,
+		UploaderID:      a.PatientID,
+		Participants:    a.Participants(),
+		ContentType:     "image/png",
+		Size:            4242,
+		SHA256:          digest("chat image " + id),
+		Status:          core.StatusPending,
+		CreatedAt:       t0,
+		UploadExpiresAt: t0.Add(uploadWindow),
+		UpdatedAt:       t0,
+	}
+}
+
+// putAppointment stores a new appointment.
+func putAppointment(t *testing.T, s core.Store, a core.Appointment) {
+	t.Helper()
+	created, err := s.PutAppointment(ctx(t), a)
+	must(t, "PutAppointment "+a.ID, err)
+	if !created {
+		t.Fatalf("PutAppointment %s: got created=false, want true", a.ID)
+	}
+}
+
+func wantAppointment(t *testing.T, s core.Store, want core.Appointment) {
+	t.Helper()
+	got, err := s.GetAppointment(ctx(t), want.ID)
+	if err != nil {
+		t.Fatalf("GetAppointment(%s): %v", want.ID, err)
+	}
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("GetAppointment(%s) mismatch (-want +got):\n%s", want.ID, diff)
+	}
+}
+
+func wantChatImage(t *testing.T, s core.Store, want core.ChatImage) {
+	t.Helper()
+	got, err := s.GetChatImage(ctx(t), want.ID)
+	if err != nil {
+		t.Fatalf("GetChatImage(%s): %v", want.ID, err)
+	}
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("GetChatImage(%s) mismatch (-want +got):\n%s", want.ID, diff)
+	}
+}
+
+func wantNoChatImage(t *testing.T, s core.Store, id string) {
+	t.Helper()
+	_, err := s.GetChatImage(ctx(t), id)
+	wantKind(t, "GetChatImage "+id, err, core.KindNotFound)
+}
+
+func testChat(t *testing.T, h Harness) {
+	t.Run("AppointmentRoundTrip", func(t *testing.T) {
+		s := h.New(t)
+		a := newAppointment("appt-1")
+		a.StartsAt = a.StartsAt.In(elsewhere)
+		a.EndsAt = a.EndsAt.Add(time.Nanosecond).In(elsewhere)
+		a.CreatedAt = a.CreatedAt.In(elsewhere)
+		putAppointment(t, s, a)
+		got, err := s.GetAppointment(ctx(t), a.ID)
+		must(t, "GetAppointment", err)
+		if diff := cmp.Diff(a, got, cmpOpts); diff != "" {
+			t.Errorf("GetAppointment mismatch (-want +got):\n%s", diff)
+		}
+		wantUTC(t, "Appointment", map[string]time.Time{
+			"StartsAt": got.StartsAt, "EndsAt": got.EndsAt, "CreatedAt": got.CreatedAt, "UpdatedAt": got.UpdatedAt,
+		})
+	})
+
+	t.Run("GetAppointmentNotFound", func(t *testing.T) {
+		s := h.New(t)
+		putAppointment(t, s, newAppointment("appt-1"))
+		for _, id := range []string{"appt-2", "appt-", "appt-10"} {
+			_, err := s.GetAppointment(ctx(t), id)
+			wantKind(t, "GetAppointment "+id, err, core.KindNotFound)
+		}
+	})
+
+	t.Run("PutAppointmentReplaces", func(t *testing.T) {
+		s := h.New(t)
+		a := newAppointment("appt-1")
+		putAppointment(t, s, a)
+		b := a
+		b.ProfessionalIDs = []string{"dr-c"} // no images yet: participants may change
+		b.StartsAt, b.EndsAt = a.StartsAt.Add(time.Hour), a.EndsAt.Add(time.Hour)
+		b.CreatedAt, b.UpdatedAt = t0.Add(time.Hour), t0.Add(time.Hour)
+		b.ImageCount = 7 // the store keeps its own count
+		created, err := s.PutAppointment(ctx(t), b)
+		must(t, "PutAppointment(update)", err)
+		if created {
+			t.Error("PutAppointment(update): got created=true, want false")
+		}
+		want := b
+		want.CreatedAt, want.ImageCount = a.CreatedAt, 0
+		wantAppointment(t, s, want)
+	})
+
+	t.Run("PutAppointmentOtherClinic", func(t *testing.T) {
+		s := h.New(t)
+		a := newAppointment("appt-1")
+		putAppointment(t, s, a)
+		b := a
+		b.ClinicID = "clinic-2"
+		b.StartsAt = a.StartsAt.Add(time.Hour)
+		_, err := s.PutAppointment(ctx(t), b)
+		wantKind(t, "PutAppointment(another clinic)", err, core.KindConflict)
+		wantAppointment(t, s, a)
+	})
+
+	t.Run("ParticipantsFixedOnceImages", func(t *testing.T) {
+		for _, tc := range []struct {
+			name         string
+			change       func(*core.Appointment)
+			wantConflict bool
+		}{
+			{"times only", func(a *core.Appointment) {
+				a.StartsAt, a.EndsAt = a.StartsAt.Add(2*time.Hour), a.EndsAt.Add(2*time.Hour)
+				a.UpdatedAt = t0.Add(time.Minute)
+			}, false},
+			{"professionals reordered", func(a *core.Appointment) { a.ProfessionalIDs = []string{"dr-a", "dr-b"} }, false},
+			{"professional added", func(a *core.Appointment) { a.ProfessionalIDs = []string{"dr-b", "dr-a", "dr-c"} }, true},
+			{"professional removed", func(a *core.Appointment) { a.ProfessionalIDs = []string{"dr-b"} }, true},
+			{"professional replaced", func(a *core.Appointment) { a.ProfessionalIDs = []string{"dr-b", "dr-c"} }, true},
+			{"patient changed", func(a *core.Appointment) { a.PatientID = "pat-2" }, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := h.New(t)
+				a := newAppointment("appt-1")
+				putAppointment(t, s, a)
+				must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
+				stored := a
+				stored.ImageCount = 1
+				b := a
+				b.ProfessionalIDs = append([]string(nil), a.ProfessionalIDs...)
+				tc.change(&b)
+				created, err := s.PutAppointment(ctx(t), b)
+				if tc.wantConflict {
+					wantKind(t, "PutAppointment", err, core.KindConflict)
+					wantAppointment(t, s, stored)
+					return
+				}
+				must(t, "PutAppointment", err)
+				if created {
+					t.Error("PutAppointment: got created=true, want false")
+				}
+				want := b
+				want.CreatedAt, want.ImageCount = a.CreatedAt, 1
+				wantAppointment(t, s, want)
+			})
+		}
+	})
+
+	t.Run("CreateChatImage", func(t *testing.T) {
+		s := h.New(t)
+		a := newAppointment("appt-1")
+		putAppointment(t, s, a)
+		img := newChatImage(a)
+		img.UploaderID = "dr-a"
+		img.CreatedAt = img.CreatedAt.In(elsewhere)
+		img.UploadExpiresAt = img.UploadExpiresAt.Add(time.Nanosecond).In(elsewhere)
+		must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
+		got, err := s.GetChatImage(ctx(t), img.ID)
+		must(t, "GetChatImage", err)
+		if diff := cmp.Diff(img, got, cmpOpts); diff != "" {
+			t.Errorf("GetChatImage mismatch (-want +got):\n%s", diff)
+		}
+		wantUTC(t, "ChatImage", chatImageTimes(got))
+		a.ImageCount = 1
+		wantAppointment(t, s, a)
+
+		second := newChatImage(a)
+		must(t, "CreateChatImage(second)", s.CreateChatImage(ctx(t), second))
+		a.ImageCount = 2
+		wantAppointment(t, s, a)
+		wantChatImage(t, s, second)
+	})
+
+	t.Run("CreateChatImageDuplicate", func(t *testing.T) {
+		s := h.New(t)
+		a := newAppointment("appt-1")
+		putAppointment(t, s, a)
+		img := newChatImage(a)
+		must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
+		dup := img
+		dup.Size, dup.UploaderID = 1, "dr-b"
+		wantKind(t, "CreateChatImage(duplicate)", s.CreateChatImage(ctx(t), dup), core.KindConflict)
+		wantChatImage(t, s, img)
+		a.ImageCount = 1
+		wantAppointment(t, s, a)
+	})
+
+	t.Run("CreateChatImageNoAppointment", func(t *testing.T) {
+		s := h.New(t)
+		putAppointment(t, s, newAppointment("appt-1"))
+		img := newChatImage(newAppointment("appt-2"))
+		wantKind(t, "CreateChatImage", s.CreateChatImage(ctx(t), img), core.KindNotFound)
+		wantNoChatImage(t, s, img.ID)
+	})
+
+	t.Run("CreateChatImageParticipantsDiffer", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			change func(*core.ChatImage)
+		}{
+			{"professional missing", func(c *core.ChatImage) { c.Participants = []string{"pat-1", "dr-b"} }},
+			{"professional extra", func(c *core.ChatImage) { c.Participants = []string{"pat-1", "dr-b", "dr-a", "dr-c"} }},
+			{"professional replaced", func(c *core.ChatImage) { c.Participants = []string{"pat-1", "dr-b", "dr-c"} }},
+			{"another patient", func(c *core.ChatImage) {
+				c.PatientID, c.Participants = "pat-2", []string{"pat-2", "dr-b", "dr-a"}
+			}},
+			{"no participants", func(c *core.ChatImage) { c.Participants = nil }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := h.New(t)
+				a := newAppointment("appt-1")
+				putAppointment(t, s, a)
+				img := newChatImage(a)
+				tc.change(&img)
+				wantKind(t, "CreateChatImage", s.CreateChatImage(ctx(t), img), core.KindConflict)
+				wantNoChatImage(t, s, img.ID)
+				wantAppointment(t, s, a) // ImageCount still 0
+			})
+		}
+	})
+
+	t.Run("GetChatImageNotFound", func(t *testing.T) {
+		s := h.New(t)
+		a := newAppointment("appt-1")
+		putAppointment(t, s, a)
+		must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
+		wantNoChatImage(t, s, core.NewID("ci"))
+	})
+
+	t.Run("MarkChatImageReady", func(t *testing.T) { testMarkChatImageReady(t, h) })
+
+	t.Run("MarkChatImageReadyIdempotent", func(t *testing.T) {
+		s := h.New(t)
+		a := newAppointment("appt-1")
+		putAppointment(t, s, a)
+		img := newChatImage(a)
+		must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
+		info := core.BlobInfo{Size: img.Size, SHA256: img.SHA256}
+		first, err := s.MarkChatImageReady(ctx(t), img.ID, info, t0.Add(time.Minute))
+		must(t, "MarkChatImageReady", err)
+		for _, now := range []time.Time{t0.Add(2 * time.Minute), t0.Add(uploadWindow), t0.Add(48 * time.Hour)} {
+			again, err := s.MarkChatImageReady(ctx(t), img.ID, info, now)
+			if err != nil {
+				t.Fatalf("MarkChatImageReady again at %v: got %v, want the READY image", now, err)
+			}
+			if diff := cmp.Diff(first, again, cmpOpts); diff != "" {
+				t.Errorf("MarkChatImageReady again at %v changed the image (-first +again):\n%s", now, diff)
+			}
+		}
+		wantChatImage(t, s, first)
+		_, err = s.MarkChatImageReady(ctx(t), img.ID, core.BlobInfo{Size: img.Size, SHA256: digest("other")}, t0.Add(3*time.Minute))
+		wantKind(t, "MarkChatImageReady(READY, other object)", err, core.KindConflict)
+		wantChatImage(t, s, first)
+	})
+}
+
+func chatImageTimes(c core.ChatImage) map[string]time.Time {
+	return map[string]time.Time{"CreatedAt": c.CreatedAt, "UploadExpiresAt": c.UploadExpiresAt, "UpdatedAt": c.UpdatedAt}
+}
+
+func testMarkChatImageReady(t *testing.T, h Harness) {
+	matching := func(c core.ChatImage) core.BlobInfo { return core.BlobInfo{Size: c.Size, SHA256: c.SHA256} }
+	for _, tc := range []struct {
+		name     string
+		unknown  bool
+		observed func(core.ChatImage) core.BlobInfo
+		now      time.Time
+		wantKind core.Kind // KindInternal (zero) means success
+	}{
+		{name: "matching object in the window", observed: matching, now: t0.Add(time.Minute)},
+		{name: "matching object just before the window ends", observed: matching, now: t0.Add(uploadWindow - time.Nanosecond)},
+		{name: "size differs", observed: func(c core.ChatImage) core.BlobInfo {
+			return core.BlobInfo{Size: c.Size - 1, SHA256: c.SHA256}
+		}, now: t0.Add(time.Minute), wantKind: core.KindConflict},
+		{name: "sha256 differs", observed: func(c core.ChatImage) core.BlobInfo {
+			return core.BlobInfo{Size: c.Size, SHA256: digest("something else")}
+		}, now: t0.Add(time.Minute), wantKind: core.KindConflict},
+		{name: "window ends exactly now", observed: matching, now: t0.Add(uploadWindow), wantKind: core.KindNotFound},
+		{name: "after the window", observed: matching, now: t0.Add(uploadWindow + time.Hour), wantKind: core.KindNotFound},
+		{name: "unknown image", unknown: true, observed: matching, now: t0.Add(time.Minute), wantKind: core.KindNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := h.New(t)
+			a := newAppointment("appt-1")
+			putAppointment(t, s, a)
+			img := newChatImage(a)
+			must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
+			askID := img.ID
+			if tc.unknown {
+				askID = core.NewID("ci")
+			}
+			got, err := s.MarkChatImageReady(ctx(t), askID, tc.observed(img), tc.now)
+			if tc.wantKind != core.KindInternal {
+				wantKind(t, "MarkChatImageReady", err, tc.wantKind)
+				wantChatImage(t, s, img)
+				return
+			}
+			if err != nil {
+				t.Fatalf("MarkChatImageReady: got %v, want the READY image", err)
+			}
+			want := img
+			want.Status = core.StatusReady
+			if diff := cmp.Diff(want, got, cmpOpts, cmpopts.IgnoreFields(core.ChatImage{}, "UpdatedAt")); diff != "" {
+				t.Errorf("MarkChatImageReady returned (-want +got):\n%s", diff)
+			}
+			wantUTC(t, "ChatImage", chatImageTimes(got))
+			wantChatImage(t, s, got)
+		})
+	}
+}
