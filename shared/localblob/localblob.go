@@ -1,0 +1,514 @@
+// Package localblob is the embedded core.Blobs: objects are files under a root
+// directory, read and written through an http.Handler with presigned-style
+// URLs signed by HMAC-SHA256, so that clients use the same upload and download
+// flow as with S3.
+//
+// # URLs
+//
+// A URL is the base URL, a slash, the object key and a query:
+//
+//	GET  {base}/{key}?X-Medshare-Expires={unix}&X-Medshare-Signature={hex}
+//	PUT  {base}/{key}?X-Medshare-Expires={unix}&X-Medshare-Length={n}&X-Medshare-Sha256={hex}&X-Medshare-Signature={hex}
+//
+// The signature is HMAC-SHA256 under the store's secret of the fields
+// "medshare-blob-v1", method, key, expiry and, for PUT, length, hex SHA-256
+// and content type, each prefixed by its length as a big-endian uint32. A URL
+// is valid strictly before its expiry. An upload must send the Content-Type it
+// was signed for and exactly the signed number of bytes with the signed
+// SHA-256; the x-amz-checksum-sha256 header, when sent, must match too. HEAD is
+// served with a GET URL.
+//
+// # Files
+//
+// Keys are 1 to 1024 bytes of segments separated by '/', each segment made of
+// [A-Za-z0-9._:@-] and neither "." nor "..". The characters ':' and '@' are
+// allowed because core.ValidExternalID allows them in the owner ids that
+// core.PhotoObjectKey puts in keys. An object is stored at
+// {root}/objects/{h[:2]}/{h}, h being the hex SHA-256 of its key, so that no
+// key can name a path outside the root and no key is a directory of another.
+// The file holds a small header (a magic string and the content type) followed
+// by the object's bytes: an upload is written to a temporary file in the same
+// directory, synced and renamed over the object at once, so a reader sees the
+// old object or the new one, never a part or a mix.
+package localblob
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+var _ core.Blobs = (*Store)(nil)
+
+// Query parameters of a presigned URL.
+const (
+	ParamExpires   = "X-Medshare-Expires"
+	ParamLength    = "X-Medshare-Length"
+	ParamSHA256    = "X-Medshare-Sha256"
+	ParamSignature = "X-Medshare-Signature"
+)
+
+// ChecksumHeader is the header, named as in S3, that carries the standard
+// base64 of the SHA-256 of an upload's body.
+const ChecksumHeader = "x-amz-checksum-sha256"
+
+// Limits, chosen to match S3's where S3 has one.
+const (
+	// MinSecretSize is the least number of bytes of the signing secret.
+	MinSecretSize = 32
+	// MaxKeyLen is the longest object key, in bytes.
+	MaxKeyLen = 1024
+	// MaxObjectSize is the largest object, as S3's single PUT.
+	MaxObjectSize = 5 << 30
+	// MinTTL and MaxTTL bound the validity of a URL, as S3's presigned URLs.
+	MinTTL = time.Second
+	MaxTTL = 7 * 24 * time.Hour
+
+	maxTypeLen = 255
+)
+
+const (
+	magic      = "msblob1\n"
+	tempPrefix = ".tmp-"
+	// staleAfter is the age past which New removes leftover temporary files
+	// of interrupted uploads; no upload takes that long.
+	staleAfter = time.Hour
+)
+
+// Store is the local blob store. It is safe for concurrent use.
+type Store struct {
+	objects string // {root}/objects
+	base    string // base URL without a trailing slash
+	prefix  string // URL path the handler serves, with a trailing slash
+	secret  []byte
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock sets the clock used to sign and to check expiry (default
+// time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithLogger sets where the handler logs I/O failures (default: nowhere). It
+// logs object keys and errors, never URLs or signatures.
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// New returns a store keeping objects under root (created, mode 0700, if
+// absent) and signing URLs under baseURL, the absolute URL at which the
+// Handler is mounted (e.g. http://127.0.0.1:8080/blobs). secret is the HMAC
+// key, at least 32 bytes; the store keeps a copy.
+func New(root, baseURL string, secret []byte, opts ...Option) (*Store, error) {
+	if len(secret) < MinSecretSize {
+		return nil, fmt.Errorf("new local blob store: secret has %d bytes, want at least %d", len(secret), MinSecretSize)
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("new local blob store: parse base url: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.RawPath != "" {
+		return nil, fmt.Errorf("new local blob store: base url %q must be an absolute http(s) url without user, query or fragment", baseURL)
+	}
+	path := strings.TrimSuffix(u.Path, "/")
+	u.Path = path
+	s := &Store{
+		objects: filepath.Join(root, "objects"),
+		base:    u.String(),
+		prefix:  path + "/",
+		secret:  append([]byte(nil), secret...),
+		now:     time.Now,
+		log:     slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := os.MkdirAll(s.objects, 0o700); err != nil {
+		return nil, fmt.Errorf("new local blob store: create object directory: %w", err)
+	}
+	s.removeStaleTemps()
+	return s, nil
+}
+
+// removeStaleTemps removes temporary files left by uploads interrupted by a
+// crash. Best effort: a failure only leaves garbage.
+func (s *Store) removeStaleTemps() {
+	matches, _ := filepath.Glob(filepath.Join(s.objects, "*", tempPrefix+"*"))
+	top, _ := filepath.Glob(filepath.Join(s.objects, tempPrefix+"*"))
+	for _, m := range append(matches, top...) {
+		// File times are real time, whatever clock the store signs with.
+		if fi, err := os.Lstat(m); err == nil && time.Since(fi.ModTime()) > staleAfter {
+			_ = os.Remove(m)
+		}
+	}
+}
+
+// LoadOrCreateSecret returns the signing secret stored at path, creating the
+// file (and its directory, mode 0700) with 32 random bytes and mode 0600 when
+// it is absent. It refuses a file that group or others may access, and one
+// shorter than 32 bytes.
+func LoadOrCreateSecret(path string) ([]byte, error) {
+	b, err := loadSecret(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return b, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create directory of blob secret %s: %w", path, err)
+	}
+	secret := make([]byte, MinSecretSize)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("generate blob secret: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return loadSecret(path) // another process created it first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create blob secret %s: %w", path, err)
+	}
+	_, werr := f.Write(secret)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("write blob secret %s: %w", path, werr)
+	}
+	return secret, nil
+}
+
+func loadSecret(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open blob secret %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat blob secret %s: %w", path, err)
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("blob secret %s is not a regular file", path)
+	case fi.Mode().Perm()&0o077 != 0:
+		return nil, fmt.Errorf("blob secret %s is accessible by group or others (mode %04o); run chmod 600 %s", path, fi.Mode().Perm(), path)
+	case fi.Size() < MinSecretSize || fi.Size() > 4096:
+		return nil, fmt.Errorf("blob secret %s has %d bytes, want %d to 4096", path, fi.Size(), MinSecretSize)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read blob secret %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// ValidKey reports whether key is a key the store accepts.
+func ValidKey(key string) bool {
+	if key == "" || len(key) > MaxKeyLen {
+		return false
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			switch c := seg[i]; {
+			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			case c == '.', c == '_', c == '-', c == ':', c == '@':
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validContentType(ct string) bool {
+	if ct == "" || len(ct) > maxTypeLen || strings.TrimSpace(ct) != ct {
+		return false
+	}
+	for i := 0; i < len(ct); i++ {
+		if ct[i] < 0x20 || ct[i] > 0x7e {
+			return false
+		}
+	}
+	_, _, err := mime.ParseMediaType(ct)
+	return err == nil
+}
+
+func checkKey(op, key string) error {
+	if !ValidKey(key) {
+		return core.ErrInvalid("%s: object key %q is malformed", op, key)
+	}
+	return nil
+}
+
+func checkTTL(op string, ttl time.Duration) error {
+	if ttl < MinTTL || ttl > MaxTTL {
+		return core.ErrInvalid("%s: ttl must be between %s and %s", op, MinTTL, MaxTTL)
+	}
+	return nil
+}
+
+// expiry is now+ttl rounded down to the second: a URL never outlives the ttl
+// it was granted.
+func (s *Store) expiry(ttl time.Duration) int64 { return s.now().Add(ttl).Unix() }
+
+// PresignPut returns a PUT of exactly size bytes with the given SHA-256 and
+// content type to key. The client must send the returned headers, Content-Type
+// and x-amz-checksum-sha256.
+func (s *Store) PresignPut(_ context.Context, key string, size int64, sum []byte, contentType string, ttl time.Duration) (core.Upload, error) {
+	const op = "presign upload"
+	if err := checkKey(op, key); err != nil {
+		return core.Upload{}, err
+	}
+	if err := checkTTL(op, ttl); err != nil {
+		return core.Upload{}, err
+	}
+	switch {
+	case size < 0:
+		return core.Upload{}, core.ErrInvalid("%s of %s: size must not be negative", op, key)
+	case size > MaxObjectSize:
+		return core.Upload{}, core.ErrTooLarge("%s of %s: size must be at most %d bytes", op, key, int64(MaxObjectSize))
+	case len(sum) != sha256.Size:
+		return core.Upload{}, core.ErrInvalid("%s of %s: sha256 must be 32 bytes", op, key)
+	case !validContentType(contentType):
+		return core.Upload{}, core.ErrInvalid("%s of %s: content type is malformed", op, key)
+	}
+	exp := s.expiry(ttl)
+	sumHex := hex.EncodeToString(sum)
+	q := url.Values{
+		ParamExpires: {strconv.FormatInt(exp, 10)},
+		ParamLength:  {strconv.FormatInt(size, 10)},
+		ParamSHA256:  {sumHex},
+	}
+	q.Set(ParamSignature, s.sign(http.MethodPut, key, exp, size, sumHex, contentType))
+	return core.Upload{
+		Method: http.MethodPut,
+		URL:    s.base + "/" + key + "?" + q.Encode(),
+		Headers: map[string]string{
+			"Content-Type": contentType,
+			ChecksumHeader: base64.StdEncoding.EncodeToString(sum),
+		},
+		ExpiresAt: time.Unix(exp, 0).UTC(),
+	}, nil
+}
+
+// PresignGet returns a GET of key. It does not check that the object exists.
+func (s *Store) PresignGet(_ context.Context, key string, ttl time.Duration) (core.SignedURL, error) {
+	const op = "presign download"
+	if err := checkKey(op, key); err != nil {
+		return core.SignedURL{}, err
+	}
+	if err := checkTTL(op, ttl); err != nil {
+		return core.SignedURL{}, err
+	}
+	exp := s.expiry(ttl)
+	q := url.Values{ParamExpires: {strconv.FormatInt(exp, 10)}}
+	q.Set(ParamSignature, s.sign(http.MethodGet, key, exp, 0, "", ""))
+	return core.SignedURL{
+		URL:       s.base + "/" + key + "?" + q.Encode(),
+		ExpiresAt: time.Unix(exp, 0).UTC(),
+	}, nil
+}
+
+// sign returns the hex HMAC of the request's canonical fields; length, sumHex
+// and contentType are signed for PUT only.
+func (s *Store) sign(method, key string, exp, length int64, sumHex, contentType string) string {
+	fields := []string{"medshare-blob-v1", method, key, strconv.FormatInt(exp, 10)}
+	if method == http.MethodPut {
+		fields = append(fields, strconv.FormatInt(length, 10), sumHex, contentType)
+	}
+	m := hmac.New(sha256.New, s.secret)
+	var n [4]byte
+	for _, f := range fields {
+		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
+		m.Write(n[:])
+		m.Write([]byte(f))
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// path returns the file of key.
+func (s *Store) path(key string) string {
+	h := sha256.Sum256([]byte(key))
+	name := hex.EncodeToString(h[:])
+	return filepath.Join(s.objects, name[:2], name)
+}
+
+// openObject opens the object at key and reads its header. It returns the
+// content type and the offset of the object's bytes; fs.ErrNotExist when there
+// is no object.
+func (s *Store) openObject(key string) (f *os.File, contentType string, offset int64, err error) {
+	f, err = os.Open(s.path(key))
+	if err != nil {
+		return nil, "", 0, err
+	}
+	var hdr [len(magic) + 2]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:len(magic)]) != magic {
+		f.Close()
+		return nil, "", 0, fmt.Errorf("object %s has no valid header", key)
+	}
+	ct := make([]byte, binary.BigEndian.Uint16(hdr[len(magic):]))
+	if _, err := io.ReadFull(f, ct); err != nil {
+		f.Close()
+		return nil, "", 0, fmt.Errorf("object %s has a truncated header", key)
+	}
+	return f, string(ct), int64(len(hdr) + len(ct)), nil
+}
+
+// Stat reads the object at key and returns its size and SHA-256, as they are on
+// disk now.
+func (s *Store) Stat(_ context.Context, key string) (core.BlobInfo, error) {
+	if err := checkKey("stat object", key); err != nil {
+		return core.BlobInfo{}, err
+	}
+	f, _, _, err := s.openObject(key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return core.BlobInfo{}, core.ErrNotFound("object %s not found", key)
+	}
+	if err != nil {
+		return core.BlobInfo{}, core.ErrUnavailable(err, "stat object %s", key)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return core.BlobInfo{}, core.ErrUnavailable(err, "read object %s", key)
+	}
+	return core.BlobInfo{Size: n, SHA256: h.Sum(nil)}, nil
+}
+
+// Delete removes the object at key; an absent object is not an error.
+func (s *Store) Delete(_ context.Context, key string) error {
+	if err := checkKey("delete object", key); err != nil {
+		return err
+	}
+	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return core.ErrUnavailable(err, "delete object %s", key)
+	}
+	return nil
+}
+
+// Ping checks that the object directory is writable by creating and removing
+// a file in it.
+func (s *Store) Ping(context.Context) error {
+	f, err := os.CreateTemp(s.objects, tempPrefix+"ping-*")
+	if err != nil {
+		return core.ErrUnavailable(err, "blob directory is not writable")
+	}
+	name := f.Name()
+	cerr := f.Close()
+	if err := errors.Join(cerr, os.Remove(name)); err != nil {
+		return core.ErrUnavailable(err, "blob directory is not writable")
+	}
+	return nil
+}
+
+// put writes an object atomically: a temporary file in the object's
+// directory, synced, then renamed over the object, then the directory synced.
+// body is read up to length+1 bytes; the object is kept only when exactly
+// length bytes with SHA-256 sum arrived. On any failure nothing is left.
+func (s *Store) put(key, contentType string, body io.Reader, length int64, sum []byte) *httpError {
+	final := s.path(key)
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return s.internal("create object directory", key, err)
+	}
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return s.internal("create temporary object", key, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+
+	hdr := append([]byte(magic), 0, 0)
+	binary.BigEndian.PutUint16(hdr[len(magic):], uint16(len(contentType)))
+	hdr = append(hdr, contentType...)
+	if _, err := f.Write(hdr); err != nil {
+		return s.internal("write object header", key, err)
+	}
+	h := sha256.New()
+	fw := &fileWriter{f: f}
+	n, err := io.Copy(io.MultiWriter(fw, h), io.LimitReader(body, length+1))
+	switch {
+	case fw.err != nil:
+		return s.internal("write object", key, fw.err)
+	case err != nil:
+		return &httpError{http.StatusBadRequest, core.CodeInvalid, "the upload's body could not be read in full"}
+	case n > length:
+		return &httpError{http.StatusRequestEntityTooLarge, core.CodePayloadTooLarge, "the body is longer than the signed length"}
+	case n < length:
+		return &httpError{http.StatusBadRequest, core.CodeInvalid, "the body is shorter than the signed length"}
+	case !hmac.Equal(h.Sum(nil), sum):
+		return &httpError{http.StatusBadRequest, core.CodeInvalid, "the body's sha256 does not match the signed sha256"}
+	}
+	if err := f.Sync(); err != nil {
+		return s.internal("sync object", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return s.internal("close object", key, err)
+	}
+	if err := os.Rename(f.Name(), final); err != nil {
+		return s.internal("rename object", key, err)
+	}
+	committed = true
+	if err := syncDir(dir); err != nil {
+		// The object is in place and readable; only its durability across a
+		// crash is in doubt.
+		s.log.Warn("localblob: sync object directory", "key", key, "err", err)
+	}
+	return nil
+}
+
+// fileWriter records write errors so that put can tell a failing disk from a
+// failing client.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
