@@ -9,3 +9,5 @@ require (
 	go.etcd.io/bbolt v1.4.3
 	go.yaml.in/yaml/v3 v3.0.4
 )
+
+require golang.org/x/sys v0.29.0 // indirect

@@ -185,7 +185,7 @@ func (s *Service) FinalizeChatImage(ctx context.Context, c Caller, id string) (C
 		return ChatImage{}, ErrConflict("the uploaded object does not match the declared size and sha256; upload again")
 	}
 	if err != nil {
-		return ChatImage{}, fmt.Errorf("finalize chat image %s: %w", id, err)
+		return ChatImage{}, notFoundAs(fmt.Errorf("finalize chat image %s: %w", id, err), "chat image")
 	}
 	if err := s.record(ctx, c, img.PatientID, "chat_image.upload", "chat_image", id, nil); err != nil {
 		return ChatImage{}, err

@@ -26,6 +26,16 @@ func (s *Service) AccessHistory(ctx context.Context, c Caller, page Page) ([]Aud
 	if err != nil {
 		return nil, "", fmt.Errorf("access history of %s: %w", c.ID, err)
 	}
+	if c.Role != RolePatient {
+		// A denied attempt is in the chain of the patient whose resource it
+		// was; showing that patient's id to the actor would tell a stranger
+		// whose resource it was.
+		for i := range recs {
+			if recs[i].Outcome != OutcomeSuccess {
+				recs[i].PatientID = ""
+			}
+		}
+	}
 	return recs, next, nil
 }
 

@@ -109,10 +109,10 @@ func (s *Service) FinalizePhoto(ctx context.Context, c Caller, photoID string) (
 		// Rare path: tell "no such photo" from "not uploaded yet".
 		p, gerr := s.store.GetPhoto(ctx, c.ID, photoID)
 		if gerr != nil {
-			return Photo{}, gerr
+			return Photo{}, notFoundAs(gerr, "photo")
 		}
 		if p.Abandoned(s.now()) {
-			return Photo{}, ErrNotFound("photo %s not found", photoID)
+			return Photo{}, ErrNotFound("photo not found")
 		}
 		return Photo{}, ErrConflict("the photo's upload has not been received")
 	}
@@ -130,7 +130,7 @@ func (s *Service) FinalizePhoto(ctx context.Context, c Caller, photoID string) (
 		return Photo{}, ErrConflict("the uploaded object does not match the declared size and sha256; upload again")
 	}
 	if err != nil {
-		return Photo{}, fmt.Errorf("finalize photo %s: %w", photoID, err)
+		return Photo{}, notFoundAs(fmt.Errorf("finalize photo %s: %w", photoID, err), "photo")
 	}
 	if err := s.record(ctx, c, c.ID, "photo.finalize", "photo", photoID, nil); err != nil {
 		return Photo{}, err
@@ -168,13 +168,13 @@ func (s *Service) DeletePhoto(ctx context.Context, c Caller, photoID string) err
 		return ErrInvalid("photo_id is malformed")
 	}
 	if _, err := s.store.GetPhoto(ctx, c.ID, photoID); err != nil {
-		return err
+		return notFoundAs(err, "photo")
 	}
 	if err := s.blobs.Delete(ctx, PhotoObjectKey(c.ID, photoID)); err != nil {
 		return fmt.Errorf("delete object of photo %s: %w", photoID, err)
 	}
 	if _, err := s.store.DeletePhoto(ctx, c.ID, photoID); err != nil {
-		return fmt.Errorf("delete photo %s: %w", photoID, err)
+		return notFoundAs(fmt.Errorf("delete photo %s: %w", photoID, err), "photo")
 	}
 	return s.record(ctx, c, c.ID, "photo.delete", "photo", photoID, nil)
 }

@@ -180,3 +180,13 @@ func (s *Service) Health(ctx context.Context) error {
 	}
 	return nil
 }
+
+// notFoundAs replaces a store's not-found error with the service's own message,
+// which names no id: what a caller learns from a 404 is fixed here, not by an
+// adapter's wording.
+func notFoundAs(err error, what string) error {
+	if IsKind(err, KindNotFound) {
+		return ErrNotFound("%s not found", what)
+	}
+	return err
+}

@@ -1,0 +1,195 @@
+// Command medshare runs MedShare on one machine and holds its tools:
+//
+//	medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--demo]
+//	medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/medshare/medshare/shared/config"
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devauth"
+	"github.com/medshare/medshare/shared/embedded"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "medshare:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--public-url URL] [--demo]
+  medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return token(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+func token(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sub := fs.String("sub", "", "subject (user id)")
+	role := fs.String("role", "", "patient, professional or clinic")
+	dir := fs.String("data-dir", ".data", "data directory holding the token signing key")
+	ttl := fs.Duration("ttl", 12*time.Hour, "lifetime of the token")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *sub == "" || *role == "" {
+		return errors.New("token: --sub and --role are required")
+	}
+	if *ttl <= 0 || *ttl > 30*24*time.Hour {
+		return errors.New("token: --ttl must be between 1s and 720h")
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	auth, err := devauth.LoadOrCreate(filepath.Join(*dir, embedded.TokenKeyFile))
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	tok, err := auth.Mint(*sub, core.Role(*role), *ttl)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// ready is set by tests to learn the bound address.
+var ready func(addr string)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	dir := fs.String("data-dir", ".data", "data directory (created with mode 0700)")
+	publicURL := fs.String("public-url", "", "base URL clients use (default http://ADDR)")
+	demo := fs.Bool("demo", false, "seed a patient, a professional, a clinic and an appointment and print their tokens")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Service(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer ln.Close()
+	if *publicURL == "" {
+		*publicURL = "http://" + ln.Addr().String()
+	}
+	rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: *publicURL, Config: cfg, Log: log})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer rt.Close()
+	if *demo {
+		if err := seedDemo(ctx, rt, *dir, stdout); err != nil {
+			return fmt.Errorf("serve: demo: %w", err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           rt.HTTPHandler(log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "data_dir", *dir, "public_url", *publicURL)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// Demo identities.
+const (
+	DemoPatient      = "demo-patient"
+	DemoProfessional = "demo-professional"
+	DemoClinic       = "demo-clinic"
+	DemoAppointment  = "demo-appointment"
+)
+
+// seedDemo registers the demo appointment and prints tokens as shell exports,
+// also written to DIR/demo.env for a second terminal.
+func seedDemo(ctx context.Context, rt *embedded.Runtime, dir string, stdout io.Writer) error {
+	clinic := core.Caller{ID: DemoClinic, Role: core.RoleClinic, SourceIP: "127.0.0.1", UserAgent: "medshare-demo"}
+	now := time.Now().UTC()
+	_, _, err := rt.Service.RegisterAppointment(ctx, clinic, DemoAppointment, core.AppointmentInput{
+		PatientID: DemoPatient, ProfessionalIDs: []string{DemoProfessional},
+		StartsAt: now, EndsAt: now.Add(24 * time.Hour),
+	})
+	if err != nil && !core.IsKind(err, core.KindConflict) {
+		return err
+	}
+	var out []byte
+	for _, who := range []struct {
+		name, sub string
+		role      core.Role
+	}{
+		{"PATIENT_TOKEN", DemoPatient, core.RolePatient},
+		{"PRO_TOKEN", DemoProfessional, core.RoleProfessional},
+		{"CLINIC_TOKEN", DemoClinic, core.RoleClinic},
+	} {
+		tok, err := rt.Auth.Mint(who.sub, who.role, 12*time.Hour)
+		if err != nil {
+			return err
+		}
+		out = fmt.Appendf(out, "export %s=%s\n", who.name, tok)
+	}
+	out = fmt.Appendf(out, "export APPOINTMENT_ID=%s\n", DemoAppointment)
+	if err := os.WriteFile(filepath.Join(dir, "demo.env"), out, 0o600); err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// server runs `medshare serve` on a free loopback port until the test ends.
+type server struct {
+	url    string
+	stdout string
+	done   chan error
+	cancel context.CancelFunc
+}
+
+func startServe(t *testing.T, dir string, env map[string]string, extra ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	ready = func(addr string) { addrc <- addr }
+	t.Cleanup(func() { ready = nil })
+	var out bytes.Buffer
+	s := &server{done: make(chan error, 1), cancel: cancel}
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir}, extra...)
+	go func() { s.done <- run(ctx, args, func(k string) string { return env[k] }, &out, io.Discard) }()
+	select {
+	case addr := <-addrc:
+		s.url = "http://" + addr
+	case err := <-s.done:
+		t.Fatalf("serve exited: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	s.stdout = out.String()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+	s.cancel = nil
+}
+
+func call(t *testing.T, method, u, token string, body any, headers map[string]string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+		if headers == nil {
+			headers = map[string]string{}
+		}
+		headers["Content-Type"] = "application/json"
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func demoTokens(t *testing.T, stdout string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+		if ok {
+			out[k] = v
+		}
+	}
+	for _, k := range []string{"PATIENT_TOKEN", "PRO_TOKEN", "CLINIC_TOKEN", "APPOINTMENT_ID"} {
+		if out[k] == "" {
+			t.Fatalf("--demo did not print %s; stdout:\n%s", k, stdout)
+		}
+	}
+	return out
+}
+
+type upload struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+}
+
+// TestServeEndToEnd drives `medshare serve --demo` over real HTTP the way the
+// chat app and the patient app do: presign, upload to the URL, finalize, signed
+// URL, download; then checks expiry, tampering, restart and `medshare token`.
+func TestServeEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServe(t, dir, map[string]string{"MEDSHARE_CHAT_URL_TTL": "2s"}, "--demo")
+	tok := demoTokens(t, srv.stdout)
+
+	if st, body := call(t, "GET", srv.url+"/health", "", nil, nil); st != 200 {
+		t.Fatalf("health: %d %s", st, body)
+	}
+	if st, body := call(t, "GET", srv.url+"/openapi.yaml", "", nil, nil); st != 200 || !bytes.Contains(body, []byte("openapi: 3.1")) {
+		t.Fatalf("openapi: %d", st)
+	}
+
+	// Chat image: the patient sends, the professional fetches.
+	img := make([]byte, 70_000)
+	rand.Read(img)
+	sum := sha256.Sum256(img)
+	st, body := call(t, "POST", srv.url+"/api/chat-images", tok["PATIENT_TOKEN"], map[string]any{
+		"appointment_id": tok["APPOINTMENT_ID"], "content_type": "image/jpeg", "size": len(img), "sha256": sum[:],
+	}, nil)
+	if st != 201 {
+		t.Fatalf("chat upload: %d %s", st, body)
+	}
+	var cu struct {
+		ImageID string `json:"image_id"`
+		URL     string `json:"url"`
+		Upload  upload `json:"upload"`
+	}
+	json.Unmarshal(body, &cu)
+	if !strings.HasPrefix(cu.URL, "private://chat-images/") {
+		t.Errorf("url = %q", cu.URL)
+	}
+	if st, body := call(t, cu.Upload.Method, cu.Upload.URL, "", img, cu.Upload.Headers); st != 200 {
+		t.Fatalf("upload: %d %s", st, body)
+	}
+	if st, body := call(t, "POST", srv.url+"/api/chat-images/"+cu.ImageID+"/finalize", tok["PATIENT_TOKEN"], nil, nil); st != 200 {
+		t.Fatalf("finalize: %d %s", st, body)
+	}
+	st, body = call(t, "GET", srv.url+"/api/chat-images/"+cu.ImageID+"/signed-url", tok["PRO_TOKEN"], nil, nil)
+	if st != 200 {
+		t.Fatalf("signed url: %d %s", st, body)
+	}
+	var su struct {
+		URL       string    `json:"url"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	json.Unmarshal(body, &su)
+	if st, got := call(t, "GET", su.URL, "", nil, nil); st != 200 || !bytes.Equal(got, img) {
+		t.Fatalf("download: %d, %d bytes, want the %d uploaded bytes", st, len(got), len(img))
+	}
+	u, _ := url.Parse(su.URL)
+	q := u.Query()
+	sig := q.Get("X-Medshare-Signature")
+	if sig == "" {
+		t.Fatalf("signed url has no X-Medshare-Signature: %s", su.URL)
+	}
+	q.Set("X-Medshare-Signature", strings.Repeat("0", len(sig)))
+	u.RawQuery = q.Encode()
+	if st, _ := call(t, "GET", u.String(), "", nil, nil); st != 403 {
+		t.Errorf("tampered url: %d, want 403", st)
+	}
+	time.Sleep(time.Until(su.ExpiresAt) + 1100*time.Millisecond)
+	if st, _ := call(t, "GET", su.URL, "", nil, nil); st != 403 {
+		t.Errorf("expired url: %d, want 403", st)
+	}
+
+	// Photo: the patient app encrypts (here: random ciphertext), stages, uploads, finalizes.
+	ct := make([]byte, 10_000)
+	rand.Read(ct)
+	csum := sha256.Sum256(ct)
+	key := make([]byte, 32)
+	rand.Read(key)
+	st, body = call(t, "POST", srv.url+"/v1/photos", tok["PATIENT_TOKEN"], map[string]any{
+		"angle": "VERTEX", "content_type": "image/jpeg", "size": len(ct), "sha256": csum[:], "data_key": key,
+	}, nil)
+	if st != 201 {
+		t.Fatalf("photo presign: %d %s", st, body)
+	}
+	var pu struct {
+		PhotoID string `json:"photo_id"`
+		Upload  upload `json:"upload"`
+	}
+	json.Unmarshal(body, &pu)
+	if st, body := call(t, pu.Upload.Method, pu.Upload.URL, "", ct, pu.Upload.Headers); st != 200 {
+		t.Fatalf("photo upload: %d %s", st, body)
+	}
+	if st, body := call(t, "POST", srv.url+"/v1/photos/"+pu.PhotoID+"/finalize", tok["PATIENT_TOKEN"], nil, nil); st != 200 {
+		t.Fatalf("photo finalize: %d %s", st, body)
+	}
+
+	// Everything survives a restart, and `medshare token` mints working tokens.
+	srv.stop()
+	srv = startServe(t, dir, nil)
+	var tb bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--sub", "demo-patient", "--role", "patient", "--data-dir", dir}, nil, &tb, io.Discard); err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	st, body = call(t, "GET", srv.url+"/v1/photos", strings.TrimSpace(tb.String()), nil, nil)
+	if st != 200 || !bytes.Contains(body, []byte(pu.PhotoID)) || !bytes.Contains(body, []byte(`"status":"ready"`)) {
+		t.Fatalf("photos after restart: %d %s", st, body)
+	}
+	st, body = call(t, "GET", srv.url+"/v1/audit/verify", strings.TrimSpace(tb.String()), nil, nil)
+	if st != 200 || !bytes.Contains(body, []byte(`"valid":true`)) {
+		t.Fatalf("verify after restart: %d %s", st, body)
+	}
+	if st, _ := call(t, "GET", srv.url+"/v1/photos", "not-a-token", nil, nil); st != 401 {
+		t.Errorf("bad token: %d, want 401", st)
+	}
+}
+
+func TestTokenCommand(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"valid", []string{"--sub", "u1", "--role", "clinic"}, true},
+		{"no role", []string{"--sub", "u1"}, false},
+		{"bad role", []string{"--sub", "u1", "--role", "admin"}, false},
+		{"bad subject", []string{"--sub", "a b", "--role", "patient"}, false},
+		{"bad ttl", []string{"--sub", "u1", "--role", "patient", "--ttl", "-1s"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"token", "--data-dir", dir}, c.args...), nil, &out, io.Discard)
+			if (err == nil) != c.ok {
+				t.Fatalf("err = %v, want ok=%v", err, c.ok)
+			}
+			if c.ok && strings.Count(strings.TrimSpace(out.String()), ".") != 2 {
+				t.Errorf("stdout %q is not one JWT", out.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,21 @@
+// Command access-history is the Lambda function of the access-history operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "access-history", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "access-history", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

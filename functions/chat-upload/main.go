@@ -1,0 +1,21 @@
+// Command chat-upload is the Lambda function of the chat-upload operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "chat-upload", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "chat-upload", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

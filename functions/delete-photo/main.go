@@ -1,0 +1,21 @@
+// Command delete-photo is the Lambda function of the delete-photo operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "delete-photo", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "delete-photo", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

@@ -1,0 +1,21 @@
+// Command finalize-upload is the Lambda function of the finalize-upload operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "finalize-upload", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "finalize-upload", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

@@ -1,0 +1,21 @@
+// Command register-appointment is the Lambda function of the register-appointment operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "register-appointment", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "register-appointment", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

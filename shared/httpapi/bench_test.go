@@ -1,0 +1,251 @@
+package httpapi_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/medshare/medshare/shared/boltstore"
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/httpapi"
+	"github.com/medshare/medshare/shared/localblob"
+	"github.com/medshare/medshare/shared/localkeys"
+)
+
+// countingStore counts the store calls an operation makes.
+type countingStore struct {
+	core.Store
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingStore) count(name string) {
+	c.mu.Lock()
+	c.calls[name]++
+	c.mu.Unlock()
+}
+
+func (c *countingStore) reset() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+func (c *countingStore) CreatePhoto(ctx context.Context, p core.Photo) error {
+	c.count("CreatePhoto")
+	return c.Store.CreatePhoto(ctx, p)
+}
+func (c *countingStore) MarkPhotoReady(ctx context.Context, o, id string, b core.BlobInfo, now time.Time) (core.Photo, error) {
+	c.count("MarkPhotoReady")
+	return c.Store.MarkPhotoReady(ctx, o, id, b, now)
+}
+func (c *countingStore) GetPhoto(ctx context.Context, o, id string) (core.Photo, error) {
+	c.count("GetPhoto")
+	return c.Store.GetPhoto(ctx, o, id)
+}
+func (c *countingStore) ListPhotos(ctx context.Context, o string, p core.Page) ([]core.Photo, string, error) {
+	c.count("ListPhotos")
+	return c.Store.ListPhotos(ctx, o, p)
+}
+func (c *countingStore) DeletePhoto(ctx context.Context, o, id string) (core.Photo, error) {
+	c.count("DeletePhoto")
+	return c.Store.DeletePhoto(ctx, o, id)
+}
+func (c *countingStore) PutAppointment(ctx context.Context, a core.Appointment) (bool, error) {
+	c.count("PutAppointment")
+	return c.Store.PutAppointment(ctx, a)
+}
+func (c *countingStore) GetAppointment(ctx context.Context, id string) (core.Appointment, error) {
+	c.count("GetAppointment")
+	return c.Store.GetAppointment(ctx, id)
+}
+func (c *countingStore) CreateChatImage(ctx context.Context, img core.ChatImage) error {
+	c.count("CreateChatImage")
+	return c.Store.CreateChatImage(ctx, img)
+}
+func (c *countingStore) GetChatImage(ctx context.Context, id string) (core.ChatImage, error) {
+	c.count("GetChatImage")
+	return c.Store.GetChatImage(ctx, id)
+}
+func (c *countingStore) MarkChatImageReady(ctx context.Context, id string, b core.BlobInfo, now time.Time) (core.ChatImage, error) {
+	c.count("MarkChatImageReady")
+	return c.Store.MarkChatImageReady(ctx, id, b, now)
+}
+func (c *countingStore) AuditHead(ctx context.Context, p string) (core.ChainHead, error) {
+	c.count("AuditHead")
+	return c.Store.AuditHead(ctx, p)
+}
+func (c *countingStore) AppendAudit(ctx context.Context, r core.AuditRecord) error {
+	c.count("AppendAudit")
+	return c.Store.AppendAudit(ctx, r)
+}
+func (c *countingStore) ListAudit(ctx context.Context, p string, n bool, pg core.Page) ([]core.AuditRecord, string, error) {
+	c.count("ListAudit")
+	return c.Store.ListAudit(ctx, p, n, pg)
+}
+func (c *countingStore) ListAuditByActor(ctx context.Context, a string, pg core.Page) ([]core.AuditRecord, string, error) {
+	c.count("ListAuditByActor")
+	return c.Store.ListAuditByActor(ctx, a, pg)
+}
+
+// rig is the embedded runtime wired by hand around a counting store, driven
+// through the handler with payload 2.0 events as Lambda would.
+type rig struct {
+	h     *httpapi.Handler
+	store *countingStore
+	blobs *localblob.Store
+}
+
+func newRig(tb testing.TB) *rig {
+	tb.Helper()
+	dir := tb.TempDir()
+	bs, err := boltstore.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { bs.Close() })
+	keys, err := localkeys.Open(filepath.Join(dir, "master.key"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	blobs, err := localblob.New(filepath.Join(dir, "blobs"), "http://127.0.0.1:8080/blobs", make([]byte, 32))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cs := &countingStore{Store: bs, calls: map[string]int{}}
+	svc := core.NewService(core.Config{}, core.Deps{Store: cs, Blobs: blobs, Keys: keys})
+	return &rig{h: httpapi.NewHandler(svc, slog.New(slog.NewTextHandler(io.Discard, nil))), store: cs, blobs: blobs}
+}
+
+func event(op, sub string, role core.Role, params map[string]string, body any) events.APIGatewayV2HTTPRequest {
+	rt, _ := httpapi.RouteByOp(op)
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: rt.RouteKey(), PathParameters: params,
+		Headers: map[string]string{"content-type": "application/json"},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey: rt.RouteKey(), RequestID: "bench",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: rt.Method, SourceIP: "127.0.0.1", UserAgent: "bench"},
+			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+				Claims: map[string]string{"sub": sub, "cognito:groups": httpapi.FormatGroups([]string{string(role)})},
+			}},
+		},
+	}
+	if body != nil {
+		b, _ := json.Marshal(body)
+		ev.Body = string(b)
+	}
+	return ev
+}
+
+// readyImage registers an appointment and stores a READY chat image in it.
+func (r *rig) readyImage(tb testing.TB) string {
+	tb.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	if resp := r.h.Handle(ctx, "register-appointment", event("register-appointment", clinic1, core.RoleClinic,
+		map[string]string{"appointment_id": appt1},
+		map[string]any{"patient_id": patient1, "professional_ids": []string{pro1}, "starts_at": now, "ends_at": now.Add(time.Hour)})); resp.StatusCode != 201 {
+		tb.Fatalf("register: %d %s", resp.StatusCode, resp.Body)
+	}
+	data := []byte("image bytes")
+	sum := sha256.Sum256(data)
+	resp := r.h.Handle(ctx, "chat-upload", event("chat-upload", patient1, core.RolePatient, nil,
+		map[string]any{"appointment_id": appt1, "content_type": "image/png", "size": len(data), "sha256": sum[:]}))
+	var up chatUploadResp
+	json.Unmarshal([]byte(resp.Body), &up)
+	if _, err := r.store.MarkChatImageReady(ctx, up.ImageID, core.BlobInfo{Size: int64(len(data)), SHA256: sum[:]}, now); err != nil {
+		tb.Fatal(err)
+	}
+	return up.ImageID
+}
+
+// TestStoreCallsPerOperation pins the store calls of the hot operations: a
+// signed chat URL is one read of the image (with its participants) and one
+// audit append once the chain head is known; an upload presign is one write.
+func TestStoreCallsPerOperation(t *testing.T) {
+	r := newRig(t)
+	id := r.readyImage(t)
+	ctx := context.Background()
+	ev := event("chat-signed-url", pro1, core.RoleProfessional, map[string]string{"id": id}, nil)
+	r.h.Handle(ctx, "chat-signed-url", ev) // warms the chain head, as any earlier append does
+	r.store.reset()
+	if resp := r.h.Handle(ctx, "chat-signed-url", ev); resp.StatusCode != 200 {
+		t.Fatalf("signed url: %d %s", resp.StatusCode, resp.Body)
+	}
+	if got, want := fmtCalls(r.store.reset()), "AppendAudit=1 GetChatImage=1"; got != want {
+		t.Errorf("chat-signed-url store calls: %s, want %s", got, want)
+	}
+
+	sum := sha256.Sum256([]byte("x"))
+	key := make([]byte, 32)
+	if resp := r.h.Handle(ctx, "upload-presign", event("upload-presign", patient1, core.RolePatient, nil,
+		map[string]any{"angle": "CROWN", "content_type": "image/jpeg", "size": 1, "sha256": sum[:], "data_key": key})); resp.StatusCode != 201 {
+		t.Fatalf("presign: %d %s", resp.StatusCode, resp.Body)
+	}
+	if got, want := fmtCalls(r.store.reset()), "CreatePhoto=1"; got != want {
+		t.Errorf("upload-presign store calls: %s, want %s", got, want)
+	}
+}
+
+func fmtCalls(m map[string]int) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, k+"="+strconv.Itoa(v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func reportCalls(b *testing.B, c *countingStore) {
+	total := 0
+	for _, v := range c.reset() {
+		total += v
+	}
+	b.ReportMetric(float64(total)/float64(b.N), "store-calls/op")
+}
+
+func BenchmarkChatSignedURL(b *testing.B) {
+	r := newRig(b)
+	id := r.readyImage(b)
+	ev := event("chat-signed-url", pro1, core.RoleProfessional, map[string]string{"id": id}, nil)
+	ctx := context.Background()
+	r.h.Handle(ctx, "chat-signed-url", ev)
+	r.store.reset()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if resp := r.h.Handle(ctx, "chat-signed-url", ev); resp.StatusCode != 200 {
+			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
+		}
+	}
+	reportCalls(b, r.store)
+}
+
+func BenchmarkUploadPresign(b *testing.B) {
+	r := newRig(b)
+	sum := sha256.Sum256([]byte("x"))
+	body := map[string]any{"angle": "CROWN", "content_type": "image/jpeg", "size": 1 << 20, "sha256": sum[:], "data_key": make([]byte, 32)}
+	ev := event("upload-presign", patient1, core.RolePatient, nil, body)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if resp := r.h.Handle(ctx, "upload-presign", ev); resp.StatusCode != 201 {
+			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
+		}
+	}
+	reportCalls(b, r.store)
+}

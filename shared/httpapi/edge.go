@@ -1,0 +1,342 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+// MaxBodyBytes caps a request body (DESIGN §2.10).
+const MaxBodyBytes = 64 << 10
+
+// statusOf is the one table from error kind to HTTP status.
+var statusOf = map[core.Kind]int{
+	core.KindInvalid:      http.StatusBadRequest,
+	core.KindUnauthorized: http.StatusUnauthorized,
+	core.KindForbidden:    http.StatusForbidden,
+	core.KindNotFound:     http.StatusNotFound,
+	core.KindConflict:     http.StatusConflict,
+	core.KindGone:         http.StatusGone,
+	core.KindTooLarge:     http.StatusRequestEntityTooLarge,
+	core.KindRateLimited:  http.StatusTooManyRequests,
+	core.KindUnavailable:  http.StatusServiceUnavailable,
+	core.KindInternal:     http.StatusInternalServerError,
+}
+
+// StatusOf returns the HTTP status of an error.
+func StatusOf(err error) int { return statusOf[core.KindOf(err)] }
+
+// Handler turns API Gateway HTTP API events into service calls.
+type Handler struct {
+	svc *core.Service
+	log *slog.Logger
+	ops map[string]opFunc
+}
+
+// request is what an operation sees of an event.
+type request struct {
+	ev     events.APIGatewayV2HTTPRequest
+	caller core.Caller
+}
+
+// opFunc runs one operation and returns the status and body of a success.
+type opFunc func(ctx context.Context, r request) (int, any, error)
+
+// NewHandler builds the edge for svc. log receives one line per request.
+func NewHandler(svc *core.Service, log *slog.Logger) *Handler {
+	h := &Handler{svc: svc, log: log}
+	h.ops = map[string]opFunc{
+		"health":               h.health,
+		"upload-presign":       h.uploadPresign,
+		"finalize-upload":      h.finalizeUpload,
+		"list-photos":          h.listPhotos,
+		"delete-photo":         h.deletePhoto,
+		"register-appointment": h.registerAppointment,
+		"chat-upload":          h.chatUpload,
+		"chat-finalize":        h.chatFinalize,
+		"chat-signed-url":      h.chatSignedURL,
+		"access-history":       h.accessHistory,
+		"verify-audit":         h.verifyAudit,
+	}
+	return h
+}
+
+// Function returns the Lambda handler of one operation, for lambda.Start.
+func (h *Handler) Function(op string) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return h.Handle(ctx, op, ev), nil
+	}
+}
+
+// HasOp reports whether the handler implements op.
+func (h *Handler) HasOp(op string) bool { _, ok := h.ops[op]; return ok }
+
+// Handle runs operation op for the event and always returns a response with the
+// status in it; it never panics on bad input.
+func (h *Handler) Handle(ctx context.Context, op string, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse) {
+	start := time.Now()
+	reqID := ev.RequestContext.RequestID
+	if reqID == "" {
+		reqID = core.NewID("rq")
+		ev.RequestContext.RequestID = reqID
+	}
+	var err error
+	defer func() {
+		if p := recover(); p != nil {
+			err = core.ErrInternal(fmt.Errorf("panic: %v", p), "internal error")
+			resp = errorResponse(err, reqID)
+		}
+		h.logRequest(ctx, op, reqID, resp.StatusCode, err, time.Since(start))
+	}()
+
+	route, ok := RouteByOp(op)
+	fn, ok2 := h.ops[op]
+	if !ok || !ok2 {
+		err = core.ErrNotFound("no such operation")
+		return errorResponse(err, reqID)
+	}
+	r := request{ev: ev}
+	if !route.Public() {
+		r.caller, err = callerOf(ev)
+		if err != nil {
+			return errorResponse(err, reqID)
+		}
+	}
+	status, body, err := fn(ctx, r)
+	if err != nil {
+		return errorResponse(err, reqID)
+	}
+	return jsonResponse(status, body, reqID)
+}
+
+func (h *Handler) logRequest(ctx context.Context, op, reqID string, status int, err error, d time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("op", op),
+		slog.String("request_id", reqID),
+		slog.Int("status", status),
+		slog.Float64("latency_ms", float64(d.Microseconds())/1000),
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		attrs = append(attrs, slog.String("code", core.CodeOf(err)))
+		if status >= 500 {
+			level = slog.LevelError
+			// Details of internal errors are logged, never returned. Adapters keep
+			// keys, PHI and URLs out of their error messages.
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+	}
+	h.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// Claims that the JWT authorizer passes in the request context.
+const (
+	ClaimSubject = "sub"
+	ClaimGroups  = "cognito:groups"
+)
+
+// callerOf reads the caller from the JWT authorizer's claims, exactly as API
+// Gateway passes them (every claim a string; an array claim as "[a b]").
+func callerOf(ev events.APIGatewayV2HTTPRequest) (core.Caller, error) {
+	a := ev.RequestContext.Authorizer
+	if a == nil || a.JWT == nil || a.JWT.Claims[ClaimSubject] == "" {
+		return core.Caller{}, core.ErrUnauthorized("authentication required")
+	}
+	claims := a.JWT.Claims
+	var role core.Role
+	for _, g := range ParseGroups(claims[ClaimGroups]) {
+		if r := core.Role(g); r.Valid() {
+			if role != "" {
+				return core.Caller{}, core.ErrForbidden("the token carries more than one role")
+			}
+			role = r
+		}
+	}
+	if role == "" {
+		return core.Caller{}, core.ErrForbidden("the token carries no role")
+	}
+	return core.Caller{
+		ID:        claims[ClaimSubject],
+		Role:      role,
+		SourceIP:  ev.RequestContext.HTTP.SourceIP,
+		UserAgent: ev.RequestContext.HTTP.UserAgent,
+		RequestID: ev.RequestContext.RequestID,
+	}, nil
+}
+
+// ParseGroups parses the groups claim as API Gateway renders it: "[a b]", or a
+// JSON array, or a single name.
+func ParseGroups(v string) []string {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, "[\"") {
+		var out []string
+		if json.Unmarshal([]byte(v), &out) == nil {
+			return out
+		}
+	}
+	v = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' })
+}
+
+// FormatGroups renders groups the way API Gateway passes an array claim.
+func FormatGroups(groups []string) string { return "[" + strings.Join(groups, " ") + "]" }
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+func errorResponse(err error, reqID string) events.APIGatewayV2HTTPResponse {
+	status := StatusOf(err)
+	msg := "internal error"
+	var e *core.Error
+	if errors.As(err, &e) && status < 500 {
+		msg = e.Message
+	} else if status == http.StatusServiceUnavailable {
+		msg = "a dependency is unavailable; retry later"
+	}
+	return jsonResponse(status, errorBody{Error: errorDetail{Code: core.CodeOf(err), Message: msg, RequestID: reqID}}, reqID)
+}
+
+func jsonResponse(status int, body any, reqID string) events.APIGatewayV2HTTPResponse {
+	headers := map[string]string{
+		"Content-Type":           "application/json",
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+		"X-Request-Id":           reqID,
+	}
+	if body == nil {
+		return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error","request_id":"` + reqID + `"}}`)
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers, Body: string(b)}
+}
+
+// decodeJSON decodes the body strictly: a size limit, unknown fields rejected,
+// exactly one JSON value.
+func decodeJSON(ev events.APIGatewayV2HTTPRequest, v any) error {
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return core.ErrInvalid("body is not valid base64")
+		}
+		body = b
+	}
+	if len(body) > MaxBodyBytes {
+		return core.ErrTooLarge("body must be at most %d bytes", MaxBodyBytes)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return core.ErrInvalid("a JSON body is required")
+	}
+	if ct := header(ev, "content-type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return core.ErrInvalid("content-type must be application/json")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return core.ErrInvalid("%s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return core.ErrInvalid("body must hold exactly one JSON value")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("malformed JSON at offset %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("field %s must be %s", typ.Field, typ.Type)
+		}
+		return fmt.Sprintf("body must be a JSON %s", typ.Type)
+	case errors.As(err, new(*time.ParseError)):
+		return "times must be RFC 3339, e.g. 2026-11-26T10:00:00Z"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: unexpected end"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	case strings.Contains(err.Error(), "illegal base64"):
+		return "a base64 field is not valid standard base64"
+	}
+	return "malformed JSON body"
+}
+
+// header returns a request header; API Gateway lowercases header names.
+func header(ev events.APIGatewayV2HTTPRequest, name string) string {
+	if v, ok := ev.Headers[name]; ok {
+		return v
+	}
+	for k, v := range ev.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// noBody rejects a body on operations that take none, so that nothing a client
+// sends is silently ignored.
+func noBody(ev events.APIGatewayV2HTTPRequest) error {
+	if len(ev.Body) > MaxBodyBytes {
+		return core.ErrTooLarge("body must be at most %d bytes", MaxBodyBytes)
+	}
+	if strings.TrimSpace(ev.Body) != "" {
+		return core.ErrInvalid("this operation takes no body")
+	}
+	return nil
+}
+
+func pageParam(ev events.APIGatewayV2HTTPRequest) (core.Page, error) {
+	var p core.Page
+	for k := range ev.QueryStringParameters {
+		if k != "limit" && k != "cursor" {
+			return p, core.ErrInvalid("unknown query parameter %q", k)
+		}
+	}
+	if v, ok := ev.QueryStringParameters["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > core.MaxPageLimit {
+			return p, core.ErrInvalid("limit must be an integer between 1 and %d", core.MaxPageLimit)
+		}
+		p.Limit = n
+	}
+	p.Cursor = ev.QueryStringParameters["cursor"]
+	if len(p.Cursor) > 1024 {
+		return p, core.ErrInvalid("cursor is malformed")
+	}
+	return p, nil
+}
+
+func noQuery(ev events.APIGatewayV2HTTPRequest) error {
+	if len(ev.QueryStringParameters) > 0 {
+		return core.ErrInvalid("this operation takes no query parameters")
+	}
+	return nil
+}

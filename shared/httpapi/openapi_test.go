@@ -1,0 +1,315 @@
+package httpapi
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+)
+
+// openAPIDoc is the part of openapi.yaml that the route table constrains.
+type openAPIDoc struct {
+	OpenAPI    string                          `yaml:"openapi"`
+	Security   []map[string][]string           `yaml:"security"`
+	Paths      map[string]map[string]yaml.Node `yaml:"paths"`
+	Components struct {
+		SecuritySchemes map[string]struct {
+			Type         string `yaml:"type"`
+			Scheme       string `yaml:"scheme"`
+			BearerFormat string `yaml:"bearerFormat"`
+		} `yaml:"securitySchemes"`
+		Parameters map[string]openAPIParam `yaml:"parameters"`
+		Schemas    map[string]struct {
+			Enum []string `yaml:"enum"`
+		} `yaml:"schemas"`
+	} `yaml:"components"`
+}
+
+type openAPIOp struct {
+	OperationID string                 `yaml:"operationId"`
+	Summary     string                 `yaml:"summary"`
+	Security    *[]map[string][]string `yaml:"security"` // nil: inherits the document's
+	Roles       *[]string              `yaml:"x-medshare-roles"`
+	Parameters  []openAPIParam         `yaml:"parameters"`
+	Responses   map[string]yaml.Node   `yaml:"responses"`
+}
+
+type openAPIParam struct {
+	Ref      string `yaml:"$ref"`
+	Name     string `yaml:"name"`
+	In       string `yaml:"in"`
+	Required bool   `yaml:"required"`
+}
+
+var openAPIMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// openAPIOps returns the document's operations keyed by "METHOD /path", and the
+// path-level parameters of each path.
+func openAPIOps(t *testing.T, doc openAPIDoc) (map[string]openAPIOp, map[string][]openAPIParam) {
+	t.Helper()
+	ops := map[string]openAPIOp{}
+	pathParams := map[string][]openAPIParam{}
+	for path, item := range doc.Paths {
+		for key, node := range item {
+			if key == "parameters" {
+				var ps []openAPIParam
+				if err := node.Decode(&ps); err != nil {
+					t.Fatalf("paths[%s].parameters: %v", path, err)
+				}
+				pathParams[path] = ps
+				continue
+			}
+			if !slices.Contains(openAPIMethods, strings.ToLower(key)) {
+				continue
+			}
+			if key != strings.ToLower(key) {
+				t.Errorf("paths[%s]: method %q must be lowercase", path, key)
+			}
+			var op openAPIOp
+			if err := node.Decode(&op); err != nil {
+				t.Fatalf("paths[%s].%s: %v", path, key, err)
+			}
+			ops[strings.ToUpper(key)+" "+path] = op
+		}
+	}
+	return ops, pathParams
+}
+
+func loadOpenAPI(t *testing.T) openAPIDoc {
+	t.Helper()
+	var doc openAPIDoc
+	if err := yaml.Unmarshal(OpenAPI, &doc); err != nil {
+		t.Fatalf("parse openapi.yaml: %v", err)
+	}
+	return doc
+}
+
+func TestOpenAPIVersion(t *testing.T) {
+	doc := loadOpenAPI(t)
+	if !regexp.MustCompile(`^3\.1\.\d+$`).MatchString(doc.OpenAPI) {
+		t.Errorf("openapi = %q, want 3.1.x", doc.OpenAPI)
+	}
+	s, ok := doc.Components.SecuritySchemes["bearerAuth"]
+	if !ok || s.Type != "http" || s.Scheme != "bearer" || s.BearerFormat != "JWT" {
+		t.Errorf("components.securitySchemes.bearerAuth = %+v (present %v), want http bearer JWT", s, ok)
+	}
+}
+
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	ops, _ := openAPIOps(t, doc)
+
+	var want, got []string
+	for _, r := range Routes {
+		want = append(want, r.RouteKey())
+	}
+	for k := range ops {
+		got = append(got, k)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("operations differ from the route table (-Routes +openapi.yaml):\n%s", diff)
+	}
+
+	for _, r := range Routes {
+		op, ok := ops[r.RouteKey()]
+		if !ok {
+			continue // reported above
+		}
+		t.Run(r.Op, func(t *testing.T) {
+			if op.OperationID != r.Op {
+				t.Errorf("operationId = %q, want %q", op.OperationID, r.Op)
+			}
+			if op.Summary != r.Summary {
+				t.Errorf("summary = %q, want %q", op.Summary, r.Summary)
+			}
+
+			if op.Roles == nil {
+				t.Errorf("x-medshare-roles is missing")
+			} else {
+				wantRoles := []string{}
+				for _, role := range r.Roles {
+					wantRoles = append(wantRoles, string(role))
+				}
+				if diff := cmp.Diff(wantRoles, append([]string{}, *op.Roles...)); diff != "" {
+					t.Errorf("x-medshare-roles differ from route.Roles (-want +got):\n%s", diff)
+				}
+			}
+
+			security := doc.Security
+			if op.Security != nil {
+				security = *op.Security
+			}
+			if r.Public() {
+				if len(security) != 0 {
+					t.Errorf("public route has security %v, want security: []", security)
+				}
+			} else {
+				// Every alternative must require the bearer token: an empty
+				// alternative ({}) would make the token optional.
+				bearer := len(security) > 0
+				for _, req := range security {
+					if _, ok := req["bearerAuth"]; !ok {
+						bearer = false
+					}
+				}
+				if !bearer {
+					t.Errorf("route needs a token but its security is %v, want bearerAuth", security)
+				}
+			}
+
+			var success bool
+			for code := range op.Responses {
+				success = success || strings.HasPrefix(code, "2")
+			}
+			if !success {
+				t.Errorf("no 2xx response documented")
+			}
+			if !r.Public() {
+				for _, code := range []string{"401", "403"} {
+					if _, ok := op.Responses[code]; !ok {
+						t.Errorf("route needs a token but documents no %s response", code)
+					}
+				}
+			}
+		})
+	}
+}
+
+var pathParamRE = regexp.MustCompile(`\{([^}]+)\}`)
+
+func TestOpenAPIPathParameters(t *testing.T) {
+	doc := loadOpenAPI(t)
+	ops, pathLevel := openAPIOps(t, doc)
+	for key, op := range ops {
+		path := key[strings.IndexByte(key, ' ')+1:]
+		var want []string
+		for _, m := range pathParamRE.FindAllStringSubmatch(path, -1) {
+			want = append(want, m[1])
+		}
+		var got []string
+		for _, p := range append(slices.Clone(pathLevel[path]), op.Parameters...) {
+			if p.Ref != "" {
+				name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/")
+				resolved, found := doc.Components.Parameters[name]
+				if !ok || !found {
+					t.Errorf("%s: parameter $ref %q does not resolve", key, p.Ref)
+					continue
+				}
+				p = resolved
+			}
+			if p.In != "path" {
+				continue
+			}
+			if !p.Required {
+				t.Errorf("%s: path parameter %q must be required", key, p.Name)
+			}
+			got = append(got, p.Name)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: path parameters differ from the path (-path +declared):\n%s", key, diff)
+		}
+	}
+}
+
+// TestOpenAPIErrorCodes checks that the Error schema's code enum is exactly the
+// stable codes declared in shared/core/errors.go.
+func TestOpenAPIErrorCodes(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "../core/errors.go", nil, 0)
+	if err != nil {
+		t.Fatalf("parse core/errors.go: %v", err)
+	}
+	var want []string
+	for _, d := range f.Decls {
+		gd, ok := d.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if !strings.HasPrefix(name.Name, "Code") || i >= len(vs.Values) {
+					continue
+				}
+				lit, ok := vs.Values[i].(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					continue
+				}
+				v, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatalf("%s: %v", name.Name, err)
+				}
+				want = append(want, v)
+			}
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("found no Code* constants in core/errors.go")
+	}
+	got := slices.Clone(loadOpenAPI(t).Components.Schemas["ErrorCode"].Enum)
+	slices.Sort(want)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("components.schemas.ErrorCode.enum differs from core's codes (-core +openapi.yaml):\n%s", diff)
+	}
+}
+
+// TestOpenAPIRefsResolve checks that every local $ref points at something.
+func TestOpenAPIRefsResolve(t *testing.T) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(OpenAPI, &root); err != nil {
+		t.Fatalf("parse openapi.yaml: %v", err)
+	}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if k, v := n.Content[i], n.Content[i+1]; k.Value == "$ref" && v.Kind == yaml.ScalarNode {
+					if !resolveRef(&root, v.Value) {
+						t.Errorf("line %d: $ref %q does not resolve", v.Line, v.Value)
+					}
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+}
+
+func resolveRef(root *yaml.Node, ref string) bool {
+	ptr, ok := strings.CutPrefix(ref, "#/")
+	if !ok || len(root.Content) == 0 {
+		return false
+	}
+	n := root.Content[0]
+	for _, seg := range strings.Split(ptr, "/") {
+		seg = strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~")
+		if n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == seg {
+				next = n.Content[i+1]
+				break
+			}
+		}
+		if next == nil {
+			return false
+		}
+		n = next
+	}
+	return true
+}

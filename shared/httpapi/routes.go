@@ -1,0 +1,62 @@
+// Package httpapi is the HTTP edge: the route table, the API Gateway HTTP API
+// (payload 2.0) handler that turns events into service calls, and the table
+// that maps error kinds to statuses.
+package httpapi
+
+import (
+	"slices"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+// Route is one operation of the HTTP API. The table below is the single source
+// of truth for the local server, the Lambda functions (one per operation, named
+// after Op), the CDK routes, the OpenAPI document and the sample events.
+type Route struct {
+	Op      string      // operation name; also the function's directory under functions/
+	Method  string      // HTTP method
+	Path    string      // API Gateway route path, with {param} placeholders
+	Roles   []core.Role // roles that may call it; nil for a public route
+	Summary string
+}
+
+// Public reports whether the route needs no token.
+func (r Route) Public() bool { return len(r.Roles) == 0 }
+
+// RouteKey is the API Gateway route key, e.g. "GET /health".
+func (r Route) RouteKey() string { return r.Method + " " + r.Path }
+
+// Allows reports whether role may call the route.
+func (r Route) Allows(role core.Role) bool { return slices.Contains(r.Roles, role) }
+
+var (
+	patient       = []core.Role{core.RolePatient}
+	clinic        = []core.Role{core.RoleClinic}
+	participants  = []core.Role{core.RolePatient, core.RoleProfessional}
+	auditReaders  = []core.Role{core.RolePatient, core.RoleProfessional}
+	allRolesRoute = []core.Role(nil)
+)
+
+// Routes is the route table.
+var Routes = []Route{
+	{Op: "health", Method: "GET", Path: "/health", Roles: allRolesRoute, Summary: "Check that the service and its dependencies answer"},
+	{Op: "upload-presign", Method: "POST", Path: "/v1/photos", Roles: patient, Summary: "Stage an encrypted photo and get a presigned upload"},
+	{Op: "finalize-upload", Method: "POST", Path: "/v1/photos/{photo_id}/finalize", Roles: patient, Summary: "Check the uploaded ciphertext and mark the photo ready"},
+	{Op: "list-photos", Method: "GET", Path: "/v1/photos", Roles: patient, Summary: "List the caller's photos"},
+	{Op: "delete-photo", Method: "DELETE", Path: "/v1/photos/{photo_id}", Roles: patient, Summary: "Delete a photo, its ciphertext and its wrapped key"},
+	{Op: "register-appointment", Method: "PUT", Path: "/v1/appointments/{appointment_id}", Roles: clinic, Summary: "Create or update an appointment and its participants"},
+	{Op: "chat-upload", Method: "POST", Path: "/api/chat-images", Roles: participants, Summary: "Stage a chat image in an appointment"},
+	{Op: "chat-finalize", Method: "POST", Path: "/api/chat-images/{id}/finalize", Roles: participants, Summary: "Check the uploaded chat image and mark it ready"},
+	{Op: "chat-signed-url", Method: "GET", Path: "/api/chat-images/{id}/signed-url", Roles: participants, Summary: "Get a signed URL for a chat image"},
+	{Op: "access-history", Method: "GET", Path: "/v1/audit", Roles: auditReaders, Summary: "List the audit trail the caller may read"},
+	{Op: "verify-audit", Method: "GET", Path: "/v1/audit/verify", Roles: auditReaders, Summary: "Recompute the audit hash chain"},
+}
+
+// RouteByOp returns the route of an operation.
+func RouteByOp(op string) (Route, bool) {
+	i := slices.IndexFunc(Routes, func(r Route) bool { return r.Op == op })
+	if i < 0 {
+		return Route{}, false
+	}
+	return Routes[i], true
+}

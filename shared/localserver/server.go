@@ -1,0 +1,203 @@
+// Package localserver serves the HTTP API on one machine. It plays API
+// Gateway's part: it matches the route table, validates the bearer token the
+// way the JWT authorizer does, and hands the very same payload 2.0 event to the
+// handler that the Lambda functions run.
+package localserver
+
+import (
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devauth"
+	"github.com/medshare/medshare/shared/httpapi"
+)
+
+// Options configure the server.
+type Options struct {
+	Handler *httpapi.Handler
+	Auth    *devauth.Authority
+	// Blobs serves the embedded blob store's presigned URLs under BlobPrefix.
+	Blobs      http.Handler
+	BlobPrefix string // e.g. "/blobs/"
+	// OpenAPI is served at /openapi.yaml.
+	OpenAPI []byte
+	Log     *slog.Logger
+}
+
+var paramRE = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+// New returns the server's HTTP handler.
+func New(o Options) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range httpapi.Routes {
+		mux.Handle(rt.Method+" "+rt.Path, &routeHandler{o: o, route: rt})
+	}
+	if o.Blobs != nil {
+		mux.Handle(o.BlobPrefix, o.Blobs)
+	}
+	if o.OpenAPI != nil {
+		mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			w.Write(o.OpenAPI)
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		for _, rt := range httpapi.Routes {
+			if pathMatches(rt.Path, r.URL.Path) {
+				writeError(w, http.StatusMethodNotAllowed, core.CodeInvalid, "method not allowed on this path")
+				return
+			}
+		}
+		writeError(w, http.StatusNotFound, core.CodeNotFound, "no such route")
+	})
+	return mux
+}
+
+// pathMatches reports whether path fits a route pattern such as
+// "/v1/photos/{photo_id}": each {param} is exactly one non-empty segment.
+func pathMatches(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i, p := range ps {
+		if paramRE.MatchString(p) {
+			if xs[i] == "" {
+				return false
+			}
+		} else if p != xs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+type routeHandler struct {
+	o     Options
+	route httpapi.Route
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	io.WriteString(w, `{"error":{"code":"`+code+`","message":"`+msg+`","request_id":""}}`)
+}
+
+func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ev, status, msg := h.event(r)
+	if status != 0 {
+		code := core.CodeInvalid
+		switch status {
+		case http.StatusUnauthorized:
+			code = core.CodeUnauthorized
+			w.Header().Set("WWW-Authenticate", `Bearer realm="medshare"`)
+		case http.StatusRequestEntityTooLarge:
+			code = core.CodePayloadTooLarge
+		}
+		writeError(w, status, code, msg)
+		return
+	}
+	resp := h.o.Handler.Handle(r.Context(), h.route.Op, ev)
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+			body = b
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(body)
+}
+
+// event builds the payload 2.0 event API Gateway would send; a non-zero status
+// is an answer the gateway itself would give (401 from the authorizer, 413).
+func (h *routeHandler) event(r *http.Request) (events.APIGatewayV2HTTPRequest, int, string) {
+	now := time.Now().UTC()
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:        "2.0",
+		RouteKey:       h.route.RouteKey(),
+		RawPath:        r.URL.EscapedPath(),
+		RawQueryString: r.URL.RawQuery,
+		Headers:        map[string]string{},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey:   h.route.RouteKey(),
+			AccountID:  "000000000000",
+			Stage:      "$default",
+			RequestID:  core.NewID("rq"),
+			APIID:      "local",
+			DomainName: r.Host,
+			Time:       now.Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch:  now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method:    r.Method,
+				Path:      r.URL.Path,
+				Protocol:  r.Proto,
+				SourceIP:  sourceIP(r.RemoteAddr),
+				UserAgent: r.UserAgent(),
+			},
+		},
+	}
+	for k, v := range r.Header {
+		ev.Headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	if q := r.URL.Query(); len(q) > 0 {
+		ev.QueryStringParameters = make(map[string]string, len(q))
+		for k, v := range q {
+			ev.QueryStringParameters[k] = strings.Join(v, ",")
+		}
+	}
+	if names := paramRE.FindAllStringSubmatch(h.route.Path, -1); len(names) > 0 {
+		ev.PathParameters = make(map[string]string, len(names))
+		for _, n := range names {
+			ev.PathParameters[n[1]] = r.PathValue(n[1])
+		}
+	}
+	if !h.route.Public() {
+		tok, ok := devauth.BearerToken(r.Header.Get("Authorization"))
+		if !ok {
+			return ev, http.StatusUnauthorized, "a bearer token is required"
+		}
+		claims, err := h.o.Auth.Verify(tok)
+		if err != nil {
+			return ev, http.StatusUnauthorized, "the bearer token is invalid or expired"
+		}
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims, Scopes: nil},
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, httpapi.MaxBodyBytes+1))
+	if err != nil {
+		return ev, http.StatusBadRequest, "could not read the body"
+	}
+	if len(body) > httpapi.MaxBodyBytes {
+		return ev, http.StatusRequestEntityTooLarge, "body too large"
+	}
+	if utf8.Valid(body) {
+		ev.Body = string(body)
+	} else {
+		ev.Body = base64.StdEncoding.EncodeToString(body)
+		ev.IsBase64Encoded = true
+	}
+	return ev, 0, ""
+}
+
+func sourceIP(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	return host
+}

@@ -1,0 +1,209 @@
+// Package testenv starts the embedded runtime behind a real HTTP listener on
+// loopback for tests, and speaks to it the way a client app would.
+package testenv
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/embedded"
+)
+
+// Env is a running embedded server.
+type Env struct {
+	T       testing.TB
+	URL     string
+	RT      *embedded.Runtime
+	Logs    *SyncBuffer
+	Clock   *Clock
+	Client  *http.Client
+	DataDir string
+}
+
+// Clock is a settable clock; zero offset means the real time.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now returns the real time plus the offset.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (captured logs).
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start opens an embedded runtime in a temporary directory and serves it.
+func Start(t testing.TB, cfg core.Config) *Env {
+	t.Helper()
+	env := &Env{T: t, Logs: &SyncBuffer{}, Clock: &Clock{}, DataDir: t.TempDir()}
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	log := slog.New(slog.NewJSONHandler(env.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rt, err := embedded.Open(embedded.Options{DataDir: env.DataDir, PublicURL: srv.URL, Config: cfg, Log: log, Now: env.Clock.Now})
+	if err != nil {
+		t.Fatalf("open embedded runtime: %v", err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	h = rt.HTTPHandler(log)
+	env.URL, env.RT, env.Client = srv.URL, rt, srv.Client()
+	return env
+}
+
+// Token mints a token for sub in role.
+func (e *Env) Token(sub string, role core.Role) string {
+	e.T.Helper()
+	tok, err := e.RT.Auth.Mint(sub, role, time.Hour)
+	if err != nil {
+		e.T.Fatalf("mint token: %v", err)
+	}
+	return tok
+}
+
+// Response is a decoded API response.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v.
+func (r Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Code returns the error code of an error response ("" if none).
+func (r Response) Code() string {
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &e)
+	return e.Error.Code
+}
+
+// Do sends a request with an optional bearer token; body is JSON-encoded unless
+// it is a string or []byte, sent as is.
+func (e *Env) Do(method, path, token string, body any) Response {
+	e.T.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.T.Fatalf("encode body: %v", err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.URL+path, rd)
+	if err != nil {
+		e.T.Fatalf("new request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("User-Agent", "medshare-test/1")
+	return e.send(req)
+}
+
+func (e *Env) send(req *http.Request) Response {
+	e.T.Helper()
+	resp, err := e.Client.Do(req)
+	if err != nil {
+		e.T.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.T.Fatalf("read body: %v", err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Upload is the upload part of a presign response.
+type Upload struct {
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+// Send uploads data exactly as the presign response says.
+func (e *Env) Send(u Upload, data []byte) Response {
+	e.T.Helper()
+	req, err := http.NewRequest(u.Method, u.URL, bytes.NewReader(data))
+	if err != nil {
+		e.T.Fatalf("new upload request: %v", err)
+	}
+	for k, v := range u.Headers {
+		req.Header.Set(k, v)
+	}
+	return e.send(req)
+}
+
+// Get fetches a URL with no token.
+func (e *Env) Get(url string) Response {
+	e.T.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		e.T.Fatalf("new request: %v", err)
+	}
+	return e.send(req)
+}
+
+// RandomBytes returns n random bytes and their SHA-256.
+func RandomBytes(n int) ([]byte, []byte) {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	sum := sha256.Sum256(b)
+	return b, sum[:]
+}
