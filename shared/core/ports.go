@@ -129,3 +129,21 @@ type KeyRing interface {
 	// Ping checks that the key ring answers.
 	Ping(ctx context.Context) error
 }
+
+// Notification is one message to one recipient's inbox, also published to
+// subscribers (SNS in AWS). It carries ids and an event type, never PHI.
+type Notification struct {
+	ID          string
+	RecipientID string
+	Type        string // e.g. session_created, session_revoked, suspicious_activity
+	ShareID     string // optional
+	CreatedAt   time.Time
+	Data        map[string]string // ids and codes only
+}
+
+// Notifier publishes notifications to subscribers. Publish is at-least-once:
+// a nil error means the message was accepted by the transport; an error of
+// KindUnavailable means it may not have been and should be retried.
+type Notifier interface {
+	Publish(ctx context.Context, n Notification) error
+}
