@@ -1,0 +1,136 @@
+package devauth
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/httpapi"
+)
+
+func authority(t *testing.T) (*Authority, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key.pem")
+	a, err := LoadOrCreate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, path
+}
+
+func TestMintVerifyRendersClaimsLikeTheJWTAuthorizer(t *testing.T) {
+	a, _ := authority(t)
+	tok, err := a.Mint("pat-1", core.RolePatient, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := a.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims["sub"] != "pat-1" || claims["iss"] != Issuer || claims["aud"] != Audience {
+		t.Errorf("claims = %v", claims)
+	}
+	if got := claims["cognito:groups"]; got != "[patient]" {
+		t.Errorf("cognito:groups = %q, want %q (API Gateway's rendering of an array claim)", got, "[patient]")
+	}
+	if got := httpapi.ParseGroups(claims["cognito:groups"]); len(got) != 1 || got[0] != "patient" {
+		t.Errorf("ParseGroups = %v", got)
+	}
+	if strings.Contains(claims["exp"], "e+") {
+		t.Errorf("exp rendered in exponent form: %q", claims["exp"])
+	}
+}
+
+func TestVerifyRefuses(t *testing.T) {
+	a, _ := authority(t)
+	other, _ := authority(t)
+	good, _ := a.Mint("pat-1", core.RolePatient, time.Hour)
+	expired, _ := a.WithClock(func() time.Time { return time.Now().Add(-2 * time.Hour) }).Mint("pat-1", core.RolePatient, time.Hour)
+	forged, _ := other.Mint("pat-1", core.RolePatient, time.Hour)
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "pat-1", "iss": Issuer, "aud": Audience, "exp": time.Now().Add(time.Hour).Unix()})
+	noneTok, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "pat-1", "iss": Issuer, "aud": Audience, "exp": time.Now().Add(time.Hour).Unix()})
+	hsTok, _ := hs.SignedString([]byte("secret"))
+	sign := func(c jwt.MapClaims) string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodES256, c).SignedString(a.key)
+		return s
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	for _, c := range []struct{ name, tok string }{
+		{"expired", expired},
+		{"other key", forged},
+		{"alg none", noneTok},
+		{"alg HS256", hsTok},
+		{"tampered payload", good[:strings.Index(good, ".")+2] + "x" + good[strings.Index(good, ".")+3:]},
+		{"wrong issuer", sign(jwt.MapClaims{"sub": "p", "iss": "evil", "aud": Audience, "exp": exp})},
+		{"wrong audience", sign(jwt.MapClaims{"sub": "p", "iss": Issuer, "aud": "other", "exp": exp})},
+		{"no expiry", sign(jwt.MapClaims{"sub": "p", "iss": Issuer, "aud": Audience})},
+		{"garbage", "not.a.token"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := a.Verify(c.tok); err == nil {
+				t.Error("verified, want an error")
+			}
+		})
+	}
+	if _, err := a.Verify(good); err != nil {
+		t.Errorf("good token: %v", err)
+	}
+}
+
+func TestKeyFile(t *testing.T) {
+	a, path := authority(t)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	b, err := LoadOrCreate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := a.Mint("u1", core.RoleClinic, time.Minute)
+	if _, err := b.Verify(tok); err != nil {
+		t.Errorf("a reloaded key does not verify the first one's token: %v", err)
+	}
+	os.WriteFile(path, []byte("junk"), 0o600)
+	if _, err := LoadOrCreate(path); err == nil {
+		t.Error("a corrupt key file was accepted")
+	}
+}
+
+func TestMintRefusesBadInput(t *testing.T) {
+	a, _ := authority(t)
+	if _, err := a.Mint("a b", core.RolePatient, time.Hour); err == nil {
+		t.Error("subject with a space accepted")
+	}
+	if _, err := a.Mint("u", core.Role("admin"), time.Hour); err == nil {
+		t.Error("unknown role accepted")
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	for _, c := range []struct {
+		h, want string
+		ok      bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"Basic abc", "", false},
+		{"Bearer ", "", false},
+		{"", "", false},
+	} {
+		got, ok := BearerToken(c.h)
+		if got != c.want || ok != c.ok {
+			t.Errorf("BearerToken(%q) = %q, %v; want %q, %v", c.h, got, ok, c.want, c.ok)
+		}
+	}
+}
