@@ -226,7 +226,11 @@ func jsonResponse(status int, body any, reqID string) events.APIGatewayV2HTTPRes
 	if body == nil {
 		return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers}
 	}
-	b, err := json.Marshal(body)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // URLs keep their '&'; the API never serves HTML
+	err := enc.Encode(body)
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"internal error","request_id":"` + reqID + `"}}`)
