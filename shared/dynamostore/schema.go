@@ -1,0 +1,266 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+// The attribute and index names of the single table. TableInput is the one
+// definition of the table; `medshare bootstrap` (through EnsureTable) and the
+// CDK app build the table from it and from these names.
+const (
+	// AttrPK and AttrSK are the table's partition and sort keys (S).
+	AttrPK = "pk"
+	AttrSK = "sk"
+
+	// IndexByActor is the audit-by-actor index: partition AttrGSI1PK
+	// (ACTOR#<actor>), sort AttrGSI1SK (<time>#<patient>#<seq>), both S,
+	// projecting ALL so that a page of it is a page of whole records.
+	IndexByActor = "gsi1"
+	AttrGSI1PK   = "gsi1pk"
+	AttrGSI1SK   = "gsi1sk"
+
+	// IndexExpiry is the sparse index of the items due for cleanup: partition
+	// AttrExpiryBucket (S, e.g. "upload#2026-03-14-15": a kind and the UTC
+	// hour in which the item expires), sort AttrExpiresAt (N, epoch seconds
+	// rounded up, so that expires_at <= now in seconds means expired). Only
+	// items that can expire carry these attributes (PENDING uploads today);
+	// they are removed when the item stops expiring (an upload becomes READY),
+	// which drops it from the index. It projects KEYS_ONLY: the cleanup job
+	// needs only the table key (which names the item and, through the core's
+	// key rules, its object), and then deletes each item with its own
+	// conditional write, which re-checks the state that matters at that
+	// moment; projecting more would pay write and storage for every staged
+	// upload to save a read that the conditional delete makes unnecessary.
+	IndexExpiry      = "gsi_expiry"
+	AttrExpiryBucket = "expiry_bucket"
+	AttrExpiresAt    = "expires_at"
+
+	// AttrTTL is the table's TTL attribute (N, epoch seconds), set on every
+	// item that expires. DynamoDB deletes such items some time (often days)
+	// after it; the store checks expiry itself at read time and never relies
+	// on TTL (DESIGN §2.2).
+	AttrTTL = "ttl"
+)
+
+// ExpiryBucketUploadPrefix starts the AttrExpiryBucket of a staged upload.
+const ExpiryBucketUploadPrefix = "upload#"
+
+// ExpiryBucketLayout is the UTC hour that follows the kind prefix in an
+// AttrExpiryBucket value.
+const ExpiryBucketLayout = "2006-01-02-15"
+
+// UploadTTLGrace is how long after its upload window a PENDING upload's item
+// is kept before DynamoDB TTL may delete it. The cleanup job, which deletes
+// the abandoned object and then the item, finds them through IndexExpiry;
+// the grace gives it days of runs before TTL removes the item that names the
+// object, which would leave the object orphaned.
+const UploadTTLGrace = 7 * 24 * time.Hour
+
+// UploadExpiryBucket is the AttrExpiryBucket of an upload whose window ends
+// at expiresAt. The cleanup job queries IndexExpiry for each hour's bucket up
+// to now with AttrExpiresAt <= now.
+func UploadExpiryBucket(expiresAt time.Time) string {
+	return ExpiryBucketUploadPrefix + expiresAt.UTC().Format(ExpiryBucketLayout)
+}
+
+// epochCeil returns t in epoch seconds, rounded up.
+func epochCeil(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
+
+// TableInput is the definition of the single table named name: keys AttrPK
+// and AttrSK (S), the global secondary indexes IndexByActor and IndexExpiry,
+// on-demand billing. TTL on AttrTTL is not part of CreateTable; EnsureTable
+// enables it (UpdateTimeToLive), and the CDK app sets it on the table.
+func TableInput(name string) *dynamodb.CreateTableInput {
+	str := func(n string) types.AttributeDefinition {
+		return types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: types.ScalarAttributeTypeS}
+	}
+	keys := func(pk, sk string) []types.KeySchemaElement {
+		return []types.KeySchemaElement{
+			{AttributeName: aws.String(pk), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(sk), KeyType: types.KeyTypeRange},
+		}
+	}
+	return &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			str(AttrPK), str(AttrSK), str(AttrGSI1PK), str(AttrGSI1SK), str(AttrExpiryBucket),
+			{AttributeName: aws.String(AttrExpiresAt), AttributeType: types.ScalarAttributeTypeN},
+		},
+		KeySchema: keys(AttrPK, AttrSK),
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+			{
+				IndexName:  aws.String(IndexByActor),
+				KeySchema:  keys(AttrGSI1PK, AttrGSI1SK),
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			},
+			{
+				IndexName:  aws.String(IndexExpiry),
+				KeySchema:  keys(AttrExpiryBucket, AttrExpiresAt),
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+			},
+		},
+	}
+}
+
+// TableAPI is the part of the DynamoDB client that EnsureTable uses;
+// *dynamodb.Client satisfies it.
+type TableAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	DescribeTimeToLive(ctx context.Context, in *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
+	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+}
+
+// ensurePoll is how often EnsureTable asks whether the table is ACTIVE.
+const ensurePoll = 500 * time.Millisecond
+
+// EnsureTable makes the table name exist as TableInput defines it: it creates
+// it when absent (so that it needs no CreateTable permission when the table
+// exists), waits (as long as ctx allows) until the table and its
+// indexes are ACTIVE, checks that an existing table has the keys and indexes
+// of TableInput, and enables TTL on AttrTTL. It is idempotent, and safe to
+// run concurrently with itself. A table with another key schema, missing
+// indexes or TTL on another attribute is an error (KindInternal): it is never
+// changed.
+func EnsureTable(ctx context.Context, client TableAPI, name string) error {
+	want := TableInput(name)
+	var desc *types.TableDescription
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	var missing *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &missing):
+		_, err = client.CreateTable(ctx, want)
+		var inUse *types.ResourceInUseException // created meanwhile by another run
+		if err != nil && !errors.As(err, &inUse) {
+			return translate(err, "create table %s", name)
+		}
+	case err != nil:
+		return translate(err, "describe table %s", name)
+	default:
+		desc = out.Table
+	}
+	if desc == nil || !active(desc) {
+		if desc, err = waitActive(ctx, client, name); err != nil {
+			return err
+		}
+	}
+	if err := checkSchema(desc, want); err != nil {
+		return err
+	}
+	return ensureTTL(ctx, client, name)
+}
+
+// waitActive polls until the table and all of its global secondary indexes
+// are ACTIVE.
+func waitActive(ctx context.Context, client TableAPI, name string) (*types.TableDescription, error) {
+	for {
+		out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		var missing *types.ResourceNotFoundException
+		if err != nil && !errors.As(err, &missing) {
+			return nil, translate(err, "describe table %s", name)
+		}
+		if err == nil && out.Table != nil && active(out.Table) {
+			return out.Table, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, core.ErrUnavailable(ctx.Err(), "table %s is not active", name)
+		case <-time.After(ensurePoll):
+		}
+	}
+}
+
+func active(t *types.TableDescription) bool {
+	if t.TableStatus != types.TableStatusActive {
+		return false
+	}
+	for _, g := range t.GlobalSecondaryIndexes {
+		if g.IndexStatus != types.IndexStatusActive {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSchema reports how an existing table differs from want in what the
+// store relies on: the key schema and the indexes' key schemas and
+// projections.
+func checkSchema(got *types.TableDescription, want *dynamodb.CreateTableInput) error {
+	name := aws.ToString(want.TableName)
+	if !sameKeys(got.KeySchema, want.KeySchema) {
+		return core.ErrInternal(nil, "table %s has another key schema than %s/%s", name, AttrPK, AttrSK)
+	}
+	for _, w := range want.GlobalSecondaryIndexes {
+		var found *types.GlobalSecondaryIndexDescription
+		for i := range got.GlobalSecondaryIndexes {
+			if aws.ToString(got.GlobalSecondaryIndexes[i].IndexName) == aws.ToString(w.IndexName) {
+				found = &got.GlobalSecondaryIndexes[i]
+			}
+		}
+		switch {
+		case found == nil:
+			return core.ErrInternal(nil, "table %s has no index %s", name, aws.ToString(w.IndexName))
+		case !sameKeys(found.KeySchema, w.KeySchema):
+			return core.ErrInternal(nil, "index %s of table %s has another key schema", aws.ToString(w.IndexName), name)
+		case found.Projection == nil || found.Projection.ProjectionType != w.Projection.ProjectionType:
+			return core.ErrInternal(nil, "index %s of table %s has another projection than %s", aws.ToString(w.IndexName), name, w.Projection.ProjectionType)
+		}
+	}
+	return nil
+}
+
+func sameKeys(a, b []types.KeySchemaElement) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if aws.ToString(a[i].AttributeName) != aws.ToString(b[i].AttributeName) || a[i].KeyType != b[i].KeyType {
+			return false
+		}
+	}
+	return true
+}
+
+// ensureTTL enables TTL on AttrTTL unless it is enabled (or being enabled)
+// already: UpdateTimeToLive fails on a table whose TTL is already on.
+func ensureTTL(ctx context.Context, client TableAPI, name string) error {
+	out, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
+	if err != nil {
+		return translate(err, "describe ttl of table %s", name)
+	}
+	if d := out.TimeToLiveDescription; d != nil {
+		switch d.TimeToLiveStatus {
+		case types.TimeToLiveStatusEnabled, types.TimeToLiveStatusEnabling:
+			if attr := aws.ToString(d.AttributeName); attr != AttrTTL {
+				return core.ErrInternal(nil, "table %s has ttl on %q, want %q", name, attr, AttrTTL)
+			}
+			return nil
+		}
+	}
+	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(name),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(AttrTTL),
+			Enabled:       aws.Bool(true),
+		},
+	})
+	if err != nil {
+		return translate(err, "enable ttl on table %s", name)
+	}
+	return nil
+}
