@@ -2,6 +2,7 @@
 //
 //	medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--demo]
 //	medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
+//	medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare] [--topic medshare-events] [--endpoint URL] [--path-style]
 package main
 
 import (
@@ -16,13 +17,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/medshare/medshare/shared/awsruntime"
 	"github.com/medshare/medshare/shared/config"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devauth"
 	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 func main() {
@@ -36,7 +42,9 @@ func main() {
 
 const usage = `usage:
   medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--public-url URL] [--demo]
-  medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]`
+  medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
+  medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare]
+                     [--topic medshare-events] [--endpoint URL] [--path-style]`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -47,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
+	case "bootstrap":
+		return bootstrap(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -192,4 +202,46 @@ func seedDemo(ctx context.Context, rt *embedded.Runtime, dir string, stdout io.W
 	}
 	_, err = stdout.Write(out)
 	return err
+}
+
+// bootstrap creates the AWS resources on any endpoint (emulators, LocalStack)
+// and prints the environment the functions need, as shell exports.
+func bootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var n awsruntime.BootstrapNames
+	fs.StringVar(&n.Table, "table", "medshare", "DynamoDB table")
+	fs.StringVar(&n.Bucket, "bucket", "medshare-objects", "S3 bucket")
+	fs.StringVar(&n.KeyAlias, "key-alias", "medshare", "KMS key alias, without alias/")
+	fs.StringVar(&n.Topic, "topic", "medshare-events", "SNS topic name")
+	endpoint := fs.String("endpoint", "", "one endpoint for every service (e.g. LocalStack); default: the SDK's, which honours AWS_ENDPOINT_URL_<SERVICE>")
+	pathStyle := fs.Bool("path-style", false, "address S3 buckets by path (emulators)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap: aws config: %w", err)
+	}
+	if *endpoint != "" {
+		cfg.BaseEndpoint = endpoint
+	}
+	s, err := awsruntime.Bootstrap(ctx, awsruntime.NewClients(cfg, *pathStyle), cfg.Region, n)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	env := s.Env()
+	env[lambdafn.EnvBackend] = "aws"
+	if *pathStyle {
+		env[awsruntime.EnvPathStyle] = "true"
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "export %s=%s\n", k, env[k])
+	}
+	return nil
 }

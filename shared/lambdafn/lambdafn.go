@@ -10,7 +10,9 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/medshare/medshare/shared/awsruntime"
 	"github.com/medshare/medshare/shared/config"
 	"github.com/medshare/medshare/shared/embedded"
 	"github.com/medshare/medshare/shared/httpapi"
@@ -18,7 +20,7 @@ import (
 
 // Environment variables of the functions.
 const (
-	EnvBackend   = "MEDSHARE_BACKEND"    // "embedded" (the only backend built so far)
+	EnvBackend   = "MEDSHARE_BACKEND"    // "aws" (the default) or "embedded"
 	EnvDataDir   = "MEDSHARE_DATA_DIR"   // embedded backend: the data directory
 	EnvPublicURL = "MEDSHARE_PUBLIC_URL" // embedded backend: base of blob URLs
 )
@@ -37,7 +39,17 @@ func Build(ctx context.Context, op string, getenv func(string) string) (Handler,
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", op)
 	switch backend := getenv(EnvBackend); backend {
-	case "", "embedded":
+	case "", "aws":
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("build function %s: aws config: %w", op, err)
+		}
+		rt, err := awsruntime.Open(ctx, awsCfg, getenv, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("build function %s: %w", op, err)
+		}
+		return httpapi.NewHandler(rt.Service, log).Function(op), nil
+	case "embedded":
 		dir := getenv(EnvDataDir)
 		if dir == "" {
 			return nil, fmt.Errorf("build function %s: %s is required for the embedded backend", op, EnvDataDir)

@@ -49,7 +49,7 @@ func TestEveryRouteHasAFunction(t *testing.T) {
 func TestBuild(t *testing.T) {
 	for _, r := range httpapi.Routes {
 		t.Run(r.Op, func(t *testing.T) {
-			env := map[string]string{EnvDataDir: t.TempDir(), EnvPublicURL: "http://127.0.0.1:9"}
+			env := map[string]string{EnvBackend: "embedded", EnvDataDir: t.TempDir(), EnvPublicURL: "http://127.0.0.1:9"}
 			h, err := Build(context.Background(), r.Op, func(k string) string { return env[k] })
 			if err != nil {
 				t.Fatalf("build: %v", err)
@@ -74,11 +74,12 @@ func TestBuild(t *testing.T) {
 		op   string
 		env  map[string]string
 	}{
-		{"unknown operation", "nope", map[string]string{EnvDataDir: t.TempDir()}},
-		{"no data dir", "health", map[string]string{}},
+		{"unknown operation", "nope", map[string]string{EnvBackend: "embedded", EnvDataDir: t.TempDir()}},
+		{"no data dir", "health", map[string]string{EnvBackend: "embedded"}},
+		{"aws without table", "health", map[string]string{EnvBackend: "aws", "MEDSHARE_BUCKET": "b", "MEDSHARE_KMS_KEY_ID": "k", "MEDSHARE_TOPIC_ARN": "t"}},
 		{"unknown backend", "health", map[string]string{EnvBackend: "mainframe", EnvDataDir: t.TempDir()}},
-		{"bad chat ttl", "health", map[string]string{EnvDataDir: t.TempDir(), "MEDSHARE_CHAT_URL_TTL": "forever"}},
-		{"bad max upload", "health", map[string]string{EnvDataDir: t.TempDir(), "MEDSHARE_MAX_UPLOAD_BYTES": "-1"}},
+		{"bad chat ttl", "health", map[string]string{EnvBackend: "embedded", EnvDataDir: t.TempDir(), "MEDSHARE_CHAT_URL_TTL": "forever"}},
+		{"bad max upload", "health", map[string]string{EnvBackend: "embedded", EnvDataDir: t.TempDir(), "MEDSHARE_MAX_UPLOAD_BYTES": "-1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := Build(context.Background(), c.op, func(k string) string { return c.env[k] }); err == nil {

@@ -1,0 +1,115 @@
+// Package awsruntime assembles the production runtime: AWS clients built once
+// from the default configuration (which honours AWS_ENDPOINT_URL and
+// AWS_ENDPOINT_URL_<SERVICE>, so emulators need no special code), the DynamoDB,
+// S3, KMS and SNS adapters, and the service.
+package awsruntime
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/dynamostore"
+	"github.com/medshare/medshare/shared/kmskeys"
+	"github.com/medshare/medshare/shared/s3blob"
+	"github.com/medshare/medshare/shared/snsnotify"
+)
+
+// Environment variables of the AWS backend.
+const (
+	EnvTable     = "MEDSHARE_TABLE"         // DynamoDB table name
+	EnvBucket    = "MEDSHARE_BUCKET"        // S3 bucket of objects
+	EnvKeyID     = "MEDSHARE_KMS_KEY_ID"    // KMS key id, ARN or alias that wraps data keys
+	EnvTopicARN  = "MEDSHARE_TOPIC_ARN"     // SNS topic of notifications
+	EnvPathStyle = "MEDSHARE_S3_PATH_STYLE" // "true" for S3 endpoints without virtual hosts (emulators)
+)
+
+// Settings name the resources the runtime uses.
+type Settings struct {
+	Table, Bucket, KeyID, TopicARN string
+	PathStyle                      bool
+}
+
+// SettingsFromEnv reads Settings; every name is required.
+func SettingsFromEnv(getenv func(string) string) (Settings, error) {
+	s := Settings{Table: getenv(EnvTable), Bucket: getenv(EnvBucket), KeyID: getenv(EnvKeyID), TopicARN: getenv(EnvTopicARN)}
+	for name, v := range map[string]string{EnvTable: s.Table, EnvBucket: s.Bucket, EnvKeyID: s.KeyID, EnvTopicARN: s.TopicARN} {
+		if v == "" {
+			return s, fmt.Errorf("%s is required for the aws backend", name)
+		}
+	}
+	if v := getenv(EnvPathStyle); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return s, fmt.Errorf("%s=%q: want true or false", EnvPathStyle, v)
+		}
+		s.PathStyle = b
+	}
+	return s, nil
+}
+
+// Clients are the SDK clients, built once per cold start.
+type Clients struct {
+	DynamoDB  *dynamodb.Client
+	S3        *s3.Client
+	Presigner *s3.PresignClient
+	KMS       *kms.Client
+	SNS       *sns.Client
+}
+
+// NewClients builds every client from one configuration.
+func NewClients(cfg aws.Config, pathStyle bool) Clients {
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	return Clients{
+		DynamoDB:  dynamodb.NewFromConfig(cfg),
+		S3:        s3c,
+		Presigner: s3.NewPresignClient(s3c),
+		KMS:       kms.NewFromConfig(cfg),
+		SNS:       sns.NewFromConfig(cfg),
+	}
+}
+
+// Runtime is the production adapters and the service.
+type Runtime struct {
+	Store    *dynamostore.Store
+	Blobs    *s3blob.Store
+	Keys     *kmskeys.Ring
+	Notifier *snsnotify.Notifier
+	Service  *core.Service
+}
+
+// New builds the adapters and the service on the given clients.
+func New(c Clients, s Settings, cfg core.Config) (*Runtime, error) {
+	blobs, err := s3blob.New(c.S3, c.Presigner, s.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("s3 adapter: %w", err)
+	}
+	keys, err := kmskeys.New(c.KMS, s.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("kms adapter: %w", err)
+	}
+	notifier, err := snsnotify.New(c.SNS, s.TopicARN)
+	if err != nil {
+		return nil, fmt.Errorf("sns adapter: %w", err)
+	}
+	rt := &Runtime{Store: dynamostore.New(c.DynamoDB, s.Table), Blobs: blobs, Keys: keys, Notifier: notifier}
+	rt.Service = core.NewService(cfg, core.Deps{Store: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys})
+	return rt, nil
+}
+
+// Open loads the default AWS configuration and builds the runtime from the
+// environment.
+func Open(ctx context.Context, cfg aws.Config, getenv func(string) string, svc core.Config) (*Runtime, error) {
+	s, err := SettingsFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return New(NewClients(cfg, s.PathStyle), s, svc)
+}
