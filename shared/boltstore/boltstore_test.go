@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
@@ -41,7 +42,7 @@ func openTemp(t *testing.T) *Store {
 func tamper(t *testing.T, cs core.Store, patientID string, seq uint64, mutate func(*core.AuditRecord)) {
 	t.Helper()
 	s := cs.(*Store)
-	key := AuditRecordKey(patientID, seq).boltKey()
+	key := boltKey(storekeys.AuditRecordKey(patientID, seq))
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
 		raw := b.Get(key)

@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -10,100 +9,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
 )
 
-func TestKeyShapes(t *testing.T) {
-	at := time.Date(2026, 3, 14, 15, 9, 26, 5000, time.FixedZone("x", 3600))
-	for _, tc := range []struct {
-		name string
-		got  Key
-		want Key
-	}{
-		{"photo", PhotoKey("pat-1", "ph_abc"), Key{"USER#pat-1", "PHOTO#ph_abc"}},
-		{"appointment", AppointmentKey("appt-1"), Key{"APPT#appt-1", "APPT"}},
-		{"chat image", ChatImageKey("ci_abc"), Key{"CHATIMG#ci_abc", "CHATIMG"}},
-		{"audit record", AuditRecordKey("pat-1", 42), Key{"AUDIT#pat-1", "SEQ#00000000000000000042"}},
-		{"audit record, largest seq", AuditRecordKey("pat-1", 1<<64-1), Key{"AUDIT#pat-1", "SEQ#18446744073709551615"}},
-		{"audit head", AuditHeadKey("pat-1"), Key{"AUDIT#pat-1", "HEAD"}},
-		{"actor index", ActorIndexKey("dr-a", at, "pat-1", 7),
-			Key{"ACTOR#dr-a", "2026-03-14T14:09:26.000005000Z#pat-1#00000000000000000007"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, tc.got); diff != "" {
-				t.Errorf("key mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
+// The key shapes themselves are tested in package storekeys; these tests
+// check how this store lays them out in bbolt.
 
-func TestActorSKSortsByTime(t *testing.T) {
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	earlier := ActorIndexKey("dr-a", base.Add(999*time.Millisecond), "pat-9", 99).SK
-	later := ActorIndexKey("dr-a", base.Add(time.Second), "pat-1", 1).SK
-	if earlier >= later {
-		t.Errorf("sort keys out of time order: %q >= %q", earlier, later)
-	}
-}
-
-func TestParseActorSK(t *testing.T) {
-	at := time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
-	for _, patient := range []string{"pat-1", "p", "pat#with#hashes"} {
-		sk := ActorIndexKey("dr-a", at, patient, 12345).SK
-		gotAt, gotPatient, gotSeq, err := ParseActorSK(sk)
-		if err != nil {
-			t.Fatalf("ParseActorSK(%q): %v", sk, err)
-		}
-		if !gotAt.Equal(at) || gotAt.Location() != time.UTC || gotPatient != patient || gotSeq != 12345 {
-			t.Errorf("ParseActorSK(%q): got (%v, %q, %d), want (%v, %q, 12345)", sk, gotAt, gotPatient, gotSeq, at, patient)
-		}
-	}
-	good := ActorIndexKey("dr-a", at, "pat-1", 1).SK
-	for _, bad := range []string{
-		"",
-		"SEQ#00000000000000000001",
-		good[:len(good)-1],
-		strings.Replace(good, "#pat-1#", "##", 1),
-		strings.Replace(good, "T15", "X15", 1),
-		strings.Replace(good, "00000000000000000001", "0000000000000000000x", 1),
-		strings.Replace(good, "00000000000000000001", "+0000000000000000001", 1),
-	} {
-		if _, _, _, err := ParseActorSK(bad); err == nil {
-			t.Errorf("ParseActorSK(%q): got nil error, want one", bad)
-		}
-	}
-}
-
-func TestCursor(t *testing.T) {
-	sk := PhotoSKPrefix + "ph_abc"
-	c := EncodeCursor(sk)
-	if strings.ContainsAny(c, "=+/") {
-		t.Errorf("EncodeCursor(%q) = %q: want base64url without padding", sk, c)
-	}
-	if strings.Contains(c, base64.RawURLEncoding.EncodeToString([]byte(PhotoPKPrefix))) {
-		t.Errorf("EncodeCursor(%q) = %q: holds the partition", sk, c)
-	}
-	got, err := DecodeCursor(c, PhotoSKPrefix)
-	if err != nil || got != sk {
-		t.Errorf("DecodeCursor(%q) = %q, %v; want %q", c, got, err, sk)
-	}
-	if got, err := DecodeCursor("", PhotoSKPrefix); err != nil || got != "" {
-		t.Errorf(`DecodeCursor("") = %q, %v; want "", nil`, got, err)
-	}
-	for _, bad := range []string{
-		"%%%",
-		base64.URLEncoding.EncodeToString([]byte(PhotoSKPrefix + "ph_ab")), // padded
-		EncodeCursor("SEQ#00000000000000000001"),
-		EncodeCursor(PhotoSKPrefix),
-		EncodeCursor(PhotoSKPrefix + "a\x00b"),
-	} {
-		if _, err := DecodeCursor(bad, PhotoSKPrefix); core.KindOf(err) != core.KindInvalid {
-			t.Errorf("DecodeCursor(%q): got %v, want kind invalid", bad, err)
-		}
-	}
-}
-
-// TestIDsCannotEscapeTheirKey checks that an id holding the key separator is
-// rejected before it reaches a key.
+// TestIDsCannotEscapeTheirKey checks that an id holding the key separator, or
+// breaking another rule of storekeys.CheckIDs, is rejected before it reaches a
+// key and nothing is written.
 func TestIDsCannotEscapeTheirKey(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()
@@ -114,6 +28,8 @@ func TestIDsCannotEscapeTheirKey(t *testing.T) {
 		"CreatePhoto owner":   s.CreatePhoto(ctx, p),
 		"CreatePhoto id":      s.CreatePhoto(ctx, core.Photo{ID: "ph\x00", OwnerID: "pat-1"}),
 		"CreatePhoto empty":   s.CreatePhoto(ctx, core.Photo{OwnerID: "pat-1"}),
+		"CreatePhoto UTF-8":   s.CreatePhoto(ctx, core.Photo{ID: "ph\xff", OwnerID: "pat-1"}),
+		"CreatePhoto long":    s.CreatePhoto(ctx, core.Photo{ID: strings.Repeat("x", storekeys.MaxIDBytes+1), OwnerID: "pat-1"}),
 		"PutAppointment":      errOf(s.PutAppointment(ctx, a)),
 		"CreateChatImage":     s.CreateChatImage(ctx, core.ChatImage{ID: "ci\x00", AppointmentID: "appt-1"}),
 		"AppendAudit patient": s.AppendAudit(ctx, core.AuditRecord{PatientID: "pat\x00", Seq: 1}),

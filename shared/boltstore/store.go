@@ -1,8 +1,8 @@
 // Package boltstore is the embedded core.Store: one bbolt file holding the
-// same items, under the same keys, as the DynamoDB single table (DESIGN §5).
-// Every port method is one bbolt transaction, which gives the atomicity that
-// the DynamoDB adapter gets from one conditional write or one
-// TransactWriteItems.
+// same items, under the same keys (package storekeys), as the DynamoDB single
+// table (DESIGN §5). Every port method is one bbolt transaction, which gives
+// the atomicity that the DynamoDB adapter gets from one conditional write or
+// one TransactWriteItems.
 package boltstore
 
 import (
@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
 )
 
 // The buckets: items holds every item under PK + "\x00" + SK; gsi_actor is the
@@ -103,8 +104,8 @@ func (s *Store) run(ctx context.Context, writable bool, fn func(tx *bolt.Tx) err
 }
 
 // getJSON decodes the item at k into v and reports whether it exists.
-func getJSON(b *bolt.Bucket, k Key, v any) (bool, error) {
-	raw := b.Get(k.boltKey())
+func getJSON(b *bolt.Bucket, k storekeys.Key, v any) (bool, error) {
+	raw := b.Get(boltKey(k))
 	if raw == nil {
 		return false, nil
 	}
@@ -115,12 +116,12 @@ func getJSON(b *bolt.Bucket, k Key, v any) (bool, error) {
 }
 
 // putJSON writes v as the item at k.
-func putJSON(b *bolt.Bucket, k Key, v any) error {
+func putJSON(b *bolt.Bucket, k storekeys.Key, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return core.ErrInternal(err, "encode item %s %s", k.PK, k.SK)
 	}
-	return b.Put(k.boltKey(), raw)
+	return b.Put(boltKey(k), raw)
 }
 
 func pageLimit(p core.Page) int {
@@ -136,21 +137,21 @@ func pageLimit(p core.Page) int {
 // returns the sort key of the last visited item when more items follow, and ""
 // when the partition is exhausted.
 func scan(b *bolt.Bucket, pk, skPrefix, afterSK string, desc bool, limit int, visit func(sk string, v []byte) error) (string, error) {
-	base := pk + "\x00"
-	prefix := []byte(base + skPrefix)
+	base := partitionPrefix(pk, "")
+	prefix := partitionPrefix(pk, skPrefix)
 	c := b.Cursor()
 	var k, v []byte
 	switch {
 	case !desc && afterSK == "":
 		k, v = c.Seek(prefix)
 	case !desc:
-		from := []byte(base + afterSK)
+		from := boltKey(storekeys.Key{PK: pk, SK: afterSK})
 		if k, v = c.Seek(from); bytes.Equal(k, from) {
 			k, v = c.Next()
 		}
 	default:
 		// from is an exclusive upper bound: start at the last key below it.
-		from := []byte(base + afterSK)
+		from := boltKey(storekeys.Key{PK: pk, SK: afterSK})
 		if afterSK == "" {
 			from = prefixEnd(prefix)
 		}
@@ -196,13 +197,13 @@ func prefixEnd(prefix []byte) []byte {
 
 // CreatePhoto stores a new photo; KindConflict when (owner, id) exists.
 func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
-	if err := checkIDs(p.OwnerID, p.ID); err != nil {
+	if err := storekeys.CheckIDs(p.OwnerID, p.ID); err != nil {
 		return fmt.Errorf("create photo %q of %q: %w", p.ID, p.OwnerID, err)
 	}
-	k := PhotoKey(p.OwnerID, p.ID)
+	k := storekeys.PhotoKey(p.OwnerID, p.ID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
-		if b.Get(k.boltKey()) != nil {
+		if b.Get(boltKey(k)) != nil {
 			return core.ErrConflict("photo %s exists", p.ID)
 		}
 		return putJSON(b, k, photoRecordOf(p))
@@ -216,10 +217,10 @@ func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
 // MarkPhotoReady moves a PENDING photo whose object matches to READY, in one
 // transaction; see core.PhotoStore.
 func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed core.BlobInfo, now time.Time) (core.Photo, error) {
-	if err := checkIDs(owner, id); err != nil {
+	if err := storekeys.CheckIDs(owner, id); err != nil {
 		return core.Photo{}, fmt.Errorf("mark photo %q ready: %w", id, err)
 	}
-	k := PhotoKey(owner, id)
+	k := storekeys.PhotoKey(owner, id)
 	var out core.Photo
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
@@ -259,10 +260,10 @@ func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed c
 
 // GetPhoto returns the photo (owner, id) or KindNotFound.
 func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, error) {
-	if err := checkIDs(owner, id); err != nil {
+	if err := storekeys.CheckIDs(owner, id); err != nil {
 		return core.Photo{}, fmt.Errorf("get photo %q: %w", id, err)
 	}
-	k := PhotoKey(owner, id)
+	k := storekeys.PhotoKey(owner, id)
 	var r photoRecord
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
 		found, err := getJSON(tx.Bucket(itemsBucket), k, &r)
@@ -279,10 +280,10 @@ func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, err
 
 // ListPhotos returns one page of owner's photos ordered by id.
 func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([]core.Photo, string, error) {
-	if err := checkIDs(owner); err != nil {
+	if err := storekeys.CheckIDs(owner); err != nil {
 		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
 	}
-	after, err := DecodeCursor(page.Cursor, PhotoSKPrefix)
+	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.PhotoSKPrefix)
 	if err != nil {
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
@@ -290,7 +291,7 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 	var next string
 	err = s.run(ctx, false, func(tx *bolt.Tx) error {
 		var err error
-		next, err = scan(tx.Bucket(itemsBucket), PhotoPKPrefix+owner, PhotoSKPrefix, after, false, pageLimit(page),
+		next, err = scan(tx.Bucket(itemsBucket), storekeys.PhotoPKPrefix+owner, storekeys.PhotoSKPrefix, after, false, pageLimit(page),
 			func(sk string, v []byte) error {
 				var r photoRecord
 				if err := json.Unmarshal(v, &r); err != nil {
@@ -305,17 +306,17 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
 	if next != "" {
-		next = EncodeCursor(next)
+		next = storekeys.EncodeCursor(next)
 	}
 	return photos, next, nil
 }
 
 // DeletePhoto removes the photo (owner, id) and returns it as it was.
 func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, error) {
-	if err := checkIDs(owner, id); err != nil {
+	if err := storekeys.CheckIDs(owner, id); err != nil {
 		return core.Photo{}, fmt.Errorf("delete photo %q: %w", id, err)
 	}
-	k := PhotoKey(owner, id)
+	k := storekeys.PhotoKey(owner, id)
 	var r photoRecord
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
@@ -326,7 +327,7 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 		if !found {
 			return core.ErrNotFound("photo %s not found", id)
 		}
-		return b.Delete(k.boltKey())
+		return b.Delete(boltKey(k))
 	})
 	if err != nil {
 		return core.Photo{}, fmt.Errorf("delete photo %s: %w", id, err)
@@ -336,10 +337,10 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 
 // PutAppointment creates or replaces an appointment; see core.ChatStore.
 func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, error) {
-	if err := checkIDs(a.ID, a.ClinicID); err != nil {
+	if err := storekeys.CheckIDs(a.ID, a.ClinicID); err != nil {
 		return false, fmt.Errorf("put appointment %q: %w", a.ID, err)
 	}
-	k := AppointmentKey(a.ID)
+	k := storekeys.AppointmentKey(a.ID)
 	var created bool
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
@@ -369,12 +370,12 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 
 // GetAppointment returns the appointment or KindNotFound.
 func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment, error) {
-	if err := checkIDs(id); err != nil {
+	if err := storekeys.CheckIDs(id); err != nil {
 		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
 	}
 	var r appointmentRecord
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), AppointmentKey(id), &r)
+		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.AppointmentKey(id), &r)
 		if err == nil && !found {
 			err = core.ErrNotFound("appointment %s not found", id)
 		}
@@ -389,13 +390,13 @@ func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment
 // CreateChatImage stores a new chat image and counts it on its appointment,
 // in one transaction; see core.ChatStore.
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := checkIDs(img.ID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckIDs(img.ID, img.AppointmentID); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
-	ik, ak := ChatImageKey(img.ID), AppointmentKey(img.AppointmentID)
+	ik, ak := storekeys.ChatImageKey(img.ID), storekeys.AppointmentKey(img.AppointmentID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
-		if b.Get(ik.boltKey()) != nil {
+		if b.Get(boltKey(ik)) != nil {
 			return core.ErrConflict("chat image %s exists", img.ID)
 		}
 		var r appointmentRecord
@@ -434,12 +435,12 @@ func sameParticipants(a core.Appointment, img core.ChatImage) bool {
 
 // GetChatImage returns the chat image or KindNotFound.
 func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, error) {
-	if err := checkIDs(id); err != nil {
+	if err := storekeys.CheckIDs(id); err != nil {
 		return core.ChatImage{}, fmt.Errorf("get chat image %q: %w", id, err)
 	}
 	var r chatImageRecord
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), ChatImageKey(id), &r)
+		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.ChatImageKey(id), &r)
 		if err == nil && !found {
 			err = core.ErrNotFound("chat image %s not found", id)
 		}
@@ -453,10 +454,10 @@ func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, er
 
 // MarkChatImageReady is MarkPhotoReady for chat images.
 func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core.BlobInfo, now time.Time) (core.ChatImage, error) {
-	if err := checkIDs(id); err != nil {
+	if err := storekeys.CheckIDs(id); err != nil {
 		return core.ChatImage{}, fmt.Errorf("mark chat image %q ready: %w", id, err)
 	}
-	k := ChatImageKey(id)
+	k := storekeys.ChatImageKey(id)
 	var out core.ChatImage
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
@@ -497,7 +498,7 @@ func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core
 // readHead returns the head of patient's chain, zero when the chain is empty.
 func readHead(b *bolt.Bucket, patientID string) (core.ChainHead, error) {
 	var h headRecord
-	if _, err := getJSON(b, AuditHeadKey(patientID), &h); err != nil {
+	if _, err := getJSON(b, storekeys.AuditHeadKey(patientID), &h); err != nil {
 		return core.ChainHead{}, err
 	}
 	return core.ChainHead{Seq: h.Seq, Hash: h.Hash}, nil
@@ -506,7 +507,7 @@ func readHead(b *bolt.Bucket, patientID string) (core.ChainHead, error) {
 // AuditHead returns the head of patient's chain; the zero ChainHead when the
 // chain is empty.
 func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead, error) {
-	if err := checkIDs(patientID); err != nil {
+	if err := storekeys.CheckIDs(patientID); err != nil {
 		return core.ChainHead{}, fmt.Errorf("audit head of %q: %w", patientID, err)
 	}
 	var head core.ChainHead
@@ -526,15 +527,15 @@ func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead
 // in one transaction; otherwise it returns *core.HeadMismatchError with the
 // current head and writes nothing. A record without an actor is not indexed.
 func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
-	if err := checkIDs(rec.PatientID); err != nil {
+	if err := storekeys.CheckIDs(rec.PatientID); err != nil {
 		return fmt.Errorf("append audit to %q: %w", rec.PatientID, err)
 	}
 	if rec.ActorID != "" {
-		if err := checkIDs(rec.ActorID); err != nil {
+		if err := storekeys.CheckIDs(rec.ActorID); err != nil {
 			return fmt.Errorf("append audit to %s: actor: %w", rec.PatientID, err)
 		}
 	}
-	k := AuditRecordKey(rec.PatientID, rec.Seq)
+	k := storekeys.AuditRecordKey(rec.PatientID, rec.Seq)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
 		head, err := readHead(items, rec.PatientID)
@@ -544,20 +545,20 @@ func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
 		if rec.Seq != head.Seq+1 || !bytes.Equal(rec.PrevHash, head.Hash) {
 			return &core.HeadMismatchError{PatientID: rec.PatientID, Current: head}
 		}
-		if items.Get(k.boltKey()) != nil {
+		if items.Get(boltKey(k)) != nil {
 			return core.ErrInternal(nil, "audit record %d of %s exists beyond the head", rec.Seq, rec.PatientID)
 		}
 		if err := putJSON(items, k, auditRecordOf(rec)); err != nil {
 			return err
 		}
-		if err := putJSON(items, AuditHeadKey(rec.PatientID), headRecord{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
+		if err := putJSON(items, storekeys.AuditHeadKey(rec.PatientID), headRecord{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
 			return err
 		}
 		if rec.ActorID == "" {
 			return nil
 		}
-		ak := ActorIndexKey(rec.ActorID, rec.At, rec.PatientID, rec.Seq)
-		return tx.Bucket(actorBucket).Put(ak.boltKey(), k.boltKey())
+		ak := storekeys.ActorIndexKey(rec.ActorID, rec.At, rec.PatientID, rec.Seq)
+		return tx.Bucket(actorBucket).Put(boltKey(ak), boltKey(k))
 	})
 	if err != nil {
 		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, err)
@@ -568,10 +569,10 @@ func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
 // ListAudit returns one page of patient's chain in sequence order, or newest
 // first.
 func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst bool, page core.Page) ([]core.AuditRecord, string, error) {
-	if err := checkIDs(patientID); err != nil {
+	if err := storekeys.CheckIDs(patientID); err != nil {
 		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
 	}
-	after, err := DecodeCursor(page.Cursor, AuditSeqSKPrefix)
+	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.AuditSeqSKPrefix)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
 	}
@@ -579,7 +580,7 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 	var next string
 	err = s.run(ctx, false, func(tx *bolt.Tx) error {
 		var err error
-		next, err = scan(tx.Bucket(itemsBucket), AuditPKPrefix+patientID, AuditSeqSKPrefix, after, newestFirst, pageLimit(page),
+		next, err = scan(tx.Bucket(itemsBucket), storekeys.AuditPKPrefix+patientID, storekeys.AuditSeqSKPrefix, after, newestFirst, pageLimit(page),
 			func(sk string, v []byte) error {
 				var r auditRecord
 				if err := json.Unmarshal(v, &r); err != nil {
@@ -594,7 +595,7 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
 	}
 	if next != "" {
-		next = EncodeCursor(next)
+		next = storekeys.EncodeCursor(next)
 	}
 	return recs, next, nil
 }
@@ -602,12 +603,12 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 // ListAuditByActor returns one page of actorID's records across all chains,
 // newest first, read through the by-actor index.
 func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.Page) ([]core.AuditRecord, string, error) {
-	if err := checkIDs(actorID); err != nil {
+	if err := storekeys.CheckIDs(actorID); err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %q: %w", actorID, err)
 	}
-	after, err := DecodeCursor(page.Cursor, "")
+	after, err := storekeys.DecodeCursor(page.Cursor, "")
 	if err == nil && after != "" {
-		if _, _, _, perr := ParseActorSK(after); perr != nil {
+		if _, _, _, perr := storekeys.ParseActorSK(after); perr != nil {
 			err = core.ErrInvalid("cursor is malformed")
 		}
 	}
@@ -619,7 +620,7 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 	err = s.run(ctx, false, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
 		var err error
-		next, err = scan(tx.Bucket(actorBucket), ActorPKPrefix+actorID, "", after, true, pageLimit(page),
+		next, err = scan(tx.Bucket(actorBucket), storekeys.ActorPKPrefix+actorID, "", after, true, pageLimit(page),
 			func(sk string, itemKey []byte) error {
 				raw := items.Get(itemKey)
 				if raw == nil {
@@ -638,7 +639,7 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
 	}
 	if next != "" {
-		next = EncodeCursor(next)
+		next = storekeys.EncodeCursor(next)
 	}
 	return recs, next, nil
 }

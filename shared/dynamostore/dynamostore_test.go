@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
@@ -78,7 +79,7 @@ func tamper(t *testing.T, cs core.Store, patientID string, seq uint64, mutate fu
 	t.Helper()
 	s := cs.(*Store)
 	ctx := t.Context()
-	old, err := s.get(ctx, auditRecordKey(patientID, seq))
+	old, err := s.get(ctx, storekeys.AuditRecordKey(patientID, seq))
 	if err != nil || len(old) == 0 {
 		t.Fatalf("tamper with audit record %d of %s: read: %v (found %v)", seq, patientID, err, len(old) > 0)
 	}
@@ -177,7 +178,7 @@ func TestExpiryAttributesOnEmulator(t *testing.T) {
 		}
 		return keys
 	}
-	wantAttrs := func(k key, want map[string]string) {
+	wantAttrs := func(k storekeys.Key, want map[string]string) {
 		t.Helper()
 		it, err := s.get(ctx, k)
 		if err != nil {
@@ -202,10 +203,10 @@ func TestExpiryAttributesOnEmulator(t *testing.T) {
 		AttrExpiresAt:    fmt.Sprint(window.Unix() + 1),
 		AttrTTL:          fmt.Sprint(window.Add(UploadTTLGrace).Unix() + 1),
 	}
-	wantAttrs(photoKey(p.OwnerID, p.ID), pending)
-	wantAttrs(chatImageKey(img.ID), pending)
-	wantAttrs(appointmentKey(a.ID), map[string]string{})
-	if diff := cmp.Diff([]string{chatImagePKPrefix + img.ID, photoPKPrefix + p.OwnerID}, slices.Sorted(slices.Values(due()))); diff != "" {
+	wantAttrs(storekeys.PhotoKey(p.OwnerID, p.ID), pending)
+	wantAttrs(storekeys.ChatImageKey(img.ID), pending)
+	wantAttrs(storekeys.AppointmentKey(a.ID), map[string]string{})
+	if diff := cmp.Diff([]string{storekeys.ChatImagePKPrefix + img.ID, storekeys.PhotoPKPrefix + p.OwnerID}, slices.Sorted(slices.Values(due()))); diff != "" {
 		t.Errorf("items due mismatch (-want +got):\n%s", diff)
 	}
 
@@ -216,8 +217,8 @@ func TestExpiryAttributesOnEmulator(t *testing.T) {
 	if _, err := s.MarkChatImageReady(ctx, img.ID, core.BlobInfo{Size: img.Size, SHA256: img.SHA256}, now); err != nil {
 		t.Fatal(err)
 	}
-	wantAttrs(photoKey(p.OwnerID, p.ID), map[string]string{})
-	wantAttrs(chatImageKey(img.ID), map[string]string{})
+	wantAttrs(storekeys.PhotoKey(p.OwnerID, p.ID), map[string]string{})
+	wantAttrs(storekeys.ChatImageKey(img.ID), map[string]string{})
 	if got := due(); len(got) != 0 {
 		t.Errorf("items due after READY: got %v, want none", got)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
 )
 
 // Unit tests of how the store reads DynamoDB's answers, against a
@@ -207,7 +208,7 @@ func TestTranslateCancellation(t *testing.T) {
 
 func headAV(t *testing.T, patient string, seq uint64, hash []byte) item {
 	t.Helper()
-	k := auditHeadKey(patient)
+	k := storekeys.AuditHeadKey(patient)
 	it, err := marshal(headItem{PK: k.PK, SK: k.SK, Seq: seq, Hash: hash})
 	if err != nil {
 		t.Fatal(err)
@@ -541,9 +542,9 @@ func TestQueryPageFillsCutPages(t *testing.T) {
 		starts = append(starts, start)
 		switch len(limits) {
 		case 1: // cut at 1 MB after two items
-			return &dynamodb.QueryOutput{Items: []item{photo("a"), photo("b")}, LastEvaluatedKey: keyItem(photoKey("pat-1", "b"))}, nil
+			return &dynamodb.QueryOutput{Items: []item{photo("a"), photo("b")}, LastEvaluatedKey: keyItem(storekeys.PhotoKey("pat-1", "b"))}, nil
 		default:
-			return &dynamodb.QueryOutput{Items: []item{photo("c"), photo("d")}, LastEvaluatedKey: keyItem(photoKey("pat-1", "d"))}, nil
+			return &dynamodb.QueryOutput{Items: []item{photo("c"), photo("d")}, LastEvaluatedKey: keyItem(storekeys.PhotoKey("pat-1", "d"))}, nil
 		}
 	}}
 	photos, next, err := fakeStore(f).ListPhotos(t.Context(), "pat-1", core.Page{Limit: 3})
@@ -557,20 +558,20 @@ func TestQueryPageFillsCutPages(t *testing.T) {
 	if diff := cmp.Diff([]string{"a", "b", "c"}, ids); diff != "" {
 		t.Errorf("page mismatch (-want +got):\n%s", diff)
 	}
-	if want := encodeCursor(photoSKPrefix + "c"); next != want {
+	if want := storekeys.EncodeCursor(storekeys.PhotoSKPrefix + "c"); next != want {
 		t.Errorf("next cursor: got %q, want %q", next, want)
 	}
 	if diff := cmp.Diff([]int32{4, 2}, limits); diff != "" {
 		t.Errorf("Query limits mismatch (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"", photoSKPrefix + "b"}, starts); diff != "" {
+	if diff := cmp.Diff([]string{"", storekeys.PhotoSKPrefix + "b"}, starts); diff != "" {
 		t.Errorf("Query start keys mismatch (-want +got):\n%s", diff)
 	}
 }
 
 func TestActorCursorRebuildsTheStartKey(t *testing.T) {
 	at := time.Date(2026, 3, 14, 15, 9, 26, 7, time.UTC)
-	sk := actorIndexKey("dr-a", at, "pat-9", 42).SK
+	sk := storekeys.ActorIndexKey("dr-a", at, "pat-9", 42).SK
 	var got item
 	f := &fakeAPI{query: func(in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
 		got = in.ExclusiveStartKey
@@ -579,10 +580,10 @@ func TestActorCursorRebuildsTheStartKey(t *testing.T) {
 		}
 		return &dynamodb.QueryOutput{}, nil
 	}}
-	if _, _, err := fakeStore(f).ListAuditByActor(t.Context(), "dr-a", core.Page{Cursor: encodeCursor(sk), Limit: 2}); err != nil {
+	if _, _, err := fakeStore(f).ListAuditByActor(t.Context(), "dr-a", core.Page{Cursor: storekeys.EncodeCursor(sk), Limit: 2}); err != nil {
 		t.Fatalf("ListAuditByActor: %v", err)
 	}
-	want := map[string]string{AttrPK: "AUDIT#pat-9", AttrSK: seqSK(42), AttrGSI1PK: "ACTOR#dr-a", AttrGSI1SK: sk}
+	want := map[string]string{AttrPK: "AUDIT#pat-9", AttrSK: storekeys.SeqSK(42), AttrGSI1PK: "ACTOR#dr-a", AttrGSI1SK: sk}
 	gotS := map[string]string{}
 	for k, v := range got {
 		gotS[k] = v.(*types.AttributeValueMemberS).Value
@@ -599,14 +600,14 @@ func TestInvalidInputMakesNoCall(t *testing.T) {
 	bad := map[string]error{
 		"CreatePhoto NUL":        s.CreatePhoto(ctx, core.Photo{ID: "ph\x00", OwnerID: "pat-1"}),
 		"CreatePhoto not UTF-8":  s.CreatePhoto(ctx, core.Photo{ID: "ph\xff", OwnerID: "pat-1"}),
-		"CreatePhoto too long":   s.CreatePhoto(ctx, core.Photo{ID: string(bytes.Repeat([]byte("x"), maxIDBytes+1)), OwnerID: "pat-1"}),
+		"CreatePhoto too long":   s.CreatePhoto(ctx, core.Photo{ID: string(bytes.Repeat([]byte("x"), storekeys.MaxIDBytes+1)), OwnerID: "pat-1"}),
 		"CreatePhoto empty":      s.CreatePhoto(ctx, core.Photo{OwnerID: "pat-1"}),
 		"AppendAudit actor":      s.AppendAudit(ctx, core.AuditRecord{PatientID: "pat-1", ActorID: "dr\x00", Seq: 1}),
 		"CreateChatImage":        s.CreateChatImage(ctx, core.ChatImage{ID: "ci_1", AppointmentID: ""}),
 		"PutAppointment clinic":  errOf(s.PutAppointment(ctx, core.Appointment{ID: "appt-1"})),
-		"ListAudit seq cursor":   listErr(s.ListAudit(ctx, "pat-1", false, core.Page{Cursor: encodeCursor("SEQ#12"), Limit: 1})),
-		"ListAuditByActor bad":   listErr(s.ListAuditByActor(ctx, "dr-a", core.Page{Cursor: encodeCursor("PHOTO#x"), Limit: 1})),
-		"ListPhotos bare prefix": listErr(s.ListPhotos(ctx, "pat-1", core.Page{Cursor: encodeCursor(photoSKPrefix), Limit: 1})),
+		"ListAudit seq cursor":   listErr(s.ListAudit(ctx, "pat-1", false, core.Page{Cursor: storekeys.EncodeCursor("SEQ#12"), Limit: 1})),
+		"ListAuditByActor bad":   listErr(s.ListAuditByActor(ctx, "dr-a", core.Page{Cursor: storekeys.EncodeCursor("PHOTO#x"), Limit: 1})),
+		"ListPhotos bare prefix": listErr(s.ListPhotos(ctx, "pat-1", core.Page{Cursor: storekeys.EncodeCursor(storekeys.PhotoSKPrefix), Limit: 1})),
 	}
 	for name, err := range bad {
 		if core.KindOf(err) != core.KindInvalid {

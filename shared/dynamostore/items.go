@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
 )
 
 // The item shapes, one per entity. Attribute names are those of the embedded
@@ -101,7 +102,7 @@ type photoItem struct {
 }
 
 func photoItemOf(p core.Photo) photoItem {
-	k := photoKey(p.OwnerID, p.ID)
+	k := storekeys.PhotoKey(p.OwnerID, p.ID)
 	return photoItem{
 		PK:              k.PK,
 		SK:              k.SK,
@@ -156,7 +157,7 @@ type appointmentItem struct {
 }
 
 func appointmentItemOf(a core.Appointment) appointmentItem {
-	k := appointmentKey(a.ID)
+	k := storekeys.AppointmentKey(a.ID)
 	return appointmentItem{
 		PK:              k.PK,
 		SK:              k.SK,
@@ -228,7 +229,7 @@ type chatImageItem struct {
 }
 
 func chatImageItemOf(c core.ChatImage) chatImageItem {
-	k := chatImageKey(c.ID)
+	k := storekeys.ChatImageKey(c.ID)
 	return chatImageItem{
 		PK:              k.PK,
 		SK:              k.SK,
@@ -289,7 +290,7 @@ type auditItem struct {
 }
 
 func auditItemOf(a core.AuditRecord) auditItem {
-	k := auditRecordKey(a.PatientID, a.Seq)
+	k := storekeys.AuditRecordKey(a.PatientID, a.Seq)
 	it := auditItem{
 		PK:           k.PK,
 		SK:           k.SK,
@@ -310,7 +311,7 @@ func auditItemOf(a core.AuditRecord) auditItem {
 		Hash:         a.Hash,
 	}
 	if a.ActorID != "" {
-		ak := actorIndexKey(a.ActorID, a.At, a.PatientID, a.Seq)
+		ak := storekeys.ActorIndexKey(a.ActorID, a.At, a.PatientID, a.Seq)
 		it.GSI1PK, it.GSI1SK = ak.PK, ak.SK
 	}
 	return it
@@ -465,4 +466,4 @@ func avB(b []byte) types.AttributeValue { return &types.AttributeValueMemberB{Va
 func avN(n string) types.AttributeValue { return &types.AttributeValueMemberN{Value: n} }
 
 // keyItem is the key attributes of k.
-func keyItem(k key) item { return item{AttrPK: avS(k.PK), AttrSK: avS(k.SK)} }
+func keyItem(k storekeys.Key) item { return item{AttrPK: avS(k.PK), AttrSK: avS(k.SK)} }

@@ -1,7 +1,7 @@
 // Package dynamostore is the DynamoDB core.Store: one table (TableInput)
-// holding the same items, under the same keys, as the embedded store
-// (boltstore), with a by-actor index of the audit trail and a sparse index of
-// the items due for cleanup.
+// holding the same items, under the same keys (package storekeys), as the
+// embedded store (boltstore), with a by-actor index of the audit trail and a
+// sparse index of the items due for cleanup.
 //
 // Every port method is one DynamoDB request: a conditional PutItem,
 // UpdateItem or DeleteItem, a GetItem, a Query, or one TransactWriteItems.
@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
 )
 
 // API is the part of the DynamoDB client that the store calls;
@@ -61,7 +62,7 @@ func New(client API, table string) *Store {
 
 // pingKey is an item key that no entity uses (every partition of an entity
 // has a '#'): Ping reads it.
-var pingKey = key{PK: "PING", SK: "PING"}
+var pingKey = storekeys.Key{PK: "PING", SK: "PING"}
 
 // Ping checks that the table answers a read, with a GetItem of a key that
 // holds nothing: a data-plane request that needs only the permissions the
@@ -81,7 +82,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // get reads the item at k, strongly consistent; nil when there is none.
-func (s *Store) get(ctx context.Context, k key) (item, error) {
+func (s *Store) get(ctx context.Context, k storekeys.Key) (item, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      s.table,
 		Key:            keyItem(k),
@@ -97,7 +98,7 @@ func (s *Store) get(ctx context.Context, k key) (item, error) {
 // attribute_not_exists(pk); KindConflict when (owner, id) exists. A PENDING
 // photo carries its expiry bucket and TTL.
 func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
-	if err := checkIDs(p.OwnerID, p.ID); err != nil {
+	if err := storekeys.CheckIDs(p.OwnerID, p.ID); err != nil {
 		return fmt.Errorf("create photo %q of %q: %w", p.ID, p.OwnerID, err)
 	}
 	if err := s.create(ctx, photoItemOf(p)); err != nil {
@@ -131,7 +132,7 @@ func (s *Store) create(ctx context.Context, v any) error {
 // its window whose size and SHA-256 match the observed object, and the update
 // drops the item's expiry attributes (it leaves IndexExpiry and TTL). When
 // the condition fails the item as it was comes back, for readyAnswer.
-func (s *Store) readyUpdate(k key, observed core.BlobInfo, now time.Time) *dynamodb.UpdateItemInput {
+func (s *Store) readyUpdate(k storekeys.Key, observed core.BlobInfo, now time.Time) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
 		TableName:        s.table,
 		Key:              keyItem(k),
@@ -190,10 +191,10 @@ func readyAnswer(what, id string, exists bool, u upload, observed core.BlobInfo,
 // MarkPhotoReady moves a PENDING photo whose object matches to READY with one
 // conditional UpdateItem; see core.PhotoStore.
 func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed core.BlobInfo, now time.Time) (core.Photo, error) {
-	if err := checkIDs(owner, id); err != nil {
+	if err := storekeys.CheckIDs(owner, id); err != nil {
 		return core.Photo{}, fmt.Errorf("mark photo %q ready: %w", id, err)
 	}
-	in := s.readyUpdate(photoKey(owner, id), observed, now)
+	in := s.readyUpdate(storekeys.PhotoKey(owner, id), observed, now)
 	var out *dynamodb.UpdateItemOutput
 	err := s.retryConflicts(ctx, func() (err error) {
 		out, err = s.client.UpdateItem(ctx, in)
@@ -228,10 +229,10 @@ func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed c
 // GetPhoto returns the photo (owner, id) or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, error) {
-	if err := checkIDs(owner, id); err != nil {
+	if err := storekeys.CheckIDs(owner, id); err != nil {
 		return core.Photo{}, fmt.Errorf("get photo %q: %w", id, err)
 	}
-	it, err := s.get(ctx, photoKey(owner, id))
+	it, err := s.get(ctx, storekeys.PhotoKey(owner, id))
 	if err != nil {
 		return core.Photo{}, translate(err, "get photo %s", id)
 	}
@@ -248,16 +249,16 @@ func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, err
 // ListPhotos returns one page of owner's photos ordered by id, with a Query
 // of owner's partition.
 func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([]core.Photo, string, error) {
-	if err := checkIDs(owner); err != nil {
+	if err := storekeys.CheckIDs(owner); err != nil {
 		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
 	}
-	after, err := decodeCursor(page.Cursor, photoSKPrefix)
+	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.PhotoSKPrefix)
 	if err != nil {
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
-	q := s.partitionQuery(photoPKPrefix+owner, photoSKPrefix, true)
+	q := s.partitionQuery(storekeys.PhotoPKPrefix+owner, storekeys.PhotoSKPrefix, true)
 	if after != "" {
-		q.ExclusiveStartKey = keyItem(key{photoPKPrefix + owner, after})
+		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: storekeys.PhotoPKPrefix + owner, SK: after})
 	}
 	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrSK)
 	if err != nil {
@@ -277,14 +278,14 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 // DeletePhoto removes the photo (owner, id) with one DeleteItem conditional
 // on its existence, and returns it as it was (ReturnValues ALL_OLD).
 func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, error) {
-	if err := checkIDs(owner, id); err != nil {
+	if err := storekeys.CheckIDs(owner, id); err != nil {
 		return core.Photo{}, fmt.Errorf("delete photo %q: %w", id, err)
 	}
 	var out *dynamodb.DeleteItemOutput
 	err := s.retryConflicts(ctx, func() (err error) {
 		out, err = s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 			TableName:                s.table,
-			Key:                      keyItem(photoKey(owner, id)),
+			Key:                      keyItem(storekeys.PhotoKey(owner, id)),
 			ConditionExpression:      aws.String("attribute_exists(#pk)"),
 			ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
 			ReturnValues:             types.ReturnValueAllOld,
@@ -312,7 +313,7 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 // tells whether it created the item; on a failed condition the item as it
 // was tells which conflict it is.
 func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, error) {
-	if err := checkIDs(a.ID, a.ClinicID); err != nil {
+	if err := storekeys.CheckIDs(a.ID, a.ClinicID); err != nil {
 		return false, fmt.Errorf("put appointment %q: %w", a.ID, err)
 	}
 	fields, err := marshal(appointmentItemOf(a))
@@ -337,7 +338,7 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 	}
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           s.table,
-		Key:                                 keyItem(appointmentKey(a.ID)),
+		Key:                                 keyItem(storekeys.AppointmentKey(a.ID)),
 		UpdateExpression:                    aws.String("SET " + strings.Join(set, ", ")),
 		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR (#clinic = :clinic AND (#count = :zero OR #pkey = :pkey))"),
 		ExpressionAttributeNames:            names,
@@ -373,10 +374,10 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 // GetAppointment returns the appointment or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment, error) {
-	if err := checkIDs(id); err != nil {
+	if err := storekeys.CheckIDs(id); err != nil {
 		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
 	}
-	it, err := s.get(ctx, appointmentKey(id))
+	it, err := s.get(ctx, storekeys.AppointmentKey(id))
 	if err != nil {
 		return core.Appointment{}, translate(err, "get appointment %s", id)
 	}
@@ -398,7 +399,7 @@ func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment
 // the appointment is gone (the update's ALL_OLD item is empty: KindNotFound),
 // or its participants changed (KindConflict).
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := checkIDs(img.ID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckIDs(img.ID, img.AppointmentID); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
 	it, err := marshal(chatImageItemOf(img))
@@ -414,7 +415,7 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		}},
 		{Update: &types.Update{
 			TableName:           s.table,
-			Key:                 keyItem(appointmentKey(img.AppointmentID)),
+			Key:                 keyItem(storekeys.AppointmentKey(img.AppointmentID)),
 			UpdateExpression:    aws.String("ADD #count :one"),
 			ConditionExpression: aws.String("attribute_exists(#pk) AND #pkey = :pkey AND #patient = :patient"),
 			ExpressionAttributeNames: map[string]string{
@@ -459,10 +460,10 @@ func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) e
 // GetChatImage returns the chat image or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, error) {
-	if err := checkIDs(id); err != nil {
+	if err := storekeys.CheckIDs(id); err != nil {
 		return core.ChatImage{}, fmt.Errorf("get chat image %q: %w", id, err)
 	}
-	it, err := s.get(ctx, chatImageKey(id))
+	it, err := s.get(ctx, storekeys.ChatImageKey(id))
 	if err != nil {
 		return core.ChatImage{}, translate(err, "get chat image %s", id)
 	}
@@ -479,10 +480,10 @@ func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, er
 // MarkChatImageReady is MarkPhotoReady for chat images: one conditional
 // UpdateItem.
 func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core.BlobInfo, now time.Time) (core.ChatImage, error) {
-	if err := checkIDs(id); err != nil {
+	if err := storekeys.CheckIDs(id); err != nil {
 		return core.ChatImage{}, fmt.Errorf("mark chat image %q ready: %w", id, err)
 	}
-	in := s.readyUpdate(chatImageKey(id), observed, now)
+	in := s.readyUpdate(storekeys.ChatImageKey(id), observed, now)
 	var out *dynamodb.UpdateItemOutput
 	err := s.retryConflicts(ctx, func() (err error) {
 		out, err = s.client.UpdateItem(ctx, in)
@@ -517,10 +518,10 @@ func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core
 // AuditHead returns the head of patient's chain with one strongly consistent
 // GetItem; the zero ChainHead when the chain is empty.
 func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead, error) {
-	if err := checkIDs(patientID); err != nil {
+	if err := storekeys.CheckIDs(patientID); err != nil {
 		return core.ChainHead{}, fmt.Errorf("audit head of %q: %w", patientID, err)
 	}
-	it, err := s.get(ctx, auditHeadKey(patientID))
+	it, err := s.get(ctx, storekeys.AuditHeadKey(patientID))
 	if err != nil {
 		return core.ChainHead{}, translate(err, "audit head of %s", patientID)
 	}
@@ -538,11 +539,11 @@ func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead
 // condition fails its ALL_OLD item is the current head, returned in
 // *core.HeadMismatchError without another read; nothing is written.
 func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
-	if err := checkIDs(rec.PatientID); err != nil {
+	if err := storekeys.CheckIDs(rec.PatientID); err != nil {
 		return fmt.Errorf("append audit to %q: %w", rec.PatientID, err)
 	}
 	if rec.ActorID != "" {
-		if err := checkIDs(rec.ActorID); err != nil {
+		if err := storekeys.CheckIDs(rec.ActorID); err != nil {
 			return fmt.Errorf("append audit to %s: actor: %w", rec.PatientID, err)
 		}
 	}
@@ -550,7 +551,7 @@ func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
 	if err != nil {
 		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, err)
 	}
-	hk := auditHeadKey(rec.PatientID)
+	hk := storekeys.AuditHeadKey(rec.PatientID)
 	headItemAV, err := marshal(headItem{PK: hk.PK, SK: hk.SK, Seq: rec.Seq, Hash: rec.Hash})
 	if err != nil {
 		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, err)
@@ -604,22 +605,22 @@ func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
 // first, with a Query of the patient's partition (the head, whose sort key
 // is not SEQ#…, is not part of it).
 func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst bool, page core.Page) ([]core.AuditRecord, string, error) {
-	if err := checkIDs(patientID); err != nil {
+	if err := storekeys.CheckIDs(patientID); err != nil {
 		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
 	}
-	after, err := decodeCursor(page.Cursor, auditSeqSKPrefix)
+	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.AuditSeqSKPrefix)
 	if err == nil && after != "" {
-		if _, perr := parseSeqDigits(after[len(auditSeqSKPrefix):]); perr != nil {
+		if _, perr := storekeys.ParseSeqSK(after); perr != nil {
 			err = core.ErrInvalid("cursor is malformed")
 		}
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
 	}
-	pk := auditPKPrefix + patientID
-	q := s.partitionQuery(pk, auditSeqSKPrefix, !newestFirst)
+	pk := storekeys.AuditPKPrefix + patientID
+	q := s.partitionQuery(pk, storekeys.AuditSeqSKPrefix, !newestFirst)
 	if after != "" {
-		q.ExclusiveStartKey = keyItem(key{pk, after})
+		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: pk, SK: after})
 	}
 	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrSK)
 	if err != nil {
@@ -638,18 +639,18 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 // table keys) is rebuilt from it. Index reads are eventually consistent: a
 // record appended a moment ago may be missing from the page.
 func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.Page) ([]core.AuditRecord, string, error) {
-	if err := checkIDs(actorID); err != nil {
+	if err := storekeys.CheckIDs(actorID); err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %q: %w", actorID, err)
 	}
-	after, err := decodeCursor(page.Cursor, "")
+	after, err := storekeys.DecodeCursor(page.Cursor, "")
 	var start item
 	if err == nil && after != "" {
-		_, patient, seq, perr := parseActorSK(after)
-		if perr != nil || checkIDs(patient) != nil {
+		_, patient, seq, perr := storekeys.ParseActorSK(after)
+		if perr != nil || storekeys.CheckIDs(patient) != nil {
 			err = core.ErrInvalid("cursor is malformed")
 		} else {
-			rk := auditRecordKey(patient, seq)
-			start = item{AttrPK: avS(rk.PK), AttrSK: avS(rk.SK), AttrGSI1PK: avS(actorPKPrefix + actorID), AttrGSI1SK: avS(after)}
+			rk := storekeys.AuditRecordKey(patient, seq)
+			start = item{AttrPK: avS(rk.PK), AttrSK: avS(rk.SK), AttrGSI1PK: avS(storekeys.ActorPKPrefix + actorID), AttrGSI1SK: avS(after)}
 		}
 	}
 	if err != nil {
@@ -660,7 +661,7 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 		IndexName:                 aws.String(IndexByActor),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": AttrGSI1PK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(actorPKPrefix + actorID)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(storekeys.ActorPKPrefix + actorID)},
 		ScanIndexForward:          aws.Bool(false),
 		ExclusiveStartKey:         start,
 	}
@@ -732,7 +733,7 @@ func (s *Store) queryPage(ctx context.Context, q *dynamodb.QueryInput, limit int
 			if !ok {
 				return nil, "", core.ErrInternal(nil, "item %s has no %s", describeKey(items[limit-1]), cursorAttr)
 			}
-			return items, encodeCursor(last.Value), nil
+			return items, storekeys.EncodeCursor(last.Value), nil
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			return items, "", nil
