@@ -126,6 +126,15 @@ func (a *auditor) lock(patientID string) *sync.Mutex {
 
 // append links rec to its patient's chain and stores it.
 func (a *auditor) append(ctx context.Context, rec AuditRecord) (AuditRecord, error) {
+	return a.chained(ctx, rec, func(linked AuditRecord) error { return a.store.AppendAudit(ctx, linked) })
+}
+
+// chained links rec to its patient's chain and runs write with it: write
+// stores the record, alone or atomically with the state change it records.
+// When the head moved, write must have written nothing and returned
+// *HeadMismatchError; the record is linked to the head it carries and write
+// runs again.
+func (a *auditor) chained(ctx context.Context, rec AuditRecord, write func(linked AuditRecord) error) (AuditRecord, error) {
 	mu := a.lock(rec.PatientID)
 	mu.Lock()
 	defer mu.Unlock()
@@ -142,17 +151,17 @@ func (a *auditor) append(ctx context.Context, rec AuditRecord) (AuditRecord, err
 	}
 	for attempt := 0; attempt < maxAppendAttempts; attempt++ {
 		linked := Link(rec, head)
-		err := a.store.AppendAudit(ctx, linked)
+		err := write(linked)
 		if err == nil {
 			a.heads.Store(rec.PatientID, ChainHead{Seq: linked.Seq, Hash: linked.Hash})
 			return linked, nil
 		}
 		var moved *HeadMismatchError
 		if !errors.As(err, &moved) {
-			a.heads.Delete(rec.PatientID)
-			return AuditRecord{}, fmt.Errorf("append audit to %s: %w", rec.PatientID, err)
+			return AuditRecord{}, err
 		}
 		head = moved.Current
+		a.heads.Store(rec.PatientID, head)
 	}
 	a.heads.Delete(rec.PatientID)
 	return AuditRecord{}, ErrUnavailable(nil, "audit chain of %s is too contended", rec.PatientID)

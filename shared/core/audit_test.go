@@ -98,3 +98,18 @@ func TestAuditAcrossProcesses(t *testing.T) {
 		t.Errorf("chain: valid=%v records=%d head=%d (%s), want valid with %d", v.Valid, v.Records, v.HeadSeq, v.Problem, want)
 	}
 }
+
+func TestSortableIDsSortByTime(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	prev := ""
+	for i := range 2000 {
+		id := core.NewSortableID("nt", base.Add(time.Duration(i*i)*time.Millisecond))
+		if !core.ValidID("nt", id) {
+			t.Fatalf("%q is not a valid id", id)
+		}
+		if id <= prev {
+			t.Fatalf("%q (t+%dms) sorts before %q", id, i*i, prev)
+		}
+		prev = id
+	}
+}

@@ -49,6 +49,10 @@ type Deps struct {
 	Store Store
 	Blobs Blobs
 	Keys  KeyRing
+	// Shares and Notifier serve the sharing operations; while nil, those
+	// operations answer unavailable.
+	Shares   ShareStore
+	Notifier Notifier
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -57,12 +61,14 @@ type Deps struct {
 // against the resource it loads: this is the one place authorization happens
 // (DESIGN §2.1).
 type Service struct {
-	cfg   Config
-	store Store
-	blobs Blobs
-	keys  KeyRing
-	now   func() time.Time
-	audit *auditor
+	cfg      Config
+	store    Store
+	blobs    Blobs
+	keys     KeyRing
+	shares   ShareStore
+	notifier Notifier
+	now      func() time.Time
+	audit    *auditor
 }
 
 // NewService builds a service.
@@ -72,12 +78,14 @@ func NewService(cfg Config, d Deps) *Service {
 		now = time.Now
 	}
 	return &Service{
-		cfg:   cfg.withDefaults(),
-		store: d.Store,
-		blobs: d.Blobs,
-		keys:  d.Keys,
-		now:   func() time.Time { return now().UTC() },
-		audit: &auditor{store: d.Store},
+		cfg:      cfg.withDefaults(),
+		store:    d.Store,
+		blobs:    d.Blobs,
+		keys:     d.Keys,
+		shares:   d.Shares,
+		notifier: d.Notifier,
+		now:      func() time.Time { return now().UTC() },
+		audit:    &auditor{store: d.Store},
 	}
 }
 
@@ -85,6 +93,10 @@ func NewService(cfg Config, d Deps) *Service {
 func (s *Service) Config() Config { return s.cfg }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// sortableEncoding has the same characters as idEncoding in ASCII order, so
+// that byte order and text order agree.
+var sortableEncoding = base32.NewEncoding("234567abcdefghijklmnopqrstuvwxyz").WithPadding(base32.NoPadding)
 
 // NewID returns a random id with the given prefix: 128 random bits.
 func NewID(prefix string) string {
@@ -154,7 +166,7 @@ func (s *Service) record(ctx context.Context, c Caller, patientID, action, resTy
 		rec.Reason = CodeOf(outcome)
 	}
 	if _, err := s.audit.append(ctx, rec); err != nil {
-		if KindOf(err) == KindUnavailable {
+		if k := KindOf(err); k == KindUnavailable || k == KindInternal {
 			return err
 		}
 		return ErrUnavailable(err, "audit trail unavailable")
@@ -189,4 +201,18 @@ func notFoundAs(err error, what string) error {
 		return ErrNotFound("%s not found", what)
 	}
 	return err
+}
+
+// NewSortableID returns an id whose text sorts by creation time: 48 bits of
+// Unix milliseconds followed by 80 random bits, in the same alphabet and
+// length as NewID.
+func NewSortableID(prefix string, now time.Time) string {
+	var b [16]byte
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	_, _ = rand.Read(b[6:])
+	return prefix + "_" + sortableEncoding.EncodeToString(b[:])
 }

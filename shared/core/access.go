@@ -1,0 +1,245 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// DeviceInput is the device a grantee opens an access on.
+type DeviceInput struct {
+	KEM         uint16
+	PublicKey   []byte
+	Fingerprint string
+}
+
+// OpenAccess opens a time-boxed access to a share on the grantee's device. The
+// first access binds the share to the device (up to the share's MaxDevices);
+// another device is refused with device_mismatch and the refusal is audited.
+func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in DeviceInput) (Access, error) {
+	if err := s.requireRole(c, RoleProfessional); err != nil {
+		return Access{}, err
+	}
+	if s.shares == nil {
+		return Access{}, ErrUnavailable(nil, "sharing is not configured")
+	}
+	if _, err := ParseDeviceKey(in.KEM, in.PublicKey); err != nil {
+		return Access{}, err
+	}
+	if in.Fingerprint == "" || len(in.Fingerprint) > MaxFingerprintChars || strings.IndexFunc(in.Fingerprint, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return Access{}, ErrInvalid("device_fingerprint must be 1-%d printable characters", MaxFingerprintChars)
+	}
+	sh, err := s.visibleShare(ctx, c, shareID)
+	if err != nil {
+		return Access{}, err
+	}
+	if sh.ProfessionalID != c.ID {
+		return Access{}, ErrNotFound("share not found")
+	}
+	now := s.now()
+	if gone := sh.goneError(now); gone != nil {
+		return Access{}, s.deny(ctx, c, sh.PatientID, "access.open", "share", sh.ID, gone)
+	}
+	expires := now.Add(sh.AccessWindow)
+	if sh.ExpiresAt.Before(expires) {
+		expires = sh.ExpiresAt
+	}
+	a := Access{
+		ID: NewID("ac"), ShareID: sh.ID, PatientID: sh.PatientID, ProfessionalID: c.ID,
+		KEM: in.KEM, DevicePublicKey: in.PublicKey, DeviceFingerprint: in.Fingerprint,
+		SourceIP: c.SourceIP, UserAgent: truncate(c.UserAgent, 256),
+		CreatedAt: now, ExpiresAt: expires, ShareExpiresAt: sh.ExpiresAt, Photos: sh.Photos,
+	}
+	n := s.notification(sh.PatientID, NoteSessionAccess, sh.ID, map[string]string{"access_id": a.ID})
+	_, err = s.audit.chained(ctx, s.auditRecord(c, sh.PatientID, "access.open", "access", a.ID, nil), func(rec AuditRecord) error {
+		_, err := s.shares.OpenAccess(ctx, a, now, n, rec)
+		return err
+	})
+	if k := KindOf(err); k == KindGone || k == KindForbidden {
+		return Access{}, s.deny(ctx, c, sh.PatientID, "access.open", "share", sh.ID, err)
+	}
+	if err != nil {
+		return Access{}, notFoundAs(fmt.Errorf("open access to share %s: %w", sh.ID, err), "share")
+	}
+	s.publish(ctx, n)
+	return a, nil
+}
+
+// deny appends a denied attempt to the patient's chain and returns the reason.
+func (s *Service) deny(ctx context.Context, c Caller, patientID, action, resType, resID string, reason error) error {
+	if err := s.record(ctx, c, patientID, action, resType, resID, reason); err != nil {
+		return err
+	}
+	return reason
+}
+
+// IssuedKey is a photo's data key sealed to the access's device.
+type IssuedKey struct {
+	Key       EphemeralKey
+	KEM       uint16
+	SealedKey []byte
+}
+
+// IssueKey consumes exactly one view of the share and returns the photo's data
+// key sealed with HPKE to the access's device, bound to the key, photo and
+// access ids. Only the sealed key leaves the server.
+func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID string) (IssuedKey, error) {
+	if err := s.requireRole(c, RoleProfessional); err != nil {
+		return IssuedKey{}, err
+	}
+	if s.shares == nil {
+		return IssuedKey{}, ErrUnavailable(nil, "sharing is not configured")
+	}
+	if !ValidID("ac", accessID) {
+		return IssuedKey{}, ErrInvalid("access_id is malformed")
+	}
+	if !ValidID("ph", photoID) {
+		return IssuedKey{}, ErrInvalid("photo_id is malformed")
+	}
+	a, err := s.shares.GetAccess(ctx, accessID)
+	if err != nil {
+		return IssuedKey{}, notFoundAs(fmt.Errorf("get access %s: %w", accessID, err), "access")
+	}
+	if a.ProfessionalID != c.ID {
+		return IssuedKey{}, ErrNotFound("access not found")
+	}
+	photo, ok := photoOf(a.Photos, photoID)
+	if !ok {
+		return IssuedKey{}, ErrNotFound("photo not found in this share")
+	}
+	now := s.now()
+	if !now.Before(a.ExpiresAt) {
+		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionExpired, "the access has expired; open a new one"))
+	}
+	dataKey, err := s.keys.Unwrap(ctx, photo.WrappedKey, map[string]string{"photo": photo.PhotoID, "owner": a.PatientID})
+	if err != nil {
+		return IssuedKey{}, fmt.Errorf("unwrap key of photo %s: %w", photoID, err)
+	}
+	defer clear(dataKey)
+	ttl := MaxKeyTTL
+	if rem := a.ExpiresAt.Sub(now); rem < ttl {
+		ttl = rem
+	}
+	k := EphemeralKey{
+		ID: NewID("ek"), AccessID: a.ID, ShareID: a.ShareID, PhotoID: photoID, PatientID: a.PatientID,
+		ProfessionalID: c.ID, ObjectKey: photo.ObjectKey(a.PatientID), Status: KeyIssued,
+		CreatedAt: now, ExpiresAt: now.Add(ttl), ShareExpiresAt: a.ShareExpiresAt,
+	}
+	sealed, err := SealKey(a.KEM, a.DevicePublicKey, dataKey, SealInfo(k.ID, photoID, a.ID))
+	if err != nil {
+		return IssuedKey{}, fmt.Errorf("seal key %s: %w", k.ID, err)
+	}
+	n := s.notification(a.PatientID, NotePhotoViewed, a.ShareID, map[string]string{"photo_id": photoID, "access_id": a.ID})
+	_, err = s.audit.chained(ctx, s.auditRecord(c, a.PatientID, "key.issue", "key", k.ID, nil), func(rec AuditRecord) error {
+		_, err := s.shares.IssueKey(ctx, k, now, n, rec)
+		return err
+	})
+	if KindOf(err) == KindGone {
+		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, err)
+	}
+	if err != nil {
+		return IssuedKey{}, notFoundAs(fmt.Errorf("issue key for access %s: %w", a.ID, err), "access")
+	}
+	s.publish(ctx, n)
+	return IssuedKey{Key: k, KEM: a.KEM, SealedKey: sealed}, nil
+}
+
+func photoOf(photos []SharedPhoto, id string) (SharedPhoto, bool) {
+	for _, p := range photos {
+		if p.PhotoID == id {
+			return p, true
+		}
+	}
+	return SharedPhoto{}, false
+}
+
+// MaxPhotoURLTTL caps a photo's signed URL.
+const MaxPhotoURLTTL = 60 * time.Second
+
+// ClaimKey claims an issued key, exactly once, and returns a signed GET of the
+// photo's ciphertext whose expiry is min(60 s, key remaining, session
+// remaining).
+func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedURL, error) {
+	if err := s.requireRole(c, RoleProfessional); err != nil {
+		return SignedURL{}, err
+	}
+	if s.shares == nil {
+		return SignedURL{}, ErrUnavailable(nil, "sharing is not configured")
+	}
+	if !ValidID("ek", keyID) {
+		return SignedURL{}, ErrInvalid("key_id is malformed")
+	}
+	k, err := s.shares.GetKey(ctx, keyID)
+	if err != nil {
+		return SignedURL{}, notFoundAs(fmt.Errorf("get key %s: %w", keyID, err), "key")
+	}
+	if k.ProfessionalID != c.ID {
+		return SignedURL{}, ErrNotFound("key not found")
+	}
+	now := s.now()
+	var claimed EphemeralKey
+	_, err = s.audit.chained(ctx, s.auditRecord(c, k.PatientID, "key.claim", "key", k.ID, nil), func(rec AuditRecord) error {
+		var err error
+		claimed, err = s.shares.ClaimKey(ctx, keyID, c.ID, now, rec)
+		return err
+	})
+	if KindOf(err) == KindGone {
+		return SignedURL{}, s.deny(ctx, c, k.PatientID, "key.claim", "key", k.ID, err)
+	}
+	if err != nil {
+		return SignedURL{}, notFoundAs(fmt.Errorf("claim key %s: %w", keyID, err), "key")
+	}
+	ttl := MaxPhotoURLTTL
+	for _, end := range []time.Time{claimed.ExpiresAt, claimed.ShareExpiresAt} {
+		if rem := end.Sub(now); rem < ttl {
+			ttl = rem
+		}
+	}
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	u, err := s.blobs.PresignGet(ctx, claimed.ObjectKey, ttl)
+	if err != nil {
+		return SignedURL{}, fmt.Errorf("presign photo of key %s: %w", keyID, err)
+	}
+	return u, nil
+}
+
+// Inbox returns one page of the caller's notifications, newest first.
+func (s *Service) Inbox(ctx context.Context, c Caller, page Page) ([]InboxItem, string, error) {
+	if err := s.requireRole(c, RolePatient, RoleProfessional, RoleClinic); err != nil {
+		return nil, "", err
+	}
+	if s.shares == nil {
+		return nil, "", ErrUnavailable(nil, "sharing is not configured")
+	}
+	page, err := pageOf(page)
+	if err != nil {
+		return nil, "", err
+	}
+	items, next, err := s.shares.ListInbox(ctx, c.ID, page)
+	if err != nil {
+		return nil, "", fmt.Errorf("inbox of %s: %w", c.ID, err)
+	}
+	return items, next, nil
+}
+
+// MarkRead marks one of the caller's notifications read.
+func (s *Service) MarkRead(ctx context.Context, c Caller, id string) (InboxItem, error) {
+	if err := s.requireRole(c, RolePatient, RoleProfessional, RoleClinic); err != nil {
+		return InboxItem{}, err
+	}
+	if s.shares == nil {
+		return InboxItem{}, ErrUnavailable(nil, "sharing is not configured")
+	}
+	if !ValidID("nt", id) {
+		return InboxItem{}, ErrInvalid("notification_id is malformed")
+	}
+	it, err := s.shares.MarkRead(ctx, c.ID, id)
+	if err != nil {
+		return InboxItem{}, notFoundAs(fmt.Errorf("mark notification %s read: %w", id, err), "notification")
+	}
+	return it, nil
+}

@@ -1,0 +1,323 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Limits of a share (issue 4).
+const (
+	MinShareExpiry      = time.Minute
+	MaxShareExpiry      = 30 * 24 * time.Hour
+	MaxShareViews       = 1000
+	MinAccessWindow     = time.Minute
+	MaxAccessWindow     = 24 * time.Hour
+	DefaultAccessWindow = 15 * time.Minute
+	MaxShareDevices     = 5
+	MaxSharePhotos      = 50
+	MaxPurposeChars     = 200
+	MaxIdempotencyKey   = 128
+	MaxFingerprintChars = 256
+	IdempotencyTTL      = 24 * time.Hour
+)
+
+// ShareInput is a patient's request to share photos with one professional.
+type ShareInput struct {
+	ProfessionalID   string
+	PhotoIDs         []string
+	Angles           []Angle
+	ExpiresIn        time.Duration
+	MaxViews         int
+	AccessWindow     time.Duration // 0: DefaultAccessWindow
+	MaxDevices       int           // 0: 1
+	ScreenshotPolicy ScreenshotPolicy
+	Purpose          string
+	IdempotencyKey   string
+}
+
+func (in ShareInput) validate() error {
+	switch {
+	case !ValidExternalID(in.ProfessionalID):
+		return ErrInvalid("professional_id is malformed")
+	case len(in.PhotoIDs) > 0 && len(in.Angles) > 0:
+		return ErrInvalid("give photo_ids or angles, not both")
+	case len(in.PhotoIDs) == 0 && len(in.Angles) == 0:
+		return ErrInvalid("give photo_ids or angles")
+	case len(in.PhotoIDs) > MaxSharePhotos:
+		return ErrInvalid("at most %d photo_ids", MaxSharePhotos)
+	case in.ExpiresIn < MinShareExpiry || in.ExpiresIn > MaxShareExpiry:
+		return ErrInvalid("expires_in must be between %d and %d seconds", int(MinShareExpiry.Seconds()), int(MaxShareExpiry.Seconds()))
+	case in.MaxViews < 1 || in.MaxViews > MaxShareViews:
+		return ErrInvalid("max_views must be between 1 and %d", MaxShareViews)
+	case in.AccessWindow != 0 && (in.AccessWindow < MinAccessWindow || in.AccessWindow > MaxAccessWindow):
+		return ErrInvalid("access_window must be between %d and %d seconds", int(MinAccessWindow.Seconds()), int(MaxAccessWindow.Seconds()))
+	case in.MaxDevices < 0 || in.MaxDevices > MaxShareDevices:
+		return ErrInvalid("max_devices must be between 1 and %d", MaxShareDevices)
+	case !slices.Contains([]ScreenshotPolicy{ScreenshotAllow, ScreenshotWarn, ScreenshotRevoke}, in.ScreenshotPolicy):
+		return ErrInvalid("screenshot_policy must be allow, warn or revoke")
+	case len([]rune(in.Purpose)) > MaxPurposeChars || strings.IndexFunc(in.Purpose, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return ErrInvalid("purpose must be at most %d printable characters", MaxPurposeChars)
+	case len(in.IdempotencyKey) > MaxIdempotencyKey || (in.IdempotencyKey != "" && !ValidExternalID(in.IdempotencyKey)):
+		return ErrInvalid("Idempotency-Key must be 1-%d characters of letters, digits and ._:@-", MaxIdempotencyKey)
+	}
+	for i, id := range in.PhotoIDs {
+		if !ValidID("ph", id) {
+			return ErrInvalid("photo_ids[%d] is malformed", i)
+		}
+		if slices.Contains(in.PhotoIDs[:i], id) {
+			return ErrInvalid("photo_ids[%d] is listed twice", i)
+		}
+	}
+	for i, a := range in.Angles {
+		if !a.Valid() {
+			return ErrInvalid("angles[%d] must be one of %v", i, Angles)
+		}
+	}
+	return nil
+}
+
+// requestHash identifies a create request for idempotency: the same key with
+// another body is a conflict.
+func (in ShareInput) requestHash() []byte {
+	in.IdempotencyKey = ""
+	b, _ := json.Marshal(in)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// selectPhotos resolves the input's photo ids or angles to the patient's READY
+// photos, reading the patient's photos page by page.
+func (s *Service) selectPhotos(ctx context.Context, owner string, in ShareInput) ([]SharedPhoto, error) {
+	var out []SharedPhoto
+	found := map[string]bool{}
+	page := Page{Limit: MaxPageLimit}
+	for {
+		photos, next, err := s.store.ListPhotos(ctx, owner, page)
+		if err != nil {
+			return nil, fmt.Errorf("list photos of %s: %w", owner, err)
+		}
+		for _, p := range photos {
+			if p.Status != StatusReady {
+				continue
+			}
+			if slices.Contains(in.PhotoIDs, p.ID) || slices.Contains(in.Angles, p.Angle) {
+				found[p.ID] = true
+				out = append(out, SharedPhoto{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: p.Size, SHA256: p.SHA256, WrappedKey: p.WrappedKey})
+			}
+		}
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	for i, id := range in.PhotoIDs {
+		if !found[id] {
+			return nil, ErrInvalid("photo_ids[%d] is not one of your ready photos", i)
+		}
+	}
+	if len(out) == 0 {
+		return nil, ErrInvalid("none of your ready photos has those angles")
+	}
+	if len(out) > MaxSharePhotos {
+		return nil, ErrInvalid("the angles select %d photos; at most %d can be shared at once", len(out), MaxSharePhotos)
+	}
+	return out, nil
+}
+
+func (s *Service) notification(recipient, typ, shareID string, data map[string]string) Notification {
+	return Notification{ID: NewSortableID("nt", s.now()), RecipientID: recipient, Type: typ, ShareID: shareID, CreatedAt: s.now(), Data: data}
+}
+
+func (s *Service) auditRecord(c Caller, patientID, action, resType, resID string, outcome error) AuditRecord {
+	rec := AuditRecord{
+		PatientID: patientID, At: s.now(), ActorID: c.ID, ActorRole: c.Role, Action: action,
+		ResourceType: resType, ResourceID: resID, Outcome: OutcomeSuccess,
+		SourceIP: c.SourceIP, UserAgent: truncate(c.UserAgent, 256), RequestID: c.RequestID,
+	}
+	if outcome != nil {
+		rec.Outcome = OutcomeDenied
+		if k := KindOf(outcome); k == KindInternal || k == KindUnavailable {
+			rec.Outcome = OutcomeFailed
+		}
+		rec.Reason = CodeOf(outcome)
+	}
+	return rec
+}
+
+// CreateShare creates a sharing session of the caller's READY photos for one
+// professional. With an idempotency key, the same key and body return the
+// same session (replayed=true); the same key with another body is a conflict.
+func (s *Service) CreateShare(ctx context.Context, c Caller, in ShareInput) (sh Share, replayed bool, err error) {
+	if err := s.requireRole(c, RolePatient); err != nil {
+		return Share{}, false, err
+	}
+	if s.shares == nil {
+		return Share{}, false, ErrUnavailable(nil, "sharing is not configured")
+	}
+	if err := in.validate(); err != nil {
+		return Share{}, false, err
+	}
+	if in.ProfessionalID == c.ID {
+		return Share{}, false, ErrInvalid("you cannot share with yourself")
+	}
+	photos, err := s.selectPhotos(ctx, c.ID, in)
+	if err != nil {
+		return Share{}, false, err
+	}
+	now := s.now()
+	window := in.AccessWindow
+	if window == 0 {
+		window = DefaultAccessWindow
+	}
+	devices := in.MaxDevices
+	if devices == 0 {
+		devices = 1
+	}
+	sh = Share{
+		ID: NewID("sh"), PatientID: c.ID, ProfessionalID: in.ProfessionalID, Photos: photos,
+		Purpose: in.Purpose, ScreenshotPolicy: in.ScreenshotPolicy, MaxViews: in.MaxViews,
+		AccessWindow: window, MaxDevices: devices, Status: ShareActive,
+		CreatedAt: now, ExpiresAt: now.Add(in.ExpiresIn),
+		IdempotencyKey: in.IdempotencyKey,
+	}
+	if in.IdempotencyKey != "" {
+		sh.RequestHash = in.requestHash()
+	}
+	n := s.notification(in.ProfessionalID, NoteSessionCreated, sh.ID, nil)
+	_, err = s.audit.chained(ctx, s.auditRecord(c, c.ID, "share.create", "share", sh.ID, nil), func(rec AuditRecord) error {
+		return s.shares.CreateShare(ctx, sh, n, rec)
+	})
+	var replay *IdempotencyReplayError
+	if errors.As(err, &replay) {
+		if !bytes.Equal(replay.RequestHash, sh.RequestHash) {
+			return Share{}, false, ErrConflict("the Idempotency-Key was used with another request")
+		}
+		prev, err := s.shares.GetShare(ctx, replay.ShareID)
+		if err != nil {
+			return Share{}, false, fmt.Errorf("replay share %s: %w", replay.ShareID, err)
+		}
+		return prev, true, nil
+	}
+	if err != nil {
+		return Share{}, false, fmt.Errorf("create share: %w", err)
+	}
+	s.publish(ctx, n)
+	return sh, false, nil
+}
+
+// visibleShare loads a share the caller is a party to; anyone else gets the
+// same not-found as for an unknown id.
+func (s *Service) visibleShare(ctx context.Context, c Caller, id string) (Share, error) {
+	if !ValidID("sh", id) {
+		return Share{}, ErrInvalid("share_id is malformed")
+	}
+	sh, err := s.shares.GetShare(ctx, id)
+	if err != nil {
+		return Share{}, notFoundAs(err, "share")
+	}
+	if sh.PatientID != c.ID && sh.ProfessionalID != c.ID {
+		return Share{}, ErrNotFound("share not found")
+	}
+	return sh, nil
+}
+
+// GetShare returns a share to its patient or its grantee, with the status at
+// read time.
+func (s *Service) GetShare(ctx context.Context, c Caller, id string) (Share, error) {
+	if err := s.requireRole(c, RolePatient, RoleProfessional); err != nil {
+		return Share{}, err
+	}
+	if s.shares == nil {
+		return Share{}, ErrUnavailable(nil, "sharing is not configured")
+	}
+	sh, err := s.visibleShare(ctx, c, id)
+	if err != nil {
+		return Share{}, err
+	}
+	sh.Status = sh.StatusAt(s.now())
+	return sh, nil
+}
+
+// ListShares lists the caller's shares: a patient's own, or those granted to a
+// professional; newest first, with the status at read time.
+func (s *Service) ListShares(ctx context.Context, c Caller, page Page) ([]Share, string, error) {
+	if err := s.requireRole(c, RolePatient, RoleProfessional); err != nil {
+		return nil, "", err
+	}
+	if s.shares == nil {
+		return nil, "", ErrUnavailable(nil, "sharing is not configured")
+	}
+	page, err := pageOf(page)
+	if err != nil {
+		return nil, "", err
+	}
+	shares, next, err := s.shares.ListShares(ctx, c.ID, c.Role, page)
+	if err != nil {
+		return nil, "", fmt.Errorf("list shares of %s: %w", c.ID, err)
+	}
+	now := s.now()
+	for i := range shares {
+		shares[i].Status = shares[i].StatusAt(now)
+	}
+	return shares, next, nil
+}
+
+// RevokeShare revokes the caller's share at once: once this returns, no open,
+// issue or claim succeeds. It is idempotent and notifies the grantee.
+func (s *Service) RevokeShare(ctx context.Context, c Caller, id, reason string) (Share, error) {
+	if err := s.requireRole(c, RolePatient); err != nil {
+		return Share{}, err
+	}
+	if s.shares == nil {
+		return Share{}, ErrUnavailable(nil, "sharing is not configured")
+	}
+	if len(reason) > MaxPurposeChars {
+		return Share{}, ErrInvalid("reason must be at most %d characters", MaxPurposeChars)
+	}
+	sh, err := s.visibleShare(ctx, c, id)
+	if err != nil {
+		return Share{}, err
+	}
+	if sh.PatientID != c.ID {
+		return Share{}, ErrNotFound("share not found")
+	}
+	if sh.Status == ShareRevoked {
+		return sh, nil
+	}
+	if reason == "" {
+		reason = "revoked by the patient"
+	}
+	n := s.notification(sh.ProfessionalID, NoteSessionRevoked, sh.ID, nil)
+	var out Share
+	_, err = s.audit.chained(ctx, s.auditRecord(c, c.ID, "share.revoke", "share", sh.ID, nil), func(rec AuditRecord) error {
+		var err error
+		out, err = s.shares.RevokeShare(ctx, id, c.ID, s.now(), reason, n, rec)
+		return err
+	})
+	if err != nil {
+		return Share{}, notFoundAs(fmt.Errorf("revoke share %s: %w", id, err), "share")
+	}
+	s.publish(ctx, n)
+	return out, nil
+}
+
+// publish hands a stored notification to the notifier and records that it
+// did. A failure is not the caller's: the inbox item stays unpublished and the
+// relay retries it, so nothing is lost.
+func (s *Service) publish(ctx context.Context, n Notification) {
+	if s.notifier == nil {
+		return
+	}
+	if err := s.notifier.Publish(ctx, n); err != nil {
+		return
+	}
+	_ = s.shares.MarkPublished(ctx, n.RecipientID, n.ID)
+}
