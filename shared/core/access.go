@@ -54,8 +54,7 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	}
 	n := s.notification(sh.PatientID, NoteSessionAccess, sh.ID, map[string]string{"access_id": a.ID})
 	_, err = s.audit.chained(ctx, s.auditRecord(c, sh.PatientID, "access.open", "access", a.ID, nil), func(rec AuditRecord) error {
-		_, err := s.shares.OpenAccess(ctx, a, now, n, rec)
-		return err
+		return s.shares.OpenAccess(ctx, a, now, n, rec)
 	})
 	if k := KindOf(err); k == KindGone || k == KindForbidden {
 		return Access{}, s.deny(ctx, c, sh.PatientID, "access.open", "share", sh.ID, err)
@@ -133,8 +132,7 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 	}
 	n := s.notification(a.PatientID, NotePhotoViewed, a.ShareID, map[string]string{"photo_id": photoID, "access_id": a.ID})
 	_, err = s.audit.chained(ctx, s.auditRecord(c, a.PatientID, "key.issue", "key", k.ID, nil), func(rec AuditRecord) error {
-		_, err := s.shares.IssueKey(ctx, k, now, n, rec)
-		return err
+		return s.shares.IssueKey(ctx, k, now, n, rec)
 	})
 	if KindOf(err) == KindGone {
 		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, err)
@@ -182,7 +180,7 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 	var claimed EphemeralKey
 	_, err = s.audit.chained(ctx, s.auditRecord(c, k.PatientID, "key.claim", "key", k.ID, nil), func(rec AuditRecord) error {
 		var err error
-		claimed, err = s.shares.ClaimKey(ctx, keyID, c.ID, now, rec)
+		claimed, err = s.shares.ClaimKey(ctx, k, c.ID, now, rec)
 		return err
 	})
 	if KindOf(err) == KindGone {

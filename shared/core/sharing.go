@@ -196,7 +196,7 @@ type ShareStore interface {
 	// it was before. Errors: KindNotFound (no share for that grantee), KindGone
 	// with session_revoked or session_expired, KindForbidden with
 	// device_mismatch.
-	OpenAccess(ctx context.Context, a Access, now time.Time, n Notification, rec AuditRecord) (Share, error)
+	OpenAccess(ctx context.Context, a Access, now time.Time, n Notification, rec AuditRecord) error
 
 	// GetAccess returns the access (with its share snapshot) or KindNotFound.
 	GetAccess(ctx context.Context, id string) (Access, error)
@@ -204,18 +204,20 @@ type ShareStore interface {
 	// IssueKey consumes one view and records the ISSUED key, on condition that
 	// the share is ACTIVE, not expired at now, granted to k.ProfessionalID and
 	// has views left, with the patient's notification and the audit record.
-	// It returns the share after the view was counted. Errors: KindGone with
-	// session_revoked, session_expired or views_exhausted; KindNotFound.
-	IssueKey(ctx context.Context, k EphemeralKey, now time.Time, n Notification, rec AuditRecord) (Share, error)
+	// Errors: KindGone with session_revoked, session_expired or
+	// views_exhausted; KindNotFound.
+	IssueKey(ctx context.Context, k EphemeralKey, now time.Time, n Notification, rec AuditRecord) error
 
 	// GetKey returns the key or KindNotFound.
 	GetKey(ctx context.Context, id string) (EphemeralKey, error)
 
-	// ClaimKey moves the key ISSUED → USED, once, on condition that it belongs
-	// to professionalID, has not expired at now, and that its share is ACTIVE
-	// and not expired at now, with the audit record. Errors: KindGone with
-	// key_used, key_expired, session_revoked or session_expired; KindNotFound.
-	ClaimKey(ctx context.Context, keyID, professionalID string, now time.Time, rec AuditRecord) (EphemeralKey, error)
+	// ClaimKey moves key k (as read by GetKey: its id and share id are what
+	// count) ISSUED → USED, once, on condition that it belongs to
+	// professionalID, has not expired at now, and that its share is ACTIVE and
+	// not expired at now, with the audit record. It returns the key as stored
+	// after the claim. Errors: KindGone with key_used, key_expired,
+	// session_revoked or session_expired; KindNotFound.
+	ClaimKey(ctx context.Context, k EphemeralKey, professionalID string, now time.Time, rec AuditRecord) (EphemeralKey, error)
 
 	// ListInbox returns one page of recipient's notifications, newest first.
 	ListInbox(ctx context.Context, recipient string, page Page) ([]InboxItem, string, error)
