@@ -1,0 +1,394 @@
+// Package client is what an app uses to speak MedShare's wire protocol
+// (docs/PROTOCOL.md): the patient side encrypts photos with its own data keys,
+// uploads, finalizes and shares them; the professional side makes a device
+// key, opens an access, asks for a key per view, claims it, downloads the
+// ciphertext and decrypts it on the device.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hpke"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// PhotoAAD is the additional data of every encrypted photo.
+const PhotoAAD = "medshare/v1/photo"
+
+const photoFormat byte = 0x01
+
+// EncryptPhoto encrypts a photo under a fresh 32-byte data key:
+// 0x01 || nonce(12) || AES-256-GCM(data_key, nonce, photo, aad = "medshare/v1/photo").
+func EncryptPhoto(photo []byte) (ciphertext, dataKey []byte, err error) {
+	dataKey = make([]byte, 32)
+	if _, err := rand.Read(dataKey); err != nil {
+		return nil, nil, err
+	}
+	gcm, err := newGCM(dataKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, nil, err
+	}
+	out := append([]byte{photoFormat}, nonce...)
+	return gcm.Seal(out, nonce, photo, []byte(PhotoAAD)), dataKey, nil
+}
+
+// DecryptPhoto opens what EncryptPhoto produced.
+func DecryptPhoto(ciphertext, dataKey []byte) ([]byte, error) {
+	gcm, err := newGCM(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(ciphertext) < 1+gcm.NonceSize()+gcm.Overhead() || ciphertext[0] != photoFormat {
+		return nil, errors.New("decrypt photo: not a medshare v1 ciphertext")
+	}
+	nonce := ciphertext[1 : 1+gcm.NonceSize()]
+	plain, err := gcm.Open(nil, nonce, ciphertext[1+gcm.NonceSize():], []byte(PhotoAAD))
+	if err != nil {
+		return nil, fmt.Errorf("decrypt photo: %w", err)
+	}
+	return plain, nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// Client calls the API as one user.
+type Client struct {
+	BaseURL string // e.g. http://127.0.0.1:8080
+	Token   string // bearer token
+	HTTP    *http.Client
+}
+
+// New returns a client with a 30-second HTTP timeout.
+func New(baseURL, token string) *Client {
+	return &Client{BaseURL: baseURL, Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// APIError is an error answer of the API.
+type APIError struct {
+	Status    int
+	Code      string
+	Message   string
+	RequestID string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("medshare: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Code returns the API error code of err, or "".
+func Code(err error) string {
+	var e *APIError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Do sends a JSON request and decodes a JSON answer into out (when not nil).
+func (c *Client) Do(ctx context.Context, method, path string, headers map[string]string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct {
+				Code, Message string
+				RequestID     string `json:"request_id"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(b, &e)
+		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RequestID: e.Error.RequestID}
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("decode %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// Upload is how to send an object: exactly this method, URL and headers.
+type Upload struct {
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+// Send uploads data as u says.
+func (c *Client) Send(ctx context.Context, u Upload, data []byte) error {
+	req, err := http.NewRequestWithContext(ctx, u.Method, u.URL, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	for k, v := range u.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode >= 300 {
+		return &APIError{Status: resp.StatusCode, Code: "upload_refused", Message: "the object store refused the upload"}
+	}
+	return nil
+}
+
+// Fetch downloads a signed URL.
+func (c *Client) Fetch(ctx context.Context, signedURL string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, signedURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &APIError{Status: resp.StatusCode, Code: "fetch_refused", Message: "the object store refused the download"}
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// UploadPhoto encrypts photo on the device, stages it, uploads the ciphertext
+// and finalizes it. The data key leaves the device only in the presign
+// request, over TLS, for the server to wrap.
+func (c *Client) UploadPhoto(ctx context.Context, angle, contentType string, photo, metadata []byte) (string, error) {
+	ct, key, err := EncryptPhoto(photo)
+	if err != nil {
+		return "", err
+	}
+	defer clear(key)
+	sum := sha256.Sum256(ct)
+	var staged struct {
+		PhotoID string `json:"photo_id"`
+		Upload  Upload `json:"upload"`
+	}
+	in := map[string]any{"angle": angle, "content_type": contentType, "size": len(ct), "sha256": sum[:], "data_key": key}
+	if metadata != nil {
+		in["metadata"] = metadata
+	}
+	if err := c.Do(ctx, "POST", "/v1/photos", nil, in, &staged); err != nil {
+		return "", err
+	}
+	if err := c.Send(ctx, staged.Upload, ct); err != nil {
+		return "", err
+	}
+	if err := c.Do(ctx, "POST", "/v1/photos/"+url.PathEscape(staged.PhotoID)+"/finalize", nil, nil, nil); err != nil {
+		return "", err
+	}
+	return staged.PhotoID, nil
+}
+
+// ShareRequest is a sharing session to create.
+type ShareRequest struct {
+	ProfessionalID   string   `json:"professional_id"`
+	PhotoIDs         []string `json:"photo_ids,omitempty"`
+	Angles           []string `json:"angles,omitempty"`
+	ExpiresIn        int64    `json:"expires_in"`
+	MaxViews         int      `json:"max_views"`
+	AccessWindow     int64    `json:"access_window,omitempty"`
+	MaxDevices       int      `json:"max_devices,omitempty"`
+	ScreenshotPolicy string   `json:"screenshot_policy,omitempty"`
+	Purpose          string   `json:"purpose,omitempty"`
+}
+
+// Share is a sharing session as the API returns it.
+type Share struct {
+	ShareID          string    `json:"share_id"`
+	Status           string    `json:"status"`
+	PatientID        string    `json:"patient_id"`
+	ProfessionalID   string    `json:"professional_id"`
+	PhotoIDs         []string  `json:"photo_ids"`
+	MaxViews         int       `json:"max_views"`
+	ViewsUsed        int       `json:"views_used"`
+	ScreenshotPolicy string    `json:"screenshot_policy"`
+	ExpiresAt        time.Time `json:"expires_at"`
+}
+
+// CreateShare creates a sharing session; idempotencyKey may be "".
+func (c *Client) CreateShare(ctx context.Context, r ShareRequest, idempotencyKey string) (Share, error) {
+	var h map[string]string
+	if idempotencyKey != "" {
+		h = map[string]string{"Idempotency-Key": idempotencyKey}
+	}
+	var s Share
+	err := c.Do(ctx, "POST", "/v1/shares", h, r, &s)
+	return s, err
+}
+
+// GetShare reads a sharing session.
+func (c *Client) GetShare(ctx context.Context, id string) (Share, error) {
+	var s Share
+	err := c.Do(ctx, "GET", "/v1/shares/"+url.PathEscape(id), nil, nil, &s)
+	return s, err
+}
+
+// RevokeShare revokes a sharing session.
+func (c *Client) RevokeShare(ctx context.Context, id string) error {
+	return c.Do(ctx, "POST", "/v1/shares/"+url.PathEscape(id)+"/revoke", nil, nil, nil)
+}
+
+// Device is a professional's device: an HPKE key pair whose private half never
+// leaves it.
+type Device struct {
+	KEM         uint16
+	Private     hpke.PrivateKey
+	Fingerprint string
+}
+
+// NewDevice makes a device key for one of the KEMs the server offers: 0x0020
+// DHKEM(X25519), 0x0010 DHKEM(P-256) or 0x647a ML-KEM-768+X25519.
+func NewDevice(kem uint16) (*Device, error) {
+	k, err := hpke.NewKEM(kem)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := k.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(priv.PublicKey().Bytes())
+	return &Device{KEM: kem, Private: priv, Fingerprint: fmt.Sprintf("sha256:%x", sum[:16])}, nil
+}
+
+// Access is an opened access.
+type Access struct {
+	AccessID  string    `json:"access_id"`
+	ShareID   string    `json:"share_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Photos    []struct {
+		PhotoID string `json:"photo_id"`
+		Angle   string `json:"angle"`
+	} `json:"photos"`
+}
+
+// OpenAccess opens an access to a share on the device.
+func (c *Client) OpenAccess(ctx context.Context, shareID string, d *Device) (Access, error) {
+	var a Access
+	err := c.Do(ctx, "POST", "/v1/shares/"+url.PathEscape(shareID)+"/access", nil, map[string]any{
+		"kem": d.KEM, "device_public_key": d.Private.PublicKey().Bytes(), "device_fingerprint": d.Fingerprint,
+	}, &a)
+	return a, err
+}
+
+// IssuedKey is a photo key sealed to a device.
+type IssuedKey struct {
+	KeyID     string    `json:"key_id"`
+	PhotoID   string    `json:"photo_id"`
+	SealedKey []byte    `json:"sealed_key"`
+	KEM       uint16    `json:"kem"`
+	KDF       uint16    `json:"kdf"`
+	AEAD      uint16    `json:"aead"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// IssueKey asks for a photo's key; it consumes one view.
+func (c *Client) IssueKey(ctx context.Context, accessID, photoID string) (IssuedKey, error) {
+	var k IssuedKey
+	err := c.Do(ctx, "POST", "/v1/access/"+url.PathEscape(accessID)+"/photos/"+url.PathEscape(photoID)+"/key", nil, nil, &k)
+	return k, err
+}
+
+// SignedURL is a short-lived download URL.
+type SignedURL struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// ClaimKey claims an issued key, once, for a signed URL of the ciphertext.
+func (c *Client) ClaimKey(ctx context.Context, keyID string) (SignedURL, error) {
+	var u SignedURL
+	err := c.Do(ctx, "POST", "/v1/keys/"+url.PathEscape(keyID)+"/signed-url", nil, nil, &u)
+	return u, err
+}
+
+// OpenKey opens a sealed key with the device's private key. The HPKE info
+// binds it to the key, the photo and the access.
+func (d *Device) OpenKey(k IssuedKey, accessID string) ([]byte, error) {
+	if k.KEM != d.KEM || k.KDF != 0x0001 || k.AEAD != 0x0002 {
+		return nil, fmt.Errorf("open key %s: unexpected suite %#x/%#x/%#x", k.KeyID, k.KEM, k.KDF, k.AEAD)
+	}
+	info := []byte("medshare/v1/key")
+	for _, s := range []string{k.KeyID, k.PhotoID, accessID} {
+		info = append(append(info, 0), s...)
+	}
+	key, err := hpke.Open(d.Private, hpke.HKDFSHA256(), hpke.AES256GCM(), info, k.SealedKey)
+	if err != nil {
+		return nil, fmt.Errorf("open key %s: %w", k.KeyID, err)
+	}
+	return key, nil
+}
+
+// ViewPhoto spends one view: it asks for the photo's key, claims it, downloads
+// the ciphertext and decrypts it on the device.
+func (c *Client) ViewPhoto(ctx context.Context, d *Device, accessID, photoID string) ([]byte, error) {
+	k, err := c.IssueKey(ctx, accessID, photoID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.ClaimKey(ctx, k.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := c.Fetch(ctx, u.URL)
+	if err != nil {
+		return nil, err
+	}
+	key, err := d.OpenKey(k, accessID)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	return DecryptPhoto(ct, key)
+}
