@@ -5,31 +5,23 @@ package events
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
+	"crypto/hpke"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/embedded"
 	"github.com/medshare/medshare/shared/httpapi"
-)
-
-// The fixed ids the sample events use.
-const (
-	samplePatient      = "pat-sample-1"
-	sampleProfessional = "pro-sample-1"
-	sampleClinic       = "clinic-sample-1"
-	sampleAppointment  = "appt-sample-1"
-	samplePhoto        = "ph_aaaaaaaaaaaaaaaaaaaaaaaaaa"
-	sampleImage        = "ci_aaaaaaaaaaaaaaaaaaaaaaaaaa"
+	"github.com/medshare/medshare/shared/samples"
 )
 
 func load(t *testing.T, op string) events.APIGatewayV2HTTPRequest {
@@ -47,99 +39,93 @@ func load(t *testing.T, op string) events.APIGatewayV2HTTPRequest {
 	return ev
 }
 
-// upload puts data at key through the blob store's own presigned PUT.
-func upload(t *testing.T, rt *embedded.Runtime, key, contentType string, data []byte) {
-	t.Helper()
-	sum := sha256.Sum256(data)
-	up, err := rt.Blobs.PresignPut(context.Background(), key, int64(len(data)), sum[:], contentType, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(rt.Blobs.Handler())
-	defer srv.Close()
-	u := srv.URL + up.URL[strings.Index(up.URL, embedded.BlobPrefix):]
-	req, _ := http.NewRequest(up.Method, u, bytes.NewReader(data))
-	for k, v := range up.Headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("seed upload of %s: %v %v", key, err, resp)
-	}
-	resp.Body.Close()
-}
-
-// seed stores what the sample events refer to.
-func seed(t *testing.T, rt *embedded.Runtime) {
-	ctx := context.Background()
-	now := time.Now().UTC()
-	clinic := core.Caller{ID: sampleClinic, Role: core.RoleClinic}
-	if _, _, err := rt.Service.RegisterAppointment(ctx, clinic, sampleAppointment, core.AppointmentInput{
-		PatientID: samplePatient, ProfessionalIDs: []string{sampleProfessional}, StartsAt: now, EndsAt: now.Add(time.Hour),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ct := []byte("ciphertext of the sample photo")
-	sum := sha256.Sum256(ct)
-	key := bytes.Repeat([]byte{7}, 32)
-	p := core.Photo{ID: samplePhoto, OwnerID: samplePatient, Angle: "CROWN", ContentType: "image/jpeg", Size: int64(len(ct)),
-		SHA256: sum[:], Status: core.StatusPending, CreatedAt: now, UpdatedAt: now, UploadExpiresAt: now.Add(time.Hour)}
-	w, err := rt.Keys.Wrap(ctx, key, p.EncryptionContext())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.WrappedKey = w
-	if err := rt.Store.CreatePhoto(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	upload(t, rt, p.ObjectKey(), core.CiphertextContentType, ct)
-
-	img := []byte("a sample chat image")
-	isum := sha256.Sum256(img)
-	ci := core.ChatImage{ID: sampleImage, AppointmentID: sampleAppointment, PatientID: samplePatient, UploaderID: samplePatient,
-		Participants: []string{samplePatient, sampleProfessional}, ContentType: "image/png", Size: int64(len(img)), SHA256: isum[:],
-		Status: core.StatusPending, CreatedAt: now, UpdatedAt: now, UploadExpiresAt: now.Add(time.Hour)}
-	if err := rt.Store.CreateChatImage(ctx, ci); err != nil {
-		t.Fatal(err)
-	}
-	upload(t, rt, ci.ObjectKey(), ci.ContentType, img)
-}
-
-// TestSampleEvents runs every sample event, in route-table order, through the
-// handler its function runs, on the embedded runtime.
+// TestSampleEvents runs every sample event through the handler its function
+// runs, on the embedded runtime seeded with the ids the events use.
 func TestSampleEvents(t *testing.T) {
 	rt, err := embedded.Open(embedded.Options{DataDir: t.TempDir(), PublicURL: "http://127.0.0.1:8080"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	seed(t, rt)
-
-	want := map[string]int{
-		"health": 200, "upload-presign": 201, "finalize-upload": 200, "list-photos": 200, "delete-photo": 200,
-		"register-appointment": 201, "chat-upload": 201, "chat-finalize": 200, "chat-signed-url": 200,
-		"access-history": 200, "verify-audit": 200,
+	srv := httptest.NewServer(rt.Blobs.Handler())
+	defer srv.Close()
+	err = samples.Seed(context.Background(), samples.Target{
+		Service: rt.Service, Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
+		Put: func(up core.Upload, data []byte) error {
+			req, _ := http.NewRequest(up.Method, srv.URL+up.URL[strings.Index(up.URL, embedded.BlobPrefix):], bytes.NewReader(data))
+			for k, v := range up.Headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("upload: %d", resp.StatusCode)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+
 	files, _ := filepath.Glob("*.json")
-	if len(files) != len(httpapi.Routes) {
-		t.Errorf("%d sample events for %d routes", len(files), len(httpapi.Routes))
+	if len(files) != len(httpapi.Routes) || len(samples.Order) != len(httpapi.Routes) {
+		t.Errorf("%d sample events and %d ordered ops for %d routes", len(files), len(samples.Order), len(httpapi.Routes))
 	}
 	for _, r := range httpapi.Routes {
-		t.Run(r.Op, func(t *testing.T) {
-			ev := load(t, r.Op)
+		if !slices.Contains(samples.Order, r.Op) {
+			t.Errorf("route %s has no place in samples.Order", r.Op)
+		}
+	}
+	for _, op := range samples.Order {
+		t.Run(op, func(t *testing.T) {
+			r, ok := httpapi.RouteByOp(op)
+			if !ok {
+				t.Fatalf("%s is not a route", op)
+			}
+			ev := load(t, op)
 			if ev.RouteKey != r.RouteKey() || ev.RequestContext.RouteKey != r.RouteKey() {
 				t.Errorf("routeKey %q / %q, want %q", ev.RouteKey, ev.RequestContext.RouteKey, r.RouteKey())
 			}
 			if ev.RequestContext.HTTP.Method != r.Method {
 				t.Errorf("method %q, want %q", ev.RequestContext.HTTP.Method, r.Method)
 			}
-			resp, err := rt.Handler.Function(r.Op)(context.Background(), ev)
+			resp, err := rt.Handler.Function(op)(context.Background(), ev)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode != want[r.Op] {
-				t.Errorf("status %d (%s), want %d", resp.StatusCode, resp.Body, want[r.Op])
+			if resp.StatusCode != samples.Status[op] {
+				t.Errorf("status %d (%s), want %d", resp.StatusCode, resp.Body, samples.Status[op])
+			}
+			if op == "issue-key" && resp.StatusCode == 201 {
+				openSampleKey(t, resp.Body)
 			}
 		})
+	}
+}
+
+// openSampleKey opens the sealed key of the issue-key event with the sample
+// device's private key (32 bytes of 0x02, events/README.md): the data key the
+// sample photo was wrapped with comes out.
+func openSampleKey(t *testing.T, body string) {
+	t.Helper()
+	var k struct {
+		KeyID     string `json:"key_id"`
+		SealedKey []byte `json:"sealed_key"`
+	}
+	if err := json.Unmarshal([]byte(body), &k); err != nil {
+		t.Fatal(err)
+	}
+	kem, _ := hpke.NewKEM(core.KEMX25519)
+	priv, err := kem.NewPrivateKey(bytes.Repeat([]byte{2}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := core.OpenKey(priv, k.SealedKey, core.SealInfo(k.KeyID, samples.Photo, samples.Access))
+	if err != nil || !bytes.Equal(got, bytes.Repeat([]byte{7}, 32)) {
+		t.Errorf("the sample device cannot open the sealed key to the photo's data key: %v", err)
 	}
 }

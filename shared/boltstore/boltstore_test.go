@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
 )
@@ -68,6 +69,10 @@ func tamper(t *testing.T, cs core.Store, patientID string, seq uint64, mutate fu
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, storetest.Harness{New: newStore, Tamper: tamper})
+}
+
+func TestShareContract(t *testing.T) {
+	sharetest.Run(t, sharetest.Harness{New: func(t *testing.T) sharetest.Store { return openTemp(t) }})
 }
 
 func TestDurableAcrossReopen(t *testing.T) {

@@ -1,6 +1,8 @@
 package boltstore
 
 import (
+	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +117,172 @@ func TestItemsLiveUnderTheDocumentedKeys(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantIndex, index); diff != "" {
 		t.Errorf("gsi_actor keys mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestShareIDsCannotEscapeTheirKey is TestIDsCannotEscapeTheirKey for the
+// sharing items: every id that goes into a key is checked, and a refused
+// call writes nothing.
+func TestShareIDsCannotEscapeTheirKey(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
+	const evil = "pat-1\x00AUDIT#pat-2"
+	sh := core.Share{ID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", MaxViews: 1, MaxDevices: 1, Status: core.ShareActive, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+	n := core.Notification{ID: "nt_x", RecipientID: "dr-a", CreatedAt: at}
+	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "pat-1", At: at}, core.ChainHead{})
+	with := func(f func(*core.Share)) core.Share { c := sh; f(&c); return c }
+	withNote := func(f func(*core.Notification)) core.Notification { c := n; f(&c); return c }
+	withRec := func(f func(*core.AuditRecord)) core.AuditRecord { c := rec; f(&c); return c }
+	calls := map[string]error{
+		"CreateShare id":              s.CreateShare(ctx, with(func(s *core.Share) { s.ID = "sh\x00" }), n, rec),
+		"CreateShare patient":         s.CreateShare(ctx, with(func(s *core.Share) { s.PatientID = evil }), n, rec),
+		"CreateShare professional":    s.CreateShare(ctx, with(func(s *core.Share) { s.ProfessionalID = "dr\xff" }), n, rec),
+		"CreateShare idempotency key": s.CreateShare(ctx, with(func(s *core.Share) { s.IdempotencyKey = "k\x00" }), n, rec),
+		"CreateShare recipient":       s.CreateShare(ctx, sh, withNote(func(n *core.Notification) { n.RecipientID = "dr\x00" }), rec),
+		"CreateShare notification":    s.CreateShare(ctx, sh, withNote(func(n *core.Notification) { n.ID = "" }), rec),
+		"CreateShare record patient":  s.CreateShare(ctx, sh, n, withRec(func(r *core.AuditRecord) { r.PatientID = evil })),
+		"CreateShare record actor":    s.CreateShare(ctx, sh, n, withRec(func(r *core.AuditRecord) { r.ActorID = "a\x00" })),
+		"OpenAccess":                  s.OpenAccess(ctx, core.Access{ID: "ac\x00", ShareID: "sh_x"}, at, n, rec),
+		"IssueKey":                    s.IssueKey(ctx, core.EphemeralKey{ID: "ek_x", ShareID: "sh\x00"}, at, n, rec),
+		"MarkPublished":               s.MarkPublished(ctx, "dr\x00", "nt_x"),
+	}
+	_, calls["RevokeShare"] = s.RevokeShare(ctx, "sh\x00", "pat-1", at, "", n, rec)
+	_, calls["ClaimKey"] = s.ClaimKey(ctx, core.EphemeralKey{ID: "ek\x00", ShareID: "sh_x"}, "dr-a", at, rec)
+	_, calls["GetShare"] = s.GetShare(ctx, "sh\x00")
+	_, calls["GetAccess"] = s.GetAccess(ctx, "ac\x00")
+	_, calls["GetKey"] = s.GetKey(ctx, "")
+	_, _, calls["ListShares"] = s.ListShares(ctx, "pat\x00", core.RolePatient, core.Page{Limit: 1})
+	_, _, calls["ListInbox"] = s.ListInbox(ctx, "dr\x00", core.Page{Limit: 1})
+	_, calls["MarkRead"] = s.MarkRead(ctx, "dr-a", "nt\x00")
+	_, _, calls["ListShares, clinic"] = s.ListShares(ctx, "clinic-1", core.RoleClinic, core.Page{Limit: 1})
+	for name, err := range calls {
+		if core.KindOf(err) != core.KindInvalid {
+			t.Errorf("%s: got %v, want kind invalid", name, err)
+		}
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range buckets {
+			if n := tx.Bucket(name).Stats().KeyN; n != 0 {
+				t.Errorf("bucket %s: got %d keys, want 0", name, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShareItemsLiveUnderTheDocumentedKeys checks where the sharing items
+// go: the items bucket under the storekeys keys, and the share indexes in
+// gsi_share_patient and gsi_share_grantee pointing at the share item.
+func TestShareItemsLiveUnderTheDocumentedKeys(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
+	sh := core.Share{ID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", MaxViews: 1, MaxDevices: 1,
+		Status: core.ShareActive, CreatedAt: at, ExpiresAt: at.Add(time.Hour), IdempotencyKey: "idem-1"}
+	link := func(rec core.AuditRecord) core.AuditRecord {
+		head, err := s.AuditHead(ctx, rec.PatientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return core.Link(rec, head)
+	}
+	a := core.Access{ID: "ac_x", ShareID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", DeviceFingerprint: "d1"}
+	k := core.EphemeralKey{ID: "ek_x", ShareID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", Status: core.KeyIssued, ExpiresAt: at.Add(time.Minute)}
+	steps := []func() error{
+		func() error {
+			return s.CreateShare(ctx, sh, core.Notification{ID: "nt_1", RecipientID: "dr-a"}, link(core.AuditRecord{PatientID: "pat-1", At: at}))
+		},
+		func() error {
+			return s.OpenAccess(ctx, a, at, core.Notification{ID: "nt_2", RecipientID: "pat-1"}, link(core.AuditRecord{PatientID: "pat-1", At: at}))
+		},
+		func() error {
+			return s.IssueKey(ctx, k, at, core.Notification{ID: "nt_3", RecipientID: "pat-1"}, link(core.AuditRecord{PatientID: "pat-1", At: at}))
+		},
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	dump := func(name []byte) []string {
+		var out []string
+		err := s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(name).ForEach(func(k, v []byte) error {
+				if bytes.Equal(name, itemsBucket) {
+					out = append(out, string(k))
+				} else {
+					out = append(out, string(k)+" -> "+string(v))
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		bucket []byte
+		want   []string
+	}{
+		{itemsBucket, []string{
+			"ACCESS#ac_x\x00ACCESS",
+			"AUDIT#pat-1\x00HEAD",
+			"AUDIT#pat-1\x00SEQ#00000000000000000001",
+			"AUDIT#pat-1\x00SEQ#00000000000000000002",
+			"AUDIT#pat-1\x00SEQ#00000000000000000003",
+			"EKEY#ek_x\x00EKEY",
+			"IDEM#pat-1\x00KEY#idem-1",
+			"INBOX#dr-a\x00NOTE#nt_1",
+			"INBOX#pat-1\x00NOTE#nt_2",
+			"INBOX#pat-1\x00NOTE#nt_3",
+			"SHARE#sh_x\x00SHARE",
+		}},
+		{sharePatientBucket, []string{"SHAREPAT#pat-1\x002026-03-14T15:09:26.000000001Z#sh_x -> SHARE#sh_x\x00SHARE"}},
+		{shareGranteeBucket, []string{"SHAREPRO#dr-a\x002026-03-14T15:09:26.000000001Z#sh_x -> SHARE#sh_x\x00SHARE"}},
+		{actorBucket, nil}, // records without an actor are not indexed
+	} {
+		if diff := cmp.Diff(tc.want, dump(tc.bucket)); diff != "" {
+			t.Errorf("%s keys mismatch (-want +got):\n%s", tc.bucket, diff)
+		}
+	}
+}
+
+// TestOpenAddsShareBuckets checks that a store file made before the sharing
+// items opens, gains the index buckets and serves the share port.
+func TestOpenAddsShareBuckets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "medshare.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{itemsBucket, actorBucket} {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	if _, _, err := s.ListShares(t.Context(), "pat-1", core.RolePatient, core.Page{Limit: 1}); err != nil {
+		t.Errorf("ListShares: %v", err)
 	}
 }

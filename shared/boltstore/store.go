@@ -20,24 +20,32 @@ import (
 )
 
 // The buckets: items holds every item under PK + "\x00" + SK; gsi_actor is the
-// by-actor index of audit records, whose values are the items keys of the
-// records (so that the index reads the record as stored).
+// by-actor index of audit records, gsi_share_patient and gsi_share_grantee
+// the by-patient and by-grantee indexes of shares (gsi1 and gsi2 of the
+// DynamoDB table). An index entry's value is the items key of its item, so
+// that the index reads the item as stored now.
 var (
-	itemsBucket = []byte("items")
-	actorBucket = []byte("gsi_actor")
+	itemsBucket        = []byte("items")
+	actorBucket        = []byte("gsi_actor")
+	sharePatientBucket = []byte("gsi_share_patient")
+	shareGranteeBucket = []byte("gsi_share_grantee")
+	buckets            = [][]byte{itemsBucket, actorBucket, sharePatientBucket, shareGranteeBucket}
 )
 
 // OpenTimeout is how long Open waits for the file lock that another process
 // holds before it fails.
 const OpenTimeout = time.Second
 
-// Store is the bbolt implementation of core.Store. It is safe for concurrent
-// use.
+// Store is the bbolt implementation of core.Store and core.ShareStore. It is
+// safe for concurrent use.
 type Store struct {
 	db *bolt.DB
 }
 
-var _ core.Store = (*Store)(nil)
+var (
+	_ core.Store      = (*Store)(nil)
+	_ core.ShareStore = (*Store)(nil)
+)
 
 // Open opens (or creates, mode 0600) the store at path. It fails with
 // KindUnavailable after OpenTimeout when another process holds the file.
@@ -47,7 +55,7 @@ func Open(path string) (*Store, error) {
 		return nil, core.ErrUnavailable(err, "open store %s", path)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{itemsBucket, actorBucket} {
+		for _, name := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -68,8 +76,10 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping checks that the store answers.
 func (s *Store) Ping(ctx context.Context) error {
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		if tx.Bucket(itemsBucket) == nil || tx.Bucket(actorBucket) == nil {
-			return core.ErrInternal(nil, "store buckets are missing")
+		for _, name := range buckets {
+			if tx.Bucket(name) == nil {
+				return core.ErrInternal(nil, "store bucket %s is missing", name)
+			}
 		}
 		return nil
 	})
@@ -80,8 +90,9 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // run runs fn in one transaction, read-write when writable. Errors of the
-// core's kinds (and *core.HeadMismatchError) pass through; anything else comes
-// from bbolt (I/O, closed database) and is KindUnavailable.
+// core's kinds (and *core.HeadMismatchError, *core.IdempotencyReplayError)
+// pass through; anything else comes from bbolt (I/O, closed database) and is
+// KindUnavailable.
 func (s *Store) run(ctx context.Context, writable bool, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return core.ErrUnavailable(err, "request ended")
@@ -97,7 +108,8 @@ func (s *Store) run(ctx context.Context, writable bool, fn func(tx *bolt.Tx) err
 	}
 	var ce *core.Error
 	var moved *core.HeadMismatchError
-	if errors.As(err, &ce) || errors.As(err, &moved) {
+	var replay *core.IdempotencyReplayError
+	if errors.As(err, &ce) || errors.As(err, &moved) || errors.As(err, &replay) {
 		return err
 	}
 	return core.ErrUnavailable(err, "store transaction failed")
@@ -527,43 +539,60 @@ func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead
 // in one transaction; otherwise it returns *core.HeadMismatchError with the
 // current head and writes nothing. A record without an actor is not indexed.
 func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
-	if err := storekeys.CheckIDs(rec.PatientID); err != nil {
+	if err := checkRecordIDs(rec); err != nil {
 		return fmt.Errorf("append audit to %q: %w", rec.PatientID, err)
 	}
-	if rec.ActorID != "" {
-		if err := storekeys.CheckIDs(rec.ActorID); err != nil {
-			return fmt.Errorf("append audit to %s: actor: %w", rec.PatientID, err)
-		}
-	}
-	k := storekeys.AuditRecordKey(rec.PatientID, rec.Seq)
-	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		items := tx.Bucket(itemsBucket)
-		head, err := readHead(items, rec.PatientID)
-		if err != nil {
-			return err
-		}
-		if rec.Seq != head.Seq+1 || !bytes.Equal(rec.PrevHash, head.Hash) {
-			return &core.HeadMismatchError{PatientID: rec.PatientID, Current: head}
-		}
-		if items.Get(boltKey(k)) != nil {
-			return core.ErrInternal(nil, "audit record %d of %s exists beyond the head", rec.Seq, rec.PatientID)
-		}
-		if err := putJSON(items, k, auditRecordOf(rec)); err != nil {
-			return err
-		}
-		if err := putJSON(items, storekeys.AuditHeadKey(rec.PatientID), headRecord{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
-			return err
-		}
-		if rec.ActorID == "" {
-			return nil
-		}
-		ak := storekeys.ActorIndexKey(rec.ActorID, rec.At, rec.PatientID, rec.Seq)
-		return tx.Bucket(actorBucket).Put(boltKey(ak), boltKey(k))
-	})
+	err := s.run(ctx, true, func(tx *bolt.Tx) error { return appendRecord(tx, rec) })
 	if err != nil {
 		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, err)
 	}
 	return nil
+}
+
+// checkRecordIDs checks the ids of rec that go into keys: its patient, and
+// its actor when it has one.
+func checkRecordIDs(rec core.AuditRecord) error {
+	if err := storekeys.CheckIDs(rec.PatientID); err != nil {
+		return err
+	}
+	if rec.ActorID != "" {
+		if err := storekeys.CheckIDs(rec.ActorID); err != nil {
+			return fmt.Errorf("actor: %w", err)
+		}
+	}
+	return nil
+}
+
+// appendRecord appends rec to its chain within tx: the record, the new head
+// and the by-actor index entry, on condition that the head is (rec.Seq-1,
+// rec.PrevHash); otherwise it returns *core.HeadMismatchError with the
+// current head. AppendAudit runs it alone; the share methods run it in the
+// transaction of the state change the record records, so that the two land
+// together or not at all. Its caller has checked the ids (checkRecordIDs).
+func appendRecord(tx *bolt.Tx, rec core.AuditRecord) error {
+	items := tx.Bucket(itemsBucket)
+	k := storekeys.AuditRecordKey(rec.PatientID, rec.Seq)
+	head, err := readHead(items, rec.PatientID)
+	if err != nil {
+		return err
+	}
+	if rec.Seq != head.Seq+1 || !bytes.Equal(rec.PrevHash, head.Hash) {
+		return &core.HeadMismatchError{PatientID: rec.PatientID, Current: head}
+	}
+	if items.Get(boltKey(k)) != nil {
+		return core.ErrInternal(nil, "audit record %d of %s exists beyond the head", rec.Seq, rec.PatientID)
+	}
+	if err := putJSON(items, k, auditRecordOf(rec)); err != nil {
+		return err
+	}
+	if err := putJSON(items, storekeys.AuditHeadKey(rec.PatientID), headRecord{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
+		return err
+	}
+	if rec.ActorID == "" {
+		return nil
+	}
+	ak := storekeys.ActorIndexKey(rec.ActorID, rec.At, rec.PatientID, rec.Seq)
+	return tx.Bucket(actorBucket).Put(boltKey(ak), boltKey(k))
 }
 
 // ListAudit returns one page of patient's chain in sequence order, or newest

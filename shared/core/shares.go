@@ -204,6 +204,7 @@ func (s *Service) CreateShare(ctx context.Context, c Caller, in ShareInput) (sh 
 		if err != nil {
 			return Share{}, false, fmt.Errorf("replay share %s: %w", replay.ShareID, err)
 		}
+		prev.Status = prev.StatusAt(s.now())
 		return prev, true, nil
 	}
 	if err != nil {
@@ -279,8 +280,8 @@ func (s *Service) RevokeShare(ctx context.Context, c Caller, id, reason string) 
 	if s.shares == nil {
 		return Share{}, ErrUnavailable(nil, "sharing is not configured")
 	}
-	if len(reason) > MaxPurposeChars {
-		return Share{}, ErrInvalid("reason must be at most %d characters", MaxPurposeChars)
+	if len([]rune(reason)) > MaxPurposeChars || strings.IndexFunc(reason, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return Share{}, ErrInvalid("reason must be at most %d printable characters", MaxPurposeChars)
 	}
 	sh, err := s.visibleShare(ctx, c, id)
 	if err != nil {

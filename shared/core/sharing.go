@@ -172,7 +172,7 @@ func (e *IdempotencyReplayError) Error() string {
 type ShareStore interface {
 	// CreateShare stores a new ACTIVE share with the grantee's notification and
 	// the audit record. With s.IdempotencyKey set it also claims (patient, key)
-	// for 24 hours; a key claimed before makes it write nothing and return
+	// for 24 hours from s.CreatedAt; a key claimed before makes it write nothing and return
 	// *IdempotencyReplayError. KindConflict when the id exists.
 	CreateShare(ctx context.Context, s Share, n Notification, rec AuditRecord) error
 
@@ -192,8 +192,8 @@ type ShareStore interface {
 	// OpenAccess stores a new access on condition that its share is ACTIVE, not
 	// expired at now, granted to a.ProfessionalID, and that the device is bound
 	// to the share or the share has room to bind it (then it binds it), with
-	// the patient's notification and the audit record. It returns the share as
-	// it was before. Errors: KindNotFound (no share for that grantee), KindGone
+	// the patient's notification and the audit record. Errors: KindNotFound
+	// (no share for that grantee), KindGone
 	// with session_revoked or session_expired, KindForbidden with
 	// device_mismatch.
 	OpenAccess(ctx context.Context, a Access, now time.Time, n Notification, rec AuditRecord) error

@@ -19,6 +19,7 @@ import (
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/localblob"
 	"github.com/medshare/medshare/shared/localkeys"
+	"github.com/medshare/medshare/shared/localnotify"
 	"github.com/medshare/medshare/shared/localserver"
 )
 
@@ -46,12 +47,15 @@ type Options struct {
 
 // Runtime is an open embedded runtime.
 type Runtime struct {
-	Store   *boltstore.Store
-	Blobs   *localblob.Store
-	Keys    *localkeys.Ring
-	Auth    *devauth.Authority
-	Service *core.Service
-	Handler *httpapi.Handler
+	Store *boltstore.Store
+	Blobs *localblob.Store
+	Keys  *localkeys.Ring
+	Auth  *devauth.Authority
+	// Notifier is the in-process notifier: notifications are also kept in
+	// the store's inboxes, this is for subscribers in the same process.
+	Notifier *localnotify.Notifier
+	Service  *core.Service
+	Handler  *httpapi.Handler
 }
 
 // Open creates the data directory (mode 0700) if needed and opens every
@@ -89,7 +93,8 @@ func Open(o Options) (*Runtime, error) {
 	if rt.Store, err = boltstore.Open(filepath.Join(o.DataDir, DBFile)); err != nil {
 		return nil, err
 	}
-	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Now: now})
+	rt.Notifier = localnotify.New(1000)
+	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
 	rt.Handler = httpapi.NewHandler(rt.Service, o.Log)
 	return rt, nil
 }

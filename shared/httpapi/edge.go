@@ -59,17 +59,26 @@ type opFunc func(ctx context.Context, r request) (int, any, error)
 func NewHandler(svc *core.Service, log *slog.Logger) *Handler {
 	h := &Handler{svc: svc, log: log}
 	h.ops = map[string]opFunc{
-		"health":               h.health,
-		"upload-presign":       h.uploadPresign,
-		"finalize-upload":      h.finalizeUpload,
-		"list-photos":          h.listPhotos,
-		"delete-photo":         h.deletePhoto,
-		"register-appointment": h.registerAppointment,
-		"chat-upload":          h.chatUpload,
-		"chat-finalize":        h.chatFinalize,
-		"chat-signed-url":      h.chatSignedURL,
-		"access-history":       h.accessHistory,
-		"verify-audit":         h.verifyAudit,
+		"health":                 h.health,
+		"upload-presign":         h.uploadPresign,
+		"finalize-upload":        h.finalizeUpload,
+		"list-photos":            h.listPhotos,
+		"delete-photo":           h.deletePhoto,
+		"register-appointment":   h.registerAppointment,
+		"chat-upload":            h.chatUpload,
+		"chat-finalize":          h.chatFinalize,
+		"chat-signed-url":        h.chatSignedURL,
+		"create-session":         h.createShare,
+		"list-sessions":          h.listShares,
+		"get-session":            h.getShare,
+		"revoke-session":         h.revokeShare,
+		"open-access":            h.openAccess,
+		"issue-key":              h.issueKey,
+		"signed-url":             h.claimKey,
+		"list-notifications":     h.listNotifications,
+		"mark-notification-read": h.markNotificationRead,
+		"access-history":         h.accessHistory,
+		"verify-audit":           h.verifyAudit,
 	}
 	return h
 }
@@ -106,6 +115,10 @@ func (h *Handler) Handle(ctx context.Context, op string, ev events.APIGatewayV2H
 	fn, ok2 := h.ops[op]
 	if !ok || !ok2 {
 		err = core.ErrNotFound("no such operation")
+		return errorResponse(err, reqID)
+	}
+	if !route.Paged && len(ev.QueryStringParameters) > 0 {
+		err = core.ErrInvalid("this operation takes no query parameters")
 		return errorResponse(err, reqID)
 	}
 	r := request{ev: ev}
@@ -336,11 +349,4 @@ func pageParam(ev events.APIGatewayV2HTTPRequest) (core.Page, error) {
 		return p, core.ErrInvalid("cursor is malformed")
 	}
 	return p, nil
-}
-
-func noQuery(ev events.APIGatewayV2HTTPRequest) error {
-	if len(ev.QueryStringParameters) > 0 {
-		return core.ErrInvalid("this operation takes no query parameters")
-	}
-	return nil
 }

@@ -42,6 +42,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	img, _ := chatImage(t, env, patient1, core.RolePatient, appt1)
 	ph1, _ := photo(t, env, patient1, true)
 	ph2, _ := photo(t, env, patient1, true)
+	sh, ac, ek, note := sharedWith(t, env, patient1, pro1, ph1)
 
 	expired, err := env.RT.Auth.WithClock(func() time.Time { return time.Now().Add(-3 * time.Hour) }).Mint(patient1, core.RolePatient, time.Hour)
 	if err != nil {
@@ -93,6 +94,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"chat-upload", "POST", "/api/chat-images", chatUpload, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 201, "patient1": 201}},
 		{"chat-finalize", "POST", "/api/chat-images/" + img + "/finalize", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"chat-signed-url", "GET", "/api/chat-images/" + img + "/signed-url", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
+		{"create-session", "POST", "/v1/shares", func() any {
+			return map[string]any{"professional_id": pro1, "photo_ids": []string{ph1}, "expires_in": 3600, "max_views": 5}
+		}, map[string]int{"patient2": 400, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 201}},
+		{"list-sessions", "GET", "/v1/shares", nil, map[string]int{"patient2": 200, "pro2": 200, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
+		{"get-session", "GET", "/v1/shares/" + sh, nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
+		{"open-access", "POST", "/v1/shares/" + sh + "/access", func() any { return deviceBody(t) },
+			map[string]int{"patient2": 403, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 201, "patient1": 403}},
+		{"issue-key", "POST", "/v1/access/" + ac + "/photos/" + ph1 + "/key", nil, map[string]int{"patient2": 403, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 201, "patient1": 403}},
+		{"signed-url", "POST", "/v1/keys/" + ek + "/signed-url", nil, map[string]int{"patient2": 403, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 403}},
+		{"list-notifications", "GET", "/v1/notifications", nil, map[string]int{"patient2": 200, "pro2": 200, "clinic2": 200, "clinic1": 200, "pro1": 200, "patient1": 200}},
+		{"mark-notification-read", "POST", "/v1/notifications/" + note + "/read", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 404, "clinic1": 404, "pro1": 200, "patient1": 404}},
+		{"revoke-session", "POST", "/v1/shares/" + sh + "/revoke", nil, map[string]int{"patient2": 404, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"access-history", "GET", "/v1/audit", nil, map[string]int{"patient2": 200, "pro2": 200, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
 		{"verify-audit", "GET", "/v1/audit/verify", nil, map[string]int{"patient2": 200, "pro2": 200, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
 	}
@@ -117,8 +130,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 
-	// What belongs to patient1 and must never reach anyone else.
-	secrets := []string{ph1, ph2, patient1}
+	// What belongs to patient1 and must never reach anyone else; pro1 takes
+	// part in patient1's appointment and is the grantee of ph1, so it may
+	// see those two, never ph2. The share's, access's and key's ids must never
+	// reach another professional or patient.
+	secrets := []string{ph1, ph2, patient1, sh, ac, ek}
 	for _, c := range cases {
 		for _, who := range matrixCallers {
 			t.Run(c.op+"/"+who.name, func(t *testing.T) {
@@ -135,15 +151,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 					t.Fatalf("status %d (%s), want %d", r.Status, r.Body, want)
 				}
 				if want >= 400 {
-					wantCode := map[int]string{401: core.CodeUnauthorized, 403: core.CodeForbidden, 404: core.CodeNotFound, 409: core.CodeConflict}[want]
+					wantCode := map[int]string{400: core.CodeInvalid, 401: core.CodeUnauthorized, 403: core.CodeForbidden, 404: core.CodeNotFound, 409: core.CodeConflict}[want]
 					if r.Code() != wantCode {
 						t.Errorf("code %q, want %q", r.Code(), wantCode)
 					}
 				}
 				if who.sub != patient1 && who.name != "clinic1" && c.op != "register-appointment" {
 					for _, s := range secrets {
-						if who.name == "pro1" && s == patient1 {
-							continue // a participant of patient1's appointment knows its patient
+						if who.name == "pro1" && s != ph2 {
+							continue // patient1's appointment's professional and the share's grantee
 						}
 						if strings.Contains(string(r.Body), s) {
 							t.Errorf("%s sees %q of patient1: %s", who.name, s, r.Body)

@@ -125,9 +125,6 @@ func (h *Handler) listShares(ctx context.Context, r request) (int, any, error) {
 }
 
 func (h *Handler) getShare(ctx context.Context, r request) (int, any, error) {
-	if err := noQuery(r.ev); err != nil {
-		return 0, nil, err
-	}
 	s, err := h.svc.GetShare(ctx, r.caller, r.ev.PathParameters["share_id"])
 	if err != nil {
 		return 0, nil, err

@@ -5,6 +5,7 @@
 package localserver
 
 import (
+	"context"
 	"encoding/base64"
 	"io"
 	"log/slog"
@@ -22,9 +23,16 @@ import (
 	"github.com/medshare/medshare/shared/httpapi"
 )
 
+// Invoker runs one operation for an event: the in-process handler, or a
+// function deployed elsewhere (tests put Lambda functions running under the
+// runtime interface emulator behind it).
+type Invoker interface {
+	Handle(ctx context.Context, op string, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse
+}
+
 // Options configure the server.
 type Options struct {
-	Handler *httpapi.Handler
+	Handler Invoker
 	Auth    *devauth.Authority
 	// Blobs serves the embedded blob store's presigned URLs under BlobPrefix.
 	Blobs      http.Handler

@@ -1,0 +1,21 @@
+// Command create-session is the Lambda function of the create-session operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "create-session", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "create-session", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

@@ -1,0 +1,21 @@
+// Command list-notifications is the Lambda function of the list-notifications operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "list-notifications", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "list-notifications", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

@@ -1,0 +1,21 @@
+// Command list-sessions is the Lambda function of the list-sessions operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "list-sessions", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "list-sessions", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

@@ -1,0 +1,21 @@
+// Command open-access is the Lambda function of the open-access operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "open-access", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "open-access", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

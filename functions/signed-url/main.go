@@ -1,0 +1,21 @@
+// Command signed-url is the Lambda function of the signed-url operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "signed-url", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "signed-url", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

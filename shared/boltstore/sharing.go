@@ -1,0 +1,504 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
+)
+
+// The sharing items (core.ShareStore). A method that changes security state
+// runs in one transaction: it checks its conditions on the items as stored,
+// then appends the audit record exactly as AppendAudit does (appendRecord),
+// then writes the state change and the notification. An error anywhere rolls
+// the whole transaction back, which is the all-or-nothing of the DynamoDB
+// adapter's TransactWriteItems.
+//
+// A state condition is checked before the chain head: a refused call returns
+// its reason at once instead of *core.HeadMismatchError, which would only
+// make the caller relink and be refused then.
+
+// checkWriteIDs checks the ids a share method puts into keys: its own, the
+// notification's (when it has one) and the record's.
+func checkWriteIDs(rec core.AuditRecord, n *core.Notification, ids ...string) error {
+	if n != nil {
+		ids = append(ids, n.RecipientID, n.ID)
+	}
+	if err := storekeys.CheckIDs(ids...); err != nil {
+		return err
+	}
+	return checkRecordIDs(rec)
+}
+
+// putNotification puts n, unread and unpublished, into its recipient's inbox.
+func putNotification(items *bolt.Bucket, n core.Notification) error {
+	return putJSON(items, storekeys.InboxKey(n.RecipientID, n.ID), inboxRecordOf(core.InboxItem{Notification: n}))
+}
+
+// readShare returns share id as stored, or KindNotFound.
+func readShare(items *bolt.Bucket, id string) (core.Share, error) {
+	var r shareRecord
+	found, err := getJSON(items, storekeys.ShareKey(id), &r)
+	if err != nil {
+		return core.Share{}, err
+	}
+	if !found {
+		return core.Share{}, core.ErrNotFound("share %s not found", id)
+	}
+	return r.share(), nil
+}
+
+// grantedShare returns share id if it is granted to professionalID, and
+// KindNotFound otherwise, whatever state the share is in.
+func grantedShare(items *bolt.Bucket, id, professionalID string) (core.Share, error) {
+	sh, err := readShare(items, id)
+	if err == nil && sh.ProfessionalID != professionalID {
+		err = core.ErrNotFound("share %s not found", id)
+	}
+	return sh, err
+}
+
+// shareGone returns why sh can no longer be used at now (revoked before
+// expired, as core.Share.StatusAt), or nil.
+func shareGone(sh core.Share, now time.Time) error {
+	switch sh.StatusAt(now) {
+	case core.ShareRevoked:
+		return core.ErrGone(core.CodeSessionRevoked, "share %s was revoked", sh.ID)
+	case core.ShareExpired:
+		return core.ErrGone(core.CodeSessionExpired, "share %s has expired", sh.ID)
+	}
+	return nil
+}
+
+// CreateShare stores a new share, its index entries, its idempotency claim,
+// the grantee's notification and the audit record in one transaction; see
+// core.ShareStore.
+func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notification, rec core.AuditRecord) error {
+	ids := []string{sh.ID, sh.PatientID, sh.ProfessionalID}
+	if sh.IdempotencyKey != "" {
+		ids = append(ids, sh.IdempotencyKey)
+	}
+	if err := checkWriteIDs(rec, &n, ids...); err != nil {
+		return fmt.Errorf("create share %q: %w", sh.ID, err)
+	}
+	sk := storekeys.ShareKey(sh.ID)
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		if sh.IdempotencyKey != "" {
+			var claim idemRecord
+			found, err := getJSON(items, storekeys.IdempotencyKey(sh.PatientID, sh.IdempotencyKey), &claim)
+			if err != nil {
+				return err
+			}
+			// A claim past its expiry is absent, whether or not it was
+			// cleaned up (DESIGN §2.2); the new share replaces it.
+			if found && sh.CreatedAt.Before(claim.ExpiresAt) {
+				return &core.IdempotencyReplayError{ShareID: claim.ShareID, RequestHash: claim.RequestHash}
+			}
+		}
+		if items.Get(boltKey(sk)) != nil {
+			return core.ErrConflict("share %s exists", sh.ID)
+		}
+		if err := appendRecord(tx, rec); err != nil {
+			return err
+		}
+		if err := putJSON(items, sk, shareRecordOf(sh)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(sharePatientBucket).Put(boltKey(storekeys.SharesByPatientKey(sh.PatientID, sh.CreatedAt, sh.ID)), boltKey(sk)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(shareGranteeBucket).Put(boltKey(storekeys.SharesByGranteeKey(sh.ProfessionalID, sh.CreatedAt, sh.ID)), boltKey(sk)); err != nil {
+			return err
+		}
+		if sh.IdempotencyKey != "" {
+			claim := idemRecord{
+				PatientID: sh.PatientID, IdempotencyKey: sh.IdempotencyKey, ShareID: sh.ID, RequestHash: sh.RequestHash,
+				CreatedAt: sh.CreatedAt.UTC(), ExpiresAt: sh.CreatedAt.Add(core.IdempotencyTTL).UTC(),
+			}
+			if err := putJSON(items, storekeys.IdempotencyKey(sh.PatientID, sh.IdempotencyKey), claim); err != nil {
+				return err
+			}
+		}
+		return putNotification(items, n)
+	})
+	if err != nil {
+		return fmt.Errorf("create share %s of %s: %w", sh.ID, sh.PatientID, err)
+	}
+	return nil
+}
+
+// GetShare returns the share as stored or KindNotFound.
+func (s *Store) GetShare(ctx context.Context, id string) (core.Share, error) {
+	if err := storekeys.CheckIDs(id); err != nil {
+		return core.Share{}, fmt.Errorf("get share %q: %w", id, err)
+	}
+	var sh core.Share
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		var err error
+		sh, err = readShare(tx.Bucket(itemsBucket), id)
+		return err
+	})
+	if err != nil {
+		return core.Share{}, fmt.Errorf("get share %s: %w", id, err)
+	}
+	return sh, nil
+}
+
+// decodeShareCursor returns the index sort key in cursor: a
+// storekeys.ShareIndexSK, whose time is fixed width and whose id is not
+// empty; anything else is KindInvalid.
+func decodeShareCursor(cursor string) (string, error) {
+	sk, err := storekeys.DecodeCursor(cursor, "")
+	if err != nil || sk == "" {
+		return sk, err
+	}
+	tlen := len(storekeys.ActorTimeLayout) - len("Z07:00") + len("Z")
+	if len(sk) < tlen+2 || sk[tlen] != '#' {
+		return "", core.ErrInvalid("cursor is malformed")
+	}
+	at, err := time.Parse(storekeys.ActorTimeLayout, sk[:tlen])
+	if err != nil || storekeys.ShareIndexSK(at, sk[tlen+1:]) != sk {
+		return "", core.ErrInvalid("cursor is malformed")
+	}
+	return sk, nil
+}
+
+// ListShares returns one page of the shares of a patient or granted to a
+// professional, newest first, read through the index as stored now.
+func (s *Store) ListShares(ctx context.Context, party string, role core.Role, page core.Page) ([]core.Share, string, error) {
+	if err := storekeys.CheckIDs(party); err != nil {
+		return nil, "", fmt.Errorf("list shares of %q: %w", party, err)
+	}
+	var bucket []byte
+	var pk string
+	switch role {
+	case core.RolePatient:
+		bucket, pk = sharePatientBucket, storekeys.SharesByPatientPK+party
+	case core.RoleProfessional:
+		bucket, pk = shareGranteeBucket, storekeys.SharesByGranteePK+party
+	default:
+		return nil, "", fmt.Errorf("list shares of %s: %w", party, core.ErrInvalid("role %q has no shares", role))
+	}
+	after, err := decodeShareCursor(page.Cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
+	}
+	shares := []core.Share{}
+	var next string
+	err = s.run(ctx, false, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		var err error
+		next, err = scan(tx.Bucket(bucket), pk, "", after, true, pageLimit(page),
+			func(sk string, itemKey []byte) error {
+				raw := items.Get(itemKey)
+				if raw == nil {
+					return core.ErrInternal(nil, "share index entry %s of %s points to no share", sk, party)
+				}
+				var r shareRecord
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return core.ErrInternal(err, "share item %q is corrupt", itemKey)
+				}
+				shares = append(shares, r.share())
+				return nil
+			})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
+	}
+	if next != "" {
+		next = storekeys.EncodeCursor(next)
+	}
+	return shares, next, nil
+}
+
+// RevokeShare moves patientID's share to REVOKED with the grantee's
+// notification and the audit record in one transaction; a revoked share is
+// returned as stored, with no write. See core.ShareStore.
+func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (core.Share, error) {
+	if err := checkWriteIDs(rec, &n, id, patientID); err != nil {
+		return core.Share{}, fmt.Errorf("revoke share %q: %w", id, err)
+	}
+	var out core.Share
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		sh, err := readShare(items, id)
+		if err == nil && sh.PatientID != patientID {
+			err = core.ErrNotFound("share %s not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if sh.Status == core.ShareRevoked {
+			out = sh
+			return nil
+		}
+		if err := appendRecord(tx, rec); err != nil {
+			return err
+		}
+		sh.Status, sh.RevokedAt, sh.RevokedBy, sh.RevokeReason = core.ShareRevoked, at.UTC(), patientID, reason
+		if err := putJSON(items, storekeys.ShareKey(id), shareRecordOf(sh)); err != nil {
+			return err
+		}
+		out = sh
+		return putNotification(items, n)
+	})
+	if err != nil {
+		return core.Share{}, fmt.Errorf("revoke share %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// OpenAccess stores a new access, binding its device to the share when it is
+// new and the share has room, with the patient's notification and the audit
+// record, in one transaction; see core.ShareStore.
+func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n core.Notification, rec core.AuditRecord) error {
+	if err := checkWriteIDs(rec, &n, a.ID, a.ShareID); err != nil {
+		return fmt.Errorf("open access %q: %w", a.ID, err)
+	}
+	ak := storekeys.AccessKey(a.ID)
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		sh, err := grantedShare(items, a.ShareID, a.ProfessionalID)
+		if err != nil {
+			return err
+		}
+		if err := shareGone(sh, now); err != nil {
+			return err
+		}
+		bind := !slices.Contains(sh.Devices, a.DeviceFingerprint)
+		if bind && len(sh.Devices) >= sh.MaxDevices {
+			return &core.Error{Kind: core.KindForbidden, Code: core.CodeDeviceMismatch,
+				Message: fmt.Sprintf("share %s is bound to other devices", sh.ID)}
+		}
+		if items.Get(boltKey(ak)) != nil {
+			return core.ErrConflict("access %s exists", a.ID)
+		}
+		if err := appendRecord(tx, rec); err != nil {
+			return err
+		}
+		if bind {
+			sh.Devices = append(sh.Devices, a.DeviceFingerprint)
+			if err := putJSON(items, storekeys.ShareKey(sh.ID), shareRecordOf(sh)); err != nil {
+				return err
+			}
+		}
+		if err := putJSON(items, ak, accessRecordOf(a)); err != nil {
+			return err
+		}
+		return putNotification(items, n)
+	})
+	if err != nil {
+		return fmt.Errorf("open access %s to share %s: %w", a.ID, a.ShareID, err)
+	}
+	return nil
+}
+
+// GetAccess returns the access or KindNotFound.
+func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
+	if err := storekeys.CheckIDs(id); err != nil {
+		return core.Access{}, fmt.Errorf("get access %q: %w", id, err)
+	}
+	var r accessRecord
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.AccessKey(id), &r)
+		if err == nil && !found {
+			err = core.ErrNotFound("access %s not found", id)
+		}
+		return err
+	})
+	if err != nil {
+		return core.Access{}, fmt.Errorf("get access %s: %w", id, err)
+	}
+	return r.access(), nil
+}
+
+// IssueKey consumes one view of the key's share and stores the ISSUED key,
+// with the patient's notification and the audit record, in one transaction;
+// see core.ShareStore.
+func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, rec core.AuditRecord) error {
+	if err := checkWriteIDs(rec, &n, k.ID, k.ShareID); err != nil {
+		return fmt.Errorf("issue key %q: %w", k.ID, err)
+	}
+	kk := storekeys.EphemeralKeyKey(k.ID)
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		sh, err := grantedShare(items, k.ShareID, k.ProfessionalID)
+		if err != nil {
+			return err
+		}
+		if err := shareGone(sh, now); err != nil {
+			return err
+		}
+		if sh.ViewsUsed >= sh.MaxViews {
+			return core.ErrGone(core.CodeViewsExhausted, "share %s has no views left", sh.ID)
+		}
+		if items.Get(boltKey(kk)) != nil {
+			return core.ErrConflict("key %s exists", k.ID)
+		}
+		if err := appendRecord(tx, rec); err != nil {
+			return err
+		}
+		sh.ViewsUsed++
+		if err := putJSON(items, storekeys.ShareKey(sh.ID), shareRecordOf(sh)); err != nil {
+			return err
+		}
+		if err := putJSON(items, kk, ephemeralKeyRecordOf(k)); err != nil {
+			return err
+		}
+		return putNotification(items, n)
+	})
+	if err != nil {
+		return fmt.Errorf("issue key %s on share %s: %w", k.ID, k.ShareID, err)
+	}
+	return nil
+}
+
+// GetKey returns the key or KindNotFound.
+func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error) {
+	if err := storekeys.CheckIDs(id); err != nil {
+		return core.EphemeralKey{}, fmt.Errorf("get key %q: %w", id, err)
+	}
+	var r ephemeralKeyRecord
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.EphemeralKeyKey(id), &r)
+		if err == nil && !found {
+			err = core.ErrNotFound("key %s not found", id)
+		}
+		return err
+	})
+	if err != nil {
+		return core.EphemeralKey{}, fmt.Errorf("get key %s: %w", id, err)
+	}
+	return r.key(), nil
+}
+
+// ClaimKey moves the stored key k.ID ISSUED → USED, once, with the audit
+// record, in one transaction, on condition that it is professionalID's key
+// of share k.ShareID, unexpired at now, and that the share is ACTIVE and
+// unexpired at now; see core.ShareStore.
+func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord) (core.EphemeralKey, error) {
+	if err := checkWriteIDs(rec, nil, k.ID, k.ShareID); err != nil {
+		return core.EphemeralKey{}, fmt.Errorf("claim key %q: %w", k.ID, err)
+	}
+	kk := storekeys.EphemeralKeyKey(k.ID)
+	var out core.EphemeralKey
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		var r ephemeralKeyRecord
+		found, err := getJSON(items, kk, &r)
+		if err != nil {
+			return err
+		}
+		stored := r.key()
+		if !found || stored.ProfessionalID != professionalID || stored.ShareID != k.ShareID {
+			return core.ErrNotFound("key %s not found", k.ID)
+		}
+		if stored.Status != core.KeyIssued {
+			return core.ErrGone(core.CodeKeyUsed, "key %s was used", k.ID)
+		}
+		sh, err := grantedShare(items, stored.ShareID, professionalID)
+		if err != nil {
+			return err
+		}
+		if err := shareGone(sh, now); err != nil {
+			return err
+		}
+		if !now.Before(stored.ExpiresAt) {
+			return core.ErrGone(core.CodeKeyExpired, "key %s has expired", k.ID)
+		}
+		if err := appendRecord(tx, rec); err != nil {
+			return err
+		}
+		stored.Status, stored.UsedAt = core.KeyUsed, now.UTC()
+		out = stored
+		return putJSON(items, kk, ephemeralKeyRecordOf(stored))
+	})
+	if err != nil {
+		return core.EphemeralKey{}, fmt.Errorf("claim key %s: %w", k.ID, err)
+	}
+	return out, nil
+}
+
+// ListInbox returns one page of recipient's notifications, newest first.
+func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page) ([]core.InboxItem, string, error) {
+	if err := storekeys.CheckIDs(recipient); err != nil {
+		return nil, "", fmt.Errorf("list inbox of %q: %w", recipient, err)
+	}
+	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.InboxSKPrefix)
+	if err != nil {
+		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
+	}
+	items := []core.InboxItem{}
+	var next string
+	err = s.run(ctx, false, func(tx *bolt.Tx) error {
+		var err error
+		next, err = scan(tx.Bucket(itemsBucket), storekeys.InboxPKPrefix+recipient, storekeys.InboxSKPrefix, after, true, pageLimit(page),
+			func(sk string, v []byte) error {
+				var r inboxRecord
+				if err := json.Unmarshal(v, &r); err != nil {
+					return core.ErrInternal(err, "inbox item %s of %s is corrupt", sk, recipient)
+				}
+				items = append(items, r.item())
+				return nil
+			})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
+	}
+	if next != "" {
+		next = storekeys.EncodeCursor(next)
+	}
+	return items, next, nil
+}
+
+// markInbox applies mark to recipient's notification id and returns the item
+// as stored afterwards; KindNotFound when it is not in that inbox.
+func (s *Store) markInbox(ctx context.Context, recipient, id string, mark func(*core.InboxItem)) (core.InboxItem, error) {
+	if err := storekeys.CheckIDs(recipient, id); err != nil {
+		return core.InboxItem{}, err
+	}
+	k := storekeys.InboxKey(recipient, id)
+	var out core.InboxItem
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		var r inboxRecord
+		found, err := getJSON(items, k, &r)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return core.ErrNotFound("notification %s not found", id)
+		}
+		out = r.item()
+		mark(&out)
+		return putJSON(items, k, inboxRecordOf(out))
+	})
+	return out, err
+}
+
+// MarkRead marks one of recipient's notifications read.
+func (s *Store) MarkRead(ctx context.Context, recipient, id string) (core.InboxItem, error) {
+	it, err := s.markInbox(ctx, recipient, id, func(it *core.InboxItem) { it.Read = true })
+	if err != nil {
+		return core.InboxItem{}, fmt.Errorf("mark notification %q of %q read: %w", id, recipient, err)
+	}
+	return it, nil
+}
+
+// MarkPublished records that the notifier accepted one of recipient's
+// notifications; KindNotFound, and no write, when it is not theirs.
+func (s *Store) MarkPublished(ctx context.Context, recipient, id string) error {
+	if _, err := s.markInbox(ctx, recipient, id, func(it *core.InboxItem) { it.Published = true }); err != nil {
+		return fmt.Errorf("mark notification %q of %q published: %w", id, recipient, err)
+	}
+	return nil
+}

@@ -1,0 +1,555 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/medshare/medshare/client"
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/testenv"
+)
+
+func deviceBody(t *testing.T) map[string]any {
+	t.Helper()
+	d, err := client.NewDevice(core.KEMX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]any{"kem": d.KEM, "device_public_key": d.Private.PublicKey().Bytes(), "device_fingerprint": d.Fingerprint}
+}
+
+// sharedWith shares photoID of owner with pro (two devices allowed), opens an
+// access, issues a key, and returns the share, access and key ids and the id
+// of pro's newest notification.
+func sharedWith(t *testing.T, env *testenv.Env, owner, pro, photoID string) (string, string, string, string) {
+	t.Helper()
+	ctx := context.Background()
+	pc := client.New(env.URL, env.Token(owner, core.RolePatient))
+	sh, err := pc.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro, PhotoIDs: []string{photoID}, ExpiresIn: 3600, MaxViews: 100, MaxDevices: 2}, "")
+	if err != nil {
+		t.Fatalf("create share: %v", err)
+	}
+	gc := client.New(env.URL, env.Token(pro, core.RoleProfessional))
+	dev, _ := client.NewDevice(core.KEMX25519)
+	a, err := gc.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatalf("open access: %v", err)
+	}
+	k, err := gc.IssueKey(ctx, a.AccessID, photoID)
+	if err != nil {
+		t.Fatalf("issue key: %v", err)
+	}
+	var inbox struct {
+		Items []struct {
+			NotificationID string `json:"notification_id"`
+		} `json:"items"`
+	}
+	if err := gc.Do(ctx, "GET", "/v1/notifications", nil, nil, &inbox); err != nil || len(inbox.Items) == 0 {
+		t.Fatalf("inbox of %s: %v %v", pro, err, inbox)
+	}
+	return sh.ShareID, a.AccessID, k.KeyID, inbox.Items[0].NotificationID
+}
+
+type party struct {
+	c   *client.Client
+	sub string
+}
+
+func parties(env *testenv.Env) (patientA, patientB, grantee, other party) {
+	mk := func(sub string, role core.Role) party {
+		return party{client.New(env.URL, env.Token(sub, role)), sub}
+	}
+	return mk(patient1, core.RolePatient), mk(patient2, core.RolePatient), mk(pro1, core.RoleProfessional), mk(pro2, core.RoleProfessional)
+}
+
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if got := client.Code(err); got != code {
+		t.Errorf("%s: %v (code %q), want %q", what, err, got, code)
+	}
+}
+
+// TestSharingFlow: a patient shares an encrypted photo with a professional,
+// who views it on a device with every KEM the server offers; the photo is
+// decrypted to the original bytes; notifications and the audit trail follow;
+// revocation stops everything at once.
+func TestSharingFlow(t *testing.T) {
+	for _, kem := range core.KEMs {
+		t.Run(fmt.Sprintf("kem %#04x", kem), func(t *testing.T) {
+			env := testenv.Start(t, core.Config{})
+			ctx := context.Background()
+			pat, _, pro, other := parties(env)
+			crown := bytes.Repeat([]byte("crown photo "), 3000)
+			front := bytes.Repeat([]byte("front photo "), 2000)
+			crownID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", crown, []byte("encrypted notes"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			frontID, err := pat.c.UploadPhoto(ctx, "FRONT", "image/jpeg", front, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, Angles: []string{"CROWN"}, ExpiresIn: 3600, MaxViews: 3, ScreenshotPolicy: "warn", Purpose: "second opinion"}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sh.Status != "active" || len(sh.PhotoIDs) != 1 || sh.PhotoIDs[0] != crownID || sh.MaxViews != 3 || sh.ViewsUsed != 0 {
+				t.Fatalf("share = %+v, want the crown photo only, active, 0/3 views", sh)
+			}
+			if _, err := other.c.GetShare(ctx, sh.ShareID); client.Code(err) != core.CodeNotFound {
+				t.Errorf("another professional reads the share: %v", err)
+			}
+
+			dev, err := client.NewDevice(kem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := pro.c.ViewPhoto(ctx, dev, a.AccessID, crownID)
+			if err != nil || !bytes.Equal(got, crown) {
+				t.Fatalf("view: %v (equal=%v)", err, bytes.Equal(got, crown))
+			}
+			if _, err := pro.c.IssueKey(ctx, a.AccessID, frontID); client.Code(err) != core.CodeNotFound {
+				t.Errorf("key of a photo outside the share: %v, want not_found", err)
+			}
+			// A key opens only on the device it was sealed to.
+			k, err := pro.c.IssueKey(ctx, a.AccessID, crownID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stranger, _ := client.NewDevice(kem)
+			if _, err := stranger.OpenKey(k, a.AccessID); err == nil {
+				t.Error("another device opened the sealed key")
+			}
+			if sh, _ := pat.c.GetShare(ctx, sh.ShareID); sh.ViewsUsed != 2 {
+				t.Errorf("views_used = %d, want 2", sh.ViewsUsed)
+			}
+
+			if err := pat.c.RevokeShare(ctx, sh.ShareID); err != nil {
+				t.Fatal(err)
+			}
+			if err := pat.c.RevokeShare(ctx, sh.ShareID); err != nil {
+				t.Errorf("second revoke: %v", err)
+			}
+			_, err = pro.c.ClaimKey(ctx, k.KeyID)
+			wantCode(t, "claim of a key issued before revoke", err, core.CodeSessionRevoked)
+			_, err = pro.c.IssueKey(ctx, a.AccessID, crownID)
+			wantCode(t, "issue after revoke", err, core.CodeSessionRevoked)
+			_, err = pro.c.OpenAccess(ctx, sh.ShareID, dev)
+			wantCode(t, "open after revoke", err, core.CodeSessionRevoked)
+
+			types := func(p party) []string {
+				var inbox struct {
+					Items []struct{ Type string } `json:"items"`
+				}
+				if err := p.c.Do(ctx, "GET", "/v1/notifications", nil, nil, &inbox); err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, it := range inbox.Items {
+					out = append(out, it.Type)
+				}
+				return out
+			}
+			if got, want := strings.Join(types(pro), ","), "session_revoked,session_created"; got != want {
+				t.Errorf("grantee's notifications = %s, want %s", got, want)
+			}
+			if got, want := strings.Join(types(pat), ","), "photo_viewed,photo_viewed,session_accessed"; got != want {
+				t.Errorf("patient's notifications = %s, want %s", got, want)
+			}
+			var actions []string
+			for _, r := range history(t, env, patient1, core.RolePatient) {
+				actions = append(actions, r.Action+":"+r.Outcome)
+			}
+			want := "access.open:denied,key.issue:denied,key.claim:denied,share.revoke:success," +
+				"key.issue:success,key.claim:success,key.issue:success,access.open:success,share.create:success"
+			if got := strings.Join(actions[:9], ","); got != want {
+				t.Errorf("history = %s\nwant      %s", got, want)
+			}
+			r := env.Do("GET", "/v1/audit/verify", env.Token(patient1, core.RolePatient), nil)
+			if !strings.Contains(string(r.Body), `"valid":true`) {
+				t.Errorf("verify: %s", r.Body)
+			}
+		})
+	}
+}
+
+// TestConcurrentViews: 300 concurrent key requests on a session with 10 views
+// give exactly 10 keys; the rest get views_exhausted.
+func TestConcurrentViews(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	ctx := context.Background()
+	pat, _, pro, _ := parties(env)
+	id, err := pat.c.UploadPhoto(ctx, "VERTEX", "image/png", []byte("vertex"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 10}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := client.NewDevice(core.KEMX25519)
+	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, exhausted, other atomic.Int32
+	var wg sync.WaitGroup
+	for range 300 {
+		wg.Go(func() {
+			_, err := pro.c.IssueKey(ctx, a.AccessID, id)
+			switch client.Code(err) {
+			case "":
+				ok.Add(1)
+			case core.CodeViewsExhausted:
+				exhausted.Add(1)
+			default:
+				other.Add(1)
+				t.Errorf("issue key: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 10 || exhausted.Load() != 290 || other.Load() != 0 {
+		t.Errorf("%d keys, %d views_exhausted, %d other; want 10, 290, 0", ok.Load(), exhausted.Load(), other.Load())
+	}
+	if got, _ := pat.c.GetShare(ctx, sh.ShareID); got.ViewsUsed != 10 {
+		t.Errorf("views_used = %d, want 10", got.ViewsUsed)
+	}
+	r := env.Do("GET", "/v1/audit/verify", env.Token(patient1, core.RolePatient), nil)
+	if !strings.Contains(string(r.Body), `"valid":true`) {
+		t.Errorf("verify: %s", r.Body)
+	}
+}
+
+// TestConcurrentClaims: 100 concurrent claims of one key return one URL.
+func TestConcurrentClaims(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	ctx := context.Background()
+	pat, _, pro, _ := parties(env)
+	id, _ := pat.c.UploadPhoto(ctx, "BACK", "image/png", []byte("back"), nil)
+	sh, _ := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 1}, "")
+	dev, _ := client.NewDevice(core.KEMP256)
+	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := pro.c.IssueKey(ctx, a.AccessID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var urls, used atomic.Int32
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() {
+			_, err := pro.c.ClaimKey(ctx, k.KeyID)
+			switch client.Code(err) {
+			case "":
+				urls.Add(1)
+			case core.CodeKeyUsed:
+				used.Add(1)
+			default:
+				t.Errorf("claim: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if urls.Load() != 1 || used.Load() != 99 {
+		t.Errorf("%d URLs, %d key_used; want 1 and 99", urls.Load(), used.Load())
+	}
+}
+
+// TestRevokeRacesViews: issues and claims race a revocation; once revoke has
+// returned nothing succeeds, and keys issued before it cannot be claimed.
+func TestRevokeRacesViews(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	ctx := context.Background()
+	pat, _, pro, _ := parties(env)
+	id, _ := pat.c.UploadPhoto(ctx, "LEFT", "image/png", []byte("left"), nil)
+	sh, _ := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 1000}, "")
+	dev, _ := client.NewDevice(core.KEMMLKEM768X25519)
+	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending []string
+	for range 20 {
+		k, err := pro.c.IssueKey(ctx, a.AccessID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, k.KeyID)
+	}
+	// Requests that start before revoke returns may go either way; every
+	// request that starts after it must fail.
+	var revoked atomic.Bool
+	var late atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Go(func() {
+			after := revoked.Load()
+			var err error
+			if i%2 == 0 {
+				_, err = pro.c.IssueKey(ctx, a.AccessID, id)
+			} else {
+				_, err = pro.c.ClaimKey(ctx, pending[i%len(pending)])
+			}
+			if after && err == nil {
+				late.Add(1)
+			}
+		})
+		if i == 30 {
+			if err := pat.c.RevokeShare(ctx, sh.ShareID); err != nil {
+				t.Fatal(err)
+			}
+			revoked.Store(true)
+		}
+	}
+	wg.Wait()
+	if n := late.Load(); n != 0 {
+		t.Errorf("%d requests that started after revoke returned succeeded", n)
+	}
+	for _, kid := range pending {
+		_, err := pro.c.ClaimKey(ctx, kid)
+		if c := client.Code(err); c != core.CodeSessionRevoked && c != core.CodeKeyUsed {
+			t.Errorf("claim of %s after revoke: %v, want session_revoked (or key_used if claimed before)", kid, err)
+		}
+		if err == nil {
+			t.Errorf("claim of %s succeeded after revoke", kid)
+		}
+	}
+	_, err = pro.c.IssueKey(ctx, a.AccessID, id)
+	wantCode(t, "issue after revoke", err, core.CodeSessionRevoked)
+}
+
+// TestSessionExpiry: sessions, accesses and keys past their expiry but still
+// stored are refused (DESIGN §2.2).
+func TestSessionExpiry(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	ctx := context.Background()
+	pat, _, pro, _ := parties(env)
+	id, _ := pat.c.UploadPhoto(ctx, "RIGHT", "image/png", []byte("right"), nil)
+	sh, _ := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 3600, MaxViews: 10, AccessWindow: 120}, "")
+	dev, _ := client.NewDevice(core.KEMX25519)
+	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := pro.c.IssueKey(ctx, a.AccessID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(k.ExpiresAt); d > 61*time.Second {
+		t.Errorf("key lives %v, want at most 60 s", d)
+	}
+	env.Clock.Advance(61 * time.Second)
+	_, err = pro.c.ClaimKey(ctx, k.KeyID)
+	wantCode(t, "claim of an expired key", err, core.CodeKeyExpired)
+
+	env.Clock.Advance(60 * time.Second) // past the 120 s access window
+	_, err = pro.c.IssueKey(ctx, a.AccessID, id)
+	wantCode(t, "issue on an expired access", err, core.CodeSessionExpired)
+	a2, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatalf("a new access on the same device: %v", err)
+	}
+
+	env.Clock.Advance(time.Hour) // past the session
+	if got, _ := pat.c.GetShare(ctx, sh.ShareID); got.Status != "expired" {
+		t.Errorf("status = %q, want expired", got.Status)
+	}
+	_, err = pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	wantCode(t, "open on an expired session", err, core.CodeSessionExpired)
+	_, err = pro.c.IssueKey(ctx, a2.AccessID, id)
+	wantCode(t, "issue on an expired session", err, core.CodeSessionExpired)
+}
+
+// TestDeviceBinding: the first access binds the session to its device; another
+// device is refused and the refusal is audited.
+func TestDeviceBinding(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	ctx := context.Background()
+	pat, _, pro, _ := parties(env)
+	id, _ := pat.c.UploadPhoto(ctx, "TEMPLES", "image/png", []byte("temples"), nil)
+	sh, _ := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 10}, "")
+	first, _ := client.NewDevice(core.KEMX25519)
+	second, _ := client.NewDevice(core.KEMX25519)
+	if _, err := pro.c.OpenAccess(ctx, sh.ShareID, first); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pro.c.OpenAccess(ctx, sh.ShareID, second)
+	wantCode(t, "second device", err, core.CodeDeviceMismatch)
+	if _, err := pro.c.OpenAccess(ctx, sh.ShareID, first); err != nil {
+		t.Errorf("the bound device again: %v", err)
+	}
+	var denied int
+	for _, r := range history(t, env, patient1, core.RolePatient) {
+		if r.Action == "access.open" && r.Outcome == core.OutcomeDenied && r.Reason == core.CodeDeviceMismatch {
+			denied++
+		}
+	}
+	if denied != 1 {
+		t.Errorf("%d audited device mismatches, want 1", denied)
+	}
+}
+
+func TestShareIdempotency(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	ctx := context.Background()
+	pat, patB, _, _ := parties(env)
+	id, _ := pat.c.UploadPhoto(ctx, "HAIRLINE", "image/png", []byte("hairline"), nil)
+	req := client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 2}
+	a, err := pat.c.CreateShare(ctx, req, "retry-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pat.c.CreateShare(ctx, req, "retry-1")
+	if err != nil || b.ShareID != a.ShareID {
+		t.Errorf("replay: %v, share %s; want the same share %s", err, b.ShareID, a.ShareID)
+	}
+	req.MaxViews = 3
+	_, err = pat.c.CreateShare(ctx, req, "retry-1")
+	wantCode(t, "same key, other body", err, core.CodeConflict)
+	bid, _ := patB.c.UploadPhoto(ctx, "HAIRLINE", "image/png", []byte("b"), nil)
+	if s, err := patB.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{bid}, ExpiresIn: 600, MaxViews: 2}, "retry-1"); err != nil || s.ShareID == a.ShareID {
+		t.Errorf("another patient's same key: %v, %s", err, s.ShareID)
+	}
+	var list struct {
+		Items []struct {
+			ShareID string `json:"share_id"`
+		} `json:"items"`
+	}
+	pat.c.Do(ctx, "GET", "/v1/shares", nil, nil, &list)
+	if len(list.Items) != 1 {
+		t.Errorf("%d shares after replays, want 1", len(list.Items))
+	}
+}
+
+// TestSharingBadInput: every new route answers bad input with a 4xx and a
+// stable code.
+func TestSharingBadInput(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	ctx := context.Background()
+	pat, _, pro, _ := parties(env)
+	id, _ := pat.c.UploadPhoto(ctx, "OTHER", "image/png", []byte("other"), nil)
+	pending := env.Do("POST", "/v1/photos", env.Token(patient1, core.RolePatient), map[string]any{
+		"angle": "OTHER", "content_type": "image/png", "size": 10, "sha256": bytes.Repeat([]byte{1}, 32), "data_key": bytes.Repeat([]byte{2}, 32),
+	})
+	var pend struct {
+		PhotoID string `json:"photo_id"`
+	}
+	pending.JSON(t, &pend)
+	sh, ac, _, _ := sharedWith(t, env, patient1, pro1, id)
+	_ = pro
+	pt := env.Token(patient1, core.RolePatient)
+	gt := env.Token(pro1, core.RoleProfessional)
+	share := func(over map[string]any) map[string]any {
+		m := map[string]any{"professional_id": pro1, "photo_ids": []string{id}, "expires_in": 600, "max_views": 5}
+		for k, v := range over {
+			if v == nil {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+		return m
+	}
+	dev := deviceBody(t)
+	device := func(over map[string]any) map[string]any {
+		m := map[string]any{}
+		for k, v := range dev {
+			m[k] = v
+		}
+		for k, v := range over {
+			if v == nil {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+		return m
+	}
+	unknown := func(p string) string { return p + "_" + strings.Repeat("q", 26) }
+	cases := []struct {
+		name, method, url, token string
+		body                     any
+		status                   int
+		code                     string
+	}{
+		{"share/unknown field", "POST", "/v1/shares", pt, share(map[string]any{"views": 1}), 400, core.CodeInvalid},
+		{"share/both ids and angles", "POST", "/v1/shares", pt, share(map[string]any{"angles": []string{"CROWN"}}), 400, core.CodeInvalid},
+		{"share/neither", "POST", "/v1/shares", pt, share(map[string]any{"photo_ids": nil}), 400, core.CodeInvalid},
+		{"share/photo not owned", "POST", "/v1/shares", env.Token(patient2, core.RolePatient), share(nil), 400, core.CodeInvalid},
+		{"share/photo not ready", "POST", "/v1/shares", pt, share(map[string]any{"photo_ids": []string{pend.PhotoID}}), 400, core.CodeInvalid},
+		{"share/unknown photo", "POST", "/v1/shares", pt, share(map[string]any{"photo_ids": []string{unknown("ph")}}), 400, core.CodeInvalid},
+		{"share/malformed photo id", "POST", "/v1/shares", pt, share(map[string]any{"photo_ids": []string{"x"}}), 400, core.CodeInvalid},
+		{"share/bad angle", "POST", "/v1/shares", pt, share(map[string]any{"photo_ids": nil, "angles": []string{"TOP"}}), 400, core.CodeInvalid},
+		{"share/expiry too short", "POST", "/v1/shares", pt, share(map[string]any{"expires_in": 59}), 400, core.CodeInvalid},
+		{"share/expiry too long", "POST", "/v1/shares", pt, share(map[string]any{"expires_in": 2592001}), 400, core.CodeInvalid},
+		{"share/expiry overflow", "POST", "/v1/shares", pt, share(map[string]any{"expires_in": int64(1) << 62}), 400, core.CodeInvalid},
+		{"share/expiry missing", "POST", "/v1/shares", pt, share(map[string]any{"expires_in": nil}), 400, core.CodeInvalid},
+		{"share/views zero", "POST", "/v1/shares", pt, share(map[string]any{"max_views": 0}), 400, core.CodeInvalid},
+		{"share/views over", "POST", "/v1/shares", pt, share(map[string]any{"max_views": 1001}), 400, core.CodeInvalid},
+		{"share/views as string", "POST", "/v1/shares", pt, share(map[string]any{"max_views": "5"}), 400, core.CodeInvalid},
+		{"share/window short", "POST", "/v1/shares", pt, share(map[string]any{"access_window": 10}), 400, core.CodeInvalid},
+		{"share/devices over", "POST", "/v1/shares", pt, share(map[string]any{"max_devices": 6}), 400, core.CodeInvalid},
+		{"share/bad policy", "POST", "/v1/shares", pt, share(map[string]any{"screenshot_policy": "block"}), 400, core.CodeInvalid},
+		{"share/purpose too long", "POST", "/v1/shares", pt, share(map[string]any{"purpose": strings.Repeat("p", 201)}), 400, core.CodeInvalid},
+		{"share/purpose control chars", "POST", "/v1/shares", pt, share(map[string]any{"purpose": "a\x07b"}), 400, core.CodeInvalid},
+		{"share/self", "POST", "/v1/shares", pt, share(map[string]any{"professional_id": patient1}), 400, core.CodeInvalid},
+		{"share/bad professional", "POST", "/v1/shares", pt, share(map[string]any{"professional_id": "a b"}), 400, core.CodeInvalid},
+		{"share/malformed json", "POST", "/v1/shares", pt, `{"max_views":`, 400, core.CodeInvalid},
+		{"get/malformed id", "GET", "/v1/shares/nope", pt, nil, 400, core.CodeInvalid},
+		{"get/unknown id", "GET", "/v1/shares/" + unknown("sh"), pt, nil, 404, core.CodeNotFound},
+		{"revoke/unknown field", "POST", "/v1/shares/" + sh + "/revoke", pt, `{"why":"x"}`, 400, core.CodeInvalid},
+		{"open/unknown kem", "POST", "/v1/shares/" + sh + "/access", gt, device(map[string]any{"kem": 17}), 400, core.CodeInvalid},
+		{"open/kem missing", "POST", "/v1/shares/" + sh + "/access", gt, device(map[string]any{"kem": nil}), 400, core.CodeInvalid},
+		{"open/kem negative", "POST", "/v1/shares/" + sh + "/access", gt, device(map[string]any{"kem": -1}), 400, core.CodeInvalid},
+		{"open/short public key", "POST", "/v1/shares/" + sh + "/access", gt, device(map[string]any{"device_public_key": []byte{1, 2, 3}}), 400, core.CodeInvalid},
+		{"open/p-256 kem with x25519 key", "POST", "/v1/shares/" + sh + "/access", gt, device(map[string]any{"kem": 16}), 400, core.CodeInvalid},
+		{"open/public key not base64", "POST", "/v1/shares/" + sh + "/access", gt, device(map[string]any{"device_public_key": "!!"}), 400, core.CodeInvalid},
+		{"open/no fingerprint", "POST", "/v1/shares/" + sh + "/access", gt, device(map[string]any{"device_fingerprint": nil}), 400, core.CodeInvalid},
+		{"open/long fingerprint", "POST", "/v1/shares/" + sh + "/access", gt, device(map[string]any{"device_fingerprint": strings.Repeat("f", 257)}), 400, core.CodeInvalid},
+		{"open/unknown share", "POST", "/v1/shares/" + unknown("sh") + "/access", gt, device(nil), 404, core.CodeNotFound},
+		{"key/malformed access", "POST", "/v1/access/x/photos/" + id + "/key", gt, nil, 400, core.CodeInvalid},
+		{"key/malformed photo", "POST", "/v1/access/" + ac + "/photos/x/key", gt, nil, 400, core.CodeInvalid},
+		{"key/unknown access", "POST", "/v1/access/" + unknown("ac") + "/photos/" + id + "/key", gt, nil, 404, core.CodeNotFound},
+		{"key/unshared photo", "POST", "/v1/access/" + ac + "/photos/" + unknown("ph") + "/key", gt, nil, 404, core.CodeNotFound},
+		{"key/with body", "POST", "/v1/access/" + ac + "/photos/" + id + "/key", gt, `{"a":1}`, 400, core.CodeInvalid},
+		{"claim/malformed", "POST", "/v1/keys/nope/signed-url", gt, nil, 400, core.CodeInvalid},
+		{"claim/unknown", "POST", "/v1/keys/" + unknown("ek") + "/signed-url", gt, nil, 404, core.CodeNotFound},
+		{"notifications/limit", "GET", "/v1/notifications?limit=0", gt, nil, 400, core.CodeInvalid},
+		{"notifications/cursor", "GET", "/v1/notifications?cursor=zz", gt, nil, 400, core.CodeInvalid},
+		{"read/malformed", "POST", "/v1/notifications/x/read", gt, nil, 400, core.CodeInvalid},
+		{"read/unknown", "POST", "/v1/notifications/" + unknown("nt") + "/read", gt, nil, 404, core.CodeNotFound},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := env.Do(c.method, c.url, c.token, c.body)
+			if r.Status != c.status || r.Code() != c.code {
+				t.Errorf("got %d %q (%s), want %d %q", r.Status, r.Code(), r.Body, c.status, c.code)
+			}
+		})
+	}
+	var list struct {
+		Items []any `json:"items"`
+	}
+	pat.c.Do(ctx, "GET", "/v1/shares", nil, nil, &list)
+	if len(list.Items) != 1 {
+		t.Errorf("%d shares after refused requests, want the 1 made by the setup", len(list.Items))
+	}
+	if strings.Contains(env.Logs.String(), `"level":"ERROR"`) {
+		t.Errorf("bad input logged errors:\n%s", env.Logs.String())
+	}
+	_ = http.StatusOK
+}

@@ -1,0 +1,230 @@
+package sharetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+const revokeReason = "revoked in sharetest"
+
+func testRevokeShare(t *testing.T, h Harness) {
+	t.Run("Revoke", func(t *testing.T) {
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		mustIssue(t, s, newKey(sh, a.ID, tNow), tNow)
+		want := getShare(t, s, sh.ID) // views and devices survive the revoke
+		at := tNow.Add(time.Minute)
+		got, w, err := tryRevoke(t, s, sh, "pat-1", at.In(elsewhere))
+		must(t, "RevokeShare", err)
+		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, "pat-1", revokeReason
+		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+			t.Errorf("RevokeShare returned (-want +got):\n%s", diff)
+		}
+		wantShare(t, s, want)
+		wantUTC(t, "Share", shareTimes(getShare(t, s, sh.ID)))
+		items := flatten(listInbox(t, s, "dr-a", 10))
+		if len(items) == 0 || !cmp.Equal(unread(w.note), items[0], cmpOpts) {
+			t.Errorf("ListInbox(dr-a): got %+v, want the revoke notification first", items)
+		}
+		chain := listChain(t, s, "pat-1")
+		if len(chain) == 0 || !cmp.Equal(w.rec, chain[len(chain)-1], cmpOpts) {
+			t.Errorf("ListAudit(pat-1): the revoke record is not the last record")
+		}
+	})
+
+	t.Run("AlreadyRevoked", func(t *testing.T) {
+		s := h.New(t)
+		sh := newShare("pat-1", "dr-a", t0)
+		createShare(t, s, sh)
+		first := mustRevoke(t, s, sh, tNow)
+		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}}
+		before := observe(t, s, w)
+		// Later, with another reason: the share comes back as the first revoke
+		// left it, and no second notification or record is written.
+		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow.Add(time.Hour))
+		rec := linked(t, s, record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow.Add(time.Hour)))
+		got, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", n, rec)
+		must(t, "RevokeShare again", err)
+		if diff := cmp.Diff(first, got, cmpOpts); diff != "" {
+			t.Errorf("RevokeShare again returned (-first +got):\n%s", diff)
+		}
+		wantUnchanged(t, s, w, before, "RevokeShare of a revoked share")
+	})
+
+	t.Run("NotThePatients", func(t *testing.T) {
+		for _, tc := range []struct {
+			name    string
+			patient string
+			revoked bool
+			unknown bool
+		}{
+			{"another patient", "pat-2", false, false},
+			{"another patient, revoked share", "pat-2", true, false},
+			{"the grantee", "dr-a", false, false},
+			{"unknown share", "pat-1", false, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := h.New(t)
+				sh := newShare("pat-1", "dr-a", t0)
+				createShare(t, s, sh)
+				if tc.revoked {
+					mustRevoke(t, s, sh, tNow)
+				}
+				target := sh
+				if tc.unknown {
+					target.ID = core.NewID("sh")
+				}
+				w := world{parties: []string{"pat-1", "pat-2", "dr-a"}, shares: []string{sh.ID, target.ID}}
+				before := observe(t, s, w)
+				_, _, err := tryRevoke(t, s, target, tc.patient, tNow.Add(time.Minute))
+				wantKind(t, "RevokeShare", err, core.KindNotFound)
+				wantUnchanged(t, s, w, before, "RevokeShare")
+			})
+		}
+	})
+}
+
+func accessTimes(a core.Access) map[string]time.Time {
+	return map[string]time.Time{"CreatedAt": a.CreatedAt, "ExpiresAt": a.ExpiresAt, "ShareExpiresAt": a.ShareExpiresAt}
+}
+
+func testOpenAccess(t *testing.T, h Harness) {
+	t.Run("FirstDeviceBinds", func(t *testing.T) {
+		s := h.New(t)
+		sh := newShare("pat-1", "dr-a", t0)
+		cw := createShare(t, s, sh)
+		a := newAccess(sh, "device-1", tNow)
+		a.CreatedAt, a.ExpiresAt, a.ShareExpiresAt = a.CreatedAt.In(elsewhere), a.ExpiresAt.In(elsewhere), a.ShareExpiresAt.In(elsewhere)
+		w := mustOpen(t, s, a, tNow.In(elsewhere))
+
+		got, err := s.GetAccess(ctx(t), a.ID)
+		must(t, "GetAccess", err)
+		if diff := cmp.Diff(a, got, cmpOpts); diff != "" {
+			t.Errorf("GetAccess mismatch (-want +got):\n%s", diff)
+		}
+		wantUTC(t, "Access", accessTimes(got))
+		sh.Devices = []string{"device-1"}
+		want := state{
+			Heads:     map[string]core.ChainHead{"pat-1": headOf(w.rec), "dr-a": {}},
+			Chains:    map[string][]core.AuditRecord{"pat-1": {cw.rec, w.rec}, "dr-a": nil},
+			ByActor:   map[string][]core.AuditRecord{"pat-1": {cw.rec}, "dr-a": {w.rec}},
+			Inboxes:   map[string][]core.InboxItem{"pat-1": {unread(w.note)}, "dr-a": {unread(cw.note)}},
+			ByPatient: map[string][]core.Share{"pat-1": {sh}, "dr-a": nil},
+			ByGrantee: map[string][]core.Share{"pat-1": nil, "dr-a": {sh}},
+			Shares:    map[string]*core.Share{sh.ID: &sh},
+			Accesses:  map[string]*core.Access{a.ID: &a},
+			Keys:      map[string]*core.EphemeralKey{},
+		}
+		if diff := cmp.Diff(want, observe(t, s, world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}), cmpOpts); diff != "" {
+			t.Errorf("store after OpenAccess mismatch (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("Devices", func(t *testing.T) {
+		for _, tc := range []struct {
+			name       string
+			maxDevices int
+			opens      []string // devices, in order
+			refused    map[int]bool
+			bound      []string
+		}{
+			{"same device again", 1, []string{"device-1", "device-1", "device-1"}, nil, []string{"device-1"}},
+			{"second device, max 1", 1, []string{"device-1", "device-2", "device-1"}, map[int]bool{1: true}, []string{"device-1"}},
+			{"third device, max 2", 2, []string{"device-1", "device-2", "device-3", "device-2", "device-1"}, map[int]bool{2: true}, []string{"device-1", "device-2"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := h.New(t)
+				sh := newShare("pat-1", "dr-a", t0)
+				sh.MaxDevices = tc.maxDevices
+				createShare(t, s, sh)
+				for i, device := range tc.opens {
+					now := tNow.Add(time.Duration(i) * time.Second)
+					a := newAccess(sh, device, now)
+					w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
+					before := observe(t, s, w)
+					_, err := tryOpen(t, s, a, now)
+					op := fmt.Sprintf("OpenAccess %d on %s", i, device)
+					if tc.refused[i] {
+						wantCode(t, op, err, core.KindForbidden, core.CodeDeviceMismatch)
+						wantUnchanged(t, s, w, before, op)
+						continue
+					}
+					if err != nil {
+						t.Errorf("%s: got %v, want nil", op, err)
+						continue
+					}
+					got, err := s.GetAccess(ctx(t), a.ID)
+					must(t, "GetAccess", err)
+					if diff := cmp.Diff(a, got, cmpOpts); diff != "" {
+						t.Errorf("%s: GetAccess mismatch (-want +got):\n%s", op, diff)
+					}
+				}
+				sh.Devices = tc.bound
+				wantShare(t, s, sh)
+			})
+		}
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			name         string
+			revoke       bool
+			now          time.Time
+			professional string
+			unknown      bool
+			kind         core.Kind
+			code         string
+		}{
+			// Revocation is the share's state, not a time: an open whose now
+			// is before the revoke's time is refused too.
+			{"revoked", true, tNow, "dr-a", false, core.KindGone, core.CodeSessionRevoked},
+			{"revoked and expired", true, t0.Add(shareTTL), "dr-a", false, core.KindGone, core.CodeSessionRevoked},
+			{"expired at now", false, t0.Add(shareTTL), "dr-a", false, core.KindGone, core.CodeSessionExpired},
+			{"long expired", false, t0.Add(48 * time.Hour), "dr-a", false, core.KindGone, core.CodeSessionExpired},
+			{"another professional", false, tNow, "dr-b", false, core.KindNotFound, core.CodeNotFound},
+			{"another professional, revoked", true, tNow, "dr-b", false, core.KindNotFound, core.CodeNotFound},
+			{"another professional, expired", false, t0.Add(shareTTL), "dr-b", false, core.KindNotFound, core.CodeNotFound},
+			{"the patient", false, tNow, "pat-1", false, core.KindNotFound, core.CodeNotFound},
+			{"unknown share", false, tNow, "dr-a", true, core.KindNotFound, core.CodeNotFound},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := h.New(t)
+				sh := newShare("pat-1", "dr-a", t0)
+				createShare(t, s, sh)
+				if tc.revoke {
+					mustRevoke(t, s, sh, tNow.Add(5*time.Minute))
+				}
+				a := newAccess(sh, "device-1", tc.now)
+				a.ProfessionalID = tc.professional
+				if tc.unknown {
+					a.ShareID = core.NewID("sh")
+				}
+				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
+				before := observe(t, s, w)
+				_, err := tryOpen(t, s, a, tc.now)
+				wantCode(t, "OpenAccess", err, tc.kind, tc.code)
+				wantUnchanged(t, s, w, before, "OpenAccess")
+			})
+		}
+	})
+
+	t.Run("ExpiryAtReadTime", func(t *testing.T) {
+		// One nanosecond before its expiry the share opens; at its expiry it
+		// is expired although it is still ACTIVE in the store.
+		s := h.New(t)
+		sh := newShare("pat-1", "dr-a", t0)
+		createShare(t, s, sh)
+		last := sh.ExpiresAt.Add(-time.Nanosecond)
+		mustOpen(t, s, newAccess(sh, "device-1", last), last)
+		_, err := tryOpen(t, s, newAccess(sh, "device-1", sh.ExpiresAt), sh.ExpiresAt)
+		wantCode(t, "OpenAccess at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
+		if got := getShare(t, s, sh.ID); got.Status != core.ShareActive {
+			t.Errorf("stored status: got %q, want %q (expiry is derived at read time)", got.Status, core.ShareActive)
+		}
+	})
+}

@@ -1,0 +1,590 @@
+package sharetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+// runAll runs n functions at once, released together, and returns their
+// errors by index.
+func runAll(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// wantLinearChain checks that patient's chain holds exactly want, by request
+// id, each once, in sequence 1..n without gaps or forks, and that
+// core.VerifyChain accepts it. It returns the chain.
+func wantLinearChain(t *testing.T, s Store, patient string, want []string) []core.AuditRecord {
+	t.Helper()
+	chain := listChain(t, s, patient)
+	var prev core.ChainHead
+	var got []string
+	for i, r := range chain {
+		if r.Seq != uint64(i+1) {
+			t.Errorf("%s record %d: got seq %d, want %d", patient, i, r.Seq, i+1)
+		}
+		if !bytes.Equal(r.PrevHash, prev.Hash) {
+			t.Errorf("%s record %d: previous hash does not link to record %d (fork)", patient, r.Seq, prev.Seq)
+		}
+		prev = headOf(r)
+		got = append(got, r.RequestID)
+	}
+	slices.Sort(got)
+	want = slices.Sorted(slices.Values(want))
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("%s: request ids of the chain mismatch (-want +got):\n%s", patient, diff)
+	}
+	v, err := core.VerifyChain(ctx(t), s, patient)
+	must(t, "VerifyChain "+patient, err)
+	n := uint64(len(want))
+	if !v.Valid || v.Records != n || v.HeadSeq != n {
+		t.Errorf("VerifyChain(%s): got valid=%v records=%d head=%d (first bad %d: %s), want valid with %d records",
+			patient, v.Valid, v.Records, v.HeadSeq, v.FirstBadSeq, v.Problem, n)
+	}
+	return chain
+}
+
+func requestIDs(recs []core.AuditRecord) []string {
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.RequestID)
+	}
+	return ids
+}
+
+func noteIDs(items []core.InboxItem) []string {
+	var ids []string
+	for _, it := range items {
+		ids = append(ids, it.ID)
+	}
+	return slices.Sorted(slices.Values(ids))
+}
+
+func testConcurrency(t *testing.T, h Harness) {
+	// Each of these runs twice: with every record in the patient's chain, as
+	// the service writes them, and with a chain per writer. In one chain the
+	// head condition alone serializes the writers; in separate chains only
+	// the share's and the key's own conditions can keep the count (DESIGN
+	// §2.3, §2.4).
+	chains := []struct {
+		name  string
+		chain func(writer int) string
+	}{
+		{"one chain", func(int) string { return "pat-1" }},
+		{"a chain per writer", func(i int) string { return fmt.Sprintf("pat-1-writer-%d", i) }},
+	}
+	for _, c := range chains {
+		t.Run("IssueKeyCountsViews/"+c.name, func(t *testing.T) { testIssueKeyCountsViews(t, h, c.chain) })
+	}
+	for _, c := range chains {
+		t.Run("ClaimKeyOnce/"+c.name, func(t *testing.T) { testClaimKeyOnce(t, h, c.chain) })
+	}
+
+	t.Run("BindDevices", func(t *testing.T) {
+		for _, maxDevices := range []int{1, 2} {
+			t.Run(fmt.Sprintf("max %d", maxDevices), func(t *testing.T) {
+				const n = 30
+				s := h.New(t)
+				sh := newShare("pat-1", "dr-a", t0)
+				sh.MaxDevices = maxDevices
+				cw := createShare(t, s, sh)
+				accesses := make([]core.Access, n)
+				for i := range accesses {
+					accesses[i] = newAccess(sh, fmt.Sprintf("device-%d", i), tNow)
+				}
+				recs := make([]core.AuditRecord, n)
+				errs := runAll(n, func(i int) error {
+					a := accesses[i]
+					rec := record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow)
+					nt := note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
+					var err error
+					recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+						return s.OpenAccess(ctx(t), a, tNow, nt, l)
+					})
+					return err
+				})
+				var bound, ids []string
+				ids = append(ids, cw.rec.RequestID)
+				for i, err := range errs {
+					switch {
+					case err == nil:
+						bound = append(bound, accesses[i].DeviceFingerprint)
+						ids = append(ids, recs[i].RequestID)
+					case isCode(err, core.KindForbidden, core.CodeDeviceMismatch):
+						if _, err := s.GetAccess(ctx(t), accesses[i].ID); core.KindOf(err) != core.KindNotFound {
+							t.Errorf("GetAccess of refused access %d: got %v, want kind not found", i, err)
+						}
+					default:
+						t.Errorf("OpenAccess %d: got %v, want nil or forbidden with device_mismatch", i, err)
+					}
+				}
+				if len(bound) != maxDevices {
+					t.Errorf("OpenAccess bound %d devices, want exactly %d", len(bound), maxDevices)
+				}
+				sh.Devices = bound
+				wantShare(t, s, sh)
+				wantLinearChain(t, s, "pat-1", ids)
+			})
+		}
+	})
+
+	t.Run("CreateShareSameIdempotencyKey", func(t *testing.T) {
+		const n = 30
+		s := h.New(t)
+		shares := make([]core.Share, n)
+		notes := make([]core.Notification, n)
+		for i := range shares {
+			shares[i] = newShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Millisecond))
+			shares[i].IdempotencyKey, shares[i].RequestHash = "idem-1", digest(fmt.Sprintf("request %d", i))
+			notes[i] = note("dr-a", core.NoteSessionCreated, shares[i].ID, shares[i].CreatedAt)
+		}
+		recs := make([]core.AuditRecord, n)
+		errs := runAll(n, func(i int) error {
+			rec := record("pat-1", "pat-1", core.RolePatient, "share.create", shares[i].ID, shares[i].CreatedAt)
+			var err error
+			recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+				return s.CreateShare(ctx(t), shares[i], notes[i], l)
+			})
+			return err
+		})
+		winner := -1
+		for i, err := range errs {
+			if err == nil {
+				if winner >= 0 {
+					t.Errorf("CreateShare %d and %d both succeeded, want exactly one", winner, i)
+				}
+				winner = i
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no CreateShare succeeded, want exactly one")
+		}
+		for i, err := range errs {
+			if i == winner {
+				continue
+			}
+			wantReplay(t, fmt.Sprintf("CreateShare %d", i), err, shares[winner])
+			if _, err := s.GetShare(ctx(t), shares[i].ID); core.KindOf(err) != core.KindNotFound {
+				t.Errorf("GetShare of replayed share %d: got %v, want kind not found", i, err)
+			}
+		}
+		wantShare(t, s, shares[winner])
+		wantLinearChain(t, s, "pat-1", []string{recs[winner].RequestID})
+		if diff := cmp.Diff([]core.InboxItem{unread(notes[winner])}, flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("RevokeOnce", func(t *testing.T) {
+		const n = 20
+		s := h.New(t)
+		sh := newShare("pat-1", "dr-a", t0)
+		cw := createShare(t, s, sh)
+		at := func(i int) time.Time { return tNow.Add(time.Duration(i) * time.Second) }
+		notes := make([]core.Notification, n)
+		for i := range notes {
+			notes[i] = note("dr-a", core.NoteSessionRevoked, sh.ID, at(i))
+		}
+		got := make([]core.Share, n)
+		recs := make([]core.AuditRecord, n)
+		errs := runAll(n, func(i int) error {
+			rec := record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, at(i))
+			var err error
+			recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+				var err error
+				got[i], err = s.RevokeShare(ctx(t), sh.ID, "pat-1", at(i), revokeReason, notes[i], l)
+				return err
+			})
+			return err
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("RevokeShare %d: got %v, want nil (revoke is idempotent)", i, err)
+			}
+		}
+		// Exactly one revoke wrote: its record is the chain's second, and
+		// its notification the grantee's only revoke notification.
+		chain := listChain(t, s, "pat-1")
+		if len(chain) != 2 {
+			t.Fatalf("ListAudit(pat-1): got %d records, want the create and one revoke", len(chain))
+		}
+		winner := slices.IndexFunc(recs, func(r core.AuditRecord) bool { return r.RequestID == chain[1].RequestID })
+		if winner < 0 {
+			t.Fatalf("the revoke record in the chain is no revoker's")
+		}
+		wantLinearChain(t, s, "pat-1", []string{cw.rec.RequestID, recs[winner].RequestID})
+		want := sh
+		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at(winner), "pat-1", revokeReason
+		wantShare(t, s, want)
+		for i := range got {
+			if diff := cmp.Diff(want, got[i], cmpOpts); diff != "" {
+				t.Errorf("RevokeShare %d returned (-want +got):\n%s", i, diff)
+			}
+		}
+		if diff := cmp.Diff([]core.InboxItem{unread(notes[winner]), unread(cw.note)}, flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("RevokeRacesUse/one chain", func(t *testing.T) { testRevokeRacesUse(t, h, true) })
+	t.Run("RevokeRacesUse/a chain per writer", func(t *testing.T) { testRevokeRacesUse(t, h, false) })
+}
+
+// testIssueKeyCountsViews runs 300 issuers, each with its own key and its
+// record in chain(i), against a share with 10 views: exactly 10 succeed, the
+// others are refused with views_exhausted, and exactly their keys,
+// notifications and records are stored.
+func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) string) {
+	const n, views = 300, 10
+	s := h.New(t)
+	sh := newShare("pat-1", "dr-a", t0)
+	sh.MaxViews = views
+	cw := createShare(t, s, sh)
+	a := newAccess(sh, "device-1", tNow)
+	ow := mustOpen(t, s, a, tNow)
+
+	keys := make([]core.EphemeralKey, n)
+	notes := make([]core.Notification, n)
+	recs := make([]core.AuditRecord, n)
+	for i := range n {
+		keys[i] = newKey(sh, a.ID, tNow)
+		notes[i] = note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
+	}
+	errs := runAll(n, func(i int) error {
+		rec := record(chain(i), "dr-a", core.RoleProfessional, "key.issue", keys[i].ID, tNow)
+		var err error
+		recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+			return s.IssueKey(ctx(t), keys[i], tNow, notes[i], l)
+		})
+		return err
+	})
+	ids := map[string][]string{"pat-1": {cw.rec.RequestID, ow.rec.RequestID}}
+	wantNotes := []core.InboxItem{unread(ow.note)}
+	issued := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			issued++
+			ids[chain(i)] = append(ids[chain(i)], recs[i].RequestID)
+			wantNotes = append(wantNotes, unread(notes[i]))
+			wantKey(t, s, keys[i])
+		case isCode(err, core.KindGone, core.CodeViewsExhausted):
+			if _, err := s.GetKey(ctx(t), keys[i].ID); core.KindOf(err) != core.KindNotFound {
+				t.Errorf("GetKey of refused key %d: got %v, want kind not found", i, err)
+			}
+			if _, ok := ids[chain(i)]; !ok {
+				ids[chain(i)] = nil
+			}
+		default:
+			t.Errorf("IssueKey %d: got %v, want nil or gone with views_exhausted", i, err)
+		}
+	}
+	if issued != views {
+		t.Errorf("IssueKey succeeded %d times, want exactly %d", issued, views)
+	}
+	if got := getShare(t, s, sh.ID).ViewsUsed; got != views {
+		t.Errorf("ViewsUsed: got %d, want %d", got, views)
+	}
+	for patient, want := range ids {
+		wantLinearChain(t, s, patient, want)
+	}
+	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(flatten(listInbox(t, s, "pat-1", 100)))); diff != "" {
+		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// testClaimKeyOnce runs 100 claimers of one key, each with its record in
+// chain(i): exactly one succeeds, the others are refused with key_used, and
+// only the winner's record is written.
+func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
+	const n = 100
+	s := h.New(t)
+	sh, a := activeShare(t, s, nil)
+	k := issuedKey(t, s, sh, a, tNow)
+	ids := map[string][]string{"pat-1": requestIDs(listChain(t, s, "pat-1"))}
+	claimedAt := func(i int) time.Time { return tNow.Add(time.Duration(i+1) * time.Millisecond) }
+	got := make([]core.EphemeralKey, n)
+	recs := make([]core.AuditRecord, n)
+	errs := runAll(n, func(i int) error {
+		rec := record(chain(i), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimedAt(i))
+		var err error
+		recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+			var err error
+			got[i], err = s.ClaimKey(ctx(t), k, "dr-a", claimedAt(i), l)
+			return err
+		})
+		return err
+	})
+	winner := -1
+	for i, err := range errs {
+		if _, ok := ids[chain(i)]; !ok {
+			ids[chain(i)] = nil
+		}
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("ClaimKey %d and %d both succeeded, want exactly one", winner, i)
+		case err == nil:
+			winner = i
+		case !isCode(err, core.KindGone, core.CodeKeyUsed):
+			t.Errorf("ClaimKey %d: got %v, want nil or gone with key_used", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no ClaimKey succeeded, want exactly one")
+	}
+	want := k
+	want.Status, want.UsedAt = core.KeyUsed, claimedAt(winner)
+	if diff := cmp.Diff(want, got[winner], cmpOpts); diff != "" {
+		t.Errorf("the winning ClaimKey returned (-want +got):\n%s", diff)
+	}
+	wantKey(t, s, want)
+	ids[chain(winner)] = append(ids[chain(winner)], recs[winner].RequestID)
+	for patient, want := range ids {
+		wantLinearChain(t, s, patient, want)
+	}
+}
+
+// testRevokeRacesUse runs issuers, claimers and openers against one share
+// while its patient revokes it, once each kind of use has succeeded. Every
+// use that succeeded must have been written before the revoke, every use
+// tried after it must fail with session_revoked, and afterwards no key
+// issued before the revoke can be claimed.
+//
+// With oneChain every write lands in the patient's chain atomically with its
+// record, so the chain orders them and the suite checks the order itself.
+// Otherwise each using goroutine writes its records to a chain of its own, so
+// that the head condition does not serialize uses and the revoke; then the
+// views the revoke saw must be all the views ever counted.
+func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
+	const (
+		issuers, claimers, openers = 4, 4, 2
+		preIssued, heldBack        = 40, 5
+		maxTries                   = 200 // per using goroutine; far more than a revoke needs to land
+		maxAttempts                = 10000
+	)
+	s := h.New(t)
+	sh := newShare("pat-1", "dr-a", t0)
+	sh.MaxViews = core.MaxShareViews
+	sh.MaxDevices = 1
+	createShare(t, s, sh)
+	a := newAccess(sh, "device-1", tNow)
+	mustOpen(t, s, a, tNow)
+	var pre []core.EphemeralKey
+	for range preIssued + heldBack {
+		pre = append(pre, issuedKey(t, s, sh, a, tNow))
+	}
+	claimAt := tNow.Add(time.Second)
+
+	type use struct {
+		op  string
+		rec core.AuditRecord
+		key core.EphemeralKey // issued or claimed
+	}
+	var (
+		mu       sync.Mutex
+		uses     []use
+		problems []string
+	)
+	first := map[string]chan struct{}{"issue": make(chan struct{}), "claim": make(chan struct{}), "open": make(chan struct{})}
+	var once = map[string]*sync.Once{"issue": {}, "claim": {}, "open": {}}
+	succeeded := func(u use) {
+		mu.Lock()
+		uses = append(uses, u)
+		mu.Unlock()
+		once[u.op].Do(func() { close(first[u.op]) })
+	}
+	// stopped records how a using goroutine ended: it must be refused with
+	// session_revoked.
+	stopped := func(who string, err error) {
+		if !isCode(err, core.KindGone, core.CodeSessionRevoked) {
+			mu.Lock()
+			problems = append(problems, fmt.Sprintf("%s ended with %v, want gone with session_revoked", who, err))
+			mu.Unlock()
+		}
+	}
+	var revokeRec core.AuditRecord
+	var revoked core.Share
+	var revokeErr error
+
+	chainOf := func(who string) string {
+		if oneChain {
+			return "pat-1"
+		}
+		return "pat-1-" + who
+	}
+	var wg sync.WaitGroup
+	for g := range issuers {
+		wg.Go(func() {
+			for range maxTries {
+				k := newKey(sh, a.ID, tNow)
+				n := note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
+				rec, err := chained(ctx(t), s, record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow), maxAttempts,
+					func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, l) })
+				if err != nil {
+					stopped(fmt.Sprintf("issuer %d", g), err)
+					return
+				}
+				succeeded(use{"issue", rec, k})
+			}
+			stopped(fmt.Sprintf("issuer %d", g), errors.New("no refusal"))
+		})
+	}
+	for g := range claimers {
+		wg.Go(func() {
+			for i := g; i < preIssued; i += claimers {
+				k := pre[i]
+				var claimed core.EphemeralKey
+				rec, err := chained(ctx(t), s, record(chainOf(fmt.Sprintf("claimer-%d", g)), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimAt), maxAttempts,
+					func(l core.AuditRecord) error {
+						var err error
+						claimed, err = s.ClaimKey(ctx(t), k, "dr-a", claimAt, l)
+						return err
+					})
+				if err != nil {
+					stopped(fmt.Sprintf("claimer %d", g), err)
+					return
+				}
+				succeeded(use{"claim", rec, claimed})
+			}
+			// Out of keys before the revoke: a weaker run, not a failure.
+		})
+	}
+	for g := range openers {
+		wg.Go(func() {
+			for range maxTries {
+				acc := newAccess(sh, "device-1", tNow)
+				n := note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
+				rec, err := chained(ctx(t), s, record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, "access.open", acc.ID, tNow), maxAttempts,
+					func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, n, l) })
+				if err != nil {
+					stopped(fmt.Sprintf("opener %d", g), err)
+					return
+				}
+				succeeded(use{"open", rec, core.EphemeralKey{}})
+			}
+			stopped(fmt.Sprintf("opener %d", g), errors.New("no refusal"))
+		})
+	}
+	wg.Go(func() {
+		// Revoke in the middle: once every kind of use has succeeded.
+		timeout := time.After(30 * time.Second)
+		for _, op := range []string{"issue", "claim", "open"} {
+			select {
+			case <-first[op]:
+			case <-timeout:
+				mu.Lock()
+				problems = append(problems, "no "+op+" succeeded before the revoke")
+				mu.Unlock()
+			}
+		}
+		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
+		revokeRec, revokeErr = chained(ctx(t), s, record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow), maxAttempts,
+			func(l core.AuditRecord) error {
+				var err error
+				revoked, err = s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, l)
+				return err
+			})
+	})
+	wg.Wait()
+	must(t, "RevokeShare", revokeErr)
+	for _, p := range problems {
+		t.Error(p)
+	}
+
+	// Every use that succeeded was written before the revoke (in one chain,
+	// the chain says so).
+	issued := map[string]bool{}
+	claimed := map[string]core.EphemeralKey{}
+	chains := map[string][]string{"pat-1": nil}
+	for _, u := range uses {
+		chains[u.rec.PatientID] = append(chains[u.rec.PatientID], u.rec.RequestID)
+		if oneChain && u.rec.Seq >= revokeRec.Seq {
+			t.Errorf("%s %s succeeded after the revoke: its record has seq %d, the revoke's %d", u.op, u.rec.ResourceID, u.rec.Seq, revokeRec.Seq)
+		}
+		switch u.op {
+		case "issue":
+			issued[u.key.ID] = true
+		case "claim":
+			claimed[u.key.ID] = u.key
+		}
+	}
+	t.Logf("before the revoke: %d issues, %d claims, %d opens", len(issued), len(claimed), len(uses)-len(issued)-len(claimed))
+
+	// The revoke saw every view counted before it, and the chain is linear.
+	stored := getShare(t, s, sh.ID)
+	if stored.Status != core.ShareRevoked || stored.ViewsUsed != len(pre)+len(issued) {
+		t.Errorf("stored share: got status %q with %d views, want %q with %d", stored.Status, stored.ViewsUsed, core.ShareRevoked, len(pre)+len(issued))
+	}
+	if diff := cmp.Diff(stored, revoked, cmpOpts); diff != "" {
+		t.Errorf("RevokeShare returned another share than the one stored (-stored +returned):\n%s", diff)
+	}
+	// Every chain holds exactly the records of its writes, linked.
+	var setup []string
+	for _, r := range listChain(t, s, "pat-1")[:2+len(pre)] {
+		setup = append(setup, r.RequestID)
+	}
+	chains["pat-1"] = append(chains["pat-1"], append(setup, revokeRec.RequestID)...)
+	for patient, ids := range chains {
+		wantLinearChain(t, s, patient, ids)
+	}
+
+	// After the revoke: no key issued before it can be claimed, and nothing
+	// else succeeds either. Nothing is written by the refusals.
+	var unclaimed []core.EphemeralKey
+	for _, k := range pre {
+		if _, ok := claimed[k.ID]; !ok {
+			unclaimed = append(unclaimed, k)
+		}
+	}
+	for _, u := range uses {
+		if u.op == "issue" {
+			unclaimed = append(unclaimed, u.key)
+		}
+	}
+	if len(unclaimed) < heldBack {
+		t.Fatalf("only %d unclaimed keys, want at least %d", len(unclaimed), heldBack)
+	}
+	var keyIDs []string
+	for _, k := range unclaimed {
+		keyIDs = append(keyIDs, k.ID)
+	}
+	later := newKey(sh, a.ID, claimAt)
+	acc := newAccess(sh, "device-1", claimAt)
+	w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: append(keyIDs, later.ID), accesses: []string{acc.ID}}
+	before := observe(t, s, w)
+	for _, k := range unclaimed {
+		_, _, err := tryClaim(t, s, k, "dr-a", claimAt)
+		wantCode(t, "ClaimKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
+	}
+	_, err := tryIssue(t, s, later, claimAt)
+	wantCode(t, "IssueKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
+	_, err = tryOpen(t, s, acc, claimAt)
+	wantCode(t, "OpenAccess after the revoke", err, core.KindGone, core.CodeSessionRevoked)
+	wantUnchanged(t, s, w, before, "uses after the revoke")
+	for id, k := range claimed {
+		if k.Status != core.KeyUsed {
+			t.Errorf("claimed key %s: got status %q, want %q", id, k.Status, core.KeyUsed)
+		}
+		wantKey(t, s, k)
+	}
+}

@@ -1,0 +1,155 @@
+package sharetest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+func testInbox(t *testing.T, h Harness) {
+	t.Run("NewestFirst", func(t *testing.T) {
+		s := h.New(t)
+		// Notifications written out of time order, one millisecond or more
+		// apart (the resolution of a sortable id); dr-a10's and dr-'s
+		// inboxes start like dr-a's and must never leak into it.
+		var want []core.InboxItem
+		for i, ms := range []int{3, 1, 4, 0, 5, 2, 6} {
+			sh := newShare(fmt.Sprintf("pat-%d", i), "dr-a", t0.Add(time.Duration(ms)*time.Millisecond))
+			want = append(want, unread(createShare(t, s, sh).note))
+		}
+		createShare(t, s, newShare("pat-1", "dr-a10", t0.Add(time.Minute)))
+		createShare(t, s, newShare("pat-1", "dr-", t0.Add(time.Minute)))
+		slices.SortFunc(want, func(a, b core.InboxItem) int { return strings.Compare(b.ID, a.ID) })
+		for _, limit := range []int{1, 3, 7, 100} {
+			t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
+				got := flatten(listInbox(t, s, "dr-a", limit))
+				if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+					t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
+				}
+			})
+		}
+		if got := flatten(listInbox(t, s, "dr-nobody", 10)); len(got) != 0 {
+			t.Errorf("ListInbox(dr-nobody): got %d items, want none", len(got))
+		}
+	})
+
+	t.Run("MarkRead", func(t *testing.T) {
+		s := h.New(t)
+		n := createShare(t, s, newShare("pat-1", "dr-a", t0)).note
+		other := createShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second))).note
+		want := core.InboxItem{Notification: n, Read: true}
+		for i := range 2 { // marking read twice is harmless
+			got, err := s.MarkRead(ctx(t), "dr-a", n.ID)
+			must(t, "MarkRead", err)
+			if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+				t.Errorf("MarkRead %d returned (-want +got):\n%s", i, diff)
+			}
+		}
+		w := world{parties: []string{"pat-1", "dr-a", "dr-b"}}
+		before := observe(t, s, w)
+		if diff := cmp.Diff([]core.InboxItem{want}, before.Inboxes["dr-a"], cmpOpts); diff != "" {
+			t.Errorf("ListInbox(dr-a) after MarkRead mismatch (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]core.InboxItem{unread(other)}, before.Inboxes["dr-b"], cmpOpts); diff != "" {
+			t.Errorf("ListInbox(dr-b) after dr-a's MarkRead mismatch (-want +got):\n%s", diff)
+		}
+		for _, tc := range []struct{ name, recipient, id string }{
+			{"another recipient's notification", "dr-a", other.ID},
+			{"as another recipient", "dr-b", n.ID},
+			{"as the patient", "pat-1", n.ID},
+			{"unknown notification", "dr-a", core.NewSortableID("nt", t0)},
+		} {
+			_, err := s.MarkRead(ctx(t), tc.recipient, tc.id)
+			wantKind(t, "MarkRead, "+tc.name, err, core.KindNotFound)
+		}
+		wantUnchanged(t, s, w, before, "MarkRead of a notification that is not the recipient's")
+	})
+
+	t.Run("MarkPublished", func(t *testing.T) {
+		s := h.New(t)
+		n := createShare(t, s, newShare("pat-1", "dr-a", t0)).note
+		other := createShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second))).note
+		// New items start unpublished.
+		if got := flatten(listInbox(t, s, "dr-a", 10)); len(got) != 1 || got[0].Published || got[0].Read {
+			t.Fatalf("ListInbox(dr-a): got %+v, want one item neither read nor published", got)
+		}
+		must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
+		must(t, "MarkPublished again", s.MarkPublished(ctx(t), "dr-a", n.ID))
+		w := world{parties: []string{"pat-1", "dr-a", "dr-b", "dr-c"}}
+		before := observe(t, s, w)
+		if diff := cmp.Diff([]core.InboxItem{{Notification: n, Published: true}}, before.Inboxes["dr-a"], cmpOpts); diff != "" {
+			t.Errorf("ListInbox(dr-a) after MarkPublished mismatch (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]core.InboxItem{unread(other)}, before.Inboxes["dr-b"], cmpOpts); diff != "" {
+			t.Errorf("ListInbox(dr-b) after dr-a's MarkPublished mismatch (-want +got):\n%s", diff)
+		}
+		// Not the recipient's: not found, and no item appears anywhere.
+		for _, tc := range []struct{ name, recipient, id string }{
+			{"another recipient's notification", "dr-a", other.ID},
+			{"as another recipient", "dr-c", n.ID},
+			{"unknown notification", "dr-a", core.NewSortableID("nt", t0)},
+		} {
+			wantKind(t, "MarkPublished, "+tc.name, s.MarkPublished(ctx(t), tc.recipient, tc.id), core.KindNotFound)
+		}
+		wantUnchanged(t, s, w, before, "MarkPublished of a notification that is not the recipient's")
+
+		// Each flag is its own.
+		got, err := s.MarkRead(ctx(t), "dr-a", n.ID)
+		must(t, "MarkRead", err)
+		if diff := cmp.Diff(core.InboxItem{Notification: n, Read: true, Published: true}, got, cmpOpts); diff != "" {
+			t.Errorf("MarkRead of a published item returned (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func testMalformedCursor(t *testing.T, h Harness) {
+	s := h.New(t)
+	for i := range 3 {
+		createShare(t, s, newShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Second)))
+	}
+	_, shareCursor, err := s.ListShares(ctx(t), "pat-1", core.RolePatient, core.Page{Limit: 1})
+	must(t, "ListShares", err)
+	_, inboxCursor, err := s.ListInbox(ctx(t), "dr-a", core.Page{Limit: 1})
+	must(t, "ListInbox", err)
+	_, chainCursor, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Limit: 1})
+	must(t, "ListAudit", err)
+	if shareCursor == "" || inboxCursor == "" || chainCursor == "" {
+		t.Fatalf("got cursors %q, %q, %q; want three", shareCursor, inboxCursor, chainCursor)
+	}
+	byPatient := func(c string) error {
+		_, _, err := s.ListShares(ctx(t), "pat-1", core.RolePatient, core.Page{Cursor: c, Limit: 1})
+		return err
+	}
+	byGrantee := func(c string) error {
+		_, _, err := s.ListShares(ctx(t), "dr-a", core.RoleProfessional, core.Page{Cursor: c, Limit: 1})
+		return err
+	}
+	inbox := func(c string) error {
+		_, _, err := s.ListInbox(ctx(t), "dr-a", core.Page{Cursor: c, Limit: 1})
+		return err
+	}
+	for _, tc := range []struct {
+		name   string
+		list   func(string) error
+		cursor string
+	}{
+		{"ListShares by patient, not base64", byPatient, "%%% not a cursor"},
+		{"ListShares by grantee, not base64", byGrantee, "%%% not a cursor"},
+		{"ListShares by patient, inbox cursor", byPatient, inboxCursor},
+		{"ListShares by grantee, inbox cursor", byGrantee, inboxCursor},
+		{"ListShares by patient, audit cursor", byPatient, chainCursor},
+		{"ListInbox, not base64", inbox, "%%% not a cursor"},
+		{"ListInbox, share cursor", inbox, shareCursor},
+		{"ListInbox, audit cursor", inbox, chainCursor},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)
+		})
+	}
+}

@@ -1,0 +1,253 @@
+package sharetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+func keyTimes(k core.EphemeralKey) map[string]time.Time {
+	return map[string]time.Time{"CreatedAt": k.CreatedAt, "ExpiresAt": k.ExpiresAt, "ShareExpiresAt": k.ShareExpiresAt, "UsedAt": k.UsedAt}
+}
+
+func testIssueKey(t *testing.T, h Harness) {
+	t.Run("ConsumesOneView", func(t *testing.T) {
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		want := getShare(t, s, sh.ID)
+		for i := range 2 {
+			// Later than the access's notification, so that the inbox order
+			// is defined (sortable ids have millisecond resolution).
+			now := tNow.Add(time.Duration(i+1) * time.Second)
+			k := newKey(sh, a.ID, now)
+			k.CreatedAt, k.ExpiresAt, k.ShareExpiresAt = k.CreatedAt.In(elsewhere), k.ExpiresAt.In(elsewhere), k.ShareExpiresAt.In(elsewhere)
+			beforeChain := listChain(t, s, "pat-1")
+			beforeInbox := flatten(listInbox(t, s, "pat-1", 100))
+			w := mustIssue(t, s, k, now.In(elsewhere))
+
+			want.ViewsUsed = i + 1
+			wantShare(t, s, want)
+			got, err := s.GetKey(ctx(t), k.ID)
+			must(t, "GetKey", err)
+			if diff := cmp.Diff(k, got, cmpOpts); diff != "" {
+				t.Errorf("GetKey mismatch (-want +got):\n%s", diff)
+			}
+			wantUTC(t, "EphemeralKey", keyTimes(got))
+			if diff := cmp.Diff(append(beforeChain, w.rec), listChain(t, s, "pat-1"), cmpOpts); diff != "" {
+				t.Errorf("ListAudit(pat-1) after IssueKey %d mismatch (-want +got):\n%s", i, diff)
+			}
+			if diff := cmp.Diff(append([]core.InboxItem{unread(w.note)}, beforeInbox...), flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+				t.Errorf("ListInbox(pat-1) after IssueKey %d mismatch (-want +got):\n%s", i, diff)
+			}
+		}
+	})
+
+	t.Run("ViewsExhausted", func(t *testing.T) {
+		s := h.New(t)
+		sh, a := activeShare(t, s, func(sh *core.Share) { sh.MaxViews = 2 })
+		mustIssue(t, s, newKey(sh, a.ID, tNow), tNow)
+		mustIssue(t, s, newKey(sh, a.ID, tNow), tNow)
+		k := newKey(sh, a.ID, tNow)
+		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
+		before := observe(t, s, w)
+		_, err := tryIssue(t, s, k, tNow)
+		wantCode(t, "IssueKey with no views left", err, core.KindGone, core.CodeViewsExhausted)
+		wantUnchanged(t, s, w, before, "IssueKey with no views left")
+		if got := getShare(t, s, sh.ID).ViewsUsed; got != 2 {
+			t.Errorf("ViewsUsed: got %d, want 2", got)
+		}
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			name         string
+			revoke       bool
+			exhaust      bool
+			now          time.Time
+			professional string
+			unknown      bool
+			kind         core.Kind
+			code         string
+		}{
+			// Revocation is the share's state, not a time: an issue whose now is
+			// before the revoke's time is refused too.
+			{"revoked", true, false, tNow, "dr-a", false, core.KindGone, core.CodeSessionRevoked},
+			{"expired at now", false, false, t0.Add(shareTTL), "dr-a", false, core.KindGone, core.CodeSessionExpired},
+			{"revoked and expired", true, false, t0.Add(shareTTL), "dr-a", false, core.KindGone, core.CodeSessionRevoked},
+			{"revoked and exhausted", true, true, tNow, "dr-a", false, core.KindGone, core.CodeSessionRevoked},
+			{"expired and exhausted", false, true, t0.Add(shareTTL), "dr-a", false, core.KindGone, core.CodeSessionExpired},
+			{"another professional", false, false, tNow, "dr-b", false, core.KindNotFound, core.CodeNotFound},
+			{"another professional, revoked", true, false, tNow, "dr-b", false, core.KindNotFound, core.CodeNotFound},
+			{"another professional, exhausted", false, true, tNow, "dr-b", false, core.KindNotFound, core.CodeNotFound},
+			{"another professional, expired", false, false, t0.Add(shareTTL), "dr-b", false, core.KindNotFound, core.CodeNotFound},
+			{"unknown share", false, false, tNow, "dr-a", true, core.KindNotFound, core.CodeNotFound},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := h.New(t)
+				sh, a := activeShare(t, s, func(sh *core.Share) { sh.MaxViews = 1 })
+				if tc.exhaust {
+					mustIssue(t, s, newKey(sh, a.ID, tNow), tNow)
+				}
+				if tc.revoke {
+					mustRevoke(t, s, sh, tNow.Add(5*time.Minute))
+				}
+				k := newKey(sh, a.ID, tc.now)
+				k.ProfessionalID = tc.professional
+				if tc.unknown {
+					k.ShareID = core.NewID("sh")
+				}
+				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, keys: []string{k.ID}}
+				before := observe(t, s, w)
+				_, err := tryIssue(t, s, k, tc.now)
+				wantCode(t, "IssueKey", err, tc.kind, tc.code)
+				wantUnchanged(t, s, w, before, "IssueKey")
+			})
+		}
+	})
+
+	t.Run("ExpiryAtReadTime", func(t *testing.T) {
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		last := sh.ExpiresAt.Add(-time.Nanosecond)
+		mustIssue(t, s, newKey(sh, a.ID, last), last)
+		_, err := tryIssue(t, s, newKey(sh, a.ID, sh.ExpiresAt), sh.ExpiresAt)
+		wantCode(t, "IssueKey at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
+		if got := getShare(t, s, sh.ID); got.Status != core.ShareActive || got.ViewsUsed != 1 {
+			t.Errorf("stored share: got status %q with %d views, want %q with 1", got.Status, got.ViewsUsed, core.ShareActive)
+		}
+	})
+}
+
+func testClaimKey(t *testing.T, h Harness) {
+	t.Run("ClaimOnce", func(t *testing.T) {
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		k := issuedKey(t, s, sh, a, tNow)
+		shareBefore := getShare(t, s, sh.ID)
+		inboxBefore := flatten(listInbox(t, s, "pat-1", 100))
+		chainBefore := listChain(t, s, "pat-1")
+		at := tNow.Add(time.Second)
+		got, w, err := tryClaim(t, s, k, "dr-a", at.In(elsewhere))
+		must(t, "ClaimKey", err)
+		want := k
+		want.Status, want.UsedAt = core.KeyUsed, at
+		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+			t.Errorf("ClaimKey returned (-want +got):\n%s", diff)
+		}
+		wantKey(t, s, want)
+		stored, err := s.GetKey(ctx(t), k.ID)
+		must(t, "GetKey", err)
+		wantUTC(t, "EphemeralKey", keyTimes(stored))
+		// The claim writes its record, and neither a view nor a notification.
+		if diff := cmp.Diff(append(chainBefore, w.rec), listChain(t, s, "pat-1"), cmpOpts); diff != "" {
+			t.Errorf("ListAudit(pat-1) after ClaimKey mismatch (-want +got):\n%s", diff)
+		}
+		wantShare(t, s, shareBefore)
+		if diff := cmp.Diff(inboxBefore, flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+			t.Errorf("ListInbox(pat-1) after ClaimKey mismatch (-want +got):\n%s", diff)
+		}
+
+		// A second claim fails and writes nothing.
+		ww := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
+		before := observe(t, s, ww)
+		_, _, err = tryClaim(t, s, k, "dr-a", at.Add(time.Second))
+		wantCode(t, "ClaimKey again", err, core.KindGone, core.CodeKeyUsed)
+		wantUnchanged(t, s, ww, before, "ClaimKey again")
+	})
+
+	t.Run("KeyExpiry", func(t *testing.T) {
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		k := issuedKey(t, s, sh, a, tNow)
+		last := k.ExpiresAt.Add(-time.Nanosecond)
+		if _, _, err := tryClaim(t, s, issuedKey(t, s, sh, a, tNow), "dr-a", last); err != nil {
+			t.Errorf("ClaimKey one nanosecond before the key expires: got %v, want nil", err)
+		}
+		for _, now := range []time.Time{k.ExpiresAt, k.ExpiresAt.Add(30 * time.Second)} {
+			w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
+			before := observe(t, s, w)
+			_, _, err := tryClaim(t, s, k, "dr-a", now)
+			op := fmt.Sprintf("ClaimKey %v after the key's expiry", now.Sub(k.ExpiresAt))
+			wantCode(t, op, err, core.KindGone, core.CodeKeyExpired)
+			wantUnchanged(t, s, w, before, op)
+		}
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			name         string
+			revoke       bool
+			claimed      bool
+			now          time.Duration // after the key was issued
+			professional string
+			kind         core.Kind
+			code         string
+		}{
+			// Keys issued before the revoke can no longer be claimed (DESIGN
+			// §2.5), even unexpired and with a now before the revoke's time.
+			{"share revoked", true, false, time.Second, "dr-a", core.KindGone, core.CodeSessionRevoked},
+			{"share expired at now", false, false, 20 * time.Second, "dr-a", core.KindGone, core.CodeSessionExpired},
+			{"share revoked and expired", true, false, 20 * time.Second, "dr-a", core.KindGone, core.CodeSessionRevoked},
+			{"another professional", false, false, time.Second, "dr-b", core.KindNotFound, core.CodeNotFound},
+			{"another professional, used key", false, true, time.Second, "dr-b", core.KindNotFound, core.CodeNotFound},
+			{"another professional, expired key", false, false, time.Hour, "dr-b", core.KindNotFound, core.CodeNotFound},
+			{"another professional, share revoked", true, false, time.Second, "dr-b", core.KindNotFound, core.CodeNotFound},
+			{"the patient", false, false, time.Second, "pat-1", core.KindNotFound, core.CodeNotFound},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := h.New(t)
+				sh, a := activeShare(t, s, nil)
+				// Issued 10 s before the share expires: the key outlives the
+				// share by 50 s, so that share expiry and key expiry differ.
+				issued := sh.ExpiresAt.Add(-10 * time.Second)
+				k := issuedKey(t, s, sh, a, issued)
+				if tc.claimed {
+					_, _, err := tryClaim(t, s, k, "dr-a", issued)
+					must(t, "ClaimKey", err)
+				}
+				if tc.revoke {
+					mustRevoke(t, s, sh, issued.Add(time.Hour))
+				}
+				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, keys: []string{k.ID}}
+				before := observe(t, s, w)
+				_, _, err := tryClaim(t, s, k, tc.professional, issued.Add(tc.now))
+				wantCode(t, "ClaimKey", err, tc.kind, tc.code)
+				wantUnchanged(t, s, w, before, "ClaimKey")
+			})
+		}
+	})
+
+	t.Run("UnknownKey", func(t *testing.T) {
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		k := newKey(sh, a.ID, tNow)
+		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
+		before := observe(t, s, w)
+		_, _, err := tryClaim(t, s, k, "dr-a", tNow)
+		wantKind(t, "ClaimKey of a key never issued", err, core.KindNotFound)
+		wantUnchanged(t, s, w, before, "ClaimKey of a key never issued")
+	})
+
+	t.Run("AnotherSharesID", func(t *testing.T) {
+		// The key's own share is revoked; a key that names another, active,
+		// share of the same grantee is not the stored key, and must not get
+		// past the revoke.
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		k := issuedKey(t, s, sh, a, tNow)
+		other := newShare("pat-1", "dr-a", t0.Add(time.Second))
+		createShare(t, s, other)
+		mustRevoke(t, s, sh, tNow)
+		forged := k
+		forged.ShareID = other.ID
+		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID, other.ID}, keys: []string{k.ID}}
+		before := observe(t, s, w)
+		_, _, err := tryClaim(t, s, forged, "dr-a", tNow.Add(time.Second))
+		wantKind(t, "ClaimKey naming another share", err, core.KindNotFound)
+		wantUnchanged(t, s, w, before, "ClaimKey naming another share")
+	})
+}

@@ -1,0 +1,631 @@
+// Package sharetest is the contract suite of the core.ShareStore port. Every
+// implementation (the embedded bbolt store in every `go test`, the DynamoDB
+// store against the emulator) runs it from its own tests:
+//
+//	func TestShareContract(t *testing.T) {
+//		sharetest.Run(t, sharetest.Harness{New: newStore})
+//	}
+//
+// A ShareStore writes into the audit chains of core.AuditStore (a state change
+// never lands without its record), so the suite runs against a Store that is
+// both, and checks the chains through the AuditStore methods.
+//
+// Besides the contracts written on the port in shared/core/sharing.go, the
+// suite fixes what the port leaves to the adapters, and every adapter must do
+// the same:
+//
+//   - Everything storetest fixes for core.Store holds here too: times
+//     round-trip at nanosecond precision and come back in UTC; nil and empty
+//     slices and maps are the same value; a list ends with the cursor "" (one
+//     extra empty page is allowed after an exactly full one); a garbage
+//     cursor, or a cursor of another kind of list (shares vs inbox), is
+//     KindInvalid; Page.Limit > 0 is honoured exactly.
+//   - Share.Devices is a set: its order is not part of the contract.
+//   - A failed method writes nothing at all: not the state change, not the
+//     record, head or by-actor index entry, not the notification, not the
+//     idempotency claim. The record a method writes is indexed by actor as
+//     AppendAudit's are.
+//   - Expiry is checked at read time (DESIGN §2.2) with the `now` the method
+//     is given: a share or key is expired at and after its ExpiresAt. A
+//     share's idempotency claim lasts core.IdempotencyTTL from the share's
+//     CreatedAt (CreateShare has no other clock); a claim that is present but
+//     expired at the new share's CreatedAt counts as absent and is replaced.
+//   - A caller who is not the grantee (OpenAccess, IssueKey, ClaimKey) or the
+//     patient (RevokeShare) gets KindNotFound whatever state the share or key
+//     is in: never a hint that it exists (DESIGN §2.1).
+//   - Among the reasons a share is gone, session_revoked wins over
+//     session_expired (core.Share.StatusAt), and both win over
+//     views_exhausted.
+//   - A method's record may belong to any patient's chain: the store checks
+//     it against that chain's head and nothing else. The concurrency tests
+//     run twice, once with every record in the share patient's chain (as the
+//     service writes them) and once with a chain per writer, because in one
+//     chain the head condition alone serializes the writers and would hide a
+//     views or claim condition that is not part of the write (DESIGN §2.3,
+//     §2.4, §2.5).
+//   - ClaimKey checks the key it is given against the stored key: a key whose
+//     share id is not the stored key's share id is KindNotFound, so that the
+//     share condition is always checked on the key's own share.
+//   - RevokeShare of a share that is already revoked returns the stored share
+//     unchanged and writes nothing; RevokedBy is the patient (the suite's
+//     revoking records have the patient as their actor).
+//   - ListShares returns the shares as stored now (status, views, devices,
+//     revocation), newest CreatedAt first; the suite gives shares distinct
+//     CreatedAt times. ListInbox returns items newest first by notification
+//     id (core.NewSortableID ids sort by time).
+//   - MarkRead and MarkPublished change only their own flag. MarkPublished of
+//     a notification that is not the recipient's is KindNotFound and creates
+//     nothing.
+//
+// The suite never sleeps: every time is passed to the port explicitly.
+package sharetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+// Store is what the suite runs against: the store ports together with the
+// share port, as one adapter provides them.
+type Store interface {
+	core.Store
+	core.ShareStore
+}
+
+// Harness gives the suite a fresh, empty store per test.
+type Harness struct {
+	// New returns a fresh, empty store; it registers its own cleanup with
+	// t.Cleanup.
+	New func(t *testing.T) Store
+}
+
+// Run runs the whole contract suite against the store that h makes.
+func Run(t *testing.T, h Harness) {
+	if h.New == nil {
+		t.Fatal("sharetest: Harness.New is nil")
+	}
+	t.Run("CreateShare", func(t *testing.T) { testCreateShare(t, h) })
+	t.Run("ListShares", func(t *testing.T) { testListShares(t, h) })
+	t.Run("RevokeShare", func(t *testing.T) { testRevokeShare(t, h) })
+	t.Run("OpenAccess", func(t *testing.T) { testOpenAccess(t, h) })
+	t.Run("IssueKey", func(t *testing.T) { testIssueKey(t, h) })
+	t.Run("ClaimKey", func(t *testing.T) { testClaimKey(t, h) })
+	t.Run("WrongHead", func(t *testing.T) { testWrongHead(t, h) })
+	t.Run("Inbox", func(t *testing.T) { testInbox(t, h) })
+	t.Run("MalformedCursor", func(t *testing.T) { testMalformedCursor(t, h) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
+}
+
+// The suite's clock. t0 has nanoseconds set, so that precision loss shows;
+// shares are created at t0 and expire shareTTL later; grantees act at tNow.
+var (
+	t0   = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
+	tNow = t0.Add(10 * time.Minute)
+)
+
+const (
+	shareTTL     = time.Hour
+	accessWindow = 15 * time.Minute
+)
+
+// elsewhere is a zone that is not UTC, to check that stores return UTC.
+var elsewhere = time.FixedZone("UTC+05:30", 5*3600+1800)
+
+// cmpOpts compares stored values: times by instant (cmp uses time.Time.Equal),
+// nil and empty slices and maps as equal, a share's devices as a set.
+var cmpOpts = cmp.Options{
+	cmpopts.EquateEmpty(),
+	cmp.Transformer("deviceSet", func(s core.Share) core.Share {
+		s.Devices = slices.Sorted(slices.Values(s.Devices))
+		return s
+	}),
+}
+
+// maxPages stops a list whose cursor never ends.
+const maxPages = 1000
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func digest(s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return sum[:]
+}
+
+var kindNames = map[core.Kind]string{
+	core.KindInternal:     "internal",
+	core.KindInvalid:      "invalid",
+	core.KindUnauthorized: "unauthorized",
+	core.KindForbidden:    "forbidden",
+	core.KindNotFound:     "not found",
+	core.KindConflict:     "conflict",
+	core.KindGone:         "gone",
+	core.KindTooLarge:     "too large",
+	core.KindRateLimited:  "rate limited",
+	core.KindUnavailable:  "unavailable",
+}
+
+func kindName(k core.Kind) string {
+	if n, ok := kindNames[k]; ok {
+		return n
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// wantKind fails t unless err is of kind want.
+func wantKind(t *testing.T, op string, err error, want core.Kind) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Errorf("%s: got nil error, want kind %s", op, kindName(want))
+	case core.KindOf(err) != want:
+		t.Errorf("%s: got error %q of kind %s, want kind %s", op, err, kindName(core.KindOf(err)), kindName(want))
+	}
+}
+
+// wantCode fails t unless err is of kind want with the stable code code.
+func wantCode(t *testing.T, op string, err error, want core.Kind, code string) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Errorf("%s: got nil error, want kind %s with code %s", op, kindName(want), code)
+	case core.KindOf(err) != want || core.CodeOf(err) != code:
+		t.Errorf("%s: got error %q of kind %s with code %s, want kind %s with code %s",
+			op, err, kindName(core.KindOf(err)), core.CodeOf(err), kindName(want), code)
+	}
+}
+
+// isCode reports whether err is of kind k with code code.
+func isCode(err error, k core.Kind, code string) bool {
+	return err != nil && core.KindOf(err) == k && core.CodeOf(err) == code
+}
+
+// must stops the test when a setup step fails.
+func must(t *testing.T, op string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", op, err)
+	}
+}
+
+// wantUTC fails t for every time that is not in UTC.
+func wantUTC(t *testing.T, what string, times map[string]time.Time) {
+	t.Helper()
+	for name, tm := range times {
+		if tm.Location() != time.UTC {
+			t.Errorf("%s.%s: got location %q, want UTC", what, name, tm.Location())
+		}
+	}
+}
+
+// collect follows a list's cursors to the end and returns its pages. It
+// fails t when a page is longer than limit or the list does not end.
+func collect[T any](t *testing.T, op string, limit int, list func(core.Page) ([]T, string, error)) [][]T {
+	t.Helper()
+	var pages [][]T
+	page := core.Page{Limit: limit}
+	for range maxPages {
+		items, next, err := list(page)
+		if err != nil {
+			t.Fatalf("%s (page %d, cursor %q): %v", op, len(pages)+1, page.Cursor, err)
+		}
+		if len(items) > limit {
+			t.Errorf("%s page %d: got %d items, want at most %d", op, len(pages)+1, len(items), limit)
+		}
+		pages = append(pages, items)
+		if next == "" {
+			return trimEmptyLast(t, op, pages)
+		}
+		page.Cursor = next
+	}
+	t.Fatalf("%s: no end after %d pages", op, maxPages)
+	return nil
+}
+
+// trimEmptyLast drops the one empty last page an adapter may return after an
+// exactly full page; any other empty page is an error.
+func trimEmptyLast[T any](t *testing.T, op string, pages [][]T) [][]T {
+	t.Helper()
+	if n := len(pages); n > 1 && len(pages[n-1]) == 0 {
+		pages = pages[:n-1]
+	}
+	for i, p := range pages {
+		if len(p) == 0 && len(pages) > 1 {
+			t.Errorf("%s: page %d of %d is empty", op, i+1, len(pages))
+		}
+	}
+	return pages
+}
+
+func flatten[T any](pages [][]T) []T {
+	var all []T
+	for _, p := range pages {
+		all = append(all, p...)
+	}
+	return all
+}
+
+// Fixtures. Each has every field set, so that a field an adapter drops shows.
+
+func sharedPhoto(angle core.Angle) core.SharedPhoto {
+	id := core.NewID("ph")
+	return core.SharedPhoto{
+		PhotoID:     id,
+		Angle:       angle,
+		ContentType: "image/heic",
+		Size:        123457,
+		SHA256:      digest("ciphertext of " + id),
+		WrappedKey:  core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: digest("wrapped " + id)},
+	}
+}
+
+// newShare returns a new ACTIVE share of patient for professional, created
+// at created and expiring shareTTL later, allowing 5 views on 1 device.
+func newShare(patient, professional string, created time.Time) core.Share {
+	return core.Share{
+		ID:               core.NewID("sh"),
+		PatientID:        patient,
+		ProfessionalID:   professional,
+		Photos:           []core.SharedPhoto{sharedPhoto("CROWN"), sharedPhoto("FRONT")},
+		Purpose:          "second opinion on the crown",
+		ScreenshotPolicy: core.ScreenshotWarn,
+		MaxViews:         5,
+		AccessWindow:     accessWindow,
+		MaxDevices:       1,
+		Status:           core.ShareActive,
+		CreatedAt:        created,
+		ExpiresAt:        created.Add(shareTTL),
+	}
+}
+
+// note returns a notification to recipient about share, created at at.
+func note(recipient, typ, shareID string, at time.Time) core.Notification {
+	return core.Notification{
+		ID:          core.NewSortableID("nt", at),
+		RecipientID: recipient,
+		Type:        typ,
+		ShareID:     shareID,
+		CreatedAt:   at,
+		Data:        map[string]string{"share_id": shareID, "event": typ},
+	}
+}
+
+// record returns an unlinked audit record of patient's chain with every field
+// set and a fresh request id.
+func record(patient, actor string, role core.Role, action, resource string, at time.Time) core.AuditRecord {
+	return core.AuditRecord{
+		PatientID:    patient,
+		At:           at,
+		ActorID:      actor,
+		ActorRole:    role,
+		Action:       action,
+		ResourceType: "share",
+		ResourceID:   resource,
+		Outcome:      core.OutcomeSuccess,
+		SourceIP:     "203.0.113.7",
+		UserAgent:    "sharetest/1.0",
+		RequestID:    core.NewID("rq"),
+	}
+}
+
+// newAccess returns an access of sh's grantee on device, opened at now.
+func newAccess(sh core.Share, device string, now time.Time) core.Access {
+	return core.Access{
+		ID:                core.NewID("ac"),
+		ShareID:           sh.ID,
+		PatientID:         sh.PatientID,
+		ProfessionalID:    sh.ProfessionalID,
+		KEM:               0x0020,
+		DevicePublicKey:   digest("public key of " + device),
+		DeviceFingerprint: device,
+		SourceIP:          "198.51.100.23",
+		UserAgent:         "MedShare/2.1 (iPhone)",
+		CreatedAt:         now,
+		ExpiresAt:         minTime(now.Add(sh.AccessWindow), sh.ExpiresAt),
+		ShareExpiresAt:    sh.ExpiresAt,
+		Photos:            sh.Photos,
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// newKey returns a key of sh's first photo for accessID, issued at now and
+// living core.MaxKeyTTL.
+func newKey(sh core.Share, accessID string, now time.Time) core.EphemeralKey {
+	return core.EphemeralKey{
+		ID:             core.NewID("ek"),
+		AccessID:       accessID,
+		ShareID:        sh.ID,
+		PhotoID:        sh.Photos[0].PhotoID,
+		PatientID:      sh.PatientID,
+		ProfessionalID: sh.ProfessionalID,
+		ObjectKey:      sh.Photos[0].ObjectKey(sh.PatientID),
+		Status:         core.KeyIssued,
+		CreatedAt:      now,
+		ExpiresAt:      now.Add(core.MaxKeyTTL),
+		ShareExpiresAt: sh.ExpiresAt,
+	}
+}
+
+// linked links rec to the current head of its chain.
+func linked(t *testing.T, s Store, rec core.AuditRecord) core.AuditRecord {
+	t.Helper()
+	head, err := s.AuditHead(ctx(t), rec.PatientID)
+	must(t, "AuditHead "+rec.PatientID, err)
+	return core.Link(rec, head)
+}
+
+// chained runs write with rec linked to the head of its chain and, on
+// *core.HeadMismatchError, again with rec relinked to the head the error
+// carries: what the service does across processes. Every mismatch means
+// another write to the chain won, so a correct store needs no more attempts
+// than there are writers. It returns the record as written, or write's
+// error as is.
+func chained(ctx context.Context, s Store, rec core.AuditRecord, maxAttempts int, write func(core.AuditRecord) error) (core.AuditRecord, error) {
+	head, err := s.AuditHead(ctx, rec.PatientID)
+	if err != nil {
+		return core.AuditRecord{}, fmt.Errorf("audit head of %s: %w", rec.PatientID, err)
+	}
+	for range maxAttempts {
+		l := core.Link(rec, head)
+		err := write(l)
+		if err == nil {
+			return l, nil
+		}
+		var moved *core.HeadMismatchError
+		if !errors.As(err, &moved) {
+			return core.AuditRecord{}, err
+		}
+		if moved.Current.Seq < head.Seq {
+			return core.AuditRecord{}, fmt.Errorf("%s: head of %s went back from %d to %d", rec.RequestID, rec.PatientID, head.Seq, moved.Current.Seq)
+		}
+		head = moved.Current
+	}
+	return core.AuditRecord{}, fmt.Errorf("%s: no success in %d attempts", rec.RequestID, maxAttempts)
+}
+
+// Operations through the port, each with its notification and its record
+// linked to the current head. The create* and must* forms stop the test on
+// failure; the try* forms return the error.
+
+// written is what one successful operation wrote besides its state change.
+type written struct {
+	note core.Notification // zero for ClaimKey
+	rec  core.AuditRecord  // as linked
+}
+
+func tryCreate(t *testing.T, s Store, sh core.Share) (written, error) {
+	t.Helper()
+	w := written{
+		note: note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt),
+		rec:  linked(t, s, record(sh.PatientID, sh.PatientID, core.RolePatient, "share.create", sh.ID, sh.CreatedAt)),
+	}
+	return w, s.CreateShare(ctx(t), sh, w.note, w.rec)
+}
+
+func createShare(t *testing.T, s Store, sh core.Share) written {
+	t.Helper()
+	w, err := tryCreate(t, s, sh)
+	must(t, "CreateShare "+sh.ID, err)
+	return w
+}
+
+func tryRevoke(t *testing.T, s Store, sh core.Share, patient string, at time.Time) (core.Share, written, error) {
+	t.Helper()
+	w := written{
+		note: note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at),
+		rec:  linked(t, s, record(patient, patient, core.RolePatient, "share.revoke", sh.ID, at)),
+	}
+	got, err := s.RevokeShare(ctx(t), sh.ID, patient, at, "revoked in sharetest", w.note, w.rec)
+	return got, w, err
+}
+
+func mustRevoke(t *testing.T, s Store, sh core.Share, at time.Time) core.Share {
+	t.Helper()
+	got, _, err := tryRevoke(t, s, sh, sh.PatientID, at)
+	must(t, "RevokeShare "+sh.ID, err)
+	return got
+}
+
+func tryOpen(t *testing.T, s Store, a core.Access, now time.Time) (written, error) {
+	t.Helper()
+	w := written{
+		note: note(a.PatientID, core.NoteSessionAccess, a.ShareID, now),
+		rec:  linked(t, s, record(a.PatientID, a.ProfessionalID, core.RoleProfessional, "access.open", a.ID, now)),
+	}
+	return w, s.OpenAccess(ctx(t), a, now, w.note, w.rec)
+}
+
+func mustOpen(t *testing.T, s Store, a core.Access, now time.Time) written {
+	t.Helper()
+	w, err := tryOpen(t, s, a, now)
+	must(t, "OpenAccess "+a.ID, err)
+	return w
+}
+
+func tryIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (written, error) {
+	t.Helper()
+	w := written{
+		note: note(k.PatientID, core.NotePhotoViewed, k.ShareID, now),
+		rec:  linked(t, s, record(k.PatientID, k.ProfessionalID, core.RoleProfessional, "key.issue", k.ID, now)),
+	}
+	return w, s.IssueKey(ctx(t), k, now, w.note, w.rec)
+}
+
+func mustIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) written {
+	t.Helper()
+	w, err := tryIssue(t, s, k, now)
+	must(t, "IssueKey "+k.ID, err)
+	return w
+}
+
+func tryClaim(t *testing.T, s Store, k core.EphemeralKey, professional string, now time.Time) (core.EphemeralKey, written, error) {
+	t.Helper()
+	w := written{rec: linked(t, s, record(k.PatientID, professional, core.RoleProfessional, "key.claim", k.ID, now))}
+	got, err := s.ClaimKey(ctx(t), k, professional, now, w.rec)
+	return got, w, err
+}
+
+// activeShare creates a share of pat-1 for dr-a with an open access on
+// device-1, and returns them.
+func activeShare(t *testing.T, s Store, edit func(*core.Share)) (core.Share, core.Access) {
+	t.Helper()
+	sh := newShare("pat-1", "dr-a", t0)
+	if edit != nil {
+		edit(&sh)
+	}
+	createShare(t, s, sh)
+	a := newAccess(sh, "device-1", tNow)
+	mustOpen(t, s, a, tNow)
+	return sh, a
+}
+
+// issuedKey issues a key of sh on access a at now and returns it as stored.
+func issuedKey(t *testing.T, s Store, sh core.Share, a core.Access, now time.Time) core.EphemeralKey {
+	t.Helper()
+	k := newKey(sh, a.ID, now)
+	mustIssue(t, s, k, now)
+	return k
+}
+
+// getShare returns the stored share or stops the test.
+func getShare(t *testing.T, s Store, id string) core.Share {
+	t.Helper()
+	sh, err := s.GetShare(ctx(t), id)
+	must(t, "GetShare "+id, err)
+	return sh
+}
+
+func wantShare(t *testing.T, s Store, want core.Share) {
+	t.Helper()
+	got := getShare(t, s, want.ID)
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("GetShare(%s) mismatch (-want +got):\n%s", want.ID, diff)
+	}
+}
+
+func wantKey(t *testing.T, s Store, want core.EphemeralKey) {
+	t.Helper()
+	got, err := s.GetKey(ctx(t), want.ID)
+	must(t, "GetKey "+want.ID, err)
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("GetKey(%s) mismatch (-want +got):\n%s", want.ID, diff)
+	}
+}
+
+func listInbox(t *testing.T, s Store, recipient string, limit int) [][]core.InboxItem {
+	t.Helper()
+	return collect(t, "ListInbox "+recipient, limit, func(pg core.Page) ([]core.InboxItem, string, error) {
+		return s.ListInbox(ctx(t), recipient, pg)
+	})
+}
+
+func listChain(t *testing.T, s Store, patient string) []core.AuditRecord {
+	t.Helper()
+	return flatten(collect(t, "ListAudit "+patient, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
+		return s.ListAudit(ctx(t), patient, false, pg)
+	}))
+}
+
+func listShares(t *testing.T, s Store, party string, role core.Role, limit int) [][]core.Share {
+	t.Helper()
+	return collect(t, fmt.Sprintf("ListShares %s as %s", party, role), limit, func(pg core.Page) ([]core.Share, string, error) {
+		return s.ListShares(ctx(t), party, role, pg)
+	})
+}
+
+// unread is n as a new inbox item holds it.
+func unread(n core.Notification) core.InboxItem { return core.InboxItem{Notification: n} }
+
+func headOf(r core.AuditRecord) core.ChainHead { return core.ChainHead{Seq: r.Seq, Hash: r.Hash} }
+
+// world names what a test watches: the chains, inboxes, share lists and
+// by-actor lists of parties, and the shares, accesses and keys by id.
+type world struct {
+	parties  []string
+	shares   []string
+	accesses []string
+	keys     []string
+}
+
+// state is everything a world's store holds that the ports can read. A
+// missing share, access or key is nil.
+type state struct {
+	Heads     map[string]core.ChainHead
+	Chains    map[string][]core.AuditRecord
+	ByActor   map[string][]core.AuditRecord
+	Inboxes   map[string][]core.InboxItem
+	ByPatient map[string][]core.Share
+	ByGrantee map[string][]core.Share
+	Shares    map[string]*core.Share
+	Accesses  map[string]*core.Access
+	Keys      map[string]*core.EphemeralKey
+}
+
+func observe(t *testing.T, s Store, w world) state {
+	t.Helper()
+	st := state{
+		Heads: map[string]core.ChainHead{}, Chains: map[string][]core.AuditRecord{}, ByActor: map[string][]core.AuditRecord{},
+		Inboxes: map[string][]core.InboxItem{}, ByPatient: map[string][]core.Share{}, ByGrantee: map[string][]core.Share{},
+		Shares: map[string]*core.Share{}, Accesses: map[string]*core.Access{}, Keys: map[string]*core.EphemeralKey{},
+	}
+	for _, p := range w.parties {
+		h, err := s.AuditHead(ctx(t), p)
+		must(t, "AuditHead "+p, err)
+		st.Heads[p] = h
+		st.Chains[p] = listChain(t, s, p)
+		st.ByActor[p] = flatten(collect(t, "ListAuditByActor "+p, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
+			return s.ListAuditByActor(ctx(t), p, pg)
+		}))
+		st.Inboxes[p] = flatten(listInbox(t, s, p, 100))
+		st.ByPatient[p] = flatten(listShares(t, s, p, core.RolePatient, 100))
+		st.ByGrantee[p] = flatten(listShares(t, s, p, core.RoleProfessional, 100))
+	}
+	for _, id := range w.shares {
+		sh, err := s.GetShare(ctx(t), id)
+		if err == nil {
+			st.Shares[id] = &sh
+		} else if core.KindOf(err) != core.KindNotFound {
+			t.Fatalf("GetShare %s: %v", id, err)
+		}
+	}
+	for _, id := range w.accesses {
+		a, err := s.GetAccess(ctx(t), id)
+		if err == nil {
+			st.Accesses[id] = &a
+		} else if core.KindOf(err) != core.KindNotFound {
+			t.Fatalf("GetAccess %s: %v", id, err)
+		}
+	}
+	for _, id := range w.keys {
+		k, err := s.GetKey(ctx(t), id)
+		if err == nil {
+			st.Keys[id] = &k
+		} else if core.KindOf(err) != core.KindNotFound {
+			t.Fatalf("GetKey %s: %v", id, err)
+		}
+	}
+	return st
+}
+
+// wantUnchanged fails t unless the store still holds before.
+func wantUnchanged(t *testing.T, s Store, w world, before state, op string) {
+	t.Helper()
+	if diff := cmp.Diff(before, observe(t, s, w), cmpOpts); diff != "" {
+		t.Errorf("%s wrote something, want nothing written (-before +after):\n%s", op, diff)
+	}
+}
