@@ -28,7 +28,6 @@ import (
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devauth"
 	"github.com/medshare/medshare/shared/embedded"
-	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 func main() {
@@ -231,7 +230,6 @@ func bootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	env := s.Env()
-	env[lambdafn.EnvBackend] = "aws"
 	if *pathStyle {
 		env[awsruntime.EnvPathStyle] = "true"
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -638,6 +639,11 @@ func TestEnsureTable(t *testing.T) {
 	good := describeFrom(TableInput("medshare"))
 	noExpiry := describeFrom(TableInput("medshare"))
 	noExpiry.GlobalSecondaryIndexes = noExpiry.GlobalSecondaryIndexes[:1]
+	// A table made before the shares: without the by-grantee index.
+	noGrantee := describeFrom(TableInput("medshare"))
+	noGrantee.GlobalSecondaryIndexes = slices.DeleteFunc(noGrantee.GlobalSecondaryIndexes, func(g types.GlobalSecondaryIndexDescription) bool {
+		return aws.ToString(g.IndexName) == IndexSharesByGrantee
+	})
 	otherKeys := describeFrom(TableInput("medshare"))
 	otherKeys.KeySchema = otherKeys.KeySchema[:1]
 	creating := describeFrom(TableInput("medshare"))
@@ -664,6 +670,7 @@ func TestEnsureTable(t *testing.T) {
 		{"ttl on another attribute", []*types.TableDescription{good}, false, ttl(types.TimeToLiveStatusEnabled, "expires"), "internal",
 			[]string{"DescribeTable", "DescribeTimeToLive"}},
 		{"index missing", []*types.TableDescription{noExpiry}, false, nil, "internal", []string{"DescribeTable"}},
+		{"by-grantee index missing", []*types.TableDescription{noGrantee}, false, nil, "internal", []string{"DescribeTable"}},
 		{"other key schema", []*types.TableDescription{otherKeys}, false, nil, "internal", []string{"DescribeTable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -671,7 +678,7 @@ func TestEnsureTable(t *testing.T) {
 			var enabled *types.TimeToLiveSpecification
 			f := &fakeAPI{
 				createTable: func(in *dynamodb.CreateTableInput) (*dynamodb.CreateTableOutput, error) {
-					if got := aws.ToString(in.TableName); got != "medshare" || len(in.GlobalSecondaryIndexes) != 2 {
+					if got := aws.ToString(in.TableName); got != "medshare" || len(in.GlobalSecondaryIndexes) != len(TableInput("medshare").GlobalSecondaryIndexes) {
 						t.Errorf("CreateTable: got table %q with %d indexes, want TableInput(%q)", got, len(in.GlobalSecondaryIndexes), "medshare")
 					}
 					if tc.inUse {

@@ -22,18 +22,43 @@ const (
 
 	// IndexByActor is the audit-by-actor index: partition AttrGSI1PK
 	// (ACTOR#<actor>), sort AttrGSI1SK (<time>#<patient>#<seq>), both S,
-	// projecting ALL so that a page of it is a page of whole records.
+	// projecting ALL so that a page of it is a page of whole records. It is
+	// overloaded: the same index, under other partitions, is
+	// IndexSharesByPatient.
 	IndexByActor = "gsi1"
 	AttrGSI1PK   = "gsi1pk"
 	AttrGSI1SK   = "gsi1sk"
+
+	// IndexSharesByPatient is IndexByActor under the partitions
+	// storekeys.SharesByPatientPK+<patient>, sorted by
+	// storekeys.ShareIndexSK (<created>#<share id>). The partition prefixes
+	// (ACTOR#, SHAREPAT#) keep the two uses apart, and overloading one index
+	// saves a second copy of every audit record's or share's writes.
+	IndexSharesByPatient = IndexByActor
+
+	// IndexSharesByGrantee is the shares-by-grantee index: partition
+	// AttrGSI2PK (storekeys.SharesByGranteePK+<professional>), sort
+	// AttrGSI2SK (storekeys.ShareIndexSK), both S, projecting ALL so that a
+	// page of it is a page of whole shares. It is a second index rather than
+	// more of gsi1 because a share is listed under two partitions (its
+	// patient's and its grantee's) and an item has one key per index.
+	IndexSharesByGrantee = "gsi2"
+	AttrGSI2PK           = "gsi2pk"
+	AttrGSI2SK           = "gsi2sk"
 
 	// IndexExpiry is the sparse index of the items due for cleanup: partition
 	// AttrExpiryBucket (S, e.g. "upload#2026-03-14-15": a kind and the UTC
 	// hour in which the item expires), sort AttrExpiresAt (N, epoch seconds
 	// rounded up, so that expires_at <= now in seconds means expired). Only
-	// items that can expire carry these attributes (PENDING uploads today);
-	// they are removed when the item stops expiring (an upload becomes READY),
-	// which drops it from the index. It projects KEYS_ONLY: the cleanup job
+	// items that can expire carry these attributes: PENDING uploads, ACTIVE
+	// shares (for the job that expires sessions and notifies their parties)
+	// and ephemeral keys (for the job that purges them); they are removed
+	// when the item stops expiring (an upload becomes READY, a share is
+	// revoked), which drops it from the index. An item's own expiry, which
+	// conditions compare to the nanosecond, is another attribute (S, like
+	// every stored time): expires_at is typed N by the index, and rounding
+	// it to seconds would let a condition accept a share for up to a second
+	// after it expired. It projects KEYS_ONLY: the cleanup job
 	// needs only the table key (which names the item and, through the core's
 	// key rules, its object), and then deletes each item with its own
 	// conditional write, which re-checks the state that matters at that
@@ -48,6 +73,61 @@ const (
 	// after it; the store checks expiry itself at read time and never relies
 	// on TTL (DESIGN §2.2).
 	AttrTTL = "ttl"
+
+	// AttrOutbox (S) is set on an inbox item whose notification the
+	// notifier has not accepted yet, and removed by MarkPublished: the
+	// partition key of a future sparse index of unpublished notifications,
+	// which the relay will read to retry them. Its value is OutboxBucket of
+	// the notification's creation, so that the relay reads one bounded
+	// partition per hour instead of one hot partition for the whole table.
+	AttrOutbox = "outbox"
+)
+
+// The AttrExpiryBucket prefixes of the kinds of item other than uploads.
+const (
+	ExpiryBucketSharePrefix = "share#"
+	ExpiryBucketKeyPrefix   = "key#"
+)
+
+// ShareExpiryBucket is the AttrExpiryBucket of an ACTIVE share that expires
+// at expiresAt. The job that expires sessions queries IndexExpiry for each
+// hour's bucket up to now, as for uploads.
+func ShareExpiryBucket(expiresAt time.Time) string {
+	return ExpiryBucketSharePrefix + expiresAt.UTC().Format(ExpiryBucketLayout)
+}
+
+// KeyExpiryBucket is the AttrExpiryBucket of an ephemeral key that expires
+// at expiresAt, issued or used: either way it is dead after it.
+func KeyExpiryBucket(expiresAt time.Time) string {
+	return ExpiryBucketKeyPrefix + expiresAt.UTC().Format(ExpiryBucketLayout)
+}
+
+// OutboxBucketPrefix starts every AttrOutbox value.
+const OutboxBucketPrefix = "outbox#"
+
+// OutboxBucket is the AttrOutbox of a notification created at created.
+func OutboxBucket(created time.Time) string {
+	return OutboxBucketPrefix + created.UTC().Format(ExpiryBucketLayout)
+}
+
+// How long an item of the sharing sessions is kept after it expires, before
+// DynamoDB TTL may delete it. Until then the store answers precisely about
+// it (410 session_expired, key_expired, ...), and after it with 404: the
+// audit chain, not these items, is the lasting record of what happened.
+const (
+	// ShareTTLGrace keeps an ended session (expired or revoked) in its
+	// patient's and grantee's lists, with its views used and devices, for a
+	// quarter after its expiry, which is as far back as reviewing one's
+	// sessions is expected to go; a share expires at most
+	// core.MaxShareExpiry after its creation.
+	ShareTTLGrace = 90 * 24 * time.Hour
+	// GrantTTLGrace keeps accesses and ephemeral keys for a week after they
+	// expire: late requests (a claim retried offline, an activity report
+	// sent when the app comes back) still get the precise answer, and a
+	// table does not keep an item per view for longer than that. Neither
+	// holds a secret: a key item names the object, the sealed key is never
+	// stored.
+	GrantTTLGrace = 7 * 24 * time.Hour
 )
 
 // ExpiryBucketUploadPrefix starts the AttrExpiryBucket of a staged upload.
@@ -81,8 +161,9 @@ func epochCeil(t time.Time) int64 {
 }
 
 // TableInput is the definition of the single table named name: keys AttrPK
-// and AttrSK (S), the global secondary indexes IndexByActor and IndexExpiry,
-// on-demand billing. TTL on AttrTTL is not part of CreateTable; EnsureTable
+// and AttrSK (S), the global secondary indexes IndexByActor (which is also
+// IndexSharesByPatient), IndexSharesByGrantee and IndexExpiry, on-demand
+// billing. TTL on AttrTTL is not part of CreateTable; EnsureTable
 // enables it (UpdateTimeToLive), and the CDK app sets it on the table.
 func TableInput(name string) *dynamodb.CreateTableInput {
 	str := func(n string) types.AttributeDefinition {
@@ -98,7 +179,7 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
-			str(AttrPK), str(AttrSK), str(AttrGSI1PK), str(AttrGSI1SK), str(AttrExpiryBucket),
+			str(AttrPK), str(AttrSK), str(AttrGSI1PK), str(AttrGSI1SK), str(AttrGSI2PK), str(AttrGSI2SK), str(AttrExpiryBucket),
 			{AttributeName: aws.String(AttrExpiresAt), AttributeType: types.ScalarAttributeTypeN},
 		},
 		KeySchema: keys(AttrPK, AttrSK),
@@ -106,6 +187,11 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 			{
 				IndexName:  aws.String(IndexByActor),
 				KeySchema:  keys(AttrGSI1PK, AttrGSI1SK),
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			},
+			{
+				IndexName:  aws.String(IndexSharesByGrantee),
+				KeySchema:  keys(AttrGSI2PK, AttrGSI2SK),
 				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 			},
 			{

@@ -34,7 +34,8 @@ func TestTableInput(t *testing.T) {
 		attrs[aws.ToString(d.AttributeName)] = d.AttributeType
 	}
 	wantAttrs := map[string]types.ScalarAttributeType{
-		"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "expiry_bucket": "S", "expires_at": "N",
+		"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "gsi2pk": "S", "gsi2sk": "S",
+		"expiry_bucket": "S", "expires_at": "N",
 	}
 	if diff := cmp.Diff(wantAttrs, attrs); diff != "" {
 		t.Errorf("AttributeDefinitions mismatch (-want +got):\n%s", diff)
@@ -45,6 +46,7 @@ func TestTableInput(t *testing.T) {
 	}
 	wantIndexes := map[string]string{
 		"gsi1":       "gsi1pk:HASH gsi1sk:RANGE ALL",
+		"gsi2":       "gsi2pk:HASH gsi2sk:RANGE ALL",
 		"gsi_expiry": "expiry_bucket:HASH expires_at:RANGE KEYS_ONLY",
 	}
 	if diff := cmp.Diff(wantIndexes, indexes); diff != "" {

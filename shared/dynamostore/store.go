@@ -1,7 +1,8 @@
-// Package dynamostore is the DynamoDB core.Store: one table (TableInput)
-// holding the same items, under the same keys (package storekeys), as the
-// embedded store (boltstore), with a by-actor index of the audit trail and a
-// sparse index of the items due for cleanup.
+// Package dynamostore is the DynamoDB core.Store and core.ShareStore: one
+// table (TableInput) holding the same items, under the same keys (package
+// storekeys), as the embedded store (boltstore), with a by-actor index of
+// the audit trail that also lists shares by patient, an index of shares by
+// grantee, and a sparse index of the items due for cleanup.
 //
 // Every port method is one DynamoDB request: a conditional PutItem,
 // UpdateItem or DeleteItem, a GetItem, a Query, or one TransactWriteItems.
@@ -532,29 +533,55 @@ func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead
 	return head, nil
 }
 
-// AppendAudit appends rec with one TransactWriteItems: a Put of the record
-// (with its IndexByActor keys) conditional on no record at its sequence, and
-// a Put of the head conditional on the head being exactly (rec.Seq-1,
-// rec.PrevHash) — absent when that is the zero head. When the head's
-// condition fails its ALL_OLD item is the current head, returned in
-// *core.HeadMismatchError without another read; nothing is written.
+// AppendAudit appends rec with one TransactWriteItems of the two writes of
+// auditWrites. When the head's condition fails its ALL_OLD item is the
+// current head, returned in *core.HeadMismatchError without another read;
+// nothing is written.
 func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
+	items, err := s.auditWrites(rec)
+	if err != nil {
+		return fmt.Errorf("append audit %d to %q: %w", rec.Seq, rec.PatientID, err)
+	}
+	err = s.transact(ctx, items)
+	if reasons, failed := cancellation(err, len(items)); failed {
+		answer := auditAnswer(rec, reasons, err)
+		if answer == nil { // cannot be: a condition failed, and these are the only writes
+			answer = core.ErrInternal(err, "a condition failed that no answer explains")
+		}
+		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, answer)
+	}
+	if err != nil {
+		return translate(err, "append audit %d to %s", rec.Seq, rec.PatientID)
+	}
+	return nil
+}
+
+// auditWrites returns the two writes that append rec to its chain, for
+// AppendAudit and for every transaction that records a change with its
+// audit record (see core.ShareStore): a Put of the record (with its
+// IndexByActor keys) conditional on no record at its sequence, then a Put
+// of the head conditional on the head being exactly (rec.Seq-1,
+// rec.PrevHash) — absent when that is the zero head — which returns the
+// head as it was when the condition fails (ALL_OLD). A transaction puts
+// them last, in this order, so that auditAnswer finds their reasons at the
+// end of the transaction's.
+func (s *Store) auditWrites(rec core.AuditRecord) ([]types.TransactWriteItem, error) {
 	if err := storekeys.CheckIDs(rec.PatientID); err != nil {
-		return fmt.Errorf("append audit to %q: %w", rec.PatientID, err)
+		return nil, fmt.Errorf("audit record: %w", err)
 	}
 	if rec.ActorID != "" {
 		if err := storekeys.CheckIDs(rec.ActorID); err != nil {
-			return fmt.Errorf("append audit to %s: actor: %w", rec.PatientID, err)
+			return nil, fmt.Errorf("audit record: actor: %w", err)
 		}
 	}
 	recItem, err := marshal(auditItemOf(rec))
 	if err != nil {
-		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, err)
+		return nil, err
 	}
 	hk := storekeys.AuditHeadKey(rec.PatientID)
 	headItemAV, err := marshal(headItem{PK: hk.PK, SK: hk.SK, Seq: rec.Seq, Hash: rec.Hash})
 	if err != nil {
-		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, err)
+		return nil, err
 	}
 	// The head the record follows. rec.Seq 0 follows no head: prev wraps to
 	// the largest sequence, which no chain reaches, so the condition fails.
@@ -574,7 +601,7 @@ func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
 			":prev": avN(strconv.FormatUint(prev, 10)), ":prevhash": avB(rec.PrevHash),
 		}
 	}
-	items := []types.TransactWriteItem{
+	return []types.TransactWriteItem{
 		{Put: &types.Put{
 			TableName:                s.table,
 			Item:                     recItem,
@@ -582,21 +609,26 @@ func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
 			ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
 		}},
 		{Put: headPut},
-	}
-	err = s.transact(ctx, items)
-	if reasons, failed := cancellation(err, len(items)); failed {
-		if !conditionFailed(reasons[1]) {
-			return core.ErrInternal(err, "append audit %d to %s: a record exists beyond the head", rec.Seq, rec.PatientID)
+	}, nil
+}
+
+// auditAnswer tells what the reasons of a cancelled transaction that ends
+// with auditWrites mean for the audit record: nil when neither of its
+// writes failed; *core.HeadMismatchError with the current head (from the
+// head's ALL_OLD item) when the head moved; KindInternal when only the
+// record's condition failed, which means a record exists beyond the head.
+// cause is the cancellation.
+func auditAnswer(rec core.AuditRecord, reasons []types.CancellationReason, cause error) error {
+	record, head := reasons[len(reasons)-2], reasons[len(reasons)-1]
+	switch {
+	case conditionFailed(head):
+		current, err := decodeHead(head.Item)
+		if err != nil {
+			return err
 		}
-		current, derr := decodeHead(reasons[1].Item)
-		if derr != nil {
-			return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, derr)
-		}
-		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID,
-			&core.HeadMismatchError{PatientID: rec.PatientID, Current: current})
-	}
-	if err != nil {
-		return translate(err, "append audit %d to %s", rec.Seq, rec.PatientID)
+		return &core.HeadMismatchError{PatientID: rec.PatientID, Current: current}
+	case conditionFailed(record):
+		return core.ErrInternal(cause, "audit record %d of %s exists beyond the head", rec.Seq, rec.PatientID)
 	}
 	return nil
 }

@@ -1,0 +1,383 @@
+package dynamostore
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
+)
+
+// Unit tests of how the ShareStore methods read a cancelled transaction,
+// against the fake of fake_test.go: each case scripts the reasons, one per
+// write, and checks the answer, made from them alone in one call.
+
+var ft0 = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
+
+func fakeShare() core.Share {
+	return core.Share{
+		ID: "sh_1", PatientID: "pat-1", ProfessionalID: "dr-a", MaxViews: 2, MaxDevices: 1,
+		Status: core.ShareActive, CreatedAt: ft0, ExpiresAt: ft0.Add(time.Hour),
+	}
+}
+
+// shareAV is sh as stored, with edit applied first.
+func shareAV(t *testing.T, edit func(*core.Share)) item {
+	t.Helper()
+	sh := fakeShare()
+	if edit != nil {
+		edit(&sh)
+	}
+	it, err := marshal(shareItemOf(sh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it
+}
+
+func keyAV(t *testing.T, edit func(*core.EphemeralKey)) item {
+	t.Helper()
+	k := fakeKey()
+	if edit != nil {
+		edit(&k)
+	}
+	it, err := marshal(ephemeralKeyItemOf(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it
+}
+
+func fakeKey() core.EphemeralKey {
+	return core.EphemeralKey{
+		ID: "ek_1", AccessID: "ac_1", ShareID: "sh_1", PhotoID: "ph_1", PatientID: "pat-1", ProfessionalID: "dr-a",
+		Status: core.KeyIssued, CreatedAt: ft0, ExpiresAt: ft0.Add(time.Minute), ShareExpiresAt: ft0.Add(time.Hour),
+	}
+}
+
+var fakeRec = core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", At: ft0}, core.ChainHead{Seq: 3, Hash: []byte("h3")})
+
+func ccf(it item) types.CancellationReason { return reason("ConditionalCheckFailed", it) }
+
+// wantAnswer is what a test expects of a method's error: a kind and code, or a
+// head mismatch, or a replay.
+type wantAnswer struct {
+	kind   core.Kind
+	code   string
+	head   bool
+	replay *core.IdempotencyReplayError
+	isNil  bool
+}
+
+func (w wantAnswer) check(t *testing.T, op string, err error) {
+	t.Helper()
+	switch {
+	case w.isNil:
+		if err != nil {
+			t.Errorf("%s: got %v, want nil", op, err)
+		}
+	case w.head:
+		var moved *core.HeadMismatchError
+		if !errors.As(err, &moved) {
+			t.Errorf("%s: got %v, want *core.HeadMismatchError", op, err)
+		}
+	case w.replay != nil:
+		var replay *core.IdempotencyReplayError
+		if !errors.As(err, &replay) {
+			t.Errorf("%s: got %v, want *core.IdempotencyReplayError", op, err)
+		} else if diff := cmp.Diff(w.replay, replay); diff != "" {
+			t.Errorf("%s: replay mismatch (-want +got):\n%s", op, diff)
+		}
+	default:
+		if err == nil || core.KindOf(err) != w.kind || core.CodeOf(err) != w.code {
+			t.Errorf("%s: got %v (kind %d, code %s), want kind %d, code %s", op, err, core.KindOf(err), core.CodeOf(err), w.kind, w.code)
+		}
+	}
+}
+
+func notFound() wantAnswer        { return wantAnswer{kind: core.KindNotFound, code: core.CodeNotFound} }
+func gone(code string) wantAnswer { return wantAnswer{kind: core.KindGone, code: code} }
+func conflict() wantAnswer        { return wantAnswer{kind: core.KindConflict, code: core.CodeConflict} }
+func internalErr() wantAnswer     { return wantAnswer{kind: core.KindInternal, code: core.CodeInternal} }
+func headMoved() wantAnswer       { return wantAnswer{head: true} }
+func deviceMismatch() wantAnswer {
+	return wantAnswer{kind: core.KindForbidden, code: core.CodeDeviceMismatch}
+}
+func reasonsOf(r ...types.CancellationReason) []types.CancellationReason { return r }
+
+type cancelCase struct {
+	name    string
+	reasons []types.CancellationReason
+	want    wantAnswer
+}
+
+// runCancellations runs call once per case with the transaction cancelled
+// for the case's reasons, and checks that it made one call with n writes.
+func runCancellations(t *testing.T, n int, cases []cancelCase, call func(s *Store) error) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+				if len(in.TransactItems) != n {
+					t.Errorf("got %d writes, want %d", len(in.TransactItems), n)
+				}
+				return nil, cancelled(tc.reasons...)
+			}}
+			tc.want.check(t, tc.name, call(fakeStore(f)))
+			if diff := cmp.Diff([]string{"TransactWriteItems"}, f.ops()); diff != "" {
+				t.Errorf("calls mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCreateShareCancellation(t *testing.T) {
+	head := headAV(t, "pat-1", 9, []byte("h9"))
+	idem, err := marshal(idempotencyItem{PK: "IDEM#pat-1", SK: "KEY#k", ShareID: "sh_0", RequestHash: []byte("hash-0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay := wantAnswer{replay: &core.IdempotencyReplayError{ShareID: "sh_0", RequestHash: []byte("hash-0")}}
+	// share, idempotency claim, inbox, record, head
+	runCancellations(t, 5, []cancelCase{
+		{"key claimed", reasonsOf(none, ccf(idem), none, none, none), replay},
+		{"key claimed and head moved", reasonsOf(none, ccf(idem), none, none, ccf(head)), replay},
+		{"key claimed and id taken", reasonsOf(ccf(nil), ccf(idem), none, none, none), replay},
+		{"id taken", reasonsOf(ccf(nil), none, none, none, none), conflict()},
+		{"head moved", reasonsOf(none, none, none, none, ccf(head)), headMoved()},
+		{"record beyond the head", reasonsOf(none, none, none, ccf(nil), none), internalErr()},
+		{"notification id taken", reasonsOf(none, none, ccf(nil), none, none), conflict()},
+	}, func(s *Store) error {
+		sh := fakeShare()
+		sh.IdempotencyKey = "k"
+		return s.CreateShare(t.Context(), sh, core.Notification{ID: "nt_1", RecipientID: "dr-a"}, fakeRec)
+	})
+}
+
+func TestRevokeShareCancellation(t *testing.T) {
+	revoked := func(sh *core.Share) {
+		sh.Status, sh.RevokedAt, sh.RevokedBy, sh.RevokeReason = core.ShareRevoked, ft0.Add(time.Minute), "pat-1", "first"
+	}
+	head := headAV(t, "pat-1", 9, []byte("h9"))
+	// share, inbox, record, head
+	cases := []cancelCase{
+		{"no share", reasonsOf(ccf(nil), none, none, none), notFound()},
+		{"another patient's", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.PatientID = "pat-2" })), none, none, none), notFound()},
+		{"another patient's, revoked", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { revoked(sh); sh.PatientID = "pat-2" })), none, none, none), notFound()},
+		{"head moved", reasonsOf(none, none, none, ccf(head)), headMoved()},
+		{"already revoked", reasonsOf(ccf(shareAV(t, revoked)), none, none, none), wantAnswer{isNil: true}},
+		{"already revoked and head moved", reasonsOf(ccf(shareAV(t, revoked)), none, none, ccf(head)), wantAnswer{isNil: true}},
+	}
+	runCancellations(t, 4, cases, func(s *Store) error {
+		_, err := s.RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", core.Notification{ID: "nt_1", RecipientID: "dr-a"}, fakeRec)
+		return err
+	})
+
+	// The share comes back as stored, from the cancellation alone.
+	f := &fakeAPI{transact: func(*dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+		return nil, cancelled(ccf(shareAV(t, revoked)), none, none, none)
+	}}
+	got, err := fakeStore(f).RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", core.Notification{ID: "nt_1", RecipientID: "dr-a"}, fakeRec)
+	want := fakeShare()
+	revoked(&want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, shareCmp); diff != "" {
+		t.Errorf("RevokeShare of a revoked share mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestOpenAccessCancellation(t *testing.T) {
+	a := core.Access{ID: "ac_1", ShareID: "sh_1", PatientID: "pat-1", ProfessionalID: "dr-a", DeviceFingerprint: "fp-2"}
+	now := ft0.Add(time.Minute)
+	head := headAV(t, "pat-1", 9, []byte("h9"))
+	bound := func(fps ...string) func(*core.Share) { return func(sh *core.Share) { sh.Devices = fps } }
+	// access, share, inbox, record, head
+	runCancellations(t, 5, []cancelCase{
+		{"no share", reasonsOf(none, ccf(nil), none, none, none), notFound()},
+		{"another grantee's", reasonsOf(none, ccf(shareAV(t, func(sh *core.Share) { sh.ProfessionalID = "dr-b" })), none, none, none), notFound()},
+		{"another grantee's, revoked", reasonsOf(none, ccf(shareAV(t, func(sh *core.Share) { sh.ProfessionalID, sh.Status = "dr-b", core.ShareRevoked })), none, none, none), notFound()},
+		{"revoked", reasonsOf(none, ccf(shareAV(t, func(sh *core.Share) { sh.Status = core.ShareRevoked })), none, none, none), gone(core.CodeSessionRevoked)},
+		{"revoked, expired and full", reasonsOf(none, ccf(shareAV(t, func(sh *core.Share) { sh.Status, sh.ExpiresAt, sh.Devices = core.ShareRevoked, now, []string{"fp-1"} })), none, none, none), gone(core.CodeSessionRevoked)},
+		{"expired at now", reasonsOf(none, ccf(shareAV(t, func(sh *core.Share) { sh.ExpiresAt = now })), none, none, none), gone(core.CodeSessionExpired)},
+		{"expired and full", reasonsOf(none, ccf(shareAV(t, func(sh *core.Share) { sh.ExpiresAt, sh.Devices = now, []string{"fp-1"} })), none, none, none), gone(core.CodeSessionExpired)},
+		{"another device bound", reasonsOf(none, ccf(shareAV(t, bound("fp-1"))), none, none, none), deviceMismatch()},
+		{"usable", reasonsOf(none, ccf(shareAV(t, bound("fp-2"))), none, none, none), internalErr()},
+		{"access id taken", reasonsOf(ccf(nil), none, none, none, none), conflict()},
+		{"head moved", reasonsOf(none, none, none, none, ccf(head)), headMoved()},
+		{"head moved and device refused", reasonsOf(none, ccf(shareAV(t, bound("fp-1"))), none, none, ccf(head)), deviceMismatch()},
+	}, func(s *Store) error {
+		return s.OpenAccess(t.Context(), a, now, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec)
+	})
+}
+
+func TestIssueKeyCancellation(t *testing.T) {
+	now := ft0.Add(time.Minute)
+	head := headAV(t, "pat-1", 9, []byte("h9"))
+	// share, key, inbox, record, head
+	runCancellations(t, 5, []cancelCase{
+		{"no share", reasonsOf(ccf(nil), none, none, none, none), notFound()},
+		{"another grantee's, exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.ProfessionalID, sh.ViewsUsed = "dr-b", 2 })), none, none, none, none), notFound()},
+		{"revoked and exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.Status, sh.ViewsUsed = core.ShareRevoked, 2 })), none, none, none, none), gone(core.CodeSessionRevoked)},
+		{"expired and exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.ExpiresAt, sh.ViewsUsed = now, 2 })), none, none, none, none), gone(core.CodeSessionExpired)},
+		{"exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.ViewsUsed = 2 })), none, none, none, none), gone(core.CodeViewsExhausted)},
+		{"usable", reasonsOf(ccf(shareAV(t, nil)), none, none, none, none), internalErr()},
+		{"key id taken", reasonsOf(none, ccf(nil), none, none, none), conflict()},
+		{"head moved", reasonsOf(none, none, none, none, ccf(head)), headMoved()},
+	}, func(s *Store) error {
+		return s.IssueKey(t.Context(), fakeKey(), now, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec)
+	})
+}
+
+func TestClaimKeyCancellation(t *testing.T) {
+	now := ft0.Add(30 * time.Second)
+	head := headAV(t, "pat-1", 9, []byte("h9"))
+	// key, share check, record, head
+	runCancellations(t, 4, []cancelCase{
+		{"no key", reasonsOf(ccf(nil), none, none, none), notFound()},
+		{"another grantee's used key", reasonsOf(ccf(keyAV(t, func(k *core.EphemeralKey) { k.ProfessionalID, k.Status = "dr-b", core.KeyUsed })), none, none, none), notFound()},
+		{"another share's key", reasonsOf(ccf(keyAV(t, func(k *core.EphemeralKey) { k.ShareID = "sh_2" })), none, none, none), notFound()},
+		{"used", reasonsOf(ccf(keyAV(t, func(k *core.EphemeralKey) { k.Status = core.KeyUsed })), none, none, none), gone(core.CodeKeyUsed)},
+		{"used and share revoked", reasonsOf(ccf(keyAV(t, func(k *core.EphemeralKey) { k.Status = core.KeyUsed })), ccf(shareAV(t, func(sh *core.Share) { sh.Status = core.ShareRevoked })), none, none), gone(core.CodeKeyUsed)},
+		{"expired", reasonsOf(ccf(keyAV(t, func(k *core.EphemeralKey) { k.ExpiresAt = now })), none, none, none), gone(core.CodeKeyExpired)},
+		{"share revoked", reasonsOf(none, ccf(shareAV(t, func(sh *core.Share) { sh.Status = core.ShareRevoked })), none, none), gone(core.CodeSessionRevoked)},
+		{"share expired", reasonsOf(none, ccf(shareAV(t, func(sh *core.Share) { sh.ExpiresAt = now })), none, none), gone(core.CodeSessionExpired)},
+		{"share gone", reasonsOf(none, ccf(nil), none, none), notFound()},
+		{"head moved", reasonsOf(none, none, none, ccf(head)), headMoved()},
+	}, func(s *Store) error {
+		_, err := s.ClaimKey(t.Context(), fakeKey(), "dr-a", now, fakeRec)
+		return err
+	})
+}
+
+// TestShareWritesConditions pins the conditions that carry the security
+// invariants: a view is counted only within the share's limits (DESIGN
+// §2.3), a key is claimed once (§2.4) on its own, live share (§2.5).
+func TestShareWritesConditions(t *testing.T) {
+	var got *dynamodb.TransactWriteItemsInput
+	f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+		got = in
+		return &dynamodb.TransactWriteItemsOutput{}, nil
+	}}
+	s := fakeStore(f)
+	n := core.Notification{ID: "nt_1", RecipientID: "pat-1"}
+	cond := func(i int) string {
+		w := got.TransactItems[i]
+		switch {
+		case w.Update != nil:
+			return aws.ToString(w.Update.UpdateExpression) + " IF " + aws.ToString(w.Update.ConditionExpression)
+		case w.ConditionCheck != nil:
+			return "CHECK IF " + aws.ToString(w.ConditionCheck.ConditionExpression)
+		}
+		return "PUT IF " + aws.ToString(w.Put.ConditionExpression)
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want []string
+	}{
+		{"IssueKey", func() error { return s.IssueKey(t.Context(), fakeKey(), ft0, n, fakeRec) }, []string{
+			"SET #used = #used + :one IF #status = :active AND #expires > :now AND #pro = :pro AND #used < #max",
+			"PUT IF attribute_not_exists(#pk)",
+			"PUT IF attribute_not_exists(#pk)",
+			"PUT IF attribute_not_exists(#pk)",
+			"PUT IF #seq = :prev AND #hash = :prevhash",
+		}},
+		{"ClaimKey", func() error { _, err := s.ClaimKey(t.Context(), fakeKey(), "dr-a", ft0, fakeRec); return err }, []string{
+			"SET #status = :used, #usedat = :now IF #status = :issued AND #pro = :pro AND #share = :share AND #expires > :now",
+			"CHECK IF #status = :active AND #expires > :now AND #pro = :pro",
+			"PUT IF attribute_not_exists(#pk)",
+			"PUT IF #seq = :prev AND #hash = :prevhash",
+		}},
+		{"OpenAccess", func() error {
+			return s.OpenAccess(t.Context(), core.Access{ID: "ac_1", ShareID: "sh_1", ProfessionalID: "dr-a", DeviceFingerprint: "fp.1"}, ft0, n, fakeRec)
+		}, []string{
+			"PUT IF attribute_not_exists(#pk)",
+			"SET #devices.#fp = if_not_exists(#devices.#fp, :now) IF #status = :active AND #expires > :now AND #pro = :pro AND (attribute_exists(#devices.#fp) OR size(#devices) < #max)",
+			"PUT IF attribute_not_exists(#pk)",
+			"PUT IF attribute_not_exists(#pk)",
+			"PUT IF #seq = :prev AND #hash = :prevhash",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); err != nil {
+				t.Fatal(err)
+			}
+			var conds []string
+			for i := range got.TransactItems {
+				conds = append(conds, cond(i))
+			}
+			if diff := cmp.Diff(tc.want, conds); diff != "" {
+				t.Errorf("writes mismatch (-want +got):\n%s", diff)
+			}
+			for i, w := range got.TransactItems {
+				if w.Update != nil && w.Update.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld ||
+					w.ConditionCheck != nil && w.ConditionCheck.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
+					t.Errorf("write %d does not return the item as it was on failure", i)
+				}
+			}
+		})
+	}
+	// A claim returns the key as claimed, in UTC, from what it was given.
+	k, err := s.ClaimKey(t.Context(), fakeKey(), "dr-a", ft0.In(time.FixedZone("x", 3600)), fakeRec)
+	want := fakeKey()
+	want.Status, want.UsedAt = core.KeyUsed, ft0
+	if err != nil || !cmp.Equal(want, k) || k.UsedAt.Location() != time.UTC {
+		t.Errorf("ClaimKey: got %+v, %v; want %+v with UsedAt in UTC", k, err, want)
+	}
+}
+
+func TestShareIndexCursor(t *testing.T) {
+	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.FixedZone("x", 3600))
+	for _, id := range []string{"sh_1", "sh#with#hashes", "ünï"} {
+		sk := storekeys.ShareIndexSK(at, id)
+		got, err := parseShareIndexSK(sk)
+		if err != nil || got != id {
+			t.Errorf("parseShareIndexSK(%q) = %q, %v; want %q", sk, got, err, id)
+		}
+	}
+	good := storekeys.ShareIndexSK(at, "sh_1")
+	for _, bad := range []string{"", "sh_1", good[:30], good[:31], "X" + good[1:], "2026-03-14T14:09:26.000000001+01:00#sh_1", good + "\x00"} {
+		if _, err := parseShareIndexSK(bad); err == nil {
+			t.Errorf("parseShareIndexSK(%q): got nil error, want one", bad)
+		}
+	}
+}
+
+func TestShareInvalidInputMakesNoCall(t *testing.T) {
+	f := &fakeAPI{}
+	s := fakeStore(f)
+	ctx := t.Context()
+	n := core.Notification{ID: "nt_1", RecipientID: "dr-a"}
+	bad := map[string]error{
+		"CreateShare id":              s.CreateShare(ctx, core.Share{ID: "sh\x00", PatientID: "pat-1", ProfessionalID: "dr-a"}, n, fakeRec),
+		"CreateShare idempotency key": s.CreateShare(ctx, core.Share{ID: "sh_1", PatientID: "pat-1", ProfessionalID: "dr-a", IdempotencyKey: "k\xff"}, n, fakeRec),
+		"CreateShare notification":    s.CreateShare(ctx, fakeShare(), core.Notification{ID: "", RecipientID: "dr-a"}, fakeRec),
+		"CreateShare actor":           s.CreateShare(ctx, fakeShare(), n, core.AuditRecord{PatientID: "pat-1", ActorID: "a\x00", Seq: 1}),
+		"OpenAccess fingerprint":      s.OpenAccess(ctx, core.Access{ID: "ac_1", ShareID: "sh_1"}, ft0, n, fakeRec),
+		"IssueKey share":              s.IssueKey(ctx, core.EphemeralKey{ID: "ek_1"}, ft0, n, fakeRec),
+		"ClaimKey share":              errOf2(s.ClaimKey(ctx, core.EphemeralKey{ID: "ek_1"}, "dr-a", ft0, fakeRec)),
+		"RevokeShare":                 errOf2(s.RevokeShare(ctx, "", "pat-1", ft0, "", n, fakeRec)),
+		"GetShare":                    errOf2(s.GetShare(ctx, "sh\xff")),
+		"MarkRead":                    errOf2(s.MarkRead(ctx, "dr-a", "")),
+		"MarkPublished":               s.MarkPublished(ctx, "", "nt_1"),
+		"ListShares role":             listErr(s.ListShares(ctx, "clinic-1", core.RoleClinic, core.Page{Limit: 1})),
+		"ListShares cursor":           listErr(s.ListShares(ctx, "pat-1", core.RolePatient, core.Page{Cursor: "%%", Limit: 1})),
+		"ListInbox cursor":            listErr(s.ListInbox(ctx, "dr-a", core.Page{Cursor: "eA", Limit: 1})),
+	}
+	for name, err := range bad {
+		if core.KindOf(err) != core.KindInvalid {
+			t.Errorf("%s: got %v, want kind invalid", name, err)
+		}
+	}
+	if calls := f.ops(); len(calls) != 0 {
+		t.Errorf("calls made: %v, want none", calls)
+	}
+}

@@ -1,0 +1,653 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
+)
+
+// The sharing sessions: core.ShareStore on the same table. A method that
+// changes security state is one TransactWriteItems whose writes are, in
+// order, the state change (conditional Puts, Updates and ConditionChecks of
+// the share, idempotency claim, access or key), the notification's inbox
+// item, and last the two writes of auditWrites. Every condition that can
+// fail on the state returns the item as it was (ALL_OLD), and the
+// cancellation reasons, which come one per write in the same order, tell
+// the answer without another read: the state's reason first (not found,
+// gone, forbidden, an idempotent replay, an id that exists), then the
+// chain's head (*core.HeadMismatchError), then a notification id that
+// exists. A refusal wins over a moved head because nothing was written
+// either way and a retry with the new head would be refused again.
+
+var _ core.ShareStore = (*Store)(nil)
+
+// putNew is the write of a new item, conditional on no item at its key.
+func (s *Store) putNew(it item) types.TransactWriteItem {
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName:                s.table,
+		Item:                     it,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
+	}}
+}
+
+// inboxPut is the write of n as a new, unread, unpublished inbox item.
+func (s *Store) inboxPut(n core.Notification) (types.TransactWriteItem, error) {
+	if err := storekeys.CheckIDs(n.RecipientID, n.ID); err != nil {
+		return types.TransactWriteItem{}, fmt.Errorf("notification: %w", err)
+	}
+	it, err := marshal(inboxItemOf(n))
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return s.putNew(it), nil
+}
+
+// stateChange runs the transaction of a method that changes security state:
+// the method's own writes, the notification's inbox item when n is not nil,
+// and the audit record. When a condition fails, state tells what the
+// reasons of the method's own writes mean (nil when none of them is the
+// answer); it is asked first, then the audit record, then the inbox item.
+// The answer, or the translated error, is wrapped with the operation that
+// format and args name.
+func (s *Store) stateChange(ctx context.Context, own []types.TransactWriteItem, n *core.Notification, rec core.AuditRecord,
+	state func(reasons []types.CancellationReason) error, format string, args ...any) error {
+	wrap := func(err error) error { return fmt.Errorf(format+": %w", append(args, err)...) }
+	items := slices.Clone(own)
+	if n != nil {
+		put, err := s.inboxPut(*n)
+		if err != nil {
+			return wrap(err)
+		}
+		items = append(items, put)
+	}
+	audit, err := s.auditWrites(rec)
+	if err != nil {
+		return wrap(err)
+	}
+	items = append(items, audit...)
+	err = s.transact(ctx, items)
+	reasons, failed := cancellation(err, len(items))
+	switch {
+	case err == nil:
+		return nil
+	case !failed:
+		return translate(err, format, args...)
+	}
+	if answer := state(reasons[:len(own)]); answer != nil {
+		return wrap(answer)
+	}
+	if answer := auditAnswer(rec, reasons, err); answer != nil {
+		return wrap(answer)
+	}
+	if n != nil && conditionFailed(reasons[len(own)]) {
+		return wrap(core.ErrConflict("notification %s exists", n.ID))
+	}
+	return wrap(core.ErrInternal(err, "a condition failed that no answer explains"))
+}
+
+// CreateShare stores a new share with one TransactWriteItems: a Put of the
+// share conditional on its absence; with an idempotency key, a Put of the
+// patient's claim of the key, conditional on no claim or a claim that
+// expired at sh.CreatedAt, whose ALL_OLD item names the share of a live
+// claim; the grantee's inbox item; the audit record. A live claim is the
+// answer whatever else failed (*core.IdempotencyReplayError: retrying with
+// another head would only find it again), then an existing id
+// (KindConflict), then the chain's head. See core.ShareStore.
+func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notification, rec core.AuditRecord) error {
+	if err := storekeys.CheckIDs(sh.ID, sh.PatientID, sh.ProfessionalID); err != nil {
+		return fmt.Errorf("create share %q: %w", sh.ID, err)
+	}
+	idem := sh.IdempotencyKey != ""
+	if idem {
+		if err := storekeys.CheckIDs(sh.IdempotencyKey); err != nil {
+			return fmt.Errorf("create share %s: idempotency key: %w", sh.ID, err)
+		}
+	}
+	shareAV, err := marshal(shareItemOf(sh))
+	if err != nil {
+		return fmt.Errorf("create share %s: %w", sh.ID, err)
+	}
+	own := []types.TransactWriteItem{s.putNew(shareAV)}
+	if idem {
+		idemAV, err := marshal(idempotencyItemOf(sh))
+		if err != nil {
+			return fmt.Errorf("create share %s: %w", sh.ID, err)
+		}
+		own = append(own, types.TransactWriteItem{Put: &types.Put{
+			TableName:                           s.table,
+			Item:                                idemAV,
+			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #expires <= :now"),
+			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#expires": attrClaimExpiresAt},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": avS(formatTime(sh.CreatedAt))},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}})
+	}
+	return s.stateChange(ctx, own, &n, rec, func(reasons []types.CancellationReason) error {
+		if idem && conditionFailed(reasons[1]) {
+			prev, err := decodeIdempotency(reasons[1].Item)
+			if err != nil {
+				return err
+			}
+			if prev.ShareID == "" {
+				return core.ErrInternal(nil, "the claim of idempotency key %q names no share", sh.IdempotencyKey)
+			}
+			return &core.IdempotencyReplayError{ShareID: prev.ShareID, RequestHash: prev.RequestHash}
+		}
+		if conditionFailed(reasons[0]) {
+			return core.ErrConflict("share %s exists", sh.ID)
+		}
+		return nil
+	}, "create share %s", sh.ID)
+}
+
+// GetShare returns the share or KindNotFound, with one strongly consistent
+// GetItem.
+func (s *Store) GetShare(ctx context.Context, id string) (core.Share, error) {
+	return getOne(ctx, s, "share", id, storekeys.ShareKey, decodeShare)
+}
+
+// GetAccess returns the access or KindNotFound, with one strongly
+// consistent GetItem.
+func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
+	return getOne(ctx, s, "access", id, storekeys.AccessKey, decodeAccess)
+}
+
+// GetKey returns the ephemeral key or KindNotFound, with one strongly
+// consistent GetItem.
+func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error) {
+	return getOne(ctx, s, "key", id, storekeys.EphemeralKeyKey, decodeEphemeralKey)
+}
+
+// getOne reads the item of id with one strongly consistent GetItem and
+// decodes it; KindNotFound when there is none.
+func getOne[T any](ctx context.Context, s *Store, what, id string, key func(string) storekeys.Key, decode func(item) (T, error)) (T, error) {
+	var zero T
+	if err := storekeys.CheckIDs(id); err != nil {
+		return zero, fmt.Errorf("get %s %q: %w", what, id, err)
+	}
+	it, err := s.get(ctx, key(id))
+	if err != nil {
+		return zero, translate(err, "get %s %s", what, id)
+	}
+	if len(it) == 0 {
+		return zero, fmt.Errorf("get %s %s: %w", what, id, core.ErrNotFound("%s %s not found", what, id))
+	}
+	v, err := decode(it)
+	if err != nil {
+		return zero, fmt.Errorf("get %s %s: %w", what, id, err)
+	}
+	return v, nil
+}
+
+// ListShares returns one page of a patient's shares (a Query of
+// IndexSharesByPatient) or of a professional's (IndexSharesByGrantee),
+// newest first. The cursor holds the index sort key, which names the share,
+// so the full ExclusiveStartKey (index and table keys) is rebuilt from it.
+// Index reads are eventually consistent: a share created a moment ago may be
+// missing from the page, and a page may show a share's state of a moment
+// ago.
+func (s *Store) ListShares(ctx context.Context, party string, role core.Role, page core.Page) ([]core.Share, string, error) {
+	if err := storekeys.CheckIDs(party); err != nil {
+		return nil, "", fmt.Errorf("list shares of %q: %w", party, err)
+	}
+	var index, pkAttr, skAttr, pk string
+	switch role {
+	case core.RolePatient:
+		index, pkAttr, skAttr, pk = IndexSharesByPatient, AttrGSI1PK, AttrGSI1SK, storekeys.SharesByPatientPK+party
+	case core.RoleProfessional:
+		index, pkAttr, skAttr, pk = IndexSharesByGrantee, AttrGSI2PK, AttrGSI2SK, storekeys.SharesByGranteePK+party
+	default:
+		return nil, "", fmt.Errorf("list shares of %s: %w", party, core.ErrInvalid("role %q has no shares", role))
+	}
+	after, err := storekeys.DecodeCursor(page.Cursor, "")
+	var start item
+	if err == nil && after != "" {
+		id, perr := parseShareIndexSK(after)
+		if perr != nil {
+			err = core.ErrInvalid("cursor is malformed")
+		} else {
+			start = keyItem(storekeys.ShareKey(id))
+			start[pkAttr], start[skAttr] = avS(pk), avS(after)
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
+	}
+	q := &dynamodb.QueryInput{
+		TableName:                 s.table,
+		IndexName:                 aws.String(index),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": pkAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(pk)},
+		ScanIndexForward:          aws.Bool(false),
+		ExclusiveStartKey:         start,
+	}
+	items, next, err := s.queryPage(ctx, q, pageLimit(page), skAttr)
+	if err != nil {
+		return nil, "", translate(err, "list shares of %s", party)
+	}
+	shares := make([]core.Share, 0, len(items))
+	for _, it := range items {
+		sh, err := decodeShare(it)
+		if err != nil {
+			return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
+		}
+		shares = append(shares, sh)
+	}
+	return shares, next, nil
+}
+
+// shareIndexTimeLen is the length of the time at the start of a share index
+// sort key (storekeys.ShareIndexSK).
+var shareIndexTimeLen = len(time.Time{}.Format(storekeys.ActorTimeLayout))
+
+// parseShareIndexSK returns the share id of a sort key that
+// storekeys.ShareIndexSK made: <created, fixed width>#<id>. It fails on
+// anything else.
+func parseShareIndexSK(sk string) (string, error) {
+	n := shareIndexTimeLen
+	if len(sk) < n+2 || sk[n] != '#' {
+		return "", fmt.Errorf("share index sort key %q is malformed", sk)
+	}
+	at, err := time.Parse(storekeys.ActorTimeLayout, sk[:n])
+	if err != nil || at.UTC().Format(storekeys.ActorTimeLayout) != sk[:n] {
+		return "", fmt.Errorf("share index sort key %q has a malformed time", sk)
+	}
+	id := sk[n+1:]
+	if err := storekeys.CheckIDs(id); err != nil {
+		return "", fmt.Errorf("share index sort key %q: %w", sk, err)
+	}
+	return id, nil
+}
+
+// RevokeShare revokes patientID's share with one TransactWriteItems: an
+// Update of the share (status, revoked_at, revoked_by = patientID,
+// revoke_reason; out of IndexExpiry) conditional on patient_id = patientID
+// AND status <> revoked, the grantee's inbox item and the audit record.
+// When the condition fails, the share as it was (ALL_OLD) tells the answer:
+// none, or another patient's, is KindNotFound; a revoked share is returned
+// unchanged with nil error, and nothing was written.
+//
+// A transaction returns no item when it succeeds, so the share returned
+// after a revocation holds only what this call knows: its id, patient,
+// status REVOKED, and the revocation's time, revoker (the patient) and
+// reason.
+func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (core.Share, error) {
+	if err := storekeys.CheckIDs(id, patientID); err != nil {
+		return core.Share{}, fmt.Errorf("revoke share %q: %w", id, err)
+	}
+	update := types.TransactWriteItem{Update: &types.Update{
+		TableName: s.table,
+		Key:       keyItem(storekeys.ShareKey(id)),
+		UpdateExpression: aws.String("SET #status = :revoked, #rat = :at, #rby = :by, #rreason = :reason" +
+			" REMOVE #bucket, #expires"),
+		ConditionExpression: aws.String("#patient = :patient AND #status <> :revoked"),
+		ExpressionAttributeNames: map[string]string{
+			"#status": attrStatus, "#rat": attrRevokedAt, "#rby": attrRevokedBy, "#rreason": attrRevokeReason,
+			"#bucket": AttrExpiryBucket, "#expires": AttrExpiresAt, "#patient": attrPatientID,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":revoked": avS(string(core.ShareRevoked)), ":at": avS(formatTime(at)),
+			":by": avS(patientID), ":reason": avS(reason), ":patient": avS(patientID),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+	var unchanged *core.Share
+	err := s.stateChange(ctx, []types.TransactWriteItem{update}, &n, rec, func(reasons []types.CancellationReason) error {
+		if !conditionFailed(reasons[0]) {
+			return nil
+		}
+		if len(reasons[0].Item) == 0 {
+			return core.ErrNotFound("share %s not found", id)
+		}
+		prev, err := decodeShare(reasons[0].Item)
+		switch {
+		case err != nil:
+			return err
+		case prev.PatientID != patientID:
+			return core.ErrNotFound("share %s not found", id)
+		case prev.Status == core.ShareRevoked:
+			unchanged = &prev
+			return nil
+		}
+		return core.ErrInternal(nil, "the revoke condition failed on share %s of its patient in status %q", id, prev.Status)
+	}, "revoke share %s", id)
+	if unchanged != nil { // whatever else failed: nothing was written
+		return *unchanged, nil
+	}
+	if err != nil {
+		return core.Share{}, err
+	}
+	return core.Share{
+		ID: id, PatientID: patientID, Status: core.ShareRevoked,
+		RevokedAt: at.UTC(), RevokedBy: patientID, RevokeReason: reason,
+	}, nil
+}
+
+// OpenAccess stores a new access with one TransactWriteItems: a Put of the
+// access conditional on its absence; an Update of its share that binds the
+// device (SET devices.<fingerprint> = if_not_exists(..., now): binding a
+// bound device changes nothing) conditional on
+//
+//	status = active AND share_expires_at > now AND professional_id = grantee
+//	AND (attribute_exists(devices.<fingerprint>) OR size(devices) < max_devices)
+//
+// the patient's inbox item and the audit record. When the share's condition
+// fails, the share as it was tells which clause did (see openAnswer).
+func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n core.Notification, rec core.AuditRecord) error {
+	if err := storekeys.CheckIDs(a.ID, a.ShareID, a.DeviceFingerprint); err != nil {
+		return fmt.Errorf("open access %q to share %q: %w", a.ID, a.ShareID, err)
+	}
+	accessAV, err := marshal(accessItemOf(a))
+	if err != nil {
+		return fmt.Errorf("open access %s to share %s: %w", a.ID, a.ShareID, err)
+	}
+	bind := types.TransactWriteItem{Update: &types.Update{
+		TableName:        s.table,
+		Key:              keyItem(storekeys.ShareKey(a.ShareID)),
+		UpdateExpression: aws.String("SET #devices.#fp = if_not_exists(#devices.#fp, :now)"),
+		ConditionExpression: aws.String("#status = :active AND #expires > :now AND #pro = :pro" +
+			" AND (attribute_exists(#devices.#fp) OR size(#devices) < #max)"),
+		ExpressionAttributeNames: map[string]string{
+			"#status": attrStatus, "#expires": attrShareExpiresAt, "#pro": attrProfessionalID,
+			"#devices": attrDevices, "#fp": a.DeviceFingerprint, "#max": attrMaxDevices,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":active": avS(string(core.ShareActive)), ":now": avS(formatTime(now)), ":pro": avS(a.ProfessionalID),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+	return s.stateChange(ctx, []types.TransactWriteItem{s.putNew(accessAV), bind}, &n, rec, func(reasons []types.CancellationReason) error {
+		if conditionFailed(reasons[1]) {
+			return openAnswer(a, now, reasons[1].Item)
+		}
+		if conditionFailed(reasons[0]) {
+			return core.ErrConflict("access %s exists", a.ID)
+		}
+		return nil
+	}, "open access %s to share %s", a.ID, a.ShareID)
+}
+
+// openAnswer tells why OpenAccess's condition failed on the share as it was
+// (old, empty when there was none), in the order of the contract: no share
+// of that grantee is KindNotFound, then revoked or expired at now is
+// KindGone, then a device that is not bound where there is no room is
+// KindForbidden device_mismatch.
+func openAnswer(a core.Access, now time.Time, old item) error {
+	sh, err := grantedShare(a.ShareID, a.ProfessionalID, now, old)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(sh.Devices, a.DeviceFingerprint) && len(sh.Devices) >= sh.MaxDevices {
+		return &core.Error{Kind: core.KindForbidden, Code: core.CodeDeviceMismatch,
+			Message: "the session is bound to another device"}
+	}
+	return core.ErrInternal(nil, "the open condition failed on share %s, usable on that device", a.ShareID)
+}
+
+// grantedShare decodes the share as it was when a condition on it failed
+// (old, empty when there was none) and returns the first reason that
+// professionalID may not use it at now: KindNotFound when there is no share
+// or it is another's (the grantee learns nothing of it), KindGone
+// session_revoked or session_expired. Otherwise it returns the share for
+// the caller's own reasons.
+func grantedShare(id, professionalID string, now time.Time, old item) (core.Share, error) {
+	if len(old) == 0 {
+		return core.Share{}, core.ErrNotFound("share %s not found", id)
+	}
+	sh, err := decodeShare(old)
+	if err != nil {
+		return core.Share{}, err
+	}
+	if sh.ProfessionalID != professionalID {
+		return core.Share{}, core.ErrNotFound("share %s not found", id)
+	}
+	switch sh.StatusAt(now) {
+	case core.ShareRevoked:
+		return core.Share{}, core.ErrGone(core.CodeSessionRevoked, "the session was revoked")
+	case core.ShareExpired:
+		return core.Share{}, core.ErrGone(core.CodeSessionExpired, "the session has expired")
+	case core.ShareActive:
+		return sh, nil
+	}
+	return core.Share{}, core.ErrInternal(nil, "share %s has status %q", id, sh.Status)
+}
+
+// IssueKey consumes one view and stores the ISSUED key with one
+// TransactWriteItems: an Update of the share, SET views_used = views_used
+// + 1, conditional on
+//
+//	status = active AND share_expires_at > now AND professional_id = grantee
+//	AND views_used < max_views
+//
+// which is the one place a view is counted (DESIGN §2.3); a Put of the key
+// conditional on its absence; the patient's inbox item and the audit
+// record. When the share's condition fails, the share as it was tells
+// which clause did.
+func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, rec core.AuditRecord) error {
+	if err := storekeys.CheckIDs(k.ID, k.ShareID); err != nil {
+		return fmt.Errorf("issue key %q of share %q: %w", k.ID, k.ShareID, err)
+	}
+	keyAV, err := marshal(ephemeralKeyItemOf(k))
+	if err != nil {
+		return fmt.Errorf("issue key %s of share %s: %w", k.ID, k.ShareID, err)
+	}
+	count := types.TransactWriteItem{Update: &types.Update{
+		TableName:        s.table,
+		Key:              keyItem(storekeys.ShareKey(k.ShareID)),
+		UpdateExpression: aws.String("SET #used = #used + :one"),
+		ConditionExpression: aws.String("#status = :active AND #expires > :now AND #pro = :pro" +
+			" AND #used < #max"),
+		ExpressionAttributeNames: map[string]string{
+			"#status": attrStatus, "#expires": attrShareExpiresAt, "#pro": attrProfessionalID,
+			"#used": attrViewsUsed, "#max": attrMaxViews,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":active": avS(string(core.ShareActive)), ":now": avS(formatTime(now)), ":pro": avS(k.ProfessionalID),
+			":one": avN("1"),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+	return s.stateChange(ctx, []types.TransactWriteItem{count, s.putNew(keyAV)}, &n, rec, func(reasons []types.CancellationReason) error {
+		if conditionFailed(reasons[0]) {
+			sh, err := grantedShare(k.ShareID, k.ProfessionalID, now, reasons[0].Item)
+			if err != nil {
+				return err
+			}
+			if sh.ViewsUsed >= sh.MaxViews {
+				return core.ErrGone(core.CodeViewsExhausted, "the session has no views left")
+			}
+			return core.ErrInternal(nil, "the view condition failed on share %s, which has views left", k.ShareID)
+		}
+		if conditionFailed(reasons[1]) {
+			return core.ErrConflict("key %s exists", k.ID)
+		}
+		return nil
+	}, "issue key %s of share %s", k.ID, k.ShareID)
+}
+
+// ClaimKey claims key k with one TransactWriteItems: an Update of the key,
+// SET status = used, used_at = now, conditional on
+//
+//	status = issued AND professional_id = claimant AND share_id = k.ShareID
+//	AND key_expires_at > now
+//
+// a ConditionCheck of its share (status = active AND share_expires_at > now
+// AND professional_id = claimant), so that a revocation stops claims of
+// keys already issued (DESIGN §2.5), and the audit record. The key's reason
+// is asked before the share's. A claim writes no notification.
+//
+// It returns k as claimed: k is the key as GetKey read it, and a claim
+// changes only its status and used_at, which the condition pinned.
+func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord) (core.EphemeralKey, error) {
+	if err := storekeys.CheckIDs(k.ID, k.ShareID); err != nil {
+		return core.EphemeralKey{}, fmt.Errorf("claim key %q: %w", k.ID, err)
+	}
+	nowS := avS(formatTime(now))
+	claim := types.TransactWriteItem{Update: &types.Update{
+		TableName:        s.table,
+		Key:              keyItem(storekeys.EphemeralKeyKey(k.ID)),
+		UpdateExpression: aws.String("SET #status = :used, #usedat = :now"),
+		ConditionExpression: aws.String("#status = :issued AND #pro = :pro AND #share = :share" +
+			" AND #expires > :now"),
+		ExpressionAttributeNames: map[string]string{
+			"#status": attrStatus, "#usedat": attrUsedAt, "#pro": attrProfessionalID,
+			"#share": attrShareID, "#expires": attrKeyExpiresAt,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":used": avS(string(core.KeyUsed)), ":issued": avS(string(core.KeyIssued)), ":now": nowS,
+			":pro": avS(professionalID), ":share": avS(k.ShareID),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+	check := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:           s.table,
+		Key:                 keyItem(storekeys.ShareKey(k.ShareID)),
+		ConditionExpression: aws.String("#status = :active AND #expires > :now AND #pro = :pro"),
+		ExpressionAttributeNames: map[string]string{
+			"#status": attrStatus, "#expires": attrShareExpiresAt, "#pro": attrProfessionalID,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":active": avS(string(core.ShareActive)), ":now": nowS, ":pro": avS(professionalID),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+	err := s.stateChange(ctx, []types.TransactWriteItem{claim, check}, nil, rec, func(reasons []types.CancellationReason) error {
+		if conditionFailed(reasons[0]) {
+			return claimAnswer(k, professionalID, now, reasons[0].Item)
+		}
+		if conditionFailed(reasons[1]) {
+			if _, err := grantedShare(k.ShareID, professionalID, now, reasons[1].Item); err != nil {
+				return err
+			}
+			return core.ErrInternal(nil, "the claim's check failed on share %s, which is usable", k.ShareID)
+		}
+		return nil
+	}, "claim key %s", k.ID)
+	if err != nil {
+		return core.EphemeralKey{}, err
+	}
+	k.Status, k.UsedAt = core.KeyUsed, now.UTC()
+	return k, nil
+}
+
+// claimAnswer tells why ClaimKey's condition failed on the key as it was
+// (old, empty when there was none): no key, or another's, or one of another
+// share than the caller read, is KindNotFound; then a used key is key_used
+// and an expired one key_expired.
+func claimAnswer(k core.EphemeralKey, professionalID string, now time.Time, old item) error {
+	if len(old) == 0 {
+		return core.ErrNotFound("key %s not found", k.ID)
+	}
+	stored, err := decodeEphemeralKey(old)
+	switch {
+	case err != nil:
+		return err
+	case stored.ProfessionalID != professionalID || stored.ShareID != k.ShareID:
+		return core.ErrNotFound("key %s not found", k.ID)
+	case stored.Status == core.KeyUsed:
+		return core.ErrGone(core.CodeKeyUsed, "the key was already used")
+	case !now.Before(stored.ExpiresAt):
+		return core.ErrGone(core.CodeKeyExpired, "the key has expired")
+	}
+	return core.ErrInternal(nil, "the claim condition failed on key %s in status %q", k.ID, stored.Status)
+}
+
+// ListInbox returns one page of recipient's notifications, newest first
+// (notification ids sort by time), with a Query of the inbox partition.
+func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page) ([]core.InboxItem, string, error) {
+	if err := storekeys.CheckIDs(recipient); err != nil {
+		return nil, "", fmt.Errorf("list inbox of %q: %w", recipient, err)
+	}
+	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.InboxSKPrefix)
+	if err != nil {
+		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
+	}
+	pk := storekeys.InboxPKPrefix + recipient
+	q := s.partitionQuery(pk, storekeys.InboxSKPrefix, false)
+	if after != "" {
+		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: pk, SK: after})
+	}
+	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrSK)
+	if err != nil {
+		return nil, "", translate(err, "list inbox of %s", recipient)
+	}
+	out := make([]core.InboxItem, 0, len(items))
+	for _, it := range items {
+		n, err := decodeInboxItem(it)
+		if err != nil {
+			return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
+		}
+		out = append(out, n)
+	}
+	return out, next, nil
+}
+
+// MarkRead marks one of recipient's notifications read with one UpdateItem
+// conditional on its existence in recipient's inbox, and returns it as
+// stored after (ALL_NEW). Reading it again changes nothing.
+func (s *Store) MarkRead(ctx context.Context, recipient, id string) (core.InboxItem, error) {
+	out, err := s.updateInbox(ctx, recipient, id, "SET #read = :true", map[string]string{"#read": attrRead}, types.ReturnValueAllNew)
+	if err != nil {
+		return core.InboxItem{}, fmt.Errorf("mark notification %s read: %w", id, err)
+	}
+	n, err := decodeInboxItem(out)
+	if err != nil {
+		return core.InboxItem{}, fmt.Errorf("mark notification %s read: %w", id, err)
+	}
+	return n, nil
+}
+
+// MarkPublished records that the notifier accepted one of recipient's
+// notifications, with one UpdateItem conditional on its existence: it sets
+// published and removes AttrOutbox, which takes it out of the future index
+// of unpublished notifications. KindNotFound when it is not in recipient's
+// inbox.
+func (s *Store) MarkPublished(ctx context.Context, recipient, id string) error {
+	names := map[string]string{"#published": attrPublished, "#outbox": AttrOutbox}
+	if _, err := s.updateInbox(ctx, recipient, id, "SET #published = :true REMOVE #outbox", names, types.ReturnValueNone); err != nil {
+		return fmt.Errorf("mark notification %s published: %w", id, err)
+	}
+	return nil
+}
+
+// updateInbox runs one UpdateItem of the notification (recipient, id),
+// conditional on its existence, with the update expression expr, whose
+// attribute names are names and in which :true is true.
+func (s *Store) updateInbox(ctx context.Context, recipient, id, expr string, names map[string]string, rv types.ReturnValue) (item, error) {
+	if err := storekeys.CheckIDs(recipient, id); err != nil {
+		return nil, err
+	}
+	names = maps.Clone(names)
+	names["#pk"] = AttrPK
+	var out *dynamodb.UpdateItemOutput
+	err := s.retryConflicts(ctx, func() (err error) {
+		out, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 s.table,
+			Key:                       keyItem(storekeys.InboxKey(recipient, id)),
+			UpdateExpression:          aws.String(expr),
+			ConditionExpression:       aws.String("attribute_exists(#pk)"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: map[string]types.AttributeValue{":true": &types.AttributeValueMemberBOOL{Value: true}},
+			ReturnValues:              rv,
+		})
+		return err
+	})
+	if _, failed := conditionFailure(err); failed {
+		return nil, core.ErrNotFound("notification %s not found", id)
+	}
+	if err != nil {
+		return nil, translate(err, "update notification %s of %s", id, recipient)
+	}
+	return out.Attributes, nil
+}

@@ -1,0 +1,449 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
+)
+
+// Tests of the ShareStore methods against DynamoDB Local: what each answer
+// is, that it is one request, and that a failed write writes nothing.
+
+// st0 is the tests' "now", with nanoseconds so that precision loss shows.
+// It follows the wall clock because these tests run on tables with TTL on,
+// and DynamoDB Local deletes an item whose TTL has passed when a write
+// touches it: a share of a fixed date in the past would vanish under the
+// writes that count its views.
+var st0 = time.Now().UTC().Truncate(time.Second).Add(535897932)
+
+var shareCmp = cmp.Options{cmpopts.EquateEmpty()}
+
+// countingAPI counts the requests that reach DynamoDB.
+type countingAPI struct {
+	API
+	n atomic.Int64
+}
+
+func (c *countingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	c.n.Add(1)
+	return c.API.GetItem(ctx, in, o...)
+}
+
+func (c *countingAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.n.Add(1)
+	return c.API.UpdateItem(ctx, in, o...)
+}
+
+func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c.n.Add(1)
+	return c.API.Query(ctx, in, o...)
+}
+
+func (c *countingAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c.n.Add(1)
+	return c.API.TransactWriteItems(ctx, in, o...)
+}
+
+// shareEnv is a store on a fresh table, the requests it made, and the
+// chain heads of its patients as the test linked them.
+type shareEnv struct {
+	t      *testing.T
+	s      *Store
+	client *dynamodb.Client
+	calls  *countingAPI
+	mu     sync.Mutex
+	heads  map[string]core.ChainHead
+}
+
+func newShareEnv(t *testing.T) *shareEnv {
+	t.Helper()
+	client := emulatorClient(t)
+	calls := &countingAPI{API: client}
+	return &shareEnv{t: t, s: New(calls, newTable(t, client)), client: client, calls: calls, heads: map[string]core.ChainHead{}}
+}
+
+// once runs op and checks that it made exactly one request.
+func (e *shareEnv) once(what string, op func() error) error {
+	e.t.Helper()
+	before := e.calls.n.Load()
+	err := op()
+	if n := e.calls.n.Load() - before; n != 1 {
+		e.t.Errorf("%s made %d requests, want 1", what, n)
+	}
+	return err
+}
+
+// rec is an audit record of patient's chain linked to the head the test
+// knows; commit moves that head when the write succeeded.
+func (e *shareEnv) rec(patient, actor, action string) core.AuditRecord {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return core.Link(core.AuditRecord{PatientID: patient, At: st0, ActorID: actor, Action: action, Outcome: core.OutcomeSuccess}, e.heads[patient])
+}
+
+func (e *shareEnv) commit(rec core.AuditRecord, err error) {
+	if err == nil {
+		e.mu.Lock()
+		e.heads[rec.PatientID] = core.ChainHead{Seq: rec.Seq, Hash: rec.Hash}
+		e.mu.Unlock()
+	}
+}
+
+// chained runs write with records linked to the current head until the head
+// stops moving, as core's auditor does.
+func (e *shareEnv) chained(patient, actor, action string, write func(core.AuditRecord) error) error {
+	rec := e.rec(patient, actor, action)
+	for range 200 {
+		err := write(rec)
+		var moved *core.HeadMismatchError
+		if !errors.As(err, &moved) {
+			e.commit(rec, err)
+			return err
+		}
+		rec = core.Link(core.AuditRecord{PatientID: patient, At: st0, ActorID: actor, Action: action, Outcome: core.OutcomeSuccess}, moved.Current)
+	}
+	return fmt.Errorf("chain of %s too contended", patient)
+}
+
+func (e *shareEnv) wantHead(patient string) {
+	e.t.Helper()
+	got, err := e.s.AuditHead(e.t.Context(), patient)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.mu.Lock()
+	want := e.heads[patient]
+	e.mu.Unlock()
+	if diff := cmp.Diff(want, got, shareCmp); diff != "" {
+		e.t.Errorf("head of %s mismatch (-want +got):\n%s", patient, diff)
+	}
+}
+
+var noteSeq atomic.Int64
+
+func note(recipient, typ, shareID string, at time.Time) core.Notification {
+	// Sortable ids from distinct milliseconds, so that the inbox order is
+	// the order of creation.
+	at = at.Add(time.Duration(noteSeq.Add(1)) * time.Millisecond)
+	return core.Notification{ID: core.NewSortableID("nt", at), RecipientID: recipient, Type: typ, ShareID: shareID, CreatedAt: at,
+		Data: map[string]string{"k": "v"}}
+}
+
+func testShare(patient, pro string, created time.Time, maxViews, maxDevices int) core.Share {
+	return core.Share{
+		ID: core.NewID("sh"), PatientID: patient, ProfessionalID: pro,
+		Photos: []core.SharedPhoto{
+			{PhotoID: "ph_2", Angle: "CROWN", ContentType: "image/jpeg", Size: 10, SHA256: []byte("s2"), WrappedKey: core.WrappedKey{KeyID: "k", Ciphertext: []byte("w2")}},
+			{PhotoID: "ph_1", Angle: "FRONT", ContentType: "image/png", Size: 20, SHA256: []byte("s1"), WrappedKey: core.WrappedKey{KeyID: "k", Ciphertext: []byte("w1")}},
+		},
+		Purpose: "second opinion", ScreenshotPolicy: core.ScreenshotWarn, MaxViews: maxViews,
+		AccessWindow: 15*time.Minute + time.Nanosecond, MaxDevices: maxDevices, Status: core.ShareActive,
+		CreatedAt: created, ExpiresAt: created.Add(time.Hour),
+	}
+}
+
+func (e *shareEnv) create(sh core.Share) core.Share {
+	e.t.Helper()
+	err := e.chained(sh.PatientID, sh.PatientID, "share.create", func(rec core.AuditRecord) error {
+		return e.s.CreateShare(e.t.Context(), sh, note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt), rec)
+	})
+	if err != nil {
+		e.t.Fatalf("CreateShare %s: %v", sh.ID, err)
+	}
+	return sh
+}
+
+func (e *shareEnv) getShare(id string) core.Share {
+	e.t.Helper()
+	sh, err := e.s.GetShare(e.t.Context(), id)
+	if err != nil {
+		e.t.Fatalf("GetShare %s: %v", id, err)
+	}
+	return sh
+}
+
+func access(sh core.Share, pro, fp string, now time.Time) core.Access {
+	return core.Access{
+		ID: core.NewID("ac"), ShareID: sh.ID, PatientID: sh.PatientID, ProfessionalID: pro, KEM: 32,
+		DevicePublicKey: []byte("pub"), DeviceFingerprint: fp, SourceIP: "203.0.113.7", UserAgent: "test",
+		CreatedAt: now, ExpiresAt: now.Add(sh.AccessWindow), ShareExpiresAt: sh.ExpiresAt, Photos: sh.Photos,
+	}
+}
+
+func (e *shareEnv) open(a core.Access, now time.Time) error {
+	return e.chained(a.PatientID, a.ProfessionalID, "access.open", func(rec core.AuditRecord) error {
+		return e.s.OpenAccess(e.t.Context(), a, now, note(a.PatientID, core.NoteSessionAccess, a.ShareID, now), rec)
+	})
+}
+
+func ephemeral(sh core.Share, pro string, now time.Time) core.EphemeralKey {
+	return core.EphemeralKey{
+		ID: core.NewID("ek"), AccessID: "ac_1", ShareID: sh.ID, PhotoID: "ph_1", PatientID: sh.PatientID,
+		ProfessionalID: pro, ObjectKey: core.PhotoObjectKey(sh.PatientID, "ph_1"), Status: core.KeyIssued,
+		CreatedAt: now, ExpiresAt: now.Add(core.MaxKeyTTL), ShareExpiresAt: sh.ExpiresAt,
+	}
+}
+
+func (e *shareEnv) issue(k core.EphemeralKey, now time.Time) error {
+	return e.chained(k.PatientID, k.ProfessionalID, "key.issue", func(rec core.AuditRecord) error {
+		return e.s.IssueKey(e.t.Context(), k, now, note(k.PatientID, core.NotePhotoViewed, k.ShareID, now), rec)
+	})
+}
+
+func (e *shareEnv) claim(k core.EphemeralKey, pro string, now time.Time) (core.EphemeralKey, error) {
+	var got core.EphemeralKey
+	err := e.chained(k.PatientID, pro, "key.claim", func(rec core.AuditRecord) error {
+		var err error
+		got, err = e.s.ClaimKey(e.t.Context(), k, pro, now, rec)
+		return err
+	})
+	return got, err
+}
+
+func (e *shareEnv) revoke(id, patient string, at time.Time) (core.Share, error) {
+	var got core.Share
+	err := e.chained(patient, patient, "share.revoke", func(rec core.AuditRecord) error {
+		var err error
+		got, err = e.s.RevokeShare(e.t.Context(), id, patient, at, "changed my mind", note("dr-a", core.NoteSessionRevoked, id, at), rec)
+		return err
+	})
+	return got, err
+}
+
+// wantErr fails t unless err has kind and code.
+func wantErr(t *testing.T, op string, err error, kind core.Kind, code string) {
+	t.Helper()
+	if err == nil || core.KindOf(err) != kind || core.CodeOf(err) != code {
+		t.Errorf("%s: got %v (kind %d, code %s), want kind %d code %s", op, err, core.KindOf(err), core.CodeOf(err), kind, code)
+	}
+}
+
+// TestShareRequestsOnEmulator checks that every ShareStore method is one
+// DynamoDB request, whatever its answer: success, a refusal read from the
+// cancellation, an idempotent replay. What the answers are is the contract
+// suite's (TestShareContract).
+func TestShareRequestsOnEmulator(t *testing.T) {
+	e := newShareEnv(t)
+	ctx := t.Context()
+	now := st0.Add(time.Minute)
+	sh := testShare("pat-1", "dr-a", st0, 1, 1)
+	sh.IdempotencyKey, sh.RequestHash = "idem-1", []byte("hash-1")
+	n := note("dr-a", core.NoteSessionCreated, sh.ID, st0)
+	rec := e.rec("pat-1", "pat-1", "share.create")
+	err := e.once("CreateShare", func() error { return e.s.CreateShare(ctx, sh, n, rec) })
+	e.commit(rec, err)
+	if err != nil {
+		t.Fatalf("CreateShare: %v", err)
+	}
+	again := testShare("pat-1", "dr-a", st0, 1, 1)
+	again.IdempotencyKey = sh.IdempotencyKey
+	var replay *core.IdempotencyReplayError
+	if err := e.once("CreateShare replayed", func() error {
+		return e.s.CreateShare(ctx, again, note("dr-a", "x", again.ID, st0), e.rec("pat-1", "pat-1", "share.create"))
+	}); !errors.As(err, &replay) {
+		t.Errorf("CreateShare with a used key: got %v, want *core.IdempotencyReplayError", err)
+	}
+	stale := core.Link(core.AuditRecord{PatientID: "pat-1", At: st0}, core.ChainHead{})
+	var moved *core.HeadMismatchError
+	if err := e.once("CreateShare with a stale head", func() error {
+		return e.s.CreateShare(ctx, testShare("pat-1", "dr-a", st0, 1, 1), note("dr-a", "x", "sh_x", st0), stale)
+	}); !errors.As(err, &moved) {
+		t.Errorf("CreateShare with a stale head: got %v, want *core.HeadMismatchError", err)
+	}
+	e.once("GetShare", func() error { _, err := e.s.GetShare(ctx, sh.ID); return err })
+	e.once("ListShares", func() error {
+		_, _, err := e.s.ListShares(ctx, "dr-a", core.RoleProfessional, core.Page{Limit: 5})
+		return err
+	})
+
+	a := access(sh, "dr-a", "fp-1", now)
+	if err := e.once("OpenAccess", func() error { return e.open(a, now) }); err != nil {
+		t.Fatalf("OpenAccess: %v", err)
+	}
+	wantErr(t, "OpenAccess on another device", e.once("OpenAccess refused", func() error {
+		return e.open(access(sh, "dr-a", "fp-2", now), now)
+	}), core.KindForbidden, core.CodeDeviceMismatch)
+	e.once("GetAccess", func() error { _, err := e.s.GetAccess(ctx, a.ID); return err })
+
+	k := ephemeral(sh, "dr-a", now)
+	if err := e.once("IssueKey", func() error { return e.issue(k, now) }); err != nil {
+		t.Fatalf("IssueKey: %v", err)
+	}
+	wantErr(t, "IssueKey past max_views", e.once("IssueKey refused", func() error {
+		return e.issue(ephemeral(sh, "dr-a", now), now)
+	}), core.KindGone, core.CodeViewsExhausted)
+	e.once("GetKey", func() error { _, err := e.s.GetKey(ctx, k.ID); return err })
+	if err := e.once("ClaimKey", func() error { _, err := e.claim(k, "dr-a", now); return err }); err != nil {
+		t.Fatalf("ClaimKey: %v", err)
+	}
+	wantErr(t, "ClaimKey again", e.once("ClaimKey refused", func() error { _, err := e.claim(k, "dr-a", now); return err }),
+		core.KindGone, core.CodeKeyUsed)
+
+	if err := e.once("RevokeShare", func() error { _, err := e.revoke(sh.ID, "pat-1", now); return err }); err != nil {
+		t.Fatalf("RevokeShare: %v", err)
+	}
+	var unchanged core.Share
+	if err := e.once("RevokeShare again", func() (err error) {
+		unchanged, err = e.s.RevokeShare(ctx, sh.ID, "pat-1", now, "again", note("dr-a", "x", sh.ID, now), stale)
+		return err
+	}); err != nil || unchanged.ViewsUsed != 1 || unchanged.Status != core.ShareRevoked {
+		t.Errorf("RevokeShare again: got %+v, %v; want the stored share, revoked, with its view", unchanged, err)
+	}
+
+	var items []core.InboxItem
+	e.once("ListInbox", func() (err error) { items, _, err = e.s.ListInbox(ctx, "dr-a", core.Page{Limit: 5}); return err })
+	if len(items) != 2 {
+		t.Fatalf("ListInbox(dr-a): got %d items, want 2", len(items))
+	}
+	e.once("MarkRead", func() error { _, err := e.s.MarkRead(ctx, "dr-a", items[0].ID); return err })
+	e.once("MarkPublished", func() error { return e.s.MarkPublished(ctx, "dr-a", items[0].ID) })
+	e.wantHead("pat-1")
+}
+
+// TestShareItemsOnEmulator checks what the contract does not see: the
+// expiry index and TTL attributes, the outbox attribute, and devices whose
+// fingerprints look like document paths.
+func TestShareItemsOnEmulator(t *testing.T) {
+	e := newShareEnv(t)
+	ctx := t.Context()
+	sh := e.create(testShare("pat-1", "dr-a", st0, 3, 2))
+	now := st0.Add(time.Minute)
+	a := access(sh, "dr-a", "a.b[0]", now)
+	k := ephemeral(sh, "dr-a", now)
+	if err := e.open(a, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.issue(k, now); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("expiry index and ttl", func(t *testing.T) {
+		share, _ := e.s.get(ctx, storekeys.ShareKey(sh.ID))
+		wantS(t, share, AttrExpiryBucket, ShareExpiryBucket(sh.ExpiresAt))
+		wantN(t, share, AttrExpiresAt, epochCeil(sh.ExpiresAt))
+		wantN(t, share, AttrTTL, epochCeil(sh.ExpiresAt.Add(ShareTTLGrace)))
+		key, _ := e.s.get(ctx, storekeys.EphemeralKeyKey(k.ID))
+		wantS(t, key, AttrExpiryBucket, KeyExpiryBucket(k.ExpiresAt))
+		wantN(t, key, AttrExpiresAt, epochCeil(k.ExpiresAt))
+		wantN(t, key, AttrTTL, epochCeil(k.ExpiresAt.Add(GrantTTLGrace)))
+		acc, _ := e.s.get(ctx, storekeys.AccessKey(a.ID))
+		wantN(t, acc, AttrTTL, epochCeil(a.ExpiresAt.Add(GrantTTLGrace)))
+		if acc[AttrExpiryBucket] != nil {
+			t.Errorf("access has %s, want none", AttrExpiryBucket)
+		}
+		idem, _ := e.s.get(ctx, storekeys.IdempotencyKey("pat-1", "none"))
+		if len(idem) != 0 {
+			t.Errorf("a share without an idempotency key claimed one")
+		}
+		if got := dueIn(t, e, ShareExpiryBucket(sh.ExpiresAt), sh.ExpiresAt); !cmp.Equal(got, []string{storekeys.SharePKPrefix + sh.ID}) {
+			t.Errorf("shares due: got %v, want [%s]", got, sh.ID)
+		}
+		if got := dueIn(t, e, KeyExpiryBucket(k.ExpiresAt), k.ExpiresAt); !cmp.Equal(got, []string{storekeys.EphemeralKeyPKPrefix + k.ID}) {
+			t.Errorf("keys due: got %v, want [%s]", got, k.ID)
+		}
+	})
+
+	t.Run("idempotency ttl", func(t *testing.T) {
+		withKey := testShare("pat-1", "dr-a", st0.Add(time.Second), 3, 1)
+		withKey.IdempotencyKey = "idem-1"
+		e.create(withKey)
+		idem, _ := e.s.get(ctx, storekeys.IdempotencyKey("pat-1", "idem-1"))
+		wantN(t, idem, AttrTTL, epochCeil(withKey.CreatedAt.Add(core.IdempotencyTTL)))
+		wantS(t, idem, attrClaimExpiresAt, formatTime(withKey.CreatedAt.Add(core.IdempotencyTTL)))
+	})
+
+	t.Run("devices", func(t *testing.T) {
+		for i, fp := range []string{"#x", "a.b[0]", "#x"} {
+			at := now.Add(time.Duration(i+1) * time.Second)
+			if err := e.open(access(sh, "dr-a", fp, at), at); err != nil {
+				t.Errorf("OpenAccess on %q: %v", fp, err)
+			}
+		}
+		if got := e.getShare(sh.ID).Devices; !cmp.Equal(got, []string{"a.b[0]", "#x"}) {
+			t.Errorf("devices: got %q, want [a.b[0] #x], in the order they were bound", got)
+		}
+		wantErr(t, "OpenAccess on a third device", e.open(access(sh, "dr-a", "d", now), now), core.KindForbidden, core.CodeDeviceMismatch)
+	})
+
+	t.Run("outbox", func(t *testing.T) {
+		items, _, err := e.s.ListInbox(ctx, "pat-1", core.Page{Limit: 10})
+		if err != nil || len(items) == 0 {
+			t.Fatalf("ListInbox(pat-1): %d items, %v", len(items), err)
+		}
+		key := storekeys.InboxKey("pat-1", items[0].ID)
+		it, _ := e.s.get(ctx, key)
+		wantS(t, it, AttrOutbox, OutboxBucket(items[0].CreatedAt))
+		if err := e.s.MarkPublished(ctx, "pat-1", items[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if it, _ = e.s.get(ctx, key); it[AttrOutbox] != nil {
+			t.Errorf("published notification still has %s", AttrOutbox)
+		}
+	})
+
+	t.Run("revoke leaves the expiry index", func(t *testing.T) {
+		if _, err := e.revoke(sh.ID, "pat-1", now); err != nil {
+			t.Fatal(err)
+		}
+		share, _ := e.s.get(ctx, storekeys.ShareKey(sh.ID))
+		if share[AttrExpiryBucket] != nil || share[AttrExpiresAt] != nil {
+			t.Errorf("revoked share is still in %s", IndexExpiry)
+		}
+		wantN(t, share, AttrTTL, epochCeil(sh.ExpiresAt.Add(ShareTTLGrace)))
+		if got := dueIn(t, e, ShareExpiryBucket(sh.ExpiresAt), sh.ExpiresAt); len(got) != 0 {
+			t.Errorf("shares due after revoke: got %v, want none", got)
+		}
+	})
+}
+
+func errOf2[T any](_ T, err error) error { return err }
+
+var elsewhereZone = time.FixedZone("UTC+05:30", 5*3600+1800)
+
+func wantS(t *testing.T, it item, name, want string) {
+	t.Helper()
+	if v, ok := it[name].(*types.AttributeValueMemberS); !ok || v.Value != want {
+		t.Errorf("%s: got %v, want %q", name, it[name], want)
+	}
+}
+
+func wantN(t *testing.T, it item, name string, want int64) {
+	t.Helper()
+	if v, ok := it[name].(*types.AttributeValueMemberN); !ok || v.Value != fmt.Sprint(want) {
+		t.Errorf("%s: got %v, want %d", name, it[name], want)
+	}
+}
+
+// dueIn returns the table partition keys of the items of IndexExpiry's
+// bucket that are due at now.
+func dueIn(t *testing.T, e *shareEnv, bucket string, now time.Time) []string {
+	t.Helper()
+	out, err := e.client.Query(t.Context(), &dynamodb.QueryInput{
+		TableName:                 e.s.table,
+		IndexName:                 aws.String(IndexExpiry),
+		KeyConditionExpression:    aws.String("#b = :b AND #e <= :now"),
+		ExpressionAttributeNames:  map[string]string{"#b": AttrExpiryBucket, "#e": AttrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":b": avS(bucket), ":now": avN(fmt.Sprint(epochCeil(now)))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, it := range out.Items {
+		keys = append(keys, it[AttrPK].(*types.AttributeValueMemberS).Value)
+	}
+	return keys
+}
