@@ -23,6 +23,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/awsruntime"
 	"github.com/medshare/medshare/shared/awstest"
 	"github.com/medshare/medshare/shared/core"
@@ -451,4 +452,81 @@ func TestFaults(t *testing.T) {
 			t.Errorf("retry: %v", err)
 		}
 	})
+}
+
+// TestSharingOnAWS views a shared photo on the AWS adapters and pins the AWS
+// calls of the two hot operations of a view.
+func TestSharingOnAWS(t *testing.T) {
+	r := newRig(t)
+	photo := bytes.Repeat([]byte("a shared photo "), 1000)
+	ct, dataKey, err := client.EncryptPhoto(photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(ct)
+	st, b := r.call(t, "upload-presign", patient, core.RolePatient, nil, map[string]any{
+		"angle": "CROWN", "content_type": "image/jpeg", "size": len(ct), "sha256": sum[:], "data_key": dataKey,
+	})
+	if st != 201 {
+		t.Fatalf("presign: %d %v", st, b)
+	}
+	id := b["photo_id"].(string)
+	if st := r.send(t, b["upload"].(map[string]any), ct); st != 200 {
+		t.Fatalf("upload: %d", st)
+	}
+	if st, b := r.call(t, "finalize-upload", patient, core.RolePatient, map[string]string{"photo_id": id}, nil); st != 200 {
+		t.Fatalf("finalize: %d %v", st, b)
+	}
+	st, b = r.call(t, "create-session", patient, core.RolePatient, nil, map[string]any{
+		"professional_id": pro, "photo_ids": []string{id}, "expires_in": 600, "max_views": 3,
+	})
+	if st != 201 {
+		t.Fatalf("create session: %d %v", st, b)
+	}
+	share := b["share_id"].(string)
+	dev, _ := client.NewDevice(core.KEMX25519)
+	st, b = r.call(t, "open-access", pro, core.RoleProfessional, map[string]string{"share_id": share}, map[string]any{
+		"kem": dev.KEM, "device_public_key": dev.Private.PublicKey().Bytes(), "device_fingerprint": dev.Fingerprint,
+	})
+	if st != 201 {
+		t.Fatalf("open access: %d %v", st, b)
+	}
+	access := b["access_id"].(string)
+
+	r.probe.take()
+	st, b = r.call(t, "issue-key", pro, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": id}, nil)
+	if st != 201 {
+		t.Fatalf("issue key: %d %v", st, b)
+	}
+	if got, want := r.probe.take(), "DynamoDB.GetItem=1 DynamoDB.TransactWriteItems=1 DynamoDB.UpdateItem=1 KMS.Decrypt=1 SNS.Publish=1"; got != want {
+		t.Errorf("issue-key calls: %s, want %s (read the access, one transactional write, one KMS Decrypt; then publish the notification and mark it published)", got, want)
+	}
+	raw, _ := json.Marshal(b)
+	var k client.IssuedKey
+	json.Unmarshal(raw, &k)
+	st, b = r.call(t, "signed-url", pro, core.RoleProfessional, map[string]string{"key_id": k.KeyID}, nil)
+	if st != 200 {
+		t.Fatalf("signed url: %d %v", st, b)
+	}
+	if got, want := r.probe.take(), "DynamoDB.GetItem=1 DynamoDB.TransactWriteItems=1"; got != want {
+		t.Errorf("signed-url calls: %s, want %s (read the key, one conditional claim; no KMS)", got, want)
+	}
+	if exp, _ := time.Parse(time.RFC3339, b["expires_at"].(string)); time.Until(exp) > 61*time.Second {
+		t.Errorf("photo URL lives until %v, want at most 60 s", exp)
+	}
+	st, got := r.get(t, b["url"].(string))
+	if st != 200 {
+		t.Fatalf("download: %d", st)
+	}
+	key, err := dev.OpenKey(k, access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := client.DecryptPhoto(got, key)
+	if err != nil || !bytes.Equal(plain, photo) {
+		t.Fatalf("decrypt: %v", err)
+	}
+	if st, _ := r.call(t, "signed-url", pro, core.RoleProfessional, map[string]string{"key_id": k.KeyID}, nil); st != 410 {
+		t.Errorf("second claim: %d, want 410", st)
+	}
 }
