@@ -135,12 +135,20 @@ func (h *Handler) Handle(ctx context.Context, op string, ev events.APIGatewayV2H
 	return jsonResponse(status, body, reqID)
 }
 
+// logRequest writes one structured line per request: ids, operation,
+// outcome and latency, never bodies, keys, PHI or URLs. The line is also a
+// CloudWatch Embedded Metric Format record, so CloudWatch turns it into the
+// Requests and Latency metrics per operation and outcome with no agent and no
+// API call.
 func (h *Handler) logRequest(ctx context.Context, op, reqID string, status int, err error, d time.Duration) {
+	latency := float64(d.Microseconds()) / 1000
+	outcome := outcomeOf(status)
 	attrs := []slog.Attr{
 		slog.String("op", op),
 		slog.String("request_id", reqID),
 		slog.Int("status", status),
-		slog.Float64("latency_ms", float64(d.Microseconds())/1000),
+		slog.Float64("latency_ms", latency),
+		slog.String("outcome", outcome),
 	}
 	level := slog.LevelInfo
 	if err != nil {
@@ -152,7 +160,54 @@ func (h *Handler) logRequest(ctx context.Context, op, reqID string, status int, 
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 	}
+	attrs = append(attrs,
+		slog.Any("_aws", emfMetadata(time.Now())),
+		slog.String("Operation", op),
+		slog.String("Outcome", outcome),
+		slog.Int("Requests", 1),
+		slog.Float64("Latency", latency),
+	)
 	h.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// MetricsNamespace is the CloudWatch namespace of the request metrics.
+const MetricsNamespace = "MedShare"
+
+func outcomeOf(status int) string {
+	switch {
+	case status >= 500:
+		return "error"
+	case status >= 400:
+		return "rejected"
+	}
+	return "success"
+}
+
+type emfMetric struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+type emfDirective struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []emfMetric `json:"Metrics"`
+}
+
+type emf struct {
+	Timestamp         int64          `json:"Timestamp"`
+	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+}
+
+func emfMetadata(now time.Time) emf {
+	return emf{
+		Timestamp: now.UnixMilli(),
+		CloudWatchMetrics: []emfDirective{{
+			Namespace:  MetricsNamespace,
+			Dimensions: [][]string{{"Operation", "Outcome"}, {"Operation"}},
+			Metrics:    []emfMetric{{Name: "Requests", Unit: "Count"}, {Name: "Latency", Unit: "Milliseconds"}},
+		}},
+	}
 }
 
 // Claims that the JWT authorizer passes in the request context.

@@ -1,0 +1,110 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/medshare/medshare/client"
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/testenv"
+)
+
+// TestLogsCarryNoSecrets plants PHI-like values (names, notes, a purpose,
+// data keys, device keys, sealed keys, signed URLs) in requests and answers,
+// good and bad, and fails if any of them appears in the logs.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	ctx := context.Background()
+	pat, _, pro, other := parties(env)
+	planted := []string{"Jane Q. Patient", "melanoma on the left temple", "second opinion for Jane"}
+
+	photo := []byte("photo of " + planted[0])
+	id, err := pat.c.UploadPhoto(ctx, "TEMPLES", "image/jpeg", photo, []byte(planted[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted = append(planted, base64.StdEncoding.EncodeToString([]byte(planted[1])))
+	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 5, Purpose: planted[2]}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := client.NewDevice(core.KEMX25519)
+	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted = append(planted, base64.StdEncoding.EncodeToString(dev.Private.PublicKey().Bytes()))
+	k, err := pro.c.IssueKey(ctx, a.AccessID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted = append(planted, base64.StdEncoding.EncodeToString(k.SealedKey))
+	u, err := pro.c.ClaimKey(ctx, k.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, _ := url.Parse(u.URL)
+	planted = append(planted, parsed.Query().Get("X-Medshare-Signature"), parsed.RawQuery)
+	dataKey, _ := dev.OpenKey(k, a.AccessID)
+	planted = append(planted, base64.StdEncoding.EncodeToString(dataKey))
+
+	// Refused requests carrying the same kind of values.
+	other.c.Do(ctx, "POST", "/v1/shares/"+sh.ShareID+"/access", nil, map[string]any{"kem": 32, "device_public_key": dev.Private.PublicKey().Bytes(), "device_fingerprint": planted[0]}, nil)
+	pat.c.Do(ctx, "POST", "/v1/shares", nil, map[string]any{"professional_id": pro1, "photo_ids": []string{id}, "expires_in": 1, "max_views": 5, "purpose": planted[2]}, nil)
+	pat.c.Do(ctx, "POST", "/v1/photos", nil, map[string]any{"angle": "CROWN", "content_type": "image/jpeg", "size": 1, "sha256": make([]byte, 32), "data_key": dataKey, planted[1]: 1}, nil)
+
+	logs := env.Logs.String()
+	for _, p := range planted {
+		if p != "" && strings.Contains(logs, p) {
+			t.Errorf("the logs contain %.40q", p)
+		}
+	}
+
+	// Every request line is structured, carries its ids and outcome, and is a
+	// CloudWatch Embedded Metric Format record.
+	lines := 0
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		var line struct {
+			Msg       string  `json:"msg"`
+			Op        string  `json:"op"`
+			RequestID string  `json:"request_id"`
+			Status    int     `json:"status"`
+			Outcome   string  `json:"outcome"`
+			Operation string  `json:"Operation"`
+			Requests  int     `json:"Requests"`
+			Latency   float64 `json:"Latency"`
+			AWS       struct {
+				Timestamp         int64 `json:"Timestamp"`
+				CloudWatchMetrics []struct {
+					Namespace  string     `json:"Namespace"`
+					Dimensions [][]string `json:"Dimensions"`
+					Metrics    []struct{ Name, Unit string }
+				} `json:"CloudWatchMetrics"`
+			} `json:"_aws"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("log line is not JSON: %s", sc.Text())
+		}
+		if line.Msg != "request" {
+			continue
+		}
+		lines++
+		if line.Op == "" || line.RequestID == "" || line.Status == 0 || line.Outcome == "" {
+			t.Errorf("request line without ids or outcome: %s", sc.Text())
+		}
+		if line.Operation != line.Op || line.Requests != 1 || line.AWS.Timestamp == 0 || len(line.AWS.CloudWatchMetrics) != 1 ||
+			line.AWS.CloudWatchMetrics[0].Namespace != "MedShare" || len(line.AWS.CloudWatchMetrics[0].Metrics) != 2 {
+			t.Errorf("request line is not an EMF record: %s", sc.Text())
+		}
+	}
+	// presign, finalize, create, open, issue, claim, and three refusals
+	if lines != 9 {
+		t.Errorf("%d request lines, want 9: one per API request", lines)
+	}
+}
