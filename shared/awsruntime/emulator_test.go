@@ -111,7 +111,7 @@ type rig struct {
 
 // newRig bootstraps fresh resources on the emulators and builds the runtime on
 // clients that carry the probe.
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	cfg := awstest.Config(t)
 	p := newProbe()
@@ -139,7 +139,7 @@ func newRig(t *testing.T) *rig {
 	return &rig{rt: rt, h: httpapi.NewHandler(rt.Service, slog.New(slog.NewTextHandler(io.Discard, nil))), probe: p, http: &http.Client{Timeout: 10 * time.Second}}
 }
 
-func (r *rig) call(t *testing.T, op, sub string, role core.Role, params map[string]string, body any) (int, map[string]any) {
+func (r *rig) call(t testing.TB, op, sub string, role core.Role, params map[string]string, body any) (int, map[string]any) {
 	t.Helper()
 	rt, _ := httpapi.RouteByOp(op)
 	ev := events.APIGatewayV2HTTPRequest{
@@ -165,7 +165,7 @@ func (r *rig) call(t *testing.T, op, sub string, role core.Role, params map[stri
 	return resp.StatusCode, out
 }
 
-func (r *rig) send(t *testing.T, up map[string]any, data []byte) int {
+func (r *rig) send(t testing.TB, up map[string]any, data []byte) int {
 	t.Helper()
 	req, err := http.NewRequest(up["method"].(string), up["url"].(string), bytes.NewReader(data))
 	if err != nil {
@@ -182,7 +182,7 @@ func (r *rig) send(t *testing.T, up map[string]any, data []byte) int {
 	return resp.StatusCode
 }
 
-func (r *rig) get(t *testing.T, u string) (int, []byte) {
+func (r *rig) get(t testing.TB, u string) (int, []byte) {
 	t.Helper()
 	resp, err := r.http.Get(u)
 	if err != nil {
@@ -456,7 +456,11 @@ func TestFaults(t *testing.T) {
 
 // TestSharingOnAWS views a shared photo on the AWS adapters and pins the AWS
 // calls of the two hot operations of a view.
-func TestSharingOnAWS(t *testing.T) {
+// sharedAccess uploads an encrypted photo, shares it with pro and opens an
+// access on an X25519 device; it returns the rig, the photo, the access, the
+// device and the plaintext.
+func sharedAccess(t testing.TB, maxViews int) (*rig, string, string, *client.Device, []byte) {
+	t.Helper()
 	r := newRig(t)
 	photo := bytes.Repeat([]byte("a shared photo "), 1000)
 	ct, dataKey, err := client.EncryptPhoto(photo)
@@ -478,7 +482,7 @@ func TestSharingOnAWS(t *testing.T) {
 		t.Fatalf("finalize: %d %v", st, b)
 	}
 	st, b = r.call(t, "create-session", patient, core.RolePatient, nil, map[string]any{
-		"professional_id": pro, "photo_ids": []string{id}, "expires_in": 600, "max_views": 3,
+		"professional_id": pro, "photo_ids": []string{id}, "expires_in": 600, "max_views": maxViews,
 	})
 	if st != 201 {
 		t.Fatalf("create session: %d %v", st, b)
@@ -493,6 +497,13 @@ func TestSharingOnAWS(t *testing.T) {
 	}
 	access := b["access_id"].(string)
 
+	return r, id, access, dev, photo
+}
+
+func TestSharingOnAWS(t *testing.T) {
+	r, id, access, dev, photo := sharedAccess(t, 3)
+	var st int
+	var b map[string]any
 	r.probe.take()
 	st, b = r.call(t, "issue-key", pro, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": id}, nil)
 	if st != 201 {
@@ -528,5 +539,35 @@ func TestSharingOnAWS(t *testing.T) {
 	}
 	if st, _ := r.call(t, "signed-url", pro, core.RoleProfessional, map[string]string{"key_id": k.KeyID}, nil); st != 410 {
 		t.Errorf("second claim: %d, want 410", st)
+	}
+}
+
+// BenchmarkIssueKeyOnAWS and BenchmarkSignedURLOnAWS measure a view on the AWS
+// adapters against the local emulators (loopback; see docs/PERFORMANCE.md).
+func BenchmarkIssueKeyOnAWS(b *testing.B) {
+	r, id, access, _, _ := sharedAccess(b, 1000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if st, body := r.call(b, "issue-key", pro, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": id}, nil); st != 201 {
+			b.Fatalf("issue key: %d %v", st, body)
+		}
+	}
+}
+
+func BenchmarkSignedURLOnAWS(b *testing.B) {
+	r, id, access, _, _ := sharedAccess(b, 1000)
+	keys := make([]string, b.N)
+	for i := range keys {
+		st, body := r.call(b, "issue-key", pro, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": id}, nil)
+		if st != 201 {
+			b.Fatalf("issue key: %d %v", st, body)
+		}
+		keys[i] = body["key_id"].(string)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if st, body := r.call(b, "signed-url", pro, core.RoleProfessional, map[string]string{"key_id": keys[i]}, nil); st != 200 {
+			b.Fatalf("signed url: %d %v", st, body)
+		}
 	}
 }

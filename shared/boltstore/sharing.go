@@ -219,14 +219,15 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 	return shares, next, nil
 }
 
-// RevokeShare moves patientID's share to REVOKED with the grantee's
-// notification and the audit record in one transaction; a revoked share is
-// returned as stored, with no write. See core.ShareStore.
-func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (core.Share, error) {
+// RevokeShare moves patientID's share to REVOKED, revoked by rec.ActorID,
+// with the grantee's notification and the audit record in one transaction,
+// and reports true; a revoked share is left as stored, with no write, and
+// reports false. See core.ShareStore.
+func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (bool, error) {
 	if err := checkWriteIDs(rec, &n, id, patientID); err != nil {
-		return core.Share{}, fmt.Errorf("revoke share %q: %w", id, err)
+		return false, fmt.Errorf("revoke share %q: %w", id, err)
 	}
-	var out core.Share
+	revoked := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
 		sh, err := readShare(items, id)
@@ -237,23 +238,25 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 			return err
 		}
 		if sh.Status == core.ShareRevoked {
-			out = sh
 			return nil
 		}
 		if err := appendRecord(tx, rec); err != nil {
 			return err
 		}
-		sh.Status, sh.RevokedAt, sh.RevokedBy, sh.RevokeReason = core.ShareRevoked, at.UTC(), patientID, reason
+		sh.Status, sh.RevokedAt, sh.RevokedBy, sh.RevokeReason = core.ShareRevoked, at.UTC(), rec.ActorID, reason
 		if err := putJSON(items, storekeys.ShareKey(id), shareRecordOf(sh)); err != nil {
 			return err
 		}
-		out = sh
-		return putNotification(items, n)
+		if err := putNotification(items, n); err != nil {
+			return err
+		}
+		revoked = true
+		return nil
 	})
 	if err != nil {
-		return core.Share{}, fmt.Errorf("revoke share %s: %w", id, err)
+		return false, fmt.Errorf("revoke share %s: %w", id, err)
 	}
-	return out, nil
+	return revoked, nil
 }
 
 // OpenAccess stores a new access, binding its device to the share when it is

@@ -271,8 +271,14 @@ func (s *Service) ListShares(ctx context.Context, c Caller, page Page) ([]Share,
 	return shares, next, nil
 }
 
+// errAlreadyRevoked is what RevokeShare's write returns to auditor.chained
+// when the store found the share already revoked and wrote nothing: an error,
+// so that chained does not take the record for the chain's new head.
+var errAlreadyRevoked = errors.New("share already revoked")
+
 // RevokeShare revokes the caller's share at once: once this returns, no open,
-// issue or claim succeeds. It is idempotent and notifies the grantee.
+// issue or claim succeeds. It is idempotent and notifies the grantee of the
+// revocation that wrote, only.
 func (s *Service) RevokeShare(ctx context.Context, c Caller, id, reason string) (Share, error) {
 	if err := s.requireRole(c, RolePatient); err != nil {
 		return Share{}, err
@@ -297,17 +303,30 @@ func (s *Service) RevokeShare(ctx context.Context, c Caller, id, reason string) 
 		reason = "revoked by the patient"
 	}
 	n := s.notification(sh.ProfessionalID, NoteSessionRevoked, sh.ID, nil)
-	var out Share
+	var at time.Time
 	_, err = s.audit.chained(ctx, s.auditRecord(c, c.ID, "share.revoke", "share", sh.ID, nil), func(rec AuditRecord) error {
-		var err error
-		out, err = s.shares.RevokeShare(ctx, id, c.ID, s.now(), reason, n, rec)
+		at = s.now()
+		revoked, err := s.shares.RevokeShare(ctx, id, c.ID, at, reason, n, rec)
+		if err == nil && !revoked {
+			return errAlreadyRevoked
+		}
 		return err
 	})
+	if errors.Is(err, errAlreadyRevoked) {
+		// Revoked by another request since the read above: nothing was
+		// written, nothing to publish; answer with that revocation.
+		cur, err := s.shares.GetShare(ctx, id)
+		if err != nil {
+			return Share{}, notFoundAs(fmt.Errorf("revoke share %s: %w", id, err), "share")
+		}
+		return cur, nil
+	}
 	if err != nil {
 		return Share{}, notFoundAs(fmt.Errorf("revoke share %s: %w", id, err), "share")
 	}
 	s.publish(ctx, n)
-	return out, nil
+	sh.Status, sh.RevokedAt, sh.RevokedBy, sh.RevokeReason = ShareRevoked, at.UTC(), c.ID, reason
+	return sh, nil
 }
 
 // publish hands a stored notification to the notifier and records that it

@@ -183,11 +183,13 @@ type ShareStore interface {
 	// granted to a professional (role professional), newest first.
 	ListShares(ctx context.Context, party string, role Role, page Page) ([]Share, string, error)
 
-	// RevokeShare moves patientID's share to REVOKED at `at` with the
-	// grantee's notification and the audit record. A share that is already
-	// revoked is returned unchanged with no write. KindNotFound when there is
-	// no such share of that patient.
-	RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n Notification, rec AuditRecord) (Share, error)
+	// RevokeShare moves patientID's share to REVOKED at `at`, recording the
+	// reason and rec.ActorID as RevokedBy, with the grantee's notification and the
+	// audit record, and reports whether this call revoked it. A share that is
+	// already revoked is left unchanged: nothing is written (no notification, no
+	// record) and revoked is false. KindNotFound when there is no such share of
+	// that patient.
+	RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n Notification, rec AuditRecord) (revoked bool, err error)
 
 	// OpenAccess stores a new access on condition that its share is ACTIVE, not
 	// expired at now, granted to a.ProfessionalID, and that the device is bound

@@ -179,18 +179,45 @@ func TestRevokeShareCancellation(t *testing.T) {
 		return err
 	})
 
-	// The share comes back as stored, from the cancellation alone.
-	f := &fakeAPI{transact: func(*dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
-		return nil, cancelled(ccf(shareAV(t, revoked)), none, none, none)
-	}}
-	got, err := fakeStore(f).RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", core.Notification{ID: "nt_1", RecipientID: "dr-a"}, fakeRec)
-	want := fakeShare()
-	revoked(&want)
-	if err != nil {
-		t.Fatal(err)
+	// A revoked share is told from the cancellation alone: not revoked by
+	// this call, whether or not the head moved too.
+	for _, tc := range []struct {
+		name    string
+		reasons []types.CancellationReason
+	}{
+		{"already revoked", []types.CancellationReason{ccf(shareAV(t, revoked)), none, none, none}},
+		{"already revoked and head moved", []types.CancellationReason{ccf(shareAV(t, revoked)), none, none, ccf(head)}},
+	} {
+		f := &fakeAPI{transact: func(*dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+			return nil, cancelled(tc.reasons...)
+		}}
+		got, err := fakeStore(f).RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", core.Notification{ID: "nt_1", RecipientID: "dr-a"}, fakeRec)
+		if err != nil || got {
+			t.Errorf("RevokeShare, %s: got (%v, %v), want (false, nil)", tc.name, got, err)
+		}
 	}
-	if diff := cmp.Diff(want, got, shareCmp); diff != "" {
-		t.Errorf("RevokeShare of a revoked share mismatch (-want +got):\n%s", diff)
+
+	// A transaction that succeeds is a revocation by this call, revoked by
+	// the record's actor.
+	var update *types.Update
+	f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+		update = in.TransactItems[0].Update
+		return &dynamodb.TransactWriteItemsOutput{}, nil
+	}}
+	rec := fakeRec
+	rec.ActorID = "ops-1"
+	got, err := fakeStore(f).RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", core.Notification{ID: "nt_1", RecipientID: "dr-a"}, rec)
+	if err != nil || !got {
+		t.Fatalf("RevokeShare: got (%v, %v), want (true, nil)", got, err)
+	}
+	if update == nil {
+		t.Fatal("RevokeShare: the first write is not an Update")
+	}
+	if by, ok := update.ExpressionAttributeValues[":by"].(*types.AttributeValueMemberS); !ok || by.Value != "ops-1" {
+		t.Errorf("RevokeShare: revoked_by is %#v, want the record's actor ops-1", update.ExpressionAttributeValues[":by"])
+	}
+	if p, ok := update.ExpressionAttributeValues[":patient"].(*types.AttributeValueMemberS); !ok || p.Value != "pat-1" {
+		t.Errorf("RevokeShare: the condition's patient is %#v, want pat-1", update.ExpressionAttributeValues[":patient"])
 	}
 }
 

@@ -271,20 +271,16 @@ func parseShareIndexSK(sk string) (string, error) {
 }
 
 // RevokeShare revokes patientID's share with one TransactWriteItems: an
-// Update of the share (status, revoked_at, revoked_by = patientID,
+// Update of the share (status, revoked_at, revoked_by = rec.ActorID,
 // revoke_reason; out of IndexExpiry) conditional on patient_id = patientID
-// AND status <> revoked, the grantee's inbox item and the audit record.
-// When the condition fails, the share as it was (ALL_OLD) tells the answer:
-// none, or another patient's, is KindNotFound; a revoked share is returned
-// unchanged with nil error, and nothing was written.
-//
-// A transaction returns no item when it succeeds, so the share returned
-// after a revocation holds only what this call knows: its id, patient,
-// status REVOKED, and the revocation's time, revoker (the patient) and
-// reason.
-func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (core.Share, error) {
+// AND status <> revoked, the grantee's inbox item and the audit record, and
+// reports true. When the condition fails, the share as it was (ALL_OLD)
+// tells the answer: none, or another patient's, is KindNotFound; a revoked
+// share is (false, nil) whatever else failed, and nothing was written. See
+// core.ShareStore.
+func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (bool, error) {
 	if err := storekeys.CheckIDs(id, patientID); err != nil {
-		return core.Share{}, fmt.Errorf("revoke share %q: %w", id, err)
+		return false, fmt.Errorf("revoke share %q: %w", id, err)
 	}
 	update := types.TransactWriteItem{Update: &types.Update{
 		TableName: s.table,
@@ -298,11 +294,11 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":revoked": avS(string(core.ShareRevoked)), ":at": avS(formatTime(at)),
-			":by": avS(patientID), ":reason": avS(reason), ":patient": avS(patientID),
+			":by": avS(rec.ActorID), ":reason": avS(reason), ":patient": avS(patientID),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	var unchanged *core.Share
+	alreadyRevoked := false
 	err := s.stateChange(ctx, []types.TransactWriteItem{update}, &n, rec, func(reasons []types.CancellationReason) error {
 		if !conditionFailed(reasons[0]) {
 			return nil
@@ -317,21 +313,18 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		case prev.PatientID != patientID:
 			return core.ErrNotFound("share %s not found", id)
 		case prev.Status == core.ShareRevoked:
-			unchanged = &prev
+			alreadyRevoked = true
 			return nil
 		}
 		return core.ErrInternal(nil, "the revoke condition failed on share %s of its patient in status %q", id, prev.Status)
 	}, "revoke share %s", id)
-	if unchanged != nil { // whatever else failed: nothing was written
-		return *unchanged, nil
+	if alreadyRevoked { // whatever else failed: nothing was written
+		return false, nil
 	}
 	if err != nil {
-		return core.Share{}, err
+		return false, err
 	}
-	return core.Share{
-		ID: id, PatientID: patientID, Status: core.ShareRevoked,
-		RevokedAt: at.UTC(), RevokedBy: patientID, RevokeReason: reason,
-	}, nil
+	return true, nil
 }
 
 // OpenAccess stores a new access with one TransactWriteItems: a Put of the

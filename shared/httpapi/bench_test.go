@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/boltstore"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/httpapi"
@@ -26,8 +27,58 @@ import (
 // countingStore counts the store calls an operation makes.
 type countingStore struct {
 	core.Store
-	mu    sync.Mutex
-	calls map[string]int
+	shares core.ShareStore
+	mu     sync.Mutex
+	calls  map[string]int
+}
+
+func (c *countingStore) CreateShare(ctx context.Context, s core.Share, n core.Notification, r core.AuditRecord) error {
+	c.count("CreateShare")
+	return c.shares.CreateShare(ctx, s, n, r)
+}
+func (c *countingStore) GetShare(ctx context.Context, id string) (core.Share, error) {
+	c.count("GetShare")
+	return c.shares.GetShare(ctx, id)
+}
+func (c *countingStore) ListShares(ctx context.Context, p string, role core.Role, pg core.Page) ([]core.Share, string, error) {
+	c.count("ListShares")
+	return c.shares.ListShares(ctx, p, role, pg)
+}
+func (c *countingStore) RevokeShare(ctx context.Context, id, p string, at time.Time, reason string, n core.Notification, r core.AuditRecord) (bool, error) {
+	c.count("RevokeShare")
+	return c.shares.RevokeShare(ctx, id, p, at, reason, n, r)
+}
+func (c *countingStore) OpenAccess(ctx context.Context, a core.Access, now time.Time, n core.Notification, r core.AuditRecord) error {
+	c.count("OpenAccess")
+	return c.shares.OpenAccess(ctx, a, now, n, r)
+}
+func (c *countingStore) GetAccess(ctx context.Context, id string) (core.Access, error) {
+	c.count("GetAccess")
+	return c.shares.GetAccess(ctx, id)
+}
+func (c *countingStore) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, r core.AuditRecord) error {
+	c.count("IssueKey")
+	return c.shares.IssueKey(ctx, k, now, n, r)
+}
+func (c *countingStore) GetKey(ctx context.Context, id string) (core.EphemeralKey, error) {
+	c.count("GetKey")
+	return c.shares.GetKey(ctx, id)
+}
+func (c *countingStore) ClaimKey(ctx context.Context, k core.EphemeralKey, pro string, now time.Time, r core.AuditRecord) (core.EphemeralKey, error) {
+	c.count("ClaimKey")
+	return c.shares.ClaimKey(ctx, k, pro, now, r)
+}
+func (c *countingStore) ListInbox(ctx context.Context, rcpt string, pg core.Page) ([]core.InboxItem, string, error) {
+	c.count("ListInbox")
+	return c.shares.ListInbox(ctx, rcpt, pg)
+}
+func (c *countingStore) MarkRead(ctx context.Context, rcpt, id string) (core.InboxItem, error) {
+	c.count("MarkRead")
+	return c.shares.MarkRead(ctx, rcpt, id)
+}
+func (c *countingStore) MarkPublished(ctx context.Context, rcpt, id string) error {
+	c.count("MarkPublished")
+	return c.shares.MarkPublished(ctx, rcpt, id)
 }
 
 func (c *countingStore) count(name string) {
@@ -107,6 +158,8 @@ type rig struct {
 	h     *httpapi.Handler
 	store *countingStore
 	blobs *localblob.Store
+	bolt  *boltstore.Store
+	keys  *localkeys.Ring
 }
 
 func newRig(tb testing.TB) *rig {
@@ -125,9 +178,9 @@ func newRig(tb testing.TB) *rig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cs := &countingStore{Store: bs, calls: map[string]int{}}
-	svc := core.NewService(core.Config{}, core.Deps{Store: cs, Blobs: blobs, Keys: keys})
-	return &rig{h: httpapi.NewHandler(svc, slog.New(slog.NewTextHandler(io.Discard, nil))), store: cs, blobs: blobs}
+	cs := &countingStore{Store: bs, shares: bs, calls: map[string]int{}}
+	svc := core.NewService(core.Config{}, core.Deps{Store: cs, Shares: cs, Blobs: blobs, Keys: keys})
+	return &rig{h: httpapi.NewHandler(svc, slog.New(slog.NewTextHandler(io.Discard, nil))), store: cs, blobs: blobs, bolt: bs, keys: keys}
 }
 
 func event(op, sub string, role core.Role, params map[string]string, body any) events.APIGatewayV2HTTPRequest {
@@ -198,6 +251,28 @@ func TestStoreCallsPerOperation(t *testing.T) {
 	if got, want := fmtCalls(r.store.reset()), "CreatePhoto=1"; got != want {
 		t.Errorf("upload-presign store calls: %s, want %s", got, want)
 	}
+
+	// A view: issue-key reads the access (with its share's snapshot) and
+	// makes one write; signed-url reads the key and makes one write.
+	access, photo := r.openAccess(t)
+	r.store.reset()
+	resp := r.h.Handle(ctx, "issue-key", event("issue-key", pro1, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": photo}, nil))
+	if resp.StatusCode != 201 {
+		t.Fatalf("issue key: %d %s", resp.StatusCode, resp.Body)
+	}
+	if got, want := fmtCalls(r.store.reset()), "GetAccess=1 IssueKey=1"; got != want {
+		t.Errorf("issue-key store calls: %s, want %s", got, want)
+	}
+	var k struct {
+		KeyID string `json:"key_id"`
+	}
+	json.Unmarshal([]byte(resp.Body), &k)
+	if resp := r.h.Handle(ctx, "signed-url", event("signed-url", pro1, core.RoleProfessional, map[string]string{"key_id": k.KeyID}, nil)); resp.StatusCode != 200 {
+		t.Fatalf("signed url: %d %s", resp.StatusCode, resp.Body)
+	}
+	if got, want := fmtCalls(r.store.reset()), "ClaimKey=1 GetKey=1"; got != want {
+		t.Errorf("signed-url store calls: %s, want %s", got, want)
+	}
 }
 
 func fmtCalls(m map[string]int) string {
@@ -244,6 +319,91 @@ func BenchmarkUploadPresign(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		if resp := r.h.Handle(ctx, "upload-presign", ev); resp.StatusCode != 201 {
+			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
+		}
+	}
+	reportCalls(b, r.store)
+}
+
+// openAccess stores a READY photo and a share of it with views enough for any
+// benchmark (the store takes the limit as given), and opens an access on an
+// X25519 device through the handler. It returns the access and photo ids.
+func (r *rig) openAccess(tb testing.TB) (string, string) {
+	tb.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	p := core.Photo{ID: core.NewID("ph"), OwnerID: patient1, Angle: "CROWN", ContentType: "image/jpeg", Size: 1,
+		SHA256: make([]byte, 32), Status: core.StatusPending, CreatedAt: now, UpdatedAt: now, UploadExpiresAt: now.Add(time.Hour)}
+	w, err := r.keys.Wrap(ctx, make([]byte, 32), p.EncryptionContext())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.WrappedKey = w
+	if err := r.bolt.CreatePhoto(ctx, p); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := r.bolt.MarkPhotoReady(ctx, patient1, p.ID, core.BlobInfo{Size: 1, SHA256: make([]byte, 32)}, now); err != nil {
+		tb.Fatal(err)
+	}
+	sh := core.Share{ID: core.NewID("sh"), PatientID: patient1, ProfessionalID: pro1, MaxViews: 1 << 30, MaxDevices: 1,
+		Photos:       []core.SharedPhoto{{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: 1, SHA256: p.SHA256, WrappedKey: w}},
+		AccessWindow: time.Hour, ScreenshotPolicy: core.ScreenshotWarn, Status: core.ShareActive, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
+	head, _ := r.bolt.AuditHead(ctx, patient1)
+	rec := core.Link(core.AuditRecord{PatientID: patient1, At: now, ActorID: patient1, ActorRole: core.RolePatient, Action: "share.create", Outcome: core.OutcomeSuccess}, head)
+	if err := r.bolt.CreateShare(ctx, sh, core.Notification{ID: core.NewSortableID("nt", now), RecipientID: pro1, Type: core.NoteSessionCreated, CreatedAt: now}, rec); err != nil {
+		tb.Fatal(err)
+	}
+	dev, err := client.NewDevice(core.KEMX25519)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp := r.h.Handle(ctx, "open-access", event("open-access", pro1, core.RoleProfessional, map[string]string{"share_id": sh.ID},
+		map[string]any{"kem": dev.KEM, "device_public_key": dev.Private.PublicKey().Bytes(), "device_fingerprint": dev.Fingerprint}))
+	if resp.StatusCode != 201 {
+		tb.Fatalf("open access: %d %s", resp.StatusCode, resp.Body)
+	}
+	var a struct {
+		AccessID string `json:"access_id"`
+	}
+	json.Unmarshal([]byte(resp.Body), &a)
+	return a.AccessID, p.ID
+}
+
+func BenchmarkIssueKey(b *testing.B) {
+	r := newRig(b)
+	access, photo := r.openAccess(b)
+	ev := event("issue-key", pro1, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": photo}, nil)
+	ctx := context.Background()
+	r.store.reset()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if resp := r.h.Handle(ctx, "issue-key", ev); resp.StatusCode != 201 {
+			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
+		}
+	}
+	reportCalls(b, r.store)
+}
+
+func BenchmarkSignedURL(b *testing.B) {
+	r := newRig(b)
+	access, photo := r.openAccess(b)
+	ctx := context.Background()
+	issue := event("issue-key", pro1, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": photo}, nil)
+	keys := make([]events.APIGatewayV2HTTPRequest, b.N)
+	for i := range keys {
+		resp := r.h.Handle(ctx, "issue-key", issue)
+		var k struct {
+			KeyID string `json:"key_id"`
+		}
+		json.Unmarshal([]byte(resp.Body), &k)
+		keys[i] = event("signed-url", pro1, core.RoleProfessional, map[string]string{"key_id": k.KeyID}, nil)
+	}
+	r.store.reset()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if resp := r.h.Handle(ctx, "signed-url", keys[i]); resp.StatusCode != 200 {
 			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
 		}
 	}

@@ -19,12 +19,12 @@ func testRevokeShare(t *testing.T, h Harness) {
 		mustIssue(t, s, newKey(sh, a.ID, tNow), tNow)
 		want := getShare(t, s, sh.ID) // views and devices survive the revoke
 		at := tNow.Add(time.Minute)
-		got, w, err := tryRevoke(t, s, sh, "pat-1", at.In(elsewhere))
+		revoked, w, err := tryRevoke(t, s, sh, "pat-1", at.In(elsewhere))
 		must(t, "RevokeShare", err)
-		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, "pat-1", revokeReason
-		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
-			t.Errorf("RevokeShare returned (-want +got):\n%s", diff)
+		if !revoked {
+			t.Errorf("RevokeShare of an active share: got revoked=false, want true")
 		}
+		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, w.rec.ActorID, revokeReason
 		wantShare(t, s, want)
 		wantUTC(t, "Share", shareTimes(getShare(t, s, sh.ID)))
 		items := flatten(listInbox(t, s, "dr-a", 10))
@@ -44,16 +44,38 @@ func testRevokeShare(t *testing.T, h Harness) {
 		first := mustRevoke(t, s, sh, tNow)
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}}
 		before := observe(t, s, w)
-		// Later, with another reason: the share comes back as the first revoke
-		// left it, and no second notification or record is written.
+		// Later, with another reason: not revoked by this call, the share stays
+		// as the first revoke left it, and no second notification or record
+		// is written.
 		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow.Add(time.Hour))
 		rec := linked(t, s, record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow.Add(time.Hour)))
-		got, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", n, rec)
+		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", n, rec)
 		must(t, "RevokeShare again", err)
-		if diff := cmp.Diff(first, got, cmpOpts); diff != "" {
-			t.Errorf("RevokeShare again returned (-first +got):\n%s", diff)
+		if revoked {
+			t.Errorf("RevokeShare of a revoked share: got revoked=true, want false")
 		}
+		wantShare(t, s, first)
 		wantUnchanged(t, s, w, before, "RevokeShare of a revoked share")
+	})
+
+	t.Run("RevokedByTheRecordsActor", func(t *testing.T) {
+		// RevokedBy is the actor of the revoking record, which need not be the
+		// patient whose share it is.
+		s := h.New(t)
+		sh := newShare("pat-1", "dr-a", t0)
+		createShare(t, s, sh)
+		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
+		rec := linked(t, s, record("pat-1", "clinic-1", core.RoleClinic, "share.revoke", sh.ID, tNow))
+		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
+		must(t, "RevokeShare", err)
+		if !revoked {
+			t.Errorf("RevokeShare of an active share: got revoked=false, want true")
+		}
+		wantRevoked(t, s, sh.ID, tNow, "clinic-1", revokeReason)
+		chain := listChain(t, s, "pat-1")
+		if len(chain) == 0 || !cmp.Equal(rec, chain[len(chain)-1], cmpOpts) {
+			t.Errorf("ListAudit(pat-1): the revoke record is not the last record")
+		}
 	})
 
 	t.Run("NotThePatients", func(t *testing.T) {
@@ -81,8 +103,11 @@ func testRevokeShare(t *testing.T, h Harness) {
 				}
 				w := world{parties: []string{"pat-1", "pat-2", "dr-a"}, shares: []string{sh.ID, target.ID}}
 				before := observe(t, s, w)
-				_, _, err := tryRevoke(t, s, target, tc.patient, tNow.Add(time.Minute))
+				revoked, _, err := tryRevoke(t, s, target, tc.patient, tNow.Add(time.Minute))
 				wantKind(t, "RevokeShare", err, core.KindNotFound)
+				if revoked {
+					t.Errorf("RevokeShare: got revoked=true with error %v, want false", err)
+				}
 				wantUnchanged(t, s, w, before, "RevokeShare")
 			})
 		}

@@ -205,7 +205,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		for i := range notes {
 			notes[i] = note("dr-a", core.NoteSessionRevoked, sh.ID, at(i))
 		}
-		got := make([]core.Share, n)
+		got := make([]bool, n)
 		recs := make([]core.AuditRecord, n)
 		errs := runAll(n, func(i int) error {
 			rec := record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, at(i))
@@ -233,14 +233,15 @@ func testConcurrency(t *testing.T, h Harness) {
 			t.Fatalf("the revoke record in the chain is no revoker's")
 		}
 		wantLinearChain(t, s, "pat-1", []string{cw.rec.RequestID, recs[winner].RequestID})
-		want := sh
-		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at(winner), "pat-1", revokeReason
-		wantShare(t, s, want)
-		for i := range got {
-			if diff := cmp.Diff(want, got[i], cmpOpts); diff != "" {
-				t.Errorf("RevokeShare %d returned (-want +got):\n%s", i, diff)
+		// Exactly the winner reports that it revoked the share.
+		for i, revoked := range got {
+			if revoked != (i == winner) {
+				t.Errorf("RevokeShare %d: got revoked=%v, want %v (revoke %d wrote)", i, revoked, i == winner, winner)
 			}
 		}
+		want := sh
+		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at(winner), recs[winner].ActorID, revokeReason
+		wantShare(t, s, want)
 		if diff := cmp.Diff([]core.InboxItem{unread(notes[winner]), unread(cw.note)}, flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 		}
@@ -368,7 +369,8 @@ func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
 // while its patient revokes it, once each kind of use has succeeded. Every
 // use that succeeded must have been written before the revoke, every use
 // tried after it must fail with session_revoked, and afterwards no key
-// issued before the revoke can be claimed.
+// issued before the revoke can be claimed. A using goroutine that succeeded
+// waits until the revoke is sent, then races it with the rest of its tries.
 //
 // With oneChain every write lands in the patient's chain atomically with its
 // record, so the chain orders them and the suite checks the order itself.
@@ -379,7 +381,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	const (
 		issuers, claimers, openers = 4, 4, 2
 		preIssued, heldBack        = 40, 5
-		maxTries                   = 200 // per using goroutine; far more than a revoke needs to land
+		maxTries                   = 200 // per using goroutine, before it waits for the revoke to land
 		maxAttempts                = 10000
 	)
 	s := h.New(t)
@@ -407,11 +409,35 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	)
 	first := map[string]chan struct{}{"issue": make(chan struct{}), "claim": make(chan struct{}), "open": make(chan struct{})}
 	var once = map[string]*sync.Once{"issue": {}, "claim": {}, "open": {}}
+	// revoking is closed when the revoke is sent. A using goroutine that
+	// succeeded waits for it before it goes on, so that no goroutine spends
+	// its tries before the revoke while another kind of use has yet to
+	// succeed once: it races the revoke with all its tries.
+	revoking := make(chan struct{})
 	succeeded := func(u use) {
 		mu.Lock()
 		uses = append(uses, u)
 		mu.Unlock()
 		once[u.op].Do(func() { close(first[u.op]) })
+		<-revoking
+	}
+	// revokeDone is closed when the revoke returned.
+	revokeDone := make(chan struct{})
+	// untilRefused runs try until it fails and returns that error. A lock
+	// need not be fair, so uses may win many times in a row before the
+	// revoke lands: after maxTries successes it waits for the revoke to
+	// return and tries once more, which must be refused.
+	untilRefused := func(try func() error) error {
+		for range maxTries {
+			if err := try(); err != nil {
+				return err
+			}
+		}
+		<-revokeDone
+		if err := try(); err != nil {
+			return err
+		}
+		return errors.New("no refusal after the revoke")
 	}
 	// stopped records how a using goroutine ended: it must be refused with
 	// session_revoked.
@@ -423,7 +449,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		}
 	}
 	var revokeRec core.AuditRecord
-	var revoked core.Share
+	var revoked bool
 	var revokeErr error
 
 	chainOf := func(who string) string {
@@ -435,18 +461,16 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	var wg sync.WaitGroup
 	for g := range issuers {
 		wg.Go(func() {
-			for range maxTries {
+			stopped(fmt.Sprintf("issuer %d", g), untilRefused(func() error {
 				k := newKey(sh, a.ID, tNow)
 				n := note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
 				rec, err := chained(ctx(t), s, record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow), maxAttempts,
 					func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, l) })
-				if err != nil {
-					stopped(fmt.Sprintf("issuer %d", g), err)
-					return
+				if err == nil {
+					succeeded(use{"issue", rec, k})
 				}
-				succeeded(use{"issue", rec, k})
-			}
-			stopped(fmt.Sprintf("issuer %d", g), errors.New("no refusal"))
+				return err
+			}))
 		})
 	}
 	for g := range claimers {
@@ -471,18 +495,16 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	}
 	for g := range openers {
 		wg.Go(func() {
-			for range maxTries {
+			stopped(fmt.Sprintf("opener %d", g), untilRefused(func() error {
 				acc := newAccess(sh, "device-1", tNow)
 				n := note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
 				rec, err := chained(ctx(t), s, record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, "access.open", acc.ID, tNow), maxAttempts,
 					func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, n, l) })
-				if err != nil {
-					stopped(fmt.Sprintf("opener %d", g), err)
-					return
+				if err == nil {
+					succeeded(use{"open", rec, core.EphemeralKey{}})
 				}
-				succeeded(use{"open", rec, core.EphemeralKey{}})
-			}
-			stopped(fmt.Sprintf("opener %d", g), errors.New("no refusal"))
+				return err
+			}))
 		})
 	}
 	wg.Go(func() {
@@ -498,12 +520,14 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 			}
 		}
 		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
+		close(revoking)
 		revokeRec, revokeErr = chained(ctx(t), s, record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow), maxAttempts,
 			func(l core.AuditRecord) error {
 				var err error
 				revoked, err = s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, l)
 				return err
 			})
+		close(revokeDone)
 	})
 	wg.Wait()
 	must(t, "RevokeShare", revokeErr)
@@ -535,9 +559,10 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	if stored.Status != core.ShareRevoked || stored.ViewsUsed != len(pre)+len(issued) {
 		t.Errorf("stored share: got status %q with %d views, want %q with %d", stored.Status, stored.ViewsUsed, core.ShareRevoked, len(pre)+len(issued))
 	}
-	if diff := cmp.Diff(stored, revoked, cmpOpts); diff != "" {
-		t.Errorf("RevokeShare returned another share than the one stored (-stored +returned):\n%s", diff)
+	if !revoked {
+		t.Errorf("RevokeShare of the active share: got revoked=false, want true")
 	}
+	wantRevoked(t, s, sh.ID, tNow, revokeRec.ActorID, revokeReason)
 	// Every chain holds exactly the records of its writes, linked.
 	var setup []string
 	for _, r := range listChain(t, s, "pat-1")[:2+len(pre)] {

@@ -46,9 +46,13 @@
 //   - ClaimKey checks the key it is given against the stored key: a key whose
 //     share id is not the stored key's share id is KindNotFound, so that the
 //     share condition is always checked on the key's own share.
-//   - RevokeShare of a share that is already revoked returns the stored share
-//     unchanged and writes nothing; RevokedBy is the patient (the suite's
-//     revoking records have the patient as their actor).
+//   - RevokeShare reports revoked=true exactly when it wrote the revocation:
+//     of a share that is already revoked it reports false, writes nothing and
+//     leaves the stored share as the first revocation left it, whatever
+//     reason and time it is given; of many concurrent revokes exactly one
+//     reports true. RevokedBy is the record's actor (the suite's revoking
+//     records have the patient as their actor, but for one that checks it
+//     with another actor).
 //   - ListShares returns the shares as stored now (status, views, devices,
 //     revocation), newest CreatedAt first; the suite gives shares distinct
 //     CreatedAt times. ListInbox returns items newest first by notification
@@ -424,20 +428,38 @@ func createShare(t *testing.T, s Store, sh core.Share) written {
 	return w
 }
 
-func tryRevoke(t *testing.T, s Store, sh core.Share, patient string, at time.Time) (core.Share, written, error) {
+func tryRevoke(t *testing.T, s Store, sh core.Share, patient string, at time.Time) (bool, written, error) {
 	t.Helper()
 	w := written{
 		note: note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at),
 		rec:  linked(t, s, record(patient, patient, core.RolePatient, "share.revoke", sh.ID, at)),
 	}
-	got, err := s.RevokeShare(ctx(t), sh.ID, patient, at, "revoked in sharetest", w.note, w.rec)
-	return got, w, err
+	revoked, err := s.RevokeShare(ctx(t), sh.ID, patient, at, revokeReason, w.note, w.rec)
+	return revoked, w, err
 }
 
+// mustRevoke revokes sh, active, by its patient at at, checks that the call
+// reports it revoked and that the store holds the revocation, and returns
+// the share as stored.
 func mustRevoke(t *testing.T, s Store, sh core.Share, at time.Time) core.Share {
 	t.Helper()
-	got, _, err := tryRevoke(t, s, sh, sh.PatientID, at)
+	revoked, w, err := tryRevoke(t, s, sh, sh.PatientID, at)
 	must(t, "RevokeShare "+sh.ID, err)
+	if !revoked {
+		t.Errorf("RevokeShare %s of an active share: got revoked=false, want true", sh.ID)
+	}
+	return wantRevoked(t, s, sh.ID, at, w.rec.ActorID, revokeReason)
+}
+
+// wantRevoked fails t unless the stored share id is REVOKED at at by by for
+// reason, and returns it as stored.
+func wantRevoked(t *testing.T, s Store, id string, at time.Time, by, reason string) core.Share {
+	t.Helper()
+	got := getShare(t, s, id)
+	if got.Status != core.ShareRevoked || !got.RevokedAt.Equal(at) || got.RevokedBy != by || got.RevokeReason != reason {
+		t.Errorf("GetShare(%s): got status %q, revoked at %v by %q for %q; want %q at %v by %q for %q",
+			id, got.Status, got.RevokedAt, got.RevokedBy, got.RevokeReason, core.ShareRevoked, at, by, reason)
+	}
 	return got
 }
 

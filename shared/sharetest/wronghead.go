@@ -57,7 +57,10 @@ func testWrongHead(t *testing.T, h Harness) {
 			return op{
 				rec: record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow),
 				do: func(rec core.AuditRecord) error {
-					_, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
+					revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
+					if revoked != (err == nil) {
+						t.Errorf("RevokeShare of an active share: got revoked=%v with error %v, want true exactly when nil", revoked, err)
+					}
 					return err
 				},
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}},
