@@ -18,6 +18,8 @@ type DeviceInput struct {
 // OpenAccess opens a time-boxed access to a share on the grantee's device. The
 // first access binds the share to the device (up to the share's MaxDevices);
 // another device is refused with device_mismatch and the refusal is audited.
+// A device is its public key (DeviceKeyFingerprint); the client's
+// device_fingerprint is checked for shape only.
 func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in DeviceInput) (Access, error) {
 	if err := s.requireRole(c, RoleProfessional); err != nil {
 		return Access{}, err
@@ -48,7 +50,9 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	}
 	a := Access{
 		ID: NewID("ac"), ShareID: sh.ID, PatientID: sh.PatientID, ProfessionalID: c.ID,
-		KEM: in.KEM, DevicePublicKey: in.PublicKey, DeviceFingerprint: in.Fingerprint,
+		// The binding uses the key's own fingerprint, not the client's label:
+		// another key under a bound label is another device.
+		KEM: in.KEM, DevicePublicKey: in.PublicKey, DeviceFingerprint: DeviceKeyFingerprint(in.KEM, in.PublicKey),
 		SourceIP: c.SourceIP, UserAgent: truncate(c.UserAgent, 256),
 		CreatedAt: now, ExpiresAt: expires, ShareExpiresAt: sh.ExpiresAt, Photos: sh.Photos,
 	}
@@ -189,14 +193,18 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 	if err != nil {
 		return SignedURL{}, notFoundAs(fmt.Errorf("claim key %s: %w", keyID, err), "key")
 	}
-	ttl := MaxPhotoURLTTL
+	// The URL ends no later than the key, the session and 60 s after the
+	// claim, counted when it is signed; blob stores round expiry down to the
+	// second, never up.
+	deadline := now.Add(MaxPhotoURLTTL)
 	for _, end := range []time.Time{claimed.ExpiresAt, claimed.ShareExpiresAt} {
-		if rem := end.Sub(now); rem < ttl {
-			ttl = rem
+		if end.Before(deadline) {
+			deadline = end
 		}
 	}
+	ttl := deadline.Sub(s.now())
 	if ttl < time.Second {
-		ttl = time.Second
+		return SignedURL{}, ErrGone(CodeKeyExpired, "the key expired while it was being claimed")
 	}
 	u, err := s.blobs.PresignGet(ctx, claimed.ObjectKey, ttl)
 	if err != nil {

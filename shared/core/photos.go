@@ -157,9 +157,12 @@ func (s *Service) ListPhotos(ctx context.Context, c Caller, page Page) ([]Photo,
 	return photos, next, nil
 }
 
-// DeletePhoto deletes the caller's photo: the object first (idempotent), then
-// the record with its wrapped key, which makes any copy of the ciphertext
-// unreadable.
+// DeletePhoto deletes the caller's photo: the audit record first (so that a
+// deletion is never unrecorded: a failure after it leaves a record and a
+// photo that a retry deletes), then the object (idempotent), then the record
+// with its wrapped key. Once the record is gone no share can issue its key
+// again (ShareStore.IssueKey checks that the photo exists), which makes any
+// copy of the ciphertext unreadable.
 func (s *Service) DeletePhoto(ctx context.Context, c Caller, photoID string) error {
 	if err := s.requireRole(c, RolePatient); err != nil {
 		return err
@@ -170,13 +173,16 @@ func (s *Service) DeletePhoto(ctx context.Context, c Caller, photoID string) err
 	if _, err := s.store.GetPhoto(ctx, c.ID, photoID); err != nil {
 		return notFoundAs(err, "photo")
 	}
+	if err := s.record(ctx, c, c.ID, "photo.delete", "photo", photoID, nil); err != nil {
+		return err
+	}
 	if err := s.blobs.Delete(ctx, PhotoObjectKey(c.ID, photoID)); err != nil {
 		return fmt.Errorf("delete object of photo %s: %w", photoID, err)
 	}
 	if _, err := s.store.DeletePhoto(ctx, c.ID, photoID); err != nil {
 		return notFoundAs(fmt.Errorf("delete photo %s: %w", photoID, err), "photo")
 	}
-	return s.record(ctx, c, c.ID, "photo.delete", "photo", photoID, nil)
+	return nil
 }
 
 // Matches reports whether an observed object has the declared size and digest.

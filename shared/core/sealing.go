@@ -2,6 +2,8 @@ package core
 
 import (
 	"crypto/hpke"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 )
@@ -38,6 +40,16 @@ func ParseDeviceKey(kem uint16, pub []byte) (hpke.PublicKey, error) {
 		return nil, ErrInvalid("device_public_key is not a valid public key for kem %d", kem)
 	}
 	return pk, nil
+}
+
+// DeviceKeyFingerprint is what binds a session to a device: the SHA-256 of
+// the KEM id (big-endian) and the serialized public key. The server derives
+// it, so a client cannot present another key under a bound fingerprint.
+func DeviceKeyFingerprint(kem uint16, pub []byte) string {
+	h := sha256.New()
+	h.Write([]byte{byte(kem >> 8), byte(kem)})
+	h.Write(pub)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // SealInfo is the HPKE info that binds a sealed key to its key, photo and

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Config holds the service's tunables. Zero values take the defaults.
@@ -154,9 +155,9 @@ func (s *Service) record(ctx context.Context, c Caller, patientID, action, resTy
 		ResourceType: resType,
 		ResourceID:   resID,
 		Outcome:      OutcomeSuccess,
-		SourceIP:     c.SourceIP,
+		SourceIP:     truncate(c.SourceIP, 64),
 		UserAgent:    truncate(c.UserAgent, 256),
-		RequestID:    c.RequestID,
+		RequestID:    truncate(c.RequestID, 128),
 	}
 	if outcome != nil {
 		rec.Outcome = OutcomeDenied
@@ -174,9 +175,17 @@ func (s *Service) record(ctx context.Context, c Caller, patientID, action, resTy
 	return nil
 }
 
+// truncate makes s valid UTF-8 and cuts it to at most n bytes on a character
+// boundary. Audit records hash their strings as JSON, which would turn an
+// invalid byte into U+FFFD on the way into a store: a record must hold exactly
+// the text it was hashed over.
 func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

@@ -140,7 +140,7 @@ func (s *Service) auditRecord(c Caller, patientID, action, resType, resID string
 	rec := AuditRecord{
 		PatientID: patientID, At: s.now(), ActorID: c.ID, ActorRole: c.Role, Action: action,
 		ResourceType: resType, ResourceID: resID, Outcome: OutcomeSuccess,
-		SourceIP: c.SourceIP, UserAgent: truncate(c.UserAgent, 256), RequestID: c.RequestID,
+		SourceIP: truncate(c.SourceIP, 64), UserAgent: truncate(c.UserAgent, 256), RequestID: truncate(c.RequestID, 128),
 	}
 	if outcome != nil {
 		rec.Outcome = OutcomeDenied

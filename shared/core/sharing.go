@@ -205,9 +205,11 @@ type ShareStore interface {
 
 	// IssueKey consumes one view and records the ISSUED key, on condition that
 	// the share is ACTIVE, not expired at now, granted to k.ProfessionalID and
-	// has views left, with the patient's notification and the audit record.
-	// Errors: KindGone with session_revoked, session_expired or
-	// views_exhausted; KindNotFound.
+	// has views left, and that the photo (k.PatientID, k.PhotoID) still exists
+	// (a deleted photo's key is never released again), with the patient's
+	// notification and the audit record. Errors: KindGone with
+	// session_revoked, session_expired or views_exhausted; KindNotFound (no
+	// such share for that grantee, or the photo was deleted).
 	IssueKey(ctx context.Context, k EphemeralKey, now time.Time, n Notification, rec AuditRecord) error
 
 	// GetKey returns the key or KindNotFound.

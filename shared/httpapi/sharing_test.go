@@ -392,14 +392,19 @@ func TestDeviceBinding(t *testing.T) {
 	if _, err := pro.c.OpenAccess(ctx, sh.ShareID, first); err != nil {
 		t.Errorf("the bound device again: %v", err)
 	}
+	// A device is its key: another key under the bound device's label is
+	// another device.
+	second.Fingerprint = first.Fingerprint
+	_, err = pro.c.OpenAccess(ctx, sh.ShareID, second)
+	wantCode(t, "another key under the bound fingerprint", err, core.CodeDeviceMismatch)
 	var denied int
 	for _, r := range history(t, env, patient1, core.RolePatient) {
 		if r.Action == "access.open" && r.Outcome == core.OutcomeDenied && r.Reason == core.CodeDeviceMismatch {
 			denied++
 		}
 	}
-	if denied != 1 {
-		t.Errorf("%d audited device mismatches, want 1", denied)
+	if denied != 2 {
+		t.Errorf("%d audited device mismatches, want 2", denied)
 	}
 }
 
@@ -552,4 +557,55 @@ func TestSharingBadInput(t *testing.T) {
 		t.Errorf("bad input logged errors:\n%s", env.Logs.String())
 	}
 	_ = http.StatusOK
+}
+
+// TestDeletedPhotoKeyNeverReleased: once a patient deletes a shared photo,
+// no share issues its key again (crypto-shredding holds for shared photos).
+func TestDeletedPhotoKeyNeverReleased(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	ctx := context.Background()
+	pat, _, pro, _ := parties(env)
+	id, _ := pat.c.UploadPhoto(ctx, "CROWN", "image/png", []byte("to be deleted"), nil)
+	sh, _ := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 5}, "")
+	dev, _ := client.NewDevice(core.KEMX25519)
+	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pro.c.ViewPhoto(ctx, dev, a.AccessID, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := pat.c.Do(ctx, "DELETE", "/v1/photos/"+id, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pro.c.IssueKey(ctx, a.AccessID, id)
+	wantCode(t, "key of a deleted photo", err, core.CodeNotFound)
+	if got, _ := pat.c.GetShare(ctx, sh.ShareID); got.ViewsUsed != 1 {
+		t.Errorf("views_used = %d, want 1: a refused key spends no view", got.ViewsUsed)
+	}
+}
+
+// TestAuditSurvivesOddUserAgents: user agents of any bytes and length are
+// stored as the text they were hashed over, so the chain still verifies.
+func TestAuditSurvivesOddUserAgents(t *testing.T) {
+	env := testenv.Start(t, core.Config{})
+	registerAppointment(t, env, appt1, clinic1, patient1, pro1)
+	id, _ := chatImage(t, env, patient1, core.RolePatient, appt1)
+	for _, ua := range []string{strings.Repeat("a", 255) + "é", "bad \xff\xfe bytes", strings.Repeat("ü", 300)} {
+		req, _ := http.NewRequest("GET", env.URL+"/api/chat-images/"+id+"/signed-url", nil)
+		req.Header.Set("Authorization", "Bearer "+env.Token(pro1, core.RoleProfessional))
+		req.Header.Set("User-Agent", ua)
+		resp, err := env.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("signed url with user agent %q: %d", ua, resp.StatusCode)
+		}
+	}
+	r := env.Do("GET", "/v1/audit/verify", env.Token(patient1, core.RolePatient), nil)
+	if !strings.Contains(string(r.Body), `"valid":true`) {
+		t.Errorf("verify after odd user agents: %s", r.Body)
+	}
 }

@@ -95,11 +95,15 @@ type routeHandler struct {
 	route httpapi.Route
 }
 
+// writeError answers what the gateway itself refuses (401, 404, 405, 413),
+// with a request id of its own, as API Gateway gives one.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	id := core.NewID("rq")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Request-Id", id)
 	w.WriteHeader(status)
-	io.WriteString(w, `{"error":{"code":"`+code+`","message":"`+msg+`","request_id":""}}`)
+	io.WriteString(w, `{"error":{"code":"`+code+`","message":"`+msg+`","request_id":"`+id+`"}}`)
 }
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

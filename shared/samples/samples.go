@@ -29,8 +29,6 @@ const (
 	Notification = "nt_aaaaaaaaaaaaaaaaaaaaaaaaaa"
 )
 
-// DeviceFingerprint is the fingerprint of the sample device.
-const DeviceFingerprint = "sha256:sample-device"
 
 // Order is the order in which tests run the events: the route table's, except
 // that revoking the session and deleting the photo come after everything that
@@ -124,7 +122,7 @@ func Seed(ctx context.Context, t Target) error {
 		return err
 	}
 	a := core.Access{ID: Access, ShareID: Share, PatientID: Patient, ProfessionalID: Professional, KEM: core.KEMX25519,
-		DevicePublicKey: device.PublicKey().Bytes(), DeviceFingerprint: DeviceFingerprint, SourceIP: "198.51.100.24",
+		DevicePublicKey: device.PublicKey().Bytes(), DeviceFingerprint: core.DeviceKeyFingerprint(core.KEMX25519, device.PublicKey().Bytes()), SourceIP: "198.51.100.24",
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour), ShareExpiresAt: sh.ExpiresAt, Photos: shared}
 	k := core.EphemeralKey{ID: Key, AccessID: Access, ShareID: Share, PhotoID: Photo, PatientID: Patient, ProfessionalID: Professional,
 		ObjectKey: p.ObjectKey(), Status: core.KeyIssued, CreatedAt: now, ExpiresAt: now.Add(core.MaxKeyTTL), ShareExpiresAt: sh.ExpiresAt}
