@@ -181,7 +181,12 @@ func TestShareItemsLiveUnderTheDocumentedKeys(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
+	// The shared photo exists, READY: IssueKey releases only the key of a
+	// photo that does.
+	p := core.Photo{ID: "ph_x", OwnerID: "pat-1", Size: 10, SHA256: []byte("sha of ph_x"), Status: core.StatusPending,
+		CreatedAt: at, UploadExpiresAt: at.Add(15 * time.Minute)}
 	sh := core.Share{ID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", MaxViews: 1, MaxDevices: 1,
+		Photos: []core.SharedPhoto{{PhotoID: p.ID, Size: p.Size, SHA256: p.SHA256}},
 		Status: core.ShareActive, CreatedAt: at, ExpiresAt: at.Add(time.Hour), IdempotencyKey: "idem-1"}
 	link := func(rec core.AuditRecord) core.AuditRecord {
 		head, err := s.AuditHead(ctx, rec.PatientID)
@@ -191,8 +196,13 @@ func TestShareItemsLiveUnderTheDocumentedKeys(t *testing.T) {
 		return core.Link(rec, head)
 	}
 	a := core.Access{ID: "ac_x", ShareID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", DeviceFingerprint: "d1"}
-	k := core.EphemeralKey{ID: "ek_x", ShareID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", Status: core.KeyIssued, ExpiresAt: at.Add(time.Minute)}
+	k := core.EphemeralKey{ID: "ek_x", ShareID: "sh_x", PhotoID: "ph_x", PatientID: "pat-1", ProfessionalID: "dr-a", Status: core.KeyIssued, ExpiresAt: at.Add(time.Minute)}
 	steps := []func() error{
+		func() error { return s.CreatePhoto(ctx, p) },
+		func() error {
+			_, err := s.MarkPhotoReady(ctx, p.OwnerID, p.ID, core.BlobInfo{Size: p.Size, SHA256: p.SHA256}, at)
+			return err
+		},
 		func() error {
 			return s.CreateShare(ctx, sh, core.Notification{ID: "nt_1", RecipientID: "dr-a"}, link(core.AuditRecord{PatientID: "pat-1", At: at}))
 		},
@@ -241,6 +251,7 @@ func TestShareItemsLiveUnderTheDocumentedKeys(t *testing.T) {
 			"INBOX#pat-1\x00NOTE#nt_2",
 			"INBOX#pat-1\x00NOTE#nt_3",
 			"SHARE#sh_x\x00SHARE",
+			"USER#pat-1\x00PHOTO#ph_x",
 		}},
 		{sharePatientBucket, []string{"SHAREPAT#pat-1\x002026-03-14T15:09:26.000000001Z#sh_x -> SHARE#sh_x\x00SHARE"}},
 		{shareGranteeBucket, []string{"SHAREPRO#dr-a\x002026-03-14T15:09:26.000000001Z#sh_x -> SHARE#sh_x\x00SHARE"}},

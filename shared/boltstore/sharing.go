@@ -327,7 +327,7 @@ func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
 // with the patient's notification and the audit record, in one transaction;
 // see core.ShareStore.
 func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, rec core.AuditRecord) error {
-	if err := checkWriteIDs(rec, &n, k.ID, k.ShareID); err != nil {
+	if err := checkWriteIDs(rec, &n, k.ID, k.ShareID, k.PatientID, k.PhotoID); err != nil {
 		return fmt.Errorf("issue key %q: %w", k.ID, err)
 	}
 	kk := storekeys.EphemeralKeyKey(k.ID)
@@ -342,6 +342,9 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		}
 		if sh.ViewsUsed >= sh.MaxViews {
 			return core.ErrGone(core.CodeViewsExhausted, "share %s has no views left", sh.ID)
+		}
+		if items.Get(boltKey(storekeys.PhotoKey(k.PatientID, k.PhotoID))) == nil {
+			return core.ErrNotFound("photo %s of share %s was deleted", k.PhotoID, sh.ID)
 		}
 		if items.Get(boltKey(kk)) != nil {
 			return core.ErrConflict("key %s exists", k.ID)

@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/storekeys"
@@ -248,16 +250,19 @@ func TestOpenAccessCancellation(t *testing.T) {
 func TestIssueKeyCancellation(t *testing.T) {
 	now := ft0.Add(time.Minute)
 	head := headAV(t, "pat-1", 9, []byte("h9"))
-	// share, key, inbox, record, head
-	runCancellations(t, 5, []cancelCase{
-		{"no share", reasonsOf(ccf(nil), none, none, none, none), notFound()},
-		{"another grantee's, exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.ProfessionalID, sh.ViewsUsed = "dr-b", 2 })), none, none, none, none), notFound()},
-		{"revoked and exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.Status, sh.ViewsUsed = core.ShareRevoked, 2 })), none, none, none, none), gone(core.CodeSessionRevoked)},
-		{"expired and exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.ExpiresAt, sh.ViewsUsed = now, 2 })), none, none, none, none), gone(core.CodeSessionExpired)},
-		{"exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.ViewsUsed = 2 })), none, none, none, none), gone(core.CodeViewsExhausted)},
-		{"usable", reasonsOf(ccf(shareAV(t, nil)), none, none, none, none), internalErr()},
-		{"key id taken", reasonsOf(none, ccf(nil), none, none, none), conflict()},
-		{"head moved", reasonsOf(none, none, none, none, ccf(head)), headMoved()},
+	// share, photo check, key, inbox, record, head
+	runCancellations(t, 6, []cancelCase{
+		{"no share", reasonsOf(ccf(nil), none, none, none, none, none), notFound()},
+		{"another grantee's, exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.ProfessionalID, sh.ViewsUsed = "dr-b", 2 })), none, none, none, none, none), notFound()},
+		{"revoked and exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.Status, sh.ViewsUsed = core.ShareRevoked, 2 })), none, none, none, none, none), gone(core.CodeSessionRevoked)},
+		{"expired and exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.ExpiresAt, sh.ViewsUsed = now, 2 })), none, none, none, none, none), gone(core.CodeSessionExpired)},
+		{"exhausted", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.ViewsUsed = 2 })), none, none, none, none, none), gone(core.CodeViewsExhausted)},
+		{"usable", reasonsOf(ccf(shareAV(t, nil)), none, none, none, none, none), internalErr()},
+		{"photo deleted", reasonsOf(none, ccf(nil), none, none, none, none), notFound()},
+		{"photo deleted and head moved", reasonsOf(none, ccf(nil), none, none, none, ccf(head)), notFound()},
+		{"photo deleted and share revoked", reasonsOf(ccf(shareAV(t, func(sh *core.Share) { sh.Status = core.ShareRevoked })), ccf(nil), none, none, none, none), gone(core.CodeSessionRevoked)},
+		{"key id taken", reasonsOf(none, none, ccf(nil), none, none, none), conflict()},
+		{"head moved", reasonsOf(none, none, none, none, none, ccf(head)), headMoved()},
 	}, func(s *Store) error {
 		return s.IssueKey(t.Context(), fakeKey(), now, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec)
 	})
@@ -312,6 +317,7 @@ func TestShareWritesConditions(t *testing.T) {
 	}{
 		{"IssueKey", func() error { return s.IssueKey(t.Context(), fakeKey(), ft0, n, fakeRec) }, []string{
 			"SET #used = #used + :one IF #status = :active AND #expires > :now AND #pro = :pro AND #used < #max",
+			"CHECK IF attribute_exists(pk)", // a deleted photo's key is never released again
 			"PUT IF attribute_not_exists(#pk)",
 			"PUT IF attribute_not_exists(#pk)",
 			"PUT IF attribute_not_exists(#pk)",
@@ -344,9 +350,13 @@ func TestShareWritesConditions(t *testing.T) {
 			if diff := cmp.Diff(tc.want, conds); diff != "" {
 				t.Errorf("writes mismatch (-want +got):\n%s", diff)
 			}
+			// Every Update and ConditionCheck returns the item as it was on
+			// failure, but for an existence check: it fails only when there
+			// is no item to return.
 			for i, w := range got.TransactItems {
 				if w.Update != nil && w.Update.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld ||
-					w.ConditionCheck != nil && w.ConditionCheck.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
+					w.ConditionCheck != nil && !existenceCheck(w.ConditionCheck) &&
+						w.ConditionCheck.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
 					t.Errorf("write %d does not return the item as it was on failure", i)
 				}
 			}
@@ -359,6 +369,50 @@ func TestShareWritesConditions(t *testing.T) {
 	if err != nil || !cmp.Equal(want, k) || k.UsedAt.Location() != time.UTC {
 		t.Errorf("ClaimKey: got %+v, %v; want %+v with UsedAt in UTC", k, err, want)
 	}
+}
+
+// TestIssueKeyChecksThePhoto pins which item IssueKey's photo check reads:
+// the photo (k.PatientID, k.PhotoID), in the store's table.
+func TestIssueKeyChecksThePhoto(t *testing.T) {
+	var checks []*types.ConditionCheck
+	f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+		for _, w := range in.TransactItems {
+			if w.ConditionCheck != nil {
+				checks = append(checks, w.ConditionCheck)
+			}
+		}
+		return &dynamodb.TransactWriteItemsOutput{}, nil
+	}}
+	s := fakeStore(f)
+	k := fakeKey()
+	if err := s.IssueKey(t.Context(), k, ft0, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec); err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) != 1 {
+		t.Fatalf("IssueKey: got %d condition checks, want 1", len(checks))
+	}
+	if got, want := aws.ToString(checks[0].TableName), aws.ToString(s.table); got != want {
+		t.Errorf("photo check table: got %q, want %q", got, want)
+	}
+	if diff := cmp.Diff(keyItem(storekeys.PhotoKey(k.PatientID, k.PhotoID)), item(checks[0].Key), cmpopts.IgnoreUnexported(types.AttributeValueMemberS{})); diff != "" {
+		t.Errorf("photo check key mismatch (-want +got):\n%s", diff)
+	}
+	if !existenceCheck(checks[0]) {
+		t.Errorf("photo check: got condition %q, want the photo's existence", aws.ToString(checks[0].ConditionExpression))
+	}
+}
+
+// existenceCheck reports whether c checks only that its item exists.
+func existenceCheck(c *types.ConditionCheck) bool {
+	cond := aws.ToString(c.ConditionExpression)
+	if name, ok := strings.CutPrefix(cond, "attribute_exists("); ok {
+		name = strings.TrimSuffix(name, ")")
+		if alias, ok := c.ExpressionAttributeNames[name]; ok {
+			name = alias
+		}
+		return name == AttrPK
+	}
+	return false
 }
 
 func TestShareIndexCursor(t *testing.T) {

@@ -428,7 +428,7 @@ func grantedShare(id, professionalID string, now time.Time, old item) (core.Shar
 // record. When the share's condition fails, the share as it was tells
 // which clause did.
 func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, rec core.AuditRecord) error {
-	if err := storekeys.CheckIDs(k.ID, k.ShareID); err != nil {
+	if err := storekeys.CheckIDs(k.ID, k.ShareID, k.PatientID, k.PhotoID); err != nil {
 		return fmt.Errorf("issue key %q of share %q: %w", k.ID, k.ShareID, err)
 	}
 	keyAV, err := marshal(ephemeralKeyItemOf(k))
@@ -451,7 +451,13 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	return s.stateChange(ctx, []types.TransactWriteItem{count, s.putNew(keyAV)}, &n, rec, func(reasons []types.CancellationReason) error {
+	// A deleted photo's key is never released again.
+	photoExists := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:           s.table,
+		Key:                 keyItem(storekeys.PhotoKey(k.PatientID, k.PhotoID)),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+	}}
+	return s.stateChange(ctx, []types.TransactWriteItem{count, photoExists, s.putNew(keyAV)}, &n, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[0]) {
 			sh, err := grantedShare(k.ShareID, k.ProfessionalID, now, reasons[0].Item)
 			if err != nil {
@@ -463,6 +469,9 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 			return core.ErrInternal(nil, "the view condition failed on share %s, which has views left", k.ShareID)
 		}
 		if conditionFailed(reasons[1]) {
+			return core.ErrNotFound("photo %s of share %s was deleted", k.PhotoID, k.ShareID)
+		}
+		if conditionFailed(reasons[2]) {
 			return core.ErrConflict("key %s exists", k.ID)
 		}
 		return nil

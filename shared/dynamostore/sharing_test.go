@@ -166,6 +166,22 @@ func (e *shareEnv) create(sh core.Share) core.Share {
 	return sh
 }
 
+// storePhotos stores sh's photos READY, owned by its patient: IssueKey
+// releases the key of a photo only while it exists.
+func (e *shareEnv) storePhotos(sh core.Share) {
+	e.t.Helper()
+	for _, sp := range sh.Photos {
+		p := core.Photo{ID: sp.PhotoID, OwnerID: sh.PatientID, Angle: sp.Angle, ContentType: sp.ContentType, Size: sp.Size,
+			SHA256: sp.SHA256, WrappedKey: sp.WrappedKey, Status: core.StatusPending, CreatedAt: st0, UploadExpiresAt: st0.Add(15 * time.Minute)}
+		if err := e.s.CreatePhoto(e.t.Context(), p); err != nil {
+			e.t.Fatalf("CreatePhoto %s: %v", p.ID, err)
+		}
+		if _, err := e.s.MarkPhotoReady(e.t.Context(), p.OwnerID, p.ID, core.BlobInfo{Size: p.Size, SHA256: p.SHA256}, st0); err != nil {
+			e.t.Fatalf("MarkPhotoReady %s: %v", p.ID, err)
+		}
+	}
+}
+
 func (e *shareEnv) getShare(id string) core.Share {
 	e.t.Helper()
 	sh, err := e.s.GetShare(e.t.Context(), id)
@@ -241,6 +257,7 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 	now := st0.Add(time.Minute)
 	sh := testShare("pat-1", "dr-a", st0, 1, 1)
 	sh.IdempotencyKey, sh.RequestHash = "idem-1", []byte("hash-1")
+	e.storePhotos(sh)
 	n := note("dr-a", core.NoteSessionCreated, sh.ID, st0)
 	rec := e.rec("pat-1", "pat-1", "share.create")
 	err := e.once("CreateShare", func() error { return e.s.CreateShare(ctx, sh, n, rec) })
@@ -322,7 +339,9 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 func TestShareItemsOnEmulator(t *testing.T) {
 	e := newShareEnv(t)
 	ctx := t.Context()
-	sh := e.create(testShare("pat-1", "dr-a", st0, 3, 2))
+	sh := testShare("pat-1", "dr-a", st0, 3, 2)
+	e.storePhotos(sh)
+	e.create(sh)
 	now := st0.Add(time.Minute)
 	a := access(sh, "dr-a", "a.b[0]", now)
 	k := ephemeral(sh, "dr-a", now)

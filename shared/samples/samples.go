@@ -29,7 +29,6 @@ const (
 	Notification = "nt_aaaaaaaaaaaaaaaaaaaaaaaaaa"
 )
 
-
 // Order is the order in which tests run the events: the route table's, except
 // that revoking the session and deleting the photo come after everything that
 // uses them.

@@ -109,6 +109,47 @@ func testIssueKey(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("PhotoDeleted", func(t *testing.T) {
+		// A deleted photo's key is never released again: IssueKey of it is
+		// KindNotFound and writes nothing (no view, key, notification or
+		// record), while the share's other photo stays viewable.
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		deleted, kept := sh.Photos[0], sh.Photos[1]
+		mustIssue(t, s, photoKey(sh, deleted, a.ID, tNow), tNow) // viewable before
+		_, err := s.DeletePhoto(ctx(t), sh.PatientID, deleted.PhotoID)
+		must(t, "DeletePhoto "+deleted.PhotoID, err)
+
+		now := tNow.Add(time.Second)
+		k := photoKey(sh, deleted, a.ID, now)
+		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}, keys: []string{k.ID}}
+		before := observe(t, s, w)
+		if got := before.Shares[sh.ID]; got == nil || got.ViewsUsed != 1 {
+			t.Fatalf("setup: share %s is %+v, want it stored with 1 view", sh.ID, got)
+		}
+		_, err = tryIssue(t, s, k, now)
+		wantCode(t, "IssueKey of a deleted photo", err, core.KindNotFound, core.CodeNotFound)
+		wantUnchanged(t, s, w, before, "IssueKey of a deleted photo")
+		if _, err := s.GetPhoto(ctx(t), sh.PatientID, deleted.PhotoID); core.KindOf(err) != core.KindNotFound {
+			t.Errorf("GetPhoto of the deleted photo after IssueKey: got %v, want kind not found", err)
+		}
+
+		// The share's other photo: its key is issued, and the view counted.
+		later := now.Add(time.Second)
+		other := photoKey(sh, kept, a.ID, later)
+		ow := mustIssue(t, s, other, later)
+		wantKey(t, s, other)
+		want := *before.Shares[sh.ID]
+		want.ViewsUsed = 2
+		wantShare(t, s, want)
+		if diff := cmp.Diff(append(before.Chains["pat-1"], ow.rec), listChain(t, s, "pat-1"), cmpOpts); diff != "" {
+			t.Errorf("ListAudit(pat-1) after IssueKey of the kept photo mismatch (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(append([]core.InboxItem{unread(ow.note)}, before.Inboxes["pat-1"]...), flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+			t.Errorf("ListInbox(pat-1) after IssueKey of the kept photo mismatch (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("ExpiryAtReadTime", func(t *testing.T) {
 		s := h.New(t)
 		sh, a := activeShare(t, s, nil)

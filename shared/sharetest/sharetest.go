@@ -61,6 +61,11 @@
 //     a notification that is not the recipient's is KindNotFound and creates
 //     nothing.
 //
+// The suite's shares are of photos that exist, as the service's are: before
+// it creates a share, createShare stores each of its photos READY (through
+// core.PhotoStore, owned by the share's patient), because IssueKey releases
+// the key of a photo only while the photo exists.
+//
 // The suite never sleeps: every time is passed to the port explicitly.
 package sharetest
 
@@ -291,6 +296,36 @@ func newShare(patient, professional string, created time.Time) core.Share {
 	}
 }
 
+// storePhotos stores each photo of sh as the photo item it stands for,
+// READY, owned by sh's patient: the same id, angle, type, size, digest and
+// wrapped key, uploaded in the minute before sh was created. IssueKey
+// releases a photo's key only while this item exists.
+func storePhotos(t *testing.T, s Store, sh core.Share) {
+	t.Helper()
+	created := sh.CreatedAt.Add(-time.Minute)
+	for _, sp := range sh.Photos {
+		p := core.Photo{
+			ID:              sp.PhotoID,
+			OwnerID:         sh.PatientID,
+			Angle:           sp.Angle,
+			ContentType:     sp.ContentType,
+			Size:            sp.Size,
+			SHA256:          sp.SHA256,
+			WrappedKey:      sp.WrappedKey,
+			Metadata:        digest("metadata of " + sp.PhotoID),
+			Status:          core.StatusPending,
+			CreatedAt:       created,
+			UploadExpiresAt: created.Add(15 * time.Minute),
+		}
+		must(t, "CreatePhoto "+sp.PhotoID, s.CreatePhoto(ctx(t), p))
+		ready, err := s.MarkPhotoReady(ctx(t), sh.PatientID, sp.PhotoID, core.BlobInfo{Size: sp.Size, SHA256: sp.SHA256}, created.Add(time.Second))
+		must(t, "MarkPhotoReady "+sp.PhotoID, err)
+		if ready.Status != core.StatusReady || ready.OwnerID != sh.PatientID {
+			t.Fatalf("MarkPhotoReady %s: got status %q owned by %q, want %q owned by %q", sp.PhotoID, ready.Status, ready.OwnerID, core.StatusReady, sh.PatientID)
+		}
+	}
+}
+
 // note returns a notification to recipient about share, created at at.
 func note(recipient, typ, shareID string, at time.Time) core.Notification {
 	return core.Notification{
@@ -350,14 +385,20 @@ func minTime(a, b time.Time) time.Time {
 // newKey returns a key of sh's first photo for accessID, issued at now and
 // living core.MaxKeyTTL.
 func newKey(sh core.Share, accessID string, now time.Time) core.EphemeralKey {
+	return photoKey(sh, sh.Photos[0], accessID, now)
+}
+
+// photoKey returns a key of sh's photo p for accessID, issued at now and
+// living core.MaxKeyTTL.
+func photoKey(sh core.Share, p core.SharedPhoto, accessID string, now time.Time) core.EphemeralKey {
 	return core.EphemeralKey{
 		ID:             core.NewID("ek"),
 		AccessID:       accessID,
 		ShareID:        sh.ID,
-		PhotoID:        sh.Photos[0].PhotoID,
+		PhotoID:        p.PhotoID,
 		PatientID:      sh.PatientID,
 		ProfessionalID: sh.ProfessionalID,
-		ObjectKey:      sh.Photos[0].ObjectKey(sh.PatientID),
+		ObjectKey:      p.ObjectKey(sh.PatientID),
 		Status:         core.KeyIssued,
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(core.MaxKeyTTL),
@@ -421,8 +462,10 @@ func tryCreate(t *testing.T, s Store, sh core.Share) (written, error) {
 	return w, s.CreateShare(ctx(t), sh, w.note, w.rec)
 }
 
+// createShare stores sh's photos (storePhotos), then creates sh.
 func createShare(t *testing.T, s Store, sh core.Share) written {
 	t.Helper()
+	storePhotos(t, s, sh)
 	w, err := tryCreate(t, s, sh)
 	must(t, "CreateShare "+sh.ID, err)
 	return w
