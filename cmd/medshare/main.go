@@ -2,6 +2,7 @@
 //
 //	medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--demo]
 //	medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
+//	medshare loadtest [--url http://127.0.0.1:8080] [--data-dir .data] [flags]: a bounded load test, loopback only
 //	medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare] [--topic medshare-events] [--endpoint URL] [--path-style]
 package main
 
@@ -28,6 +29,7 @@ import (
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devauth"
 	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/loadtest"
 )
 
 func main() {
@@ -43,7 +45,9 @@ const usage = `usage:
   medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--public-url URL] [--demo]
   medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
   medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare]
-                     [--topic medshare-events] [--endpoint URL] [--path-style]`
+                     [--topic medshare-events] [--endpoint URL] [--path-style]
+  medshare loadtest [--url http://127.0.0.1:8080] [--data-dir .data] [--patients 500] [--viewers 1000] ...
+                    (loopback only; see medshare loadtest -h)`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -56,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return token(args[1:], stdout, stderr)
 	case "bootstrap":
 		return bootstrap(ctx, args[1:], stdout, stderr)
+	case "loadtest":
+		return loadTest(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -240,6 +246,43 @@ func bootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	slices.Sort(keys)
 	for _, k := range keys {
 		fmt.Fprintf(stdout, "export %s=%s\n", k, env[k])
+	}
+	return nil
+}
+
+// loadTest runs a bounded load test against a running `medshare serve` on
+// loopback, then checks the invariants (shared/loadtest). It mints tokens
+// with the server's key from --data-dir and fails when an invariant failed
+// or any answer was a 5xx.
+func loadTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := loadtest.Defaults()
+	cfg.RegisterFlags(fs)
+	dir := fs.String("data-dir", ".data", "the server's data directory, for its token signing key")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := loadtest.CheckURL(cfg.BaseURL); err != nil {
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	// LoadOrCreate would make a key the server does not know: require its own.
+	keyPath := filepath.Join(*dir, embedded.TokenKeyFile)
+	if _, err := os.Stat(keyPath); err != nil {
+		return fmt.Errorf("loadtest: no token key in %s (the --data-dir of medshare serve): %w", *dir, err)
+	}
+	auth, err := devauth.LoadOrCreate(keyPath)
+	if err != nil {
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	cfg.Mint, cfg.Progress = auth.Mint, stderr
+	rep, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	rep.WriteText(stdout)
+	if !rep.OK() {
+		return fmt.Errorf("loadtest: %s", rep.Summary())
 	}
 	return nil
 }
