@@ -419,6 +419,9 @@ func TestGoAwsSNSToSQS(t *testing.T) {
 			if attrs["recipient"] != "pat_1" || attrs["kind"] != "share_opened" {
 				t.Errorf("message attributes %v, want recipient=pat_1 kind=share_opened", attrs)
 			}
+			if raw && (m.AttributeTypes["recipient"] != "String" || m.AttributeTypes["kind"] != "String") {
+				t.Errorf("message attribute types %v, want String for recipient and kind", m.AttributeTypes)
+			}
 			if err := queues.DeleteMessage(ctx, qURL, m.ReceiptHandle); err != nil {
 				t.Errorf("delete message: %v", err)
 			}

@@ -51,12 +51,15 @@ func NewSQS(t testing.TB, cfg aws.Config) *SQS {
 }
 
 // SQSMessage is one received message. Attributes are the SQS message
-// attributes (set by raw SNS delivery), by name, string values only.
+// attributes (set by raw SNS delivery), by name, string values only;
+// AttributeTypes are their data types ("String", "Number", "Binary"), by
+// name, so that a test can check what type a publisher set.
 type SQSMessage struct {
-	ID            string
-	ReceiptHandle string
-	Body          string
-	Attributes    map[string]string
+	ID             string
+	ReceiptHandle  string
+	Body           string
+	Attributes     map[string]string
+	AttributeTypes map[string]string
 }
 
 // CreateQueue creates the queue and returns its URL and ARN.
@@ -97,8 +100,9 @@ func (c *SQS) Receive(ctx context.Context, queueURL string, max int, wait time.D
 			ReceiptHandle string `xml:"ReceiptHandle"`
 			Body          string `xml:"Body"`
 			Attrs         []struct {
-				Name  string `xml:"Name"`
-				Value string `xml:"Value>StringValue"`
+				Name     string `xml:"Name"`
+				DataType string `xml:"Value>DataType"`
+				Value    string `xml:"Value>StringValue"`
 			} `xml:"MessageAttribute"`
 		} `xml:"ReceiveMessageResult>Message"`
 	}
@@ -113,9 +117,10 @@ func (c *SQS) Receive(ctx context.Context, queueURL string, max int, wait time.D
 	}
 	msgs := make([]SQSMessage, 0, len(out.Messages))
 	for _, m := range out.Messages {
-		sm := SQSMessage{ID: m.ID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: map[string]string{}}
+		sm := SQSMessage{ID: m.ID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: map[string]string{}, AttributeTypes: map[string]string{}}
 		for _, a := range m.Attrs {
 			sm.Attributes[a.Name] = a.Value
+			sm.AttributeTypes[a.Name] = a.DataType
 		}
 		msgs = append(msgs, sm)
 	}

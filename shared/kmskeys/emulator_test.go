@@ -8,33 +8,14 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/medshare/medshare/shared/awstest"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/keyringtest"
 	"github.com/medshare/medshare/shared/kmskeys"
 )
-
-// awsConfig returns the configuration of the local emulators, from the
-// environment (AWS_ENDPOINT_URL_KMS, AWS_REGION, credentials). It skips the
-// test unless MEDSHARE_AWS_EMULATORS=1, and fails instead when
-// MEDSHARE_REQUIRE_AWS=1.
-func awsConfig(t testing.TB) aws.Config {
-	t.Helper()
-	if os.Getenv("MEDSHARE_AWS_EMULATORS") != "1" {
-		if os.Getenv("MEDSHARE_REQUIRE_AWS") == "1" {
-			t.Fatal("MEDSHARE_REQUIRE_AWS=1 but MEDSHARE_AWS_EMULATORS is not 1")
-		}
-		t.Skip("set MEDSHARE_AWS_EMULATORS=1 and AWS_ENDPOINT_URL_KMS to run against the KMS emulator")
-	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatalf("load aws config: %v", err)
-	}
-	return cfg
-}
 
 // newKey creates a symmetric encryption key for one test and schedules its
 // deletion when the test ends.
@@ -70,7 +51,7 @@ func newEmulatorRing(t *testing.T, client *kms.Client, keyID string) *kmskeys.Ri
 }
 
 func TestContract(t *testing.T) {
-	cfg := awsConfig(t)
+	cfg := awstest.Config(t)
 	client := kms.NewFromConfig(cfg)
 	keyringtest.Run(t, func(t *testing.T) core.KeyRing {
 		r, err := kmskeys.New(fidelity(cfg, client), newKey(t, client))
@@ -141,7 +122,7 @@ func prefixed(m map[string]string) map[string]string {
 // TestOtherKey checks that a ring unwraps only what its own key wrapped, as
 // the local ring does, even when the wrapped key names the other key.
 func TestOtherKey(t *testing.T) {
-	client := kms.NewFromConfig(awsConfig(t))
+	client := kms.NewFromConfig(awstest.Config(t))
 	a := newEmulatorRing(t, client, newKey(t, client))
 	b := newEmulatorRing(t, client, newKey(t, client))
 	ctx := context.Background()
@@ -160,10 +141,10 @@ func TestOtherKey(t *testing.T) {
 // TestKeyIDIsARN checks that the wrapped key names the KMS key by its ARN
 // even when the ring was given an alias.
 func TestKeyIDIsARN(t *testing.T) {
-	client := kms.NewFromConfig(awsConfig(t))
+	client := kms.NewFromConfig(awstest.Config(t))
 	ctx := context.Background()
 	id := newKey(t, client)
-	alias := "alias/medshare-test-" + id[:8]
+	alias := "alias/" + awstest.UniqueName(t, "medshare-test")
 	if _, err := client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(id)}); err != nil {
 		t.Fatalf("create alias: %v", err)
 	}
@@ -191,7 +172,7 @@ func TestKeyIDIsARN(t *testing.T) {
 }
 
 func TestPingDisabledKey(t *testing.T) {
-	client := kms.NewFromConfig(awsConfig(t))
+	client := kms.NewFromConfig(awstest.Config(t))
 	ctx := context.Background()
 	id := newKey(t, client)
 	if _, err := client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(id)}); err != nil {

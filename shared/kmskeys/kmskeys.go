@@ -12,12 +12,11 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/medshare/medshare/shared/awserr"
 	"github.com/medshare/medshare/shared/core"
 )
 
@@ -126,35 +125,19 @@ func contextOf(encCtx map[string]string) map[string]string {
 // the operation; the cause is kept for the logs and never holds key material
 // (KMS errors do not quote plaintexts).
 func translate(err error, msg string) error {
-	if unavailable(err) {
+	if awserr.Transient(err, transientCodes) {
 		return core.ErrUnavailable(err, "%s", msg)
 	}
 	return core.ErrInternal(err, "%s", msg)
 }
 
 // transientCodes are the KMS error codes that a retry may cure, besides the
-// SDK's throttling codes.
+// SDK's throttling codes. Any other answer of the service
+// (InvalidCiphertextException, IncorrectKeyException, AccessDeniedException,
+// ...) is final unless its status says the service failed.
 var transientCodes = map[string]bool{
 	"KMSInternalException":        true,
 	"DependencyTimeoutException":  true,
 	"KeyUnavailableException":     true,
 	"ServiceUnavailableException": true,
-}
-
-func unavailable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	code := apiErrorCode(err)
-	if _, throttled := retry.DefaultThrottleErrorCodes[code]; throttled || transientCodes[code] {
-		return true
-	}
-	if code != "" {
-		// Any other answer of the service (InvalidCiphertextException,
-		// IncorrectKeyException, AccessDeniedException, ...) is final unless
-		// its status says the service failed.
-		st := statusCode(err)
-		return st == http.StatusTooManyRequests || st >= http.StatusInternalServerError
-	}
-	return retryable(err) // no answer: network failures, timeouts
 }

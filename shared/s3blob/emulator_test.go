@@ -3,62 +3,30 @@ package s3blob_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/medshare/medshare/shared/awstest"
 	"github.com/medshare/medshare/shared/blobtest"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/s3blob"
 )
-
-// awsConfig returns the configuration of the local emulators, from the
-// environment (AWS_ENDPOINT_URL_S3, AWS_REGION, credentials). It skips the
-// test unless MEDSHARE_AWS_EMULATORS=1, and fails instead when
-// MEDSHARE_REQUIRE_AWS=1.
-func awsConfig(t testing.TB) aws.Config {
-	t.Helper()
-	if os.Getenv("MEDSHARE_AWS_EMULATORS") != "1" {
-		if os.Getenv("MEDSHARE_REQUIRE_AWS") == "1" {
-			t.Fatal("MEDSHARE_REQUIRE_AWS=1 but MEDSHARE_AWS_EMULATORS is not 1")
-		}
-		t.Skip("set MEDSHARE_AWS_EMULATORS=1 and AWS_ENDPOINT_URL_S3 to run against the S3 emulator")
-	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatalf("load aws config: %v", err)
-	}
-	return cfg
-}
-
-// uniqueName returns a fresh bucket-safe name starting with prefix.
-func uniqueName(t testing.TB, prefix string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("read random bytes: %v", err)
-	}
-	return strings.ToLower(prefix) + "-" + hex.EncodeToString(b)
-}
 
 // newBucket creates a bucket for one test and removes it, with its objects,
 // when the test ends.
 func newBucket(t *testing.T, client *s3.Client) string {
 	t.Helper()
 	ctx := context.Background()
-	bucket := uniqueName(t, "medshare-test")
+	bucket := awstest.UniqueName(t, "medshare-test")
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatalf("create bucket %s: %v", bucket, err)
 	}
@@ -89,7 +57,7 @@ func newEmulatorStore(t *testing.T) (*s3blob.Store, *s3.Client, string) {
 	t.Helper()
 	// Path-style addressing is the caller's choice: emulators on loopback
 	// have no per-bucket host names.
-	client := s3.NewFromConfig(awsConfig(t), func(o *s3.Options) { o.UsePathStyle = true })
+	client := s3.NewFromConfig(awstest.Config(t), func(o *s3.Options) { o.UsePathStyle = true })
 	bucket := newBucket(t, client)
 	store, err := s3blob.New(client, s3.NewPresignClient(client), bucket)
 	if err != nil {

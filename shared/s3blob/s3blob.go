@@ -51,6 +51,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/medshare/medshare/shared/awserr"
 	"github.com/medshare/medshare/shared/core"
 )
 
@@ -445,7 +446,7 @@ func classify(err error) core.Kind {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return core.KindUnavailable
 	}
-	if code := apiErrorCode(err); code != "" {
+	if code := awserr.Code(err); code != "" {
 		switch code {
 		case "NoSuchKey", "NotFound":
 			return core.KindNotFound
@@ -460,7 +461,7 @@ func classify(err error) core.Kind {
 			return core.KindUnavailable
 		}
 	}
-	if st := statusCode(err); st != 0 {
+	if st := awserr.StatusCode(err); st != 0 {
 		switch {
 		case st == http.StatusNotFound:
 			return core.KindNotFound
@@ -470,7 +471,7 @@ func classify(err error) core.Kind {
 			return core.KindInternal
 		}
 	}
-	if retryable(err) {
+	if awserr.Retryable(err) {
 		return core.KindUnavailable
 	}
 	return core.KindInternal

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storetest"
 )
 
 const revokeReason = "revoked in sharetest"
@@ -20,14 +21,14 @@ func testRevokeShare(t *testing.T, h Harness) {
 		want := getShare(t, s, sh.ID) // views and devices survive the revoke
 		at := tNow.Add(time.Minute)
 		revoked, w, err := tryRevoke(t, s, sh, "pat-1", at.In(elsewhere))
-		must(t, "RevokeShare", err)
+		storetest.Must(t, "RevokeShare", err)
 		if !revoked {
 			t.Errorf("RevokeShare of an active share: got revoked=false, want true")
 		}
 		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, w.rec.ActorID, revokeReason
 		wantShare(t, s, want)
-		wantUTC(t, "Share", shareTimes(getShare(t, s, sh.ID)))
-		items := flatten(listInbox(t, s, "dr-a", 10))
+		storetest.WantUTC(t, "Share", shareTimes(getShare(t, s, sh.ID)))
+		items := storetest.Flatten(listInbox(t, s, "dr-a", 10))
 		if len(items) == 0 || !cmp.Equal(unread(w.note), items[0], cmpOpts) {
 			t.Errorf("ListInbox(dr-a): got %+v, want the revoke notification first", items)
 		}
@@ -50,7 +51,7 @@ func testRevokeShare(t *testing.T, h Harness) {
 		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow.Add(time.Hour))
 		rec := linked(t, s, record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow.Add(time.Hour)))
 		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", n, rec)
-		must(t, "RevokeShare again", err)
+		storetest.Must(t, "RevokeShare again", err)
 		if revoked {
 			t.Errorf("RevokeShare of a revoked share: got revoked=true, want false")
 		}
@@ -67,7 +68,7 @@ func testRevokeShare(t *testing.T, h Harness) {
 		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 		rec := linked(t, s, record("pat-1", "clinic-1", core.RoleClinic, "share.revoke", sh.ID, tNow))
 		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
-		must(t, "RevokeShare", err)
+		storetest.Must(t, "RevokeShare", err)
 		if !revoked {
 			t.Errorf("RevokeShare of an active share: got revoked=false, want true")
 		}
@@ -104,7 +105,7 @@ func testRevokeShare(t *testing.T, h Harness) {
 				w := world{parties: []string{"pat-1", "pat-2", "dr-a"}, shares: []string{sh.ID, target.ID}}
 				before := observe(t, s, w)
 				revoked, _, err := tryRevoke(t, s, target, tc.patient, tNow.Add(time.Minute))
-				wantKind(t, "RevokeShare", err, core.KindNotFound)
+				storetest.WantKind(t, "RevokeShare", err, core.KindNotFound)
 				if revoked {
 					t.Errorf("RevokeShare: got revoked=true with error %v, want false", err)
 				}
@@ -128,11 +129,11 @@ func testOpenAccess(t *testing.T, h Harness) {
 		w := mustOpen(t, s, a, tNow.In(elsewhere))
 
 		got, err := s.GetAccess(ctx(t), a.ID)
-		must(t, "GetAccess", err)
+		storetest.Must(t, "GetAccess", err)
 		if diff := cmp.Diff(a, got, cmpOpts); diff != "" {
 			t.Errorf("GetAccess mismatch (-want +got):\n%s", diff)
 		}
-		wantUTC(t, "Access", accessTimes(got))
+		storetest.WantUTC(t, "Access", accessTimes(got))
 		sh.Devices = []string{"device-1"}
 		want := state{
 			Heads:     map[string]core.ChainHead{"pat-1": headOf(w.rec), "dr-a": {}},
@@ -184,7 +185,7 @@ func testOpenAccess(t *testing.T, h Harness) {
 						continue
 					}
 					got, err := s.GetAccess(ctx(t), a.ID)
-					must(t, "GetAccess", err)
+					storetest.Must(t, "GetAccess", err)
 					if diff := cmp.Diff(a, got, cmpOpts); diff != "" {
 						t.Errorf("%s: GetAccess mismatch (-want +got):\n%s", op, diff)
 					}

@@ -12,24 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storetest"
 )
-
-// runAll runs n functions at once, released together, and returns their
-// errors by index.
-func runAll(n int, f func(i int) error) []error {
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return errs
-}
 
 // wantLinearChain checks that patient's chain holds exactly want, by request
 // id, each once, in sequence 1..n without gaps or forks, and that
@@ -55,7 +39,7 @@ func wantLinearChain(t *testing.T, s Store, patient string, want []string) []cor
 		t.Errorf("%s: request ids of the chain mismatch (-want +got):\n%s", patient, diff)
 	}
 	v, err := core.VerifyChain(ctx(t), s, patient)
-	must(t, "VerifyChain "+patient, err)
+	storetest.Must(t, "VerifyChain "+patient, err)
 	n := uint64(len(want))
 	if !v.Valid || v.Records != n || v.HeadSeq != n {
 		t.Errorf("VerifyChain(%s): got valid=%v records=%d head=%d (first bad %d: %s), want valid with %d records",
@@ -113,7 +97,7 @@ func testConcurrency(t *testing.T, h Harness) {
 					accesses[i] = newAccess(sh, fmt.Sprintf("device-%d", i), tNow)
 				}
 				recs := make([]core.AuditRecord, n)
-				errs := runAll(n, func(i int) error {
+				errs := storetest.RunAll(n, func(i int) error {
 					a := accesses[i]
 					rec := record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow)
 					nt := note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
@@ -155,11 +139,11 @@ func testConcurrency(t *testing.T, h Harness) {
 		notes := make([]core.Notification, n)
 		for i := range shares {
 			shares[i] = newShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Millisecond))
-			shares[i].IdempotencyKey, shares[i].RequestHash = "idem-1", digest(fmt.Sprintf("request %d", i))
+			shares[i].IdempotencyKey, shares[i].RequestHash = "idem-1", storetest.Digest(fmt.Sprintf("request %d", i))
 			notes[i] = note("dr-a", core.NoteSessionCreated, shares[i].ID, shares[i].CreatedAt)
 		}
 		recs := make([]core.AuditRecord, n)
-		errs := runAll(n, func(i int) error {
+		errs := storetest.RunAll(n, func(i int) error {
 			rec := record("pat-1", "pat-1", core.RolePatient, "share.create", shares[i].ID, shares[i].CreatedAt)
 			var err error
 			recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
@@ -190,7 +174,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		}
 		wantShare(t, s, shares[winner])
 		wantLinearChain(t, s, "pat-1", []string{recs[winner].RequestID})
-		if diff := cmp.Diff([]core.InboxItem{unread(notes[winner])}, flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{unread(notes[winner])}, storetest.Flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -207,7 +191,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		}
 		got := make([]bool, n)
 		recs := make([]core.AuditRecord, n)
-		errs := runAll(n, func(i int) error {
+		errs := storetest.RunAll(n, func(i int) error {
 			rec := record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, at(i))
 			var err error
 			recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
@@ -242,7 +226,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		want := sh
 		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at(winner), recs[winner].ActorID, revokeReason
 		wantShare(t, s, want)
-		if diff := cmp.Diff([]core.InboxItem{unread(notes[winner]), unread(cw.note)}, flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{unread(notes[winner]), unread(cw.note)}, storetest.Flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -271,7 +255,7 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 		keys[i] = newKey(sh, a.ID, tNow)
 		notes[i] = note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
 	}
-	errs := runAll(n, func(i int) error {
+	errs := storetest.RunAll(n, func(i int) error {
 		rec := record(chain(i), "dr-a", core.RoleProfessional, "key.issue", keys[i].ID, tNow)
 		var err error
 		recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
@@ -309,7 +293,7 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 	for patient, want := range ids {
 		wantLinearChain(t, s, patient, want)
 	}
-	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(flatten(listInbox(t, s, "pat-1", 100)))); diff != "" {
+	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(listInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -326,7 +310,7 @@ func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
 	claimedAt := func(i int) time.Time { return tNow.Add(time.Duration(i+1) * time.Millisecond) }
 	got := make([]core.EphemeralKey, n)
 	recs := make([]core.AuditRecord, n)
-	errs := runAll(n, func(i int) error {
+	errs := storetest.RunAll(n, func(i int) error {
 		rec := record(chain(i), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimedAt(i))
 		var err error
 		recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
@@ -530,7 +514,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		close(revokeDone)
 	})
 	wg.Wait()
-	must(t, "RevokeShare", revokeErr)
+	storetest.Must(t, "RevokeShare", revokeErr)
 	for _, p := range problems {
 		t.Error(p)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storetest"
 )
 
 func testInbox(t *testing.T, h Harness) {
@@ -28,13 +29,13 @@ func testInbox(t *testing.T, h Harness) {
 		slices.SortFunc(want, func(a, b core.InboxItem) int { return strings.Compare(b.ID, a.ID) })
 		for _, limit := range []int{1, 3, 7, 100} {
 			t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
-				got := flatten(listInbox(t, s, "dr-a", limit))
+				got := storetest.Flatten(listInbox(t, s, "dr-a", limit))
 				if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 					t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 				}
 			})
 		}
-		if got := flatten(listInbox(t, s, "dr-nobody", 10)); len(got) != 0 {
+		if got := storetest.Flatten(listInbox(t, s, "dr-nobody", 10)); len(got) != 0 {
 			t.Errorf("ListInbox(dr-nobody): got %d items, want none", len(got))
 		}
 	})
@@ -46,7 +47,7 @@ func testInbox(t *testing.T, h Harness) {
 		want := core.InboxItem{Notification: n, Read: true}
 		for i := range 2 { // marking read twice is harmless
 			got, err := s.MarkRead(ctx(t), "dr-a", n.ID)
-			must(t, "MarkRead", err)
+			storetest.Must(t, "MarkRead", err)
 			if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 				t.Errorf("MarkRead %d returned (-want +got):\n%s", i, diff)
 			}
@@ -66,7 +67,7 @@ func testInbox(t *testing.T, h Harness) {
 			{"unknown notification", "dr-a", core.NewSortableID("nt", t0)},
 		} {
 			_, err := s.MarkRead(ctx(t), tc.recipient, tc.id)
-			wantKind(t, "MarkRead, "+tc.name, err, core.KindNotFound)
+			storetest.WantKind(t, "MarkRead, "+tc.name, err, core.KindNotFound)
 		}
 		wantUnchanged(t, s, w, before, "MarkRead of a notification that is not the recipient's")
 	})
@@ -76,11 +77,11 @@ func testInbox(t *testing.T, h Harness) {
 		n := createShare(t, s, newShare("pat-1", "dr-a", t0)).note
 		other := createShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second))).note
 		// New items start unpublished.
-		if got := flatten(listInbox(t, s, "dr-a", 10)); len(got) != 1 || got[0].Published || got[0].Read {
+		if got := storetest.Flatten(listInbox(t, s, "dr-a", 10)); len(got) != 1 || got[0].Published || got[0].Read {
 			t.Fatalf("ListInbox(dr-a): got %+v, want one item neither read nor published", got)
 		}
-		must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
-		must(t, "MarkPublished again", s.MarkPublished(ctx(t), "dr-a", n.ID))
+		storetest.Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
+		storetest.Must(t, "MarkPublished again", s.MarkPublished(ctx(t), "dr-a", n.ID))
 		w := world{parties: []string{"pat-1", "dr-a", "dr-b", "dr-c"}}
 		before := observe(t, s, w)
 		if diff := cmp.Diff([]core.InboxItem{{Notification: n, Published: true}}, before.Inboxes["dr-a"], cmpOpts); diff != "" {
@@ -95,13 +96,13 @@ func testInbox(t *testing.T, h Harness) {
 			{"as another recipient", "dr-c", n.ID},
 			{"unknown notification", "dr-a", core.NewSortableID("nt", t0)},
 		} {
-			wantKind(t, "MarkPublished, "+tc.name, s.MarkPublished(ctx(t), tc.recipient, tc.id), core.KindNotFound)
+			storetest.WantKind(t, "MarkPublished, "+tc.name, s.MarkPublished(ctx(t), tc.recipient, tc.id), core.KindNotFound)
 		}
 		wantUnchanged(t, s, w, before, "MarkPublished of a notification that is not the recipient's")
 
 		// Each flag is its own.
 		got, err := s.MarkRead(ctx(t), "dr-a", n.ID)
-		must(t, "MarkRead", err)
+		storetest.Must(t, "MarkRead", err)
 		if diff := cmp.Diff(core.InboxItem{Notification: n, Read: true, Published: true}, got, cmpOpts); diff != "" {
 			t.Errorf("MarkRead of a published item returned (-want +got):\n%s", diff)
 		}
@@ -114,11 +115,11 @@ func testMalformedCursor(t *testing.T, h Harness) {
 		createShare(t, s, newShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Second)))
 	}
 	_, shareCursor, err := s.ListShares(ctx(t), "pat-1", core.RolePatient, core.Page{Limit: 1})
-	must(t, "ListShares", err)
+	storetest.Must(t, "ListShares", err)
 	_, inboxCursor, err := s.ListInbox(ctx(t), "dr-a", core.Page{Limit: 1})
-	must(t, "ListInbox", err)
+	storetest.Must(t, "ListInbox", err)
 	_, chainCursor, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Limit: 1})
-	must(t, "ListAudit", err)
+	storetest.Must(t, "ListAudit", err)
 	if shareCursor == "" || inboxCursor == "" || chainCursor == "" {
 		t.Fatalf("got cursors %q, %q, %q; want three", shareCursor, inboxCursor, chainCursor)
 	}
@@ -149,7 +150,7 @@ func testMalformedCursor(t *testing.T, h Harness) {
 		{"ListInbox, audit cursor", inbox, chainCursor},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)
+			storetest.WantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storetest"
 )
 
 func keyTimes(k core.EphemeralKey) map[string]time.Time {
@@ -26,21 +27,21 @@ func testIssueKey(t *testing.T, h Harness) {
 			k := newKey(sh, a.ID, now)
 			k.CreatedAt, k.ExpiresAt, k.ShareExpiresAt = k.CreatedAt.In(elsewhere), k.ExpiresAt.In(elsewhere), k.ShareExpiresAt.In(elsewhere)
 			beforeChain := listChain(t, s, "pat-1")
-			beforeInbox := flatten(listInbox(t, s, "pat-1", 100))
+			beforeInbox := storetest.Flatten(listInbox(t, s, "pat-1", 100))
 			w := mustIssue(t, s, k, now.In(elsewhere))
 
 			want.ViewsUsed = i + 1
 			wantShare(t, s, want)
 			got, err := s.GetKey(ctx(t), k.ID)
-			must(t, "GetKey", err)
+			storetest.Must(t, "GetKey", err)
 			if diff := cmp.Diff(k, got, cmpOpts); diff != "" {
 				t.Errorf("GetKey mismatch (-want +got):\n%s", diff)
 			}
-			wantUTC(t, "EphemeralKey", keyTimes(got))
+			storetest.WantUTC(t, "EphemeralKey", keyTimes(got))
 			if diff := cmp.Diff(append(beforeChain, w.rec), listChain(t, s, "pat-1"), cmpOpts); diff != "" {
 				t.Errorf("ListAudit(pat-1) after IssueKey %d mismatch (-want +got):\n%s", i, diff)
 			}
-			if diff := cmp.Diff(append([]core.InboxItem{unread(w.note)}, beforeInbox...), flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+			if diff := cmp.Diff(append([]core.InboxItem{unread(w.note)}, beforeInbox...), storetest.Flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
 				t.Errorf("ListInbox(pat-1) after IssueKey %d mismatch (-want +got):\n%s", i, diff)
 			}
 		}
@@ -118,7 +119,7 @@ func testIssueKey(t *testing.T, h Harness) {
 		deleted, kept := sh.Photos[0], sh.Photos[1]
 		mustIssue(t, s, photoKey(sh, deleted, a.ID, tNow), tNow) // viewable before
 		_, err := s.DeletePhoto(ctx(t), sh.PatientID, deleted.PhotoID)
-		must(t, "DeletePhoto "+deleted.PhotoID, err)
+		storetest.Must(t, "DeletePhoto "+deleted.PhotoID, err)
 
 		now := tNow.Add(time.Second)
 		k := photoKey(sh, deleted, a.ID, now)
@@ -145,7 +146,7 @@ func testIssueKey(t *testing.T, h Harness) {
 		if diff := cmp.Diff(append(before.Chains["pat-1"], ow.rec), listChain(t, s, "pat-1"), cmpOpts); diff != "" {
 			t.Errorf("ListAudit(pat-1) after IssueKey of the kept photo mismatch (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(append([]core.InboxItem{unread(ow.note)}, before.Inboxes["pat-1"]...), flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff(append([]core.InboxItem{unread(ow.note)}, before.Inboxes["pat-1"]...), storetest.Flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(pat-1) after IssueKey of the kept photo mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -169,11 +170,11 @@ func testClaimKey(t *testing.T, h Harness) {
 		sh, a := activeShare(t, s, nil)
 		k := issuedKey(t, s, sh, a, tNow)
 		shareBefore := getShare(t, s, sh.ID)
-		inboxBefore := flatten(listInbox(t, s, "pat-1", 100))
+		inboxBefore := storetest.Flatten(listInbox(t, s, "pat-1", 100))
 		chainBefore := listChain(t, s, "pat-1")
 		at := tNow.Add(time.Second)
 		got, w, err := tryClaim(t, s, k, "dr-a", at.In(elsewhere))
-		must(t, "ClaimKey", err)
+		storetest.Must(t, "ClaimKey", err)
 		want := k
 		want.Status, want.UsedAt = core.KeyUsed, at
 		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
@@ -181,14 +182,14 @@ func testClaimKey(t *testing.T, h Harness) {
 		}
 		wantKey(t, s, want)
 		stored, err := s.GetKey(ctx(t), k.ID)
-		must(t, "GetKey", err)
-		wantUTC(t, "EphemeralKey", keyTimes(stored))
+		storetest.Must(t, "GetKey", err)
+		storetest.WantUTC(t, "EphemeralKey", keyTimes(stored))
 		// The claim writes its record, and neither a view nor a notification.
 		if diff := cmp.Diff(append(chainBefore, w.rec), listChain(t, s, "pat-1"), cmpOpts); diff != "" {
 			t.Errorf("ListAudit(pat-1) after ClaimKey mismatch (-want +got):\n%s", diff)
 		}
 		wantShare(t, s, shareBefore)
-		if diff := cmp.Diff(inboxBefore, flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff(inboxBefore, storetest.Flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(pat-1) after ClaimKey mismatch (-want +got):\n%s", diff)
 		}
 
@@ -248,7 +249,7 @@ func testClaimKey(t *testing.T, h Harness) {
 				k := issuedKey(t, s, sh, a, issued)
 				if tc.claimed {
 					_, _, err := tryClaim(t, s, k, "dr-a", issued)
-					must(t, "ClaimKey", err)
+					storetest.Must(t, "ClaimKey", err)
 				}
 				if tc.revoke {
 					mustRevoke(t, s, sh, issued.Add(time.Hour))
@@ -269,7 +270,7 @@ func testClaimKey(t *testing.T, h Harness) {
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 		before := observe(t, s, w)
 		_, _, err := tryClaim(t, s, k, "dr-a", tNow)
-		wantKind(t, "ClaimKey of a key never issued", err, core.KindNotFound)
+		storetest.WantKind(t, "ClaimKey of a key never issued", err, core.KindNotFound)
 		wantUnchanged(t, s, w, before, "ClaimKey of a key never issued")
 	})
 
@@ -288,7 +289,7 @@ func testClaimKey(t *testing.T, h Harness) {
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID, other.ID}, keys: []string{k.ID}}
 		before := observe(t, s, w)
 		_, _, err := tryClaim(t, s, forged, "dr-a", tNow.Add(time.Second))
-		wantKind(t, "ClaimKey naming another share", err, core.KindNotFound)
+		storetest.WantKind(t, "ClaimKey naming another share", err, core.KindNotFound)
 		wantUnchanged(t, s, w, before, "ClaimKey naming another share")
 	})
 }

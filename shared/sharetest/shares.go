@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storetest"
 )
 
 func shareTimes(s core.Share) map[string]time.Time {
@@ -36,14 +37,14 @@ func testCreateShare(t *testing.T, h Harness) {
 		sh := newShare("pat-1", "dr-a", t0.In(elsewhere))
 		sh.ExpiresAt = t0.Add(shareTTL + time.Nanosecond).In(elsewhere)
 		sh.IdempotencyKey = "idem-1"
-		sh.RequestHash = digest("request 1")
+		sh.RequestHash = storetest.Digest("request 1")
 		w := createShare(t, s, sh)
 
 		got := getShare(t, s, sh.ID)
 		if diff := cmp.Diff(sh, got, cmpOpts); diff != "" {
 			t.Errorf("GetShare mismatch (-want +got):\n%s", diff)
 		}
-		wantUTC(t, "Share", shareTimes(got))
+		storetest.WantUTC(t, "Share", shareTimes(got))
 		// The grantee's notification, the record, its head and its by-actor
 		// entry, and both index entries were written with the share.
 		want := state{
@@ -59,14 +60,14 @@ func testCreateShare(t *testing.T, h Harness) {
 			t.Errorf("store after CreateShare mismatch (-want +got):\n%s", diff)
 		}
 		items, _, err := s.ListInbox(ctx(t), "dr-a", core.Page{Limit: 10})
-		must(t, "ListInbox", err)
+		storetest.Must(t, "ListInbox", err)
 		for _, it := range items {
-			wantUTC(t, "Notification", map[string]time.Time{"CreatedAt": it.CreatedAt})
+			storetest.WantUTC(t, "Notification", map[string]time.Time{"CreatedAt": it.CreatedAt})
 		}
 		recs, _, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Limit: 10})
-		must(t, "ListAudit", err)
+		storetest.Must(t, "ListAudit", err)
 		for _, r := range recs {
-			wantUTC(t, "AuditRecord", map[string]time.Time{"At": r.At})
+			storetest.WantUTC(t, "AuditRecord", map[string]time.Time{"At": r.At})
 		}
 	})
 
@@ -74,11 +75,11 @@ func testCreateShare(t *testing.T, h Harness) {
 		s := h.New(t)
 		createShare(t, s, newShare("pat-1", "dr-a", t0))
 		_, err := s.GetShare(ctx(t), core.NewID("sh"))
-		wantKind(t, "GetShare of an unknown id", err, core.KindNotFound)
+		storetest.WantKind(t, "GetShare of an unknown id", err, core.KindNotFound)
 		_, err = s.GetAccess(ctx(t), core.NewID("ac"))
-		wantKind(t, "GetAccess of an unknown id", err, core.KindNotFound)
+		storetest.WantKind(t, "GetAccess of an unknown id", err, core.KindNotFound)
 		_, err = s.GetKey(ctx(t), core.NewID("ek"))
-		wantKind(t, "GetKey of an unknown id", err, core.KindNotFound)
+		storetest.WantKind(t, "GetKey of an unknown id", err, core.KindNotFound)
 	})
 
 	t.Run("DuplicateID", func(t *testing.T) {
@@ -86,19 +87,19 @@ func testCreateShare(t *testing.T, h Harness) {
 			t.Run("by "+patient, func(t *testing.T) {
 				s := h.New(t)
 				sh := newShare("pat-1", "dr-a", t0)
-				sh.IdempotencyKey, sh.RequestHash = "idem-1", digest("request 1")
+				sh.IdempotencyKey, sh.RequestHash = "idem-1", storetest.Digest("request 1")
 				createShare(t, s, sh)
 				dup := newShare(patient, "dr-b", t0.Add(time.Minute))
 				dup.ID = sh.ID
-				dup.IdempotencyKey, dup.RequestHash = "idem-2", digest("request 2")
+				dup.IdempotencyKey, dup.RequestHash = "idem-2", storetest.Digest("request 2")
 				w := world{parties: []string{"pat-1", "pat-2", "dr-a", "dr-b"}, shares: []string{sh.ID}}
 				before := observe(t, s, w)
 				_, err := tryCreate(t, s, dup)
-				wantKind(t, "CreateShare of an existing id", err, core.KindConflict)
+				storetest.WantKind(t, "CreateShare of an existing id", err, core.KindConflict)
 				wantUnchanged(t, s, w, before, "CreateShare of an existing id")
 				// The failed create did not claim its idempotency key.
 				other := newShare(patient, "dr-b", t0.Add(2*time.Minute))
-				other.IdempotencyKey, other.RequestHash = "idem-2", digest("request 3")
+				other.IdempotencyKey, other.RequestHash = "idem-2", storetest.Digest("request 3")
 				_, err = tryCreate(t, s, other)
 				if err != nil {
 					t.Errorf("CreateShare with the key of a failed create: got %v, want nil (the key was not claimed)", err)
@@ -112,13 +113,13 @@ func testCreateShare(t *testing.T, h Harness) {
 			name string
 			hash []byte
 		}{
-			{"same request", digest("request 1")},
-			{"another request", digest("request 2")},
+			{"same request", storetest.Digest("request 1")},
+			{"another request", storetest.Digest("request 2")},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := h.New(t)
 				first := newShare("pat-1", "dr-a", t0)
-				first.IdempotencyKey, first.RequestHash = "idem-1", digest("request 1")
+				first.IdempotencyKey, first.RequestHash = "idem-1", storetest.Digest("request 1")
 				createShare(t, s, first)
 				second := newShare("pat-1", "dr-b", t0.Add(time.Hour))
 				second.IdempotencyKey, second.RequestHash = "idem-1", tc.hash
@@ -134,16 +135,16 @@ func testCreateShare(t *testing.T, h Harness) {
 	t.Run("IdempotencyPerPatient", func(t *testing.T) {
 		s := h.New(t)
 		first := newShare("pat-1", "dr-a", t0)
-		first.IdempotencyKey, first.RequestHash = "idem-1", digest("request 1")
+		first.IdempotencyKey, first.RequestHash = "idem-1", storetest.Digest("request 1")
 		createShare(t, s, first)
 		other := newShare("pat-2", "dr-a", t0.Add(time.Minute))
-		other.IdempotencyKey, other.RequestHash = "idem-1", digest("request 1")
+		other.IdempotencyKey, other.RequestHash = "idem-1", storetest.Digest("request 1")
 		createShare(t, s, other)
 		wantShare(t, s, other)
 		// Both claims stand.
 		for _, sh := range []core.Share{first, other} {
 			again := newShare(sh.PatientID, "dr-b", t0.Add(2*time.Minute))
-			again.IdempotencyKey, again.RequestHash = "idem-1", digest("request 2")
+			again.IdempotencyKey, again.RequestHash = "idem-1", storetest.Digest("request 2")
 			_, err := tryCreate(t, s, again)
 			wantReplay(t, "CreateShare again by "+sh.PatientID, err, sh)
 		}
@@ -152,11 +153,11 @@ func testCreateShare(t *testing.T, h Harness) {
 	t.Run("IdempotencyExpires", func(t *testing.T) {
 		s := h.New(t)
 		first := newShare("pat-1", "dr-a", t0)
-		first.IdempotencyKey, first.RequestHash = "idem-1", digest("request 1")
+		first.IdempotencyKey, first.RequestHash = "idem-1", storetest.Digest("request 1")
 		createShare(t, s, first)
 		withKey := func(created time.Time, request string) core.Share {
 			sh := newShare("pat-1", "dr-a", created)
-			sh.IdempotencyKey, sh.RequestHash = "idem-1", digest(request)
+			sh.IdempotencyKey, sh.RequestHash = "idem-1", storetest.Digest(request)
 			return sh
 		}
 		// One nanosecond before the claim expires, it holds.
@@ -238,7 +239,7 @@ func testListShares(t *testing.T, h Harness) {
 						want = append(want, sh)
 					}
 				}
-				got := flatten(listShares(t, s, tc.party, tc.role, limit))
+				got := storetest.Flatten(listShares(t, s, tc.party, tc.role, limit))
 				if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 					t.Errorf("ListShares(%s, %s) mismatch (-want +got):\n%s", tc.party, tc.role, diff)
 				}

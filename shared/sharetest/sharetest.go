@@ -71,7 +71,6 @@ package sharetest
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -82,6 +81,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storetest"
 )
 
 // Store is what the suite runs against: the store ports together with the
@@ -140,127 +140,23 @@ var cmpOpts = cmp.Options{
 	}),
 }
 
-// maxPages stops a list whose cursor never ends.
-const maxPages = 1000
-
 func ctx(t *testing.T) context.Context { return t.Context() }
-
-func digest(s string) []byte {
-	sum := sha256.Sum256([]byte(s))
-	return sum[:]
-}
-
-var kindNames = map[core.Kind]string{
-	core.KindInternal:     "internal",
-	core.KindInvalid:      "invalid",
-	core.KindUnauthorized: "unauthorized",
-	core.KindForbidden:    "forbidden",
-	core.KindNotFound:     "not found",
-	core.KindConflict:     "conflict",
-	core.KindGone:         "gone",
-	core.KindTooLarge:     "too large",
-	core.KindRateLimited:  "rate limited",
-	core.KindUnavailable:  "unavailable",
-}
-
-func kindName(k core.Kind) string {
-	if n, ok := kindNames[k]; ok {
-		return n
-	}
-	return fmt.Sprintf("kind(%d)", int(k))
-}
-
-// wantKind fails t unless err is of kind want.
-func wantKind(t *testing.T, op string, err error, want core.Kind) {
-	t.Helper()
-	switch {
-	case err == nil:
-		t.Errorf("%s: got nil error, want kind %s", op, kindName(want))
-	case core.KindOf(err) != want:
-		t.Errorf("%s: got error %q of kind %s, want kind %s", op, err, kindName(core.KindOf(err)), kindName(want))
-	}
-}
 
 // wantCode fails t unless err is of kind want with the stable code code.
 func wantCode(t *testing.T, op string, err error, want core.Kind, code string) {
 	t.Helper()
 	switch {
 	case err == nil:
-		t.Errorf("%s: got nil error, want kind %s with code %s", op, kindName(want), code)
+		t.Errorf("%s: got nil error, want kind %s with code %s", op, storetest.KindName(want), code)
 	case core.KindOf(err) != want || core.CodeOf(err) != code:
 		t.Errorf("%s: got error %q of kind %s with code %s, want kind %s with code %s",
-			op, err, kindName(core.KindOf(err)), core.CodeOf(err), kindName(want), code)
+			op, err, storetest.KindName(core.KindOf(err)), core.CodeOf(err), storetest.KindName(want), code)
 	}
 }
 
 // isCode reports whether err is of kind k with code code.
 func isCode(err error, k core.Kind, code string) bool {
 	return err != nil && core.KindOf(err) == k && core.CodeOf(err) == code
-}
-
-// must stops the test when a setup step fails.
-func must(t *testing.T, op string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", op, err)
-	}
-}
-
-// wantUTC fails t for every time that is not in UTC.
-func wantUTC(t *testing.T, what string, times map[string]time.Time) {
-	t.Helper()
-	for name, tm := range times {
-		if tm.Location() != time.UTC {
-			t.Errorf("%s.%s: got location %q, want UTC", what, name, tm.Location())
-		}
-	}
-}
-
-// collect follows a list's cursors to the end and returns its pages. It
-// fails t when a page is longer than limit or the list does not end.
-func collect[T any](t *testing.T, op string, limit int, list func(core.Page) ([]T, string, error)) [][]T {
-	t.Helper()
-	var pages [][]T
-	page := core.Page{Limit: limit}
-	for range maxPages {
-		items, next, err := list(page)
-		if err != nil {
-			t.Fatalf("%s (page %d, cursor %q): %v", op, len(pages)+1, page.Cursor, err)
-		}
-		if len(items) > limit {
-			t.Errorf("%s page %d: got %d items, want at most %d", op, len(pages)+1, len(items), limit)
-		}
-		pages = append(pages, items)
-		if next == "" {
-			return trimEmptyLast(t, op, pages)
-		}
-		page.Cursor = next
-	}
-	t.Fatalf("%s: no end after %d pages", op, maxPages)
-	return nil
-}
-
-// trimEmptyLast drops the one empty last page an adapter may return after an
-// exactly full page; any other empty page is an error.
-func trimEmptyLast[T any](t *testing.T, op string, pages [][]T) [][]T {
-	t.Helper()
-	if n := len(pages); n > 1 && len(pages[n-1]) == 0 {
-		pages = pages[:n-1]
-	}
-	for i, p := range pages {
-		if len(p) == 0 && len(pages) > 1 {
-			t.Errorf("%s: page %d of %d is empty", op, i+1, len(pages))
-		}
-	}
-	return pages
-}
-
-func flatten[T any](pages [][]T) []T {
-	var all []T
-	for _, p := range pages {
-		all = append(all, p...)
-	}
-	return all
 }
 
 // Fixtures. Each has every field set, so that a field an adapter drops shows.
@@ -272,8 +168,8 @@ func sharedPhoto(angle core.Angle) core.SharedPhoto {
 		Angle:       angle,
 		ContentType: "image/heic",
 		Size:        123457,
-		SHA256:      digest("ciphertext of " + id),
-		WrappedKey:  core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: digest("wrapped " + id)},
+		SHA256:      storetest.Digest("ciphertext of " + id),
+		WrappedKey:  core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: storetest.Digest("wrapped " + id)},
 	}
 }
 
@@ -312,14 +208,14 @@ func storePhotos(t *testing.T, s Store, sh core.Share) {
 			Size:            sp.Size,
 			SHA256:          sp.SHA256,
 			WrappedKey:      sp.WrappedKey,
-			Metadata:        digest("metadata of " + sp.PhotoID),
+			Metadata:        storetest.Digest("metadata of " + sp.PhotoID),
 			Status:          core.StatusPending,
 			CreatedAt:       created,
 			UploadExpiresAt: created.Add(15 * time.Minute),
 		}
-		must(t, "CreatePhoto "+sp.PhotoID, s.CreatePhoto(ctx(t), p))
+		storetest.Must(t, "CreatePhoto "+sp.PhotoID, s.CreatePhoto(ctx(t), p))
 		ready, err := s.MarkPhotoReady(ctx(t), sh.PatientID, sp.PhotoID, core.BlobInfo{Size: sp.Size, SHA256: sp.SHA256}, created.Add(time.Second))
-		must(t, "MarkPhotoReady "+sp.PhotoID, err)
+		storetest.Must(t, "MarkPhotoReady "+sp.PhotoID, err)
 		if ready.Status != core.StatusReady || ready.OwnerID != sh.PatientID {
 			t.Fatalf("MarkPhotoReady %s: got status %q owned by %q, want %q owned by %q", sp.PhotoID, ready.Status, ready.OwnerID, core.StatusReady, sh.PatientID)
 		}
@@ -364,7 +260,7 @@ func newAccess(sh core.Share, device string, now time.Time) core.Access {
 		PatientID:         sh.PatientID,
 		ProfessionalID:    sh.ProfessionalID,
 		KEM:               0x0020,
-		DevicePublicKey:   digest("public key of " + device),
+		DevicePublicKey:   storetest.Digest("public key of " + device),
 		DeviceFingerprint: device,
 		SourceIP:          "198.51.100.23",
 		UserAgent:         "MedShare/2.1 (iPhone)",
@@ -410,7 +306,7 @@ func photoKey(sh core.Share, p core.SharedPhoto, accessID string, now time.Time)
 func linked(t *testing.T, s Store, rec core.AuditRecord) core.AuditRecord {
 	t.Helper()
 	head, err := s.AuditHead(ctx(t), rec.PatientID)
-	must(t, "AuditHead "+rec.PatientID, err)
+	storetest.Must(t, "AuditHead "+rec.PatientID, err)
 	return core.Link(rec, head)
 }
 
@@ -467,7 +363,7 @@ func createShare(t *testing.T, s Store, sh core.Share) written {
 	t.Helper()
 	storePhotos(t, s, sh)
 	w, err := tryCreate(t, s, sh)
-	must(t, "CreateShare "+sh.ID, err)
+	storetest.Must(t, "CreateShare "+sh.ID, err)
 	return w
 }
 
@@ -487,7 +383,7 @@ func tryRevoke(t *testing.T, s Store, sh core.Share, patient string, at time.Tim
 func mustRevoke(t *testing.T, s Store, sh core.Share, at time.Time) core.Share {
 	t.Helper()
 	revoked, w, err := tryRevoke(t, s, sh, sh.PatientID, at)
-	must(t, "RevokeShare "+sh.ID, err)
+	storetest.Must(t, "RevokeShare "+sh.ID, err)
 	if !revoked {
 		t.Errorf("RevokeShare %s of an active share: got revoked=false, want true", sh.ID)
 	}
@@ -518,7 +414,7 @@ func tryOpen(t *testing.T, s Store, a core.Access, now time.Time) (written, erro
 func mustOpen(t *testing.T, s Store, a core.Access, now time.Time) written {
 	t.Helper()
 	w, err := tryOpen(t, s, a, now)
-	must(t, "OpenAccess "+a.ID, err)
+	storetest.Must(t, "OpenAccess "+a.ID, err)
 	return w
 }
 
@@ -534,7 +430,7 @@ func tryIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (writte
 func mustIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) written {
 	t.Helper()
 	w, err := tryIssue(t, s, k, now)
-	must(t, "IssueKey "+k.ID, err)
+	storetest.Must(t, "IssueKey "+k.ID, err)
 	return w
 }
 
@@ -571,7 +467,7 @@ func issuedKey(t *testing.T, s Store, sh core.Share, a core.Access, now time.Tim
 func getShare(t *testing.T, s Store, id string) core.Share {
 	t.Helper()
 	sh, err := s.GetShare(ctx(t), id)
-	must(t, "GetShare "+id, err)
+	storetest.Must(t, "GetShare "+id, err)
 	return sh
 }
 
@@ -586,7 +482,7 @@ func wantShare(t *testing.T, s Store, want core.Share) {
 func wantKey(t *testing.T, s Store, want core.EphemeralKey) {
 	t.Helper()
 	got, err := s.GetKey(ctx(t), want.ID)
-	must(t, "GetKey "+want.ID, err)
+	storetest.Must(t, "GetKey "+want.ID, err)
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("GetKey(%s) mismatch (-want +got):\n%s", want.ID, diff)
 	}
@@ -594,21 +490,21 @@ func wantKey(t *testing.T, s Store, want core.EphemeralKey) {
 
 func listInbox(t *testing.T, s Store, recipient string, limit int) [][]core.InboxItem {
 	t.Helper()
-	return collect(t, "ListInbox "+recipient, limit, func(pg core.Page) ([]core.InboxItem, string, error) {
+	return storetest.Collect(t, "ListInbox "+recipient, limit, func(pg core.Page) ([]core.InboxItem, string, error) {
 		return s.ListInbox(ctx(t), recipient, pg)
 	})
 }
 
 func listChain(t *testing.T, s Store, patient string) []core.AuditRecord {
 	t.Helper()
-	return flatten(collect(t, "ListAudit "+patient, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
+	return storetest.Flatten(storetest.Collect(t, "ListAudit "+patient, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
 		return s.ListAudit(ctx(t), patient, false, pg)
 	}))
 }
 
 func listShares(t *testing.T, s Store, party string, role core.Role, limit int) [][]core.Share {
 	t.Helper()
-	return collect(t, fmt.Sprintf("ListShares %s as %s", party, role), limit, func(pg core.Page) ([]core.Share, string, error) {
+	return storetest.Collect(t, fmt.Sprintf("ListShares %s as %s", party, role), limit, func(pg core.Page) ([]core.Share, string, error) {
 		return s.ListShares(ctx(t), party, role, pg)
 	})
 }
@@ -650,15 +546,15 @@ func observe(t *testing.T, s Store, w world) state {
 	}
 	for _, p := range w.parties {
 		h, err := s.AuditHead(ctx(t), p)
-		must(t, "AuditHead "+p, err)
+		storetest.Must(t, "AuditHead "+p, err)
 		st.Heads[p] = h
 		st.Chains[p] = listChain(t, s, p)
-		st.ByActor[p] = flatten(collect(t, "ListAuditByActor "+p, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
+		st.ByActor[p] = storetest.Flatten(storetest.Collect(t, "ListAuditByActor "+p, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
 			return s.ListAuditByActor(ctx(t), p, pg)
 		}))
-		st.Inboxes[p] = flatten(listInbox(t, s, p, 100))
-		st.ByPatient[p] = flatten(listShares(t, s, p, core.RolePatient, 100))
-		st.ByGrantee[p] = flatten(listShares(t, s, p, core.RoleProfessional, 100))
+		st.Inboxes[p] = storetest.Flatten(listInbox(t, s, p, 100))
+		st.ByPatient[p] = storetest.Flatten(listShares(t, s, p, core.RolePatient, 100))
+		st.ByGrantee[p] = storetest.Flatten(listShares(t, s, p, core.RoleProfessional, 100))
 	}
 	for _, id := range w.shares {
 		sh, err := s.GetShare(ctx(t), id)

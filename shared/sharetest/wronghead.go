@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storetest"
 )
 
 // moveHead appends n records to patient's chain through AppendAudit, as
@@ -18,7 +19,7 @@ func moveHead(t *testing.T, s Store, patient string, n int) core.ChainHead {
 	var head core.ChainHead
 	for i := range n {
 		r := linked(t, s, record(patient, "dr-other", core.RoleProfessional, "photo.list", fmt.Sprintf("noise-%d", i), tNow))
-		must(t, "AppendAudit", s.AppendAudit(ctx(t), r))
+		storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), r))
 		head = headOf(r)
 	}
 	return head
@@ -42,7 +43,7 @@ func testWrongHead(t *testing.T, h Harness) {
 	}{
 		{"CreateShare", func(t *testing.T, s Store) op {
 			sh := newShare("pat-1", "dr-a", t0.Add(time.Minute))
-			sh.IdempotencyKey, sh.RequestHash = "idem-1", digest("request 1")
+			sh.IdempotencyKey, sh.RequestHash = "idem-1", storetest.Digest("request 1")
 			n := note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt)
 			return op{
 				rec:   record("pat-1", "pat-1", core.RolePatient, "share.create", sh.ID, sh.CreatedAt),
@@ -121,7 +122,7 @@ func testWrongHead(t *testing.T, h Harness) {
 				s := h.New(t)
 				op := o.setup(t, s)
 				old, err := s.AuditHead(ctx(t), "pat-1")
-				must(t, "AuditHead", err)
+				storetest.Must(t, "AuditHead", err)
 				current := moveHead(t, s, "pat-1", 2)
 				before := observe(t, s, op.world)
 

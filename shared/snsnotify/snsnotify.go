@@ -27,15 +27,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
+	"github.com/medshare/medshare/shared/awserr"
 	"github.com/medshare/medshare/shared/core"
 )
 
@@ -141,7 +140,7 @@ func (p *Notifier) Publish(ctx context.Context, n core.Notification) error {
 		},
 	})
 	if err != nil {
-		if unavailable(err) {
+		if awserr.Transient(err, transientCodes) {
 			return core.ErrUnavailable(err, "publish notification %s", n.ID)
 		}
 		return core.ErrInternal(err, "publish notification %s", n.ID)
@@ -177,27 +176,12 @@ func validate(n core.Notification) error {
 }
 
 // transientCodes are the SNS error codes a retry may cure, besides the SDK's
-// throttling codes.
+// throttling codes. Any other answer (InvalidParameter, NotFound,
+// AuthorizationError, KMSDisabled, ...) is final unless its status says SNS
+// failed.
 var transientCodes = map[string]bool{
 	"Throttled":          true,
 	"InternalError":      true,
 	"KMSThrottling":      true,
 	"ServiceUnavailable": true,
-}
-
-func unavailable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	code := apiErrorCode(err)
-	if _, throttled := retry.DefaultThrottleErrorCodes[code]; throttled || transientCodes[code] {
-		return true
-	}
-	if code != "" {
-		// Any other answer (InvalidParameter, NotFound, AuthorizationError,
-		// KMSDisabled, ...) is final unless its status says SNS failed.
-		st := statusCode(err)
-		return st == http.StatusTooManyRequests || st >= http.StatusInternalServerError
-	}
-	return retryable(err) // no answer: network failures, timeouts
 }

@@ -36,7 +36,7 @@ func auditRecord(patient, actor string, i int) core.AuditRecord {
 func appendChain(t *testing.T, s core.Store, patient string, n int, edit func(i int, r *core.AuditRecord)) []core.AuditRecord {
 	t.Helper()
 	head, err := s.AuditHead(ctx(t), patient)
-	must(t, "AuditHead "+patient, err)
+	Must(t, "AuditHead "+patient, err)
 	var recs []core.AuditRecord
 	for i := 1; i <= n; i++ {
 		r := auditRecord(patient, "dr-a", i)
@@ -44,7 +44,7 @@ func appendChain(t *testing.T, s core.Store, patient string, n int, edit func(i 
 			edit(i, &r)
 		}
 		linked := core.Link(r, head)
-		must(t, fmt.Sprintf("AppendAudit %s seq %d", patient, linked.Seq), s.AppendAudit(ctx(t), linked))
+		Must(t, fmt.Sprintf("AppendAudit %s seq %d", patient, linked.Seq), s.AppendAudit(ctx(t), linked))
 		head = core.ChainHead{Seq: linked.Seq, Hash: linked.Hash}
 		recs = append(recs, linked)
 	}
@@ -67,14 +67,14 @@ func wantHead(t *testing.T, s core.Store, patient string, want core.ChainHead) {
 // listChain returns patient's whole chain in order through ListAudit.
 func listChain(t *testing.T, s core.Store, patient string, newestFirst bool, limit int) [][]core.AuditRecord {
 	t.Helper()
-	return collect(t, "ListAudit "+patient, limit, func(pg core.Page) ([]core.AuditRecord, string, error) {
+	return Collect(t, "ListAudit "+patient, limit, func(pg core.Page) ([]core.AuditRecord, string, error) {
 		return s.ListAudit(ctx(t), patient, newestFirst, pg)
 	})
 }
 
 func wantChain(t *testing.T, s core.Store, patient string, want []core.AuditRecord) {
 	t.Helper()
-	got := flatten(listChain(t, s, patient, false, 100))
+	got := Flatten(listChain(t, s, patient, false, 100))
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("ListAudit(%s) mismatch (-want +got):\n%s", patient, diff)
 	}
@@ -96,13 +96,13 @@ func testAudit(t *testing.T, h Harness) {
 		wantHead(t, s, "pat-1", core.ChainHead{})
 		for _, newestFirst := range []bool{false, true} {
 			recs, next, err := s.ListAudit(ctx(t), "pat-1", newestFirst, core.Page{Limit: 10})
-			must(t, "ListAudit", err)
+			Must(t, "ListAudit", err)
 			if len(recs) != 0 || next != "" {
 				t.Errorf("ListAudit(newestFirst=%v) of an empty chain: got %d records and cursor %q, want none", newestFirst, len(recs), next)
 			}
 		}
 		recs, next, err := s.ListAuditByActor(ctx(t), "dr-a", core.Page{Limit: 10})
-		must(t, "ListAuditByActor", err)
+		Must(t, "ListAuditByActor", err)
 		if len(recs) != 0 || next != "" {
 			t.Errorf("ListAuditByActor of an unknown actor: got %d records and cursor %q, want none", len(recs), next)
 		}
@@ -118,9 +118,9 @@ func testAudit(t *testing.T, h Harness) {
 			wantHead(t, s, "pat-1", headOf(want[i-1]))
 		}
 		wantChain(t, s, "pat-1", want)
-		got := flatten(listChain(t, s, "pat-1", false, 10))
+		got := Flatten(listChain(t, s, "pat-1", false, 10))
 		for _, r := range got {
-			wantUTC(t, fmt.Sprintf("AuditRecord %d", r.Seq), map[string]time.Time{"At": r.At})
+			WantUTC(t, fmt.Sprintf("AuditRecord %d", r.Seq), map[string]time.Time{"At": r.At})
 		}
 		// Another chain is untouched.
 		wantHead(t, s, "pat-10", core.ChainHead{})
@@ -145,7 +145,7 @@ func testAudit(t *testing.T, h Harness) {
 			{"first record again", 3, func(c []core.AuditRecord) core.AuditRecord { return core.Link(intruder(0, nil), core.ChainHead{}) }},
 			{"sequence zero", 3, func(c []core.AuditRecord) core.AuditRecord { return intruder(0, nil) }},
 			{"empty chain, sequence 2", 0, func(c []core.AuditRecord) core.AuditRecord { return intruder(2, nil) }},
-			{"empty chain, previous hash set", 0, func(c []core.AuditRecord) core.AuditRecord { return intruder(1, digest("x")) }},
+			{"empty chain, previous hash set", 0, func(c []core.AuditRecord) core.AuditRecord { return intruder(1, Digest("x")) }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := h.New(t)
@@ -169,7 +169,7 @@ func testAudit(t *testing.T, h Harness) {
 				wantHead(t, s, "pat-1", head)
 				wantChain(t, s, "pat-1", chain)
 				recs, _, err := s.ListAuditByActor(ctx(t), "dr-intruder", core.Page{Limit: 10})
-				must(t, "ListAuditByActor", err)
+				Must(t, "ListAuditByActor", err)
 				if len(recs) != 0 {
 					t.Errorf("ListAuditByActor(dr-intruder): got %d records, want none", len(recs))
 				}
@@ -202,7 +202,7 @@ func testAudit(t *testing.T, h Harness) {
 				if diff := cmp.Diff(tc.wantSeqs, seqs(pages)); diff != "" {
 					t.Errorf("sequences of the pages mismatch (-want +got):\n%s", diff)
 				}
-				if diff := cmp.Diff(tc.want, flatten(pages), cmpOpts); diff != "" {
+				if diff := cmp.Diff(tc.want, Flatten(pages), cmpOpts); diff != "" {
 					t.Errorf("listed records mismatch (-want +got):\n%s", diff)
 				}
 			})
@@ -232,10 +232,10 @@ func testAudit(t *testing.T, h Harness) {
 					}
 				}
 				slices.SortFunc(want, func(a, b core.AuditRecord) int { return b.At.Compare(a.At) })
-				pages := collect(t, "ListAuditByActor "+actor, 2, func(pg core.Page) ([]core.AuditRecord, string, error) {
+				pages := Collect(t, "ListAuditByActor "+actor, 2, func(pg core.Page) ([]core.AuditRecord, string, error) {
 					return s.ListAuditByActor(ctx(t), actor, pg)
 				})
-				if diff := cmp.Diff(want, flatten(pages), cmpOpts); diff != "" {
+				if diff := cmp.Diff(want, Flatten(pages), cmpOpts); diff != "" {
 					t.Errorf("ListAuditByActor(%s) mismatch (-want +got):\n%s", actor, diff)
 				}
 			})
@@ -248,7 +248,7 @@ func testAudit(t *testing.T, h Harness) {
 		appendChain(t, s, "pat-1", 2, nil)
 		cursorOf := func(name string, list func() (string, error)) string {
 			c, err := list()
-			must(t, name, err)
+			Must(t, name, err)
 			if c == "" {
 				t.Fatalf("%s: got no cursor, want one", name)
 			}
@@ -292,7 +292,7 @@ func testAudit(t *testing.T, h Harness) {
 			{"ListAuditByActor, chain cursor", listActor, chainCursor},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				wantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)
+				WantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)
 			})
 		}
 	})

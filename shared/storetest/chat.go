@@ -35,7 +35,7 @@ func newChatImage(a core.Appointment) core.ChatImage {
 		Participants:    a.Participants(),
 		ContentType:     "image/png",
 		Size:            4242,
-		SHA256:          digest("chat image " + id),
+		SHA256:          Digest("chat image " + id),
 		Status:          core.StatusPending,
 		CreatedAt:       t0,
 		UploadExpiresAt: t0.Add(uploadWindow),
@@ -47,7 +47,7 @@ func newChatImage(a core.Appointment) core.ChatImage {
 func putAppointment(t *testing.T, s core.Store, a core.Appointment) {
 	t.Helper()
 	created, err := s.PutAppointment(ctx(t), a)
-	must(t, "PutAppointment "+a.ID, err)
+	Must(t, "PutAppointment "+a.ID, err)
 	if !created {
 		t.Fatalf("PutAppointment %s: got created=false, want true", a.ID)
 	}
@@ -78,7 +78,7 @@ func wantChatImage(t *testing.T, s core.Store, want core.ChatImage) {
 func wantNoChatImage(t *testing.T, s core.Store, id string) {
 	t.Helper()
 	_, err := s.GetChatImage(ctx(t), id)
-	wantKind(t, "GetChatImage "+id, err, core.KindNotFound)
+	WantKind(t, "GetChatImage "+id, err, core.KindNotFound)
 }
 
 func testChat(t *testing.T, h Harness) {
@@ -90,11 +90,11 @@ func testChat(t *testing.T, h Harness) {
 		a.CreatedAt = a.CreatedAt.In(elsewhere)
 		putAppointment(t, s, a)
 		got, err := s.GetAppointment(ctx(t), a.ID)
-		must(t, "GetAppointment", err)
+		Must(t, "GetAppointment", err)
 		if diff := cmp.Diff(a, got, cmpOpts); diff != "" {
 			t.Errorf("GetAppointment mismatch (-want +got):\n%s", diff)
 		}
-		wantUTC(t, "Appointment", map[string]time.Time{
+		WantUTC(t, "Appointment", map[string]time.Time{
 			"StartsAt": got.StartsAt, "EndsAt": got.EndsAt, "CreatedAt": got.CreatedAt, "UpdatedAt": got.UpdatedAt,
 		})
 	})
@@ -104,7 +104,7 @@ func testChat(t *testing.T, h Harness) {
 		putAppointment(t, s, newAppointment("appt-1"))
 		for _, id := range []string{"appt-2", "appt-", "appt-10"} {
 			_, err := s.GetAppointment(ctx(t), id)
-			wantKind(t, "GetAppointment "+id, err, core.KindNotFound)
+			WantKind(t, "GetAppointment "+id, err, core.KindNotFound)
 		}
 	})
 
@@ -118,7 +118,7 @@ func testChat(t *testing.T, h Harness) {
 		b.CreatedAt, b.UpdatedAt = t0.Add(time.Hour), t0.Add(time.Hour)
 		b.ImageCount = 7 // the store keeps its own count
 		created, err := s.PutAppointment(ctx(t), b)
-		must(t, "PutAppointment(update)", err)
+		Must(t, "PutAppointment(update)", err)
 		if created {
 			t.Error("PutAppointment(update): got created=true, want false")
 		}
@@ -135,7 +135,7 @@ func testChat(t *testing.T, h Harness) {
 		b.ClinicID = "clinic-2"
 		b.StartsAt = a.StartsAt.Add(time.Hour)
 		_, err := s.PutAppointment(ctx(t), b)
-		wantKind(t, "PutAppointment(another clinic)", err, core.KindConflict)
+		WantKind(t, "PutAppointment(another clinic)", err, core.KindConflict)
 		wantAppointment(t, s, a)
 	})
 
@@ -159,7 +159,7 @@ func testChat(t *testing.T, h Harness) {
 				s := h.New(t)
 				a := newAppointment("appt-1")
 				putAppointment(t, s, a)
-				must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
+				Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
 				stored := a
 				stored.ImageCount = 1
 				b := a
@@ -167,11 +167,11 @@ func testChat(t *testing.T, h Harness) {
 				tc.change(&b)
 				created, err := s.PutAppointment(ctx(t), b)
 				if tc.wantConflict {
-					wantKind(t, "PutAppointment", err, core.KindConflict)
+					WantKind(t, "PutAppointment", err, core.KindConflict)
 					wantAppointment(t, s, stored)
 					return
 				}
-				must(t, "PutAppointment", err)
+				Must(t, "PutAppointment", err)
 				if created {
 					t.Error("PutAppointment: got created=true, want false")
 				}
@@ -190,18 +190,18 @@ func testChat(t *testing.T, h Harness) {
 		img.UploaderID = "dr-a"
 		img.CreatedAt = img.CreatedAt.In(elsewhere)
 		img.UploadExpiresAt = img.UploadExpiresAt.Add(time.Nanosecond).In(elsewhere)
-		must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
+		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
 		got, err := s.GetChatImage(ctx(t), img.ID)
-		must(t, "GetChatImage", err)
+		Must(t, "GetChatImage", err)
 		if diff := cmp.Diff(img, got, cmpOpts); diff != "" {
 			t.Errorf("GetChatImage mismatch (-want +got):\n%s", diff)
 		}
-		wantUTC(t, "ChatImage", chatImageTimes(got))
+		WantUTC(t, "ChatImage", chatImageTimes(got))
 		a.ImageCount = 1
 		wantAppointment(t, s, a)
 
 		second := newChatImage(a)
-		must(t, "CreateChatImage(second)", s.CreateChatImage(ctx(t), second))
+		Must(t, "CreateChatImage(second)", s.CreateChatImage(ctx(t), second))
 		a.ImageCount = 2
 		wantAppointment(t, s, a)
 		wantChatImage(t, s, second)
@@ -212,10 +212,10 @@ func testChat(t *testing.T, h Harness) {
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		img := newChatImage(a)
-		must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
+		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
 		dup := img
 		dup.Size, dup.UploaderID = 1, "dr-b"
-		wantKind(t, "CreateChatImage(duplicate)", s.CreateChatImage(ctx(t), dup), core.KindConflict)
+		WantKind(t, "CreateChatImage(duplicate)", s.CreateChatImage(ctx(t), dup), core.KindConflict)
 		wantChatImage(t, s, img)
 		a.ImageCount = 1
 		wantAppointment(t, s, a)
@@ -225,7 +225,7 @@ func testChat(t *testing.T, h Harness) {
 		s := h.New(t)
 		putAppointment(t, s, newAppointment("appt-1"))
 		img := newChatImage(newAppointment("appt-2"))
-		wantKind(t, "CreateChatImage", s.CreateChatImage(ctx(t), img), core.KindNotFound)
+		WantKind(t, "CreateChatImage", s.CreateChatImage(ctx(t), img), core.KindNotFound)
 		wantNoChatImage(t, s, img.ID)
 	})
 
@@ -248,7 +248,7 @@ func testChat(t *testing.T, h Harness) {
 				putAppointment(t, s, a)
 				img := newChatImage(a)
 				tc.change(&img)
-				wantKind(t, "CreateChatImage", s.CreateChatImage(ctx(t), img), core.KindConflict)
+				WantKind(t, "CreateChatImage", s.CreateChatImage(ctx(t), img), core.KindConflict)
 				wantNoChatImage(t, s, img.ID)
 				wantAppointment(t, s, a) // ImageCount still 0
 			})
@@ -259,7 +259,7 @@ func testChat(t *testing.T, h Harness) {
 		s := h.New(t)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
-		must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
+		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
 		wantNoChatImage(t, s, core.NewID("ci"))
 	})
 
@@ -270,10 +270,10 @@ func testChat(t *testing.T, h Harness) {
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		img := newChatImage(a)
-		must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
+		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
 		info := core.BlobInfo{Size: img.Size, SHA256: img.SHA256}
 		first, err := s.MarkChatImageReady(ctx(t), img.ID, info, t0.Add(time.Minute))
-		must(t, "MarkChatImageReady", err)
+		Must(t, "MarkChatImageReady", err)
 		for _, now := range []time.Time{t0.Add(2 * time.Minute), t0.Add(uploadWindow), t0.Add(48 * time.Hour)} {
 			again, err := s.MarkChatImageReady(ctx(t), img.ID, info, now)
 			if err != nil {
@@ -284,8 +284,8 @@ func testChat(t *testing.T, h Harness) {
 			}
 		}
 		wantChatImage(t, s, first)
-		_, err = s.MarkChatImageReady(ctx(t), img.ID, core.BlobInfo{Size: img.Size, SHA256: digest("other")}, t0.Add(3*time.Minute))
-		wantKind(t, "MarkChatImageReady(READY, other object)", err, core.KindConflict)
+		_, err = s.MarkChatImageReady(ctx(t), img.ID, core.BlobInfo{Size: img.Size, SHA256: Digest("other")}, t0.Add(3*time.Minute))
+		WantKind(t, "MarkChatImageReady(READY, other object)", err, core.KindConflict)
 		wantChatImage(t, s, first)
 	})
 }
@@ -309,7 +309,7 @@ func testMarkChatImageReady(t *testing.T, h Harness) {
 			return core.BlobInfo{Size: c.Size - 1, SHA256: c.SHA256}
 		}, now: t0.Add(time.Minute), wantKind: core.KindConflict},
 		{name: "sha256 differs", observed: func(c core.ChatImage) core.BlobInfo {
-			return core.BlobInfo{Size: c.Size, SHA256: digest("something else")}
+			return core.BlobInfo{Size: c.Size, SHA256: Digest("something else")}
 		}, now: t0.Add(time.Minute), wantKind: core.KindConflict},
 		{name: "window ends exactly now", observed: matching, now: t0.Add(uploadWindow), wantKind: core.KindNotFound},
 		{name: "after the window", observed: matching, now: t0.Add(uploadWindow + time.Hour), wantKind: core.KindNotFound},
@@ -320,14 +320,14 @@ func testMarkChatImageReady(t *testing.T, h Harness) {
 			a := newAppointment("appt-1")
 			putAppointment(t, s, a)
 			img := newChatImage(a)
-			must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
+			Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
 			askID := img.ID
 			if tc.unknown {
 				askID = core.NewID("ci")
 			}
 			got, err := s.MarkChatImageReady(ctx(t), askID, tc.observed(img), tc.now)
 			if tc.wantKind != core.KindInternal {
-				wantKind(t, "MarkChatImageReady", err, tc.wantKind)
+				WantKind(t, "MarkChatImageReady", err, tc.wantKind)
 				wantChatImage(t, s, img)
 				return
 			}
@@ -339,7 +339,7 @@ func testMarkChatImageReady(t *testing.T, h Harness) {
 			if diff := cmp.Diff(want, got, cmpOpts, cmpopts.IgnoreFields(core.ChatImage{}, "UpdatedAt")); diff != "" {
 				t.Errorf("MarkChatImageReady returned (-want +got):\n%s", diff)
 			}
-			wantUTC(t, "ChatImage", chatImageTimes(got))
+			WantUTC(t, "ChatImage", chatImageTimes(got))
 			wantChatImage(t, s, got)
 		})
 	}

@@ -47,7 +47,7 @@ func appendWithRetry(ctx context.Context, s core.Store, rec core.AuditRecord, ma
 // core.VerifyChain accepts it.
 func wantLinearChain(t *testing.T, s core.Store, patient string, wantIDs []string) {
 	t.Helper()
-	recs := flatten(listChain(t, s, patient, false, 100))
+	recs := Flatten(listChain(t, s, patient, false, 100))
 	var prev core.ChainHead
 	var gotIDs []string
 	for i, r := range recs {
@@ -66,7 +66,7 @@ func wantLinearChain(t *testing.T, s core.Store, patient string, wantIDs []strin
 		t.Errorf("%s: request ids of the chain mismatch (-want +got):\n%s", patient, diff)
 	}
 	v, err := core.VerifyChain(ctx(t), s, patient)
-	must(t, "VerifyChain "+patient, err)
+	Must(t, "VerifyChain "+patient, err)
 	n := uint64(len(wantIDs))
 	if !v.Valid || v.Records != n || v.HeadSeq != n {
 		t.Errorf("VerifyChain(%s): got valid=%v records=%d head=%d (first bad %d: %s), want valid with %d records",
@@ -74,9 +74,10 @@ func wantLinearChain(t *testing.T, s core.Store, patient string, wantIDs []strin
 	}
 }
 
-// runAll runs n functions at once, released together, and returns their
-// errors by index.
-func runAll(n int, f func(i int) error) []error {
+// RunAll runs f(0) to f(n-1) at once, each in its own goroutine, released
+// together so that they contend, and returns their errors by index when all
+// have returned.
+func RunAll(n int, f func(i int) error) []error {
 	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -96,7 +97,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		const n = 200
 		s := h.New(t)
 		var ids []string
-		errs := runAll(n, func(i int) error {
+		errs := RunAll(n, func(i int) error {
 			_, err := appendWithRetry(ctx(t), s, auditRecord("pat-1", "dr-a", i), 2*n)
 			return err
 		})
@@ -117,7 +118,7 @@ func testConcurrency(t *testing.T, h Harness) {
 			r.At = t0.Add(time.Duration(i)) // distinct, so that by-actor order is defined
 			return r
 		}
-		errs := runAll(patients*perPatient, func(i int) error {
+		errs := RunAll(patients*perPatient, func(i int) error {
 			_, err := appendWithRetry(ctx(t), s, rec(i), 2*perPatient)
 			return err
 		})
@@ -138,7 +139,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		// The by-actor index holds every record once, newest first.
 		slices.Reverse(byTime)
 		var got []string
-		for _, r := range flatten(collect(t, "ListAuditByActor", 37, func(pg core.Page) ([]core.AuditRecord, string, error) {
+		for _, r := range Flatten(Collect(t, "ListAuditByActor", 37, func(pg core.Page) ([]core.AuditRecord, string, error) {
 			return s.ListAuditByActor(ctx(t), "dr-conc", pg)
 		})) {
 			got = append(got, r.RequestID)
@@ -157,7 +158,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		for i := range imgs {
 			imgs[i] = newChatImage(a)
 		}
-		for i, err := range runAll(n, func(i int) error { return s.CreateChatImage(ctx(t), imgs[i]) }) {
+		for i, err := range RunAll(n, func(i int) error { return s.CreateChatImage(ctx(t), imgs[i]) }) {
 			if err != nil {
 				t.Errorf("CreateChatImage %d: %v", i, err)
 			}
@@ -178,7 +179,7 @@ func testConcurrency(t *testing.T, h Harness) {
 			p.Size = int64(1000 + i)
 			return p
 		}
-		errs := runAll(n, func(i int) error { return s.CreatePhoto(ctx(t), version(i)) })
+		errs := RunAll(n, func(i int) error { return s.CreatePhoto(ctx(t), version(i)) })
 		winner := -1
 		for i, err := range errs {
 			switch {
@@ -187,7 +188,7 @@ func testConcurrency(t *testing.T, h Harness) {
 			case err == nil:
 				winner = i
 			default:
-				wantKind(t, fmt.Sprintf("CreatePhoto %d", i), err, core.KindConflict)
+				WantKind(t, fmt.Sprintf("CreatePhoto %d", i), err, core.KindConflict)
 			}
 		}
 		if winner < 0 {
@@ -200,15 +201,15 @@ func testConcurrency(t *testing.T, h Harness) {
 		const n = 20
 		s := h.New(t)
 		p := newPhoto("pat-1")
-		must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		got := make([]core.Photo, n)
-		errs := runAll(n, func(i int) error {
+		errs := RunAll(n, func(i int) error {
 			var err error
 			got[i], err = s.MarkPhotoReady(ctx(t), p.OwnerID, p.ID, core.BlobInfo{Size: p.Size, SHA256: p.SHA256}, t0.Add(time.Duration(i+1)*time.Second))
 			return err
 		})
 		stored, err := s.GetPhoto(ctx(t), p.OwnerID, p.ID)
-		must(t, "GetPhoto", err)
+		Must(t, "GetPhoto", err)
 		if stored.Status != core.StatusReady {
 			t.Errorf("stored status: got %q, want %q", stored.Status, core.StatusReady)
 		}
@@ -227,14 +228,14 @@ func testConcurrency(t *testing.T, h Harness) {
 		const n = 10
 		s := h.New(t)
 		p := newPhoto("pat-1")
-		must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		deleted := 0
-		for i, err := range runAll(n, func(int) error { _, err := s.DeletePhoto(ctx(t), p.OwnerID, p.ID); return err }) {
+		for i, err := range RunAll(n, func(int) error { _, err := s.DeletePhoto(ctx(t), p.OwnerID, p.ID); return err }) {
 			if err == nil {
 				deleted++
 				continue
 			}
-			wantKind(t, fmt.Sprintf("DeletePhoto %d", i), err, core.KindNotFound)
+			WantKind(t, fmt.Sprintf("DeletePhoto %d", i), err, core.KindNotFound)
 		}
 		if deleted != 1 {
 			t.Errorf("DeletePhoto succeeded %d times, want exactly once", deleted)
@@ -253,7 +254,7 @@ func testConcurrency(t *testing.T, h Harness) {
 			img := newChatImage(a)
 			changed := a
 			changed.ProfessionalIDs = []string{"dr-b", "dr-a", "dr-c"}
-			errs := runAll(2, func(i int) error {
+			errs := RunAll(2, func(i int) error {
 				if i == 0 {
 					_, err := s.PutAppointment(ctx(t), changed)
 					return err
@@ -262,19 +263,19 @@ func testConcurrency(t *testing.T, h Harness) {
 			})
 			putErr, imgErr := errs[0], errs[1]
 			got, err := s.GetAppointment(ctx(t), a.ID)
-			must(t, "GetAppointment", err)
+			Must(t, "GetAppointment", err)
 			switch {
 			case putErr == nil && imgErr == nil:
 				t.Errorf("round %d: both the participant change and the image succeeded", r)
 			case putErr == nil:
-				wantKind(t, fmt.Sprintf("round %d: CreateChatImage", r), imgErr, core.KindConflict)
+				WantKind(t, fmt.Sprintf("round %d: CreateChatImage", r), imgErr, core.KindConflict)
 				wantNoChatImage(t, s, img.ID)
 				changed.ImageCount = 0
 				if diff := cmp.Diff(changed, got, cmpOpts); diff != "" {
 					t.Errorf("round %d: appointment mismatch (-want +got):\n%s", r, diff)
 				}
 			case imgErr == nil:
-				wantKind(t, fmt.Sprintf("round %d: PutAppointment", r), putErr, core.KindConflict)
+				WantKind(t, fmt.Sprintf("round %d: PutAppointment", r), putErr, core.KindConflict)
 				wantChatImage(t, s, img)
 				a.ImageCount = 1
 				if diff := cmp.Diff(a, got, cmpOpts); diff != "" {

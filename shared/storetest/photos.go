@@ -24,8 +24,8 @@ func newPhoto(owner string) core.Photo {
 		Angle:           "CROWN",
 		ContentType:     "image/heic",
 		Size:            123457,
-		SHA256:          digest("ciphertext of " + id),
-		WrappedKey:      core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: digest("wrapped " + id)},
+		SHA256:          Digest("ciphertext of " + id),
+		WrappedKey:      core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: Digest("wrapped " + id)},
 		Metadata:        []byte("\x01client-encrypted\x00metadata of " + id),
 		Status:          core.StatusPending,
 		CreatedAt:       t0,
@@ -40,7 +40,7 @@ func createPhotos(t *testing.T, s core.Store, owner string, n int) []core.Photo 
 	var photos []core.Photo
 	for range n {
 		p := newPhoto(owner)
-		must(t, "CreatePhoto "+p.ID, s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto "+p.ID, s.CreatePhoto(ctx(t), p))
 		photos = append(photos, p)
 	}
 	slices.SortFunc(photos, func(a, b core.Photo) int { return strings.Compare(a.ID, b.ID) })
@@ -71,30 +71,30 @@ func testPhotos(t *testing.T, h Harness) {
 		p.CreatedAt = t0.In(elsewhere)
 		p.UploadExpiresAt = t0.Add(uploadWindow + time.Nanosecond).In(elsewhere)
 		p.UpdatedAt = t0.Add(time.Nanosecond).In(elsewhere)
-		must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		got, err := s.GetPhoto(ctx(t), p.OwnerID, p.ID)
-		must(t, "GetPhoto", err)
+		Must(t, "GetPhoto", err)
 		if diff := cmp.Diff(p, got, cmpOpts); diff != "" {
 			t.Errorf("GetPhoto mismatch (-want +got):\n%s", diff)
 		}
-		wantUTC(t, "Photo", photoTimes(got))
+		WantUTC(t, "Photo", photoTimes(got))
 	})
 
 	t.Run("CreateWithoutMetadata", func(t *testing.T) {
 		s := h.New(t)
 		p := newPhoto("pat-1")
 		p.Metadata = nil
-		must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		wantPhoto(t, s, p)
 	})
 
 	t.Run("CreateDuplicate", func(t *testing.T) {
 		s := h.New(t)
 		p := newPhoto("pat-1")
-		must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		dup := p
-		dup.Angle, dup.Size, dup.SHA256 = "FRONT", 1, digest("other")
-		wantKind(t, "CreatePhoto(duplicate)", s.CreatePhoto(ctx(t), dup), core.KindConflict)
+		dup.Angle, dup.Size, dup.SHA256 = "FRONT", 1, Digest("other")
+		WantKind(t, "CreatePhoto(duplicate)", s.CreatePhoto(ctx(t), dup), core.KindConflict)
 		wantPhoto(t, s, p)
 	})
 
@@ -103,8 +103,8 @@ func testPhotos(t *testing.T, h Harness) {
 		p := newPhoto("pat-1")
 		q := p
 		q.OwnerID, q.Angle = "pat-2", "BACK"
-		must(t, "CreatePhoto(pat-1)", s.CreatePhoto(ctx(t), p))
-		must(t, "CreatePhoto(pat-2, same id)", s.CreatePhoto(ctx(t), q))
+		Must(t, "CreatePhoto(pat-1)", s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto(pat-2, same id)", s.CreatePhoto(ctx(t), q))
 		wantPhoto(t, s, p)
 		wantPhoto(t, s, q)
 	})
@@ -112,7 +112,7 @@ func testPhotos(t *testing.T, h Harness) {
 	t.Run("GetNotFound", func(t *testing.T) {
 		s := h.New(t)
 		p := newPhoto("pat-1")
-		must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		for _, tc := range []struct{ name, owner, id string }{
 			{"unknown id", "pat-1", core.NewID("ph")},
 			{"another owner's photo", "pat-2", p.ID},
@@ -121,7 +121,7 @@ func testPhotos(t *testing.T, h Harness) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := s.GetPhoto(ctx(t), tc.owner, tc.id)
-				wantKind(t, "GetPhoto", err, core.KindNotFound)
+				WantKind(t, "GetPhoto", err, core.KindNotFound)
 			})
 		}
 	})
@@ -131,10 +131,10 @@ func testPhotos(t *testing.T, h Harness) {
 	t.Run("MarkPhotoReadyIdempotent", func(t *testing.T) {
 		s := h.New(t)
 		p := newPhoto("pat-1")
-		must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		info := core.BlobInfo{Size: p.Size, SHA256: p.SHA256}
 		first, err := s.MarkPhotoReady(ctx(t), p.OwnerID, p.ID, info, t0.Add(time.Minute))
-		must(t, "MarkPhotoReady", err)
+		Must(t, "MarkPhotoReady", err)
 		for _, now := range []time.Time{t0.Add(2 * time.Minute), t0.Add(uploadWindow), t0.Add(48 * time.Hour)} {
 			again, err := s.MarkPhotoReady(ctx(t), p.OwnerID, p.ID, info, now)
 			if err != nil {
@@ -146,7 +146,7 @@ func testPhotos(t *testing.T, h Harness) {
 		}
 		wantPhoto(t, s, first)
 		_, err = s.MarkPhotoReady(ctx(t), p.OwnerID, p.ID, core.BlobInfo{Size: p.Size + 1, SHA256: p.SHA256}, t0.Add(3*time.Minute))
-		wantKind(t, "MarkPhotoReady(READY, other object)", err, core.KindConflict)
+		WantKind(t, "MarkPhotoReady(READY, other object)", err, core.KindConflict)
 		wantPhoto(t, s, first)
 	})
 
@@ -157,13 +157,13 @@ func testPhotos(t *testing.T, h Harness) {
 		createPhotos(t, s, "pat-10", 2)
 		createPhotos(t, s, "pat-", 1)
 		createPhotos(t, s, "pat-1.x", 1)
-		pages := collect(t, "ListPhotos", 3, func(pg core.Page) ([]core.Photo, string, error) {
+		pages := Collect(t, "ListPhotos", 3, func(pg core.Page) ([]core.Photo, string, error) {
 			return s.ListPhotos(ctx(t), "pat-1", pg)
 		})
 		if diff := cmp.Diff([]int{3, 3, 1}, pageSizes(pages)); diff != "" {
 			t.Errorf("page sizes mismatch (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(photos, flatten(pages), cmpOpts); diff != "" {
+		if diff := cmp.Diff(photos, Flatten(pages), cmpOpts); diff != "" {
 			t.Errorf("listed photos mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -184,13 +184,13 @@ func testPhotos(t *testing.T, h Harness) {
 			t.Run(tc.name, func(t *testing.T) {
 				s := h.New(t)
 				photos := createPhotos(t, s, "pat-1", tc.n)
-				pages := collect(t, "ListPhotos", tc.limit, func(pg core.Page) ([]core.Photo, string, error) {
+				pages := Collect(t, "ListPhotos", tc.limit, func(pg core.Page) ([]core.Photo, string, error) {
 					return s.ListPhotos(ctx(t), "pat-1", pg)
 				})
 				if diff := cmp.Diff(tc.wantSizes, pageSizes(pages)); diff != "" {
 					t.Errorf("page sizes mismatch (-want +got):\n%s", diff)
 				}
-				if diff := cmp.Diff(photos, flatten(pages), cmpOpts); diff != "" {
+				if diff := cmp.Diff(photos, Flatten(pages), cmpOpts); diff != "" {
 					t.Errorf("listed photos mismatch (-want +got):\n%s", diff)
 				}
 			})
@@ -201,20 +201,20 @@ func testPhotos(t *testing.T, h Harness) {
 		s := h.New(t)
 		photos := createPhotos(t, s, "pat-1", 5)
 		first, next, err := s.ListPhotos(ctx(t), "pat-1", core.Page{Limit: 2})
-		must(t, "ListPhotos", err)
+		Must(t, "ListPhotos", err)
 		if next == "" || len(first) != 2 {
 			t.Fatalf("ListPhotos first page: got %d photos and cursor %q, want 2 and a cursor", len(first), next)
 		}
 		// The photo the cursor points at goes away before the next page.
 		_, err = s.DeletePhoto(ctx(t), "pat-1", first[1].ID)
-		must(t, "DeletePhoto", err)
-		rest := collect(t, "ListPhotos after cursor", 2, func(pg core.Page) ([]core.Photo, string, error) {
+		Must(t, "DeletePhoto", err)
+		rest := Collect(t, "ListPhotos after cursor", 2, func(pg core.Page) ([]core.Photo, string, error) {
 			if pg.Cursor == "" {
 				pg.Cursor = next
 			}
 			return s.ListPhotos(ctx(t), "pat-1", pg)
 		})
-		if diff := cmp.Diff(photos[2:], flatten(rest), cmpOpts); diff != "" {
+		if diff := cmp.Diff(photos[2:], Flatten(rest), cmpOpts); diff != "" {
 			t.Errorf("photos after the cursor mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -225,7 +225,7 @@ func testPhotos(t *testing.T, h Harness) {
 		// A cursor of another list: the audit chain of pat-1.
 		appendChain(t, s, "pat-1", 3, nil)
 		_, auditCursor, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Limit: 1})
-		must(t, "ListAudit", err)
+		Must(t, "ListAudit", err)
 		if auditCursor == "" {
 			t.Fatal("ListAudit: got no cursor, want one")
 		}
@@ -237,7 +237,7 @@ func testPhotos(t *testing.T, h Harness) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, _, err := s.ListPhotos(ctx(t), "pat-1", core.Page{Cursor: tc.cursor, Limit: 2})
-				wantKind(t, "ListPhotos", err, core.KindInvalid)
+				WantKind(t, "ListPhotos", err, core.KindInvalid)
 			})
 		}
 	})
@@ -245,24 +245,24 @@ func testPhotos(t *testing.T, h Harness) {
 	t.Run("DeletePhoto", func(t *testing.T) {
 		s := h.New(t)
 		p := newPhoto("pat-1")
-		must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		_, err := s.DeletePhoto(ctx(t), "pat-2", p.ID)
-		wantKind(t, "DeletePhoto(another owner)", err, core.KindNotFound)
+		WantKind(t, "DeletePhoto(another owner)", err, core.KindNotFound)
 		wantPhoto(t, s, p)
 
 		old, err := s.DeletePhoto(ctx(t), p.OwnerID, p.ID)
-		must(t, "DeletePhoto", err)
+		Must(t, "DeletePhoto", err)
 		if diff := cmp.Diff(p, old, cmpOpts); diff != "" {
 			t.Errorf("DeletePhoto returned (-want +got):\n%s", diff)
 		}
 		_, err = s.GetPhoto(ctx(t), p.OwnerID, p.ID)
-		wantKind(t, "GetPhoto after delete", err, core.KindNotFound)
+		WantKind(t, "GetPhoto after delete", err, core.KindNotFound)
 		_, err = s.DeletePhoto(ctx(t), p.OwnerID, p.ID)
-		wantKind(t, "DeletePhoto again", err, core.KindNotFound)
+		WantKind(t, "DeletePhoto again", err, core.KindNotFound)
 		_, err = s.MarkPhotoReady(ctx(t), p.OwnerID, p.ID, core.BlobInfo{Size: p.Size, SHA256: p.SHA256}, t0)
-		wantKind(t, "MarkPhotoReady after delete", err, core.KindNotFound)
+		WantKind(t, "MarkPhotoReady after delete", err, core.KindNotFound)
 		photos, next, err := s.ListPhotos(ctx(t), p.OwnerID, core.Page{Limit: 10})
-		must(t, "ListPhotos after delete", err)
+		Must(t, "ListPhotos after delete", err)
 		if len(photos) != 0 || next != "" {
 			t.Errorf("ListPhotos after delete: got %d photos and cursor %q, want none", len(photos), next)
 		}
@@ -287,7 +287,7 @@ func testMarkPhotoReady(t *testing.T, h Harness) {
 			return core.BlobInfo{Size: p.Size + 1, SHA256: p.SHA256}
 		}, now: t0.Add(time.Minute), wantKind: core.KindConflict},
 		{name: "sha256 differs", observed: func(p core.Photo) core.BlobInfo {
-			return core.BlobInfo{Size: p.Size, SHA256: digest("something else")}
+			return core.BlobInfo{Size: p.Size, SHA256: Digest("something else")}
 		}, now: t0.Add(time.Minute), wantKind: core.KindConflict},
 		{name: "sha256 missing", observed: func(p core.Photo) core.BlobInfo {
 			return core.BlobInfo{Size: p.Size}
@@ -303,7 +303,7 @@ func testMarkPhotoReady(t *testing.T, h Harness) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := h.New(t)
 			p := newPhoto(owner)
-			must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
+			Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 			askOwner, askID := p.OwnerID, p.ID
 			if tc.owner != "" {
 				askOwner = tc.owner
@@ -313,7 +313,7 @@ func testMarkPhotoReady(t *testing.T, h Harness) {
 			}
 			got, err := s.MarkPhotoReady(ctx(t), askOwner, askID, tc.observed(p), tc.now)
 			if tc.wantKind != core.KindInternal {
-				wantKind(t, "MarkPhotoReady", err, tc.wantKind)
+				WantKind(t, "MarkPhotoReady", err, tc.wantKind)
 				// Nothing changed: the photo is still PENDING as created.
 				wantPhoto(t, s, p)
 				return
@@ -327,7 +327,7 @@ func testMarkPhotoReady(t *testing.T, h Harness) {
 			if diff := cmp.Diff(want, got, cmpOpts, cmpopts.IgnoreFields(core.Photo{}, "UpdatedAt")); diff != "" {
 				t.Errorf("MarkPhotoReady returned (-want +got):\n%s", diff)
 			}
-			wantUTC(t, "Photo", photoTimes(got))
+			WantUTC(t, "Photo", photoTimes(got))
 			// It returned the photo as stored afterwards.
 			wantPhoto(t, s, got)
 		})

@@ -31,6 +31,11 @@
 //   - A failed AppendAudit writes nothing, not even to the by-actor index.
 //
 // The suite never sleeps: every time is passed to the port explicitly.
+//
+// The package also exports the checks and helpers that the suites of the
+// other store ports (sharetest) share with this one, so that every suite
+// reads lists, compares error kinds and races writers the same way:
+// Collect, Flatten, RunAll, WantKind, KindName, WantUTC, Must and Digest.
 package storetest
 
 import (
@@ -106,34 +111,39 @@ var kindNames = map[core.Kind]string{
 	core.KindUnavailable:  "unavailable",
 }
 
-func kindName(k core.Kind) string {
+// KindName returns the name of k that failure messages use ("not found"), or
+// "kind(N)" for a kind the core does not define.
+func KindName(k core.Kind) string {
 	if n, ok := kindNames[k]; ok {
 		return n
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
 
-// wantKind fails t unless err is of kind want.
-func wantKind(t *testing.T, op string, err error, want core.Kind) {
+// WantKind fails t unless err is of kind want; op names the call that
+// returned err.
+func WantKind(t *testing.T, op string, err error, want core.Kind) {
 	t.Helper()
 	switch {
 	case err == nil:
-		t.Errorf("%s: got nil error, want kind %s", op, kindName(want))
+		t.Errorf("%s: got nil error, want kind %s", op, KindName(want))
 	case core.KindOf(err) != want:
-		t.Errorf("%s: got error %q of kind %s, want kind %s", op, err, kindName(core.KindOf(err)), kindName(want))
+		t.Errorf("%s: got error %q of kind %s, want kind %s", op, err, KindName(core.KindOf(err)), KindName(want))
 	}
 }
 
-// must stops the test when a setup step fails.
-func must(t *testing.T, op string, err error) {
+// Must stops the test when a setup step fails; op names the step.
+func Must(t *testing.T, op string, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", op, err)
 	}
 }
 
-// wantUTC fails t for every time that is not in UTC.
-func wantUTC(t *testing.T, what string, times map[string]time.Time) {
+// WantUTC fails t for every time in times that is not in UTC (Location() ==
+// time.UTC); what names the value the times are fields of, keyed by field
+// name.
+func WantUTC(t *testing.T, what string, times map[string]time.Time) {
 	t.Helper()
 	for name, tm := range times {
 		if tm.Location() != time.UTC {
@@ -142,14 +152,18 @@ func wantUTC(t *testing.T, what string, times map[string]time.Time) {
 	}
 }
 
-func digest(s string) []byte {
+// Digest returns the SHA-256 of s, as fixtures give their content digests.
+func Digest(s string) []byte {
 	sum := sha256.Sum256([]byte(s))
 	return sum[:]
 }
 
-// collect follows a list's cursors to the end and returns its pages. It
-// fails t when a page is longer than limit or the list does not end.
-func collect[T any](t *testing.T, op string, limit int, list func(core.Page) ([]T, string, error)) [][]T {
+// Collect follows a list's cursors to the end and returns its pages: it calls
+// list with core.Page{Limit: limit}, then with each cursor list returns, until
+// the cursor "". It drops the one empty last page an adapter may return after
+// an exactly full page, and fails t when a page is longer than limit, when any
+// other page is empty, or when the list does not end within 1000 pages.
+func Collect[T any](t *testing.T, op string, limit int, list func(core.Page) ([]T, string, error)) [][]T {
 	t.Helper()
 	var pages [][]T
 	page := core.Page{Limit: limit}
@@ -194,7 +208,8 @@ func pageSizes[T any](pages [][]T) []int {
 	return sizes
 }
 
-func flatten[T any](pages [][]T) []T {
+// Flatten returns the items of pages, in order.
+func Flatten[T any](pages [][]T) []T {
 	var all []T
 	for _, p := range pages {
 		all = append(all, p...)

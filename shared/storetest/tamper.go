@@ -25,7 +25,7 @@ func testTamper(t *testing.T, h Harness) {
 		s := h.New(t)
 		chain := appendChain(t, s, "pat-1", tamperChainLen, nil)
 		v, err := core.VerifyChain(ctx(t), s, "pat-1")
-		must(t, "VerifyChain", err)
+		Must(t, "VerifyChain", err)
 		last := chain[len(chain)-1]
 		if !v.Valid || v.Records != tamperChainLen || v.HeadSeq != last.Seq || !bytes.Equal(v.HeadHash, last.Hash) {
 			t.Errorf("VerifyChain: got %+v, want valid with %d records ending at the last record", v, tamperChainLen)
@@ -68,7 +68,7 @@ func testTamper(t *testing.T, h Harness) {
 		{"last record", one(tamperChainLen, action), tamperChainLen, problemContent},
 		// A broken link shows on the record that holds it.
 		{"previous hash", one(5, func(r *core.AuditRecord) { r.PrevHash = flipBit(r.PrevHash) }), 5, problemLink},
-		{"previous hash of the first record", one(1, func(r *core.AuditRecord) { r.PrevHash = digest("genesis") }), 1, problemLink},
+		{"previous hash of the first record", one(1, func(r *core.AuditRecord) { r.PrevHash = Digest("genesis") }), 1, problemLink},
 		// Structural changes show where the structure breaks.
 		{"sequence", one(5, func(r *core.AuditRecord) { r.Seq = 6 }), 5, problemGap},
 		{"patient", one(5, func(r *core.AuditRecord) { r.PatientID = "pat-2" }), 5, problemChain},
@@ -103,7 +103,7 @@ func testTamper(t *testing.T, h Harness) {
 			}, slices.Clone(chain))
 
 			v, err := core.VerifyChain(ctx(t), s, "pat-1")
-			must(t, "VerifyChain", err)
+			Must(t, "VerifyChain", err)
 			if v.Valid || v.FirstBadSeq != tc.wantBadSeq || v.Problem != tc.wantProblem {
 				t.Errorf("VerifyChain: got valid=%v first bad seq %d (%q), want invalid at seq %d (%q)",
 					v.Valid, v.FirstBadSeq, v.Problem, tc.wantBadSeq, tc.wantProblem)
@@ -112,7 +112,7 @@ func testTamper(t *testing.T, h Harness) {
 			// are untouched.
 			wantHead(t, s, "pat-1", headOf(chain[len(chain)-1]))
 			w, err := core.VerifyChain(ctx(t), s, "pat-2")
-			must(t, "VerifyChain pat-2", err)
+			Must(t, "VerifyChain pat-2", err)
 			if !w.Valid || w.Records != uint64(len(other)) {
 				t.Errorf("VerifyChain(pat-2): got %+v, want valid with %d records", w, len(other))
 			}
