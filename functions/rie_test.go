@@ -197,7 +197,7 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		t.Fatalf("bootstrap: %v", err)
 	}
 	s.PathStyle = true
-	rt, err := awsruntime.New(clients, s, core.Config{})
+	rt, err := awsruntime.New(clients, s, core.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -85,8 +86,9 @@ type Runtime struct {
 	Service  *core.Service
 }
 
-// New builds the adapters and the service on the given clients.
-func New(c Clients, s Settings, cfg core.Config) (*Runtime, error) {
+// New builds the adapters and the service on the given clients. now is the
+// service's clock; nil means time.Now (tests pass a settable one).
+func New(c Clients, s Settings, cfg core.Config, now func() time.Time) (*Runtime, error) {
 	blobs, err := s3blob.New(c.S3, c.Presigner, s.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("s3 adapter: %w", err)
@@ -100,7 +102,7 @@ func New(c Clients, s Settings, cfg core.Config) (*Runtime, error) {
 		return nil, fmt.Errorf("sns adapter: %w", err)
 	}
 	rt := &Runtime{Store: dynamostore.New(c.DynamoDB, s.Table), Blobs: blobs, Keys: keys, Notifier: notifier}
-	rt.Service = core.NewService(cfg, core.Deps{Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier})
+	rt.Service = core.NewService(cfg, core.Deps{Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
 	return rt, nil
 }
 
@@ -111,5 +113,5 @@ func Open(ctx context.Context, cfg aws.Config, getenv func(string) string, svc c
 	if err != nil {
 		return nil, err
 	}
-	return New(NewClients(cfg, s.PathStyle), s, svc)
+	return New(NewClients(cfg, s.PathStyle), s, svc, nil)
 }

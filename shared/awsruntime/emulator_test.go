@@ -131,7 +131,7 @@ func newRig(t testing.TB) *rig {
 		t.Fatalf("second bootstrap: %v, %+v; want the same settings %+v", err, again, s)
 	}
 	s.PathStyle = true
-	rt, err := awsruntime.New(clients, s, core.Config{})
+	rt, err := awsruntime.New(clients, s, core.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,15 +36,16 @@ var matrixCallers = []caller{
 
 // TestAuthorizationMatrix calls every route as every kind of caller and checks
 // the status, and that no caller ever sees another tenant's data.
-func TestAuthorizationMatrix(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+func TestAuthorizationMatrix(t *testing.T) { forEachRuntime(t, core.Config{}, testAuthorizationMatrix) }
+
+func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 	registerAppointment(t, env, appt1, clinic1, patient1, pro1)
 	img, _ := chatImage(t, env, patient1, core.RolePatient, appt1)
 	ph1, _ := photo(t, env, patient1, true)
 	ph2, _ := photo(t, env, patient1, true)
 	sh, ac, ek, note := sharedWith(t, env, patient1, pro1, ph1)
 
-	expired, err := env.RT.Auth.WithClock(func() time.Time { return time.Now().Add(-3 * time.Hour) }).Mint(patient1, core.RolePatient, time.Hour)
+	expired, err := env.Auth.WithClock(func() time.Time { return time.Now().Add(-3 * time.Hour) }).Mint(patient1, core.RolePatient, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,11 +175,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 // TestBadInput: every route answers bad input with a 4xx and a stable code,
 // never a 5xx, and keeps nothing of a refused request.
 func TestBadInput(t *testing.T) {
-	env := testenv.Start(t, core.Config{MaxUploadBytes: 1 << 20})
+	forEachRuntime(t, core.Config{MaxUploadBytes: 1 << 20}, testBadInput)
+}
+
+func testBadInput(t *testing.T, env *testenv.Env) {
 	registerAppointment(t, env, appt1, clinic1, patient1, pro1)
 	pat := env.Token(patient1, core.RolePatient)
 	cli := env.Token(clinic1, core.RoleClinic)
-	head, err := env.RT.Store.AuditHead(t.Context(), patient1)
+	head, err := env.Store.AuditHead(t.Context(), patient1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +325,7 @@ func TestBadInput(t *testing.T) {
 	if r := env.Do("GET", "/v1/photos", pat, nil); !strings.Contains(string(r.Body), `"items":[]`) {
 		t.Errorf("photos after refused requests: %s", r.Body)
 	}
-	if h, _ := env.RT.Store.AuditHead(t.Context(), patient1); h.Seq != head.Seq {
+	if h, _ := env.Store.AuditHead(t.Context(), patient1); h.Seq != head.Seq {
 		t.Errorf("audit head moved from %d to %d on refused requests", head.Seq, h.Seq)
 	}
 	if strings.Contains(env.Logs.String(), `"level":"ERROR"`) {

@@ -83,111 +83,113 @@ func wantCode(t *testing.T, what string, err error, code string) {
 func TestSharingFlow(t *testing.T) {
 	for _, kem := range core.KEMs {
 		t.Run(fmt.Sprintf("kem %#04x", kem), func(t *testing.T) {
-			env := testenv.Start(t, core.Config{})
-			ctx := context.Background()
-			pat, _, pro, other := parties(env)
-			crown := bytes.Repeat([]byte("crown photo "), 3000)
-			front := bytes.Repeat([]byte("front photo "), 2000)
-			crownID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", crown, []byte("encrypted notes"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			frontID, err := pat.c.UploadPhoto(ctx, "FRONT", "image/jpeg", front, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, Angles: []string{"CROWN"}, ExpiresIn: 3600, MaxViews: 3, ScreenshotPolicy: "warn", Purpose: "second opinion"}, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sh.Status != "active" || len(sh.PhotoIDs) != 1 || sh.PhotoIDs[0] != crownID || sh.MaxViews != 3 || sh.ViewsUsed != 0 {
-				t.Fatalf("share = %+v, want the crown photo only, active, 0/3 views", sh)
-			}
-			if _, err := other.c.GetShare(ctx, sh.ShareID); client.Code(err) != core.CodeNotFound {
-				t.Errorf("another professional reads the share: %v", err)
-			}
-
-			dev, err := client.NewDevice(kem)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := pro.c.ViewPhoto(ctx, dev, a.AccessID, crownID)
-			if err != nil || !bytes.Equal(got, crown) {
-				t.Fatalf("view: %v (equal=%v)", err, bytes.Equal(got, crown))
-			}
-			if _, err := pro.c.IssueKey(ctx, a.AccessID, frontID); client.Code(err) != core.CodeNotFound {
-				t.Errorf("key of a photo outside the share: %v, want not_found", err)
-			}
-			// A key opens only on the device it was sealed to.
-			k, err := pro.c.IssueKey(ctx, a.AccessID, crownID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stranger, _ := client.NewDevice(kem)
-			if _, err := stranger.OpenKey(k, a.AccessID); err == nil {
-				t.Error("another device opened the sealed key")
-			}
-			if sh, _ := pat.c.GetShare(ctx, sh.ShareID); sh.ViewsUsed != 2 {
-				t.Errorf("views_used = %d, want 2", sh.ViewsUsed)
-			}
-
-			if err := pat.c.RevokeShare(ctx, sh.ShareID); err != nil {
-				t.Fatal(err)
-			}
-			if err := pat.c.RevokeShare(ctx, sh.ShareID); err != nil {
-				t.Errorf("second revoke: %v", err)
-			}
-			_, err = pro.c.ClaimKey(ctx, k.KeyID)
-			wantCode(t, "claim of a key issued before revoke", err, core.CodeSessionRevoked)
-			_, err = pro.c.IssueKey(ctx, a.AccessID, crownID)
-			wantCode(t, "issue after revoke", err, core.CodeSessionRevoked)
-			_, err = pro.c.OpenAccess(ctx, sh.ShareID, dev)
-			wantCode(t, "open after revoke", err, core.CodeSessionRevoked)
-
-			types := func(p party) []string {
-				var inbox struct {
-					Items []struct{ Type string } `json:"items"`
-				}
-				if err := p.c.Do(ctx, "GET", "/v1/notifications", nil, nil, &inbox); err != nil {
+			forEachRuntime(t, core.Config{}, func(t *testing.T, env *testenv.Env) {
+				ctx := context.Background()
+				pat, _, pro, other := parties(env)
+				crown := bytes.Repeat([]byte("crown photo "), 3000)
+				front := bytes.Repeat([]byte("front photo "), 2000)
+				crownID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", crown, []byte("encrypted notes"))
+				if err != nil {
 					t.Fatal(err)
 				}
-				var out []string
-				for _, it := range inbox.Items {
-					out = append(out, it.Type)
+				frontID, err := pat.c.UploadPhoto(ctx, "FRONT", "image/jpeg", front, nil)
+				if err != nil {
+					t.Fatal(err)
 				}
-				return out
-			}
-			if got, want := strings.Join(types(pro), ","), "session_revoked,session_created"; got != want {
-				t.Errorf("grantee's notifications = %s, want %s", got, want)
-			}
-			if got, want := strings.Join(types(pat), ","), "photo_viewed,photo_viewed,session_accessed"; got != want {
-				t.Errorf("patient's notifications = %s, want %s", got, want)
-			}
-			var actions []string
-			for _, r := range history(t, env, patient1, core.RolePatient) {
-				actions = append(actions, r.Action+":"+r.Outcome)
-			}
-			want := "access.open:denied,key.issue:denied,key.claim:denied,share.revoke:success," +
-				"key.issue:success,key.claim:success,key.issue:success,access.open:success,share.create:success"
-			if got := strings.Join(actions[:9], ","); got != want {
-				t.Errorf("history = %s\nwant      %s", got, want)
-			}
-			r := env.Do("GET", "/v1/audit/verify", env.Token(patient1, core.RolePatient), nil)
-			if !strings.Contains(string(r.Body), `"valid":true`) {
-				t.Errorf("verify: %s", r.Body)
-			}
+				sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, Angles: []string{"CROWN"}, ExpiresIn: 3600, MaxViews: 3, ScreenshotPolicy: "warn", Purpose: "second opinion"}, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sh.Status != "active" || len(sh.PhotoIDs) != 1 || sh.PhotoIDs[0] != crownID || sh.MaxViews != 3 || sh.ViewsUsed != 0 {
+					t.Fatalf("share = %+v, want the crown photo only, active, 0/3 views", sh)
+				}
+				if _, err := other.c.GetShare(ctx, sh.ShareID); client.Code(err) != core.CodeNotFound {
+					t.Errorf("another professional reads the share: %v", err)
+				}
+
+				dev, err := client.NewDevice(kem)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := pro.c.ViewPhoto(ctx, dev, a.AccessID, crownID)
+				if err != nil || !bytes.Equal(got, crown) {
+					t.Fatalf("view: %v (equal=%v)", err, bytes.Equal(got, crown))
+				}
+				if _, err := pro.c.IssueKey(ctx, a.AccessID, frontID); client.Code(err) != core.CodeNotFound {
+					t.Errorf("key of a photo outside the share: %v, want not_found", err)
+				}
+				// A key opens only on the device it was sealed to.
+				k, err := pro.c.IssueKey(ctx, a.AccessID, crownID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stranger, _ := client.NewDevice(kem)
+				if _, err := stranger.OpenKey(k, a.AccessID); err == nil {
+					t.Error("another device opened the sealed key")
+				}
+				if sh, _ := pat.c.GetShare(ctx, sh.ShareID); sh.ViewsUsed != 2 {
+					t.Errorf("views_used = %d, want 2", sh.ViewsUsed)
+				}
+
+				if err := pat.c.RevokeShare(ctx, sh.ShareID); err != nil {
+					t.Fatal(err)
+				}
+				if err := pat.c.RevokeShare(ctx, sh.ShareID); err != nil {
+					t.Errorf("second revoke: %v", err)
+				}
+				_, err = pro.c.ClaimKey(ctx, k.KeyID)
+				wantCode(t, "claim of a key issued before revoke", err, core.CodeSessionRevoked)
+				_, err = pro.c.IssueKey(ctx, a.AccessID, crownID)
+				wantCode(t, "issue after revoke", err, core.CodeSessionRevoked)
+				_, err = pro.c.OpenAccess(ctx, sh.ShareID, dev)
+				wantCode(t, "open after revoke", err, core.CodeSessionRevoked)
+
+				types := func(p party) []string {
+					var inbox struct {
+						Items []struct{ Type string } `json:"items"`
+					}
+					if err := p.c.Do(ctx, "GET", "/v1/notifications", nil, nil, &inbox); err != nil {
+						t.Fatal(err)
+					}
+					var out []string
+					for _, it := range inbox.Items {
+						out = append(out, it.Type)
+					}
+					return out
+				}
+				if got, want := strings.Join(types(pro), ","), "session_revoked,session_created"; got != want {
+					t.Errorf("grantee's notifications = %s, want %s", got, want)
+				}
+				if got, want := strings.Join(types(pat), ","), "photo_viewed,photo_viewed,session_accessed"; got != want {
+					t.Errorf("patient's notifications = %s, want %s", got, want)
+				}
+				var actions []string
+				for _, r := range history(t, env, patient1, core.RolePatient) {
+					actions = append(actions, r.Action+":"+r.Outcome)
+				}
+				want := "access.open:denied,key.issue:denied,key.claim:denied,share.revoke:success," +
+					"key.issue:success,key.claim:success,key.issue:success,access.open:success,share.create:success"
+				if got := strings.Join(actions[:9], ","); got != want {
+					t.Errorf("history = %s\nwant      %s", got, want)
+				}
+				r := env.Do("GET", "/v1/audit/verify", env.Token(patient1, core.RolePatient), nil)
+				if !strings.Contains(string(r.Body), `"valid":true`) {
+					t.Errorf("verify: %s", r.Body)
+				}
+			})
 		})
 	}
 }
 
 // TestConcurrentViews: 300 concurrent key requests on a session with 10 views
 // give exactly 10 keys; the rest get views_exhausted.
-func TestConcurrentViews(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+func TestConcurrentViews(t *testing.T) { forEachRuntime(t, core.Config{}, testConcurrentViews) }
+
+func testConcurrentViews(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, _, pro, _ := parties(env)
 	id, err := pat.c.UploadPhoto(ctx, "VERTEX", "image/png", []byte("vertex"), nil)
@@ -233,8 +235,9 @@ func TestConcurrentViews(t *testing.T) {
 }
 
 // TestConcurrentClaims: 100 concurrent claims of one key return one URL.
-func TestConcurrentClaims(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+func TestConcurrentClaims(t *testing.T) { forEachRuntime(t, core.Config{}, testConcurrentClaims) }
+
+func testConcurrentClaims(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, _, pro, _ := parties(env)
 	id, _ := pat.c.UploadPhoto(ctx, "BACK", "image/png", []byte("back"), nil)
@@ -271,8 +274,9 @@ func TestConcurrentClaims(t *testing.T) {
 
 // TestRevokeRacesViews: issues and claims race a revocation; once revoke has
 // returned nothing succeeds, and keys issued before it cannot be claimed.
-func TestRevokeRacesViews(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+func TestRevokeRacesViews(t *testing.T) { forEachRuntime(t, core.Config{}, testRevokeRacesViews) }
+
+func testRevokeRacesViews(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, _, pro, _ := parties(env)
 	id, _ := pat.c.UploadPhoto(ctx, "LEFT", "image/png", []byte("left"), nil)
@@ -334,8 +338,9 @@ func TestRevokeRacesViews(t *testing.T) {
 
 // TestSessionExpiry: sessions, accesses and keys past their expiry but still
 // stored are refused (DESIGN §2.2).
-func TestSessionExpiry(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+func TestSessionExpiry(t *testing.T) { forEachRuntime(t, core.Config{}, testSessionExpiry) }
+
+func testSessionExpiry(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, _, pro, _ := parties(env)
 	id, _ := pat.c.UploadPhoto(ctx, "RIGHT", "image/png", []byte("right"), nil)
@@ -376,8 +381,9 @@ func TestSessionExpiry(t *testing.T) {
 
 // TestDeviceBinding: the first access binds the session to its device; another
 // device is refused and the refusal is audited.
-func TestDeviceBinding(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+func TestDeviceBinding(t *testing.T) { forEachRuntime(t, core.Config{}, testDeviceBinding) }
+
+func testDeviceBinding(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, _, pro, _ := parties(env)
 	id, _ := pat.c.UploadPhoto(ctx, "TEMPLES", "image/png", []byte("temples"), nil)
@@ -408,8 +414,9 @@ func TestDeviceBinding(t *testing.T) {
 	}
 }
 
-func TestShareIdempotency(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+func TestShareIdempotency(t *testing.T) { forEachRuntime(t, core.Config{}, testShareIdempotency) }
+
+func testShareIdempotency(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, patB, _, _ := parties(env)
 	id, _ := pat.c.UploadPhoto(ctx, "HAIRLINE", "image/png", []byte("hairline"), nil)
@@ -442,8 +449,9 @@ func TestShareIdempotency(t *testing.T) {
 
 // TestSharingBadInput: every new route answers bad input with a 4xx and a
 // stable code.
-func TestSharingBadInput(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+func TestSharingBadInput(t *testing.T) { forEachRuntime(t, core.Config{}, testSharingBadInput) }
+
+func testSharingBadInput(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, _, pro, _ := parties(env)
 	id, _ := pat.c.UploadPhoto(ctx, "OTHER", "image/png", []byte("other"), nil)
@@ -562,7 +570,10 @@ func TestSharingBadInput(t *testing.T) {
 // TestDeletedPhotoKeyNeverReleased: once a patient deletes a shared photo,
 // no share issues its key again (crypto-shredding holds for shared photos).
 func TestDeletedPhotoKeyNeverReleased(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+	forEachRuntime(t, core.Config{}, testDeletedPhotoKeyNeverReleased)
+}
+
+func testDeletedPhotoKeyNeverReleased(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, _, pro, _ := parties(env)
 	id, _ := pat.c.UploadPhoto(ctx, "CROWN", "image/png", []byte("to be deleted"), nil)
@@ -588,7 +599,10 @@ func TestDeletedPhotoKeyNeverReleased(t *testing.T) {
 // TestAuditSurvivesOddUserAgents: user agents of any bytes and length are
 // stored as the text they were hashed over, so the chain still verifies.
 func TestAuditSurvivesOddUserAgents(t *testing.T) {
-	env := testenv.Start(t, core.Config{})
+	forEachRuntime(t, core.Config{}, testAuditSurvivesOddUserAgents)
+}
+
+func testAuditSurvivesOddUserAgents(t *testing.T, env *testenv.Env) {
 	registerAppointment(t, env, appt1, clinic1, patient1, pro1)
 	id, _ := chatImage(t, env, patient1, core.RolePatient, appt1)
 	for _, ua := range []string{strings.Repeat("a", 255) + "é", "bad \xff\xfe bytes", strings.Repeat("ü", 300)} {

@@ -16,14 +16,22 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devauth"
 	"github.com/medshare/medshare/shared/embedded"
 )
 
-// Env is a running embedded server.
+// Env is a running server: the embedded runtime (Start) or the AWS adapters
+// on the local emulators (StartAWS), behind the same local server.
 type Env struct {
 	T       testing.TB
+	Name    string // "embedded" or "aws"
 	URL     string
-	RT      *embedded.Runtime
+	Store   core.Store
+	Shares  core.ShareStore
+	Blobs   core.Blobs
+	Keys    core.KeyRing
+	Auth    *devauth.Authority
+	RT      *embedded.Runtime // the embedded runtime; nil on AWS
 	Logs    *SyncBuffer
 	Clock   *Clock
 	Client  *http.Client
@@ -83,14 +91,15 @@ func Start(t testing.TB, cfg core.Config) *Env {
 	}
 	t.Cleanup(func() { rt.Close() })
 	h = rt.HTTPHandler(log)
-	env.URL, env.RT, env.Client = srv.URL, rt, srv.Client()
+	env.Name, env.URL, env.RT, env.Client = "embedded", srv.URL, rt, srv.Client()
+	env.Store, env.Shares, env.Blobs, env.Keys, env.Auth = rt.Store, rt.Store, rt.Blobs, rt.Keys, rt.Auth
 	return env
 }
 
 // Token mints a token for sub in role.
 func (e *Env) Token(sub string, role core.Role) string {
 	e.T.Helper()
-	tok, err := e.RT.Auth.Mint(sub, role, time.Hour)
+	tok, err := e.Auth.Mint(sub, role, time.Hour)
 	if err != nil {
 		e.T.Fatalf("mint token: %v", err)
 	}
