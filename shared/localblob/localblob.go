@@ -35,7 +35,6 @@ package localblob
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -55,6 +54,7 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/secretfile"
 )
 
 var _ core.Blobs = (*Store)(nil)
@@ -168,61 +168,7 @@ func (s *Store) removeStaleTemps() {
 // it is absent. It refuses a file that group or others may access, and one
 // shorter than 32 bytes.
 func LoadOrCreateSecret(path string) ([]byte, error) {
-	b, err := loadSecret(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return b, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create directory of blob secret %s: %w", path, err)
-	}
-	secret := make([]byte, MinSecretSize)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, fmt.Errorf("generate blob secret: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return loadSecret(path) // another process created it first
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create blob secret %s: %w", path, err)
-	}
-	_, werr := f.Write(secret)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		_ = os.Remove(path)
-		return nil, fmt.Errorf("write blob secret %s: %w", path, werr)
-	}
-	return secret, nil
-}
-
-func loadSecret(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open blob secret %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat blob secret %s: %w", path, err)
-	}
-	switch {
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("blob secret %s is not a regular file", path)
-	case fi.Mode().Perm()&0o077 != 0:
-		return nil, fmt.Errorf("blob secret %s is accessible by group or others (mode %04o); run chmod 600 %s", path, fi.Mode().Perm(), path)
-	case fi.Size() < MinSecretSize || fi.Size() > 4096:
-		return nil, fmt.Errorf("blob secret %s has %d bytes, want %d to 4096", path, fi.Size(), MinSecretSize)
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("read blob secret %s: %w", path, err)
-	}
-	return b, nil
+	return secretfile.LoadOrCreate(path, "blob secret", MinSecretSize, MinSecretSize, 4096, "")
 }
 
 // ValidKey reports whether key is a key the store accepts.

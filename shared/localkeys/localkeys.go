@@ -17,19 +17,15 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/secretfile"
 )
 
 // MasterKeySize is the size of the master key file in bytes.
@@ -83,65 +79,8 @@ func newRing(master []byte) (*Ring, error) {
 }
 
 func loadOrCreate(path string) ([]byte, error) {
-	key, err := load(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return key, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create directory of master key file %s: %w", path, err)
-	}
-	key = make([]byte, MasterKeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("generate master key: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		// Another process created it first: use theirs.
-		clear(key)
-		return load(path)
-	}
-	if err != nil {
-		clear(key)
-		return nil, fmt.Errorf("create master key file %s: %w", path, err)
-	}
-	_, werr := f.Write(key)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		clear(key)
-		_ = os.Remove(path)
-		return nil, fmt.Errorf("write master key file %s: %w", path, werr)
-	}
-	return key, nil
-}
-
-func load(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open master key file %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat master key file %s: %w", path, err)
-	}
-	switch {
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("master key file %s is not a regular file", path)
-	case fi.Mode().Perm()&0o077 != 0:
-		return nil, fmt.Errorf("master key file %s is accessible by group or others (mode %04o); run chmod 600 %s", path, fi.Mode().Perm(), path)
-	case fi.Size() != MasterKeySize:
-		return nil, fmt.Errorf("master key file %s has %d bytes, want %d; restore it from a backup (a new key cannot unwrap existing data keys)", path, fi.Size(), MasterKeySize)
-	}
-	key := make([]byte, MasterKeySize)
-	if _, err := io.ReadFull(f, key); err != nil {
-		return nil, fmt.Errorf("read master key file %s: %w", path, err)
-	}
-	return key, nil
+	return secretfile.LoadOrCreate(path, "master key file", MasterKeySize, MasterKeySize, MasterKeySize,
+		"; restore it from a backup (a new key cannot unwrap existing data keys)")
 }
 
 // KeyID returns the stable id of the master key: "local:" and 16 hex digits of
