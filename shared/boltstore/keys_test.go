@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -295,5 +296,44 @@ func TestOpenAddsShareBuckets(t *testing.T) {
 	}
 	if _, _, err := s.ListShares(t.Context(), "pat-1", core.RolePatient, core.Page{Limit: 1}); err != nil {
 		t.Errorf("ListShares: %v", err)
+	}
+}
+
+// TestAccessWithoutScoreReadsZero checks that an access stored before there
+// were suspicion scores (no "score" in its JSON) reads score 0, and that
+// AddSuspicion moves it from 0.
+func TestAccessWithoutScoreReadsZero(t *testing.T) {
+	s := openTemp(t)
+	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
+	raw, err := json.Marshal(accessRecordOf(core.Access{ID: "ac_old", ShareID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", CreatedAt: at}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "score")
+	if raw, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(itemsBucket).Put(boltKey(storekeys.AccessKey("ac_old")), raw)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.GetAccess(t.Context(), "ac_old")
+	if err != nil || a.Score != 0 || a.ID != "ac_old" {
+		t.Fatalf("GetAccess of an access without a score: got %+v, %v; want score 0", a, err)
+	}
+	head, err := s.AuditHead(t.Context(), "pat-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddSuspicion(t.Context(), "ac_old", 0, 5, nil, core.Link(core.AuditRecord{PatientID: "pat-1", At: at}, head)); err != nil {
+		t.Fatalf("AddSuspicion 0→5 of an access without a score: %v", err)
+	}
+	if a, err = s.GetAccess(t.Context(), "ac_old"); err != nil || a.Score != 5 {
+		t.Fatalf("GetAccess after AddSuspicion: got score %d, %v; want 5", a.Score, err)
 	}
 }

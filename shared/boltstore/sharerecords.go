@@ -137,6 +137,9 @@ type accessRecord struct {
 	ExpiresAt         time.Time           `json:"access_expires_at"`
 	ShareExpiresAt    time.Time           `json:"share_expires_at"`
 	Photos            []sharedPhotoRecord `json:"photos"`
+	// Score is the suspicion score; a record stored before scores existed
+	// has none and reads 0.
+	Score int `json:"score"`
 }
 
 func accessRecordOf(a core.Access) accessRecord {
@@ -154,6 +157,7 @@ func accessRecordOf(a core.Access) accessRecord {
 		ExpiresAt:         a.ExpiresAt.UTC(),
 		ShareExpiresAt:    a.ShareExpiresAt.UTC(),
 		Photos:            sharedPhotoRecordsOf(a.Photos),
+		Score:             a.Score,
 	}
 }
 
@@ -172,6 +176,7 @@ func (r accessRecord) access() core.Access {
 		ExpiresAt:         r.ExpiresAt.UTC(),
 		ShareExpiresAt:    r.ShareExpiresAt.UTC(),
 		Photos:            sharedPhotos(r.Photos),
+		Score:             r.Score,
 	}
 }
 

@@ -293,7 +293,9 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n 
 				return err
 			}
 		}
-		if err := putJSON(items, ak, accessRecordOf(a)); err != nil {
+		ar := accessRecordOf(a)
+		ar.Score = 0 // a new access has no suspicion yet
+		if err := putJSON(items, ak, ar); err != nil {
 			return err
 		}
 		return putNotification(items, n)
@@ -321,6 +323,46 @@ func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
 		return core.Access{}, fmt.Errorf("get access %s: %w", id, err)
 	}
 	return r.access(), nil
+}
+
+// AddSuspicion moves the access's suspicion score prev → next, with the audit
+// record and, when n is not nil, the notification, in one transaction; a
+// score that is no longer prev is *core.ScoreMovedError and no write. See
+// core.ShareStore.
+func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, n *core.Notification, rec core.AuditRecord) error {
+	if err := checkWriteIDs(rec, n, accessID); err != nil {
+		return fmt.Errorf("add suspicion to access %q: %w", accessID, err)
+	}
+	ak := storekeys.AccessKey(accessID)
+	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		var r accessRecord
+		found, err := getJSON(items, ak, &r)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return core.ErrNotFound("access %s not found", accessID)
+		}
+		if r.Score != prev {
+			return &core.ScoreMovedError{AccessID: accessID, Current: r.Score}
+		}
+		if err := appendRecord(tx, rec); err != nil {
+			return err
+		}
+		r.Score = next
+		if err := putJSON(items, ak, r); err != nil {
+			return err
+		}
+		if n == nil {
+			return nil
+		}
+		return putNotification(items, *n)
+	})
+	if err != nil {
+		return fmt.Errorf("add suspicion %d→%d to access %s: %w", prev, next, accessID, err)
+	}
+	return nil
 }
 
 // IssueKey consumes one view of the key's share and stores the ISSUED key,

@@ -114,7 +114,19 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 	}
 	now := s.now()
 	if !now.Before(a.ExpiresAt) {
+		if _, err := s.detect(ctx, a, SignalOutsideWindow); err != nil {
+			return IssuedKey{}, err
+		}
 		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionExpired, "the access has expired; open a new one"))
+	}
+	if c.SourceIP != "" && a.SourceIP != "" && c.SourceIP != a.SourceIP {
+		revoked, err := s.detect(ctx, a, SignalIPChange)
+		if err != nil {
+			return IssuedKey{}, err
+		}
+		if revoked {
+			return IssuedKey{}, ErrGone(CodeSessionRevoked, "the session was revoked")
+		}
 	}
 	dataKey, err := s.keys.Unwrap(ctx, photo.WrappedKey, map[string]string{"photo": photo.PhotoID, "owner": a.PatientID})
 	if err != nil {
@@ -188,6 +200,13 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 		return err
 	})
 	if KindOf(err) == KindGone {
+		if code := CodeOf(err); code == CodeKeyUsed || code == CodeKeyExpired {
+			if a, aerr := s.shares.GetAccess(ctx, k.AccessID); aerr == nil {
+				if _, derr := s.detect(ctx, a, SignalFailedClaim); derr != nil {
+					return SignedURL{}, derr
+				}
+			}
+		}
 		return SignedURL{}, s.deny(ctx, c, k.PatientID, "key.claim", "key", k.ID, err)
 	}
 	if err != nil {

@@ -99,6 +99,18 @@ func TestAuditAcrossProcesses(t *testing.T) {
 	}
 }
 
+func TestSortableIDsKeepOrderWithinAMillisecond(t *testing.T) {
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	prev := ""
+	for range 70000 { // more than one millisecond's sequence
+		id := core.NewSortableID("nt", now)
+		if id <= prev {
+			t.Fatalf("%q sorts before %q, made after it in the same millisecond", id, prev)
+		}
+		prev = id
+	}
+}
+
 func TestSortableIDsSortByTime(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	prev := ""

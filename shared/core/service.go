@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -70,6 +71,8 @@ type Service struct {
 	notifier Notifier
 	now      func() time.Time
 	audit    *auditor
+	// suspicion serializes score updates per access within the process.
+	suspicion [64]sync.Mutex
 }
 
 // NewService builds a service.
@@ -213,15 +216,36 @@ func notFoundAs(err error, what string) error {
 }
 
 // NewSortableID returns an id whose text sorts by creation time: 48 bits of
-// Unix milliseconds followed by 80 random bits, in the same alphabet and
-// length as NewID.
+// Unix milliseconds, a 16-bit sequence that keeps ids of one process in
+// order within a millisecond (and across a clock that steps back), then 64
+// random bits; the same alphabet and length as NewID.
 func NewSortableID(prefix string, now time.Time) string {
-	var b [16]byte
 	ms := uint64(now.UnixMilli())
+	sortable.Lock()
+	if ms <= sortable.ms {
+		ms = sortable.ms
+		sortable.seq++
+		if sortable.seq == 0 { // 65,536 ids in one millisecond: borrow the next
+			ms++
+		}
+	} else {
+		sortable.seq = 0
+	}
+	sortable.ms = ms
+	seq := sortable.seq
+	sortable.Unlock()
+	var b [16]byte
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
 		ms >>= 8
 	}
-	_, _ = rand.Read(b[6:])
+	b[6], b[7] = byte(seq>>8), byte(seq)
+	_, _ = rand.Read(b[8:])
 	return prefix + "_" + sortableEncoding.EncodeToString(b[:])
+}
+
+var sortable struct {
+	sync.Mutex
+	ms  uint64
+	seq uint16
 }

@@ -102,6 +102,9 @@ type Access struct {
 	ExpiresAt         time.Time // min(created + access window, share expiry)
 	ShareExpiresAt    time.Time
 	Photos            []SharedPhoto
+	// Score is the access's suspicion score (activity.go): what its
+	// grantee's client, its patient and the server's detectors reported.
+	Score int
 }
 
 // KeyStatus is the state of an ephemeral key.
@@ -232,4 +235,22 @@ type ShareStore interface {
 
 	// MarkPublished records that the notifier accepted the notification.
 	MarkPublished(ctx context.Context, recipient, id string) error
+
+	// AddSuspicion moves the access's suspicion score from prev to next on
+	// condition that it is still prev, with the audit record and, when n is
+	// not nil, the notification, atomically. When the score moved it writes
+	// nothing and returns *ScoreMovedError with the current score.
+	// KindNotFound when there is no such access.
+	AddSuspicion(ctx context.Context, accessID string, prev, next int, n *Notification, rec AuditRecord) error
+}
+
+// ScoreMovedError is returned by AddSuspicion when the access's score is no
+// longer the one the caller read; Current is the score now.
+type ScoreMovedError struct {
+	AccessID string
+	Current  int
+}
+
+func (e *ScoreMovedError) Error() string {
+	return fmt.Sprintf("suspicion score of access %s moved to %d", e.AccessID, e.Current)
 }

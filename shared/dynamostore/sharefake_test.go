@@ -74,6 +74,7 @@ type wantAnswer struct {
 	code   string
 	head   bool
 	replay *core.IdempotencyReplayError
+	moved  *core.ScoreMovedError
 	isNil  bool
 }
 
@@ -95,6 +96,13 @@ func (w wantAnswer) check(t *testing.T, op string, err error) {
 			t.Errorf("%s: got %v, want *core.IdempotencyReplayError", op, err)
 		} else if diff := cmp.Diff(w.replay, replay); diff != "" {
 			t.Errorf("%s: replay mismatch (-want +got):\n%s", op, diff)
+		}
+	case w.moved != nil:
+		var moved *core.ScoreMovedError
+		if !errors.As(err, &moved) {
+			t.Errorf("%s: got %v, want *core.ScoreMovedError", op, err)
+		} else if diff := cmp.Diff(w.moved, moved); diff != "" {
+			t.Errorf("%s: score moved mismatch (-want +got):\n%s", op, diff)
 		}
 	default:
 		if err == nil || core.KindOf(err) != w.kind || core.CodeOf(err) != w.code {
@@ -460,5 +468,128 @@ func TestShareInvalidInputMakesNoCall(t *testing.T) {
 	}
 	if calls := f.ops(); len(calls) != 0 {
 		t.Errorf("calls made: %v, want none", calls)
+	}
+}
+
+// accessAV is an access as stored with the given score; withScore false
+// stores one from before there were scores, with no score attribute.
+func accessAV(t *testing.T, score int, withScore bool) item {
+	t.Helper()
+	it, err := marshal(accessItemOf(core.Access{
+		ID: "ac_1", ShareID: "sh_1", PatientID: "pat-1", ProfessionalID: "dr-a", DeviceFingerprint: "fp-1",
+		CreatedAt: ft0, ExpiresAt: ft0.Add(time.Hour), ShareExpiresAt: ft0.Add(time.Hour), Score: score,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !withScore {
+		delete(it, attrScore)
+	}
+	return it
+}
+
+func TestAddSuspicionCancellation(t *testing.T) {
+	head := headAV(t, "pat-1", 9, []byte("h9"))
+	moved := func(current int) wantAnswer {
+		return wantAnswer{moved: &core.ScoreMovedError{AccessID: "ac_1", Current: current}}
+	}
+	n := &core.Notification{ID: "nt_1", RecipientID: "pat-1"}
+	// access, inbox, record, head
+	runCancellations(t, 4, []cancelCase{
+		{"no access", reasonsOf(ccf(nil), none, none, none), notFound()},
+		{"no access and head moved", reasonsOf(ccf(nil), none, none, ccf(head)), notFound()},
+		{"score moved", reasonsOf(ccf(accessAV(t, 7, true)), none, none, none), moved(7)},
+		{"score moved to 0", reasonsOf(ccf(accessAV(t, 0, true)), none, none, none), moved(0)},
+		{"score moved and head moved", reasonsOf(ccf(accessAV(t, 7, true)), none, none, ccf(head)), moved(7)},
+		{"score as read", reasonsOf(ccf(accessAV(t, 3, true)), none, none, none), internalErr()},
+		{"head moved", reasonsOf(none, none, none, ccf(head)), headMoved()},
+		{"notification id taken", reasonsOf(none, ccf(nil), none, none), conflict()},
+	}, func(s *Store) error {
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, n, fakeRec)
+	})
+	// Without a notification: access, record, head. An access stored
+	// before there were scores has 0.
+	runCancellations(t, 3, []cancelCase{
+		{"no access", reasonsOf(ccf(nil), none, none), notFound()},
+		{"score moved from none", reasonsOf(ccf(accessAV(t, 0, false)), none, none), moved(0)},
+		{"head moved", reasonsOf(none, none, ccf(head)), headMoved()},
+	}, func(s *Store) error {
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, nil, fakeRec)
+	})
+}
+
+// TestAddSuspicionWrites pins AddSuspicion's one transaction: the access's
+// score moves from prev to next only while it is prev (or absent, for 0),
+// then the inbox item when there is a notification, then the audit record.
+func TestAddSuspicionWrites(t *testing.T) {
+	var got *dynamodb.TransactWriteItemsInput
+	f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+		got = in
+		return &dynamodb.TransactWriteItemsOutput{}, nil
+	}}
+	s := fakeStore(f)
+	for _, n := range []*core.Notification{{ID: "nt_1", RecipientID: "pat-1"}, nil} {
+		if err := s.AddSuspicion(t.Context(), "ac_1", 0, 4, n, fakeRec); err != nil {
+			t.Fatal(err)
+		}
+		want := 3
+		if n != nil {
+			want = 4
+			if p := got.TransactItems[1].Put; p == nil || p.Item[AttrPK] == nil ||
+				p.Item[AttrPK].(*types.AttributeValueMemberS).Value != storekeys.InboxKey("pat-1", "nt_1").PK {
+				t.Errorf("write 1 is not the inbox item of the notification")
+			}
+		}
+		if len(got.TransactItems) != want {
+			t.Fatalf("notification %v: got %d writes, want %d", n != nil, len(got.TransactItems), want)
+		}
+		u := got.TransactItems[0].Update
+		if u == nil {
+			t.Fatal("the first write is not an Update")
+		}
+		if diff := cmp.Diff(keyItem(storekeys.AccessKey("ac_1")), item(u.Key), cmpopts.IgnoreUnexported(types.AttributeValueMemberS{})); diff != "" {
+			t.Errorf("update key mismatch (-want +got):\n%s", diff)
+		}
+		cond := aws.ToString(u.UpdateExpression) + " IF " + aws.ToString(u.ConditionExpression)
+		if want := "SET #score = :next IF attribute_exists(#pk) AND (#score = :prev OR (attribute_not_exists(#score) AND :prev = :zero))"; cond != want {
+			t.Errorf("got %q, want %q", cond, want)
+		}
+		for k, v := range map[string]string{":prev": "0", ":next": "4", ":zero": "0"} {
+			if n, ok := u.ExpressionAttributeValues[k].(*types.AttributeValueMemberN); !ok || n.Value != v {
+				t.Errorf("%s is %#v, want %s", k, u.ExpressionAttributeValues[k], v)
+			}
+		}
+		if u.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
+			t.Error("the update does not return the access as it was on failure")
+		}
+	}
+	if err := s.AddSuspicion(t.Context(), "ac\x00", 0, 1, nil, fakeRec); core.KindOf(err) != core.KindInvalid {
+		t.Errorf("invalid id: got %v, want kind invalid", err)
+	}
+}
+
+// TestAccessScoreItem pins the score on the access item: stored as given,
+// read back, absent reads 0, and OpenAccess stores 0.
+func TestAccessScoreItem(t *testing.T) {
+	for _, tc := range []struct {
+		it   item
+		want int
+	}{{accessAV(t, 6, true), 6}, {accessAV(t, 0, false), 0}} {
+		a, err := decodeAccess(tc.it)
+		if err != nil || a.Score != tc.want {
+			t.Errorf("decodeAccess: got score %d, %v; want %d", a.Score, err, tc.want)
+		}
+	}
+	var got *dynamodb.TransactWriteItemsInput
+	f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+		got = in
+		return &dynamodb.TransactWriteItemsOutput{}, nil
+	}}
+	a := core.Access{ID: "ac_1", ShareID: "sh_1", ProfessionalID: "dr-a", DeviceFingerprint: "fp-1", Score: 9}
+	if err := fakeStore(f).OpenAccess(t.Context(), a, ft0, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := got.TransactItems[0].Put.Item[attrScore].(*types.AttributeValueMemberN); !ok || n.Value != "0" {
+		t.Errorf("OpenAccess stores score %#v, want 0", got.TransactItems[0].Put.Item[attrScore])
 	}
 }

@@ -228,7 +228,10 @@ type accessItem struct {
 	ExpiresAt         string            `dynamodbav:"access_expires_at"`
 	ShareExpiresAt    string            `dynamodbav:"share_expires_at"`
 	Photos            []sharedPhotoItem `dynamodbav:"photos,omitempty"`
-	TTL               int64             `dynamodbav:"ttl"`
+	// Score is the suspicion score (AddSuspicion). OpenAccess stores 0; an
+	// access stored before there were scores has none, which reads 0.
+	Score int   `dynamodbav:"score"`
+	TTL   int64 `dynamodbav:"ttl"`
 }
 
 func accessItemOf(a core.Access) accessItem {
@@ -249,6 +252,7 @@ func accessItemOf(a core.Access) accessItem {
 		ExpiresAt:         formatTime(a.ExpiresAt),
 		ShareExpiresAt:    formatTime(a.ShareExpiresAt),
 		Photos:            sharedPhotoItemsOf(a.Photos),
+		Score:             a.Score,
 		TTL:               epochCeil(a.ExpiresAt.Add(GrantTTLGrace)),
 	}
 }
@@ -265,6 +269,7 @@ func (r accessItem) access() (core.Access, error) {
 		SourceIP:          r.SourceIP,
 		UserAgent:         r.UserAgent,
 		Photos:            sharedPhotos(r.Photos),
+		Score:             r.Score,
 	}
 	err := parseTimes(timeField{r.CreatedAt, &a.CreatedAt}, timeField{r.ExpiresAt, &a.ExpiresAt}, timeField{r.ShareExpiresAt, &a.ShareExpiresAt})
 	return a, err
@@ -396,6 +401,7 @@ const (
 	attrUsedAt         = "used_at"
 	attrRead           = "read"
 	attrPublished      = "published"
+	attrScore          = "score"
 )
 
 func decodeShare(it item) (core.Share, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -341,7 +342,9 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n 
 	if err := storekeys.CheckIDs(a.ID, a.ShareID, a.DeviceFingerprint); err != nil {
 		return fmt.Errorf("open access %q to share %q: %w", a.ID, a.ShareID, err)
 	}
-	accessAV, err := marshal(accessItemOf(a))
+	accessIt := accessItemOf(a)
+	accessIt.Score = 0 // a new access has no suspicion yet
+	accessAV, err := marshal(accessIt)
 	if err != nil {
 		return fmt.Errorf("open access %s to share %s: %w", a.ID, a.ShareID, err)
 	}
@@ -563,6 +566,51 @@ func claimAnswer(k core.EphemeralKey, professionalID string, now time.Time, old 
 		return core.ErrGone(core.CodeKeyExpired, "the key has expired")
 	}
 	return core.ErrInternal(nil, "the claim condition failed on key %s in status %q", k.ID, stored.Status)
+}
+
+// AddSuspicion moves the access's suspicion score from prev to next with
+// one TransactWriteItems: an Update of the access, SET score = next,
+// conditional on
+//
+//	attribute_exists(pk) AND (score = prev OR (attribute_not_exists(score) AND prev = 0))
+//
+// (an access stored before there were scores has none, which reads 0), the
+// inbox item of n when n is not nil, and the audit record. When the
+// access's condition fails, the access as it was (ALL_OLD) tells the
+// answer whatever else failed: none is KindNotFound, otherwise
+// *core.ScoreMovedError with its score. See core.ShareStore.
+func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, n *core.Notification, rec core.AuditRecord) error {
+	if err := storekeys.CheckIDs(accessID); err != nil {
+		return fmt.Errorf("add suspicion to access %q: %w", accessID, err)
+	}
+	update := types.TransactWriteItem{Update: &types.Update{
+		TableName:        s.table,
+		Key:              keyItem(storekeys.AccessKey(accessID)),
+		UpdateExpression: aws.String("SET #score = :next"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND" +
+			" (#score = :prev OR (attribute_not_exists(#score) AND :prev = :zero))"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#score": attrScore},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":next": avN(strconv.Itoa(next)), ":prev": avN(strconv.Itoa(prev)), ":zero": avN("0"),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+	return s.stateChange(ctx, []types.TransactWriteItem{update}, n, rec, func(reasons []types.CancellationReason) error {
+		if !conditionFailed(reasons[0]) {
+			return nil
+		}
+		if len(reasons[0].Item) == 0 {
+			return core.ErrNotFound("access %s not found", accessID)
+		}
+		a, err := decodeAccess(reasons[0].Item)
+		if err != nil {
+			return err
+		}
+		if a.Score == prev {
+			return core.ErrInternal(nil, "the score condition failed on access %s, whose score is %d", accessID, prev)
+		}
+		return &core.ScoreMovedError{AccessID: accessID, Current: a.Score}
+	}, "add suspicion to access %s", accessID)
 }
 
 // ListInbox returns one page of recipient's notifications, newest first

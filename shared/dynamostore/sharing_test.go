@@ -294,6 +294,44 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 		return e.open(access(sh, "dr-a", "fp-2", now), now)
 	}), core.KindForbidden, core.CodeDeviceMismatch)
 	e.once("GetAccess", func() error { _, err := e.s.GetAccess(ctx, a.ID); return err })
+	suspect := func(what string, id string, prev, next int, n *core.Notification) error {
+		rec := e.rec("pat-1", "dr-a", "access.suspicion")
+		err := e.once(what, func() error { return e.s.AddSuspicion(ctx, id, prev, next, n, rec) })
+		e.commit(rec, err)
+		return err
+	}
+	if err := suspect("AddSuspicion", a.ID, 0, 2, nil); err != nil {
+		t.Fatalf("AddSuspicion 0 → 2: %v", err)
+	}
+	suspicious := note("pat-1", "x", sh.ID, now)
+	if err := suspect("AddSuspicion with a notification", a.ID, 2, 5, &suspicious); err != nil {
+		t.Fatalf("AddSuspicion 2 → 5: %v", err)
+	}
+	var scoreMoved *core.ScoreMovedError
+	if err := suspect("AddSuspicion refused", a.ID, 2, 9, nil); !errors.As(err, &scoreMoved) || scoreMoved.Current != 5 {
+		t.Errorf("AddSuspicion from a stale score: got %v, want *core.ScoreMovedError at 5", err)
+	}
+	wantErr(t, "AddSuspicion to no access", suspect("AddSuspicion to no access", "ac_none", 0, 1, nil), core.KindNotFound, core.CodeNotFound)
+	if got, err := e.s.GetAccess(ctx, a.ID); err != nil || got.Score != 5 {
+		t.Errorf("GetAccess after AddSuspicion: got score %d, %v; want 5", got.Score, err)
+	}
+	// An access stored before there were scores has none: it reads 0 and
+	// moves from 0.
+	if _, err := e.s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: e.s.table, Key: keyItem(storekeys.AccessKey(a.ID)),
+		UpdateExpression: aws.String("REMOVE #score"), ExpressionAttributeNames: map[string]string{"#score": attrScore},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.s.GetAccess(ctx, a.ID); err != nil || got.Score != 0 {
+		t.Errorf("GetAccess without a score: got %d, %v; want 0", got.Score, err)
+	}
+	if err := suspect("AddSuspicion refused without a score", a.ID, 5, 6, nil); !errors.As(err, &scoreMoved) || scoreMoved.Current != 0 {
+		t.Errorf("AddSuspicion from 5 without a score: got %v, want *core.ScoreMovedError at 0", err)
+	}
+	if err := suspect("AddSuspicion without a score", a.ID, 0, 1, nil); err != nil {
+		t.Errorf("AddSuspicion 0 → 1 without a score: %v", err)
+	}
 
 	k := ephemeral(sh, "dr-a", now)
 	if err := e.once("IssueKey", func() error { return e.issue(k, now) }); err != nil {

@@ -75,6 +75,7 @@ func NewHandler(svc *core.Service, log *slog.Logger) *Handler {
 		"open-access":            h.openAccess,
 		"issue-key":              h.issueKey,
 		"signed-url":             h.claimKey,
+		"report-activity":        h.reportActivity,
 		"list-notifications":     h.listNotifications,
 		"mark-notification-read": h.markNotificationRead,
 		"access-history":         h.accessHistory,

@@ -106,6 +106,9 @@ func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 		{"signed-url", "POST", "/v1/keys/" + ek + "/signed-url", nil, map[string]int{"patient2": 403, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 403}},
 		{"list-notifications", "GET", "/v1/notifications", nil, map[string]int{"patient2": 200, "pro2": 200, "clinic2": 200, "clinic1": 200, "pro1": 200, "patient1": 200}},
 		{"mark-notification-read", "POST", "/v1/notifications/" + note + "/read", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 404, "clinic1": 404, "pro1": 200, "patient1": 404}},
+		{"report-activity", "POST", "/v1/access/" + ac + "/activity", func() any {
+			return map[string]any{"events": []map[string]any{{"type": "app_backgrounded", "at": time.Now().UTC()}}}
+		}, map[string]int{"patient2": 400, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 400}}, // a patient may report only unexpected_access: 400 before any lookup
 		{"revoke-session", "POST", "/v1/shares/" + sh + "/revoke", nil, map[string]int{"patient2": 404, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"access-history", "GET", "/v1/audit", nil, map[string]int{"patient2": 200, "pro2": 200, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
 		{"verify-audit", "GET", "/v1/audit/verify", nil, map[string]int{"patient2": 200, "pro2": 200, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},

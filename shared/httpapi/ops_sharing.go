@@ -245,3 +245,30 @@ func (h *Handler) markNotificationRead(ctx context.Context, r request) (int, any
 	}
 	return http.StatusOK, viewNotification(it), nil
 }
+
+type activityBody struct {
+	Events []struct {
+		Type    string    `json:"type"`
+		At      time.Time `json:"at"`
+		Details string    `json:"details"`
+	} `json:"events"`
+}
+
+func (h *Handler) reportActivity(ctx context.Context, r request) (int, any, error) {
+	var b activityBody
+	if err := decodeJSON(r.ev, &b); err != nil {
+		return 0, nil, err
+	}
+	events := make([]core.ActivityEvent, 0, len(b.Events))
+	for _, e := range b.Events {
+		events = append(events, core.ActivityEvent{Type: e.Type, At: e.At, Details: e.Details})
+	}
+	res, err := h.svc.ReportActivity(ctx, r.caller, r.ev.PathParameters["access_id"], events)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, struct {
+		Action string `json:"action"`
+		Score  int    `json:"score"`
+	}{res.Action, res.Score}, nil
+}

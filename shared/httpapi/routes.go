@@ -58,6 +58,7 @@ var Routes = []Route{
 	{Op: "open-access", Method: "POST", Path: "/v1/shares/{share_id}/access", Roles: professional, Summary: "Open a time-boxed access to a session on a device"},
 	{Op: "issue-key", Method: "POST", Path: "/v1/access/{access_id}/photos/{photo_id}/key", Roles: professional, Summary: "Spend one view: get the photo's key sealed to the device"},
 	{Op: "signed-url", Method: "POST", Path: "/v1/keys/{key_id}/signed-url", Roles: professional, Summary: "Claim an issued key, once, for a short signed URL of the ciphertext"},
+	{Op: "report-activity", Method: "POST", Path: "/v1/access/{access_id}/activity", Roles: participants, Summary: "Report events on an access (grantee's client) or an unexpected access (patient)"},
 	{Op: "list-notifications", Method: "GET", Path: "/v1/notifications", Roles: everyone, Summary: "List the caller's notifications, newest first", Paged: true},
 	{Op: "mark-notification-read", Method: "POST", Path: "/v1/notifications/{notification_id}/read", Roles: everyone, Summary: "Mark one of the caller's notifications read"},
 	{Op: "access-history", Method: "GET", Path: "/v1/audit", Roles: auditReaders, Summary: "List the audit trail the caller may read", Paged: true},

@@ -545,6 +545,15 @@ func testSharingBadInput(t *testing.T, env *testenv.Env) {
 		{"notifications/cursor", "GET", "/v1/notifications?cursor=zz", gt, nil, 400, core.CodeInvalid},
 		{"read/malformed", "POST", "/v1/notifications/x/read", gt, nil, 400, core.CodeInvalid},
 		{"read/unknown", "POST", "/v1/notifications/" + unknown("nt") + "/read", gt, nil, 404, core.CodeNotFound},
+		{"activity/no events", "POST", "/v1/access/" + ac + "/activity", gt, map[string]any{"events": []any{}}, 400, core.CodeInvalid},
+		{"activity/unknown type", "POST", "/v1/access/" + ac + "/activity", gt, map[string]any{"events": []map[string]any{{"type": "sneeze", "at": time.Now()}}}, 400, core.CodeInvalid},
+		{"activity/no time", "POST", "/v1/access/" + ac + "/activity", gt, map[string]any{"events": []map[string]any{{"type": "screenshot"}}}, 400, core.CodeInvalid},
+		{"activity/future", "POST", "/v1/access/" + ac + "/activity", gt, map[string]any{"events": []map[string]any{{"type": "screenshot", "at": time.Now().Add(time.Hour)}}}, 400, core.CodeInvalid},
+		{"activity/too many", "POST", "/v1/access/" + ac + "/activity", gt, map[string]any{"events": manyEvents(101)}, 400, core.CodeInvalid},
+		{"activity/long details", "POST", "/v1/access/" + ac + "/activity", gt, map[string]any{"events": []map[string]any{{"type": "screenshot", "at": time.Now(), "details": strings.Repeat("d", 201)}}}, 400, core.CodeInvalid},
+		{"activity/unknown field", "POST", "/v1/access/" + ac + "/activity", gt, map[string]any{"events": []map[string]any{{"type": "screenshot", "at": time.Now(), "score": 0}}}, 400, core.CodeInvalid},
+		{"activity/malformed access", "POST", "/v1/access/x/activity", gt, map[string]any{"events": manyEvents(1)}, 400, core.CodeInvalid},
+		{"activity/unknown access", "POST", "/v1/access/" + unknown("ac") + "/activity", gt, map[string]any{"events": manyEvents(1)}, 404, core.CodeNotFound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -622,4 +631,12 @@ func testAuditSurvivesOddUserAgents(t *testing.T, env *testenv.Env) {
 	if !strings.Contains(string(r.Body), `"valid":true`) {
 		t.Errorf("verify after odd user agents: %s", r.Body)
 	}
+}
+
+func manyEvents(n int) []map[string]any {
+	out := make([]map[string]any, n)
+	for i := range out {
+		out[i] = map[string]any{"type": "app_backgrounded", "at": time.Now().UTC()}
+	}
+	return out
 }

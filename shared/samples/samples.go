@@ -36,7 +36,7 @@ var Order = []string{
 	"health", "upload-presign", "finalize-upload", "list-photos", "register-appointment",
 	"chat-upload", "chat-finalize", "chat-signed-url",
 	"create-session", "list-sessions", "get-session", "open-access", "issue-key", "signed-url",
-	"list-notifications", "mark-notification-read", "revoke-session", "delete-photo",
+	"list-notifications", "mark-notification-read", "report-activity", "revoke-session", "delete-photo",
 	"access-history", "verify-audit",
 }
 
@@ -46,7 +46,7 @@ var Status = map[string]int{
 	"register-appointment": 201, "chat-upload": 201, "chat-finalize": 200, "chat-signed-url": 200,
 	"create-session": 201, "list-sessions": 200, "get-session": 200, "revoke-session": 200,
 	"open-access": 201, "issue-key": 201, "signed-url": 200, "list-notifications": 200,
-	"mark-notification-read": 200, "access-history": 200, "verify-audit": 200,
+	"mark-notification-read": 200, "report-activity": 200, "access-history": 200, "verify-audit": 200,
 }
 
 // Target is what Seed writes through.

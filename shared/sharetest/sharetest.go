@@ -57,6 +57,8 @@
 //     revocation), newest CreatedAt first; the suite gives shares distinct
 //     CreatedAt times. ListInbox returns items newest first by notification
 //     id (core.NewSortableID ids sort by time).
+//   - OpenAccess stores a new access at suspicion score 0, whatever
+//     Access.Score it is given; only AddSuspicion moves the score.
 //   - MarkRead and MarkPublished change only their own flag. MarkPublished of
 //     a notification that is not the recipient's is KindNotFound and creates
 //     nothing.
@@ -113,6 +115,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Inbox", func(t *testing.T) { testInbox(t, h) })
 	t.Run("MalformedCursor", func(t *testing.T) { testMalformedCursor(t, h) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
+	t.Run("AddSuspicion", func(t *testing.T) { testAddSuspicion(t, h) })
 }
 
 // The suite's clock. t0 has nanoseconds set, so that precision loss shows;

@@ -1,0 +1,21 @@
+// Command report-activity is the Lambda function of the report-activity operation: it only wires.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/medshare/medshare/shared/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.Build(context.Background(), "report-activity", os.Getenv)
+	if err != nil {
+		slog.Error("cold start failed", "function", "report-activity", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

@@ -1,0 +1,251 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Suspicious activity (DESIGN §2.9). Every access has a suspicion score. The
+// grantee's own client reports events on its device, the patient can report
+// an access they did not expect, and the server's detectors add signals of
+// their own. Nobody else can move a score: a stranger cannot push a session
+// towards revocation.
+//
+// Weights, and what the share's screenshot policy does with a screenshot:
+//
+//	screenshot          40 (policy allow: recorded, 0; warn: 40 and the patient is warned; revoke: revoked at once)
+//	screen_recording    60
+//	copy_attempt        30
+//	app_backgrounded     5
+//	unexpected_access  100 (the patient's report: revoked at once)
+//	ip_change           30 (detector: a key asked for from another IP than the access was opened from)
+//	outside_window      20 (detector: a key asked for after the access expired)
+//	failed_claim        15 (detector: a claim of a used or expired key)
+//
+// At WarnScore the patient is warned (a suspicious_activity notification); at
+// RevokeScore the session is revoked by the detector, both parties are
+// notified and the audit trail says why.
+const (
+	WarnScore      = 50
+	RevokeScore    = 100
+	MaxActivity    = 100
+	DetectorID     = "medshare-detector"
+	RoleSystem     = Role("system")
+	maxDetailChars = 200
+)
+
+// Activity event types a client may report.
+const (
+	EventScreenshot       = "screenshot"
+	EventScreenRecording  = "screen_recording"
+	EventCopyAttempt      = "copy_attempt"
+	EventAppBackgrounded  = "app_backgrounded"
+	EventUnexpectedAccess = "unexpected_access"
+	SignalIPChange        = "ip_change"
+	SignalOutsideWindow   = "outside_window"
+	SignalFailedClaim     = "failed_claim"
+)
+
+var weights = map[string]int{
+	EventScreenshot: 40, EventScreenRecording: 60, EventCopyAttempt: 30, EventAppBackgrounded: 5,
+	EventUnexpectedAccess: RevokeScore, SignalIPChange: 30, SignalOutsideWindow: 20, SignalFailedClaim: 15,
+}
+
+// grantee events; the patient may only report EventUnexpectedAccess.
+var granteeEvents = []string{EventScreenshot, EventScreenRecording, EventCopyAttempt, EventAppBackgrounded}
+
+// ActivityEvent is one event a client reports.
+type ActivityEvent struct {
+	Type    string
+	At      time.Time
+	Details string // checked, never stored or logged
+}
+
+// Activity actions: what a report led to.
+const (
+	ActionNone    = "none"
+	ActionWarned  = "warned"
+	ActionRevoked = "revoked"
+)
+
+// ActivityResult tells the client what its report did.
+type ActivityResult struct {
+	Action string
+	Score  int
+}
+
+// ReportActivity records a batch of events on an access, from its grantee's
+// client or its patient, scores them, and warns or revokes as the score and
+// the share's screenshot policy say.
+func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string, events []ActivityEvent) (ActivityResult, error) {
+	if err := s.requireRole(c, RoleProfessional, RolePatient); err != nil {
+		return ActivityResult{}, err
+	}
+	if s.shares == nil {
+		return ActivityResult{}, ErrUnavailable(nil, "sharing is not configured")
+	}
+	if !ValidID("ac", accessID) {
+		return ActivityResult{}, ErrInvalid("access_id is malformed")
+	}
+	if len(events) == 0 || len(events) > MaxActivity {
+		return ActivityResult{}, ErrInvalid("events must hold 1 to %d events", MaxActivity)
+	}
+	now := s.now()
+	allowed := granteeEvents
+	if c.Role == RolePatient {
+		allowed = []string{EventUnexpectedAccess}
+	}
+	for i, e := range events {
+		switch {
+		case !slices.Contains(allowed, e.Type):
+			return ActivityResult{}, ErrInvalid("events[%d].type must be one of %v", i, allowed)
+		case e.At.IsZero() || e.At.After(now.Add(5*time.Minute)):
+			return ActivityResult{}, ErrInvalid("events[%d].at must be an RFC 3339 time, not in the future", i)
+		case len([]rune(e.Details)) > maxDetailChars || strings.IndexFunc(e.Details, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+			return ActivityResult{}, ErrInvalid("events[%d].details must be at most %d printable characters", i, maxDetailChars)
+		}
+	}
+	a, err := s.shares.GetAccess(ctx, accessID)
+	if err != nil {
+		return ActivityResult{}, notFoundAs(fmt.Errorf("get access %s: %w", accessID, err), "access")
+	}
+	if a.ProfessionalID != c.ID && a.PatientID != c.ID {
+		return ActivityResult{}, ErrNotFound("access not found")
+	}
+	sh, err := s.shares.GetShare(ctx, a.ShareID)
+	if err != nil {
+		return ActivityResult{}, fmt.Errorf("get share %s: %w", a.ShareID, err)
+	}
+
+	delta, revokeNow := 0, false
+	var types []string
+	for _, e := range events {
+		if !slices.Contains(types, e.Type) {
+			types = append(types, e.Type)
+		}
+		switch {
+		case e.Type == EventScreenshot && sh.ScreenshotPolicy == ScreenshotAllow:
+		case e.Type == EventScreenshot && sh.ScreenshotPolicy == ScreenshotRevoke, e.Type == EventUnexpectedAccess:
+			revokeNow = true
+			delta += weights[e.Type]
+		default:
+			delta += weights[e.Type]
+		}
+	}
+	slices.Sort(types)
+	warn := slices.Contains(types, EventScreenshot) && sh.ScreenshotPolicy == ScreenshotWarn
+	score, revoked, err := s.suspect(ctx, c, a, sh, strings.Join(types, ","), delta, warn, revokeNow)
+	if err != nil {
+		return ActivityResult{}, err
+	}
+	switch {
+	case revoked || sh.StatusAt(now) == ShareRevoked:
+		return ActivityResult{Action: ActionRevoked, Score: score}, nil
+	case warn || (delta > 0 && score >= WarnScore):
+		return ActivityResult{Action: ActionWarned, Score: score}, nil
+	}
+	return ActivityResult{Action: ActionNone, Score: score}, nil
+}
+
+// suspect adds delta to the access's score with an audit record by actor
+// (reason names the events or signal), notifies the patient when warn is set
+// or the score reaches WarnScore, and revokes the share when revokeNow is set
+// or the score reaches RevokeScore. It reports the score and whether this
+// call revoked the share.
+func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share, reason string, delta int, warn, revokeNow bool) (int, bool, error) {
+	// Within a process, signals on one access are applied one at a time from
+	// a fresh read of the score, so a burst of them (99 failed claims at
+	// once) does not spin on the optimistic condition; across processes the
+	// condition keeps the sum exact.
+	mu := &s.suspicion[fnv32(a.ID)%uint32(len(s.suspicion))]
+	mu.Lock()
+	defer mu.Unlock()
+	if fresh, err := s.shares.GetAccess(ctx, a.ID); err == nil {
+		a = fresh
+	}
+	prev := a.Score
+	var next int
+	var n *Notification
+	for attempt := 0; ; attempt++ {
+		next = prev + delta
+		n = nil
+		if warn || revokeNow || (delta > 0 && next >= WarnScore) {
+			note := s.notification(a.PatientID, NoteSuspicious, a.ShareID,
+				map[string]string{"access_id": a.ID, "score": strconv.Itoa(next), "events": reason})
+			n = &note
+		}
+		rec := s.auditRecord(actor, a.PatientID, "activity.report", "access", a.ID, nil)
+		rec.Reason = truncate(reason, 128)
+		_, err := s.audit.chained(ctx, rec, func(linked AuditRecord) error {
+			return s.shares.AddSuspicion(ctx, a.ID, prev, next, n, linked)
+		})
+		var moved *ScoreMovedError
+		if errors.As(err, &moved) && attempt < maxAppendAttempts {
+			prev = moved.Current
+			continue
+		}
+		if err != nil {
+			return 0, false, notFoundAs(fmt.Errorf("score access %s: %w", a.ID, err), "access")
+		}
+		break
+	}
+	if n != nil {
+		s.publish(ctx, *n)
+	}
+	if !(revokeNow || next >= RevokeScore) || sh.Status == ShareRevoked {
+		return next, false, nil
+	}
+	revoked, err := s.autoRevoke(ctx, sh, "auto-revoked: "+reason)
+	return next, revoked, err
+}
+
+// autoRevoke revokes a share as the server's detector, notifying the grantee.
+func (s *Service) autoRevoke(ctx context.Context, sh Share, reason string) (bool, error) {
+	detector := Caller{ID: DetectorID, Role: RoleSystem, RequestID: "detector"}
+	n := s.notification(sh.ProfessionalID, NoteSessionRevoked, sh.ID, map[string]string{"reason": "suspicious_activity"})
+	var revoked bool
+	rec := s.auditRecord(detector, sh.PatientID, "share.revoke", "share", sh.ID, nil)
+	rec.Reason = "auto_revoked"
+	_, err := s.audit.chained(ctx, rec, func(linked AuditRecord) error {
+		var err error
+		revoked, err = s.shares.RevokeShare(ctx, sh.ID, sh.PatientID, s.now(), truncate(reason, MaxPurposeChars), n, linked)
+		if err == nil && !revoked {
+			return errAlreadyRevoked
+		}
+		return err
+	})
+	if errors.Is(err, errAlreadyRevoked) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("auto-revoke share %s: %w", sh.ID, err)
+	}
+	s.publish(ctx, n)
+	return true, nil
+}
+
+// detect adds a server-side signal to an access and reports whether the share
+// is now revoked because of it. Detection must not turn a good answer into an
+// error: a failure to score is returned for the caller to log as it wishes.
+func (s *Service) detect(ctx context.Context, a Access, signal string) (bool, error) {
+	sh, err := s.shares.GetShare(ctx, a.ShareID)
+	if err != nil {
+		return false, err
+	}
+	detector := Caller{ID: DetectorID, Role: RoleSystem, RequestID: "detector"}
+	_, revoked, err := s.suspect(ctx, detector, a, sh, signal, weights[signal], false, false)
+	return revoked, err
+}
+
+func fnv32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
+}

@@ -1,0 +1,170 @@
+package httpapi_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medshare/medshare/client"
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/testenv"
+)
+
+type activityResult struct {
+	Action string `json:"action"`
+	Score  int    `json:"score"`
+}
+
+func report(t *testing.T, c *client.Client, accessID string, types ...string) (activityResult, error) {
+	t.Helper()
+	var events []map[string]any
+	for _, typ := range types {
+		events = append(events, map[string]any{"type": typ, "at": time.Now().UTC(), "details": "planted detail"})
+	}
+	var r activityResult
+	err := c.Do(context.Background(), "POST", "/v1/access/"+accessID+"/activity", nil, map[string]any{"events": events}, &r)
+	return r, err
+}
+
+// openShared shares one photo of patient1 with pro1 under a screenshot
+// policy and opens an access on a fresh device.
+func openShared(t *testing.T, env *testenv.Env, policy string) (pat, pro party, shareID, accessID, photoID string) {
+	t.Helper()
+	ctx := context.Background()
+	pat, _, pro, _ = parties(env)
+	id, err := pat.c.UploadPhoto(ctx, "CROWN", "image/png", []byte("activity photo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 20, ScreenshotPolicy: policy}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := client.NewDevice(core.KEMX25519)
+	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pat, pro, sh.ShareID, a.AccessID, id
+}
+
+func notificationTypes(t *testing.T, p party) string {
+	t.Helper()
+	var inbox struct {
+		Items []struct{ Type string } `json:"items"`
+	}
+	if err := p.c.Do(context.Background(), "GET", "/v1/notifications", nil, nil, &inbox); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, it := range inbox.Items {
+		out = append(out, it.Type)
+	}
+	return strings.Join(out, ",")
+}
+
+// TestSuspiciousActivity: reports from the grantee's client and the patient
+// score an access, the screenshot policy decides, the threshold revokes; a
+// stranger can never move a score.
+func TestSuspiciousActivity(t *testing.T) { forEachRuntime(t, core.Config{}, testSuspiciousActivity) }
+
+func testSuspiciousActivity(t *testing.T, env *testenv.Env) {
+	ctx := context.Background()
+	t.Run("warn policy, then the threshold revokes", func(t *testing.T) {
+		pat, pro, sh, ac, photo := openShared(t, env, "warn")
+		_, patB, _, other := parties(env)
+		if _, err := report(t, other.c, ac, "screen_recording"); client.Code(err) != core.CodeNotFound {
+			t.Errorf("another professional's report: %v, want not_found", err)
+		}
+		if _, err := report(t, patB.c, ac, "unexpected_access"); client.Code(err) != core.CodeNotFound {
+			t.Errorf("another patient's report: %v, want not_found", err)
+		}
+		r, err := report(t, pro.c, ac, "screenshot")
+		if err != nil || r != (activityResult{core.ActionWarned, 40}) {
+			t.Fatalf("screenshot under warn: %+v %v, want warned 40 (strangers moved nothing)", r, err)
+		}
+		if got := notificationTypes(t, pat); !strings.HasPrefix(got, "suspicious_activity,") {
+			t.Errorf("patient's notifications = %s, want a suspicious_activity first", got)
+		}
+		r, err = report(t, pro.c, ac, "screen_recording")
+		if err != nil || r != (activityResult{core.ActionRevoked, 100}) {
+			t.Fatalf("screen recording: %+v %v, want revoked 100", r, err)
+		}
+		if got, _ := pat.c.GetShare(ctx, sh); got.Status != "revoked" {
+			t.Errorf("share status %q, want revoked", got.Status)
+		}
+		_, err = pro.c.IssueKey(ctx, ac, photo)
+		wantCode(t, "issue after auto-revoke", err, core.CodeSessionRevoked)
+		if got := notificationTypes(t, pro); !strings.HasPrefix(got, "session_revoked") {
+			t.Errorf("grantee's notifications = %s, want session_revoked first", got)
+		}
+		var auto bool
+		for _, r := range history(t, env, patient1, core.RolePatient) {
+			if r.Action == "share.revoke" && r.ActorID == core.DetectorID && r.Reason == "auto_revoked" {
+				auto = true
+			}
+		}
+		if !auto {
+			t.Error("no audit record of the detector's revocation")
+		}
+		if strings.Contains(env.Logs.String(), "planted detail") {
+			t.Error("event details reached the logs")
+		}
+	})
+	t.Run("revoke policy", func(t *testing.T) {
+		_, pro, _, ac, _ := openShared(t, env, "revoke")
+		if r, err := report(t, pro.c, ac, "screenshot"); err != nil || r.Action != core.ActionRevoked {
+			t.Errorf("screenshot under revoke: %+v %v, want revoked", r, err)
+		}
+	})
+	t.Run("allow policy", func(t *testing.T) {
+		_, pro, _, ac, _ := openShared(t, env, "allow")
+		if r, err := report(t, pro.c, ac, "screenshot", "screenshot"); err != nil || r != (activityResult{core.ActionNone, 0}) {
+			t.Errorf("screenshots under allow: %+v %v, want none 0", r, err)
+		}
+	})
+	t.Run("the patient reports an unexpected access", func(t *testing.T) {
+		pat, pro, sh, ac, _ := openShared(t, env, "warn")
+		if _, err := report(t, pat.c, ac, "screenshot"); client.Code(err) != core.CodeInvalid {
+			t.Errorf("the patient reporting a screenshot: %v, want invalid_request", err)
+		}
+		if r, err := report(t, pat.c, ac, "unexpected_access"); err != nil || r.Action != core.ActionRevoked {
+			t.Errorf("unexpected access: %+v %v, want revoked", r, err)
+		}
+		_, err := pro.c.OpenAccess(ctx, sh, mustDevice(t))
+		wantCode(t, "open after the patient's report", err, core.CodeSessionRevoked)
+	})
+	t.Run("detectors: another IP, a failed claim", func(t *testing.T) {
+		_, pro, _, ac, photo := openShared(t, env, "warn")
+		k, err := pro.c.IssueKey(ctx, ac, photo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pro.c.ClaimKey(ctx, k.KeyID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = pro.c.ClaimKey(ctx, k.KeyID)
+		wantCode(t, "second claim", err, core.CodeKeyUsed) // +15
+		elsewhere := client.New(env.URL, env.Token(pro1, core.RoleProfessional))
+		elsewhere.HTTP = &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+			LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+		if _, err := elsewhere.IssueKey(ctx, ac, photo); err != nil { // +30, from 127.0.0.2
+			t.Fatalf("issue from another IP: %v", err)
+		}
+		if r, err := report(t, pro.c, ac, "app_backgrounded"); err != nil || r.Score != 15+30+5 {
+			t.Errorf("score after a failed claim, another IP and a backgrounding: %+v %v, want 50", r, err)
+		}
+	})
+}
+
+func mustDevice(t *testing.T) *client.Device {
+	t.Helper()
+	d, err := client.NewDevice(core.KEMX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
