@@ -17,12 +17,12 @@ func TestLoadTestCommand(t *testing.T) {
 	err := run(context.Background(), []string{
 		"loadtest", "--url", srv.url, "--data-dir", dir,
 		"--patients", "6", "--sessions-per-patient", "2", "--viewers", "8", "--views-per-session", "2",
-		"--revoke-fraction", "0.25", "--concurrency", "8", "--duration", "60s", "--seed", "7",
+		"--revoke-fraction", "0.25", "--activity-reports", "48", "--concurrency", "8", "--duration", "60s", "--seed", "7",
 	}, nil, &out, &errOut)
 	if err != nil {
 		t.Fatalf("loadtest: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
-	for _, want := range []string{"6 patients × 2 sessions, 8 viewers", "issue-key", "verify-audit", "invariants:", "PASS: 9 of 9 invariants held"} {
+	for _, want := range []string{"6 patients × 2 sessions, 8 viewers", "48 activity events", "issue-key", "report-activity", "verify-audit", "invariants:", "PASS: 12 of 12 invariants held"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out.String())
 		}

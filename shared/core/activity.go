@@ -157,8 +157,8 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 // suspect adds delta to the access's score with an audit record by actor
 // (reason names the events or signal), notifies the patient when warn is set
 // or the score reaches WarnScore, and revokes the share when revokeNow is set
-// or the score reaches RevokeScore. It reports the score and whether this
-// call revoked the share.
+// or the score reaches RevokeScore. It reports the score and whether the
+// share is revoked now.
 func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share, reason string, delta int, warn, revokeNow bool) (int, bool, error) {
 	// Within a process, signals on one access are applied one at a time from
 	// a fresh read of the score, so a burst of them (99 failed claims at
@@ -207,6 +207,8 @@ func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share,
 }
 
 // autoRevoke revokes a share as the server's detector, notifying the grantee.
+// It reports whether the share is revoked now, by this call or by another
+// that came first.
 func (s *Service) autoRevoke(ctx context.Context, sh Share, reason string) (bool, error) {
 	detector := Caller{ID: DetectorID, Role: RoleSystem, RequestID: "detector"}
 	n := s.notification(sh.ProfessionalID, NoteSessionRevoked, sh.ID, map[string]string{"reason": "suspicious_activity"})
@@ -222,7 +224,7 @@ func (s *Service) autoRevoke(ctx context.Context, sh Share, reason string) (bool
 		return err
 	})
 	if errors.Is(err, errAlreadyRevoked) {
-		return false, nil
+		return true, nil // revoked meanwhile (by its patient): revoked all the same
 	}
 	if err != nil {
 		return false, fmt.Errorf("auto-revoke share %s: %w", sh.ID, err)

@@ -7,10 +7,13 @@
 // access on its own device (X25519, P-256 or ML-KEM-768+X25519) to each
 // session granted to it and views until the session is exhausted or revoked;
 // some keys are claimed twice at once, and some sessions get all their views
-// asked for at once. Revocations: while the viewers run, patients revoke a
-// fraction of the sessions, half at a random point of the whole run and half
-// in the middle of their own session's views. Check: each session is read as
-// its patient and each patient's audit chain is verified.
+// asked for at once. Between its views, each viewer's client reports activity
+// on its access (batches of 1-5 events, mostly app_backgrounded, some
+// screenshots and copy attempts), so that the server's detector warns and
+// revokes some sessions by itself. Revocations: while the viewers run,
+// patients revoke a fraction of the sessions, half at a random point of the
+// whole run and half in the middle of their own session's views. Check: each
+// session is read as its patient and each patient's audit chain is verified.
 //
 // The run is bounded: requests in flight (Concurrency), requests in total (a
 // budget computed from the plan) and time (Duration, which covers the checks
@@ -24,8 +27,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,7 +63,12 @@ type Config struct {
 	// BurstFraction of the sessions get max_views+1 key requests at once:
 	// at most max_views may succeed.
 	BurstFraction float64
-	// Scale multiplies Patients and Viewers (at least 1 each).
+	// ActivityReports is the number of activity events the viewers report
+	// in all (POST /v1/access/{id}/activity, in batches of 1-5), spread at
+	// random over the sessions and their views; 0: none.
+	ActivityReports int
+	// Scale multiplies Patients, Viewers and ActivityReports (at least 1
+	// each, ActivityReports unless 0).
 	Scale float64
 
 	Concurrency    int           // requests in flight at most
@@ -72,8 +82,8 @@ type Config struct {
 }
 
 // Defaults is the plan of issue 5: 500 patients with 5 sessions each, 1,000
-// professionals, 3 views per session, 10% revoked, 64 requests in flight, at
-// most 5 minutes.
+// professionals, 3 views per session, 10% revoked, 10,000 activity events,
+// 64 requests in flight, at most 5 minutes.
 func Defaults() Config {
 	return Config{
 		BaseURL:             "http://127.0.0.1:8080",
@@ -84,6 +94,7 @@ func Defaults() Config {
 		RevokeFraction:      0.1,
 		DoubleClaimFraction: 0.05,
 		BurstFraction:       0.05,
+		ActivityReports:     10_000,
 		Scale:               1,
 		Concurrency:         64,
 		Duration:            5 * time.Minute,
@@ -103,7 +114,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RevokeFraction, "revoke-fraction", c.RevokeFraction, "fraction of sessions revoked while viewers run")
 	fs.Float64Var(&c.DoubleClaimFraction, "double-claim-fraction", c.DoubleClaimFraction, "fraction of keys claimed twice at once")
 	fs.Float64Var(&c.BurstFraction, "burst-fraction", c.BurstFraction, "fraction of sessions whose views are all asked for at once (plus one)")
-	fs.Float64Var(&c.Scale, "scale", c.Scale, "multiplies --patients and --viewers")
+	fs.IntVar(&c.ActivityReports, "activity-reports", c.ActivityReports, "activity events the viewers report in all, in batches of 1-5 (0: none)")
+	fs.Float64Var(&c.Scale, "scale", c.Scale, "multiplies --patients, --viewers and --activity-reports")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "requests in flight at most")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "hard cap of the whole run, checks included")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "timeout of one request")
@@ -127,8 +139,17 @@ func (c Config) normalized() (Config, error) {
 	if c.Patients < 1 || c.Viewers < 1 {
 		return c, fmt.Errorf("patients %d, viewers %d: want at least 1 each", c.Patients, c.Viewers)
 	}
+	if c.ActivityReports < 0 {
+		return c, fmt.Errorf("activity-reports %d: want at least 0", c.ActivityReports)
+	}
 	c.Patients = max(1, int(float64(c.Patients)*c.Scale+0.5))
 	c.Viewers = max(1, int(float64(c.Viewers)*c.Scale+0.5))
+	if c.ActivityReports > 0 {
+		c.ActivityReports = max(1, int(float64(c.ActivityReports)*c.Scale+0.5))
+	}
+	if c.ActivityReports > 10_000_000 {
+		return c, fmt.Errorf("activity-reports %d: want at most 10000000", c.ActivityReports)
+	}
 	for _, r := range []struct {
 		name   string
 		v, max int
@@ -181,8 +202,9 @@ func (c Config) budget() int64 {
 	setup := 2 + p*(2*3+int64(c.SessionsPerPatient)) // preflight; 2 photos × (presign, put, finalize) + sessions
 	view := s * (1 + (m + 1) + 2*m + m)              // open, issues, claims (double), downloads
 	revoke := s
+	activity := int64(c.ActivityReports) // a report holds at least one event
 	check := s + p
-	return setup + view + revoke + check
+	return setup + view + activity + revoke + check
 }
 
 type photo struct {
@@ -237,6 +259,8 @@ type session struct {
 	revokeAfter int   // revokeInSession: after this many issued keys
 	threshold   int64 // revokeAtRandom: when the run's issued keys reach it
 
+	batches []batch // activity to report, in slot order
+
 	mu             sync.Mutex
 	issued         int // keys granted
 	issueUnknown   int // key requests sent without an answer
@@ -247,6 +271,85 @@ type session struct {
 	revokeUnknown  bool
 	final          *client.Share
 	checkErr       error
+
+	// Activity and what the server said about the session. All requests on
+	// the session's access come from its one viewer, one after another (the
+	// two claims of a double claim both end before the next request), so
+	// each answer's score is known exactly (see activityReport).
+	nextBatch       int
+	reports         []activityReport // answered 200, in order
+	reportedDelta   int              // weights of the reports answered 200
+	unknownDelta    int              // weights of the reports that may or may not have counted
+	failedClaims    int              // claims refused key_used or key_expired: +15 each
+	unknownClaims   int              // claims without an answer (or a 5xx): +0 or +15
+	lastScore       int              // of the last answer; -1 before the first
+	revokedAnswerAt time.Time        // when the first activity answer "revoked" returned
+	revokedRefusals int              // 410 session_revoked answers to the viewer
+}
+
+// Activity events a viewer's client reports, with their weights on a
+// session whose screenshot_policy is warn (every session of the plan).
+const (
+	evScreenshot      = "screenshot"
+	evCopyAttempt     = "copy_attempt"
+	evAppBackgrounded = "app_backgrounded"
+	failedClaimWeight = 15 // the detector's signal on a claim of a used or expired key
+	warnScore         = 50
+	revokeScore       = 100
+)
+
+var eventWeights = map[string]int{evScreenshot: 40, evCopyAttempt: 30, evAppBackgrounded: 5}
+
+// Activity actions.
+const (
+	actionNone    = "none"
+	actionWarned  = "warned"
+	actionRevoked = "revoked"
+)
+
+// batch is one activity report: sent after the slot-th key of its session
+// was claimed and viewed (0: right after the open), or when the session
+// ends, whichever comes first.
+type batch struct {
+	slot       int
+	events     []string
+	delta      int // the sum of the events' weights
+	screenshot bool
+}
+
+// activityReport is one answer 200 to an activity report. The score it
+// must carry is known: lo is the weights of the session's reports answered
+// so far, this one included, plus 15 per claim refused key_used or
+// key_expired before it was sent; hi adds what may or may not have counted
+// (reports and claims without an answer).
+type activityReport struct {
+	delta      int
+	screenshot bool
+	lo, hi     int
+	prev       int // the previous answer's score; -1 for the first
+	score      int
+	action     string
+	end        time.Time
+}
+
+// noteRefusal counts a 410 session_revoked to the session's viewer.
+func (s *session) noteRefusal(tr *trace) {
+	if tr != nil && tr.code == core.CodeSessionRevoked {
+		s.mu.Lock()
+		s.revokedRefusals++
+		s.mu.Unlock()
+	}
+}
+
+// revokeSeen is the earliest moment the run knew the session revoked: its
+// patient's revoke returned 200, or an activity answer said "revoked". Zero
+// when neither happened.
+func (s *session) revokeSeen() time.Time {
+	t := s.revokeReturned
+	if !s.revokedAnswerAt.IsZero() && (t.IsZero() || s.revokedAnswerAt.Before(t)) {
+		t = s.revokedAnswerAt
+	}
+	return t
 }
 
 func (s *session) addSuccess(op, id string, start time.Time) {
@@ -288,6 +391,10 @@ type engine struct {
 	views      atomic.Int64
 	revoked    atomic.Int64
 	revokeWG   sync.WaitGroup
+
+	activityPlanned int          // events planned over the sessions
+	activitySent    atomic.Int64 // events in reports that went on the wire
+	reportsSent     atomic.Int64
 }
 
 const maxExamples = 10
@@ -377,6 +484,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	setupDone := time.Now()
 	e.setPhase("viewing")
 	e.planRevocations()
+	e.planActivity()
 	if err := e.view(hard); err != nil {
 		return nil, err
 	}
@@ -416,8 +524,8 @@ func (e *engine) progress(started time.Time) func() {
 			case <-t.C:
 				el := time.Since(started)
 				n := e.st.total()
-				fmt.Fprintf(e.cfg.Progress, "loadtest: %6.1fs %-8s %7d requests (%.0f/s) %6d keys issued %6d views %4d revoked\n",
-					el.Seconds(), *e.phase.Load(), n, float64(n)/el.Seconds(), e.issuedKeys.Load(), e.views.Load(), e.revoked.Load())
+				fmt.Fprintf(e.cfg.Progress, "loadtest: %6.1fs %-8s %7d requests (%.0f/s) %6d keys issued %6d views %4d revoked %6d activity events\n",
+					el.Seconds(), *e.phase.Load(), n, float64(n)/el.Seconds(), e.issuedKeys.Load(), e.views.Load(), e.revoked.Load(), e.activitySent.Load())
 			}
 		}
 	})
@@ -524,7 +632,7 @@ func (e *engine) setupPatient(ctx context.Context, p *patient) {
 			continue
 		}
 		p.sessions = append(p.sessions, &session{
-			idx: g, id: sh.ShareID, patient: p, viewer: v, photos: p.photos, maxViews: e.cfg.ViewsPerSession,
+			idx: g, id: sh.ShareID, patient: p, viewer: v, photos: p.photos, maxViews: e.cfg.ViewsPerSession, lastScore: -1,
 		})
 	}
 }
@@ -549,6 +657,107 @@ func (e *engine) planRevocations() {
 	}
 	for _, s := range e.sessions {
 		s.burst = rng.Float64() < e.cfg.BurstFraction
+	}
+}
+
+// planActivity spreads the plan's activity events at random over the
+// sessions, cuts each session's share into reports of 1-5 events and places
+// each report after one of the session's views (or right after its open).
+// Events are 80% app_backgrounded, 10% copy_attempt, 10% screenshot.
+func (e *engine) planActivity() {
+	if len(e.sessions) == 0 || e.cfg.ActivityReports == 0 {
+		return
+	}
+	rng := e.rng(4, 0)
+	counts := make([]int, len(e.sessions))
+	for range e.cfg.ActivityReports {
+		counts[rng.IntN(len(counts))]++
+	}
+	for i, s := range e.sessions {
+		for n := counts[i]; n > 0; {
+			k := 1 + rng.IntN(min(5, n))
+			b := batch{slot: rng.IntN(s.maxViews + 1)}
+			for range k {
+				ev := evAppBackgrounded
+				switch r := rng.Float64(); {
+				case r < 0.1:
+					ev = evScreenshot
+					b.screenshot = true
+				case r < 0.2:
+					ev = evCopyAttempt
+				}
+				b.events = append(b.events, ev)
+				b.delta += eventWeights[ev]
+			}
+			s.batches = append(s.batches, b)
+			n -= k
+		}
+		slices.SortStableFunc(s.batches, func(a, b batch) int { return a.slot - b.slot })
+		e.activityPlanned += counts[i]
+	}
+}
+
+// reportActivity sends the session's reports placed up to slot upTo, one
+// after another, and records their answers.
+func (e *engine) reportActivity(ctx context.Context, cl *client.Client, s *session, accessID string, upTo int) {
+	type event struct {
+		Type    string    `json:"type"`
+		At      time.Time `json:"at"`
+		Details string    `json:"details,omitempty"`
+	}
+	path := "/v1/access/" + url.PathEscape(accessID) + "/activity"
+	for {
+		if e.stopped() || ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.nextBatch >= len(s.batches) || s.batches[s.nextBatch].slot > upTo {
+			s.mu.Unlock()
+			return
+		}
+		b := s.batches[s.nextBatch]
+		s.nextBatch++
+		s.mu.Unlock()
+
+		body := struct {
+			Events []event `json:"events"`
+		}{}
+		now := time.Now().UTC()
+		for i, ev := range b.events {
+			body.Events = append(body.Events, event{Type: ev, At: now.Add(time.Duration(i-len(b.events)) * time.Millisecond), Details: "load test " + e.runID})
+		}
+		var ans struct {
+			Action string `json:"action"`
+			Score  int    `json:"score"`
+		}
+		actx, tr := withTrace(ctx)
+		err := cl.Do(actx, "POST", path, nil, body, &ans)
+		if tr.sent {
+			e.reportsSent.Add(1)
+			e.activitySent.Add(int64(len(b.events)))
+		}
+		s.mu.Lock()
+		switch {
+		case err == nil:
+			s.reportedDelta += b.delta
+			lo := s.reportedDelta + failedClaimWeight*s.failedClaims
+			s.reports = append(s.reports, activityReport{
+				delta: b.delta, screenshot: b.screenshot,
+				lo: lo, hi: lo + s.unknownDelta + failedClaimWeight*s.unknownClaims,
+				prev: s.lastScore, score: ans.Score, action: ans.Action, end: tr.end,
+			})
+			s.lastScore = ans.Score
+			if ans.Action == actionRevoked && s.revokedAnswerAt.IsZero() {
+				s.revokedAnswerAt = tr.end
+			}
+		case tr.status < 400 || tr.status >= 500:
+			// No answer, a 5xx or an unreadable 2xx: it may have counted.
+			s.unknownDelta += b.delta
+		}
+		s.mu.Unlock()
+		if err != nil {
+			e.failed("report activity on "+s.id, tr, err)
+		}
 	}
 }
 
@@ -582,6 +791,13 @@ func (e *engine) view(ctx context.Context) error {
 		wg.Go(func() { e.runViewer(ctx, v, pros[v], list) })
 	}
 	wg.Wait()
+	// A session whose views ended before its planned revoke (the detector
+	// revoked it first) is revoked now, so that the fraction holds.
+	for _, s := range e.sessions {
+		if s.plan == revokeInSession {
+			e.revokeAsync(ctx, s)
+		}
+	}
 	close(viewersDone)
 	<-revokerDone
 	e.revokeWG.Wait()
@@ -677,10 +893,14 @@ func (e *engine) viewSession(ctx context.Context, rng *mrand.Rand, cl *client.Cl
 	octx, tr := withTrace(ctx)
 	acc, err := cl.OpenAccess(octx, s.id, dev)
 	if err != nil {
+		s.noteRefusal(tr)
 		e.failed("open access to "+s.id, tr, err, openRefusals...)
 		return
 	}
 	s.addSuccess("open-access", acc.AccessID, tr.start)
+	// Whatever ends the views, the client still reports what it saw.
+	defer e.reportActivity(ctx, cl, s, acc.AccessID, math.MaxInt)
+	e.reportActivity(ctx, cl, s, acc.AccessID, 0)
 	if s.burst {
 		e.burst(ctx, rng, cl, dev, s, acc.AccessID)
 		return
@@ -698,6 +918,7 @@ func (e *engine) viewSession(ctx context.Context, rng *mrand.Rand, cl *client.Cl
 		if !e.claimAndView(ctx, rng, cl, dev, s, acc.AccessID, ph, k) {
 			return
 		}
+		e.reportActivity(ctx, cl, s, acc.AccessID, i+1)
 	}
 	e.problem("session %s: key %d of max_views %d was granted", s.id, s.maxViews+1, s.maxViews)
 }
@@ -719,11 +940,14 @@ func (e *engine) burst(ctx context.Context, rng *mrand.Rand, cl *client.Client, 
 		})
 	}
 	wg.Wait()
+	viewed := 0
 	for _, r := range res {
 		if r.ok && !e.stopped() {
 			if !e.claimAndView(ctx, rng, cl, dev, s, accessID, r.ph, r.k) {
 				return
 			}
+			viewed++
+			e.reportActivity(ctx, cl, s, accessID, viewed)
 		}
 	}
 }
@@ -737,6 +961,7 @@ func (e *engine) issue(ctx context.Context, cl *client.Client, s *session, acces
 			s.issueUnknown++
 			s.mu.Unlock()
 		}
+		s.noteRefusal(tr)
 		e.failed("issue a key of "+s.id, tr, err, issueRefusals...)
 		return k, false
 	}
@@ -828,6 +1053,15 @@ func (e *engine) claim(ctx context.Context, cl *client.Client, s *session, keyID
 	}
 	e.mu.Unlock()
 	if err != nil {
+		s.mu.Lock()
+		switch {
+		case tr.code == core.CodeKeyUsed || tr.code == core.CodeKeyExpired:
+			s.failedClaims++
+		case tr.status == 0 || tr.status >= 500:
+			s.unknownClaims++
+		}
+		s.mu.Unlock()
+		s.noteRefusal(tr)
 		refusals := claimRefusals
 		if double {
 			refusals = append(slices.Clone(refusals), core.CodeKeyUsed)

@@ -16,8 +16,9 @@ import (
 
 // TestRunSmall runs the whole engine against the embedded runtime behind a
 // real loopback listener: 20 patients × 2 sessions, 40 viewers, revocations,
-// double claims and bursts. Every invariant must hold and no answer may be
-// a 5xx.
+// double claims, bursts and 240 activity events (6 a session on average, so
+// that the detector warns and revokes some sessions by itself). Every
+// invariant must hold and no answer may be a 5xx.
 func TestRunSmall(t *testing.T) {
 	env := testenv.Start(t, core.Config{})
 	cfg := Defaults()
@@ -25,6 +26,7 @@ func TestRunSmall(t *testing.T) {
 	cfg.Mint = env.RT.Auth.Mint
 	cfg.Patients, cfg.SessionsPerPatient, cfg.Viewers, cfg.ViewsPerSession = 20, 2, 40, 3
 	cfg.RevokeFraction, cfg.DoubleClaimFraction, cfg.BurstFraction = 0.25, 0.2, 0.2
+	cfg.ActivityReports = 240
 	cfg.Concurrency = 16
 	cfg.Duration = 60 * time.Second
 	cfg.PhotoBytes = 4 << 10
@@ -50,10 +52,25 @@ func TestRunSmall(t *testing.T) {
 	if rep.Revoked != 10 {
 		t.Errorf("revoked = %d, want 10 (25%% of 40)", rep.Revoked)
 	}
-	// Without revocations every session gives max_views views; revoked ones
-	// give fewer, but some of them still give some.
-	if rep.Views < 30*3 || rep.Views > 40*3 || rep.KeysIssued < rep.Views {
-		t.Errorf("views = %d, keys issued = %d; want 90-120 views and at least as many keys", rep.Views, rep.KeysIssued)
+	// Every session nobody revoked gives max_views views; revoked ones give
+	// fewer, but some of them still give some.
+	if lo := 3 * (40 - rep.Revoked - rep.DetectorRevoked); rep.Views < lo || rep.Views > 40*3 || rep.KeysIssued < rep.Views {
+		t.Errorf("views = %d, keys issued = %d; want %d-120 views and at least as many keys", rep.Views, rep.KeysIssued, lo)
+	}
+	// Sessions refused before their open lose their activity; the rest is
+	// reported, even after a revocation.
+	if rep.ActivityPlanned != 240 || rep.ActivityEvents < 200 || rep.ActivityEvents > 240 || rep.ActivityReports < rep.ActivityEvents/5 {
+		t.Errorf("activity: %d/%d events in %d reports; want 200-240 of 240 in batches of at most 5",
+			rep.ActivityEvents, rep.ActivityPlanned, rep.ActivityReports)
+	}
+	for _, a := range []string{"none", "warned", "revoked"} {
+		if rep.ActivityActions[a] == 0 {
+			t.Errorf("no activity answer %q: %v", a, rep.ActivityActions)
+		}
+	}
+	if rep.RevokedByActivity == 0 || rep.DetectorRevoked < rep.RevokedByActivity {
+		t.Errorf("detector revocations = %d, told by an activity answer = %d; the plan should provoke some",
+			rep.DetectorRevoked, rep.RevokedByActivity)
 	}
 	if rep.DoubleClaims == 0 || rep.BurstSessions == 0 {
 		t.Errorf("double claims = %d, burst sessions = %d: the plan should provoke both", rep.DoubleClaims, rep.BurstSessions)
@@ -67,7 +84,7 @@ func TestRunSmall(t *testing.T) {
 	for _, o := range rep.Ops {
 		ops[o.Op] = o
 	}
-	for _, op := range []string{"upload-presign", "blob-put", "finalize-upload", "create-session", "open-access", "issue-key", "signed-url", "blob-get", "revoke-session", "get-session", "verify-audit"} {
+	for _, op := range []string{"upload-presign", "blob-put", "finalize-upload", "create-session", "open-access", "issue-key", "signed-url", "blob-get", "report-activity", "revoke-session", "get-session", "verify-audit"} {
 		if o := ops[op]; o.Requests == 0 || o.P50 <= 0 || o.P99 < o.P50 || o.PerSecond <= 0 {
 			t.Errorf("%s: %+v, want requests with latencies and a rate", op, o)
 		}
@@ -75,7 +92,10 @@ func TestRunSmall(t *testing.T) {
 	if got := ops["issue-key"].Errors["410 views_exhausted"]; got == 0 {
 		t.Errorf("issue-key: no 410 views_exhausted; every unrevoked session should end with one")
 	}
-	for _, want := range []string{"operation", "issue-key", "invariants:", "PASS"} {
+	if o := ops["report-activity"]; o.OK != o.Requests || o.Requests != rep.ActivityReports {
+		t.Errorf("report-activity: %d requests, %d ok; want all %d reports answered 200", o.Requests, o.OK, rep.ActivityReports)
+	}
+	for _, want := range []string{"operation", "issue-key", "report-activity", "activity: ", "invariants:", "PASS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -207,8 +227,28 @@ func TestInvariantsCatchViolations(t *testing.T) {
 	}
 	unread := &session{id: "sh_unread", patient: p, maxViews: 3, checkErr: errors.New("404")}
 	unsure := &session{id: "sh_unsure", patient: p, maxViews: 3, issued: 1, issueUnknown: 1, final: &client.Share{ViewsUsed: 2, MaxViews: 3}}
+	// Activity: an access whose answers go wrong every way, a session an
+	// activity answer called revoked that reads active and was granted a key
+	// after, one refused session_revoked that reads active.
+	noisy := &session{
+		id: "sh_noisy", patient: p, maxViews: 3, revokedAnswerAt: now,
+		final:     &client.Share{MaxViews: 3, Status: "active"},
+		successes: []success{{"issue-key", "ek_after_auto", now.Add(time.Millisecond)}}, // after the answer: a violation
+		reports: []activityReport{
+			{delta: 5, lo: 5, hi: 5, prev: -1, score: 5, action: "none"},                        // right
+			{delta: 40, screenshot: true, lo: 45, hi: 45, prev: 5, score: 30, action: "warned"}, // score below the weights
+			{delta: 5, lo: 20, hi: 80, prev: 60, score: 50, action: "warned"},                   // within bounds, but went down
+			{delta: 30, lo: 110, hi: 110, prev: 50, score: 110, action: "warned"},               // >= 100 and not revoked
+			{delta: 5, lo: 115, hi: 115, prev: 110, score: 115, action: "revoked", end: now},    // right
+		},
+	}
+	quiet := &session{id: "sh_quiet", patient: p, maxViews: 3, final: &client.Share{MaxViews: 3, Status: "active"},
+		reports: []activityReport{{delta: 5, lo: 5, hi: 5, prev: -1, score: 5, action: "revoked"}}} // revoked at 5, no patient revoke
+	byPatient := &session{id: "sh_by_patient", patient: p, maxViews: 3, revokeTried: true, final: &client.Share{MaxViews: 3, Status: "revoked"},
+		reports: []activityReport{{delta: 5, lo: 5, hi: 5, prev: -1, score: 5, action: "revoked"}}} // the patient revoked it: right
+	refused := &session{id: "sh_refused", patient: p, maxViews: 3, revokedRefusals: 2, final: &client.Share{MaxViews: 3, Status: "active"}}
 	e := &engine{
-		sessions: []*session{over, drift, late, unread, unsure},
+		sessions: []*session{over, drift, late, unread, unsure, noisy, quiet, byPatient, refused},
 		patients: []*patient{p, p2},
 		keys: map[string]*keyRecord{
 			"ek_twice": {session: drift, claims: 2, double: true},
@@ -219,15 +259,18 @@ func TestInvariantsCatchViolations(t *testing.T) {
 	}
 	ops := []OpStats{{Op: "issue-key", Requests: 10, Status5xx: 1, Errors: map[string]int{"500 internal": 1}}}
 	want := map[string]int{
-		"views_used <= max_views": 2, // over, unread
-		"keys issued per session": 3, // over (> max), drift (1 ≠ 2), unread
-		"no key claimed twice":    1,
-		"no open, issue or claim": 1,
-		"a revoked session reads": 1,
-		"every claimed key":       1,
-		"every patient's audit":   2,
-		"no 5xx":                  1,
-		"no unexpected answer":    1,
+		"views_used <= max_views":        2, // over, unread
+		"keys issued per session":        3, // over (> max), drift (1 ≠ 2), unread
+		"no key claimed twice":           1,
+		"no open, issue or claim":        2, // late, noisy
+		"a revoked session reads":        1,
+		"every claimed key":              1,
+		"every patient's audit":          2,
+		"every activity answer's score":  2, // noisy: below the weights, went down
+		"every activity answer's action": 2, // noisy: 110 warned; quiet: revoked at 5
+		"a session the server called":    2, // noisy, refused
+		"no 5xx":                         1,
+		"no unexpected answer":           1,
 	}
 	got := e.invariants(ops)
 	if len(got) != len(want) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,6 +49,12 @@ type Report struct {
 	BurstSessions                    int
 	DoubleClaims, DoubleClaimWinners int
 	NoAnswer                         int // requests without an answer while the run was not stopping
+
+	ActivityPlanned, ActivityEvents int            // events planned; events in reports sent
+	ActivityReports                 int            // reports sent
+	ActivityActions                 map[string]int // answers 200 by action
+	RevokedByActivity               int            // sessions an activity answer called revoked, their patient's revoke never tried
+	DetectorRevoked                 int            // sessions that read revoked, their patient's revoke never tried
 
 	Ops        []OpStats
 	Invariants []Invariant
@@ -106,7 +113,22 @@ func (e *engine) report() *Report {
 			r.PatientsReady++
 		}
 	}
+	r.ActivityPlanned = e.activityPlanned
+	r.ActivityEvents = int(e.activitySent.Load())
+	r.ActivityReports = int(e.reportsSent.Load())
+	r.ActivityActions = map[string]int{}
 	for _, s := range e.sessions {
+		for _, a := range s.reports {
+			r.ActivityActions[a.action]++
+		}
+		if !s.revokeTried {
+			if !s.revokedAnswerAt.IsZero() {
+				r.RevokedByActivity++
+			}
+			if s.final != nil && s.final.Status == "revoked" {
+				r.DetectorRevoked++
+			}
+		}
 		r.Sessions++
 		viewers[s.viewer] = true
 		r.KeysIssued += s.issued
@@ -141,8 +163,11 @@ func (e *engine) invariants(ops []OpStats) []Invariant {
 	viewsCap := Invariant{Name: "views_used <= max_views on every session (GET /v1/shares/{id} as the patient)"}
 	issued := Invariant{Name: "keys issued per session = views_used <= max_views"}
 	claims := Invariant{Name: "no key claimed twice (granted claims per key id <= 1)"}
-	afterRevoke := Invariant{Name: "no open, issue or claim granted that started after its session's revoke returned"}
+	afterRevoke := Invariant{Name: "no open, issue or claim granted that started after its session's revoke returned (the patient's revoke, or an activity answer revoked)"}
 	revoked := Invariant{Name: "a revoked session reads revoked"}
+	score := Invariant{Name: "every activity answer's score is exact and never goes down (the access's reported weights + 15 per claim refused key_used)"}
+	action := Invariant{Name: "every activity answer's action fits its score (revoked at >= 100 or on a patient-revoked session, else warned at >= 50 or with a screenshot, else none)"}
+	serverRevoked := Invariant{Name: "a session the server called revoked (activity answer revoked, 410 session_revoked) reads revoked"}
 	photos := Invariant{Name: "every claimed key gives back the original photo (download, open, decrypt, compare)"}
 	audit := Invariant{Name: "every patient's audit chain verifies (GET /v1/audit/verify: valid)"}
 	no5xx := Invariant{Name: "no 5xx answer"}
@@ -174,17 +199,69 @@ func (e *engine) invariants(ops []OpStats) []Invariant {
 		}
 		if !s.revokeReturned.IsZero() {
 			revoked.Checked++
-			afterRevoke.Checked++
 			if s.final != nil && s.final.Status != "revoked" {
 				revoked.violate("session %s: revoked at %s, reads %q", s.id, s.revokeReturned.Format(time.RFC3339Nano), s.final.Status)
 			} else if s.final == nil {
 				revoked.violate("session %s could not be read: %v", s.id, s.checkErr)
 			}
+		}
+		if seen := s.revokeSeen(); !seen.IsZero() {
+			afterRevoke.Checked++
+			by := "the revoke"
+			if seen.Equal(s.revokedAnswerAt) {
+				by = "an activity answer said revoked"
+			}
 			for _, g := range s.successes {
-				if g.start.After(s.revokeReturned) {
-					afterRevoke.violate("session %s: %s %s granted; its request started %v after the revoke returned",
-						s.id, g.op, g.id, g.start.Sub(s.revokeReturned))
+				if g.start.After(seen) {
+					afterRevoke.violate("session %s: %s %s granted; its request started %v after %s",
+						s.id, g.op, g.id, g.start.Sub(seen), by)
 				}
+			}
+		}
+		if !s.revokedAnswerAt.IsZero() || s.revokedRefusals > 0 {
+			serverRevoked.Checked++
+			why := fmt.Sprintf("%d× 410 session_revoked", s.revokedRefusals)
+			if !s.revokedAnswerAt.IsZero() {
+				why = "an activity answer said revoked at " + s.revokedAnswerAt.Format(time.RFC3339Nano)
+			}
+			switch {
+			case s.final == nil:
+				serverRevoked.violate("session %s could not be read: %v", s.id, s.checkErr)
+			case s.final.Status != "revoked":
+				serverRevoked.violate("session %s: %s, reads %q", s.id, why, s.final.Status)
+			}
+		}
+		for i, a := range s.reports {
+			score.Checked++
+			action.Checked++
+			switch {
+			case a.score < a.lo || a.score > a.hi:
+				want := strconv.Itoa(a.lo)
+				if a.hi != a.lo {
+					want = fmt.Sprintf("%d-%d", a.lo, a.hi)
+				}
+				score.violate("session %s: report %d (+%d) answered score %d, want %s", s.id, i+1, a.delta, a.score, want)
+			case a.prev >= 0 && a.score < a.prev+a.delta:
+				score.violate("session %s: report %d (+%d) answered score %d after %d", s.id, i+1, a.delta, a.score, a.prev)
+			}
+			var want []string
+			switch {
+			case a.score >= revokeScore:
+				want = []string{actionRevoked}
+			case s.revokeTried:
+				// The patient's revoke may have landed before the report.
+				want = []string{actionRevoked, actionWarned, actionNone}
+				if !a.screenshot && a.score < warnScore {
+					want = []string{actionRevoked, actionNone}
+				}
+			case a.screenshot || a.score >= warnScore:
+				want = []string{actionWarned}
+			default:
+				want = []string{actionNone}
+			}
+			if !slices.Contains(want, a.action) {
+				action.violate("session %s: report %d (+%d, screenshot %v) answered %q with score %d, want %s",
+					s.id, i+1, a.delta, a.screenshot, a.action, a.score, strings.Join(want, " or "))
 			}
 		}
 		s.mu.Unlock()
@@ -240,15 +317,15 @@ func (e *engine) invariants(ops []OpStats) []Invariant {
 			audit.violate("patient %s: chain of %d records invalid at seq %d: %s", p.id, p.verify.Records, p.verify.FirstBadSeq, p.verify.Problem)
 		}
 	}
-	return []Invariant{viewsCap, issued, claims, afterRevoke, revoked, photos, audit, no5xx, expected}
+	return []Invariant{viewsCap, issued, claims, afterRevoke, revoked, photos, audit, score, action, serverRevoked, no5xx, expected}
 }
 
 // WriteText writes the report as tables.
 func (r *Report) WriteText(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "medshare loadtest run %s against %s (seed %d)\n", r.RunID, c.BaseURL, c.Seed)
-	fmt.Fprintf(w, "plan: %d patients × %d sessions, %d viewers, max_views %d, revoke %.0f%%, double claims %.0f%%, bursts %.0f%%, concurrency %d, cap %v\n",
-		c.Patients, c.SessionsPerPatient, c.Viewers, c.ViewsPerSession, 100*c.RevokeFraction, 100*c.DoubleClaimFraction, 100*c.BurstFraction, c.Concurrency, c.Duration)
+	fmt.Fprintf(w, "plan: %d patients × %d sessions, %d viewers, max_views %d, revoke %.0f%%, double claims %.0f%%, bursts %.0f%%, %d activity events, concurrency %d, cap %v\n",
+		c.Patients, c.SessionsPerPatient, c.Viewers, c.ViewsPerSession, 100*c.RevokeFraction, 100*c.DoubleClaimFraction, 100*c.BurstFraction, c.ActivityReports, c.Concurrency, c.Duration)
 	stop := "completed"
 	switch {
 	case r.Interrupted:
@@ -264,6 +341,9 @@ func (r *Report) WriteText(w io.Writer) {
 		r.PatientsReady, c.Patients, r.Photos, r.Sessions, r.PlannedSessions, r.ViewersWithSessions)
 	fmt.Fprintf(w, "viewing: %d keys issued, %d photos decrypted and compared, %d sessions revoked (%d inside their own views), %d burst sessions, %d double claims (%d with one winner)\n",
 		r.KeysIssued, r.Views, r.Revoked, r.RevokedInSession, r.BurstSessions, r.DoubleClaims, r.DoubleClaimWinners)
+	fmt.Fprintf(w, "activity: %d/%d events in %d reports (%d none, %d warned, %d revoked); detector revocations: %d sessions read revoked that no patient revoked (%d of them told by an activity answer)\n",
+		r.ActivityEvents, r.ActivityPlanned, r.ActivityReports, r.ActivityActions[actionNone], r.ActivityActions[actionWarned], r.ActivityActions[actionRevoked],
+		r.DetectorRevoked, r.RevokedByActivity)
 	if r.BudgetRefused > 0 {
 		fmt.Fprintf(w, "request budget: %d requests refused\n", r.BudgetRefused)
 	}

@@ -72,7 +72,7 @@ type OpStats struct {
 // opOrder is the order of the table: the order of a run.
 var opOrder = []string{
 	"health", "list-photos", "upload-presign", "blob-put", "finalize-upload", "create-session",
-	"open-access", "issue-key", "signed-url", "blob-get", "revoke-session",
+	"open-access", "issue-key", "signed-url", "blob-get", "report-activity", "revoke-session",
 	"get-session", "verify-audit",
 }
 
