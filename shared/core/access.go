@@ -114,18 +114,15 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 	}
 	now := s.now()
 	if !now.Before(a.ExpiresAt) {
-		if _, err := s.detect(ctx, a, SignalOutsideWindow); err != nil {
-			return IssuedKey{}, err
+		gone := ErrGone(CodeSessionExpired, "the access has expired; open a new one")
+		if revoked, _ := s.detect(ctx, c, a, SignalOutsideWindow); revoked {
+			gone = ErrGone(CodeSessionRevoked, "the session was revoked")
 		}
-		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionExpired, "the access has expired; open a new one"))
+		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, gone)
 	}
 	if c.SourceIP != "" && a.SourceIP != "" && c.SourceIP != a.SourceIP {
-		revoked, err := s.detect(ctx, a, SignalIPChange)
-		if err != nil {
-			return IssuedKey{}, err
-		}
-		if revoked {
-			return IssuedKey{}, ErrGone(CodeSessionRevoked, "the session was revoked")
+		if revoked, _ := s.detect(ctx, c, a, SignalIPChange); revoked {
+			return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionRevoked, "the session was revoked"))
 		}
 	}
 	dataKey, err := s.keys.Unwrap(ctx, photo.WrappedKey, map[string]string{"photo": photo.PhotoID, "owner": a.PatientID})
@@ -202,9 +199,7 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 	if KindOf(err) == KindGone {
 		if code := CodeOf(err); code == CodeKeyUsed || code == CodeKeyExpired {
 			if a, aerr := s.shares.GetAccess(ctx, k.AccessID); aerr == nil {
-				if _, derr := s.detect(ctx, a, SignalFailedClaim); derr != nil {
-					return SignedURL{}, derr
-				}
+				_, _ = s.detect(ctx, c, a, SignalFailedClaim) // best effort; the key's reason is the answer
 			}
 		}
 		return SignedURL{}, s.deny(ctx, c, k.PatientID, "key.claim", "key", k.ID, err)

@@ -106,8 +106,8 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 		switch {
 		case !slices.Contains(allowed, e.Type):
 			return ActivityResult{}, ErrInvalid("events[%d].type must be one of %v", i, allowed)
-		case e.At.IsZero() || e.At.After(now.Add(5*time.Minute)):
-			return ActivityResult{}, ErrInvalid("events[%d].at must be an RFC 3339 time, not in the future", i)
+		case e.At.Before(now.Add(-MaxShareExpiry)) || e.At.After(now.Add(5*time.Minute)):
+			return ActivityResult{}, ErrInvalid("events[%d].at must be an RFC 3339 time within the last 30 days, not in the future", i)
 		case len([]rune(e.Details)) > maxDetailChars || strings.IndexFunc(e.Details, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
 			return ActivityResult{}, ErrInvalid("events[%d].details must be at most %d printable characters", i, maxDetailChars)
 		}
@@ -116,12 +116,16 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 	if err != nil {
 		return ActivityResult{}, notFoundAs(fmt.Errorf("get access %s: %w", accessID, err), "access")
 	}
-	if a.ProfessionalID != c.ID && a.PatientID != c.ID {
+	if !(c.Role == RoleProfessional && a.ProfessionalID == c.ID) && !(c.Role == RolePatient && a.PatientID == c.ID) {
 		return ActivityResult{}, ErrNotFound("access not found")
 	}
 	sh, err := s.shares.GetShare(ctx, a.ShareID)
 	if err != nil {
 		return ActivityResult{}, fmt.Errorf("get share %s: %w", a.ShareID, err)
+	}
+	if sh.StatusAt(now) == ShareRevoked {
+		// Nothing left to protect: no score, no record, no notification.
+		return ActivityResult{Action: ActionRevoked, Score: a.Score}, nil
 	}
 
 	delta, revokeNow := 0, false
@@ -176,7 +180,7 @@ func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share,
 	for attempt := 0; ; attempt++ {
 		next = prev + delta
 		n = nil
-		if warn || revokeNow || (delta > 0 && next >= WarnScore) {
+		if warn || revokeNow || (prev < WarnScore && next >= WarnScore) {
 			note := s.notification(a.PatientID, NoteSuspicious, a.ShareID,
 				map[string]string{"access_id": a.ID, "score": strconv.Itoa(next), "events": reason})
 			n = &note
@@ -234,14 +238,18 @@ func (s *Service) autoRevoke(ctx context.Context, sh Share, reason string) (bool
 }
 
 // detect adds a server-side signal to an access and reports whether the share
-// is now revoked because of it. Detection must not turn a good answer into an
-// error: a failure to score is returned for the caller to log as it wishes.
-func (s *Service) detect(ctx context.Context, a Access, signal string) (bool, error) {
+// is revoked now. Detection is best effort: callers ignore its errors, so a
+// failure to score never turns a good answer into an error.
+func (s *Service) detect(ctx context.Context, c Caller, a Access, signal string) (bool, error) {
 	sh, err := s.shares.GetShare(ctx, a.ShareID)
 	if err != nil {
 		return false, err
 	}
-	detector := Caller{ID: DetectorID, Role: RoleSystem, RequestID: "detector"}
+	if sh.StatusAt(s.now()) == ShareRevoked {
+		return true, nil
+	}
+	// The detector's record names the request that raised the signal.
+	detector := Caller{ID: DetectorID, Role: RoleSystem, SourceIP: c.SourceIP, UserAgent: c.UserAgent, RequestID: c.RequestID}
 	_, revoked, err := s.suspect(ctx, detector, a, sh, signal, weights[signal], false, false)
 	return revoked, err
 }

@@ -165,7 +165,7 @@ func (e *engine) invariants(ops []OpStats) []Invariant {
 	claims := Invariant{Name: "no key claimed twice (granted claims per key id <= 1)"}
 	afterRevoke := Invariant{Name: "no open, issue or claim granted that started after its session's revoke returned (the patient's revoke, or an activity answer revoked)"}
 	revoked := Invariant{Name: "a revoked session reads revoked"}
-	score := Invariant{Name: "every activity answer's score is exact and never goes down (the access's reported weights + 15 per claim refused key_used)"}
+	score := Invariant{Name: "every activity answer's score is exact and never goes down (the access's reported weights + 15 per claim refused key_used; a revoked session's score stays put)"}
 	action := Invariant{Name: "every activity answer's action fits its score (revoked at >= 100 or on a patient-revoked session, else warned at >= 50 or with a screenshot, else none)"}
 	serverRevoked := Invariant{Name: "a session the server called revoked (activity answer revoked, 410 session_revoked) reads revoked"}
 	photos := Invariant{Name: "every claimed key gives back the original photo (download, open, decrypt, compare)"}
@@ -235,6 +235,13 @@ func (e *engine) invariants(ops []OpStats) []Invariant {
 			score.Checked++
 			action.Checked++
 			switch {
+			case a.action == actionRevoked:
+				// A revoked session scores nothing more (the server records no
+				// signal once there is nothing left to protect): its score
+				// stands where it was, never above what was reported.
+				if a.score > a.hi || (a.prev >= 0 && a.score < a.prev) {
+					score.violate("session %s: report %d (+%d) answered revoked with score %d, want %d at most and at least %d", s.id, i+1, a.delta, a.score, a.hi, a.prev)
+				}
 			case a.score < a.lo || a.score > a.hi:
 				want := strconv.Itoa(a.lo)
 				if a.hi != a.lo {
