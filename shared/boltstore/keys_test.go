@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -301,7 +302,8 @@ func TestOpenAddsShareBuckets(t *testing.T) {
 
 // TestAccessWithoutScoreReadsZero checks that an access stored before there
 // were suspicion scores (no "score" in its JSON) reads score 0, and that
-// AddSuspicion moves it from 0.
+// AddSuspicion moves it from 0; with no "flags" either, it has none, so a
+// flag counts once.
 func TestAccessWithoutScoreReadsZero(t *testing.T) {
 	s := openTemp(t)
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
@@ -314,6 +316,7 @@ func TestAccessWithoutScoreReadsZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(m, "score")
+	delete(m, "flags")
 	if raw, err = json.Marshal(m); err != nil {
 		t.Fatal(err)
 	}
@@ -330,10 +333,15 @@ func TestAccessWithoutScoreReadsZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddSuspicion(t.Context(), "ac_old", 0, 5, nil, core.Link(core.AuditRecord{PatientID: "pat-1", At: at}, head)); err != nil {
+	rec := core.Link(core.AuditRecord{PatientID: "pat-1", At: at}, head)
+	if err := s.AddSuspicion(t.Context(), "ac_old", 0, 5, "ip:10.0.0.2", nil, rec); err != nil {
 		t.Fatalf("AddSuspicion 0→5 of an access without a score: %v", err)
 	}
 	if a, err = s.GetAccess(t.Context(), "ac_old"); err != nil || a.Score != 5 {
 		t.Fatalf("GetAccess after AddSuspicion: got score %d, %v; want 5", a.Score, err)
+	}
+	rec = core.Link(core.AuditRecord{PatientID: "pat-1", At: at}, core.ChainHead{Seq: rec.Seq, Hash: rec.Hash})
+	if err := s.AddSuspicion(t.Context(), "ac_old", 5, 10, "ip:10.0.0.2", nil, rec); !errors.Is(err, core.ErrAlreadyFlagged) {
+		t.Fatalf("AddSuspicion with the flag again: got %v, want core.ErrAlreadyFlagged", err)
 	}
 }

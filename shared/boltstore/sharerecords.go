@@ -140,6 +140,9 @@ type accessRecord struct {
 	// Score is the suspicion score; a record stored before scores existed
 	// has none and reads 0.
 	Score int `json:"score"`
+	// Flags are the signal keys AddSuspicion has counted on this access, each
+	// once; a record stored before flags existed has none and reads empty.
+	Flags []string `json:"flags,omitempty"`
 }
 
 func accessRecordOf(a core.Access) accessRecord {

@@ -327,9 +327,11 @@ func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
 
 // AddSuspicion moves the access's suspicion score prev → next, with the audit
 // record and, when n is not nil, the notification, in one transaction; a
-// score that is no longer prev is *core.ScoreMovedError and no write. See
-// core.ShareStore.
-func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, n *core.Notification, rec core.AuditRecord) error {
+// score that is no longer prev is *core.ScoreMovedError and no write. A
+// non-empty flag the access already carries is core.ErrAlreadyFlagged and no
+// write; otherwise the flag is added to the access in the same transaction.
+// See core.ShareStore.
+func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, n *core.Notification, rec core.AuditRecord) error {
 	if err := checkWriteIDs(rec, n, accessID); err != nil {
 		return fmt.Errorf("add suspicion to access %q: %w", accessID, err)
 	}
@@ -344,6 +346,9 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 		if !found {
 			return core.ErrNotFound("access %s not found", accessID)
 		}
+		if flag != "" && slices.Contains(r.Flags, flag) {
+			return core.ErrAlreadyFlagged
+		}
 		if r.Score != prev {
 			return &core.ScoreMovedError{AccessID: accessID, Current: r.Score}
 		}
@@ -351,6 +356,9 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 			return err
 		}
 		r.Score = next
+		if flag != "" {
+			r.Flags = append(r.Flags, flag)
+		}
 		if err := putJSON(items, ak, r); err != nil {
 			return err
 		}

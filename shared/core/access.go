@@ -115,13 +115,13 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 	now := s.now()
 	if !now.Before(a.ExpiresAt) {
 		gone := ErrGone(CodeSessionExpired, "the access has expired; open a new one")
-		if revoked, _ := s.detect(ctx, c, a, SignalOutsideWindow); revoked {
+		if revoked, _ := s.detect(ctx, c, a, SignalOutsideWindow, ""); revoked {
 			gone = ErrGone(CodeSessionRevoked, "the session was revoked")
 		}
 		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, gone)
 	}
 	if c.SourceIP != "" && a.SourceIP != "" && c.SourceIP != a.SourceIP {
-		if revoked, _ := s.detect(ctx, c, a, SignalIPChange); revoked {
+		if revoked, _ := s.detect(ctx, c, a, SignalIPChange, "ip:"+c.SourceIP); revoked {
 			return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionRevoked, "the session was revoked"))
 		}
 	}
@@ -199,7 +199,7 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 	if KindOf(err) == KindGone {
 		if code := CodeOf(err); code == CodeKeyUsed || code == CodeKeyExpired {
 			if a, aerr := s.shares.GetAccess(ctx, k.AccessID); aerr == nil {
-				_, _ = s.detect(ctx, c, a, SignalFailedClaim) // best effort; the key's reason is the answer
+				_, _ = s.detect(ctx, c, a, SignalFailedClaim, "") // best effort; the key's reason is the answer
 			}
 		}
 		return SignedURL{}, s.deny(ctx, c, k.PatientID, "key.claim", "key", k.ID, err)

@@ -25,7 +25,7 @@ import (
 //	copy_attempt        30
 //	app_backgrounded     5
 //	unexpected_access  100 (the patient's report: revoked at once)
-//	ip_change           30 (detector: a key asked for from another IP than the access was opened from)
+//	ip_change           30 (detector: a key asked for from another IP than the access was opened from; once per IP per access)
 //	outside_window      20 (detector: a key asked for after the access expired)
 //	failed_claim        15 (detector: a claim of a used or expired key)
 //
@@ -145,7 +145,7 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 	}
 	slices.Sort(types)
 	warn := slices.Contains(types, EventScreenshot) && sh.ScreenshotPolicy == ScreenshotWarn
-	score, revoked, err := s.suspect(ctx, c, a, sh, strings.Join(types, ","), delta, warn, revokeNow)
+	score, revoked, err := s.suspect(ctx, c, a, sh, strings.Join(types, ","), "", delta, warn, revokeNow)
 	if err != nil {
 		return ActivityResult{}, err
 	}
@@ -163,7 +163,12 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 // or the score reaches WarnScore, and revokes the share when revokeNow is set
 // or the score reaches RevokeScore. It reports the score and whether the
 // share is revoked now.
-func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share, reason string, delta int, warn, revokeNow bool) (int, bool, error) {
+//
+// When flag is not empty the signal counts once per access: if the access
+// was flagged with it before, suspect adds nothing (no score, no record, no
+// notification, no revocation) and reports the current score, not revoked
+// and no error. An empty flag counts every time.
+func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share, reason, flag string, delta int, warn, revokeNow bool) (int, bool, error) {
 	// Within a process, signals on one access are applied one at a time from
 	// a fresh read of the score, so a burst of them (99 failed claims at
 	// once) does not spin on the optimistic condition; across processes the
@@ -188,8 +193,11 @@ func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share,
 		rec := s.auditRecord(actor, a.PatientID, "activity.report", "access", a.ID, nil)
 		rec.Reason = truncate(reason, 128)
 		_, err := s.audit.chained(ctx, rec, func(linked AuditRecord) error {
-			return s.shares.AddSuspicion(ctx, a.ID, prev, next, n, linked)
+			return s.shares.AddSuspicion(ctx, a.ID, prev, next, flag, n, linked)
 		})
+		if flag != "" && errors.Is(err, ErrAlreadyFlagged) {
+			return prev, false, nil // counted before: nothing to add
+		}
 		var moved *ScoreMovedError
 		if errors.As(err, &moved) && attempt < maxAppendAttempts {
 			prev = moved.Current
@@ -239,8 +247,9 @@ func (s *Service) autoRevoke(ctx context.Context, sh Share, reason string) (bool
 
 // detect adds a server-side signal to an access and reports whether the share
 // is revoked now. Detection is best effort: callers ignore its errors, so a
-// failure to score never turns a good answer into an error.
-func (s *Service) detect(ctx context.Context, c Caller, a Access, signal string) (bool, error) {
+// failure to score never turns a good answer into an error. A non-empty flag
+// makes the signal count once per access (see suspect); "" counts every time.
+func (s *Service) detect(ctx context.Context, c Caller, a Access, signal, flag string) (bool, error) {
 	sh, err := s.shares.GetShare(ctx, a.ShareID)
 	if err != nil {
 		return false, err
@@ -250,7 +259,7 @@ func (s *Service) detect(ctx context.Context, c Caller, a Access, signal string)
 	}
 	// The detector's record names the request that raised the signal.
 	detector := Caller{ID: DetectorID, Role: RoleSystem, SourceIP: c.SourceIP, UserAgent: c.UserAgent, RequestID: c.RequestID}
-	_, revoked, err := s.suspect(ctx, detector, a, sh, signal, weights[signal], false, false)
+	_, revoked, err := s.suspect(ctx, detector, a, sh, signal, flag, weights[signal], false, false)
 	return revoked, err
 }
 

@@ -241,8 +241,20 @@ type ShareStore interface {
 	// not nil, the notification, atomically. When the score moved it writes
 	// nothing and returns *ScoreMovedError with the current score.
 	// KindNotFound when there is no such access.
-	AddSuspicion(ctx context.Context, accessID string, prev, next int, n *Notification, rec AuditRecord) error
+	//
+	// When flag is not empty, the write also requires that the access has
+	// not been flagged with it before and records it on the access, in the
+	// same atomic write: each distinct signal key counts once per access.
+	// When the access was flagged with it before, nothing is written and the
+	// error is ErrAlreadyFlagged (compare with errors.Is); this check comes
+	// before the score check.
+	AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, n *Notification, rec AuditRecord) error
 }
+
+// ErrAlreadyFlagged is returned by AddSuspicion when the access was flagged
+// with the given flag before: the signal was already counted. Compare with
+// errors.Is.
+var ErrAlreadyFlagged = &Error{Kind: KindConflict, Code: CodeConflict, Message: "signal already counted"}
 
 // ScoreMovedError is returned by AddSuspicion when the access's score is no
 // longer the one the caller read; Current is the score now.

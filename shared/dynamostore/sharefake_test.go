@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,9 @@ type wantAnswer struct {
 	head   bool
 	replay *core.IdempotencyReplayError
 	moved  *core.ScoreMovedError
-	isNil  bool
+	// flagged wants core.ErrAlreadyFlagged.
+	flagged bool
+	isNil   bool
 }
 
 func (w wantAnswer) check(t *testing.T, op string, err error) {
@@ -96,6 +99,11 @@ func (w wantAnswer) check(t *testing.T, op string, err error) {
 			t.Errorf("%s: got %v, want *core.IdempotencyReplayError", op, err)
 		} else if diff := cmp.Diff(w.replay, replay); diff != "" {
 			t.Errorf("%s: replay mismatch (-want +got):\n%s", op, diff)
+		}
+	case w.flagged:
+		var moved *core.ScoreMovedError
+		if !errors.Is(err, core.ErrAlreadyFlagged) || errors.As(err, &moved) {
+			t.Errorf("%s: got %v, want core.ErrAlreadyFlagged", op, err)
 		}
 	case w.moved != nil:
 		var moved *core.ScoreMovedError
@@ -505,7 +513,7 @@ func TestAddSuspicionCancellation(t *testing.T) {
 		{"head moved", reasonsOf(none, none, none, ccf(head)), headMoved()},
 		{"notification id taken", reasonsOf(none, ccf(nil), none, none), conflict()},
 	}, func(s *Store) error {
-		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, n, fakeRec)
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "", n, fakeRec)
 	})
 	// Without a notification: access, record, head. An access stored
 	// before there were scores has 0.
@@ -514,8 +522,41 @@ func TestAddSuspicionCancellation(t *testing.T) {
 		{"score moved from none", reasonsOf(ccf(accessAV(t, 0, false)), none, none), moved(0)},
 		{"head moved", reasonsOf(none, none, ccf(head)), headMoved()},
 	}, func(s *Store) error {
-		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, nil, fakeRec)
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "", nil, fakeRec)
 	})
+	// With a flag: an access whose flags hold it is ErrAlreadyFlagged,
+	// whatever its score and whatever else failed; flags without it, or
+	// none, leave the score to answer.
+	flagged := wantAnswer{flagged: true}
+	runCancellations(t, 4, []cancelCase{
+		{"no access", reasonsOf(ccf(nil), none, none, none), notFound()},
+		{"flagged before", reasonsOf(ccf(flaggedAV(t, 3, "ip:10.0.0.2")), none, none, none), flagged},
+		{"flagged before, score moved", reasonsOf(ccf(flaggedAV(t, 7, "ip:10.0.0.9", "ip:10.0.0.2")), none, none, none), flagged},
+		{"flagged before and head moved", reasonsOf(ccf(flaggedAV(t, 3, "ip:10.0.0.2")), none, none, ccf(head)), flagged},
+		{"other flags, score moved", reasonsOf(ccf(flaggedAV(t, 7, "ip:10.0.0.9")), none, none, none), moved(7)},
+		{"no flags, score moved", reasonsOf(ccf(accessAV(t, 7, true)), none, none, none), moved(7)},
+		{"no flags, no score", reasonsOf(ccf(accessAV(t, 0, false)), none, none, none), moved(0)},
+		{"other flags, score as read", reasonsOf(ccf(flaggedAV(t, 3, "ip:10.0.0.9")), none, none, none), internalErr()},
+		{"head moved", reasonsOf(none, none, none, ccf(head)), headMoved()},
+		{"notification id taken", reasonsOf(none, ccf(nil), none, none), conflict()},
+	}, func(s *Store) error {
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "ip:10.0.0.2", n, fakeRec)
+	})
+	// Without a flag, flags on the access never answer.
+	runCancellations(t, 3, []cancelCase{
+		{"flags, score moved", reasonsOf(ccf(flaggedAV(t, 7, "")), none, none), moved(7)},
+		{"flags, score moved, other", reasonsOf(ccf(flaggedAV(t, 7, "ip:10.0.0.2")), none, none), moved(7)},
+	}, func(s *Store) error {
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "", nil, fakeRec)
+	})
+}
+
+// flaggedAV is accessAV with score and a flags set holding flags.
+func flaggedAV(t *testing.T, score int, flags ...string) item {
+	t.Helper()
+	it := accessAV(t, score, true)
+	it[attrFlags] = &types.AttributeValueMemberSS{Value: flags}
+	return it
 }
 
 // TestAddSuspicionWrites pins AddSuspicion's one transaction: the access's
@@ -529,7 +570,7 @@ func TestAddSuspicionWrites(t *testing.T) {
 	}}
 	s := fakeStore(f)
 	for _, n := range []*core.Notification{{ID: "nt_1", RecipientID: "pat-1"}, nil} {
-		if err := s.AddSuspicion(t.Context(), "ac_1", 0, 4, n, fakeRec); err != nil {
+		if err := s.AddSuspicion(t.Context(), "ac_1", 0, 4, "", n, fakeRec); err != nil {
 			t.Fatal(err)
 		}
 		want := 3
@@ -562,9 +603,44 @@ func TestAddSuspicionWrites(t *testing.T) {
 		if u.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
 			t.Error("the update does not return the access as it was on failure")
 		}
+		if _, ok := u.ExpressionAttributeNames["#flags"]; ok {
+			t.Error("an update without a flag names the flags")
+		}
 	}
-	if err := s.AddSuspicion(t.Context(), "ac\x00", 0, 1, nil, fakeRec); core.KindOf(err) != core.KindInvalid {
+	if err := s.AddSuspicion(t.Context(), "ac\x00", 0, 1, "", nil, fakeRec); core.KindOf(err) != core.KindInvalid {
 		t.Errorf("invalid id: got %v, want kind invalid", err)
+	}
+
+	// With a flag: the flag joins the set in the same update, on condition
+	// that the set does not hold it yet; everything else is as without.
+	if err := s.AddSuspicion(t.Context(), "ac_1", 0, 30, "ip:10.0.0.2", nil, fakeRec); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.TransactItems) != 3 || got.TransactItems[0].Update == nil {
+		t.Fatalf("with a flag: got %d writes, want 3 with the Update first", len(got.TransactItems))
+	}
+	u := got.TransactItems[0].Update
+	cond := aws.ToString(u.UpdateExpression) + " IF " + aws.ToString(u.ConditionExpression)
+	if want := "SET #score = :next ADD #flags :flagset IF attribute_exists(#pk) AND NOT contains(#flags, :flag) AND" +
+		" (#score = :prev OR (attribute_not_exists(#score) AND :prev = :zero))"; cond != want {
+		t.Errorf("with a flag: got %q, want %q", cond, want)
+	}
+	if u.ExpressionAttributeNames["#flags"] != attrFlags || u.ExpressionAttributeNames["#score"] != attrScore {
+		t.Errorf("with a flag: names %v", u.ExpressionAttributeNames)
+	}
+	if v, ok := u.ExpressionAttributeValues[":flag"].(*types.AttributeValueMemberS); !ok || v.Value != "ip:10.0.0.2" {
+		t.Errorf(":flag is %#v, want S ip:10.0.0.2", u.ExpressionAttributeValues[":flag"])
+	}
+	if v, ok := u.ExpressionAttributeValues[":flagset"].(*types.AttributeValueMemberSS); !ok || !slices.Equal(v.Value, []string{"ip:10.0.0.2"}) {
+		t.Errorf(":flagset is %#v, want SS [ip:10.0.0.2]", u.ExpressionAttributeValues[":flagset"])
+	}
+	for k, v := range map[string]string{":prev": "0", ":next": "30", ":zero": "0"} {
+		if n, ok := u.ExpressionAttributeValues[k].(*types.AttributeValueMemberN); !ok || n.Value != v {
+			t.Errorf("with a flag: %s is %#v, want %s", k, u.ExpressionAttributeValues[k], v)
+		}
+	}
+	if u.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
+		t.Error("with a flag: the update does not return the access as it was on failure")
 	}
 }
 

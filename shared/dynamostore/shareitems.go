@@ -232,6 +232,9 @@ type accessItem struct {
 	// access stored before there were scores has none, which reads 0.
 	Score int   `dynamodbav:"score"`
 	TTL   int64 `dynamodbav:"ttl"`
+	// The string set flags (attrFlags) holds the signal keys AddSuspicion
+	// has counted; only AddSuspicion writes or reads it (ADD and contains),
+	// so it is not decoded here. An access without it has none.
 }
 
 func accessItemOf(a core.Access) accessItem {
@@ -402,6 +405,7 @@ const (
 	attrRead           = "read"
 	attrPublished      = "published"
 	attrScore          = "score"
+	attrFlags          = "flags" // string set of the signal keys AddSuspicion counted
 )
 
 func decodeShare(it item) (core.Share, error) {

@@ -575,24 +575,39 @@ func claimAnswer(k core.EphemeralKey, professionalID string, now time.Time, old 
 //	attribute_exists(pk) AND (score = prev OR (attribute_not_exists(score) AND prev = 0))
 //
 // (an access stored before there were scores has none, which reads 0), the
-// inbox item of n when n is not nil, and the audit record. When the
-// access's condition fails, the access as it was (ALL_OLD) tells the
-// answer whatever else failed: none is KindNotFound, otherwise
-// *core.ScoreMovedError with its score. See core.ShareStore.
-func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, n *core.Notification, rec core.AuditRecord) error {
+// inbox item of n when n is not nil, and the audit record. When flag is not
+// empty the update also adds it to the access's string set flags (ADD flags
+// :flagset) on the further condition NOT contains(flags, :flag) (an access
+// without flags has none). When the access's condition fails, the access as
+// it was (ALL_OLD) tells the answer whatever else failed: none is
+// KindNotFound, one whose flags hold flag is core.ErrAlreadyFlagged,
+// otherwise *core.ScoreMovedError with its score. See core.ShareStore.
+func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, n *core.Notification, rec core.AuditRecord) error {
 	if err := storekeys.CheckIDs(accessID); err != nil {
 		return fmt.Errorf("add suspicion to access %q: %w", accessID, err)
 	}
+	expr := "SET #score = :next"
+	cond := "attribute_exists(#pk) AND" +
+		" (#score = :prev OR (attribute_not_exists(#score) AND :prev = :zero))"
+	names := map[string]string{"#pk": AttrPK, "#score": attrScore}
+	values := map[string]types.AttributeValue{
+		":next": avN(strconv.Itoa(next)), ":prev": avN(strconv.Itoa(prev)), ":zero": avN("0"),
+	}
+	if flag != "" {
+		expr += " ADD #flags :flagset"
+		cond = "attribute_exists(#pk) AND NOT contains(#flags, :flag) AND" +
+			" (#score = :prev OR (attribute_not_exists(#score) AND :prev = :zero))"
+		names["#flags"] = attrFlags
+		values[":flag"] = avS(flag)
+		values[":flagset"] = &types.AttributeValueMemberSS{Value: []string{flag}}
+	}
 	update := types.TransactWriteItem{Update: &types.Update{
-		TableName:        s.table,
-		Key:              keyItem(storekeys.AccessKey(accessID)),
-		UpdateExpression: aws.String("SET #score = :next"),
-		ConditionExpression: aws.String("attribute_exists(#pk) AND" +
-			" (#score = :prev OR (attribute_not_exists(#score) AND :prev = :zero))"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#score": attrScore},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":next": avN(strconv.Itoa(next)), ":prev": avN(strconv.Itoa(prev)), ":zero": avN("0"),
-		},
+		TableName:                           s.table,
+		Key:                                 keyItem(storekeys.AccessKey(accessID)),
+		UpdateExpression:                    aws.String(expr),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
 	return s.stateChange(ctx, []types.TransactWriteItem{update}, n, rec, func(reasons []types.CancellationReason) error {
@@ -601,6 +616,9 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 		}
 		if len(reasons[0].Item) == 0 {
 			return core.ErrNotFound("access %s not found", accessID)
+		}
+		if flag != "" && hasFlag(reasons[0].Item, flag) {
+			return core.ErrAlreadyFlagged
 		}
 		a, err := decodeAccess(reasons[0].Item)
 		if err != nil {
@@ -611,6 +629,12 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 		}
 		return &core.ScoreMovedError{AccessID: accessID, Current: a.Score}
 	}, "add suspicion to access %s", accessID)
+}
+
+// hasFlag reports whether the access item's flags set holds flag.
+func hasFlag(it item, flag string) bool {
+	ss, ok := it[attrFlags].(*types.AttributeValueMemberSS)
+	return ok && slices.Contains(ss.Value, flag)
 }
 
 // ListInbox returns one page of recipient's notifications, newest first

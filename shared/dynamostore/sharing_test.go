@@ -294,11 +294,14 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 		return e.open(access(sh, "dr-a", "fp-2", now), now)
 	}), core.KindForbidden, core.CodeDeviceMismatch)
 	e.once("GetAccess", func() error { _, err := e.s.GetAccess(ctx, a.ID); return err })
-	suspect := func(what string, id string, prev, next int, n *core.Notification) error {
+	flagged := func(what string, id string, prev, next int, flag string, n *core.Notification) error {
 		rec := e.rec("pat-1", "dr-a", "access.suspicion")
-		err := e.once(what, func() error { return e.s.AddSuspicion(ctx, id, prev, next, n, rec) })
+		err := e.once(what, func() error { return e.s.AddSuspicion(ctx, id, prev, next, flag, n, rec) })
 		e.commit(rec, err)
 		return err
+	}
+	suspect := func(what string, id string, prev, next int, n *core.Notification) error {
+		return flagged(what, id, prev, next, "", n)
 	}
 	if err := suspect("AddSuspicion", a.ID, 0, 2, nil); err != nil {
 		t.Fatalf("AddSuspicion 0 → 2: %v", err)
@@ -331,6 +334,26 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 	}
 	if err := suspect("AddSuspicion without a score", a.ID, 0, 1, nil); err != nil {
 		t.Errorf("AddSuspicion 0 → 1 without a score: %v", err)
+	}
+	// A flag counts once (an access without flags has none); another flag
+	// counts; the flag is checked before the score.
+	if err := flagged("AddSuspicion with a flag", a.ID, 1, 31, "ip:10.0.0.2", nil); err != nil {
+		t.Errorf("AddSuspicion 1 → 31 with a flag: %v", err)
+	}
+	for _, prev := range []int{31, 0} {
+		if err := flagged("AddSuspicion flagged before", a.ID, prev, prev+30, "ip:10.0.0.2", &suspicious); !errors.Is(err, core.ErrAlreadyFlagged) {
+			t.Errorf("AddSuspicion %d → %d with the flag again: got %v, want core.ErrAlreadyFlagged", prev, prev+30, err)
+		}
+	}
+	if err := flagged("AddSuspicion with another flag", a.ID, 31, 61, "ip:10.0.0.3", nil); err != nil {
+		t.Errorf("AddSuspicion 31 → 61 with another flag: %v", err)
+	}
+	if err := flagged("AddSuspicion with a flag refused", a.ID, 31, 61, "ip:10.0.0.4", nil); !errors.As(err, &scoreMoved) || scoreMoved.Current != 61 {
+		t.Errorf("AddSuspicion from a stale score with a new flag: got %v, want *core.ScoreMovedError at 61", err)
+	}
+	wantErr(t, "AddSuspicion with a flag to no access", flagged("AddSuspicion with a flag to no access", "ac_none", 0, 1, "ip:10.0.0.2", nil), core.KindNotFound, core.CodeNotFound)
+	if got, err := e.s.GetAccess(ctx, a.ID); err != nil || got.Score != 61 {
+		t.Errorf("GetAccess after flagged AddSuspicion: got score %d, %v; want 61", got.Score, err)
 	}
 
 	k := ephemeral(sh, "dr-a", now)

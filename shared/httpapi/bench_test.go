@@ -76,9 +76,9 @@ func (c *countingStore) MarkRead(ctx context.Context, rcpt, id string) (core.Inb
 	c.count("MarkRead")
 	return c.shares.MarkRead(ctx, rcpt, id)
 }
-func (c *countingStore) AddSuspicion(ctx context.Context, id string, prev, next int, n *core.Notification, r core.AuditRecord) error {
+func (c *countingStore) AddSuspicion(ctx context.Context, id string, prev, next int, flag string, n *core.Notification, r core.AuditRecord) error {
 	c.count("AddSuspicion")
-	return c.shares.AddSuspicion(ctx, id, prev, next, n, r)
+	return c.shares.AddSuspicion(ctx, id, prev, next, flag, n, r)
 }
 func (c *countingStore) MarkPublished(ctx context.Context, rcpt, id string) error {
 	c.count("MarkPublished")

@@ -29,11 +29,36 @@ func suspicionNote(a core.Access, at time.Time) *core.Notification {
 }
 
 // tryAddSuspicion moves a's score prev → next with n and a record of a's
-// patient's chain linked to its current head.
+// patient's chain linked to its current head, without a flag.
 func tryAddSuspicion(t *testing.T, s Store, a core.Access, prev, next int, n *core.Notification, at time.Time) (core.AuditRecord, error) {
 	t.Helper()
+	return tryAddFlagged(t, s, a, prev, next, "", n, at)
+}
+
+// tryAddFlagged is tryAddSuspicion with flag.
+func tryAddFlagged(t *testing.T, s Store, a core.Access, prev, next int, flag string, n *core.Notification, at time.Time) (core.AuditRecord, error) {
+	t.Helper()
 	rec := linked(t, s, suspicionRecord(a.PatientID, a, at))
-	return rec, s.AddSuspicion(ctx(t), a.ID, prev, next, n, rec)
+	return rec, s.AddSuspicion(ctx(t), a.ID, prev, next, flag, n, rec)
+}
+
+func mustAddFlagged(t *testing.T, s Store, a core.Access, prev, next int, flag string, n *core.Notification, at time.Time) core.AuditRecord {
+	t.Helper()
+	rec, err := tryAddFlagged(t, s, a, prev, next, flag, n, at)
+	storetest.Must(t, fmt.Sprintf("AddSuspicion %s %d→%d flag %q", a.ID, prev, next, flag), err)
+	return rec
+}
+
+// wantAlreadyFlagged fails t unless err is core.ErrAlreadyFlagged.
+func wantAlreadyFlagged(t *testing.T, op string, err error) {
+	t.Helper()
+	if !errors.Is(err, core.ErrAlreadyFlagged) {
+		t.Errorf("%s: got %v, want core.ErrAlreadyFlagged", op, err)
+	}
+	var moved *core.ScoreMovedError
+	if errors.As(err, &moved) {
+		t.Errorf("%s: got %v, want no *core.ScoreMovedError", op, err)
+	}
 }
 
 func mustAddSuspicion(t *testing.T, s Store, a core.Access, prev, next int, n *core.Notification, at time.Time) core.AuditRecord {
@@ -196,7 +221,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 					n = suspicionNote(a, tNow.Add(time.Second))
 				}
 				rec := suspicionRecord("pat-1", a, tNow.Add(time.Second))
-				err = s.AddSuspicion(ctx(t), a.ID, 40, 60, n, core.Link(rec, old))
+				err = s.AddSuspicion(ctx(t), a.ID, 40, 60, "", n, core.Link(rec, old))
 				var hm *core.HeadMismatchError
 				if !errors.As(err, &hm) {
 					t.Fatalf("AddSuspicion with a stale head: got %v, want *core.HeadMismatchError", err)
@@ -206,9 +231,75 @@ func testAddSuspicion(t *testing.T, h Harness) {
 				}
 				wantUnchanged(t, s, w, before, "AddSuspicion with a wrong head")
 				// Relinked, the same call goes through.
-				storetest.Must(t, "AddSuspicion relinked", s.AddSuspicion(ctx(t), a.ID, 40, 60, n, core.Link(rec, hm.Current)))
+				storetest.Must(t, "AddSuspicion relinked", s.AddSuspicion(ctx(t), a.ID, 40, 60, "", n, core.Link(rec, hm.Current)))
 				wantScore(t, s, a, 60)
 			})
+		}
+	})
+
+	t.Run("Flag/counts once", func(t *testing.T) {
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		mustAddFlagged(t, s, a, 0, 30, "ip:10.0.0.2", suspicionNote(a, tNow), tNow)
+		wantScore(t, s, a, 30)
+		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
+		before := observe(t, s, w)
+		// The same flag again: nothing written, whatever the score, and the
+		// flag is checked before the score.
+		for _, prev := range []int{30, 0, 99} {
+			op := fmt.Sprintf("AddSuspicion %d→%d with a flag counted before", prev, prev+30)
+			_, err := tryAddFlagged(t, s, a, prev, prev+30, "ip:10.0.0.2", suspicionNote(a, tNow.Add(time.Second)), tNow.Add(time.Second))
+			wantAlreadyFlagged(t, op, err)
+			wantUnchanged(t, s, w, before, op)
+		}
+		wantScore(t, s, a, 30)
+	})
+
+	t.Run("Flag/different flags both count", func(t *testing.T) {
+		s := h.New(t)
+		_, a := activeShare(t, s, nil)
+		mustAddFlagged(t, s, a, 0, 30, "ip:10.0.0.2", nil, tNow)
+		mustAddFlagged(t, s, a, 30, 60, "ip:10.0.0.3", nil, tNow.Add(time.Second))
+		wantScore(t, s, a, 60)
+		_, err := tryAddFlagged(t, s, a, 60, 90, "ip:10.0.0.2", nil, tNow.Add(2*time.Second))
+		wantAlreadyFlagged(t, "AddSuspicion with the first flag again", err)
+		_, err = tryAddFlagged(t, s, a, 60, 90, "ip:10.0.0.3", nil, tNow.Add(2*time.Second))
+		wantAlreadyFlagged(t, "AddSuspicion with the second flag again", err)
+		wantScore(t, s, a, 60)
+	})
+
+	t.Run("Flag/empty flag never blocks", func(t *testing.T) {
+		s := h.New(t)
+		_, a := activeShare(t, s, nil)
+		mustAddFlagged(t, s, a, 0, 30, "ip:10.0.0.2", nil, tNow)
+		mustAddFlagged(t, s, a, 30, 45, "", nil, tNow.Add(time.Second))
+		mustAddFlagged(t, s, a, 45, 60, "", nil, tNow.Add(2*time.Second))
+		wantScore(t, s, a, 60)
+	})
+
+	t.Run("Flag/not recorded when the score moved", func(t *testing.T) {
+		// A write refused for its score records no flag: the retry counts.
+		s := h.New(t)
+		sh, a := activeShare(t, s, nil)
+		mustAddSuspicion(t, s, a, 0, 40, nil, tNow)
+		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
+		before := observe(t, s, w)
+		_, err := tryAddFlagged(t, s, a, 0, 30, "ip:10.0.0.2", nil, tNow.Add(time.Second))
+		wantScoreMoved(t, "AddSuspicion 0→30 with a flag of a score at 40", err, a.ID, 40)
+		wantUnchanged(t, s, w, before, "AddSuspicion with a flag and a moved score")
+		mustAddFlagged(t, s, a, 40, 70, "ip:10.0.0.2", nil, tNow.Add(2*time.Second))
+		wantScore(t, s, a, 70)
+	})
+
+	t.Run("Flag/unknown access", func(t *testing.T) {
+		s := h.New(t)
+		_, a := activeShare(t, s, nil)
+		unknown := a
+		unknown.ID = core.NewID("ac")
+		_, err := tryAddFlagged(t, s, unknown, 0, 30, "ip:10.0.0.2", nil, tNow)
+		storetest.WantKind(t, "AddSuspicion with a flag of an unknown access", err, core.KindNotFound)
+		if errors.Is(err, core.ErrAlreadyFlagged) {
+			t.Errorf("AddSuspicion with a flag of an unknown access: got %v, want not core.ErrAlreadyFlagged", err)
 		}
 	})
 
@@ -218,6 +309,12 @@ func testAddSuspicion(t *testing.T, h Harness) {
 	t.Run("Concurrency/a chain per writer", func(t *testing.T) {
 		testAddSuspicionConcurrently(t, h, func(i int) string { return fmt.Sprintf("pat-1-writer-%d", i) })
 	})
+	t.Run("Concurrency/same flag/one chain", func(t *testing.T) {
+		testAddFlagConcurrently(t, h, func(int) string { return "pat-1" })
+	})
+	t.Run("Concurrency/same flag/a chain per writer", func(t *testing.T) {
+		testAddFlagConcurrently(t, h, func(i int) string { return fmt.Sprintf("pat-1-writer-%d", i) })
+	})
 }
 
 // addSuspicionRetrying adds delta to a's score as the service does across
@@ -225,8 +322,9 @@ func testAddSuspicion(t *testing.T, h Harness) {
 // linked to the head of rec's chain; on *core.ScoreMovedError it tries again
 // from the score the error carries, on *core.HeadMismatchError with rec
 // relinked to the head that error carries. Every failure means another
-// write won. It returns the record as written.
-func addSuspicionRetrying(ctx context.Context, s Store, a core.Access, delta int, n *core.Notification, rec core.AuditRecord, maxAttempts int) (core.AuditRecord, error) {
+// write won. It returns the record as written, or core.ErrAlreadyFlagged
+// (wrapped) when flag was counted before.
+func addSuspicionRetrying(ctx context.Context, s Store, a core.Access, delta int, flag string, n *core.Notification, rec core.AuditRecord, maxAttempts int) (core.AuditRecord, error) {
 	cur, err := s.GetAccess(ctx, a.ID)
 	if err != nil {
 		return core.AuditRecord{}, fmt.Errorf("get access %s: %w", a.ID, err)
@@ -238,7 +336,7 @@ func addSuspicionRetrying(ctx context.Context, s Store, a core.Access, delta int
 	}
 	for range maxAttempts {
 		l := core.Link(rec, head)
-		err := s.AddSuspicion(ctx, a.ID, prev, prev+delta, n, l)
+		err := s.AddSuspicion(ctx, a.ID, prev, prev+delta, flag, n, l)
 		var moved *core.ScoreMovedError
 		var hm *core.HeadMismatchError
 		switch {
@@ -284,7 +382,7 @@ func testAddSuspicionConcurrently(t *testing.T, h Harness, chain func(writer int
 	errs := storetest.RunAll(n, func(i int) error {
 		rec := suspicionRecord(chain(i), a, tNow.Add(time.Duration(i)*time.Millisecond))
 		var err error
-		recs[i], err = addSuspicionRetrying(ctx(t), s, a, delta, notes[i], rec, 4*n)
+		recs[i], err = addSuspicionRetrying(ctx(t), s, a, delta, "", notes[i], rec, 4*n)
 		return err
 	})
 	for i, err := range errs {
@@ -302,6 +400,55 @@ func testAddSuspicionConcurrently(t *testing.T, h Harness, chain func(writer int
 	}
 	if records != n+2 {
 		t.Errorf("the chains hold %d records, want the create's, the open's and exactly %d of AddSuspicion", records, n)
+	}
+	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(listInbox(t, s, "pat-1", 100)))); diff != "" {
+		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// testAddFlagConcurrently runs 20 writers, each adding 30 to one access's
+// score with the same flag through addSuspicionRetrying, its record in
+// chain(i) and a notification: exactly one succeeds, the others get
+// core.ErrAlreadyFlagged, and the score, the records and the notifications
+// are exactly the winner's.
+func testAddFlagConcurrently(t *testing.T, h Harness, chain func(writer int) string) {
+	const n, delta, flag = 20, 30, "ip:10.0.0.2"
+	s := h.New(t)
+	_, a := activeShare(t, s, nil)
+	ids := map[string][]string{"pat-1": requestIDs(listChain(t, s, "pat-1"))}
+	wantNotes := storetest.Flatten(listInbox(t, s, "pat-1", 100))
+	notes := make([]*core.Notification, n)
+	for i := range n {
+		notes[i] = suspicionNote(a, tNow.Add(time.Duration(i)*time.Millisecond))
+	}
+	recs := make([]core.AuditRecord, n)
+	errs := storetest.RunAll(n, func(i int) error {
+		rec := suspicionRecord(chain(i), a, tNow.Add(time.Duration(i)*time.Millisecond))
+		var err error
+		recs[i], err = addSuspicionRetrying(ctx(t), s, a, delta, flag, notes[i], rec, 4*n)
+		return err
+	})
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+			ids[chain(i)] = append(ids[chain(i)], recs[i].RequestID)
+			wantNotes = append(wantNotes, unread(*notes[i]))
+		case !errors.Is(err, core.ErrAlreadyFlagged):
+			t.Errorf("AddSuspicion %d: got %v, want nil or core.ErrAlreadyFlagged", i, err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d writers of the same flag succeeded, want exactly 1", won, n)
+	}
+	wantScore(t, s, a, delta)
+	records := 0
+	for patient, want := range ids {
+		records += len(wantLinearChain(t, s, patient, want))
+	}
+	if records != 3 {
+		t.Errorf("the chains hold %d records, want the create's, the open's and exactly 1 of AddSuspicion", records)
 	}
 	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(listInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
