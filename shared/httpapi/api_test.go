@@ -467,3 +467,12 @@ func forEachRuntime(t *testing.T, cfg core.Config, test func(*testing.T, *testen
 		t.Run(rt.Name, func(t *testing.T) { test(t, rt.Start(t, cfg)) })
 	}
 }
+
+// wantChainValid checks that patient1's audit chain verifies.
+func wantChainValid(t *testing.T, env *testenv.Env) {
+	t.Helper()
+	r := env.Do("GET", "/v1/audit/verify", env.Token(patient1, core.RolePatient), nil)
+	if !strings.Contains(string(r.Body), `"valid":true`) {
+		t.Errorf("verify: %s", r.Body)
+	}
+}
