@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"errors"
 	"time"
+	"unicode/utf8"
 )
 
 // The ports. Each method is shaped to be one DynamoDB call (a conditional put or
@@ -139,6 +141,34 @@ type Notification struct {
 	ShareID     string // optional
 	CreatedAt   time.Time
 	Data        map[string]string // ids and codes only
+}
+
+// Validate refuses a notification that no notifier should send: one without
+// an id, recipient, type or creation time, or with a string that is not UTF-8
+// (which SNS would refuse). It is KindInternal: a caller's bug.
+func (n Notification) Validate() error {
+	var problem string
+	switch {
+	case n.ID == "":
+		problem = "notification has no id"
+	case n.RecipientID == "":
+		problem = "notification has no recipient"
+	case n.Type == "":
+		problem = "notification has no type"
+	case n.CreatedAt.IsZero():
+		problem = "notification has no creation time"
+	case !utf8.ValidString(n.ID) || !utf8.ValidString(n.RecipientID) || !utf8.ValidString(n.Type) || !utf8.ValidString(n.ShareID):
+		problem = "notification holds a string that is not utf-8"
+	}
+	for k, v := range n.Data {
+		if problem == "" && (!utf8.ValidString(k) || !utf8.ValidString(v)) {
+			problem = "notification data holds a string that is not utf-8"
+		}
+	}
+	if problem != "" {
+		return ErrInternal(errors.New(problem), "publish notification %q", n.ID)
+	}
+	return nil
 }
 
 // Notifier publishes notifications to subscribers. Publish is at-least-once:

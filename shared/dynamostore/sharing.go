@@ -237,13 +237,9 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 	if err != nil {
 		return nil, "", translate(err, "list shares of %s", party)
 	}
-	shares := make([]core.Share, 0, len(items))
-	for _, it := range items {
-		sh, err := decodeShare(it)
-		if err != nil {
-			return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
-		}
-		shares = append(shares, sh)
+	shares, err := decodeAll(items, decodeShare)
+	if err != nil {
+		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
 	}
 	return shares, next, nil
 }
@@ -656,13 +652,9 @@ func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page)
 	if err != nil {
 		return nil, "", translate(err, "list inbox of %s", recipient)
 	}
-	out := make([]core.InboxItem, 0, len(items))
-	for _, it := range items {
-		n, err := decodeInboxItem(it)
-		if err != nil {
-			return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
-		}
-		out = append(out, n)
+	out, err := decodeAll(items, decodeInboxItem)
+	if err != nil {
+		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
 	}
 	return out, next, nil
 }

@@ -265,13 +265,9 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 	if err != nil {
 		return nil, "", translate(err, "list photos of %s", owner)
 	}
-	photos := make([]core.Photo, 0, len(items))
-	for _, it := range items {
-		p, err := decodePhoto(it)
-		if err != nil {
-			return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
-		}
-		photos = append(photos, p)
+	photos, err := decodeAll(items, decodePhoto)
+	if err != nil {
+		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
 	return photos, next, nil
 }
@@ -708,16 +704,19 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 	return recs, next, nil
 }
 
-func decodeAudits(items []item) ([]core.AuditRecord, error) {
-	recs := make([]core.AuditRecord, 0, len(items))
+func decodeAudits(items []item) ([]core.AuditRecord, error) { return decodeAll(items, decodeAudit) }
+
+// decodeAll decodes the items of one query page, in order.
+func decodeAll[T any](items []item, decode func(item) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(items))
 	for _, it := range items {
-		r, err := decodeAudit(it)
+		v, err := decode(it)
 		if err != nil {
 			return nil, err
 		}
-		recs = append(recs, r)
+		out = append(out, v)
 	}
-	return recs, nil
+	return out, nil
 }
 
 // partitionQuery is a strongly consistent Query of the items of partition pk

@@ -6,10 +6,8 @@ package localnotify
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/medshare/medshare/shared/core"
 )
@@ -60,7 +58,7 @@ func New(capacity int) *Notifier {
 // with a string that is not UTF-8, is refused with KindInternal (a bug of the
 // caller); a done context with KindUnavailable.
 func (n *Notifier) Publish(ctx context.Context, note core.Notification) error {
-	if err := validate(note); err != nil {
+	if err := note.Validate(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -131,30 +129,4 @@ func clone(m Message) Message {
 	m.Notification.Data = maps.Clone(m.Notification.Data)
 	m.Attributes = maps.Clone(m.Attributes)
 	return m
-}
-
-// validate refuses what SNS would refuse or what no caller should send.
-func validate(note core.Notification) error {
-	var problem string
-	switch {
-	case note.ID == "":
-		problem = "notification has no id"
-	case note.RecipientID == "":
-		problem = "notification has no recipient"
-	case note.Type == "":
-		problem = "notification has no type"
-	case note.CreatedAt.IsZero():
-		problem = "notification has no creation time"
-	case !utf8.ValidString(note.ID) || !utf8.ValidString(note.RecipientID) || !utf8.ValidString(note.Type) || !utf8.ValidString(note.ShareID):
-		problem = "notification holds a string that is not utf-8"
-	}
-	for k, v := range note.Data {
-		if problem == "" && (!utf8.ValidString(k) || !utf8.ValidString(v)) {
-			problem = "notification data holds a string that is not utf-8"
-		}
-	}
-	if problem != "" {
-		return core.ErrInternal(errors.New(problem), "publish notification %q", note.ID)
-	}
-	return nil
 }

@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -124,7 +123,7 @@ func Decode(body []byte) (core.Notification, error) {
 // refusal by SNS (validation, authorization, a missing topic) is
 // KindInternal.
 func (p *Notifier) Publish(ctx context.Context, n core.Notification) error {
-	if err := validate(n); err != nil {
+	if err := n.Validate(); err != nil {
 		return err
 	}
 	body, err := Encode(n)
@@ -144,33 +143,6 @@ func (p *Notifier) Publish(ctx context.Context, n core.Notification) error {
 			return core.ErrUnavailable(err, "publish notification %s", n.ID)
 		}
 		return core.ErrInternal(err, "publish notification %s", n.ID)
-	}
-	return nil
-}
-
-// validate refuses what SNS would refuse (empty attribute values, strings
-// that are not UTF-8) and what no caller should send.
-func validate(n core.Notification) error {
-	var problem string
-	switch {
-	case n.ID == "":
-		problem = "notification has no id"
-	case n.RecipientID == "":
-		problem = "notification has no recipient"
-	case n.Type == "":
-		problem = "notification has no type"
-	case n.CreatedAt.IsZero():
-		problem = "notification has no creation time"
-	case !utf8.ValidString(n.ID) || !utf8.ValidString(n.RecipientID) || !utf8.ValidString(n.Type) || !utf8.ValidString(n.ShareID):
-		problem = "notification holds a string that is not utf-8"
-	}
-	for k, v := range n.Data {
-		if problem == "" && (!utf8.ValidString(k) || !utf8.ValidString(v)) {
-			problem = "notification data holds a string that is not utf-8"
-		}
-	}
-	if problem != "" {
-		return core.ErrInternal(errors.New(problem), "publish notification %q", n.ID)
 	}
 	return nil
 }
