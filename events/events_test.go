@@ -1,5 +1,6 @@
 // Package events holds one real-shaped API Gateway HTTP API (payload 2.0)
-// event per operation; this test runs every one through its handler.
+// event per operation and one EventBridge scheduled event per job
+// (scheduled/); these tests run every one through its handler.
 package events
 
 import (
@@ -8,6 +9,8 @@ import (
 	"crypto/hpke"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,12 +18,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/embedded"
 	"github.com/medshare/medshare/shared/httpapi"
+	"github.com/medshare/medshare/shared/jobs"
 	"github.com/medshare/medshare/shared/samples"
 )
 
@@ -127,5 +132,52 @@ func openSampleKey(t *testing.T, body string) {
 	got, err := core.OpenKey(priv, k.SealedKey, core.SealInfo(k.KeyID, samples.Photo, samples.Access))
 	if err != nil || !bytes.Equal(got, bytes.Repeat([]byte{7}, 32)) {
 		t.Errorf("the sample device cannot open the sealed key to the photo's data key: %v", err)
+	}
+}
+
+// TestScheduledEvents decodes every scheduled job's sample event strictly, as
+// EventBridge sends it to the job's function, and runs the job for the
+// event's time on the embedded runtime, as the function does.
+func TestScheduledEvents(t *testing.T) {
+	rt, err := embedded.Open(embedded.Options{DataDir: t.TempDir(), PublicURL: "http://127.0.0.1:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	files, _ := filepath.Glob("scheduled/*.json")
+	if len(files) != len(jobs.Jobs) {
+		t.Errorf("%d scheduled events for %d jobs", len(files), len(jobs.Jobs))
+	}
+	for _, j := range jobs.Jobs {
+		t.Run(j.Name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("scheduled", j.Name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			var ev events.EventBridgeEvent
+			if err := dec.Decode(&ev); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if ev.Source != "aws.events" || ev.DetailType != "Scheduled Event" || ev.Time.IsZero() || len(ev.Resources) != 1 ||
+				!strings.HasPrefix(ev.Resources[0], "arn:aws:events:"+ev.Region+":"+ev.AccountID+":rule/") {
+				t.Errorf("not a scheduled event of an EventBridge rule: %+v", ev)
+			}
+			res, err := jobs.Run(context.Background(), rt.Service, j.Name, ev.Time, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			switch j.Name {
+			case "cleanup":
+				if res.Cleanup == nil || !res.Cleanup.Complete {
+					t.Errorf("cleanup result %+v", res.Cleanup)
+				}
+			case "daily-report":
+				if want := ev.Time.UTC().Add(-24 * time.Hour).Format(time.DateOnly); res.Report["day"] != want {
+					t.Errorf("reported day %q, want %s (the day before the event)", res.Report["day"], want)
+				}
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/medshare/medshare/shared/awstest"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/httpapi"
+	"github.com/medshare/medshare/shared/jobs"
 	"github.com/medshare/medshare/shared/samples"
 )
 
@@ -77,6 +79,58 @@ func buildAll(t *testing.T) string {
 // port and invokes it once to measure the cold start.
 func start(t *testing.T, rie, bin, op string, env []string) *function {
 	t.Helper()
+	rt, _ := httpapi.RouteByOp(op)
+	probe := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: rt.RouteKey(), RequestContext: events.APIGatewayV2HTTPRequestContext{RouteKey: rt.RouteKey()}}
+	return startWith(t, rie, bin, op, env, func(f *function) error { _, err := f.invokeErr(probe); return err })
+}
+
+// startJob runs a scheduled job's bootstrap under the emulator; it probes
+// with an event the handler refuses to decode, so that no job runs.
+func startJob(t *testing.T, rie, bin, name string, env []string) *function {
+	t.Helper()
+	return startWith(t, rie, bin, name, env, func(f *function) error {
+		resp, err := http.Post(f.url, "application/json", strings.NewReader(`{"time": "not a time"}`))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil // any answer: the runtime is up (this one is the handler's decoding error)
+	})
+}
+
+// invokeJob invokes a job's function with a scheduled event and returns what
+// it did.
+func (f *function) invokeJob(t *testing.T, ev events.EventBridgeEvent) jobs.Result {
+	t.Helper()
+	b, _ := json.Marshal(ev)
+	resp, err := http.Post(f.url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", f.op, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out jobs.Result
+	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != 200 || out.Job != f.op {
+		t.Fatalf("%s: %d %s", f.op, resp.StatusCode, body)
+	}
+	return out
+}
+
+func loadScheduled(t *testing.T, name string) events.EventBridgeEvent {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "events", "scheduled", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func startWith(t *testing.T, rie, bin, op string, env []string, probe func(*function) error) *function {
+	t.Helper()
 	addr := freePort(t)
 	// Each emulator also needs its own port for the runtime API its bootstrap
 	// talks to (9001 by default), or concurrent emulators collide.
@@ -96,11 +150,9 @@ func start(t *testing.T, rie, bin, op string, env []string) *function {
 		}
 	})
 	f := &function{op: op, url: "http://" + addr + "/2015-03-31/functions/function/invocations"}
-	rt, _ := httpapi.RouteByOp(op)
-	probe := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: rt.RouteKey(), RequestContext: events.APIGatewayV2HTTPRequestContext{RouteKey: rt.RouteKey()}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := f.invokeErr(probe); err == nil {
+		if err := probe(f); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -183,8 +235,8 @@ func send(t *testing.T, up map[string]any, data []byte) int {
 // TestFunctionsUnderRuntimeEmulator builds every function's bootstrap, runs
 // each under the Lambda Runtime Interface Emulator with the emulators'
 // endpoints in its environment, invokes it with its sample event, then drives
-// the chat-image flow through the functions: real Lambda runtimes, real SigV4,
-// real presigned URLs.
+// the sharing and chat-image flows and the scheduled jobs through the
+// functions: real Lambda runtimes, real SigV4, real presigned URLs.
 func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 	rie := awstest.RIE(t)
 	cfg := awstest.Config(t)
@@ -227,6 +279,11 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 	for _, r := range httpapi.Routes {
 		fns[r.Op] = start(t, rie, bin, r.Op, env)
 		t.Logf("cold start of %s under the emulator: %v", r.Op, fns[r.Op].coldStart.Round(time.Millisecond))
+	}
+
+	for _, j := range jobs.Jobs {
+		fns[j.Name] = startJob(t, rie, bin, j.Name, env)
+		t.Logf("cold start of %s under the emulator: %v", j.Name, fns[j.Name].coldStart.Round(time.Millisecond))
 	}
 
 	for _, op := range samples.Order {
@@ -289,6 +346,64 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 			if _, err := pro.ClaimKey(ctx, k.KeyID); client.Code(err) != core.CodeSessionRevoked {
 				t.Errorf("claim after revoke: %v, want session_revoked", err)
 			}
+		}
+	})
+
+	t.Run("scheduled jobs", func(t *testing.T) {
+		// A session created by a service two hours behind: it expired an
+		// hour ago. The cleanup function expires it and notifies both
+		// parties; the daily-report function counts its day.
+		ctx := context.Background()
+		past, err := awsruntime.New(clients, s, core.Config{}, func() time.Time { return time.Now().Add(-2 * time.Hour) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		pat := core.Caller{ID: "pat-jobs", Role: core.RolePatient, RequestID: "rie-jobs"}
+		data := bytes.Repeat([]byte("ciphertext"), 100)
+		sum := sha256.Sum256(data)
+		up, err := past.Service.PresignPhotoUpload(ctx, pat, core.PhotoUploadInput{Angle: "CROWN", ContentType: "image/jpeg", Size: int64(len(data)), SHA256: sum[:], DataKey: make([]byte, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := map[string]any{}
+		for k, v := range up.Upload.Headers {
+			h[k] = v
+		}
+		if st := send(t, map[string]any{"method": up.Upload.Method, "url": up.Upload.URL, "headers": h}, data); st != 200 {
+			t.Fatalf("upload: %d", st)
+		}
+		if _, err := past.Service.FinalizePhoto(ctx, pat, up.Photo.ID); err != nil {
+			t.Fatal(err)
+		}
+		sh, _, err := past.Service.CreateShare(ctx, pat, core.ShareInput{ProfessionalID: "pro-jobs", PhotoIDs: []string{up.Photo.ID}, ExpiresIn: time.Hour, MaxViews: 1, ScreenshotPolicy: core.ScreenshotWarn})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		res := fns["cleanup"].invokeJob(t, loadScheduled(t, "cleanup"))
+		if res.Cleanup == nil || res.Cleanup.SessionsExpired != 1 || res.Cleanup.Failed != 0 || !res.Cleanup.Complete {
+			t.Errorf("cleanup: %+v, want one session expired", res.Cleanup)
+		}
+		if got, err := rt.Store.GetShare(ctx, sh.ID); err != nil || got.Status != core.ShareExpired {
+			t.Errorf("share after cleanup: %q %v, want expired", got.Status, err)
+		}
+		for _, who := range []string{"pat-jobs", "pro-jobs"} {
+			items, _, err := rt.Store.ListInbox(ctx, who, core.Page{Limit: 1})
+			if err != nil || len(items) != 1 || items[0].Type != core.NoteSessionExpired || !items[0].Published {
+				t.Errorf("%s's newest notification: %+v %v, want a published session_expired", who, items, err)
+			}
+		}
+
+		ev := loadScheduled(t, "daily-report")
+		day := sh.CreatedAt.UTC().Truncate(24 * time.Hour)
+		ev.Time = day.Add(24*time.Hour + 15*time.Minute)
+		res = fns["daily-report"].invokeJob(t, ev)
+		stored, err := rt.Store.GetDailyReport(ctx, day)
+		if err != nil {
+			t.Fatalf("stored report: %v", err)
+		}
+		if res.Report["day"] != day.Format(time.DateOnly) || res.Report["sessions_created"] != strconv.FormatInt(stored.SessionsCreated, 10) || stored.SessionsCreated < 1 {
+			t.Errorf("report %v, stored %+v: want the day of the share, counting it", res.Report, stored)
 		}
 	})
 

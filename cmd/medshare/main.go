@@ -1,6 +1,7 @@
 // Command medshare runs MedShare on one machine and holds its tools:
 //
-//	medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--demo]
+//	medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--demo] [--jobs=true]
+//	medshare job cleanup|daily-report [--backend embedded|aws] [--data-dir .data] [--day YYYY-MM-DD]
 //	medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
 //	medshare loadtest [--url http://127.0.0.1:8080] [--data-dir .data] [flags]: a bounded load test, loopback only
 //	medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare] [--topic medshare-events] [--endpoint URL] [--path-style]
@@ -8,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +31,7 @@ import (
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devauth"
 	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/jobs"
 	"github.com/medshare/medshare/shared/loadtest"
 )
 
@@ -42,7 +45,8 @@ func main() {
 }
 
 const usage = `usage:
-  medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--public-url URL] [--demo]
+  medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--public-url URL] [--demo] [--jobs=true]
+  medshare job cleanup|daily-report [--backend embedded|aws] [--data-dir .data] [--day YYYY-MM-DD]
   medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
   medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare]
                      [--topic medshare-events] [--endpoint URL] [--path-style]
@@ -58,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
+	case "job":
+		return job(ctx, args[1:], getenv, stdout, stderr)
 	case "bootstrap":
 		return bootstrap(ctx, args[1:], stdout, stderr)
 	case "loadtest":
@@ -110,6 +116,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	dir := fs.String("data-dir", ".data", "data directory (created with mode 0700)")
 	publicURL := fs.String("public-url", "", "base URL clients use (default http://ADDR)")
 	demo := fs.Bool("demo", false, "seed a patient, a professional, a clinic and an appointment and print their tokens")
+	runJobs := fs.Bool("jobs", true, "run the scheduled jobs (cleanup, daily-report) in-process on their schedules")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -150,6 +157,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	// The jobs stop with the server, before the store closes.
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	defer func() { stopJobs(); <-jobsDone }()
+	go func() {
+		defer close(jobsDone)
+		if *runJobs {
+			jobs.Schedule(jobsCtx, rt.Service, log, time.Now, jobs.After)
+		}
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -207,6 +224,73 @@ func seedDemo(ctx context.Context, rt *embedded.Runtime, dir string, stdout io.W
 	}
 	_, err = stdout.Write(out)
 	return err
+}
+
+// job runs one scheduled job now, on the embedded data directory (stop
+// `medshare serve` first: it holds the store) or on AWS, wired from the
+// environment as the functions are. It prints the result as JSON.
+func job(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		return errors.New("usage: medshare job cleanup|daily-report [--backend embedded|aws] [--data-dir .data] [--day YYYY-MM-DD]")
+	}
+	name := args[0]
+	if _, ok := jobs.ByName(name); !ok {
+		return fmt.Errorf("job: unknown job %q (cleanup or daily-report)", name)
+	}
+	fs := flag.NewFlagSet("job "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	backend := fs.String("backend", "embedded", "embedded (the --data-dir of medshare serve) or aws (MEDSHARE_TABLE, ... and AWS credentials from the environment)")
+	dir := fs.String("data-dir", ".data", "data directory of the embedded backend")
+	day := fs.String("day", "", "daily-report: the UTC day to report (default: yesterday)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	at := time.Now()
+	if *day != "" {
+		if name != "daily-report" {
+			return errors.New("job: --day is for daily-report")
+		}
+		d, err := time.Parse(time.DateOnly, *day)
+		if err != nil {
+			return fmt.Errorf("job: --day: %w", err)
+		}
+		at = d.Add(24 * time.Hour) // the run that reports the day before it
+	}
+	cfg, err := config.Service(getenv)
+	if err != nil {
+		return fmt.Errorf("job: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	var svc *core.Service
+	switch *backend {
+	case "embedded":
+		// No URL is handed out: the public URL only has to be well formed.
+		rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: "http://127.0.0.1", Config: cfg, Log: log})
+		if err != nil {
+			return fmt.Errorf("job: %w", err)
+		}
+		defer rt.Close()
+		svc = rt.Service
+	case "aws":
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("job: aws config: %w", err)
+		}
+		rt, err := awsruntime.Open(ctx, awsCfg, getenv, cfg)
+		if err != nil {
+			return fmt.Errorf("job: %w", err)
+		}
+		svc = rt.Service
+	default:
+		return fmt.Errorf("job: --backend must be embedded or aws, not %q", *backend)
+	}
+	res, err := jobs.Run(ctx, svc, name, at, log)
+	if err != nil {
+		return fmt.Errorf("job: %w", err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
 }
 
 // bootstrap creates the AWS resources on any endpoint (emulators, LocalStack)

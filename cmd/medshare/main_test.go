@@ -250,3 +250,38 @@ func TestTokenCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestJobCommand: `medshare job` runs one job now on the data directory and
+// prints what it did; it refuses what it cannot do.
+func TestJobCommand(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServe(t, dir, nil, "--demo", "--jobs=false")
+	srv.stop() // the job needs the store the server holds
+	for _, c := range []struct {
+		name string
+		args []string
+		want string // in the output; "" for an error
+	}{
+		{"cleanup", []string{"cleanup", "--data-dir", dir}, `"job": "cleanup"`},
+		{"report of a day", []string{"daily-report", "--data-dir", dir, "--day", "2026-11-25"}, `"day": "2026-11-25"`},
+		{"report of yesterday", []string{"daily-report", "--data-dir", dir}, `"day": "` + time.Now().UTC().Add(-24*time.Hour).Format(time.DateOnly) + `"`},
+		{"unknown job", []string{"vacuum", "--data-dir", dir}, ""},
+		{"no job", nil, ""},
+		{"day for cleanup", []string{"cleanup", "--data-dir", dir, "--day", "2026-11-25"}, ""},
+		{"bad day", []string{"daily-report", "--data-dir", dir, "--day", "yesterday"}, ""},
+		{"bad backend", []string{"cleanup", "--data-dir", dir, "--backend", "cloud"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"job"}, c.args...), func(string) string { return "" }, &out, io.Discard)
+			switch {
+			case c.want == "" && err == nil:
+				t.Errorf("succeeded with %s, want an error", out.String())
+			case c.want != "" && err != nil:
+				t.Errorf("error: %v", err)
+			case c.want != "" && !strings.Contains(out.String(), c.want):
+				t.Errorf("output %s, want %s in it", out.String(), c.want)
+			}
+		})
+	}
+}

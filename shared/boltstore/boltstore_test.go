@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/jobtest"
 	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
@@ -73,6 +74,14 @@ func TestContract(t *testing.T) {
 
 func TestShareContract(t *testing.T) {
 	sharetest.Run(t, sharetest.Harness{New: func(t *testing.T) sharetest.Store { return openTemp(t) }})
+}
+
+func TestJobContract(t *testing.T) {
+	jobtest.Run(t, jobtest.Harness{New: func(t *testing.T, now func() time.Time) jobtest.Store {
+		s := openTemp(t)
+		s.now = now
+		return s
+	}})
 }
 
 func TestDurableAcrossReopen(t *testing.T) {

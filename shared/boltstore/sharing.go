@@ -36,9 +36,14 @@ func checkWriteIDs(rec core.AuditRecord, n *core.Notification, ids ...string) er
 	return checkRecordIDs(rec)
 }
 
-// putNotification puts n, unread and unpublished, into its recipient's inbox.
-func putNotification(items *bolt.Bucket, n core.Notification) error {
-	return putJSON(items, storekeys.InboxKey(n.RecipientID, n.ID), inboxRecordOf(core.InboxItem{Notification: n}))
+// putNotification puts n, unread and unpublished, into its recipient's
+// inbox, due (core.DueNotification) until MarkPublished.
+func putNotification(tx *bolt.Tx, n core.Notification) error {
+	k := storekeys.InboxKey(n.RecipientID, n.ID)
+	if err := putJSON(tx.Bucket(itemsBucket), k, inboxRecordOf(core.InboxItem{Notification: n})); err != nil {
+		return err
+	}
+	return putDue(tx, core.DueNotification, n.CreatedAt, k)
 }
 
 // readShare returns share id as stored, or KindNotFound.
@@ -117,6 +122,11 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notificat
 		if err := tx.Bucket(shareGranteeBucket).Put(boltKey(storekeys.SharesByGranteeKey(sh.ProfessionalID, sh.CreatedAt, sh.ID)), boltKey(sk)); err != nil {
 			return err
 		}
+		if sh.Status == core.ShareActive {
+			if err := putDue(tx, core.DueShare, sh.ExpiresAt, sk); err != nil {
+				return err
+			}
+		}
 		if sh.IdempotencyKey != "" {
 			claim := idemRecord{
 				PatientID: sh.PatientID, IdempotencyKey: sh.IdempotencyKey, ShareID: sh.ID, RequestHash: sh.RequestHash,
@@ -126,7 +136,7 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notificat
 				return err
 			}
 		}
-		return putNotification(items, n)
+		return putNotification(tx, n)
 	})
 	if err != nil {
 		return fmt.Errorf("create share %s of %s: %w", sh.ID, sh.PatientID, err)
@@ -247,7 +257,10 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		if err := putJSON(items, storekeys.ShareKey(id), shareRecordOf(sh)); err != nil {
 			return err
 		}
-		if err := putNotification(items, n); err != nil {
+		if err := deleteDue(tx, core.DueShare, sh.ExpiresAt, storekeys.ShareKey(id)); err != nil {
+			return err
+		}
+		if err := putNotification(tx, n); err != nil {
 			return err
 		}
 		revoked = true
@@ -298,7 +311,7 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n 
 		if err := putJSON(items, ak, ar); err != nil {
 			return err
 		}
-		return putNotification(items, n)
+		return putNotification(tx, n)
 	})
 	if err != nil {
 		return fmt.Errorf("open access %s to share %s: %w", a.ID, a.ShareID, err)
@@ -365,7 +378,7 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 		if n == nil {
 			return nil
 		}
-		return putNotification(items, *n)
+		return putNotification(tx, *n)
 	})
 	if err != nil {
 		return fmt.Errorf("add suspicion %d→%d to access %s: %w", prev, next, accessID, err)
@@ -409,7 +422,10 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		if err := putJSON(items, kk, ephemeralKeyRecordOf(k)); err != nil {
 			return err
 		}
-		return putNotification(items, n)
+		if err := putDue(tx, core.DueKey, k.ExpiresAt, kk); err != nil {
+			return err
+		}
+		return putNotification(tx, n)
 	})
 	if err != nil {
 		return fmt.Errorf("issue key %s on share %s: %w", k.ID, k.ShareID, err)
@@ -536,6 +552,11 @@ func (s *Store) markInbox(ctx context.Context, recipient, id string, mark func(*
 		}
 		out = r.item()
 		mark(&out)
+		if out.Published {
+			if err := deleteDue(tx, core.DueNotification, out.CreatedAt, k); err != nil {
+				return err
+			}
+		}
 		return putJSON(items, k, inboxRecordOf(out))
 	})
 	return out, err
@@ -551,7 +572,8 @@ func (s *Store) MarkRead(ctx context.Context, recipient, id string) (core.InboxI
 }
 
 // MarkPublished records that the notifier accepted one of recipient's
-// notifications; KindNotFound, and no write, when it is not theirs.
+// notifications, which is then no longer due; KindNotFound, and no write,
+// when it is not theirs.
 func (s *Store) MarkPublished(ctx context.Context, recipient, id string) error {
 	if _, err := s.markInbox(ctx, recipient, id, func(it *core.InboxItem) { it.Published = true }); err != nil {
 		return fmt.Errorf("mark notification %q of %q published: %w", id, recipient, err)

@@ -23,7 +23,9 @@ import (
 // by-actor index of audit records, gsi_share_patient and gsi_share_grantee
 // the by-patient and by-grantee indexes of shares (gsi1 and gsi2 of the
 // DynamoDB table). An index entry's value is the items key of its item, so
-// that the index reads the item as stored now.
+// that the index reads the item as stored now. The buckets of the scheduled
+// jobs (the due index, the audit counters, the tally expiry) are in
+// jobs.go.
 var (
 	itemsBucket        = []byte("items")
 	actorBucket        = []byte("gsi_actor")
@@ -36,10 +38,13 @@ var (
 // holds before it fails.
 const OpenTimeout = time.Second
 
-// Store is the bbolt implementation of core.Store and core.ShareStore. It is
-// safe for concurrent use.
+// Store is the bbolt implementation of core.Store, core.ShareStore and
+// core.JobStore. It is safe for concurrent use.
 type Store struct {
 	db *bolt.DB
+	// now is the store's own clock, read only to forget Tally counters
+	// past their until; tests set it.
+	now func() time.Time
 }
 
 var (
@@ -60,13 +65,23 @@ func Open(path string) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		// The job indexes came later: a file made before them gets them,
+		// built from its items, in the transaction that creates them.
+		if tx.Bucket(dueBucket) != nil {
+			return nil
+		}
+		for _, name := range jobBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return backfillJobIndexes(tx)
 	})
 	if err != nil {
 		_ = db.Close()
 		return nil, core.ErrUnavailable(err, "create buckets in store %s", path)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, now: time.Now}, nil
 }
 
 // Close releases the file. Methods called after Close fail with
@@ -76,7 +91,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping checks that the store answers.
 func (s *Store) Ping(ctx context.Context) error {
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		for _, name := range buckets {
+		for _, name := range append(buckets, jobBuckets...) {
 			if tx.Bucket(name) == nil {
 				return core.ErrInternal(nil, "store bucket %s is missing", name)
 			}
@@ -218,6 +233,11 @@ func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
 		if b.Get(boltKey(k)) != nil {
 			return core.ErrConflict("photo %s exists", p.ID)
 		}
+		if p.Status == core.StatusPending {
+			if err := putDue(tx, core.DueUpload, p.UploadExpiresAt, k); err != nil {
+				return err
+			}
+		}
 		return putJSON(b, k, photoRecordOf(p))
 	})
 	if err != nil {
@@ -259,6 +279,9 @@ func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed c
 		p.Status = core.StatusReady
 		p.UpdatedAt = now.UTC()
 		if err := putJSON(b, k, photoRecordOf(p)); err != nil {
+			return err
+		}
+		if err := deleteDue(tx, core.DueUpload, p.UploadExpiresAt, k); err != nil {
 			return err
 		}
 		out = p
@@ -338,6 +361,9 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 		}
 		if !found {
 			return core.ErrNotFound("photo %s not found", id)
+		}
+		if err := deleteDue(tx, core.DueUpload, r.UploadExpiresAt, k); err != nil {
+			return err
 		}
 		return b.Delete(boltKey(k))
 	})
@@ -427,6 +453,11 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		if err := putJSON(b, ak, appointmentRecordOf(a)); err != nil {
 			return err
 		}
+		if img.Status == core.StatusPending {
+			if err := putDue(tx, core.DueUpload, img.UploadExpiresAt, ik); err != nil {
+				return err
+			}
+		}
 		return putJSON(b, ik, chatImageRecordOf(img))
 	})
 	if err != nil {
@@ -498,6 +529,9 @@ func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core
 		if err := putJSON(b, k, chatImageRecordOf(img)); err != nil {
 			return err
 		}
+		if err := deleteDue(tx, core.DueUpload, img.UploadExpiresAt, k); err != nil {
+			return err
+		}
 		out = img
 		return nil
 	})
@@ -563,8 +597,8 @@ func checkRecordIDs(rec core.AuditRecord) error {
 	return nil
 }
 
-// appendRecord appends rec to its chain within tx: the record, the new head
-// and the by-actor index entry, on condition that the head is (rec.Seq-1,
+// appendRecord appends rec to its chain within tx: the record, the new head,
+// its audit counter (CountAudit) and the by-actor index entry, on condition that the head is (rec.Seq-1,
 // rec.PrevHash); otherwise it returns *core.HeadMismatchError with the
 // current head. AppendAudit runs it alone; the share methods run it in the
 // transaction of the state change the record records, so that the two land
@@ -586,6 +620,9 @@ func appendRecord(tx *bolt.Tx, rec core.AuditRecord) error {
 		return err
 	}
 	if err := putJSON(items, storekeys.AuditHeadKey(rec.PatientID), headRecord{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
+		return err
+	}
+	if err := countRecord(tx, rec); err != nil {
 		return err
 	}
 	if rec.ActorID == "" {

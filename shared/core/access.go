@@ -113,6 +113,9 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 		return IssuedKey{}, ErrNotFound("photo not found in this share")
 	}
 	now := s.now()
+	if s.burst(ctx, c, a, now) {
+		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionRevoked, "the session was revoked"))
+	}
 	if !now.Before(a.ExpiresAt) {
 		gone := ErrGone(CodeSessionExpired, "the access has expired; open a new one")
 		if revoked, _ := s.detect(ctx, c, a, SignalOutsideWindow, ""); revoked {

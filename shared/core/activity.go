@@ -28,6 +28,7 @@ import (
 //	ip_change           30 (detector: a key asked for from another IP than the access was opened from; once per IP per access)
 //	outside_window      20 (detector: a key asked for after the access expired)
 //	failed_claim        15 (detector: a claim of a used or expired key)
+//	key_burst           30 (detector: more issue-key calls on one access in a minute than BurstLimit; once per minute)
 //
 // At WarnScore the patient is warned (a suspicious_activity notification); at
 // RevokeScore the session is revoked by the detector, both parties are
@@ -51,11 +52,22 @@ const (
 	SignalIPChange        = "ip_change"
 	SignalOutsideWindow   = "outside_window"
 	SignalFailedClaim     = "failed_claim"
+	SignalKeyBurst        = "key_burst"
 )
+
+// BurstWindow is the window of the burst detector: issue-key calls on one
+// access are counted per window (whole minutes of the Unix clock).
+const BurstWindow = time.Minute
+
+// BurstLimit is how many issue-key calls on access a may make in one
+// BurstWindow before it is a burst: twice its photos (a viewer who opens each
+// photo and reopens it), and never fewer than 10.
+func BurstLimit(a Access) int { return max(10, 2*len(a.Photos)) }
 
 var weights = map[string]int{
 	EventScreenshot: 40, EventScreenRecording: 60, EventCopyAttempt: 30, EventAppBackgrounded: 5,
 	EventUnexpectedAccess: RevokeScore, SignalIPChange: 30, SignalOutsideWindow: 20, SignalFailedClaim: 15,
+	SignalKeyBurst: 30,
 }
 
 // grantee events; the patient may only report EventUnexpectedAccess.
@@ -261,6 +273,23 @@ func (s *Service) detect(ctx context.Context, c Caller, a Access, signal, flag s
 	detector := Caller{ID: DetectorID, Role: RoleSystem, SourceIP: c.SourceIP, UserAgent: c.UserAgent, RequestID: c.RequestID}
 	_, revoked, err := s.suspect(ctx, detector, a, sh, signal, flag, weights[signal], false, false)
 	return revoked, err
+}
+
+// burst counts one issue-key call on the access in its BurstWindow and, on the
+// call that goes past BurstLimit, raises SignalKeyBurst (once per window). It
+// reports whether the share is revoked now. Best effort, like every
+// detector: a failure to count lets the call through.
+func (s *Service) burst(ctx context.Context, c Caller, a Access, now time.Time) bool {
+	if s.jobs == nil {
+		return false
+	}
+	w := strconv.FormatInt(now.Unix()/int64(BurstWindow/time.Second), 10)
+	n, err := s.jobs.Tally(ctx, "issue:"+a.ID+":"+w, now.Add(2*BurstWindow))
+	if err != nil || n != int64(BurstLimit(a))+1 {
+		return false
+	}
+	revoked, _ := s.detect(ctx, c, a, SignalKeyBurst, "burst:"+w)
+	return revoked
 }
 
 func fnv32(s string) uint32 {

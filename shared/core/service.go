@@ -55,6 +55,9 @@ type Deps struct {
 	// operations answer unavailable.
 	Shares   ShareStore
 	Notifier Notifier
+	// Jobs serves the scheduled jobs and the burst detector; while nil, the
+	// jobs answer unavailable and bursts go undetected.
+	Jobs JobStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -69,6 +72,7 @@ type Service struct {
 	keys     KeyRing
 	shares   ShareStore
 	notifier Notifier
+	jobs     JobStore
 	now      func() time.Time
 	audit    *auditor
 	// suspicion serializes score updates per access within the process.
@@ -88,6 +92,7 @@ func NewService(cfg Config, d Deps) *Service {
 		keys:     d.Keys,
 		shares:   d.Shares,
 		notifier: d.Notifier,
+		jobs:     d.Jobs,
 		now:      func() time.Time { return now().UTC() },
 		audit:    &auditor{store: d.Store},
 	}

@@ -637,8 +637,8 @@ func describeFrom(in *dynamodb.CreateTableInput) *types.TableDescription {
 
 func TestEnsureTable(t *testing.T) {
 	good := describeFrom(TableInput("medshare"))
-	noExpiry := describeFrom(TableInput("medshare"))
-	noExpiry.GlobalSecondaryIndexes = noExpiry.GlobalSecondaryIndexes[:1]
+	onlyByActor := describeFrom(TableInput("medshare"))
+	onlyByActor.GlobalSecondaryIndexes = onlyByActor.GlobalSecondaryIndexes[:1]
 	// A table made before the shares: without the by-grantee index.
 	noGrantee := describeFrom(TableInput("medshare"))
 	noGrantee.GlobalSecondaryIndexes = slices.DeleteFunc(noGrantee.GlobalSecondaryIndexes, func(g types.GlobalSecondaryIndexDescription) bool {
@@ -669,7 +669,7 @@ func TestEnsureTable(t *testing.T) {
 			[]string{"DescribeTable", "DescribeTimeToLive"}},
 		{"ttl on another attribute", []*types.TableDescription{good}, false, ttl(types.TimeToLiveStatusEnabled, "expires"), "internal",
 			[]string{"DescribeTable", "DescribeTimeToLive"}},
-		{"index missing", []*types.TableDescription{noExpiry}, false, nil, "internal", []string{"DescribeTable"}},
+		{"index missing", []*types.TableDescription{onlyByActor}, false, nil, "internal", []string{"DescribeTable"}},
 		{"by-grantee index missing", []*types.TableDescription{noGrantee}, false, nil, "internal", []string{"DescribeTable"}},
 		{"other key schema", []*types.TableDescription{otherKeys}, false, nil, "internal", []string{"DescribeTable"}},
 	} {

@@ -61,12 +61,29 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// expiring holds the attributes of an item that expires: IndexExpiry's keys
-// and the TTL. They are absent (omitted) on items that do not expire.
+// timeIndexed holds an item's IndexTime keys: its AttrTimeBucket and
+// AttrTimeAt. They are absent (omitted) on items that are not in the index.
+// TimeAt is a pointer so that a time at the epoch itself, 0, is stored.
+type timeIndexed struct {
+	TimeBucket string `dynamodbav:"time_bucket,omitempty"`
+	TimeAt     *int64 `dynamodbav:"time_at,omitempty"`
+}
+
+func indexedAt(bucket string, at int64) timeIndexed {
+	return timeIndexed{TimeBucket: bucket, TimeAt: &at}
+}
+
+// dueAt is the IndexTime keys of an item of kind that is due at due.
+func dueAt(kind core.DueKind, due time.Time) timeIndexed {
+	return indexedAt(DueBucket(kind, due), epochCeil(due))
+}
+
+// expiring holds the attributes of an item that expires: IndexTime's keys
+// (while the item is due for cleanup) and the TTL. They are absent (omitted)
+// on items that do not expire.
 type expiring struct {
-	ExpiryBucket string `dynamodbav:"expiry_bucket,omitempty"`
-	ExpiresAt    int64  `dynamodbav:"expires_at,omitempty"`
-	TTL          int64  `dynamodbav:"ttl,omitempty"`
+	timeIndexed
+	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
 // uploadExpiry is the expiring attributes of an upload in status whose window
@@ -76,9 +93,8 @@ func uploadExpiry(status core.UploadStatus, expiresAt time.Time) expiring {
 		return expiring{}
 	}
 	return expiring{
-		ExpiryBucket: UploadExpiryBucket(expiresAt),
-		ExpiresAt:    epochCeil(expiresAt),
-		TTL:          epochCeil(expiresAt.Add(UploadTTLGrace)),
+		timeIndexed: dueAt(core.DueUpload, expiresAt),
+		TTL:         epochCeil(expiresAt.Add(UploadTTLGrace)),
 	}
 }
 
@@ -287,6 +303,16 @@ type auditItem struct {
 	// actor is not indexed (index keys cannot be empty).
 	GSI1PK string `dynamodbav:"gsi1pk,omitempty"`
 	GSI1SK string `dynamodbav:"gsi1sk,omitempty"`
+	// Every record is in IndexTime under its audit counter (auditCounter),
+	// which CountAudit counts.
+	timeIndexed
+}
+
+// auditCounter is the IndexTime keys of record a: the bucket of its UTC
+// day, StatKey and patient's shard, and its time in epoch seconds rounded
+// down (rounding up could carry 23:59:59.5 into the next day).
+func auditCounter(a core.AuditRecord) timeIndexed {
+	return indexedAt(AuditBucket(a.At, a.StatKey(), AuditShard(a.PatientID)), a.At.Unix())
 }
 
 func auditItemOf(a core.AuditRecord) auditItem {
@@ -309,6 +335,7 @@ func auditItemOf(a core.AuditRecord) auditItem {
 		RequestID:    a.RequestID,
 		PrevHash:     a.PrevHash,
 		Hash:         a.Hash,
+		timeIndexed:  auditCounter(a),
 	}
 	if a.ActorID != "" {
 		ak := storekeys.ActorIndexKey(a.ActorID, a.At, a.PatientID, a.Seq)

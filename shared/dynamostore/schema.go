@@ -3,6 +3,8 @@ package dynamostore
 import (
 	"context"
 	"errors"
+	"hash/fnv"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,68 +48,98 @@ const (
 	AttrGSI2PK           = "gsi2pk"
 	AttrGSI2SK           = "gsi2sk"
 
-	// IndexExpiry is the sparse index of the items due for cleanup: partition
-	// AttrExpiryBucket (S, e.g. "upload#2026-03-14-15": a kind and the UTC
-	// hour in which the item expires), sort AttrExpiresAt (N, epoch seconds
-	// rounded up, so that expires_at <= now in seconds means expired). Only
-	// items that can expire carry these attributes: PENDING uploads, ACTIVE
-	// shares (for the job that expires sessions and notifies their parties)
-	// and ephemeral keys (for the job that purges them); they are removed
-	// when the item stops expiring (an upload becomes READY, a share is
-	// revoked), which drops it from the index. An item's own expiry, which
-	// conditions compare to the nanosecond, is another attribute (S, like
-	// every stored time): expires_at is typed N by the index, and rounding
-	// it to seconds would let a condition accept a share for up to a second
-	// after it expired. It projects KEYS_ONLY: the cleanup job
-	// needs only the table key (which names the item and, through the core's
-	// key rules, its object), and then deletes each item with its own
-	// conditional write, which re-checks the state that matters at that
-	// moment; projecting more would pay write and storage for every staged
-	// upload to save a read that the conditional delete makes unnecessary.
-	IndexExpiry      = "gsi_expiry"
-	AttrExpiryBucket = "expiry_bucket"
-	AttrExpiresAt    = "expires_at"
+	// IndexTime is the sparse index of items by a time bucket: partition
+	// AttrTimeBucket (S), sort AttrTimeAt (N, epoch seconds). Only items
+	// that carry both attributes are in it, under two kinds of bucket:
+	//
+	//   - Due items (DueBucket): "<core.DueKind>#<UTC hour>", e.g.
+	//     "upload#2026-03-14-15", sorted by when the item is due in epoch
+	//     seconds rounded up (so that time_at <= now in seconds means due).
+	//     A PENDING upload (photo or chat image) is due at the end of its
+	//     upload window, an ACTIVE share at its expiry, an ephemeral key
+	//     (issued or used) at its expiry, an unpublished notification at its
+	//     creation. The attributes are removed when the item stops being due
+	//     (an upload becomes READY, a share is revoked or expired, a
+	//     notification is published), which drops it from the index; a key
+	//     stays until it is deleted. core.JobStore.ListDue queries one
+	//     bucket per hour, so that no partition holds more than an hour of
+	//     one kind.
+	//   - Audit counters (AuditBucket): "audit#<yyyy-mm-dd>#<StatKey>#<shard>",
+	//     on every audit record, sorted by the record's time in epoch
+	//     seconds (rounded down, so that it stays in its day).
+	//     core.JobStore.CountAudit counts one day's records of one StatKey
+	//     with a Select=COUNT query of each of the AuditShards partitions.
+	//     The shard (AuditShard) spreads a day's busiest counter over
+	//     AuditShards partitions. This costs every audit record one more
+	//     index write (a KEYS_ONLY entry: the table and index keys, about
+	//     200 bytes, one write unit) and its storage, which is what keeps
+	//     the daily report from reading the whole trail.
+	//
+	// An item's own expiry, which conditions compare to the nanosecond, is
+	// another attribute (S, like every stored time): time_at is typed N by
+	// the index, and rounding it to seconds would let a condition accept a
+	// share for up to a second after it expired. The index projects
+	// KEYS_ONLY: the cleanup job needs only the table key (which names the
+	// item and, through the core's key rules, its object), and then acts on
+	// each item with its own conditional write, which re-checks the state
+	// that matters at that moment; projecting more would pay write and
+	// storage for every staged upload and audit record to save a read that
+	// the conditional write makes unnecessary. Index reads are eventually
+	// consistent: an item may be listed a moment after it stopped being
+	// due, or missed a moment after it started.
+	IndexTime      = "gsi_time"
+	AttrTimeBucket = "time_bucket"
+	AttrTimeAt     = "time_at"
 
 	// AttrTTL is the table's TTL attribute (N, epoch seconds), set on every
 	// item that expires. DynamoDB deletes such items some time (often days)
 	// after it; the store checks expiry itself at read time and never relies
 	// on TTL (DESIGN §2.2).
 	AttrTTL = "ttl"
-
-	// AttrOutbox (S) is set on an inbox item whose notification the
-	// notifier has not accepted yet, and removed by MarkPublished: the
-	// partition key of a future sparse index of unpublished notifications,
-	// which the relay will read to retry them. Its value is OutboxBucket of
-	// the notification's creation, so that the relay reads one bounded
-	// partition per hour instead of one hot partition for the whole table.
-	AttrOutbox = "outbox"
 )
 
-// The AttrExpiryBucket prefixes of the kinds of item other than uploads.
-const (
-	ExpiryBucketSharePrefix = "share#"
-	ExpiryBucketKeyPrefix   = "key#"
-)
+// TimeBucketLayout is the UTC hour that follows the kind in a due item's
+// AttrTimeBucket.
+const TimeBucketLayout = "2006-01-02-15"
 
-// ShareExpiryBucket is the AttrExpiryBucket of an ACTIVE share that expires
-// at expiresAt. The job that expires sessions queries IndexExpiry for each
-// hour's bucket up to now, as for uploads.
-func ShareExpiryBucket(expiresAt time.Time) string {
-	return ExpiryBucketSharePrefix + expiresAt.UTC().Format(ExpiryBucketLayout)
+// DueBucket is the AttrTimeBucket of an item of kind that is due at due:
+// the kind, "#", and the UTC hour of due. Its AttrTimeAt is epochCeil(due).
+func DueBucket(kind core.DueKind, due time.Time) string {
+	return DueBucketPrefix(kind) + due.UTC().Format(TimeBucketLayout)
 }
 
-// KeyExpiryBucket is the AttrExpiryBucket of an ephemeral key that expires
-// at expiresAt, issued or used: either way it is dead after it.
-func KeyExpiryBucket(expiresAt time.Time) string {
-	return ExpiryBucketKeyPrefix + expiresAt.UTC().Format(ExpiryBucketLayout)
+// DueBucketPrefix starts the AttrTimeBucket of every item of kind: one
+// prefix per kind, its name and "#".
+func DueBucketPrefix(kind core.DueKind) string { return string(kind) + "#" }
+
+// AuditBucketPrefix starts the AttrTimeBucket of every audit record. It is
+// the prefix of no due kind (TestBucketPrefixes).
+const AuditBucketPrefix = "audit#"
+
+// AuditDayLayout is the UTC day in an audit record's AttrTimeBucket.
+const AuditDayLayout = "2006-01-02"
+
+// AuditShards is the number of partitions of IndexTime that one day's
+// records of one StatKey are spread over.
+const AuditShards = 8
+
+// AuditBucket is the AttrTimeBucket of the audit records of shard
+// (AuditShard of their patient) with StatKey key and a time on the UTC day
+// of day: "audit#<yyyy-mm-dd>#<key>#<shard>". The day is fixed width and
+// the shard, a digit, follows the last "#", so one bucket names one (day,
+// key, shard) even if a key held "#" (a StatKey is
+// action|outcome|role, which holds no id).
+func AuditBucket(day time.Time, key string, shard int) string {
+	return AuditBucketPrefix + day.UTC().Format(AuditDayLayout) + "#" + key + "#" + strconv.Itoa(shard)
 }
 
-// OutboxBucketPrefix starts every AttrOutbox value.
-const OutboxBucketPrefix = "outbox#"
-
-// OutboxBucket is the AttrOutbox of a notification created at created.
-func OutboxBucket(created time.Time) string {
-	return OutboxBucketPrefix + created.UTC().Format(ExpiryBucketLayout)
+// AuditShard is the shard of a patient's records: FNV-1a of the patient id
+// modulo AuditShards. One patient's records share a shard; the patients'
+// spread over all of them.
+func AuditShard(patientID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(patientID))
+	return int(h.Sum32() % AuditShards)
 }
 
 // How long an item of the sharing sessions is kept after it expires, before
@@ -130,26 +162,12 @@ const (
 	GrantTTLGrace = 7 * 24 * time.Hour
 )
 
-// ExpiryBucketUploadPrefix starts the AttrExpiryBucket of a staged upload.
-const ExpiryBucketUploadPrefix = "upload#"
-
-// ExpiryBucketLayout is the UTC hour that follows the kind prefix in an
-// AttrExpiryBucket value.
-const ExpiryBucketLayout = "2006-01-02-15"
-
 // UploadTTLGrace is how long after its upload window a PENDING upload's item
 // is kept before DynamoDB TTL may delete it. The cleanup job, which deletes
-// the abandoned object and then the item, finds them through IndexExpiry;
+// the abandoned object and then the item, finds them through IndexTime;
 // the grace gives it days of runs before TTL removes the item that names the
 // object, which would leave the object orphaned.
 const UploadTTLGrace = 7 * 24 * time.Hour
-
-// UploadExpiryBucket is the AttrExpiryBucket of an upload whose window ends
-// at expiresAt. The cleanup job queries IndexExpiry for each hour's bucket up
-// to now with AttrExpiresAt <= now.
-func UploadExpiryBucket(expiresAt time.Time) string {
-	return ExpiryBucketUploadPrefix + expiresAt.UTC().Format(ExpiryBucketLayout)
-}
 
 // epochCeil returns t in epoch seconds, rounded up.
 func epochCeil(t time.Time) int64 {
@@ -162,7 +180,7 @@ func epochCeil(t time.Time) int64 {
 
 // TableInput is the definition of the single table named name: keys AttrPK
 // and AttrSK (S), the global secondary indexes IndexByActor (which is also
-// IndexSharesByPatient), IndexSharesByGrantee and IndexExpiry, on-demand
+// IndexSharesByPatient), IndexSharesByGrantee and IndexTime, on-demand
 // billing. TTL on AttrTTL is not part of CreateTable; EnsureTable
 // enables it (UpdateTimeToLive), and the CDK app sets it on the table.
 func TableInput(name string) *dynamodb.CreateTableInput {
@@ -179,8 +197,8 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
-			str(AttrPK), str(AttrSK), str(AttrGSI1PK), str(AttrGSI1SK), str(AttrGSI2PK), str(AttrGSI2SK), str(AttrExpiryBucket),
-			{AttributeName: aws.String(AttrExpiresAt), AttributeType: types.ScalarAttributeTypeN},
+			str(AttrPK), str(AttrSK), str(AttrGSI1PK), str(AttrGSI1SK), str(AttrGSI2PK), str(AttrGSI2SK), str(AttrTimeBucket),
+			{AttributeName: aws.String(AttrTimeAt), AttributeType: types.ScalarAttributeTypeN},
 		},
 		KeySchema: keys(AttrPK, AttrSK),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
@@ -195,8 +213,8 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 			},
 			{
-				IndexName:  aws.String(IndexExpiry),
-				KeySchema:  keys(AttrExpiryBucket, AttrExpiresAt),
+				IndexName:  aws.String(IndexTime),
+				KeySchema:  keys(AttrTimeBucket, AttrTimeAt),
 				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 			},
 		},

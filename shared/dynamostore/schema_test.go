@@ -35,7 +35,7 @@ func TestTableInput(t *testing.T) {
 	}
 	wantAttrs := map[string]types.ScalarAttributeType{
 		"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "gsi2pk": "S", "gsi2sk": "S",
-		"expiry_bucket": "S", "expires_at": "N",
+		"time_bucket": "S", "time_at": "N",
 	}
 	if diff := cmp.Diff(wantAttrs, attrs); diff != "" {
 		t.Errorf("AttributeDefinitions mismatch (-want +got):\n%s", diff)
@@ -45,9 +45,9 @@ func TestTableInput(t *testing.T) {
 		indexes[aws.ToString(g.IndexName)] = keys(g.KeySchema) + string(g.Projection.ProjectionType)
 	}
 	wantIndexes := map[string]string{
-		"gsi1":       "gsi1pk:HASH gsi1sk:RANGE ALL",
-		"gsi2":       "gsi2pk:HASH gsi2sk:RANGE ALL",
-		"gsi_expiry": "expiry_bucket:HASH expires_at:RANGE KEYS_ONLY",
+		"gsi1":     "gsi1pk:HASH gsi1sk:RANGE ALL",
+		"gsi2":     "gsi2pk:HASH gsi2sk:RANGE ALL",
+		"gsi_time": "time_bucket:HASH time_at:RANGE KEYS_ONLY",
 	}
 	if diff := cmp.Diff(wantIndexes, indexes); diff != "" {
 		t.Errorf("GlobalSecondaryIndexes mismatch (-want +got):\n%s", diff)

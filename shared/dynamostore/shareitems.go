@@ -13,7 +13,7 @@ import (
 // items.go. An item's own expiry is a fixed-width time string, which
 // conditions compare to the nanosecond: share_expires_at on a share (and on
 // the accesses and keys that snapshot it), access_expires_at,
-// key_expires_at, claim_expires_at. The attribute expires_at is IndexExpiry's
+// key_expires_at, claim_expires_at. The attribute time_at is IndexTime's
 // sort key (N, seconds) and is set only for that index.
 
 type sharedPhotoItem struct {
@@ -90,13 +90,14 @@ type shareItem struct {
 	expiring
 }
 
-// shareExpiry is the expiring attributes of a share: in IndexExpiry while
-// ACTIVE, TTL ShareTTLGrace after its expiry whatever its status (RevokeShare
-// removes the index attributes and keeps the TTL).
+// shareExpiry is the expiring attributes of a share: in IndexTime (due at
+// its expiry) while ACTIVE, TTL ShareTTLGrace after its expiry whatever its
+// status (RevokeShare and ExpireShare remove the index attributes and keep
+// the TTL).
 func shareExpiry(status core.ShareStatus, expiresAt time.Time) expiring {
 	e := expiring{TTL: epochCeil(expiresAt.Add(ShareTTLGrace))}
 	if status == core.ShareActive {
-		e.ExpiryBucket, e.ExpiresAt = ShareExpiryBucket(expiresAt), epochCeil(expiresAt)
+		e.timeIndexed = dueAt(core.DueShare, expiresAt)
 	}
 	return e
 }
@@ -211,7 +212,7 @@ func idempotencyItemOf(s core.Share) idempotencyItem {
 }
 
 // accessItem is an access with its snapshot of the share. It is not in
-// IndexExpiry: nothing but its TTL has to happen when it expires.
+// IndexTime: nothing but its TTL has to happen when it expires.
 type accessItem struct {
 	PK                string            `dynamodbav:"pk"`
 	SK                string            `dynamodbav:"sk"`
@@ -278,8 +279,8 @@ func (r accessItem) access() (core.Access, error) {
 	return a, err
 }
 
-// ephemeralKeyItem is an ephemeral key. It stays in IndexExpiry, issued or
-// used, until the cleanup job or TTL deletes it.
+// ephemeralKeyItem is an ephemeral key. It stays in IndexTime (due at its
+// expiry), issued or used, until the cleanup job or TTL deletes it.
 type ephemeralKeyItem struct {
 	PK             string `dynamodbav:"pk"`
 	SK             string `dynamodbav:"sk"`
@@ -316,9 +317,8 @@ func ephemeralKeyItemOf(k core.EphemeralKey) ephemeralKeyItem {
 		ShareExpiresAt: formatTime(k.ShareExpiresAt),
 		UsedAt:         formatTime(k.UsedAt),
 		expiring: expiring{
-			ExpiryBucket: KeyExpiryBucket(k.ExpiresAt),
-			ExpiresAt:    epochCeil(k.ExpiresAt),
-			TTL:          epochCeil(k.ExpiresAt.Add(GrantTTLGrace)),
+			timeIndexed: dueAt(core.DueKey, k.ExpiresAt),
+			TTL:         epochCeil(k.ExpiresAt.Add(GrantTTLGrace)),
 		},
 	}
 }
@@ -339,8 +339,9 @@ func (r ephemeralKeyItem) key() (core.EphemeralKey, error) {
 	return k, err
 }
 
-// inboxItem is a notification in its recipient's inbox. Outbox is set
-// (AttrOutbox) until the notification is published.
+// inboxItem is a notification in its recipient's inbox. Until the
+// notification is published it is in IndexTime, due at its creation (the
+// cleanup job hands it to the notifier again); MarkPublished removes it.
 type inboxItem struct {
 	PK          string            `dynamodbav:"pk"`
 	SK          string            `dynamodbav:"sk"`
@@ -352,7 +353,7 @@ type inboxItem struct {
 	Data        map[string]string `dynamodbav:"data,omitempty"`
 	Read        bool              `dynamodbav:"read"`
 	Published   bool              `dynamodbav:"published"`
-	Outbox      string            `dynamodbav:"outbox,omitempty"`
+	timeIndexed
 }
 
 // inboxItemOf is the new, unread and unpublished inbox item of n.
@@ -367,7 +368,7 @@ func inboxItemOf(n core.Notification) inboxItem {
 		ShareID:     n.ShareID,
 		CreatedAt:   formatTime(n.CreatedAt),
 		Data:        n.Data,
-		Outbox:      OutboxBucket(n.CreatedAt),
+		timeIndexed: dueAt(core.DueNotification, n.CreatedAt),
 	}
 }
 

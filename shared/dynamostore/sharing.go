@@ -19,8 +19,9 @@ import (
 // The sharing sessions: core.ShareStore on the same table. A method that
 // changes security state is one TransactWriteItems whose writes are, in
 // order, the state change (conditional Puts, Updates and ConditionChecks of
-// the share, idempotency claim, access or key), the notification's inbox
-// item, and last the two writes of auditWrites. Every condition that can
+// the share, idempotency claim, access or key), the inbox items of its
+// notifications (none, one, or for ExpireShare one per party), and last the
+// two writes of auditWrites. Every condition that can
 // fail on the state returns the item as it was (ALL_OLD), and the
 // cancellation reasons, which come one per write in the same order, tell
 // the answer without another read: the state's reason first (not found,
@@ -54,18 +55,18 @@ func (s *Store) inboxPut(n core.Notification) (types.TransactWriteItem, error) {
 }
 
 // stateChange runs the transaction of a method that changes security state:
-// the method's own writes, the notification's inbox item when n is not nil,
-// and the audit record. When a condition fails, state tells what the
-// reasons of the method's own writes mean (nil when none of them is the
-// answer); it is asked first, then the audit record, then the inbox item.
-// The answer, or the translated error, is wrapped with the operation that
-// format and args name.
-func (s *Store) stateChange(ctx context.Context, own []types.TransactWriteItem, n *core.Notification, rec core.AuditRecord,
+// the method's own writes, the inbox item of each of notes, and the audit
+// record. When a condition fails, state tells what the reasons of the
+// method's own writes mean (nil when none of them is the answer); it is
+// asked first, then the audit record, then the inbox items. The answer, or
+// the translated error, is wrapped with the operation that format and args
+// name.
+func (s *Store) stateChange(ctx context.Context, own []types.TransactWriteItem, notes []core.Notification, rec core.AuditRecord,
 	state func(reasons []types.CancellationReason) error, format string, args ...any) error {
 	wrap := func(err error) error { return fmt.Errorf(format+": %w", append(args, err)...) }
 	items := slices.Clone(own)
-	if n != nil {
-		put, err := s.inboxPut(*n)
+	for _, n := range notes {
+		put, err := s.inboxPut(n)
 		if err != nil {
 			return wrap(err)
 		}
@@ -90,8 +91,10 @@ func (s *Store) stateChange(ctx context.Context, own []types.TransactWriteItem, 
 	if answer := auditAnswer(rec, reasons, err); answer != nil {
 		return wrap(answer)
 	}
-	if n != nil && conditionFailed(reasons[len(own)]) {
-		return wrap(core.ErrConflict("notification %s exists", n.ID))
+	for i, n := range notes {
+		if conditionFailed(reasons[len(own)+i]) {
+			return wrap(core.ErrConflict("notification %s exists", n.ID))
+		}
 	}
 	return wrap(core.ErrInternal(err, "a condition failed that no answer explains"))
 }
@@ -133,7 +136,7 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notificat
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
 	}
-	return s.stateChange(ctx, own, &n, rec, func(reasons []types.CancellationReason) error {
+	return s.stateChange(ctx, own, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
 		if idem && conditionFailed(reasons[1]) {
 			prev, err := decodeIdempotency(reasons[1].Item)
 			if err != nil {
@@ -172,20 +175,27 @@ func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error
 // getOne reads the item of id with one strongly consistent GetItem and
 // decodes it; KindNotFound when there is none.
 func getOne[T any](ctx context.Context, s *Store, what, id string, key func(string) storekeys.Key, decode func(item) (T, error)) (T, error) {
-	var zero T
 	if err := storekeys.CheckIDs(id); err != nil {
+		var zero T
 		return zero, fmt.Errorf("get %s %q: %w", what, id, err)
 	}
-	it, err := s.get(ctx, key(id))
+	return getDecoded(ctx, s, what+" "+id, key(id), decode)
+}
+
+// getDecoded reads the item at k, which what names, with one strongly
+// consistent GetItem and decodes it; KindNotFound when there is none.
+func getDecoded[T any](ctx context.Context, s *Store, what string, k storekeys.Key, decode func(item) (T, error)) (T, error) {
+	var zero T
+	it, err := s.get(ctx, k)
 	if err != nil {
-		return zero, translate(err, "get %s %s", what, id)
+		return zero, translate(err, "get %s", what)
 	}
 	if len(it) == 0 {
-		return zero, fmt.Errorf("get %s %s: %w", what, id, core.ErrNotFound("%s %s not found", what, id))
+		return zero, fmt.Errorf("get %s: %w", what, core.ErrNotFound("%s not found", what))
 	}
 	v, err := decode(it)
 	if err != nil {
-		return zero, fmt.Errorf("get %s %s: %w", what, id, err)
+		return zero, fmt.Errorf("get %s: %w", what, err)
 	}
 	return v, nil
 }
@@ -269,7 +279,7 @@ func parseShareIndexSK(sk string) (string, error) {
 
 // RevokeShare revokes patientID's share with one TransactWriteItems: an
 // Update of the share (status, revoked_at, revoked_by = rec.ActorID,
-// revoke_reason; out of IndexExpiry) conditional on patient_id = patientID
+// revoke_reason; out of IndexTime) conditional on patient_id = patientID
 // AND status <> revoked, the grantee's inbox item and the audit record, and
 // reports true. When the condition fails, the share as it was (ALL_OLD)
 // tells the answer: none, or another patient's, is KindNotFound; a revoked
@@ -283,11 +293,11 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		TableName: s.table,
 		Key:       keyItem(storekeys.ShareKey(id)),
 		UpdateExpression: aws.String("SET #status = :revoked, #rat = :at, #rby = :by, #rreason = :reason" +
-			" REMOVE #bucket, #expires"),
+			" REMOVE #bucket, #timeat"),
 		ConditionExpression: aws.String("#patient = :patient AND #status <> :revoked"),
 		ExpressionAttributeNames: map[string]string{
 			"#status": attrStatus, "#rat": attrRevokedAt, "#rby": attrRevokedBy, "#rreason": attrRevokeReason,
-			"#bucket": AttrExpiryBucket, "#expires": AttrExpiresAt, "#patient": attrPatientID,
+			"#bucket": AttrTimeBucket, "#timeat": AttrTimeAt, "#patient": attrPatientID,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":revoked": avS(string(core.ShareRevoked)), ":at": avS(formatTime(at)),
@@ -296,7 +306,7 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
 	alreadyRevoked := false
-	err := s.stateChange(ctx, []types.TransactWriteItem{update}, &n, rec, func(reasons []types.CancellationReason) error {
+	err := s.stateChange(ctx, []types.TransactWriteItem{update}, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
 		if !conditionFailed(reasons[0]) {
 			return nil
 		}
@@ -359,7 +369,7 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n 
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	return s.stateChange(ctx, []types.TransactWriteItem{s.putNew(accessAV), bind}, &n, rec, func(reasons []types.CancellationReason) error {
+	return s.stateChange(ctx, []types.TransactWriteItem{s.putNew(accessAV), bind}, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[1]) {
 			return openAnswer(a, now, reasons[1].Item)
 		}
@@ -456,7 +466,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		Key:                 keyItem(storekeys.PhotoKey(k.PatientID, k.PhotoID)),
 		ConditionExpression: aws.String("attribute_exists(pk)"),
 	}}
-	return s.stateChange(ctx, []types.TransactWriteItem{count, photoExists, s.putNew(keyAV)}, &n, rec, func(reasons []types.CancellationReason) error {
+	return s.stateChange(ctx, []types.TransactWriteItem{count, photoExists, s.putNew(keyAV)}, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[0]) {
 			sh, err := grantedShare(k.ShareID, k.ProfessionalID, now, reasons[0].Item)
 			if err != nil {
@@ -606,7 +616,11 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	return s.stateChange(ctx, []types.TransactWriteItem{update}, n, rec, func(reasons []types.CancellationReason) error {
+	var notes []core.Notification
+	if n != nil {
+		notes = []core.Notification{*n}
+	}
+	return s.stateChange(ctx, []types.TransactWriteItem{update}, notes, rec, func(reasons []types.CancellationReason) error {
 		if !conditionFailed(reasons[0]) {
 			return nil
 		}
@@ -676,12 +690,12 @@ func (s *Store) MarkRead(ctx context.Context, recipient, id string) (core.InboxI
 
 // MarkPublished records that the notifier accepted one of recipient's
 // notifications, with one UpdateItem conditional on its existence: it sets
-// published and removes AttrOutbox, which takes it out of the future index
-// of unpublished notifications. KindNotFound when it is not in recipient's
-// inbox.
+// published and removes the IndexTime attributes, which takes it out of the
+// due notifications (core.DueNotification). KindNotFound when it is not in
+// recipient's inbox.
 func (s *Store) MarkPublished(ctx context.Context, recipient, id string) error {
-	names := map[string]string{"#published": attrPublished, "#outbox": AttrOutbox}
-	if _, err := s.updateInbox(ctx, recipient, id, "SET #published = :true REMOVE #outbox", names, types.ReturnValueNone); err != nil {
+	names := map[string]string{"#published": attrPublished, "#bucket": AttrTimeBucket, "#timeat": AttrTimeAt}
+	if _, err := s.updateInbox(ctx, recipient, id, "SET #published = :true REMOVE #bucket, #timeat", names, types.ReturnValueNone); err != nil {
 		return fmt.Errorf("mark notification %s published: %w", id, err)
 	}
 	return nil

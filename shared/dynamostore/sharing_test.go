@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,6 +41,16 @@ type countingAPI struct {
 func (c *countingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	c.n.Add(1)
 	return c.API.GetItem(ctx, in, o...)
+}
+
+func (c *countingAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c.n.Add(1)
+	return c.API.PutItem(ctx, in, o...)
+}
+
+func (c *countingAPI) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	c.n.Add(1)
+	return c.API.DeleteItem(ctx, in, o...)
 }
 
 func (c *countingAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
@@ -394,9 +405,9 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 	e.wantHead("pat-1")
 }
 
-// TestShareItemsOnEmulator checks what the contract does not see: the
-// expiry index and TTL attributes, the outbox attribute, and devices whose
-// fingerprints look like document paths.
+// TestShareItemsOnEmulator checks what the contract does not see: the time
+// index and TTL attributes of shares, keys and unpublished notifications,
+// and devices whose fingerprints look like document paths.
 func TestShareItemsOnEmulator(t *testing.T) {
 	e := newShareEnv(t)
 	ctx := t.Context()
@@ -413,28 +424,28 @@ func TestShareItemsOnEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("expiry index and ttl", func(t *testing.T) {
+	t.Run("time index and ttl", func(t *testing.T) {
 		share, _ := e.s.get(ctx, storekeys.ShareKey(sh.ID))
-		wantS(t, share, AttrExpiryBucket, ShareExpiryBucket(sh.ExpiresAt))
-		wantN(t, share, AttrExpiresAt, epochCeil(sh.ExpiresAt))
+		wantS(t, share, AttrTimeBucket, "share#"+sh.ExpiresAt.UTC().Format("2006-01-02-15"))
+		wantN(t, share, AttrTimeAt, epochCeil(sh.ExpiresAt))
 		wantN(t, share, AttrTTL, epochCeil(sh.ExpiresAt.Add(ShareTTLGrace)))
 		key, _ := e.s.get(ctx, storekeys.EphemeralKeyKey(k.ID))
-		wantS(t, key, AttrExpiryBucket, KeyExpiryBucket(k.ExpiresAt))
-		wantN(t, key, AttrExpiresAt, epochCeil(k.ExpiresAt))
+		wantS(t, key, AttrTimeBucket, "key#"+k.ExpiresAt.UTC().Format("2006-01-02-15"))
+		wantN(t, key, AttrTimeAt, epochCeil(k.ExpiresAt))
 		wantN(t, key, AttrTTL, epochCeil(k.ExpiresAt.Add(GrantTTLGrace)))
 		acc, _ := e.s.get(ctx, storekeys.AccessKey(a.ID))
 		wantN(t, acc, AttrTTL, epochCeil(a.ExpiresAt.Add(GrantTTLGrace)))
-		if acc[AttrExpiryBucket] != nil {
-			t.Errorf("access has %s, want none", AttrExpiryBucket)
+		if acc[AttrTimeBucket] != nil || acc[AttrTimeAt] != nil {
+			t.Errorf("access has %s or %s, want neither", AttrTimeBucket, AttrTimeAt)
 		}
 		idem, _ := e.s.get(ctx, storekeys.IdempotencyKey("pat-1", "none"))
 		if len(idem) != 0 {
 			t.Errorf("a share without an idempotency key claimed one")
 		}
-		if got := dueIn(t, e, ShareExpiryBucket(sh.ExpiresAt), sh.ExpiresAt); !cmp.Equal(got, []string{storekeys.SharePKPrefix + sh.ID}) {
+		if got := dueIn(t, e, DueBucket(core.DueShare, sh.ExpiresAt), sh.ExpiresAt); !cmp.Equal(got, []string{storekeys.SharePKPrefix + sh.ID}) {
 			t.Errorf("shares due: got %v, want [%s]", got, sh.ID)
 		}
-		if got := dueIn(t, e, KeyExpiryBucket(k.ExpiresAt), k.ExpiresAt); !cmp.Equal(got, []string{storekeys.EphemeralKeyPKPrefix + k.ID}) {
+		if got := dueIn(t, e, DueBucket(core.DueKey, k.ExpiresAt), k.ExpiresAt); !cmp.Equal(got, []string{storekeys.EphemeralKeyPKPrefix + k.ID}) {
 			t.Errorf("keys due: got %v, want [%s]", got, k.ID)
 		}
 	})
@@ -461,32 +472,44 @@ func TestShareItemsOnEmulator(t *testing.T) {
 		wantErr(t, "OpenAccess on a third device", e.open(access(sh, "dr-a", "d", now), now), core.KindForbidden, core.CodeDeviceMismatch)
 	})
 
-	t.Run("outbox", func(t *testing.T) {
+	t.Run("unpublished notification", func(t *testing.T) {
 		items, _, err := e.s.ListInbox(ctx, "pat-1", core.Page{Limit: 10})
 		if err != nil || len(items) == 0 {
 			t.Fatalf("ListInbox(pat-1): %d items, %v", len(items), err)
 		}
-		key := storekeys.InboxKey("pat-1", items[0].ID)
+		n := items[0]
+		key := storekeys.InboxKey("pat-1", n.ID)
 		it, _ := e.s.get(ctx, key)
-		wantS(t, it, AttrOutbox, OutboxBucket(items[0].CreatedAt))
-		if err := e.s.MarkPublished(ctx, "pat-1", items[0].ID); err != nil {
+		wantS(t, it, AttrTimeBucket, "notification#"+n.CreatedAt.UTC().Format("2006-01-02-15"))
+		wantN(t, it, AttrTimeAt, epochCeil(n.CreatedAt))
+		if it[AttrTTL] != nil {
+			t.Errorf("notification has %s, want none", AttrTTL)
+		}
+		if got := dueIn(t, e, DueBucket(core.DueNotification, n.CreatedAt), n.CreatedAt); !slices.Contains(got, storekeys.InboxPKPrefix+"pat-1") {
+			t.Errorf("notifications due: got %v, want one in %s's inbox", got, "pat-1")
+		}
+		if err := e.s.MarkPublished(ctx, "pat-1", n.ID); err != nil {
 			t.Fatal(err)
 		}
-		if it, _ = e.s.get(ctx, key); it[AttrOutbox] != nil {
-			t.Errorf("published notification still has %s", AttrOutbox)
+		it, _ = e.s.get(ctx, key)
+		if it[AttrTimeBucket] != nil || it[AttrTimeAt] != nil {
+			t.Errorf("published notification still has %s or %s", AttrTimeBucket, AttrTimeAt)
+		}
+		if v, ok := it[attrPublished].(*types.AttributeValueMemberBOOL); !ok || !v.Value {
+			t.Errorf("published: got %v, want true", it[attrPublished])
 		}
 	})
 
-	t.Run("revoke leaves the expiry index", func(t *testing.T) {
+	t.Run("revoke leaves the time index", func(t *testing.T) {
 		if revoked, err := e.revoke(sh.ID, "pat-1", now); err != nil || !revoked {
 			t.Fatalf("RevokeShare: got (%v, %v), want (true, nil)", revoked, err)
 		}
 		share, _ := e.s.get(ctx, storekeys.ShareKey(sh.ID))
-		if share[AttrExpiryBucket] != nil || share[AttrExpiresAt] != nil {
-			t.Errorf("revoked share is still in %s", IndexExpiry)
+		if share[AttrTimeBucket] != nil || share[AttrTimeAt] != nil {
+			t.Errorf("revoked share is still in %s", IndexTime)
 		}
 		wantN(t, share, AttrTTL, epochCeil(sh.ExpiresAt.Add(ShareTTLGrace)))
-		if got := dueIn(t, e, ShareExpiryBucket(sh.ExpiresAt), sh.ExpiresAt); len(got) != 0 {
+		if got := dueIn(t, e, DueBucket(core.DueShare, sh.ExpiresAt), sh.ExpiresAt); len(got) != 0 {
 			t.Errorf("shares due after revoke: got %v, want none", got)
 		}
 	})
@@ -510,15 +533,15 @@ func wantN(t *testing.T, it item, name string, want int64) {
 	}
 }
 
-// dueIn returns the table partition keys of the items of IndexExpiry's
+// dueIn returns the table partition keys of the items of IndexTime's
 // bucket that are due at now.
 func dueIn(t *testing.T, e *shareEnv, bucket string, now time.Time) []string {
 	t.Helper()
 	out, err := e.client.Query(t.Context(), &dynamodb.QueryInput{
 		TableName:                 e.s.table,
-		IndexName:                 aws.String(IndexExpiry),
+		IndexName:                 aws.String(IndexTime),
 		KeyConditionExpression:    aws.String("#b = :b AND #e <= :now"),
-		ExpressionAttributeNames:  map[string]string{"#b": AttrExpiryBucket, "#e": AttrExpiresAt},
+		ExpressionAttributeNames:  map[string]string{"#b": AttrTimeBucket, "#e": AttrTimeAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":b": avS(bucket), ":now": avN(fmt.Sprint(epochCeil(now)))},
 	})
 	if err != nil {

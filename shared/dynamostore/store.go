@@ -2,7 +2,8 @@
 // table (TableInput) holding the same items, under the same keys (package
 // storekeys), as the embedded store (boltstore), with a by-actor index of
 // the audit trail that also lists shares by patient, an index of shares by
-// grantee, and a sparse index of the items due for cleanup.
+// grantee, and a sparse index by time bucket of the items due for cleanup
+// and of the audit records' daily counters.
 //
 // Every port method is one DynamoDB request: a conditional PutItem,
 // UpdateItem or DeleteItem, a GetItem, a Query, or one TransactWriteItems.
@@ -131,18 +132,18 @@ func (s *Store) create(ctx context.Context, v any) error {
 // readyUpdate is the one UpdateItem that moves an upload (photo or chat image)
 // at k from PENDING to READY: the condition holds only for a PENDING item in
 // its window whose size and SHA-256 match the observed object, and the update
-// drops the item's expiry attributes (it leaves IndexExpiry and TTL). When
+// drops the item's expiry attributes (it leaves IndexTime and TTL). When
 // the condition fails the item as it was comes back, for readyAnswer.
 func (s *Store) readyUpdate(k storekeys.Key, observed core.BlobInfo, now time.Time) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
 		TableName:        s.table,
 		Key:              keyItem(k),
-		UpdateExpression: aws.String("SET #status = :ready, #updated = :now REMOVE #bucket, #expires, #ttl"),
+		UpdateExpression: aws.String("SET #status = :ready, #updated = :now REMOVE #bucket, #timeat, #ttl"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND #status = :pending AND #window > :now" +
 			" AND #size = :size AND #sha = :sha"),
 		ExpressionAttributeNames: map[string]string{
 			"#pk": AttrPK, "#status": attrStatus, "#updated": attrUpdatedAt, "#window": attrUploadExpiresAt,
-			"#size": attrSize, "#sha": attrSHA256, "#bucket": AttrExpiryBucket, "#expires": AttrExpiresAt, "#ttl": AttrTTL,
+			"#size": attrSize, "#sha": attrSHA256, "#bucket": AttrTimeBucket, "#timeat": AttrTimeAt, "#ttl": AttrTTL,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":ready":   avS(string(core.StatusReady)),
@@ -554,8 +555,10 @@ func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
 
 // auditWrites returns the two writes that append rec to its chain, for
 // AppendAudit and for every transaction that records a change with its
-// audit record (see core.ShareStore): a Put of the record (with its
-// IndexByActor keys) conditional on no record at its sequence, then a Put
+// audit record (see core.ShareStore and core.JobStore): a Put of the record
+// (with its IndexByActor keys and its audit counter in IndexTime, so that
+// CountAudit counts every record however it was written) conditional on no
+// record at its sequence, then a Put
 // of the head conditional on the head being exactly (rec.Seq-1,
 // rec.PrevHash) — absent when that is the zero head — which returns the
 // head as it was when the condition fails (ALL_OLD). A transaction puts

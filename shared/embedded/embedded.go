@@ -94,7 +94,7 @@ func Open(o Options) (*Runtime, error) {
 		return nil, err
 	}
 	rt.Notifier = localnotify.New(1000)
-	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
+	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Shares: rt.Store, Jobs: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
 	rt.Handler = httpapi.NewHandler(rt.Service, o.Log)
 	return rt, nil
 }

@@ -184,3 +184,71 @@ func mustDevice(t *testing.T) *client.Device {
 	}
 	return d
 }
+
+// TestKeyBurst: more issue-key calls on one access in a minute than
+// core.BurstLimit is a burst: the detector scores it once per window, and a
+// burst on an access already under suspicion revokes the session.
+func TestKeyBurst(t *testing.T) { forEachRuntime(t, core.Config{}, testKeyBurst) }
+
+func testKeyBurst(t *testing.T, env *testenv.Env) {
+	ctx := context.Background()
+	// The detector counts per minute of the service's clock: start each
+	// burst early in a minute so that it stays in one window.
+	startOfWindow := func() {
+		if s := env.Clock.Now().Second(); s > 30 {
+			env.Clock.Advance(time.Duration(61-s) * time.Second)
+		}
+	}
+	limit := core.BurstLimit(core.Access{Photos: make([]core.SharedPhoto, 1)})
+	detectorRecords := func() (n int) {
+		for _, r := range history(t, env, patient1, core.RolePatient) {
+			if r.Action == "activity.report" && r.ActorID == core.DetectorID && r.Reason == core.SignalKeyBurst {
+				n++
+			}
+		}
+		return n
+	}
+	t.Run("scored once per window", func(t *testing.T) {
+		_, pro, _, ac, photo := openShared(t, env, "warn")
+		startOfWindow()
+		for i := range limit {
+			if _, err := pro.c.IssueKey(ctx, ac, photo); err != nil {
+				t.Fatalf("issue %d of %d: %v", i+1, limit, err)
+			}
+		}
+		if r, err := report(t, pro.c, ac, "app_backgrounded"); err != nil || r.Score != 5 {
+			t.Fatalf("score after %d keys: %+v %v, want 5 (no burst yet)", limit, r, err)
+		}
+		for i := range 2 { // past the limit: one burst, counted once
+			if _, err := pro.c.IssueKey(ctx, ac, photo); err != nil {
+				t.Fatalf("issue %d past the limit: %v", i+1, err)
+			}
+		}
+		if r, err := report(t, pro.c, ac, "app_backgrounded"); err != nil || r.Score != 5+30+5 {
+			t.Errorf("score after a burst: %+v %v, want 40", r, err)
+		}
+		if n := detectorRecords(); n != 1 {
+			t.Errorf("%d key_burst records by the detector, want 1", n)
+		}
+	})
+	t.Run("a burst on a suspect access revokes", func(t *testing.T) {
+		pat, pro, sh, ac, photo := openShared(t, env, "warn")
+		if r, err := report(t, pro.c, ac, "screen_recording", "copy_attempt"); err != nil || r.Score != 90 {
+			t.Fatalf("screen recording and copy: %+v %v, want 90", r, err)
+		}
+		startOfWindow()
+		for i := range limit {
+			if _, err := pro.c.IssueKey(ctx, ac, photo); err != nil {
+				t.Fatalf("issue %d of %d: %v", i+1, limit, err)
+			}
+		}
+		_, err := pro.c.IssueKey(ctx, ac, photo)
+		wantCode(t, "the key past the limit", err, core.CodeSessionRevoked)
+		if got, _ := pat.c.GetShare(ctx, sh); got.Status != "revoked" {
+			t.Errorf("share status %q, want revoked", got.Status)
+		}
+		if got := notificationTypes(t, pro); !strings.HasPrefix(got, "session_revoked") {
+			t.Errorf("grantee's notifications = %s, want session_revoked first", got)
+		}
+	})
+}

@@ -27,11 +27,16 @@ import (
 // countingStore counts the store calls an operation makes.
 type countingStore struct {
 	core.Store
+	core.JobStore
 	shares core.ShareStore
 	mu     sync.Mutex
 	calls  map[string]int
 }
 
+func (c *countingStore) Tally(ctx context.Context, name string, until time.Time) (int64, error) {
+	c.count("Tally")
+	return c.JobStore.Tally(ctx, name, until)
+}
 func (c *countingStore) CreateShare(ctx context.Context, s core.Share, n core.Notification, r core.AuditRecord) error {
 	c.count("CreateShare")
 	return c.shares.CreateShare(ctx, s, n, r)
@@ -182,8 +187,8 @@ func newRig(tb testing.TB) *rig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cs := &countingStore{Store: bs, shares: bs, calls: map[string]int{}}
-	svc := core.NewService(core.Config{}, core.Deps{Store: cs, Shares: cs, Blobs: blobs, Keys: keys})
+	cs := &countingStore{Store: bs, JobStore: bs, shares: bs, calls: map[string]int{}}
+	svc := core.NewService(core.Config{}, core.Deps{Store: cs, Shares: cs, Jobs: cs, Blobs: blobs, Keys: keys})
 	return &rig{h: httpapi.NewHandler(svc, slog.New(slog.NewTextHandler(io.Discard, nil))), store: cs, blobs: blobs, bolt: bs, keys: keys}
 }
 
@@ -256,15 +261,16 @@ func TestStoreCallsPerOperation(t *testing.T) {
 		t.Errorf("upload-presign store calls: %s, want %s", got, want)
 	}
 
-	// A view: issue-key reads the access (with its share's snapshot) and
-	// makes one write; signed-url reads the key and makes one write.
+	// A view: issue-key reads the access (with its share's snapshot), counts
+	// the call for the burst detector and makes one write; signed-url reads
+	// the key and makes one write.
 	access, photo := r.openAccess(t)
 	r.store.reset()
 	resp := r.h.Handle(ctx, "issue-key", event("issue-key", pro1, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": photo}, nil))
 	if resp.StatusCode != 201 {
 		t.Fatalf("issue key: %d %s", resp.StatusCode, resp.Body)
 	}
-	if got, want := fmtCalls(r.store.reset()), "GetAccess=1 IssueKey=1"; got != want {
+	if got, want := fmtCalls(r.store.reset()), "GetAccess=1 IssueKey=1 Tally=1"; got != want {
 		t.Errorf("issue-key store calls: %s, want %s", got, want)
 	}
 	var k struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/medshare/medshare/shared/httpapi"
+	"github.com/medshare/medshare/shared/jobs"
 )
 
 // TestEveryRouteHasAFunction: functions/ holds exactly one main package per
@@ -39,10 +40,45 @@ func TestEveryRouteHasAFunction(t *testing.T) {
 			t.Errorf("functions/%s/main.go does not build operation %s", r.Op, r.Op)
 		}
 	}
+	for _, j := range jobs.Jobs {
+		if slices.Contains(ops, j.Name) {
+			t.Errorf("job %s has the name of an operation", j.Name)
+		}
+		ops = append(ops, j.Name)
+		src, err := os.ReadFile(filepath.Join("../../functions", j.Name, "main.go"))
+		if err != nil {
+			t.Errorf("job %s has no function: %v", j.Name, err)
+			continue
+		}
+		if !strings.Contains(string(src), `lambdafn.BuildJob(context.Background(), "`+j.Name+`", os.Getenv)`) {
+			t.Errorf("functions/%s/main.go does not build job %s", j.Name, j.Name)
+		}
+	}
 	for _, d := range dirs {
 		if !slices.Contains(ops, d) {
-			t.Errorf("functions/%s is not an operation of the route table", d)
+			t.Errorf("functions/%s is neither an operation of the route table nor a job", d)
 		}
+	}
+}
+
+func TestBuildJob(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+	env := map[string]string{
+		"MEDSHARE_TABLE": "t", "MEDSHARE_BUCKET": "b", "MEDSHARE_KMS_KEY_ID": "alias/k", "MEDSHARE_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:t",
+	}
+	for _, j := range jobs.Jobs {
+		if _, err := BuildJob(context.Background(), j.Name, func(k string) string { return env[k] }); err != nil {
+			t.Errorf("build %s: %v", j.Name, err)
+		}
+	}
+	if _, err := BuildJob(context.Background(), "issue-key", func(k string) string { return env[k] }); err == nil {
+		t.Error("built an operation as a job")
+	}
+	if _, err := BuildJob(context.Background(), "cleanup", func(string) string { return "" }); err == nil {
+		t.Error("built a job without its environment")
 	}
 }
 

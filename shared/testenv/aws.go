@@ -48,6 +48,7 @@ func StartAWS(t testing.TB, cfg core.Config) *Env {
 	t.Cleanup(srv.Close)
 	env.URL, env.Client = srv.URL, srv.Client()
 	env.Store, env.Shares, env.Blobs, env.Keys = rt.Store, rt.Store, rt.Blobs, rt.Keys
+	env.Jobs, env.Service = rt.Store, rt.Service
 	return env
 }
 

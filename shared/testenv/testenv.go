@@ -30,6 +30,8 @@ type Env struct {
 	Shares  core.ShareStore
 	Blobs   core.Blobs
 	Keys    core.KeyRing
+	Jobs    core.JobStore
+	Service *core.Service // the service behind the server, for what is not an HTTP call (the scheduled jobs)
 	Auth    *devauth.Authority
 	RT      *embedded.Runtime // the embedded runtime; nil on AWS
 	Logs    *SyncBuffer
@@ -93,6 +95,7 @@ func Start(t testing.TB, cfg core.Config) *Env {
 	h = rt.HTTPHandler(log)
 	env.Name, env.URL, env.RT, env.Client = "embedded", srv.URL, rt, srv.Client()
 	env.Store, env.Shares, env.Blobs, env.Keys, env.Auth = rt.Store, rt.Store, rt.Blobs, rt.Keys, rt.Auth
+	env.Jobs, env.Service = rt.Store, rt.Service
 	return env
 }
 

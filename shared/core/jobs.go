@@ -1,0 +1,319 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// The scheduled jobs (issue 5): cleanup and the daily report. Both run as the
+// server itself (role system), find their work through the JobStore's due
+// index and counters (never a scan), and are idempotent: running one twice,
+// or two at once, does the work once.
+
+const (
+	// CleanupID is the actor of the cleanup job's audit records.
+	CleanupID = "medshare-cleanup"
+	// ReportRecipient is the recipient of the published daily reports: the
+	// operators' subscription filters on it.
+	ReportRecipient = "medshare-ops"
+	// NoteDailyReport is the type of a published daily report.
+	NoteDailyReport = "daily_report"
+
+	// CleanupLookback is how far back the first cleanup run (no watermark
+	// yet) looks for due items: past the week for which an abandoned
+	// upload's item outlives its window (UploadTTLGrace in the DynamoDB
+	// adapter), so that no object is orphaned.
+	CleanupLookback = 8 * 24 * time.Hour
+	// cleanupOverlap is how far behind its last horizon the next run starts
+	// again: a write that took its timestamp a little before it committed
+	// is still found. Items done before are no longer due, so the overlap
+	// costs a query, not work.
+	cleanupOverlap = time.Hour
+	// RetryNotificationsAfter is how old an unpublished notification must be
+	// before cleanup publishes it again: younger ones are still being
+	// published by the request that wrote them.
+	RetryNotificationsAfter = time.Minute
+	// cleanupMargin is how long before its context's deadline a run stops
+	// taking new items, so that it returns (and reports) in time.
+	cleanupMargin = 10 * time.Second
+	cleanupPage   = 100
+)
+
+// CleanupResult is what one cleanup run did. Failed items stay due: the next
+// run retries them.
+type CleanupResult struct {
+	SessionsExpired   int `json:"sessions_expired"`
+	KeysDeleted       int `json:"keys_deleted"`
+	UploadsAborted    int `json:"uploads_aborted"`
+	NotificationsSent int `json:"notifications_sent"`
+	Skipped           int `json:"skipped"` // no longer due when visited (done by another run or request)
+	Failed            int `json:"failed"`
+	// Complete is false when the run stopped at its deadline with work left;
+	// the next run resumes from the same watermark.
+	Complete bool `json:"complete"`
+	// Errors are the failures, for the log; they name ids, never content.
+	Errors []error `json:"-"`
+}
+
+var errNotDue = errors.New("no longer due")
+
+// Cleanup runs the cleanup job once: it expires the sessions past their
+// expiry and notifies both parties, deletes expired keys, aborts uploads that
+// stayed PENDING past their window (object, then record), and publishes
+// again the notifications the notifier did not accept. Each kind of item is
+// read from its watermark up to now through JobStore.ListDue, page by page;
+// the watermark moves forward only when every item up to it is done, so a
+// run cut short (by its deadline, or a failure) is resumed by the next.
+func (s *Service) Cleanup(ctx context.Context) (CleanupResult, error) {
+	if s.jobs == nil || s.shares == nil {
+		return CleanupResult{}, ErrUnavailable(nil, "the jobs are not configured")
+	}
+	res := CleanupResult{Complete: true}
+	for _, kind := range DueKinds {
+		if err := s.cleanupKind(ctx, kind, &res); err != nil {
+			return res, err
+		}
+		if !res.Complete {
+			break
+		}
+	}
+	return res, nil
+}
+
+func (s *Service) cleanupKind(ctx context.Context, kind DueKind, res *CleanupResult) error {
+	now := s.now()
+	until := now
+	if kind == DueNotification {
+		until = now.Add(-RetryNotificationsAfter)
+	}
+	from, err := s.jobs.JobWatermark(ctx, kind)
+	if err != nil {
+		return fmt.Errorf("cleanup %s: watermark: %w", kind, err)
+	}
+	if floor := until.Add(-CleanupLookback); from.Before(floor) {
+		from = floor
+	}
+	if from.After(until) {
+		from = until
+	}
+	// The next watermark: an hour behind this run's horizon, and no later
+	// than the first item that failed.
+	mark := until.Add(-cleanupOverlap)
+	page := Page{Limit: cleanupPage}
+	for {
+		items, next, err := s.jobs.ListDue(ctx, kind, from, until, page)
+		if err != nil {
+			return fmt.Errorf("cleanup %s: list due: %w", kind, err)
+		}
+		for _, it := range items {
+			if dl, ok := ctx.Deadline(); (ok && time.Until(dl) < cleanupMargin) || ctx.Err() != nil {
+				res.Complete = false
+				return nil
+			}
+			err := s.cleanupItem(ctx, it)
+			switch {
+			case errors.Is(err, errNotDue):
+				res.Skipped++
+			case err != nil:
+				res.Failed++
+				res.Errors = append(res.Errors, fmt.Errorf("cleanup %s %s: %w", kind, it.ID, err))
+				if it.Due.Before(mark) {
+					mark = it.Due
+				}
+			default:
+				switch kind {
+				case DueShare:
+					res.SessionsExpired++
+				case DueKey:
+					res.KeysDeleted++
+				case DueUpload:
+					res.UploadsAborted++
+				case DueNotification:
+					res.NotificationsSent++
+				}
+			}
+		}
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	if mark.After(from) {
+		if err := s.jobs.SetJobWatermark(ctx, kind, mark); err != nil {
+			return fmt.Errorf("cleanup %s: set watermark: %w", kind, err)
+		}
+	}
+	return nil
+}
+
+// cleanupItem does one due item's work; errNotDue when there was none left.
+func (s *Service) cleanupItem(ctx context.Context, it DueItem) error {
+	now := s.now()
+	switch it.Kind {
+	case DueShare:
+		return s.expireShare(ctx, it.ID)
+	case DueKey:
+		return s.jobs.DeleteExpiredKey(ctx, it.ID, now)
+	case DueUpload:
+		return s.abandonUpload(ctx, it, now)
+	case DueNotification:
+		item, err := s.jobs.GetNotification(ctx, it.Owner, it.ID)
+		if KindOf(err) == KindNotFound || (err == nil && item.Published) {
+			return errNotDue
+		}
+		if err != nil {
+			return err
+		}
+		if s.notifier == nil {
+			return ErrUnavailable(nil, "no notifier is configured")
+		}
+		if err := s.notifier.Publish(ctx, item.Notification); err != nil {
+			return err
+		}
+		return s.shares.MarkPublished(ctx, it.Owner, it.ID)
+	}
+	return ErrInternal(nil, "unknown due kind %q", it.Kind)
+}
+
+// expireShare marks a share past its expiry EXPIRED, with a session_expired
+// notification to each party and the cleanup job's audit record.
+func (s *Service) expireShare(ctx context.Context, id string) error {
+	sh, err := s.shares.GetShare(ctx, id)
+	if KindOf(err) == KindNotFound {
+		return errNotDue
+	}
+	if err != nil {
+		return err
+	}
+	if sh.Status != ShareActive {
+		return errNotDue
+	}
+	data := map[string]string{"expired_at": sh.ExpiresAt.UTC().Format(time.RFC3339)}
+	notes := []Notification{
+		s.notification(sh.PatientID, NoteSessionExpired, sh.ID, data),
+		s.notification(sh.ProfessionalID, NoteSessionExpired, sh.ID, data),
+	}
+	job := Caller{ID: CleanupID, Role: RoleSystem, RequestID: "cleanup"}
+	_, err = s.audit.chained(ctx, s.auditRecord(job, sh.PatientID, "share.expire", "share", sh.ID, nil), func(rec AuditRecord) error {
+		expired, err := s.jobs.ExpireShare(ctx, sh.ID, s.now(), notes, rec)
+		if err == nil && !expired {
+			return errNotDue
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		s.publish(ctx, n)
+	}
+	return nil
+}
+
+// abandonUpload deletes an abandoned upload's object, then its record: a
+// failure between the two leaves the record, which names the object, due.
+func (s *Service) abandonUpload(ctx context.Context, it DueItem, now time.Time) error {
+	var object string
+	if it.Owner != "" {
+		p, err := s.store.GetPhoto(ctx, it.Owner, it.ID)
+		if KindOf(err) == KindNotFound {
+			return errNotDue
+		}
+		if err != nil {
+			return err
+		}
+		if !p.Abandoned(now) {
+			return errNotDue
+		}
+		object = p.ObjectKey()
+	} else {
+		img, err := s.store.GetChatImage(ctx, it.ID)
+		if KindOf(err) == KindNotFound {
+			return errNotDue
+		}
+		if err != nil {
+			return err
+		}
+		if !img.Abandoned(now) {
+			return errNotDue
+		}
+		object = img.ObjectKey()
+	}
+	if err := s.blobs.Delete(ctx, object); err != nil {
+		return err
+	}
+	err := s.jobs.AbandonUpload(ctx, it, now)
+	if KindOf(err) == KindConflict {
+		return errNotDue // finalized meanwhile: it cannot be, past its window, but never delete a READY record
+	}
+	return err
+}
+
+// DailyReport counts what happened on the UTC day that contains day, from the
+// audit trail's counters, stores the report (replacing one made before) and
+// publishes it to ReportRecipient. Running it again for a finished day gives
+// the same counts.
+func (s *Service) DailyReport(ctx context.Context, day time.Time) (DailyReport, error) {
+	if s.jobs == nil {
+		return DailyReport{}, ErrUnavailable(nil, "the jobs are not configured")
+	}
+	day = day.UTC().Truncate(24 * time.Hour)
+	r := DailyReport{Day: day, GeneratedAt: s.now()}
+	count := func(dst *int64, keys ...string) error {
+		for _, k := range keys {
+			n, err := s.jobs.CountAudit(ctx, day, k)
+			if err != nil {
+				return fmt.Errorf("daily report %s: count %s: %w", day.Format(time.DateOnly), k, err)
+			}
+			*dst += n
+		}
+		return nil
+	}
+	stat := func(action string, role Role) string {
+		return AuditRecord{Action: action, Outcome: OutcomeSuccess, ActorRole: role}.StatKey()
+	}
+	for _, c := range []struct {
+		dst  *int64
+		keys []string
+	}{
+		{&r.SessionsCreated, []string{stat("share.create", RolePatient)}},
+		{&r.SessionsRevoked, []string{stat("share.revoke", RolePatient)}},
+		{&r.SessionsAutoRevoked, []string{stat("share.revoke", RoleSystem)}},
+		{&r.SessionsExpired, []string{stat("share.expire", RoleSystem)}},
+		{&r.Views, []string{stat("key.issue", RoleProfessional)}},
+		{&r.SuspiciousEvents, []string{stat("activity.report", RoleProfessional), stat("activity.report", RolePatient), stat("activity.report", RoleSystem)}},
+		{&r.ChatImageFetches, []string{stat("chat_image.signed_url", RolePatient), stat("chat_image.signed_url", RoleProfessional)}},
+	} {
+		if err := count(c.dst, c.keys...); err != nil {
+			return DailyReport{}, err
+		}
+	}
+	if err := s.jobs.PutDailyReport(ctx, r); err != nil {
+		return DailyReport{}, fmt.Errorf("daily report %s: store: %w", day.Format(time.DateOnly), err)
+	}
+	if s.notifier != nil {
+		n := s.notification(ReportRecipient, NoteDailyReport, "", r.Data())
+		if err := s.notifier.Publish(ctx, n); err != nil {
+			return DailyReport{}, fmt.Errorf("daily report %s: publish: %w", day.Format(time.DateOnly), err)
+		}
+	}
+	return r, nil
+}
+
+// Data is the report as a notification's data: counts only.
+func (r DailyReport) Data() map[string]string {
+	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return map[string]string{
+		"day":                   r.Day.Format(time.DateOnly),
+		"sessions_created":      i(r.SessionsCreated),
+		"sessions_revoked":      i(r.SessionsRevoked),
+		"sessions_auto_revoked": i(r.SessionsAutoRevoked),
+		"sessions_expired":      i(r.SessionsExpired),
+		"views":                 i(r.Views),
+		"suspicious_events":     i(r.SuspiciousEvents),
+		"chat_image_fetches":    i(r.ChatImageFetches),
+	}
+}

@@ -1,0 +1,476 @@
+package jobtest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storetest"
+)
+
+func testAbandonUpload(t *testing.T, h Harness) {
+	t.Run("Photo", func(t *testing.T) {
+		s := newStore(t, h)
+		p := createPhoto(t, s, "pat-1", t0.Add(uploadWindow))
+		other := createPhoto(t, s, "pat-1", t0.Add(uploadWindow))
+		// The item as the cleanup job gets it, abandoned at the very end of
+		// its window.
+		due := listDue(t, s, core.DueUpload, p.UploadExpiresAt, p.UploadExpiresAt.Add(time.Second), 100)
+		i := slices.IndexFunc(due, func(it core.DueItem) bool { return it.ID == p.ID })
+		if i < 0 {
+			t.Fatalf("ListDue(upload): got %+v, want %s among them", due, p.ID)
+		}
+		storetest.Must(t, "AbandonUpload", s.AbandonUpload(ctx(t), due[i], p.UploadExpiresAt))
+		_, err := s.GetPhoto(ctx(t), p.OwnerID, p.ID)
+		storetest.WantKind(t, "GetPhoto of an abandoned photo", err, core.KindNotFound)
+		photos, _, err := s.ListPhotos(ctx(t), "pat-1", core.Page{Limit: 10})
+		storetest.Must(t, "ListPhotos", err)
+		if diff := cmp.Diff([]core.Photo{other}, photos, cmpOpts); diff != "" {
+			t.Errorf("ListPhotos after AbandonUpload mismatch (-want +got):\n%s", diff)
+		}
+		wantWatched(t, s, "after AbandonUpload", map[core.DueKind][]core.DueItem{core.DueUpload: {uploadDue(other)}})
+	})
+
+	t.Run("ChatImage", func(t *testing.T) {
+		s := newStore(t, h)
+		img := createChatImage(t, s, t0.Add(uploadWindow))
+		other := createChatImage(t, s, t0.Add(uploadWindow))
+		appt, err := s.GetAppointment(ctx(t), img.AppointmentID)
+		storetest.Must(t, "GetAppointment", err)
+		now := img.UploadExpiresAt.Add(time.Hour)
+		storetest.Must(t, "AbandonUpload", s.AbandonUpload(ctx(t), chatDue(img), now))
+		_, err = s.GetChatImage(ctx(t), img.ID)
+		storetest.WantKind(t, "GetChatImage of an abandoned image", err, core.KindNotFound)
+		got, err := s.GetChatImage(ctx(t), other.ID)
+		storetest.Must(t, "GetChatImage of the other image", err)
+		if diff := cmp.Diff(other, got, cmpOpts); diff != "" {
+			t.Errorf("GetChatImage of the other image mismatch (-want +got):\n%s", diff)
+		}
+		after, err := s.GetAppointment(ctx(t), img.AppointmentID)
+		storetest.Must(t, "GetAppointment", err)
+		if diff := cmp.Diff(appt, after, cmpOpts); diff != "" {
+			t.Errorf("the appointment changed with AbandonUpload (-before +after):\n%s", diff)
+		}
+		wantWatched(t, s, "after AbandonUpload", map[core.DueKind][]core.DueItem{core.DueUpload: {chatDue(other)}})
+	})
+
+	t.Run("Absent", func(t *testing.T) {
+		s := newStore(t, h)
+		p := createPhoto(t, s, "pat-1", t0.Add(uploadWindow))
+		img := createChatImage(t, s, t0.Add(uploadWindow))
+		now := t0.Add(time.Hour)
+		before := dueState(t, s)
+		for _, tc := range []struct {
+			name string
+			it   core.DueItem
+		}{
+			{"unknown photo", core.DueItem{Kind: core.DueUpload, Due: dueAt(t0), ID: core.NewID("ph"), Owner: "pat-1"}},
+			{"unknown chat image", core.DueItem{Kind: core.DueUpload, Due: dueAt(t0), ID: core.NewID("ci")}},
+			{"the photo under another owner", core.DueItem{Kind: core.DueUpload, Due: dueAt(t0), ID: p.ID, Owner: "pat-2"}},
+			{"the photo's id as a chat image", core.DueItem{Kind: core.DueUpload, Due: dueAt(t0), ID: p.ID}},
+			{"the chat image's id as a photo", core.DueItem{Kind: core.DueUpload, Due: dueAt(t0), ID: img.ID, Owner: "pat-1"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if err := s.AbandonUpload(ctx(t), tc.it, now); err != nil {
+					t.Errorf("AbandonUpload of an absent upload: got %v, want nil", err)
+				}
+			})
+		}
+		wantWatched(t, s, "after AbandonUpload of absent uploads", before)
+		for _, it := range before[core.DueUpload] {
+			storetest.Must(t, "AbandonUpload "+it.ID, s.AbandonUpload(ctx(t), it, now))
+			storetest.Must(t, "AbandonUpload again "+it.ID, s.AbandonUpload(ctx(t), it, now))
+		}
+		wantWatched(t, s, "after AbandonUpload twice", nil)
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			ready bool
+			now   time.Duration // after the window's end
+		}{
+			{"ready, within the window", true, -time.Minute},
+			{"ready, past the window", true, time.Hour},
+			{"pending, the window not ended", false, -time.Nanosecond},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newStore(t, h)
+				p := createPhoto(t, s, "pat-1", t0.Add(uploadWindow))
+				img := createChatImage(t, s, t0.Add(uploadWindow))
+				if tc.ready {
+					var err error
+					p, err = s.MarkPhotoReady(ctx(t), p.OwnerID, p.ID, core.BlobInfo{Size: p.Size, SHA256: p.SHA256}, t0.Add(time.Minute))
+					storetest.Must(t, "MarkPhotoReady", err)
+					img, err = s.MarkChatImageReady(ctx(t), img.ID, core.BlobInfo{Size: img.Size, SHA256: img.SHA256}, t0.Add(time.Minute))
+					storetest.Must(t, "MarkChatImageReady", err)
+				}
+				before := dueState(t, s)
+				now := p.UploadExpiresAt.Add(tc.now)
+				storetest.WantKind(t, "AbandonUpload of the photo", s.AbandonUpload(ctx(t), uploadDue(p), now), core.KindConflict)
+				storetest.WantKind(t, "AbandonUpload of the chat image", s.AbandonUpload(ctx(t), chatDue(img), now), core.KindConflict)
+				gotP, err := s.GetPhoto(ctx(t), p.OwnerID, p.ID)
+				storetest.Must(t, "GetPhoto", err)
+				if diff := cmp.Diff(p, gotP, cmpOpts); diff != "" {
+					t.Errorf("GetPhoto after a refused AbandonUpload mismatch (-want +got):\n%s", diff)
+				}
+				gotImg, err := s.GetChatImage(ctx(t), img.ID)
+				storetest.Must(t, "GetChatImage", err)
+				if diff := cmp.Diff(img, gotImg, cmpOpts); diff != "" {
+					t.Errorf("GetChatImage after a refused AbandonUpload mismatch (-want +got):\n%s", diff)
+				}
+				wantWatched(t, s, "after a refused AbandonUpload", before)
+			})
+		}
+	})
+}
+
+func testExpireShare(t *testing.T, h Harness) {
+	parties := []string{"pat-1", "dr-a"}
+
+	t.Run("Expire", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			after time.Duration // now, after the expiry
+		}{
+			{"at the expiry", 0},
+			{"hours after", 3 * time.Hour},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newStore(t, h)
+				sh, a, ws := activeShare(t, s, t0.Add(shareTTL))
+				k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
+				ws = append(ws, mustIssue(t, s, k, tNow))
+				want := getShare(t, s, sh.ID) // views and devices survive
+				now := sh.ExpiresAt.Add(tc.after)
+				expired, w, err := tryExpire(t, s, sh, now.In(elsewhere))
+				storetest.Must(t, "ExpireShare", err)
+				if !expired {
+					t.Errorf("ExpireShare of an active share past its expiry: got expired=false, want true")
+				}
+				ws = append(ws, w)
+				want.Status = core.ShareExpired
+				wantShare(t, s, want)
+				wantChain(t, s, "pat-1", recordsOf(ws...))
+				notes := notesOf(ws...)
+				for _, p := range parties {
+					if diff := cmp.Diff(inboxOf(p, notes...), listInbox(t, s, p), cmpOpts); diff != "" {
+						t.Errorf("ListInbox(%s) mismatch (-want +got):\n%s", p, diff)
+					}
+				}
+				wantWatched(t, s, "after ExpireShare", map[core.DueKind][]core.DueItem{
+					core.DueKey: {keyDue(k)}, core.DueNotification: notesDue(notes...),
+				})
+				listed, _, err := s.ListShares(ctx(t), "dr-a", core.RoleProfessional, core.Page{Limit: 10})
+				storetest.Must(t, "ListShares", err)
+				if len(listed) != 1 || listed[0].Status != core.ShareExpired {
+					t.Errorf("ListShares(dr-a): got %+v, want the share, expired", listed)
+				}
+			})
+		}
+	})
+
+	t.Run("NothingToDo", func(t *testing.T) {
+		// Expired before, or revoked: expired=false and nothing written,
+		// with a record linked to the current head.
+		for _, tc := range []struct {
+			name  string
+			setup func(t *testing.T, s Store, sh core.Share)
+		}{
+			{"expired before", func(t *testing.T, s Store, sh core.Share) { mustExpire(t, s, sh, sh.ExpiresAt) }},
+			{"revoked", func(t *testing.T, s Store, sh core.Share) { mustRevoke(t, s, sh, tNow) }},
+			{"revoked, past its expiry", func(t *testing.T, s Store, sh core.Share) { mustRevoke(t, s, sh, sh.ExpiresAt.Add(time.Minute)) }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newStore(t, h)
+				sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
+				createShare(t, s, sh)
+				tc.setup(t, s, sh)
+				stored := getShare(t, s, sh.ID)
+				before := observe(t, s, parties, sh.ID)
+				expired, _, err := tryExpire(t, s, sh, sh.ExpiresAt.Add(time.Hour))
+				storetest.Must(t, "ExpireShare", err)
+				if expired {
+					t.Errorf("ExpireShare of a share that is not active: got expired=true, want false")
+				}
+				wantShare(t, s, stored)
+				wantUnchanged(t, s, before, "ExpireShare of a share that is not active", parties, sh.ID)
+			})
+		}
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			name    string
+			unknown bool
+			now     time.Duration // after the expiry
+			want    core.Kind
+		}{
+			{"not yet expired", false, -time.Nanosecond, core.KindConflict},
+			{"long before its expiry", false, -50 * time.Minute, core.KindConflict},
+			{"unknown share", true, time.Hour, core.KindNotFound},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newStore(t, h)
+				sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
+				createShare(t, s, sh)
+				target := sh
+				if tc.unknown {
+					target.ID = core.NewID("sh")
+				}
+				before := observe(t, s, parties, sh.ID, target.ID)
+				expired, _, err := tryExpire(t, s, target, sh.ExpiresAt.Add(tc.now))
+				storetest.WantKind(t, "ExpireShare", err, tc.want)
+				if expired {
+					t.Errorf("ExpireShare: got expired=true with error %v, want false", err)
+				}
+				wantUnchanged(t, s, before, "a refused ExpireShare", parties, sh.ID, target.ID)
+			})
+		}
+	})
+
+	t.Run("WrongHead", func(t *testing.T) {
+		s := newStore(t, h)
+		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
+		cw := createShare(t, s, sh)
+		old := headOf(cw.rec)
+		noise := linked(t, s, record("pat-1", "dr-other", core.RoleProfessional, actAppend, "noise", tNow))
+		storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), noise))
+		current := headOf(noise)
+		before := observe(t, s, parties, sh.ID)
+		now := sh.ExpiresAt
+		notes := expireNotes(sh, now)
+		rec := expireRecord(sh, now)
+		expired, err := s.ExpireShare(ctx(t), sh.ID, now, notes, core.Link(rec, old))
+		var moved *core.HeadMismatchError
+		if !errors.As(err, &moved) {
+			t.Fatalf("ExpireShare with a stale head: got %v, want *core.HeadMismatchError", err)
+		}
+		if expired {
+			t.Errorf("ExpireShare with a stale head: got expired=true, want false")
+		}
+		if diff := cmp.Diff(&core.HeadMismatchError{PatientID: "pat-1", Current: current}, moved, cmpOpts); diff != "" {
+			t.Errorf("HeadMismatchError mismatch (-want +got):\n%s", diff)
+		}
+		wantUnchanged(t, s, before, "ExpireShare with a stale head", parties, sh.ID)
+
+		relinked := core.Link(rec, moved.Current)
+		expired, err = s.ExpireShare(ctx(t), sh.ID, now, notes, relinked)
+		storetest.Must(t, "ExpireShare relinked", err)
+		if !expired {
+			t.Errorf("ExpireShare relinked to the current head: got expired=false, want true")
+		}
+		wantChain(t, s, "pat-1", []core.AuditRecord{cw.rec, noise, relinked})
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		// Many runs of the job expire one share at once: exactly one
+		// reports it, and its record and notifications are the only ones.
+		const n = 20
+		s := newStore(t, h)
+		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
+		cw := createShare(t, s, sh)
+		now := func(i int) time.Time { return sh.ExpiresAt.Add(time.Duration(i) * time.Millisecond) }
+		got := make([]bool, n)
+		recs := make([]core.AuditRecord, n)
+		notes := make([][]core.Notification, n)
+		errs := storetest.RunAll(n, func(i int) error {
+			notes[i] = expireNotes(sh, now(i))
+			var err error
+			recs[i], err = chained(ctx(t), s, expireRecord(sh, now(i)), 2*n, func(l core.AuditRecord) error {
+				var err error
+				got[i], err = s.ExpireShare(ctx(t), sh.ID, now(i), notes[i], l)
+				return err
+			})
+			return err
+		})
+		winner := -1
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("ExpireShare %d: %v", i, err)
+			}
+			if got[i] {
+				if winner >= 0 {
+					t.Errorf("ExpireShare %d and %d both report expired=true, want exactly one", winner, i)
+				}
+				winner = i
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no ExpireShare reported expired=true, want exactly one")
+		}
+		wantChain(t, s, "pat-1", []core.AuditRecord{cw.rec, recs[winner]})
+		all := append(slices.Clone(cw.notes), notes[winner]...)
+		for _, p := range parties {
+			if diff := cmp.Diff(inboxOf(p, all...), listInbox(t, s, p), cmpOpts); diff != "" {
+				t.Errorf("ListInbox(%s) mismatch (-want +got):\n%s", p, diff)
+			}
+		}
+		wantWatched(t, s, "after the race", map[core.DueKind][]core.DueItem{core.DueNotification: notesDue(all...)})
+	})
+
+	t.Run("ExpiredAnswersAsPastExpiry", func(t *testing.T) {
+		// The same calls against a share that is ACTIVE past its expiry
+		// and against one that ExpireShare moved to EXPIRED get the same
+		// answer: session_expired, and nothing written.
+		type world struct {
+			s  Store
+			sh core.Share
+			a  core.Access
+			k  core.EphemeralKey
+		}
+		setup := func(t *testing.T, expire bool) world {
+			s := newStore(t, h)
+			sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
+			issued := sh.ExpiresAt.Add(-30 * time.Second) // the key outlives the share
+			k := newKey(sh, a.ID, issued, issued.Add(core.MaxKeyTTL))
+			mustIssue(t, s, k, issued)
+			if expire {
+				mustExpire(t, s, sh, sh.ExpiresAt)
+			}
+			return world{s, sh, a, k}
+		}
+		calls := []struct {
+			name string
+			do   func(t *testing.T, w world, now time.Time) error
+		}{
+			{"OpenAccess", func(t *testing.T, w world, now time.Time) error {
+				_, err := tryOpen(t, w.s, newAccess(w.sh, "device-1", now), now)
+				return err
+			}},
+			{"IssueKey", func(t *testing.T, w world, now time.Time) error {
+				_, err := tryIssue(t, w.s, newKey(w.sh, w.a.ID, now, now.Add(core.MaxKeyTTL)), now)
+				return err
+			}},
+			{"ClaimKey", func(t *testing.T, w world, now time.Time) error {
+				_, _, err := tryClaim(t, w.s, w.k, now)
+				return err
+			}},
+		}
+		for _, c := range calls {
+			for _, tc := range []struct {
+				name   string
+				expire bool
+				now    time.Duration // after the share's expiry
+			}{
+				{"active past its expiry", false, 10 * time.Second},
+				{"expired", true, 10 * time.Second},
+				{"expired, asked with a clock behind", true, -10 * time.Second},
+			} {
+				t.Run(c.name+"/"+tc.name, func(t *testing.T) {
+					w := setup(t, tc.expire)
+					before := observe(t, w.s, parties, w.sh.ID)
+					err := c.do(t, w, w.sh.ExpiresAt.Add(tc.now))
+					wantCode(t, c.name, err, core.KindGone, core.CodeSessionExpired)
+					wantUnchanged(t, w.s, before, c.name+" of an expired share", parties, w.sh.ID)
+				})
+			}
+		}
+	})
+
+	t.Run("RevokeExpired", func(t *testing.T) {
+		// RevokeShare revokes an ACTIVE share past its expiry; it does the
+		// same to an EXPIRED one.
+		for _, expire := range []bool{false, true} {
+			t.Run(fmt.Sprintf("expired by ExpireShare: %v", expire), func(t *testing.T) {
+				s := newStore(t, h)
+				sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
+				ws := []written{createShare(t, s, sh)}
+				if expire {
+					ws = append(ws, mustExpire(t, s, sh, sh.ExpiresAt))
+				}
+				at := sh.ExpiresAt.Add(time.Minute)
+				ws = append(ws, mustRevoke(t, s, sh, at))
+				want := sh
+				want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, "pat-1", "revoked in jobtest"
+				wantShare(t, s, want)
+				wantChain(t, s, "pat-1", recordsOf(ws...))
+				notes := notesOf(ws...)
+				for _, p := range parties {
+					if diff := cmp.Diff(inboxOf(p, notes...), listInbox(t, s, p), cmpOpts); diff != "" {
+						t.Errorf("ListInbox(%s) mismatch (-want +got):\n%s", p, diff)
+					}
+				}
+				wantWatched(t, s, "after RevokeShare", map[core.DueKind][]core.DueItem{core.DueNotification: notesDue(notes...)})
+			})
+		}
+	})
+}
+
+func testDeleteExpiredKey(t *testing.T, h Harness) {
+	// keyWorld is a share with an access and two keys issued at tNow: k
+	// and other.
+	setup := func(t *testing.T) (Store, core.Share, core.EphemeralKey, core.EphemeralKey) {
+		s := newStore(t, h)
+		sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
+		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
+		other := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL+time.Second))
+		mustIssue(t, s, k, tNow)
+		mustIssue(t, s, other, tNow)
+		return s, getShare(t, s, sh.ID), k, other
+	}
+	dueKeys := func(t *testing.T, s Store, want ...core.EphemeralKey) {
+		t.Helper()
+		var items []core.DueItem
+		for _, k := range want {
+			items = append(items, keyDue(k))
+		}
+		wantDue(t, s, core.DueKey, watchFrom, watchUntil, 100, items)
+	}
+
+	t.Run("Expired", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			claim bool
+			after time.Duration
+		}{
+			{"issued, at its expiry", false, 0},
+			{"issued, an hour after", false, time.Hour},
+			{"used", true, time.Second},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s, sh, k, other := setup(t)
+				if tc.claim {
+					if _, _, err := tryClaim(t, s, k, tNow.Add(time.Second)); err != nil {
+						t.Fatalf("ClaimKey: %v", err)
+					}
+				}
+				storetest.Must(t, "DeleteExpiredKey", s.DeleteExpiredKey(ctx(t), k.ID, k.ExpiresAt.Add(tc.after)))
+				_, err := s.GetKey(ctx(t), k.ID)
+				storetest.WantKind(t, "GetKey of a deleted key", err, core.KindNotFound)
+				if _, err := s.GetKey(ctx(t), other.ID); err != nil {
+					t.Errorf("GetKey of the other key: %v", err)
+				}
+				wantShare(t, s, sh) // the view stays spent
+				dueKeys(t, s, other)
+			})
+		}
+	})
+
+	t.Run("Absent", func(t *testing.T) {
+		s, _, k, other := setup(t)
+		storetest.Must(t, "DeleteExpiredKey of an unknown key", s.DeleteExpiredKey(ctx(t), core.NewID("ek"), tNow))
+		storetest.Must(t, "DeleteExpiredKey", s.DeleteExpiredKey(ctx(t), k.ID, k.ExpiresAt))
+		storetest.Must(t, "DeleteExpiredKey again", s.DeleteExpiredKey(ctx(t), k.ID, k.ExpiresAt))
+		dueKeys(t, s, other)
+	})
+
+	t.Run("NotExpired", func(t *testing.T) {
+		s, sh, k, other := setup(t)
+		now := k.ExpiresAt.Add(-time.Nanosecond)
+		storetest.WantKind(t, "DeleteExpiredKey before the expiry", s.DeleteExpiredKey(ctx(t), k.ID, now), core.KindConflict)
+		dueKeys(t, s, k, other)
+		wantShare(t, s, sh)
+		// The key is still there, and still claimable until it expires.
+		got, _, err := tryClaim(t, s, k, now)
+		storetest.Must(t, "ClaimKey after a refused DeleteExpiredKey", err)
+		if got.Status != core.KeyUsed {
+			t.Errorf("ClaimKey: got status %q, want %q", got.Status, core.KeyUsed)
+		}
+	})
+}
