@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -64,26 +65,38 @@ var errNotDue = errors.New("no longer due")
 // expiry and notifies both parties, deletes expired keys, aborts uploads that
 // stayed PENDING past their window (object, then record), and publishes
 // again the notifications the notifier did not accept. Each kind of item is
-// read from its watermark up to now through JobStore.ListDue, page by page;
-// the watermark moves forward only when every item up to it is done, so a
-// run cut short (by its deadline, or a failure) is resumed by the next.
+// read from its watermark up to now through JobStore.ListDue, page by page,
+// and each page's items are done by cleanupWorkers at once; the watermark
+// moves forward only when every item up to it is done, so a run cut short
+// (by its deadline, or a failure) is resumed by the next. With a deadline,
+// each kind gets an equal share of the time left, so that a flood of one
+// kind (keys after a busy quarter) does not starve the others. A kind that
+// cannot be listed does not stop the others; its error is returned with
+// what the run did.
 func (s *Service) Cleanup(ctx context.Context) (CleanupResult, error) {
 	if s.jobs == nil || s.shares == nil {
 		return CleanupResult{}, ErrUnavailable(nil, "the jobs are not configured")
 	}
 	res := CleanupResult{Complete: true}
-	for _, kind := range DueKinds {
-		if err := s.cleanupKind(ctx, kind, &res); err != nil {
-			return res, err
+	var errs []error
+	for i, kind := range DueKinds {
+		stop := time.Time{}
+		if dl, ok := ctx.Deadline(); ok {
+			left := time.Until(dl) - cleanupMargin
+			stop = time.Now().Add(left / time.Duration(len(DueKinds)-i))
 		}
-		if !res.Complete {
-			break
+		if err := s.cleanupKind(ctx, kind, stop, &res); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return res, nil
+	return res, errors.Join(errs...)
 }
 
-func (s *Service) cleanupKind(ctx context.Context, kind DueKind, res *CleanupResult) error {
+// cleanupWorkers is how many items of a page cleanup works on at once: one
+// request each, mostly waiting on the store.
+const cleanupWorkers = 8
+
+func (s *Service) cleanupKind(ctx context.Context, kind DueKind, stop time.Time, res *CleanupResult) error {
 	now := s.now()
 	until := now
 	if kind == DueNotification {
@@ -93,8 +106,11 @@ func (s *Service) cleanupKind(ctx context.Context, kind DueKind, res *CleanupRes
 	if err != nil {
 		return fmt.Errorf("cleanup %s: watermark: %w", kind, err)
 	}
-	if floor := until.Add(-CleanupLookback); from.Before(floor) {
-		from = floor
+	if from.IsZero() {
+		// The first run: nothing due before the lookback is left that TTL
+		// has not removed. Later runs start at the watermark however old it
+		// is (a long outage, an item failing for days): nothing is skipped.
+		from = until.Add(-CleanupLookback)
 	}
 	if from.After(until) {
 		from = until
@@ -102,39 +118,42 @@ func (s *Service) cleanupKind(ctx context.Context, kind DueKind, res *CleanupRes
 	// The next watermark: an hour behind this run's horizon, and no later
 	// than the first item that failed.
 	mark := until.Add(-cleanupOverlap)
+	var mu sync.Mutex // guards res and mark while a page is worked on
 	page := Page{Limit: cleanupPage}
 	for {
+		if (!stop.IsZero() && time.Now().After(stop)) || ctx.Err() != nil {
+			res.Complete = false
+			return nil
+		}
 		items, next, err := s.jobs.ListDue(ctx, kind, from, until, page)
 		if err != nil {
 			return fmt.Errorf("cleanup %s: list due: %w", kind, err)
 		}
+		work := make(chan DueItem)
+		var wg sync.WaitGroup
+		for range min(cleanupWorkers, len(items)) {
+			wg.Go(func() {
+				for it := range work {
+					err := s.cleanupItem(ctx, it)
+					mu.Lock()
+					res.count(kind, it, err, &mark)
+					mu.Unlock()
+				}
+			})
+		}
+		cut := false
 		for _, it := range items {
-			if dl, ok := ctx.Deadline(); (ok && time.Until(dl) < cleanupMargin) || ctx.Err() != nil {
-				res.Complete = false
-				return nil
+			if (!stop.IsZero() && time.Now().After(stop)) || ctx.Err() != nil {
+				cut = true
+				break
 			}
-			err := s.cleanupItem(ctx, it)
-			switch {
-			case errors.Is(err, errNotDue):
-				res.Skipped++
-			case err != nil:
-				res.Failed++
-				res.Errors = append(res.Errors, fmt.Errorf("cleanup %s %s: %w", kind, it.ID, err))
-				if it.Due.Before(mark) {
-					mark = it.Due
-				}
-			default:
-				switch kind {
-				case DueShare:
-					res.SessionsExpired++
-				case DueKey:
-					res.KeysDeleted++
-				case DueUpload:
-					res.UploadsAborted++
-				case DueNotification:
-					res.NotificationsSent++
-				}
-			}
+			work <- it
+		}
+		close(work)
+		wg.Wait()
+		if cut {
+			res.Complete = false
+			return nil
 		}
 		if next == "" {
 			break
@@ -147,6 +166,28 @@ func (s *Service) cleanupKind(ctx context.Context, kind DueKind, res *CleanupRes
 		}
 	}
 	return nil
+}
+
+// count records the outcome of one item.
+func (r *CleanupResult) count(kind DueKind, it DueItem, err error, mark *time.Time) {
+	switch {
+	case errors.Is(err, errNotDue):
+		r.Skipped++
+	case err != nil:
+		r.Failed++
+		r.Errors = append(r.Errors, fmt.Errorf("cleanup %s %s: %w", kind, it.ID, err))
+		if it.Due.Before(*mark) {
+			*mark = it.Due
+		}
+	case kind == DueShare:
+		r.SessionsExpired++
+	case kind == DueKey:
+		r.KeysDeleted++
+	case kind == DueUpload:
+		r.UploadsAborted++
+	case kind == DueNotification:
+		r.NotificationsSent++
+	}
 }
 
 // cleanupItem does one due item's work; errNotDue when there was none left.

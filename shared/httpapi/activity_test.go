@@ -186,21 +186,55 @@ func mustDevice(t *testing.T) *client.Device {
 }
 
 // TestKeyBurst: more issue-key calls on one access in a minute than
-// core.BurstLimit is a burst: the detector scores it once per window, and a
-// burst on an access already under suspicion revokes the session.
+// core.BurstLimit is a burst: the detector scores it once per window, calls
+// by anyone but the grantee do not count, and a burst on an access already
+// under suspicion revokes the session.
 func TestKeyBurst(t *testing.T) { forEachRuntime(t, core.Config{}, testKeyBurst) }
 
 func testKeyBurst(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
+	pat, patB, pro, stranger := parties(env)
+	// open shares one photo with room for many views and opens an access.
+	open := func() (shareID, accessID, photoID string) {
+		t.Helper()
+		id, err := pat.c.UploadPhoto(ctx, "CROWN", "image/png", []byte("burst photo"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 3600, MaxViews: 100, ScreenshotPolicy: "warn"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := pro.c.OpenAccess(ctx, sh.ShareID, mustDevice(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sh.ShareID, a.AccessID, id
+	}
 	// The detector counts per minute of the service's clock: start each
-	// burst early in a minute so that it stays in one window.
-	startOfWindow := func() {
-		if s := env.Clock.Now().Second(); s > 30 {
-			env.Clock.Advance(time.Duration(61-s) * time.Second)
+	// burst at the start of a minute so that it stays in one window.
+	nextWindow := func() {
+		s := env.Clock.Now().Second()
+		env.Clock.Advance(time.Duration(61-s) * time.Second)
+	}
+	issue := func(n int, ac, photo string) {
+		t.Helper()
+		for i := range n {
+			if _, err := pro.c.IssueKey(ctx, ac, photo); err != nil {
+				t.Fatalf("issue %d of %d: %v", i+1, n, err)
+			}
 		}
 	}
+	score := func(ac string) int {
+		t.Helper()
+		r, err := report(t, pro.c, ac, "app_backgrounded") // +5
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Score
+	}
 	limit := core.BurstLimit(core.Access{Photos: make([]core.SharedPhoto, 1)})
-	detectorRecords := func() (n int) {
+	bursts := func() (n int) {
 		for _, r := range history(t, env, patient1, core.RolePatient) {
 			if r.Action == "activity.report" && r.ActorID == core.DetectorID && r.Reason == core.SignalKeyBurst {
 				n++
@@ -208,40 +242,53 @@ func testKeyBurst(t *testing.T, env *testenv.Env) {
 		}
 		return n
 	}
+
 	t.Run("scored once per window", func(t *testing.T) {
-		_, pro, _, ac, photo := openShared(t, env, "warn")
-		startOfWindow()
-		for i := range limit {
-			if _, err := pro.c.IssueKey(ctx, ac, photo); err != nil {
-				t.Fatalf("issue %d of %d: %v", i+1, limit, err)
+		_, ac, photo := open()
+		nextWindow()
+		issue(limit, ac, photo)
+		if got := score(ac); got != 5 {
+			t.Fatalf("score after %d keys in a minute: %d, want 5 (no burst)", limit, got)
+		}
+		issue(3, ac, photo) // past the limit: one burst, counted once
+		if got := score(ac); got != 5+30+5 {
+			t.Errorf("score after a burst: %d, want 40", got)
+		}
+		nextWindow()
+		issue(limit+1, ac, photo) // a burst in the next window counts again
+		if got := score(ac); got != 40+30+5 {
+			t.Errorf("score after a second burst: %d, want 75", got)
+		}
+		if n := bursts(); n != 2 {
+			t.Errorf("%d key_burst records by the detector, want 2", n)
+		}
+	})
+	t.Run("only the grantee's calls count", func(t *testing.T) {
+		_, ac, photo := open()
+		before := bursts()
+		nextWindow()
+		for _, c := range []*client.Client{stranger.c, pat.c, patB.c} {
+			for range limit + 1 {
+				if _, err := c.IssueKey(ctx, ac, photo); client.Code(err) != core.CodeNotFound && client.Code(err) != core.CodeForbidden {
+					t.Fatalf("issue-key by another party: %v, want not_found or forbidden", err)
+				}
 			}
 		}
-		if r, err := report(t, pro.c, ac, "app_backgrounded"); err != nil || r.Score != 5 {
-			t.Fatalf("score after %d keys: %+v %v, want 5 (no burst yet)", limit, r, err)
+		issue(limit, ac, photo)
+		if got := score(ac); got != 5 {
+			t.Errorf("score after others' calls and %d of the grantee's: %d, want 5 (no burst)", limit, got)
 		}
-		for i := range 2 { // past the limit: one burst, counted once
-			if _, err := pro.c.IssueKey(ctx, ac, photo); err != nil {
-				t.Fatalf("issue %d past the limit: %v", i+1, err)
-			}
-		}
-		if r, err := report(t, pro.c, ac, "app_backgrounded"); err != nil || r.Score != 5+30+5 {
-			t.Errorf("score after a burst: %+v %v, want 40", r, err)
-		}
-		if n := detectorRecords(); n != 1 {
-			t.Errorf("%d key_burst records by the detector, want 1", n)
+		if n := bursts(); n != before {
+			t.Errorf("others' calls raised %d key_burst signals", n-before)
 		}
 	})
 	t.Run("a burst on a suspect access revokes", func(t *testing.T) {
-		pat, pro, sh, ac, photo := openShared(t, env, "warn")
+		sh, ac, photo := open()
 		if r, err := report(t, pro.c, ac, "screen_recording", "copy_attempt"); err != nil || r.Score != 90 {
 			t.Fatalf("screen recording and copy: %+v %v, want 90", r, err)
 		}
-		startOfWindow()
-		for i := range limit {
-			if _, err := pro.c.IssueKey(ctx, ac, photo); err != nil {
-				t.Fatalf("issue %d of %d: %v", i+1, limit, err)
-			}
-		}
+		nextWindow()
+		issue(limit, ac, photo)
 		_, err := pro.c.IssueKey(ctx, ac, photo)
 		wantCode(t, "the key past the limit", err, core.CodeSessionRevoked)
 		if got, _ := pat.c.GetShare(ctx, sh); got.Status != "revoked" {

@@ -72,6 +72,12 @@ func Run(ctx context.Context, svc *core.Service, name string, now time.Time, log
 		for _, e := range c.Errors {
 			log.Warn("cleanup item failed", "job", name, "error", e.Error())
 		}
+		if err == nil && c.Failed > 0 {
+			// The run did what it could; the failed items stay due and hold
+			// their kind's watermark. Failing the run makes it visible: the
+			// function's error metric, its retries and its dead-letter queue.
+			err = fmt.Errorf("%d items failed and stay due", c.Failed)
+		}
 	case "daily-report":
 		var r core.DailyReport
 		r, err = svc.DailyReport(ctx, now.UTC().Truncate(24*time.Hour).Add(-24*time.Hour))

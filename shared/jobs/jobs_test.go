@@ -684,3 +684,116 @@ func TestSchedule(t *testing.T) {
 		t.Errorf("grantee's inbox %v: the scheduled cleanup did not expire the session", sh)
 	}
 }
+
+func expiries(t *testing.T, c *client.Client) int {
+	t.Helper()
+	n := 0
+	for _, r := range trail(t, c) {
+		if r.Action == "share.expire" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCleanupResumes: the watermark never passes an item that is still due.
+// A failed item holds it (and fails the run, so that it is seen), a run cut
+// by its deadline leaves it, a long outage skips nothing, and pages of more
+// than one page's worth of items are all done.
+func TestCleanupResumes(t *testing.T) { forEachRuntime(t, testCleanupResumes) }
+
+func testCleanupResumes(t *testing.T, env *testenv.Env) {
+	ctx := context.Background()
+	u := usersOf(env)
+	watermark := func(kind core.DueKind) time.Time {
+		t.Helper()
+		w, err := env.Jobs.JobWatermark(ctx, kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	run(t, env, "cleanup") // sets every watermark
+
+	t.Run("a failed item holds the watermark", func(t *testing.T) {
+		photo, err := u.pat.UploadPhoto(ctx, "CROWN", "image/png", []byte("shared while the notifier is down"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := core.NewService(core.Config{}, core.Deps{
+			Store: env.Store, Shares: env.Shares, Jobs: env.Jobs, Blobs: env.Blobs, Keys: env.Keys, Notifier: failing{}, Now: env.Clock.Now,
+		})
+		if _, _, err := down.CreateShare(ctx, core.Caller{ID: patient, Role: core.RolePatient, RequestID: "req-down"}, core.ShareInput{
+			ProfessionalID: pro, PhotoIDs: []string{photo}, ExpiresIn: 30 * 24 * time.Hour, MaxViews: 3, ScreenshotPolicy: core.ScreenshotWarn,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		items, _, err := env.Shares.ListInbox(ctx, pro, core.Page{Limit: 1})
+		if err != nil || len(items) != 1 || items[0].Published {
+			t.Fatalf("grantee's inbox %+v %v, want the unpublished session_created", items, err)
+		}
+		// Due times are whole seconds, rounded up (core.DueItem).
+		due := items[0].CreatedAt.Truncate(time.Second).Add(time.Second)
+		for _, advance := range []time.Duration{2 * time.Minute, 3 * time.Hour} {
+			env.Clock.Advance(advance)
+			res, err := jobs.Run(ctx, down, "cleanup", env.Clock.Now(), quiet)
+			if err == nil || res.Cleanup.Failed != 1 || res.Cleanup.NotificationsSent != 0 {
+				t.Fatalf("cleanup with the notifier down: %+v %v, want one failure and an error", res.Cleanup, err)
+			}
+			if w := watermark(core.DueNotification); w.After(due) {
+				t.Errorf("notifications' watermark %v passed the failed item due at %v", w, due)
+			}
+		}
+		if got := counts(run(t, env, "cleanup")); got != (cleaned{Notes: 1}) {
+			t.Errorf("cleanup with the notifier back: %+v, want the notification sent", got)
+		}
+	})
+
+	t.Run("a run cut by its deadline leaves the watermark", func(t *testing.T) {
+		u.share(t, 60)
+		env.Clock.Advance(61 * time.Second)
+		before := watermark(core.DueShare)
+		short, cancel := context.WithTimeout(ctx, 5*time.Second) // inside the run's safety margin
+		defer cancel()
+		res, err := env.Service.Cleanup(short)
+		if err != nil || res.Complete || res.SessionsExpired != 0 {
+			t.Errorf("cleanup with no time left: %+v %v, want incomplete and nothing done", res, err)
+		}
+		if w := watermark(core.DueShare); !w.Equal(before) {
+			t.Errorf("shares' watermark moved from %v to %v in a cut run", before, w)
+		}
+		if got := counts(run(t, env, "cleanup")); got.Expired != 1 {
+			t.Errorf("the next run: %+v, want the session expired", got)
+		}
+	})
+
+	t.Run("a long outage skips nothing", func(t *testing.T) {
+		u.share(t, 60)
+		env.Clock.Advance(9 * 24 * time.Hour) // longer than the first run's lookback
+		if got := counts(run(t, env, "cleanup")); got.Expired != 1 {
+			t.Errorf("cleanup after nine days without a run: %+v, want the session expired", got)
+		}
+	})
+
+	t.Run("more than a page", func(t *testing.T) {
+		photo, err := u.pat.UploadPhoto(ctx, "CROWN", "image/png", []byte("shared many times"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 130 // cleanup reads pages of 100
+		for i := range n {
+			if _, err := u.pat.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro, PhotoIDs: []string{photo}, ExpiresIn: 60, MaxViews: 1}, ""); err != nil {
+				t.Fatalf("share %d: %v", i, err)
+			}
+		}
+		before := expiries(t, u.pat)
+		env.Clock.Advance(61 * time.Second)
+		if got := counts(run(t, env, "cleanup")); got.Expired != n {
+			t.Errorf("cleanup of %d expired sessions: %+v", n, got)
+		}
+		if got := expiries(t, u.pat) - before; got != n {
+			t.Errorf("%d share.expire records, want %d", got, n)
+		}
+		wantChainValid(t, u.pat)
+	})
+}

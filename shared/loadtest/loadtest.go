@@ -294,6 +294,7 @@ const (
 	evCopyAttempt     = "copy_attempt"
 	evAppBackgrounded = "app_backgrounded"
 	failedClaimWeight = 15 // the detector's signal on a claim of a used or expired key
+	keyBurstWeight    = 30 // the detector's signal on more issue-key calls in a minute than core.BurstLimit
 	warnScore         = 50
 	revokeScore       = 100
 )
@@ -743,7 +744,7 @@ func (e *engine) reportActivity(ctx context.Context, cl *client.Client, s *sessi
 			lo := s.reportedDelta + failedClaimWeight*s.failedClaims
 			s.reports = append(s.reports, activityReport{
 				delta: b.delta, screenshot: b.screenshot,
-				lo: lo, hi: lo + s.unknownDelta + failedClaimWeight*s.unknownClaims,
+				lo: lo, hi: lo + s.unknownDelta + failedClaimWeight*s.unknownClaims + s.burstSlack(),
 				prev: s.lastScore, score: ans.Score, action: ans.Action, end: tr.end,
 			})
 			s.lastScore = ans.Score
@@ -1121,4 +1122,14 @@ func (e *engine) check(ctx context.Context) {
 	}
 	close(work)
 	wg.Wait()
+}
+
+// burstSlack is what the burst detector may have added to the session's
+// score: an access makes at most max_views+1 issue-key calls, and each
+// minute in which more than core.BurstLimit of them fell scores
+// keyBurstWeight once. The plan's sessions stay under the limit unless
+// --views-per-session is raised to it.
+func (s *session) burstSlack() int {
+	limit := core.BurstLimit(core.Access{Photos: make([]core.SharedPhoto, len(s.photos))})
+	return keyBurstWeight * ((s.maxViews + 1) / (limit + 1))
 }
