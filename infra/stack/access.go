@@ -1,0 +1,135 @@
+package stack
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/dynamostore"
+)
+
+// Access is what one function may do: the AWS calls its code path makes,
+// and nothing else. The table below is read from the code (the service
+// method behind the operation, the store, blob, key-ring and notifier
+// methods it calls, and the SDK call each of those makes); the IAM test
+// compares the synthesized policies with an independent copy of it.
+type Access struct {
+	// Table lists the DynamoDB actions on the table itself (GetItem,
+	// PutItem, UpdateItem, DeleteItem, Query, ConditionCheckItem). A
+	// TransactWriteItems needs the action of each of its parts.
+	Table []string
+	// Indexes are the global secondary indexes the function queries.
+	Indexes []string
+	// Object prefixes (core's object keys hold ids only, under a prefix per
+	// kind) on which the function reads (HeadObject, GetObject, a presigned
+	// GET), writes (a presigned PUT) or deletes.
+	Read, Write, Delete []string
+	// HeadBucket is the blob store's health check (s3:ListBucket).
+	HeadBucket bool
+	// Wrap, Unwrap and Describe are the key ring's direct KMS calls
+	// (Encrypt and Decrypt under the photo/owner encryption context,
+	// DescribeKey).
+	Wrap, Unwrap, Describe bool
+	// Publish is sns:Publish on the notification topic.
+	Publish bool
+	// DeadLetters is sqs:SendMessage on the jobs' dead-letter queue, where
+	// Lambda puts the event of a scheduled run that failed its retries.
+	DeadLetters bool
+}
+
+// DynamoDB actions.
+const (
+	getItem        = "dynamodb:GetItem"
+	putItem        = "dynamodb:PutItem"
+	updateItem     = "dynamodb:UpdateItem"
+	deleteItem     = "dynamodb:DeleteItem"
+	query          = "dynamodb:Query"
+	conditionCheck = "dynamodb:ConditionCheckItem"
+)
+
+// Object prefixes, read from the core's key rules: photos/<owner>/<id> and
+// chat/<id>.
+var (
+	PhotoPrefix = prefixOf(core.PhotoObjectKey("owner", "id"))
+	ChatPrefix  = prefixOf(core.ChatImage{ID: "id"}.ObjectKey())
+)
+
+func prefixOf(key string) string {
+	i := strings.Index(key, "/")
+	if i <= 0 {
+		panic(fmt.Sprintf("object key %q has no prefix", key))
+	}
+	return key[:i+1]
+}
+
+// TimeIndex is the table's index of due times and audit counters (the
+// cleanup job's and the daily report's index).
+func TimeIndex() string { return dynamostore.IndexTime }
+
+// Permissions returns the access of every function, by name (FunctionNames()).
+func Permissions() map[string]Access {
+	// Throughout: the audit trail's head is a GetItem and an append a
+	// transaction of Puts; a notification published after its write is
+	// marked with an UpdateItem (MarkPublished).
+	byActor := dynamostore.IndexByActor // also IndexSharesByPatient
+	return map[string]Access{
+		// Health pings the store (GetItem), the bucket (HeadBucket) and the
+		// key (DescribeKey).
+		"health": {Table: []string{getItem}, HeadBucket: true, Describe: true},
+		// Wrap the data key, presign the PUT, CreatePhoto.
+		"upload-presign": {Table: []string{putItem}, Write: []string{PhotoPrefix}, Wrap: true},
+		// Stat (HeadObject with its checksum; GetObject to hash an object
+		// without one), GetPhoto, MarkPhotoReady, delete a mismatched
+		// object, audit.
+		"finalize-upload": {Table: []string{getItem, updateItem, putItem}, Read: []string{PhotoPrefix}, Delete: []string{PhotoPrefix}},
+		"list-photos":     {Table: []string{query}},
+		// GetPhoto, audit, delete the object, DeletePhoto.
+		"delete-photo": {Table: []string{getItem, putItem, deleteItem}, Delete: []string{PhotoPrefix}},
+		// PutAppointment (UpdateItem), audit.
+		"register-appointment": {Table: []string{getItem, updateItem, putItem}},
+		// GetAppointment, presign the PUT, CreateChatImage (Put + Update).
+		"chat-upload":   {Table: []string{getItem, putItem, updateItem}, Write: []string{ChatPrefix}},
+		"chat-finalize": {Table: []string{getItem, updateItem, putItem}, Read: []string{ChatPrefix}, Delete: []string{ChatPrefix}},
+		// GetChatImage, audit, presign the GET.
+		"chat-signed-url": {Table: []string{getItem, putItem}, Read: []string{ChatPrefix}},
+		// ListPhotos (select by angle), CreateShare, replay (GetShare),
+		// publish.
+		"create-session": {Table: []string{query, getItem, putItem, updateItem}, Publish: true},
+		"list-sessions":  {Indexes: []string{byActor, dynamostore.IndexSharesByGrantee}},
+		"get-session":    {Table: []string{getItem}},
+		"revoke-session": {Table: []string{getItem, putItem, updateItem}, Publish: true},
+		"open-access":    {Table: []string{getItem, putItem, updateItem}, Publish: true},
+		// GetAccess, the detectors (Tally, GetShare, AddSuspicion,
+		// RevokeShare), unwrap the data key, IssueKey (Update,
+		// ConditionCheck, Put), publish.
+		"issue-key": {Table: []string{getItem, putItem, updateItem, conditionCheck}, Unwrap: true, Publish: true},
+		// GetKey, ClaimKey (Update, ConditionCheck), the failed-claim
+		// detector, presign the GET of the ciphertext, publish.
+		"signed-url":             {Table: []string{getItem, putItem, updateItem, conditionCheck}, Read: []string{PhotoPrefix}, Publish: true},
+		"report-activity":        {Table: []string{getItem, putItem, updateItem}, Publish: true},
+		"list-notifications":     {Table: []string{query}},
+		"mark-notification-read": {Table: []string{updateItem}},
+		// A patient's chain (Query of the table), a professional's records
+		// (the by-actor index).
+		"access-history": {Table: []string{query}, Indexes: []string{byActor}},
+		"verify-audit":   {Table: []string{query, getItem}, Indexes: []string{byActor}},
+		// The scheduled jobs (core's jobs.go and dynamostore's jobs.go).
+		// cleanup reads its watermarks (GetItem) and moves them
+		// (UpdateItem), lists what is due (Query of the time index), expires
+		// shares (GetShare, then a transaction of an Update, the parties'
+		// notifications and the audit record), deletes expired keys and
+		// abandoned uploads (GetPhoto/GetChatImage, DeleteObject,
+		// DeleteItem), and publishes what the notifier never accepted
+		// (GetItem, Publish, MarkPublished).
+		"cleanup": {
+			Table:       []string{getItem, putItem, updateItem, deleteItem},
+			Indexes:     []string{TimeIndex()},
+			Delete:      []string{PhotoPrefix, ChatPrefix},
+			Publish:     true,
+			DeadLetters: true,
+		},
+		// daily-report counts a day's audit records (Select=COUNT queries
+		// of the time index), stores the report (PutItem) and publishes it.
+		"daily-report": {Table: []string{putItem}, Indexes: []string{TimeIndex()}, Publish: true, DeadLetters: true},
+	}
+}

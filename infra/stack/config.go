@@ -1,0 +1,224 @@
+// Package stack is the MedShare CDK stack: one construct per concern (keys,
+// storage, data, events, functions, API, jobs, monitoring) wired by New, and
+// the cdk-nag checks that gate it. Everything it names comes from the
+// project's own tables: the routes (httpapi.Routes), the scheduled jobs
+// (jobs.Jobs), the table (dynamostore.TableInput) and the functions'
+// environment (awsruntime).
+package stack
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/constructs-go/constructs/v10"
+
+	"github.com/medshare/medshare/shared/httpapi"
+	"github.com/medshare/medshare/shared/jobs"
+)
+
+// The context keys the app reads (cdk.json, or `-c key=value`).
+const (
+	CtxStackName             = "stackName"             // CloudFormation stack name (default MedShare)
+	CtxAccount               = "account"               // fixed account; empty: environment-agnostic
+	CtxRegion                = "region"                // fixed region; empty: environment-agnostic
+	CtxAssetDir              = "assetDir"              // directory holding <function>/bootstrap (default dist/functions)
+	CtxOIDCIssuer            = "oidcIssuer"            // an existing OIDC issuer URL instead of a Cognito user pool
+	CtxOIDCAudience          = "oidcAudience"          // its audiences (comma-separated); required with oidcIssuer
+	CtxCORSOrigins           = "corsOrigins"           // origins allowed to call the API and upload (comma-separated)
+	CtxAlarmEmail            = "alarmEmail"            // an address subscribed to the alarm topic
+	CtxLogRetentionDays      = "logRetentionDays"      // retention of every log group (default 365)
+	CtxNoncurrentDays        = "noncurrentVersionDays" // days a deleted or overwritten object version is kept (default 30)
+	CtxThrottleRate          = "throttleRate"          // API steady-state requests per second (default 50)
+	CtxThrottleBurst         = "throttleBurst"         // API burst (default 100)
+	CtxTerminationProtection = "terminationProtection" // stack termination protection (default true)
+)
+
+// Config is what the stack is built from.
+type Config struct {
+	StackName       string
+	Account, Region string
+	// AssetDir holds one directory per function (FunctionNames()) with its
+	// `bootstrap` in it, as `make build` writes them.
+	AssetDir string
+	// OIDCIssuer, when set, replaces the Cognito user pool: the JWT
+	// authorizer trusts this issuer for OIDCAudience. Its tokens must carry
+	// the role in the cognito:groups claim (httpapi.ClaimGroups).
+	OIDCIssuer   string
+	OIDCAudience []string
+	CORSOrigins  []string
+	AlarmEmail   string
+	// LogRetentionDays must be one of CloudWatch Logs' retention values.
+	LogRetentionDays      int
+	NoncurrentVersionDays int
+	ThrottleRate          float64
+	ThrottleBurst         int
+	TerminationProtection bool
+}
+
+// Defaults.
+const (
+	DefaultStackName             = "MedShare"
+	DefaultAssetDir              = "dist/functions"
+	DefaultLogRetentionDays      = 365
+	DefaultNoncurrentVersionDays = 30
+	DefaultThrottleRate          = 50
+	DefaultThrottleBurst         = 100
+)
+
+// retentionDays are the values CloudWatch Logs accepts.
+var retentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// ConfigFromContext reads the configuration from the context of node (the
+// app's). Unset keys keep their defaults.
+func ConfigFromContext(node constructs.Node) (Config, error) {
+	get := func(key string) string {
+		v := node.TryGetContext(&key)
+		switch v := v.(type) {
+		case nil:
+			return ""
+		case string:
+			return strings.TrimSpace(v)
+		case []any: // a JSON list in cdk.json
+			parts := make([]string, 0, len(v))
+			for _, p := range v {
+				parts = append(parts, fmt.Sprint(p))
+			}
+			return strings.Join(parts, ",")
+		default: // a JSON number or boolean in cdk.json
+			b, _ := json.Marshal(v)
+			return string(b)
+		}
+	}
+	return ParseConfig(get)
+}
+
+// ParseConfig reads the configuration from get (a context lookup that
+// returns "" for an unset key) and checks it.
+func ParseConfig(get func(string) string) (Config, error) {
+	c := Config{
+		StackName:             or(get(CtxStackName), DefaultStackName),
+		Account:               get(CtxAccount),
+		Region:                get(CtxRegion),
+		AssetDir:              or(get(CtxAssetDir), DefaultAssetDir),
+		OIDCIssuer:            get(CtxOIDCIssuer),
+		OIDCAudience:          list(get(CtxOIDCAudience)),
+		CORSOrigins:           list(get(CtxCORSOrigins)),
+		AlarmEmail:            get(CtxAlarmEmail),
+		LogRetentionDays:      DefaultLogRetentionDays,
+		NoncurrentVersionDays: DefaultNoncurrentVersionDays,
+		ThrottleRate:          DefaultThrottleRate,
+		ThrottleBurst:         DefaultThrottleBurst,
+		TerminationProtection: true,
+	}
+	var err error
+	if c.LogRetentionDays, err = integer(get, CtxLogRetentionDays, c.LogRetentionDays, 1, 3653); err != nil {
+		return c, err
+	}
+	if !slices.Contains(retentionDays, c.LogRetentionDays) {
+		return c, fmt.Errorf("context %s=%d: want one of %v", CtxLogRetentionDays, c.LogRetentionDays, retentionDays)
+	}
+	if c.NoncurrentVersionDays, err = integer(get, CtxNoncurrentDays, c.NoncurrentVersionDays, 1, 3650); err != nil {
+		return c, err
+	}
+	rate, err := integer(get, CtxThrottleRate, int(c.ThrottleRate), 1, 10000)
+	if err != nil {
+		return c, err
+	}
+	c.ThrottleRate = float64(rate)
+	if c.ThrottleBurst, err = integer(get, CtxThrottleBurst, c.ThrottleBurst, 1, 5000); err != nil {
+		return c, err
+	}
+	if v := get(CtxTerminationProtection); v != "" {
+		if c.TerminationProtection, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("context %s=%q: want true or false", CtxTerminationProtection, v)
+		}
+	}
+	if (c.Account == "") != (c.Region == "") {
+		return c, fmt.Errorf("context %s and %s go together: set both or neither", CtxAccount, CtxRegion)
+	}
+	if c.OIDCIssuer != "" {
+		u, perr := url.Parse(c.OIDCIssuer)
+		if perr != nil || u.Scheme != "https" || u.Host == "" {
+			return c, fmt.Errorf("context %s=%q: want an https URL", CtxOIDCIssuer, c.OIDCIssuer)
+		}
+		if len(c.OIDCAudience) == 0 {
+			return c, fmt.Errorf("context %s needs %s (the client ids its tokens are issued to)", CtxOIDCIssuer, CtxOIDCAudience)
+		}
+	} else if len(c.OIDCAudience) > 0 {
+		return c, fmt.Errorf("context %s is only used with %s", CtxOIDCAudience, CtxOIDCIssuer)
+	}
+	for _, o := range c.CORSOrigins {
+		u, perr := url.Parse(o)
+		if perr != nil || (u.Scheme != "https" && u.Hostname() != "localhost") || u.Host == "" || u.Path != "" {
+			return c, fmt.Errorf("context %s: %q is not an origin (https://host[:port])", CtxCORSOrigins, o)
+		}
+	}
+	if c.AlarmEmail != "" && !strings.Contains(c.AlarmEmail, "@") {
+		return c, fmt.Errorf("context %s=%q: want an email address", CtxAlarmEmail, c.AlarmEmail)
+	}
+	return c, nil
+}
+
+// FunctionNames lists every function of the stack: one per route of the route
+// table, then one per scheduled job. Each name is also the function's
+// directory under functions/ and under the asset directory.
+func FunctionNames() []string {
+	var names []string
+	for _, r := range httpapi.Routes {
+		names = append(names, r.Op)
+	}
+	for _, j := range jobs.Jobs {
+		names = append(names, j.Name)
+	}
+	return names
+}
+
+// CheckAssets reports the functions whose bootstrap is missing from dir.
+func CheckAssets(dir string) error {
+	var missing []string
+	for _, name := range FunctionNames() {
+		if _, err := os.Stat(filepath.Join(dir, name, "bootstrap")); err != nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("no bootstrap in %s for %s: run `make build` (or point context %s at the binaries)",
+			dir, strings.Join(missing, ", "), CtxAssetDir)
+	}
+	return nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func list(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func integer(get func(string) string, key string, def, lo, hi int) (int, error) {
+	v := get(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("context %s=%q: want an integer from %d to %d", key, v, lo, hi)
+	}
+	return n, nil
+}

@@ -1,0 +1,116 @@
+package stack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// EncryptionContextKeys are the keys of the encryption context under which
+// the key ring wraps every data key (core.Photo.EncryptionContext). The
+// data key's policy refuses direct use of the key under any other context.
+var EncryptionContextKeys = []string{"photo", "owner"}
+
+// cryptoActions are the KMS actions that use a key's material.
+var cryptoActions = []string{
+	"kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+	"kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
+	"kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext",
+}
+
+// Keys are the customer-managed KMS keys, both rotated yearly and kept when
+// the stack is deleted.
+//
+// Data wraps the photos' data keys (the key ring) and encrypts the table,
+// the bucket and the notification topic. Its policy keeps the default
+// delegation to the account's IAM policies (each function's role names the
+// key and the calls it makes, see Functions) and adds a guard: a principal
+// of the account that uses the key directly, that is under an encryption
+// context that is not an AWS service's (aws:s3:arn, aws:dynamodb:tableName,
+// aws:sns:topicArn, ...), must give exactly the context keys photo and
+// owner. A wrapped key can then only be unwrapped by naming the photo and
+// its owner, whoever holds the ciphertext.
+//
+// Logs encrypts operational data that holds no PHI: the log groups and the
+// alarm topic. It is a separate key so that the data key's policy names no
+// service principal.
+type Keys struct {
+	constructs.Construct
+	Data awskms.Key
+	Logs awskms.Key
+}
+
+// NewKeys creates the keys.
+func NewKeys(scope constructs.Construct, id string, stackName string) *Keys {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	st := awscdk.Stack_Of(c)
+	k := &Keys{Construct: c}
+	k.Data = awskms.NewKey(c, jsii.String("Data"), &awskms.KeyProps{
+		Description:       jsii.String("MedShare data key: wraps photo data keys (context photo, owner); encrypts the table, the bucket and the notification topic"),
+		Alias:             jsii.String("alias/" + stackName + "/data"),
+		EnableKeyRotation: jsii.Bool(true),
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(30)),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	account := map[string]any{"aws:PrincipalAccount": st.Account()}
+	noServiceContext := map[string]any{"kms:EncryptionContextKeys": "aws:*"}
+	for _, ctxKey := range EncryptionContextKeys {
+		k.Data.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("DirectUseRequiresContextKey-" + ctxKey),
+			Effect:     awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings(cryptoActions...),
+			Resources:  jsii.Strings("*"),
+			Conditions: &map[string]any{
+				"StringEquals":                 account,
+				"ForAllValues:StringNotLike":   noServiceContext,
+				"ForAllValues:StringNotEquals": map[string]any{"kms:EncryptionContextKeys": ctxKey},
+			},
+		}), jsii.Bool(false))
+	}
+	allowedKeys := append(append([]string{}, EncryptionContextKeys...), "aws:*")
+	k.Data.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("DirectUseAllowsNoOtherContextKey"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings(cryptoActions...),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{
+			"StringEquals":              account,
+			"ForAnyValue:StringNotLike": map[string]any{"kms:EncryptionContextKeys": allowedKeys},
+		},
+	}), jsii.Bool(false))
+
+	k.Logs = awskms.NewKey(c, jsii.String("Logs"), &awskms.KeyProps{
+		Description:       jsii.String("MedShare operations key: encrypts log groups and the alarm topic (no PHI)"),
+		Alias:             jsii.String("alias/" + stackName + "/logs"),
+		EnableKeyRotation: jsii.Bool(true),
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(30)),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	k.Logs.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchLogsEncryptsThisAccountsLogGroups"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("logs."+*st.Region()+".amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{
+			"ArnLike": map[string]any{
+				"kms:EncryptionContext:aws:logs:arn": "arn:" + *st.Partition() + ":logs:" + *st.Region() + ":" + *st.Account() + ":log-group:*",
+			},
+		},
+	}), jsii.Bool(false))
+	k.Logs.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublishToThisAccountsTopics"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{
+			"ArnLike": map[string]any{
+				"kms:EncryptionContext:aws:sns:topicArn": "arn:" + *st.Partition() + ":sns:" + *st.Region() + ":" + *st.Account() + ":*",
+			},
+		},
+	}), jsii.Bool(false))
+	return k
+}

@@ -1,0 +1,107 @@
+package stack
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/medshare/medshare/shared/httpapi"
+	"github.com/medshare/medshare/shared/jobs"
+)
+
+// Suppression is one cdk-nag finding the stack accepts: the rule, the
+// resources it is accepted on, and why.
+type Suppression struct {
+	Rule   string
+	On     string // which resources, in words
+	Reason string
+}
+
+// Why each accepted finding is accepted. Every suppression in suppress
+// takes its reason from here, and the docs list them (docs/DEPLOY.md).
+var (
+	whyNoVPC = "The functions reach only AWS service endpoints (DynamoDB, S3, KMS, SNS) over TLS, with SigV4 and " +
+		"least-privilege roles; they have no private resources to reach and accept no inbound traffic, so a VPC " +
+		"(with NAT or five interface endpoints) would add cost and cold-start latency without narrowing access."
+	whyNoReservedConcurrency = "Load is bounded at the door by the API stage's throttling (context throttleRate, " +
+		"throttleBurst); reserving concurrency for 23 functions would take it from the account's unreserved pool " +
+		"(new accounts have 10 in all, and deploys fail below 100 unreserved) and cap functions independently of that limit."
+	whyNoAPIDLQ = "API functions are invoked synchronously by API Gateway: a failure is answered to the caller " +
+		"(5xx, alarmed on) and there is no event to keep; Lambda uses a dead-letter queue only for asynchronous invocations. " +
+		"The scheduled jobs, which are invoked asynchronously, have one."
+	whyObjectPrefix = "Object keys are <prefix>/<ids> generated per upload (core.PhotoObjectKey, ChatImage.ObjectKey): the " +
+		"policy names the one prefix of the kind of object the function handles, which is the narrowest fixed part of the ARN."
+	whyNoReplication = "Single-region deployment: objects are versioned and the table has point-in-time recovery; " +
+		"cross-region replication needs a second region and key chosen by the operator, and is left to them."
+	whyLogBucketSSES3 = "S3 server access logs can only be delivered to a bucket encrypted with S3-managed keys (SSE-S3); " +
+		"the logs hold request metadata (keys are ids), no object data."
+	whyNoBackupPlan = "Point-in-time recovery gives continuous backups for 35 days and deletion protection is on; " +
+		"longer-term backups belong to the account's AWS Backup policy, whose retention the organisation sets, not to this stack."
+	whyPublicHealth = "GET /health is public by design (httpapi.Routes: no roles): it answers only whether the " +
+		"dependencies respond, reads no caller data, and load balancers and uptime checks carry no token."
+)
+
+// Suppressions lists what suppress accepts.
+func Suppressions() []Suppression {
+	return []Suppression{
+		{"HIPAA.Security-LambdaInsideVPC", "every function", whyNoVPC},
+		{"HIPAA.Security-LambdaConcurrency", "every function", whyNoReservedConcurrency},
+		{"HIPAA.Security-LambdaDLQ", "the API functions", whyNoAPIDLQ},
+		{"AwsSolutions-IAM5", "the object-prefix ARNs (" + PhotoPrefix + "*, " + ChatPrefix + "*) in function policies", whyObjectPrefix},
+		{"HIPAA.Security-S3BucketReplicationEnabled", "both buckets", whyNoReplication},
+		{"HIPAA.Security-S3DefaultEncryptionKMS", "the access-log bucket", whyLogBucketSSES3},
+		{"HIPAA.Security-DynamoDBInBackupPlan", "the table", whyNoBackupPlan},
+		{"AwsSolutions-APIG4", "the public routes", whyPublicHealth},
+	}
+}
+
+func suppression(id, reason string, appliesTo ...any) *cdknag.NagPackSuppression {
+	s := &cdknag.NagPackSuppression{Id: jsii.String(id), Reason: jsii.String(reason)}
+	if len(appliesTo) > 0 {
+		s.AppliesTo = &appliesTo
+	}
+	return s
+}
+
+// suppress records the accepted findings on the resources they concern,
+// never on the whole stack: a new resource is checked in full.
+func suppress(s *Stack) {
+	objectARN := "/^Resource::<" + regexp.QuoteMeta("Storage") + "Objects[0-9A-F]{8}\\.Arn>\\/(" +
+		regexp.QuoteMeta(strings.TrimSuffix(PhotoPrefix, "/")) + "|" + regexp.QuoteMeta(strings.TrimSuffix(ChatPrefix, "/")) + ")\\/\\*$/"
+	for _, name := range FunctionNames() {
+		f := s.Functions.ByName[name]
+		list := []*cdknag.NagPackSuppression{
+			suppression("HIPAA.Security-LambdaInsideVPC", whyNoVPC),
+			suppression("HIPAA.Security-LambdaConcurrency", whyNoReservedConcurrency),
+		}
+		if _, isJob := jobs.ByName(name); !isJob {
+			list = append(list, suppression("HIPAA.Security-LambdaDLQ", whyNoAPIDLQ))
+		}
+		cdknag.NagSuppressions_AddResourceSuppressions(f.Fn, &list, jsii.Bool(false))
+		a := Permissions()[name]
+		if len(a.Read)+len(a.Write)+len(a.Delete) > 0 {
+			cdknag.NagSuppressions_AddResourceSuppressions(f.Policy, &[]*cdknag.NagPackSuppression{
+				suppression("AwsSolutions-IAM5", whyObjectPrefix, cdknag.RegexAppliesTo{Regex: jsii.String(objectARN)}),
+			}, jsii.Bool(false))
+		}
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(s.Storage.Bucket, &[]*cdknag.NagPackSuppression{
+		suppression("HIPAA.Security-S3BucketReplicationEnabled", whyNoReplication),
+	}, jsii.Bool(false))
+	cdknag.NagSuppressions_AddResourceSuppressions(s.Storage.Logs, &[]*cdknag.NagPackSuppression{
+		suppression("HIPAA.Security-S3BucketReplicationEnabled", whyNoReplication),
+		suppression("HIPAA.Security-S3DefaultEncryptionKMS", whyLogBucketSSES3),
+	}, jsii.Bool(false))
+	cdknag.NagSuppressions_AddResourceSuppressions(s.Data.Table, &[]*cdknag.NagPackSuppression{
+		suppression("HIPAA.Security-DynamoDBInBackupPlan", whyNoBackupPlan),
+	}, jsii.Bool(false))
+	for _, r := range httpapi.Routes {
+		if r.Public() {
+			cdknag.NagSuppressions_AddResourceSuppressions(s.API.Routes[r.Op], &[]*cdknag.NagPackSuppression{
+				suppression("AwsSolutions-APIG4", whyPublicHealth),
+			}, jsii.Bool(false))
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package stack
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// FeatureFlags are the CDK feature flags the stack is written for; NewApp
+// sets them, so that the app and the tests synthesize the same template.
+var FeatureFlags = map[string]any{
+	// Server access logs are allowed by the log bucket's policy, not by an
+	// ACL (the buckets disable ACLs).
+	"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": true,
+}
+
+// NewApp returns an app with FeatureFlags and the given context (which
+// wins), synthesizing into outdir ("" for the CDK default).
+func NewApp(context map[string]any, outdir string) awscdk.App {
+	ctx := map[string]any{}
+	for k, v := range FeatureFlags {
+		ctx[k] = v
+	}
+	for k, v := range context {
+		ctx[k] = v
+	}
+	props := &awscdk.AppProps{Context: &ctx}
+	if outdir != "" {
+		props.Outdir = jsii.String(outdir)
+	}
+	return awscdk.NewApp(props)
+}
+
+// Stack is the whole of MedShare.
+type Stack struct {
+	awscdk.Stack
+	Config     Config
+	Keys       *Keys
+	Storage    *Storage
+	Data       *Data
+	Events     *Events
+	Jobs       *Jobs
+	Functions  *Functions
+	API        *API
+	Monitoring *Monitoring
+}
+
+// New builds the stack in app from cfg and puts the cdk-nag packs on it
+// (AWS Solutions and HIPAA Security): synthesis reports every unsuppressed
+// finding as an error, which fails `cdk synth` and `cdk deploy`.
+func New(app awscdk.App, cfg Config) (*Stack, error) {
+	if err := CheckAssets(cfg.AssetDir); err != nil {
+		return nil, err
+	}
+	props := &awscdk.StackProps{
+		Description:           jsii.String("MedShare: medical photo sharing (API Gateway, Lambda, DynamoDB, S3, KMS, SNS, EventBridge)"),
+		TerminationProtection: jsii.Bool(cfg.TerminationProtection),
+	}
+	if cfg.Account != "" {
+		props.Env = &awscdk.Environment{Account: jsii.String(cfg.Account), Region: jsii.String(cfg.Region)}
+	}
+	st := awscdk.NewStack(app, jsii.String(cfg.StackName), props)
+	s := &Stack{Stack: st, Config: cfg}
+	retention := retentionOf(cfg.LogRetentionDays)
+
+	s.Keys = NewKeys(st, "Keys", cfg.StackName)
+	s.Storage = NewStorage(st, "Storage", s.Keys.Data, cfg.CORSOrigins, cfg.NoncurrentVersionDays)
+	s.Data = NewData(st, "Data", s.Keys.Data)
+	s.Events = NewEvents(st, "Events", s.Keys.Data)
+	s.Jobs = NewJobs(st, "Jobs")
+	s.Functions = NewFunctions(st, "Functions", FunctionsProps{
+		AssetDir:     cfg.AssetDir,
+		Table:        s.Data.Table,
+		Bucket:       s.Storage.Bucket,
+		DataKey:      s.Keys.Data,
+		LogsKey:      s.Keys.Logs,
+		Topic:        s.Events.Topic,
+		DeadLetters:  s.Jobs.DeadLetters,
+		LogRetention: retention,
+	})
+	s.Jobs.Schedule(s.Functions)
+	s.API = NewAPI(st, "Api", APIProps{Functions: s.Functions, LogsKey: s.Keys.Logs, LogRetention: retention, Config: cfg})
+	s.Monitoring = NewMonitoring(st, "Monitoring", MonitoringProps{
+		API: s.API, Functions: s.Functions, Jobs: s.Jobs, LogsKey: s.Keys.Logs, AlarmEmail: cfg.AlarmEmail,
+	})
+	s.outputs()
+	suppress(s)
+	awscdk.Aspects_Of(st).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	awscdk.Aspects_Of(st).Add(cdknag.NewHIPAASecurityChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return s, nil
+}
+
+// Outputs of the stack, by name.
+const (
+	OutApiURL         = "ApiUrl"
+	OutJwtIssuer      = "JwtIssuer"
+	OutJwtAudience    = "JwtAudience"
+	OutUserPoolID     = "UserPoolId"
+	OutUserPoolClient = "UserPoolClientId"
+	OutTable          = "TableName"
+	OutBucket         = "BucketName"
+	OutDataKey        = "DataKeyArn"
+	OutTopic          = "NotificationTopicArn"
+	OutAlarmTopic     = "AlarmTopicArn"
+	OutDeadLetters    = "JobDeadLetterQueueUrl"
+)
+
+func (s *Stack) outputs() {
+	out := func(name, desc string, value *string) {
+		awscdk.NewCfnOutput(s.Stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
+	}
+	out(OutApiURL, "base URL of the HTTP API", s.API.URL())
+	out(OutJwtIssuer, "issuer the JWT authorizer trusts", s.API.Issuer)
+	out(OutJwtAudience, "audiences (client ids) the JWT authorizer accepts", awscdk.Fn_Join(jsii.String(","), s.API.Audience))
+	if s.API.UserPool != nil {
+		out(OutUserPoolID, "Cognito user pool (groups patient, professional, clinic)", s.API.UserPool.UserPoolId())
+		out(OutUserPoolClient, "Cognito app client of the apps", s.API.Client.UserPoolClientId())
+	}
+	out(OutTable, "DynamoDB table (MEDSHARE_TABLE)", s.Data.Table.TableName())
+	out(OutBucket, "S3 bucket of objects (MEDSHARE_BUCKET)", s.Storage.Bucket.BucketName())
+	out(OutDataKey, "KMS data key (MEDSHARE_KMS_KEY_ID)", s.Keys.Data.KeyArn())
+	out(OutTopic, "SNS topic of notifications (MEDSHARE_TOPIC_ARN)", s.Events.Topic.TopicArn())
+	out(OutAlarmTopic, "SNS topic of alarms", s.Monitoring.Topic.TopicArn())
+	out(OutDeadLetters, "SQS dead-letter queue of the scheduled jobs", s.Jobs.DeadLetters.QueueUrl())
+}
+
+// retentionOf maps days to CloudWatch Logs' retention enum, in the order
+// of retentionDays.
+func retentionOf(days int) awslogs.RetentionDays {
+	values := []awslogs.RetentionDays{
+		awslogs.RetentionDays_ONE_DAY, awslogs.RetentionDays_THREE_DAYS, awslogs.RetentionDays_FIVE_DAYS,
+		awslogs.RetentionDays_ONE_WEEK, awslogs.RetentionDays_TWO_WEEKS, awslogs.RetentionDays_ONE_MONTH,
+		awslogs.RetentionDays_TWO_MONTHS, awslogs.RetentionDays_THREE_MONTHS, awslogs.RetentionDays_FOUR_MONTHS,
+		awslogs.RetentionDays_FIVE_MONTHS, awslogs.RetentionDays_SIX_MONTHS, awslogs.RetentionDays_ONE_YEAR,
+		awslogs.RetentionDays_THIRTEEN_MONTHS, awslogs.RetentionDays_EIGHTEEN_MONTHS, awslogs.RetentionDays_TWO_YEARS,
+		awslogs.RetentionDays_THREE_YEARS, awslogs.RetentionDays_FIVE_YEARS, awslogs.RetentionDays_SIX_YEARS,
+		awslogs.RetentionDays_SEVEN_YEARS, awslogs.RetentionDays_EIGHT_YEARS, awslogs.RetentionDays_NINE_YEARS,
+		awslogs.RetentionDays_TEN_YEARS,
+	}
+	i := slices.Index(retentionDays, days)
+	if i < 0 || len(values) != len(retentionDays) {
+		panic(fmt.Sprintf("no retention of %d days", days))
+	}
+	return values[i]
+}

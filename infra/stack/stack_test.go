@@ -1,0 +1,629 @@
+package stack
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medshare/medshare/shared/awsruntime"
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/dynamostore"
+	"github.com/medshare/medshare/shared/httpapi"
+	"github.com/medshare/medshare/shared/jobs"
+)
+
+// TestStack synthesizes the default stack once and checks one concern per
+// subtest.
+func TestStack(t *testing.T) {
+	s := synth(t, nil)
+	t.Run("keys", func(t *testing.T) { testKeys(t, s) })
+	t.Run("storage", func(t *testing.T) { testStorage(t, s) })
+	t.Run("data", func(t *testing.T) { testData(t, s) })
+	t.Run("events", func(t *testing.T) { testEvents(t, s) })
+	t.Run("functions", func(t *testing.T) { testFunctions(t, s) })
+	t.Run("iam", func(t *testing.T) { testIAM(t, s) })
+	t.Run("api", func(t *testing.T) { testAPI(t, s) })
+	t.Run("routes", func(t *testing.T) { testRoutes(t, s) })
+	t.Run("jobs", func(t *testing.T) { testJobs(t, s) })
+	t.Run("monitoring", func(t *testing.T) { testMonitoring(t, s) })
+	t.Run("outputs", func(t *testing.T) { testOutputs(t, s) })
+	t.Run("nag", func(t *testing.T) { testNag(t, s) })
+}
+
+func only(t *testing.T, s *synthesized, typ string) (string, map[string]any) {
+	t.Helper()
+	rs := s.resources(typ)
+	if len(rs) != 1 {
+		t.Fatalf("%d resources of type %s, want 1", len(rs), typ)
+	}
+	for id, r := range rs {
+		return id, r
+	}
+	return "", nil
+}
+
+func testKeys(t *testing.T, s *synthesized) {
+	keys := s.resources("AWS::KMS::Key")
+	if len(keys) != 2 {
+		t.Fatalf("%d keys, want 2 (data, logs)", len(keys))
+	}
+	for id, k := range keys {
+		if props(k)["EnableKeyRotation"] != true {
+			t.Errorf("key %s: rotation is off", s.name(id))
+		}
+		if k["DeletionPolicy"] != "Retain" {
+			t.Errorf("key %s: deletion policy %v, want Retain", s.name(id), k["DeletionPolicy"])
+		}
+	}
+	var dataID string
+	for id, n := range s.ids {
+		if n == "key" {
+			dataID = id
+		}
+	}
+	policy := props(keys[dataID])["KeyPolicy"].(map[string]any)
+	var denies []string
+	for _, st := range asList(policy["Statement"]) {
+		st := st.(map[string]any)
+		if st["Effect"] == "Deny" {
+			denies = append(denies, str(st["Sid"])+": "+s.conditions(st["Condition"]))
+			if !slices.Contains(asList(st["Action"]), any("kms:Decrypt")) || !slices.Contains(asList(st["Action"]), any("kms:Encrypt")) {
+				t.Errorf("deny %s does not cover Encrypt and Decrypt: %v", st["Sid"], st["Action"])
+			}
+		}
+	}
+	sort.Strings(denies)
+	account := "StringEquals{aws:PrincipalAccount=${AccountId}}"
+	want := []string{
+		"DirectUseAllowsNoOtherContextKey: ForAnyValue:StringNotLike{kms:EncryptionContextKeys=aws:*,owner,photo} " + account,
+		"DirectUseRequiresContextKey-owner: ForAllValues:StringNotEquals{kms:EncryptionContextKeys=owner} ForAllValues:StringNotLike{kms:EncryptionContextKeys=aws:*} " + account,
+		"DirectUseRequiresContextKey-photo: ForAllValues:StringNotEquals{kms:EncryptionContextKeys=photo} ForAllValues:StringNotLike{kms:EncryptionContextKeys=aws:*} " + account,
+	}
+	if diff := cmp.Diff(want, denies); diff != "" {
+		t.Errorf("data key policy denials (-want +got):\n%s", diff)
+	}
+	// The context keys are the ones the key ring uses.
+	ctx := core.Photo{ID: "ph", OwnerID: "o"}.EncryptionContext()
+	var keysOfCtx []string
+	for k := range ctx {
+		keysOfCtx = append(keysOfCtx, k)
+	}
+	sort.Strings(keysOfCtx)
+	wantKeys := slices.Clone(EncryptionContextKeys)
+	sort.Strings(wantKeys)
+	if !slices.Equal(keysOfCtx, wantKeys) {
+		t.Errorf("EncryptionContextKeys = %v, the key ring uses %v", wantKeys, keysOfCtx)
+	}
+}
+
+func testStorage(t *testing.T, s *synthesized) {
+	buckets := s.resources("AWS::S3::Bucket")
+	if len(buckets) != 2 {
+		t.Fatalf("%d buckets, want 2 (objects, access logs)", len(buckets))
+	}
+	var objID, logID string
+	for id, n := range s.ids {
+		switch n {
+		case "bucket":
+			objID = id
+		case "logbucket":
+			logID = id
+		}
+	}
+	for id, b := range buckets {
+		p := props(b)
+		pab := p["PublicAccessBlockConfiguration"].(map[string]any)
+		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+			if pab[k] != true {
+				t.Errorf("bucket %s: %s is not true", s.name(id), k)
+			}
+		}
+		if b["DeletionPolicy"] != "Retain" {
+			t.Errorf("bucket %s is not retained", s.name(id))
+		}
+	}
+	s.template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
+		"BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{
+			"BucketKeyEnabled": true,
+			"ServerSideEncryptionByDefault": map[string]any{
+				"SSEAlgorithm":   "aws:kms",
+				"KMSMasterKeyID": map[string]any{"Fn::GetAtt": []any{keyID(s, "key"), "Arn"}},
+			},
+		}}},
+		"VersioningConfiguration": map[string]any{"Status": "Enabled"},
+		"LoggingConfiguration":    map[string]any{"DestinationBucketName": map[string]any{"Ref": logID}},
+		"LifecycleConfiguration": map[string]any{"Rules": []any{assertions.Match_ObjectLike(&map[string]any{
+			"AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": 1},
+			"NoncurrentVersionExpiration":    map[string]any{"NoncurrentDays": DefaultNoncurrentVersionDays},
+			"Status":                         "Enabled",
+		})}},
+	})
+	// The bucket policy: TLS only, SigV4 only, signatures at most an hour old.
+	var denies []string
+	for _, bp := range s.resources("AWS::S3::BucketPolicy") {
+		if str(props(bp)["Bucket"].(map[string]any)["Ref"]) != objID {
+			continue
+		}
+		for _, st := range asList(props(bp)["PolicyDocument"].(map[string]any)["Statement"]) {
+			st := st.(map[string]any)
+			if st["Effect"] == "Deny" {
+				denies = append(denies, s.render(st["Action"])+" "+s.conditions(st["Condition"]))
+			}
+		}
+	}
+	sort.Strings(denies)
+	want := []string{
+		"s3:* Bool{aws:SecureTransport=false}",
+		"s3:* NumericGreaterThan{s3:signatureAge=3600000}",
+		"s3:* NumericLessThan{s3:TlsVersion=1.2}",
+		"s3:* StringNotEquals{s3:signatureversion=AWS4-HMAC-SHA256}",
+	}
+	if diff := cmp.Diff(want, denies); diff != "" {
+		t.Errorf("object bucket policy denials (-want +got):\n%s", diff)
+	}
+	if MaxSignatureAge < core.DefaultChatURLTTL.Milliseconds() || MaxSignatureAge < core.DefaultUploadTTL.Milliseconds() {
+		t.Errorf("MaxSignatureAge %d ms is shorter than a URL the service hands out", MaxSignatureAge)
+	}
+	// Without origins there is no CORS; with them, see TestCORS.
+	if _, ok := props(buckets[objID])["CorsConfiguration"]; ok {
+		t.Error("CORS is configured without corsOrigins")
+	}
+}
+
+func keyID(s *synthesized, name string) string {
+	for id, n := range s.ids {
+		if n == name {
+			return id
+		}
+	}
+	return ""
+}
+
+func testData(t *testing.T, s *synthesized) {
+	_, table := only(t, s, "AWS::DynamoDB::Table")
+	if table["DeletionPolicy"] != "Retain" {
+		t.Errorf("table deletion policy %v, want Retain", table["DeletionPolicy"])
+	}
+	p := props(table)
+	in := dynamostore.TableInput("x")
+	keySchema := func(ks any) []string {
+		var out []string
+		for _, k := range asList(ks) {
+			k := k.(map[string]any)
+			out = append(out, str(k["AttributeName"])+":"+str(k["KeyType"]))
+		}
+		return out
+	}
+	var wantKeys []string
+	for _, k := range in.KeySchema {
+		wantKeys = append(wantKeys, aws.ToString(k.AttributeName)+":"+string(k.KeyType))
+	}
+	if diff := cmp.Diff(wantKeys, keySchema(p["KeySchema"])); diff != "" {
+		t.Errorf("key schema (-want +got):\n%s", diff)
+	}
+	var wantAttrs, gotAttrs []string
+	for _, a := range in.AttributeDefinitions {
+		wantAttrs = append(wantAttrs, aws.ToString(a.AttributeName)+":"+string(a.AttributeType))
+	}
+	for _, a := range asList(p["AttributeDefinitions"]) {
+		a := a.(map[string]any)
+		gotAttrs = append(gotAttrs, str(a["AttributeName"])+":"+str(a["AttributeType"]))
+	}
+	sort.Strings(wantAttrs)
+	sort.Strings(gotAttrs)
+	if diff := cmp.Diff(wantAttrs, gotAttrs); diff != "" {
+		t.Errorf("attribute definitions (-want +got):\n%s", diff)
+	}
+	var wantGSI, gotGSI []string
+	for _, g := range in.GlobalSecondaryIndexes {
+		var ks []string
+		for _, k := range g.KeySchema {
+			ks = append(ks, aws.ToString(k.AttributeName)+":"+string(k.KeyType))
+		}
+		wantGSI = append(wantGSI, aws.ToString(g.IndexName)+" "+strings.Join(ks, ",")+" "+string(g.Projection.ProjectionType))
+	}
+	for _, g := range asList(p["GlobalSecondaryIndexes"]) {
+		g := g.(map[string]any)
+		gotGSI = append(gotGSI, str(g["IndexName"])+" "+strings.Join(keySchema(g["KeySchema"]), ",")+" "+
+			str(g["Projection"].(map[string]any)["ProjectionType"]))
+	}
+	sort.Strings(wantGSI)
+	sort.Strings(gotGSI)
+	if diff := cmp.Diff(wantGSI, gotGSI); diff != "" {
+		t.Errorf("global secondary indexes (-want +got):\n%s", diff)
+	}
+	s.template.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{
+		"BillingMode":                      "PAY_PER_REQUEST",
+		"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
+		"SSESpecification": map[string]any{
+			"SSEEnabled": true, "SSEType": "KMS",
+			"KMSMasterKeyId": map[string]any{"Fn::GetAtt": []any{keyID(s, "key"), "Arn"}},
+		},
+		"TimeToLiveSpecification":   map[string]any{"AttributeName": dynamostore.AttrTTL, "Enabled": true},
+		"DeletionProtectionEnabled": true,
+	})
+	// The cleanup index is the time index of the schema.
+	if !strings.Contains(strings.Join(gotGSI, "\n"), TimeIndex()+" ") {
+		t.Errorf("time index %q is not an index of the table: %v", TimeIndex(), gotGSI)
+	}
+}
+
+func testEvents(t *testing.T, s *synthesized) {
+	topicID := keyID(s, "topic")
+	topic := s.resources("AWS::SNS::Topic")[topicID]
+	if got := s.render(props(topic)["KmsMasterKeyId"]); got != "key" {
+		t.Errorf("notification topic is encrypted with %q, want the data key", got)
+	}
+	for _, id := range []string{topicID, keyID(s, "alarmtopic")} {
+		found := false
+		for _, tp := range s.resources("AWS::SNS::TopicPolicy") {
+			if s.render(props(tp)["Topics"]) != s.name(id) {
+				continue
+			}
+			for _, st := range asList(props(tp)["PolicyDocument"].(map[string]any)["Statement"]) {
+				st := st.(map[string]any)
+				if st["Effect"] == "Deny" && s.conditions(st["Condition"]) == "Bool{aws:SecureTransport=false}" {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("topic %s accepts publishers without TLS", s.name(id))
+		}
+	}
+}
+
+func testFunctions(t *testing.T, s *synthesized) {
+	fns := s.resources("AWS::Lambda::Function")
+	if len(fns) != len(FunctionNames()) {
+		t.Errorf("%d functions, want %d (routes and jobs)", len(fns), len(FunctionNames()))
+	}
+	ids := s.fnIDs()
+	logsKey := keyID(s, "logskey")
+	for _, name := range FunctionNames() {
+		fn, ok := fns[ids[name]]
+		if !ok {
+			t.Errorf("no function %s", name)
+			continue
+		}
+		p := props(fn)
+		if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" || s.render(p["Architectures"]) != "arm64" {
+			t.Errorf("%s: runtime %v, handler %v, architectures %v; want provided.al2023, bootstrap, arm64",
+				name, p["Runtime"], p["Handler"], p["Architectures"])
+		}
+		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		got := map[string]string{}
+		for k, v := range env {
+			got[k] = s.render(v)
+		}
+		want := map[string]string{
+			awsruntime.EnvTable: "table", awsruntime.EnvBucket: "bucket", awsruntime.EnvKeyID: "key", awsruntime.EnvTopicARN: "topic",
+			"MEDSHARE_CHAT_URL_TTL": core.DefaultChatURLTTL.String(), "MEDSHARE_UPLOAD_TTL": core.DefaultUploadTTL.String(),
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: environment (-want +got):\n%s", name, diff)
+		}
+		lg := s.render(p["LoggingConfig"].(map[string]any)["LogGroup"])
+		if lg != "logs:"+name {
+			t.Errorf("%s logs to %s, want its own log group", name, lg)
+		}
+		// The code is the asset of <assetDir>/<name>: its bootstrap.
+		if asset := s.stack.Functions.ByName[name]; asset == nil {
+			t.Errorf("no construct for %s", name)
+		}
+	}
+	for id, lg := range s.resources("AWS::Logs::LogGroup") {
+		p := props(lg)
+		if p["RetentionInDays"] != float64(DefaultLogRetentionDays) {
+			t.Errorf("log group %s keeps logs %v days, want %d", s.name(id), p["RetentionInDays"], DefaultLogRetentionDays)
+		}
+		if s.render(p["KmsKeyId"]) != s.name(logsKey) {
+			t.Errorf("log group %s is encrypted with %v, want the logs key", s.name(id), p["KmsKeyId"])
+		}
+	}
+	// Each function's directory exists in the repository.
+	for _, name := range FunctionNames() {
+		if _, err := os.Stat(filepath.Join("..", "..", "functions", name, "main.go")); err != nil {
+			t.Errorf("function %s has no functions/%s/main.go: %v", name, name, err)
+		}
+	}
+}
+
+func testAPI(t *testing.T, s *synthesized) {
+	_, api := only(t, s, "AWS::ApiGatewayV2::Api")
+	if props(api)["ProtocolType"] != "HTTP" {
+		t.Errorf("API protocol %v, want HTTP", props(api)["ProtocolType"])
+	}
+	_, pool := only(t, s, "AWS::Cognito::UserPool")
+	pp := props(pool)
+	if pp["MfaConfiguration"] != "ON" {
+		t.Errorf("user pool MFA %v, want ON", pp["MfaConfiguration"])
+	}
+	if pp["DeletionProtection"] != "ACTIVE" {
+		t.Errorf("user pool deletion protection %v, want ACTIVE", pp["DeletionProtection"])
+	}
+	var groups []string
+	for _, g := range s.resources("AWS::Cognito::UserPoolGroup") {
+		groups = append(groups, str(props(g)["GroupName"]))
+	}
+	sort.Strings(groups)
+	want := []string{string(core.RoleClinic), string(core.RolePatient), string(core.RoleProfessional)}
+	if diff := cmp.Diff(want, groups); diff != "" {
+		t.Errorf("user pool groups (-want +got):\n%s", diff)
+	}
+	_, auth := only(t, s, "AWS::ApiGatewayV2::Authorizer")
+	ap := props(auth)
+	poolID := logicalID(s.stack.Stack, s.stack.API.UserPool.Node().DefaultChild())
+	clientID := logicalID(s.stack.Stack, s.stack.API.Client.Node().DefaultChild())
+	if ap["AuthorizerType"] != "JWT" || s.render(ap["IdentitySource"]) != "$request.header.Authorization" {
+		t.Errorf("authorizer %v, want JWT from the Authorization header", ap)
+	}
+	jwt := ap["JwtConfiguration"].(map[string]any)
+	if got, want := s.render(jwt["Issuer"]), "https://cognito-idp.${Region}.amazonaws.com/"+poolID; got != want {
+		t.Errorf("issuer %s, want %s", got, want)
+	}
+	if got := s.render(jwt["Audience"]); got != clientID {
+		t.Errorf("audience %s, want the app client %s", got, clientID)
+	}
+	// The claim the edge reads is the one Cognito fills with the groups.
+	if httpapi.ClaimGroups != "cognito:groups" || httpapi.ClaimSubject != "sub" {
+		t.Errorf("the edge reads %s and %s; Cognito tokens carry sub and cognito:groups", httpapi.ClaimSubject, httpapi.ClaimGroups)
+	}
+	_, stage := only(t, s, "AWS::ApiGatewayV2::Stage")
+	sp := props(stage)
+	rs := sp["DefaultRouteSettings"].(map[string]any)
+	if rs["ThrottlingRateLimit"] != float64(DefaultThrottleRate) || rs["ThrottlingBurstLimit"] != float64(DefaultThrottleBurst) {
+		t.Errorf("stage throttling %v, want rate %d burst %d", rs, DefaultThrottleRate, DefaultThrottleBurst)
+	}
+	als := sp["AccessLogSettings"].(map[string]any)
+	if s.render(als["DestinationArn"]) != logicalID(s.stack.Stack, s.stack.API.AccessLogs.Node().DefaultChild()) {
+		t.Errorf("access logs go to %v", als["DestinationArn"])
+	}
+	var format map[string]string
+	if err := json.Unmarshal([]byte(str(als["Format"])), &format); err != nil {
+		t.Fatalf("access log format is not JSON: %v", err)
+	}
+	if !strings.Contains(str(als["Format"]), "$context.requestId") {
+		t.Error("access log format has no request id")
+	}
+	for k, v := range format {
+		lv := strings.ToLower(v)
+		if strings.Contains(lv, "querystring") || strings.Contains(lv, "$context.path") || strings.Contains(lv, "$request") ||
+			strings.Contains(lv, "header") || strings.Contains(lv, "body") {
+			t.Errorf("access log field %s = %s may carry a query string, path, header or body", k, v)
+		}
+	}
+}
+
+func testRoutes(t *testing.T, s *synthesized) {
+	routes := s.resources("AWS::ApiGatewayV2::Route")
+	integrations := s.resources("AWS::ApiGatewayV2::Integration")
+	authID, _ := only(t, s, "AWS::ApiGatewayV2::Authorizer")
+	fnIDs := s.fnIDs()
+	byKey := map[string]map[string]any{}
+	for _, r := range routes {
+		key := str(props(r)["RouteKey"])
+		if _, dup := byKey[key]; dup {
+			t.Errorf("route %s defined twice", key)
+		}
+		byKey[key] = props(r)
+	}
+	if len(byKey) != len(httpapi.Routes) {
+		t.Errorf("%d routes, want %d (httpapi.Routes)", len(byKey), len(httpapi.Routes))
+	}
+	for _, r := range httpapi.Routes {
+		rp, ok := byKey[r.RouteKey()]
+		if !ok {
+			t.Errorf("route %s (%s) is missing", r.RouteKey(), r.Op)
+			continue
+		}
+		target := s.render(rp["Target"])
+		integ, ok := integrations[strings.TrimPrefix(target, "integrations/")]
+		if !ok {
+			t.Errorf("route %s targets %s, not an integration", r.RouteKey(), target)
+			continue
+		}
+		ip := props(integ)
+		if got := s.render(ip["IntegrationUri"]); got != s.name(fnIDs[r.Op]) {
+			t.Errorf("route %s invokes %s, want fn:%s", r.RouteKey(), got, r.Op)
+		}
+		if ip["IntegrationType"] != "AWS_PROXY" || ip["PayloadFormatVersion"] != "2.0" {
+			t.Errorf("route %s: integration %v %v, want AWS_PROXY 2.0", r.RouteKey(), ip["IntegrationType"], ip["PayloadFormatVersion"])
+		}
+		switch {
+		case r.Public():
+			if rp["AuthorizationType"] != "NONE" {
+				t.Errorf("public route %s has authorization %v", r.RouteKey(), rp["AuthorizationType"])
+			}
+		default:
+			if rp["AuthorizationType"] != "JWT" || s.render(rp["AuthorizerId"]) != authID {
+				t.Errorf("route %s: authorization %v by %v, want JWT by %s", r.RouteKey(), rp["AuthorizationType"], rp["AuthorizerId"], authID)
+			}
+		}
+	}
+	// API Gateway may invoke each routed function, from this API only.
+	for _, r := range httpapi.Routes {
+		found := false
+		for _, perm := range s.resources("AWS::Lambda::Permission") {
+			pp := props(perm)
+			if s.render(pp["FunctionName"]) == s.name(fnIDs[r.Op]) && pp["Principal"] == "apigateway.amazonaws.com" &&
+				strings.Contains(s.render(pp["SourceArn"]), "execute-api") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("API Gateway has no permission to invoke %s", r.Op)
+		}
+	}
+}
+
+func testJobs(t *testing.T, s *synthesized) {
+	rules := s.resources("AWS::Events::Rule")
+	if len(rules) != len(jobs.Jobs) {
+		t.Errorf("%d rules, want %d (jobs.Jobs)", len(rules), len(jobs.Jobs))
+	}
+	fnIDs := s.fnIDs()
+	for _, j := range jobs.Jobs {
+		found := false
+		for _, r := range rules {
+			p := props(r)
+			if p["ScheduleExpression"] != j.Schedule {
+				continue
+			}
+			found = true
+			if p["State"] != "ENABLED" {
+				t.Errorf("job %s: rule state %v", j.Name, p["State"])
+			}
+			targets := asList(p["Targets"])
+			if len(targets) != 1 {
+				t.Fatalf("job %s: %d targets", j.Name, len(targets))
+			}
+			tg := targets[0].(map[string]any)
+			if got := s.render(tg["Arn"]); got != "fn:"+j.Name {
+				t.Errorf("job %s targets %s", j.Name, got)
+			}
+			if got := s.render(tg["DeadLetterConfig"].(map[string]any)["Arn"]); got != "dlq" {
+				t.Errorf("job %s: dead letters go to %s, want dlq", j.Name, got)
+			}
+			rp := tg["RetryPolicy"].(map[string]any)
+			if rp["MaximumRetryAttempts"] != float64(scheduleRetries) || rp["MaximumEventAgeInSeconds"] != float64(scheduleMaxAgeHrs*3600) {
+				t.Errorf("job %s: retry policy %v", j.Name, rp)
+			}
+		}
+		if !found {
+			t.Errorf("no rule with job %s's schedule %s", j.Name, j.Schedule)
+		}
+		fn := props(s.json["Resources"].(map[string]any)[fnIDs[j.Name]].(map[string]any))
+		if got := s.render(fn["DeadLetterConfig"].(map[string]any)["TargetArn"]); got != "dlq" {
+			t.Errorf("job function %s sends failed runs to %s, want dlq", j.Name, got)
+		}
+		invoke := false
+		for _, c := range s.resources("AWS::Lambda::EventInvokeConfig") {
+			p := props(c)
+			if s.render(p["FunctionName"]) == "fn:"+j.Name && p["MaximumRetryAttempts"] == float64(jobRetries) {
+				invoke = true
+			}
+		}
+		if !invoke {
+			t.Errorf("job function %s has no retry configuration", j.Name)
+		}
+	}
+	_, q := only(t, s, "AWS::SQS::Queue")
+	if props(q)["SqsManagedSseEnabled"] != true {
+		t.Error("dead-letter queue is not encrypted")
+	}
+	for _, name := range FunctionNames() {
+		if _, isJob := jobs.ByName(name); isJob {
+			continue
+		}
+		fn := props(s.json["Resources"].(map[string]any)[fnIDs[name]].(map[string]any))
+		if _, ok := fn["DeadLetterConfig"]; ok {
+			t.Errorf("API function %s has a dead-letter queue", name)
+		}
+	}
+}
+
+func testMonitoring(t *testing.T, s *synthesized) {
+	alarms := s.resources("AWS::CloudWatch::Alarm")
+	got := map[string]bool{}
+	fnIDs := s.fnIDs()
+	for id, a := range alarms {
+		p := props(a)
+		if s.render(p["AlarmActions"]) != "alarmtopic" || s.render(p["OKActions"]) != "alarmtopic" {
+			t.Errorf("alarm %s notifies %v / %v, want the alarm topic", id, p["AlarmActions"], p["OKActions"])
+		}
+		var dim []string
+		for _, d := range asList(p["Dimensions"]) {
+			d := d.(map[string]any)
+			dim = append(dim, str(d["Name"])+"="+s.render(d["Value"]))
+		}
+		got[str(p["Namespace"])+" "+str(p["MetricName"])+" "+strings.Join(dim, ",")] = true
+	}
+	apiID, _ := only(t, s, "AWS::ApiGatewayV2::Api")
+	want := []string{
+		"AWS/ApiGateway 5xx ApiId=" + apiID,
+		"AWS/SQS ApproximateNumberOfMessagesVisible QueueName=dlq",
+	}
+	for _, name := range FunctionNames() {
+		want = append(want,
+			"AWS/Lambda Errors FunctionName=fn:"+name,
+			"AWS/Lambda Throttles FunctionName=fn:"+name)
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("no alarm on %s", w)
+		}
+	}
+	if len(alarms) != len(want) {
+		t.Errorf("%d alarms, want %d", len(alarms), len(want))
+	}
+	topic := s.resources("AWS::SNS::Topic")[keyID(s, "alarmtopic")]
+	if got := s.render(props(topic)["KmsMasterKeyId"]); got != "logskey" {
+		t.Errorf("alarm topic encrypted with %q, want the logs key", got)
+	}
+	_ = fnIDs
+}
+
+func testOutputs(t *testing.T, s *synthesized) {
+	outputs := s.json["Outputs"].(map[string]any)
+	for _, name := range []string{OutApiURL, OutJwtIssuer, OutJwtAudience, OutUserPoolID, OutUserPoolClient,
+		OutTable, OutBucket, OutDataKey, OutTopic, OutAlarmTopic, OutDeadLetters} {
+		if _, ok := outputs[name]; !ok {
+			t.Errorf("no output %s", name)
+		}
+	}
+}
+
+func testNag(t *testing.T, s *synthesized) {
+	ann := assertions.Annotations_FromStack(s.stack.Stack)
+	for _, pack := range []string{"AwsSolutions-.*", "HIPAA\\.Security-.*"} {
+		errs := ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String(pack)))
+		for _, e := range *errs {
+			t.Errorf("unsuppressed cdk-nag error on %s: %v", *e.Id, e.Entry.Data)
+		}
+	}
+	// Every suppression names a rule of the list, with its reason; none
+	// is on the whole stack.
+	known := map[string]string{}
+	for _, sp := range Suppressions() {
+		if len(sp.Reason) < 40 {
+			t.Errorf("suppression of %s has a short reason: %q", sp.Rule, sp.Reason)
+		}
+		known[sp.Rule] = sp.Reason
+	}
+	if md, ok := s.json["Metadata"].(map[string]any); ok {
+		if _, ok := md["cdk_nag"]; ok {
+			t.Errorf("stack-level cdk-nag suppressions: %v", md["cdk_nag"])
+		}
+	}
+	used := map[string]bool{}
+	for id, r := range s.json["Resources"].(map[string]any) {
+		md, _ := r.(map[string]any)["Metadata"].(map[string]any)
+		nag, _ := md["cdk_nag"].(map[string]any)
+		for _, sp := range asList(nag["rules_to_suppress"]) {
+			if sp == nil {
+				continue
+			}
+			sp := sp.(map[string]any)
+			rule, reason := str(sp["id"]), str(sp["reason"])
+			used[rule] = true
+			if want, ok := known[rule]; !ok || reason != want {
+				t.Errorf("%s: suppression of %s with reason %q is not in Suppressions()", id, rule, reason)
+			}
+		}
+	}
+	for rule := range known {
+		if !used[rule] {
+			t.Errorf("Suppressions() lists %s, which suppresses nothing", rule)
+		}
+	}
+}

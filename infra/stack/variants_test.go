@@ -1,0 +1,69 @@
+package stack
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestExternalIssuerAndCORS synthesizes the stack with an existing OIDC
+// issuer and browser origins: no user pool, the authorizer trusts the
+// issuer, and CORS opens the API and the bucket to those origins only.
+func TestExternalIssuerAndCORS(t *testing.T) {
+	s := synth(t, map[string]string{
+		CtxOIDCIssuer:   "https://id.example.com/",
+		CtxOIDCAudience: "medshare-app,medshare-web",
+		CtxCORSOrigins:  "https://app.example.com",
+		CtxAlarmEmail:   "ops@example.com",
+	})
+	t.Run("issuer", func(t *testing.T) {
+		if n := len(s.resources("AWS::Cognito::UserPool")); n != 0 {
+			t.Errorf("%d user pools with an external issuer, want 0", n)
+		}
+		_, auth := only(t, s, "AWS::ApiGatewayV2::Authorizer")
+		jwt := props(auth)["JwtConfiguration"].(map[string]any)
+		if got := s.render(jwt["Issuer"]); got != "https://id.example.com/" {
+			t.Errorf("issuer %s", got)
+		}
+		if got := s.render(jwt["Audience"]); got != "medshare-app,medshare-web" {
+			t.Errorf("audience %s", got)
+		}
+		if _, ok := s.json["Outputs"].(map[string]any)[OutUserPoolID]; ok {
+			t.Error("user pool output without a user pool")
+		}
+	})
+	t.Run("cors", func(t *testing.T) {
+		bucket := s.resources("AWS::S3::Bucket")[keyID(s, "bucket")]
+		cors, ok := props(bucket)["CorsConfiguration"].(map[string]any)
+		if !ok {
+			t.Fatal("no CORS on the bucket")
+		}
+		rule := asList(cors["CorsRules"])[0].(map[string]any)
+		if got := s.render(rule["AllowedOrigins"]); got != "https://app.example.com" {
+			t.Errorf("bucket CORS origins %s", got)
+		}
+		if got := s.render(rule["AllowedMethods"]); got != "GET,PUT" {
+			t.Errorf("bucket CORS methods %s, want GET,PUT", got)
+		}
+		_, api := only(t, s, "AWS::ApiGatewayV2::Api")
+		apiCors := props(api)["CorsConfiguration"].(map[string]any)
+		if got := s.render(apiCors["AllowOrigins"]); got != "https://app.example.com" {
+			t.Errorf("API CORS origins %s", got)
+		}
+		if got := s.render(apiCors["AllowHeaders"]); !strings.Contains(got, "authorization") {
+			t.Errorf("API CORS headers %s lack authorization", got)
+		}
+	})
+	t.Run("alarm email", func(t *testing.T) {
+		subs := s.resources("AWS::SNS::Subscription")
+		if len(subs) != 1 {
+			t.Fatalf("%d subscriptions, want 1", len(subs))
+		}
+		for _, sub := range subs {
+			p := props(sub)
+			if p["Protocol"] != "email" || p["Endpoint"] != "ops@example.com" || s.render(p["TopicArn"]) != "alarmtopic" {
+				t.Errorf("subscription %v", p)
+			}
+		}
+	})
+	t.Run("nag", func(t *testing.T) { testNag(t, s) })
+}
