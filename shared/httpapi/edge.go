@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/emf"
 )
 
 // MaxBodyBytes caps a request body (DESIGN §2.10).
@@ -162,7 +163,7 @@ func (h *Handler) logRequest(ctx context.Context, op, reqID string, status int, 
 		}
 	}
 	attrs = append(attrs,
-		slog.Any("_aws", emfMetadata(time.Now())),
+		slog.Any(emf.Key, emfMetadata(time.Now())),
 		slog.String("Operation", op),
 		slog.String("Outcome", outcome),
 		slog.Int("Requests", 1),
@@ -172,7 +173,7 @@ func (h *Handler) logRequest(ctx context.Context, op, reqID string, status int, 
 }
 
 // MetricsNamespace is the CloudWatch namespace of the request metrics.
-const MetricsNamespace = "MedShare"
+const MetricsNamespace = emf.Namespace
 
 func outcomeOf(status int) string {
 	switch {
@@ -184,31 +185,9 @@ func outcomeOf(status int) string {
 	return "success"
 }
 
-type emfMetric struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
-type emfDirective struct {
-	Namespace  string      `json:"Namespace"`
-	Dimensions [][]string  `json:"Dimensions"`
-	Metrics    []emfMetric `json:"Metrics"`
-}
-
-type emf struct {
-	Timestamp         int64          `json:"Timestamp"`
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
-}
-
-func emfMetadata(now time.Time) emf {
-	return emf{
-		Timestamp: now.UnixMilli(),
-		CloudWatchMetrics: []emfDirective{{
-			Namespace:  MetricsNamespace,
-			Dimensions: [][]string{{"Operation", "Outcome"}, {"Operation"}},
-			Metrics:    []emfMetric{{Name: "Requests", Unit: "Count"}, {Name: "Latency", Unit: "Milliseconds"}},
-		}},
-	}
+func emfMetadata(now time.Time) emf.Metadata {
+	return emf.New(now, [][]string{{"Operation", "Outcome"}, {"Operation"}},
+		emf.Metric{Name: "Requests", Unit: "Count"}, emf.Metric{Name: "Latency", Unit: "Milliseconds"})
 }
 
 // Claims that the JWT authorizer passes in the request context.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/emf"
 )
 
 // Job is one scheduled job.
@@ -91,10 +92,25 @@ func Run(ctx context.Context, svc *core.Service, name string, now time.Time, log
 	if err != nil {
 		outcome = "error"
 	}
-	attrs := []any{"job", name, "outcome", outcome, "latency_ms", time.Since(start).Milliseconds()}
+	latency := float64(time.Since(start).Microseconds()) / 1000
+	attrs := []any{"job", name, "outcome", outcome, "latency_ms", latency}
 	if res.Cleanup != nil {
 		attrs = append(attrs, "result", res.Cleanup)
 	}
+	// The line is also an Embedded Metric Format record: runs and latency
+	// per job and outcome, and what cleanup did.
+	metrics := []emf.Metric{{Name: "Runs", Unit: "Count"}, {Name: "Latency", Unit: "Milliseconds"}}
+	attrs = append(attrs, "Job", name, "Outcome", outcome, "Runs", 1, "Latency", latency)
+	if c := res.Cleanup; c != nil {
+		for _, m := range []struct {
+			name string
+			n    int
+		}{{"SessionsExpired", c.SessionsExpired}, {"KeysDeleted", c.KeysDeleted}, {"UploadsAborted", c.UploadsAborted}, {"NotificationsSent", c.NotificationsSent}, {"ItemsFailed", c.Failed}} {
+			metrics = append(metrics, emf.Metric{Name: m.name, Unit: "Count"})
+			attrs = append(attrs, m.name, m.n)
+		}
+	}
+	attrs = append(attrs, emf.Key, emf.New(time.Now(), [][]string{{"Job", "Outcome"}, {"Job"}}, metrics...))
 	if res.Report != nil {
 		attrs = append(attrs, "report", res.Report)
 	}

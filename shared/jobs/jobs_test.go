@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -682,6 +683,44 @@ func TestSchedule(t *testing.T) {
 	}
 	if sh := inboxTypes(t, u.pro); len(sh) == 0 || sh[0] != core.NoteSessionExpired {
 		t.Errorf("grantee's inbox %v: the scheduled cleanup did not expire the session", sh)
+	}
+	// Each job's line is a CloudWatch Embedded Metric Format record: every
+	// metric its metadata names is a number on the line.
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		job, _ := rec["Job"].(string)
+		if job == "" {
+			continue
+		}
+		seen[job] = true
+		var meta struct {
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		}
+		raw, _ := json.Marshal(rec["_aws"])
+		if err := json.Unmarshal(raw, &meta); err != nil || len(meta.CloudWatchMetrics) != 1 || meta.CloudWatchMetrics[0].Namespace != "MedShare" {
+			t.Fatalf("%s: EMF metadata %s", job, raw)
+		}
+		names := []string{}
+		for _, m := range meta.CloudWatchMetrics[0].Metrics {
+			names = append(names, m.Name)
+			if _, ok := rec[m.Name].(float64); !ok {
+				t.Errorf("%s: metric %s is not a number on the line: %v", job, m.Name, rec[m.Name])
+			}
+		}
+		if rec["Runs"] != 1.0 || rec["Outcome"] != "ok" || (job == "cleanup" && !slices.Contains(names, "SessionsExpired")) {
+			t.Errorf("%s: line %s", job, line)
+		}
+	}
+	if len(seen) != len(jobs.Jobs) {
+		t.Errorf("EMF records of %v, want every job", seen)
 	}
 }
 
