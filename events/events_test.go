@@ -174,8 +174,8 @@ func TestScheduledEvents(t *testing.T) {
 					t.Errorf("cleanup result %+v", res.Cleanup)
 				}
 			case "daily-report":
-				if want := ev.Time.UTC().Add(-24 * time.Hour).Format(time.DateOnly); res.Report["day"] != want {
-					t.Errorf("reported day %q, want %s (the day before the event)", res.Report["day"], want)
+				if want := ev.Time.UTC().Add(-24 * time.Hour).Format(time.DateOnly); res.Report == nil || res.Report.Day != want {
+					t.Errorf("reported %+v, want the day %s (the day before the event)", res.Report, want)
 				}
 			}
 		})

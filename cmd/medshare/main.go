@@ -39,6 +39,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the flag set printed its usage
+		}
 		fmt.Fprintln(os.Stderr, "medshare:", err)
 		os.Exit(1)
 	}
@@ -230,8 +233,13 @@ func seedDemo(ctx context.Context, rt *embedded.Runtime, dir string, stdout io.W
 // `medshare serve` first: it holds the store) or on AWS, wired from the
 // environment as the functions are. It prints the result as JSON.
 func job(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		return errors.New("usage: medshare job cleanup|daily-report [--backend embedded|aws] [--data-dir .data] [--day YYYY-MM-DD]")
+	const jobUsage = "usage: medshare job cleanup|daily-report [--backend embedded|aws] [--data-dir .data] [--day YYYY-MM-DD]\n(medshare job cleanup -h lists the flags)"
+	if len(args) == 0 {
+		return errors.New(jobUsage)
+	}
+	if args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stdout, jobUsage)
+		return nil
 	}
 	name := args[0]
 	if _, ok := jobs.ByName(name); !ok {
@@ -266,6 +274,9 @@ func job(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "embedded":
 		// No URL is handed out: the public URL only has to be well formed.
 		rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: "http://127.0.0.1", Config: cfg, Log: log})
+		if core.KindOf(err) == core.KindUnavailable {
+			return fmt.Errorf("job: %w (is medshare serve running on %s? stop it first, or let its schedule run the job)", err, *dir)
+		}
 		if err != nil {
 			return fmt.Errorf("job: %w", err)
 		}

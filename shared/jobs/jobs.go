@@ -53,7 +53,29 @@ func ByName(name string) (Job, bool) {
 type Result struct {
 	Job     string              `json:"job"`
 	Cleanup *core.CleanupResult `json:"cleanup,omitempty"`
-	Report  map[string]string   `json:"report,omitempty"`
+	Report  *Report             `json:"report,omitempty"`
+}
+
+// Report is a daily report as the function returns it and `medshare job`
+// prints it.
+type Report struct {
+	Day                 string `json:"day"` // YYYY-MM-DD, UTC
+	SessionsCreated     int64  `json:"sessions_created"`
+	SessionsRevoked     int64  `json:"sessions_revoked"`
+	SessionsAutoRevoked int64  `json:"sessions_auto_revoked"`
+	SessionsExpired     int64  `json:"sessions_expired"`
+	Views               int64  `json:"views"`
+	SuspiciousEvents    int64  `json:"suspicious_events"`
+	ChatImageFetches    int64  `json:"chat_image_fetches"`
+}
+
+// ReportOf is r as a Report.
+func ReportOf(r core.DailyReport) *Report {
+	return &Report{
+		Day: r.Day.UTC().Format(time.DateOnly), SessionsCreated: r.SessionsCreated, SessionsRevoked: r.SessionsRevoked,
+		SessionsAutoRevoked: r.SessionsAutoRevoked, SessionsExpired: r.SessionsExpired, Views: r.Views,
+		SuspiciousEvents: r.SuspiciousEvents, ChatImageFetches: r.ChatImageFetches,
+	}
 }
 
 // Run runs job name once. now is the time the run was scheduled for (an
@@ -83,7 +105,7 @@ func Run(ctx context.Context, svc *core.Service, name string, now time.Time, log
 		var r core.DailyReport
 		r, err = svc.DailyReport(ctx, now.UTC().Truncate(24*time.Hour).Add(-24*time.Hour))
 		if err == nil {
-			res.Report = r.Data()
+			res.Report = ReportOf(r)
 		}
 	default:
 		return res, fmt.Errorf("run job: unknown job %q", name)

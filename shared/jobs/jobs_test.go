@@ -514,7 +514,7 @@ func testDailyReport(t *testing.T, env *testenv.Env) {
 		if diff := cmp.Diff(*w, stored); diff != "" {
 			t.Errorf("report of %s (-from the trail +stored):\n%s", day.Format(time.DateOnly), diff)
 		}
-		if diff := cmp.Diff(stored.Data(), got.Report); diff != "" {
+		if diff := cmp.Diff(jobs.ReportOf(stored), got.Report); diff != "" {
 			t.Errorf("returned report differs from the stored one:\n%s", diff)
 		}
 		total.SessionsCreated += stored.SessionsCreated
@@ -546,7 +546,7 @@ func testDailyReport(t *testing.T, env *testenv.Env) {
 	// An empty day is all zeros, and stored.
 	empty := time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC)
 	got, err := jobs.Run(ctx, env.Service, "daily-report", empty.Add(24*time.Hour), quiet)
-	if err != nil || got.Report["sessions_created"] != "0" || got.Report["day"] != "2020-01-02" {
+	if err != nil || got.Report.SessionsCreated != 0 || got.Report.Day != "2020-01-02" {
 		t.Errorf("empty day: %+v %v", got, err)
 	}
 }
