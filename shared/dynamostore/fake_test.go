@@ -114,6 +114,30 @@ func fakeStore(f *fakeAPI) *Store {
 	return s
 }
 
+// recordingTransact is a fake whose TransactWriteItems succeeds and leaves
+// its input in *got, for a test that pins the writes of a transaction.
+func recordingTransact(got **dynamodb.TransactWriteItemsInput) *fakeAPI {
+	return &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+		*got = in
+		return &dynamodb.TransactWriteItemsOutput{}, nil
+	}}
+}
+
+// wantInvalidNoCall fails t unless each error of bad, keyed by the call
+// that returned it, is KindInvalid and f, the fake those calls went to,
+// received no request.
+func wantInvalidNoCall(t *testing.T, f *fakeAPI, bad map[string]error) {
+	t.Helper()
+	for name, err := range bad {
+		if core.KindOf(err) != core.KindInvalid {
+			t.Errorf("%s: got %v, want kind invalid", name, err)
+		}
+	}
+	if calls := f.ops(); len(calls) != 0 {
+		t.Errorf("calls made: %v, want none", calls)
+	}
+}
+
 // opErr wraps err as the SDK returns it.
 func opErr(op string, err error) error {
 	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op, Err: err}
@@ -270,10 +294,7 @@ func TestAppendAuditConditions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got *dynamodb.TransactWriteItemsInput
-			f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
-				got = in
-				return &dynamodb.TransactWriteItemsOutput{}, nil
-			}}
+			f := recordingTransact(&got)
 			if err := fakeStore(f).AppendAudit(t.Context(), tc.rec); err != nil {
 				t.Fatalf("AppendAudit: %v", err)
 			}
@@ -610,14 +631,7 @@ func TestInvalidInputMakesNoCall(t *testing.T) {
 		"ListAuditByActor bad":   listErr(s.ListAuditByActor(ctx, "dr-a", core.Page{Cursor: storekeys.EncodeCursor("PHOTO#x"), Limit: 1})),
 		"ListPhotos bare prefix": listErr(s.ListPhotos(ctx, "pat-1", core.Page{Cursor: storekeys.EncodeCursor(storekeys.PhotoSKPrefix), Limit: 1})),
 	}
-	for name, err := range bad {
-		if core.KindOf(err) != core.KindInvalid {
-			t.Errorf("%s: got %v, want kind invalid", name, err)
-		}
-	}
-	if calls := f.ops(); len(calls) != 0 {
-		t.Errorf("calls made: %v, want none", calls)
-	}
+	wantInvalidNoCall(t, f, bad)
 }
 
 func errOf(_ bool, err error) error { return err }

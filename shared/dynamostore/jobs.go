@@ -307,33 +307,15 @@ func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	notActive := false
-	err := s.stateChange(ctx, []types.TransactWriteItem{update}, notes, rec, func(reasons []types.CancellationReason) error {
-		if !conditionFailed(reasons[0]) {
-			return nil
-		}
-		if len(reasons[0].Item) == 0 {
-			return core.ErrNotFound("share %s not found", id)
-		}
-		prev, err := decodeShare(reasons[0].Item)
+	return s.updateShare(ctx, id, update, notes, rec, func(prev core.Share) (bool, error) {
 		switch {
-		case err != nil:
-			return err
 		case prev.Status != core.ShareActive:
-			notActive = true
-			return nil
+			return true, nil
 		case now.Before(prev.ExpiresAt):
-			return core.ErrConflict("share %s expires at %s, after now", id, formatTime(prev.ExpiresAt))
+			return false, core.ErrConflict("share %s expires at %s, after now", id, formatTime(prev.ExpiresAt))
 		}
-		return core.ErrInternal(nil, "the expire condition failed on active share %s past its expiry", id)
+		return false, core.ErrInternal(nil, "the expire condition failed on active share %s past its expiry", id)
 	}, "expire share %s", id)
-	if notActive { // whatever else failed: nothing was written
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, nil
 }
 
 // DeleteExpiredKey deletes an ephemeral key past its expiry with one

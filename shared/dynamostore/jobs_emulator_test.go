@@ -21,13 +21,6 @@ import (
 // makes, and the items and index entries that the contract suite
 // (TestJobContract) does not see.
 
-// requests runs op and returns how many requests it made.
-func (e *shareEnv) requests(op func() error) (int64, error) {
-	before := e.calls.n.Load()
-	err := op()
-	return e.calls.n.Load() - before, err
-}
-
 // TestJobRequestsOnEmulator checks that every JobStore method but
 // CountAudit and ListDue is one request whatever its answer, that
 // CountAudit of a small day is one Query per shard, and that a ListDue page

@@ -515,10 +515,7 @@ func TestExpireShareCancellation(t *testing.T) {
 // update, the inbox items in order, the record and the head.
 func TestExpireShareWrites(t *testing.T) {
 	var got *dynamodb.TransactWriteItemsInput
-	f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
-		got = in
-		return &dynamodb.TransactWriteItemsOutput{}, nil
-	}}
+	f := recordingTransact(&got)
 	now := ft0.Add(time.Hour)
 	notes := []core.Notification{{ID: "nt_1", RecipientID: "pat-1"}, {ID: "nt_2", RecipientID: "dr-a"}}
 	expired, err := fakeStore(f).ExpireShare(t.Context(), "sh_1", now, notes, fakeRec)
@@ -674,12 +671,5 @@ func TestJobInvalidInputMakesNoCall(t *testing.T) {
 		"CountAudit":               errOf2(s.CountAudit(ctx, ft0, "")),
 		"Tally":                    errOf2(s.Tally(ctx, "", ft0)),
 	}
-	for name, err := range bad {
-		if core.KindOf(err) != core.KindInvalid {
-			t.Errorf("%s: got %v, want kind invalid", name, err)
-		}
-	}
-	if calls := f.ops(); len(calls) != 0 {
-		t.Errorf("calls made: %v, want none", calls)
-	}
+	wantInvalidNoCall(t, f, bad)
 }

@@ -310,10 +310,7 @@ func TestClaimKeyCancellation(t *testing.T) {
 // §2.3), a key is claimed once (§2.4) on its own, live share (§2.5).
 func TestShareWritesConditions(t *testing.T) {
 	var got *dynamodb.TransactWriteItemsInput
-	f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
-		got = in
-		return &dynamodb.TransactWriteItemsOutput{}, nil
-	}}
+	f := recordingTransact(&got)
 	s := fakeStore(f)
 	n := core.Notification{ID: "nt_1", RecipientID: "pat-1"}
 	cond := func(i int) string {
@@ -469,14 +466,7 @@ func TestShareInvalidInputMakesNoCall(t *testing.T) {
 		"ListShares cursor":           listErr(s.ListShares(ctx, "pat-1", core.RolePatient, core.Page{Cursor: "%%", Limit: 1})),
 		"ListInbox cursor":            listErr(s.ListInbox(ctx, "dr-a", core.Page{Cursor: "eA", Limit: 1})),
 	}
-	for name, err := range bad {
-		if core.KindOf(err) != core.KindInvalid {
-			t.Errorf("%s: got %v, want kind invalid", name, err)
-		}
-	}
-	if calls := f.ops(); len(calls) != 0 {
-		t.Errorf("calls made: %v, want none", calls)
-	}
+	wantInvalidNoCall(t, f, bad)
 }
 
 // accessAV is an access as stored with the given score; withScore false
@@ -564,10 +554,7 @@ func flaggedAV(t *testing.T, score int, flags ...string) item {
 // then the inbox item when there is a notification, then the audit record.
 func TestAddSuspicionWrites(t *testing.T) {
 	var got *dynamodb.TransactWriteItemsInput
-	f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
-		got = in
-		return &dynamodb.TransactWriteItemsOutput{}, nil
-	}}
+	f := recordingTransact(&got)
 	s := fakeStore(f)
 	for _, n := range []*core.Notification{{ID: "nt_1", RecipientID: "pat-1"}, nil} {
 		if err := s.AddSuspicion(t.Context(), "ac_1", 0, 4, "", n, fakeRec); err != nil {
@@ -657,10 +644,7 @@ func TestAccessScoreItem(t *testing.T) {
 		}
 	}
 	var got *dynamodb.TransactWriteItemsInput
-	f := &fakeAPI{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
-		got = in
-		return &dynamodb.TransactWriteItemsOutput{}, nil
-	}}
+	f := recordingTransact(&got)
 	a := core.Access{ID: "ac_1", ShareID: "sh_1", ProfessionalID: "dr-a", DeviceFingerprint: "fp-1", Score: 9}
 	if err := fakeStore(f).OpenAccess(t.Context(), a, ft0, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec); err != nil {
 		t.Fatal(err)

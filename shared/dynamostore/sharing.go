@@ -305,33 +305,56 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	alreadyRevoked := false
-	err := s.stateChange(ctx, []types.TransactWriteItem{update}, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
+	return s.updateShare(ctx, id, update, []core.Notification{n}, rec, func(prev core.Share) (bool, error) {
+		switch {
+		case prev.PatientID != patientID:
+			return false, core.ErrNotFound("share %s not found", id)
+		case prev.Status == core.ShareRevoked:
+			return true, nil
+		}
+		return false, core.ErrInternal(nil, "the revoke condition failed on share %s of its patient in status %q", id, prev.Status)
+	}, "revoke share %s", id)
+}
+
+// updateShare runs the state change of a method whose own write is update:
+// one Update of share id, conditional on its state, that returns the share
+// as it was (ALL_OLD). It reports whether it wrote. When that condition
+// fails, refused answers from the share as it was (none is KindNotFound):
+// noop when the share leaves the method nothing to do (already revoked, no
+// longer active), and then updateShare reports false and no error whatever
+// else failed, since nothing was written; otherwise the error that is the
+// answer.
+func (s *Store) updateShare(ctx context.Context, id string, update types.TransactWriteItem, notes []core.Notification, rec core.AuditRecord,
+	refused func(prev core.Share) (noop bool, err error), format string, args ...any) (bool, error) {
+	noop := false
+	err := s.stateChange(ctx, []types.TransactWriteItem{update}, notes, rec, func(reasons []types.CancellationReason) error {
 		if !conditionFailed(reasons[0]) {
 			return nil
 		}
-		if len(reasons[0].Item) == 0 {
-			return core.ErrNotFound("share %s not found", id)
-		}
-		prev, err := decodeShare(reasons[0].Item)
-		switch {
-		case err != nil:
+		prev, err := oldShare(id, reasons[0].Item)
+		if err != nil {
 			return err
-		case prev.PatientID != patientID:
-			return core.ErrNotFound("share %s not found", id)
-		case prev.Status == core.ShareRevoked:
-			alreadyRevoked = true
-			return nil
 		}
-		return core.ErrInternal(nil, "the revoke condition failed on share %s of its patient in status %q", id, prev.Status)
-	}, "revoke share %s", id)
-	if alreadyRevoked { // whatever else failed: nothing was written
+		noop, err = refused(prev)
+		return err
+	}, format, args...)
+	if noop { // whatever else failed: nothing was written
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// oldShare decodes share id as it was when a condition on it failed (old,
+// its ALL_OLD item: empty when there was none); KindNotFound when there was
+// none.
+func oldShare(id string, old item) (core.Share, error) {
+	if len(old) == 0 {
+		return core.Share{}, core.ErrNotFound("share %s not found", id)
+	}
+	return decodeShare(old)
 }
 
 // OpenAccess stores a new access with one TransactWriteItems: a Put of the
@@ -404,10 +427,7 @@ func openAnswer(a core.Access, now time.Time, old item) error {
 // session_revoked or session_expired. Otherwise it returns the share for
 // the caller's own reasons.
 func grantedShare(id, professionalID string, now time.Time, old item) (core.Share, error) {
-	if len(old) == 0 {
-		return core.Share{}, core.ErrNotFound("share %s not found", id)
-	}
-	sh, err := decodeShare(old)
+	sh, err := oldShare(id, old)
 	if err != nil {
 		return core.Share{}, err
 	}

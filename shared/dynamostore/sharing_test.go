@@ -86,12 +86,18 @@ func newShareEnv(t *testing.T) *shareEnv {
 	return &shareEnv{t: t, s: New(calls, newTable(t, client)), client: client, calls: calls, heads: map[string]core.ChainHead{}}
 }
 
+// requests runs op and returns how many requests it made.
+func (e *shareEnv) requests(op func() error) (int64, error) {
+	before := e.calls.n.Load()
+	err := op()
+	return e.calls.n.Load() - before, err
+}
+
 // once runs op and checks that it made exactly one request.
 func (e *shareEnv) once(what string, op func() error) error {
 	e.t.Helper()
-	before := e.calls.n.Load()
-	err := op()
-	if n := e.calls.n.Load() - before; n != 1 {
+	n, err := e.requests(op)
+	if n != 1 {
 		e.t.Errorf("%s made %d requests, want 1", what, n)
 	}
 	return err

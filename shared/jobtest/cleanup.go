@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
@@ -145,8 +146,8 @@ func testExpireShare(t *testing.T, h Harness) {
 				s := newStore(t, h)
 				sh, a, ws := activeShare(t, s, t0.Add(shareTTL))
 				k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-				ws = append(ws, mustIssue(t, s, k, tNow))
-				want := getShare(t, s, sh.ID) // views and devices survive
+				ws = append(ws, sharetest.MustIssue(t, s, k, tNow))
+				want := sharetest.GetShare(t, s, sh.ID) // views and devices survive
 				now := sh.ExpiresAt.Add(tc.after)
 				expired, w, err := tryExpire(t, s, sh, now.In(elsewhere))
 				storetest.Must(t, "ExpireShare", err)
@@ -155,7 +156,7 @@ func testExpireShare(t *testing.T, h Harness) {
 				}
 				ws = append(ws, w)
 				want.Status = core.ShareExpired
-				wantShare(t, s, want)
+				sharetest.WantShare(t, s, want)
 				wantChain(t, s, "pat-1", recordsOf(ws...))
 				notes := notesOf(ws...)
 				for _, p := range parties {
@@ -189,16 +190,16 @@ func testExpireShare(t *testing.T, h Harness) {
 			t.Run(tc.name, func(t *testing.T) {
 				s := newStore(t, h)
 				sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-				createShare(t, s, sh)
+				sharetest.CreateShare(t, s, sh)
 				tc.setup(t, s, sh)
-				stored := getShare(t, s, sh.ID)
+				stored := sharetest.GetShare(t, s, sh.ID)
 				before := observe(t, s, parties, sh.ID)
 				expired, _, err := tryExpire(t, s, sh, sh.ExpiresAt.Add(time.Hour))
 				storetest.Must(t, "ExpireShare", err)
 				if expired {
 					t.Errorf("ExpireShare of a share that is not active: got expired=true, want false")
 				}
-				wantShare(t, s, stored)
+				sharetest.WantShare(t, s, stored)
 				wantUnchanged(t, s, before, "ExpireShare of a share that is not active", parties, sh.ID)
 			})
 		}
@@ -218,7 +219,7 @@ func testExpireShare(t *testing.T, h Harness) {
 			t.Run(tc.name, func(t *testing.T) {
 				s := newStore(t, h)
 				sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-				createShare(t, s, sh)
+				sharetest.CreateShare(t, s, sh)
 				target := sh
 				if tc.unknown {
 					target.ID = core.NewID("sh")
@@ -237,11 +238,11 @@ func testExpireShare(t *testing.T, h Harness) {
 	t.Run("WrongHead", func(t *testing.T) {
 		s := newStore(t, h)
 		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-		cw := createShare(t, s, sh)
-		old := headOf(cw.rec)
-		noise := linked(t, s, record("pat-1", "dr-other", core.RoleProfessional, actAppend, "noise", tNow))
+		cw := sharetest.CreateShare(t, s, sh)
+		old := storetest.HeadOf(cw.Rec)
+		noise := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-other", core.RoleProfessional, actAppend, "noise", tNow))
 		storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), noise))
-		current := headOf(noise)
+		current := storetest.HeadOf(noise)
 		before := observe(t, s, parties, sh.ID)
 		now := sh.ExpiresAt
 		notes := expireNotes(sh, now)
@@ -265,7 +266,7 @@ func testExpireShare(t *testing.T, h Harness) {
 		if !expired {
 			t.Errorf("ExpireShare relinked to the current head: got expired=false, want true")
 		}
-		wantChain(t, s, "pat-1", []core.AuditRecord{cw.rec, noise, relinked})
+		wantChain(t, s, "pat-1", []core.AuditRecord{cw.Rec, noise, relinked})
 	})
 
 	t.Run("Concurrent", func(t *testing.T) {
@@ -274,7 +275,7 @@ func testExpireShare(t *testing.T, h Harness) {
 		const n = 20
 		s := newStore(t, h)
 		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-		cw := createShare(t, s, sh)
+		cw := sharetest.CreateShare(t, s, sh)
 		now := func(i int) time.Time { return sh.ExpiresAt.Add(time.Duration(i) * time.Millisecond) }
 		got := make([]bool, n)
 		recs := make([]core.AuditRecord, n)
@@ -282,7 +283,7 @@ func testExpireShare(t *testing.T, h Harness) {
 		errs := storetest.RunAll(n, func(i int) error {
 			notes[i] = expireNotes(sh, now(i))
 			var err error
-			recs[i], err = chained(ctx(t), s, expireRecord(sh, now(i)), 2*n, func(l core.AuditRecord) error {
+			recs[i], err = sharetest.Chained(ctx(t), s, expireRecord(sh, now(i)), 2*n, func(l core.AuditRecord) error {
 				var err error
 				got[i], err = s.ExpireShare(ctx(t), sh.ID, now(i), notes[i], l)
 				return err
@@ -304,8 +305,8 @@ func testExpireShare(t *testing.T, h Harness) {
 		if winner < 0 {
 			t.Fatal("no ExpireShare reported expired=true, want exactly one")
 		}
-		wantChain(t, s, "pat-1", []core.AuditRecord{cw.rec, recs[winner]})
-		all := append(slices.Clone(cw.notes), notes[winner]...)
+		wantChain(t, s, "pat-1", []core.AuditRecord{cw.Rec, recs[winner]})
+		all := append(slices.Clone(cw.Notes), notes[winner]...)
 		for _, p := range parties {
 			if diff := cmp.Diff(inboxOf(p, all...), listInbox(t, s, p), cmpOpts); diff != "" {
 				t.Errorf("ListInbox(%s) mismatch (-want +got):\n%s", p, diff)
@@ -329,7 +330,7 @@ func testExpireShare(t *testing.T, h Harness) {
 			sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
 			issued := sh.ExpiresAt.Add(-30 * time.Second) // the key outlives the share
 			k := newKey(sh, a.ID, issued, issued.Add(core.MaxKeyTTL))
-			mustIssue(t, s, k, issued)
+			sharetest.MustIssue(t, s, k, issued)
 			if expire {
 				mustExpire(t, s, sh, sh.ExpiresAt)
 			}
@@ -340,11 +341,11 @@ func testExpireShare(t *testing.T, h Harness) {
 			do   func(t *testing.T, w world, now time.Time) error
 		}{
 			{"OpenAccess", func(t *testing.T, w world, now time.Time) error {
-				_, err := tryOpen(t, w.s, newAccess(w.sh, "device-1", now), now)
+				_, err := sharetest.TryOpen(t, w.s, sharetest.NewAccess(w.sh, "device-1", now), now)
 				return err
 			}},
 			{"IssueKey", func(t *testing.T, w world, now time.Time) error {
-				_, err := tryIssue(t, w.s, newKey(w.sh, w.a.ID, now, now.Add(core.MaxKeyTTL)), now)
+				_, err := sharetest.TryIssue(t, w.s, newKey(w.sh, w.a.ID, now, now.Add(core.MaxKeyTTL)), now)
 				return err
 			}},
 			{"ClaimKey", func(t *testing.T, w world, now time.Time) error {
@@ -366,7 +367,7 @@ func testExpireShare(t *testing.T, h Harness) {
 					w := setup(t, tc.expire)
 					before := observe(t, w.s, parties, w.sh.ID)
 					err := c.do(t, w, w.sh.ExpiresAt.Add(tc.now))
-					wantCode(t, c.name, err, core.KindGone, core.CodeSessionExpired)
+					storetest.WantCode(t, c.name, err, core.KindGone, core.CodeSessionExpired)
 					wantUnchanged(t, w.s, before, c.name+" of an expired share", parties, w.sh.ID)
 				})
 			}
@@ -380,7 +381,7 @@ func testExpireShare(t *testing.T, h Harness) {
 			t.Run(fmt.Sprintf("expired by ExpireShare: %v", expire), func(t *testing.T) {
 				s := newStore(t, h)
 				sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-				ws := []written{createShare(t, s, sh)}
+				ws := []sharetest.Written{sharetest.CreateShare(t, s, sh)}
 				if expire {
 					ws = append(ws, mustExpire(t, s, sh, sh.ExpiresAt))
 				}
@@ -388,7 +389,7 @@ func testExpireShare(t *testing.T, h Harness) {
 				ws = append(ws, mustRevoke(t, s, sh, at))
 				want := sh
 				want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, "pat-1", "revoked in jobtest"
-				wantShare(t, s, want)
+				sharetest.WantShare(t, s, want)
 				wantChain(t, s, "pat-1", recordsOf(ws...))
 				notes := notesOf(ws...)
 				for _, p := range parties {
@@ -410,9 +411,9 @@ func testDeleteExpiredKey(t *testing.T, h Harness) {
 		sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
 		other := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL+time.Second))
-		mustIssue(t, s, k, tNow)
-		mustIssue(t, s, other, tNow)
-		return s, getShare(t, s, sh.ID), k, other
+		sharetest.MustIssue(t, s, k, tNow)
+		sharetest.MustIssue(t, s, other, tNow)
+		return s, sharetest.GetShare(t, s, sh.ID), k, other
 	}
 	dueKeys := func(t *testing.T, s Store, want ...core.EphemeralKey) {
 		t.Helper()
@@ -446,7 +447,7 @@ func testDeleteExpiredKey(t *testing.T, h Harness) {
 				if _, err := s.GetKey(ctx(t), other.ID); err != nil {
 					t.Errorf("GetKey of the other key: %v", err)
 				}
-				wantShare(t, s, sh) // the view stays spent
+				sharetest.WantShare(t, s, sh) // the view stays spent
 				dueKeys(t, s, other)
 			})
 		}
@@ -465,7 +466,7 @@ func testDeleteExpiredKey(t *testing.T, h Harness) {
 		now := k.ExpiresAt.Add(-time.Nanosecond)
 		storetest.WantKind(t, "DeleteExpiredKey before the expiry", s.DeleteExpiredKey(ctx(t), k.ID, now), core.KindConflict)
 		dueKeys(t, s, k, other)
-		wantShare(t, s, sh)
+		sharetest.WantShare(t, s, sh)
 		// The key is still there, and still claimable until it expires.
 		got, _, err := tryClaim(t, s, k, now)
 		storetest.Must(t, "ClaimKey after a refused DeleteExpiredKey", err)

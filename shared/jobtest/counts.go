@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
@@ -27,7 +28,7 @@ func chainCounts(t *testing.T, s Store, patients ...string) map[dayKey]int64 {
 	t.Helper()
 	counts := map[dayKey]int64{}
 	for _, p := range patients {
-		for _, r := range listChain(t, s, p) {
+		for _, r := range sharetest.ListChain(t, s, p) {
 			counts[dayKey{dayOf(r.At), r.StatKey()}]++
 		}
 	}
@@ -85,25 +86,25 @@ func testCountAudit(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		mustIssue(t, s, k, tNow)
+		sharetest.MustIssue(t, s, k, tNow)
 		if _, _, err := tryClaim(t, s, k, tNow.Add(time.Second)); err != nil {
 			t.Fatalf("ClaimKey: %v", err)
 		}
-		rec := linked(t, s, record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+		rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
 		storetest.Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 15, "", nil, rec))
 		mustRevoke(t, s, sh, tNow.Add(time.Minute))
 		other := newShare("pat-2", "dr-a", t0, t0.Add(shareTTL))
-		createShare(t, s, other)
+		sharetest.CreateShare(t, s, other)
 		mustExpire(t, s, other, other.ExpiresAt)
 		for _, r := range []core.AuditRecord{
-			record("pat-1", "dr-other", core.RoleProfessional, actAppend, "photos", tNow),
-			record("pat-1", "clinic-1", core.RoleClinic, actAppend, "photos", tNow),
+			sharetest.Record("pat-1", "dr-other", core.RoleProfessional, actAppend, "photos", tNow),
+			sharetest.Record("pat-1", "clinic-1", core.RoleClinic, actAppend, "photos", tNow),
 		} {
-			storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), linked(t, s, r)))
+			storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), sharetest.Linked(t, s, r)))
 		}
-		denied := record("pat-2", "dr-b", core.RoleProfessional, actAppend, "photos", tNow)
+		denied := sharetest.Record("pat-2", "dr-b", core.RoleProfessional, actAppend, "photos", tNow)
 		denied.Outcome, denied.Reason = core.OutcomeDenied, core.CodeNotFound
-		storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), linked(t, s, denied)))
+		storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), sharetest.Linked(t, s, denied)))
 
 		want := chainCounts(t, s, "pat-1", "pat-2")
 		d := dayOf(t0)
@@ -137,8 +138,8 @@ func testCountAudit(t *testing.T, h Harness) {
 			day0.Add(24*time.Hour - time.Nanosecond).In(elsewhere), // the next day in that zone, still day0 in UTC
 			day0.Add(24 * time.Hour),                               // 00:00 of the next day
 		} {
-			r := record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", at)
-			storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), linked(t, s, r)))
+			r := sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", at)
+			storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), sharetest.Linked(t, s, r)))
 		}
 		for _, tc := range []struct {
 			name string
@@ -176,18 +177,18 @@ func testCountAudit(t *testing.T, h Harness) {
 		sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
 		used := newShare("pat-1", "dr-a", t0.Add(time.Second), t0.Add(shareTTL))
 		used.MaxViews = 1
-		createShare(t, s, used)
-		ua := newAccess(used, "device-1", tNow)
-		mustOpen(t, s, ua, tNow)
+		sharetest.CreateShare(t, s, used)
+		ua := sharetest.NewAccess(used, "device-1", tNow)
+		sharetest.MustOpen(t, s, ua, tNow)
 		k := newKey(used, ua.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		mustIssue(t, s, k, tNow) // its only view
+		sharetest.MustIssue(t, s, k, tNow) // its only view
 		if _, _, err := tryClaim(t, s, k, tNow); err != nil {
 			t.Fatalf("ClaimKey: %v", err)
 		}
 		revoked := newShare("pat-1", "dr-a", t0.Add(2*time.Second), t0.Add(shareTTL))
-		createShare(t, s, revoked)
+		sharetest.CreateShare(t, s, revoked)
 		mustRevoke(t, s, revoked, tNow)
-		flag := linked(t, s, record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+		flag := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
 		storetest.Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 30, "ip:192.0.2.1", nil, flag))
 		keys := suiteKeys()
 		before := storeCounts(t, s, keys)
@@ -201,46 +202,46 @@ func testCountAudit(t *testing.T, h Harness) {
 			do   func(t *testing.T) error
 		}{
 			{"AppendAudit with a stale head", func(t *testing.T) error {
-				return s.AppendAudit(ctx(t), stale(record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", tNow)))
+				return s.AppendAudit(ctx(t), stale(sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", tNow)))
 			}},
 			{"CreateShare with a stale head", func(t *testing.T) error {
 				n := newShare("pat-1", "dr-a", t0.Add(3*time.Second), t0.Add(shareTTL))
-				storePhotos(t, s, n)
-				return s.CreateShare(ctx(t), n, note("dr-a", core.NoteSessionCreated, n.ID, n.CreatedAt),
-					stale(record("pat-1", "pat-1", core.RolePatient, actCreate, n.ID, n.CreatedAt)))
+				sharetest.StorePhotos(t, s, n)
+				return s.CreateShare(ctx(t), n, sharetest.Note("dr-a", core.NoteSessionCreated, n.ID, n.CreatedAt),
+					stale(sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, n.ID, n.CreatedAt)))
 			}},
 			{"CreateShare of an existing id", func(t *testing.T) error {
-				rec := linked(t, s, record("pat-1", "pat-1", core.RolePatient, actCreate, sh.ID, sh.CreatedAt))
-				return s.CreateShare(ctx(t), sh, note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt), rec)
+				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, sh.ID, sh.CreatedAt))
+				return s.CreateShare(ctx(t), sh, sharetest.Note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt), rec)
 			}},
 			{"OpenAccess on another device", func(t *testing.T) error {
-				_, err := tryOpen(t, s, newAccess(sh, "device-2", tNow), tNow)
+				_, err := sharetest.TryOpen(t, s, sharetest.NewAccess(sh, "device-2", tNow), tNow)
 				return err
 			}},
 			{"IssueKey with no views left", func(t *testing.T) error {
-				_, err := tryIssue(t, s, newKey(used, ua.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow)
+				_, err := sharetest.TryIssue(t, s, newKey(used, ua.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow)
 				return err
 			}},
 			{"IssueKey with a stale head", func(t *testing.T) error {
 				nk := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-				return s.IssueKey(ctx(t), nk, tNow, note("pat-1", core.NotePhotoViewed, sh.ID, tNow),
-					stale(record("pat-1", "dr-a", core.RoleProfessional, actIssue, nk.ID, tNow)))
+				return s.IssueKey(ctx(t), nk, tNow, sharetest.Note("pat-1", core.NotePhotoViewed, sh.ID, tNow),
+					stale(sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actIssue, nk.ID, tNow)))
 			}},
 			{"ClaimKey of a used key", func(t *testing.T) error {
 				_, _, err := tryClaim(t, s, k, tNow.Add(time.Second))
 				return err
 			}},
 			{"RevokeShare by another patient", func(t *testing.T) error {
-				rec := linked(t, s, record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
-				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", note("dr-a", core.NoteSessionRevoked, sh.ID, tNow), rec)
+				rec := sharetest.Linked(t, s, sharetest.Record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
+				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", sharetest.Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow), rec)
 				return err
 			}},
 			{"AddSuspicion from a score that moved", func(t *testing.T) error {
-				rec := linked(t, s, record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
 				return s.AddSuspicion(ctx(t), a.ID, 0, 15, "", nil, rec)
 			}},
 			{"AddSuspicion of a counted flag", func(t *testing.T) error {
-				rec := linked(t, s, record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
 				return s.AddSuspicion(ctx(t), a.ID, 30, 60, "ip:192.0.2.1", nil, rec)
 			}},
 			{"ExpireShare before the expiry", func(t *testing.T) error {
@@ -268,8 +269,8 @@ func testCountAudit(t *testing.T, h Harness) {
 			do   func(t *testing.T) (bool, error)
 		}{
 			{"RevokeShare of a revoked share", func(t *testing.T) (bool, error) {
-				rec := linked(t, s, record("pat-1", "pat-1", core.RolePatient, actRevoke, revoked.ID, tNow))
-				return s.RevokeShare(ctx(t), revoked.ID, "pat-1", tNow, "again", note("dr-a", core.NoteSessionRevoked, revoked.ID, tNow), rec)
+				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actRevoke, revoked.ID, tNow))
+				return s.RevokeShare(ctx(t), revoked.ID, "pat-1", tNow, "again", sharetest.Note("dr-a", core.NoteSessionRevoked, revoked.ID, tNow), rec)
 			}},
 			{"ExpireShare of a revoked share", func(t *testing.T) (bool, error) {
 				expired, _, err := tryExpire(t, s, revoked, revoked.ExpiresAt)
@@ -295,7 +296,7 @@ func testCountAudit(t *testing.T, h Harness) {
 			const n = 50
 			s := newStore(t, h)
 			errs := storetest.RunAll(n, func(i int) error {
-				r := core.Link(record(fmt.Sprintf("pat-%d", i), "dr-a", core.RoleProfessional, actAppend, "photos", tNow), core.ChainHead{})
+				r := core.Link(sharetest.Record(fmt.Sprintf("pat-%d", i), "dr-a", core.RoleProfessional, actAppend, "photos", tNow), core.ChainHead{})
 				return s.AppendAudit(ctx(t), r)
 			})
 			for i, err := range errs {
@@ -313,7 +314,7 @@ func testCountAudit(t *testing.T, h Harness) {
 			const n = 30
 			s := newStore(t, h)
 			errs := storetest.RunAll(n, func(i int) error {
-				_, err := chained(ctx(t), s, record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", tNow), 2*n,
+				_, err := sharetest.Chained(ctx(t), s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", tNow), 2*n,
 					func(l core.AuditRecord) error { return s.AppendAudit(ctx(t), l) })
 				return err
 			})
@@ -333,13 +334,13 @@ func testCountAudit(t *testing.T, h Harness) {
 			s := newStore(t, h)
 			sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
 			sh.MaxViews = views
-			createShare(t, s, sh)
-			a := newAccess(sh, "device-1", tNow)
-			mustOpen(t, s, a, tNow)
+			sharetest.CreateShare(t, s, sh)
+			a := sharetest.NewAccess(sh, "device-1", tNow)
+			sharetest.MustOpen(t, s, a, tNow)
 			errs := storetest.RunAll(n, func(i int) error {
 				k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-				r := core.Link(record(fmt.Sprintf("pat-1-writer-%d", i), "dr-a", core.RoleProfessional, actIssue, k.ID, tNow), core.ChainHead{})
-				return s.IssueKey(ctx(t), k, tNow, note("pat-1", core.NotePhotoViewed, sh.ID, tNow), r)
+				r := core.Link(sharetest.Record(fmt.Sprintf("pat-1-writer-%d", i), "dr-a", core.RoleProfessional, actIssue, k.ID, tNow), core.ChainHead{})
+				return s.IssueKey(ctx(t), k, tNow, sharetest.Note("pat-1", core.NotePhotoViewed, sh.ID, tNow), r)
 			})
 			issued := 0
 			for i, err := range errs {

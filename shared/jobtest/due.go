@@ -11,6 +11,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
@@ -161,7 +162,7 @@ var dueMakers = []struct {
 	{core.DueShare, func(t *testing.T, s Store) func(time.Time) core.DueItem {
 		return func(tm time.Time) core.DueItem {
 			sh := newShare("pat-1", "dr-a", tm.Add(-time.Hour), tm)
-			createShare(t, s, sh)
+			sharetest.CreateShare(t, s, sh)
 			return shareDue(sh)
 		}
 	}},
@@ -176,7 +177,7 @@ var dueMakers = []struct {
 			}
 			issued := tm.Add(-core.MaxKeyTTL)
 			k := newKey(sh, a.ID, issued, tm)
-			mustIssue(t, s, k, issued)
+			sharetest.MustIssue(t, s, k, issued)
 			return keyDue(k)
 		}
 	}},
@@ -192,8 +193,8 @@ var dueMakers = []struct {
 					storetest.Must(t, "MarkPublished "+it.ID, s.MarkPublished(ctx(t), it.RecipientID, it.ID))
 				}
 			}
-			n := note(a.PatientID, core.NoteSuspicious, a.ShareID, tm)
-			rec := linked(t, s, record(a.PatientID, a.ProfessionalID, core.RoleProfessional, actSuspicion, a.ID, tm))
+			n := sharetest.Note(a.PatientID, core.NoteSuspicious, a.ShareID, tm)
+			rec := sharetest.Linked(t, s, sharetest.Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, actSuspicion, a.ID, tm))
 			storetest.Must(t, "AddSuspicion "+a.ID, s.AddSuspicion(ctx(t), a.ID, score, score+1, "", &n, rec))
 			score++
 			return noteDue(n)
@@ -209,9 +210,9 @@ func longShare(t *testing.T, s Store, patient, professional string) (core.Share,
 	created := day0.Add(-48 * time.Hour)
 	sh := newShare(patient, professional, created, day0.Add(6*24*time.Hour))
 	sh.MaxViews = 1000
-	createShare(t, s, sh)
-	a := newAccess(sh, "device-1", created.Add(time.Minute))
-	mustOpen(t, s, a, created.Add(time.Minute))
+	sharetest.CreateShare(t, s, sh)
+	a := sharetest.NewAccess(sh, "device-1", created.Add(time.Minute))
+	sharetest.MustOpen(t, s, a, created.Add(time.Minute))
 	return sh, a
 }
 
@@ -224,7 +225,7 @@ func testListDue(t *testing.T, h Harness) {
 		img := createChatImage(t, s, t0.Add(uploadWindow+time.Second))
 		sh, a, ws := activeShare(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		ws = append(ws, mustIssue(t, s, k, tNow))
+		ws = append(ws, sharetest.MustIssue(t, s, k, tNow))
 		from, until := t0.Add(-time.Hour), t0.Add(2*time.Hour)
 		for _, limit := range []int{1, 100} {
 			t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
@@ -245,7 +246,7 @@ func testListDue(t *testing.T, h Harness) {
 		if diff := gocmp.Diff(want, got, cmpOpts); diff != "" {
 			t.Errorf("ListDue(upload) mismatch (-want +got):\n%s", diff)
 		}
-		n := ws[0].notes[0]
+		n := ws[0].Notes[0]
 		if got := listDue(t, s, core.DueNotification, t0, t0.Add(time.Second), 100); !slices.ContainsFunc(got, func(it core.DueItem) bool {
 			return it.ID == n.ID && it.Owner == "dr-a" && it.Due.Equal(time.Date(2026, 3, 14, 15, 9, 27, 0, time.UTC))
 		}) {
@@ -349,7 +350,7 @@ func testListDue(t *testing.T, h Harness) {
 		for range 2 {
 			createPhoto(t, s, "pat-1", t0.Add(uploadWindow))
 			sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-			createShare(t, s, sh)
+			sharetest.CreateShare(t, s, sh)
 		}
 		from, until := t0.Add(-time.Hour), t0.Add(2*time.Hour)
 		cursorOf := func(kind core.DueKind) string {

@@ -68,8 +68,6 @@ package jobtest
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -80,6 +78,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
@@ -177,19 +176,10 @@ func dueAt(tm time.Time) time.Time {
 	return tm
 }
 
-// wantCode fails t unless err is of kind want with the stable code code.
-func wantCode(t *testing.T, op string, err error, want core.Kind, code string) {
-	t.Helper()
-	switch {
-	case err == nil:
-		t.Errorf("%s: got nil error, want kind %s with code %s", op, storetest.KindName(want), code)
-	case core.KindOf(err) != want || core.CodeOf(err) != code:
-		t.Errorf("%s: got error %q of kind %s with code %s, want kind %s with code %s",
-			op, err, storetest.KindName(core.KindOf(err)), core.CodeOf(err), storetest.KindName(want), code)
-	}
-}
-
 // Fixtures. Each has every field set, so that a field an adapter drops shows.
+// The shares, accesses, keys, notifications and records are sharetest's
+// (sharetest.NewShare, NewAccess, NewKey, Note, Record), so that both suites
+// make them the same way.
 
 // newPhoto returns a PENDING photo of owner whose upload window ends at
 // windowEnd.
@@ -274,63 +264,19 @@ func createChatImage(t *testing.T, s Store, windowEnd time.Time) core.ChatImage 
 	return img
 }
 
-// newShare returns a new ACTIVE share of patient for professional, created
-// at created and expiring at expires, allowing 5 views on 1 device.
+// newShare returns sharetest.NewShare of patient for professional, created
+// at created, with one photo and expiring at expires: a new ACTIVE share
+// allowing 5 views on 1 device.
 func newShare(patient, professional string, created, expires time.Time) core.Share {
-	return core.Share{
-		ID:             core.NewID("sh"),
-		PatientID:      patient,
-		ProfessionalID: professional,
-		Photos: []core.SharedPhoto{{
-			PhotoID:     core.NewID("ph"),
-			Angle:       "CROWN",
-			ContentType: "image/heic",
-			Size:        123457,
-			SHA256:      storetest.Digest("shared photo of " + patient),
-			WrappedKey:  core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: storetest.Digest("wrapped")},
-		}},
-		Purpose:          "second opinion on the crown",
-		ScreenshotPolicy: core.ScreenshotWarn,
-		MaxViews:         5,
-		AccessWindow:     accessWindow,
-		MaxDevices:       1,
-		Status:           core.ShareActive,
-		CreatedAt:        created,
-		ExpiresAt:        expires,
-	}
-}
-
-// storePhotos stores each photo of sh READY, owned by sh's patient, as the
-// service's shares are of photos that exist (IssueKey needs them).
-func storePhotos(t *testing.T, s Store, sh core.Share) {
-	t.Helper()
-	created := sh.CreatedAt.Add(-time.Minute)
-	for _, sp := range sh.Photos {
-		p := core.Photo{
-			ID: sp.PhotoID, OwnerID: sh.PatientID, Angle: sp.Angle, ContentType: sp.ContentType,
-			Size: sp.Size, SHA256: sp.SHA256, WrappedKey: sp.WrappedKey, Status: core.StatusPending,
-			CreatedAt: created, UploadExpiresAt: created.Add(uploadWindow), UpdatedAt: created,
-		}
-		storetest.Must(t, "CreatePhoto "+sp.PhotoID, s.CreatePhoto(ctx(t), p))
-		_, err := s.MarkPhotoReady(ctx(t), sh.PatientID, sp.PhotoID, core.BlobInfo{Size: sp.Size, SHA256: sp.SHA256}, created.Add(time.Second))
-		storetest.Must(t, "MarkPhotoReady "+sp.PhotoID, err)
-	}
-}
-
-// note returns a notification to recipient about share, created at at.
-func note(recipient, typ, shareID string, at time.Time) core.Notification {
-	return core.Notification{
-		ID:          core.NewSortableID("nt", at),
-		RecipientID: recipient,
-		Type:        typ,
-		ShareID:     shareID,
-		CreatedAt:   at,
-		Data:        map[string]string{"share_id": shareID, "event": typ},
-	}
+	sh := sharetest.NewShare(patient, professional, created)
+	sh.Photos = sh.Photos[:1]
+	sh.ExpiresAt = expires
+	return sh
 }
 
 // The actions of the suite's records, so that each write counts under its
-// own StatKey.
+// own StatKey: actCreate, actRevoke, actOpen, actIssue and actClaim are the
+// actions that sharetest's operations write.
 const (
 	actCreate    = "share.create"
 	actRevoke    = "share.revoke"
@@ -342,194 +288,63 @@ const (
 	actAppend    = "photo.list"
 )
 
-// record returns an unlinked audit record of patient's chain with every
-// field set and a fresh request id.
-func record(patient, actor string, role core.Role, action, resource string, at time.Time) core.AuditRecord {
-	return core.AuditRecord{
-		PatientID:    patient,
-		At:           at,
-		ActorID:      actor,
-		ActorRole:    role,
-		Action:       action,
-		ResourceType: "share",
-		ResourceID:   resource,
-		Outcome:      core.OutcomeSuccess,
-		SourceIP:     "203.0.113.7",
-		UserAgent:    "jobtest/1.0",
-		RequestID:    core.NewID("rq"),
-	}
-}
-
 // expireRecord is the cleanup job's record of expiring sh at now.
 func expireRecord(sh core.Share, now time.Time) core.AuditRecord {
-	return record(sh.PatientID, core.CleanupID, core.RoleSystem, actExpire, sh.ID, now)
+	return sharetest.Record(sh.PatientID, core.CleanupID, core.RoleSystem, actExpire, sh.ID, now)
 }
 
 // expireNotes are the notifications of expiring sh at now: one to each
 // party.
 func expireNotes(sh core.Share, now time.Time) []core.Notification {
 	return []core.Notification{
-		note(sh.PatientID, core.NoteSessionExpired, sh.ID, now),
-		note(sh.ProfessionalID, core.NoteSessionExpired, sh.ID, now),
+		sharetest.Note(sh.PatientID, core.NoteSessionExpired, sh.ID, now),
+		sharetest.Note(sh.ProfessionalID, core.NoteSessionExpired, sh.ID, now),
 	}
 }
 
-// newAccess returns an access of sh's grantee on device, opened at now.
-func newAccess(sh core.Share, device string, now time.Time) core.Access {
-	return core.Access{
-		ID:                core.NewID("ac"),
-		ShareID:           sh.ID,
-		PatientID:         sh.PatientID,
-		ProfessionalID:    sh.ProfessionalID,
-		KEM:               0x0020,
-		DevicePublicKey:   storetest.Digest("public key of " + device),
-		DeviceFingerprint: device,
-		SourceIP:          "198.51.100.23",
-		UserAgent:         "MedShare/2.1 (iPhone)",
-		CreatedAt:         now,
-		ExpiresAt:         minTime(now.Add(sh.AccessWindow), sh.ExpiresAt),
-		ShareExpiresAt:    sh.ExpiresAt,
-		Photos:            sh.Photos,
-	}
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-// newKey returns a key of sh's first photo for accessID, issued at now and
+// newKey returns sharetest.NewKey of sh for accessID, issued at now, but
 // expiring at expires.
 func newKey(sh core.Share, accessID string, now, expires time.Time) core.EphemeralKey {
-	p := sh.Photos[0]
-	return core.EphemeralKey{
-		ID:             core.NewID("ek"),
-		AccessID:       accessID,
-		ShareID:        sh.ID,
-		PhotoID:        p.PhotoID,
-		PatientID:      sh.PatientID,
-		ProfessionalID: sh.ProfessionalID,
-		ObjectKey:      p.ObjectKey(sh.PatientID),
-		Status:         core.KeyIssued,
-		CreatedAt:      now,
-		ExpiresAt:      expires,
-		ShareExpiresAt: sh.ExpiresAt,
-	}
-}
-
-// linked links rec to the current head of its chain.
-func linked(t *testing.T, s Store, rec core.AuditRecord) core.AuditRecord {
-	t.Helper()
-	head, err := s.AuditHead(ctx(t), rec.PatientID)
-	storetest.Must(t, "AuditHead "+rec.PatientID, err)
-	return core.Link(rec, head)
-}
-
-func headOf(r core.AuditRecord) core.ChainHead { return core.ChainHead{Seq: r.Seq, Hash: r.Hash} }
-
-// chained runs write with rec linked to the head of its chain and, on
-// *core.HeadMismatchError, again with rec relinked to the head the error
-// carries, as the service does across processes. It returns the record as
-// written, or write's error as is.
-func chained(ctx context.Context, s Store, rec core.AuditRecord, maxAttempts int, write func(core.AuditRecord) error) (core.AuditRecord, error) {
-	head, err := s.AuditHead(ctx, rec.PatientID)
-	if err != nil {
-		return core.AuditRecord{}, fmt.Errorf("audit head of %s: %w", rec.PatientID, err)
-	}
-	for range maxAttempts {
-		l := core.Link(rec, head)
-		err := write(l)
-		if err == nil {
-			return l, nil
-		}
-		var moved *core.HeadMismatchError
-		if !errors.As(err, &moved) {
-			return core.AuditRecord{}, err
-		}
-		head = moved.Current
-	}
-	return core.AuditRecord{}, fmt.Errorf("%s: no success in %d attempts", rec.RequestID, maxAttempts)
+	k := sharetest.NewKey(sh, accessID, now)
+	k.ExpiresAt = expires
+	return k
 }
 
 // Operations through the ports, each with its notification and its record
-// linked to the current head. The must* forms stop the test on failure.
+// linked to the current head: sharetest's (sharetest.CreateShare, TryOpen,
+// MustOpen, TryIssue, MustIssue), and the ones below. The must* forms stop
+// the test on failure.
 
-// written is what one successful operation wrote besides its state change.
-type written struct {
-	notes []core.Notification
-	rec   core.AuditRecord // as linked
-}
-
-// createShare stores sh's photos, then creates sh with the grantee's
-// notification, created at sh.CreatedAt.
-func createShare(t *testing.T, s Store, sh core.Share) written {
+// mustRevoke revokes sh by its patient at at and checks that the call
+// reports it revoked.
+func mustRevoke(t *testing.T, s Store, sh core.Share, at time.Time) sharetest.Written {
 	t.Helper()
-	storePhotos(t, s, sh)
-	n := note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt)
-	rec := linked(t, s, record(sh.PatientID, sh.PatientID, core.RolePatient, actCreate, sh.ID, sh.CreatedAt))
-	storetest.Must(t, "CreateShare "+sh.ID, s.CreateShare(ctx(t), sh, n, rec))
-	return written{notes: []core.Notification{n}, rec: rec}
-}
-
-func mustRevoke(t *testing.T, s Store, sh core.Share, at time.Time) written {
-	t.Helper()
-	n := note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at)
-	rec := linked(t, s, record(sh.PatientID, sh.PatientID, core.RolePatient, actRevoke, sh.ID, at))
+	n := sharetest.Note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at)
+	rec := sharetest.Linked(t, s, sharetest.Record(sh.PatientID, sh.PatientID, core.RolePatient, actRevoke, sh.ID, at))
 	revoked, err := s.RevokeShare(ctx(t), sh.ID, sh.PatientID, at, "revoked in jobtest", n, rec)
 	storetest.Must(t, "RevokeShare "+sh.ID, err)
 	if !revoked {
 		t.Fatalf("RevokeShare %s: got revoked=false, want true", sh.ID)
 	}
-	return written{notes: []core.Notification{n}, rec: rec}
+	return sharetest.Written{Notes: []core.Notification{n}, Rec: rec}
 }
 
-func tryOpen(t *testing.T, s Store, a core.Access, now time.Time) (written, error) {
+// tryClaim claims k as its own grantee at now.
+func tryClaim(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (core.EphemeralKey, sharetest.Written, error) {
 	t.Helper()
-	n := note(a.PatientID, core.NoteSessionAccess, a.ShareID, now)
-	rec := linked(t, s, record(a.PatientID, a.ProfessionalID, core.RoleProfessional, actOpen, a.ID, now))
-	return written{notes: []core.Notification{n}, rec: rec}, s.OpenAccess(ctx(t), a, now, n, rec)
+	return sharetest.TryClaim(t, s, k, k.ProfessionalID, now)
 }
 
-func mustOpen(t *testing.T, s Store, a core.Access, now time.Time) written {
-	t.Helper()
-	w, err := tryOpen(t, s, a, now)
-	storetest.Must(t, "OpenAccess "+a.ID, err)
-	return w
-}
-
-func tryIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (written, error) {
-	t.Helper()
-	n := note(k.PatientID, core.NotePhotoViewed, k.ShareID, now)
-	rec := linked(t, s, record(k.PatientID, k.ProfessionalID, core.RoleProfessional, actIssue, k.ID, now))
-	return written{notes: []core.Notification{n}, rec: rec}, s.IssueKey(ctx(t), k, now, n, rec)
-}
-
-func mustIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) written {
-	t.Helper()
-	w, err := tryIssue(t, s, k, now)
-	storetest.Must(t, "IssueKey "+k.ID, err)
-	return w
-}
-
-func tryClaim(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (core.EphemeralKey, written, error) {
-	t.Helper()
-	rec := linked(t, s, record(k.PatientID, k.ProfessionalID, core.RoleProfessional, actClaim, k.ID, now))
-	got, err := s.ClaimKey(ctx(t), k, k.ProfessionalID, now, rec)
-	return got, written{rec: rec}, err
-}
-
-func tryExpire(t *testing.T, s Store, sh core.Share, now time.Time) (bool, written, error) {
+func tryExpire(t *testing.T, s Store, sh core.Share, now time.Time) (bool, sharetest.Written, error) {
 	t.Helper()
 	notes := expireNotes(sh, now)
-	rec := linked(t, s, expireRecord(sh, now))
+	rec := sharetest.Linked(t, s, expireRecord(sh, now))
 	expired, err := s.ExpireShare(ctx(t), sh.ID, now, notes, rec)
-	return expired, written{notes: notes, rec: rec}, err
+	return expired, sharetest.Written{Notes: notes, Rec: rec}, err
 }
 
 // mustExpire expires sh at now and checks that the call reports it expired.
-func mustExpire(t *testing.T, s Store, sh core.Share, now time.Time) written {
+func mustExpire(t *testing.T, s Store, sh core.Share, now time.Time) sharetest.Written {
 	t.Helper()
 	expired, w, err := tryExpire(t, s, sh, now)
 	storetest.Must(t, "ExpireShare "+sh.ID, err)
@@ -542,81 +357,48 @@ func mustExpire(t *testing.T, s Store, sh core.Share, now time.Time) written {
 // activeShare creates a share of pat-1 for dr-a, created at t0 and expiring
 // at expires, with an open access on device-1 at tNow, and returns them and
 // what they wrote.
-func activeShare(t *testing.T, s Store, expires time.Time) (core.Share, core.Access, []written) {
+func activeShare(t *testing.T, s Store, expires time.Time) (core.Share, core.Access, []sharetest.Written) {
 	t.Helper()
 	sh := newShare("pat-1", "dr-a", t0, expires)
-	cw := createShare(t, s, sh)
-	a := newAccess(sh, "device-1", tNow)
-	ow := mustOpen(t, s, a, tNow)
-	return sh, a, []written{cw, ow}
+	cw := sharetest.CreateShare(t, s, sh)
+	a := sharetest.NewAccess(sh, "device-1", tNow)
+	ow := sharetest.MustOpen(t, s, a, tNow)
+	return sh, a, []sharetest.Written{cw, ow}
 }
 
-// getShare returns the stored share or stops the test.
-func getShare(t *testing.T, s Store, id string) core.Share {
-	t.Helper()
-	sh, err := s.GetShare(ctx(t), id)
-	storetest.Must(t, "GetShare "+id, err)
-	return sh
-}
-
-func wantShare(t *testing.T, s Store, want core.Share) {
-	t.Helper()
-	got := getShare(t, s, want.ID)
-	if diff := cmp.Diff(want, got, cmpOpts, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
-		t.Errorf("GetShare(%s) mismatch (-want +got):\n%s", want.ID, diff)
-	}
-}
-
+// listInbox returns recipient's whole inbox, newest first.
 func listInbox(t *testing.T, s Store, recipient string) []core.InboxItem {
 	t.Helper()
-	return storetest.Flatten(storetest.Collect(t, "ListInbox "+recipient, 100, func(pg core.Page) ([]core.InboxItem, string, error) {
-		return s.ListInbox(ctx(t), recipient, pg)
-	}))
-}
-
-func listChain(t *testing.T, s Store, patient string) []core.AuditRecord {
-	t.Helper()
-	return storetest.Flatten(storetest.Collect(t, "ListAudit "+patient, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
-		return s.ListAudit(ctx(t), patient, false, pg)
-	}))
+	return storetest.Flatten(sharetest.ListInbox(t, s, recipient, 100))
 }
 
 // wantChain checks that patient's chain holds exactly the records want, in
 // order, linked without gaps or forks, and that core.VerifyChain accepts it.
 func wantChain(t *testing.T, s Store, patient string, want []core.AuditRecord) {
 	t.Helper()
-	if diff := cmp.Diff(want, listChain(t, s, patient), cmpOpts); diff != "" {
+	if diff := cmp.Diff(want, sharetest.ListChain(t, s, patient), cmpOpts); diff != "" {
 		t.Errorf("ListAudit(%s) mismatch (-want +got):\n%s", patient, diff)
 	}
-	v, err := core.VerifyChain(ctx(t), s, patient)
-	storetest.Must(t, "VerifyChain "+patient, err)
-	n := uint64(len(want))
-	if !v.Valid || v.Records != n || v.HeadSeq != n {
-		t.Errorf("VerifyChain(%s): got valid=%v records=%d head=%d (first bad %d: %s), want valid with %d records",
-			patient, v.Valid, v.Records, v.HeadSeq, v.FirstBadSeq, v.Problem, n)
-	}
+	storetest.WantVerified(t, s, patient, len(want))
 }
 
 // recordsOf returns the records of ws, in order.
-func recordsOf(ws ...written) []core.AuditRecord {
+func recordsOf(ws ...sharetest.Written) []core.AuditRecord {
 	var recs []core.AuditRecord
 	for _, w := range ws {
-		recs = append(recs, w.rec)
+		recs = append(recs, w.Rec)
 	}
 	return recs
 }
 
 // notesOf returns the notifications of ws, in order.
-func notesOf(ws ...written) []core.Notification {
+func notesOf(ws ...sharetest.Written) []core.Notification {
 	var notes []core.Notification
 	for _, w := range ws {
-		notes = append(notes, w.notes...)
+		notes = append(notes, w.Notes...)
 	}
 	return notes
 }
-
-// unread is n as a new inbox item holds it.
-func unread(n core.Notification) core.InboxItem { return core.InboxItem{Notification: n} }
 
 // inboxOf returns the items of notes to recipient, newest first, as a new
 // inbox holds them.
@@ -624,7 +406,7 @@ func inboxOf(recipient string, notes ...core.Notification) []core.InboxItem {
 	var items []core.InboxItem
 	for _, n := range notes {
 		if n.RecipientID == recipient {
-			items = append(items, unread(n))
+			items = append(items, sharetest.Unread(n))
 		}
 	}
 	slices.SortFunc(items, func(a, b core.InboxItem) int { return strings.Compare(b.ID, a.ID) })
@@ -652,7 +434,7 @@ func observe(t *testing.T, s Store, parties []string, shares ...string) state {
 		h, err := s.AuditHead(ctx(t), p)
 		storetest.Must(t, "AuditHead "+p, err)
 		st.Heads[p] = h
-		st.Chains[p] = listChain(t, s, p)
+		st.Chains[p] = sharetest.ListChain(t, s, p)
 		st.Inboxes[p] = listInbox(t, s, p)
 	}
 	for _, id := range shares {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
@@ -49,7 +50,7 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
 		other := newShare("pat-1", "dr-a", t0.Add(time.Second), t0.Add(shareTTL+time.Second))
-		ws := []written{createShare(t, s, sh), createShare(t, s, other)}
+		ws := []sharetest.Written{sharetest.CreateShare(t, s, sh), sharetest.CreateShare(t, s, other)}
 		wantWatched(t, s, "after CreateShare", map[core.DueKind][]core.DueItem{
 			core.DueShare: {shareDue(sh), shareDue(other)}, core.DueNotification: notesDue(notesOf(ws...)...),
 		})
@@ -63,7 +64,7 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
 		other := newShare("pat-1", "dr-a", t0.Add(time.Second), t0.Add(shareTTL+time.Second))
-		ws := []written{createShare(t, s, sh), createShare(t, s, other)}
+		ws := []sharetest.Written{sharetest.CreateShare(t, s, sh), sharetest.CreateShare(t, s, other)}
 		ws = append(ws, mustExpire(t, s, sh, sh.ExpiresAt))
 		wantWatched(t, s, "after ExpireShare", map[core.DueKind][]core.DueItem{
 			core.DueShare: {shareDue(other)}, core.DueNotification: notesDue(notesOf(ws...)...),
@@ -74,7 +75,7 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		sh, a, ws := activeShare(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		ws = append(ws, mustIssue(t, s, k, tNow))
+		ws = append(ws, sharetest.MustIssue(t, s, k, tNow))
 		want := map[core.DueKind][]core.DueItem{
 			core.DueShare: {shareDue(sh)}, core.DueKey: {keyDue(k)}, core.DueNotification: notesDue(notesOf(ws...)...),
 		}
@@ -91,20 +92,20 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		sh, a, ws := activeShare(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		ws = append(ws, mustIssue(t, s, k, tNow))
+		ws = append(ws, sharetest.MustIssue(t, s, k, tNow))
 		if _, _, err := tryClaim(t, s, k, tNow.Add(time.Second)); err != nil { // writes no notification
 			t.Fatalf("ClaimKey: %v", err)
 		}
 		at := tNow.Add(2 * time.Second)
-		n := note("pat-1", core.NoteSuspicious, sh.ID, at)
-		rec := linked(t, s, record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, at))
+		n := sharetest.Note("pat-1", core.NoteSuspicious, sh.ID, at)
+		rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, at))
 		storetest.Must(t, "AddSuspicion with a notification", s.AddSuspicion(ctx(t), a.ID, 0, 30, "", &n, rec))
-		ws = append(ws, written{notes: []core.Notification{n}, rec: rec})
-		rec = linked(t, s, record("pat-1", "pat-1", core.RolePatient, actSuspicion, a.ID, at))
+		ws = append(ws, sharetest.Written{Notes: []core.Notification{n}, Rec: rec})
+		rec = sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actSuspicion, a.ID, at))
 		storetest.Must(t, "AddSuspicion without one", s.AddSuspicion(ctx(t), a.ID, 30, 40, "", nil, rec))
 		ws = append(ws, mustRevoke(t, s, sh, tNow.Add(3*time.Second)))
 		other := newShare("pat-1", "dr-b", t0.Add(time.Millisecond), t0.Add(shareTTL))
-		ws = append(ws, createShare(t, s, other), mustExpire(t, s, other, other.ExpiresAt.Add(time.Minute)))
+		ws = append(ws, sharetest.CreateShare(t, s, other), mustExpire(t, s, other, other.ExpiresAt.Add(time.Minute)))
 
 		notes := notesOf(ws...)
 		if len(notes) != 8 {
@@ -133,10 +134,10 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
 		other := newShare("pat-1", "dr-a", t0.Add(time.Second), t0.Add(shareTTL))
 		other.MaxViews = 1
-		createShare(t, s, other)
-		oa := newAccess(other, "device-1", tNow)
-		mustOpen(t, s, oa, tNow)
-		mustIssue(t, s, newKey(other, oa.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow) // its only view
+		sharetest.CreateShare(t, s, other)
+		oa := sharetest.NewAccess(other, "device-1", tNow)
+		sharetest.MustOpen(t, s, oa, tNow)
+		sharetest.MustIssue(t, s, newKey(other, oa.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow) // its only view
 		before := dueState(t, s)
 
 		fails := []struct {
@@ -162,37 +163,37 @@ func testDueLifecycle(t *testing.T, h Harness) {
 			}},
 			{"CreateShare with a stale head", func(t *testing.T) error {
 				dup := newShare("pat-1", "dr-a", t0.Add(2*time.Second), t0.Add(2*shareTTL))
-				storePhotos(t, s, dup)
-				rec := core.Link(record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt), core.ChainHead{})
-				return s.CreateShare(ctx(t), dup, note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt), rec)
+				sharetest.StorePhotos(t, s, dup)
+				rec := core.Link(sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt), core.ChainHead{})
+				return s.CreateShare(ctx(t), dup, sharetest.Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt), rec)
 			}},
 			{"CreateShare of an existing id", func(t *testing.T) error {
 				dup := sh
 				dup.ExpiresAt = sh.ExpiresAt.Add(time.Hour)
-				rec := linked(t, s, record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt))
-				return s.CreateShare(ctx(t), dup, note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt), rec)
+				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt))
+				return s.CreateShare(ctx(t), dup, sharetest.Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt), rec)
 			}},
 			{"OpenAccess on another device", func(t *testing.T) error {
-				_, err := tryOpen(t, s, newAccess(sh, "device-2", tNow), tNow)
+				_, err := sharetest.TryOpen(t, s, sharetest.NewAccess(sh, "device-2", tNow), tNow)
 				return err
 			}},
 			{"IssueKey with no views left", func(t *testing.T) error {
-				_, err := tryIssue(t, s, newKey(other, oa.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow)
+				_, err := sharetest.TryIssue(t, s, newKey(other, oa.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow)
 				return err
 			}},
 			{"IssueKey past the share's expiry", func(t *testing.T) error {
-				_, err := tryIssue(t, s, newKey(sh, a.ID, sh.ExpiresAt, sh.ExpiresAt.Add(core.MaxKeyTTL)), sh.ExpiresAt)
+				_, err := sharetest.TryIssue(t, s, newKey(sh, a.ID, sh.ExpiresAt, sh.ExpiresAt.Add(core.MaxKeyTTL)), sh.ExpiresAt)
 				return err
 			}},
 			{"RevokeShare by another patient", func(t *testing.T) error {
-				n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
-				rec := linked(t, s, record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
+				n := sharetest.Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
+				rec := sharetest.Linked(t, s, sharetest.Record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
 				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", n, rec)
 				return err
 			}},
 			{"AddSuspicion from a score that moved", func(t *testing.T) error {
-				n := note("pat-1", core.NoteSuspicious, sh.ID, tNow)
-				rec := linked(t, s, record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+				n := sharetest.Note("pat-1", core.NoteSuspicious, sh.ID, tNow)
+				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
 				return s.AddSuspicion(ctx(t), a.ID, 7, 8, "", &n, rec)
 			}},
 			{"ExpireShare before the expiry", func(t *testing.T) error {

@@ -10,13 +10,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
 func testGetNotification(t *testing.T, h Harness) {
 	s := newStore(t, h)
-	n := createShare(t, s, newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))).notes[0]
-	other := createShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second), t0.Add(shareTTL))).notes[0]
+	n := sharetest.CreateShare(t, s, newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))).Notes[0]
+	other := sharetest.CreateShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second), t0.Add(shareTTL))).Notes[0]
 
 	get := func(t *testing.T, recipient, id string, want core.InboxItem) {
 		t.Helper()
@@ -28,8 +29,8 @@ func testGetNotification(t *testing.T, h Harness) {
 		storetest.WantUTC(t, "InboxItem", map[string]time.Time{"CreatedAt": got.CreatedAt})
 	}
 	t.Run("Found", func(t *testing.T) {
-		get(t, "dr-a", n.ID, unread(n))
-		get(t, "dr-b", other.ID, unread(other))
+		get(t, "dr-a", n.ID, sharetest.Unread(n))
+		get(t, "dr-b", other.ID, sharetest.Unread(other))
 	})
 	t.Run("Flags", func(t *testing.T) {
 		storetest.Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))

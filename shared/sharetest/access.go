@@ -17,45 +17,45 @@ func testRevokeShare(t *testing.T, h Harness) {
 	t.Run("Revoke", func(t *testing.T) {
 		s := h.New(t)
 		sh, a := activeShare(t, s, nil)
-		mustIssue(t, s, newKey(sh, a.ID, tNow), tNow)
-		want := getShare(t, s, sh.ID) // views and devices survive the revoke
+		MustIssue(t, s, NewKey(sh, a.ID, tNow), tNow)
+		want := GetShare(t, s, sh.ID) // views and devices survive the revoke
 		at := tNow.Add(time.Minute)
 		revoked, w, err := tryRevoke(t, s, sh, "pat-1", at.In(elsewhere))
 		storetest.Must(t, "RevokeShare", err)
 		if !revoked {
 			t.Errorf("RevokeShare of an active share: got revoked=false, want true")
 		}
-		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, w.rec.ActorID, revokeReason
-		wantShare(t, s, want)
-		storetest.WantUTC(t, "Share", shareTimes(getShare(t, s, sh.ID)))
-		items := storetest.Flatten(listInbox(t, s, "dr-a", 10))
-		if len(items) == 0 || !cmp.Equal(unread(w.note), items[0], cmpOpts) {
+		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, w.Rec.ActorID, revokeReason
+		WantShare(t, s, want)
+		storetest.WantUTC(t, "Share", shareTimes(GetShare(t, s, sh.ID)))
+		items := storetest.Flatten(ListInbox(t, s, "dr-a", 10))
+		if len(items) == 0 || !cmp.Equal(Unread(w.Notes[0]), items[0], cmpOpts) {
 			t.Errorf("ListInbox(dr-a): got %+v, want the revoke notification first", items)
 		}
-		chain := listChain(t, s, "pat-1")
-		if len(chain) == 0 || !cmp.Equal(w.rec, chain[len(chain)-1], cmpOpts) {
+		chain := ListChain(t, s, "pat-1")
+		if len(chain) == 0 || !cmp.Equal(w.Rec, chain[len(chain)-1], cmpOpts) {
 			t.Errorf("ListAudit(pat-1): the revoke record is not the last record")
 		}
 	})
 
 	t.Run("AlreadyRevoked", func(t *testing.T) {
 		s := h.New(t)
-		sh := newShare("pat-1", "dr-a", t0)
-		createShare(t, s, sh)
+		sh := NewShare("pat-1", "dr-a", t0)
+		CreateShare(t, s, sh)
 		first := mustRevoke(t, s, sh, tNow)
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}}
 		before := observe(t, s, w)
 		// Later, with another reason: not revoked by this call, the share stays
 		// as the first revoke left it, and no second notification or record
 		// is written.
-		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow.Add(time.Hour))
-		rec := linked(t, s, record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow.Add(time.Hour)))
+		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow.Add(time.Hour))
+		rec := Linked(t, s, Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow.Add(time.Hour)))
 		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", n, rec)
 		storetest.Must(t, "RevokeShare again", err)
 		if revoked {
 			t.Errorf("RevokeShare of a revoked share: got revoked=true, want false")
 		}
-		wantShare(t, s, first)
+		WantShare(t, s, first)
 		wantUnchanged(t, s, w, before, "RevokeShare of a revoked share")
 	})
 
@@ -63,17 +63,17 @@ func testRevokeShare(t *testing.T, h Harness) {
 		// RevokedBy is the actor of the revoking record, which need not be the
 		// patient whose share it is.
 		s := h.New(t)
-		sh := newShare("pat-1", "dr-a", t0)
-		createShare(t, s, sh)
-		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
-		rec := linked(t, s, record("pat-1", "clinic-1", core.RoleClinic, "share.revoke", sh.ID, tNow))
+		sh := NewShare("pat-1", "dr-a", t0)
+		CreateShare(t, s, sh)
+		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
+		rec := Linked(t, s, Record("pat-1", "clinic-1", core.RoleClinic, "share.revoke", sh.ID, tNow))
 		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
 		storetest.Must(t, "RevokeShare", err)
 		if !revoked {
 			t.Errorf("RevokeShare of an active share: got revoked=false, want true")
 		}
 		wantRevoked(t, s, sh.ID, tNow, "clinic-1", revokeReason)
-		chain := listChain(t, s, "pat-1")
+		chain := ListChain(t, s, "pat-1")
 		if len(chain) == 0 || !cmp.Equal(rec, chain[len(chain)-1], cmpOpts) {
 			t.Errorf("ListAudit(pat-1): the revoke record is not the last record")
 		}
@@ -93,8 +93,8 @@ func testRevokeShare(t *testing.T, h Harness) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := h.New(t)
-				sh := newShare("pat-1", "dr-a", t0)
-				createShare(t, s, sh)
+				sh := NewShare("pat-1", "dr-a", t0)
+				CreateShare(t, s, sh)
 				if tc.revoked {
 					mustRevoke(t, s, sh, tNow)
 				}
@@ -122,11 +122,11 @@ func accessTimes(a core.Access) map[string]time.Time {
 func testOpenAccess(t *testing.T, h Harness) {
 	t.Run("FirstDeviceBinds", func(t *testing.T) {
 		s := h.New(t)
-		sh := newShare("pat-1", "dr-a", t0)
-		cw := createShare(t, s, sh)
-		a := newAccess(sh, "device-1", tNow)
+		sh := NewShare("pat-1", "dr-a", t0)
+		cw := CreateShare(t, s, sh)
+		a := NewAccess(sh, "device-1", tNow)
 		a.CreatedAt, a.ExpiresAt, a.ShareExpiresAt = a.CreatedAt.In(elsewhere), a.ExpiresAt.In(elsewhere), a.ShareExpiresAt.In(elsewhere)
-		w := mustOpen(t, s, a, tNow.In(elsewhere))
+		w := MustOpen(t, s, a, tNow.In(elsewhere))
 
 		got, err := s.GetAccess(ctx(t), a.ID)
 		storetest.Must(t, "GetAccess", err)
@@ -136,10 +136,10 @@ func testOpenAccess(t *testing.T, h Harness) {
 		storetest.WantUTC(t, "Access", accessTimes(got))
 		sh.Devices = []string{"device-1"}
 		want := state{
-			Heads:     map[string]core.ChainHead{"pat-1": headOf(w.rec), "dr-a": {}},
-			Chains:    map[string][]core.AuditRecord{"pat-1": {cw.rec, w.rec}, "dr-a": nil},
-			ByActor:   map[string][]core.AuditRecord{"pat-1": {cw.rec}, "dr-a": {w.rec}},
-			Inboxes:   map[string][]core.InboxItem{"pat-1": {unread(w.note)}, "dr-a": {unread(cw.note)}},
+			Heads:     map[string]core.ChainHead{"pat-1": storetest.HeadOf(w.Rec), "dr-a": {}},
+			Chains:    map[string][]core.AuditRecord{"pat-1": {cw.Rec, w.Rec}, "dr-a": nil},
+			ByActor:   map[string][]core.AuditRecord{"pat-1": {cw.Rec}, "dr-a": {w.Rec}},
+			Inboxes:   map[string][]core.InboxItem{"pat-1": {Unread(w.Notes[0])}, "dr-a": {Unread(cw.Notes[0])}},
 			ByPatient: map[string][]core.Share{"pat-1": {sh}, "dr-a": nil},
 			ByGrantee: map[string][]core.Share{"pat-1": nil, "dr-a": {sh}},
 			Shares:    map[string]*core.Share{sh.ID: &sh},
@@ -165,18 +165,18 @@ func testOpenAccess(t *testing.T, h Harness) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := h.New(t)
-				sh := newShare("pat-1", "dr-a", t0)
+				sh := NewShare("pat-1", "dr-a", t0)
 				sh.MaxDevices = tc.maxDevices
-				createShare(t, s, sh)
+				CreateShare(t, s, sh)
 				for i, device := range tc.opens {
 					now := tNow.Add(time.Duration(i) * time.Second)
-					a := newAccess(sh, device, now)
+					a := NewAccess(sh, device, now)
 					w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
 					before := observe(t, s, w)
-					_, err := tryOpen(t, s, a, now)
+					_, err := TryOpen(t, s, a, now)
 					op := fmt.Sprintf("OpenAccess %d on %s", i, device)
 					if tc.refused[i] {
-						wantCode(t, op, err, core.KindForbidden, core.CodeDeviceMismatch)
+						storetest.WantCode(t, op, err, core.KindForbidden, core.CodeDeviceMismatch)
 						wantUnchanged(t, s, w, before, op)
 						continue
 					}
@@ -191,7 +191,7 @@ func testOpenAccess(t *testing.T, h Harness) {
 					}
 				}
 				sh.Devices = tc.bound
-				wantShare(t, s, sh)
+				WantShare(t, s, sh)
 			})
 		}
 	})
@@ -220,20 +220,20 @@ func testOpenAccess(t *testing.T, h Harness) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := h.New(t)
-				sh := newShare("pat-1", "dr-a", t0)
-				createShare(t, s, sh)
+				sh := NewShare("pat-1", "dr-a", t0)
+				CreateShare(t, s, sh)
 				if tc.revoke {
 					mustRevoke(t, s, sh, tNow.Add(5*time.Minute))
 				}
-				a := newAccess(sh, "device-1", tc.now)
+				a := NewAccess(sh, "device-1", tc.now)
 				a.ProfessionalID = tc.professional
 				if tc.unknown {
 					a.ShareID = core.NewID("sh")
 				}
 				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
 				before := observe(t, s, w)
-				_, err := tryOpen(t, s, a, tc.now)
-				wantCode(t, "OpenAccess", err, tc.kind, tc.code)
+				_, err := TryOpen(t, s, a, tc.now)
+				storetest.WantCode(t, "OpenAccess", err, tc.kind, tc.code)
 				wantUnchanged(t, s, w, before, "OpenAccess")
 			})
 		}
@@ -243,13 +243,13 @@ func testOpenAccess(t *testing.T, h Harness) {
 		// One nanosecond before its expiry the share opens; at its expiry it
 		// is expired although it is still ACTIVE in the store.
 		s := h.New(t)
-		sh := newShare("pat-1", "dr-a", t0)
-		createShare(t, s, sh)
+		sh := NewShare("pat-1", "dr-a", t0)
+		CreateShare(t, s, sh)
 		last := sh.ExpiresAt.Add(-time.Nanosecond)
-		mustOpen(t, s, newAccess(sh, "device-1", last), last)
-		_, err := tryOpen(t, s, newAccess(sh, "device-1", sh.ExpiresAt), sh.ExpiresAt)
-		wantCode(t, "OpenAccess at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
-		if got := getShare(t, s, sh.ID); got.Status != core.ShareActive {
+		MustOpen(t, s, NewAccess(sh, "device-1", last), last)
+		_, err := TryOpen(t, s, NewAccess(sh, "device-1", sh.ExpiresAt), sh.ExpiresAt)
+		storetest.WantCode(t, "OpenAccess at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
+		if got := GetShare(t, s, sh.ID); got.Status != core.ShareActive {
 			t.Errorf("stored status: got %q, want %q (expiry is derived at read time)", got.Status, core.ShareActive)
 		}
 	})

@@ -20,7 +20,7 @@ import (
 // core.VerifyChain accepts it. It returns the chain.
 func wantLinearChain(t *testing.T, s Store, patient string, want []string) []core.AuditRecord {
 	t.Helper()
-	chain := listChain(t, s, patient)
+	chain := ListChain(t, s, patient)
 	var prev core.ChainHead
 	var got []string
 	for i, r := range chain {
@@ -30,7 +30,7 @@ func wantLinearChain(t *testing.T, s Store, patient string, want []string) []cor
 		if !bytes.Equal(r.PrevHash, prev.Hash) {
 			t.Errorf("%s record %d: previous hash does not link to record %d (fork)", patient, r.Seq, prev.Seq)
 		}
-		prev = headOf(r)
+		prev = storetest.HeadOf(r)
 		got = append(got, r.RequestID)
 	}
 	slices.Sort(got)
@@ -38,13 +38,7 @@ func wantLinearChain(t *testing.T, s Store, patient string, want []string) []cor
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("%s: request ids of the chain mismatch (-want +got):\n%s", patient, diff)
 	}
-	v, err := core.VerifyChain(ctx(t), s, patient)
-	storetest.Must(t, "VerifyChain "+patient, err)
-	n := uint64(len(want))
-	if !v.Valid || v.Records != n || v.HeadSeq != n {
-		t.Errorf("VerifyChain(%s): got valid=%v records=%d head=%d (first bad %d: %s), want valid with %d records",
-			patient, v.Valid, v.Records, v.HeadSeq, v.FirstBadSeq, v.Problem, n)
-	}
+	storetest.WantVerified(t, s, patient, len(want))
 	return chain
 }
 
@@ -89,26 +83,26 @@ func testConcurrency(t *testing.T, h Harness) {
 			t.Run(fmt.Sprintf("max %d", maxDevices), func(t *testing.T) {
 				const n = 30
 				s := h.New(t)
-				sh := newShare("pat-1", "dr-a", t0)
+				sh := NewShare("pat-1", "dr-a", t0)
 				sh.MaxDevices = maxDevices
-				cw := createShare(t, s, sh)
+				cw := CreateShare(t, s, sh)
 				accesses := make([]core.Access, n)
 				for i := range accesses {
-					accesses[i] = newAccess(sh, fmt.Sprintf("device-%d", i), tNow)
+					accesses[i] = NewAccess(sh, fmt.Sprintf("device-%d", i), tNow)
 				}
 				recs := make([]core.AuditRecord, n)
 				errs := storetest.RunAll(n, func(i int) error {
 					a := accesses[i]
-					rec := record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow)
-					nt := note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
+					rec := Record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow)
+					nt := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
 					var err error
-					recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+					recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
 						return s.OpenAccess(ctx(t), a, tNow, nt, l)
 					})
 					return err
 				})
 				var bound, ids []string
-				ids = append(ids, cw.rec.RequestID)
+				ids = append(ids, cw.Rec.RequestID)
 				for i, err := range errs {
 					switch {
 					case err == nil:
@@ -126,7 +120,7 @@ func testConcurrency(t *testing.T, h Harness) {
 					t.Errorf("OpenAccess bound %d devices, want exactly %d", len(bound), maxDevices)
 				}
 				sh.Devices = bound
-				wantShare(t, s, sh)
+				WantShare(t, s, sh)
 				wantLinearChain(t, s, "pat-1", ids)
 			})
 		}
@@ -138,15 +132,15 @@ func testConcurrency(t *testing.T, h Harness) {
 		shares := make([]core.Share, n)
 		notes := make([]core.Notification, n)
 		for i := range shares {
-			shares[i] = newShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Millisecond))
+			shares[i] = NewShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Millisecond))
 			shares[i].IdempotencyKey, shares[i].RequestHash = "idem-1", storetest.Digest(fmt.Sprintf("request %d", i))
-			notes[i] = note("dr-a", core.NoteSessionCreated, shares[i].ID, shares[i].CreatedAt)
+			notes[i] = Note("dr-a", core.NoteSessionCreated, shares[i].ID, shares[i].CreatedAt)
 		}
 		recs := make([]core.AuditRecord, n)
 		errs := storetest.RunAll(n, func(i int) error {
-			rec := record("pat-1", "pat-1", core.RolePatient, "share.create", shares[i].ID, shares[i].CreatedAt)
+			rec := Record("pat-1", "pat-1", core.RolePatient, "share.create", shares[i].ID, shares[i].CreatedAt)
 			var err error
-			recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
 				return s.CreateShare(ctx(t), shares[i], notes[i], l)
 			})
 			return err
@@ -172,9 +166,9 @@ func testConcurrency(t *testing.T, h Harness) {
 				t.Errorf("GetShare of replayed share %d: got %v, want kind not found", i, err)
 			}
 		}
-		wantShare(t, s, shares[winner])
+		WantShare(t, s, shares[winner])
 		wantLinearChain(t, s, "pat-1", []string{recs[winner].RequestID})
-		if diff := cmp.Diff([]core.InboxItem{unread(notes[winner])}, storetest.Flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{Unread(notes[winner])}, storetest.Flatten(ListInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -182,19 +176,19 @@ func testConcurrency(t *testing.T, h Harness) {
 	t.Run("RevokeOnce", func(t *testing.T) {
 		const n = 20
 		s := h.New(t)
-		sh := newShare("pat-1", "dr-a", t0)
-		cw := createShare(t, s, sh)
+		sh := NewShare("pat-1", "dr-a", t0)
+		cw := CreateShare(t, s, sh)
 		at := func(i int) time.Time { return tNow.Add(time.Duration(i) * time.Second) }
 		notes := make([]core.Notification, n)
 		for i := range notes {
-			notes[i] = note("dr-a", core.NoteSessionRevoked, sh.ID, at(i))
+			notes[i] = Note("dr-a", core.NoteSessionRevoked, sh.ID, at(i))
 		}
 		got := make([]bool, n)
 		recs := make([]core.AuditRecord, n)
 		errs := storetest.RunAll(n, func(i int) error {
-			rec := record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, at(i))
+			rec := Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, at(i))
 			var err error
-			recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
 				var err error
 				got[i], err = s.RevokeShare(ctx(t), sh.ID, "pat-1", at(i), revokeReason, notes[i], l)
 				return err
@@ -208,7 +202,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		}
 		// Exactly one revoke wrote: its record is the chain's second, and
 		// its notification the grantee's only revoke notification.
-		chain := listChain(t, s, "pat-1")
+		chain := ListChain(t, s, "pat-1")
 		if len(chain) != 2 {
 			t.Fatalf("ListAudit(pat-1): got %d records, want the create and one revoke", len(chain))
 		}
@@ -216,7 +210,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		if winner < 0 {
 			t.Fatalf("the revoke record in the chain is no revoker's")
 		}
-		wantLinearChain(t, s, "pat-1", []string{cw.rec.RequestID, recs[winner].RequestID})
+		wantLinearChain(t, s, "pat-1", []string{cw.Rec.RequestID, recs[winner].RequestID})
 		// Exactly the winner reports that it revoked the share.
 		for i, revoked := range got {
 			if revoked != (i == winner) {
@@ -225,8 +219,8 @@ func testConcurrency(t *testing.T, h Harness) {
 		}
 		want := sh
 		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at(winner), recs[winner].ActorID, revokeReason
-		wantShare(t, s, want)
-		if diff := cmp.Diff([]core.InboxItem{unread(notes[winner]), unread(cw.note)}, storetest.Flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+		WantShare(t, s, want)
+		if diff := cmp.Diff([]core.InboxItem{Unread(notes[winner]), Unread(cw.Notes[0])}, storetest.Flatten(ListInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -242,36 +236,36 @@ func testConcurrency(t *testing.T, h Harness) {
 func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) string) {
 	const n, views = 300, 10
 	s := h.New(t)
-	sh := newShare("pat-1", "dr-a", t0)
+	sh := NewShare("pat-1", "dr-a", t0)
 	sh.MaxViews = views
-	cw := createShare(t, s, sh)
-	a := newAccess(sh, "device-1", tNow)
-	ow := mustOpen(t, s, a, tNow)
+	cw := CreateShare(t, s, sh)
+	a := NewAccess(sh, "device-1", tNow)
+	ow := MustOpen(t, s, a, tNow)
 
 	keys := make([]core.EphemeralKey, n)
 	notes := make([]core.Notification, n)
 	recs := make([]core.AuditRecord, n)
 	for i := range n {
-		keys[i] = newKey(sh, a.ID, tNow)
-		notes[i] = note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
+		keys[i] = NewKey(sh, a.ID, tNow)
+		notes[i] = Note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
 	}
 	errs := storetest.RunAll(n, func(i int) error {
-		rec := record(chain(i), "dr-a", core.RoleProfessional, "key.issue", keys[i].ID, tNow)
+		rec := Record(chain(i), "dr-a", core.RoleProfessional, "key.issue", keys[i].ID, tNow)
 		var err error
-		recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+		recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
 			return s.IssueKey(ctx(t), keys[i], tNow, notes[i], l)
 		})
 		return err
 	})
-	ids := map[string][]string{"pat-1": {cw.rec.RequestID, ow.rec.RequestID}}
-	wantNotes := []core.InboxItem{unread(ow.note)}
+	ids := map[string][]string{"pat-1": {cw.Rec.RequestID, ow.Rec.RequestID}}
+	wantNotes := []core.InboxItem{Unread(ow.Notes[0])}
 	issued := 0
 	for i, err := range errs {
 		switch {
 		case err == nil:
 			issued++
 			ids[chain(i)] = append(ids[chain(i)], recs[i].RequestID)
-			wantNotes = append(wantNotes, unread(notes[i]))
+			wantNotes = append(wantNotes, Unread(notes[i]))
 			wantKey(t, s, keys[i])
 		case isCode(err, core.KindGone, core.CodeViewsExhausted):
 			if _, err := s.GetKey(ctx(t), keys[i].ID); core.KindOf(err) != core.KindNotFound {
@@ -287,13 +281,13 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 	if issued != views {
 		t.Errorf("IssueKey succeeded %d times, want exactly %d", issued, views)
 	}
-	if got := getShare(t, s, sh.ID).ViewsUsed; got != views {
+	if got := GetShare(t, s, sh.ID).ViewsUsed; got != views {
 		t.Errorf("ViewsUsed: got %d, want %d", got, views)
 	}
 	for patient, want := range ids {
 		wantLinearChain(t, s, patient, want)
 	}
-	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(listInbox(t, s, "pat-1", 100)))); diff != "" {
+	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -306,14 +300,14 @@ func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
 	s := h.New(t)
 	sh, a := activeShare(t, s, nil)
 	k := issuedKey(t, s, sh, a, tNow)
-	ids := map[string][]string{"pat-1": requestIDs(listChain(t, s, "pat-1"))}
+	ids := map[string][]string{"pat-1": requestIDs(ListChain(t, s, "pat-1"))}
 	claimedAt := func(i int) time.Time { return tNow.Add(time.Duration(i+1) * time.Millisecond) }
 	got := make([]core.EphemeralKey, n)
 	recs := make([]core.AuditRecord, n)
 	errs := storetest.RunAll(n, func(i int) error {
-		rec := record(chain(i), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimedAt(i))
+		rec := Record(chain(i), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimedAt(i))
 		var err error
-		recs[i], err = chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+		recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
 			var err error
 			got[i], err = s.ClaimKey(ctx(t), k, "dr-a", claimedAt(i), l)
 			return err
@@ -369,12 +363,12 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		maxAttempts                = 10000
 	)
 	s := h.New(t)
-	sh := newShare("pat-1", "dr-a", t0)
+	sh := NewShare("pat-1", "dr-a", t0)
 	sh.MaxViews = core.MaxShareViews
 	sh.MaxDevices = 1
-	createShare(t, s, sh)
-	a := newAccess(sh, "device-1", tNow)
-	mustOpen(t, s, a, tNow)
+	CreateShare(t, s, sh)
+	a := NewAccess(sh, "device-1", tNow)
+	MustOpen(t, s, a, tNow)
 	var pre []core.EphemeralKey
 	for range preIssued + heldBack {
 		pre = append(pre, issuedKey(t, s, sh, a, tNow))
@@ -446,9 +440,9 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	for g := range issuers {
 		wg.Go(func() {
 			stopped(fmt.Sprintf("issuer %d", g), untilRefused(func() error {
-				k := newKey(sh, a.ID, tNow)
-				n := note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
-				rec, err := chained(ctx(t), s, record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow), maxAttempts,
+				k := NewKey(sh, a.ID, tNow)
+				n := Note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
+				rec, err := Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow), maxAttempts,
 					func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, l) })
 				if err == nil {
 					succeeded(use{"issue", rec, k})
@@ -462,7 +456,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 			for i := g; i < preIssued; i += claimers {
 				k := pre[i]
 				var claimed core.EphemeralKey
-				rec, err := chained(ctx(t), s, record(chainOf(fmt.Sprintf("claimer-%d", g)), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimAt), maxAttempts,
+				rec, err := Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("claimer-%d", g)), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimAt), maxAttempts,
 					func(l core.AuditRecord) error {
 						var err error
 						claimed, err = s.ClaimKey(ctx(t), k, "dr-a", claimAt, l)
@@ -480,9 +474,9 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	for g := range openers {
 		wg.Go(func() {
 			stopped(fmt.Sprintf("opener %d", g), untilRefused(func() error {
-				acc := newAccess(sh, "device-1", tNow)
-				n := note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
-				rec, err := chained(ctx(t), s, record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, "access.open", acc.ID, tNow), maxAttempts,
+				acc := NewAccess(sh, "device-1", tNow)
+				n := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
+				rec, err := Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, "access.open", acc.ID, tNow), maxAttempts,
 					func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, n, l) })
 				if err == nil {
 					succeeded(use{"open", rec, core.EphemeralKey{}})
@@ -503,9 +497,9 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 				mu.Unlock()
 			}
 		}
-		n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
+		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 		close(revoking)
-		revokeRec, revokeErr = chained(ctx(t), s, record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow), maxAttempts,
+		revokeRec, revokeErr = Chained(ctx(t), s, Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow), maxAttempts,
 			func(l core.AuditRecord) error {
 				var err error
 				revoked, err = s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, l)
@@ -539,7 +533,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	t.Logf("before the revoke: %d issues, %d claims, %d opens", len(issued), len(claimed), len(uses)-len(issued)-len(claimed))
 
 	// The revoke saw every view counted before it, and the chain is linear.
-	stored := getShare(t, s, sh.ID)
+	stored := GetShare(t, s, sh.ID)
 	if stored.Status != core.ShareRevoked || stored.ViewsUsed != len(pre)+len(issued) {
 		t.Errorf("stored share: got status %q with %d views, want %q with %d", stored.Status, stored.ViewsUsed, core.ShareRevoked, len(pre)+len(issued))
 	}
@@ -549,7 +543,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	wantRevoked(t, s, sh.ID, tNow, revokeRec.ActorID, revokeReason)
 	// Every chain holds exactly the records of its writes, linked.
 	var setup []string
-	for _, r := range listChain(t, s, "pat-1")[:2+len(pre)] {
+	for _, r := range ListChain(t, s, "pat-1")[:2+len(pre)] {
 		setup = append(setup, r.RequestID)
 	}
 	chains["pat-1"] = append(chains["pat-1"], append(setup, revokeRec.RequestID)...)
@@ -577,18 +571,18 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	for _, k := range unclaimed {
 		keyIDs = append(keyIDs, k.ID)
 	}
-	later := newKey(sh, a.ID, claimAt)
-	acc := newAccess(sh, "device-1", claimAt)
+	later := NewKey(sh, a.ID, claimAt)
+	acc := NewAccess(sh, "device-1", claimAt)
 	w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: append(keyIDs, later.ID), accesses: []string{acc.ID}}
 	before := observe(t, s, w)
 	for _, k := range unclaimed {
-		_, _, err := tryClaim(t, s, k, "dr-a", claimAt)
-		wantCode(t, "ClaimKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
+		_, _, err := TryClaim(t, s, k, "dr-a", claimAt)
+		storetest.WantCode(t, "ClaimKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
 	}
-	_, err := tryIssue(t, s, later, claimAt)
-	wantCode(t, "IssueKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
-	_, err = tryOpen(t, s, acc, claimAt)
-	wantCode(t, "OpenAccess after the revoke", err, core.KindGone, core.CodeSessionRevoked)
+	_, err := TryIssue(t, s, later, claimAt)
+	storetest.WantCode(t, "IssueKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
+	_, err = TryOpen(t, s, acc, claimAt)
+	storetest.WantCode(t, "OpenAccess after the revoke", err, core.KindGone, core.CodeSessionRevoked)
 	wantUnchanged(t, s, w, before, "uses after the revoke")
 	for id, k := range claimed {
 		if k.Status != core.KeyUsed {

@@ -21,29 +21,29 @@ func testInbox(t *testing.T, h Harness) {
 		// inboxes start like dr-a's and must never leak into it.
 		var want []core.InboxItem
 		for i, ms := range []int{3, 1, 4, 0, 5, 2, 6} {
-			sh := newShare(fmt.Sprintf("pat-%d", i), "dr-a", t0.Add(time.Duration(ms)*time.Millisecond))
-			want = append(want, unread(createShare(t, s, sh).note))
+			sh := NewShare(fmt.Sprintf("pat-%d", i), "dr-a", t0.Add(time.Duration(ms)*time.Millisecond))
+			want = append(want, Unread(CreateShare(t, s, sh).Notes[0]))
 		}
-		createShare(t, s, newShare("pat-1", "dr-a10", t0.Add(time.Minute)))
-		createShare(t, s, newShare("pat-1", "dr-", t0.Add(time.Minute)))
+		CreateShare(t, s, NewShare("pat-1", "dr-a10", t0.Add(time.Minute)))
+		CreateShare(t, s, NewShare("pat-1", "dr-", t0.Add(time.Minute)))
 		slices.SortFunc(want, func(a, b core.InboxItem) int { return strings.Compare(b.ID, a.ID) })
 		for _, limit := range []int{1, 3, 7, 100} {
 			t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
-				got := storetest.Flatten(listInbox(t, s, "dr-a", limit))
+				got := storetest.Flatten(ListInbox(t, s, "dr-a", limit))
 				if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 					t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 				}
 			})
 		}
-		if got := storetest.Flatten(listInbox(t, s, "dr-nobody", 10)); len(got) != 0 {
+		if got := storetest.Flatten(ListInbox(t, s, "dr-nobody", 10)); len(got) != 0 {
 			t.Errorf("ListInbox(dr-nobody): got %d items, want none", len(got))
 		}
 	})
 
 	t.Run("MarkRead", func(t *testing.T) {
 		s := h.New(t)
-		n := createShare(t, s, newShare("pat-1", "dr-a", t0)).note
-		other := createShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second))).note
+		n := CreateShare(t, s, NewShare("pat-1", "dr-a", t0)).Notes[0]
+		other := CreateShare(t, s, NewShare("pat-1", "dr-b", t0.Add(time.Second))).Notes[0]
 		want := core.InboxItem{Notification: n, Read: true}
 		for i := range 2 { // marking read twice is harmless
 			got, err := s.MarkRead(ctx(t), "dr-a", n.ID)
@@ -57,7 +57,7 @@ func testInbox(t *testing.T, h Harness) {
 		if diff := cmp.Diff([]core.InboxItem{want}, before.Inboxes["dr-a"], cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) after MarkRead mismatch (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff([]core.InboxItem{unread(other)}, before.Inboxes["dr-b"], cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{Unread(other)}, before.Inboxes["dr-b"], cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-b) after dr-a's MarkRead mismatch (-want +got):\n%s", diff)
 		}
 		for _, tc := range []struct{ name, recipient, id string }{
@@ -74,10 +74,10 @@ func testInbox(t *testing.T, h Harness) {
 
 	t.Run("MarkPublished", func(t *testing.T) {
 		s := h.New(t)
-		n := createShare(t, s, newShare("pat-1", "dr-a", t0)).note
-		other := createShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second))).note
+		n := CreateShare(t, s, NewShare("pat-1", "dr-a", t0)).Notes[0]
+		other := CreateShare(t, s, NewShare("pat-1", "dr-b", t0.Add(time.Second))).Notes[0]
 		// New items start unpublished.
-		if got := storetest.Flatten(listInbox(t, s, "dr-a", 10)); len(got) != 1 || got[0].Published || got[0].Read {
+		if got := storetest.Flatten(ListInbox(t, s, "dr-a", 10)); len(got) != 1 || got[0].Published || got[0].Read {
 			t.Fatalf("ListInbox(dr-a): got %+v, want one item neither read nor published", got)
 		}
 		storetest.Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
@@ -87,7 +87,7 @@ func testInbox(t *testing.T, h Harness) {
 		if diff := cmp.Diff([]core.InboxItem{{Notification: n, Published: true}}, before.Inboxes["dr-a"], cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) after MarkPublished mismatch (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff([]core.InboxItem{unread(other)}, before.Inboxes["dr-b"], cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{Unread(other)}, before.Inboxes["dr-b"], cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-b) after dr-a's MarkPublished mismatch (-want +got):\n%s", diff)
 		}
 		// Not the recipient's: not found, and no item appears anywhere.
@@ -112,7 +112,7 @@ func testInbox(t *testing.T, h Harness) {
 func testMalformedCursor(t *testing.T, h Harness) {
 	s := h.New(t)
 	for i := range 3 {
-		createShare(t, s, newShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Second)))
+		CreateShare(t, s, NewShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Second)))
 	}
 	_, shareCursor, err := s.ListShares(ctx(t), "pat-1", core.RolePatient, core.Page{Limit: 1})
 	storetest.Must(t, "ListShares", err)

@@ -19,29 +19,29 @@ func testIssueKey(t *testing.T, h Harness) {
 	t.Run("ConsumesOneView", func(t *testing.T) {
 		s := h.New(t)
 		sh, a := activeShare(t, s, nil)
-		want := getShare(t, s, sh.ID)
+		want := GetShare(t, s, sh.ID)
 		for i := range 2 {
 			// Later than the access's notification, so that the inbox order
 			// is defined (sortable ids have millisecond resolution).
 			now := tNow.Add(time.Duration(i+1) * time.Second)
-			k := newKey(sh, a.ID, now)
+			k := NewKey(sh, a.ID, now)
 			k.CreatedAt, k.ExpiresAt, k.ShareExpiresAt = k.CreatedAt.In(elsewhere), k.ExpiresAt.In(elsewhere), k.ShareExpiresAt.In(elsewhere)
-			beforeChain := listChain(t, s, "pat-1")
-			beforeInbox := storetest.Flatten(listInbox(t, s, "pat-1", 100))
-			w := mustIssue(t, s, k, now.In(elsewhere))
+			beforeChain := ListChain(t, s, "pat-1")
+			beforeInbox := storetest.Flatten(ListInbox(t, s, "pat-1", 100))
+			w := MustIssue(t, s, k, now.In(elsewhere))
 
 			want.ViewsUsed = i + 1
-			wantShare(t, s, want)
+			WantShare(t, s, want)
 			got, err := s.GetKey(ctx(t), k.ID)
 			storetest.Must(t, "GetKey", err)
 			if diff := cmp.Diff(k, got, cmpOpts); diff != "" {
 				t.Errorf("GetKey mismatch (-want +got):\n%s", diff)
 			}
 			storetest.WantUTC(t, "EphemeralKey", keyTimes(got))
-			if diff := cmp.Diff(append(beforeChain, w.rec), listChain(t, s, "pat-1"), cmpOpts); diff != "" {
+			if diff := cmp.Diff(append(beforeChain, w.Rec), ListChain(t, s, "pat-1"), cmpOpts); diff != "" {
 				t.Errorf("ListAudit(pat-1) after IssueKey %d mismatch (-want +got):\n%s", i, diff)
 			}
-			if diff := cmp.Diff(append([]core.InboxItem{unread(w.note)}, beforeInbox...), storetest.Flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+			if diff := cmp.Diff(append([]core.InboxItem{Unread(w.Notes[0])}, beforeInbox...), storetest.Flatten(ListInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
 				t.Errorf("ListInbox(pat-1) after IssueKey %d mismatch (-want +got):\n%s", i, diff)
 			}
 		}
@@ -50,15 +50,15 @@ func testIssueKey(t *testing.T, h Harness) {
 	t.Run("ViewsExhausted", func(t *testing.T) {
 		s := h.New(t)
 		sh, a := activeShare(t, s, func(sh *core.Share) { sh.MaxViews = 2 })
-		mustIssue(t, s, newKey(sh, a.ID, tNow), tNow)
-		mustIssue(t, s, newKey(sh, a.ID, tNow), tNow)
-		k := newKey(sh, a.ID, tNow)
+		MustIssue(t, s, NewKey(sh, a.ID, tNow), tNow)
+		MustIssue(t, s, NewKey(sh, a.ID, tNow), tNow)
+		k := NewKey(sh, a.ID, tNow)
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 		before := observe(t, s, w)
-		_, err := tryIssue(t, s, k, tNow)
-		wantCode(t, "IssueKey with no views left", err, core.KindGone, core.CodeViewsExhausted)
+		_, err := TryIssue(t, s, k, tNow)
+		storetest.WantCode(t, "IssueKey with no views left", err, core.KindGone, core.CodeViewsExhausted)
 		wantUnchanged(t, s, w, before, "IssueKey with no views left")
-		if got := getShare(t, s, sh.ID).ViewsUsed; got != 2 {
+		if got := GetShare(t, s, sh.ID).ViewsUsed; got != 2 {
 			t.Errorf("ViewsUsed: got %d, want 2", got)
 		}
 	})
@@ -91,20 +91,20 @@ func testIssueKey(t *testing.T, h Harness) {
 				s := h.New(t)
 				sh, a := activeShare(t, s, func(sh *core.Share) { sh.MaxViews = 1 })
 				if tc.exhaust {
-					mustIssue(t, s, newKey(sh, a.ID, tNow), tNow)
+					MustIssue(t, s, NewKey(sh, a.ID, tNow), tNow)
 				}
 				if tc.revoke {
 					mustRevoke(t, s, sh, tNow.Add(5*time.Minute))
 				}
-				k := newKey(sh, a.ID, tc.now)
+				k := NewKey(sh, a.ID, tc.now)
 				k.ProfessionalID = tc.professional
 				if tc.unknown {
 					k.ShareID = core.NewID("sh")
 				}
 				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 				before := observe(t, s, w)
-				_, err := tryIssue(t, s, k, tc.now)
-				wantCode(t, "IssueKey", err, tc.kind, tc.code)
+				_, err := TryIssue(t, s, k, tc.now)
+				storetest.WantCode(t, "IssueKey", err, tc.kind, tc.code)
 				wantUnchanged(t, s, w, before, "IssueKey")
 			})
 		}
@@ -117,7 +117,7 @@ func testIssueKey(t *testing.T, h Harness) {
 		s := h.New(t)
 		sh, a := activeShare(t, s, nil)
 		deleted, kept := sh.Photos[0], sh.Photos[1]
-		mustIssue(t, s, photoKey(sh, deleted, a.ID, tNow), tNow) // viewable before
+		MustIssue(t, s, photoKey(sh, deleted, a.ID, tNow), tNow) // viewable before
 		_, err := s.DeletePhoto(ctx(t), sh.PatientID, deleted.PhotoID)
 		storetest.Must(t, "DeletePhoto "+deleted.PhotoID, err)
 
@@ -128,8 +128,8 @@ func testIssueKey(t *testing.T, h Harness) {
 		if got := before.Shares[sh.ID]; got == nil || got.ViewsUsed != 1 {
 			t.Fatalf("setup: share %s is %+v, want it stored with 1 view", sh.ID, got)
 		}
-		_, err = tryIssue(t, s, k, now)
-		wantCode(t, "IssueKey of a deleted photo", err, core.KindNotFound, core.CodeNotFound)
+		_, err = TryIssue(t, s, k, now)
+		storetest.WantCode(t, "IssueKey of a deleted photo", err, core.KindNotFound, core.CodeNotFound)
 		wantUnchanged(t, s, w, before, "IssueKey of a deleted photo")
 		if _, err := s.GetPhoto(ctx(t), sh.PatientID, deleted.PhotoID); core.KindOf(err) != core.KindNotFound {
 			t.Errorf("GetPhoto of the deleted photo after IssueKey: got %v, want kind not found", err)
@@ -138,15 +138,15 @@ func testIssueKey(t *testing.T, h Harness) {
 		// The share's other photo: its key is issued, and the view counted.
 		later := now.Add(time.Second)
 		other := photoKey(sh, kept, a.ID, later)
-		ow := mustIssue(t, s, other, later)
+		ow := MustIssue(t, s, other, later)
 		wantKey(t, s, other)
 		want := *before.Shares[sh.ID]
 		want.ViewsUsed = 2
-		wantShare(t, s, want)
-		if diff := cmp.Diff(append(before.Chains["pat-1"], ow.rec), listChain(t, s, "pat-1"), cmpOpts); diff != "" {
+		WantShare(t, s, want)
+		if diff := cmp.Diff(append(before.Chains["pat-1"], ow.Rec), ListChain(t, s, "pat-1"), cmpOpts); diff != "" {
 			t.Errorf("ListAudit(pat-1) after IssueKey of the kept photo mismatch (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(append([]core.InboxItem{unread(ow.note)}, before.Inboxes["pat-1"]...), storetest.Flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff(append([]core.InboxItem{Unread(ow.Notes[0])}, before.Inboxes["pat-1"]...), storetest.Flatten(ListInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(pat-1) after IssueKey of the kept photo mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -155,10 +155,10 @@ func testIssueKey(t *testing.T, h Harness) {
 		s := h.New(t)
 		sh, a := activeShare(t, s, nil)
 		last := sh.ExpiresAt.Add(-time.Nanosecond)
-		mustIssue(t, s, newKey(sh, a.ID, last), last)
-		_, err := tryIssue(t, s, newKey(sh, a.ID, sh.ExpiresAt), sh.ExpiresAt)
-		wantCode(t, "IssueKey at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
-		if got := getShare(t, s, sh.ID); got.Status != core.ShareActive || got.ViewsUsed != 1 {
+		MustIssue(t, s, NewKey(sh, a.ID, last), last)
+		_, err := TryIssue(t, s, NewKey(sh, a.ID, sh.ExpiresAt), sh.ExpiresAt)
+		storetest.WantCode(t, "IssueKey at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
+		if got := GetShare(t, s, sh.ID); got.Status != core.ShareActive || got.ViewsUsed != 1 {
 			t.Errorf("stored share: got status %q with %d views, want %q with 1", got.Status, got.ViewsUsed, core.ShareActive)
 		}
 	})
@@ -169,11 +169,11 @@ func testClaimKey(t *testing.T, h Harness) {
 		s := h.New(t)
 		sh, a := activeShare(t, s, nil)
 		k := issuedKey(t, s, sh, a, tNow)
-		shareBefore := getShare(t, s, sh.ID)
-		inboxBefore := storetest.Flatten(listInbox(t, s, "pat-1", 100))
-		chainBefore := listChain(t, s, "pat-1")
+		shareBefore := GetShare(t, s, sh.ID)
+		inboxBefore := storetest.Flatten(ListInbox(t, s, "pat-1", 100))
+		chainBefore := ListChain(t, s, "pat-1")
 		at := tNow.Add(time.Second)
-		got, w, err := tryClaim(t, s, k, "dr-a", at.In(elsewhere))
+		got, w, err := TryClaim(t, s, k, "dr-a", at.In(elsewhere))
 		storetest.Must(t, "ClaimKey", err)
 		want := k
 		want.Status, want.UsedAt = core.KeyUsed, at
@@ -185,19 +185,19 @@ func testClaimKey(t *testing.T, h Harness) {
 		storetest.Must(t, "GetKey", err)
 		storetest.WantUTC(t, "EphemeralKey", keyTimes(stored))
 		// The claim writes its record, and neither a view nor a notification.
-		if diff := cmp.Diff(append(chainBefore, w.rec), listChain(t, s, "pat-1"), cmpOpts); diff != "" {
+		if diff := cmp.Diff(append(chainBefore, w.Rec), ListChain(t, s, "pat-1"), cmpOpts); diff != "" {
 			t.Errorf("ListAudit(pat-1) after ClaimKey mismatch (-want +got):\n%s", diff)
 		}
-		wantShare(t, s, shareBefore)
-		if diff := cmp.Diff(inboxBefore, storetest.Flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+		WantShare(t, s, shareBefore)
+		if diff := cmp.Diff(inboxBefore, storetest.Flatten(ListInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(pat-1) after ClaimKey mismatch (-want +got):\n%s", diff)
 		}
 
 		// A second claim fails and writes nothing.
 		ww := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 		before := observe(t, s, ww)
-		_, _, err = tryClaim(t, s, k, "dr-a", at.Add(time.Second))
-		wantCode(t, "ClaimKey again", err, core.KindGone, core.CodeKeyUsed)
+		_, _, err = TryClaim(t, s, k, "dr-a", at.Add(time.Second))
+		storetest.WantCode(t, "ClaimKey again", err, core.KindGone, core.CodeKeyUsed)
 		wantUnchanged(t, s, ww, before, "ClaimKey again")
 	})
 
@@ -206,15 +206,15 @@ func testClaimKey(t *testing.T, h Harness) {
 		sh, a := activeShare(t, s, nil)
 		k := issuedKey(t, s, sh, a, tNow)
 		last := k.ExpiresAt.Add(-time.Nanosecond)
-		if _, _, err := tryClaim(t, s, issuedKey(t, s, sh, a, tNow), "dr-a", last); err != nil {
+		if _, _, err := TryClaim(t, s, issuedKey(t, s, sh, a, tNow), "dr-a", last); err != nil {
 			t.Errorf("ClaimKey one nanosecond before the key expires: got %v, want nil", err)
 		}
 		for _, now := range []time.Time{k.ExpiresAt, k.ExpiresAt.Add(30 * time.Second)} {
 			w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 			before := observe(t, s, w)
-			_, _, err := tryClaim(t, s, k, "dr-a", now)
+			_, _, err := TryClaim(t, s, k, "dr-a", now)
 			op := fmt.Sprintf("ClaimKey %v after the key's expiry", now.Sub(k.ExpiresAt))
-			wantCode(t, op, err, core.KindGone, core.CodeKeyExpired)
+			storetest.WantCode(t, op, err, core.KindGone, core.CodeKeyExpired)
 			wantUnchanged(t, s, w, before, op)
 		}
 	})
@@ -248,7 +248,7 @@ func testClaimKey(t *testing.T, h Harness) {
 				issued := sh.ExpiresAt.Add(-10 * time.Second)
 				k := issuedKey(t, s, sh, a, issued)
 				if tc.claimed {
-					_, _, err := tryClaim(t, s, k, "dr-a", issued)
+					_, _, err := TryClaim(t, s, k, "dr-a", issued)
 					storetest.Must(t, "ClaimKey", err)
 				}
 				if tc.revoke {
@@ -256,8 +256,8 @@ func testClaimKey(t *testing.T, h Harness) {
 				}
 				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 				before := observe(t, s, w)
-				_, _, err := tryClaim(t, s, k, tc.professional, issued.Add(tc.now))
-				wantCode(t, "ClaimKey", err, tc.kind, tc.code)
+				_, _, err := TryClaim(t, s, k, tc.professional, issued.Add(tc.now))
+				storetest.WantCode(t, "ClaimKey", err, tc.kind, tc.code)
 				wantUnchanged(t, s, w, before, "ClaimKey")
 			})
 		}
@@ -266,10 +266,10 @@ func testClaimKey(t *testing.T, h Harness) {
 	t.Run("UnknownKey", func(t *testing.T) {
 		s := h.New(t)
 		sh, a := activeShare(t, s, nil)
-		k := newKey(sh, a.ID, tNow)
+		k := NewKey(sh, a.ID, tNow)
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 		before := observe(t, s, w)
-		_, _, err := tryClaim(t, s, k, "dr-a", tNow)
+		_, _, err := TryClaim(t, s, k, "dr-a", tNow)
 		storetest.WantKind(t, "ClaimKey of a key never issued", err, core.KindNotFound)
 		wantUnchanged(t, s, w, before, "ClaimKey of a key never issued")
 	})
@@ -281,14 +281,14 @@ func testClaimKey(t *testing.T, h Harness) {
 		s := h.New(t)
 		sh, a := activeShare(t, s, nil)
 		k := issuedKey(t, s, sh, a, tNow)
-		other := newShare("pat-1", "dr-a", t0.Add(time.Second))
-		createShare(t, s, other)
+		other := NewShare("pat-1", "dr-a", t0.Add(time.Second))
+		CreateShare(t, s, other)
 		mustRevoke(t, s, sh, tNow)
 		forged := k
 		forged.ShareID = other.ID
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID, other.ID}, keys: []string{k.ID}}
 		before := observe(t, s, w)
-		_, _, err := tryClaim(t, s, forged, "dr-a", tNow.Add(time.Second))
+		_, _, err := TryClaim(t, s, forged, "dr-a", tNow.Add(time.Second))
 		storetest.WantKind(t, "ClaimKey naming another share", err, core.KindNotFound)
 		wantUnchanged(t, s, w, before, "ClaimKey naming another share")
 	})

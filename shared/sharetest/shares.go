@@ -34,13 +34,13 @@ func wantReplay(t *testing.T, op string, err error, first core.Share) {
 func testCreateShare(t *testing.T, h Harness) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		s := h.New(t)
-		sh := newShare("pat-1", "dr-a", t0.In(elsewhere))
+		sh := NewShare("pat-1", "dr-a", t0.In(elsewhere))
 		sh.ExpiresAt = t0.Add(shareTTL + time.Nanosecond).In(elsewhere)
 		sh.IdempotencyKey = "idem-1"
 		sh.RequestHash = storetest.Digest("request 1")
-		w := createShare(t, s, sh)
+		w := CreateShare(t, s, sh)
 
-		got := getShare(t, s, sh.ID)
+		got := GetShare(t, s, sh.ID)
 		if diff := cmp.Diff(sh, got, cmpOpts); diff != "" {
 			t.Errorf("GetShare mismatch (-want +got):\n%s", diff)
 		}
@@ -48,10 +48,10 @@ func testCreateShare(t *testing.T, h Harness) {
 		// The grantee's notification, the record, its head and its by-actor
 		// entry, and both index entries were written with the share.
 		want := state{
-			Heads:     map[string]core.ChainHead{"pat-1": headOf(w.rec), "dr-a": {}},
-			Chains:    map[string][]core.AuditRecord{"pat-1": {w.rec}, "dr-a": nil},
-			ByActor:   map[string][]core.AuditRecord{"pat-1": {w.rec}, "dr-a": nil},
-			Inboxes:   map[string][]core.InboxItem{"pat-1": nil, "dr-a": {unread(w.note)}},
+			Heads:     map[string]core.ChainHead{"pat-1": storetest.HeadOf(w.Rec), "dr-a": {}},
+			Chains:    map[string][]core.AuditRecord{"pat-1": {w.Rec}, "dr-a": nil},
+			ByActor:   map[string][]core.AuditRecord{"pat-1": {w.Rec}, "dr-a": nil},
+			Inboxes:   map[string][]core.InboxItem{"pat-1": nil, "dr-a": {Unread(w.Notes[0])}},
 			ByPatient: map[string][]core.Share{"pat-1": {sh}, "dr-a": nil},
 			ByGrantee: map[string][]core.Share{"pat-1": nil, "dr-a": {sh}},
 			Shares:    map[string]*core.Share{sh.ID: &sh}, Accesses: map[string]*core.Access{}, Keys: map[string]*core.EphemeralKey{},
@@ -73,7 +73,7 @@ func testCreateShare(t *testing.T, h Harness) {
 
 	t.Run("NotFound", func(t *testing.T) {
 		s := h.New(t)
-		createShare(t, s, newShare("pat-1", "dr-a", t0))
+		CreateShare(t, s, NewShare("pat-1", "dr-a", t0))
 		_, err := s.GetShare(ctx(t), core.NewID("sh"))
 		storetest.WantKind(t, "GetShare of an unknown id", err, core.KindNotFound)
 		_, err = s.GetAccess(ctx(t), core.NewID("ac"))
@@ -86,10 +86,10 @@ func testCreateShare(t *testing.T, h Harness) {
 		for _, patient := range []string{"pat-1", "pat-2"} {
 			t.Run("by "+patient, func(t *testing.T) {
 				s := h.New(t)
-				sh := newShare("pat-1", "dr-a", t0)
+				sh := NewShare("pat-1", "dr-a", t0)
 				sh.IdempotencyKey, sh.RequestHash = "idem-1", storetest.Digest("request 1")
-				createShare(t, s, sh)
-				dup := newShare(patient, "dr-b", t0.Add(time.Minute))
+				CreateShare(t, s, sh)
+				dup := NewShare(patient, "dr-b", t0.Add(time.Minute))
 				dup.ID = sh.ID
 				dup.IdempotencyKey, dup.RequestHash = "idem-2", storetest.Digest("request 2")
 				w := world{parties: []string{"pat-1", "pat-2", "dr-a", "dr-b"}, shares: []string{sh.ID}}
@@ -98,7 +98,7 @@ func testCreateShare(t *testing.T, h Harness) {
 				storetest.WantKind(t, "CreateShare of an existing id", err, core.KindConflict)
 				wantUnchanged(t, s, w, before, "CreateShare of an existing id")
 				// The failed create did not claim its idempotency key.
-				other := newShare(patient, "dr-b", t0.Add(2*time.Minute))
+				other := NewShare(patient, "dr-b", t0.Add(2*time.Minute))
 				other.IdempotencyKey, other.RequestHash = "idem-2", storetest.Digest("request 3")
 				_, err = tryCreate(t, s, other)
 				if err != nil {
@@ -118,10 +118,10 @@ func testCreateShare(t *testing.T, h Harness) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := h.New(t)
-				first := newShare("pat-1", "dr-a", t0)
+				first := NewShare("pat-1", "dr-a", t0)
 				first.IdempotencyKey, first.RequestHash = "idem-1", storetest.Digest("request 1")
-				createShare(t, s, first)
-				second := newShare("pat-1", "dr-b", t0.Add(time.Hour))
+				CreateShare(t, s, first)
+				second := NewShare("pat-1", "dr-b", t0.Add(time.Hour))
 				second.IdempotencyKey, second.RequestHash = "idem-1", tc.hash
 				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{first.ID, second.ID}}
 				before := observe(t, s, w)
@@ -134,16 +134,16 @@ func testCreateShare(t *testing.T, h Harness) {
 
 	t.Run("IdempotencyPerPatient", func(t *testing.T) {
 		s := h.New(t)
-		first := newShare("pat-1", "dr-a", t0)
+		first := NewShare("pat-1", "dr-a", t0)
 		first.IdempotencyKey, first.RequestHash = "idem-1", storetest.Digest("request 1")
-		createShare(t, s, first)
-		other := newShare("pat-2", "dr-a", t0.Add(time.Minute))
+		CreateShare(t, s, first)
+		other := NewShare("pat-2", "dr-a", t0.Add(time.Minute))
 		other.IdempotencyKey, other.RequestHash = "idem-1", storetest.Digest("request 1")
-		createShare(t, s, other)
-		wantShare(t, s, other)
+		CreateShare(t, s, other)
+		WantShare(t, s, other)
 		// Both claims stand.
 		for _, sh := range []core.Share{first, other} {
-			again := newShare(sh.PatientID, "dr-b", t0.Add(2*time.Minute))
+			again := NewShare(sh.PatientID, "dr-b", t0.Add(2*time.Minute))
 			again.IdempotencyKey, again.RequestHash = "idem-1", storetest.Digest("request 2")
 			_, err := tryCreate(t, s, again)
 			wantReplay(t, "CreateShare again by "+sh.PatientID, err, sh)
@@ -152,11 +152,11 @@ func testCreateShare(t *testing.T, h Harness) {
 
 	t.Run("IdempotencyExpires", func(t *testing.T) {
 		s := h.New(t)
-		first := newShare("pat-1", "dr-a", t0)
+		first := NewShare("pat-1", "dr-a", t0)
 		first.IdempotencyKey, first.RequestHash = "idem-1", storetest.Digest("request 1")
-		createShare(t, s, first)
+		CreateShare(t, s, first)
 		withKey := func(created time.Time, request string) core.Share {
-			sh := newShare("pat-1", "dr-a", created)
+			sh := NewShare("pat-1", "dr-a", created)
 			sh.IdempotencyKey, sh.RequestHash = "idem-1", storetest.Digest(request)
 			return sh
 		}
@@ -169,19 +169,19 @@ func testCreateShare(t *testing.T, h Harness) {
 		if _, err := tryCreate(t, s, second); err != nil {
 			t.Fatalf("CreateShare when the claim has expired: got %v, want nil", err)
 		}
-		wantShare(t, s, second)
+		WantShare(t, s, second)
 		_, err = tryCreate(t, s, withKey(second.CreatedAt.Add(time.Second), "request 4"))
 		wantReplay(t, "CreateShare after the key was claimed again", err, second)
 	})
 
 	t.Run("NoIdempotencyKey", func(t *testing.T) {
 		s := h.New(t)
-		a := newShare("pat-1", "dr-a", t0)
-		b := newShare("pat-1", "dr-a", t0.Add(time.Second))
-		createShare(t, s, a)
-		createShare(t, s, b)
-		wantShare(t, s, a)
-		wantShare(t, s, b)
+		a := NewShare("pat-1", "dr-a", t0)
+		b := NewShare("pat-1", "dr-a", t0.Add(time.Second))
+		CreateShare(t, s, a)
+		CreateShare(t, s, b)
+		WantShare(t, s, a)
+		WantShare(t, s, b)
 	})
 }
 
@@ -198,18 +198,18 @@ func testListShares(t *testing.T, h Harness) {
 	}
 	var all []core.Share
 	for _, sp := range specs {
-		sh := newShare(sp.patient, sp.professional, t0.Add(time.Duration(sp.minute)*time.Minute+time.Duration(sp.minute)))
-		createShare(t, s, sh)
+		sh := NewShare(sp.patient, sp.professional, t0.Add(time.Duration(sp.minute)*time.Minute+time.Duration(sp.minute)))
+		CreateShare(t, s, sh)
 		all = append(all, sh)
 	}
 	// Some shares change after they are created: lists show them as stored
 	// now, not as indexed then.
 	revoked := mustRevoke(t, s, all[0], tNow)
-	a := newAccess(all[3], "device-1", tNow)
-	mustOpen(t, s, a, tNow)
-	mustIssue(t, s, newKey(all[3], a.ID, tNow), tNow)
+	a := NewAccess(all[3], "device-1", tNow)
+	MustOpen(t, s, a, tNow)
+	MustIssue(t, s, NewKey(all[3], a.ID, tNow), tNow)
 	for i := range all {
-		all[i] = getShare(t, s, all[i].ID)
+		all[i] = GetShare(t, s, all[i].ID)
 	}
 	if all[0].Status != core.ShareRevoked || all[0].RevokedAt.IsZero() || revoked.Status != core.ShareRevoked {
 		t.Fatalf("setup: share %s was not revoked", all[0].ID)

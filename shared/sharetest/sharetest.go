@@ -64,11 +64,19 @@
 //     nothing.
 //
 // The suite's shares are of photos that exist, as the service's are: before
-// it creates a share, createShare stores each of its photos READY (through
+// it creates a share, CreateShare stores each of its photos READY (through
 // core.PhotoStore, owned by the share's patient), because IssueKey releases
 // the key of a photo only while the photo exists.
 //
 // The suite never sleeps: every time is passed to the port explicitly.
+//
+// The package also exports the fixtures and the operations through the port
+// that the suites of the ports built on this one (jobtest) share with it, so
+// that their shares, accesses, keys, notifications and records are made and
+// written the same way: NewShare, StorePhotos, NewAccess, NewKey, Note,
+// Record, Linked, Chained, Unread, Written, CreateShare, TryOpen, MustOpen,
+// TryIssue, MustIssue, TryClaim, GetShare, WantShare, ListInbox and
+// ListChain.
 package sharetest
 
 import (
@@ -145,18 +153,6 @@ var cmpOpts = cmp.Options{
 
 func ctx(t *testing.T) context.Context { return t.Context() }
 
-// wantCode fails t unless err is of kind want with the stable code code.
-func wantCode(t *testing.T, op string, err error, want core.Kind, code string) {
-	t.Helper()
-	switch {
-	case err == nil:
-		t.Errorf("%s: got nil error, want kind %s with code %s", op, storetest.KindName(want), code)
-	case core.KindOf(err) != want || core.CodeOf(err) != code:
-		t.Errorf("%s: got error %q of kind %s with code %s, want kind %s with code %s",
-			op, err, storetest.KindName(core.KindOf(err)), core.CodeOf(err), storetest.KindName(want), code)
-	}
-}
-
 // isCode reports whether err is of kind k with code code.
 func isCode(err error, k core.Kind, code string) bool {
 	return err != nil && core.KindOf(err) == k && core.CodeOf(err) == code
@@ -176,9 +172,9 @@ func sharedPhoto(angle core.Angle) core.SharedPhoto {
 	}
 }
 
-// newShare returns a new ACTIVE share of patient for professional, created
+// NewShare returns a new ACTIVE share of patient for professional, created
 // at created and expiring shareTTL later, allowing 5 views on 1 device.
-func newShare(patient, professional string, created time.Time) core.Share {
+func NewShare(patient, professional string, created time.Time) core.Share {
 	return core.Share{
 		ID:               core.NewID("sh"),
 		PatientID:        patient,
@@ -195,11 +191,11 @@ func newShare(patient, professional string, created time.Time) core.Share {
 	}
 }
 
-// storePhotos stores each photo of sh as the photo item it stands for,
+// StorePhotos stores each photo of sh as the photo item it stands for,
 // READY, owned by sh's patient: the same id, angle, type, size, digest and
 // wrapped key, uploaded in the minute before sh was created. IssueKey
 // releases a photo's key only while this item exists.
-func storePhotos(t *testing.T, s Store, sh core.Share) {
+func StorePhotos(t *testing.T, s Store, sh core.Share) {
 	t.Helper()
 	created := sh.CreatedAt.Add(-time.Minute)
 	for _, sp := range sh.Photos {
@@ -225,8 +221,8 @@ func storePhotos(t *testing.T, s Store, sh core.Share) {
 	}
 }
 
-// note returns a notification to recipient about share, created at at.
-func note(recipient, typ, shareID string, at time.Time) core.Notification {
+// Note returns a notification to recipient about share, created at at.
+func Note(recipient, typ, shareID string, at time.Time) core.Notification {
 	return core.Notification{
 		ID:          core.NewSortableID("nt", at),
 		RecipientID: recipient,
@@ -237,9 +233,9 @@ func note(recipient, typ, shareID string, at time.Time) core.Notification {
 	}
 }
 
-// record returns an unlinked audit record of patient's chain with every field
+// Record returns an unlinked audit record of patient's chain with every field
 // set and a fresh request id.
-func record(patient, actor string, role core.Role, action, resource string, at time.Time) core.AuditRecord {
+func Record(patient, actor string, role core.Role, action, resource string, at time.Time) core.AuditRecord {
 	return core.AuditRecord{
 		PatientID:    patient,
 		At:           at,
@@ -255,8 +251,8 @@ func record(patient, actor string, role core.Role, action, resource string, at t
 	}
 }
 
-// newAccess returns an access of sh's grantee on device, opened at now.
-func newAccess(sh core.Share, device string, now time.Time) core.Access {
+// NewAccess returns an access of sh's grantee on device, opened at now.
+func NewAccess(sh core.Share, device string, now time.Time) core.Access {
 	return core.Access{
 		ID:                core.NewID("ac"),
 		ShareID:           sh.ID,
@@ -281,9 +277,9 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// newKey returns a key of sh's first photo for accessID, issued at now and
+// NewKey returns a key of sh's first photo for accessID, issued at now and
 // living core.MaxKeyTTL.
-func newKey(sh core.Share, accessID string, now time.Time) core.EphemeralKey {
+func NewKey(sh core.Share, accessID string, now time.Time) core.EphemeralKey {
 	return photoKey(sh, sh.Photos[0], accessID, now)
 }
 
@@ -305,21 +301,21 @@ func photoKey(sh core.Share, p core.SharedPhoto, accessID string, now time.Time)
 	}
 }
 
-// linked links rec to the current head of its chain.
-func linked(t *testing.T, s Store, rec core.AuditRecord) core.AuditRecord {
+// Linked links rec to the current head of its chain.
+func Linked(t *testing.T, s Store, rec core.AuditRecord) core.AuditRecord {
 	t.Helper()
 	head, err := s.AuditHead(ctx(t), rec.PatientID)
 	storetest.Must(t, "AuditHead "+rec.PatientID, err)
 	return core.Link(rec, head)
 }
 
-// chained runs write with rec linked to the head of its chain and, on
+// Chained runs write with rec linked to the head of its chain and, on
 // *core.HeadMismatchError, again with rec relinked to the head the error
 // carries: what the service does across processes. Every mismatch means
 // another write to the chain won, so a correct store needs no more attempts
 // than there are writers. It returns the record as written, or write's
 // error as is.
-func chained(ctx context.Context, s Store, rec core.AuditRecord, maxAttempts int, write func(core.AuditRecord) error) (core.AuditRecord, error) {
+func Chained(ctx context.Context, s Store, rec core.AuditRecord, maxAttempts int, write func(core.AuditRecord) error) (core.AuditRecord, error) {
 	head, err := s.AuditHead(ctx, rec.PatientID)
 	if err != nil {
 		return core.AuditRecord{}, fmt.Errorf("audit head of %s: %w", rec.PatientID, err)
@@ -346,37 +342,37 @@ func chained(ctx context.Context, s Store, rec core.AuditRecord, maxAttempts int
 // linked to the current head. The create* and must* forms stop the test on
 // failure; the try* forms return the error.
 
-// written is what one successful operation wrote besides its state change.
-type written struct {
-	note core.Notification // zero for ClaimKey
-	rec  core.AuditRecord  // as linked
+// Written is what one successful operation wrote besides its state change.
+type Written struct {
+	Notes []core.Notification // one, but none for ClaimKey
+	Rec   core.AuditRecord    // as linked
 }
 
-func tryCreate(t *testing.T, s Store, sh core.Share) (written, error) {
+func tryCreate(t *testing.T, s Store, sh core.Share) (Written, error) {
 	t.Helper()
-	w := written{
-		note: note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt),
-		rec:  linked(t, s, record(sh.PatientID, sh.PatientID, core.RolePatient, "share.create", sh.ID, sh.CreatedAt)),
+	w := Written{
+		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt)},
+		Rec:   Linked(t, s, Record(sh.PatientID, sh.PatientID, core.RolePatient, "share.create", sh.ID, sh.CreatedAt)),
 	}
-	return w, s.CreateShare(ctx(t), sh, w.note, w.rec)
+	return w, s.CreateShare(ctx(t), sh, w.Notes[0], w.Rec)
 }
 
-// createShare stores sh's photos (storePhotos), then creates sh.
-func createShare(t *testing.T, s Store, sh core.Share) written {
+// CreateShare stores sh's photos (StorePhotos), then creates sh.
+func CreateShare(t *testing.T, s Store, sh core.Share) Written {
 	t.Helper()
-	storePhotos(t, s, sh)
+	StorePhotos(t, s, sh)
 	w, err := tryCreate(t, s, sh)
 	storetest.Must(t, "CreateShare "+sh.ID, err)
 	return w
 }
 
-func tryRevoke(t *testing.T, s Store, sh core.Share, patient string, at time.Time) (bool, written, error) {
+func tryRevoke(t *testing.T, s Store, sh core.Share, patient string, at time.Time) (bool, Written, error) {
 	t.Helper()
-	w := written{
-		note: note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at),
-		rec:  linked(t, s, record(patient, patient, core.RolePatient, "share.revoke", sh.ID, at)),
+	w := Written{
+		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at)},
+		Rec:   Linked(t, s, Record(patient, patient, core.RolePatient, "share.revoke", sh.ID, at)),
 	}
-	revoked, err := s.RevokeShare(ctx(t), sh.ID, patient, at, revokeReason, w.note, w.rec)
+	revoked, err := s.RevokeShare(ctx(t), sh.ID, patient, at, revokeReason, w.Notes[0], w.Rec)
 	return revoked, w, err
 }
 
@@ -390,14 +386,14 @@ func mustRevoke(t *testing.T, s Store, sh core.Share, at time.Time) core.Share {
 	if !revoked {
 		t.Errorf("RevokeShare %s of an active share: got revoked=false, want true", sh.ID)
 	}
-	return wantRevoked(t, s, sh.ID, at, w.rec.ActorID, revokeReason)
+	return wantRevoked(t, s, sh.ID, at, w.Rec.ActorID, revokeReason)
 }
 
 // wantRevoked fails t unless the stored share id is REVOKED at at by by for
 // reason, and returns it as stored.
 func wantRevoked(t *testing.T, s Store, id string, at time.Time, by, reason string) core.Share {
 	t.Helper()
-	got := getShare(t, s, id)
+	got := GetShare(t, s, id)
 	if got.Status != core.ShareRevoked || !got.RevokedAt.Equal(at) || got.RevokedBy != by || got.RevokeReason != reason {
 		t.Errorf("GetShare(%s): got status %q, revoked at %v by %q for %q; want %q at %v by %q for %q",
 			id, got.Status, got.RevokedAt, got.RevokedBy, got.RevokeReason, core.ShareRevoked, at, by, reason)
@@ -405,42 +401,47 @@ func wantRevoked(t *testing.T, s Store, id string, at time.Time, by, reason stri
 	return got
 }
 
-func tryOpen(t *testing.T, s Store, a core.Access, now time.Time) (written, error) {
+// TryOpen opens access a at now.
+func TryOpen(t *testing.T, s Store, a core.Access, now time.Time) (Written, error) {
 	t.Helper()
-	w := written{
-		note: note(a.PatientID, core.NoteSessionAccess, a.ShareID, now),
-		rec:  linked(t, s, record(a.PatientID, a.ProfessionalID, core.RoleProfessional, "access.open", a.ID, now)),
+	w := Written{
+		Notes: []core.Notification{Note(a.PatientID, core.NoteSessionAccess, a.ShareID, now)},
+		Rec:   Linked(t, s, Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, "access.open", a.ID, now)),
 	}
-	return w, s.OpenAccess(ctx(t), a, now, w.note, w.rec)
+	return w, s.OpenAccess(ctx(t), a, now, w.Notes[0], w.Rec)
 }
 
-func mustOpen(t *testing.T, s Store, a core.Access, now time.Time) written {
+// MustOpen opens access a at now, or stops the test.
+func MustOpen(t *testing.T, s Store, a core.Access, now time.Time) Written {
 	t.Helper()
-	w, err := tryOpen(t, s, a, now)
+	w, err := TryOpen(t, s, a, now)
 	storetest.Must(t, "OpenAccess "+a.ID, err)
 	return w
 }
 
-func tryIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (written, error) {
+// TryIssue issues key k at now.
+func TryIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (Written, error) {
 	t.Helper()
-	w := written{
-		note: note(k.PatientID, core.NotePhotoViewed, k.ShareID, now),
-		rec:  linked(t, s, record(k.PatientID, k.ProfessionalID, core.RoleProfessional, "key.issue", k.ID, now)),
+	w := Written{
+		Notes: []core.Notification{Note(k.PatientID, core.NotePhotoViewed, k.ShareID, now)},
+		Rec:   Linked(t, s, Record(k.PatientID, k.ProfessionalID, core.RoleProfessional, "key.issue", k.ID, now)),
 	}
-	return w, s.IssueKey(ctx(t), k, now, w.note, w.rec)
+	return w, s.IssueKey(ctx(t), k, now, w.Notes[0], w.Rec)
 }
 
-func mustIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) written {
+// MustIssue issues key k at now, or stops the test.
+func MustIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) Written {
 	t.Helper()
-	w, err := tryIssue(t, s, k, now)
+	w, err := TryIssue(t, s, k, now)
 	storetest.Must(t, "IssueKey "+k.ID, err)
 	return w
 }
 
-func tryClaim(t *testing.T, s Store, k core.EphemeralKey, professional string, now time.Time) (core.EphemeralKey, written, error) {
+// TryClaim claims key k as professional at now; it writes no notification.
+func TryClaim(t *testing.T, s Store, k core.EphemeralKey, professional string, now time.Time) (core.EphemeralKey, Written, error) {
 	t.Helper()
-	w := written{rec: linked(t, s, record(k.PatientID, professional, core.RoleProfessional, "key.claim", k.ID, now))}
-	got, err := s.ClaimKey(ctx(t), k, professional, now, w.rec)
+	w := Written{Rec: Linked(t, s, Record(k.PatientID, professional, core.RoleProfessional, "key.claim", k.ID, now))}
+	got, err := s.ClaimKey(ctx(t), k, professional, now, w.Rec)
 	return got, w, err
 }
 
@@ -448,35 +449,36 @@ func tryClaim(t *testing.T, s Store, k core.EphemeralKey, professional string, n
 // device-1, and returns them.
 func activeShare(t *testing.T, s Store, edit func(*core.Share)) (core.Share, core.Access) {
 	t.Helper()
-	sh := newShare("pat-1", "dr-a", t0)
+	sh := NewShare("pat-1", "dr-a", t0)
 	if edit != nil {
 		edit(&sh)
 	}
-	createShare(t, s, sh)
-	a := newAccess(sh, "device-1", tNow)
-	mustOpen(t, s, a, tNow)
+	CreateShare(t, s, sh)
+	a := NewAccess(sh, "device-1", tNow)
+	MustOpen(t, s, a, tNow)
 	return sh, a
 }
 
 // issuedKey issues a key of sh on access a at now and returns it as stored.
 func issuedKey(t *testing.T, s Store, sh core.Share, a core.Access, now time.Time) core.EphemeralKey {
 	t.Helper()
-	k := newKey(sh, a.ID, now)
-	mustIssue(t, s, k, now)
+	k := NewKey(sh, a.ID, now)
+	MustIssue(t, s, k, now)
 	return k
 }
 
-// getShare returns the stored share or stops the test.
-func getShare(t *testing.T, s Store, id string) core.Share {
+// GetShare returns the stored share or stops the test.
+func GetShare(t *testing.T, s Store, id string) core.Share {
 	t.Helper()
 	sh, err := s.GetShare(ctx(t), id)
 	storetest.Must(t, "GetShare "+id, err)
 	return sh
 }
 
-func wantShare(t *testing.T, s Store, want core.Share) {
+// WantShare fails t unless the stored share is want, its devices as a set.
+func WantShare(t *testing.T, s Store, want core.Share) {
 	t.Helper()
-	got := getShare(t, s, want.ID)
+	got := GetShare(t, s, want.ID)
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("GetShare(%s) mismatch (-want +got):\n%s", want.ID, diff)
 	}
@@ -491,14 +493,16 @@ func wantKey(t *testing.T, s Store, want core.EphemeralKey) {
 	}
 }
 
-func listInbox(t *testing.T, s Store, recipient string, limit int) [][]core.InboxItem {
+// ListInbox returns recipient's inbox, newest first, in pages of limit.
+func ListInbox(t *testing.T, s Store, recipient string, limit int) [][]core.InboxItem {
 	t.Helper()
 	return storetest.Collect(t, "ListInbox "+recipient, limit, func(pg core.Page) ([]core.InboxItem, string, error) {
 		return s.ListInbox(ctx(t), recipient, pg)
 	})
 }
 
-func listChain(t *testing.T, s Store, patient string) []core.AuditRecord {
+// ListChain returns patient's chain, oldest first.
+func ListChain(t *testing.T, s Store, patient string) []core.AuditRecord {
 	t.Helper()
 	return storetest.Flatten(storetest.Collect(t, "ListAudit "+patient, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
 		return s.ListAudit(ctx(t), patient, false, pg)
@@ -512,10 +516,8 @@ func listShares(t *testing.T, s Store, party string, role core.Role, limit int) 
 	})
 }
 
-// unread is n as a new inbox item holds it.
-func unread(n core.Notification) core.InboxItem { return core.InboxItem{Notification: n} }
-
-func headOf(r core.AuditRecord) core.ChainHead { return core.ChainHead{Seq: r.Seq, Hash: r.Hash} }
+// Unread is n as a new inbox item holds it.
+func Unread(n core.Notification) core.InboxItem { return core.InboxItem{Notification: n} }
 
 // world names what a test watches: the chains, inboxes, share lists and
 // by-actor lists of parties, and the shares, accesses and keys by id.
@@ -551,11 +553,11 @@ func observe(t *testing.T, s Store, w world) state {
 		h, err := s.AuditHead(ctx(t), p)
 		storetest.Must(t, "AuditHead "+p, err)
 		st.Heads[p] = h
-		st.Chains[p] = listChain(t, s, p)
+		st.Chains[p] = ListChain(t, s, p)
 		st.ByActor[p] = storetest.Flatten(storetest.Collect(t, "ListAuditByActor "+p, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
 			return s.ListAuditByActor(ctx(t), p, pg)
 		}))
-		st.Inboxes[p] = storetest.Flatten(listInbox(t, s, p, 100))
+		st.Inboxes[p] = storetest.Flatten(ListInbox(t, s, p, 100))
 		st.ByPatient[p] = storetest.Flatten(listShares(t, s, p, core.RolePatient, 100))
 		st.ByGrantee[p] = storetest.Flatten(listShares(t, s, p, core.RoleProfessional, 100))
 	}

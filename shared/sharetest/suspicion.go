@@ -17,13 +17,13 @@ import (
 // suspicionRecord returns an unlinked record of patient's chain for a
 // suspicion report on access a at at.
 func suspicionRecord(patient string, a core.Access, at time.Time) core.AuditRecord {
-	return record(patient, a.ProfessionalID, core.RoleProfessional, "access.suspicion", a.ID, at)
+	return Record(patient, a.ProfessionalID, core.RoleProfessional, "access.suspicion", a.ID, at)
 }
 
 // suspicionNote returns the patient's notification of suspicious activity on
 // access a, created at at.
 func suspicionNote(a core.Access, at time.Time) *core.Notification {
-	n := note(a.PatientID, core.NoteSuspicious, a.ShareID, at)
+	n := Note(a.PatientID, core.NoteSuspicious, a.ShareID, at)
 	n.Data["access_id"] = a.ID
 	return &n
 }
@@ -38,7 +38,7 @@ func tryAddSuspicion(t *testing.T, s Store, a core.Access, prev, next int, n *co
 // tryAddFlagged is tryAddSuspicion with flag.
 func tryAddFlagged(t *testing.T, s Store, a core.Access, prev, next int, flag string, n *core.Notification, at time.Time) (core.AuditRecord, error) {
 	t.Helper()
-	rec := linked(t, s, suspicionRecord(a.PatientID, a, at))
+	rec := Linked(t, s, suspicionRecord(a.PatientID, a, at))
 	return rec, s.AddSuspicion(ctx(t), a.ID, prev, next, flag, n, rec)
 }
 
@@ -114,10 +114,10 @@ func testAddSuspicion(t *testing.T, h Harness) {
 		// the score; the share did not move.
 		pat, drA := before.Chains["pat-1"], before.ByActor["dr-a"]
 		want := before
-		want.Heads = map[string]core.ChainHead{"pat-1": headOf(r2), "dr-a": {}}
+		want.Heads = map[string]core.ChainHead{"pat-1": storetest.HeadOf(r2), "dr-a": {}}
 		want.Chains = map[string][]core.AuditRecord{"pat-1": append(slices.Clip(pat), r1, r2), "dr-a": nil}
 		want.ByActor = map[string][]core.AuditRecord{"pat-1": before.ByActor["pat-1"], "dr-a": append([]core.AuditRecord{r2, r1}, drA...)} // newest first
-		want.Inboxes = map[string][]core.InboxItem{"pat-1": append([]core.InboxItem{unread(*n1)}, before.Inboxes["pat-1"]...), "dr-a": before.Inboxes["dr-a"]}
+		want.Inboxes = map[string][]core.InboxItem{"pat-1": append([]core.InboxItem{Unread(*n1)}, before.Inboxes["pat-1"]...), "dr-a": before.Inboxes["dr-a"]}
 		moved := *before.Accesses[a.ID]
 		moved.Score = 100
 		want.Accesses = map[string]*core.Access{a.ID: &moved}
@@ -130,11 +130,11 @@ func testAddSuspicion(t *testing.T, h Harness) {
 		// OpenAccess stores a new access at score 0, whatever Score it is
 		// given.
 		s := h.New(t)
-		sh := newShare("pat-1", "dr-a", t0)
-		createShare(t, s, sh)
-		a := newAccess(sh, "device-1", tNow)
+		sh := NewShare("pat-1", "dr-a", t0)
+		CreateShare(t, s, sh)
+		a := NewAccess(sh, "device-1", tNow)
 		a.Score = 7
-		mustOpen(t, s, a, tNow)
+		MustOpen(t, s, a, tNow)
 		wantScore(t, s, a, 0)
 		mustAddSuspicion(t, s, a, 0, 3, nil, tNow)
 		wantScore(t, s, a, 3)
@@ -179,7 +179,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 				_, a := activeShare(t, s, nil)
 				before := map[string][]core.InboxItem{}
 				for _, p := range []string{"pat-1", "dr-a"} {
-					before[p] = storetest.Flatten(listInbox(t, s, p, 100))
+					before[p] = storetest.Flatten(ListInbox(t, s, p, 100))
 				}
 				var n *core.Notification
 				if withNote {
@@ -188,15 +188,15 @@ func testAddSuspicion(t *testing.T, h Harness) {
 				rec := mustAddSuspicion(t, s, a, 0, 40, n, tNow.Add(time.Second))
 				want := before["pat-1"]
 				if withNote {
-					want = append([]core.InboxItem{unread(*n)}, want...)
+					want = append([]core.InboxItem{Unread(*n)}, want...)
 				}
-				if diff := cmp.Diff(want, storetest.Flatten(listInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+				if diff := cmp.Diff(want, storetest.Flatten(ListInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
 					t.Errorf("ListInbox(pat-1) after AddSuspicion mismatch (-want +got):\n%s", diff)
 				}
-				if diff := cmp.Diff(before["dr-a"], storetest.Flatten(listInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+				if diff := cmp.Diff(before["dr-a"], storetest.Flatten(ListInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
 					t.Errorf("ListInbox(dr-a) after AddSuspicion mismatch (-want +got):\n%s", diff)
 				}
-				chain := listChain(t, s, "pat-1")
+				chain := ListChain(t, s, "pat-1")
 				if len(chain) == 0 || !cmp.Equal(rec, chain[len(chain)-1], cmpOpts) {
 					t.Errorf("ListAudit(pat-1): the suspicion record is not the last record")
 				}
@@ -369,13 +369,13 @@ func testAddSuspicionConcurrently(t *testing.T, h Harness, chain func(writer int
 	const n, delta = 50, 2
 	s := h.New(t)
 	_, a := activeShare(t, s, nil)
-	ids := map[string][]string{"pat-1": requestIDs(listChain(t, s, "pat-1"))}
-	wantNotes := storetest.Flatten(listInbox(t, s, "pat-1", 100))
+	ids := map[string][]string{"pat-1": requestIDs(ListChain(t, s, "pat-1"))}
+	wantNotes := storetest.Flatten(ListInbox(t, s, "pat-1", 100))
 	notes := make([]*core.Notification, n)
 	for i := range n {
 		if i%2 == 0 {
 			notes[i] = suspicionNote(a, tNow.Add(time.Duration(i)*time.Millisecond))
-			wantNotes = append(wantNotes, unread(*notes[i]))
+			wantNotes = append(wantNotes, Unread(*notes[i]))
 		}
 	}
 	recs := make([]core.AuditRecord, n)
@@ -401,7 +401,7 @@ func testAddSuspicionConcurrently(t *testing.T, h Harness, chain func(writer int
 	if records != n+2 {
 		t.Errorf("the chains hold %d records, want the create's, the open's and exactly %d of AddSuspicion", records, n)
 	}
-	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(listInbox(t, s, "pat-1", 100)))); diff != "" {
+	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -415,8 +415,8 @@ func testAddFlagConcurrently(t *testing.T, h Harness, chain func(writer int) str
 	const n, delta, flag = 20, 30, "ip:10.0.0.2"
 	s := h.New(t)
 	_, a := activeShare(t, s, nil)
-	ids := map[string][]string{"pat-1": requestIDs(listChain(t, s, "pat-1"))}
-	wantNotes := storetest.Flatten(listInbox(t, s, "pat-1", 100))
+	ids := map[string][]string{"pat-1": requestIDs(ListChain(t, s, "pat-1"))}
+	wantNotes := storetest.Flatten(ListInbox(t, s, "pat-1", 100))
 	notes := make([]*core.Notification, n)
 	for i := range n {
 		notes[i] = suspicionNote(a, tNow.Add(time.Duration(i)*time.Millisecond))
@@ -434,7 +434,7 @@ func testAddFlagConcurrently(t *testing.T, h Harness, chain func(writer int) str
 		case err == nil:
 			won++
 			ids[chain(i)] = append(ids[chain(i)], recs[i].RequestID)
-			wantNotes = append(wantNotes, unread(*notes[i]))
+			wantNotes = append(wantNotes, Unread(*notes[i]))
 		case !errors.Is(err, core.ErrAlreadyFlagged):
 			t.Errorf("AddSuspicion %d: got %v, want nil or core.ErrAlreadyFlagged", i, err)
 		}
@@ -450,7 +450,7 @@ func testAddFlagConcurrently(t *testing.T, h Harness, chain func(writer int) str
 	if records != 3 {
 		t.Errorf("the chains hold %d records, want the create's, the open's and exactly 1 of AddSuspicion", records)
 	}
-	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(listInbox(t, s, "pat-1", 100)))); diff != "" {
+	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
 	}
 }

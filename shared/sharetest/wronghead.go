@@ -18,9 +18,9 @@ func moveHead(t *testing.T, s Store, patient string, n int) core.ChainHead {
 	t.Helper()
 	var head core.ChainHead
 	for i := range n {
-		r := linked(t, s, record(patient, "dr-other", core.RoleProfessional, "photo.list", fmt.Sprintf("noise-%d", i), tNow))
+		r := Linked(t, s, Record(patient, "dr-other", core.RoleProfessional, "photo.list", fmt.Sprintf("noise-%d", i), tNow))
 		storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), r))
-		head = headOf(r)
+		head = storetest.HeadOf(r)
 	}
 	return head
 }
@@ -42,21 +42,21 @@ func testWrongHead(t *testing.T, h Harness) {
 		setup func(t *testing.T, s Store) op
 	}{
 		{"CreateShare", func(t *testing.T, s Store) op {
-			sh := newShare("pat-1", "dr-a", t0.Add(time.Minute))
+			sh := NewShare("pat-1", "dr-a", t0.Add(time.Minute))
 			sh.IdempotencyKey, sh.RequestHash = "idem-1", storetest.Digest("request 1")
-			n := note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt)
+			n := Note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt)
 			return op{
-				rec:   record("pat-1", "pat-1", core.RolePatient, "share.create", sh.ID, sh.CreatedAt),
+				rec:   Record("pat-1", "pat-1", core.RolePatient, "share.create", sh.ID, sh.CreatedAt),
 				do:    func(rec core.AuditRecord) error { return s.CreateShare(ctx(t), sh, n, rec) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}},
 			}
 		}},
 		{"RevokeShare", func(t *testing.T, s Store) op {
-			sh := newShare("pat-1", "dr-a", t0)
-			createShare(t, s, sh)
-			n := note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
+			sh := NewShare("pat-1", "dr-a", t0)
+			CreateShare(t, s, sh)
+			n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 			return op{
-				rec: record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow),
+				rec: Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow),
 				do: func(rec core.AuditRecord) error {
 					revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
 					if revoked != (err == nil) {
@@ -68,22 +68,22 @@ func testWrongHead(t *testing.T, h Harness) {
 			}
 		}},
 		{"OpenAccess", func(t *testing.T, s Store) op {
-			sh := newShare("pat-1", "dr-a", t0)
-			createShare(t, s, sh)
-			a := newAccess(sh, "device-1", tNow)
-			n := note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
+			sh := NewShare("pat-1", "dr-a", t0)
+			CreateShare(t, s, sh)
+			a := NewAccess(sh, "device-1", tNow)
+			n := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
 			return op{
-				rec:   record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow),
+				rec:   Record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow),
 				do:    func(rec core.AuditRecord) error { return s.OpenAccess(ctx(t), a, tNow, n, rec) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}},
 			}
 		}},
 		{"IssueKey", func(t *testing.T, s Store) op {
 			sh, a := activeShare(t, s, nil)
-			k := newKey(sh, a.ID, tNow)
-			n := note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
+			k := NewKey(sh, a.ID, tNow)
+			n := Note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
 			return op{
-				rec:   record("pat-1", "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow),
+				rec:   Record("pat-1", "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow),
 				do:    func(rec core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, rec) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}},
 			}
@@ -92,7 +92,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			sh, a := activeShare(t, s, nil)
 			k := issuedKey(t, s, sh, a, tNow)
 			return op{
-				rec: record("pat-1", "dr-a", core.RoleProfessional, "key.claim", k.ID, tNow),
+				rec: Record("pat-1", "dr-a", core.RoleProfessional, "key.claim", k.ID, tNow),
 				do: func(rec core.AuditRecord) error {
 					_, err := s.ClaimKey(ctx(t), k, "dr-a", tNow, rec)
 					return err

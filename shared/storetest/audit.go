@@ -51,7 +51,8 @@ func appendChain(t *testing.T, s core.Store, patient string, n int, edit func(i 
 	return recs
 }
 
-func headOf(r core.AuditRecord) core.ChainHead { return core.ChainHead{Seq: r.Seq, Hash: r.Hash} }
+// HeadOf is the head of a chain whose last record is r.
+func HeadOf(r core.AuditRecord) core.ChainHead { return core.ChainHead{Seq: r.Seq, Hash: r.Hash} }
 
 func wantHead(t *testing.T, s core.Store, patient string, want core.ChainHead) {
 	t.Helper()
@@ -115,7 +116,7 @@ func testAudit(t *testing.T, h Harness) {
 			want = append(want, appendChain(t, s, "pat-1", 1, func(_ int, r *core.AuditRecord) {
 				*r = auditRecord("pat-1", "dr-a", i)
 			})...)
-			wantHead(t, s, "pat-1", headOf(want[i-1]))
+			wantHead(t, s, "pat-1", HeadOf(want[i-1]))
 		}
 		wantChain(t, s, "pat-1", want)
 		got := Flatten(listChain(t, s, "pat-1", false, 10))
@@ -138,7 +139,7 @@ func testAudit(t *testing.T, h Harness) {
 			chainLen int
 			rec      func(chain []core.AuditRecord) core.AuditRecord
 		}{
-			{"stale head", 3, func(c []core.AuditRecord) core.AuditRecord { return core.Link(intruder(0, nil), headOf(c[1])) }},
+			{"stale head", 3, func(c []core.AuditRecord) core.AuditRecord { return core.Link(intruder(0, nil), HeadOf(c[1])) }},
 			{"sequence ahead", 3, func(c []core.AuditRecord) core.AuditRecord { return intruder(5, c[2].Hash) }},
 			{"right sequence, wrong previous hash", 3, func(c []core.AuditRecord) core.AuditRecord { return intruder(4, c[1].Hash) }},
 			{"right sequence, no previous hash", 3, func(c []core.AuditRecord) core.AuditRecord { return intruder(4, nil) }},
@@ -152,7 +153,7 @@ func testAudit(t *testing.T, h Harness) {
 				chain := appendChain(t, s, "pat-1", tc.chainLen, nil)
 				var head core.ChainHead
 				if len(chain) > 0 {
-					head = headOf(chain[len(chain)-1])
+					head = HeadOf(chain[len(chain)-1])
 				}
 				err := s.AppendAudit(ctx(t), tc.rec(chain))
 				var moved *core.HeadMismatchError

@@ -57,7 +57,7 @@ func wantLinearChain(t *testing.T, s core.Store, patient string, wantIDs []strin
 		if r.Seq == prev.Seq+1 && !bytes.Equal(r.PrevHash, prev.Hash) {
 			t.Errorf("%s record %d: previous hash does not link to record %d (fork)", patient, r.Seq, prev.Seq)
 		}
-		prev = headOf(r)
+		prev = HeadOf(r)
 		gotIDs = append(gotIDs, r.RequestID)
 	}
 	slices.Sort(gotIDs)
@@ -65,12 +65,18 @@ func wantLinearChain(t *testing.T, s core.Store, patient string, wantIDs []strin
 	if diff := cmp.Diff(wantIDs, gotIDs); diff != "" {
 		t.Errorf("%s: request ids of the chain mismatch (-want +got):\n%s", patient, diff)
 	}
+	WantVerified(t, s, patient, len(wantIDs))
+}
+
+// WantVerified fails t unless core.VerifyChain accepts patient's chain as
+// valid with exactly n records, its head at sequence n.
+func WantVerified(t *testing.T, s core.AuditStore, patient string, n int) {
+	t.Helper()
 	v, err := core.VerifyChain(ctx(t), s, patient)
 	Must(t, "VerifyChain "+patient, err)
-	n := uint64(len(wantIDs))
-	if !v.Valid || v.Records != n || v.HeadSeq != n {
+	if want := uint64(n); !v.Valid || v.Records != want || v.HeadSeq != want {
 		t.Errorf("VerifyChain(%s): got valid=%v records=%d head=%d (first bad %d: %s), want valid with %d records",
-			patient, v.Valid, v.Records, v.HeadSeq, v.FirstBadSeq, v.Problem, n)
+			patient, v.Valid, v.Records, v.HeadSeq, v.FirstBadSeq, v.Problem, want)
 	}
 }
 

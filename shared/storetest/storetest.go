@@ -33,9 +33,10 @@
 // The suite never sleeps: every time is passed to the port explicitly.
 //
 // The package also exports the checks and helpers that the suites of the
-// other store ports (sharetest) share with this one, so that every suite
-// reads lists, compares error kinds and races writers the same way:
-// Collect, Flatten, RunAll, WantKind, KindName, WantUTC, Must and Digest.
+// other store ports (sharetest, jobtest) share with this one, so that every
+// suite reads lists, compares error kinds, checks chains and races writers
+// the same way: Collect, Flatten, RunAll, WantKind, WantCode, KindName,
+// WantUTC, WantVerified, HeadOf, Must and Digest.
 package storetest
 
 import (
@@ -129,6 +130,19 @@ func WantKind(t *testing.T, op string, err error, want core.Kind) {
 		t.Errorf("%s: got nil error, want kind %s", op, KindName(want))
 	case core.KindOf(err) != want:
 		t.Errorf("%s: got error %q of kind %s, want kind %s", op, err, KindName(core.KindOf(err)), KindName(want))
+	}
+}
+
+// WantCode fails t unless err is of kind want with the stable code code; op
+// names the call that returned err.
+func WantCode(t *testing.T, op string, err error, want core.Kind, code string) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Errorf("%s: got nil error, want kind %s with code %s", op, KindName(want), code)
+	case core.KindOf(err) != want || core.CodeOf(err) != code:
+		t.Errorf("%s: got error %q of kind %s with code %s, want kind %s with code %s",
+			op, err, KindName(core.KindOf(err)), core.CodeOf(err), KindName(want), code)
 	}
 }
 

@@ -110,7 +110,7 @@ func testTamper(t *testing.T, h Harness) {
 			}
 			// The tampering stayed in its record: the head and other chains
 			// are untouched.
-			wantHead(t, s, "pat-1", headOf(chain[len(chain)-1]))
+			wantHead(t, s, "pat-1", HeadOf(chain[len(chain)-1]))
 			w, err := core.VerifyChain(ctx(t), s, "pat-2")
 			Must(t, "VerifyChain pat-2", err)
 			if !w.Valid || w.Records != uint64(len(other)) {
