@@ -77,7 +77,7 @@ lint: ## formatting and vet
 	$(GO) vet ./...
 
 bench: ## benchmarks recorded in docs/PERFORMANCE.md
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/httpapi
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/httpapi ./shared/jobs
 
 clean:
 	rm -rf $(DIST) bin

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,25 +37,33 @@ import (
 // through which every record is appended, adds one in the record's
 // transaction.
 //
-// Tally counters live in the items bucket (storekeys.TallyKey); bucket
-// tally_expiry holds an entry per counter at <until, fixed width> "\x00"
-// <name>, so that each Tally forgets a few counters whose until has passed
-// on the store's clock, and the counters of the burst detector (one per
-// access and minute) do not pile up.
+// Tally counters are kept in memory (tallies), not in the file: see Tally.
 var (
 	dueBucket         = []byte("gsi_due")
 	auditCountsBucket = []byte("audit_counts")
-	tallyExpiryBucket = []byte("tally_expiry")
-	jobBuckets        = [][]byte{dueBucket, auditCountsBucket, tallyExpiryBucket}
+	jobBuckets        = [][]byte{dueBucket, auditCountsBucket}
 )
 
 // DueStampLayout is the due time in a due index key: whole seconds, UTC,
 // fixed width, so that the keys sort by time as bytes.
 const DueStampLayout = "20060102T150405Z"
 
-// tallySweep is how many forgotten counters one Tally deletes at most: more
-// than the one it may create, so that they cannot pile up.
-const tallySweep = 8
+// tallySweepMin is how many counters the store holds before a Tally first
+// forgets those past their until; after each sweep the next comes when the
+// live counters have doubled, so that sweeping costs O(1) per Tally.
+const tallySweepMin = 256
+
+// tallies are the Tally counters of a store.
+type tallies struct {
+	mu      sync.Mutex
+	m       map[string]tallyEntry
+	sweepAt int
+}
+
+type tallyEntry struct {
+	n     int64
+	until time.Time
+}
 
 var _ core.JobStore = (*Store)(nil)
 
@@ -476,88 +485,45 @@ func (s *Store) GetDailyReport(ctx context.Context, day time.Time) (core.DailyRe
 	}, nil
 }
 
-// tallyRecord is a Tally counter: its count, and when it may be forgotten.
-type tallyRecord struct {
-	Count int64     `json:"count"`
-	Until time.Time `json:"until"`
-}
-
-// tallyExpiryEntry is the tally_expiry key of counter name, which may be
-// forgotten after until.
-func tallyExpiryEntry(until time.Time, name string) []byte {
-	return []byte(until.UTC().Format(storekeys.ActorTimeLayout) + "\x00" + name)
-}
-
-// Tally adds one to the counter name and returns its new value, in one
-// transaction that also forgets up to tallySweep counters whose until has
-// passed on the store's clock. A counter read past its until starts again
-// from 1; a counter's until only moves later.
+// Tally adds one to the counter name and returns its new value. The
+// counters live in memory: bbolt's file lock makes this process the only
+// one that counts, and a counter of the burst detector lives a minute, so a
+// write (and a file sync) per issue-key would buy nothing but surviving a
+// restart, after which the counts start again. A counter read past its
+// until (on the store's clock) starts again from 1; a counter's until only
+// moves later.
 func (s *Store) Tally(ctx context.Context, name string, until time.Time) (int64, error) {
 	if err := storekeys.CheckIDs(name); err != nil {
 		return 0, fmt.Errorf("tally %q: %w", name, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, core.ErrUnavailable(err, "tally %s", name)
+	}
 	now := s.now()
-	k := storekeys.TallyKey(name)
-	var count int64
-	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		items, expiry := tx.Bucket(itemsBucket), tx.Bucket(tallyExpiryBucket)
-		if err := sweepTallies(items, expiry, now); err != nil {
-			return err
-		}
-		var r tallyRecord
-		found, err := getJSON(items, k, &r)
-		if err != nil {
-			return err
-		}
-		if found {
-			if err := expiry.Delete(tallyExpiryEntry(r.Until, name)); err != nil {
-				return err
-			}
-			if r.Until.Before(now) {
-				r = tallyRecord{}
+	t := &s.tallies
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m, t.sweepAt = map[string]tallyEntry{}, tallySweepMin
+	}
+	if len(t.m) >= t.sweepAt {
+		for k, e := range t.m {
+			if e.until.Before(now) {
+				delete(t.m, k)
 			}
 		}
-		r.Count++
-		if until.After(r.Until) {
-			r.Until = until.UTC()
-		}
-		count = r.Count
-		if err := expiry.Put(tallyExpiryEntry(r.Until, name), nil); err != nil {
-			return err
-		}
-		return putJSON(items, k, r)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("tally %s: %w", name, err)
+		t.sweepAt = max(tallySweepMin, 2*len(t.m))
 	}
-	return count, nil
-}
-
-// sweepTallies deletes up to tallySweep counters whose until is before now,
-// oldest first, with their expiry entries.
-func sweepTallies(items, expiry *bolt.Bucket, now time.Time) error {
-	c := expiry.Cursor()
-	limit := now.UTC().Format(storekeys.ActorTimeLayout)
-	var done [][]byte
-	for k, _ := c.First(); k != nil && len(done) < tallySweep; k, _ = c.Next() {
-		stamp, name, ok := strings.Cut(string(k), "\x00")
-		if !ok {
-			return core.ErrInternal(nil, "tally expiry entry %q is corrupt", k)
-		}
-		if stamp >= limit {
-			break
-		}
-		if err := items.Delete(boltKey(storekeys.TallyKey(name))); err != nil {
-			return err
-		}
-		done = append(done, bytes.Clone(k))
+	e := t.m[name]
+	if e.until.Before(now) {
+		e = tallyEntry{}
 	}
-	for _, k := range done {
-		if err := expiry.Delete(k); err != nil {
-			return err
-		}
+	e.n++
+	if until.After(e.until) {
+		e.until = until
 	}
-	return nil
+	t.m[name] = e
+	return e.n, nil
 }
 
 // backfillJobIndexes builds, in tx, the due index and the audit counters of

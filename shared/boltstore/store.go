@@ -24,7 +24,7 @@ import (
 // the by-patient and by-grantee indexes of shares (gsi1 and gsi2 of the
 // DynamoDB table). An index entry's value is the items key of its item, so
 // that the index reads the item as stored now. The buckets of the scheduled
-// jobs (the due index, the audit counters, the tally expiry) are in
+// jobs (the due index, the audit counters) are in
 // jobs.go.
 var (
 	itemsBucket        = []byte("items")
@@ -44,7 +44,8 @@ type Store struct {
 	db *bolt.DB
 	// now is the store's own clock, read only to forget Tally counters
 	// past their until; tests set it.
-	now func() time.Time
+	now     func() time.Time
+	tallies tallies
 }
 
 var (
