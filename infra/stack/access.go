@@ -24,8 +24,14 @@ type Access struct {
 	// kind) on which the function reads (HeadObject, GetObject, a presigned
 	// GET), writes (a presigned PUT) or deletes.
 	Read, Write, Delete []string
-	// HeadBucket is the blob store's health check (s3:ListBucket).
-	HeadBucket bool
+	// ListBucket is s3:ListBucket on the bucket itself. The blob store's
+	// health check needs it for HeadBucket. A function that calls
+	// HeadObject needs it too: without it S3 answers HeadObject on a
+	// missing key with 403 instead of 404 (so as not to tell whether the
+	// key exists), which the store can only report as an internal error.
+	// It has no s3:prefix condition: HeadObject carries no prefix, so such
+	// a condition would never match it.
+	ListBucket bool
 	// Wrap, Unwrap and Describe are the key ring's direct KMS calls
 	// (Encrypt and Decrypt under the photo/owner encryption context,
 	// DescribeKey).
@@ -73,23 +79,28 @@ func Permissions() map[string]Access {
 	// marked with an UpdateItem (MarkPublished).
 	byActor := dynamostore.IndexByActor // also IndexSharesByPatient
 	return map[string]Access{
-		// Health pings the store (GetItem), the bucket (HeadBucket) and the
-		// key (DescribeKey).
-		"health": {Table: []string{getItem}, HeadBucket: true, Describe: true},
+		// Health pings the store (GetItem), the bucket (HeadBucket, hence
+		// ListBucket) and the key (DescribeKey).
+		"health": {Table: []string{getItem}, ListBucket: true, Describe: true},
 		// Wrap the data key, presign the PUT, CreatePhoto.
 		"upload-presign": {Table: []string{putItem}, Write: []string{PhotoPrefix}, Wrap: true},
-		// Stat (HeadObject with its checksum; GetObject to hash an object
-		// without one), GetPhoto, MarkPhotoReady, delete a mismatched
-		// object, audit.
-		"finalize-upload": {Table: []string{getItem, updateItem, putItem}, Read: []string{PhotoPrefix}, Delete: []string{PhotoPrefix}},
+		// Stat (HeadObject with its checksum, hence ListBucket: an upload
+		// that never arrived must come back 404 from S3, which the service
+		// answers 404 or 409, and not 403, which it can only answer 500;
+		// GetObject to hash an object without one), GetPhoto,
+		// MarkPhotoReady, delete a mismatched object, audit.
+		"finalize-upload": {Table: []string{getItem, updateItem, putItem}, Read: []string{PhotoPrefix}, Delete: []string{PhotoPrefix}, ListBucket: true},
 		"list-photos":     {Table: []string{query}},
 		// GetPhoto, audit, delete the object, DeletePhoto.
 		"delete-photo": {Table: []string{getItem, putItem, deleteItem}, Delete: []string{PhotoPrefix}},
 		// PutAppointment (UpdateItem), audit.
 		"register-appointment": {Table: []string{getItem, updateItem, putItem}},
 		// GetAppointment, presign the PUT, CreateChatImage (Put + Update).
-		"chat-upload":   {Table: []string{getItem, putItem, updateItem}, Write: []string{ChatPrefix}},
-		"chat-finalize": {Table: []string{getItem, updateItem, putItem}, Read: []string{ChatPrefix}, Delete: []string{ChatPrefix}},
+		"chat-upload": {Table: []string{getItem, putItem, updateItem}, Write: []string{ChatPrefix}},
+		// GetChatImage, then as finalize-upload: Stat (HeadObject, hence
+		// ListBucket), MarkChatImageReady (Update, Put), delete a
+		// mismatched object, audit.
+		"chat-finalize": {Table: []string{getItem, updateItem, putItem}, Read: []string{ChatPrefix}, Delete: []string{ChatPrefix}, ListBucket: true},
 		// GetChatImage, audit, presign the GET.
 		"chat-signed-url": {Table: []string{getItem, putItem}, Read: []string{ChatPrefix}},
 		// ListPhotos (select by angle), CreateShare, replay (GetShare),

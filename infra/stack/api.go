@@ -39,6 +39,25 @@ var AccessLogFormat = map[string]string{
 	"authorizerError":   "$context.authorizer.error",
 }
 
+// Token lifetimes of the Cognito app client. Access and ID tokens are what
+// the API accepts; a refresh token gets new ones without the password and
+// MFA, so it is kept to a week.
+const (
+	TokenValidityHours       = 1
+	RefreshTokenValidityDays = 7
+)
+
+// Throttling of each public route (GET /health). A route's settings replace
+// the stage's defaults (throttleRate, throttleBurst) for that route, so
+// unauthenticated traffic, each request of which costs a DynamoDB read, an
+// S3 HeadBucket and a KMS DescribeKey, is held to this however high the
+// stage's limits are, and cannot use the stage's budget. A stage configured
+// lower than this holds the public routes to its own limits.
+const (
+	PublicThrottleRate  = 5
+	PublicThrottleBurst = 10
+)
+
 // APIProps are what the API is built from.
 type APIProps struct {
 	Functions    *Functions
@@ -98,6 +117,9 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 		a.Audience = jsii.Strings(p.Config.OIDCAudience...)
 	} else {
 		a.UserPool = awscognito.NewUserPool(c, jsii.String("Users"), &awscognito.UserPoolProps{
+			// A changed email takes effect only once the user has verified
+			// it; until then the original stays, and signs in.
+			KeepOriginal: &awscognito.KeepOriginalAttrs{Email: jsii.Bool(true)},
 			// Accounts are created by an operator (or a back office) who also
 			// puts each in exactly one group: a token without a role is 403.
 			SelfSignUpEnabled: jsii.Bool(false),
@@ -132,9 +154,18 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 			DisableOAuth:               jsii.Bool(true),
 			PreventUserExistenceErrors: jsii.Bool(true),
 			EnableTokenRevocation:      jsii.Bool(true),
-			AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(1)),
-			IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(1)),
-			RefreshTokenValidity:       awscdk.Duration_Days(jsii.Number(30)),
+			AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(TokenValidityHours)),
+			IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(TokenValidityHours)),
+			RefreshTokenValidity:       awscdk.Duration_Days(jsii.Number(RefreshTokenValidityDays)),
+			// Users write none of their identity: email (the sign-in name),
+			// name, phone and the rest are set by the operator who creates
+			// the account (AdminCreateUser, AdminUpdateUserAttributes).
+			// An empty list would not do: Cognito reads it as "every
+			// standard attribute", so the client may write one harmless
+			// preference.
+			WriteAttributes: awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{
+				Locale: jsii.Bool(true),
+			}),
 		})
 		a.Issuer = jsii.String("https://cognito-idp." + *st.Region() + ".amazonaws.com/" + *a.UserPool.UserPoolId())
 		a.Audience = &[]*string{a.Client.UserPoolClientId()}
@@ -185,6 +216,7 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 		Format:         jsii.String(string(format)),
 	})
 
+	routeSettings := map[string]any{}
 	for _, r := range httpapi.Routes {
 		fn := p.Functions.ByName[r.Op].Fn
 		integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(pascal(r.Op)+"Integration"), fn,
@@ -202,6 +234,21 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 			Authorizer:  auth,
 		})
 		a.Routes[r.Op] = (*routes)[0]
+		if r.Public() {
+			// Unauthenticated callers get a budget of their own, so that
+			// they cannot spend the stage's.
+			routeSettings[r.RouteKey()] = map[string]any{
+				"ThrottlingRateLimit":    min(PublicThrottleRate, p.Config.ThrottleRate),
+				"ThrottlingBurstLimit":   min(PublicThrottleBurst, p.Config.ThrottleBurst),
+				"DetailedMetricsEnabled": true, // as the stage's default
+			}
+			// The stage's route settings name the route, which must exist
+			// first.
+			a.Stage.Node().AddDependency((*routes)[0].Node().DefaultChild())
+		}
+	}
+	if len(routeSettings) > 0 {
+		a.Stage.Node().DefaultChild().(awsapigatewayv2.CfnStage).SetRouteSettings(routeSettings)
 	}
 	return a
 }

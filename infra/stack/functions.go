@@ -205,7 +205,8 @@ func statements(a Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.Pol
 	if len(a.Delete) > 0 {
 		allow([]string{"s3:DeleteObject"}, objects(a.Delete), nil)
 	}
-	if a.HeadBucket {
+	if a.ListBucket {
+		// On the bucket, with no s3:prefix condition (see Access.ListBucket).
 		allow([]string{"s3:ListBucket"}, []string{bucketArn}, nil)
 	}
 	if a.Wrap {
@@ -219,7 +220,9 @@ func statements(a Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.Pol
 	}
 	if a.Publish {
 		allow([]string{"sns:Publish"}, []string{*p.Topic.TopicArn()}, nil)
+		// Only through SNS, for this topic.
 		allow([]string{"kms:Decrypt", "kms:GenerateDataKey"}, []string{keyArn}, map[string]any{"StringEquals": map[string]any{
+			"kms:ViaService":                         "sns." + region + ".amazonaws.com",
 			"kms:EncryptionContext:aws:sns:topicArn": *p.Topic.TopicArn(),
 		}})
 	}
@@ -228,6 +231,19 @@ func statements(a Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.Pol
 	}
 	allow([]string{"logs:CreateLogStream", "logs:PutLogEvents"}, []string{*logs.LogGroupArn()}, nil)
 	return &out
+}
+
+// Roles returns the roles of the functions whose access satisfies pred, in
+// the order of FunctionNames().
+func (fs *Functions) Roles(pred func(Access) bool) []awsiam.IRole {
+	perms := Permissions()
+	var out []awsiam.IRole
+	for _, name := range FunctionNames() {
+		if pred(perms[name]) {
+			out = append(out, fs.ByName[name].Role)
+		}
+	}
+	return out
 }
 
 func sorted(xs []string) []string {

@@ -17,8 +17,12 @@ const (
 	viaDynamo  = "kms:Decrypt key if StringEquals{kms:EncryptionContext:aws:dynamodb:tableName=table; kms:ViaService=dynamodb.${Region}.amazonaws.com}"
 	s3Decrypt  = "kms:Decrypt key if StringEquals{kms:EncryptionContext:aws:s3:arn=bucket; kms:ViaService=s3.${Region}.amazonaws.com}"
 	s3Generate = "kms:GenerateDataKey key if StringEquals{kms:EncryptionContext:aws:s3:arn=bucket; kms:ViaService=s3.${Region}.amazonaws.com}"
-	snsDecrypt = "kms:Decrypt key if StringEquals{kms:EncryptionContext:aws:sns:topicArn=topic}"
-	snsGen     = "kms:GenerateDataKey key if StringEquals{kms:EncryptionContext:aws:sns:topicArn=topic}"
+	snsDecrypt = "kms:Decrypt key if StringEquals{kms:EncryptionContext:aws:sns:topicArn=topic; kms:ViaService=sns.${Region}.amazonaws.com}"
+	snsGen     = "kms:GenerateDataKey key if StringEquals{kms:EncryptionContext:aws:sns:topicArn=topic; kms:ViaService=sns.${Region}.amazonaws.com}"
+	// s3:ListBucket on the bucket, with no prefix condition: HeadBucket
+	// needs it, and so does HeadObject for S3 to answer 404 on a missing
+	// key rather than 403.
+	listBucket = "s3:ListBucket bucket"
 	publish    = "sns:Publish topic"
 	photoCtx   = " key if ForAllValues:StringEquals{kms:EncryptionContextKeys=owner,photo} Null{kms:EncryptionContextKeys=false}"
 	toDLQ      = "sqs:SendMessage dlq"
@@ -55,14 +59,14 @@ func wantIAM() map[string][]string {
 	actor, grantee, due := dynamostore.IndexByActor, dynamostore.IndexSharesByGrantee, TimeIndex()
 	published := []string{publish, snsDecrypt, snsGen}
 	return map[string][]string{
-		"health":                 join(ddb("GetItem"), []string{"s3:ListBucket bucket", "kms:DescribeKey key"}),
+		"health":                 join(ddb("GetItem"), []string{listBucket, "kms:DescribeKey key"}),
 		"upload-presign":         join(ddb("PutItem"), []string{"s3:PutObject bucket/photos/*", s3Generate, "kms:Encrypt" + photoCtx}),
-		"finalize-upload":        join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:GetObject bucket/photos/*", s3Decrypt, "s3:DeleteObject bucket/photos/*"}),
+		"finalize-upload":        join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:GetObject bucket/photos/*", s3Decrypt, "s3:DeleteObject bucket/photos/*", listBucket}),
 		"list-photos":            ddb("Query"),
 		"delete-photo":           join(ddb("DeleteItem", "GetItem", "PutItem"), []string{"s3:DeleteObject bucket/photos/*"}),
 		"register-appointment":   ddb("GetItem", "PutItem", "UpdateItem"),
 		"chat-upload":            join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:PutObject bucket/chat/*", s3Generate}),
-		"chat-finalize":          join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:GetObject bucket/chat/*", s3Decrypt, "s3:DeleteObject bucket/chat/*"}),
+		"chat-finalize":          join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:GetObject bucket/chat/*", s3Decrypt, "s3:DeleteObject bucket/chat/*", listBucket}),
 		"chat-signed-url":        join(ddb("GetItem", "PutItem"), []string{"s3:GetObject bucket/chat/*", s3Decrypt}),
 		"create-session":         join(ddb("GetItem", "PutItem", "Query", "UpdateItem"), published),
 		"list-sessions":          join(queryIndex(actor, grantee), []string{viaDynamo}),

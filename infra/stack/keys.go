@@ -24,14 +24,23 @@ var cryptoActions = []string{
 // the stack is deleted.
 //
 // Data wraps the photos' data keys (the key ring) and encrypts the table,
-// the bucket and the notification topic. Its policy keeps the default
-// delegation to the account's IAM policies (each function's role names the
-// key and the calls it makes, see Functions) and adds a guard: a principal
-// of the account that uses the key directly, that is under an encryption
-// context that is not an AWS service's (aws:s3:arn, aws:dynamodb:tableName,
-// aws:sns:topicArn, ...), must give exactly the context keys photo and
-// owner. A wrapped key can then only be unwrapped by naming the photo and
-// its owner, whoever holds the ciphertext.
+// the bucket, the notification topic and the table's backups. Its policy
+// keeps the default delegation to the account's IAM policies (each
+// function's role names the key and the calls it makes, see Functions) and
+// adds two guards:
+//
+//   - a principal of the account that uses the key directly, that is under
+//     an encryption context that is not an AWS service's (aws:s3:arn,
+//     aws:dynamodb:tableName, aws:sns:topicArn, ...), must give exactly the
+//     context keys photo and owner. A wrapped key can then only be
+//     unwrapped by naming the photo and its owner, whoever holds the
+//     ciphertext.
+//   - under the key ring's context, only the function that wraps photo keys
+//     may Encrypt and only the function that unwraps them may Decrypt; no
+//     one may use any other cryptographic operation (RestrictPhotoContext).
+//     The delegation to IAM alone would let any principal whose policy
+//     allows kms:Decrypt on "*" (an administrator, another application's
+//     role) unwrap photo keys.
 //
 // Logs encrypts operational data that holds no PHI: the log groups and the
 // alarm topic. It is a separate key so that the data key's policy names no
@@ -113,4 +122,61 @@ func NewKeys(scope constructs.Construct, id string, stackName string) *Keys {
 		},
 	}), jsii.Bool(false))
 	return k
+}
+
+// Statement ids of the data key's photo-context guard.
+const (
+	SidPhotoDecrypt = "PhotoContextDecryptOnlyByUnwrappers"
+	SidPhotoEncrypt = "PhotoContextEncryptOnlyByWrappers"
+	SidPhotoOther   = "PhotoContextNoOtherCryptoUse"
+)
+
+// RestrictPhotoContext adds to the data key's policy the denials that keep
+// the key ring's context to its two code paths: under a context that names
+// any of EncryptionContextKeys, kms:Decrypt is denied to every principal but
+// the unwrappers' roles, kms:Encrypt to every principal but the wrappers'
+// roles, and every other operation that uses the key's material
+// (ReEncrypt*, GenerateDataKey*) to every principal. The account root keeps
+// kms:* otherwise, so the policy can still be changed (no lockout), and
+// services, whose contexts are their own aws:* keys, are not affected.
+//
+// The policy names the roles by ARN (aws:PrincipalArn, which for a Lambda
+// function's assumed-role session is its role's ARN): the key depends on
+// the roles, and the roles must not depend on the key (the functions'
+// policies, which name the key, are separate resources).
+func (k *Keys) RestrictPhotoContext(wrappers, unwrappers []awsiam.IRole) {
+	if len(wrappers) == 0 || len(unwrappers) == 0 {
+		panic("RestrictPhotoContext: no role wraps or no role unwraps photo keys")
+	}
+	arns := func(roles []awsiam.IRole) []string {
+		var out []string
+		for _, r := range roles {
+			out = append(out, *r.RoleArn())
+		}
+		return out
+	}
+	underPhotoContext := map[string]any{"kms:EncryptionContextKeys": EncryptionContextKeys}
+	deny := func(sid string, actions []string, except []awsiam.IRole) {
+		cond := map[string]any{"ForAnyValue:StringEquals": underPhotoContext}
+		if except != nil {
+			cond["ArnNotEquals"] = map[string]any{"aws:PrincipalArn": arns(except)}
+		}
+		k.Data.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(sid),
+			Effect:     awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings(actions...),
+			Resources:  jsii.Strings("*"),
+			Conditions: &cond,
+		}), jsii.Bool(false))
+	}
+	deny(SidPhotoDecrypt, []string{"kms:Decrypt"}, unwrappers)
+	deny(SidPhotoEncrypt, []string{"kms:Encrypt"}, wrappers)
+	var other []string
+	for _, a := range cryptoActions {
+		if a != "kms:Decrypt" && a != "kms:Encrypt" {
+			other = append(other, a)
+		}
+	}
+	deny(SidPhotoOther, other, nil)
 }

@@ -37,8 +37,10 @@ var (
 		"cross-region replication needs a second region and key chosen by the operator, and is left to them."
 	whyLogBucketSSES3 = "S3 server access logs can only be delivered to a bucket encrypted with S3-managed keys (SSE-S3); " +
 		"the logs hold request metadata (keys are ids), no object data."
-	whyNoBackupPlan = "Point-in-time recovery gives continuous backups for 35 days and deletion protection is on; " +
-		"longer-term backups belong to the account's AWS Backup policy, whose retention the organisation sets, not to this stack."
+	whyBackupServicePolicy = "AWS Backup takes the table's backups with AWS's own service policy " +
+		"(AWSBackupServiceRolePolicyForBackup), which AWS keeps in step with the calls AWS Backup makes (DynamoDB " +
+		"CreateBackup and StartAwsBackupJob, KMS through DynamoDB, the vault); the role is assumable only by " +
+		"backup.amazonaws.com, has no restore permission, and the plan selects only the table."
 	whyPublicHealth = "GET /health is public by design (httpapi.Routes: no roles): it answers only whether the " +
 		"dependencies respond, reads no caller data, and load balancers and uptime checks carry no token."
 )
@@ -52,7 +54,7 @@ func Suppressions() []Suppression {
 		{"AwsSolutions-IAM5", "the object-prefix ARNs (" + PhotoPrefix + "*, " + ChatPrefix + "*) in function policies", whyObjectPrefix},
 		{"HIPAA.Security-S3BucketReplicationEnabled", "both buckets", whyNoReplication},
 		{"HIPAA.Security-S3DefaultEncryptionKMS", "the access-log bucket", whyLogBucketSSES3},
-		{"HIPAA.Security-DynamoDBInBackupPlan", "the table", whyNoBackupPlan},
+		{"AwsSolutions-IAM4", "the AWS Backup role (AWSBackupServiceRolePolicyForBackup)", whyBackupServicePolicy},
 		{"AwsSolutions-APIG4", "the public routes", whyPublicHealth},
 	}
 }
@@ -94,8 +96,9 @@ func suppress(s *Stack) {
 		suppression("HIPAA.Security-S3BucketReplicationEnabled", whyNoReplication),
 		suppression("HIPAA.Security-S3DefaultEncryptionKMS", whyLogBucketSSES3),
 	}, jsii.Bool(false))
-	cdknag.NagSuppressions_AddResourceSuppressions(s.Data.Table, &[]*cdknag.NagPackSuppression{
-		suppression("HIPAA.Security-DynamoDBInBackupPlan", whyNoBackupPlan),
+	cdknag.NagSuppressions_AddResourceSuppressions(s.Backup.Selection.GrantPrincipal(), &[]*cdknag.NagPackSuppression{
+		suppression("AwsSolutions-IAM4", whyBackupServicePolicy,
+			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"),
 	}, jsii.Bool(false))
 	for _, r := range httpapi.Routes {
 		if r.Public() {

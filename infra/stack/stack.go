@@ -42,6 +42,7 @@ type Stack struct {
 	Keys       *Keys
 	Storage    *Storage
 	Data       *Data
+	Backup     *Backup
 	Events     *Events
 	Jobs       *Jobs
 	Functions  *Functions
@@ -57,7 +58,7 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	props := &awscdk.StackProps{
-		Description:           jsii.String("MedShare: medical photo sharing (API Gateway, Lambda, DynamoDB, S3, KMS, SNS, EventBridge)"),
+		Description:           jsii.String("MedShare: medical photo sharing (API Gateway, Lambda, DynamoDB, S3, KMS, SNS, EventBridge, AWS Backup)"),
 		TerminationProtection: jsii.Bool(cfg.TerminationProtection),
 	}
 	if cfg.Account != "" {
@@ -70,6 +71,7 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 	s.Keys = NewKeys(st, "Keys", cfg.StackName)
 	s.Storage = NewStorage(st, "Storage", s.Keys.Data, cfg.CORSOrigins, cfg.NoncurrentVersionDays)
 	s.Data = NewData(st, "Data", s.Keys.Data)
+	s.Backup = NewBackup(st, "Backup", s.Data.Table, s.Keys.Data)
 	s.Events = NewEvents(st, "Events", s.Keys.Data)
 	s.Jobs = NewJobs(st, "Jobs")
 	s.Functions = NewFunctions(st, "Functions", FunctionsProps{
@@ -82,6 +84,11 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 		DeadLetters:  s.Jobs.DeadLetters,
 		LogRetention: retention,
 	})
+	// Only the function that wraps photo keys may Encrypt under their
+	// context, only the one that unwraps them may Decrypt.
+	s.Keys.RestrictPhotoContext(
+		s.Functions.Roles(func(a Access) bool { return a.Wrap }),
+		s.Functions.Roles(func(a Access) bool { return a.Unwrap }))
 	s.Jobs.Schedule(s.Functions)
 	s.API = NewAPI(st, "Api", APIProps{Functions: s.Functions, LogsKey: s.Keys.Logs, LogRetention: retention, Config: cfg})
 	s.Monitoring = NewMonitoring(st, "Monitoring", MonitoringProps{

@@ -1,9 +1,13 @@
 package stack
 
 import (
+	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
@@ -19,6 +24,7 @@ import (
 	"github.com/medshare/medshare/shared/dynamostore"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/s3blob"
 )
 
 // TestStack synthesizes the default stack once and checks one concern per
@@ -28,6 +34,7 @@ func TestStack(t *testing.T) {
 	t.Run("keys", func(t *testing.T) { testKeys(t, s) })
 	t.Run("storage", func(t *testing.T) { testStorage(t, s) })
 	t.Run("data", func(t *testing.T) { testData(t, s) })
+	t.Run("backup", func(t *testing.T) { testBackup(t, s) })
 	t.Run("events", func(t *testing.T) { testEvents(t, s) })
 	t.Run("functions", func(t *testing.T) { testFunctions(t, s) })
 	t.Run("iam", func(t *testing.T) { testIAM(t, s) })
@@ -37,6 +44,7 @@ func TestStack(t *testing.T) {
 	t.Run("monitoring", func(t *testing.T) { testMonitoring(t, s) })
 	t.Run("outputs", func(t *testing.T) { testOutputs(t, s) })
 	t.Run("nag", func(t *testing.T) { testNag(t, s) })
+	t.Run("dependencies", func(t *testing.T) { testDependencies(t, s) })
 }
 
 func only(t *testing.T, s *synthesized, typ string) (string, map[string]any) {
@@ -74,7 +82,7 @@ func testKeys(t *testing.T, s *synthesized) {
 	var denies []string
 	for _, st := range asList(policy["Statement"]) {
 		st := st.(map[string]any)
-		if st["Effect"] == "Deny" {
+		if st["Effect"] == "Deny" && strings.HasPrefix(str(st["Sid"]), "DirectUse") {
 			denies = append(denies, str(st["Sid"])+": "+s.conditions(st["Condition"]))
 			if !slices.Contains(asList(st["Action"]), any("kms:Decrypt")) || !slices.Contains(asList(st["Action"]), any("kms:Encrypt")) {
 				t.Errorf("deny %s does not cover Encrypt and Decrypt: %v", st["Sid"], st["Action"])
@@ -91,6 +99,7 @@ func testKeys(t *testing.T, s *synthesized) {
 	if diff := cmp.Diff(want, denies); diff != "" {
 		t.Errorf("data key policy denials (-want +got):\n%s", diff)
 	}
+	testPhotoContext(t, s, policy)
 	// The context keys are the ones the key ring uses.
 	ctx := core.Photo{ID: "ph", OwnerID: "o"}.EncryptionContext()
 	var keysOfCtx []string
@@ -102,6 +111,102 @@ func testKeys(t *testing.T, s *synthesized) {
 	sort.Strings(wantKeys)
 	if !slices.Equal(keysOfCtx, wantKeys) {
 		t.Errorf("EncryptionContextKeys = %v, the key ring uses %v", wantKeys, keysOfCtx)
+	}
+}
+
+// testPhotoContext checks the data key's guard of the key ring's context:
+// under a context naming photo (or owner), Decrypt is left to the
+// functions that unwrap photo keys, Encrypt to those that wrap them, and
+// every other use of the key's material to no one, whoever asks; and the
+// policy gives no one else anything.
+func testPhotoContext(t *testing.T, s *synthesized, policy map[string]any) {
+	t.Helper()
+	// Who wraps and who unwraps, from the reviewed IAM table: the
+	// functions allowed kms:Encrypt and kms:Decrypt under the photo context.
+	var wrappers, unwrappers []string
+	for name, lines := range wantIAM() {
+		for _, l := range lines {
+			switch l {
+			case "kms:Encrypt" + photoCtx:
+				wrappers = append(wrappers, "role:"+name)
+			case "kms:Decrypt" + photoCtx:
+				unwrappers = append(unwrappers, "role:"+name)
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"role:upload-presign"}, wrappers); diff != "" {
+		t.Errorf("functions that wrap photo keys (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"role:issue-key"}, unwrappers); diff != "" {
+		t.Errorf("functions that unwrap photo keys (-want +got):\n%s", diff)
+	}
+	photo := "ForAnyValue:StringEquals{kms:EncryptionContextKeys=owner,photo}"
+	except := func(roles []string) string {
+		return "ArnNotEquals{aws:PrincipalArn=" + strings.Join(roles, ",") + "} "
+	}
+	want := map[string]string{
+		SidPhotoDecrypt: "kms:Decrypt if " + except(unwrappers) + photo,
+		SidPhotoEncrypt: "kms:Encrypt if " + except(wrappers) + photo,
+		SidPhotoOther: "kms:GenerateDataKey,kms:GenerateDataKeyPair,kms:GenerateDataKeyPairWithoutPlaintext," +
+			"kms:GenerateDataKeyWithoutPlaintext,kms:ReEncryptFrom,kms:ReEncryptTo if " + photo,
+	}
+	got := map[string]string{}
+	// exempt maps each crypto action to the principals a Deny under the
+	// photo context leaves it to ("" for no one); absent, nothing denies it.
+	exempt := map[string][]string{}
+	var allows []string
+	for _, st := range asList(policy["Statement"]) {
+		st := st.(map[string]any)
+		cond := s.conditions(st["Condition"])
+		principal := "?"
+		if p, ok := st["Principal"].(map[string]any); ok && len(p) == 1 && p["AWS"] != nil {
+			principal = s.render(p["AWS"])
+		}
+		if st["Effect"] == "Allow" {
+			allows = append(allows, principal+" "+s.render(st["Action"])+" "+s.render(st["Resource"])+" "+cond)
+			continue
+		}
+		if strings.Contains(cond, "aws:PrincipalArn") && !strings.HasPrefix(str(st["Sid"]), "PhotoContext") {
+			t.Errorf("deny %s exempts principals: %s", st["Sid"], cond)
+		}
+		if !strings.Contains(cond, photo) {
+			continue
+		}
+		if principal != "*" || s.render(st["Resource"]) != "*" || st["NotPrincipal"] != nil || st["NotAction"] != nil {
+			t.Errorf("deny %s is not on every principal and the whole key: %v", st["Sid"], st)
+		}
+		got[str(st["Sid"])] = s.render(st["Action"]) + " if " + cond
+		c, _ := st["Condition"].(map[string]any)
+		var roles []string
+		if ne, ok := c["ArnNotEquals"].(map[string]any); ok {
+			for _, r := range asList(ne["aws:PrincipalArn"]) {
+				roles = append(roles, s.render(r))
+			}
+		}
+		for _, a := range asList(st["Action"]) {
+			exempt[str(a)] = append(exempt[str(a)], strings.Join(roles, ","))
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("data key's photo-context denials (-want +got):\n%s", diff)
+	}
+	// Each crypto action is denied under the photo context by exactly one
+	// statement, which leaves Decrypt to the unwrappers, Encrypt to the
+	// wrappers and the rest to no one.
+	wantExempt := map[string][]string{}
+	for _, a := range cryptoActions {
+		wantExempt[a] = []string{""}
+	}
+	wantExempt["kms:Decrypt"] = []string{strings.Join(unwrappers, ",")}
+	wantExempt["kms:Encrypt"] = []string{strings.Join(wrappers, ",")}
+	if diff := cmp.Diff(wantExempt, exempt); diff != "" {
+		t.Errorf("principals exempted from the photo-context denials (-want +got):\n%s", diff)
+	}
+	// The one Allow is the account's: kms:* for the root, which keeps the
+	// policy changeable and delegates to IAM.
+	wantAllows := []string{"arn:${Partition}:iam::${AccountId}:root kms:* * "}
+	if diff := cmp.Diff(wantAllows, allows); diff != "" {
+		t.Errorf("data key policy's Allow statements (-want +got):\n%s", diff)
 	}
 }
 
@@ -166,16 +271,142 @@ func testStorage(t *testing.T, s *synthesized) {
 		"s3:* NumericGreaterThan{s3:signatureAge=3600000}",
 		"s3:* NumericLessThan{s3:TlsVersion=1.2}",
 		"s3:* StringNotEquals{s3:signatureversion=AWS4-HMAC-SHA256}",
+		// Writes that ask for another encryption than the default (SSE-KMS
+		// with the data key), each only when its header is present.
+		"s3:PutObject Null{s3:x-amz-server-side-encryption=false} StringNotEquals{s3:x-amz-server-side-encryption=aws:kms}",
+		"s3:PutObject Null{s3:x-amz-server-side-encryption-aws-kms-key-id=false} StringNotEquals{s3:x-amz-server-side-encryption-aws-kms-key-id=key}",
+		"s3:PutObject Null{s3:x-amz-server-side-encryption-aws-kms-key-id=true; s3:x-amz-server-side-encryption=false}",
+		"s3:PutObject Null{s3:x-amz-server-side-encryption-customer-algorithm=false}",
 	}
+	sort.Strings(want)
 	if diff := cmp.Diff(want, denies); diff != "" {
 		t.Errorf("object bucket policy denials (-want +got):\n%s", diff)
 	}
 	if MaxSignatureAge < core.DefaultChatURLTTL.Milliseconds() || MaxSignatureAge < core.DefaultUploadTTL.Milliseconds() {
 		t.Errorf("MaxSignatureAge %d ms is shorter than a URL the service hands out", MaxSignatureAge)
 	}
+	testPutEncryption(t, s, objID)
 	// Without origins there is no CORS; with them, see TestCORS.
 	if _, ok := props(buckets[objID])["CorsConfiguration"]; ok {
 		t.Error("CORS is configured without corsOrigins")
+	}
+}
+
+// testPutEncryption evaluates the object bucket policy's denials of
+// s3:PutObject against the encryption headers of a few writes: the
+// service's own presigned PUT (s3blob.PresignPut), which relies on the
+// bucket's default encryption and must pass, and writes that ask for
+// another encryption, which must not.
+func testPutEncryption(t *testing.T, s *synthesized, objID string) {
+	t.Helper()
+	var denies []map[string]any
+	for _, bp := range s.resources("AWS::S3::BucketPolicy") {
+		if str(props(bp)["Bucket"].(map[string]any)["Ref"]) != objID {
+			continue
+		}
+		for _, st := range asList(props(bp)["PolicyDocument"].(map[string]any)["Statement"]) {
+			st := st.(map[string]any)
+			if st["Effect"] == "Deny" && slices.Contains(asList(st["Action"]), any("s3:PutObject")) {
+				if got := s.render(st["Resource"]); got != "bucket/*" {
+					t.Errorf("deny %s is on %s, want every object (bucket/*)", st["Sid"], got)
+				}
+				denies = append(denies, st)
+			}
+		}
+	}
+	// denied says whether a PutObject whose request has the condition keys
+	// ctx is denied: IAM's semantics of the operators, including that a
+	// negated operator holds, and an ...IfExists one too, when its key is
+	// absent.
+	denied := func(ctx map[string]string) (string, bool) {
+		for _, st := range denies {
+			all := true
+			for op, kv := range st["Condition"].(map[string]any) {
+				for k, v := range kv.(map[string]any) {
+					val, present := ctx[k]
+					want := s.render(v)
+					var holds bool
+					switch op {
+					case "Null":
+						holds = (want == "true") == !present
+					case "StringEquals":
+						holds = present && val == want
+					case "StringNotEquals":
+						holds = !present || val != want
+					case "StringEqualsIfExists":
+						holds = !present || val == want
+					case "StringNotEqualsIfExists":
+						holds = !present || val != want
+					default:
+						t.Fatalf("deny %s: operator %s is not modelled here", st["Sid"], op)
+					}
+					all = all && holds
+				}
+			}
+			if all {
+				return str(st["Sid"]), true
+			}
+		}
+		return "", false
+	}
+
+	// The presigned PUT, as the functions sign it.
+	client := s3.NewFromConfig(aws.Config{
+		Region: "us-east-1",
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret"}, nil
+		}),
+	})
+	store, err := s3blob.New(client, s3.NewPresignClient(client), "bucket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("photo"))
+	up, err := store.PresignPut(context.Background(), core.PhotoObjectKey("owner", "photo"), 5, sum[:], "image/jpeg", core.DefaultUploadTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presigned := map[string]string{}
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{}
+	for k, v := range u.Query() {
+		params[k] = strings.Join(v, ",")
+	}
+	for _, m := range []map[string]string{up.Headers, params} {
+		for k, v := range m {
+			if k := strings.ToLower(k); strings.HasPrefix(k, "x-amz-server-side-encryption") {
+				presigned["s3:"+k] = v
+			}
+		}
+	}
+	if sid, ok := denied(presigned); ok {
+		t.Errorf("the service's presigned PUT (encryption headers %v) is denied by %s", presigned, sid)
+	}
+
+	const (
+		sse      = "s3:x-amz-server-side-encryption"
+		sseKey   = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+		sseCAlgo = "s3:x-amz-server-side-encryption-customer-algorithm"
+	)
+	for _, tc := range []struct {
+		name   string
+		ctx    map[string]string
+		denied bool
+	}{
+		{"the bucket's default", map[string]string{}, false},
+		{"SSE-KMS with the data key", map[string]string{sse: "aws:kms", sseKey: "key"}, false},
+		{"SSE-S3", map[string]string{sse: "AES256"}, true},
+		{"DSSE-KMS", map[string]string{sse: "aws:kms:dsse", sseKey: "key"}, true},
+		{"SSE-KMS with the AWS managed key", map[string]string{sse: "aws:kms"}, true},
+		{"SSE-KMS with another key", map[string]string{sse: "aws:kms", sseKey: "arn:aws:kms:us-east-1:111122223333:key/other"}, true},
+		{"SSE-C", map[string]string{sseCAlgo: "AES256"}, true},
+	} {
+		if _, got := denied(tc.ctx); got != tc.denied {
+			t.Errorf("PutObject with %s (%v): denied = %v, want %v", tc.name, tc.ctx, got, tc.denied)
+		}
 	}
 }
 
@@ -254,6 +485,186 @@ func testData(t *testing.T, s *synthesized) {
 	// The cleanup index is the time index of the schema.
 	if !strings.Contains(strings.Join(gotGSI, "\n"), TimeIndex()+" ") {
 		t.Errorf("time index %q is not an index of the table: %v", TimeIndex(), gotGSI)
+	}
+}
+
+// testBackup checks the table's AWS Backup plan: a daily backup kept at
+// least BackupRetentionDays (35) days, into a vault encrypted with the data
+// key, retained, whose recovery points no one may delete early, taken by a
+// role only AWS Backup can assume, with no restore permission.
+func testBackup(t *testing.T, s *synthesized) {
+	_, vault := only(t, s, "AWS::Backup::BackupVault")
+	if vault["DeletionPolicy"] != "Retain" || vault["UpdateReplacePolicy"] != "Retain" {
+		t.Errorf("vault deletion policy %v, update-replace policy %v, want Retain", vault["DeletionPolicy"], vault["UpdateReplacePolicy"])
+	}
+	vp := props(vault)
+	if got := s.render(vp["EncryptionKeyArn"]); got != "key" {
+		t.Errorf("vault encrypted with %q, want the data key", got)
+	}
+	var vaultDenies []string
+	for _, st := range asList(vp["AccessPolicy"].(map[string]any)["Statement"]) {
+		st := st.(map[string]any)
+		if st["Effect"] == "Deny" && s.render(st["Principal"].(map[string]any)["AWS"]) == "*" && st["Condition"] == nil {
+			vaultDenies = append(vaultDenies, s.render(st["Action"]))
+		}
+	}
+	if diff := cmp.Diff([]string{"backup:DeleteRecoveryPoint,backup:UpdateRecoveryPointLifecycle"}, vaultDenies); diff != "" {
+		t.Errorf("vault access policy denials to everyone (-want +got):\n%s", diff)
+	}
+
+	planID, plan := only(t, s, "AWS::Backup::BackupPlan")
+	daily := false
+	for _, r := range asList(props(plan)["BackupPlan"].(map[string]any)["BackupPlanRule"]) {
+		r := r.(map[string]any)
+		if s.render(r["TargetBackupVault"]) != "vault" {
+			t.Errorf("rule %v backs up into %v, want the vault", r["RuleName"], r["TargetBackupVault"])
+		}
+		lc, _ := r["Lifecycle"].(map[string]any)
+		if _, cold := lc["MoveToColdStorageAfterDays"]; cold {
+			t.Errorf("rule %v moves backups to cold storage", r["RuleName"])
+		}
+		// cron(minutes hours day-of-month month day-of-week year)
+		f := strings.Fields(strings.TrimSuffix(strings.TrimPrefix(str(r["ScheduleExpression"]), "cron("), ")"))
+		if len(f) == 6 && f[2] == "*" && f[3] == "*" && (f[4] == "?" || f[4] == "*") && f[5] == "*" &&
+			lc["DeleteAfterDays"] != nil && lc["DeleteAfterDays"].(float64) >= 35 {
+			daily = true
+		}
+	}
+	if !daily {
+		t.Errorf("plan %s has no daily rule keeping backups 35 days or more: %v", planID, props(plan))
+	}
+	if BackupRetentionDays < 35 {
+		t.Errorf("BackupRetentionDays = %d, want at least 35", BackupRetentionDays)
+	}
+
+	_, sel := only(t, s, "AWS::Backup::BackupSelection")
+	sp := props(sel)
+	if got := s.render(sp["BackupPlanId"]); got != planID {
+		t.Errorf("selection belongs to %s, want the plan %s", got, planID)
+	}
+	bs := sp["BackupSelection"].(map[string]any)
+	if got := s.render(bs["Resources"]); got != "table" {
+		t.Errorf("selection backs up %q, want the table only", got)
+	}
+	if bs["ListOfTags"] != nil || bs["Conditions"] != nil {
+		t.Errorf("selection also selects by tag or condition: %v", bs)
+	}
+	roleID := s.render(bs["IamRoleArn"])
+	role, ok := s.resources("AWS::IAM::Role")[roleID]
+	if !ok {
+		t.Fatalf("selection's role %s is not a role of the stack", roleID)
+	}
+	rp := props(role)
+	for _, st := range asList(rp["AssumeRolePolicyDocument"].(map[string]any)["Statement"]) {
+		pr := st.(map[string]any)["Principal"].(map[string]any)
+		if pr["Service"] != "backup.amazonaws.com" || len(pr) != 1 {
+			t.Errorf("backup role is assumable by %v, want only backup.amazonaws.com", pr)
+		}
+	}
+	if got := s.render(rp["ManagedPolicyArns"]); got != "arn:${Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup" {
+		t.Errorf("backup role's managed policies %s, want only AWSBackupServiceRolePolicyForBackup (no restores)", got)
+	}
+	if rp["Policies"] != nil {
+		t.Errorf("backup role has inline policies: %v", rp["Policies"])
+	}
+	for _, typ := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"} {
+		for id, p := range s.resources(typ) {
+			for _, r := range asList(props(p)["Roles"]) {
+				if m, ok := r.(map[string]any); ok && str(m["Ref"]) == roleID {
+					t.Errorf("policy %s is attached to the backup role", id)
+				}
+			}
+		}
+	}
+	// The table is in a backup plan: no resource accepts cdk-nag's finding
+	// that it is not.
+	for id, r := range s.json["Resources"].(map[string]any) {
+		md, _ := r.(map[string]any)["Metadata"].(map[string]any)
+		nag, _ := md["cdk_nag"].(map[string]any)
+		for _, sp := range asList(nag["rules_to_suppress"]) {
+			if m, ok := sp.(map[string]any); ok && str(m["id"]) == "HIPAA.Security-DynamoDBInBackupPlan" {
+				t.Errorf("%s suppresses HIPAA.Security-DynamoDBInBackupPlan", id)
+			}
+		}
+	}
+}
+
+// testDependencies checks the order CloudFormation must follow where the
+// data key's policy names the functions' roles: the key depends on the
+// roles, so no role may depend, through Ref, Fn::GetAtt, Fn::Sub or
+// DependsOn, on the key (the functions' policies, which name the key, are
+// resources of their own). A cycle anywhere in the template already fails
+// synth: assertions.Template_FromStack refuses an undeployable template.
+func testDependencies(t *testing.T, s *synthesized) {
+	res := s.json["Resources"].(map[string]any)
+	sub := regexp.MustCompile(`\$\{([A-Za-z0-9]+)(\.[A-Za-z0-9.]+)?\}`)
+	deps := map[string][]string{}
+	var walk func(id string, v any)
+	walk = func(id string, v any) {
+		switch v := v.(type) {
+		case []any:
+			for _, x := range v {
+				walk(id, x)
+			}
+		case map[string]any:
+			for k, x := range v {
+				switch k {
+				case "Ref":
+					if _, isRes := res[str(x)]; isRes {
+						deps[id] = append(deps[id], str(x))
+					}
+				case "Fn::GetAtt":
+					if l, ok := x.([]any); ok && len(l) > 0 {
+						deps[id] = append(deps[id], str(l[0]))
+					}
+				case "Fn::Sub":
+					tmpl := str(x)
+					if l, ok := x.([]any); ok && len(l) > 0 {
+						tmpl = str(l[0])
+						walk(id, l[1:])
+					}
+					for _, m := range sub.FindAllStringSubmatch(tmpl, -1) {
+						if _, isRes := res[m[1]]; isRes {
+							deps[id] = append(deps[id], m[1])
+						}
+					}
+				default:
+					walk(id, x)
+				}
+			}
+		}
+	}
+	for id, r := range res {
+		r := r.(map[string]any)
+		walk(id, r["Properties"])
+		for _, d := range asList(r["DependsOn"]) {
+			if d != nil {
+				deps[id] = append(deps[id], str(d))
+			}
+		}
+	}
+	var reach func(id string, seen map[string]bool)
+	reach = func(id string, seen map[string]bool) {
+		for _, d := range deps[id] {
+			if !seen[d] {
+				seen[d] = true
+				reach(d, seen)
+			}
+		}
+	}
+	key := keyID(s, "key")
+	keyDeps := map[string]bool{}
+	reach(key, keyDeps)
+	for _, name := range FunctionNames() {
+		role := logicalID(s.stack.Stack, s.stack.Functions.ByName[name].Role.Node().DefaultChild())
+		seen := map[string]bool{}
+		reach(role, seen)
+		if seen[key] {
+			t.Errorf("the role of %s depends on the data key", name)
+		}
+		if (name == "issue-key" || name == "upload-presign") && !keyDeps[role] {
+			t.Errorf("the data key's policy does not name the role of %s", name)
+		}
 	}
 }
 
@@ -384,6 +795,8 @@ func testAPI(t *testing.T, s *synthesized) {
 	if rs["ThrottlingRateLimit"] != float64(DefaultThrottleRate) || rs["ThrottlingBurstLimit"] != float64(DefaultThrottleBurst) {
 		t.Errorf("stage throttling %v, want rate %d burst %d", rs, DefaultThrottleRate, DefaultThrottleBurst)
 	}
+	testPublicThrottling(t, s, DefaultThrottleRate, DefaultThrottleBurst)
+	testAppClient(t, s)
 	als := sp["AccessLogSettings"].(map[string]any)
 	if s.render(als["DestinationArn"]) != logicalID(s.stack.Stack, s.stack.API.AccessLogs.Node().DefaultChild()) {
 		t.Errorf("access logs go to %v", als["DestinationArn"])
@@ -401,6 +814,90 @@ func testAPI(t *testing.T, s *synthesized) {
 			strings.Contains(lv, "header") || strings.Contains(lv, "body") {
 			t.Errorf("access log field %s = %s may carry a query string, path, header or body", k, v)
 		}
+	}
+}
+
+// testPublicThrottling checks that each public route has throttling of its
+// own, PublicThrottleRate and PublicThrottleBurst or the stage's if lower,
+// and that the stage, whose settings name the route, is made after it.
+func testPublicThrottling(t *testing.T, s *synthesized, stageRate, stageBurst int) {
+	t.Helper()
+	stageID, stage := only(t, s, "AWS::ApiGatewayV2::Stage")
+	routeIDs := map[string]string{}
+	for id, r := range s.resources("AWS::ApiGatewayV2::Route") {
+		routeIDs[str(props(r)["RouteKey"])] = id
+	}
+	want := map[string]any{}
+	var public []string
+	for _, r := range httpapi.Routes {
+		if r.Public() {
+			public = append(public, r.RouteKey())
+			want[r.RouteKey()] = map[string]any{
+				"ThrottlingRateLimit":    float64(min(PublicThrottleRate, stageRate)),
+				"ThrottlingBurstLimit":   float64(min(PublicThrottleBurst, stageBurst)),
+				"DetailedMetricsEnabled": true,
+			}
+			if !slices.Contains(asList(stage["DependsOn"]), any(routeIDs[r.RouteKey()])) {
+				t.Errorf("stage %s does not depend on route %s, which its settings name", stageID, r.RouteKey())
+			}
+		}
+	}
+	if len(public) == 0 || !slices.Contains(public, "GET /health") {
+		t.Fatalf("public routes %v, want GET /health among them", public)
+	}
+	if diff := cmp.Diff(want, props(stage)["RouteSettings"]); diff != "" {
+		t.Errorf("stage route settings (-want +got):\n%s", diff)
+	}
+	if PublicThrottleRate >= DefaultThrottleRate || PublicThrottleBurst >= DefaultThrottleBurst {
+		t.Errorf("public routes' throttling %d/%d is not below the stage's default %d/%d",
+			PublicThrottleRate, PublicThrottleBurst, DefaultThrottleRate, DefaultThrottleBurst)
+	}
+}
+
+// testAppClient checks the Cognito app client and what it lets users
+// change: no attribute of their identity, an email only once verified, and
+// refresh tokens that live a week at most.
+func testAppClient(t *testing.T, s *synthesized) {
+	t.Helper()
+	_, client := only(t, s, "AWS::Cognito::UserPoolClient")
+	cp := props(client)
+	var write []string
+	for _, a := range asList(cp["WriteAttributes"]) {
+		write = append(write, str(a))
+	}
+	// An absent or empty list is every standard attribute to Cognito.
+	if diff := cmp.Diff([]string{"locale"}, write); diff != "" {
+		t.Errorf("attributes users may write (-want +got):\n%s", diff)
+	}
+	minutes := func(field, unitField string) float64 {
+		v, _ := cp[field].(float64)
+		switch unit := str(cp["TokenValidityUnits"].(map[string]any)[unitField]); unit {
+		case "minutes":
+			return v
+		case "hours":
+			return v * 60
+		case "days":
+			return v * 24 * 60
+		default:
+			t.Errorf("%s: unit %q", field, unit)
+			return 0
+		}
+	}
+	if got := minutes("RefreshTokenValidity", "RefreshToken"); got <= 0 || got > 7*24*60 {
+		t.Errorf("refresh tokens live %v minutes, want at most 7 days", got)
+	}
+	for _, f := range [][2]string{{"AccessTokenValidity", "AccessToken"}, {"IdTokenValidity", "IdToken"}} {
+		if got := minutes(f[0], f[1]); got <= 0 || got > 60 {
+			t.Errorf("%s is %v minutes, want at most an hour", f[0], got)
+		}
+	}
+	if cp["EnableTokenRevocation"] != true {
+		t.Error("token revocation is off")
+	}
+	_, pool := only(t, s, "AWS::Cognito::UserPool")
+	upd, _ := props(pool)["UserAttributeUpdateSettings"].(map[string]any)
+	if got := s.render(upd["AttributesRequireVerificationBeforeUpdate"]); got != "email" {
+		t.Errorf("attributes kept until the new value is verified: %q, want email", got)
 	}
 }
 

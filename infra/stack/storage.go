@@ -28,7 +28,8 @@ type Storage struct {
 // NewStorage creates the buckets. The objects' bucket is private (every
 // public access blocked, ACLs disabled), encrypted with the data key (SSE-KMS,
 // with an S3 Bucket Key), reachable only over TLS with SigV4 signatures
-// younger than MaxSignatureAge, versioned, and logged to the logs bucket.
+// younger than MaxSignatureAge, refusing writes that ask for another
+// encryption (denyOtherEncryption), versioned, and logged to the logs bucket.
 // Its lifecycle aborts incomplete multipart uploads after a day and removes
 // object versions that were deleted or overwritten after
 // noncurrentDays: the cleanup job deletes abandoned staged uploads (it knows
@@ -104,5 +105,67 @@ func NewStorage(scope constructs.Construct, id string, key awskms.IKey, corsOrig
 			"StringNotEquals": map[string]any{"s3:signatureversion": "AWS4-HMAC-SHA256"},
 		},
 	}))
+	s.denyOtherEncryption(key)
 	return s
+}
+
+// S3 condition keys of the encryption a PutObject (or a CopyObject, or a
+// CreateMultipartUpload, which S3 authorizes as s3:PutObject) asks for.
+const (
+	condSSE         = "s3:x-amz-server-side-encryption"
+	condSSEKey      = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+	condSSECustomer = "s3:x-amz-server-side-encryption-customer-algorithm"
+)
+
+// denyOtherEncryption refuses writes that ask for an encryption other than
+// the bucket's default, SSE-KMS with the data key. A request that asks for
+// none gets the default, and that is what the service's presigned PUTs do:
+// they sign Content-Length, Content-Type and x-amz-checksum-sha256 and no
+// x-amz-server-side-encryption* header (s3blob.PresignPut).
+//
+// Each denial is guarded by a Null check that the header is present. The
+// ...IfExists operators would not do: IfExists makes a condition true when
+// its key is absent, so a Deny with StringNotEqualsIfExists (and as much
+// with a plain StringNotEquals, a negated operator, which also holds on an
+// absent key) would refuse exactly the requests that rely on the default.
+//
+//   - an algorithm other than aws:kms (AES256, aws:kms:dsse);
+//   - a KMS key other than the data key, by ARN (the form S3 compares; a
+//     key named by id or alias is refused too);
+//   - aws:kms without a key id, which S3 would encrypt with the AWS managed
+//     key aws/s3 rather than the bucket's;
+//   - a customer-provided key (SSE-C), which S3 does not keep.
+func (s *Storage) denyOtherEncryption(key awskms.IKey) {
+	objects := jsii.Strings(*s.Bucket.ArnForObjects(jsii.String("*")))
+	present := func(keys ...string) map[string]any {
+		m := map[string]any{}
+		for _, k := range keys {
+			m[k] = "false"
+		}
+		return m
+	}
+	deny := func(sid string, cond map[string]any) {
+		s.Bucket.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(sid),
+			Effect:     awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings("s3:PutObject"),
+			Resources:  objects,
+			Conditions: &cond,
+		}))
+	}
+	deny("DenyPutWithAnotherEncryption", map[string]any{
+		"StringNotEquals": map[string]any{condSSE: "aws:kms"},
+		"Null":            present(condSSE),
+	})
+	deny("DenyPutWithAnotherKey", map[string]any{
+		"StringNotEquals": map[string]any{condSSEKey: *key.KeyArn()},
+		"Null":            present(condSSEKey),
+	})
+	deny("DenyPutWithTheAWSManagedKey", map[string]any{
+		"Null": map[string]any{condSSE: "false", condSSEKey: "true"},
+	})
+	deny("DenyPutWithACustomerKey", map[string]any{
+		"Null": present(condSSECustomer),
+	})
 }

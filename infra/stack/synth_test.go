@@ -24,7 +24,8 @@ type synthesized struct {
 	template assertions.Template
 	json     map[string]any // the template as JSON
 	// ids maps the logical ids of the stack's main resources to the names
-	// the tests use for them ("table", "bucket", "key", ...).
+	// the tests use for them ("table", "bucket", "key", ..., and
+	// "role:<function>" for the functions' roles).
 	ids map[string]string
 	// fns maps function names to their logical ids; fnLogs maps the
 	// logical ids of their log groups to the function names.
@@ -80,7 +81,9 @@ func synth(t *testing.T, ctx map[string]string) *synthesized {
 	for name, f := range st.Functions.ByName {
 		s.fns[name] = logicalID(st.Stack, f.Fn.Node().DefaultChild())
 		s.fnLogs[logicalID(st.Stack, f.LogGroup.Node().DefaultChild())] = name
+		s.ids[logicalID(st.Stack, f.Role.Node().DefaultChild())] = "role:" + name
 	}
+	s.ids[logicalID(st.Stack, st.Backup.Vault.Node().DefaultChild())] = "vault"
 	synthCache[key] = s
 	return s
 }

@@ -67,3 +67,10 @@ func TestExternalIssuerAndCORS(t *testing.T) {
 	})
 	t.Run("nag", func(t *testing.T) { testNag(t, s) })
 }
+
+// TestLowStageThrottle synthesizes the stack with stage limits below the
+// public routes' own: the public routes are held to the stage's.
+func TestLowStageThrottle(t *testing.T) {
+	s := synth(t, map[string]string{CtxThrottleRate: "2", CtxThrottleBurst: "4"})
+	testPublicThrottling(t, s, 2, 4)
+}
