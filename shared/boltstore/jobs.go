@@ -437,24 +437,16 @@ func (s *Store) CountAudit(ctx context.Context, day time.Time, key string) (int6
 
 // reportRecord is the stored daily report.
 type reportRecord struct {
-	Day                 time.Time `json:"day"`
-	GeneratedAt         time.Time `json:"generated_at"`
-	SessionsCreated     int64     `json:"sessions_created"`
-	SessionsRevoked     int64     `json:"sessions_revoked"`
-	SessionsAutoRevoked int64     `json:"sessions_auto_revoked"`
-	SessionsExpired     int64     `json:"sessions_expired"`
-	Views               int64     `json:"views"`
-	SuspiciousEvents    int64     `json:"suspicious_events"`
-	ChatImageFetches    int64     `json:"chat_image_fetches"`
+	Day         time.Time `json:"day"`
+	GeneratedAt time.Time `json:"generated_at"`
+	core.ReportCounts
 }
 
 // PutDailyReport stores the report of r.Day's UTC day, replacing one stored
 // before.
 func (s *Store) PutDailyReport(ctx context.Context, r core.DailyReport) error {
 	rec := reportRecord{
-		Day: r.Day.UTC(), GeneratedAt: r.GeneratedAt.UTC(),
-		SessionsCreated: r.SessionsCreated, SessionsRevoked: r.SessionsRevoked, SessionsAutoRevoked: r.SessionsAutoRevoked,
-		SessionsExpired: r.SessionsExpired, Views: r.Views, SuspiciousEvents: r.SuspiciousEvents, ChatImageFetches: r.ChatImageFetches,
+		Day: r.Day.UTC(), GeneratedAt: r.GeneratedAt.UTC(), ReportCounts: r.ReportCounts,
 	}
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(itemsBucket), storekeys.DailyReportKey(r.Day), rec)
@@ -478,11 +470,7 @@ func (s *Store) GetDailyReport(ctx context.Context, day time.Time) (core.DailyRe
 	if err != nil {
 		return core.DailyReport{}, fmt.Errorf("get daily report of %s: %w", day.UTC().Format(time.DateOnly), err)
 	}
-	return core.DailyReport{
-		Day: r.Day.UTC(), GeneratedAt: r.GeneratedAt.UTC(),
-		SessionsCreated: r.SessionsCreated, SessionsRevoked: r.SessionsRevoked, SessionsAutoRevoked: r.SessionsAutoRevoked,
-		SessionsExpired: r.SessionsExpired, Views: r.Views, SuspiciousEvents: r.SuspiciousEvents, ChatImageFetches: r.ChatImageFetches,
-	}, nil
+	return core.DailyReport{Day: r.Day.UTC(), GeneratedAt: r.GeneratedAt.UTC(), ReportCounts: r.ReportCounts}, nil
 }
 
 // Tally adds one to the counter name and returns its new value. The

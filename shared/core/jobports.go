@@ -48,15 +48,21 @@ type DueItem struct {
 
 // DailyReport is what happened on one UTC day, counted from the audit trail.
 type DailyReport struct {
-	Day                 time.Time // 00:00 UTC of the day
-	GeneratedAt         time.Time
-	SessionsCreated     int64
-	SessionsRevoked     int64 // by their patient
-	SessionsAutoRevoked int64 // by the detector
-	SessionsExpired     int64 // by the cleanup job
-	Views               int64 // keys issued: views spent
-	SuspiciousEvents    int64 // activity reports and detector signals scored
-	ChatImageFetches    int64 // chat-image signed URLs handed out
+	Day         time.Time // 00:00 UTC of the day
+	GeneratedAt time.Time
+	ReportCounts
+}
+
+// ReportCounts are a daily report's counts, with the names they have in
+// JSON (the job's result, the embedded store's record).
+type ReportCounts struct {
+	SessionsCreated     int64 `json:"sessions_created"`
+	SessionsRevoked     int64 `json:"sessions_revoked"`      // by their patient
+	SessionsAutoRevoked int64 `json:"sessions_auto_revoked"` // by the detector
+	SessionsExpired     int64 `json:"sessions_expired"`      // by the cleanup job
+	Views               int64 `json:"views"`                 // keys issued: views spent
+	SuspiciousEvents    int64 `json:"suspicious_events"`     // activity reports and detector signals scored
+	ChatImageFetches    int64 `json:"chat_image_fetches"`    // chat-image signed URLs handed out
 }
 
 // StatKey is the counter an audit record counts towards in CountAudit:

@@ -56,7 +56,7 @@ func reportItemOf(r core.DailyReport) reportItem {
 }
 
 func (r reportItem) report() (core.DailyReport, error) {
-	out := core.DailyReport{
+	out := core.DailyReport{ReportCounts: core.ReportCounts{
 		SessionsCreated:     r.SessionsCreated,
 		SessionsRevoked:     r.SessionsRevoked,
 		SessionsAutoRevoked: r.SessionsAutoRevoked,
@@ -64,7 +64,7 @@ func (r reportItem) report() (core.DailyReport, error) {
 		Views:               r.Views,
 		SuspiciousEvents:    r.SuspiciousEvents,
 		ChatImageFetches:    r.ChatImageFetches,
-	}
+	}}
 	err := parseTimes(timeField{r.Day, &out.Day}, timeField{r.GeneratedAt, &out.GeneratedAt})
 	return out, err
 }

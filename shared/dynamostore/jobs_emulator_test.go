@@ -254,7 +254,7 @@ func TestJobItemsOnEmulator(t *testing.T) {
 	})
 
 	t.Run("report", func(t *testing.T) {
-		r := core.DailyReport{Day: day.Add(5 * time.Hour), GeneratedAt: st0, SessionsCreated: 1 << 40, ChatImageFetches: 7}
+		r := core.DailyReport{Day: day.Add(5 * time.Hour), GeneratedAt: st0, ReportCounts: core.ReportCounts{SessionsCreated: 1 << 40, ChatImageFetches: 7}}
 		if err := e.s.PutDailyReport(ctx, r); err != nil {
 			t.Fatal(err)
 		}

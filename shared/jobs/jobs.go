@@ -59,23 +59,13 @@ type Result struct {
 // Report is a daily report as the function returns it and `medshare job`
 // prints it.
 type Report struct {
-	Day                 string `json:"day"` // YYYY-MM-DD, UTC
-	SessionsCreated     int64  `json:"sessions_created"`
-	SessionsRevoked     int64  `json:"sessions_revoked"`
-	SessionsAutoRevoked int64  `json:"sessions_auto_revoked"`
-	SessionsExpired     int64  `json:"sessions_expired"`
-	Views               int64  `json:"views"`
-	SuspiciousEvents    int64  `json:"suspicious_events"`
-	ChatImageFetches    int64  `json:"chat_image_fetches"`
+	Day string `json:"day"` // YYYY-MM-DD, UTC
+	core.ReportCounts
 }
 
 // ReportOf is r as a Report.
 func ReportOf(r core.DailyReport) *Report {
-	return &Report{
-		Day: r.Day.UTC().Format(time.DateOnly), SessionsCreated: r.SessionsCreated, SessionsRevoked: r.SessionsRevoked,
-		SessionsAutoRevoked: r.SessionsAutoRevoked, SessionsExpired: r.SessionsExpired, Views: r.Views,
-		SuspiciousEvents: r.SuspiciousEvents, ChatImageFetches: r.ChatImageFetches,
-	}
+	return &Report{Day: r.Day.UTC().Format(time.DateOnly), ReportCounts: r.ReportCounts}
 }
 
 // Run runs job name once. now is the time the run was scheduled for (an

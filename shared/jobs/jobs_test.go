@@ -525,7 +525,7 @@ func testDailyReport(t *testing.T, env *testenv.Env) {
 		total.SuspiciousEvents += stored.SuspiciousEvents
 	}
 	// And what the test did, whatever the days.
-	if diff := cmp.Diff(core.DailyReport{SessionsCreated: 3, SessionsRevoked: 1, SessionsAutoRevoked: 1, SessionsExpired: 1, Views: 2, SuspiciousEvents: 2}, total); diff != "" {
+	if diff := cmp.Diff(core.DailyReport{ReportCounts: core.ReportCounts{SessionsCreated: 3, SessionsRevoked: 1, SessionsAutoRevoked: 1, SessionsExpired: 1, Views: 2, SuspiciousEvents: 2}}, total); diff != "" {
 		t.Errorf("totals (-want +got):\n%s", diff)
 	}
 	if env.RT != nil && len(published) != len(want) {
@@ -639,6 +639,16 @@ func TestSchedule(t *testing.T) {
 	env := testenv.Start(t, core.Config{})
 	u := usersOf(env)
 	u.share(t, 60)
+	// A session whose purpose holds PHI, expired by the scheduled cleanup:
+	// the jobs' log lines carry ids and counts only (DESIGN §2.10).
+	const phi = "Jane Roe, melanoma follow-up"
+	photo, err := u.pat.UploadPhoto(context.Background(), "CROWN", "image/png", []byte("phi photo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.pat.CreateShare(context.Background(), client.ShareRequest{ProfessionalID: pro, PhotoIDs: []string{photo}, ExpiresIn: 60, MaxViews: 1, Purpose: phi}, ""); err != nil {
+		t.Fatal(err)
+	}
 	env.Clock.Advance(61 * time.Second)
 	var logs testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -676,6 +686,9 @@ func TestSchedule(t *testing.T) {
 	}
 	cancel()
 	<-done
+	if strings.Contains(logs.String(), "Jane Roe") || strings.Contains(env.Logs.String(), "Jane Roe") {
+		t.Errorf("a session's purpose reached the logs")
+	}
 	for _, j := range jobs.Jobs {
 		if !strings.Contains(logs.String(), `"job":"`+j.Name+`","outcome":"ok"`) {
 			t.Errorf("%s did not run:\n%s", j.Name, logs.String())

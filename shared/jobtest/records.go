@@ -153,15 +153,17 @@ func testWatermark(t *testing.T, h Harness) {
 func testDailyReport(t *testing.T, h Harness) {
 	report := func(day time.Time, base int64) core.DailyReport {
 		return core.DailyReport{
-			Day:                 day,
-			GeneratedAt:         day.Add(24*time.Hour + 15*time.Minute + 123456789),
-			SessionsCreated:     base + 1,
-			SessionsRevoked:     base + 2,
-			SessionsAutoRevoked: base + 3,
-			SessionsExpired:     base + 4,
-			Views:               base + 5,
-			SuspiciousEvents:    base + 6,
-			ChatImageFetches:    base + 7,
+			Day:         day,
+			GeneratedAt: day.Add(24*time.Hour + 15*time.Minute + 123456789),
+			ReportCounts: core.ReportCounts{
+				SessionsCreated:     base + 1,
+				SessionsRevoked:     base + 2,
+				SessionsAutoRevoked: base + 3,
+				SessionsExpired:     base + 4,
+				Views:               base + 5,
+				SuspiciousEvents:    base + 6,
+				ChatImageFetches:    base + 7,
+			},
 		}
 	}
 	get := func(t *testing.T, s Store, day time.Time, want core.DailyReport) {
