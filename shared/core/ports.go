@@ -2,7 +2,10 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"mime"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -94,6 +97,58 @@ type Store interface {
 	AuditStore
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
+}
+
+// The limits every Blobs implementation enforces, S3's: one PUT writes at
+// most MaxBlobSize bytes, and a presigned URL is valid for MinURLTTL to
+// MaxURLTTL.
+const (
+	MaxBlobSize = 5 << 30
+	MinURLTTL   = time.Second
+	MaxURLTTL   = 7 * 24 * time.Hour
+)
+
+// CheckURLTTL refuses (KindInvalid) a URL validity outside [MinURLTTL,
+// MaxURLTTL]; op names the operation in the message.
+func CheckURLTTL(op string, ttl time.Duration) error {
+	if ttl < MinURLTTL || ttl > MaxURLTTL {
+		return ErrInvalid("%s: ttl must be between %s and %s", op, MinURLTTL, MaxURLTTL)
+	}
+	return nil
+}
+
+// CheckPresignPut checks the arguments of Blobs.PresignPut other than the
+// key, whose rules are the implementation's: the ttl, a size from 0 to
+// MaxBlobSize (KindTooLarge above), a 32-byte SHA-256, and a content type of
+// printable ASCII that parses as a media type.
+func CheckPresignPut(op, key string, size int64, sum []byte, contentType string, ttl time.Duration) error {
+	if err := CheckURLTTL(op, ttl); err != nil {
+		return err
+	}
+	switch {
+	case size < 0:
+		return ErrInvalid("%s of %s: size must not be negative", op, key)
+	case size > MaxBlobSize:
+		return ErrTooLarge("%s of %s: size must be at most %d bytes", op, key, int64(MaxBlobSize))
+	case len(sum) != sha256.Size:
+		return ErrInvalid("%s of %s: sha256 must be 32 bytes", op, key)
+	case !validMediaType(contentType):
+		return ErrInvalid("%s of %s: content type is malformed", op, key)
+	}
+	return nil
+}
+
+func validMediaType(ct string) bool {
+	if ct == "" || len(ct) > 255 || strings.TrimSpace(ct) != ct {
+		return false
+	}
+	for i := 0; i < len(ct); i++ {
+		if ct[i] < 0x20 || ct[i] > 0x7e {
+			return false
+		}
+	}
+	_, _, err := mime.ParseMediaType(ct)
+	return err == nil
 }
 
 // Blobs stores objects (ciphertexts, chat images) and hands out short-lived

@@ -44,7 +44,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -78,12 +77,10 @@ const (
 	// MaxKeyLen is the longest object key, in bytes.
 	MaxKeyLen = 1024
 	// MaxObjectSize is the largest object, as S3's single PUT.
-	MaxObjectSize = 5 << 30
+	MaxObjectSize = core.MaxBlobSize
 	// MinTTL and MaxTTL bound the validity of a URL, as S3's presigned URLs.
-	MinTTL = time.Second
-	MaxTTL = 7 * 24 * time.Hour
-
-	maxTypeLen = 255
+	MinTTL = core.MinURLTTL
+	MaxTTL = core.MaxURLTTL
 )
 
 const (
@@ -192,29 +189,9 @@ func ValidKey(key string) bool {
 	return true
 }
 
-func validContentType(ct string) bool {
-	if ct == "" || len(ct) > maxTypeLen || strings.TrimSpace(ct) != ct {
-		return false
-	}
-	for i := 0; i < len(ct); i++ {
-		if ct[i] < 0x20 || ct[i] > 0x7e {
-			return false
-		}
-	}
-	_, _, err := mime.ParseMediaType(ct)
-	return err == nil
-}
-
 func checkKey(op, key string) error {
 	if !ValidKey(key) {
 		return core.ErrInvalid("%s: object key %q is malformed", op, key)
-	}
-	return nil
-}
-
-func checkTTL(op string, ttl time.Duration) error {
-	if ttl < MinTTL || ttl > MaxTTL {
-		return core.ErrInvalid("%s: ttl must be between %s and %s", op, MinTTL, MaxTTL)
 	}
 	return nil
 }
@@ -231,18 +208,8 @@ func (s *Store) PresignPut(_ context.Context, key string, size int64, sum []byte
 	if err := checkKey(op, key); err != nil {
 		return core.Upload{}, err
 	}
-	if err := checkTTL(op, ttl); err != nil {
+	if err := core.CheckPresignPut(op, key, size, sum, contentType, ttl); err != nil {
 		return core.Upload{}, err
-	}
-	switch {
-	case size < 0:
-		return core.Upload{}, core.ErrInvalid("%s of %s: size must not be negative", op, key)
-	case size > MaxObjectSize:
-		return core.Upload{}, core.ErrTooLarge("%s of %s: size must be at most %d bytes", op, key, int64(MaxObjectSize))
-	case len(sum) != sha256.Size:
-		return core.Upload{}, core.ErrInvalid("%s of %s: sha256 must be 32 bytes", op, key)
-	case !validContentType(contentType):
-		return core.Upload{}, core.ErrInvalid("%s of %s: content type is malformed", op, key)
 	}
 	exp := s.expiry(ttl)
 	sumHex := hex.EncodeToString(sum)
@@ -269,7 +236,7 @@ func (s *Store) PresignGet(_ context.Context, key string, ttl time.Duration) (co
 	if err := checkKey(op, key); err != nil {
 		return core.SignedURL{}, err
 	}
-	if err := checkTTL(op, ttl); err != nil {
+	if err := core.CheckURLTTL(op, ttl); err != nil {
 		return core.SignedURL{}, err
 	}
 	exp := s.expiry(ttl)

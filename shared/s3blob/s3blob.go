@@ -78,11 +78,11 @@ const (
 	// MaxKeyLen is the longest object key, in bytes.
 	MaxKeyLen = 1024
 	// MaxObjectSize is the largest object a single PUT may write.
-	MaxObjectSize = 5 << 30
+	MaxObjectSize = core.MaxBlobSize
 	// MinTTL and MaxTTL bound the validity of a presigned URL (SigV4 allows
 	// one second to seven days).
-	MinTTL = time.Second
-	MaxTTL = 7 * 24 * time.Hour
+	MinTTL = core.MinURLTTL
+	MaxTTL = core.MaxURLTTL
 )
 
 // CredentialMargin is how long before its signing credentials expire a URL
@@ -164,25 +164,6 @@ func checkKey(op, key string) error {
 	return nil
 }
 
-func checkTTL(op string, ttl time.Duration) error {
-	if ttl < MinTTL || ttl > MaxTTL {
-		return core.ErrInvalid("%s: ttl must be between %s and %s", op, MinTTL, MaxTTL)
-	}
-	return nil
-}
-
-func validContentType(ct string) bool {
-	if ct == "" || len(ct) > 255 || strings.TrimSpace(ct) != ct {
-		return false
-	}
-	for i := 0; i < len(ct); i++ {
-		if ct[i] < 0x20 || ct[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // signing returns the presign options for a URL of validity ttl: the expiry,
 // capped so that the URL expires CredentialMargin before the credentials that
 // sign it, and those very credentials, so that a refresh between the check and
@@ -219,18 +200,8 @@ func (s *Store) PresignPut(ctx context.Context, key string, size int64, sum []by
 	if err := checkKey(op, key); err != nil {
 		return core.Upload{}, err
 	}
-	if err := checkTTL(op, ttl); err != nil {
+	if err := core.CheckPresignPut(op, key, size, sum, contentType, ttl); err != nil {
 		return core.Upload{}, err
-	}
-	switch {
-	case size < 0:
-		return core.Upload{}, core.ErrInvalid("%s of %s: size must not be negative", op, key)
-	case size > MaxObjectSize:
-		return core.Upload{}, core.ErrTooLarge("%s of %s: size must be at most %d bytes", op, key, int64(MaxObjectSize))
-	case len(sum) != sha256.Size:
-		return core.Upload{}, core.ErrInvalid("%s of %s: sha256 must be 32 bytes", op, key)
-	case !validContentType(contentType):
-		return core.Upload{}, core.ErrInvalid("%s of %s: content type is malformed", op, key)
 	}
 	optFns, err := s.signing(ctx, op, key, ttl)
 	if err != nil {
@@ -292,7 +263,7 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	if err := checkKey(op, key); err != nil {
 		return core.SignedURL{}, err
 	}
-	if err := checkTTL(op, ttl); err != nil {
+	if err := core.CheckURLTTL(op, ttl); err != nil {
 		return core.SignedURL{}, err
 	}
 	optFns, err := s.signing(ctx, op, key, ttl)
