@@ -54,7 +54,7 @@ func TestSampleEvents(t *testing.T) {
 	defer rt.Close()
 	srv := httptest.NewServer(rt.Blobs.Handler())
 	defer srv.Close()
-	err = samples.Seed(context.Background(), samples.Target{
+	target := samples.Target{
 		Service: rt.Service, Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
 		Put: func(up core.Upload, data []byte) error {
 			req, _ := http.NewRequest(up.Method, srv.URL+up.URL[strings.Index(up.URL, embedded.BlobPrefix):], bytes.NewReader(data))
@@ -71,8 +71,8 @@ func TestSampleEvents(t *testing.T) {
 			}
 			return nil
 		},
-	})
-	if err != nil {
+	}
+	if err := samples.Seed(context.Background(), target); err != nil {
 		t.Fatal(err)
 	}
 
@@ -90,6 +90,11 @@ func TestSampleEvents(t *testing.T) {
 			r, ok := httpapi.RouteByOp(op)
 			if !ok {
 				t.Fatalf("%s is not a route", op)
+			}
+			if op == "signed-url" {
+				if err := samples.SeedKey(context.Background(), target); err != nil {
+					t.Fatal(err)
+				}
 			}
 			ev := load(t, op)
 			if ev.RouteKey != r.RouteKey() || ev.RequestContext.RouteKey != r.RouteKey() {

@@ -252,23 +252,6 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = samples.Seed(context.Background(), samples.Target{
-		Service: rt.Service, Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
-		Put: func(up core.Upload, data []byte) error {
-			h := map[string]any{}
-			for k, v := range up.Headers {
-				h[k] = v
-			}
-			if st := send(t, map[string]any{"method": up.Method, "url": up.URL, "headers": h}, data); st != 200 {
-				return fmt.Errorf("upload: %d", st)
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	bin := buildAll(t)
 	env := []string{"MEDSHARE_BACKEND=aws", "MEDSHARE_S3_PATH_STYLE=true"}
 	for k, v := range s.Env() {
@@ -285,8 +268,33 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		t.Logf("cold start of %s under the emulator: %v", j.Name, fns[j.Name].coldStart.Round(time.Millisecond))
 	}
 
+	// Seed just before the samples run, after the slow part (building and
+	// starting every function): the sample key lives 60 seconds, so it must
+	// not be created minutes before signed-url claims it.
+	target := samples.Target{
+		Service: rt.Service, Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
+		Put: func(up core.Upload, data []byte) error {
+			h := map[string]any{}
+			for k, v := range up.Headers {
+				h[k] = v
+			}
+			if st := send(t, map[string]any{"method": up.Method, "url": up.URL, "headers": h}, data); st != 200 {
+				return fmt.Errorf("upload: %d", st)
+			}
+			return nil
+		},
+	}
+	if err := samples.Seed(context.Background(), target); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, op := range samples.Order {
 		t.Run("sample/"+op, func(t *testing.T) {
+			if op == "signed-url" {
+				if err := samples.SeedKey(context.Background(), target); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if st, b := fns[op].invoke(t, loadEvent(t, op)); st != samples.Status[op] {
 				t.Errorf("status %d %v, want %d", st, b, samples.Status[op])
 			}

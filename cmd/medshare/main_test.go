@@ -153,17 +153,28 @@ func TestServeEndToEnd(t *testing.T) {
 	if st, body := call(t, "POST", srv.url+"/api/chat-images/"+cu.ImageID+"/finalize", tok["PATIENT_TOKEN"], nil, nil); st != 200 {
 		t.Fatalf("finalize: %d %s", st, body)
 	}
-	st, body = call(t, "GET", srv.url+"/api/chat-images/"+cu.ImageID+"/signed-url", tok["PRO_TOKEN"], nil, nil)
-	if st != 200 {
-		t.Fatalf("signed url: %d %s", st, body)
-	}
 	var su struct {
 		URL       string    `json:"url"`
 		ExpiresAt time.Time `json:"expires_at"`
 	}
-	json.Unmarshal(body, &su)
-	if st, got := call(t, "GET", su.URL, "", nil, nil); st != 200 || !bytes.Equal(got, img) {
-		t.Fatalf("download: %d, %d bytes, want the %d uploaded bytes", st, len(got), len(img))
+	// The URL lives 2 seconds (MEDSHARE_CHAT_URL_TTL above), so that its
+	// expiry can be seen below. A busy machine may take longer than that
+	// between signing and downloading: a refusal that came back after the
+	// URL's expiry proves nothing either way, and only then is a fresh URL
+	// tried. A refusal while the URL was still valid fails the test.
+	for attempt := 1; ; attempt++ {
+		st, body = call(t, "GET", srv.url+"/api/chat-images/"+cu.ImageID+"/signed-url", tok["PRO_TOKEN"], nil, nil)
+		if st != 200 {
+			t.Fatalf("signed url: %d %s", st, body)
+		}
+		json.Unmarshal(body, &su)
+		st, got := call(t, "GET", su.URL, "", nil, nil)
+		if st == 200 && bytes.Equal(got, img) {
+			break
+		}
+		if time.Now().Before(su.ExpiresAt) || attempt == 5 {
+			t.Fatalf("download: %d, %d bytes, want the %d uploaded bytes", st, len(got), len(img))
+		}
 	}
 	u, _ := url.Parse(su.URL)
 	q := u.Query()

@@ -178,8 +178,10 @@ func TestSecondOpenFailsWithinTimeout(t *testing.T) {
 	if core.KindOf(err) != core.KindUnavailable || !errors.Is(err, bolt.ErrTimeout) {
 		t.Errorf("second Open: got %v, want kind unavailable wrapping bolt.ErrTimeout", err)
 	}
-	if elapsed < OpenTimeout/2 || elapsed > OpenTimeout+2*time.Second {
-		t.Errorf("second Open failed after %v, want about %v", elapsed, OpenTimeout)
+	// Only a lower bound: a busy machine may take longer than the timeout to
+	// give up, never shorter.
+	if elapsed < OpenTimeout/2 {
+		t.Errorf("second Open failed after %v, want it to wait about %v", elapsed, OpenTimeout)
 	}
 	// The first store still works.
 	if err := s.Ping(t.Context()); err != nil {

@@ -62,7 +62,8 @@ type Target struct {
 
 // Seed stores the sample photo (PENDING, uploaded: finalize-upload makes it
 // READY), the appointment, the chat image (PENDING, uploaded), and a share of
-// the photo with an access, an issued key and a notification.
+// the photo with an access and a notification. The sample key, which lives
+// only MaxKeyTTL, is issued by SeedKey.
 func Seed(ctx context.Context, t Target) error {
 	now := time.Now().UTC()
 	if _, _, err := t.Service.RegisterAppointment(ctx, core.Caller{ID: Clinic, Role: core.RoleClinic}, Appointment, core.AppointmentInput{
@@ -123,8 +124,6 @@ func Seed(ctx context.Context, t Target) error {
 	a := core.Access{ID: Access, ShareID: Share, PatientID: Patient, ProfessionalID: Professional, KEM: core.KEMX25519,
 		DevicePublicKey: device.PublicKey().Bytes(), DeviceFingerprint: core.DeviceKeyFingerprint(core.KEMX25519, device.PublicKey().Bytes()), SourceIP: "198.51.100.24",
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour), ShareExpiresAt: sh.ExpiresAt, Photos: shared}
-	k := core.EphemeralKey{ID: Key, AccessID: Access, ShareID: Share, PhotoID: Photo, PatientID: Patient, ProfessionalID: Professional,
-		ObjectKey: p.ObjectKey(), Status: core.KeyIssued, CreatedAt: now, ExpiresAt: now.Add(core.MaxKeyTTL), ShareExpiresAt: sh.ExpiresAt}
 	note := func(id, recipient, typ string) core.Notification {
 		return core.Notification{ID: id, RecipientID: recipient, Type: typ, ShareID: Share, CreatedAt: now}
 	}
@@ -149,10 +148,28 @@ func Seed(ctx context.Context, t Target) error {
 	if err != nil {
 		return fmt.Errorf("seed access: %w", err)
 	}
-	if rec, err = record("key.issue", "key", Key, Professional, core.RoleProfessional); err == nil {
-		err = t.Shares.IssueKey(ctx, k, now, note(core.NewSortableID("nt", now), Patient, core.NotePhotoViewed), rec)
-	}
+	return nil
+}
+
+// SeedKey issues the sample key (events/signed-url.json claims it) on the
+// share and access that Seed stored. The key expires MaxKeyTTL after now, so
+// call it right before the signed-url event runs, never minutes before.
+func SeedKey(ctx context.Context, t Target) error {
+	now := time.Now().UTC()
+	a, err := t.Shares.GetAccess(ctx, Access)
 	if err != nil {
+		return fmt.Errorf("seed key: %w", err)
+	}
+	k := core.EphemeralKey{ID: Key, AccessID: Access, ShareID: Share, PhotoID: Photo, PatientID: Patient, ProfessionalID: Professional,
+		ObjectKey: core.PhotoObjectKey(Patient, Photo), Status: core.KeyIssued, CreatedAt: now, ExpiresAt: now.Add(core.MaxKeyTTL), ShareExpiresAt: a.ShareExpiresAt}
+	head, err := t.Store.AuditHead(ctx, Patient)
+	if err != nil {
+		return fmt.Errorf("seed key: %w", err)
+	}
+	rec := core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: Professional, ActorRole: core.RoleProfessional, Action: "key.issue",
+		ResourceType: "key", ResourceID: Key, Outcome: core.OutcomeSuccess, RequestID: "seed"}, head)
+	n := core.Notification{ID: core.NewSortableID("nt", now), RecipientID: Patient, Type: core.NotePhotoViewed, ShareID: Share, CreatedAt: now}
+	if err := t.Shares.IssueKey(ctx, k, now, n, rec); err != nil {
 		return fmt.Errorf("seed key: %w", err)
 	}
 	return nil
