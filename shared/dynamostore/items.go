@@ -281,9 +281,13 @@ func (r chatImageItem) chatImage() (core.ChatImage, error) {
 	return c, err
 }
 
+// auditItem is an audit record as stored. Version, PhotoID, ShareID and
+// Device are omitted when empty, so that a version 1 record is stored
+// exactly as before versions existed.
 type auditItem struct {
 	PK           string `dynamodbav:"pk"`
 	SK           string `dynamodbav:"sk"`
+	Version      int    `dynamodbav:"v,omitempty"`
 	PatientID    string `dynamodbav:"patient_id"`
 	Seq          uint64 `dynamodbav:"seq"`
 	At           string `dynamodbav:"at"`
@@ -297,6 +301,9 @@ type auditItem struct {
 	SourceIP     string `dynamodbav:"source_ip"`
 	UserAgent    string `dynamodbav:"user_agent"`
 	RequestID    string `dynamodbav:"request_id"`
+	PhotoID      string `dynamodbav:"photo_id,omitempty"`
+	ShareID      string `dynamodbav:"share_id,omitempty"`
+	Device       string `dynamodbav:"device,omitempty"`
 	PrevHash     []byte `dynamodbav:"prev_hash,omitempty"`
 	Hash         []byte `dynamodbav:"hash,omitempty"`
 	// GSI1PK and GSI1SK put the record in IndexByActor; a record without an
@@ -320,6 +327,7 @@ func auditItemOf(a core.AuditRecord) auditItem {
 	it := auditItem{
 		PK:           k.PK,
 		SK:           k.SK,
+		Version:      a.Version,
 		PatientID:    a.PatientID,
 		Seq:          a.Seq,
 		At:           formatTime(a.At),
@@ -333,6 +341,9 @@ func auditItemOf(a core.AuditRecord) auditItem {
 		SourceIP:     a.SourceIP,
 		UserAgent:    a.UserAgent,
 		RequestID:    a.RequestID,
+		PhotoID:      a.PhotoID,
+		ShareID:      a.ShareID,
+		Device:       a.Device,
 		PrevHash:     a.PrevHash,
 		Hash:         a.Hash,
 		timeIndexed:  auditCounter(a),
@@ -346,6 +357,7 @@ func auditItemOf(a core.AuditRecord) auditItem {
 
 func (r auditItem) record() (core.AuditRecord, error) {
 	a := core.AuditRecord{
+		Version:      r.Version,
 		PatientID:    r.PatientID,
 		Seq:          r.Seq,
 		ActorID:      r.ActorID,
@@ -358,6 +370,9 @@ func (r auditItem) record() (core.AuditRecord, error) {
 		SourceIP:     r.SourceIP,
 		UserAgent:    r.UserAgent,
 		RequestID:    r.RequestID,
+		PhotoID:      r.PhotoID,
+		ShareID:      r.ShareID,
+		Device:       r.Device,
 		PrevHash:     r.PrevHash,
 		Hash:         r.Hash,
 	}
