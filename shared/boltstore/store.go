@@ -32,6 +32,9 @@ var (
 	sharePatientBucket = []byte("gsi_share_patient")
 	shareGranteeBucket = []byte("gsi_share_grantee")
 	buckets            = [][]byte{itemsBucket, actorBucket, sharePatientBucket, shareGranteeBucket}
+	// chatApptBucket is the by-appointment index of chat images (gsi2 of
+	// the DynamoDB table under its APPTIMG# partitions); see chatimages.go.
+	chatApptBucket = []byte("gsi_chat_appointment")
 )
 
 // OpenTimeout is how long Open waits for the file lock that another process
@@ -66,6 +69,13 @@ func Open(path string) (*Store, error) {
 				return err
 			}
 		}
+		// The by-appointment index of chat images came later still: built
+		// the same way.
+		if tx.Bucket(chatApptBucket) == nil {
+			if err := backfillChatIndex(tx); err != nil {
+				return err
+			}
+		}
 		// The job indexes came later: a file made before them gets them,
 		// built from its items, in the transaction that creates them.
 		if tx.Bucket(dueBucket) != nil {
@@ -92,7 +102,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping checks that the store answers.
 func (s *Store) Ping(ctx context.Context) error {
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		for _, name := range append(buckets, jobBuckets...) {
+		for _, name := range append(append(buckets, chatApptBucket), jobBuckets...) {
 			if tx.Bucket(name) == nil {
 				return core.ErrInternal(nil, "store bucket %s is missing", name)
 			}
@@ -458,6 +468,9 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 			if err := putDue(tx, core.DueUpload, img.UploadExpiresAt, ik); err != nil {
 				return err
 			}
+		}
+		if err := putChatIndex(tx, img.AppointmentID, img.CreatedAt, img.ID); err != nil {
+			return err
 		}
 		return putJSON(b, ik, chatImageRecordOf(img))
 	})

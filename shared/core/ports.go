@@ -67,6 +67,15 @@ type ChatStore interface {
 
 	// MarkChatImageReady is MarkPhotoReady for chat images.
 	MarkChatImageReady(ctx context.Context, id string, observed BlobInfo, now time.Time) (ChatImage, error)
+
+	// ListChatImages returns one page of the READY chat images of
+	// appointment appointmentID, newest first by CreatedAt (ties by id),
+	// and the cursor of the next page ("" at the end). PENDING images
+	// (staged, or abandoned) are never listed. An appointment with no
+	// images, or none at all, is an empty list. A malformed cursor, or a
+	// cursor of another list, is KindInvalid. One Query (of an index, which
+	// may lag a write by a moment) in DynamoDB.
+	ListChatImages(ctx context.Context, appointmentID string, page Page) ([]ChatImage, string, error)
 }
 
 // AuditStore keeps the per-patient hash chains of the audit trail.

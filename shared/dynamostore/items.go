@@ -241,12 +241,19 @@ type chatImageItem struct {
 	CreatedAt       string   `dynamodbav:"created_at"`
 	UploadExpiresAt string   `dynamodbav:"upload_expires_at"`
 	UpdatedAt       string   `dynamodbav:"updated_at"`
+	// GSI2PK and GSI2SK put the image in IndexChatImagesByAppointment
+	// (storekeys.ChatImagesByAppointmentKey), from its creation on.
+	GSI2PK string `dynamodbav:"gsi2pk"`
+	GSI2SK string `dynamodbav:"gsi2sk"`
 	expiring
 }
 
 func chatImageItemOf(c core.ChatImage) chatImageItem {
 	k := storekeys.ChatImageKey(c.ID)
+	ik := storekeys.ChatImagesByAppointmentKey(c.AppointmentID, c.CreatedAt, c.ID)
 	return chatImageItem{
+		GSI2PK:          ik.PK,
+		GSI2SK:          ik.SK,
 		PK:              k.PK,
 		SK:              k.SK,
 		ID:              c.ID,

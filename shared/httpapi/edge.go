@@ -81,6 +81,8 @@ func NewHandler(svc *core.Service, log *slog.Logger) *Handler {
 		"mark-notification-read": h.markNotificationRead,
 		"access-history":         h.accessHistory,
 		"verify-audit":           h.verifyAudit,
+		"photo-key":              h.photoKey,
+		"list-chat-images":       h.listChatImages,
 	}
 	return h
 }

@@ -187,3 +187,43 @@ func CheckIDs(ids ...string) error {
 	}
 	return nil
 }
+
+// ChatImagesByAppointmentPK starts the partition of an appointment's chat
+// images in the by-appointment index (gsi2 in DynamoDB, under its own
+// partition prefix; an index bucket in bbolt): APPTIMG#<appointment id>.
+const ChatImagesByAppointmentPK = "APPTIMG#"
+
+// ChatImageIndexSKPrefix starts every sort key of the by-appointment index,
+// so that a cursor of another list (whose sort keys start otherwise) is
+// refused by DecodeCursor.
+const ChatImageIndexSKPrefix = "IMG#"
+
+// ChatImageIndexSK is the sort key of a chat image in the by-appointment
+// index: IMG#, its creation time, fixed width, then "#" and its id, so that
+// an appointment's images sort by creation time.
+func ChatImageIndexSK(created time.Time, id string) string {
+	return ChatImageIndexSKPrefix + created.UTC().Format(ActorTimeLayout) + "#" + id
+}
+
+// ParseChatImageIndexSK returns the image id of a sort key that
+// ChatImageIndexSK made, and fails (KindInvalid) on anything else: a
+// cursor of the by-appointment index holds one.
+func ParseChatImageIndexSK(sk string) (string, error) {
+	rest, ok := strings.CutPrefix(sk, ChatImageIndexSKPrefix)
+	tlen := len(ActorTimeLayout) - len("Z07:00") + len("Z")
+	if !ok || len(rest) < tlen+2 || rest[tlen] != '#' {
+		return "", core.ErrInvalid("cursor is malformed")
+	}
+	at, err := time.Parse(ActorTimeLayout, rest[:tlen])
+	id := rest[tlen+1:]
+	if err != nil || ChatImageIndexSK(at, id) != sk || CheckIDs(id) != nil {
+		return "", core.ErrInvalid("cursor is malformed")
+	}
+	return id, nil
+}
+
+// ChatImagesByAppointmentKey is chat image id's entry in the by-appointment
+// index of appointment appt.
+func ChatImagesByAppointmentKey(appt string, created time.Time, id string) Key {
+	return Key{PK: ChatImagesByAppointmentPK + appt, SK: ChatImageIndexSK(created, id)}
+}
