@@ -302,7 +302,9 @@ func testChatImageList(t *testing.T, env *testenv.Env) {
 
 // TestPortalRoutesBadInput: the new routes answer bad input with a 4xx and
 // a stable code, never a 5xx, and record nothing.
-func TestPortalRoutesBadInput(t *testing.T) { forEachRuntime(t, core.Config{}, testPortalRoutesBadInput) }
+func TestPortalRoutesBadInput(t *testing.T) {
+	forEachRuntime(t, core.Config{}, testPortalRoutesBadInput)
+}
 
 func testPortalRoutesBadInput(t *testing.T, env *testenv.Env) {
 	registerAppointment(t, env, appt1, clinic1, patient1, pro1)
