@@ -93,6 +93,9 @@ func Permissions() map[string]Access {
 		"list-photos":     {Table: []string{query}},
 		// GetPhoto, audit, delete the object, DeletePhoto.
 		"delete-photo": {Table: []string{getItem, putItem, deleteItem}, Delete: []string{PhotoPrefix}},
+		// GetPhoto, unwrap the data key (to seal it to the owner's device),
+		// presign the GET of the ciphertext, audit (photo.view).
+		"photo-key": {Table: []string{getItem, putItem}, Read: []string{PhotoPrefix}, Unwrap: true},
 		// PutAppointment (UpdateItem), audit.
 		"register-appointment": {Table: []string{getItem, updateItem, putItem}},
 		// GetAppointment, presign the PUT, CreateChatImage (Put + Update).
@@ -103,13 +106,20 @@ func Permissions() map[string]Access {
 		"chat-finalize": {Table: []string{getItem, updateItem, putItem}, Read: []string{ChatPrefix}, Delete: []string{ChatPrefix}, ListBucket: true},
 		// GetChatImage, audit, presign the GET.
 		"chat-signed-url": {Table: []string{getItem, putItem}, Read: []string{ChatPrefix}},
+		// GetAppointment, ListChatImages (a Query of the by-appointment
+		// index, gsi2 under its APPTIMG# partitions), audit a stranger's
+		// attempt.
+		"list-chat-images": {Table: []string{getItem, putItem}, Indexes: []string{dynamostore.IndexChatImagesByAppointment}},
 		// ListPhotos (select by angle), CreateShare, replay (GetShare),
 		// publish.
 		"create-session": {Table: []string{query, getItem, putItem, updateItem}, Publish: true},
 		"list-sessions":  {Indexes: []string{byActor, dynamostore.IndexSharesByGrantee}},
 		"get-session":    {Table: []string{getItem}},
 		"revoke-session": {Table: []string{getItem, putItem, updateItem}, Publish: true},
-		"open-access":    {Table: []string{getItem, putItem, updateItem}, Publish: true},
+		// GetShare, OpenAccess (a transaction of Updates and Puts); a
+		// refused device: Tally (UpdateItem), the record and the patient's
+		// notification (AppendAuditNotify, Puts); publish.
+		"open-access": {Table: []string{getItem, putItem, updateItem}, Publish: true},
 		// GetAccess, the detectors (Tally, GetShare, AddSuspicion,
 		// RevokeShare), unwrap the data key, IssueKey (Update,
 		// ConditionCheck, Put), publish.

@@ -26,7 +26,7 @@ var (
 		"least-privilege roles; they have no private resources to reach and accept no inbound traffic, so a VPC " +
 		"(with NAT or five interface endpoints) would add cost and cold-start latency without narrowing access."
 	whyNoReservedConcurrency = "Load is bounded at the door by the API stage's throttling (context throttleRate, " +
-		"throttleBurst); reserving concurrency for 23 functions would take it from the account's unreserved pool " +
+		"throttleBurst); reserving concurrency for each of the 25 functions would take it from the account's unreserved pool " +
 		"(new accounts have 10 in all, and deploys fail below 100 unreserved) and cap functions independently of that limit."
 	whyNoAPIDLQ = "API functions are invoked synchronously by API Gateway: a failure is answered to the caller " +
 		"(5xx, alarmed on) and there is no event to keep; Lambda uses a dead-letter queue only for asynchronous invocations. " +
