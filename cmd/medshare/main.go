@@ -137,7 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()
 	}
-	rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: *publicURL, Config: cfg, Log: log})
+	rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: *publicURL, Config: cfg, Log: log, Demo: demoSignIn(*demo, ln.Addr(), log)})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
