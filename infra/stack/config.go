@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,8 @@ const (
 	CtxThrottleRate          = "throttleRate"          // API steady-state requests per second (default 50)
 	CtxThrottleBurst         = "throttleBurst"         // API burst (default 100)
 	CtxTerminationProtection = "terminationProtection" // stack termination protection (default true)
+	CtxPortalDir             = "portalDir"             // the built portal, index.html at its root (default web/dist)
+	CtxCognitoDomainPrefix   = "cognitoDomainPrefix"   // the hosted UI's domain prefix (default <stack name>-<account id>)
 )
 
 // Config is what the stack is built from.
@@ -59,6 +62,12 @@ type Config struct {
 	ThrottleRate          float64
 	ThrottleBurst         int
 	TerminationProtection bool
+	// PortalDir is the built portal that the stack deploys (web/dist).
+	PortalDir string
+	// CognitoDomainPrefix is the prefix of the hosted UI's domain
+	// (https://<prefix>.auth.<region>.amazoncognito.com), which must be
+	// unique in the region; "" takes <lowercased stack name>-<account id>.
+	CognitoDomainPrefix string
 }
 
 // Defaults.
@@ -69,6 +78,7 @@ const (
 	DefaultNoncurrentVersionDays = 30
 	DefaultThrottleRate          = 50
 	DefaultThrottleBurst         = 100
+	DefaultPortalDir             = "web/dist"
 )
 
 // retentionDays are the values CloudWatch Logs accepts.
@@ -110,6 +120,8 @@ func ParseConfig(get func(string) string) (Config, error) {
 		OIDCAudience:          list(get(CtxOIDCAudience)),
 		CORSOrigins:           list(get(CtxCORSOrigins)),
 		AlarmEmail:            get(CtxAlarmEmail),
+		PortalDir:             or(get(CtxPortalDir), DefaultPortalDir),
+		CognitoDomainPrefix:   get(CtxCognitoDomainPrefix),
 		LogRetentionDays:      DefaultLogRetentionDays,
 		NoncurrentVersionDays: DefaultNoncurrentVersionDays,
 		ThrottleRate:          DefaultThrottleRate,
@@ -159,10 +171,24 @@ func ParseConfig(get func(string) string) (Config, error) {
 			return c, fmt.Errorf("context %s: %q is not an origin (https://host[:port])", CtxCORSOrigins, o)
 		}
 	}
+	if p := c.CognitoDomainPrefix; p != "" && (!cognitoPrefix.MatchString(p) || strings.Contains(p, "aws") || strings.Contains(p, "amazon") || strings.Contains(p, "cognito")) {
+		return c, fmt.Errorf("context %s=%q: want 1-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen, without aws, amazon or cognito", CtxCognitoDomainPrefix, p)
+	}
 	if c.AlarmEmail != "" && !strings.Contains(c.AlarmEmail, "@") {
 		return c, fmt.Errorf("context %s=%q: want an email address", CtxAlarmEmail, c.AlarmEmail)
 	}
 	return c, nil
+}
+
+// cognitoPrefix is the shape Cognito accepts for a domain prefix.
+var cognitoPrefix = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// CheckPortal reports a portal directory without index.html.
+func CheckPortal(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
+		return fmt.Errorf("no index.html in %s: build the portal (make web) or point context %s at it", dir, CtxPortalDir)
+	}
+	return nil
 }
 
 // FunctionNames lists every function of the stack: one per route of the route

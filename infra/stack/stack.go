@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -47,6 +48,7 @@ type Stack struct {
 	Jobs       *Jobs
 	Functions  *Functions
 	API        *API
+	Portal     *Portal
 	Monitoring *Monitoring
 }
 
@@ -55,6 +57,9 @@ type Stack struct {
 // finding as an error, which fails `cdk synth` and `cdk deploy`.
 func New(app awscdk.App, cfg Config) (*Stack, error) {
 	if err := CheckAssets(cfg.AssetDir); err != nil {
+		return nil, err
+	}
+	if err := CheckPortal(cfg.PortalDir); err != nil {
 		return nil, err
 	}
 	props := &awscdk.StackProps{
@@ -90,7 +95,20 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 		s.Functions.Roles(func(a Access) bool { return a.Wrap }),
 		s.Functions.Roles(func(a Access) bool { return a.Unwrap }))
 	s.Jobs.Schedule(s.Functions)
-	s.API = NewAPI(st, "Api", APIProps{Functions: s.Functions, LogsKey: s.Keys.Logs, LogRetention: retention, Config: cfg})
+	// The portal comes before the API, whose CORS and authorizer name it,
+	// and is configured after it, with the API's URL.
+	prefix := cfg.CognitoDomainPrefix
+	if prefix == "" && cfg.OIDCIssuer == "" {
+		prefix = strings.ToLower(cfg.StackName) + "-" + *st.Account()
+	}
+	s.Portal = NewPortal(st, "Portal", PortalProps{
+		Dir: cfg.PortalDir, Objects: s.Storage.Bucket, AccessLogs: s.Storage.Logs,
+		LogsKey: s.Keys.Logs, LogRetention: retention, DomainPrefix: prefix,
+	})
+	s.API = NewAPI(st, "Api", APIProps{Functions: s.Functions, LogsKey: s.Keys.Logs, LogRetention: retention, Config: cfg, Portal: s.Portal})
+	if err := s.Portal.Configure(*s.API.URL()); err != nil {
+		return nil, err
+	}
 	s.Monitoring = NewMonitoring(st, "Monitoring", MonitoringProps{
 		API: s.API, Functions: s.Functions, Jobs: s.Jobs, LogsKey: s.Keys.Logs, AlarmEmail: cfg.AlarmEmail,
 	})
@@ -114,6 +132,8 @@ const (
 	OutTopic          = "NotificationTopicArn"
 	OutAlarmTopic     = "AlarmTopicArn"
 	OutDeadLetters    = "JobDeadLetterQueueUrl"
+	OutPortalURL      = "PortalUrl"
+	OutPortalClient   = "PortalClientId"
 )
 
 func (s *Stack) outputs() {
@@ -133,6 +153,10 @@ func (s *Stack) outputs() {
 	out(OutTopic, "SNS topic of notifications (MEDSHARE_TOPIC_ARN)", s.Events.Topic.TopicArn())
 	out(OutAlarmTopic, "SNS topic of alarms", s.Monitoring.Topic.TopicArn())
 	out(OutDeadLetters, "SQS dead-letter queue of the scheduled jobs", s.Jobs.DeadLetters.QueueUrl())
+	out(OutPortalURL, "the browser portal (CloudFront); also the OAuth callback and logout URL", s.Portal.URL())
+	if s.Portal.Client != nil {
+		out(OutPortalClient, "Cognito app client of the portal (authorization code with PKCE, no secret)", s.Portal.Client.UserPoolClientId())
+	}
 }
 
 // retentionOf maps days to CloudWatch Logs' retention enum, in the order

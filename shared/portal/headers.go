@@ -75,6 +75,15 @@ func CSP(o Origins) string {
 	}, "; ")
 }
 
+// CSPMeta is CSP(o) without frame-ancestors, which a policy given in a
+// <meta http-equiv="Content-Security-Policy"> element cannot hold. The CDK
+// app puts it into index.html at deploy time, where it narrows a header
+// policy that cannot name its origins exactly (see infra/stack/portal.go);
+// a browser enforces both, so the page gets the exact origins.
+func CSPMeta(o Origins) string {
+	return strings.TrimSuffix(CSP(o), "; "+cspFrameAncestors)
+}
+
 // PermissionsPolicy denies the page every powerful feature it has no use
 // for: the camera, the microphone, location, screen capture and the
 // device APIs. A photo is picked from files, not taken by the page.

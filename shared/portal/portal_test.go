@@ -46,6 +46,18 @@ func TestCSP(t *testing.T) {
 	}
 }
 
+func TestCSPMeta(t *testing.T) {
+	o := Origins{Media: []string{"https://m.example"}, Connect: []string{"https://api.example"}}
+	want := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data: https://m.example; " +
+		"connect-src 'self' https://m.example https://api.example; object-src 'none'; base-uri 'none'; form-action 'self'"
+	if got := CSPMeta(o); got != want {
+		t.Errorf("CSPMeta:\n got %s\nwant %s", got, want)
+	}
+	if CSP(o) != want+"; frame-ancestors 'none'" {
+		t.Errorf("CSP and CSPMeta differ by more than frame-ancestors: %s", CSP(o))
+	}
+}
+
 func TestCacheControl(t *testing.T) {
 	for path, want := range map[string]string{
 		"/":                     CacheNone,
@@ -253,6 +265,25 @@ func TestDemoIdentities(t *testing.T) {
 	for _, host := range []string{"attacker.example", "attacker.example:8080", "192.0.2.7:8080", "127.0.0.1.nip.io"} {
 		if resp := get(t, h, "GET", DemoPath, host, nil); resp.StatusCode != http.StatusTeapot {
 			t.Errorf("Host %s: %d, want it passed to the API (418)", host, resp.StatusCode)
+		}
+	}
+}
+
+func TestWithMetaCSP(t *testing.T) {
+	policy := CSPMeta(Origins{Connect: []string{"https://api.example"}})
+	meta := `<meta http-equiv="Content-Security-Policy" content="` + strings.ReplaceAll(policy, "'", "&#39;") + `">`
+	for _, tc := range []struct{ page, want string }{
+		{"<!doctype html><html><head><title>x</title></head></html>", "<!doctype html><html><head>" + meta + "<title>x</title></head></html>"},
+		{"<HTML><HEAD lang=en>\n<script src=/a.js></script>", "<HTML><HEAD lang=en>" + meta + "\n<script src=/a.js></script>"},
+	} {
+		got, err := WithMetaCSP([]byte(tc.page), policy)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("WithMetaCSP(%q):\n got %s (%v)\nwant %s", tc.page, got, err, tc.want)
+		}
+	}
+	for _, page := range []string{"<html><body></body></html>", "<header>no head</header>"} {
+		if _, err := WithMetaCSP([]byte(page), policy); err == nil {
+			t.Errorf("WithMetaCSP(%q): no error for a page without a head", page)
 		}
 	}
 }
