@@ -153,7 +153,7 @@ func testPortal(t *testing.T, s *synthesized) {
 		"scopes": s.render(cp["AllowedOAuthScopes"]), "callbacks": s.render(cp["CallbackURLs"]), "logouts": s.render(cp["LogoutURLs"]),
 		"providers": s.render(cp["SupportedIdentityProviders"]), "auth": s.render(cp["ExplicitAuthFlows"]),
 		"refresh": s.render(cp["RefreshTokenValidity"]) + " " + str(cp["TokenValidityUnits"].(map[string]any)["RefreshToken"]),
-		"oauth": s.render(cp["AllowedOAuthFlowsUserPoolClient"]),
+		"oauth":   s.render(cp["AllowedOAuthFlowsUserPoolClient"]),
 	}
 	wantClient := map[string]string{
 		"flows": "code", "secret": "false", "scopes": "email,openid,profile", "callbacks": "https://cdn/", "logouts": "https://cdn/",
