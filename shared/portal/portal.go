@@ -165,6 +165,8 @@ func setHeaders(w http.ResponseWriter, r *http.Request, o Origins, p string) {
 		h.Set(k, v)
 	}
 	h.Set("Cache-Control", CacheControl(p))
+	// As every answer of the API: a request id to quote in a report.
+	h.Set("X-Request-Id", core.NewID("rq"))
 }
 
 // requestOrigin is the origin the page was loaded from, which 'self'

@@ -139,6 +139,9 @@ func wantSecurityHeaders(t *testing.T, what string, resp *http.Response, csp str
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("%s: security headers (-want +got):\n%s", what, diff)
 	}
+	if !core.ValidID("rq", resp.Header.Get("X-Request-Id")) {
+		t.Errorf("%s: request id %q", what, resp.Header.Get("X-Request-Id"))
+	}
 	for _, feature := range []string{"camera=()", "microphone=()", "geolocation=()"} {
 		if !strings.Contains(resp.Header.Get("Permissions-Policy"), feature) {
 			t.Errorf("%s: Permissions-Policy does not deny %s", what, feature)
