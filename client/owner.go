@@ -69,8 +69,8 @@ func (c *Client) ViewOwnPhoto(ctx context.Context, d *Device, photoID, ownerID s
 	return DecryptPhoto(ct, key)
 }
 
-// ChatImage is an image of an appointment's chat, as the list gives it.
-type ChatImage struct {
+// ListedChatImage is an image of an appointment's chat, as the list gives it.
+type ListedChatImage struct {
 	ImageID     string    `json:"image_id"`
 	URL         string    `json:"url"`
 	UploaderID  string    `json:"uploader_id"`
@@ -82,7 +82,7 @@ type ChatImage struct {
 
 // ListChatImages returns one page of an appointment's chat images, newest
 // first, and the cursor of the next page ("" at the end).
-func (c *Client) ListChatImages(ctx context.Context, appointmentID string, limit int, cursor string) ([]ChatImage, string, error) {
+func (c *Client) ListChatImages(ctx context.Context, appointmentID string, limit int, cursor string) ([]ListedChatImage, string, error) {
 	q := url.Values{}
 	if limit > 0 {
 		q.Set("limit", fmt.Sprint(limit))
@@ -95,7 +95,7 @@ func (c *Client) ListChatImages(ctx context.Context, appointmentID string, limit
 		path += "?" + q.Encode()
 	}
 	var page struct {
-		Items      []ChatImage `json:"items"`
+		Items      []ListedChatImage `json:"items"`
 		NextCursor string      `json:"next_cursor"`
 	}
 	err := c.Do(ctx, "GET", path, nil, nil, &page)

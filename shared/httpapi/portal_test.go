@@ -204,7 +204,7 @@ func testChatImageList(t *testing.T, env *testenv.Env) {
 		role core.Role
 	}{{patient1, core.RolePatient}, {pro1, core.RoleProfessional}} {
 		c := client.New(env.URL, env.Token(who.sub, who.role))
-		var got []client.ChatImage
+		var got []client.ListedChatImage
 		cursor := ""
 		for pages := 0; ; pages++ {
 			items, next, err := c.ListChatImages(ctx, appt1, 1, cursor)
