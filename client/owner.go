@@ -96,7 +96,7 @@ func (c *Client) ListChatImages(ctx context.Context, appointmentID string, limit
 	}
 	var page struct {
 		Items      []ListedChatImage `json:"items"`
-		NextCursor string      `json:"next_cursor"`
+		NextCursor string            `json:"next_cursor"`
 	}
 	err := c.Do(ctx, "GET", path, nil, nil, &page)
 	return page.Items, page.NextCursor, err
