@@ -83,7 +83,7 @@ func Example_sharingAPhoto() {
 	}, rand.Text()) // a fresh idempotency key per share; reusing one with another body is 409
 
 	pro := client.New(api, os.Getenv("PRO_TOKEN"))
-	dev, err := client.NewDevice(0x647a)                   // ML-KEM-768+X25519; the private key stays here
+	dev, err := client.NewDevice(0x647a)                    // ML-KEM-768+X25519; the private key stays here
 	acc, err := pro.OpenAccess(ctx, sh.ShareID, dev)        // binds the session to this device's key
 	plain, err := pro.ViewPhoto(ctx, dev, acc.AccessID, id) // one view: issue key, claim it, download, decrypt
 	err = pat.RevokeShare(ctx, sh.ShareID)
