@@ -17,7 +17,7 @@ EMULATORS := localstack/emulators.sh
 PKGS      ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run test test-unit test-aws tools build build-cli lint bench clean
+.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench clean
 
 run: ## serve the embedded default with demo identities
 	$(GO) run ./cmd/medshare serve --addr $(ADDR) --data-dir $(DATA_DIR) --demo
@@ -29,11 +29,11 @@ RACE_PKGS := $$($(GO) list ./... | grep -v '/infra')
 # jsii warns on every synthesis that Node 20 is past its end of life.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-test: lint tools ## every test: gofmt, go vet, then go test -race once with the AWS emulators up, and the CDK app's tests
+test: lint tools doc-tools ## every test: gofmt, go vet, then go test -race once with the AWS emulators up, and the CDK app's tests
 	$(call with-emulators,$(RACE_PKGS))
 	$(GO) test -count=1 ./infra/...
 
-test-unit: ## the tests that need no emulator (the AWS tier skips), with the race detector (infra without)
+test-unit: doc-tools ## the tests that need no emulator (the AWS tier skips), with the race detector (infra without)
 	env -u MEDSHARE_AWS_EMULATORS -u MEDSHARE_REQUIRE_AWS $(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 ./infra/...
 
@@ -42,6 +42,24 @@ test-aws: tools ## go test -race $(PKGS) with the AWS emulators up
 
 tools: ## fetch, verify and build the pinned emulators into .tools/ (skips what is there)
 	@$(EMULATORS) install
+
+# The README's walkthrough runs in bash with curl, jq and openssl, and a
+# test runs it (docs/readme_test.go), failing, never skipping, without them.
+# On Debian as root (CI), install what is missing from the release's own
+# archive; elsewhere, say what to install and fail. No version is pinned: the
+# walkthrough uses nothing newer than jq 1.5 and curl 7.
+DOC_TOOLS := bash curl jq openssl
+doc-tools: ## the commands the README's walkthrough needs: bash, curl, jq, openssl
+	@missing=$$(for c in $(DOC_TOOLS); do command -v $$c >/dev/null 2>&1 || echo $$c; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	missing=$$(echo $$missing); \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing $$missing (the README's walkthrough needs them)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "make: $$missing not found: install them (Debian: apt-get install -y $$missing)" >&2; exit 1; \
+	fi
 
 # with-emulators PACKAGES: one shell starts the emulators in a run directory of
 # its own (so that two runs in one checkout do not meet), runs go test with

@@ -719,6 +719,8 @@ func testFunctions(t *testing.T, s *synthesized) {
 		want := map[string]string{
 			awsruntime.EnvTable: "table", awsruntime.EnvBucket: "bucket", awsruntime.EnvKeyID: "key", awsruntime.EnvTopicARN: "topic",
 			"MEDSHARE_CHAT_URL_TTL": core.DefaultChatURLTTL.String(), "MEDSHARE_UPLOAD_TTL": core.DefaultUploadTTL.String(),
+			// Declared for sam local's --env-vars, with values that change nothing.
+			EnvEndpointURL: "", awsruntime.EnvPathStyle: "false",
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: environment (-want +got):\n%s", name, diff)
