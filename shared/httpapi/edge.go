@@ -328,9 +328,9 @@ func checkShape(route Route, ev events.APIGatewayV2HTTPRequest) error {
 // refused.
 var strictJSON = jsonv2.RejectUnknownMembers(true)
 
-// decodeJSON decodes the body strictly: a size limit, the media type
-// application/json (with at most a UTF-8 charset), then exactly one JSON value
-// under strictJSON.
+// decodeJSON decodes the body strictly: a size limit, a body, the media type
+// application/json (with at most a UTF-8 charset), then exactly one JSON
+// object under strictJSON.
 func decodeJSON(ev events.APIGatewayV2HTTPRequest, v any) error {
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
@@ -343,12 +343,12 @@ func decodeJSON(ev events.APIGatewayV2HTTPRequest, v any) error {
 	if len(body) > MaxBodyBytes {
 		return core.ErrTooLarge("body must be at most %d bytes", MaxBodyBytes)
 	}
-	if err := checkContentType(header(ev, "content-type")); err != nil {
-		return err
-	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return core.ErrInvalid("a JSON body is required")
+	}
+	if err := checkContentType(header(ev, "content-type")); err != nil {
+		return err
 	}
 	if trimmed[0] != '{' { // null would decode to an empty request
 		return core.ErrInvalid("body must be a JSON object")
