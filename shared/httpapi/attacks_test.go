@@ -19,6 +19,7 @@ import (
 	"github.com/medshare/medshare/shared/devicekeytest"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/localblob"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/testenv"
 )
 
@@ -90,6 +91,44 @@ func testBadDeviceKeysAtOpenAccess(t *testing.T, env *testenv.Env) {
 	}
 	if s, _ := pat.GetShare(ctx, sh.ShareID); s.ViewsUsed != 1 {
 		t.Errorf("views_used = %d, want 1", s.ViewsUsed)
+	}
+}
+
+// TestIssueKeyToUnsealableStoredKey: an access stored with a key the server
+// cannot seal to (possible only for data written before open-access checked
+// keys) makes issue-key answer 400, never a 5xx, and spends no view.
+func TestIssueKeyToUnsealableStoredKey(t *testing.T) {
+	forEachRuntime(t, core.Config{}, testIssueKeyToUnsealableStoredKey)
+}
+
+func testIssueKeyToUnsealableStoredKey(t *testing.T, env *testenv.Env) {
+	ctx := t.Context()
+	pat := client.New(env.URL, env.Token(patient1, core.RolePatient))
+	ph, err := pat.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("a photo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := pat.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{ph}, ExpiresIn: 3600, MaxViews: 5}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, ok := env.Shares.(sharetest.Store)
+	if !ok {
+		t.Fatalf("%T is not a sharetest.Store", env.Shares)
+	}
+	sh := sharetest.GetShare(t, store, created.ShareID)
+	now := env.Clock.Now()
+	a := sharetest.NewAccess(sh, "legacy device", now)
+	a.KEM, a.DevicePublicKey, a.SourceIP = core.KEMX25519, make([]byte, 32), ""
+	sharetest.MustOpen(t, store, a, now)
+
+	r := env.Do("POST", "/v1/access/"+a.ID+"/photos/"+ph+"/key", env.Token(pro1, core.RoleProfessional), nil)
+	wantRefusal(t, r, http.StatusBadRequest, core.CodeInvalid)
+	if got, _ := pat.GetShare(ctx, sh.ID); got.ViewsUsed != 0 {
+		t.Errorf("views_used = %d after a refused issue-key, want 0", got.ViewsUsed)
+	}
+	if strings.Contains(env.Logs.String(), `"level":"ERROR"`) {
+		t.Errorf("the refusal logged an error:\n%s", env.Logs.String())
 	}
 }
 
