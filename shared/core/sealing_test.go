@@ -120,3 +120,18 @@ func TestBadDeviceKeysRefused(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkValidateDeviceKey measures what open-access spends on checking a
+// device key, trial seal included, per KEM.
+func BenchmarkValidateDeviceKey(b *testing.B) {
+	for _, kem := range core.KEMs {
+		pub := devicekeytest.Good(b, kem)
+		b.Run(fmt.Sprintf("kem %#04x", kem), func(b *testing.B) {
+			for b.Loop() {
+				if err := core.ValidateDeviceKey(kem, pub); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
