@@ -27,7 +27,7 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	if s.shares == nil {
 		return Access{}, ErrUnavailable(nil, "sharing is not configured")
 	}
-	if _, err := ParseDeviceKey(in.KEM, in.PublicKey); err != nil {
+	if err := ValidateDeviceKey(in.KEM, in.PublicKey); err != nil {
 		return Access{}, err
 	}
 	if in.Fingerprint == "" || len(in.Fingerprint) > MaxFingerprintChars || strings.IndexFunc(in.Fingerprint, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {

@@ -35,6 +35,9 @@ func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, 
 	if !ValidExternalID(in.PatientID) {
 		return Appointment{}, false, ErrInvalid("patient_id is malformed")
 	}
+	if ReservedID(in.PatientID) {
+		return Appointment{}, false, ErrInvalid("patient_id is reserved for the service")
+	}
 	if len(in.ProfessionalIDs) == 0 || len(in.ProfessionalIDs) > MaxProfessionals {
 		return Appointment{}, false, ErrInvalid("professional_ids must list 1 to %d ids", MaxProfessionals)
 	}
@@ -42,6 +45,8 @@ func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, 
 		switch {
 		case !ValidExternalID(p):
 			return Appointment{}, false, ErrInvalid("professional_ids[%d] is malformed", i)
+		case ReservedID(p):
+			return Appointment{}, false, ErrInvalid("professional_ids[%d] is reserved for the service", i)
 		case p == in.PatientID:
 			return Appointment{}, false, ErrInvalid("the patient cannot also be a professional of the appointment")
 		case slices.Contains(in.ProfessionalIDs[:i], p):

@@ -16,7 +16,8 @@ const (
 	RoleClinic       Role = "clinic"
 )
 
-// Valid reports whether r is one of the known roles.
+// Valid reports whether r is a role a caller may have. RoleSystem, the role
+// of the service's own actors, is not: no token can carry it.
 func (r Role) Valid() bool {
 	return r == RolePatient || r == RoleProfessional || r == RoleClinic
 }

@@ -126,15 +126,39 @@ func ValidID(prefix, id string) bool {
 }
 
 // ValidExternalID reports whether id is acceptable as an id chosen outside the
-// service (user subjects, appointment ids).
+// service (user subjects, appointment ids, idempotency keys). A user's id
+// must not be a ReservedID either.
 func ValidExternalID(id string) bool { return externalID.MatchString(id) }
 
+// SystemIDPrefix starts the id of every actor that is the service itself
+// (DetectorID, CleanupID, ReportRecipient): the whole prefix is reserved, in
+// any case, so that an actor added later is reserved already and no user id
+// can pass for one in an audit trail or a log.
+const SystemIDPrefix = "medshare-"
+
+// SystemIDs are the service's own actors today.
+var SystemIDs = []string{DetectorID, CleanupID, ReportRecipient}
+
+// ReservedID reports whether id is reserved for the service's own actors: it
+// may not be a token's subject, a share's professional or an appointment's
+// patient or professional.
+func ReservedID(id string) bool {
+	return len(id) >= len(SystemIDPrefix) && strings.EqualFold(id[:len(SystemIDPrefix)], SystemIDPrefix)
+}
+
+// requireRole admits a caller that has one of roles. No token can make a
+// system actor: RoleSystem is not Valid, and a reserved id is refused as a
+// subject (the edge refuses both before this, and this check stays so that
+// the service holds the line on its own).
 func (s *Service) requireRole(c Caller, roles ...Role) error {
 	if c.ID == "" || !c.Role.Valid() {
 		return ErrUnauthorized("authentication required")
 	}
 	if !ValidExternalID(c.ID) {
 		return ErrUnauthorized("token subject is not a valid id")
+	}
+	if ReservedID(c.ID) {
+		return ErrUnauthorized("token subject is reserved for the service")
 	}
 	if !slices.Contains(roles, c.Role) {
 		return ErrForbidden("role %s may not call this operation", c.Role)

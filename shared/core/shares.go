@@ -47,6 +47,8 @@ func (in ShareInput) validate() error {
 	switch {
 	case !ValidExternalID(in.ProfessionalID):
 		return ErrInvalid("professional_id is malformed")
+	case ReservedID(in.ProfessionalID):
+		return ErrInvalid("professional_id is reserved for the service")
 	case len(in.PhotoIDs) > 0 && len(in.Angles) > 0:
 		return ErrInvalid("give photo_ids or angles, not both")
 	case len(in.PhotoIDs) == 0 && len(in.Angles) == 0:

@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,7 +39,11 @@ type openAPIOp struct {
 	Security    *[]map[string][]string `yaml:"security"` // nil: inherits the document's
 	Roles       *[]string              `yaml:"x-medshare-roles"`
 	Parameters  []openAPIParam         `yaml:"parameters"`
-	Responses   map[string]yaml.Node   `yaml:"responses"`
+	RequestBody *struct {
+		Required bool                 `yaml:"required"`
+		Content  map[string]yaml.Node `yaml:"content"`
+	} `yaml:"requestBody"`
+	Responses map[string]yaml.Node `yaml:"responses"`
 }
 
 type openAPIParam struct {
@@ -163,6 +168,29 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				}
 				if !bearer {
 					t.Errorf("route needs a token but its security is %v, want bearerAuth", security)
+				}
+			}
+
+			// The document's requestBody is the route's Body: the edge refuses
+			// a body where the route takes none.
+			switch {
+			case r.Body == BodyNone && op.RequestBody != nil:
+				t.Errorf("documents a requestBody, but the route takes no body")
+			case r.Body != BodyNone && op.RequestBody == nil:
+				t.Errorf("documents no requestBody, but the route takes one")
+			case op.RequestBody != nil:
+				if op.RequestBody.Required != (r.Body == BodyRequired) {
+					t.Errorf("requestBody.required = %v, want %v", op.RequestBody.Required, r.Body == BodyRequired)
+				}
+				if _, ok := op.RequestBody.Content["application/json"]; !ok || len(op.RequestBody.Content) != 1 {
+					t.Errorf("requestBody content types %v, want only application/json", slices.Collect(maps.Keys(op.RequestBody.Content)))
+				}
+			}
+			// Every route can refuse a body: 400 where it takes none or the
+			// body is not strict JSON, 413 where it is too large.
+			for _, code := range []string{"400", "413"} {
+				if _, ok := op.Responses[code]; !ok {
+					t.Errorf("documents no %s response", code)
 				}
 			}
 

@@ -84,9 +84,6 @@ func (h *Handler) uploadPresign(ctx context.Context, r request) (int, any, error
 }
 
 func (h *Handler) finalizeUpload(ctx context.Context, r request) (int, any, error) {
-	if err := noBody(r.ev); err != nil {
-		return 0, nil, err
-	}
 	p, err := h.svc.FinalizePhoto(ctx, r.caller, r.ev.PathParameters["photo_id"])
 	if err != nil {
 		return 0, nil, err
@@ -119,9 +116,6 @@ func (h *Handler) listPhotos(ctx context.Context, r request) (int, any, error) {
 }
 
 func (h *Handler) deletePhoto(ctx context.Context, r request) (int, any, error) {
-	if err := noBody(r.ev); err != nil {
-		return 0, nil, err
-	}
 	id := r.ev.PathParameters["photo_id"]
 	if err := h.svc.DeletePhoto(ctx, r.caller, id); err != nil {
 		return 0, nil, err
@@ -199,9 +193,6 @@ func (h *Handler) chatUpload(ctx context.Context, r request) (int, any, error) {
 }
 
 func (h *Handler) chatFinalize(ctx context.Context, r request) (int, any, error) {
-	if err := noBody(r.ev); err != nil {
-		return 0, nil, err
-	}
 	img, err := h.svc.FinalizeChatImage(ctx, r.caller, r.ev.PathParameters["id"])
 	if err != nil {
 		return 0, nil, err

@@ -101,6 +101,12 @@ func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, code s
 	if body.Error.Message == "" {
 		t.Errorf("error message is empty")
 	}
+	if id := rec.Header().Get("X-Request-Id"); body.Error.RequestID == "" || body.Error.RequestID != id {
+		t.Errorf("request_id %q in the body, X-Request-Id %q", body.Error.RequestID, id)
+	}
+	if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options = %q, want nosniff", got)
+	}
 }
 
 // newStore returns a store for handler-level tests, whose base URL is
@@ -405,6 +411,25 @@ func TestPutChecks(t *testing.T) {
 		{"other content type", map[string]string{"Content-Type": "image/jpeg"}, data, http.StatusForbidden, core.CodeForbidden},
 		{"no content type", map[string]string{"Content-Type": ""}, data, http.StatusForbidden, core.CodeForbidden},
 	}
+	// The signed numbers, written another way, do not match the signature.
+	for _, tt := range []struct{ name, param, prefix string }{
+		{"length with a plus sign", localblob.ParamLength, "+"},
+		{"length with a leading zero", localblob.ParamLength, "0"},
+		{"expiry with a leading zero", localblob.ParamExpires, "0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _, _ := newStore(t)
+			up, err := s.PresignPut(context.Background(), "photos/p1/ph_1", int64(len(data)), digest(data), "image/png", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(target(t, up.URL))
+			q := u.Query()
+			q.Set(tt.param, tt.prefix+q.Get(tt.param))
+			rec := serve(t, s.Handler(), up.Method, u.Path+"?"+q.Encode(), up.Headers, data)
+			checkError(t, rec, http.StatusForbidden, core.CodeForbidden)
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _, root := newStore(t)
@@ -500,6 +525,11 @@ func TestUnsignedAndMalformedQueries(t *testing.T) {
 		{"expiry extended", mutate(func(q url.Values) { q.Set(localblob.ParamExpires, "99999999999") })},
 		{"expiry not a number", mutate(func(q url.Values) { q.Set(localblob.ParamExpires, "soon") })},
 		{"signature twice", mutate(func(q url.Values) { q.Add(localblob.ParamSignature, q.Get(localblob.ParamSignature)) })},
+		// The same values, written another way: a URL is valid only as it
+		// was signed.
+		{"expiry with a plus sign", mutate(func(q url.Values) { q.Set(localblob.ParamExpires, "+"+q.Get(localblob.ParamExpires)) })},
+		{"expiry with a leading zero", mutate(func(q url.Values) { q.Set(localblob.ParamExpires, "0"+q.Get(localblob.ParamExpires)) })},
+		{"signature in upper case", mutate(func(q url.Values) { q.Set(localblob.ParamSignature, strings.ToUpper(q.Get(localblob.ParamSignature))) })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

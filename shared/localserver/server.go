@@ -56,6 +56,8 @@ func New(o Options) http.Handler {
 	if o.OpenAPI != nil {
 		mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/yaml")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.Header().Set("X-Request-Id", core.NewID("rq"))
 			w.Write(o.OpenAPI)
 		})
 	}
@@ -96,11 +98,13 @@ type routeHandler struct {
 }
 
 // writeError answers what the gateway itself refuses (401, 404, 405, 413),
-// with a request id of its own, as API Gateway gives one.
+// with a request id of its own, as API Gateway gives one, and the headers of
+// every answer of the API.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	id := core.NewID("rq")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Request-Id", id)
 	w.WriteHeader(status)
 	io.WriteString(w, `{"error":{"code":"`+code+`","message":"`+msg+`","request_id":"`+id+`"}}`)
