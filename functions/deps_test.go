@@ -68,6 +68,7 @@ var serviceClients = map[string]string{
 	lambdafn.S3:  "github.com/aws/aws-sdk-go-v2/service/s3",
 	lambdafn.KMS: "github.com/aws/aws-sdk-go-v2/service/kms",
 	lambdafn.SNS: "github.com/aws/aws-sdk-go-v2/service/sns",
+	lambdafn.CDN: "github.com/aws/aws-sdk-go-v2/service/secretsmanager",
 }
 
 // goListDeps runs `go list -deps` on pkgs from the module root with extra

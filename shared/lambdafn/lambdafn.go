@@ -7,7 +7,7 @@
 // # Each function links only the clients it uses
 //
 // Every function uses DynamoDB, which this package links. The other AWS
-// services are each behind a subpackage (s3fn, kmsfn, snsfn) whose
+// services are each behind a subpackage (s3fn, kmsfn, snsfn, cdnfn) whose
 // Link builds that service's client and adapter: a function's main passes
 // the Links of the services its operation calls, and the linker leaves the
 // other services' SDK clients out of its binary (their package init work
@@ -48,6 +48,10 @@ const (
 	S3  = "s3"  // the blob store (s3blob): package s3fn
 	KMS = "kms" // the key ring (kmskeys): package kmsfn
 	SNS = "sns" // the notifier (snsnotify): package snsfn
+	// CDN serves chat images through CloudFront signed URLs (cdnblob), with
+	// the signing key read from Secrets Manager: package cdnfn. It wraps
+	// the S3 blob store, so it comes after S3.
+	CDN = "cdn"
 )
 
 // A Service is one AWS service a function may link, and the package whose
@@ -63,6 +67,7 @@ var Services = []Service{
 	{S3, "github.com/medshare/medshare/shared/lambdafn/s3fn", "S3"},
 	{KMS, "github.com/medshare/medshare/shared/lambdafn/kmsfn", "KMS"},
 	{SNS, "github.com/medshare/medshare/shared/lambdafn/snsfn", "SNS"},
+	{CDN, "github.com/medshare/medshare/shared/lambdafn/cdnfn", "Secrets Manager (the CloudFront signing key)"},
 }
 
 // Uses is, for every function (an operation of httpapi.Routes or a job of
@@ -80,7 +85,7 @@ var Uses = map[string][]string{
 	"register-appointment":   nil,
 	"chat-upload":            {S3},
 	"chat-finalize":          {S3},
-	"chat-signed-url":        {S3},
+	"chat-signed-url":        {S3, CDN}, // CloudFront when configured, else a presigned S3 GET
 	"create-session":         {SNS},
 	"list-sessions":          nil,
 	"get-session":            nil,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/lambdafn/cdnfn"
 	"github.com/medshare/medshare/shared/lambdafn/kmsfn"
 	"github.com/medshare/medshare/shared/lambdafn/s3fn"
 	"github.com/medshare/medshare/shared/lambdafn/snsfn"
@@ -20,6 +21,7 @@ var byService = map[string]lambdafn.Link{
 	lambdafn.S3:  s3fn.Link,
 	lambdafn.KMS: kmsfn.Link,
 	lambdafn.SNS: snsfn.Link,
+	lambdafn.CDN: cdnfn.Link,
 }
 
 // Links returns the Links of function name, in the order of lambdafn.Uses.
