@@ -5,6 +5,7 @@
 //	medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
 //	medshare loadtest [--url http://127.0.0.1:8080] [--data-dir .data] [flags]: a bounded load test, loopback only
 //	medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare] [--topic medshare-events] [--endpoint URL] [--path-style]
+//	medshare cdn-key generate|put ...: the key pair of chat images' CloudFront URLs
 package main
 
 import (
@@ -54,7 +55,9 @@ const usage = `usage:
   medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare]
                      [--topic medshare-events] [--endpoint URL] [--path-style]
   medshare loadtest [--url http://127.0.0.1:8080] [--data-dir .data] [--patients 500] [--viewers 1000] ...
-                    (loopback only; see medshare loadtest -h)`
+                    (loopback only; see medshare loadtest -h)
+  medshare cdn-key generate --private-key FILE
+  medshare cdn-key put --secret ARN --key-pair-id ID --private-key FILE [--public-key FILE]`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -71,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return bootstrap(ctx, args[1:], stdout, stderr)
 	case "loadtest":
 		return loadTest(ctx, args[1:], stdout, stderr)
+	case "cdn-key":
+		return cdnKey(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
