@@ -17,7 +17,8 @@
 //     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or
 //     AWS_CONTAINER_AUTHORIZATION_TOKEN) through the SDK's endpointcreds
 //     provider, behind a credentials cache;
-//   - the SDK's standard retryer, and one HTTP client for every service client.
+//   - the SDK's standard retry mode (each client's own standard retryer),
+//     and one HTTP client for every service client.
 //
 // Endpoints are per service: Endpoint returns what AWS_ENDPOINT_URL_<SERVICE>
 // or AWS_ENDPOINT_URL say (the emulators set them), and the caller puts it in
@@ -35,7 +36,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
@@ -88,7 +88,10 @@ func Config(getenv func(string) string) (aws.Config, error) {
 		Region:      region,
 		Credentials: creds,
 		HTTPClient:  awshttp.NewBuildableClient(),
-		Retryer:     func() aws.Retryer { return retry.NewStandard() },
+		// No Retryer: each client builds the SDK's standard retryer with
+		// its service's defaults (DynamoDB: 4 attempts, 25 ms base), as it
+		// does under LoadDefaultConfig.
+		RetryMode: aws.RetryModeStandard,
 		// The user agent names the Lambda runtime, as LoadDefaultConfig's does.
 		RuntimeEnvironment: aws.RuntimeEnvironment{EnvironmentIdentifier: aws.ExecutionEnvironmentID(getenv(EnvExecutionEnv))},
 	}, nil

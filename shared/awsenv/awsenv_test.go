@@ -90,11 +90,12 @@ func TestRetryerAndHTTPClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Retryer == nil {
-		t.Fatal("no retryer")
+	if cfg.RetryMode != aws.RetryModeStandard || cfg.Retryer != nil {
+		t.Errorf("retry mode %q, retryer set %v: want the standard mode, each client's own retryer", cfg.RetryMode, cfg.Retryer != nil)
 	}
-	if _, ok := cfg.Retryer().(*retry.Standard); !ok {
-		t.Errorf("retryer %T, want the SDK's standard retryer", cfg.Retryer())
+	r := dynamodb.NewFromConfig(cfg).Options().Retryer
+	if _, ok := r.(*retry.Standard); !ok || r.MaxAttempts() != 4 {
+		t.Errorf("DynamoDB retryer %T with %d attempts, want the standard retryer with DynamoDB's 4", r, r.MaxAttempts())
 	}
 	if cfg.HTTPClient == nil {
 		t.Error("no shared HTTP client")
@@ -300,6 +301,9 @@ func TestSameAsLoadDefaultConfig(t *testing.T) {
 				t.Errorf("credentials %+v, LoadDefaultConfig %+v", gc, rc)
 			}
 			for _, id := range []string{dynamodb.ServiceID, s3.ServiceID} {
+				if want, have := retryAttempts(ref, id), retryAttempts(got, id); want != have {
+					t.Errorf("%s retries %d times, LoadDefaultConfig %d", id, have, want)
+				}
 				want := baseEndpoint(ref, id, func() *string { return nil }, false)
 				have := baseEndpoint(got, id, func() *string { return Endpoint(os.Getenv, id) }, true)
 				if want != have {
@@ -326,6 +330,18 @@ func baseEndpoint(cfg aws.Config, id string, endpoint func() *string, lean bool)
 				o.BaseEndpoint = endpoint()
 			}
 		}).Options().BaseEndpoint)
+	}
+	panic(id)
+}
+
+// retryAttempts is the attempts of the retryer a client of service id gets
+// from cfg.
+func retryAttempts(cfg aws.Config, id string) int {
+	switch id {
+	case dynamodb.ServiceID:
+		return dynamodb.NewFromConfig(cfg).Options().Retryer.MaxAttempts()
+	case s3.ServiceID:
+		return s3.NewFromConfig(cfg).Options().Retryer.MaxAttempts()
 	}
 	panic(id)
 }
