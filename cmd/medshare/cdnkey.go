@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -20,10 +21,11 @@ import (
 )
 
 const cdnKeyUsage = `usage:
-  medshare cdn-key generate --private-key FILE
+  medshare cdn-key generate --private-key FILE [--public-key FILE]
       writes a new RSA 2048 private key to FILE (mode 0600, never overwritten)
-      and prints its public key, which the stack's key group takes
-      (context chatCdnPublicKey or chatCdnNextPublicKey)
+      and its public key in PEM to the other FILE, and prints the public key
+      on one line (base64 DER), the value of the stack's context
+      chatCdnPublicKey or chatCdnNextPublicKey
   medshare cdn-key put --secret ARN --key-pair-id ID --private-key FILE [--public-key FILE]
       stores the private key and the id CloudFront gave its public key in the
       stack's secret (output CdnKeySecretArn), after checking the key against
@@ -48,6 +50,7 @@ func cdnKeyGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cdn-key generate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("private-key", "", "file to write the private key to (PKCS#8 PEM, mode 0600)")
+	pubOut := fs.String("public-key", "", "optional: file to write the public key to (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,6 +69,10 @@ func cdnKeyGenerate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cdn-key generate: %w", err)
 	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return fmt.Errorf("cdn-key generate: %w", err)
+	}
 	// O_EXCL: an existing key, perhaps the one in use, is never replaced.
 	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -79,7 +86,14 @@ func cdnKeyGenerate(args []string, stdout, stderr io.Writer) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("cdn-key generate: write %s: %w", *out, err)
 	}
-	_, err = stdout.Write(pub)
+	if *pubOut != "" {
+		if err := os.WriteFile(*pubOut, pub, 0o644); err != nil {
+			return fmt.Errorf("cdn-key generate: %w", err)
+		}
+	}
+	// One line, so that it fits `make deploy CDK_CONTEXT='-c key=value'`,
+	// which a PEM's line breaks would split.
+	_, err = fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(pubDER))
 	return err
 }
 

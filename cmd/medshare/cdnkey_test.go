@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"io"
 	"os"
@@ -24,10 +25,7 @@ func TestCDNKeyCommands(t *testing.T) {
 	dir := t.TempDir()
 	privFile, pubFile := filepath.Join(dir, "cdn.pem"), filepath.Join(dir, "cdn.pub.pem")
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"cdn-key", "generate", "--private-key", privFile}, os.Getenv, &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pubFile, out.Bytes(), 0o644); err != nil {
+	if err := run(context.Background(), []string{"cdn-key", "generate", "--private-key", privFile, "--public-key", pubFile}, os.Getenv, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(privFile)
@@ -39,12 +37,18 @@ func TestCDNKeyCommands(t *testing.T) {
 	if err != nil || priv.N.BitLen() != 2048 {
 		t.Fatalf("private key: %v", err)
 	}
-	block, _ := pem.Decode(out.Bytes())
+	pubPEM, _ := os.ReadFile(pubFile)
+	block, _ := pem.Decode(pubPEM)
 	if block == nil || block.Type != "PUBLIC KEY" {
-		t.Fatalf("printed %q, want a PUBLIC KEY PEM", out.String())
+		t.Fatalf("wrote %q, want a PUBLIC KEY PEM", pubPEM)
 	}
 	if pub, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil || !priv.PublicKey.Equal(pub) {
-		t.Fatalf("printed public key %v, %v: not the private key's", pub, err)
+		t.Fatalf("written public key %v, %v: not the private key's", pub, err)
+	}
+	// The printed line is the same key, in one line of base64 (the context
+	// value of the stack).
+	if line := strings.TrimSuffix(out.String(), "\n"); strings.ContainsAny(line, "\n -") || line != base64.StdEncoding.EncodeToString(block.Bytes) {
+		t.Errorf("printed %q, want the public key's DER in base64 on one line", out.String())
 	}
 	if err := run(context.Background(), []string{"cdn-key", "generate", "--private-key", privFile}, os.Getenv, io.Discard, io.Discard); err == nil {
 		t.Error("generate over an existing key file succeeded")
@@ -64,13 +68,10 @@ func TestCDNKeyCommands(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	other := filepath.Join(dir, "other.pem")
-	var otherPub bytes.Buffer
-	if err := run(context.Background(), []string{"cdn-key", "generate", "--private-key", other}, os.Getenv, &otherPub, io.Discard); err != nil {
+	other, otherPubFile := filepath.Join(dir, "other.pem"), filepath.Join(dir, "other.pub.pem")
+	if err := run(context.Background(), []string{"cdn-key", "generate", "--private-key", other, "--public-key", otherPubFile}, os.Getenv, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	otherPubFile := filepath.Join(dir, "other.pub.pem")
-	os.WriteFile(otherPubFile, otherPub.Bytes(), 0o644)
 	err = run(context.Background(), []string{"cdn-key", "put", "--secret", arn, "--key-pair-id", "K2JCJMDEHXQW5F", "--private-key", privFile, "--public-key", otherPubFile}, os.Getenv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "not the public key") {
 		t.Errorf("put with another public key: %v, want a refusal", err)

@@ -30,8 +30,8 @@ type ChatCDNProps struct {
 	AccessLogs awss3.IBucket
 	// Signer is the function that hands out the URLs (ChatCDNFunction).
 	Signer *Function
-	// PublicKeys are the PEM public keys of the key group, the current one
-	// first (Config.ChatCDNPublicKeys).
+	// PublicKeys are the public keys of the key group, in PEM, the current
+	// one first (Config.ChatCDNPublicKeys).
 	PublicKeys  []string
 	CORSOrigins []string
 }
@@ -73,7 +73,7 @@ func NewChatCDN(scope constructs.Construct, id string, p ChatCDNProps) *ChatCDN 
 			panic(err) // ParseConfig checked the keys
 		}
 		cdn.PublicKeys = append(cdn.PublicKeys, awscloudfront.NewPublicKey(c, jsii.String("PublicKey"+fp[:12]), &awscloudfront.PublicKeyProps{
-			EncodedKey: jsii.String(strings.TrimSpace(pem) + "\n"),
+			EncodedKey: jsii.String(pem),
 			Comment:    jsii.String("MedShare chat images: signs their CloudFront URLs (sha256 " + fp[:16] + ")"),
 		}))
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"sort"
 	"strings"
@@ -42,12 +43,24 @@ func testCDNKeys(t *testing.T) []string {
 	return cdnKeyPEMs
 }
 
+// oneLine is a PEM public key as the line `medshare cdn-key generate`
+// prints: the base64 of its DER.
+func oneLine(t *testing.T, p string) string {
+	t.Helper()
+	block, _ := pem.Decode([]byte(p))
+	if block == nil {
+		t.Fatal("not PEM")
+	}
+	return base64.StdEncoding.EncodeToString(block.Bytes)
+}
+
 // TestChatCDN synthesizes the stack with chat images behind CloudFront, in
-// the middle of a key rotation (two public keys), and checks each concern
-// of the construct; the rest of the stack is as TestStack checks it.
+// the middle of a key rotation (two public keys: one as the line `medshare
+// cdn-key generate` prints, one in PEM), and checks each concern of the
+// construct; the rest of the stack is as TestStack checks it.
 func TestChatCDN(t *testing.T) {
 	keys := testCDNKeys(t)
-	s := synth(t, map[string]string{CtxChatCDNPublicKey: keys[0], CtxChatCDNNextPublicKey: keys[1], CtxCORSOrigins: "https://app.example.com"})
+	s := synth(t, map[string]string{CtxChatCDNPublicKey: oneLine(t, keys[0]), CtxChatCDNNextPublicKey: keys[1], CtxCORSOrigins: "https://app.example.com"})
 	cdn := s.stack.ChatCDN
 	if cdn == nil {
 		t.Fatal("no chat CDN with a public key in the context")
@@ -340,14 +353,16 @@ func TestChatCDNConfig(t *testing.T) {
 		ctx map[string]string
 		ok  bool
 	}{
-		"none":               {nil, true},
-		"one key":            {map[string]string{CtxChatCDNPublicKey: keys[0]}, true},
-		"two keys":           {map[string]string{CtxChatCDNPublicKey: keys[0], CtxChatCDNNextPublicKey: keys[1]}, true},
-		"the next key alone": {map[string]string{CtxChatCDNNextPublicKey: keys[1]}, false},
-		"the same key twice": {map[string]string{CtxChatCDNPublicKey: keys[0], CtxChatCDNNextPublicKey: keys[0]}, false},
-		"not PEM":            {map[string]string{CtxChatCDNPublicKey: "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"}, false},
-		"a 1024-bit key":     {map[string]string{CtxChatCDNPublicKey: smallPEM}, false},
-		"a private key":      {map[string]string{CtxChatCDNPublicKey: "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"}, false},
+		"none":                         {nil, true},
+		"one key":                      {map[string]string{CtxChatCDNPublicKey: keys[0]}, true},
+		"one key on a line":            {map[string]string{CtxChatCDNPublicKey: oneLine(t, keys[0])}, true},
+		"the same key twice, two ways": {map[string]string{CtxChatCDNPublicKey: oneLine(t, keys[0]), CtxChatCDNNextPublicKey: keys[0]}, false},
+		"two keys":                     {map[string]string{CtxChatCDNPublicKey: keys[0], CtxChatCDNNextPublicKey: keys[1]}, true},
+		"the next key alone":           {map[string]string{CtxChatCDNNextPublicKey: keys[1]}, false},
+		"the same key twice":           {map[string]string{CtxChatCDNPublicKey: keys[0], CtxChatCDNNextPublicKey: keys[0]}, false},
+		"not PEM":                      {map[string]string{CtxChatCDNPublicKey: "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"}, false},
+		"a 1024-bit key":               {map[string]string{CtxChatCDNPublicKey: smallPEM}, false},
+		"a private key":                {map[string]string{CtxChatCDNPublicKey: "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"}, false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg, err := ParseConfig(func(k string) string { return c.ctx[k] })
@@ -356,6 +371,11 @@ func TestChatCDNConfig(t *testing.T) {
 			}
 			if c.ok && len(cfg.ChatCDNPublicKeys) != len(c.ctx) {
 				t.Errorf("%d keys, want %d", len(cfg.ChatCDNPublicKeys), len(c.ctx))
+			}
+			for i, k := range cfg.ChatCDNPublicKeys {
+				if strings.TrimSpace(k) != strings.TrimSpace(keys[i]) {
+					t.Errorf("key %d is not the PEM of the context's key:\n%s", i, k)
+				}
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -44,9 +45,10 @@ const (
 	CtxThrottleBurst         = "throttleBurst"         // API burst (default 100)
 	CtxTerminationProtection = "terminationProtection" // stack termination protection (default true)
 	// CtxChatCDNPublicKey enables CloudFront delivery of chat images: the
-	// PEM public key (RSA 2048) of the key pair that signs their URLs
-	// (`medshare cdn-key generate`). CtxChatCDNNextPublicKey adds a second
-	// key to the key group while the signing key is rotated (docs/DEPLOY.md).
+	// public key (RSA 2048) of the key pair that signs their URLs, as the
+	// one line of base64 that `medshare cdn-key generate` prints (its DER),
+	// or as PEM. CtxChatCDNNextPublicKey adds a second key to the key group
+	// while the signing key is rotated (docs/DEPLOY.md).
 	CtxChatCDNPublicKey     = "chatCdnPublicKey"
 	CtxChatCDNNextPublicKey = "chatCdnNextPublicKey"
 )
@@ -72,7 +74,7 @@ type Config struct {
 	ThrottleBurst         int
 	TerminationProtection bool
 	// ChatCDNPublicKeys, when set, put chat images behind CloudFront
-	// (ChatCDN): the PEM public keys its key group trusts, the current
+	// (ChatCDN): the public keys its key group trusts, in PEM, the current
 	// one first.
 	ChatCDNPublicKeys []string
 }
@@ -184,9 +186,10 @@ func ParseConfig(get func(string) string) (Config, error) {
 	return c, nil
 }
 
-// cdnPublicKeys checks the chat CDN's public keys: PEM RSA 2048 public
-// keys (what CloudFront's key groups take and the functions' signer
-// needs), the next one only beside a current one, and not the same.
+// cdnPublicKeys checks the chat CDN's public keys and returns them in PEM:
+// RSA 2048 public keys (what CloudFront's key groups take and the
+// functions' signer needs), the next one only beside a current one, and
+// not the same.
 func cdnPublicKeys(current, next string) ([]string, error) {
 	if current == "" {
 		if next != "" {
@@ -201,7 +204,8 @@ func cdnPublicKeys(current, next string) ([]string, error) {
 	var seen []string
 	for i, k := range keys {
 		name := []string{CtxChatCDNPublicKey, CtxChatCDNNextPublicKey}[i]
-		fp, err := publicKeyFingerprint(k)
+		keys[i] = publicKeyPEM(k)
+		fp, err := publicKeyFingerprint(keys[i])
 		if err != nil {
 			return nil, fmt.Errorf("context %s: %w", name, err)
 		}
@@ -213,12 +217,28 @@ func cdnPublicKeys(current, next string) ([]string, error) {
 	return keys, nil
 }
 
+// publicKeyPEM returns k in PEM: k itself when it is PEM, else k read as
+// the base64 of a DER public key, the one-line form that fits a context
+// value on a command line. What is neither comes back as it is, for
+// publicKeyFingerprint to refuse.
+func publicKeyPEM(k string) string {
+	k = strings.TrimSpace(k)
+	if strings.HasPrefix(k, "-----BEGIN") {
+		return k + "\n"
+	}
+	der, err := base64.StdEncoding.DecodeString(k)
+	if err != nil {
+		return k
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
 // publicKeyFingerprint returns the hex SHA-256 of a PEM RSA 2048 public
 // key's DER, or why it is not one.
 func publicKeyFingerprint(p string) (string, error) {
 	block, _ := pem.Decode([]byte(p))
 	if block == nil || block.Type != "PUBLIC KEY" {
-		return "", errors.New("want a PEM public key (-----BEGIN PUBLIC KEY-----), as medshare cdn-key generate prints")
+		return "", errors.New("want a public key: the line medshare cdn-key generate prints, or PEM (-----BEGIN PUBLIC KEY-----)")
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
