@@ -19,14 +19,20 @@ const INTEROP = join(BIN, "gointerop");
 
 let built = false;
 
-/** Builds bin/medshare and bin/gointerop from this checkout (once per process). */
+/**
+ * Builds bin/medshare and bin/gointerop from this checkout (once per process).
+ * The server is built with -race: after `go test -race ./...` (make test)
+ * only its link is left to do, and it runs under the race detector while the
+ * client drives it. The helper is built without: a race binary takes a second
+ * to start, and it runs many times.
+ */
 export function buildGo(): void {
   if (built) return;
-  for (const [out, pkg] of [
-    [MEDSHARE, "./cmd/medshare"],
-    [INTEROP, "./web/client/test/gointerop"],
+  for (const [out, pkg, flags] of [
+    [MEDSHARE, "./cmd/medshare", ["-race"]],
+    [INTEROP, "./web/client/test/gointerop", []],
   ] as const) {
-    execFileSync("go", ["build", "-o", out, pkg], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+    execFileSync("go", ["build", ...flags, "-o", out, pkg], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
   }
   built = true;
 }
@@ -105,21 +111,35 @@ export class Server {
     return s;
   }
 
-  /** A token for any subject and role, signed with this server's key. */
+  private readonly tokens = new Map<string, string>();
+
+  /** A token for any subject and role, minted by `medshare token` with this server's key. */
   token(sub: string, role: "patient" | "professional" | "clinic"): string {
-    return execFileSync(MEDSHARE, ["token", "--data-dir", this.dataDir, "--sub", sub, "--role", role], {
-      encoding: "utf8",
-    }).trim();
+    let t = this.tokens.get(sub + "/" + role);
+    if (t === undefined) {
+      t = execFileSync(MEDSHARE, ["token", "--data-dir", this.dataDir, "--sub", sub, "--role", role], {
+        encoding: "utf8",
+      }).trim();
+      this.tokens.set(sub + "/" + role, t);
+    }
+    return t;
   }
 
-  /** Stops the server and removes its data directory. */
+  /**
+   * Stops the server and removes its data directory. Throws when the server
+   * did not stop cleanly, or when the race detector reported a race.
+   */
   async stop(): Promise<void> {
-    if (this.child.exitCode === null) {
-      const exited = new Promise((r) => this.child.once("exit", r));
+    let code = this.child.exitCode;
+    if (code === null) {
+      const exited = new Promise<number | null>((r) => this.child.once("exit", (c) => r(c)));
       this.child.kill("SIGTERM");
-      await exited;
+      code = await exited;
     }
     rmSync(this.dataDir, { recursive: true, force: true });
+    if (code !== 0 || this.log.includes("WARNING: DATA RACE")) {
+      throw new Error(`medshare serve exited with ${code}:\n${this.log}`);
+    }
   }
 
   /** The server's log lines so far (for failure messages). */
