@@ -52,7 +52,7 @@ export class Transport {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, "");
     this.token = opts.token;
     const f = opts.fetch ?? globalThis.fetch;
-    // Called unbound, browsers' fetch throws "Illegal invocation".
+    // Called as a method of another object, browsers' fetch throws "Illegal invocation".
     this.fetchFn = (input, init) => f(input, init);
     this.now = opts.now ?? Date.now;
   }
