@@ -88,7 +88,7 @@ func TestSharingFlow(t *testing.T) {
 				pat, _, pro, other := parties(env)
 				crown := bytes.Repeat([]byte("crown photo "), 3000)
 				front := bytes.Repeat([]byte("front photo "), 2000)
-				crownID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", crown, []byte("encrypted notes"))
+				crownID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", crown, &client.PhotoMetadata{Notes: "encrypted notes"})
 				if err != nil {
 					t.Fatal(err)
 				}
