@@ -43,6 +43,8 @@ type Options struct {
 	Log       *slog.Logger
 	// Now is the clock of the service and the blob store (nil: time.Now).
 	Now func() time.Time
+	// Limits are the HTTP handler's rate limits per caller (nil: none).
+	Limits *localserver.Limits
 }
 
 // Runtime is an open embedded runtime.
@@ -56,6 +58,9 @@ type Runtime struct {
 	Notifier *localnotify.Notifier
 	Service  *core.Service
 	Handler  *httpapi.Handler
+
+	dataDir string
+	limits  *localserver.Limits
 }
 
 // Open creates the data directory (mode 0700) if needed and opens every
@@ -74,7 +79,7 @@ func Open(o Options) (*Runtime, error) {
 	if err := os.MkdirAll(filepath.Join(o.DataDir, BlobDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", o.DataDir, err)
 	}
-	rt := &Runtime{}
+	rt := &Runtime{dataDir: o.DataDir, limits: o.Limits}
 	var err error
 	if rt.Keys, err = localkeys.Open(filepath.Join(o.DataDir, MasterKeyFile)); err != nil {
 		return nil, err
@@ -109,6 +114,7 @@ func (rt *Runtime) HTTPHandler(log *slog.Logger) http.Handler {
 		BlobPrefix: BlobPrefix,
 		OpenAPI:    httpapi.OpenAPI,
 		Log:        log,
+		Limits:     rt.limits,
 	})
 }
 
