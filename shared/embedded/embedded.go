@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/medshare/medshare/shared/boltstore"
@@ -59,8 +60,10 @@ type Runtime struct {
 	Service  *core.Service
 	Handler  *httpapi.Handler
 
-	dataDir string
-	limits  *localserver.Limits
+	dataDir  string
+	limits   *localserver.Limits
+	now      func() time.Time
+	backupMu sync.Mutex // one backup at a time
 }
 
 // Open creates the data directory (mode 0700) if needed and opens every
@@ -79,7 +82,7 @@ func Open(o Options) (*Runtime, error) {
 	if err := os.MkdirAll(filepath.Join(o.DataDir, BlobDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", o.DataDir, err)
 	}
-	rt := &Runtime{dataDir: o.DataDir, limits: o.Limits}
+	rt := &Runtime{dataDir: o.DataDir, limits: o.Limits, now: now}
 	var err error
 	if rt.Keys, err = localkeys.Open(filepath.Join(o.DataDir, MasterKeyFile)); err != nil {
 		return nil, err
@@ -97,6 +100,11 @@ func Open(o Options) (*Runtime, error) {
 	}
 	if rt.Store, err = boltstore.Open(filepath.Join(o.DataDir, DBFile)); err != nil {
 		return nil, err
+	}
+	// The store's lock is held: pins left in the blob directory belong to
+	// a process that stopped during a backup.
+	if err := rt.Blobs.RemoveStalePins(); err != nil {
+		o.Log.Warn("embedded: remove stale blob pins", "err", err)
 	}
 	rt.Notifier = localnotify.New(1000)
 	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Shares: rt.Store, Jobs: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
