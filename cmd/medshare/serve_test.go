@@ -109,7 +109,9 @@ func serveErr(t *testing.T, env map[string]string, args ...string) (error, strin
 	defer func() { ready = nil }()
 	var stderr syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"serve"}, args...), func(k string) string { return env[k] }, io.Discard, &stderr) }()
+	go func() {
+		done <- run(ctx, append([]string{"serve"}, args...), func(k string) string { return env[k] }, io.Discard, &stderr)
+	}()
 	select {
 	case err := <-done:
 		return err, stderr.String()
