@@ -26,12 +26,15 @@ import (
 type ledger struct {
 	mu      sync.Mutex
 	started atomic.Bool // the backup has begun
-	photos  map[string]ackedPhoto
-	shares  map[string]ackedShare
-	revokes map[string]bool   // share → revoke acknowledged before the backup
-	deletes map[string]bool   // photo → delete acknowledged before the backup
-	views   map[string][]view // share → keys issued
-	bad     []string          // 5xx and other answers no client should get
+	// stopping: the server was told to stop, so a request that gets no
+	// answer at all is expected; it ends its client.
+	stopping atomic.Bool
+	photos   map[string]ackedPhoto
+	shares   map[string]ackedShare
+	revokes  map[string]bool   // share → revoke acknowledged before the backup
+	deletes  map[string]bool   // photo → delete acknowledged before the backup
+	views    map[string][]view // share → keys issued
+	bad      []string          // 5xx and other answers no client should get
 }
 
 type ackedPhoto struct {
@@ -56,20 +59,24 @@ type view struct {
 // before the backup started.
 func (l *ledger) before() bool { return !l.started.Load() }
 
-func (l *ledger) fail(format string, args ...any) {
+// problem records a failed call, unless it got no answer while the server
+// is stopping; quit tells the client to end.
+func (l *ledger) problem(what string, err error) (quit bool) {
+	var e *client.APIError
+	if !asAPIError(err, &e) && l.stopping.Load() {
+		return true
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.bad = append(l.bad, fmt.Sprintf(format, args...))
+	l.bad = append(l.bad, fmt.Sprintf("%s: %v", what, err))
+	return false
 }
 
-// refusedByDesign reports an error that the load expects sometimes: a view
-// on a revoked or exhausted share, a race with a revoke.
+// refusedByDesign reports an error that the load expects sometimes: 410
+// for a view on a revoked or exhausted share, or a race with a revoke.
 func refusedByDesign(err error) bool {
 	var e *client.APIError
-	if !asAPIError(err, &e) {
-		return false
-	}
-	return e.Status >= 400 && e.Status < 500
+	return asAPIError(err, &e) && e.Status == 410
 }
 
 func asAPIError(err error, e **client.APIError) bool {
@@ -108,7 +115,9 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 				img := []byte(fmt.Sprintf("%s photo %d %s", pid, i, strings.Repeat("·", 200*(i%5))))
 				id, err := c.UploadPhoto(ctx, "CROWN", "image/jpeg", img, nil)
 				if err != nil {
-					l.fail("upload: %v", err)
+					if l.problem("upload", err) {
+						return
+					}
 					continue
 				}
 				l.mu.Lock()
@@ -117,7 +126,9 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 				acks.Add(1)
 				if i%5 == 4 { // now and then, delete the photo just made
 					if err := c.Do(ctx, "DELETE", "/v1/photos/"+id, nil, nil, nil); err != nil {
-						l.fail("delete photo: %v", err)
+						if l.problem("delete photo", err) {
+							return
+						}
 						continue
 					}
 					l.mu.Lock()
@@ -133,7 +144,9 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 				pro := fmt.Sprint("load-pro-", (p+i)%pros)
 				sh, err := c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro, PhotoIDs: pending, ExpiresIn: 3600, MaxViews: 4}, "")
 				if err != nil {
-					l.fail("create share: %v", err)
+					if l.problem("create share", err) {
+						return
+					}
 					continue
 				}
 				l.mu.Lock()
@@ -149,7 +162,9 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 						l.revokes[sh.ShareID] = l.before()
 						l.mu.Unlock()
 					case !refusedByDesign(err):
-						l.fail("revoke: %v", err)
+						if l.problem("revoke", err) {
+							return
+						}
 					}
 				}
 			}
@@ -172,7 +187,9 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 					Items []client.Share `json:"items"`
 				}
 				if err := c.Do(ctx, "GET", "/v1/shares?limit=100", nil, nil, &list); err != nil {
-					l.fail("list shares: %v", err)
+					if l.problem("list shares", err) {
+						return
+					}
 					continue
 				}
 				viewed := false
@@ -185,7 +202,9 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 					acc, err := c.OpenAccess(ctx, sh.ShareID, dev)
 					if err != nil {
 						if !refusedByDesign(err) {
-							l.fail("open access: %v", err)
+							if l.problem("open access", err) {
+								return
+							}
 						}
 						continue
 					}
@@ -193,7 +212,9 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 						k, err := c.IssueKey(ctx, acc.AccessID, ph)
 						if err != nil {
 							if !refusedByDesign(err) {
-								l.fail("issue key: %v", err)
+								if l.problem("issue key", err) {
+									return
+								}
 							}
 							break
 						}
@@ -205,12 +226,16 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 						u, err := c.ClaimKey(ctx, k.KeyID)
 						if err != nil {
 							if !refusedByDesign(err) {
-								l.fail("claim key: %v", err)
+								if l.problem("claim key", err) {
+									return
+								}
 							}
 							break
 						}
 						if _, err := c.Fetch(ctx, u.URL); err != nil {
-							l.fail("fetch: %v", err)
+							if l.problem("fetch", err) {
+								return
+							}
 						}
 					}
 				}
