@@ -224,7 +224,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		*publicURL = scheme + "://" + bound.String()
 	}
-	if u, err := url.Parse(*publicURL); err != nil || (tlsCfg != nil && u.Scheme != "https") {
+	if u, err := url.Parse(*publicURL); err != nil {
+		return fmt.Errorf("serve: --public-url: %w", err)
+	} else if tlsCfg != nil && u.Scheme != "https" {
 		return fmt.Errorf("serve: --public-url %q: with TLS on it must be an https URL", *publicURL)
 	}
 
