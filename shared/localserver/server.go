@@ -76,7 +76,20 @@ func New(o Options) http.Handler {
 		}
 		writeError(w, http.StatusNotFound, core.CodeNotFound, "no such route")
 	}), o.Log))
-	return mux
+	return withAnswerHeaders(mux)
+}
+
+// withAnswerHeaders gives every answer nosniff and a request id, including
+// the ones no handler of ours writes: ServeMux's own redirects of unclean
+// paths (`/v1//photos`, `/blobs`). A handler that has a request id of its
+// own replaces this one.
+func withAnswerHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Request-Id", core.NewID("rq"))
+		next.ServeHTTP(w, r)
+	})
 }
 
 // pathMatches reports whether path fits a route pattern such as
@@ -205,7 +218,13 @@ func (h *routeHandler) event(r *http.Request) (events.APIGatewayV2HTTPRequest, i
 		}
 	}
 	if !h.route.Public() {
-		tok, ok := devauth.BearerToken(r.Header.Get("Authorization"))
+		// Two Authorization headers are refused rather than one of them
+		// picked: a proxy and the server must never disagree on who calls.
+		auth := r.Header.Values("Authorization")
+		tok, ok := "", len(auth) == 1
+		if ok {
+			tok, ok = devauth.BearerToken(auth[0])
+		}
 		if !ok {
 			return ev, http.StatusUnauthorized, "a bearer token is required"
 		}
