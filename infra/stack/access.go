@@ -22,7 +22,8 @@ type Access struct {
 	Indexes []string
 	// Object prefixes (core's object keys hold ids only, under a prefix per
 	// kind) on which the function reads (HeadObject, GetObject, a presigned
-	// GET), writes (a presigned PUT) or deletes.
+	// GET), writes (a presigned PUT) or deletes (s3blob.Delete, a PutObject
+	// of an empty tombstone over the key).
 	Read, Write, Delete []string
 	// ListBucket is s3:ListBucket on the bucket itself. The blob store's
 	// health check needs it for HeadBucket. A function that calls

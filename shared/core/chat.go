@@ -182,7 +182,7 @@ func (s *Service) FinalizeChatImage(ctx context.Context, c Caller, id string) (C
 		if derr := s.blobs.Delete(ctx, key); derr != nil {
 			return ChatImage{}, fmt.Errorf("delete mismatched chat image %s: %w", id, derr)
 		}
-		return ChatImage{}, ErrConflict("the uploaded object does not match the declared size and sha256; upload again")
+		return ChatImage{}, ErrConflict("the uploaded object does not match the declared size and sha256; start a new upload")
 	}
 	if err != nil {
 		return ChatImage{}, notFoundAs(fmt.Errorf("finalize chat image %s: %w", id, err), "chat image")
