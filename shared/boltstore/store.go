@@ -319,7 +319,8 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 	if err := storekeys.CheckIDs(owner); err != nil {
 		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.PhotoSKPrefix)
+	list := storekeys.List{PK: storekeys.PhotoPKPrefix + owner, SKPrefix: storekeys.PhotoSKPrefix}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
@@ -342,7 +343,7 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
 	if next != "" {
-		next = storekeys.EncodeCursor(next)
+		next = storekeys.EncodeCursor(list, next)
 	}
 	return photos, next, nil
 }
@@ -639,7 +640,8 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 	if err := storekeys.CheckIDs(patientID); err != nil {
 		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.AuditSeqSKPrefix)
+	list := storekeys.List{PK: storekeys.AuditPKPrefix + patientID, SKPrefix: storekeys.AuditSeqSKPrefix, Desc: newestFirst}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
 	}
@@ -662,51 +664,90 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
 	}
 	if next != "" {
-		next = storekeys.EncodeCursor(next)
+		next = storekeys.EncodeCursor(list, next)
 	}
 	return recs, next, nil
 }
 
 // ListAuditByActor returns one page of actorID's records across all chains,
-// newest first, read through the by-actor index.
+// newest first, read through the by-actor index. The cursor holds an
+// storekeys.ActorPos, not an index key, which would name the patient of the
+// page's last record: the next page starts below the position's bound and
+// skips the records at its time that were listed already.
 func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.Page) ([]core.AuditRecord, string, error) {
 	if err := storekeys.CheckIDs(actorID); err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %q: %w", actorID, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, "")
-	if err == nil && after != "" {
-		if _, _, _, perr := storekeys.ParseActorSK(after); perr != nil {
-			err = core.ErrInvalid("cursor is malformed")
-		}
+	list := storekeys.List{PK: storekeys.ActorPKPrefix + actorID, Desc: true}
+	raw, err := storekeys.DecodeCursor(page.Cursor, list)
+	var prev *storekeys.ActorPos
+	if err == nil && raw != "" {
+		var p storekeys.ActorPos
+		p, err = storekeys.ParseActorPos(raw)
+		prev = &p
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
 	}
 	recs := []core.AuditRecord{}
-	var next string
+	var sks []string
+	more := false
 	err = s.run(ctx, false, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var err error
-		next, err = scan(tx.Bucket(actorBucket), storekeys.ActorPKPrefix+actorID, "", after, true, pageLimit(page),
-			func(sk string, itemKey []byte) error {
-				raw := items.Get(itemKey)
-				if raw == nil {
-					return core.ErrInternal(nil, "actor index entry %s of %s points to no record", sk, actorID)
-				}
-				var r auditRecord
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return core.ErrInternal(err, "audit item %q is corrupt", itemKey)
-				}
-				recs = append(recs, r.record())
+		prefix := partitionPrefix(list.PK, "")
+		c := tx.Bucket(actorBucket).Cursor()
+		var k, v []byte
+		if prev == nil {
+			k, v = lastBelow(c, prefixEnd(prefix))
+		} else {
+			k, v = lastBelow(c, boltKey(storekeys.Key{PK: list.PK, SK: prev.Bound()}))
+		}
+		skipped, limit := 0, pageLimit(page)
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			sk := string(k[len(prefix):])
+			if prev != nil && skipped < prev.N && prev.AtTime(sk) {
+				skipped++
+				continue
+			}
+			if len(recs) == limit {
+				more = true
 				return nil
-			})
-		return err
+			}
+			raw := items.Get(v)
+			if raw == nil {
+				return core.ErrInternal(nil, "actor index entry %s of %s points to no record", sk, actorID)
+			}
+			var r auditRecord
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return core.ErrInternal(err, "audit item %q is corrupt", v)
+			}
+			recs = append(recs, r.record())
+			sks = append(sks, sk)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
 	}
-	if next != "" {
-		next = storekeys.EncodeCursor(next)
+	var next string
+	if more {
+		pos, err := storekeys.NextActorPos(prev, sks)
+		if err != nil {
+			return nil, "", core.ErrInternal(err, "list audit of actor %s", actorID)
+		}
+		next = storekeys.EncodeCursor(list, pos.String())
 	}
 	return recs, next, nil
+}
+
+// lastBelow positions c on the last key below bound (exclusive; nil: the
+// last key of the bucket) and returns it.
+func lastBelow(c *bolt.Cursor, bound []byte) (k, v []byte) {
+	if bound == nil {
+		return c.Last()
+	}
+	if k, _ = c.Seek(bound); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
 }

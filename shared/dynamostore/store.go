@@ -254,7 +254,8 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 	if err := storekeys.CheckIDs(owner); err != nil {
 		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.PhotoSKPrefix)
+	list := storekeys.List{PK: storekeys.PhotoPKPrefix + owner, SKPrefix: storekeys.PhotoSKPrefix}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
@@ -270,7 +271,16 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 	if err != nil {
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
-	return photos, next, nil
+	return photos, cursorOf(list, next), nil
+}
+
+// cursorOf is the cursor of list after a page that ended at position pos;
+// "" at the end of the list.
+func cursorOf(list storekeys.List, pos string) string {
+	if pos == "" {
+		return ""
+	}
+	return storekeys.EncodeCursor(list, pos)
 }
 
 // DeletePhoto removes the photo (owner, id) with one DeleteItem conditional
@@ -639,7 +649,8 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 	if err := storekeys.CheckIDs(patientID); err != nil {
 		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.AuditSeqSKPrefix)
+	list := storekeys.List{PK: storekeys.AuditPKPrefix + patientID, SKPrefix: storekeys.AuditSeqSKPrefix, Desc: newestFirst}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err == nil && after != "" {
 		if _, perr := storekeys.ParseSeqSK(after); perr != nil {
 			err = core.ErrInvalid("cursor is malformed")
@@ -661,28 +672,29 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
 	}
-	return recs, next, nil
+	return recs, cursorOf(list, next), nil
 }
 
 // ListAuditByActor returns one page of actorID's records across all chains,
-// newest first, with a Query of IndexByActor. The cursor holds the index
-// sort key, which names the record, so the full ExclusiveStartKey (index and
-// table keys) is rebuilt from it. Index reads are eventually consistent: a
-// record appended a moment ago may be missing from the page.
+// newest first, with Queries of IndexByActor. The cursor holds a
+// storekeys.ActorPos, not the index key of the page's last record, which
+// would name its patient (and rebuilding an ExclusiveStartKey needs that
+// record's table key, which holds the patient id too). So the next page is
+// a Query of the sort keys below the position's bound, which skips the
+// records at the position's time that were listed already: no extra
+// request, only those few records read again. Index reads are eventually
+// consistent: a record appended a moment ago may be missing from the page.
 func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.Page) ([]core.AuditRecord, string, error) {
 	if err := storekeys.CheckIDs(actorID); err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %q: %w", actorID, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, "")
-	var start item
-	if err == nil && after != "" {
-		_, patient, seq, perr := storekeys.ParseActorSK(after)
-		if perr != nil || storekeys.CheckIDs(patient) != nil {
-			err = core.ErrInvalid("cursor is malformed")
-		} else {
-			rk := storekeys.AuditRecordKey(patient, seq)
-			start = item{AttrPK: avS(rk.PK), AttrSK: avS(rk.SK), AttrGSI1PK: avS(storekeys.ActorPKPrefix + actorID), AttrGSI1SK: avS(after)}
-		}
+	list := storekeys.List{PK: storekeys.ActorPKPrefix + actorID, Desc: true}
+	raw, err := storekeys.DecodeCursor(page.Cursor, list)
+	var prev *storekeys.ActorPos
+	if err == nil && raw != "" {
+		var p storekeys.ActorPos
+		p, err = storekeys.ParseActorPos(raw)
+		prev = &p
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
@@ -692,19 +704,61 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 		IndexName:                 aws.String(IndexByActor),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": AttrGSI1PK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(storekeys.ActorPKPrefix + actorID)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(list.PK)},
 		ScanIndexForward:          aws.Bool(false),
-		ExclusiveStartKey:         start,
 	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrGSI1SK)
-	if err != nil {
-		return nil, "", translate(err, "list audit of actor %s", actorID)
+	skip := 0
+	if prev != nil {
+		q.KeyConditionExpression = aws.String("#pk = :pk AND #sk < :bound")
+		q.ExpressionAttributeNames["#sk"] = AttrGSI1SK
+		q.ExpressionAttributeValues[":bound"] = avS(prev.Bound())
+		skip = prev.N
+	}
+	limit := pageLimit(page)
+	var items []item
+	var sks []string
+	more := false
+	for !more {
+		// Enough for the records still to skip, the page and one more, which
+		// tells whether another page follows; DynamoDB may return fewer.
+		q.Limit = aws.Int32(int32(min(skip+limit+1-len(items), maxPageItems)))
+		out, err := s.client.Query(ctx, q)
+		if err != nil {
+			return nil, "", translate(err, "list audit of actor %s", actorID)
+		}
+		for _, it := range out.Items {
+			sk, ok := it[AttrGSI1SK].(*types.AttributeValueMemberS)
+			if !ok {
+				return nil, "", core.ErrInternal(nil, "item %s has no %s", describeKey(it), AttrGSI1SK)
+			}
+			if skip > 0 && prev.AtTime(sk.Value) {
+				skip--
+				continue
+			}
+			skip = 0 // the records at the position's time are behind
+			if len(items) == limit {
+				more = true
+				break
+			}
+			items, sks = append(items, it), append(sks, sk.Value)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 	recs, err := decodeAudits(items)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
 	}
-	return recs, next, nil
+	if !more {
+		return recs, "", nil
+	}
+	pos, err := storekeys.NextActorPos(prev, sks)
+	if err != nil {
+		return nil, "", core.ErrInternal(err, "list audit of actor %s", actorID)
+	}
+	return recs, storekeys.EncodeCursor(list, pos.String()), nil
 }
 
 func decodeAudits(items []item) ([]core.AuditRecord, error) { return decodeAll(items, decodeAudit) }
@@ -750,8 +804,8 @@ const maxPageItems = 1 << 20
 // follow, and the list never ends with an empty page. DynamoDB may cut a
 // response at 1 MB before its Limit; then queryPage goes on from where the
 // response stopped until the page is full or the partition is exhausted. The
-// next cursor is the sort attribute cursorAttr of the page's last item,
-// "" at the end.
+// next position is the sort attribute cursorAttr of the page's last item,
+// "" at the end; the caller makes it a cursor of its list.
 func (s *Store) queryPage(ctx context.Context, q *dynamodb.QueryInput, limit int, cursorAttr string) ([]item, string, error) {
 	var items []item
 	for {
@@ -767,7 +821,7 @@ func (s *Store) queryPage(ctx context.Context, q *dynamodb.QueryInput, limit int
 			if !ok {
 				return nil, "", core.ErrInternal(nil, "item %s has no %s", describeKey(items[limit-1]), cursorAttr)
 			}
-			return items, storekeys.EncodeCursor(last.Value), nil
+			return items, last.Value, nil
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			return items, "", nil
