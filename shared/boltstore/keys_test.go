@@ -78,7 +78,7 @@ func TestItemsLiveUnderTheDocumentedKeys(t *testing.T) {
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
 	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"dr-a"}}
 	img := core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", PatientID: "pat-1", Participants: a.Participants()}
-	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", At: at}, core.ChainHead{})
+	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", At: at, Outcome: core.OutcomeSuccess}, core.ChainHead{})
 	steps := []error{
 		s.CreatePhoto(ctx, core.Photo{ID: "ph_x", OwnerID: "pat-1"}),
 		errOf(s.PutAppointment(ctx, a)),

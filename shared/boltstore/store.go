@@ -627,7 +627,7 @@ func appendRecord(tx *bolt.Tx, rec core.AuditRecord) error {
 	if err := countRecord(tx, rec); err != nil {
 		return err
 	}
-	if rec.ActorID == "" {
+	if !rec.InActorHistory() {
 		return nil
 	}
 	ak := storekeys.ActorIndexKey(rec.ActorID, rec.At, rec.PatientID, rec.Seq)

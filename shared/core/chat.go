@@ -51,6 +51,10 @@ func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, 
 	if in.StartsAt.IsZero() || in.EndsAt.IsZero() || !in.EndsAt.After(in.StartsAt) {
 		return Appointment{}, false, ErrInvalid("ends_at must be after starts_at")
 	}
+	// Each registration goes into the patient's chain.
+	if err := s.limit(ctx, s.cfg.Limits.Appointments, "registrations of this patient's appointments", "appointment", c.ID, in.PatientID); err != nil {
+		return Appointment{}, false, err
+	}
 	now := s.now()
 	a := Appointment{
 		ID:              id,
@@ -196,7 +200,10 @@ func (s *Service) FinalizeChatImage(ctx context.Context, c Caller, id string) (C
 // ChatImageURL returns a signed URL for a READY chat image, valid for the
 // configured chat URL lifetime, to a participant of its appointment. Every
 // fetch, granted or denied, is appended to the patient's audit chain before the
-// answer leaves: no audit, no URL.
+// answer leaves: no audit, no URL. A non-participant gets the not-found an
+// unknown id gets, even when the record cannot be appended, and their
+// denials on one patient's chain are recorded up to the denied-record limit
+// per window (recordDenial).
 func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (SignedURL, error) {
 	if err := s.requireRole(c, RolePatient, RoleProfessional); err != nil {
 		return SignedURL{}, err
@@ -206,11 +213,7 @@ func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (Signed
 		return SignedURL{}, err
 	}
 	if !img.IsParticipant(c.ID) {
-		denied := chatNotFound()
-		if aerr := s.record(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, denied); aerr != nil {
-			return SignedURL{}, aerr
-		}
-		return SignedURL{}, denied
+		return SignedURL{}, s.denyUnseen(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, chatNotFound())
 	}
 	now := s.now()
 	switch {

@@ -85,8 +85,10 @@ type AuditStore interface {
 	// (ascending, or newest first when newestFirst), and the next cursor.
 	ListAudit(ctx context.Context, patientID string, newestFirst bool, page Page) ([]AuditRecord, string, error)
 
-	// ListAuditByActor returns one page of the records whose actor is actorID,
-	// newest first, across all chains, and the next cursor.
+	// ListAuditByActor returns one page of the records whose actor is actorID
+	// and that the actor's history lists (AuditRecord.InActorHistory), newest
+	// first, across all chains, and the next cursor. The cursor names no
+	// record's patient.
 	ListAuditByActor(ctx context.Context, actorID string, page Page) ([]AuditRecord, string, error)
 }
 

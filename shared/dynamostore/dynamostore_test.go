@@ -273,7 +273,7 @@ func TestUploadTimeIndexOnEmulator(t *testing.T) {
 // tamper harness and the by-actor index rely on.
 func TestAuditItemShape(t *testing.T) {
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
-	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", At: at}, core.ChainHead{})
+	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", At: at, Outcome: core.OutcomeSuccess}, core.ChainHead{})
 	it, err := marshal(auditItemOf(rec))
 	if err != nil {
 		t.Fatal(err)
@@ -299,6 +299,18 @@ func TestAuditItemShape(t *testing.T) {
 	for _, k := range []string{AttrGSI1PK, AttrGSI1SK} {
 		if _, ok := noActor[k]; ok {
 			t.Errorf("record without an actor has %s, want it absent (not indexed)", k)
+		}
+	}
+	// A stranger's denied probe stays out of the stranger's own history.
+	probe := rec
+	probe.Outcome, probe.Reason = core.OutcomeDenied, core.CodeNotFound
+	unlisted, err := marshal(auditItemOf(core.Link(probe, core.ChainHead{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{AttrGSI1PK, AttrGSI1SK} {
+		if _, ok := unlisted[k]; ok {
+			t.Errorf("a denied probe's record has %s, want it absent (not in the actor's history)", k)
 		}
 	}
 }

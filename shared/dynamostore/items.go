@@ -299,8 +299,9 @@ type auditItem struct {
 	RequestID    string `dynamodbav:"request_id"`
 	PrevHash     []byte `dynamodbav:"prev_hash,omitempty"`
 	Hash         []byte `dynamodbav:"hash,omitempty"`
-	// GSI1PK and GSI1SK put the record in IndexByActor; a record without an
-	// actor is not indexed (index keys cannot be empty).
+	// GSI1PK and GSI1SK put the record in IndexByActor when its actor's
+	// history lists it (core.AuditRecord.InActorHistory); a record without
+	// an actor is not indexed (index keys cannot be empty).
 	GSI1PK string `dynamodbav:"gsi1pk,omitempty"`
 	GSI1SK string `dynamodbav:"gsi1sk,omitempty"`
 	// Every record is in IndexTime under its audit counter (auditCounter),
@@ -337,7 +338,7 @@ func auditItemOf(a core.AuditRecord) auditItem {
 		Hash:         a.Hash,
 		timeIndexed:  auditCounter(a),
 	}
-	if a.ActorID != "" {
+	if a.InActorHistory() {
 		ak := storekeys.ActorIndexKey(a.ActorID, a.At, a.PatientID, a.Seq)
 		it.GSI1PK, it.GSI1SK = ak.PK, ak.SK
 	}

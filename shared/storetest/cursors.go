@@ -144,3 +144,44 @@ func testCursors(t *testing.T, h Harness) {
 		}
 	})
 }
+
+// testActorHistory checks which records the by-actor index lists: what the
+// actor did, and the denials whose precise reason the actor was told; not
+// a denial the actor got as the same 404 an unknown id gets, which would
+// tell them the thing exists (issue 10 §2). The chain keeps every record.
+func testActorHistory(t *testing.T, h Harness) {
+	s := h.New(t)
+	type rec struct {
+		outcome, reason string
+		listed          bool
+	}
+	cases := []rec{
+		{core.OutcomeSuccess, "", true},
+		{core.OutcomeDenied, core.CodeNotFound, false},
+		{core.OutcomeDenied, core.CodeSessionRevoked, true},
+		{core.OutcomeDenied, core.CodeViewsExhausted, true},
+		{core.OutcomeDenied, core.CodeDeviceMismatch, true},
+		{core.OutcomeDenied, core.CodeRateLimited, false},
+		{core.OutcomeFailed, core.CodeInternal, false},
+	}
+	chain := appendChain(t, s, "pat-1", len(cases), func(i int, r *core.AuditRecord) {
+		r.Outcome, r.Reason = cases[i-1].outcome, cases[i-1].reason
+	})
+	var want []core.AuditRecord
+	for i, c := range cases {
+		if c.listed {
+			want = append(want, chain[i])
+		}
+		if got := chain[i].InActorHistory(); got != c.listed {
+			t.Errorf("InActorHistory of a %s record with reason %q = %v, want %v", c.outcome, c.reason, got, c.listed)
+		}
+	}
+	slices.Reverse(want)
+	got := Flatten(Collect(t, "ListAuditByActor", 2, func(pg core.Page) ([]core.AuditRecord, string, error) {
+		return s.ListAuditByActor(ctx(t), "dr-a", pg)
+	}))
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("ListAuditByActor mismatch (-want +got):\n%s", diff)
+	}
+	wantChain(t, s, "pat-1", chain)
+}
