@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -375,12 +376,13 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 	return r.photo(), nil
 }
 
-// PutAppointment creates or replaces an appointment; see core.ChatStore.
+// PutAppointment creates or replaces clinic a.ClinicID's appointment a.ID;
+// see core.ChatStore.
 func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, error) {
 	if err := storekeys.CheckIDs(a.ID, a.ClinicID); err != nil {
 		return false, fmt.Errorf("put appointment %q: %w", a.ID, err)
 	}
-	k := storekeys.AppointmentKey(a.ID)
+	k := storekeys.AppointmentKey(a.ClinicID, a.ID)
 	var created bool
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
@@ -391,10 +393,7 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 		}
 		if found {
 			old := r.appointment()
-			switch {
-			case old.ClinicID != a.ClinicID:
-				return core.ErrConflict("appointment %s belongs to another clinic", a.ID)
-			case old.ImageCount > 0 && !old.SameParticipants(a):
+			if old.ImageCount > 0 && !old.SameParticipants(a) {
 				return core.ErrConflict("appointment %s has chat images: its participants cannot change", a.ID)
 			}
 			a.CreatedAt, a.ImageCount = old.CreatedAt, old.ImageCount
@@ -408,14 +407,14 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 	return created, nil
 }
 
-// GetAppointment returns the appointment or KindNotFound.
-func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
+// GetAppointment returns clinicID's appointment id or KindNotFound.
+func (s *Store) GetAppointment(ctx context.Context, clinicID, id string) (core.Appointment, error) {
+	if err := storekeys.CheckIDs(clinicID, id); err != nil {
 		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
 	}
 	var r appointmentRecord
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.AppointmentKey(id), &r)
+		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.AppointmentKey(clinicID, id), &r)
 		if err == nil && !found {
 			err = core.ErrNotFound("appointment %s not found", id)
 		}
@@ -427,13 +426,37 @@ func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment
 	return r.appointment(), nil
 }
 
+// FindAppointments returns every clinic's appointment id, ordered by clinic.
+func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appointment, error) {
+	if err := storekeys.CheckIDs(id); err != nil {
+		return nil, fmt.Errorf("find appointment %q: %w", id, err)
+	}
+	out := []core.Appointment{}
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		_, err := scan(tx.Bucket(itemsBucket), storekeys.AppointmentPKPrefix+id, storekeys.AppointmentSKPrefix, "", false, math.MaxInt,
+			func(sk string, v []byte) error {
+				var r appointmentRecord
+				if err := json.Unmarshal(v, &r); err != nil {
+					return core.ErrInternal(err, "appointment item %s of %s is corrupt", sk, id)
+				}
+				out = append(out, r.appointment())
+				return nil
+			})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find appointment %s: %w", id, err)
+	}
+	return out, nil
+}
+
 // CreateChatImage stores a new chat image and counts it on its appointment,
 // in one transaction; see core.ChatStore.
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckIDs(img.ID, img.AppointmentID, img.ClinicID); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
-	ik, ak := storekeys.ChatImageKey(img.ID), storekeys.AppointmentKey(img.AppointmentID)
+	ik, ak := storekeys.ChatImageKey(img.ID), storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
 		if b.Get(boltKey(ik)) != nil {

@@ -21,10 +21,12 @@ type AppointmentInput struct {
 	EndsAt          time.Time
 }
 
-// RegisterAppointment creates or updates an appointment (PUT semantics). The id
-// belongs to the clinic that first registered it. Once the appointment has chat
-// images its participants are fixed (409 conflict on a change), so that every
-// image's participant list stays exact.
+// RegisterAppointment creates or updates an appointment (PUT semantics).
+// Appointment ids are scoped to the clinic: another clinic's appointment with
+// the same id is another appointment, and the answer (201 for the first PUT
+// of the clinic, 200 after) says nothing about it. Once the appointment has
+// chat images its participants are fixed (409 conflict on a change), so that
+// every image's participant list stays exact.
 func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, in AppointmentInput) (Appointment, bool, error) {
 	if err := s.requireRole(c, RoleClinic); err != nil {
 		return Appointment{}, false, err
@@ -79,9 +81,12 @@ func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, 
 // ChatUploadInput is a participant's request to send an image.
 type ChatUploadInput struct {
 	AppointmentID string
-	ContentType   string
-	Size          int64
-	SHA256        []byte
+	// ClinicID is optional: it names the clinic of the appointment when the
+	// caller takes part in appointments of several clinics with this id.
+	ClinicID    string
+	ContentType string
+	Size        int64
+	SHA256      []byte
 }
 
 // ChatUpload is a staged chat image and how to upload it.
@@ -105,20 +110,33 @@ func (s *Service) CreateChatUpload(ctx context.Context, c Caller, in ChatUploadI
 	if err := s.validUpload(in.ContentType, ChatContentTypes, in.Size, in.SHA256); err != nil {
 		return ChatUpload{}, err
 	}
-	a, err := s.store.GetAppointment(ctx, in.AppointmentID)
-	if IsKind(err, KindNotFound) {
-		return ChatUpload{}, ErrNotFound("appointment not found")
+	if in.ClinicID != "" && !ValidExternalID(in.ClinicID) {
+		return ChatUpload{}, ErrInvalid("clinic_id is malformed")
 	}
+	all, err := s.store.FindAppointments(ctx, in.AppointmentID)
 	if err != nil {
-		return ChatUpload{}, fmt.Errorf("get appointment %s: %w", in.AppointmentID, err)
+		return ChatUpload{}, fmt.Errorf("find appointment %s: %w", in.AppointmentID, err)
 	}
-	if !slices.Contains(a.Participants(), c.ID) {
+	// Only the caller's own appointments count: what other clinics hold
+	// under this id is never told.
+	var mine []Appointment
+	for _, a := range all {
+		if slices.Contains(a.Participants(), c.ID) && (in.ClinicID == "" || a.ClinicID == in.ClinicID) {
+			mine = append(mine, a)
+		}
+	}
+	switch {
+	case len(mine) == 0:
 		return ChatUpload{}, ErrNotFound("appointment not found")
+	case len(mine) > 1:
+		return ChatUpload{}, ErrConflict("you take part in appointments of several clinics with this id: give clinic_id")
 	}
+	a := mine[0]
 	now := s.now()
 	img := ChatImage{
 		ID:              NewID("ci"),
 		AppointmentID:   a.ID,
+		ClinicID:        a.ClinicID,
 		PatientID:       a.PatientID,
 		UploaderID:      c.ID,
 		Participants:    a.Participants(),

@@ -48,7 +48,7 @@ func TestProbeAnswerDoesNotDependOnTheAudit(t *testing.T) {
 	if _, err := store.PutAppointment(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	img := core.ChatImage{ID: core.NewID("ci"), AppointmentID: a.ID, PatientID: a.PatientID, UploaderID: "pat-1", Participants: a.Participants(),
+	img := core.ChatImage{ID: core.NewID("ci"), AppointmentID: a.ID, ClinicID: a.ClinicID, PatientID: a.PatientID, UploaderID: "pat-1", Participants: a.Participants(),
 		ContentType: "image/png", Size: 1, SHA256: make([]byte, 32), Status: core.StatusReady, CreatedAt: now, UpdatedAt: now, UploadExpiresAt: now.Add(time.Hour)}
 	if err := store.CreateChatImage(ctx, img); err != nil {
 		t.Fatal(err)

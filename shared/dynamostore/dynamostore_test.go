@@ -189,7 +189,7 @@ func TestUploadTimeIndexOnEmulator(t *testing.T) {
 	p := core.Photo{ID: core.NewID("ph"), OwnerID: "pat-1", Size: 10, SHA256: make([]byte, 32),
 		Status: core.StatusPending, UploadExpiresAt: window}
 	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"dr-a"}}
-	img := core.ChatImage{ID: core.NewID("ci"), AppointmentID: a.ID, PatientID: "pat-1", Participants: a.Participants(),
+	img := core.ChatImage{ID: core.NewID("ci"), AppointmentID: a.ID, ClinicID: a.ClinicID, PatientID: "pat-1", Participants: a.Participants(),
 		Size: 10, SHA256: make([]byte, 32), Status: core.StatusPending, UploadExpiresAt: window}
 	if err := s.CreatePhoto(ctx, p); err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestUploadTimeIndexOnEmulator(t *testing.T) {
 	}
 	wantAttrs(storekeys.PhotoKey(p.OwnerID, p.ID), pending)
 	wantAttrs(storekeys.ChatImageKey(img.ID), pending)
-	wantAttrs(storekeys.AppointmentKey(a.ID), map[string]string{})
+	wantAttrs(storekeys.AppointmentKey(a.ClinicID, a.ID), map[string]string{})
 	if diff := cmp.Diff([]string{storekeys.ChatImagePKPrefix + img.ID, storekeys.PhotoPKPrefix + p.OwnerID}, slices.Sorted(slices.Values(due()))); diff != "" {
 		t.Errorf("items due mismatch (-want +got):\n%s", diff)
 	}

@@ -345,7 +345,7 @@ func TestCreateChatImageCancellation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := core.ChatImage{ID: "ci_1", AppointmentID: a.ID, PatientID: a.PatientID, Participants: a.Participants()}
+	img := core.ChatImage{ID: "ci_1", AppointmentID: a.ID, ClinicID: a.ClinicID, PatientID: a.PatientID, Participants: a.Participants()}
 	ccf := func(it item) types.CancellationReason { return reason("ConditionalCheckFailed", it) }
 	for _, tc := range []struct {
 		name    string
@@ -519,7 +519,6 @@ func TestPutAppointmentConflicts(t *testing.T) {
 		stored  core.Appointment
 		wantMsg string
 	}{
-		{"another clinic", core.Appointment{ID: "appt-1", ClinicID: "clinic-2", PatientID: "pat-1"}, "belongs to another clinic"},
 		{"participants fixed", core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ImageCount: 2}, "has chat images"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -527,7 +526,12 @@ func TestPutAppointmentConflicts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := &fakeAPI{updateItem: func(*dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+			f := &fakeAPI{updateItem: func(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+				// The clinic is in the key: another clinic's appointment with
+				// this id is another item, never a conflict.
+				if got := in.Key[AttrSK].(*types.AttributeValueMemberS).Value; got != "CLINIC#clinic-1" {
+					t.Errorf("UpdateItem of sort key %q, want CLINIC#clinic-1", got)
+				}
 				return nil, opErr("UpdateItem", &types.ConditionalCheckFailedException{Item: old})
 			}}
 			_, err = fakeStore(f).PutAppointment(t.Context(), a)

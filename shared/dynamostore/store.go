@@ -313,13 +313,13 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 	return p, nil
 }
 
-// PutAppointment creates or replaces an appointment with one UpdateItem that
-// sets every field but created_at and image_count, which it sets only when
-// absent. Its condition is that the item is absent, or that it belongs to
-// the same clinic and either has no chat images or keeps the same
-// participant set (compared through participants_key). ReturnValues ALL_OLD
-// tells whether it created the item; on a failed condition the item as it
-// was tells which conflict it is.
+// PutAppointment creates or replaces clinic a.ClinicID's appointment a.ID
+// with one UpdateItem that sets every field but created_at and
+// image_count, which it sets only when absent. Its condition is that the
+// item is absent, or that it has no chat images or keeps the same
+// participant set (compared through participants_key). Another clinic's
+// appointment with the id is another item, which the UpdateItem never
+// touches. ReturnValues ALL_OLD tells whether it created the item.
 func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, error) {
 	if err := storekeys.CheckIDs(a.ID, a.ClinicID); err != nil {
 		return false, fmt.Errorf("put appointment %q: %w", a.ID, err)
@@ -329,10 +329,10 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 		return false, fmt.Errorf("put appointment %s: %w", a.ID, err)
 	}
 	names := map[string]string{
-		"#pk": AttrPK, "#clinic": attrClinicID, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#created": attrCreatedAt,
+		"#pk": AttrPK, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#created": attrCreatedAt,
 	}
 	values := map[string]types.AttributeValue{
-		":clinic": fields[attrClinicID], ":pkey": fields[attrParticipantsKey], ":created": fields[attrCreatedAt], ":zero": avN("0"),
+		":pkey": fields[attrParticipantsKey], ":created": fields[attrCreatedAt], ":zero": avN("0"),
 	}
 	set := []string{"#created = if_not_exists(#created, :created)", "#count = if_not_exists(#count, :zero)"}
 	for i, name := range slices.Sorted(maps.Keys(fields)) {
@@ -346,9 +346,9 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 	}
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           s.table,
-		Key:                                 keyItem(storekeys.AppointmentKey(a.ID)),
+		Key:                                 keyItem(storekeys.AppointmentKey(a.ClinicID, a.ID)),
 		UpdateExpression:                    aws.String("SET " + strings.Join(set, ", ")),
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR (#clinic = :clinic AND (#count = :zero OR #pkey = :pkey))"),
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #count = :zero OR #pkey = :pkey"),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllOld,
@@ -363,13 +363,6 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 		if len(old) == 0 {
 			return false, core.ErrInternal(err, "put appointment %s: the condition failed on no item", a.ID)
 		}
-		prev, derr := decodeAppointment(old)
-		if derr != nil {
-			return false, fmt.Errorf("put appointment %s: %w", a.ID, derr)
-		}
-		if prev.ClinicID != a.ClinicID {
-			return false, fmt.Errorf("put appointment %s: %w", a.ID, core.ErrConflict("appointment %s belongs to another clinic", a.ID))
-		}
 		return false, fmt.Errorf("put appointment %s: %w", a.ID,
 			core.ErrConflict("appointment %s has chat images: its participants cannot change", a.ID))
 	}
@@ -379,13 +372,13 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 	return len(out.Attributes) == 0, nil
 }
 
-// GetAppointment returns the appointment or KindNotFound, with one strongly
-// consistent GetItem.
-func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
+// GetAppointment returns clinicID's appointment id or KindNotFound, with one
+// strongly consistent GetItem.
+func (s *Store) GetAppointment(ctx context.Context, clinicID, id string) (core.Appointment, error) {
+	if err := storekeys.CheckIDs(clinicID, id); err != nil {
 		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
 	}
-	it, err := s.get(ctx, storekeys.AppointmentKey(id))
+	it, err := s.get(ctx, storekeys.AppointmentKey(clinicID, id))
 	if err != nil {
 		return core.Appointment{}, translate(err, "get appointment %s", id)
 	}
@@ -399,6 +392,33 @@ func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment
 	return a, nil
 }
 
+// FindAppointments returns every clinic's appointment id, ordered by
+// clinic, with a strongly consistent Query of the id's partition (one
+// request, and one more per further 1 MB).
+func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appointment, error) {
+	if err := storekeys.CheckIDs(id); err != nil {
+		return nil, fmt.Errorf("find appointment %q: %w", id, err)
+	}
+	q := s.partitionQuery(storekeys.AppointmentPKPrefix+id, storekeys.AppointmentSKPrefix, true)
+	var items []item
+	for {
+		out, err := s.client.Query(ctx, q)
+		if err != nil {
+			return nil, translate(err, "find appointment %s", id)
+		}
+		items = append(items, out.Items...)
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	out, err := decodeAll(items, decodeAppointment)
+	if err != nil {
+		return nil, fmt.Errorf("find appointment %s: %w", id, err)
+	}
+	return out, nil
+}
+
 // CreateChatImage stores a new chat image and counts it on its appointment in
 // one TransactWriteItems: a Put of the image conditional on its absence, and
 // an Update that adds one to the appointment's image_count, conditional on
@@ -407,7 +427,7 @@ func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment
 // the appointment is gone (the update's ALL_OLD item is empty: KindNotFound),
 // or its participants changed (KindConflict).
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckIDs(img.ID, img.AppointmentID, img.ClinicID); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
 	it, err := marshal(chatImageItemOf(img))
@@ -423,7 +443,7 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		}},
 		{Update: &types.Update{
 			TableName:           s.table,
-			Key:                 keyItem(storekeys.AppointmentKey(img.AppointmentID)),
+			Key:                 keyItem(storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)),
 			UpdateExpression:    aws.String("ADD #count :one"),
 			ConditionExpression: aws.String("attribute_exists(#pk) AND #pkey = :pkey AND #patient = :patient"),
 			ExpressionAttributeNames: map[string]string{

@@ -484,3 +484,83 @@ func testOtherWritesIntoOthersDataAreBounded(t *testing.T, env *testenv.Env) {
 	}
 	wantChainValid(t, env)
 }
+
+// TestAppointmentIDsAreScopedToTheClinic: a clinic's PUT of an id that
+// another clinic registered answers as for a new id, and creates the
+// clinic's own appointment without touching the other one; each
+// appointment's participants chat in their own. A participant of two
+// clinics' appointments with one id names the clinic.
+func TestAppointmentIDsAreScopedToTheClinic(t *testing.T) {
+	forEachRuntime(t, core.Config{}, testAppointmentIDsAreScopedToTheClinic)
+}
+
+func testAppointmentIDsAreScopedToTheClinic(t *testing.T, env *testenv.Env) {
+	first := registerAppointment(t, env, appt1, clinic1, patient1, pro1)
+	taken := registerAppointment(t, env, appt1, clinic2, patient2, pro2)
+	fresh := registerAppointment(t, env, "appt-fresh", clinic2, patient2, pro2)
+	if first.Status != http.StatusCreated || fresh.Status != http.StatusCreated {
+		t.Fatalf("registrations: status %d and %d, want 201", first.Status, fresh.Status)
+	}
+	if taken.Status != fresh.Status {
+		t.Errorf("another clinic's PUT of an existing id: status %d %s; a new id: %d", taken.Status, taken.Body, fresh.Status)
+	}
+	var got struct {
+		AppointmentID   string   `json:"appointment_id"`
+		PatientID       string   `json:"patient_id"`
+		ProfessionalIDs []string `json:"professional_ids"`
+	}
+	taken.JSON(t, &got)
+	if got.AppointmentID != appt1 || got.PatientID != patient2 || len(got.ProfessionalIDs) != 1 || got.ProfessionalIDs[0] != pro2 {
+		t.Errorf("clinic 2's appointment = %+v, want its own", got)
+	}
+	if r := registerAppointment(t, env, appt1, clinic2, patient2, pro2); r.Status != http.StatusOK {
+		t.Errorf("clinic 2 updates its appointment: status %d %s, want 200", r.Status, r.Body)
+	}
+
+	// Each appointment's participants chat in their own.
+	img1, _ := chatImage(t, env, patient1, core.RolePatient, appt1)
+	img2, _ := chatImage(t, env, patient2, core.RolePatient, appt1)
+	for _, tc := range []struct {
+		img, pro string
+		want     int
+	}{
+		{img1, pro1, http.StatusOK},
+		{img1, pro2, http.StatusNotFound},
+		{img2, pro2, http.StatusOK},
+		{img2, pro1, http.StatusNotFound},
+	} {
+		if r := env.Do("GET", "/api/chat-images/"+tc.img+"/signed-url", env.Token(tc.pro, core.RoleProfessional), nil); r.Status != tc.want {
+			t.Errorf("%s fetches %s: status %d, want %d", tc.pro, tc.img, r.Status, tc.want)
+		}
+	}
+
+	// One patient in two clinics' appointments of one id names the clinic.
+	registerAppointment(t, env, "appt-both", clinic1, patient1, pro1)
+	registerAppointment(t, env, "appt-both", clinic2, patient1, pro2)
+	upload := func(body map[string]any) testenv.Response {
+		data, sum := testenv.RandomBytes(100)
+		body["content_type"], body["size"], body["sha256"] = "image/png", len(data), sum
+		return env.Do("POST", "/api/chat-images", env.Token(patient1, core.RolePatient), body)
+	}
+	if r := upload(map[string]any{"appointment_id": "appt-both"}); r.Status != http.StatusConflict || r.Code() != core.CodeConflict {
+		t.Errorf("upload to an id of two of the caller's appointments: status %d %s, want 409", r.Status, r.Body)
+	}
+	r := upload(map[string]any{"appointment_id": "appt-both", "clinic_id": clinic2})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("upload naming the clinic: status %d %s, want 201", r.Status, r.Body)
+	}
+	var up chatUploadResp
+	r.JSON(t, &up)
+	img, err := env.Store.GetChatImage(t.Context(), up.ImageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{patient1, pro2}, img.Participants); diff != "" {
+		t.Errorf("participants of the image sent to clinic 2's appointment (-want +got):\n%s", diff)
+	}
+	if r := env.Do("POST", "/api/chat-images", env.Token(pro1, core.RoleProfessional), map[string]any{
+		"appointment_id": "appt-both", "clinic_id": clinic2, "content_type": "image/png", "size": 1, "sha256": make([]byte, 32),
+	}); r.Status != http.StatusNotFound {
+		t.Errorf("upload naming a clinic whose appointment the caller is not in: status %d %s, want 404", r.Status, r.Body)
+	}
+}

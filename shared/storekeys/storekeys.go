@@ -32,7 +32,7 @@ const (
 	PhotoPKPrefix       = "USER#"    // photo partition: USER#<owner>
 	PhotoSKPrefix       = "PHOTO#"   // photo sort key: PHOTO#<photo_id>
 	AppointmentPKPrefix = "APPT#"    // appointment partition: APPT#<id>
-	AppointmentSK       = "APPT"     // the appointment's only sort key
+	AppointmentSKPrefix = "CLINIC#"  // appointment sort key: CLINIC#<clinic>, ids are scoped to their clinic
 	ChatImagePKPrefix   = "CHATIMG#" // chat image partition: CHATIMG#<id>
 	ChatImageSK         = "CHATIMG"  // the chat image's only sort key
 	AuditPKPrefix       = "AUDIT#"   // audit partition: AUDIT#<patient>
@@ -65,9 +65,11 @@ func PhotoKey(owner, id string) Key {
 	return Key{PK: PhotoPKPrefix + owner, SK: PhotoSKPrefix + id}
 }
 
-// AppointmentKey is the key of appointment id.
-func AppointmentKey(id string) Key {
-	return Key{PK: AppointmentPKPrefix + id, SK: AppointmentSK}
+// AppointmentKey is the key of clinic's appointment id. The partition is
+// the id, so that a participant, who knows the id and not the clinic, finds
+// every clinic's appointment with that id in one Query.
+func AppointmentKey(clinic, id string) Key {
+	return Key{PK: AppointmentPKPrefix + id, SK: AppointmentSKPrefix + clinic}
 }
 
 // ChatImageKey is the key of chat image id.

@@ -21,7 +21,7 @@ func TestKeyShapes(t *testing.T) {
 	}{
 		{"photo", PhotoKey("pat-1", "ph_abc"), Key{"USER#pat-1", "PHOTO#ph_abc"}},
 		{"photo, ids with # and UTF-8", PhotoKey("pat#1", "ünï"), Key{"USER#pat#1", "PHOTO#ünï"}},
-		{"appointment", AppointmentKey("appt-1"), Key{"APPT#appt-1", "APPT"}},
+		{"appointment", AppointmentKey("clinic-1", "appt-1"), Key{"APPT#appt-1", "CLINIC#clinic-1"}},
 		{"chat image", ChatImageKey("ci_abc"), Key{"CHATIMG#ci_abc", "CHATIMG"}},
 		{"audit record", AuditRecordKey("pat-1", 42), Key{"AUDIT#pat-1", "SEQ#00000000000000000042"}},
 		{"audit record, seq 0", AuditRecordKey("pat-1", 0), Key{"AUDIT#pat-1", "SEQ#00000000000000000000"}},
