@@ -85,8 +85,8 @@ func (s *Service) tally(ctx context.Context, now time.Time, parts ...string) (n 
 	for _, p := range append(parts, w) {
 		name += "/" + p
 	}
-	// The counter outlives its window by one, so that a late Tally in a
-	// slow request does not start it again.
+	// The counter outlives its window by one more window, so that a late
+	// Tally in a slow request does not start it again.
 	n, err := s.jobs.Tally(ctx, name, end.Add(RateWindow))
 	if err != nil {
 		return 0, time.Time{}, false
@@ -94,9 +94,9 @@ func (s *Service) tally(ctx context.Context, now time.Time, parts ...string) (n 
 	return n, end, true
 }
 
-// limit counts one call against max per window and refuses the call that
-// goes past it with KindRateLimited and the time until the window ends.
-// what names the limit in the message.
+// limit counts one call named by parts in the current window and refuses
+// each call past limit with KindRateLimited and the time until the window
+// ends. what names the limit in the message.
 func (s *Service) limit(ctx context.Context, limit int, what string, parts ...string) error {
 	now := s.now()
 	n, end, ok := s.tally(ctx, now, parts...)

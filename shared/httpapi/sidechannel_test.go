@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -563,4 +564,57 @@ func testAppointmentIDsAreScopedToTheClinic(t *testing.T, env *testenv.Env) {
 	}); r.Status != http.StatusNotFound {
 		t.Errorf("upload naming a clinic whose appointment the caller is not in: status %d %s, want 404", r.Status, r.Body)
 	}
+}
+
+// TestLimitsHoldUnderConcurrency: many requests at once past a limit get
+// exactly the limit through, and exactly the limit of denials (and one
+// rate_limited record) into the chain.
+func TestLimitsHoldUnderConcurrency(t *testing.T) {
+	forEachRuntime(t, core.Config{Limits: core.Limits{SharesCreated: 5, DeniedRecords: 3}}, testLimitsHoldUnderConcurrency)
+}
+
+func testLimitsHoldUnderConcurrency(t *testing.T, env *testenv.Env) {
+	freshWindow(env)
+	ctx := t.Context()
+	pat, _, _, _ := parties(env)
+	photoID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("shared at once"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registerAppointment(t, env, appt1, clinic1, patient1, pro1)
+	img, _ := chatImage(t, env, patient1, core.RolePatient, appt1)
+
+	const n = 12
+	tok := env.Token(patient1, core.RolePatient)
+	probe := env.Token("pro-probe", core.RoleProfessional)
+	shares, probes := make([]int, n), make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			shares[i] = env.Do("POST", "/v1/shares", tok, map[string]any{
+				"professional_id": pro1, "photo_ids": []string{photoID}, "expires_in": 3600, "max_views": 1,
+			}).Status
+		})
+		wg.Go(func() {
+			probes[i] = env.Do("GET", "/api/chat-images/"+img+"/signed-url", probe, nil).Status
+		})
+	}
+	wg.Wait()
+	count := func(statuses []int) map[int]int {
+		m := map[int]int{}
+		for _, s := range statuses {
+			m[s]++
+		}
+		return m
+	}
+	if diff := cmp.Diff(map[int]int{http.StatusCreated: 5, http.StatusTooManyRequests: n - 5}, count(shares)); diff != "" {
+		t.Errorf("concurrent sessions by status (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[int]int{http.StatusNotFound: n}, count(probes)); diff != "" {
+		t.Errorf("concurrent probes by status (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int{core.CodeNotFound: 3, core.CodeRateLimited: 1}, countDenials(t, env, patient1, "pro-probe")); diff != "" {
+		t.Errorf("recorded probes (-want +got):\n%s", diff)
+	}
+	wantChainValid(t, env)
 }
