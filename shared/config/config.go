@@ -22,6 +22,7 @@ const (
 	EnvLimitAccesses        = "MEDSHARE_LIMIT_ACCESSES"         // default core.DefaultAccessOpenLimit
 	EnvLimitActivityReports = "MEDSHARE_LIMIT_ACTIVITY_REPORTS" // default core.DefaultActivityReportLimit
 	EnvLimitAppointments    = "MEDSHARE_LIMIT_APPOINTMENTS"     // default core.DefaultAppointmentLimit
+	EnvLimitChatUploads     = "MEDSHARE_LIMIT_CHAT_UPLOADS"     // default core.DefaultChatUploadLimit
 )
 
 // MaxLimit is the largest value of a limit variable.
@@ -53,6 +54,7 @@ func Service(getenv func(string) string) (core.Config, error) {
 		{EnvLimitAccesses, &c.Limits.AccessesOpened},
 		{EnvLimitActivityReports, &c.Limits.ActivityReports},
 		{EnvLimitAppointments, &c.Limits.Appointments},
+		{EnvLimitChatUploads, &c.Limits.ChatUploads},
 	} {
 		v := getenv(l.name)
 		if v == "" {

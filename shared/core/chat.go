@@ -132,6 +132,11 @@ func (s *Service) CreateChatUpload(ctx context.Context, c Caller, in ChatUploadI
 		return ChatUpload{}, ErrConflict("you take part in appointments of several clinics with this id: give clinic_id")
 	}
 	a := mine[0]
+	// Each image is stored and, once finalized, recorded in the patient's
+	// chain: one participant cannot fill an appointment without bound.
+	if err := s.limit(ctx, s.cfg.Limits.ChatUploads, "chat images in this appointment", "chat", c.ID, a.ClinicID, a.ID); err != nil {
+		return ChatUpload{}, err
+	}
 	now := s.now()
 	img := ChatImage{
 		ID:              NewID("ci"),

@@ -36,6 +36,10 @@ const (
 	// DefaultAppointmentLimit: registrations of appointments of one patient
 	// by one clinic (each is recorded in the patient's chain).
 	DefaultAppointmentLimit = 60
+	// DefaultChatUploadLimit: chat images one participant stages in one
+	// appointment (each is stored, and recorded in the patient's chain
+	// when finalized).
+	DefaultChatUploadLimit = 300
 )
 
 // Limits are the per-window limits; zero values take the defaults.
@@ -45,6 +49,7 @@ type Limits struct {
 	AccessesOpened  int
 	ActivityReports int
 	Appointments    int
+	ChatUploads     int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -57,6 +62,7 @@ func (l Limits) withDefaults() Limits {
 		{&l.AccessesOpened, DefaultAccessOpenLimit},
 		{&l.ActivityReports, DefaultActivityReportLimit},
 		{&l.Appointments, DefaultAppointmentLimit},
+		{&l.ChatUploads, DefaultChatUploadLimit},
 	} {
 		if *f.v <= 0 {
 			*f.v = f.def

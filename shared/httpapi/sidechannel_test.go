@@ -423,7 +423,7 @@ func testCreateSessionIsRateLimited(t *testing.T, env *testenv.Env) {
 // only once the caller is authorized: a stranger still gets the 404 of an
 // unknown id, never a 429 that would tell them the thing exists.
 func TestOtherWritesIntoOthersDataAreBounded(t *testing.T) {
-	forEachRuntime(t, core.Config{Limits: core.Limits{AccessesOpened: 2, ActivityReports: 2, Appointments: 2}}, testOtherWritesIntoOthersDataAreBounded)
+	forEachRuntime(t, core.Config{Limits: core.Limits{AccessesOpened: 2, ActivityReports: 2, Appointments: 2, ChatUploads: 2}}, testOtherWritesIntoOthersDataAreBounded)
 }
 
 func testOtherWritesIntoOthersDataAreBounded(t *testing.T, env *testenv.Env) {
@@ -482,6 +482,27 @@ func testOtherWritesIntoOthersDataAreBounded(t *testing.T, env *testenv.Env) {
 	}
 	if r := registerAppointment(t, env, "appt-4", clinic2, patient1, pro1); r.Status != http.StatusCreated {
 		t.Errorf("another clinic's appointment: status %d %s", r.Status, r.Body)
+	}
+
+	stage := func(sub string, role core.Role, appt string) testenv.Response {
+		data, sum := testenv.RandomBytes(10)
+		return env.Do("POST", "/api/chat-images", env.Token(sub, role), map[string]any{
+			"appointment_id": appt, "content_type": "image/png", "size": len(data), "sha256": sum,
+		})
+	}
+	for i := range 2 {
+		if r := stage(pro1, core.RoleProfessional, "appt-0"); r.Status != http.StatusCreated {
+			t.Fatalf("chat image %d: status %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	if r := stage(pro1, core.RoleProfessional, "appt-0"); r.Status != http.StatusTooManyRequests {
+		t.Errorf("a third chat image in the window: status %d %s, want 429", r.Status, r.Body)
+	}
+	if r := stage(patient1, core.RolePatient, "appt-0"); r.Status != http.StatusCreated {
+		t.Errorf("another participant's chat image: status %d %s", r.Status, r.Body)
+	}
+	if r := stage(pro2, core.RoleProfessional, "appt-0"); r.Status != http.StatusNotFound {
+		t.Errorf("a stranger's chat image: status %d %s, want 404", r.Status, r.Body)
 	}
 	wantChainValid(t, env)
 }
