@@ -69,15 +69,17 @@ func Open(path string) (*Store, error) {
 		}
 		// The job indexes came later: a file made before them gets them,
 		// built from its items, in the transaction that creates them.
-		if tx.Bucket(dueBucket) != nil {
-			return nil
-		}
-		for _, name := range jobBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+		if tx.Bucket(dueBucket) == nil {
+			for _, name := range jobBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			if err := backfillJobIndexes(tx); err != nil {
 				return err
 			}
 		}
-		return backfillJobIndexes(tx)
+		return migrate(tx)
 	})
 	if err != nil {
 		_ = db.Close()
