@@ -704,13 +704,7 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 		return nil, "", fmt.Errorf("list audit of actor %q: %w", actorID, err)
 	}
 	list := storekeys.List{PK: storekeys.ActorPKPrefix + actorID, Desc: true}
-	raw, err := storekeys.DecodeCursor(page.Cursor, list)
-	var prev *storekeys.ActorPos
-	if err == nil && raw != "" {
-		var p storekeys.ActorPos
-		p, err = storekeys.ParseActorPos(raw)
-		prev = &p
-	}
+	prev, err := storekeys.DecodeActorCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
 	}

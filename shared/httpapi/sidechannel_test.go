@@ -203,25 +203,8 @@ func TestDeniedRecordHidesTheHashesOfWhatItHides(t *testing.T) {
 }
 
 func testDeniedRecordHidesTheHashesOfWhatItHides(t *testing.T, env *testenv.Env) {
-	ctx := t.Context()
-	pat, _, pro, _ := parties(env)
-	photoID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("ciphertext to be"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{photoID}, ExpiresIn: 3600, MaxViews: 1}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, _ := client.NewDevice(core.KEMX25519)
-	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pro.c.IssueKey(ctx, a.AccessID, photoID); err != nil {
-		t.Fatal(err)
-	}
-	_, err = pro.c.IssueKey(ctx, a.AccessID, photoID)
+	pro, access, photoID := viewedOnce(t, env)
+	_, err := pro.c.IssueKey(t.Context(), access, photoID)
 	wantCode(t, "second view of a one-view share", err, core.CodeViewsExhausted)
 
 	r := env.Do("GET", "/v1/audit", env.Token(pro1, core.RoleProfessional), nil)
@@ -318,26 +301,9 @@ func testDeniedRecordsAreBounded(t *testing.T, env *testenv.Env) {
 	wantChainValid(t, env)
 
 	// A grantee's refused views count the same way.
-	ctx := t.Context()
-	pat, _, pro, _ := parties(env)
-	photoID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("one view only"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{photoID}, ExpiresIn: 3600, MaxViews: 1}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, _ := client.NewDevice(core.KEMX25519)
-	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pro.c.IssueKey(ctx, a.AccessID, photoID); err != nil {
-		t.Fatal(err)
-	}
+	pro, access, photoID := viewedOnce(t, env)
 	for range 6 {
-		_, err := pro.c.IssueKey(ctx, a.AccessID, photoID)
+		_, err := pro.c.IssueKey(t.Context(), access, photoID)
 		wantCode(t, "a view past the last", err, core.CodeViewsExhausted)
 	}
 	if diff := cmp.Diff(map[string]int{core.CodeViewsExhausted: 3, core.CodeRateLimited: 1}, countDenials(t, env, patient1, pro1)); diff != "" {
@@ -638,4 +604,29 @@ func testLimitsHoldUnderConcurrency(t *testing.T, env *testenv.Env) {
 		t.Errorf("recorded probes (-want +got):\n%s", diff)
 	}
 	wantChainValid(t, env)
+}
+
+// viewedOnce shares a photo of patient1 with pro1 for one view, which pro1
+// spends: it returns pro1, the access and the photo.
+func viewedOnce(t *testing.T, env *testenv.Env) (party, string, string) {
+	t.Helper()
+	ctx := t.Context()
+	pat, _, pro, _ := parties(env)
+	photoID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("one view only"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{photoID}, ExpiresIn: 3600, MaxViews: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := client.NewDevice(core.KEMX25519)
+	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pro.c.IssueKey(ctx, a.AccessID, photoID); err != nil {
+		t.Fatal(err)
+	}
+	return pro, a.AccessID, photoID
 }

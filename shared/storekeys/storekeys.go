@@ -260,6 +260,21 @@ func ParseActorPos(s string) (ActorPos, error) {
 	return ActorPos{At: at.UTC(), N: n}, nil
 }
 
+// DecodeActorCursor returns the position in a cursor of the by-actor list
+// l, or nil for the empty cursor (the first page). Anything that is not a
+// cursor of l holding an ActorPos is KindInvalid.
+func DecodeActorCursor(cursor string, l List) (*ActorPos, error) {
+	raw, err := DecodeCursor(cursor, l)
+	if err != nil || raw == "" {
+		return nil, err
+	}
+	p, err := ParseActorPos(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
 // NextActorPos is the position after a page whose index sort keys, in the
 // order listed, are sks (not empty), when the page started at prev (nil for
 // the first page): the time of the last one, and how many of the list's

@@ -205,6 +205,22 @@ func TestActorPos(t *testing.T) {
 		}
 	}
 
+	actors := List{PK: ActorPKPrefix + "dr-a", Desc: true}
+	if got, err := DecodeActorCursor("", actors); got != nil || err != nil {
+		t.Errorf(`DecodeActorCursor("") = %v, %v; want nil, nil`, got, err)
+	}
+	if got, err := DecodeActorCursor(EncodeCursor(actors, p.String()), actors); err != nil || got == nil || *got != p {
+		t.Errorf("DecodeActorCursor of %v = %v, %v", p, got, err)
+	}
+	for _, bad := range []string{
+		EncodeCursor(actors, sk(at, "pat-1", 1)), // an index key, as cursors were
+		EncodeCursor(List{PK: ActorPKPrefix + "dr-b", Desc: true}, p.String()),
+	} {
+		if got, err := DecodeActorCursor(bad, actors); core.KindOf(err) != core.KindInvalid {
+			t.Errorf("DecodeActorCursor(%q) = %v, %v; want kind invalid", bad, got, err)
+		}
+	}
+
 	later := at.Add(time.Second)
 	for _, tc := range []struct {
 		name string
