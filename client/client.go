@@ -30,7 +30,7 @@ const photoFormat byte = 0x01
 // EncryptPhoto encrypts a photo under a fresh 32-byte data key:
 // 0x01 || nonce(12) || AES-256-GCM(data_key, nonce, photo, aad = "medshare/v1/photo").
 func EncryptPhoto(photo []byte) (ciphertext, dataKey []byte, err error) {
-	dataKey = make([]byte, 32)
+	dataKey = make([]byte, DataKeyBytes)
 	if _, err := rand.Read(dataKey); err != nil {
 		return nil, nil, err
 	}
@@ -50,7 +50,7 @@ func EncryptPhoto(photo []byte) (ciphertext, dataKey []byte, err error) {
 func DecryptPhoto(ciphertext, dataKey []byte) ([]byte, error) {
 	gcm, err := newGCM(dataKey)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("decrypt photo: %w", err)
 	}
 	if len(ciphertext) < 1+gcm.NonceSize()+gcm.Overhead() || ciphertext[0] != photoFormat {
 		return nil, errors.New("decrypt photo: not a medshare v1 ciphertext")
@@ -63,7 +63,17 @@ func DecryptPhoto(ciphertext, dataKey []byte) ([]byte, error) {
 	return plain, nil
 }
 
+// DataKeyBytes is the size of a photo's data key: AES-256 (DESIGN §7).
+const DataKeyBytes = 32
+
+// newGCM is AES-256-GCM under key. aes.NewCipher would also take a 16- or
+// 24-byte key, and so AES-128 or AES-192: a key of another size is refused,
+// so that nothing (a server sealing a short key) can make the client use a
+// weaker cipher than the protocol's.
 func newGCM(key []byte) (cipher.AEAD, error) {
+	if len(key) != DataKeyBytes {
+		return nil, fmt.Errorf("data key has %d bytes, want %d (AES-256)", len(key), DataKeyBytes)
+	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -366,6 +376,10 @@ func (d *Device) OpenKey(k IssuedKey, accessID string) ([]byte, error) {
 	key, err := hpke.Open(d.Private, hpke.HKDFSHA256(), hpke.AES256GCM(), info, k.SealedKey)
 	if err != nil {
 		return nil, fmt.Errorf("open key %s: %w", k.KeyID, err)
+	}
+	if len(key) != DataKeyBytes {
+		clear(key)
+		return nil, fmt.Errorf("open key %s: the sealed data key has %d bytes, want %d", k.KeyID, len(key), DataKeyBytes)
 	}
 	return key, nil
 }
