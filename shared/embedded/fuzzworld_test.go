@@ -1,4 +1,4 @@
-package httpapi_test
+package embedded_test
 
 import (
 	"bytes"
