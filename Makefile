@@ -90,6 +90,9 @@ FUZZ_TARGETS := \
 	./shared/boltstore:FuzzVerifyChain
 FUZZ_SMOKE_TIME ?= 3s
 FUZZTIME        ?= 5m
+# Go minimizes every new interesting input for up to a minute by default;
+# with inputs of milliseconds that stalls short runs.
+FUZZMINIMIZETIME ?= 5s
 
 fuzz-smoke: ## every fuzz target for FUZZ_SMOKE_TIME (3s) each
 	@$(call run-fuzz,$(FUZZ_SMOKE_TIME))
@@ -100,8 +103,8 @@ fuzz: ## every fuzz target for FUZZTIME (default 5m) each, e.g. make fuzz FUZZTI
 # run-fuzz TIME: go test -fuzz takes one target of one package at a time.
 define run-fuzz
 set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
-  echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(1) $$pkg"; \
-  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) $$pkg; done
+  echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(1) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg"; \
+  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; done
 endef
 
 bench: ## benchmarks recorded in docs/PERFORMANCE.md
