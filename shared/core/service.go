@@ -20,6 +20,9 @@ type Config struct {
 	UploadTTL time.Duration
 	// MaxUploadBytes caps the declared size of a photo or chat image (default 20 MiB).
 	MaxUploadBytes int64
+	// Limits bound, per RateWindow, what one caller can make the service
+	// write into other people's data (limits.go).
+	Limits Limits
 }
 
 // Defaults for Config.
@@ -42,6 +45,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxUploadBytes <= 0 {
 		c.MaxUploadBytes = DefaultMaxUploadBytes
 	}
+	c.Limits = c.Limits.withDefaults()
 	return c
 }
 
@@ -63,7 +67,7 @@ type Deps struct {
 
 // Service has one method per operation. Each method authorizes the caller
 // against the resource it loads: this is the one place authorization happens
-// (DESIGN §2.1).
+// (ARCHITECTURE §2.1).
 type Service struct {
 	cfg      Config
 	store    Store
