@@ -9,14 +9,15 @@
 // Every function uses DynamoDB, which this package links. The other AWS
 // services are each behind a subpackage (s3fn, kmsfn, snsfn, cdnfn) whose
 // Link builds that service's client and adapter: a function's main passes
-// the Links of the services its operation calls, and the linker leaves the
-// other services' SDK clients out of its binary (their package init work
-// too, which is part of every cold start). Uses is the one table of which
-// function uses which service; `go generate ./shared/lambdafn` writes every
-// functions/*/main.go from it (the genmains command), genmains'
-// TestMainsAreGenerated fails when a main differs, and Build refuses Links that differ from the table. A
-// service a function does not link answers its calls with an internal
-// error that names the function and the service.
+// the Links of the services its operation calls, and its one
+// httpapi.Operation, and the linker leaves the other services' SDK clients
+// and the other operations out of its binary (and the clients' package
+// initialization out of its cold start). Uses is the one table of which
+// function uses which service. `go generate ./shared/lambdafn` writes every
+// functions/*/main.go from it (the genmains command), whose
+// TestMainsAreGenerated fails when a main differs; Build refuses Links that
+// differ from the table. A service a function does not link answers its
+// calls with an internal error that names the function and the service.
 package lambdafn
 
 //go:generate go run ./genmains
