@@ -17,7 +17,7 @@ EMULATORS := localstack/emulators.sh
 PKGS      ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run test test-unit test-aws tools build build-cli lint bench clean
+.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench bench-coldstart clean web-test fuzz fuzz-smoke
 
 run: ## serve the embedded default with demo identities
 	$(GO) run ./cmd/medshare serve --addr $(ADDR) --data-dir $(DATA_DIR) --demo
@@ -29,11 +29,13 @@ RACE_PKGS := $$($(GO) list ./... | grep -v '/infra')
 # jsii warns on every synthesis that Node 20 is past its end of life.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-test: lint tools ## every test: gofmt, go vet, then go test -race once with the AWS emulators up, and the CDK app's tests
+test: lint tools doc-tools ## every test: gofmt, go vet, then go test -race once with the AWS emulators up, the fuzz targets briefly, the CDK app's tests, and the TypeScript client's
 	$(call with-emulators,$(RACE_PKGS))
+	@$(MAKE) --no-print-directory fuzz-smoke
 	$(GO) test -count=1 ./infra/...
+	@$(MAKE) --no-print-directory web-test
 
-test-unit: ## the tests that need no emulator (the AWS tier skips), with the race detector (infra without)
+test-unit: doc-tools ## the tests that need no emulator (the AWS tier skips), with the race detector (infra without)
 	env -u MEDSHARE_AWS_EMULATORS -u MEDSHARE_REQUIRE_AWS $(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 ./infra/...
 
@@ -42,6 +44,24 @@ test-aws: tools ## go test -race $(PKGS) with the AWS emulators up
 
 tools: ## fetch, verify and build the pinned emulators into .tools/ (skips what is there)
 	@$(EMULATORS) install
+
+# The README's walkthrough runs in bash with curl, jq and openssl, and a
+# test runs it (docs/readme_test.go), failing, never skipping, without them.
+# On Debian as root (CI), install what is missing from the release's own
+# archive; elsewhere, say what to install and fail. No version is pinned: the
+# walkthrough uses nothing newer than jq 1.5 and curl 7.
+DOC_TOOLS := bash curl jq openssl
+doc-tools: ## the commands the README's walkthrough needs: bash, curl, jq, openssl
+	@missing=$$(for c in $(DOC_TOOLS); do command -v $$c >/dev/null 2>&1 || echo $$c; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	missing=$$(echo $$missing); \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing $$missing (the README's walkthrough needs them)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "make: $$missing not found: install them (Debian: apt-get install -y $$missing)" >&2; exit 1; \
+	fi
 
 # with-emulators PACKAGES: one shell starts the emulators in a run directory of
 # its own (so that two runs in one checkout do not meet), runs go test with
@@ -76,11 +96,64 @@ lint: ## formatting and vet
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# The fuzz targets (issue 10 §3, docs/FUZZING.md), as package:target. Plain
+# go test runs their seeds and testdata/fuzz corpora as regression tests;
+# fuzz-smoke fuzzes each for FUZZ_SMOKE_TIME (make test), fuzz for FUZZTIME.
+# A failing input is written to the package's testdata/fuzz/<target>/.
+FUZZ_TARGETS := \
+	./shared/embedded:FuzzHandler ./shared/embedded:FuzzLocalServer \
+	./shared/devauth:FuzzVerify ./shared/localblob:FuzzBlobURL \
+	./client:FuzzOpenKey ./client:FuzzDecryptPhoto \
+	./shared/core:FuzzParseDeviceKey ./shared/core:FuzzSealKey \
+	./shared/core:FuzzAuditRecord ./shared/core:FuzzReportActivity \
+	./shared/boltstore:FuzzVerifyChain
+FUZZ_SMOKE_TIME ?= 3s
+FUZZTIME        ?= 5m
+# Go minimizes every new interesting input for up to a minute by default;
+# with inputs of milliseconds that stalls short runs.
+FUZZMINIMIZETIME ?= 5s
+
+fuzz-smoke: ## every fuzz target for FUZZ_SMOKE_TIME (3s) each
+	@$(call run-fuzz,$(FUZZ_SMOKE_TIME))
+
+fuzz: ## every fuzz target for FUZZTIME (default 5m) each, e.g. make fuzz FUZZTIME=30m
+	@$(call run-fuzz,$(FUZZTIME))
+
+# run-fuzz TIME: go test -fuzz takes one target of one package at a time.
+define run-fuzz
+set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+  echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(1) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg"; \
+  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; done
+endef
+
 bench: ## benchmarks recorded in docs/PERFORMANCE.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/httpapi ./shared/jobs
 
+# The functions' cold starts against a hello-world bootstrap under the Lambda
+# Runtime Interface Emulator, and their arm64 sizes (issue 14 §3, §5).
+RUNS ?= 7
+bench-coldstart: tools ## cold-start ratio to a hello world and arm64 sizes of every function (RUNS=7 per bootstrap)
+	$(GO) run ./cmd/medshare bench coldstart --runs $(RUNS)
+
 clean:
-	rm -rf $(DIST) bin
+	rm -rf $(DIST) bin web/client/build
+
+# The TypeScript client (web/client, @medshare/client). Its dependencies are
+# pinned by web/package-lock.json and installed with npm ci into
+# web/node_modules on first use, and again whenever the lockfile changes. The
+# tests build the Go binaries they need and start their own medshare serve.
+WEB_MODULES := web/node_modules/.package-lock.json
+
+web-test: $(WEB_MODULES) ## the TypeScript client's tests (tsc strict, then node --test against a real medshare serve)
+	cd web && npm test --workspace client
+
+$(WEB_MODULES): web/package-lock.json web/package.json web/client/package.json
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+	  { echo "make: the web tests need Node.js 20 or later and npm (apt-get install -y nodejs npm)" >&2; exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+	  { echo "make: the web tests need Node.js 20 or later, not $$(node --version)" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
 
 FORCE:
 

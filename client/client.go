@@ -19,51 +19,122 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
 // PhotoAAD is the additional data of every encrypted photo.
 const PhotoAAD = "medshare/v1/photo"
 
-const photoFormat byte = 0x01
+// MetadataAAD is the additional data of a photo's encrypted metadata.
+const MetadataAAD = "medshare/v1/metadata"
+
+// MaxMetadataBytes is the largest encrypted metadata the server takes.
+const MaxMetadataBytes = 4096
+
+const (
+	envelopeV1       byte = 0x01
+	nonceSize             = 12
+	envelopeOverhead      = 1 + nonceSize + 16
+)
 
 // EncryptPhoto encrypts a photo under a fresh 32-byte data key:
 // 0x01 || nonce(12) || AES-256-GCM(data_key, nonce, photo, aad = "medshare/v1/photo").
 func EncryptPhoto(photo []byte) (ciphertext, dataKey []byte, err error) {
-	dataKey = make([]byte, 32)
+	dataKey = make([]byte, DataKeyBytes)
 	if _, err := rand.Read(dataKey); err != nil {
 		return nil, nil, err
 	}
-	gcm, err := newGCM(dataKey)
+	ciphertext, err = seal(dataKey, photo, PhotoAAD, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, nil, err
-	}
-	out := append([]byte{photoFormat}, nonce...)
-	return gcm.Seal(out, nonce, photo, []byte(PhotoAAD)), dataKey, nil
+	return ciphertext, dataKey, nil
 }
 
 // DecryptPhoto opens what EncryptPhoto produced.
 func DecryptPhoto(ciphertext, dataKey []byte) ([]byte, error) {
-	gcm, err := newGCM(dataKey)
-	if err != nil {
-		return nil, err
-	}
-	if len(ciphertext) < 1+gcm.NonceSize()+gcm.Overhead() || ciphertext[0] != photoFormat {
-		return nil, errors.New("decrypt photo: not a medshare v1 ciphertext")
-	}
-	nonce := ciphertext[1 : 1+gcm.NonceSize()]
-	plain, err := gcm.Open(nil, nonce, ciphertext[1+gcm.NonceSize():], []byte(PhotoAAD))
+	plain, err := open(dataKey, ciphertext, PhotoAAD)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt photo: %w", err)
 	}
 	return plain, nil
 }
 
+// PhotoMetadata is what a patient's app knows about a photo and the server
+// must not read: it is encrypted with the photo's data key before upload.
+// Readers ignore members they do not know (docs/PROTOCOL.md, "Photo metadata").
+type PhotoMetadata struct {
+	FileName string `json:"file_name,omitempty"`
+	Notes    string `json:"notes,omitempty"`
+}
+
+// EncryptMetadata encrypts a photo's metadata with the photo's data key: the
+// photo's envelope over the metadata's JSON, with aad "medshare/v1/metadata":
+// 0x01 || nonce(12) || AES-256-GCM(data_key, nonce, json, aad).
+func EncryptMetadata(m PhotoMetadata, dataKey []byte) ([]byte, error) {
+	plain, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(plain)+envelopeOverhead > MaxMetadataBytes {
+		return nil, fmt.Errorf("encrypt metadata: %d bytes of JSON; the encrypted metadata must be at most %d bytes", len(plain), MaxMetadataBytes)
+	}
+	return seal(dataKey, plain, MetadataAAD, nil)
+}
+
+// DecryptMetadata opens what EncryptMetadata produced (or the TypeScript
+// client's encryptMetadata: the format is the same).
+func DecryptMetadata(ciphertext, dataKey []byte) (PhotoMetadata, error) {
+	plain, err := open(dataKey, ciphertext, MetadataAAD)
+	if err != nil {
+		return PhotoMetadata{}, fmt.Errorf("decrypt metadata: %w", err)
+	}
+	var m PhotoMetadata
+	if err := json.Unmarshal(plain, &m); err != nil {
+		return PhotoMetadata{}, fmt.Errorf("decrypt metadata: %w", err)
+	}
+	return m, nil
+}
+
+// seal makes a v1 envelope; nonce is nil except in tests that pin a vector.
+func seal(key, plain []byte, aad string, nonce []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	if nonce == nil {
+		nonce = make([]byte, nonceSize)
+		if _, err := rand.Read(nonce); err != nil {
+			return nil, err
+		}
+	}
+	out := append([]byte{envelopeV1}, nonce...)
+	return gcm.Seal(out, nonce, plain, []byte(aad)), nil
+}
+
+func open(key, envelope []byte, aad string) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(envelope) < envelopeOverhead || envelope[0] != envelopeV1 {
+		return nil, errors.New("not a medshare v1 ciphertext")
+	}
+	return gcm.Open(nil, envelope[1:1+nonceSize], envelope[1+nonceSize:], []byte(aad))
+}
+
+// DataKeyBytes is the size of a photo's data key: AES-256 (ARCHITECTURE §7).
+const DataKeyBytes = 32
+
+// newGCM is AES-256-GCM under key. aes.NewCipher would also take a 16- or
+// 24-byte key, and so AES-128 or AES-192: a key of another size is refused,
+// so that nothing (a server sealing a short key) can make the client use a
+// weaker cipher than the protocol's.
 func newGCM(key []byte) (cipher.AEAD, error) {
+	if len(key) != DataKeyBytes {
+		return nil, fmt.Errorf("data key has %d bytes, want %d (AES-256)", len(key), DataKeyBytes)
+	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -83,12 +154,14 @@ func New(baseURL, token string) *Client {
 	return &Client{BaseURL: baseURL, Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
 }
 
-// APIError is an error answer of the API.
+// APIError is an error answer of the API (or of the object store, with the
+// codes "upload_refused" and "fetch_refused").
 type APIError struct {
-	Status    int
-	Code      string
-	Message   string
-	RequestID string
+	Status     int
+	Code       string
+	Message    string
+	RequestID  string
+	RetryAfter time.Duration // from Retry-After on 429 and 503; 0 when absent
 }
 
 func (e *APIError) Error() string {
@@ -104,20 +177,38 @@ func Code(err error) string {
 	return ""
 }
 
+// Status returns the HTTP status of an APIError in err's chain, or 0.
+func Status(err error) int {
+	var e *APIError
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
 // Do sends a JSON request and decodes a JSON answer into out (when not nil).
+// Only a request with a body (in not nil) carries Content-Type:
+// application/json; GET, DELETE and bodiless POSTs send no body at all.
 func (c *Client) Do(ctx context.Context, method, path string, headers map[string]string, in, out any) error {
+	_, err := c.do(ctx, method, path, headers, in, out)
+	return err
+}
+
+// do is Do, and also returns the answer's headers.
+func (c *Client) do(ctx context.Context, method, path string, headers map[string]string, in, out any) (http.Header, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -129,12 +220,12 @@ func (c *Client) Do(ctx context.Context, method, path string, headers map[string
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
@@ -144,14 +235,32 @@ func (c *Client) Do(ctx context.Context, method, path string, headers map[string
 			} `json:"error"`
 		}
 		_ = json.Unmarshal(b, &e)
-		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RequestID: e.Error.RequestID}
+		apiErr := &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RequestID: e.Error.RequestID}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			apiErr.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		return resp.Header, apiErr
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("decode %s %s: %w", method, path, err)
+			return resp.Header, fmt.Errorf("decode %s %s: %w", method, path, err)
 		}
 	}
-	return nil
+	return resp.Header, nil
+}
+
+// retryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // Upload is how to send an object: exactly this method, URL and headers.
@@ -201,9 +310,10 @@ func (c *Client) Fetch(ctx context.Context, signedURL string) ([]byte, error) {
 }
 
 // UploadPhoto encrypts photo on the device, stages it, uploads the ciphertext
-// and finalizes it. The data key leaves the device only in the presign
-// request, over TLS, for the server to wrap.
-func (c *Client) UploadPhoto(ctx context.Context, angle, contentType string, photo, metadata []byte) (string, error) {
+// and finalizes it. The metadata, when not nil, is encrypted with the photo's
+// data key (EncryptMetadata) before it leaves the device. The data key leaves
+// the device only in the presign request, over TLS, for the server to wrap.
+func (c *Client) UploadPhoto(ctx context.Context, angle, contentType string, photo []byte, metadata *PhotoMetadata) (string, error) {
 	ct, key, err := EncryptPhoto(photo)
 	if err != nil {
 		return "", err
@@ -216,7 +326,11 @@ func (c *Client) UploadPhoto(ctx context.Context, angle, contentType string, pho
 	}
 	in := map[string]any{"angle": angle, "content_type": contentType, "size": len(ct), "sha256": sum[:], "data_key": key}
 	if metadata != nil {
-		in["metadata"] = metadata
+		enc, err := EncryptMetadata(*metadata, key)
+		if err != nil {
+			return "", err
+		}
+		in["metadata"] = enc
 	}
 	if err := c.Do(ctx, "POST", "/v1/photos", nil, in, &staged); err != nil {
 		return "", err
@@ -228,6 +342,39 @@ func (c *Client) UploadPhoto(ctx context.Context, angle, contentType string, pho
 		return "", err
 	}
 	return staged.PhotoID, nil
+}
+
+// Photo is a photo as the patient's list returns it; Size and SHA256 are the
+// ciphertext's, Metadata is encrypted (DecryptMetadata opens it).
+type Photo struct {
+	PhotoID     string    `json:"photo_id"`
+	Status      string    `json:"status"`
+	Angle       string    `json:"angle"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	SHA256      []byte    `json:"sha256"`
+	Metadata    []byte    `json:"metadata,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// ListPhotos returns one page of the patient's photos and the next page's
+// cursor ("" on the last page).
+func (c *Client) ListPhotos(ctx context.Context, cursor string) ([]Photo, string, error) {
+	var page struct {
+		Items      []Photo `json:"items"`
+		NextCursor string  `json:"next_cursor"`
+	}
+	path := "/v1/photos"
+	if cursor != "" {
+		path += "?cursor=" + url.QueryEscape(cursor)
+	}
+	err := c.Do(ctx, "GET", path, nil, nil, &page)
+	return page.Items, page.NextCursor, err
+}
+
+// DeletePhoto deletes a photo, its ciphertext and its wrapped key.
+func (c *Client) DeletePhoto(ctx context.Context, photoID string) error {
+	return c.Do(ctx, "DELETE", "/v1/photos/"+url.PathEscape(photoID), nil, nil, nil)
 }
 
 // ShareRequest is a sharing session to create.
@@ -344,6 +491,10 @@ func (c *Client) IssueKey(ctx context.Context, accessID, photoID string) (Issued
 type SignedURL struct {
 	URL       string    `json:"url"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// ServerDate is the answer's HTTP Date, when ChatImageURL could read it
+	// (not a protocol field): SignedURLCache measures the URL's lifetime on
+	// the server's clock with it.
+	ServerDate time.Time `json:"-"`
 }
 
 // ClaimKey claims an issued key, once, for a signed URL of the ciphertext.
@@ -366,6 +517,10 @@ func (d *Device) OpenKey(k IssuedKey, accessID string) ([]byte, error) {
 	key, err := hpke.Open(d.Private, hpke.HKDFSHA256(), hpke.AES256GCM(), info, k.SealedKey)
 	if err != nil {
 		return nil, fmt.Errorf("open key %s: %w", k.KeyID, err)
+	}
+	if len(key) != DataKeyBytes {
+		clear(key)
+		return nil, fmt.Errorf("open key %s: the sealed data key has %d bytes, want %d", k.KeyID, len(key), DataKeyBytes)
 	}
 	return key, nil
 }

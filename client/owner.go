@@ -80,15 +80,28 @@ type ListedChatImage struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
+// ChatListPage asks for one page of an appointment's chat images.
+type ChatListPage struct {
+	// ClinicID names the appointment's clinic; needed only when the caller
+	// takes part in appointments of several clinics with this id (the
+	// server answers 409 conflict without it).
+	ClinicID string
+	Limit    int    // 0: the server's default
+	Cursor   string // "" for the first page
+}
+
 // ListChatImages returns one page of an appointment's chat images, newest
 // first, and the cursor of the next page ("" at the end).
-func (c *Client) ListChatImages(ctx context.Context, appointmentID string, limit int, cursor string) ([]ListedChatImage, string, error) {
+func (c *Client) ListChatImages(ctx context.Context, appointmentID string, p ChatListPage) ([]ListedChatImage, string, error) {
 	q := url.Values{}
-	if limit > 0 {
-		q.Set("limit", fmt.Sprint(limit))
+	if p.ClinicID != "" {
+		q.Set("clinic_id", p.ClinicID)
 	}
-	if cursor != "" {
-		q.Set("cursor", cursor)
+	if p.Limit > 0 {
+		q.Set("limit", fmt.Sprint(p.Limit))
+	}
+	if p.Cursor != "" {
+		q.Set("cursor", p.Cursor)
 	}
 	path := "/api/appointments/" + url.PathEscape(appointmentID) + "/chat-images"
 	if len(q) > 0 {

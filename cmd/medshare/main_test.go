@@ -247,6 +247,10 @@ func TestTokenCommand(t *testing.T) {
 		{"no role", []string{"--sub", "u1"}, false},
 		{"bad role", []string{"--sub", "u1", "--role", "admin"}, false},
 		{"bad subject", []string{"--sub", "a b", "--role", "patient"}, false},
+		{"the detector's id", []string{"--sub", "medshare-detector", "--role", "professional"}, false},
+		{"the cleanup job's id", []string{"--sub", "medshare-cleanup", "--role", "patient"}, false},
+		{"the operators' id", []string{"--sub", "medshare-ops", "--role", "clinic"}, false},
+		{"the system role", []string{"--sub", "u1", "--role", "system"}, false},
 		{"bad ttl", []string{"--sub", "u1", "--role", "patient", "--ttl", "-1s"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

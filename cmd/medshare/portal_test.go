@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +89,10 @@ func TestServeDemoSignIn(t *testing.T) {
 	})
 
 	t.Run("demo on every address", func(t *testing.T) {
-		s := startServe(t, t.TempDir(), nil, "--demo", "--jobs=false", "--addr", "0.0.0.0:0")
+		// Plain HTTP off loopback takes --insecure-http, and every
+		// interface a public URL.
+		s := startServe(t, t.TempDir(), nil, "--demo", "--jobs=false", "--addr", "0.0.0.0:0",
+			"--insecure-http", "--public-url", "http://medshare.test:8080")
 		// Reach it through loopback, under a loopback name: the refusal is
 		// the listen address's, not the request's.
 		_, port, err := net.SplitHostPort(strings.TrimPrefix(s.url, "http://"))
@@ -100,7 +106,116 @@ func TestServeDemoSignIn(t *testing.T) {
 		if demoSignInConfig(t, base) {
 			t.Error("config.json says demo sign-in when listening on 0.0.0.0")
 		}
+		// The blob URLs point at the public URL, which the page's CSP
+		// allows beside its own origin.
+		resp, err := http.Get(base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got, want := resp.Header.Get("Content-Security-Policy"), portal.CSP(portal.Origins{Media: []string{"http://medshare.test:8080"}}); got != want {
+			t.Errorf("CSP %q, want %q", got, want)
+		}
 		// --demo still seeds and prints the identities for the operator.
 		demoTokens(t, s.stdout)
+	})
+}
+
+// TestServePortalOverTLS: with --tls-cert and --tls-key the portal is
+// served over TLS as the API is, with HSTS (HSTSValue) beside its own
+// headers, a CSP whose only origin is the page's own (the https public URL
+// is the page's origin), and demo sign-in on loopback; the demo tokens
+// work on the API over the same connection.
+func TestServePortalOverTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := launch(t, t.TempDir(), nil, "--demo", "--jobs=false", "--tls-cert", pki.certFile, "--tls-key", pki.keyFile)
+	c := pki.tlsClient(tls.VersionTLS12, tls.VersionTLS13, nil)
+	get := func(path, token string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.url+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	page, body := get("/", "")
+	if page.StatusCode != http.StatusOK || !strings.Contains(string(body), "MedShare") || page.TLS == nil {
+		t.Fatalf("GET / over TLS: %d %s", page.StatusCode, body)
+	}
+	for k, want := range map[string]string{
+		"Strict-Transport-Security": HSTSValue,
+		"Content-Security-Policy":   portal.CSP(portal.Origins{}),
+		"X-Content-Type-Options":    "nosniff",
+		"X-Frame-Options":           portal.FrameOptions,
+		"Cache-Control":             portal.CacheNone,
+	} {
+		if got := page.Header.Get(k); got != want {
+			t.Errorf("GET /: %s %q, want %q", k, got, want)
+		}
+	}
+	cfg, body := get(portal.ConfigPath, "")
+	var conf portal.Config
+	if err := json.Unmarshal(body, &conf); cfg.StatusCode != http.StatusOK || err != nil || !conf.DemoSignIn || cfg.Header.Get("Strict-Transport-Security") != HSTSValue {
+		t.Errorf("config.json over TLS: %d %s", cfg.StatusCode, body)
+	}
+	ids, body := get(portal.DemoPath, "")
+	var demo portal.DemoIdentities
+	if err := json.Unmarshal(body, &demo); ids.StatusCode != http.StatusOK || err != nil || len(demo.Identities) != 3 {
+		t.Fatalf("demo identities over TLS: %d %s", ids.StatusCode, body)
+	}
+	if r, body := get("/v1/photos", demo.Identities[0].Token); r.StatusCode != http.StatusOK {
+		t.Errorf("the demo patient's token over TLS: %d %s", r.StatusCode, body)
+	}
+}
+
+// TestServePortalRateLimits: the portal's answers carry no token, so the
+// local server limits them by client address, as it limits the blob URLs
+// and the OpenAPI document (and, as those, not on loopback unless asked);
+// a refusal is 429 with Retry-After and the portal's own headers, and a
+// caller with a valid token is still limited by subject only.
+func TestServePortalRateLimits(t *testing.T) {
+	tiny := map[string]string{EnvRateLimitIPRPS: "0.001", EnvRateLimitIPBurst: "2"}
+	t.Run("by address", func(t *testing.T) {
+		env := map[string]string{EnvRateLimitLoopback: "true"}
+		for k, v := range tiny {
+			env[k] = v
+		}
+		srv := launch(t, t.TempDir(), env, "--demo", "--jobs=false")
+		tok := demoTokens(t, srv.stdout)
+		var got []int
+		for _, path := range []string{"/", portal.ConfigPath, "/", "/openapi.yaml"} {
+			resp, err := http.Get(srv.url + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got = append(got, resp.StatusCode)
+			if resp.StatusCode == http.StatusTooManyRequests && path == "/" {
+				if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Security-Policy") != portal.CSP(portal.Origins{}) ||
+					resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Cache-Control") != portal.CacheNone {
+					t.Errorf("refused GET /: headers %v", resp.Header)
+				}
+			}
+		}
+		if want := []int{200, 200, 429, 429}; !slices.Equal(got, want) {
+			t.Errorf("statuses %v, want %v (the portal's files and the OpenAPI document share the address's budget)", got, want)
+		}
+		if st, body := call(t, "GET", srv.url+"/v1/photos", tok["PATIENT_TOKEN"], nil, nil); st != http.StatusOK {
+			t.Errorf("a valid token after the address's budget is spent: %d %s", st, body)
+		}
+	})
+	t.Run("loopback exempt by default", func(t *testing.T) {
+		srv := launch(t, t.TempDir(), tiny, "--jobs=false")
+		for i := range 5 {
+			if st, body := call(t, "GET", srv.url+"/", "", nil, nil); st != http.StatusOK {
+				t.Fatalf("GET / %d: %d %s", i+1, st, body)
+			}
+		}
 	})
 }

@@ -22,7 +22,8 @@ type Access struct {
 	Indexes []string
 	// Object prefixes (core's object keys hold ids only, under a prefix per
 	// kind) on which the function reads (HeadObject, GetObject, a presigned
-	// GET), writes (a presigned PUT) or deletes.
+	// GET), writes (a presigned PUT) or deletes (s3blob.Delete, a PutObject
+	// of an empty tombstone over the key).
 	Read, Write, Delete []string
 	// ListBucket is s3:ListBucket on the bucket itself. The blob store's
 	// health check needs it for HeadBucket. A function that calls
@@ -93,23 +94,30 @@ func Permissions() map[string]Access {
 		"list-photos":     {Table: []string{query}},
 		// GetPhoto, audit, delete the object, DeletePhoto.
 		"delete-photo": {Table: []string{getItem, putItem, deleteItem}, Delete: []string{PhotoPrefix}},
-		// GetPhoto, unwrap the data key (to seal it to the owner's device),
-		// presign the GET of the ciphertext, audit (photo.view).
-		"photo-key": {Table: []string{getItem, putItem}, Read: []string{PhotoPrefix}, Unwrap: true},
-		// PutAppointment (UpdateItem), audit.
+		// Count the call (Tally: UpdateItem), GetPhoto, unwrap the data key
+		// (to seal it to the owner's device), presign the GET of the
+		// ciphertext, audit (photo.view).
+		"photo-key": {Table: []string{getItem, putItem, updateItem}, Read: []string{PhotoPrefix}, Unwrap: true},
+		// Count the registration (Tally: UpdateItem), PutAppointment
+		// (UpdateItem), audit.
 		"register-appointment": {Table: []string{getItem, updateItem, putItem}},
-		// GetAppointment, presign the PUT, CreateChatImage (Put + Update).
-		"chat-upload": {Table: []string{getItem, putItem, updateItem}, Write: []string{ChatPrefix}},
+		// FindAppointments (a Query of the id's partition: appointment ids
+		// are scoped to their clinic), presign the PUT, CreateChatImage
+		// (Put + Update).
+		"chat-upload": {Table: []string{query, putItem, updateItem}, Write: []string{ChatPrefix}},
 		// GetChatImage, then as finalize-upload: Stat (HeadObject, hence
 		// ListBucket), MarkChatImageReady (Update, Put), delete a
 		// mismatched object, audit.
 		"chat-finalize": {Table: []string{getItem, updateItem, putItem}, Read: []string{ChatPrefix}, Delete: []string{ChatPrefix}, ListBucket: true},
-		// GetChatImage, audit, presign the GET.
-		"chat-signed-url": {Table: []string{getItem, putItem}, Read: []string{ChatPrefix}},
-		// GetAppointment, ListChatImages (a Query of the by-appointment
-		// index, gsi2 under its APPTIMG# partitions), audit a stranger's
-		// attempt.
-		"list-chat-images": {Table: []string{getItem, putItem}, Indexes: []string{dynamostore.IndexChatImagesByAppointment}},
+		// GetChatImage, audit, presign the GET; a stranger's denial is
+		// counted (Tally: UpdateItem) before it is audited.
+		"chat-signed-url": {Table: []string{getItem, putItem, updateItem}, Read: []string{ChatPrefix}},
+		// FindAppointments (a Query of the id's partition), then
+		// ListChatImages (a Query of the by-appointment index, gsi2 under
+		// its APPTIMG# partitions). Nothing is written: a list hands out
+		// no image, and a stranger's attempt is not recorded (as
+		// chat-upload's is not).
+		"list-chat-images": {Table: []string{query}, Indexes: []string{dynamostore.IndexChatImagesByAppointment}},
 		// ListPhotos (select by angle), CreateShare, replay (GetShare),
 		// publish.
 		"create-session": {Table: []string{query, getItem, putItem, updateItem}, Publish: true},

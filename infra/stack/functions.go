@@ -57,6 +57,10 @@ type Functions struct {
 	ByName map[string]*Function
 }
 
+// EnvEndpointURL is the SDK's variable of one endpoint for every AWS
+// service, which emulators use.
+const EnvEndpointURL = "AWS_ENDPOINT_URL"
+
 // Sizes: an API function answers within API Gateway's 30 s; a job works
 // through pages of due items.
 const (
@@ -82,6 +86,12 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 		// signatures older than MaxSignatureAge, so no URL may live longer.
 		config.EnvChatURLTTL: jsii.String(core.DefaultChatURLTTL.String()),
 		config.EnvUploadTTL:  jsii.String(core.DefaultUploadTTL.String()),
+		// Declared with the values that change nothing (the SDK ignores an
+		// empty AWS_ENDPOINT_URL; path-style is off by default) so that
+		// `sam local --env-vars` can point the functions at an emulator:
+		// SAM sets only the variables the template declares (docs/DEPLOY.md).
+		EnvEndpointURL:          jsii.String(""),
+		awsruntime.EnvPathStyle: jsii.String("false"),
 	}
 	for _, name := range FunctionNames() {
 		access, ok := perms[name]
@@ -203,7 +213,13 @@ func statements(a Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.Pol
 		allow([]string{"kms:GenerateDataKey"}, []string{keyArn}, viaS3)
 	}
 	if len(a.Delete) > 0 {
-		allow([]string{"s3:DeleteObject"}, objects(a.Delete), nil)
+		// s3blob.Delete writes an empty tombstone over the key (PutObject),
+		// so that the key's upload URLs are refused; encrypting it asks KMS
+		// for a data key, as any write does.
+		allow([]string{"s3:PutObject"}, objects(a.Delete), nil)
+		if len(a.Write) == 0 {
+			allow([]string{"kms:GenerateDataKey"}, []string{keyArn}, viaS3)
+		}
 	}
 	if a.ListBucket {
 		// On the bucket, with no s3:prefix condition (see Access.ListBucket).

@@ -46,10 +46,15 @@ var (
 		"without a key policy that names the distribution."
 	whyCDNLogsSSES3 = "CloudFront's standard logs of the portal record requests for its static files (address, path, user agent); " +
 		"the API's calls and the photos never pass through this distribution, so the logs hold no PHI, as the S3 access logs."
-	whyDefaultCertificate = "The portal is served under its *.cloudfront.net name with CloudFront's default certificate, for which " +
-		"CloudFront keeps TLSv1 available whatever the minimum protocol says; the distribution asks for TLSv1.2_2021, which " +
-		"applies once an operator adds a custom domain and certificate, and the browsers that run the portal's WebCrypto code " +
-		"negotiate TLS 1.2 or 1.3."
+	whyPortalDefaultCertificate = "The portal is served under its *.cloudfront.net name with CloudFront's default certificate, whose " +
+		"minimum viewer TLS version CloudFront fixes (a minimum protocol applies only with a custom certificate, so the stack " +
+		"sets none); a custom domain with an ACM certificate and TLSv1.2_2021 is left to the operator (docs/DEPLOY.md), and " +
+		"the browsers that run the portal's WebCrypto code negotiate TLS 1.2 or 1.3."
+	whyPortalNoGeoRestriction = "The portal's static code is served to patients and professionals wherever they are; there is no " +
+		"list of countries to refuse, and the code holds no data: every call it makes goes to the API with a token."
+	whyPortalNoWAF = "The distribution serves only the portal's static, public files (GET and HEAD, no API call passes through " +
+		"it, the API keeps its own stage throttling); a web ACL for CloudFront lives in us-east-1, outside this regional " +
+		"stack, and would add a per-request cost without protecting any data."
 	whyDeployRuntime = "The portal's deployment handler is aws-cdk-lib's BucketDeployment function, whose runtime aws-cdk-lib " +
 		"chooses and moves with its releases; it runs only while CloudFormation deploys the stack, on the stack's own assets."
 	whyDeployNoVPC = "The portal's deployment handler runs only while CloudFormation deploys the stack and talks only to S3 " +
@@ -79,7 +84,9 @@ func Suppressions() []Suppression {
 		{"HIPAA.Security-S3BucketReplicationEnabled", "the portal's buckets (bundle, CDN logs)", whyNoReplication},
 		{"HIPAA.Security-S3DefaultEncryptionKMS", "the portal's bucket", whyPortalBundleSSES3},
 		{"HIPAA.Security-S3DefaultEncryptionKMS", "the portal's CDN log bucket", whyCDNLogsSSES3},
-		{"AwsSolutions-CFR4", "the portal's distribution", whyDefaultCertificate},
+		{"AwsSolutions-CFR4", "the portal's distribution", whyPortalDefaultCertificate},
+		{"AwsSolutions-CFR1", "the portal's distribution", whyPortalNoGeoRestriction},
+		{"AwsSolutions-CFR2", "the portal's distribution", whyPortalNoWAF},
 		{"AwsSolutions-L1", "the portal's deployment handler (aws-cdk-lib's BucketDeployment)", whyDeployRuntime},
 		{"HIPAA.Security-LambdaInsideVPC", "the portal's deployment handler", whyDeployNoVPC},
 		{"HIPAA.Security-LambdaConcurrency", "the portal's deployment handler", whyDeployConcurrency},
@@ -151,7 +158,9 @@ func suppressPortal(s *Stack) {
 		suppression("HIPAA.Security-S3DefaultEncryptionKMS", whyCDNLogsSSES3),
 	}, jsii.Bool(false))
 	cdknag.NagSuppressions_AddResourceSuppressions(pt.Distribution, &[]*cdknag.NagPackSuppression{
-		suppression("AwsSolutions-CFR4", whyDefaultCertificate),
+		suppression("AwsSolutions-CFR4", whyPortalDefaultCertificate),
+		suppression("AwsSolutions-CFR1", whyPortalNoGeoRestriction),
+		suppression("AwsSolutions-CFR2", whyPortalNoWAF),
 	}, jsii.Bool(false))
 	cdknag.NagSuppressions_AddResourceSuppressions(pt.DeployPolicy, &[]*cdknag.NagPackSuppression{
 		suppression("AwsSolutions-IAM5", whyDeployObjects,

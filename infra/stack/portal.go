@@ -39,6 +39,10 @@ type PortalProps struct {
 	// DomainPrefix is the Cognito hosted UI's domain prefix
 	// (https://<prefix>.auth.<region>.amazoncognito.com).
 	DomainPrefix string
+	// ChatCDN says that chat images are served by CloudFront (the stack's
+	// ChatCDN), whose signed URLs the page shows: the CSP allows its
+	// domain (Configure is given the distribution).
+	ChatCDN bool
 }
 
 // Portal hosts the browser portal: a private bucket (every public access
@@ -136,6 +140,9 @@ func NewPortal(scope constructs.Construct, id string, p PortalProps) *Portal {
 		Media:   []string{"https://*.s3." + region + ".amazonaws.com"},
 		Connect: []string{"https://*.execute-api." + region + ".amazonaws.com"},
 	}
+	if p.ChatCDN {
+		headerOrigins.Media = append(headerOrigins.Media, "https://*.cloudfront.net")
+	}
 	if p.DomainPrefix != "" {
 		headerOrigins.Connect = append(headerOrigins.Connect, cognitoOrigin(p.DomainPrefix, region))
 	}
@@ -163,20 +170,26 @@ func NewPortal(scope constructs.Construct, id string, p PortalProps) *Portal {
 				AllowedMethods:        awscloudfront.AllowedMethods_ALLOW_GET_HEAD(),
 			},
 		},
-		HttpVersion:            awscloudfront.HttpVersion_HTTP2_AND_3,
-		MinimumProtocolVersion: awscloudfront.SecurityPolicyProtocol_TLS_V1_2_2021,
-		PriceClass:             awscloudfront.PriceClass_PRICE_CLASS_100,
-		EnableLogging:          jsii.Bool(true),
-		LogBucket:              pt.Logs,
-		LogFilePrefix:          jsii.String("cdn/"),
+		HttpVersion: awscloudfront.HttpVersion_HTTP2_AND_3,
+		// No MinimumProtocolVersion: with the default *.cloudfront.net
+		// certificate CloudFront fixes it, and the CDK ignores one (with a
+		// warning); a custom domain and certificate are the operator's.
+		PriceClass:    awscloudfront.PriceClass_PRICE_CLASS_100,
+		EnableLogging: jsii.Bool(true),
+		LogBucket:     pt.Logs,
+		LogFilePrefix: jsii.String("cdn/"),
 	})
 	// The browser sends the ciphertexts and chat images it uploads, and
-	// reads the ones it decrypts, straight to and from the bucket.
+	// reads the ones it decrypts, straight to and from the bucket. A
+	// presigned PUT signs Content-Type, x-amz-checksum-sha256 and
+	// If-None-Match (write-once uploads: s3blob.PresignPut), which the
+	// browser must be allowed to send, as in the stack's own CORS rule
+	// (NewStorage).
 	p.Objects.AddCorsRule(&awss3.CorsRule{
 		Id:             jsii.String("portal"),
 		AllowedOrigins: jsii.Strings(*pt.Origin()),
 		AllowedMethods: &[]awss3.HttpMethods{awss3.HttpMethods_PUT, awss3.HttpMethods_GET},
-		AllowedHeaders: jsii.Strings("content-type", "x-amz-*"),
+		AllowedHeaders: jsii.Strings("content-type", "if-none-match", "x-amz-*"),
 		ExposedHeaders: jsii.Strings("ETag"),
 		MaxAge:         jsii.Number(3000),
 	})
@@ -284,8 +297,12 @@ func (pt *Portal) Config(apiURL string) portal.Config {
 // and index.html with the exact-origin CSP (the type comment): the bundle's
 // files as they are but index.html, which is written with the <meta>
 // policy, and config.json, both made at deploy time, when the API's URL,
-// the bucket's name and the client's id are known.
-func (pt *Portal) Configure(apiURL string) error {
+// the bucket's name and the client's id are known. cdn is the chat images'
+// distribution, whose domain the page may load images from, or nil.
+func (pt *Portal) Configure(apiURL string, cdn *ChatCDN) error {
+	if (cdn != nil) != pt.props.ChatCDN {
+		return fmt.Errorf("portal: the chat CDN given to Configure does not match PortalProps.ChatCDN")
+	}
 	st := awscdk.Stack_Of(pt.Construct)
 	index, err := os.ReadFile(filepath.Join(pt.props.Dir, "index.html"))
 	if err != nil {
@@ -294,6 +311,9 @@ func (pt *Portal) Configure(apiURL string) error {
 	exact := portal.Origins{
 		Media:   []string{"https://" + *pt.props.Objects.BucketRegionalDomainName()},
 		Connect: []string{apiURL},
+	}
+	if cdn != nil {
+		exact.Media = append(exact.Media, "https://"+*cdn.Distribution.DistributionDomainName())
 	}
 	if pt.Domain != nil {
 		exact.Connect = append(exact.Connect, cognitoOrigin(pt.props.DomainPrefix, *st.Region()))

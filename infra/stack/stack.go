@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/medshare/medshare/shared/cdnblob"
 )
 
 // FeatureFlags are the CDK feature flags the stack is written for; NewApp
@@ -50,6 +52,8 @@ type Stack struct {
 	API        *API
 	Portal     *Portal
 	Monitoring *Monitoring
+	// ChatCDN is nil unless Config.ChatCDNPublicKeys is set.
+	ChatCDN *ChatCDN
 }
 
 // New builds the stack in app from cfg and puts the cdk-nag packs on it
@@ -95,8 +99,9 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 		s.Functions.Roles(func(a Access) bool { return a.Wrap }),
 		s.Functions.Roles(func(a Access) bool { return a.Unwrap }))
 	s.Jobs.Schedule(s.Functions)
-	// The portal comes before the API, whose CORS and authorizer name it,
-	// and is configured after it, with the API's URL.
+	// The portal comes before the API and the chat CDN, whose CORS (and
+	// the API's authorizer) name it, and is configured after them, with
+	// the API's URL and the CDN's domain, which its page's CSP names.
 	prefix := cfg.CognitoDomainPrefix
 	if prefix == "" && cfg.OIDCIssuer == "" {
 		prefix = strings.ToLower(cfg.StackName) + "-" + *st.Account()
@@ -104,9 +109,17 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 	s.Portal = NewPortal(st, "Portal", PortalProps{
 		Dir: cfg.PortalDir, Objects: s.Storage.Bucket, AccessLogs: s.Storage.Logs,
 		LogsKey: s.Keys.Logs, LogRetention: retention, DomainPrefix: prefix,
+		ChatCDN: len(cfg.ChatCDNPublicKeys) > 0,
 	})
+	if len(cfg.ChatCDNPublicKeys) > 0 {
+		s.ChatCDN = NewChatCDN(st, "ChatCdn", ChatCDNProps{
+			Bucket: s.Storage.Bucket, DataKey: s.Keys.Data, AccessLogs: s.Storage.Logs,
+			Signer: s.Functions.ByName[ChatCDNFunction], PublicKeys: cfg.ChatCDNPublicKeys,
+			CORSOrigins: append(slices.Clone(cfg.CORSOrigins), *s.Portal.Origin()),
+		})
+	}
 	s.API = NewAPI(st, "Api", APIProps{Functions: s.Functions, LogsKey: s.Keys.Logs, LogRetention: retention, Config: cfg, Portal: s.Portal})
-	if err := s.Portal.Configure(*s.API.URL()); err != nil {
+	if err := s.Portal.Configure(*s.API.URL(), s.ChatCDN); err != nil {
 		return nil, err
 	}
 	s.Monitoring = NewMonitoring(st, "Monitoring", MonitoringProps{
@@ -134,6 +147,11 @@ const (
 	OutDeadLetters    = "JobDeadLetterQueueUrl"
 	OutPortalURL      = "PortalUrl"
 	OutPortalClient   = "PortalClientId"
+	// With the chat CDN (context chatCdnPublicKey).
+	OutCdnDomain          = "CdnDomainName"
+	OutCdnKeySecret       = "CdnKeySecretArn"
+	OutCdnPublicKeyID     = "CdnPublicKeyId"
+	OutCdnNextPublicKeyID = "CdnNextPublicKeyId"
 )
 
 func (s *Stack) outputs() {
@@ -157,6 +175,24 @@ func (s *Stack) outputs() {
 	if s.Portal.Client != nil {
 		out(OutPortalClient, "Cognito app client of the portal (authorization code with PKCE, no secret)", s.Portal.Client.UserPoolClientId())
 	}
+	if s.ChatCDN != nil {
+		out(OutCdnDomain, "CloudFront domain of chat images ("+cdnblob.EnvDomain+")", s.ChatCDN.Distribution.DistributionDomainName())
+		out(OutCdnKeySecret, "secret of the chat images' signing key (medshare cdn-key put --secret)", s.ChatCDN.Secret.SecretArn())
+		out(OutCdnPublicKeyID, "CloudFront id of "+CtxChatCDNPublicKey+" (medshare cdn-key put --key-pair-id)", s.ChatCDN.PublicKeys[0].PublicKeyId())
+		if len(s.ChatCDN.PublicKeys) > 1 {
+			out(OutCdnNextPublicKeyID, "CloudFront id of "+CtxChatCDNNextPublicKey+" (medshare cdn-key put --key-pair-id)", s.ChatCDN.PublicKeys[1].PublicKeyId())
+		}
+	}
+}
+
+// Suppressions lists the cdk-nag findings this stack accepts: Suppressions()
+// and, with the chat CDN, ChatCDNSuppressions().
+func (s *Stack) Suppressions() []Suppression {
+	out := Suppressions()
+	if s.ChatCDN != nil {
+		out = append(out, ChatCDNSuppressions()...)
+	}
+	return out
 }
 
 // retentionOf maps days to CloudWatch Logs' retention enum, in the order

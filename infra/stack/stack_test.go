@@ -255,6 +255,11 @@ func testStorage(t *testing.T, s *synthesized) {
 			"AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": 1},
 			"NoncurrentVersionExpiration":    map[string]any{"NoncurrentDays": DefaultNoncurrentVersionDays},
 			"Status":                         "Enabled",
+		}), assertions.Match_ObjectLike(&map[string]any{
+			// The tombstones of deleted keys: the only empty objects.
+			"ObjectSizeLessThan": 1,
+			"ExpirationInDays":   TombstoneDays,
+			"Status":             "Enabled",
 		})}},
 	})
 	// The bucket policy: TLS only, SigV4 only, signatures at most an hour old.
@@ -734,6 +739,8 @@ func testFunctions(t *testing.T, s *synthesized) {
 		want := map[string]string{
 			awsruntime.EnvTable: "table", awsruntime.EnvBucket: "bucket", awsruntime.EnvKeyID: "key", awsruntime.EnvTopicARN: "topic",
 			"MEDSHARE_CHAT_URL_TTL": core.DefaultChatURLTTL.String(), "MEDSHARE_UPLOAD_TTL": core.DefaultUploadTTL.String(),
+			// Declared for sam local's --env-vars, with values that change nothing.
+			EnvEndpointURL: "", awsruntime.EnvPathStyle: "false",
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: environment (-want +got):\n%s", name, diff)
@@ -1106,7 +1113,7 @@ func testNag(t *testing.T, s *synthesized) {
 	// Every suppression names a rule of the list, with its reason; none
 	// is on the whole stack.
 	known := map[string]bool{} // rule + "\x00" + reason
-	for _, sp := range Suppressions() {
+	for _, sp := range s.stack.Suppressions() {
 		if len(sp.Reason) < 40 {
 			t.Errorf("suppression of %s has a short reason: %q", sp.Rule, sp.Reason)
 		}

@@ -45,6 +45,11 @@ func TestExternalIssuerAndCORS(t *testing.T) {
 			if got := s.render(rule["AllowedMethods"]); got != "GET,PUT" {
 				t.Errorf("bucket CORS methods %s, want GET,PUT", got)
 			}
+			// The headers a presigned PUT signs (s3blob.PresignPut), in
+			// the stack's rule and the portal's.
+			if got := s.render(rule["AllowedHeaders"]); got != "content-type,if-none-match,x-amz-*" {
+				t.Errorf("bucket CORS headers of %s: %s, want content-type,if-none-match,x-amz-*", s.render(rule["AllowedOrigins"]), got)
+			}
 		}
 		if got := strings.Join(origins, " "); got != "https://app.example.com https://cdn" {
 			t.Errorf("bucket CORS origins %s", got)

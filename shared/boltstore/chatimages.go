@@ -21,48 +21,73 @@ import (
 // adapter's filter does. An entry's value is the image's items key, so the
 // list reads each image as stored now.
 
-func putChatIndex(tx *bolt.Tx, appt string, created time.Time, id string) error {
-	k := storekeys.ChatImagesByAppointmentKey(appt, created, id)
+func putChatIndex(tx *bolt.Tx, clinic, appt string, created time.Time, id string) error {
+	k := storekeys.ChatImagesByAppointmentKey(clinic, appt, created, id)
 	return tx.Bucket(chatApptBucket).Put(boltKey(k), boltKey(storekeys.ChatImageKey(id)))
 }
 
-func deleteChatIndex(tx *bolt.Tx, appt string, created time.Time, id string) error {
-	return tx.Bucket(chatApptBucket).Delete(boltKey(storekeys.ChatImagesByAppointmentKey(appt, created, id)))
+func deleteChatIndex(tx *bolt.Tx, clinic, appt string, created time.Time, id string) error {
+	return tx.Bucket(chatApptBucket).Delete(boltKey(storekeys.ChatImagesByAppointmentKey(clinic, appt, created, id)))
 }
 
+// staleChatIndexBucket is the by-appointment index as builds of the
+// portals' branch made it before appointment ids were scoped to their
+// clinic (APPTIMG#<appointment>), never released; a file that has it gets
+// it dropped and rebuilt.
+var staleChatIndexBucket = []byte("gsi_chat_appointment")
+
 // backfillChatIndex creates the index and puts every stored chat image in
-// it: a file made before the index gets it whole when it is next opened.
+// it: a file made before the index (by a version before the portals' list
+// of chat images) gets it whole when it is next opened. Open runs it after
+// migrate, which gives every chat image of a file made before appointment
+// ids were scoped to their clinic the clinic of its appointment; an image
+// left without one (its appointment was never found) has no list to be in.
 func backfillChatIndex(tx *bolt.Tx) error {
+	if tx.Bucket(staleChatIndexBucket) != nil {
+		if err := tx.DeleteBucket(staleChatIndexBucket); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.CreateBucket(chatApptBucket); err != nil {
 		return err
 	}
-	c := tx.Bucket(itemsBucket).Cursor()
-	prefix := []byte(storekeys.ChatImagePKPrefix)
-	for k, v := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, v = c.Next() {
+	var images []chatImageRecord
+	err := forPrefix(tx.Bucket(itemsBucket), storekeys.ChatImagePKPrefix, func(k, v []byte) error {
 		_, sk, ok := strings.Cut(string(k), "\x00")
 		if !ok || sk != storekeys.ChatImageSK {
-			continue
+			return nil
 		}
 		var r chatImageRecord
 		if err := json.Unmarshal(v, &r); err != nil {
 			return core.ErrInternal(err, "chat image item %q is corrupt", k)
 		}
-		if err := putChatIndex(tx, r.AppointmentID, r.CreatedAt, r.ID); err != nil {
+		images = append(images, r)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range images {
+		if storekeys.CheckChatListIDs(r.ClinicID, r.AppointmentID) != nil {
+			continue
+		}
+		if err := putChatIndex(tx, r.ClinicID, r.AppointmentID, r.CreatedAt, r.ID); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ListChatImages returns one page of the READY chat images of an
+// ListChatImages returns one page of the READY chat images of clinic's
 // appointment, newest first, read through the by-appointment index; see
 // core.ChatStore. A page skips PENDING images and still holds limit READY
 // ones when there are that many.
-func (s *Store) ListChatImages(ctx context.Context, appointmentID string, page core.Page) ([]core.ChatImage, string, error) {
-	if err := storekeys.CheckIDs(appointmentID); err != nil {
+func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, reader string, page core.Page) ([]core.ChatImage, string, error) {
+	if err := storekeys.CheckChatListIDs(clinicID, appointmentID); err != nil {
 		return nil, "", fmt.Errorf("list chat images of %q: %w", appointmentID, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.ChatImageIndexSKPrefix)
+	list := storekeys.ChatImagesList(clinicID, appointmentID, reader)
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err == nil && after != "" {
 		_, err = storekeys.ParseChatImageIndexSK(after)
 	}
@@ -74,7 +99,7 @@ func (s *Store) ListChatImages(ctx context.Context, appointmentID string, page c
 	var next string
 	err = s.run(ctx, false, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		pk := storekeys.ChatImagesByAppointmentPK + appointmentID
+		pk := list.PK
 		// One scan reads entries until it has a page of READY images and
 		// knows whether more follow (an entry past them).
 		var last string
@@ -108,7 +133,7 @@ func (s *Store) ListChatImages(ctx context.Context, appointmentID string, page c
 		return nil, "", fmt.Errorf("list chat images of %s: %w", appointmentID, err)
 	}
 	if next != "" {
-		next = storekeys.EncodeCursor(next)
+		next = storekeys.EncodeCursor(list, next)
 	}
 	return imgs, next, nil
 }

@@ -242,7 +242,7 @@ func (s *Store) AbandonUpload(ctx context.Context, it core.DueItem, now time.Tim
 			return err
 		}
 		if chat != nil {
-			if err := deleteChatIndex(tx, chat.AppointmentID, chat.CreatedAt, chat.ID); err != nil {
+			if err := deleteChatIndex(tx, chat.ClinicID, chat.AppointmentID, chat.CreatedAt, chat.ID); err != nil {
 				return err
 			}
 		}

@@ -27,7 +27,7 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	if s.shares == nil {
 		return Access{}, ErrUnavailable(nil, "sharing is not configured")
 	}
-	if _, err := ParseDeviceKey(in.KEM, in.PublicKey); err != nil {
+	if err := ValidateDeviceKey(in.KEM, in.PublicKey); err != nil {
 		return Access{}, err
 	}
 	if in.Fingerprint == "" || len(in.Fingerprint) > MaxFingerprintChars || strings.IndexFunc(in.Fingerprint, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
@@ -39,6 +39,12 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	}
 	if sh.ProfessionalID != c.ID {
 		return Access{}, ErrNotFound("share not found")
+	}
+	// Each access notifies the patient and goes into their chain. Counted
+	// only now that the caller is the grantee: a stranger's 404 must not
+	// turn into a 429 that tells them the share exists.
+	if err := s.limit(ctx, s.cfg.Limits.AccessesOpened, "accesses opened on this session", "open", c.ID, sh.ID); err != nil {
+		return Access{}, err
 	}
 	now := s.now()
 	seen := view{share: sh.ID, device: DeviceKeyFingerprint(in.KEM, in.PublicKey)}
@@ -74,9 +80,10 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	return a, nil
 }
 
-// deny appends a denied attempt to the patient's chain and returns the reason.
+// deny appends a denied attempt to the patient's chain (up to the
+// denied-record limit: recordDenial) and returns the reason.
 func (s *Service) deny(ctx context.Context, c Caller, patientID, action, resType, resID string, reason error) error {
-	if err := s.record(ctx, c, patientID, action, resType, resID, reason); err != nil {
+	if err := s.recordDenial(ctx, c, patientID, action, resType, resID, reason); err != nil {
 		return err
 	}
 	return reason
@@ -96,15 +103,29 @@ func (v view) on(rec AuditRecord) AuditRecord {
 
 // refuseDevice records the refusal of a device that is not one the share is
 // bound to (reason is the store's device_mismatch) and returns the reason.
-// The first refusal of a device on a share also notifies the patient
-// (NoteDeviceMismatch), in the same write as its record; later refusals of
-// the same device are recorded only, so that a client retrying in a loop
-// does not flood the patient's inbox. "First" is counted with JobStore.Tally
-// until the share expires, best effort: without the count (no job store, or
-// it failed) the patient is notified.
+// The refusal is a denied attempt like any other: counted once under the
+// denied-record limit (countDenial), and past it marked or not recorded. A
+// refusal that is recorded with its reason notifies the patient
+// (NoteDeviceMismatch), in the same write as its record, when it is the
+// first of that device on that share; later refusals of the same device are
+// recorded only, so that a client retrying in a loop does not flood the
+// patient's inbox. "First" is counted with JobStore.Tally until the share
+// expires, best effort: without the count (no job store, or it failed) the
+// patient is notified. Both the notifications and the device counters are
+// therefore bounded by the denied-record limit: at most that many per
+// grantee, patient and window, however many device keys the grantee makes
+// up (each open is also under the accesses-opened limit).
 func (s *Service) refuseDevice(ctx context.Context, c Caller, sh Share, v view, reason error) error {
-	rec := v.on(s.auditRecord(c, sh.PatientID, "access.open", "share", sh.ID, reason))
-	if !s.firstRefusal(ctx, sh, v.device) {
+	d := s.countDenial(ctx, c, sh.PatientID)
+	if d == denialDropped {
+		return reason
+	}
+	record := reason
+	if d == denialMarked {
+		record = deniedRecordsLimited()
+	}
+	rec := v.on(s.auditRecord(c, sh.PatientID, "access.open", "share", sh.ID, record))
+	if d == denialMarked || !s.firstRefusal(ctx, sh, v.device) {
 		if err := s.appendRecord(ctx, rec); err != nil {
 			return err
 		}
@@ -130,9 +151,10 @@ func (s *Service) firstRefusal(ctx context.Context, sh Share, device string) boo
 	return err != nil || n == 1
 }
 
-// denyView is deny for an attempt at a view: its record names the view.
+// denyView is deny for an attempt at a view: its record names the view, and
+// it is under the denied-record limit as every denial is.
 func (s *Service) denyView(ctx context.Context, c Caller, patientID, action, resType, resID string, v view, reason error) error {
-	if err := s.appendRecord(ctx, v.on(s.auditRecord(c, patientID, action, resType, resID, reason))); err != nil {
+	if err := s.recordDeniedView(ctx, c, patientID, action, resType, resID, v, reason); err != nil {
 		return err
 	}
 	return reason

@@ -12,7 +12,7 @@ import (
 	"unicode"
 )
 
-// Suspicious activity (DESIGN §2.9). Every access has a suspicion score. The
+// Suspicious activity (ARCHITECTURE §2.9). Every access has a suspicion score. The
 // grantee's own client reports events on its device, the patient can report
 // an access they did not expect, and the server's detectors add signals of
 // their own. Nobody else can move a score: a stranger cannot push a session
@@ -130,6 +130,12 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 	}
 	if !(c.Role == RoleProfessional && a.ProfessionalID == c.ID) && !(c.Role == RolePatient && a.PatientID == c.ID) {
 		return ActivityResult{}, ErrNotFound("access not found")
+	}
+	// Each report goes into the patient's chain. Counted per reporter, so
+	// that a grantee who spends their reports cannot stop the patient's
+	// unexpected_access from revoking.
+	if err := s.limit(ctx, s.cfg.Limits.ActivityReports, "activity reports on this access", "report", c.ID, a.ID); err != nil {
+		return ActivityResult{}, err
 	}
 	sh, err := s.shares.GetShare(ctx, a.ShareID)
 	if err != nil {

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // ChainHead is the last link of a patient's audit chain. The zero value is the
@@ -115,6 +117,28 @@ type canonicalRecordV2 struct {
 	PrevHash     string `json:"prev_hash"`
 }
 
+// InActorHistory reports whether r is listed in its actor's own history
+// (AuditStore.ListAuditByActor): a record of what the actor did, or of a
+// denial whose precise reason the actor was told (a grantee's 410s and
+// device_mismatch). A denial the actor got as the same 404 that an unknown
+// id gets is not listed, nor is the record that marks a run of denials as
+// rate limited: listing them would tell a stranger that the thing they
+// asked for exists (ARCHITECTURE §2.1). Both stay in the patient's chain. A
+// record without an actor is not listed.
+func (r AuditRecord) InActorHistory() bool {
+	if r.ActorID == "" {
+		return false
+	}
+	if r.Outcome == OutcomeSuccess {
+		return true
+	}
+	switch r.Reason {
+	case CodeSessionExpired, CodeSessionRevoked, CodeViewsExhausted, CodeKeyUsed, CodeKeyExpired, CodeDeviceMismatch:
+		return r.Outcome == OutcomeDenied
+	}
+	return false
+}
+
 // AuditHash returns the SHA-256 of the record's canonical form under its
 // Version, which includes the previous hash and so links the chain.
 // rec.Hash is not part of it. A record of an unknown version has no hash:
@@ -178,14 +202,50 @@ func AuditHash(rec AuditRecord) []byte {
 
 // Link fills rec's version (AuditVersion: every new record is hashed under
 // the current canonical form), sequence, previous hash and hash so that it
-// follows head.
+// follows head. Its text fields come back as the hash covers them
+// (canonicalText), so that the record it returns is the record every store
+// keeps.
 func Link(rec AuditRecord, head ChainHead) AuditRecord {
 	rec.Version = AuditVersion
+	for _, f := range rec.textFields() {
+		*f = canonicalText(*f)
+	}
 	rec.Seq = head.Seq + 1
 	rec.PrevHash = head.Hash
 	rec.At = rec.At.UTC()
 	rec.Hash = AuditHash(rec)
 	return rec
+}
+
+// textFields are the record's text fields, the ones AuditHash encodes as JSON
+// strings.
+func (r *AuditRecord) textFields() []*string {
+	return []*string{&r.PatientID, &r.ActorID, (*string)(&r.ActorRole), &r.Action, &r.ResourceType,
+		&r.ResourceID, &r.Outcome, &r.Reason, &r.SourceIP, &r.UserAgent, &r.RequestID,
+		&r.PhotoID, &r.ShareID, &r.Device}
+}
+
+// canonicalText is s as the canonical encoding hashes it. encoding/json
+// writes every byte that is not valid UTF-8 as U+FFFD, so two records that
+// differ only in such bytes ("\xff" and "\xfe") hash alike: Link stores the
+// replacement it hashed, and VerifyRecord refuses a record holding any other
+// byte, which Link cannot have produced (found by FuzzAuditRecord,
+// docs/FUZZING.md).
+func canonicalText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // auditor appends records to chains. Within one process appends to one chain
@@ -308,12 +368,19 @@ func VerifyChain(ctx context.Context, s AuditStore, patientID string) (AuditVeri
 
 // VerifyRecord recomputes one record's hash under its version; used where a
 // whole chain is not the caller's to read (a professional's own actions). A
-// record of an unknown version never verifies.
+// record of an unknown version never verifies, nor does a record whose text
+// is not valid UTF-8: Link never produces one, and its hash would also be
+// the hash of other text.
 func VerifyRecord(r AuditRecord) bool {
 	if r.Version < AuditVersion2 && (r.PhotoID != "" || r.ShareID != "" || r.Device != "") {
 		// Version 1 does not cover these fields: a record that shows them
 		// was written after the fact.
 		return false
+	}
+	for _, f := range r.textFields() {
+		if !utf8.ValidString(*f) {
+			return false
+		}
 	}
 	h := AuditHash(r)
 	return h != nil && bytes.Equal(h, r.Hash)

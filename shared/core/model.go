@@ -16,7 +16,8 @@ const (
 	RoleClinic       Role = "clinic"
 )
 
-// Valid reports whether r is one of the known roles.
+// Valid reports whether r is a role a caller may have. RoleSystem, the role
+// of the service's own actors, is not: no token can carry it.
 func (r Role) Valid() bool {
 	return r == RolePatient || r == RoleProfessional || r == RoleClinic
 }
@@ -82,7 +83,7 @@ func (p Photo) Abandoned(now time.Time) bool {
 }
 
 // EncryptionContext is the context the photo's data key is wrapped under: ids
-// only, never PHI (DESIGN §2.7).
+// only, never PHI (ARCHITECTURE §2.7).
 func (p Photo) EncryptionContext() map[string]string {
 	return map[string]string{"photo": p.ID, "owner": p.OwnerID}
 }
@@ -125,6 +126,7 @@ func (a Appointment) SameParticipants(b Appointment) bool {
 type ChatImage struct {
 	ID              string
 	AppointmentID   string
+	ClinicID        string // of the appointment: appointment ids are scoped to their clinic
 	PatientID       string
 	UploaderID      string
 	Participants    []string

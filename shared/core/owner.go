@@ -29,13 +29,14 @@ func OwnerSealInfo(photoID, ownerID string) []byte {
 }
 
 // OwnerPhotoKey gives a patient their own READY photo's data key sealed to
-// the device public key they present (a KEM of KEMs, checked as
-// OpenAccess checks a grantee's), with a signed GET of the ciphertext that
-// lives MaxPhotoURLTTL. The owner has no view limit, but every call is
+// the device public key they present (a KEM of KEMs, checked as OpenAccess
+// checks a grantee's: ValidateDeviceKey), with a signed GET of the
+// ciphertext that lives MaxPhotoURLTTL. The owner has no view limit, but every call is
 // recorded in their chain as a view (photo.view, naming the photo and the
 // device) before anything is returned: no audit, no key. Another patient's
 // photo, an unknown one, and an upload abandoned past its window are all
-// the same 404; a photo not yet finalized is 409.
+// the same 404; a photo not yet finalized is 409. Past the photo-key limit
+// (Limits.PhotoKeys, per patient and hour) the answer is 429.
 func (s *Service) OwnerPhotoKey(ctx context.Context, c Caller, photoID string, kem uint16, devicePub []byte) (OwnerKey, error) {
 	if err := s.requireRole(c, RolePatient); err != nil {
 		return OwnerKey{}, err
@@ -43,7 +44,15 @@ func (s *Service) OwnerPhotoKey(ctx context.Context, c Caller, photoID string, k
 	if !ValidID("ph", photoID) {
 		return OwnerKey{}, ErrInvalid("photo_id is malformed")
 	}
-	if _, err := ParseDeviceKey(kem, devicePub); err != nil {
+	if err := ValidateDeviceKey(kem, devicePub); err != nil {
+		return OwnerKey{}, err
+	}
+	// Each call unwraps with the key ring (KMS) and goes into the chain:
+	// bounded per patient, so that a stolen token cannot spend the key
+	// ring's quota that every issue-key shares, nor grow the chain without
+	// bound. Counted before the lookup: photos are keyed by their owner, so
+	// a 429 tells nothing about anyone else's.
+	if err := s.limit(ctx, s.cfg.Limits.PhotoKeys, "photo keys", "photokey", c.ID); err != nil {
 		return OwnerKey{}, err
 	}
 	p, err := s.store.GetPhoto(ctx, c.ID, photoID)

@@ -46,19 +46,28 @@ type PhotoStore interface {
 
 // ChatStore keeps appointments and their chat images.
 type ChatStore interface {
-	// PutAppointment creates the appointment or replaces the one with the same id
-	// registered by the same clinic, keeping CreatedAt and ImageCount. It reports
-	// whether it created it. KindConflict when the id belongs to another clinic,
-	// or when the appointment has chat images and the participants would change.
+	// PutAppointment creates the appointment (a.ClinicID, a.ID) or replaces
+	// the one that clinic registered with that id, keeping CreatedAt and
+	// ImageCount. Appointment ids are scoped to their clinic: another
+	// clinic's appointment with the same id is another appointment, which
+	// this neither reads nor changes. It reports whether it created it.
+	// KindConflict when the appointment has chat images and the participants
+	// would change.
 	PutAppointment(ctx context.Context, a Appointment) (created bool, err error)
 
-	// GetAppointment returns the appointment or KindNotFound.
-	GetAppointment(ctx context.Context, id string) (Appointment, error)
+	// GetAppointment returns clinicID's appointment id or KindNotFound.
+	GetAppointment(ctx context.Context, clinicID, id string) (Appointment, error)
+
+	// FindAppointments returns every clinic's appointment with id, ordered
+	// by clinic id, in one strongly consistent read (a Query of the id's
+	// partition); none is an empty list, not an error.
+	FindAppointments(ctx context.Context, id string) ([]Appointment, error)
 
 	// CreateChatImage stores a new PENDING chat image and counts it on its
-	// appointment, atomically, on condition that the appointment's participants
-	// are still img.Participants. KindConflict when the participants changed or
-	// the id exists; KindNotFound when the appointment is gone.
+	// appointment (img.ClinicID, img.AppointmentID), atomically, on condition
+	// that the appointment's participants are still img.Participants.
+	// KindConflict when the participants changed or the id exists;
+	// KindNotFound when the appointment is gone.
 	CreateChatImage(ctx context.Context, img ChatImage) error
 
 	// GetChatImage returns the image, with the participants who may see it, in
@@ -69,13 +78,16 @@ type ChatStore interface {
 	MarkChatImageReady(ctx context.Context, id string, observed BlobInfo, now time.Time) (ChatImage, error)
 
 	// ListChatImages returns one page of the READY chat images of
-	// appointment appointmentID, newest first by CreatedAt (ties by id),
-	// and the cursor of the next page ("" at the end). PENDING images
-	// (staged, or abandoned) are never listed. An appointment with no
-	// images, or none at all, is an empty list. A malformed cursor, or a
-	// cursor of another list, is KindInvalid. One Query (of an index, which
-	// may lag a write by a moment) in DynamoDB.
-	ListChatImages(ctx context.Context, appointmentID string, page Page) ([]ChatImage, string, error)
+	// clinicID's appointment appointmentID, newest first by CreatedAt
+	// (ties by id), and the cursor of the next page ("" at the end), as
+	// reader (the caller) pages through it: a cursor is bound to the
+	// appointment and to reader, and any other (another reader's, another
+	// appointment's or another clinic's, another list's, or a malformed
+	// one) is KindInvalid. Another clinic's appointment with the same id is
+	// another list. PENDING images (staged, or abandoned) are never listed.
+	// An appointment with no images, or none at all, is an empty list. One
+	// Query (of an index, which may lag a write by a moment) in DynamoDB.
+	ListChatImages(ctx context.Context, clinicID, appointmentID, reader string, page Page) ([]ChatImage, string, error)
 }
 
 // AuditStore keeps the per-patient hash chains of the audit trail.
@@ -94,8 +106,10 @@ type AuditStore interface {
 	// (ascending, or newest first when newestFirst), and the next cursor.
 	ListAudit(ctx context.Context, patientID string, newestFirst bool, page Page) ([]AuditRecord, string, error)
 
-	// ListAuditByActor returns one page of the records whose actor is actorID,
-	// newest first, across all chains, and the next cursor.
+	// ListAuditByActor returns one page of the records whose actor is actorID
+	// and that the actor's history lists (AuditRecord.InActorHistory), newest
+	// first, across all chains, and the next cursor. The cursor names no
+	// record's patient.
 	ListAuditByActor(ctx context.Context, actorID string, page Page) ([]AuditRecord, string, error)
 }
 

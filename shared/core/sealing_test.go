@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devicekeytest"
 )
 
 // TestSealedKeys: a key sealed to one device opens only with that device's
@@ -87,6 +88,49 @@ func TestParseDeviceKey(t *testing.T) {
 			}
 			if err != nil && core.KindOf(err) != core.KindInvalid {
 				t.Errorf("kind %v, want invalid", core.KindOf(err))
+			}
+		})
+	}
+}
+
+// TestBadDeviceKeysRefused: every key of devicekeytest.Bad is refused by
+// ValidateDeviceKey as invalid input, so it never reaches a store, and
+// SealKey refuses it as invalid input too (never an internal error), so even a
+// key stored before validation existed cannot turn issue-key into a 5xx. A
+// fresh key of each KEM passes both.
+func TestBadDeviceKeysRefused(t *testing.T) {
+	info := core.SealInfo("ek_a", "ph_b", "ac_c")
+	dataKey := bytes.Repeat([]byte{7}, 32)
+	for _, k := range devicekeytest.Bad(t) {
+		t.Run(k.Name, func(t *testing.T) {
+			err := core.ValidateDeviceKey(k.KEM, k.Key)
+			if core.KindOf(err) != core.KindInvalid {
+				t.Errorf("ValidateDeviceKey: %v (kind %v), want invalid", err, core.KindOf(err))
+			}
+			if _, err := core.SealKey(k.KEM, k.Key, dataKey, info); core.KindOf(err) != core.KindInvalid {
+				t.Errorf("SealKey: %v (kind %v), want invalid", err, core.KindOf(err))
+			}
+		})
+	}
+	for _, kem := range core.KEMs {
+		t.Run(fmt.Sprintf("good %#04x", kem), func(t *testing.T) {
+			if err := core.ValidateDeviceKey(kem, devicekeytest.Good(t, kem)); err != nil {
+				t.Errorf("ValidateDeviceKey: %v", err)
+			}
+		})
+	}
+}
+
+// BenchmarkValidateDeviceKey measures what open-access spends on checking a
+// device key, trial seal included, per KEM.
+func BenchmarkValidateDeviceKey(b *testing.B) {
+	for _, kem := range core.KEMs {
+		pub := devicekeytest.Good(b, kem)
+		b.Run(fmt.Sprintf("kem %#04x", kem), func(b *testing.B) {
+			for b.Loop() {
+				if err := core.ValidateDeviceKey(kem, pub); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,9 @@ type Config struct {
 	UploadTTL time.Duration
 	// MaxUploadBytes caps the declared size of a photo or chat image (default 20 MiB).
 	MaxUploadBytes int64
+	// Limits bound, per RateWindow, what one caller can make the service
+	// write into other people's data (limits.go).
+	Limits Limits
 }
 
 // Defaults for Config.
@@ -43,6 +45,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxUploadBytes <= 0 {
 		c.MaxUploadBytes = DefaultMaxUploadBytes
 	}
+	c.Limits = c.Limits.withDefaults()
 	return c
 }
 
@@ -64,7 +67,7 @@ type Deps struct {
 
 // Service has one method per operation. Each method authorizes the caller
 // against the resource it loads: this is the one place authorization happens
-// (DESIGN §2.1).
+// (ARCHITECTURE §2.1).
 type Service struct {
 	cfg      Config
 	store    Store
@@ -114,27 +117,81 @@ func NewID(prefix string) string {
 	return prefix + "_" + idEncoding.EncodeToString(b[:])
 }
 
-var (
-	generatedID = regexp.MustCompile(`^[a-z]{2}_[a-z2-7]{26}$`)
-	externalID  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$`)
-)
+// The id checks are byte loops rather than regular expressions: compiling
+// [A-Za-z0-9._:@-]{0,127} expands it into 128 copies, and that was a third
+// of a Lambda function's package initialization at every cold start
+// (docs/PERFORMANCE.md). TestIDShapes checks them against the expressions.
 
 // ValidID reports whether id has the shape of an id this service generates with
-// the given prefix.
+// the given prefix: two lower-case letters, "_", and 26 characters of the
+// base32 alphabet a-z2-7 (^[a-z]{2}_[a-z2-7]{26}$).
 func ValidID(prefix, id string) bool {
-	return generatedID.MatchString(id) && strings.HasPrefix(id, prefix+"_")
+	if len(id) != 29 || id[2] != '_' || !strings.HasPrefix(id, prefix+"_") {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case i == 2:
+		case 'a' <= c && c <= 'z':
+		case i > 2 && '2' <= c && c <= '7':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ValidExternalID reports whether id is acceptable as an id chosen outside the
-// service (user subjects, appointment ids).
-func ValidExternalID(id string) bool { return externalID.MatchString(id) }
+// service (user subjects, appointment ids, idempotency keys): 1 to 128
+// characters, letters, digits and ._:@- but not first
+// (^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$). A user's id must not be a
+// ReservedID either.
+func ValidExternalID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '@' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
+// SystemIDPrefix starts the id of every actor that is the service itself
+// (DetectorID, CleanupID, ReportRecipient): the whole prefix is reserved, in
+// any case, so that an actor added later is reserved already and no user id
+// can pass for one in an audit trail or a log.
+const SystemIDPrefix = "medshare-"
+
+// SystemIDs are the service's own actors today.
+var SystemIDs = []string{DetectorID, CleanupID, ReportRecipient}
+
+// ReservedID reports whether id is reserved for the service's own actors: it
+// may not be a token's subject, a share's professional or an appointment's
+// patient or professional.
+func ReservedID(id string) bool {
+	return len(id) >= len(SystemIDPrefix) && strings.EqualFold(id[:len(SystemIDPrefix)], SystemIDPrefix)
+}
+
+// requireRole admits a caller that has one of roles. No token can make a
+// system actor: RoleSystem is not Valid, and a reserved id is refused as a
+// subject (the edge refuses both before this, and this check stays so that
+// the service holds the line on its own).
 func (s *Service) requireRole(c Caller, roles ...Role) error {
 	if c.ID == "" || !c.Role.Valid() {
 		return ErrUnauthorized("authentication required")
 	}
 	if !ValidExternalID(c.ID) {
 		return ErrUnauthorized("token subject is not a valid id")
+	}
+	if ReservedID(c.ID) {
+		return ErrUnauthorized("token subject is reserved for the service")
 	}
 	if !slices.Contains(roles, c.Role) {
 		return ErrForbidden("role %s may not call this operation", c.Role)

@@ -94,6 +94,9 @@ func (a *Authority) Mint(subject string, role core.Role, ttl time.Duration) (str
 	if !core.ValidExternalID(subject) {
 		return "", fmt.Errorf("subject %q is not a valid id", subject)
 	}
+	if core.ReservedID(subject) {
+		return "", fmt.Errorf("subject %q is reserved: ids starting with %q are the service's own actors", subject, core.SystemIDPrefix)
+	}
 	if !role.Valid() {
 		return "", fmt.Errorf("role %q is not one of patient, professional, clinic", role)
 	}
@@ -114,9 +117,10 @@ func (a *Authority) Mint(subject string, role core.Role, ttl time.Duration) (str
 	return tok.SignedString(a.key)
 }
 
-// Verify validates a token (signature, ES256 only, issuer, audience, expiry)
-// and returns its claims as API Gateway's JWT authorizer renders them: every
-// value a string, arrays as "[a b]".
+// Verify validates a token (signature, ES256 only, issuer, audience, expiry,
+// a subject string that is not reserved for the service's own actors) and returns
+// its claims as API Gateway's JWT authorizer renders them: every value a
+// string, arrays as "[a b]". Roles are the handler's to check, as in AWS.
 func (a *Authority) Verify(token string) (map[string]string, error) {
 	parsed, err := jwt.Parse(token, func(*jwt.Token) (any, error) { return &a.key.PublicKey, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
@@ -132,6 +136,15 @@ func (a *Authority) Verify(token string) (map[string]string, error) {
 	mc, ok := parsed.Claims.(jwt.MapClaims)
 	if !ok {
 		return nil, errors.New("unexpected claims type")
+	}
+	// The subject names the caller everywhere after this: it must be one
+	// plain string, and not one of the service's own actors.
+	sub, ok := mc["sub"].(string)
+	if !ok || sub == "" {
+		return nil, errors.New("the token has no subject string")
+	}
+	if core.ReservedID(sub) {
+		return nil, fmt.Errorf("subject %q is reserved for the service", sub)
 	}
 	out := make(map[string]string, len(mc))
 	for k, v := range mc {

@@ -3,6 +3,7 @@ package devauth
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,14 @@ func TestVerifyRefuses(t *testing.T) {
 		{"wrong issuer", sign(jwt.MapClaims{"sub": "p", "iss": "evil", "aud": Audience, "exp": exp})},
 		{"wrong audience", sign(jwt.MapClaims{"sub": "p", "iss": Issuer, "aud": "other", "exp": exp})},
 		{"no expiry", sign(jwt.MapClaims{"sub": "p", "iss": Issuer, "aud": Audience})},
+		{"no subject", sign(jwt.MapClaims{"iss": Issuer, "aud": Audience, "exp": exp})},
+		{"empty subject", sign(jwt.MapClaims{"sub": "", "iss": Issuer, "aud": Audience, "exp": exp})},
+		{"subject a number", sign(jwt.MapClaims{"sub": 42, "iss": Issuer, "aud": Audience, "exp": exp})},
+		{"subject an array", sign(jwt.MapClaims{"sub": []string{"p"}, "iss": Issuer, "aud": Audience, "exp": exp})},
+		{"subject the detector", sign(jwt.MapClaims{"sub": core.DetectorID, "cognito:groups": []string{"professional"}, "iss": Issuer, "aud": Audience, "exp": exp})},
+		{"subject the cleanup job", sign(jwt.MapClaims{"sub": core.CleanupID, "cognito:groups": []string{"patient"}, "iss": Issuer, "aud": Audience, "exp": exp})},
+		{"subject the operators", sign(jwt.MapClaims{"sub": core.ReportRecipient, "cognito:groups": []string{"clinic"}, "iss": Issuer, "aud": Audience, "exp": exp})},
+		{"subject reserved, other case", sign(jwt.MapClaims{"sub": "MedShare-Detector", "iss": Issuer, "aud": Audience, "exp": exp})},
 		{"garbage", "not.a.token"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -114,6 +123,14 @@ func TestMintRefusesBadInput(t *testing.T) {
 	}
 	if _, err := a.Mint("u", core.Role("admin"), time.Hour); err == nil {
 		t.Error("unknown role accepted")
+	}
+	if _, err := a.Mint("u", core.RoleSystem, time.Hour); err == nil {
+		t.Error("the system role accepted")
+	}
+	for _, sub := range append(slices.Clone(core.SystemIDs), "medshare-anything", "MEDSHARE-detector") {
+		if _, err := a.Mint(sub, core.RoleProfessional, time.Hour); err == nil {
+			t.Errorf("reserved subject %q accepted", sub)
+		}
 	}
 }
 

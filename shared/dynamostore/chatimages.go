@@ -12,7 +12,7 @@ import (
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
-// ListChatImages returns one page of the READY chat images of an
+// ListChatImages returns one page of the READY chat images of clinic's
 // appointment, newest first, with a Query of IndexChatImagesByAppointment
 // filtered on status = ready (PENDING images are in the index from their
 // creation; the filter drops them, and queryPage goes on until the page is
@@ -20,12 +20,13 @@ import (
 // full ExclusiveStartKey (index and table keys) is rebuilt from it. Index
 // reads are eventually consistent: an image finalized a moment ago may
 // still be left out. See core.ChatStore.
-func (s *Store) ListChatImages(ctx context.Context, appointmentID string, page core.Page) ([]core.ChatImage, string, error) {
-	if err := storekeys.CheckIDs(appointmentID); err != nil {
+func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, reader string, page core.Page) ([]core.ChatImage, string, error) {
+	if err := storekeys.CheckChatListIDs(clinicID, appointmentID); err != nil {
 		return nil, "", fmt.Errorf("list chat images of %q: %w", appointmentID, err)
 	}
-	pk := storekeys.ChatImagesByAppointmentPK + appointmentID
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.ChatImageIndexSKPrefix)
+	list := storekeys.ChatImagesList(clinicID, appointmentID, reader)
+	pk := list.PK
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	var start item
 	if err == nil && after != "" {
 		var id string
@@ -57,5 +58,5 @@ func (s *Store) ListChatImages(ctx context.Context, appointmentID string, page c
 	if err != nil {
 		return nil, "", fmt.Errorf("list chat images of %s: %w", appointmentID, err)
 	}
-	return imgs, next, nil
+	return imgs, cursorOf(list, next), nil
 }

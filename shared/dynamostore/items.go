@@ -173,7 +173,7 @@ type appointmentItem struct {
 }
 
 func appointmentItemOf(a core.Appointment) appointmentItem {
-	k := storekeys.AppointmentKey(a.ID)
+	k := storekeys.AppointmentKey(a.ClinicID, a.ID)
 	return appointmentItem{
 		PK:              k.PK,
 		SK:              k.SK,
@@ -231,6 +231,7 @@ type chatImageItem struct {
 	SK              string   `dynamodbav:"sk"`
 	ID              string   `dynamodbav:"image_id"`
 	AppointmentID   string   `dynamodbav:"appointment_id"`
+	ClinicID        string   `dynamodbav:"clinic_id"`
 	PatientID       string   `dynamodbav:"patient_id"`
 	UploaderID      string   `dynamodbav:"uploader_id"`
 	Participants    []string `dynamodbav:"participants"`
@@ -242,7 +243,8 @@ type chatImageItem struct {
 	UploadExpiresAt string   `dynamodbav:"upload_expires_at"`
 	UpdatedAt       string   `dynamodbav:"updated_at"`
 	// GSI2PK and GSI2SK put the image in IndexChatImagesByAppointment
-	// (storekeys.ChatImagesByAppointmentKey), from its creation on.
+	// (storekeys.ChatImagesByAppointmentKey: its clinic's appointment),
+	// from its creation on.
 	GSI2PK string `dynamodbav:"gsi2pk"`
 	GSI2SK string `dynamodbav:"gsi2sk"`
 	expiring
@@ -250,7 +252,7 @@ type chatImageItem struct {
 
 func chatImageItemOf(c core.ChatImage) chatImageItem {
 	k := storekeys.ChatImageKey(c.ID)
-	ik := storekeys.ChatImagesByAppointmentKey(c.AppointmentID, c.CreatedAt, c.ID)
+	ik := storekeys.ChatImagesByAppointmentKey(c.ClinicID, c.AppointmentID, c.CreatedAt, c.ID)
 	return chatImageItem{
 		GSI2PK:          ik.PK,
 		GSI2SK:          ik.SK,
@@ -258,6 +260,7 @@ func chatImageItemOf(c core.ChatImage) chatImageItem {
 		SK:              k.SK,
 		ID:              c.ID,
 		AppointmentID:   c.AppointmentID,
+		ClinicID:        c.ClinicID,
 		PatientID:       c.PatientID,
 		UploaderID:      c.UploaderID,
 		Participants:    c.Participants,
@@ -276,6 +279,7 @@ func (r chatImageItem) chatImage() (core.ChatImage, error) {
 	c := core.ChatImage{
 		ID:            r.ID,
 		AppointmentID: r.AppointmentID,
+		ClinicID:      r.ClinicID,
 		PatientID:     r.PatientID,
 		UploaderID:    r.UploaderID,
 		Participants:  r.Participants,
@@ -313,8 +317,9 @@ type auditItem struct {
 	Device       string `dynamodbav:"device,omitempty"`
 	PrevHash     []byte `dynamodbav:"prev_hash,omitempty"`
 	Hash         []byte `dynamodbav:"hash,omitempty"`
-	// GSI1PK and GSI1SK put the record in IndexByActor; a record without an
-	// actor is not indexed (index keys cannot be empty).
+	// GSI1PK and GSI1SK put the record in IndexByActor when its actor's
+	// history lists it (core.AuditRecord.InActorHistory); a record without
+	// an actor is not indexed (index keys cannot be empty).
 	GSI1PK string `dynamodbav:"gsi1pk,omitempty"`
 	GSI1SK string `dynamodbav:"gsi1sk,omitempty"`
 	// Every record is in IndexTime under its audit counter (auditCounter),
@@ -355,7 +360,7 @@ func auditItemOf(a core.AuditRecord) auditItem {
 		Hash:         a.Hash,
 		timeIndexed:  auditCounter(a),
 	}
-	if a.ActorID != "" {
+	if a.InActorHistory() {
 		ak := storekeys.ActorIndexKey(a.ActorID, a.At, a.PatientID, a.Seq)
 		it.GSI1PK, it.GSI1SK = ak.PK, ak.SK
 	}
@@ -402,7 +407,6 @@ const (
 	attrSHA256          = "sha256"
 	attrUploadExpiresAt = "upload_expires_at"
 	attrUpdatedAt       = "updated_at"
-	attrClinicID        = "clinic_id"
 	attrPatientID       = "patient_id"
 	attrImageCount      = "image_count"
 	attrCreatedAt       = "created_at"

@@ -49,8 +49,8 @@ const (
 	AttrGSI2SK           = "gsi2sk"
 
 	// IndexChatImagesByAppointment is IndexSharesByGrantee under the
-	// partitions storekeys.ChatImagesByAppointmentPK+<appointment>, sorted
-	// by storekeys.ChatImageIndexSK (IMG#<created>#<image id>): every chat
+	// partitions storekeys.ChatImagesByAppointmentPK (APPTIMG#<clinic>#
+	// <appointment>), sorted by storekeys.ChatImageIndexSK (IMG#<created>#<image id>): every chat
 	// image is in it from its creation, and ListChatImages keeps the READY
 	// ones with a filter. Overloading gsi2 (as gsi1 is overloaded) serves
 	// the appointment's images without a Scan and without a new index: the
@@ -103,7 +103,7 @@ const (
 	// AttrTTL is the table's TTL attribute (N, epoch seconds), set on every
 	// item that expires. DynamoDB deletes such items some time (often days)
 	// after it; the store checks expiry itself at read time and never relies
-	// on TTL (DESIGN §2.2).
+	// on TTL (ARCHITECTURE §2.2).
 	AttrTTL = "ttl"
 )
 

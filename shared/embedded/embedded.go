@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/medshare/medshare/shared/boltstore"
@@ -46,6 +47,10 @@ type Options struct {
 	Log       *slog.Logger
 	// Now is the clock of the service and the blob store (nil: time.Now).
 	Now func() time.Time
+	// Limits are the HTTP handler's rate limits per caller (nil: none).
+	// The portal's answers carry no token: they are limited by address,
+	// as the blob URLs are.
+	Limits *localserver.Limits
 	// Demo, when not nil, is the demo data the portal may sign in as
 	// (GET /demo/identities); its Mint is set by Open. Set it only for
 	// `serve --demo` on a loopback address (portal.DemoAllowed).
@@ -67,7 +72,11 @@ type Runtime struct {
 	Service  *core.Service
 	Handler  *httpapi.Handler
 
-	portal portal.Options
+	portal   portal.Options
+	dataDir  string
+	limits   *localserver.Limits
+	now      func() time.Time
+	backupMu sync.Mutex // one backup at a time
 }
 
 // Open creates the data directory (mode 0700) if needed and opens every
@@ -86,7 +95,7 @@ func Open(o Options) (*Runtime, error) {
 	if err := os.MkdirAll(filepath.Join(o.DataDir, BlobDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", o.DataDir, err)
 	}
-	rt := &Runtime{}
+	rt := &Runtime{dataDir: o.DataDir, limits: o.Limits, now: now}
 	var err error
 	if rt.Keys, err = localkeys.Open(filepath.Join(o.DataDir, MasterKeyFile)); err != nil {
 		return nil, err
@@ -104,6 +113,11 @@ func Open(o Options) (*Runtime, error) {
 	}
 	if rt.Store, err = boltstore.Open(filepath.Join(o.DataDir, DBFile)); err != nil {
 		return nil, err
+	}
+	// The store's lock is held: pins left in the blob directory belong to
+	// a process that stopped during a backup.
+	if err := rt.Blobs.RemoveStalePins(); err != nil {
+		o.Log.Warn("embedded: remove stale blob pins", "err", err)
 	}
 	rt.Notifier = localnotify.New(1000)
 	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Shares: rt.Store, Jobs: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
@@ -141,8 +155,15 @@ func (rt *Runtime) HTTPHandler(log *slog.Logger) http.Handler {
 		BlobPrefix: BlobPrefix,
 		OpenAPI:    httpapi.OpenAPI,
 		Log:        log,
+		Limits:     rt.limits,
 	})
-	h, err := portal.Wrap(api, rt.portal)
+	p := rt.portal
+	if rt.limits != nil {
+		// The portal's answers carry no token: limited by address, as the
+		// blob URLs and the OpenAPI document are.
+		p.Limit = func(next http.Handler) http.Handler { return rt.limits.LimitIP(next, log) }
+	}
+	h, err := portal.Wrap(api, p)
 	if err != nil { // Open made the same handler without an error
 		panic(fmt.Sprintf("embedded: portal: %v", err))
 	}

@@ -9,18 +9,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/emf"
 )
 
-// MaxBodyBytes caps a request body (DESIGN §2.10).
+// MaxBodyBytes caps a request body (ARCHITECTURE §2.10).
 const MaxBodyBytes = 64 << 10
 
 // statusOf is the one table from error kind to HTTP status.
@@ -56,35 +60,10 @@ type request struct {
 // opFunc runs one operation and returns the status and body of a success.
 type opFunc func(ctx context.Context, r request) (int, any, error)
 
-// NewHandler builds the edge for svc. log receives one line per request.
+// NewHandler builds the edge for svc, serving every operation. log receives
+// one line per request.
 func NewHandler(svc *core.Service, log *slog.Logger) *Handler {
-	h := &Handler{svc: svc, log: log}
-	h.ops = map[string]opFunc{
-		"health":                 h.health,
-		"upload-presign":         h.uploadPresign,
-		"finalize-upload":        h.finalizeUpload,
-		"list-photos":            h.listPhotos,
-		"delete-photo":           h.deletePhoto,
-		"register-appointment":   h.registerAppointment,
-		"chat-upload":            h.chatUpload,
-		"chat-finalize":          h.chatFinalize,
-		"chat-signed-url":        h.chatSignedURL,
-		"create-session":         h.createShare,
-		"list-sessions":          h.listShares,
-		"get-session":            h.getShare,
-		"revoke-session":         h.revokeShare,
-		"open-access":            h.openAccess,
-		"issue-key":              h.issueKey,
-		"signed-url":             h.claimKey,
-		"report-activity":        h.reportActivity,
-		"list-notifications":     h.listNotifications,
-		"mark-notification-read": h.markNotificationRead,
-		"access-history":         h.accessHistory,
-		"verify-audit":           h.verifyAudit,
-		"photo-key":              h.photoKey,
-		"list-chat-images":       h.listChatImages,
-	}
-	return h
+	return NewOperationHandler(svc, log, Operations()...)
 }
 
 // Function returns the Lambda handler of one operation, for lambda.Start.
@@ -121,16 +100,21 @@ func (h *Handler) Handle(ctx context.Context, op string, ev events.APIGatewayV2H
 		err = core.ErrNotFound("no such operation")
 		return errorResponse(err, reqID)
 	}
-	if !route.Paged && len(ev.QueryStringParameters) > 0 {
-		err = core.ErrInvalid("this operation takes no query parameters")
-		return errorResponse(err, reqID)
-	}
 	r := request{ev: ev}
+	// Who may call comes before anything about the input: a role that may
+	// never call the route learns 403 and nothing about its request. The
+	// service checks the role again (ARCHITECTURE §2.1).
 	if !route.Public() {
 		r.caller, err = callerOf(ev)
+		if err == nil && !route.Allows(r.caller.Role) {
+			err = core.ErrForbidden("role %s may not call this operation", r.caller.Role)
+		}
 		if err != nil {
 			return errorResponse(err, reqID)
 		}
+	}
+	if err = checkShape(route, ev); err != nil {
+		return errorResponse(err, reqID)
 	}
 	status, body, err := fn(ctx, r)
 	if err != nil {
@@ -157,10 +141,17 @@ func (h *Handler) logRequest(ctx context.Context, op, reqID string, status int, 
 	level := slog.LevelInfo
 	if err != nil {
 		attrs = append(attrs, slog.String("code", core.CodeOf(err)))
-		if status >= 500 {
+		var e *core.Error
+		switch {
+		case status >= 500:
 			level = slog.LevelError
 			// Details of internal errors are logged, never returned. Adapters keep
 			// keys, PHI and URLs out of their error messages.
+			attrs = append(attrs, slog.String("error", err.Error()))
+		case errors.As(err, &e) && e.Err != nil:
+			// A refusal that hides a failure behind it (a denial whose audit
+			// record could not be written still answers 404): log the failure.
+			level = slog.LevelWarn
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 	}
@@ -200,14 +191,26 @@ const (
 
 // callerOf reads the caller from the JWT authorizer's claims, exactly as API
 // Gateway passes them (every claim a string; an array claim as "[a b]").
+// The authorizer vouches for the token, not for what it names: a subject
+// that is not a valid id or is reserved for the service's own actors is 401,
+// and a token naming the system role, or no role, or two, is 403.
 func callerOf(ev events.APIGatewayV2HTTPRequest) (core.Caller, error) {
 	a := ev.RequestContext.Authorizer
 	if a == nil || a.JWT == nil || a.JWT.Claims[ClaimSubject] == "" {
 		return core.Caller{}, core.ErrUnauthorized("authentication required")
 	}
 	claims := a.JWT.Claims
+	if !core.ValidExternalID(claims[ClaimSubject]) {
+		return core.Caller{}, core.ErrUnauthorized("token subject is not a valid id")
+	}
+	if core.ReservedID(claims[ClaimSubject]) {
+		return core.Caller{}, core.ErrUnauthorized("token subject is reserved for the service")
+	}
 	var role core.Role
 	for _, g := range ParseGroups(claims[ClaimGroups]) {
+		if strings.EqualFold(g, string(core.RoleSystem)) {
+			return core.Caller{}, core.ErrForbidden("the token names a role reserved for the service")
+		}
 		if r := core.Role(g); r.Valid() {
 			if role != "" {
 				return core.Caller{}, core.ErrForbidden("the token carries more than one role")
@@ -263,7 +266,12 @@ func errorResponse(err error, reqID string) events.APIGatewayV2HTTPResponse {
 	} else if status == http.StatusServiceUnavailable {
 		msg = "a dependency is unavailable; retry later"
 	}
-	return jsonResponse(status, errorBody{Error: errorDetail{Code: core.CodeOf(err), Message: msg, RequestID: reqID}}, reqID)
+	resp := jsonResponse(status, errorBody{Error: errorDetail{Code: core.CodeOf(err), Message: msg, RequestID: reqID}}, reqID)
+	if d := core.RetryAfterOf(err); d > 0 && status == http.StatusTooManyRequests {
+		// Whole seconds, rounded up: never an invitation to retry too early.
+		resp.Headers["Retry-After"] = strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+	}
+	return resp
 }
 
 func jsonResponse(status int, body any, reqID string) events.APIGatewayV2HTTPResponse {
@@ -288,8 +296,35 @@ func jsonResponse(status int, body any, reqID string) events.APIGatewayV2HTTPRes
 	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers, Body: string(b)}
 }
 
-// decodeJSON decodes the body strictly: a size limit, unknown fields rejected,
-// exactly one JSON value.
+// checkShape checks what a route takes besides its body's content: query
+// parameters only on paged routes, and no body on a route that takes none.
+func checkShape(route Route, ev events.APIGatewayV2HTTPRequest) error {
+	if !route.Paged && len(route.Query) == 0 && len(ev.QueryStringParameters) > 0 {
+		return core.ErrInvalid("this operation takes no query parameters")
+	}
+	for k := range ev.QueryStringParameters {
+		if !route.takesQuery(k) {
+			return core.ErrInvalid("unknown query parameter %q", k)
+		}
+	}
+	if route.Body == BodyNone && ev.Body != "" {
+		if len(ev.Body) > MaxBodyBytes {
+			return core.ErrTooLarge("body must be at most %d bytes", MaxBodyBytes)
+		}
+		return core.ErrInvalid("this operation takes no body")
+	}
+	return nil
+}
+
+// strictJSON are the decoding rules of every request body: names match
+// exactly (case included), a name given twice is refused, strings are valid
+// UTF-8 (these three are the defaults of JSON v2), and unknown names are
+// refused.
+var strictJSON = jsonv2.RejectUnknownMembers(true)
+
+// decodeJSON decodes the body strictly: a size limit, a body, the media type
+// application/json (with at most a UTF-8 charset), then exactly one JSON
+// object under strictJSON.
 func decodeJSON(ev events.APIGatewayV2HTTPRequest, v any) error {
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
@@ -302,44 +337,102 @@ func decodeJSON(ev events.APIGatewayV2HTTPRequest, v any) error {
 	if len(body) > MaxBodyBytes {
 		return core.ErrTooLarge("body must be at most %d bytes", MaxBodyBytes)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
 		return core.ErrInvalid("a JSON body is required")
 	}
-	if ct := header(ev, "content-type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return core.ErrInvalid("content-type must be application/json")
+	if err := checkContentType(header(ev, "content-type")); err != nil {
+		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if trimmed[0] != '{' { // null would decode to an empty request
+		return core.ErrInvalid("body must be a JSON object")
+	}
+	if err := jsonv2.Unmarshal(body, v, strictJSON); err != nil {
 		return core.ErrInvalid("%s", describeJSONError(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return core.ErrInvalid("body must hold exactly one JSON value")
 	}
 	return nil
 }
 
+// checkContentType accepts exactly the media type application/json (type and
+// subtype in any case, RFC 9110 §8.3.1), with no parameter but an optional
+// charset=utf-8: JSON is UTF-8 (RFC 8259 §8.1), and a body declared as
+// anything else was not meant for this API.
+func checkContentType(ct string) error {
+	const want = "content-type must be application/json"
+	if ct == "" {
+		return core.ErrInvalid("%s; the request has none", want)
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return core.ErrInvalid("%s", want)
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return core.ErrInvalid("%s, with no parameter but charset=utf-8", want)
+		}
+	}
+	return nil
+}
+
+// describeJSONError turns a decoding error into a message that names the
+// place (a JSON pointer's tokens joined by '.') and never echoes a value.
 func describeJSONError(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+	var syn *jsontext.SyntacticError
+	var sem *jsonv2.SemanticError
 	switch {
 	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at offset %d", syn.Offset)
-	case errors.As(err, &typ):
-		if typ.Field != "" {
-			return fmt.Sprintf("field %s must be %s", typ.Field, typ.Type)
+		switch {
+		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
+			return fmt.Sprintf("field %s is given more than once", fieldName(syn.JSONPointer))
+		case syn.Err != nil && strings.Contains(syn.Err.Error(), "UTF-8"): // the package exports no error value for it
+			return "strings must be valid UTF-8"
+		case errors.Is(syn.Err, io.ErrUnexpectedEOF):
+			return "malformed JSON: unexpected end"
+		case strings.Contains(syn.Error(), "after top-level value"):
+			return "body must hold exactly one JSON value"
 		}
-		return fmt.Sprintf("body must be a JSON %s", typ.Type)
-	case errors.As(err, new(*time.ParseError)):
-		return "times must be RFC 3339, e.g. 2026-11-26T10:00:00Z"
+		return fmt.Sprintf("malformed JSON at offset %d", syn.ByteOffset)
+	case errors.As(err, &sem):
+		field := fieldName(sem.JSONPointer)
+		switch {
+		case errors.Is(sem.Err, jsonv2.ErrUnknownName):
+			return fmt.Sprintf("unknown field %s (names are snake_case and case-sensitive)", field)
+		case errors.As(sem.Err, new(*time.ParseError)):
+			return "times must be RFC 3339, e.g. 2026-11-26T10:00:00Z"
+		case sem.Err != nil && strings.Contains(sem.Err.Error(), "base64"):
+			return "a base64 field is not valid standard base64"
+		case errors.Is(sem.Err, io.ErrUnexpectedEOF):
+			return "malformed JSON: unexpected end"
+		case sem.GoType != nil && field != "":
+			return fmt.Sprintf("field %s must be %s", field, sem.GoType)
+		case sem.GoType != nil:
+			return fmt.Sprintf("body must be a JSON %s", jsonKindOf(sem.GoType))
+		}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "malformed JSON: unexpected end"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
-	case strings.Contains(err.Error(), "illegal base64"):
-		return "a base64 field is not valid standard base64"
 	}
 	return "malformed JSON body"
+}
+
+// fieldName renders a JSON pointer as the field it names: "events.0.at".
+func fieldName(p jsontext.Pointer) string {
+	var parts []string
+	for tok := range p.Tokens() {
+		parts = append(parts, tok)
+	}
+	return strings.Join(parts, ".")
+}
+
+// jsonKindOf names the JSON kind a Go type decodes from, for a body that is
+// not even the right kind of value.
+func jsonKindOf(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	}
+	return t.String()
 }
 
 // header returns a request header; API Gateway lowercases header names.
@@ -355,28 +448,13 @@ func header(ev events.APIGatewayV2HTTPRequest, name string) string {
 	return ""
 }
 
-// noBody rejects a body on operations that take none, so that nothing a client
-// sends is silently ignored.
-func noBody(ev events.APIGatewayV2HTTPRequest) error {
-	if len(ev.Body) > MaxBodyBytes {
-		return core.ErrTooLarge("body must be at most %d bytes", MaxBodyBytes)
-	}
-	if strings.TrimSpace(ev.Body) != "" {
-		return core.ErrInvalid("this operation takes no body")
-	}
-	return nil
-}
-
+// pageParam reads limit and cursor; checkShape has refused every query
+// parameter the route does not take.
 func pageParam(ev events.APIGatewayV2HTTPRequest) (core.Page, error) {
 	var p core.Page
-	for k := range ev.QueryStringParameters {
-		if k != "limit" && k != "cursor" {
-			return p, core.ErrInvalid("unknown query parameter %q", k)
-		}
-	}
 	if v, ok := ev.QueryStringParameters["limit"]; ok {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > core.MaxPageLimit {
+		if err != nil || v != strconv.Itoa(n) || n < 1 || n > core.MaxPageLimit {
 			return p, core.ErrInvalid("limit must be an integer between 1 and %d", core.MaxPageLimit)
 		}
 		p.Limit = n

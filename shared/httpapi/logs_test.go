@@ -25,7 +25,7 @@ func testLogsCarryNoSecrets(t *testing.T, env *testenv.Env) {
 	planted := []string{"Jane Q. Patient", "melanoma on the left temple", "second opinion for Jane"}
 
 	photo := []byte("photo of " + planted[0])
-	id, err := pat.c.UploadPhoto(ctx, "TEMPLES", "image/jpeg", photo, []byte(planted[1]))
+	id, err := pat.c.UploadPhoto(ctx, "TEMPLES", "image/jpeg", photo, &client.PhotoMetadata{Notes: planted[1]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,9 @@ func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 	}
 	chatUpload := func() any {
 		_, sum := testenv.RandomBytes(10)
-		return map[string]any{"appointment_id": appt1, "content_type": "image/png", "size": 10, "sha256": sum}
+		// clinic2 registers an appointment appt1 of its own below, with the
+		// same participants: they name the clinic.
+		return map[string]any{"appointment_id": appt1, "clinic_id": clinic1, "content_type": "image/png", "size": 10, "sha256": sum}
 	}
 	appointment := func() any {
 		now := time.Now().UTC()
@@ -92,11 +94,12 @@ func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 		{"list-photos", "GET", "/v1/photos", nil, map[string]int{"patient2": 200, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"delete-photo", "DELETE", "/v1/photos/" + ph2, nil, map[string]int{"patient2": 404, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"photo-key", "POST", "/v1/photos/" + ph1 + "/key", func() any { return ownerDeviceBody(t) }, map[string]int{"patient2": 404, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
-		{"register-appointment", "PUT", "/v1/appointments/" + appt1, appointment, map[string]int{"patient2": 403, "pro2": 403, "clinic2": 409, "clinic1": 200, "pro1": 403, "patient1": 403}},
+		{"register-appointment", "PUT", "/v1/appointments/" + appt1, appointment, map[string]int{"patient2": 403, "pro2": 403, "clinic2": 201, "clinic1": 200, "pro1": 403, "patient1": 403}},
 		{"chat-upload", "POST", "/api/chat-images", chatUpload, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 201, "patient1": 201}},
 		{"chat-finalize", "POST", "/api/chat-images/" + img + "/finalize", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"chat-signed-url", "GET", "/api/chat-images/" + img + "/signed-url", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
-		{"list-chat-images", "GET", "/api/appointments/" + appt1 + "/chat-images", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
+		// clinic2's appointment appt1 has the same participants: they name the clinic.
+		{"list-chat-images", "GET", "/api/appointments/" + appt1 + "/chat-images?clinic_id=" + clinic1, nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
 		{"create-session", "POST", "/v1/shares", func() any {
 			return map[string]any{"professional_id": pro1, "photo_ids": []string{ph1}, "expires_in": 3600, "max_views": 5}
 		}, map[string]int{"patient2": 400, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 201}},
@@ -269,6 +272,9 @@ func testBadInput(t *testing.T, env *testenv.Env) {
 		{"list/limit zero", "GET", "/v1/photos?limit=0", pat, nil, 400, core.CodeInvalid},
 		{"list/limit word", "GET", "/v1/photos?limit=ten", pat, nil, 400, core.CodeInvalid},
 		{"list/limit over", "GET", "/v1/photos?limit=101", pat, nil, 400, core.CodeInvalid},
+		{"list/limit with a plus sign", "GET", "/v1/photos?limit=%2B5", pat, nil, 400, core.CodeInvalid},
+		{"list/limit with a leading zero", "GET", "/v1/photos?limit=05", pat, nil, 400, core.CodeInvalid},
+		{"list/limit twice", "GET", "/v1/photos?limit=5&limit=6", pat, nil, 400, core.CodeInvalid},
 		{"list/bad cursor", "GET", "/v1/photos?cursor=%21%21", pat, nil, 400, core.CodeInvalid},
 		{"list/foreign cursor", "GET", "/v1/photos?cursor=QVVESVQj", pat, nil, 400, core.CodeInvalid},
 		{"list/unknown param", "GET", "/v1/photos?owner=pat-2", pat, nil, 400, core.CodeInvalid},

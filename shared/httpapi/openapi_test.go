@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,7 +39,11 @@ type openAPIOp struct {
 	Security    *[]map[string][]string `yaml:"security"` // nil: inherits the document's
 	Roles       *[]string              `yaml:"x-medshare-roles"`
 	Parameters  []openAPIParam         `yaml:"parameters"`
-	Responses   map[string]yaml.Node   `yaml:"responses"`
+	RequestBody *struct {
+		Required bool                 `yaml:"required"`
+		Content  map[string]yaml.Node `yaml:"content"`
+	} `yaml:"requestBody"`
+	Responses map[string]yaml.Node `yaml:"responses"`
 }
 
 type openAPIParam struct {
@@ -166,6 +171,29 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				}
 			}
 
+			// The document's requestBody is the route's Body: the edge refuses
+			// a body where the route takes none.
+			switch {
+			case r.Body == BodyNone && op.RequestBody != nil:
+				t.Errorf("documents a requestBody, but the route takes no body")
+			case r.Body != BodyNone && op.RequestBody == nil:
+				t.Errorf("documents no requestBody, but the route takes one")
+			case op.RequestBody != nil:
+				if op.RequestBody.Required != (r.Body == BodyRequired) {
+					t.Errorf("requestBody.required = %v, want %v", op.RequestBody.Required, r.Body == BodyRequired)
+				}
+				if _, ok := op.RequestBody.Content["application/json"]; !ok || len(op.RequestBody.Content) != 1 {
+					t.Errorf("requestBody content types %v, want only application/json", slices.Collect(maps.Keys(op.RequestBody.Content)))
+				}
+			}
+			// Every route can refuse a body: 400 where it takes none or the
+			// body is not strict JSON, 413 where it is too large.
+			for _, code := range []string{"400", "413"} {
+				if _, ok := op.Responses[code]; !ok {
+					t.Errorf("documents no %s response", code)
+				}
+			}
+
 			var success bool
 			for code := range op.Responses {
 				success = success || strings.HasPrefix(code, "2")
@@ -218,6 +246,42 @@ func TestOpenAPIPathParameters(t *testing.T) {
 		slices.Sort(got)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: path parameters differ from the path (-path +declared):\n%s", key, diff)
+		}
+	}
+}
+
+// TestOpenAPIQueryParameters: the query parameters each operation documents
+// are exactly the ones its route takes (limit and cursor when Paged, and
+// Query), none required; the edge refuses every other.
+func TestOpenAPIQueryParameters(t *testing.T) {
+	doc := loadOpenAPI(t)
+	ops, pathLevel := openAPIOps(t, doc)
+	for _, r := range Routes {
+		op, ok := ops[r.RouteKey()]
+		if !ok {
+			continue // TestOpenAPIMatchesRoutes reports it
+		}
+		want := slices.Clone(r.Query)
+		if r.Paged {
+			want = append(want, "limit", "cursor")
+		}
+		var got []string
+		for _, p := range append(slices.Clone(pathLevel[r.Path]), op.Parameters...) {
+			if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
+				p = doc.Components.Parameters[name]
+			}
+			if p.In != "query" {
+				continue
+			}
+			if p.Required {
+				t.Errorf("%s: query parameter %q must be optional", r.Op, p.Name)
+			}
+			got = append(got, p.Name)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: query parameters differ from the route (-route +openapi.yaml):\n%s", r.Op, diff)
 		}
 	}
 }

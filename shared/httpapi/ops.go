@@ -84,9 +84,6 @@ func (h *Handler) uploadPresign(ctx context.Context, r request) (int, any, error
 }
 
 func (h *Handler) finalizeUpload(ctx context.Context, r request) (int, any, error) {
-	if err := noBody(r.ev); err != nil {
-		return 0, nil, err
-	}
 	p, err := h.svc.FinalizePhoto(ctx, r.caller, r.ev.PathParameters["photo_id"])
 	if err != nil {
 		return 0, nil, err
@@ -119,9 +116,6 @@ func (h *Handler) listPhotos(ctx context.Context, r request) (int, any, error) {
 }
 
 func (h *Handler) deletePhoto(ctx context.Context, r request) (int, any, error) {
-	if err := noBody(r.ev); err != nil {
-		return 0, nil, err
-	}
 	id := r.ev.PathParameters["photo_id"]
 	if err := h.svc.DeletePhoto(ctx, r.caller, id); err != nil {
 		return 0, nil, err
@@ -167,6 +161,7 @@ func (h *Handler) registerAppointment(ctx context.Context, r request) (int, any,
 
 type chatUploadBody struct {
 	AppointmentID string `json:"appointment_id"`
+	ClinicID      string `json:"clinic_id"` // optional: see core.ChatUploadInput
 	ContentType   string `json:"content_type"`
 	Size          *int64 `json:"size"`
 	SHA256        []byte `json:"sha256"`
@@ -185,7 +180,7 @@ func (h *Handler) chatUpload(ctx context.Context, r request) (int, any, error) {
 		return 0, nil, core.ErrInvalid("size is required")
 	}
 	up, err := h.svc.CreateChatUpload(ctx, r.caller, core.ChatUploadInput{
-		AppointmentID: b.AppointmentID, ContentType: b.ContentType, Size: *b.Size, SHA256: b.SHA256,
+		AppointmentID: b.AppointmentID, ClinicID: b.ClinicID, ContentType: b.ContentType, Size: *b.Size, SHA256: b.SHA256,
 	})
 	if err != nil {
 		return 0, nil, err
@@ -199,9 +194,6 @@ func (h *Handler) chatUpload(ctx context.Context, r request) (int, any, error) {
 }
 
 func (h *Handler) chatFinalize(ctx context.Context, r request) (int, any, error) {
-	if err := noBody(r.ev); err != nil {
-		return 0, nil, err
-	}
 	img, err := h.svc.FinalizeChatImage(ctx, r.caller, r.ev.PathParameters["id"])
 	if err != nil {
 		return 0, nil, err

@@ -54,7 +54,14 @@ func (h *Handler) listChatImages(ctx context.Context, r request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	imgs, next, err := h.svc.ListChatImages(ctx, r.caller, r.ev.PathParameters["appointment_id"], page)
+	// clinic_id is optional, as in chat-upload's body: it names the clinic
+	// when the caller takes part in appointments of several clinics with
+	// this id. Given, it may not be empty.
+	clinic, named := r.ev.QueryStringParameters["clinic_id"]
+	if named && clinic == "" {
+		return 0, nil, core.ErrInvalid("clinic_id is malformed")
+	}
+	imgs, next, err := h.svc.ListChatImages(ctx, r.caller, r.ev.PathParameters["appointment_id"], clinic, page)
 	if err != nil {
 		return 0, nil, err
 	}

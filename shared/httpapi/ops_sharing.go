@@ -177,9 +177,6 @@ func (h *Handler) openAccess(ctx context.Context, r request) (int, any, error) {
 }
 
 func (h *Handler) issueKey(ctx context.Context, r request) (int, any, error) {
-	if err := noBody(r.ev); err != nil {
-		return 0, nil, err
-	}
 	k, err := h.svc.IssueKey(ctx, r.caller, r.ev.PathParameters["access_id"], r.ev.PathParameters["photo_id"])
 	if err != nil {
 		return 0, nil, err
@@ -196,9 +193,6 @@ func (h *Handler) issueKey(ctx context.Context, r request) (int, any, error) {
 }
 
 func (h *Handler) claimKey(ctx context.Context, r request) (int, any, error) {
-	if err := noBody(r.ev); err != nil {
-		return 0, nil, err
-	}
 	u, err := h.svc.ClaimKey(ctx, r.caller, r.ev.PathParameters["key_id"])
 	if err != nil {
 		return 0, nil, err
@@ -236,9 +230,6 @@ func (h *Handler) listNotifications(ctx context.Context, r request) (int, any, e
 }
 
 func (h *Handler) markNotificationRead(ctx context.Context, r request) (int, any, error) {
-	if err := noBody(r.ev); err != nil {
-		return 0, nil, err
-	}
 	it, err := h.svc.MarkRead(ctx, r.caller, r.ev.PathParameters["notification_id"])
 	if err != nil {
 		return 0, nil, err

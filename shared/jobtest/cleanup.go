@@ -41,7 +41,7 @@ func testAbandonUpload(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		img := createChatImage(t, s, t0.Add(uploadWindow))
 		other := createChatImage(t, s, t0.Add(uploadWindow))
-		appt, err := s.GetAppointment(ctx(t), img.AppointmentID)
+		appt, err := s.GetAppointment(ctx(t), img.ClinicID, img.AppointmentID)
 		storetest.Must(t, "GetAppointment", err)
 		now := img.UploadExpiresAt.Add(time.Hour)
 		storetest.Must(t, "AbandonUpload", s.AbandonUpload(ctx(t), chatDue(img), now))
@@ -52,14 +52,14 @@ func testAbandonUpload(t *testing.T, h Harness) {
 		if diff := cmp.Diff(other, got, cmpOpts); diff != "" {
 			t.Errorf("GetChatImage of the other image mismatch (-want +got):\n%s", diff)
 		}
-		after, err := s.GetAppointment(ctx(t), img.AppointmentID)
+		after, err := s.GetAppointment(ctx(t), img.ClinicID, img.AppointmentID)
 		storetest.Must(t, "GetAppointment", err)
 		if diff := cmp.Diff(appt, after, cmpOpts); diff != "" {
 			t.Errorf("the appointment changed with AbandonUpload (-before +after):\n%s", diff)
 		}
 		// The image left the appointment's list with its record: nothing
 		// of it is left behind that the list would trip on.
-		imgs, next, err := s.ListChatImages(ctx(t), img.AppointmentID, core.Page{Limit: 10})
+		imgs, next, err := s.ListChatImages(ctx(t), img.ClinicID, img.AppointmentID, img.PatientID, core.Page{Limit: 10})
 		if err != nil || len(imgs) != 0 || next != "" {
 			t.Errorf("ListChatImages after AbandonUpload: got %d images, cursor %q, error %v; want an empty list", len(imgs), next, err)
 		}

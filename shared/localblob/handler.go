@@ -42,15 +42,22 @@ func (s *Store) internal(op, key string, err error) *httpError {
 // PresignPut. It must receive the requests whose path starts with the base
 // URL's path and a slash, with that path in place, e.g. mounted with
 // mux.Handle("/blobs/", store.Handler()) for the base URL
-// http://127.0.0.1:8080/blobs. Errors are JSON
+// http://127.0.0.1:8080/blobs. Every answer carries X-Request-Id and
+// X-Content-Type-Options: nosniff. Errors are JSON
 // {"error":{"code","message","request_id"}} with the codes forbidden (403: bad,
 // missing or expired signature), invalid_request (400, 405, 411),
-// not_found (404) and payload_too_large (413).
+// not_found (404), conflict (412: the key was written or deleted before; a
+// URL uploads once) and payload_too_large (413).
 func (s *Store) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Store) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer, object or error, names itself and is never sniffed: the
+	// request id is what a client quotes when it reports a refusal.
+	id := core.NewID("rq")
+	w.Header().Set("X-Request-Id", id)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if herr := s.serve(w, r); herr != nil {
-		writeError(w, r, herr)
+		writeError(w, r, herr, id)
 	}
 }
 
@@ -84,6 +91,14 @@ func single(q url.Values, name string) (string, bool) {
 	return v[0], true
 }
 
+// canonicalInt parses a decimal integer written exactly as the store writes
+// one (strconv.FormatInt): no sign, no leading zero. The signature covers the
+// value, so another spelling would otherwise pass as the signed URL.
+func canonicalInt(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && s == strconv.FormatInt(n, 10)
+}
+
 // verify checks the signature of a request whose other signed fields are
 // given, then its expiry.
 func (s *Store) verify(q url.Values, method, key string, length int64, sumHex, contentType string) *httpError {
@@ -92,12 +107,12 @@ func (s *Store) verify(q url.Values, method, key string, length int64, sumHex, c
 	if !ok1 || !ok2 {
 		return &httpError{http.StatusForbidden, core.CodeForbidden, "the url is not signed"}
 	}
-	exp, err := strconv.ParseInt(expStr, 10, 64)
-	if err != nil {
+	exp, ok := canonicalInt(expStr)
+	if !ok {
 		return errForbidden
 	}
 	sig, err := hex.DecodeString(sigHex)
-	if err != nil {
+	if err != nil || sigHex != hex.EncodeToString(sig) {
 		return errForbidden
 	}
 	want, _ := hex.DecodeString(s.sign(method, key, exp, length, sumHex, contentType))
@@ -132,7 +147,6 @@ func (s *Store) serveGet(w http.ResponseWriter, r *http.Request, key string, q u
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.FormatInt(size, 10))
 	h.Set("Cache-Control", "private, no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	// The store serves whatever type was signed: never let a browser run it
 	// with the server's origin.
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
@@ -153,8 +167,8 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string, q u
 	if !ok1 || !ok2 {
 		return &httpError{http.StatusForbidden, core.CodeForbidden, "the url is not signed for an upload"}
 	}
-	length, err := strconv.ParseInt(lengthStr, 10, 64)
-	if err != nil || length < 0 {
+	length, ok := canonicalInt(lengthStr)
+	if !ok || length < 0 {
 		return errForbidden
 	}
 	sum, err := hex.DecodeString(sumHex)
@@ -184,6 +198,9 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string, q u
 			return &httpError{http.StatusBadRequest, core.CodeInvalid, "the " + ChecksumHeader + " header does not match the signed sha256"}
 		}
 	}
+	if herr := s.writable(key); herr != nil {
+		return herr
+	}
 	if herr := s.put(key, contentType, r.Body, length, sum); herr != nil {
 		return herr
 	}
@@ -200,16 +217,16 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-func writeError(w http.ResponseWriter, r *http.Request, e *httpError) {
+func writeError(w http.ResponseWriter, r *http.Request, e *httpError, requestID string) {
 	var body errorBody
 	body.Error.Code = e.code
 	body.Error.Message = e.message
+	body.Error.RequestID = requestID
 	b, _ := json.Marshal(body)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(e.status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)

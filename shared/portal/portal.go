@@ -72,6 +72,11 @@ type Options struct {
 	// Host only). The caller sets it only for `serve --demo` on a loopback
 	// listen address (DemoAllowed).
 	Demo *Demo
+	// Limit, when not nil, wraps the portal's own answers (its files,
+	// config.json, the demo identities), after their headers are set: the
+	// local server's rate limit by client address, as for everything else
+	// that carries no token (localserver.Limits.LimitIP).
+	Limit func(http.Handler) http.Handler
 }
 
 // Paths of the portal's own answers.
@@ -133,29 +138,43 @@ func Wrap(next http.Handler, o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portal: config: %w", err)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			next.ServeHTTP(w, r)
-			return
-		}
+	own := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == ConfigPath:
 			setHeaders(w, r, o.Origins, p)
 			w.Header().Set("Content-Type", "application/json")
 			http.ServeContent(w, r, "config.json", time.Time{}, bytes.NewReader(config))
-		case p == DemoPath && o.Demo != nil && loopbackHost(r.Host):
+		case p == DemoPath:
 			serveDemo(w, r, o)
 		default:
-			f, ok := files[p]
-			if !ok {
-				next.ServeHTTP(w, r)
-				return
-			}
+			f := files[p]
 			setHeaders(w, r, o.Origins, p)
 			w.Header().Set("Content-Type", contentType(f.name))
 			w.Header().Set("ETag", f.etag)
 			http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.data))
 		}
+	}))
+	if o.Limit != nil {
+		limited := o.Limit(own)
+		// The security headers go on a refusal too: it is an answer of the
+		// page's origin like any other.
+		own = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			setHeaders(w, r, o.Origins, r.URL.Path)
+			limited.ServeHTTP(w, r)
+		})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p := r.URL.Path
+		_, isFile := files[p]
+		if p == ConfigPath || p == DemoPath && o.Demo != nil && loopbackHost(r.Host) || isFile {
+			own.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
 	}), nil
 }
 

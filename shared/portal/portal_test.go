@@ -222,6 +222,55 @@ func TestWrapServesTheBundle(t *testing.T) {
 	}
 }
 
+// TestWrapLimitsItsOwnAnswers: Options.Limit wraps the portal's own
+// answers (its files, config.json, the demo identities) and nothing that
+// goes on to the API, whose answers the local server limits itself; a
+// refusal carries the portal's security headers.
+func TestWrapLimitsItsOwnAnswers(t *testing.T) {
+	var seen []string
+	limit := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			seen = append(seen, r.URL.Path)
+			if len(seen) > 3 {
+				w.Header().Set("Cache-Control", CacheNone)
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	demo := &Demo{Patient: "p", Professional: "d", Clinic: "c", Appointment: "a",
+		Mint: func(sub string, role core.Role) (string, error) { return "token-" + sub, nil }}
+	h, err := Wrap(api, Options{Files: bundle, Demo: demo, Limit: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/", http.StatusOK},
+		{"/v1/photos", http.StatusTeapot}, // the API's, not counted here
+		{"/assets/app-3f9a1c.js", http.StatusOK},
+		{ConfigPath, http.StatusOK},
+		{"/unknown/page", http.StatusTeapot},
+		{DemoPath, http.StatusTooManyRequests},
+		{"/favicon.svg", http.StatusTooManyRequests},
+	} {
+		resp := get(t, h, "GET", tc.path, "127.0.0.1:8080", nil)
+		if resp.StatusCode != tc.status {
+			t.Errorf("GET %s: %d, want %d", tc.path, resp.StatusCode, tc.status)
+		}
+		if tc.status == http.StatusTooManyRequests {
+			wantSecurityHeaders(t, "refused GET "+tc.path, resp, CSP(Origins{}))
+		}
+	}
+	want := []string{"/", "/assets/app-3f9a1c.js", ConfigPath, DemoPath, "/favicon.svg"}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("answers that went through the limit (-want +got):\n%s", diff)
+	}
+}
+
 func TestWrapRefusesAFileThatShadowsTheAPI(t *testing.T) {
 	for _, name := range []string{"health", "v1/photos", "api/x", "blobs/k", "openapi.yaml", "config.json", "demo/identities"} {
 		_, err := Wrap(api, Options{Files: fstest.MapFS{"index.html": {}, name: {Data: []byte("x")}}})

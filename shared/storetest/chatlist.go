@@ -36,10 +36,17 @@ func chatImagesAt(t *testing.T, s core.Store, a core.Appointment, n int, ready f
 	return out
 }
 
+// listChatImages lists every page of clinic-1's appointment appt as its
+// patient reads it.
 func listChatImages(t *testing.T, s core.Store, appt string, limit int) [][]core.ChatImage {
 	t.Helper()
-	return Collect(t, "ListChatImages "+appt, limit, func(pg core.Page) ([]core.ChatImage, string, error) {
-		return s.ListChatImages(ctx(t), appt, pg)
+	return listClinicChatImages(t, s, "clinic-1", appt, limit)
+}
+
+func listClinicChatImages(t *testing.T, s core.Store, clinic, appt string, limit int) [][]core.ChatImage {
+	t.Helper()
+	return Collect(t, "ListChatImages "+clinic+"/"+appt, limit, func(pg core.Page) ([]core.ChatImage, string, error) {
+		return s.ListChatImages(ctx(t), clinic, appt, "pat-1", pg)
 	})
 }
 
@@ -114,7 +121,7 @@ func testListChatImages(t *testing.T, h Harness) {
 		s := h.New(t)
 		putAppointment(t, s, newAppointment("appt-1"))
 		for _, appt := range []string{"appt-1", "appt-unknown"} {
-			imgs, next, err := s.ListChatImages(ctx(t), appt, core.Page{Limit: 10})
+			imgs, next, err := s.ListChatImages(ctx(t), "clinic-1", appt, "pat-1", core.Page{Limit: 10})
 			Must(t, "ListChatImages "+appt, err)
 			if len(imgs) != 0 || next != "" {
 				t.Errorf("ListChatImages(%s): got %d images and cursor %q, want none", appt, len(imgs), next)
@@ -135,17 +142,66 @@ func testListChatImages(t *testing.T, h Harness) {
 		Must(t, "ListAudit", err)
 		_, actorCursor, err := s.ListAuditByActor(ctx(t), "dr-a", core.Page{Limit: 1})
 		Must(t, "ListAuditByActor", err)
+		// A cursor of this very list, but another reader's, another
+		// clinic's appointment with the same id, or another appointment.
+		_, mine, err := s.ListChatImages(ctx(t), "clinic-1", "appt-1", "dr-a", core.Page{Limit: 1})
+		Must(t, "ListChatImages as dr-a", err)
+		other := newAppointment("appt-1")
+		other.ClinicID = "clinic-2"
+		putAppointment(t, s, other)
+		chatImagesAt(t, s, other, 2, func(int) bool { return true })
+		_, otherClinic, err := s.ListChatImages(ctx(t), "clinic-2", "appt-1", "pat-1", core.Page{Limit: 1})
+		Must(t, "ListChatImages of clinic-2", err)
 		for name, cursor := range map[string]string{
 			"not base64": "%%% not a cursor", "photo cursor": photoCursor,
 			"chain cursor": chainCursor, "actor cursor": actorCursor,
+			"another reader's cursor": mine, "another clinic's cursor": otherClinic,
 		} {
 			t.Run(name, func(t *testing.T) {
 				if cursor == "" {
 					t.Fatal("no cursor to try")
 				}
-				_, _, err := s.ListChatImages(ctx(t), "appt-1", core.Page{Cursor: cursor, Limit: 1})
+				_, _, err := s.ListChatImages(ctx(t), "clinic-1", "appt-1", "pat-1", core.Page{Cursor: cursor, Limit: 1})
 				WantKind(t, "ListChatImages with a "+name, err, core.KindInvalid)
 			})
 		}
+		// The reader's own cursor resumes the list.
+		_, own, err := s.ListChatImages(ctx(t), "clinic-1", "appt-1", "pat-1", core.Page{Limit: 1})
+		Must(t, "ListChatImages as pat-1", err)
+		imgs, _, err := s.ListChatImages(ctx(t), "clinic-1", "appt-1", "pat-1", core.Page{Cursor: own, Limit: 1})
+		Must(t, "ListChatImages with pat-1's own cursor", err)
+		if len(imgs) != 1 {
+			t.Errorf("the second page holds %d images, want 1", len(imgs))
+		}
+	})
+
+	// Appointment ids are scoped to their clinic: two clinics' appointments
+	// with the same id, and the same participants, are two lists.
+	t.Run("ClinicsDoNotShareAList", func(t *testing.T) {
+		s := h.New(t)
+		want := map[string][]string{}
+		for _, clinic := range []string{"clinic-1", "clinic-10", "clinic-2"} {
+			a := newAppointment("appt-1")
+			a.ClinicID = clinic
+			putAppointment(t, s, a)
+			imgs := chatImagesAt(t, s, a, 2, func(int) bool { return true })
+			want[clinic] = []string{imgs[1].ID, imgs[0].ID}
+		}
+		for clinic, ids := range want {
+			got := imageIDs(Flatten(listClinicChatImages(t, s, clinic, "appt-1", 1)))
+			if !slices.Equal(got, ids) {
+				t.Errorf("ListChatImages(%s, appt-1): got %v, want %v", clinic, got, ids)
+			}
+		}
+		if got := Flatten(listClinicChatImages(t, s, "clinic-3", "appt-1", 10)); len(got) != 0 {
+			t.Errorf("ListChatImages(clinic-3, appt-1): got %d images of other clinics", len(got))
+		}
+		// A clinic id with "#" could make a partition that names another
+		// pair: refused, on the list and on the image.
+		_, _, err := s.ListChatImages(ctx(t), "clinic-1#appt-1", "x", "pat-1", core.Page{Limit: 1})
+		WantKind(t, "ListChatImages of clinic clinic-1#appt-1", err, core.KindInvalid)
+		img := newChatImage(newAppointment("appt-1"))
+		img.ClinicID = "clinic#1"
+		WantKind(t, "CreateChatImage of clinic clinic#1", s.CreateChatImage(ctx(t), img), core.KindInvalid)
 	})
 }

@@ -37,7 +37,8 @@ func StartAWS(t testing.TB, cfg core.Config) *Env {
 	if err != nil {
 		t.Fatalf("aws runtime: %v", err)
 	}
-	env.Auth, err = devauth.LoadOrCreate(filepath.Join(env.DataDir, "token.pem"))
+	env.TokenKeyFile = filepath.Join(env.DataDir, "token.pem")
+	env.Auth, err = devauth.LoadOrCreate(env.TokenKeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

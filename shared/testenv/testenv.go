@@ -6,14 +6,21 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devauth"
@@ -38,6 +45,8 @@ type Env struct {
 	Clock   *Clock
 	Client  *http.Client
 	DataDir string
+	// TokenKeyFile is the server's token signing key (SignToken).
+	TokenKeyFile string
 }
 
 // Clock is a settable clock; zero offset means the real time.
@@ -94,6 +103,7 @@ func Start(t testing.TB, cfg core.Config) *Env {
 	t.Cleanup(func() { rt.Close() })
 	h = rt.HTTPHandler(log)
 	env.Name, env.URL, env.RT, env.Client = "embedded", srv.URL, rt, srv.Client()
+	env.TokenKeyFile = filepath.Join(env.DataDir, embedded.TokenKeyFile)
 	env.Store, env.Shares, env.Blobs, env.Keys, env.Auth = rt.Store, rt.Store, rt.Blobs, rt.Keys, rt.Auth
 	env.Jobs, env.Service = rt.Store, rt.Service
 	return env
@@ -107,6 +117,56 @@ func (e *Env) Token(sub string, role core.Role) string {
 		e.T.Fatalf("mint token: %v", err)
 	}
 	return tok
+}
+
+// SignToken signs claims with the server's own token key and checks nothing
+// they say: it plays an identity provider that vouches for any subject and
+// any groups (an OIDC issuer in AWS may). iss, aud, iat and exp are filled
+// in when absent, so that only the claims a test names are unusual.
+func (e *Env) SignToken(claims map[string]any) string {
+	e.T.Helper()
+	b, err := os.ReadFile(e.TokenKeyFile)
+	if err != nil {
+		e.T.Fatalf("read token key: %v", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		e.T.Fatalf("token key %s is not PEM", e.TokenKeyFile)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		e.T.Fatalf("parse token key: %v", err)
+	}
+	now := time.Now()
+	mc := jwt.MapClaims{"iss": devauth.Issuer, "aud": devauth.Audience, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	for k, v := range claims {
+		mc[k] = v
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, mc).SignedString(key)
+	if err != nil {
+		e.T.Fatalf("sign token: %v", err)
+	}
+	return tok
+}
+
+// DoRaw sends a request exactly as given: no header is added, and body ""
+// sends none.
+func (e *Env) DoRaw(method, path string, headers map[string][]string, body string) Response {
+	e.T.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.URL+path, rd)
+	if err != nil {
+		e.T.Fatalf("new request: %v", err)
+	}
+	for k, vs := range headers {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	return e.send(req)
 }
 
 // Response is a decoded API response.
