@@ -218,14 +218,18 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 		return SignedURL{}, notFoundAs(fmt.Errorf("claim key %s: %w", keyID, err), "key")
 	}
 	// The URL ends no later than the key, the session and 60 s after the
-	// claim, counted when it is signed; blob stores round expiry down to the
-	// second, never up.
+	// claim (ARCHITECTURE §2.6). Blob stores sign now+ttl rounded down to
+	// the second, and read their clock a moment after this one: so the
+	// deadline is rounded down to a whole second first, and the ttl counted
+	// to it, so that the moment between the two clock reads can never carry
+	// the URL's expiry past a deadline that falls just before a whole second.
 	deadline := now.Add(MaxPhotoURLTTL)
 	for _, end := range []time.Time{claimed.ExpiresAt, claimed.ShareExpiresAt} {
 		if end.Before(deadline) {
 			deadline = end
 		}
 	}
+	deadline = deadline.Truncate(time.Second)
 	ttl := deadline.Sub(s.now())
 	if ttl < time.Second {
 		return SignedURL{}, ErrGone(CodeKeyExpired, "the key expired while it was being claimed")
