@@ -135,7 +135,18 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 			return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionRevoked, "the session was revoked"))
 		}
 	}
-	dataKey, err := s.keys.Unwrap(ctx, photo.WrappedKey, map[string]string{"photo": photo.PhotoID, "owner": a.PatientID})
+	// The wrapped key lives in the photo's record only (DECISIONS, "Deleting
+	// a photo crypto-shreds it"): a deleted photo has none left to unwrap.
+	// The store's IssueKey checks again that the record exists, in the write
+	// that spends the view, for a delete that lands in between.
+	p, err := s.store.GetPhoto(ctx, a.PatientID, photoID)
+	if KindOf(err) == KindNotFound || (err == nil && p.Status != StatusReady) {
+		return IssuedKey{}, ErrNotFound("photo not found in this share")
+	}
+	if err != nil {
+		return IssuedKey{}, fmt.Errorf("get photo %s of access %s: %w", photoID, a.ID, err)
+	}
+	dataKey, err := s.keys.Unwrap(ctx, p.WrappedKey, p.EncryptionContext())
 	if err != nil {
 		return IssuedKey{}, fmt.Errorf("unwrap key of photo %s: %w", photoID, err)
 	}
