@@ -24,6 +24,11 @@ const (
 	EnvLimitAppointments    = "MEDSHARE_LIMIT_APPOINTMENTS"     // default core.DefaultAppointmentLimit
 	EnvLimitChatUploads     = "MEDSHARE_LIMIT_CHAT_UPLOADS"     // default core.DefaultChatUploadLimit
 	EnvLimitPhotoKeys       = "MEDSHARE_LIMIT_PHOTO_KEYS"       // default core.DefaultPhotoKeyLimit
+
+	// EnvLegacyResolve is "on" (the default) or "off": whether an old chat
+	// image URL of an image not yet migrated resolves to its legacy URL
+	// (core.Config.LegacyResolutionOff, phase 4 of ARCHITECTURE §9).
+	EnvLegacyResolve = "MEDSHARE_LEGACY_RESOLVE"
 )
 
 // MaxLimit is the largest value of a limit variable.
@@ -67,6 +72,13 @@ func Service(getenv func(string) string) (core.Config, error) {
 			return c, fmt.Errorf("%s=%q: want a count per hour between 1 and %d", l.name, v, MaxLimit)
 		}
 		*l.v = n
+	}
+	switch v := getenv(EnvLegacyResolve); v {
+	case "", "on":
+	case "off":
+		c.LegacyResolutionOff = true
+	default:
+		return c, fmt.Errorf("%s=%q: want on or off", EnvLegacyResolve, v)
 	}
 	return c, nil
 }

@@ -36,6 +36,22 @@ func TestService(t *testing.T) {
 	}
 }
 
+func TestLegacyResolve(t *testing.T) {
+	for v, want := range map[string]struct{ off, ok bool }{
+		"": {false, true}, "on": {false, true}, "off": {true, true}, "OFF": {false, false}, "false": {false, false},
+	} {
+		cfg, err := Service(func(k string) string {
+			if k == EnvLegacyResolve {
+				return v
+			}
+			return ""
+		})
+		if (err == nil) != want.ok || (err == nil && cfg.LegacyResolutionOff != want.off) {
+			t.Errorf("%s=%q: off %v, err %v; want off %v, ok %v", EnvLegacyResolve, v, cfg.LegacyResolutionOff, err, want.off, want.ok)
+		}
+	}
+}
+
 func TestLimits(t *testing.T) {
 	for _, c := range []struct {
 		name string

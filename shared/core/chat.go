@@ -219,6 +219,11 @@ func (s *Service) FinalizeChatImage(ctx context.Context, c Caller, id string) (C
 	if img.UploaderID != c.ID {
 		return ChatImage{}, ErrForbidden("only the uploader may finalize a chat image")
 	}
+	if img.LegacyURL != "" {
+		// Its sender uploaded it to the legacy chat; the migration checks
+		// and completes it (CompleteLegacyImage), with its own record.
+		return ChatImage{}, ErrConflict("an image of the legacy chat is migrated, not finalized")
+	}
 	key := img.ObjectKey()
 	info, err := s.blobs.Stat(ctx, key)
 	if IsKind(err, KindNotFound) {
@@ -265,6 +270,8 @@ func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (Signed
 	switch {
 	case img.Abandoned(now):
 		return SignedURL{}, chatNotFound()
+	case img.Status == StatusImported:
+		return SignedURL{}, ErrConflict("the image is still being migrated from the legacy chat: resolve its old URL")
 	case img.Status != StatusReady:
 		return SignedURL{}, ErrConflict("the image has not been finalized")
 	}

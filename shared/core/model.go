@@ -45,10 +45,13 @@ func (a Angle) Valid() bool { return slices.Contains(Angles, a) }
 type UploadStatus string
 
 // Upload states: an upload is PENDING until finalize has checked the object's
-// size and SHA-256, then READY.
+// size and SHA-256, then READY. A chat image of the legacy chat system is
+// IMPORTED from the moment the migration has learnt its URL until its bytes
+// are in private storage and checked, then READY (ARCHITECTURE §9).
 const (
-	StatusPending UploadStatus = "pending"
-	StatusReady   UploadStatus = "ready"
+	StatusPending  UploadStatus = "pending"
+	StatusReady    UploadStatus = "ready"
+	StatusImported UploadStatus = "imported"
 )
 
 // Photo is a patient's end-to-end encrypted photo. The server holds only the
@@ -137,6 +140,12 @@ type ChatImage struct {
 	CreatedAt       time.Time
 	UploadExpiresAt time.Time
 	UpdatedAt       time.Time
+	// LegacyURL is, for an image the migration brought in from the legacy
+	// chat system, its old public URL in normalized form (legacy.NormalizeURL),
+	// by which the resolve route finds it; "" for an image uploaded here.
+	// CreatedAt is then the time the old message was sent, and UploaderID
+	// its sender.
+	LegacyURL string
 }
 
 // ObjectKey is where the image lives in the blob store.

@@ -23,6 +23,10 @@ type Config struct {
 	// Limits bound, per RateWindow, what one caller can make the service
 	// write into other people's data (limits.go).
 	Limits Limits
+	// LegacyResolutionOff turns off the legacy URLs of old chat images
+	// (phase 4 of ARCHITECTURE §9): ResolveChatImage then answers only for
+	// images that are migrated. The zero value resolves both.
+	LegacyResolutionOff bool
 }
 
 // Defaults for Config.
@@ -61,6 +65,9 @@ type Deps struct {
 	// Jobs serves the scheduled jobs and the burst detector; while nil, the
 	// jobs answer unavailable and bursts go undetected.
 	Jobs JobStore
+	// Legacy serves the migration of the legacy chat images and the
+	// resolution of their old URLs; while nil, both answer unavailable.
+	Legacy LegacyStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -76,6 +83,7 @@ type Service struct {
 	shares   ShareStore
 	notifier Notifier
 	jobs     JobStore
+	legacy   LegacyStore
 	now      func() time.Time
 	audit    *auditor
 	// suspicion serializes score updates per access within the process.
@@ -96,6 +104,7 @@ func NewService(cfg Config, d Deps) *Service {
 		shares:   d.Shares,
 		notifier: d.Notifier,
 		jobs:     d.Jobs,
+		legacy:   d.Legacy,
 		now:      func() time.Time { return now().UTC() },
 		audit:    &auditor{store: d.Store},
 	}
@@ -170,7 +179,7 @@ func ValidExternalID(id string) bool {
 const SystemIDPrefix = "medshare-"
 
 // SystemIDs are the service's own actors today.
-var SystemIDs = []string{DetectorID, CleanupID, ReportRecipient}
+var SystemIDs = []string{DetectorID, CleanupID, ReportRecipient, MigrationID}
 
 // ReservedID reports whether id is reserved for the service's own actors: it
 // may not be a token's subject, a share's professional or an appointment's
