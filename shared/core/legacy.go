@@ -102,6 +102,10 @@ type LegacySource interface {
 	// from the start when limit > 0 (all of them otherwise); the caller
 	// closes it. KindNotFound when there is no object.
 	Open(ctx context.Context, key string, limit int64) (io.ReadCloser, LegacyObject, error)
+	// Ping checks, where the source can tell, that it answers and that the
+	// bucket exists: before a run, so that a wrong bucket is not taken for
+	// a manifest of dead URLs.
+	Ping(ctx context.Context) error
 }
 
 // ObjectImporter writes into private storage the objects the service brings
