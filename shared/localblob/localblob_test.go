@@ -884,3 +884,11 @@ func TestTombstonesAreSwept(t *testing.T) {
 		t.Errorf("upload after the tombstone was swept: status %d, want 200", st)
 	}
 }
+
+// TestImportContract runs the import contract on the local directory.
+func TestImportContract(t *testing.T) {
+	blobtest.RunImport(t, blobtest.Harness{}, func(t *testing.T) blobtest.Importer {
+		store, _, _ := newServer(t)
+		return store
+	})
+}

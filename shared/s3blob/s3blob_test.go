@@ -48,6 +48,10 @@ func (f *fakeAPI) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(
 	return f.put(in)
 }
 
+func (f *fakeAPI) CopyObject(context.Context, *s3.CopyObjectInput, ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+	return nil, errors.New("fakeAPI: CopyObject is not faked")
+}
+
 func (f *fakeAPI) HeadBucket(_ context.Context, in *s3.HeadBucketInput, _ ...func(*s3.Options)) (*s3.HeadBucketOutput, error) {
 	return f.headBucket(in)
 }
