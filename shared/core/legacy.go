@@ -164,7 +164,9 @@ func (s *Service) legacyStore() (LegacyStore, error) {
 // PrepareLegacyImage returns the chat image that a line of the legacy export
 // becomes, without storing it: IMPORTED, in clinic in.ClinicID's
 // appointment, sent by in.SenderID at in.SentAt, with the participants the
-// appointment has now. KindInvalid for a line the service cannot take;
+// appointment has now, and in's content type and size as they are (the
+// migration sets them from the legacy object; ImportLegacyImage checks
+// them). KindInvalid for a line the service cannot take;
 // KindNotFound when the clinic has no such appointment; KindForbidden when
 // the sender takes no part in it.
 func (s *Service) PrepareLegacyImage(ctx context.Context, in LegacyImport) (ChatImage, error) {
@@ -179,10 +181,6 @@ func (s *Service) PrepareLegacyImage(ctx context.Context, in LegacyImport) (Chat
 		return ChatImage{}, ErrInvalid("legacy url is malformed")
 	case in.SentAt.IsZero():
 		return ChatImage{}, ErrInvalid("sent_at is missing")
-	case !slices.Contains(ChatContentTypes, in.ContentType):
-		return ChatImage{}, ErrInvalid("content type is not one chat images may have")
-	case in.Size < 0 || in.Size > MaxBlobSize:
-		return ChatImage{}, ErrInvalid("size must be between 0 and %d bytes", int64(MaxBlobSize))
 	case in.SHA256 != nil && len(in.SHA256) != sha256.Size:
 		return ChatImage{}, ErrInvalid("sha256 must be 32 bytes")
 	}
@@ -232,8 +230,13 @@ func (s *Service) ImportLegacyImage(ctx context.Context, img ChatImage) (ChatIma
 	if err != nil {
 		return ChatImage{}, false, err
 	}
-	if img.Status != StatusImported || img.LegacyURL == "" || !ValidID("ci", img.ID) {
+	switch {
+	case img.Status != StatusImported || img.LegacyURL == "" || !ValidID("ci", img.ID):
 		return ChatImage{}, false, ErrInvalid("not an imported chat image")
+	case !slices.Contains(ChatContentTypes, img.ContentType):
+		return ChatImage{}, false, ErrInvalid("content type is not one chat images may have")
+	case img.Size < 1 || img.Size > MaxBlobSize:
+		return ChatImage{}, false, ErrInvalid("size must be between 1 and %d bytes", int64(MaxBlobSize))
 	}
 	stored, created, err := ls.ImportChatImage(ctx, img)
 	if err != nil {
