@@ -4,15 +4,26 @@
 // `medshare token`, and runs the Go interop helper.
 
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
-/** The repository's root (this file runs from web/client/build/test/). */
-export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+/**
+ * The repository's root: the nearest directory above this file with a go.mod
+ * (the client's tests run it from web/client/build/test/, the portal's from
+ * web/portal/build/client/test/).
+ */
+export const ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, "go.mod"))) return d;
+    if (dirname(d) === d) throw new Error(`no go.mod above ${dir}`);
+  }
+}
 const BIN = join(ROOT, "web", "client", "build", "bin");
 const MEDSHARE = join(BIN, "medshare");
 const INTEROP = join(BIN, "gointerop");

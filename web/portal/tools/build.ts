@@ -6,17 +6,25 @@
 // timestamps, no absolute paths, no source maps), which the dist test checks
 // against the committed web/dist.
 //
-// Usage: node build/tools/build.js OUT_DIR (make web writes ../dist).
+// Usage: node build/portal/tools/build.js OUT_DIR (make web writes ../dist).
 
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { build } from "esbuild";
 
-/** web/portal, wherever this file was compiled to (build/tools/). */
-export const PORTAL = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** web/portal: the nearest directory above this file (compiled to build/portal/tools/) with the portal's package.json. */
+export const PORTAL = findPortal(dirname(fileURLToPath(import.meta.url)));
+
+function findPortal(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    const p = join(d, "package.json");
+    if (existsSync(p) && (JSON.parse(readFileSync(p, "utf8")) as { name?: string }).name === "@medshare/portal") return d;
+    if (dirname(d) === d) throw new Error(`no @medshare/portal package above ${dir}`);
+  }
+}
 /** Where `make web` writes the bundle: web/dist. */
 export const DIST = resolve(PORTAL, "..", "dist");
 
