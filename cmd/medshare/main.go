@@ -1,6 +1,8 @@
 // Command medshare runs MedShare on one machine and holds its tools:
 //
-//	medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--demo] [--jobs=true]
+//	medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--demo] [--jobs=true] [--tls-cert FILE --tls-key FILE] [--rate-limit=true] ...
+//	medshare backup --out FILE [--data-dir .data]
+//	medshare restore --from FILE [--data-dir .data] [--force]
 //	medshare job cleanup|daily-report [--backend embedded|aws] [--data-dir .data] [--day YYYY-MM-DD]
 //	medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
 //	medshare loadtest [--url http://127.0.0.1:8080] [--data-dir .data] [flags]: a bounded load test, loopback only
@@ -15,8 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -38,6 +38,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal a second one ends the process at once.
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return // -h: the flag set printed its usage
@@ -49,6 +51,10 @@ func main() {
 
 const usage = `usage:
   medshare serve [--addr 127.0.0.1:8080] [--data-dir .data] [--public-url URL] [--demo] [--jobs=true]
+                 [--tls-cert FILE --tls-key FILE | --insecure-http] [--rate-limit=true] [--shutdown-timeout 30s]
+                 (medshare serve -h lists every flag)
+  medshare backup --out FILE [--data-dir .data]
+  medshare restore --from FILE [--data-dir .data] [--force]
   medshare job cleanup|daily-report [--backend embedded|aws] [--data-dir .data] [--day YYYY-MM-DD]
   medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
   medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare]
@@ -71,6 +77,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return bootstrap(ctx, args[1:], stdout, stderr)
 	case "loadtest":
 		return loadTest(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return restoreCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -106,83 +116,6 @@ func token(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("token: %w", err)
 	}
 	fmt.Fprintln(stdout, tok)
-	return nil
-}
-
-// ready is set by tests to learn the bound address.
-var ready func(addr string)
-
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	dir := fs.String("data-dir", ".data", "data directory (created with mode 0700)")
-	publicURL := fs.String("public-url", "", "base URL clients use (default http://ADDR)")
-	demo := fs.Bool("demo", false, "seed a patient, a professional, a clinic and an appointment and print their tokens")
-	runJobs := fs.Bool("jobs", true, "run the scheduled jobs (cleanup, daily-report) in-process on their schedules")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := config.Service(getenv)
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	defer ln.Close()
-	if *publicURL == "" {
-		*publicURL = "http://" + ln.Addr().String()
-	}
-	rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: *publicURL, Config: cfg, Log: log})
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	defer rt.Close()
-	if *demo {
-		if err := seedDemo(ctx, rt, *dir, stdout); err != nil {
-			return fmt.Errorf("serve: demo: %w", err)
-		}
-	}
-	srv := &http.Server{
-		Handler:           rt.HTTPHandler(log),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "data_dir", *dir, "public_url", *publicURL)
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
-	// The jobs stop with the server, before the store closes.
-	jobsCtx, stopJobs := context.WithCancel(ctx)
-	jobsDone := make(chan struct{})
-	defer func() { stopJobs(); <-jobsDone }()
-	go func() {
-		defer close(jobsDone)
-		if *runJobs {
-			jobs.Schedule(jobsCtx, rt.Service, log, time.Now, jobs.After)
-		}
-	}()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("serve: shutdown: %w", err)
-	}
-	log.Info("stopped")
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/medshare/medshare/shared/boltstore"
@@ -43,6 +44,8 @@ type Options struct {
 	Log       *slog.Logger
 	// Now is the clock of the service and the blob store (nil: time.Now).
 	Now func() time.Time
+	// Limits are the HTTP handler's rate limits per caller (nil: none).
+	Limits *localserver.Limits
 }
 
 // Runtime is an open embedded runtime.
@@ -56,6 +59,11 @@ type Runtime struct {
 	Notifier *localnotify.Notifier
 	Service  *core.Service
 	Handler  *httpapi.Handler
+
+	dataDir  string
+	limits   *localserver.Limits
+	now      func() time.Time
+	backupMu sync.Mutex // one backup at a time
 }
 
 // Open creates the data directory (mode 0700) if needed and opens every
@@ -74,7 +82,7 @@ func Open(o Options) (*Runtime, error) {
 	if err := os.MkdirAll(filepath.Join(o.DataDir, BlobDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", o.DataDir, err)
 	}
-	rt := &Runtime{}
+	rt := &Runtime{dataDir: o.DataDir, limits: o.Limits, now: now}
 	var err error
 	if rt.Keys, err = localkeys.Open(filepath.Join(o.DataDir, MasterKeyFile)); err != nil {
 		return nil, err
@@ -93,6 +101,11 @@ func Open(o Options) (*Runtime, error) {
 	if rt.Store, err = boltstore.Open(filepath.Join(o.DataDir, DBFile)); err != nil {
 		return nil, err
 	}
+	// The store's lock is held: pins left in the blob directory belong to
+	// a process that stopped during a backup.
+	if err := rt.Blobs.RemoveStalePins(); err != nil {
+		o.Log.Warn("embedded: remove stale blob pins", "err", err)
+	}
 	rt.Notifier = localnotify.New(1000)
 	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Shares: rt.Store, Jobs: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
 	rt.Handler = httpapi.NewHandler(rt.Service, o.Log)
@@ -109,6 +122,7 @@ func (rt *Runtime) HTTPHandler(log *slog.Logger) http.Handler {
 		BlobPrefix: BlobPrefix,
 		OpenAPI:    httpapi.OpenAPI,
 		Log:        log,
+		Limits:     rt.limits,
 	})
 }
 

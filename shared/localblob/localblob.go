@@ -50,6 +50,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
@@ -93,12 +94,19 @@ const (
 
 // Store is the local blob store. It is safe for concurrent use.
 type Store struct {
+	root    string
 	objects string // {root}/objects
 	base    string // base URL without a trailing slash
 	prefix  string // URL path the handler serves, with a trailing slash
 	secret  []byte
 	now     func() time.Time
 	log     *slog.Logger
+
+	// pinMu orders Delete after Pin: deletes hold it shared, Pin and
+	// Close of a pin exclusively, so that a delete either finished before a
+	// pin began or keeps its object for that pin.
+	pinMu sync.RWMutex
+	pins  map[*Pin]struct{}
 }
 
 // Option configures a Store.
@@ -130,12 +138,14 @@ func New(root, baseURL string, secret []byte, opts ...Option) (*Store, error) {
 	path := strings.TrimSuffix(u.Path, "/")
 	u.Path = path
 	s := &Store{
+		root:    root,
 		objects: filepath.Join(root, "objects"),
 		base:    u.String(),
 		prefix:  path + "/",
 		secret:  append([]byte(nil), secret...),
 		now:     time.Now,
 		log:     slog.New(slog.DiscardHandler),
+		pins:    map[*Pin]struct{}{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -315,10 +325,20 @@ func (s *Store) Stat(_ context.Context, key string) (core.BlobInfo, error) {
 	return core.BlobInfo{Size: n, SHA256: h.Sum(nil)}, nil
 }
 
-// Delete removes the object at key; an absent object is not an error.
+// Delete removes the object at key; an absent object is not an error. While
+// a Pin is open, the object is first kept for it (see Pin).
 func (s *Store) Delete(_ context.Context, key string) error {
 	if err := checkKey("delete object", key); err != nil {
 		return err
+	}
+	s.pinMu.RLock()
+	defer s.pinMu.RUnlock()
+	for p := range s.pins {
+		if err := p.keep(s.path(key)); err != nil {
+			// Refuse the delete rather than lose an object a backup needs;
+			// the client retries.
+			return core.ErrUnavailable(err, "keep object %s for a backup", key)
+		}
 	}
 	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return core.ErrUnavailable(err, "delete object %s", key)

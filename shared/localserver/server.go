@@ -40,28 +40,34 @@ type Options struct {
 	// OpenAPI is served at /openapi.yaml.
 	OpenAPI []byte
 	Log     *slog.Logger
+	// Limits are the rate limits per caller (nil: none).
+	Limits *Limits
 }
 
 var paramRE = regexp.MustCompile(`\{([a-z_]+)\}`)
 
 // New returns the server's HTTP handler.
 func New(o Options) http.Handler {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
 	mux := http.NewServeMux()
 	for _, rt := range httpapi.Routes {
 		mux.Handle(rt.Method+" "+rt.Path, &routeHandler{o: o, route: rt})
 	}
+	// What carries no token is limited by the client's address.
 	if o.Blobs != nil {
-		mux.Handle(o.BlobPrefix, o.Blobs)
+		mux.Handle(o.BlobPrefix, o.Limits.limitIP(o.Blobs, o.Log))
 	}
 	if o.OpenAPI != nil {
-		mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		mux.Handle("GET /openapi.yaml", o.Limits.limitIP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/yaml")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.Header().Set("X-Request-Id", core.NewID("rq"))
 			w.Write(o.OpenAPI)
-		})
+		}), o.Log))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", o.Limits.limitIP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, rt := range httpapi.Routes {
 			if pathMatches(rt.Path, r.URL.Path) {
 				writeError(w, http.StatusMethodNotAllowed, core.CodeInvalid, "method not allowed on this path")
@@ -69,8 +75,21 @@ func New(o Options) http.Handler {
 			}
 		}
 		writeError(w, http.StatusNotFound, core.CodeNotFound, "no such route")
+	}), o.Log))
+	return withAnswerHeaders(mux)
+}
+
+// withAnswerHeaders gives every answer nosniff and a request id, including
+// the ones no handler of ours writes: ServeMux's own redirects of unclean
+// paths (`/v1//photos`, `/blobs`). A handler that has a request id of its
+// own replaces this one.
+func withAnswerHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Request-Id", core.NewID("rq"))
+		next.ServeHTTP(w, r)
 	})
-	return mux
 }
 
 // pathMatches reports whether path fits a route pattern such as
@@ -111,7 +130,24 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A public route is limited by address before any work; an
+	// authenticated one by its subject once the token is verified, or by
+	// address when the token is refused.
+	if h.route.Public() && !h.o.Limits.allowIP(w, r, h.o.Log) {
+		return
+	}
 	ev, status, msg := h.event(r)
+	switch {
+	case h.route.Public():
+	case status == http.StatusUnauthorized:
+		if !h.o.Limits.allowIP(w, r, h.o.Log) {
+			return
+		}
+	default:
+		if !h.o.Limits.allowUser(w, subject(ev), h.route.Op, h.o.Log) {
+			return
+		}
+	}
 	if status != 0 {
 		code := core.CodeInvalid
 		switch status {
@@ -182,7 +218,13 @@ func (h *routeHandler) event(r *http.Request) (events.APIGatewayV2HTTPRequest, i
 		}
 	}
 	if !h.route.Public() {
-		tok, ok := devauth.BearerToken(r.Header.Get("Authorization"))
+		// Two Authorization headers are refused rather than one of them
+		// picked: a proxy and the server must never disagree on who calls.
+		auth := r.Header.Values("Authorization")
+		tok, ok := "", len(auth) == 1
+		if ok {
+			tok, ok = devauth.BearerToken(auth[0])
+		}
 		if !ok {
 			return ev, http.StatusUnauthorized, "a bearer token is required"
 		}
@@ -208,6 +250,14 @@ func (h *routeHandler) event(r *http.Request) (events.APIGatewayV2HTTPRequest, i
 		ev.IsBase64Encoded = true
 	}
 	return ev, 0, ""
+}
+
+// subject is the verified token's subject of an event.
+func subject(ev events.APIGatewayV2HTTPRequest) string {
+	if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil {
+		return a.JWT.Claims["sub"]
+	}
+	return ""
 }
 
 func sourceIP(remote string) string {
