@@ -542,9 +542,11 @@ export function historyView(app: App): void {
 
   const load = async (): Promise<void> => {
     if (photos.size === 0) photos = new Map((await allPhotos(app)).map((p) => [p.photo_id, p]));
+    const first = cursor === undefined;
     const page = await app.client.accessHistory({ limit: 50, cursor });
     cursor = page.next_cursor;
     more.hidden = !cursor;
+    if (first && page.items.length === 0) replace(err, h("p", { class: "empty" }, "No records yet."));
     for (const r of page.items) rows.append(historyRow(r, photos));
   };
   more.addEventListener("click", () => void load().catch((e: unknown) => replace(err, alertBox(e))));
