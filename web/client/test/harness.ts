@@ -28,31 +28,34 @@ const BIN = join(ROOT, "web", "client", "build", "bin");
 const MEDSHARE = join(BIN, "medshare");
 const INTEROP = join(BIN, "gointerop");
 
-let built = false;
+const built = new Set<string>();
+
+function goBuild(out: string, pkg: string, flags: string[]): void {
+  if (built.has(out)) return;
+  execFileSync("go", ["build", ...flags, "-o", out, pkg], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+  built.add(out);
+}
 
 /**
- * Builds bin/medshare and bin/gointerop from this checkout (once per process).
- * The server is built with -race: after `go test -race ./...` (make test)
- * only its link is left to do, and it runs under the race detector while the
- * client drives it. The helper is built without: a race binary takes a second
- * to start, and it runs many times.
+ * Builds bin/medshare from this checkout (once per process). It is built
+ * with -race: after `go test -race ./...` (make test) only its link is left
+ * to do, and it runs under the race detector while the client drives it.
  */
 export function buildGo(): void {
-  if (built) return;
-  for (const [out, pkg, flags] of [
-    [MEDSHARE, "./cmd/medshare", ["-race"]],
-    [INTEROP, "./web/client/test/gointerop", []],
-  ] as const) {
-    execFileSync("go", ["build", ...flags, "-o", out, pkg], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
-  }
-  built = true;
+  goBuild(MEDSHARE, "./cmd/medshare", ["-race"]);
+}
+
+// The Go interop helper is built without -race: a race binary takes a
+// second to start, and it runs many times.
+function buildInterop(): void {
+  goBuild(INTEROP, "./web/client/test/gointerop", []);
 }
 
 const execFileP = promisify(execFile);
 
 /** Runs the Go interop helper and parses its JSON answer. */
 export async function goInterop(...args: string[]): Promise<Record<string, unknown>> {
-  buildGo();
+  buildInterop();
   try {
     const { stdout } = await execFileP(INTEROP, args, { maxBuffer: 64 << 20 });
     return JSON.parse(stdout) as Record<string, unknown>;

@@ -615,8 +615,9 @@ export function historyView(app: App): void {
 }
 
 function historyRow(r: AuditRecord, photos: Map<string, Photo>): HTMLElement {
-  const photo = r.photo_id ? photos.get(r.photo_id) : undefined;
-  const photoText = r.photo_id ? (photo ? `${photo.angle}, ${when(photo.created_at)}` : `${r.photo_id} (deleted)`) : "—";
+  const photoId = r.photo_id || (r.resource_type === "photo" ? r.resource_id : "");
+  const photo = photoId ? photos.get(photoId) : undefined;
+  const photoText = photoId ? (photo ? `${photo.angle}, ${when(photo.created_at)}` : `${photoId} (deleted)`) : "—";
   return h(
     "tr",
     { class: r.outcome === "success" ? "" : "denied" },

@@ -95,10 +95,25 @@ function canvasPixels(page: Page): Promise<{ width: number; height: number; data
   }));
 }
 
-const photo: TestImage = makePng(96, 64, (x, y) => [(x * 5 + y) & 255, (y * 7) & 255, (x * y + 40) & 255]);
-const chatImage: TestImage = makePng(80, 60, (x, y) => [200, (x * 3) & 255, (y * 4) & 255]);
+const photo: TestImage = makePng(240, 160, (x, y) => [x, (y * 3) >> 1, 255 - ((x + y) >> 1)]);
+const chatImage: TestImage = makePng(160, 120, (x, y) => [200, (x * 3) & 255, (y * 4) & 255]);
 
 let shareId = "";
+
+// The scenarios build on each other: once one fails, the next ones fail at
+// once with that reason instead of waiting out their own timeouts.
+let broken = "";
+function step(name: string, fn: () => Promise<void> | void): void {
+  test(name, async () => {
+    if (broken) throw new Error(`not run: an earlier scenario failed (${broken})`);
+    try {
+      await fn();
+    } catch (e) {
+      broken = name;
+      throw e;
+    }
+  });
+}
 
 describe("the portals in Chromium", { timeout: 240_000 }, () => {
   before(async () => {
@@ -113,7 +128,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await server?.stop();
   });
 
-  test("the page: strict CSP and security headers, SRI that refuses a changed script, the sign-in view", async () => {
+  step("the page: strict CSP and security headers, SRI that refuses a changed script, the sign-in view", async () => {
     const res = await fetch(server.url + "/");
     assert.equal(res.status, 200);
     const csp = res.headers.get("content-security-policy") ?? "";
@@ -143,7 +158,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await screenshot(patient, "sign-in");
 
     // Keyboard alone: Tab to the demo patient and press Enter.
-    await tabTo(patient, "button:has-text('Patient portal')");
+    await tabTo(patient, patient.getByRole("button", { name: /Patient portal/ }));
     await patient.keyboard.press("Enter");
     await patient.getByRole("heading", { level: 1, name: "Your photos" }).waitFor();
     assert.equal(await patient.evaluate(() => localStorage.length), 0, "no token in localStorage");
@@ -151,7 +166,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await signInDemo(pro, /Professional portal: demo-professional/);
   });
 
-  test("a patient uploads a photo in the browser (encrypted, with progress) and sees it by angle, decrypted through the owner route", async () => {
+  step("a patient uploads a photo in the browser (encrypted, with progress) and sees it by angle, decrypted through the owner route", async () => {
     await patient.getByLabel("Photo", { exact: true }).setInputFiles({ name: "crown-march.png", mimeType: "image/png", buffer: photo.png });
     await patient.getByLabel("Angle").selectOption("CROWN");
     await patient.getByLabel("Notes (optional, encrypted)").fill("three months after");
@@ -176,7 +191,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await screenshot(patient, "patient-photos");
   });
 
-  test("the patient shares it with a professional", async () => {
+  step("the patient shares it with a professional", async () => {
     await go(patient, "#/share", "Share photos");
     await patient.getByLabel("Professional's user id").fill("demo-professional");
     await patient.getByLabel(/CROWN photo of/).check();
@@ -197,7 +212,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await patient.getByText("Nothing yet.").waitFor();
   });
 
-  test("a professional in a second browser opens it on this device and views it: the canvas holds the original pixels; the device key cannot be exported", async () => {
+  step("a professional in a second browser opens it on this device and views it: the canvas holds the original pixels; the device key cannot be exported", async () => {
     await pro.getByRole("heading", { name: /From demo-patient/ }).waitFor();
     await accessible(pro, "professional sessions");
     await screenshot(pro, "professional-sessions");
@@ -252,7 +267,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await screenshot(pro, "professional-viewer");
   });
 
-  test("the patient sees the view count go up, the access, notifications without reloading, and history naming the photo; verifies the chain", async () => {
+  step("the patient sees the view count go up, the access, notifications without reloading, and history naming the photo; verifies the chain", async () => {
     // Still on #/notifications since before the professional came: no reload.
     await patient.getByText("A photo of yours was viewed").waitFor();
     await patient.getByText("Your session was opened on a device").waitFor();
@@ -277,7 +292,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await screenshot(patient, "patient-history");
   });
 
-  test("revoking in the patient's page makes the professional's next view fail and wipes the canvas", async () => {
+  step("revoking in the patient's page makes the professional's next view fail and wipes the canvas", async () => {
     const canvas = await pro.locator("canvas.photo").elementHandle();
     assert.ok(canvas);
     // Hold the viewer's own reading of the session, so that what it learns
@@ -291,7 +306,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     });
 
     await go(patient, "#/sessions", "Sharing sessions");
-    await tabTo(patient, "button.danger");
+    await tabTo(patient, patient.getByRole("button", { name: "Revoke" }));
     await patient.keyboard.press("Enter");
     await patient.locator(".badge.revoked").waitFor();
 
@@ -305,7 +320,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await pro.unroute(sessionGet);
   });
 
-  test("screenshot_policy revoke: a PrintScreen key press ends the session", async () => {
+  step("screenshot_policy revoke: a PrintScreen key press ends the session", async () => {
     await go(patient, "#/share", "Share photos");
     await patient.getByLabel("Professional's user id").fill("demo-professional");
     await patient.getByLabel("every photo of chosen angles").check();
@@ -330,7 +345,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     );
   });
 
-  test("chat: an image sent by one participant shows for the other through the cache; refreshed when due, one signed-URL request per cached lifetime", async () => {
+  step("chat: an image sent by one participant shows for the other through the cache; refreshed when due, one signed-URL request per cached lifetime", async () => {
     await go(patient, "#/chat", "Chat images");
     assert.equal(await patient.getByLabel("Appointment id").inputValue(), server.appointmentId, "the demo appointment is offered");
     await patient.getByRole("button", { name: "Show chat" }).click();
@@ -387,7 +402,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await screenshot(pro, "chat-professional");
   });
 
-  test("a stranger's token sees no session, photo, image or notification", async () => {
+  step("a stranger's token sees no session, photo, image or notification", async () => {
     const strangerPro = await openPage("stranger-professional");
     await strangerPro.goto(server.url + "/");
     await strangerPro.getByLabel("Bearer token").fill(server.token("stranger-pro", "professional"));
@@ -414,7 +429,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     assert.equal(await strangerPatient.locator("tbody tr").count(), 0);
   });
 
-  test("hosted-UI sign-in: authorization code with PKCE against a fake authorization server; tokens never in localStorage", async () => {
+  step("hosted-UI sign-in: authorization code with PKCE against a fake authorization server; tokens never in localStorage", async () => {
     const page = await openPage("oauth");
     const redirect = server.url + "/";
     const cfg = {
@@ -479,7 +494,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     assert.deepEqual(exchanged, ["code-1"], "nothing was exchanged");
   });
 
-  test("no page broke its CSP or threw", () => {
+  step("no page broke its CSP or threw", () => {
     for (const [name, p] of problems) assert.deepEqual(p, [], `${name}`);
   });
 });

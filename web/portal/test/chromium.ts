@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from "playwright-core";
 
 import { ROOT } from "../../client/test/harness.js";
 
@@ -117,10 +117,10 @@ export async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) =>
 }
 
 /** Presses Tab until the element is focused (at most max times): reaching it with the keyboard alone. */
-export async function tabTo(page: Page, selector: string, max = 60): Promise<void> {
+export async function tabTo(page: Page, target: Locator, max = 60): Promise<void> {
   for (let i = 0; i < max; i++) {
     await page.keyboard.press("Tab");
-    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
+    if (await target.evaluate((el) => el === document.activeElement)) return;
   }
-  throw new Error(`${selector} was not reached with ${max} presses of Tab`);
+  throw new Error(`${target.toString()} was not reached with ${max} presses of Tab`);
 }
