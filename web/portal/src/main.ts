@@ -5,7 +5,7 @@
 
 import { MedShareClient } from "@medshare/client";
 
-import type { App } from "./app.js";
+import { REFRESH_MS, type App } from "./app.js";
 import { chatAppointmentView, chatView } from "./chat.js";
 import { alertBox, h, replace } from "./dom.js";
 import { notesView } from "./notes.js";
@@ -115,6 +115,7 @@ async function boot(): Promise<void> {
       if (signedOut) return;
       signedOut = true;
       runLeave();
+      stopUnread();
       window.removeEventListener("hashchange", render);
       clearTimeout(expiry);
       app.urls.clear();
@@ -190,7 +191,27 @@ async function boot(): Promise<void> {
     }
     window.addEventListener("hashchange", render);
     render();
+
+    // The number of unread notifications, in the navigation, on every view.
+    const notesLink = links.find((a) => a.getAttribute("href") === "#/notifications");
+    let unreadTimer: ReturnType<typeof setTimeout> | undefined;
+    const unread = (): void => {
+      client
+        .listNotifications({ limit: 50 })
+        .then((p) => {
+          if (signedOut || !notesLink) return;
+          const n = p.items.filter((x) => !x.read).length;
+          replace(notesLink, "Notifications", n > 0 ? h("span", { class: "count" }, ` ${n}${p.next_cursor && n === p.items.length ? "+" : ""} new`) : null);
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          if (!signedOut) unreadTimer = setTimeout(unread, REFRESH_MS);
+        });
+    };
+    stopUnread = () => clearTimeout(unreadTimer);
+    unread();
   };
+  let stopUnread = (): void => undefined;
 
   const existing = loadSession(sessionStorage);
   if (existing) start(existing);

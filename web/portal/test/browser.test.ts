@@ -345,6 +345,30 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     );
   });
 
+  step("the end of the access window wipes the photo (the page's clock is moved on; the server's is not)", async () => {
+    await go(patient, "#/share", "Share photos");
+    await patient.getByLabel("Professional's user id").fill("demo-professional");
+    await patient.getByLabel(/CROWN photo of/).check();
+    await patient.getByLabel("Each opening lasts").selectOption("300");
+    await patient.getByLabel("Purpose (optional)").fill("five minutes");
+    await patient.getByRole("button", { name: "Create session" }).click();
+    await patient.getByRole("heading", { level: 1, name: "Sharing sessions" }).waitFor();
+
+    // Another device of the professional, whose page runs on a clock the test moves.
+    const other = await openPage("professional-clock");
+    await other.clock.install();
+    await signInDemo(other, /Professional portal: demo-professional/);
+    const card = other.locator(".session", { hasText: "five minutes" });
+    await card.getByRole("link", { name: "Open session" }).click();
+    await other.getByRole("button", { name: "Open on this device" }).click();
+    await other.getByRole("button", { name: "View CROWN photo 1" }).click();
+    const canvas = await other.locator("canvas.photo").elementHandle();
+    assert.ok(canvas);
+    await other.clock.fastForward(300_000 + 1000);
+    await other.getByText("This device's access window has ended: open the session again to continue.").first().waitFor();
+    assert.equal(await canvas.evaluate((c: HTMLCanvasElement) => [c.width, c.height, c.isConnected].join()), "0,0,false", "the canvas is wiped");
+  });
+
   step("chat: an image sent by one participant shows for the other through the cache; refreshed when due, one signed-URL request per cached lifetime", async () => {
     await go(patient, "#/chat", "Chat images");
     assert.equal(await patient.getByLabel("Appointment id").inputValue(), server.appointmentId, "the demo appointment is offered");
