@@ -22,7 +22,8 @@ type Access struct {
 	Indexes []string
 	// Object prefixes (core's object keys hold ids only, under a prefix per
 	// kind) on which the function reads (HeadObject, GetObject, a presigned
-	// GET), writes (a presigned PUT) or deletes.
+	// GET), writes (a presigned PUT) or deletes (s3blob.Delete, a PutObject
+	// of an empty tombstone over the key).
 	Read, Write, Delete []string
 	// ListBucket is s3:ListBucket on the bucket itself. The blob store's
 	// health check needs it for HeadBucket. A function that calls
@@ -93,16 +94,20 @@ func Permissions() map[string]Access {
 		"list-photos":     {Table: []string{query}},
 		// GetPhoto, audit, delete the object, DeletePhoto.
 		"delete-photo": {Table: []string{getItem, putItem, deleteItem}, Delete: []string{PhotoPrefix}},
-		// PutAppointment (UpdateItem), audit.
+		// Count the registration (Tally: UpdateItem), PutAppointment
+		// (UpdateItem), audit.
 		"register-appointment": {Table: []string{getItem, updateItem, putItem}},
-		// GetAppointment, presign the PUT, CreateChatImage (Put + Update).
-		"chat-upload": {Table: []string{getItem, putItem, updateItem}, Write: []string{ChatPrefix}},
+		// FindAppointments (a Query of the id's partition: appointment ids
+		// are scoped to their clinic), presign the PUT, CreateChatImage
+		// (Put + Update).
+		"chat-upload": {Table: []string{query, putItem, updateItem}, Write: []string{ChatPrefix}},
 		// GetChatImage, then as finalize-upload: Stat (HeadObject, hence
 		// ListBucket), MarkChatImageReady (Update, Put), delete a
 		// mismatched object, audit.
 		"chat-finalize": {Table: []string{getItem, updateItem, putItem}, Read: []string{ChatPrefix}, Delete: []string{ChatPrefix}, ListBucket: true},
-		// GetChatImage, audit, presign the GET.
-		"chat-signed-url": {Table: []string{getItem, putItem}, Read: []string{ChatPrefix}},
+		// GetChatImage, audit, presign the GET; a stranger's denial is
+		// counted (Tally: UpdateItem) before it is audited.
+		"chat-signed-url": {Table: []string{getItem, putItem, updateItem}, Read: []string{ChatPrefix}},
 		// ListPhotos (select by angle), CreateShare, replay (GetShare),
 		// publish.
 		"create-session": {Table: []string{query, getItem, putItem, updateItem}, Publish: true},

@@ -213,7 +213,13 @@ func statements(a Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.Pol
 		allow([]string{"kms:GenerateDataKey"}, []string{keyArn}, viaS3)
 	}
 	if len(a.Delete) > 0 {
-		allow([]string{"s3:DeleteObject"}, objects(a.Delete), nil)
+		// s3blob.Delete writes an empty tombstone over the key (PutObject),
+		// so that the key's upload URLs are refused; encrypting it asks KMS
+		// for a data key, as any write does.
+		allow([]string{"s3:PutObject"}, objects(a.Delete), nil)
+		if len(a.Write) == 0 {
+			allow([]string{"kms:GenerateDataKey"}, []string{keyArn}, viaS3)
+		}
 	}
 	if a.ListBucket {
 		// On the bucket, with no s3:prefix condition (see Access.ListBucket).

@@ -61,13 +61,13 @@ func wantIAM() map[string][]string {
 	return map[string][]string{
 		"health":                 join(ddb("GetItem"), []string{listBucket, "kms:DescribeKey key"}),
 		"upload-presign":         join(ddb("PutItem"), []string{"s3:PutObject bucket/photos/*", s3Generate, "kms:Encrypt" + photoCtx}),
-		"finalize-upload":        join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:GetObject bucket/photos/*", s3Decrypt, "s3:DeleteObject bucket/photos/*", listBucket}),
+		"finalize-upload":        join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:GetObject bucket/photos/*", s3Decrypt, "s3:PutObject bucket/photos/*", s3Generate, listBucket}),
 		"list-photos":            ddb("Query"),
-		"delete-photo":           join(ddb("DeleteItem", "GetItem", "PutItem"), []string{"s3:DeleteObject bucket/photos/*"}),
+		"delete-photo":           join(ddb("DeleteItem", "GetItem", "PutItem"), []string{"s3:PutObject bucket/photos/*", s3Generate}),
 		"register-appointment":   ddb("GetItem", "PutItem", "UpdateItem"),
-		"chat-upload":            join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:PutObject bucket/chat/*", s3Generate}),
-		"chat-finalize":          join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:GetObject bucket/chat/*", s3Decrypt, "s3:DeleteObject bucket/chat/*", listBucket}),
-		"chat-signed-url":        join(ddb("GetItem", "PutItem"), []string{"s3:GetObject bucket/chat/*", s3Decrypt}),
+		"chat-upload":            join(ddb("PutItem", "Query", "UpdateItem"), []string{"s3:PutObject bucket/chat/*", s3Generate}),
+		"chat-finalize":          join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:GetObject bucket/chat/*", s3Decrypt, "s3:PutObject bucket/chat/*", s3Generate, listBucket}),
+		"chat-signed-url":        join(ddb("GetItem", "PutItem", "UpdateItem"), []string{"s3:GetObject bucket/chat/*", s3Decrypt}),
 		"create-session":         join(ddb("GetItem", "PutItem", "Query", "UpdateItem"), published),
 		"list-sessions":          join(queryIndex(actor, grantee), []string{viaDynamo}),
 		"get-session":            ddb("GetItem"),
@@ -81,7 +81,7 @@ func wantIAM() map[string][]string {
 		"access-history":         join(ddb("Query"), queryIndex(actor)),
 		"verify-audit":           join(ddb("GetItem", "Query"), queryIndex(actor)),
 		"cleanup": join(ddb("DeleteItem", "GetItem", "PutItem", "UpdateItem"), queryIndex(due),
-			[]string{"s3:DeleteObject bucket/photos/*", "s3:DeleteObject bucket/chat/*", toDLQ}, published),
+			[]string{"s3:PutObject bucket/photos/*", "s3:PutObject bucket/chat/*", s3Generate, toDLQ}, published),
 		"daily-report": join(ddb("PutItem"), queryIndex(due), []string{toDLQ}, published),
 	}
 }

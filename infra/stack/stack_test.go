@@ -250,6 +250,11 @@ func testStorage(t *testing.T, s *synthesized) {
 			"AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": 1},
 			"NoncurrentVersionExpiration":    map[string]any{"NoncurrentDays": DefaultNoncurrentVersionDays},
 			"Status":                         "Enabled",
+		}), assertions.Match_ObjectLike(&map[string]any{
+			// The tombstones of deleted keys: the only empty objects.
+			"ObjectSizeLessThan": 1,
+			"ExpirationInDays":   TombstoneDays,
+			"Status":             "Enabled",
 		})}},
 	})
 	// The bucket policy: TLS only, SigV4 only, signatures at most an hour old.

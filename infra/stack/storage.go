@@ -17,6 +17,11 @@ import (
 // working after an hour all the same.
 const MaxSignatureAge = 60 * 60 * 1000
 
+// TombstoneDays is how long the empty tombstone that s3blob.Delete leaves at
+// a deleted key lives before the lifecycle expires it: longer than any URL
+// of the key can be used (MaxSignatureAge).
+const TombstoneDays = 1
+
 // Storage is the bucket of objects (photo ciphertexts, chat images) and the
 // bucket of its access logs.
 type Storage struct {
@@ -30,10 +35,11 @@ type Storage struct {
 // with an S3 Bucket Key), reachable only over TLS with SigV4 signatures
 // younger than MaxSignatureAge, refusing writes that ask for another
 // encryption (denyOtherEncryption), versioned, and logged to the logs bucket.
-// Its lifecycle aborts incomplete multipart uploads after a day and removes
-// object versions that were deleted or overwritten after
-// noncurrentDays: the cleanup job deletes abandoned staged uploads (it knows
-// them from the table), and their versions then go too. CORS lets the
+// Its lifecycle aborts incomplete multipart uploads after a day, removes
+// object versions that were deleted or overwritten after noncurrentDays (the
+// cleanup job deletes abandoned staged uploads: it knows them from the
+// table, and their versions then go too), and expires the tombstones of
+// deleted keys after TombstoneDays. CORS lets the
 // origins given (browser apps) send the presigned PUTs and GETs.
 func NewStorage(scope constructs.Construct, id string, key awskms.IKey, corsOrigins []string, noncurrentDays int) *Storage {
 	c := constructs.NewConstruct(scope, jsii.String(id))
@@ -58,9 +64,10 @@ func NewStorage(scope constructs.Construct, id string, key awskms.IKey, corsOrig
 		cors = &[]*awss3.CorsRule{{
 			AllowedOrigins: jsii.Strings(corsOrigins...),
 			AllowedMethods: &[]awss3.HttpMethods{awss3.HttpMethods_PUT, awss3.HttpMethods_GET},
-			// A presigned PUT signs Content-Type and x-amz-checksum-sha256
-			// (s3blob.PresignPut); the browser must be allowed to send them.
-			AllowedHeaders: jsii.Strings("content-type", "x-amz-*"),
+			// A presigned PUT signs Content-Type, x-amz-checksum-sha256 and
+			// If-None-Match (s3blob.PresignPut); the browser must be allowed
+			// to send them.
+			AllowedHeaders: jsii.Strings("content-type", "if-none-match", "x-amz-*"),
 			ExposedHeaders: jsii.Strings("ETag"),
 			MaxAge:         jsii.Number(3000),
 		}}
@@ -83,6 +90,14 @@ func NewStorage(scope constructs.Construct, id string, key awskms.IKey, corsOrig
 			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
 			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(float64(noncurrentDays))),
 			ExpiredObjectDeleteMarker:           jsii.Bool(true),
+		}, {
+			// The empty objects are the tombstones of deleted keys
+			// (s3blob.Delete): the service never stages an empty upload.
+			// A tombstone refuses its key's upload URLs, none of which
+			// outlives an hour (MaxSignatureAge), so a day is plenty.
+			Id:                 jsii.String("expire-tombstones"),
+			ObjectSizeLessThan: jsii.Number(1),
+			Expiration:         awscdk.Duration_Days(jsii.Number(TombstoneDays)),
 		}},
 	})
 	s.Bucket.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

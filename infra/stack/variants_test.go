@@ -44,6 +44,10 @@ func TestExternalIssuerAndCORS(t *testing.T) {
 		if got := s.render(rule["AllowedMethods"]); got != "GET,PUT" {
 			t.Errorf("bucket CORS methods %s, want GET,PUT", got)
 		}
+		// The headers a presigned PUT signs (s3blob.PresignPut).
+		if got := s.render(rule["AllowedHeaders"]); got != "content-type,if-none-match,x-amz-*" {
+			t.Errorf("bucket CORS headers %s, want content-type,if-none-match,x-amz-*", got)
+		}
 		_, api := only(t, s, "AWS::ApiGatewayV2::Api")
 		apiCors := props(api)["CorsConfiguration"].(map[string]any)
 		if got := s.render(apiCors["AllowOrigins"]); got != "https://app.example.com" {

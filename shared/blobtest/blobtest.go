@@ -60,12 +60,13 @@ func Run(t *testing.T, h Harness) {
 		{"PutThenStat", testPutThenStat},
 		{"PutThenGet", testPutThenGet},
 		{"KeyWithExternalIDCharacters", testExternalIDKey},
-		{"Overwrite", testOverwrite},
+		{"WriteOnce", testWriteOnce},
 		{"RejectedUploads", testRejectedUploads},
 		{"TamperedGet", testTamperedGet},
 		{"Expired", testExpired},
 		{"StatMissing", testStatMissing},
 		{"Delete", testDelete},
+		{"UploadAfterDelete", testUploadAfterDelete},
 		{"ExpiresAt", testExpiresAt},
 	}
 	// The wrapping t.Run waits for the parallel subtests, so that callers may
@@ -283,13 +284,25 @@ func testExternalIDKey(t *testing.T, h Harness, b core.Blobs) {
 	checkGet(t, h, b, key, data)
 }
 
-func testOverwrite(t *testing.T, h Harness, b core.Blobs) {
+// testWriteOnce checks that a key is written once: a second upload, with
+// the same URL (a client's retry) or a fresh one, is refused and the first
+// object stays. This is what lets Delete refuse every later upload.
+func testWriteOnce(t *testing.T, h Harness, b core.Blobs) {
 	key := newKey("chat")
 	first, second := randomBytes(t, 1000), randomBytes(t, 500)
-	put(t, h, b, key, first)
-	put(t, h, b, key, second)
-	checkStat(t, b, key, second)
-	checkGet(t, h, b, key, second)
+	up := presignPut(t, b, key, first, ttl)
+	if r := h.do(t, up.Method, up.URL, up.Headers, first); r.status/100 != 2 {
+		t.Fatalf("first upload: %v, want 2xx", r)
+	}
+	if r := h.do(t, up.Method, up.URL, up.Headers, first); !r.is4xx() {
+		t.Errorf("the same upload again: %v, want 4xx", r)
+	}
+	again := presignPut(t, b, key, second, ttl)
+	if r := h.do(t, again.Method, again.URL, again.Headers, second); !r.is4xx() {
+		t.Errorf("an upload of other bytes with a fresh URL: %v, want 4xx", r)
+	}
+	checkStat(t, b, key, first)
+	checkGet(t, h, b, key, first)
 }
 
 func testRejectedUploads(t *testing.T, h Harness, b core.Blobs) {
@@ -453,21 +466,70 @@ func testDelete(t *testing.T, h Harness, b core.Blobs) {
 		t.Fatalf("Delete(%s) = %v, want nil", key, err)
 	}
 	checkNotFound(t, b, key)
-	if r := get(t, h, b, key); !r.is4xx() {
-		t.Errorf("GET after Delete with a fresh URL: %v, want 4xx", r)
-	}
-	if r := h.do(t, http.MethodGet, before.URL, nil, nil); !r.is4xx() {
-		t.Errorf("GET after Delete with a URL signed before: %v, want 4xx", r)
-	}
+	checkNothingOf(t, "GET after Delete with a fresh URL", get(t, h, b, key), data)
+	checkNothingOf(t, "GET after Delete with a URL signed before", h.do(t, http.MethodGet, before.URL, nil, nil), data)
 	if err := b.Delete(ctx, key); err != nil {
 		t.Errorf("second Delete(%s) = %v, want nil", key, err)
 	}
 	if err := b.Delete(ctx, newKey("photos/patient-1")); err != nil {
 		t.Errorf("Delete of a key never written = %v, want nil", err)
 	}
-	// The key can be written again.
-	put(t, h, b, key, data)
-	checkStat(t, b, key, data)
+}
+
+// checkNothingOf fails unless r carries none of data: a 4xx, or (S3, where a
+// deleted key holds an empty tombstone) a 2xx with an empty body.
+func checkNothingOf(t *testing.T, what string, r response, data []byte) {
+	t.Helper()
+	switch {
+	case r.is4xx():
+	case r.status/100 == 2 && len(r.body) == 0:
+	default:
+		t.Errorf("%s: %v, want 4xx or an empty body", what, r)
+	}
+	if len(data) > 0 && bytes.Contains(r.body, data) {
+		t.Errorf("%s returned the deleted object's bytes", what)
+	}
+}
+
+// testUploadAfterDelete checks that once a key is deleted no upload to it
+// succeeds: not with a URL signed before the delete (a deleted photo's
+// upload URL, whether or not it was used), and not with a fresh one. The
+// key stays absent.
+func testUploadAfterDelete(t *testing.T, h Harness, b core.Blobs) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		uploaded bool // the object was uploaded before the delete
+	}{
+		{"never uploaded", false},
+		{"uploaded", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := newKey("photos/patient-1")
+			data := randomBytes(t, 400)
+			up := presignPut(t, b, key, data, ttl)
+			if tc.uploaded {
+				if r := h.do(t, up.Method, up.URL, up.Headers, data); r.status/100 != 2 {
+					t.Fatalf("upload before the delete: %v, want 2xx", r)
+				}
+			}
+			if err := b.Delete(ctx, key); err != nil {
+				t.Fatalf("Delete(%s) = %v, want nil", key, err)
+			}
+			if r := h.do(t, up.Method, up.URL, up.Headers, data); !r.is4xx() {
+				t.Errorf("upload with the URL signed before the delete: %v, want 4xx", r)
+			}
+			fresh := presignPut(t, b, key, data, ttl)
+			if r := h.do(t, fresh.Method, fresh.URL, fresh.Headers, data); !r.is4xx() {
+				t.Errorf("upload with a URL signed after the delete: %v, want 4xx", r)
+			}
+			checkNotFound(t, b, key)
+			checkNothingOf(t, "GET after the refused uploads", get(t, h, b, key), data)
+			if err := b.Delete(ctx, key); err != nil {
+				t.Errorf("Delete(%s) again = %v, want nil", key, err)
+			}
+		})
+	}
 }
 
 // testExpiresAt checks that the expiry a store reports is now+ttl, give or take

@@ -133,7 +133,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 	if diff := cmp.Diff(photo, gotPhoto, opts); diff != "" {
 		t.Errorf("GetPhoto after reopen mismatch (-want +got):\n%s", diff)
 	}
-	gotAppt, err := s.GetAppointment(ctx, appt.ID)
+	gotAppt, err := s.GetAppointment(ctx, appt.ClinicID, appt.ID)
 	if err != nil {
 		t.Fatalf("GetAppointment after reopen: %v", err)
 	}

@@ -43,7 +43,7 @@ func TestIDsCannotEscapeTheirKey(t *testing.T) {
 	_, _, calls["ListPhotos"] = s.ListPhotos(ctx, "pat\x00", core.Page{Limit: 1})
 	_, calls["DeletePhoto"] = s.DeletePhoto(ctx, "pat-1", "ph\x00")
 	_, calls["MarkPhotoReady"] = s.MarkPhotoReady(ctx, "pat-1", "ph\x00", core.BlobInfo{}, time.Now())
-	_, calls["GetAppointment"] = s.GetAppointment(ctx, "appt\x00")
+	_, calls["GetAppointment"] = s.GetAppointment(ctx, "clinic-1", "appt\x00")
 	_, calls["GetChatImage"] = s.GetChatImage(ctx, "ci\x00")
 	_, calls["MarkChatImageReady"] = s.MarkChatImageReady(ctx, "ci\x00", core.BlobInfo{}, time.Now())
 	_, calls["AuditHead"] = s.AuditHead(ctx, "pat\x00")
@@ -77,8 +77,8 @@ func TestItemsLiveUnderTheDocumentedKeys(t *testing.T) {
 	ctx := t.Context()
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
 	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"dr-a"}}
-	img := core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", PatientID: "pat-1", Participants: a.Participants()}
-	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", At: at}, core.ChainHead{})
+	img := core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", ClinicID: a.ClinicID, PatientID: "pat-1", Participants: a.Participants()}
+	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", At: at, Outcome: core.OutcomeSuccess}, core.ChainHead{})
 	steps := []error{
 		s.CreatePhoto(ctx, core.Photo{ID: "ph_x", OwnerID: "pat-1"}),
 		errOf(s.PutAppointment(ctx, a)),
@@ -105,7 +105,7 @@ func TestItemsLiveUnderTheDocumentedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantItems := []string{
-		"APPT#appt-1\x00APPT",
+		"APPT#appt-1\x00CLINIC#clinic-1",
 		"AUDIT#pat-1\x00HEAD",
 		"AUDIT#pat-1\x00SEQ#00000000000000000001",
 		"CHATIMG#ci_x\x00CHATIMG",

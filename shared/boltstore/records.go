@@ -104,6 +104,7 @@ func (r appointmentRecord) appointment() core.Appointment {
 type chatImageRecord struct {
 	ID              string    `json:"image_id"`
 	AppointmentID   string    `json:"appointment_id"`
+	ClinicID        string    `json:"clinic_id"`
 	PatientID       string    `json:"patient_id"`
 	UploaderID      string    `json:"uploader_id"`
 	Participants    []string  `json:"participants"`
@@ -120,6 +121,7 @@ func chatImageRecordOf(c core.ChatImage) chatImageRecord {
 	return chatImageRecord{
 		ID:              c.ID,
 		AppointmentID:   c.AppointmentID,
+		ClinicID:        c.ClinicID,
 		PatientID:       c.PatientID,
 		UploaderID:      c.UploaderID,
 		Participants:    c.Participants,
@@ -137,6 +139,7 @@ func (r chatImageRecord) chatImage() core.ChatImage {
 	return core.ChatImage{
 		ID:              r.ID,
 		AppointmentID:   r.AppointmentID,
+		ClinicID:        r.ClinicID,
 		PatientID:       r.PatientID,
 		UploaderID:      r.UploaderID,
 		Participants:    r.Participants,

@@ -161,11 +161,11 @@ func (s *Store) GetShare(ctx context.Context, id string) (core.Share, error) {
 	return sh, nil
 }
 
-// decodeShareCursor returns the index sort key in cursor: a
+// decodeShareCursor returns the index sort key in a cursor of list: a
 // storekeys.ShareIndexSK, whose time is fixed width and whose id is not
 // empty; anything else is KindInvalid.
-func decodeShareCursor(cursor string) (string, error) {
-	sk, err := storekeys.DecodeCursor(cursor, "")
+func decodeShareCursor(cursor string, list storekeys.List) (string, error) {
+	sk, err := storekeys.DecodeCursor(cursor, list)
 	if err != nil || sk == "" {
 		return sk, err
 	}
@@ -196,7 +196,8 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 	default:
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, core.ErrInvalid("role %q has no shares", role))
 	}
-	after, err := decodeShareCursor(page.Cursor)
+	list := storekeys.List{PK: pk, Desc: true}
+	after, err := decodeShareCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
 	}
@@ -224,7 +225,7 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
 	}
 	if next != "" {
-		next = storekeys.EncodeCursor(next)
+		next = storekeys.EncodeCursor(list, next)
 	}
 	return shares, next, nil
 }
@@ -504,7 +505,8 @@ func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page)
 	if err := storekeys.CheckIDs(recipient); err != nil {
 		return nil, "", fmt.Errorf("list inbox of %q: %w", recipient, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.InboxSKPrefix)
+	list := storekeys.List{PK: storekeys.InboxPKPrefix + recipient, SKPrefix: storekeys.InboxSKPrefix, Desc: true}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
 	}
@@ -527,7 +529,7 @@ func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page)
 		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
 	}
 	if next != "" {
-		next = storekeys.EncodeCursor(next)
+		next = storekeys.EncodeCursor(list, next)
 	}
 	return items, next, nil
 }

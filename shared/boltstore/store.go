@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -68,15 +69,17 @@ func Open(path string) (*Store, error) {
 		}
 		// The job indexes came later: a file made before them gets them,
 		// built from its items, in the transaction that creates them.
-		if tx.Bucket(dueBucket) != nil {
-			return nil
-		}
-		for _, name := range jobBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+		if tx.Bucket(dueBucket) == nil {
+			for _, name := range jobBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			if err := backfillJobIndexes(tx); err != nil {
 				return err
 			}
 		}
-		return backfillJobIndexes(tx)
+		return migrate(tx)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -319,7 +322,8 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 	if err := storekeys.CheckIDs(owner); err != nil {
 		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.PhotoSKPrefix)
+	list := storekeys.List{PK: storekeys.PhotoPKPrefix + owner, SKPrefix: storekeys.PhotoSKPrefix}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
@@ -342,7 +346,7 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
 	if next != "" {
-		next = storekeys.EncodeCursor(next)
+		next = storekeys.EncodeCursor(list, next)
 	}
 	return photos, next, nil
 }
@@ -374,12 +378,13 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 	return r.photo(), nil
 }
 
-// PutAppointment creates or replaces an appointment; see core.ChatStore.
+// PutAppointment creates or replaces clinic a.ClinicID's appointment a.ID;
+// see core.ChatStore.
 func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, error) {
 	if err := storekeys.CheckIDs(a.ID, a.ClinicID); err != nil {
 		return false, fmt.Errorf("put appointment %q: %w", a.ID, err)
 	}
-	k := storekeys.AppointmentKey(a.ID)
+	k := storekeys.AppointmentKey(a.ClinicID, a.ID)
 	var created bool
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
@@ -390,10 +395,7 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 		}
 		if found {
 			old := r.appointment()
-			switch {
-			case old.ClinicID != a.ClinicID:
-				return core.ErrConflict("appointment %s belongs to another clinic", a.ID)
-			case old.ImageCount > 0 && !old.SameParticipants(a):
+			if old.ImageCount > 0 && !old.SameParticipants(a) {
 				return core.ErrConflict("appointment %s has chat images: its participants cannot change", a.ID)
 			}
 			a.CreatedAt, a.ImageCount = old.CreatedAt, old.ImageCount
@@ -407,14 +409,14 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 	return created, nil
 }
 
-// GetAppointment returns the appointment or KindNotFound.
-func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
+// GetAppointment returns clinicID's appointment id or KindNotFound.
+func (s *Store) GetAppointment(ctx context.Context, clinicID, id string) (core.Appointment, error) {
+	if err := storekeys.CheckIDs(clinicID, id); err != nil {
 		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
 	}
 	var r appointmentRecord
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.AppointmentKey(id), &r)
+		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.AppointmentKey(clinicID, id), &r)
 		if err == nil && !found {
 			err = core.ErrNotFound("appointment %s not found", id)
 		}
@@ -426,13 +428,37 @@ func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment
 	return r.appointment(), nil
 }
 
+// FindAppointments returns every clinic's appointment id, ordered by clinic.
+func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appointment, error) {
+	if err := storekeys.CheckIDs(id); err != nil {
+		return nil, fmt.Errorf("find appointment %q: %w", id, err)
+	}
+	out := []core.Appointment{}
+	err := s.run(ctx, false, func(tx *bolt.Tx) error {
+		_, err := scan(tx.Bucket(itemsBucket), storekeys.AppointmentPKPrefix+id, storekeys.AppointmentSKPrefix, "", false, math.MaxInt,
+			func(sk string, v []byte) error {
+				var r appointmentRecord
+				if err := json.Unmarshal(v, &r); err != nil {
+					return core.ErrInternal(err, "appointment item %s of %s is corrupt", sk, id)
+				}
+				out = append(out, r.appointment())
+				return nil
+			})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find appointment %s: %w", id, err)
+	}
+	return out, nil
+}
+
 // CreateChatImage stores a new chat image and counts it on its appointment,
 // in one transaction; see core.ChatStore.
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckIDs(img.ID, img.AppointmentID, img.ClinicID); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
-	ik, ak := storekeys.ChatImageKey(img.ID), storekeys.AppointmentKey(img.AppointmentID)
+	ik, ak := storekeys.ChatImageKey(img.ID), storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
 		if b.Get(boltKey(ik)) != nil {
@@ -626,7 +652,7 @@ func appendRecord(tx *bolt.Tx, rec core.AuditRecord) error {
 	if err := countRecord(tx, rec); err != nil {
 		return err
 	}
-	if rec.ActorID == "" {
+	if !rec.InActorHistory() {
 		return nil
 	}
 	ak := storekeys.ActorIndexKey(rec.ActorID, rec.At, rec.PatientID, rec.Seq)
@@ -639,7 +665,8 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 	if err := storekeys.CheckIDs(patientID); err != nil {
 		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.AuditSeqSKPrefix)
+	list := storekeys.List{PK: storekeys.AuditPKPrefix + patientID, SKPrefix: storekeys.AuditSeqSKPrefix, Desc: newestFirst}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
 	}
@@ -662,51 +689,84 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
 	}
 	if next != "" {
-		next = storekeys.EncodeCursor(next)
+		next = storekeys.EncodeCursor(list, next)
 	}
 	return recs, next, nil
 }
 
 // ListAuditByActor returns one page of actorID's records across all chains,
-// newest first, read through the by-actor index.
+// newest first, read through the by-actor index. The cursor holds an
+// storekeys.ActorPos, not an index key, which would name the patient of the
+// page's last record: the next page starts below the position's bound and
+// skips the records at its time that were listed already.
 func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.Page) ([]core.AuditRecord, string, error) {
 	if err := storekeys.CheckIDs(actorID); err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %q: %w", actorID, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, "")
-	if err == nil && after != "" {
-		if _, _, _, perr := storekeys.ParseActorSK(after); perr != nil {
-			err = core.ErrInvalid("cursor is malformed")
-		}
-	}
+	list := storekeys.List{PK: storekeys.ActorPKPrefix + actorID, Desc: true}
+	prev, err := storekeys.DecodeActorCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
 	}
 	recs := []core.AuditRecord{}
-	var next string
+	var sks []string
+	more := false
 	err = s.run(ctx, false, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var err error
-		next, err = scan(tx.Bucket(actorBucket), storekeys.ActorPKPrefix+actorID, "", after, true, pageLimit(page),
-			func(sk string, itemKey []byte) error {
-				raw := items.Get(itemKey)
-				if raw == nil {
-					return core.ErrInternal(nil, "actor index entry %s of %s points to no record", sk, actorID)
-				}
-				var r auditRecord
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return core.ErrInternal(err, "audit item %q is corrupt", itemKey)
-				}
-				recs = append(recs, r.record())
+		prefix := partitionPrefix(list.PK, "")
+		c := tx.Bucket(actorBucket).Cursor()
+		var k, v []byte
+		if prev == nil {
+			k, v = lastBelow(c, prefixEnd(prefix))
+		} else {
+			k, v = lastBelow(c, boltKey(storekeys.Key{PK: list.PK, SK: prev.Bound()}))
+		}
+		skipped, limit := 0, pageLimit(page)
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			sk := string(k[len(prefix):])
+			if prev != nil && skipped < prev.N && prev.AtTime(sk) {
+				skipped++
+				continue
+			}
+			if len(recs) == limit {
+				more = true
 				return nil
-			})
-		return err
+			}
+			raw := items.Get(v)
+			if raw == nil {
+				return core.ErrInternal(nil, "actor index entry %s of %s points to no record", sk, actorID)
+			}
+			var r auditRecord
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return core.ErrInternal(err, "audit item %q is corrupt", v)
+			}
+			recs = append(recs, r.record())
+			sks = append(sks, sk)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
 	}
-	if next != "" {
-		next = storekeys.EncodeCursor(next)
+	var next string
+	if more {
+		pos, err := storekeys.NextActorPos(prev, sks)
+		if err != nil {
+			return nil, "", core.ErrInternal(err, "list audit of actor %s", actorID)
+		}
+		next = storekeys.EncodeCursor(list, pos.String())
 	}
 	return recs, next, nil
+}
+
+// lastBelow positions c on the last key below bound (exclusive; nil: the
+// last key of the bucket) and returns it.
+func lastBelow(c *bolt.Cursor, bound []byte) (k, v []byte) {
+	if bound == nil {
+		return c.Last()
+	}
+	if k, _ = c.Seek(bound); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
 }

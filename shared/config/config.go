@@ -15,7 +15,18 @@ const (
 	EnvChatURLTTL     = "MEDSHARE_CHAT_URL_TTL"     // Go duration, default 1h
 	EnvUploadTTL      = "MEDSHARE_UPLOAD_TTL"       // Go duration, default 15m
 	EnvMaxUploadBytes = "MEDSHARE_MAX_UPLOAD_BYTES" // integer, default 20971520
+
+	// The limits per hour (core.Limits), integers from 1 to MaxLimit.
+	EnvLimitDeniedRecords   = "MEDSHARE_LIMIT_DENIED_RECORDS"   // default core.DefaultDeniedRecordLimit
+	EnvLimitSessions        = "MEDSHARE_LIMIT_SESSIONS"         // default core.DefaultShareCreateLimit
+	EnvLimitAccesses        = "MEDSHARE_LIMIT_ACCESSES"         // default core.DefaultAccessOpenLimit
+	EnvLimitActivityReports = "MEDSHARE_LIMIT_ACTIVITY_REPORTS" // default core.DefaultActivityReportLimit
+	EnvLimitAppointments    = "MEDSHARE_LIMIT_APPOINTMENTS"     // default core.DefaultAppointmentLimit
+	EnvLimitChatUploads     = "MEDSHARE_LIMIT_CHAT_UPLOADS"     // default core.DefaultChatUploadLimit
 )
+
+// MaxLimit is the largest value of a limit variable.
+const MaxLimit = 1_000_000
 
 // Service reads the service's tunables; unset variables keep the defaults.
 func Service(getenv func(string) string) (core.Config, error) {
@@ -33,6 +44,27 @@ func Service(getenv func(string) string) (core.Config, error) {
 			return c, fmt.Errorf("%s=%q: want a byte count between 1 and 5 GiB", EnvMaxUploadBytes, v)
 		}
 		c.MaxUploadBytes = n
+	}
+	for _, l := range []struct {
+		name string
+		v    *int
+	}{
+		{EnvLimitDeniedRecords, &c.Limits.DeniedRecords},
+		{EnvLimitSessions, &c.Limits.SharesCreated},
+		{EnvLimitAccesses, &c.Limits.AccessesOpened},
+		{EnvLimitActivityReports, &c.Limits.ActivityReports},
+		{EnvLimitAppointments, &c.Limits.Appointments},
+		{EnvLimitChatUploads, &c.Limits.ChatUploads},
+	} {
+		v := getenv(l.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			return c, fmt.Errorf("%s=%q: want a count per hour between 1 and %d", l.name, v, MaxLimit)
+		}
+		*l.v = n
 	}
 	return c, nil
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"testing"
 	"time"
+
+	"github.com/medshare/medshare/shared/core"
 )
 
 func TestService(t *testing.T) {
@@ -29,6 +31,35 @@ func TestService(t *testing.T) {
 			}
 			if c.ok && cfg.ChatURLTTL != c.chatTTL {
 				t.Errorf("ChatURLTTL = %v, want %v", cfg.ChatURLTTL, c.chatTTL)
+			}
+		})
+	}
+}
+
+func TestLimits(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		want core.Limits
+		ok   bool
+	}{
+		{"defaults (zero: the core's)", nil, core.Limits{}, true},
+		{"all set", map[string]string{
+			EnvLimitDeniedRecords: "5", EnvLimitSessions: "10", EnvLimitAccesses: "20",
+			EnvLimitActivityReports: "30", EnvLimitAppointments: "40", EnvLimitChatUploads: "50",
+		}, core.Limits{DeniedRecords: 5, SharesCreated: 10, AccessesOpened: 20, ActivityReports: 30, Appointments: 40, ChatUploads: 50}, true},
+		{"zero", map[string]string{EnvLimitSessions: "0"}, core.Limits{}, false},
+		{"negative", map[string]string{EnvLimitDeniedRecords: "-1"}, core.Limits{}, false},
+		{"too large", map[string]string{EnvLimitAccesses: "1000001"}, core.Limits{}, false},
+		{"words", map[string]string{EnvLimitAppointments: "many"}, core.Limits{}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Service(func(k string) string { return c.env[k] })
+			if (err == nil) != c.ok {
+				t.Fatalf("err = %v, want ok=%v", err, c.ok)
+			}
+			if c.ok && cfg.Limits != c.want {
+				t.Errorf("Limits = %+v, want %+v", cfg.Limits, c.want)
 			}
 		})
 	}

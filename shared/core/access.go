@@ -40,6 +40,12 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	if sh.ProfessionalID != c.ID {
 		return Access{}, ErrNotFound("share not found")
 	}
+	// Each access notifies the patient and goes into their chain. Counted
+	// only now that the caller is the grantee: a stranger's 404 must not
+	// turn into a 429 that tells them the share exists.
+	if err := s.limit(ctx, s.cfg.Limits.AccessesOpened, "accesses opened on this session", "open", c.ID, sh.ID); err != nil {
+		return Access{}, err
+	}
 	now := s.now()
 	if gone := sh.goneError(now); gone != nil {
 		return Access{}, s.deny(ctx, c, sh.PatientID, "access.open", "share", sh.ID, gone)
@@ -70,9 +76,10 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	return a, nil
 }
 
-// deny appends a denied attempt to the patient's chain and returns the reason.
+// deny appends a denied attempt to the patient's chain (up to the
+// denied-record limit: recordDenial) and returns the reason.
 func (s *Service) deny(ctx context.Context, c Caller, patientID, action, resType, resID string, reason error) error {
-	if err := s.record(ctx, c, patientID, action, resType, resID, reason); err != nil {
+	if err := s.recordDenial(ctx, c, patientID, action, resType, resID, reason); err != nil {
 		return err
 	}
 	return reason

@@ -131,6 +131,12 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 	if !(c.Role == RoleProfessional && a.ProfessionalID == c.ID) && !(c.Role == RolePatient && a.PatientID == c.ID) {
 		return ActivityResult{}, ErrNotFound("access not found")
 	}
+	// Each report goes into the patient's chain. Counted per reporter, so
+	// that a grantee who spends their reports cannot stop the patient's
+	// unexpected_access from revoking.
+	if err := s.limit(ctx, s.cfg.Limits.ActivityReports, "activity reports on this access", "report", c.ID, a.ID); err != nil {
+		return ActivityResult{}, err
+	}
 	sh, err := s.shares.GetShare(ctx, a.ShareID)
 	if err != nil {
 		return ActivityResult{}, fmt.Errorf("get share %s: %w", a.ShareID, err)

@@ -69,6 +69,28 @@ type canonicalRecord struct {
 	PrevHash     string `json:"prev_hash"`
 }
 
+// InActorHistory reports whether r is listed in its actor's own history
+// (AuditStore.ListAuditByActor): a record of what the actor did, or of a
+// denial whose precise reason the actor was told (a grantee's 410s and
+// device_mismatch). A denial the actor got as the same 404 that an unknown
+// id gets is not listed, nor is the record that marks a run of denials as
+// rate limited: listing them would tell a stranger that the thing they
+// asked for exists (DESIGN §2.1). Both stay in the patient's chain. A
+// record without an actor is not listed.
+func (r AuditRecord) InActorHistory() bool {
+	if r.ActorID == "" {
+		return false
+	}
+	if r.Outcome == OutcomeSuccess {
+		return true
+	}
+	switch r.Reason {
+	case CodeSessionExpired, CodeSessionRevoked, CodeViewsExhausted, CodeKeyUsed, CodeKeyExpired, CodeDeviceMismatch:
+		return r.Outcome == OutcomeDenied
+	}
+	return false
+}
+
 // AuditHash returns the SHA-256 of the record's canonical form, which includes
 // the previous hash and so links the chain. rec.Hash is not part of it.
 func AuditHash(rec AuditRecord) []byte {

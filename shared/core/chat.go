@@ -21,10 +21,12 @@ type AppointmentInput struct {
 	EndsAt          time.Time
 }
 
-// RegisterAppointment creates or updates an appointment (PUT semantics). The id
-// belongs to the clinic that first registered it. Once the appointment has chat
-// images its participants are fixed (409 conflict on a change), so that every
-// image's participant list stays exact.
+// RegisterAppointment creates or updates an appointment (PUT semantics).
+// Appointment ids are scoped to the clinic: another clinic's appointment with
+// the same id is another appointment, and the answer (201 for the first PUT
+// of the clinic, 200 after) says nothing about it. Once the appointment has
+// chat images its participants are fixed (409 conflict on a change), so that
+// every image's participant list stays exact.
 func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, in AppointmentInput) (Appointment, bool, error) {
 	if err := s.requireRole(c, RoleClinic); err != nil {
 		return Appointment{}, false, err
@@ -56,6 +58,10 @@ func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, 
 	if in.StartsAt.IsZero() || in.EndsAt.IsZero() || !in.EndsAt.After(in.StartsAt) {
 		return Appointment{}, false, ErrInvalid("ends_at must be after starts_at")
 	}
+	// Each registration goes into the patient's chain.
+	if err := s.limit(ctx, s.cfg.Limits.Appointments, "registrations of this patient's appointments", "appointment", c.ID, in.PatientID); err != nil {
+		return Appointment{}, false, err
+	}
 	now := s.now()
 	a := Appointment{
 		ID:              id,
@@ -80,9 +86,12 @@ func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, 
 // ChatUploadInput is a participant's request to send an image.
 type ChatUploadInput struct {
 	AppointmentID string
-	ContentType   string
-	Size          int64
-	SHA256        []byte
+	// ClinicID is optional: it names the clinic of the appointment when the
+	// caller takes part in appointments of several clinics with this id.
+	ClinicID    string
+	ContentType string
+	Size        int64
+	SHA256      []byte
 }
 
 // ChatUpload is a staged chat image and how to upload it.
@@ -106,20 +115,38 @@ func (s *Service) CreateChatUpload(ctx context.Context, c Caller, in ChatUploadI
 	if err := s.validUpload(in.ContentType, ChatContentTypes, in.Size, in.SHA256); err != nil {
 		return ChatUpload{}, err
 	}
-	a, err := s.store.GetAppointment(ctx, in.AppointmentID)
-	if IsKind(err, KindNotFound) {
-		return ChatUpload{}, ErrNotFound("appointment not found")
+	if in.ClinicID != "" && !ValidExternalID(in.ClinicID) {
+		return ChatUpload{}, ErrInvalid("clinic_id is malformed")
 	}
+	all, err := s.store.FindAppointments(ctx, in.AppointmentID)
 	if err != nil {
-		return ChatUpload{}, fmt.Errorf("get appointment %s: %w", in.AppointmentID, err)
+		return ChatUpload{}, fmt.Errorf("find appointment %s: %w", in.AppointmentID, err)
 	}
-	if !slices.Contains(a.Participants(), c.ID) {
+	// Only the caller's own appointments count: what other clinics hold
+	// under this id is never told.
+	var mine []Appointment
+	for _, a := range all {
+		if slices.Contains(a.Participants(), c.ID) && (in.ClinicID == "" || a.ClinicID == in.ClinicID) {
+			mine = append(mine, a)
+		}
+	}
+	switch {
+	case len(mine) == 0:
 		return ChatUpload{}, ErrNotFound("appointment not found")
+	case len(mine) > 1:
+		return ChatUpload{}, ErrConflict("you take part in appointments of several clinics with this id: give clinic_id")
+	}
+	a := mine[0]
+	// Each image is stored and, once finalized, recorded in the patient's
+	// chain: one participant cannot fill an appointment without bound.
+	if err := s.limit(ctx, s.cfg.Limits.ChatUploads, "chat images in this appointment", "chat", c.ID, a.ClinicID, a.ID); err != nil {
+		return ChatUpload{}, err
 	}
 	now := s.now()
 	img := ChatImage{
 		ID:              NewID("ci"),
 		AppointmentID:   a.ID,
+		ClinicID:        a.ClinicID,
 		PatientID:       a.PatientID,
 		UploaderID:      c.ID,
 		Participants:    a.Participants(),
@@ -187,7 +214,7 @@ func (s *Service) FinalizeChatImage(ctx context.Context, c Caller, id string) (C
 		if derr := s.blobs.Delete(ctx, key); derr != nil {
 			return ChatImage{}, fmt.Errorf("delete mismatched chat image %s: %w", id, derr)
 		}
-		return ChatImage{}, ErrConflict("the uploaded object does not match the declared size and sha256; upload again")
+		return ChatImage{}, ErrConflict("the uploaded object does not match the declared size and sha256; start a new upload")
 	}
 	if err != nil {
 		return ChatImage{}, notFoundAs(fmt.Errorf("finalize chat image %s: %w", id, err), "chat image")
@@ -201,7 +228,10 @@ func (s *Service) FinalizeChatImage(ctx context.Context, c Caller, id string) (C
 // ChatImageURL returns a signed URL for a READY chat image, valid for the
 // configured chat URL lifetime, to a participant of its appointment. Every
 // fetch, granted or denied, is appended to the patient's audit chain before the
-// answer leaves: no audit, no URL.
+// answer leaves: no audit, no URL. A non-participant gets the not-found an
+// unknown id gets, even when the record cannot be appended, and their
+// denials on one patient's chain are recorded up to the denied-record limit
+// per window (recordDenial).
 func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (SignedURL, error) {
 	if err := s.requireRole(c, RolePatient, RoleProfessional); err != nil {
 		return SignedURL{}, err
@@ -211,11 +241,7 @@ func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (Signed
 		return SignedURL{}, err
 	}
 	if !img.IsParticipant(c.ID) {
-		denied := chatNotFound()
-		if aerr := s.record(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, denied); aerr != nil {
-			return SignedURL{}, aerr
-		}
-		return SignedURL{}, denied
+		return SignedURL{}, s.denyUnseen(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, chatNotFound())
 	}
 	now := s.now()
 	switch {

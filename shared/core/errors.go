@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind is the closed set of error kinds the core knows. The HTTP edge maps each
@@ -50,6 +51,9 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error
+	// RetryAfter is, for KindRateLimited, how long until the caller may try
+	// again (the HTTP edge sends it as Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -99,6 +103,36 @@ func ErrGone(code, format string, args ...any) error {
 // ErrTooLarge reports a body or declared size over the limit.
 func ErrTooLarge(format string, args ...any) error {
 	return newErr(KindTooLarge, CodePayloadTooLarge, format, args...)
+}
+
+// ErrRateLimited reports a caller past a limit of the service; retryAfter is
+// how long until the limit lets them through again.
+func ErrRateLimited(retryAfter time.Duration, format string, args ...any) error {
+	e := newErr(KindRateLimited, CodeRateLimited, format, args...)
+	e.RetryAfter = retryAfter
+	return e
+}
+
+// RetryAfterOf returns how long the caller should wait before trying again
+// after err: the RetryAfter of a rate-limited error, else 0.
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == KindRateLimited {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// withCause returns answer, an *Error, with cause attached for the logs
+// only: the caller still reads answer's kind, code and message.
+func withCause(answer, cause error) error {
+	var e *Error
+	if !errors.As(answer, &e) {
+		return answer
+	}
+	c := *e
+	c.Err = cause
+	return &c
 }
 
 // ErrUnavailable wraps a dependency failure that a retry may cure. The cause is

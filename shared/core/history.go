@@ -28,11 +28,13 @@ func (s *Service) AccessHistory(ctx context.Context, c Caller, page Page) ([]Aud
 	}
 	if c.Role != RolePatient {
 		// A denied attempt is in the chain of the patient whose resource it
-		// was; showing that patient's id to the actor would tell a stranger
-		// whose resource it was.
+		// was; showing that patient's id to the actor would tell them whose
+		// resource it was. The hashes go with it: they cover the patient id,
+		// and would confirm a guess of it. (The store lists only the denials
+		// whose precise reason the actor was told: AuditRecord.InActorHistory.)
 		for i := range recs {
 			if recs[i].Outcome != OutcomeSuccess {
-				recs[i].PatientID = ""
+				recs[i].PatientID, recs[i].PrevHash, recs[i].Hash = "", nil, nil
 			}
 		}
 	}

@@ -151,7 +151,7 @@ type JobStore interface {
 	// The counter may be forgotten after `until` (a later Tally of the same
 	// name may then start again from 1), and the embedded store, which
 	// counts in memory, forgets them when its process ends. It is what the
-	// burst detector counts calls with; names hold ids and a window number
-	// only.
+	// burst detector and the rate limits (limits.go) count calls with;
+	// names hold ids and a window number only.
 	Tally(ctx context.Context, name string, until time.Time) (int64, error)
 }

@@ -126,6 +126,7 @@ func (a Appointment) SameParticipants(b Appointment) bool {
 type ChatImage struct {
 	ID              string
 	AppointmentID   string
+	ClinicID        string // of the appointment: appointment ids are scoped to their clinic
 	PatientID       string
 	UploaderID      string
 	Participants    []string

@@ -127,7 +127,7 @@ func (s *Service) FinalizePhoto(ctx context.Context, c Caller, photoID string) (
 		if aerr := s.record(ctx, c, c.ID, "photo.finalize", "photo", photoID, err); aerr != nil {
 			return Photo{}, aerr
 		}
-		return Photo{}, ErrConflict("the uploaded object does not match the declared size and sha256; upload again")
+		return Photo{}, ErrConflict("the uploaded object does not match the declared size and sha256; start a new upload")
 	}
 	if err != nil {
 		return Photo{}, notFoundAs(fmt.Errorf("finalize photo %s: %w", photoID, err), "photo")

@@ -46,19 +46,28 @@ type PhotoStore interface {
 
 // ChatStore keeps appointments and their chat images.
 type ChatStore interface {
-	// PutAppointment creates the appointment or replaces the one with the same id
-	// registered by the same clinic, keeping CreatedAt and ImageCount. It reports
-	// whether it created it. KindConflict when the id belongs to another clinic,
-	// or when the appointment has chat images and the participants would change.
+	// PutAppointment creates the appointment (a.ClinicID, a.ID) or replaces
+	// the one that clinic registered with that id, keeping CreatedAt and
+	// ImageCount. Appointment ids are scoped to their clinic: another
+	// clinic's appointment with the same id is another appointment, which
+	// this neither reads nor changes. It reports whether it created it.
+	// KindConflict when the appointment has chat images and the participants
+	// would change.
 	PutAppointment(ctx context.Context, a Appointment) (created bool, err error)
 
-	// GetAppointment returns the appointment or KindNotFound.
-	GetAppointment(ctx context.Context, id string) (Appointment, error)
+	// GetAppointment returns clinicID's appointment id or KindNotFound.
+	GetAppointment(ctx context.Context, clinicID, id string) (Appointment, error)
+
+	// FindAppointments returns every clinic's appointment with id, ordered
+	// by clinic id, in one strongly consistent read (a Query of the id's
+	// partition); none is an empty list, not an error.
+	FindAppointments(ctx context.Context, id string) ([]Appointment, error)
 
 	// CreateChatImage stores a new PENDING chat image and counts it on its
-	// appointment, atomically, on condition that the appointment's participants
-	// are still img.Participants. KindConflict when the participants changed or
-	// the id exists; KindNotFound when the appointment is gone.
+	// appointment (img.ClinicID, img.AppointmentID), atomically, on condition
+	// that the appointment's participants are still img.Participants.
+	// KindConflict when the participants changed or the id exists;
+	// KindNotFound when the appointment is gone.
 	CreateChatImage(ctx context.Context, img ChatImage) error
 
 	// GetChatImage returns the image, with the participants who may see it, in
@@ -85,8 +94,10 @@ type AuditStore interface {
 	// (ascending, or newest first when newestFirst), and the next cursor.
 	ListAudit(ctx context.Context, patientID string, newestFirst bool, page Page) ([]AuditRecord, string, error)
 
-	// ListAuditByActor returns one page of the records whose actor is actorID,
-	// newest first, across all chains, and the next cursor.
+	// ListAuditByActor returns one page of the records whose actor is actorID
+	// and that the actor's history lists (AuditRecord.InActorHistory), newest
+	// first, across all chains, and the next cursor. The cursor names no
+	// record's patient.
 	ListAuditByActor(ctx context.Context, actorID string, page Page) ([]AuditRecord, string, error)
 }
 

@@ -21,6 +21,9 @@ type Config struct {
 	UploadTTL time.Duration
 	// MaxUploadBytes caps the declared size of a photo or chat image (default 20 MiB).
 	MaxUploadBytes int64
+	// Limits bound, per RateWindow, what one caller can make the service
+	// write into other people's data (limits.go).
+	Limits Limits
 }
 
 // Defaults for Config.
@@ -43,6 +46,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxUploadBytes <= 0 {
 		c.MaxUploadBytes = DefaultMaxUploadBytes
 	}
+	c.Limits = c.Limits.withDefaults()
 	return c
 }
 

@@ -157,6 +157,7 @@ func (s *Service) auditRecord(c Caller, patientID, action, resType, resID string
 // CreateShare creates a sharing session of the caller's READY photos for one
 // professional. With an idempotency key, the same key and body return the
 // same session (replayed=true); the same key with another body is a conflict.
+// A patient creates at most Limits.SharesCreated sessions per RateWindow.
 func (s *Service) CreateShare(ctx context.Context, c Caller, in ShareInput) (sh Share, replayed bool, err error) {
 	if err := s.requireRole(c, RolePatient); err != nil {
 		return Share{}, false, err
@@ -169,6 +170,11 @@ func (s *Service) CreateShare(ctx context.Context, c Caller, in ShareInput) (sh 
 	}
 	if in.ProfessionalID == c.ID {
 		return Share{}, false, ErrInvalid("you cannot share with yourself")
+	}
+	// Each session notifies its professional: a patient cannot flood
+	// anyone's inbox. Replays of an idempotency key count too.
+	if err := s.limit(ctx, s.cfg.Limits.SharesCreated, "sessions created", "share", c.ID); err != nil {
+		return Share{}, false, err
 	}
 	photos, err := s.selectPhotos(ctx, c.ID, in)
 	if err != nil {

@@ -189,7 +189,7 @@ func TestUploadTimeIndexOnEmulator(t *testing.T) {
 	p := core.Photo{ID: core.NewID("ph"), OwnerID: "pat-1", Size: 10, SHA256: make([]byte, 32),
 		Status: core.StatusPending, UploadExpiresAt: window}
 	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"dr-a"}}
-	img := core.ChatImage{ID: core.NewID("ci"), AppointmentID: a.ID, PatientID: "pat-1", Participants: a.Participants(),
+	img := core.ChatImage{ID: core.NewID("ci"), AppointmentID: a.ID, ClinicID: a.ClinicID, PatientID: "pat-1", Participants: a.Participants(),
 		Size: 10, SHA256: make([]byte, 32), Status: core.StatusPending, UploadExpiresAt: window}
 	if err := s.CreatePhoto(ctx, p); err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestUploadTimeIndexOnEmulator(t *testing.T) {
 	}
 	wantAttrs(storekeys.PhotoKey(p.OwnerID, p.ID), pending)
 	wantAttrs(storekeys.ChatImageKey(img.ID), pending)
-	wantAttrs(storekeys.AppointmentKey(a.ID), map[string]string{})
+	wantAttrs(storekeys.AppointmentKey(a.ClinicID, a.ID), map[string]string{})
 	if diff := cmp.Diff([]string{storekeys.ChatImagePKPrefix + img.ID, storekeys.PhotoPKPrefix + p.OwnerID}, slices.Sorted(slices.Values(due()))); diff != "" {
 		t.Errorf("items due mismatch (-want +got):\n%s", diff)
 	}
@@ -273,7 +273,7 @@ func TestUploadTimeIndexOnEmulator(t *testing.T) {
 // tamper harness and the by-actor index rely on.
 func TestAuditItemShape(t *testing.T) {
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
-	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", At: at}, core.ChainHead{})
+	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", At: at, Outcome: core.OutcomeSuccess}, core.ChainHead{})
 	it, err := marshal(auditItemOf(rec))
 	if err != nil {
 		t.Fatal(err)
@@ -299,6 +299,18 @@ func TestAuditItemShape(t *testing.T) {
 	for _, k := range []string{AttrGSI1PK, AttrGSI1SK} {
 		if _, ok := noActor[k]; ok {
 			t.Errorf("record without an actor has %s, want it absent (not indexed)", k)
+		}
+	}
+	// A stranger's denied probe stays out of the stranger's own history.
+	probe := rec
+	probe.Outcome, probe.Reason = core.OutcomeDenied, core.CodeNotFound
+	unlisted, err := marshal(auditItemOf(core.Link(probe, core.ChainHead{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{AttrGSI1PK, AttrGSI1SK} {
+		if _, ok := unlisted[k]; ok {
+			t.Errorf("a denied probe's record has %s, want it absent (not in the actor's history)", k)
 		}
 	}
 }

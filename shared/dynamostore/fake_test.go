@@ -345,7 +345,7 @@ func TestCreateChatImageCancellation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := core.ChatImage{ID: "ci_1", AppointmentID: a.ID, PatientID: a.PatientID, Participants: a.Participants()}
+	img := core.ChatImage{ID: "ci_1", AppointmentID: a.ID, ClinicID: a.ClinicID, PatientID: a.PatientID, Participants: a.Participants()}
 	ccf := func(it item) types.CancellationReason { return reason("ConditionalCheckFailed", it) }
 	for _, tc := range []struct {
 		name    string
@@ -519,7 +519,6 @@ func TestPutAppointmentConflicts(t *testing.T) {
 		stored  core.Appointment
 		wantMsg string
 	}{
-		{"another clinic", core.Appointment{ID: "appt-1", ClinicID: "clinic-2", PatientID: "pat-1"}, "belongs to another clinic"},
 		{"participants fixed", core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ImageCount: 2}, "has chat images"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -527,7 +526,12 @@ func TestPutAppointmentConflicts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := &fakeAPI{updateItem: func(*dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+			f := &fakeAPI{updateItem: func(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+				// The clinic is in the key: another clinic's appointment with
+				// this id is another item, never a conflict.
+				if got := in.Key[AttrSK].(*types.AttributeValueMemberS).Value; got != "CLINIC#clinic-1" {
+					t.Errorf("UpdateItem of sort key %q, want CLINIC#clinic-1", got)
+				}
 				return nil, opErr("UpdateItem", &types.ConditionalCheckFailedException{Item: old})
 			}}
 			_, err = fakeStore(f).PutAppointment(t.Context(), a)
@@ -580,7 +584,8 @@ func TestQueryPageFillsCutPages(t *testing.T) {
 	if diff := cmp.Diff([]string{"a", "b", "c"}, ids); diff != "" {
 		t.Errorf("page mismatch (-want +got):\n%s", diff)
 	}
-	if want := storekeys.EncodeCursor(storekeys.PhotoSKPrefix + "c"); next != want {
+	photos1 := storekeys.List{PK: storekeys.PhotoPKPrefix + "pat-1", SKPrefix: storekeys.PhotoSKPrefix}
+	if want := storekeys.EncodeCursor(photos1, storekeys.PhotoSKPrefix+"c"); next != want {
 		t.Errorf("next cursor: got %q, want %q", next, want)
 	}
 	if diff := cmp.Diff([]int32{4, 2}, limits); diff != "" {
@@ -591,27 +596,56 @@ func TestQueryPageFillsCutPages(t *testing.T) {
 	}
 }
 
-func TestActorCursorRebuildsTheStartKey(t *testing.T) {
+// TestActorCursorQueriesBelowItsPosition checks how a by-actor page goes
+// on from a cursor, which names no record (and so no patient): a Query of
+// the sort keys below the position's bound that skips the records at the
+// position's time listed already, and asks for enough to skip them.
+func TestActorCursorQueriesBelowItsPosition(t *testing.T) {
 	at := time.Date(2026, 3, 14, 15, 9, 26, 7, time.UTC)
-	sk := storekeys.ActorIndexKey("dr-a", at, "pat-9", 42).SK
-	var got item
-	f := &fakeAPI{query: func(in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
-		got = in.ExclusiveStartKey
-		if aws.ToString(in.IndexName) != IndexByActor || aws.ToBool(in.ScanIndexForward) {
-			t.Errorf("Query: index %q, forward %v; want %q newest first", aws.ToString(in.IndexName), aws.ToBool(in.ScanIndexForward), IndexByActor)
+	rec := func(at time.Time, patient string, seq uint64) item {
+		it, err := marshal(auditItemOf(core.AuditRecord{PatientID: patient, Seq: seq, At: at, ActorID: "dr-a", Outcome: core.OutcomeSuccess}))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return &dynamodb.QueryOutput{}, nil
+		return it
+	}
+	var in *dynamodb.QueryInput
+	f := &fakeAPI{query: func(q *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+		in = q
+		// Two records at the position's time, listed on the page before;
+		// then two more at that time and one before it.
+		return &dynamodb.QueryOutput{Items: []item{
+			rec(at, "pat-9", 42), rec(at, "pat-8", 7), rec(at, "pat-7", 3), rec(at, "pat-6", 1), rec(at.Add(-time.Second), "pat-5", 2),
+		}}, nil
 	}}
-	if _, _, err := fakeStore(f).ListAuditByActor(t.Context(), "dr-a", core.Page{Cursor: storekeys.EncodeCursor(sk), Limit: 2}); err != nil {
+	list := storekeys.List{PK: "ACTOR#dr-a", Desc: true}
+	cursor := storekeys.EncodeCursor(list, storekeys.ActorPos{At: at, N: 2}.String())
+	recs, next, err := fakeStore(f).ListAuditByActor(t.Context(), "dr-a", core.Page{Cursor: cursor, Limit: 2})
+	if err != nil {
 		t.Fatalf("ListAuditByActor: %v", err)
 	}
-	want := map[string]string{AttrPK: "AUDIT#pat-9", AttrSK: storekeys.SeqSK(42), AttrGSI1PK: "ACTOR#dr-a", AttrGSI1SK: sk}
-	gotS := map[string]string{}
-	for k, v := range got {
-		gotS[k] = v.(*types.AttributeValueMemberS).Value
+	if aws.ToString(in.IndexName) != IndexByActor || aws.ToBool(in.ScanIndexForward) || in.ExclusiveStartKey != nil {
+		t.Errorf("Query: index %q, forward %v, start key %v; want %q newest first from no key",
+			aws.ToString(in.IndexName), aws.ToBool(in.ScanIndexForward), in.ExclusiveStartKey, IndexByActor)
 	}
-	if diff := cmp.Diff(want, gotS); diff != "" {
-		t.Errorf("ExclusiveStartKey mismatch (-want +got):\n%s", diff)
+	if got, want := aws.ToString(in.KeyConditionExpression), "#pk = :pk AND #sk < :bound"; got != want {
+		t.Errorf("KeyConditionExpression %q, want %q", got, want)
+	}
+	if got := in.ExpressionAttributeValues[":bound"].(*types.AttributeValueMemberS).Value; got != (storekeys.ActorPos{At: at, N: 2}).Bound() {
+		t.Errorf(":bound %q", got)
+	}
+	if got := aws.ToInt32(in.Limit); got != 2+2+1 {
+		t.Errorf("Limit %d, want 5: two to skip, a page of two and one more", got)
+	}
+	var patients []string
+	for _, r := range recs {
+		patients = append(patients, r.PatientID)
+	}
+	if diff := cmp.Diff([]string{"pat-7", "pat-6"}, patients); diff != "" {
+		t.Errorf("page mismatch (-want +got):\n%s", diff)
+	}
+	if want := storekeys.EncodeCursor(list, storekeys.ActorPos{At: at, N: 4}.String()); next != want {
+		t.Errorf("next cursor %q, want %q (four listed at that time)", next, want)
 	}
 }
 
@@ -619,6 +653,9 @@ func TestInvalidInputMakesNoCall(t *testing.T) {
 	f := &fakeAPI{}
 	s := fakeStore(f)
 	ctx := t.Context()
+	chain := storekeys.List{PK: "AUDIT#pat-1", SKPrefix: storekeys.AuditSeqSKPrefix}
+	actor := storekeys.List{PK: "ACTOR#dr-a", Desc: true}
+	photos := storekeys.List{PK: "USER#pat-1", SKPrefix: storekeys.PhotoSKPrefix}
 	bad := map[string]error{
 		"CreatePhoto NUL":        s.CreatePhoto(ctx, core.Photo{ID: "ph\x00", OwnerID: "pat-1"}),
 		"CreatePhoto not UTF-8":  s.CreatePhoto(ctx, core.Photo{ID: "ph\xff", OwnerID: "pat-1"}),
@@ -627,9 +664,11 @@ func TestInvalidInputMakesNoCall(t *testing.T) {
 		"AppendAudit actor":      s.AppendAudit(ctx, core.AuditRecord{PatientID: "pat-1", ActorID: "dr\x00", Seq: 1}),
 		"CreateChatImage":        s.CreateChatImage(ctx, core.ChatImage{ID: "ci_1", AppointmentID: ""}),
 		"PutAppointment clinic":  errOf(s.PutAppointment(ctx, core.Appointment{ID: "appt-1"})),
-		"ListAudit seq cursor":   listErr(s.ListAudit(ctx, "pat-1", false, core.Page{Cursor: storekeys.EncodeCursor("SEQ#12"), Limit: 1})),
-		"ListAuditByActor bad":   listErr(s.ListAuditByActor(ctx, "dr-a", core.Page{Cursor: storekeys.EncodeCursor("PHOTO#x"), Limit: 1})),
-		"ListPhotos bare prefix": listErr(s.ListPhotos(ctx, "pat-1", core.Page{Cursor: storekeys.EncodeCursor(storekeys.PhotoSKPrefix), Limit: 1})),
+		"ListAudit seq cursor":   listErr(s.ListAudit(ctx, "pat-1", false, core.Page{Cursor: storekeys.EncodeCursor(chain, "SEQ#12"), Limit: 1})),
+		"ListAuditByActor bad":   listErr(s.ListAuditByActor(ctx, "dr-a", core.Page{Cursor: storekeys.EncodeCursor(actor, "PHOTO#x"), Limit: 1})),
+		"ListAuditByActor key":   listErr(s.ListAuditByActor(ctx, "dr-a", core.Page{Cursor: storekeys.EncodeCursor(actor, storekeys.ActorIndexKey("dr-a", time.Now(), "pat-1", 1).SK), Limit: 1})),
+		"ListPhotos bare prefix": listErr(s.ListPhotos(ctx, "pat-1", core.Page{Cursor: storekeys.EncodeCursor(photos, storekeys.PhotoSKPrefix), Limit: 1})),
+		"ListPhotos of another":  listErr(s.ListPhotos(ctx, "pat-2", core.Page{Cursor: storekeys.EncodeCursor(photos, storekeys.PhotoSKPrefix+"ph_1"), Limit: 1})),
 	}
 	wantInvalidNoCall(t, f, bad)
 }

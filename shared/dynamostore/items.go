@@ -173,7 +173,7 @@ type appointmentItem struct {
 }
 
 func appointmentItemOf(a core.Appointment) appointmentItem {
-	k := storekeys.AppointmentKey(a.ID)
+	k := storekeys.AppointmentKey(a.ClinicID, a.ID)
 	return appointmentItem{
 		PK:              k.PK,
 		SK:              k.SK,
@@ -231,6 +231,7 @@ type chatImageItem struct {
 	SK              string   `dynamodbav:"sk"`
 	ID              string   `dynamodbav:"image_id"`
 	AppointmentID   string   `dynamodbav:"appointment_id"`
+	ClinicID        string   `dynamodbav:"clinic_id"`
 	PatientID       string   `dynamodbav:"patient_id"`
 	UploaderID      string   `dynamodbav:"uploader_id"`
 	Participants    []string `dynamodbav:"participants"`
@@ -251,6 +252,7 @@ func chatImageItemOf(c core.ChatImage) chatImageItem {
 		SK:              k.SK,
 		ID:              c.ID,
 		AppointmentID:   c.AppointmentID,
+		ClinicID:        c.ClinicID,
 		PatientID:       c.PatientID,
 		UploaderID:      c.UploaderID,
 		Participants:    c.Participants,
@@ -269,6 +271,7 @@ func (r chatImageItem) chatImage() (core.ChatImage, error) {
 	c := core.ChatImage{
 		ID:            r.ID,
 		AppointmentID: r.AppointmentID,
+		ClinicID:      r.ClinicID,
 		PatientID:     r.PatientID,
 		UploaderID:    r.UploaderID,
 		Participants:  r.Participants,
@@ -299,8 +302,9 @@ type auditItem struct {
 	RequestID    string `dynamodbav:"request_id"`
 	PrevHash     []byte `dynamodbav:"prev_hash,omitempty"`
 	Hash         []byte `dynamodbav:"hash,omitempty"`
-	// GSI1PK and GSI1SK put the record in IndexByActor; a record without an
-	// actor is not indexed (index keys cannot be empty).
+	// GSI1PK and GSI1SK put the record in IndexByActor when its actor's
+	// history lists it (core.AuditRecord.InActorHistory); a record without
+	// an actor is not indexed (index keys cannot be empty).
 	GSI1PK string `dynamodbav:"gsi1pk,omitempty"`
 	GSI1SK string `dynamodbav:"gsi1sk,omitempty"`
 	// Every record is in IndexTime under its audit counter (auditCounter),
@@ -337,7 +341,7 @@ func auditItemOf(a core.AuditRecord) auditItem {
 		Hash:         a.Hash,
 		timeIndexed:  auditCounter(a),
 	}
-	if a.ActorID != "" {
+	if a.InActorHistory() {
 		ak := storekeys.ActorIndexKey(a.ActorID, a.At, a.PatientID, a.Seq)
 		it.GSI1PK, it.GSI1SK = ak.PK, ak.SK
 	}
@@ -380,7 +384,6 @@ const (
 	attrSHA256          = "sha256"
 	attrUploadExpiresAt = "upload_expires_at"
 	attrUpdatedAt       = "updated_at"
-	attrClinicID        = "clinic_id"
 	attrPatientID       = "patient_id"
 	attrImageCount      = "image_count"
 	attrCreatedAt       = "created_at"

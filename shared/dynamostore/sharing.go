@@ -220,7 +220,8 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 	default:
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, core.ErrInvalid("role %q has no shares", role))
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, "")
+	list := storekeys.List{PK: pk, Desc: true}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	var start item
 	if err == nil && after != "" {
 		id, perr := parseShareIndexSK(after)
@@ -251,7 +252,7 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 	if err != nil {
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
 	}
-	return shares, next, nil
+	return shares, cursorOf(list, next), nil
 }
 
 // shareIndexTimeLen is the length of the time at the start of a share index
@@ -673,7 +674,8 @@ func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page)
 	if err := storekeys.CheckIDs(recipient); err != nil {
 		return nil, "", fmt.Errorf("list inbox of %q: %w", recipient, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.InboxSKPrefix)
+	list := storekeys.List{PK: storekeys.InboxPKPrefix + recipient, SKPrefix: storekeys.InboxSKPrefix, Desc: true}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
 	}
@@ -690,7 +692,7 @@ func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page)
 	if err != nil {
 		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
 	}
-	return out, next, nil
+	return out, cursorOf(list, next), nil
 }
 
 // MarkRead marks one of recipient's notifications read with one UpdateItem

@@ -254,7 +254,8 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 	if err := storekeys.CheckIDs(owner); err != nil {
 		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.PhotoSKPrefix)
+	list := storekeys.List{PK: storekeys.PhotoPKPrefix + owner, SKPrefix: storekeys.PhotoSKPrefix}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
@@ -270,7 +271,16 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 	if err != nil {
 		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
 	}
-	return photos, next, nil
+	return photos, cursorOf(list, next), nil
+}
+
+// cursorOf is the cursor of list after a page that ended at position pos;
+// "" at the end of the list.
+func cursorOf(list storekeys.List, pos string) string {
+	if pos == "" {
+		return ""
+	}
+	return storekeys.EncodeCursor(list, pos)
 }
 
 // DeletePhoto removes the photo (owner, id) with one DeleteItem conditional
@@ -303,13 +313,13 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 	return p, nil
 }
 
-// PutAppointment creates or replaces an appointment with one UpdateItem that
-// sets every field but created_at and image_count, which it sets only when
-// absent. Its condition is that the item is absent, or that it belongs to
-// the same clinic and either has no chat images or keeps the same
-// participant set (compared through participants_key). ReturnValues ALL_OLD
-// tells whether it created the item; on a failed condition the item as it
-// was tells which conflict it is.
+// PutAppointment creates or replaces clinic a.ClinicID's appointment a.ID
+// with one UpdateItem that sets every field but created_at and
+// image_count, which it sets only when absent. Its condition is that the
+// item is absent, or that it has no chat images or keeps the same
+// participant set (compared through participants_key). Another clinic's
+// appointment with the id is another item, which the UpdateItem never
+// touches. ReturnValues ALL_OLD tells whether it created the item.
 func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, error) {
 	if err := storekeys.CheckIDs(a.ID, a.ClinicID); err != nil {
 		return false, fmt.Errorf("put appointment %q: %w", a.ID, err)
@@ -319,10 +329,10 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 		return false, fmt.Errorf("put appointment %s: %w", a.ID, err)
 	}
 	names := map[string]string{
-		"#pk": AttrPK, "#clinic": attrClinicID, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#created": attrCreatedAt,
+		"#pk": AttrPK, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#created": attrCreatedAt,
 	}
 	values := map[string]types.AttributeValue{
-		":clinic": fields[attrClinicID], ":pkey": fields[attrParticipantsKey], ":created": fields[attrCreatedAt], ":zero": avN("0"),
+		":pkey": fields[attrParticipantsKey], ":created": fields[attrCreatedAt], ":zero": avN("0"),
 	}
 	set := []string{"#created = if_not_exists(#created, :created)", "#count = if_not_exists(#count, :zero)"}
 	for i, name := range slices.Sorted(maps.Keys(fields)) {
@@ -336,9 +346,9 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 	}
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           s.table,
-		Key:                                 keyItem(storekeys.AppointmentKey(a.ID)),
+		Key:                                 keyItem(storekeys.AppointmentKey(a.ClinicID, a.ID)),
 		UpdateExpression:                    aws.String("SET " + strings.Join(set, ", ")),
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR (#clinic = :clinic AND (#count = :zero OR #pkey = :pkey))"),
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #count = :zero OR #pkey = :pkey"),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllOld,
@@ -353,13 +363,6 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 		if len(old) == 0 {
 			return false, core.ErrInternal(err, "put appointment %s: the condition failed on no item", a.ID)
 		}
-		prev, derr := decodeAppointment(old)
-		if derr != nil {
-			return false, fmt.Errorf("put appointment %s: %w", a.ID, derr)
-		}
-		if prev.ClinicID != a.ClinicID {
-			return false, fmt.Errorf("put appointment %s: %w", a.ID, core.ErrConflict("appointment %s belongs to another clinic", a.ID))
-		}
 		return false, fmt.Errorf("put appointment %s: %w", a.ID,
 			core.ErrConflict("appointment %s has chat images: its participants cannot change", a.ID))
 	}
@@ -369,13 +372,13 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 	return len(out.Attributes) == 0, nil
 }
 
-// GetAppointment returns the appointment or KindNotFound, with one strongly
-// consistent GetItem.
-func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
+// GetAppointment returns clinicID's appointment id or KindNotFound, with one
+// strongly consistent GetItem.
+func (s *Store) GetAppointment(ctx context.Context, clinicID, id string) (core.Appointment, error) {
+	if err := storekeys.CheckIDs(clinicID, id); err != nil {
 		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
 	}
-	it, err := s.get(ctx, storekeys.AppointmentKey(id))
+	it, err := s.get(ctx, storekeys.AppointmentKey(clinicID, id))
 	if err != nil {
 		return core.Appointment{}, translate(err, "get appointment %s", id)
 	}
@@ -389,6 +392,33 @@ func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment
 	return a, nil
 }
 
+// FindAppointments returns every clinic's appointment id, ordered by
+// clinic, with a strongly consistent Query of the id's partition (one
+// request, and one more per further 1 MB).
+func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appointment, error) {
+	if err := storekeys.CheckIDs(id); err != nil {
+		return nil, fmt.Errorf("find appointment %q: %w", id, err)
+	}
+	q := s.partitionQuery(storekeys.AppointmentPKPrefix+id, storekeys.AppointmentSKPrefix, true)
+	var items []item
+	for {
+		out, err := s.client.Query(ctx, q)
+		if err != nil {
+			return nil, translate(err, "find appointment %s", id)
+		}
+		items = append(items, out.Items...)
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	out, err := decodeAll(items, decodeAppointment)
+	if err != nil {
+		return nil, fmt.Errorf("find appointment %s: %w", id, err)
+	}
+	return out, nil
+}
+
 // CreateChatImage stores a new chat image and counts it on its appointment in
 // one TransactWriteItems: a Put of the image conditional on its absence, and
 // an Update that adds one to the appointment's image_count, conditional on
@@ -397,7 +427,7 @@ func (s *Store) GetAppointment(ctx context.Context, id string) (core.Appointment
 // the appointment is gone (the update's ALL_OLD item is empty: KindNotFound),
 // or its participants changed (KindConflict).
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckIDs(img.ID, img.AppointmentID, img.ClinicID); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
 	it, err := marshal(chatImageItemOf(img))
@@ -413,7 +443,7 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		}},
 		{Update: &types.Update{
 			TableName:           s.table,
-			Key:                 keyItem(storekeys.AppointmentKey(img.AppointmentID)),
+			Key:                 keyItem(storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)),
 			UpdateExpression:    aws.String("ADD #count :one"),
 			ConditionExpression: aws.String("attribute_exists(#pk) AND #pkey = :pkey AND #patient = :patient"),
 			ExpressionAttributeNames: map[string]string{
@@ -639,7 +669,8 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 	if err := storekeys.CheckIDs(patientID); err != nil {
 		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, storekeys.AuditSeqSKPrefix)
+	list := storekeys.List{PK: storekeys.AuditPKPrefix + patientID, SKPrefix: storekeys.AuditSeqSKPrefix, Desc: newestFirst}
+	after, err := storekeys.DecodeCursor(page.Cursor, list)
 	if err == nil && after != "" {
 		if _, perr := storekeys.ParseSeqSK(after); perr != nil {
 			err = core.ErrInvalid("cursor is malformed")
@@ -661,29 +692,24 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
 	}
-	return recs, next, nil
+	return recs, cursorOf(list, next), nil
 }
 
 // ListAuditByActor returns one page of actorID's records across all chains,
-// newest first, with a Query of IndexByActor. The cursor holds the index
-// sort key, which names the record, so the full ExclusiveStartKey (index and
-// table keys) is rebuilt from it. Index reads are eventually consistent: a
-// record appended a moment ago may be missing from the page.
+// newest first, with Queries of IndexByActor. The cursor holds a
+// storekeys.ActorPos, not the index key of the page's last record, which
+// would name its patient (and rebuilding an ExclusiveStartKey needs that
+// record's table key, which holds the patient id too). So the next page is
+// a Query of the sort keys below the position's bound, which skips the
+// records at the position's time that were listed already: no extra
+// request, only those few records read again. Index reads are eventually
+// consistent: a record appended a moment ago may be missing from the page.
 func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.Page) ([]core.AuditRecord, string, error) {
 	if err := storekeys.CheckIDs(actorID); err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %q: %w", actorID, err)
 	}
-	after, err := storekeys.DecodeCursor(page.Cursor, "")
-	var start item
-	if err == nil && after != "" {
-		_, patient, seq, perr := storekeys.ParseActorSK(after)
-		if perr != nil || storekeys.CheckIDs(patient) != nil {
-			err = core.ErrInvalid("cursor is malformed")
-		} else {
-			rk := storekeys.AuditRecordKey(patient, seq)
-			start = item{AttrPK: avS(rk.PK), AttrSK: avS(rk.SK), AttrGSI1PK: avS(storekeys.ActorPKPrefix + actorID), AttrGSI1SK: avS(after)}
-		}
-	}
+	list := storekeys.List{PK: storekeys.ActorPKPrefix + actorID, Desc: true}
+	prev, err := storekeys.DecodeActorCursor(page.Cursor, list)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
 	}
@@ -692,19 +718,61 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 		IndexName:                 aws.String(IndexByActor),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": AttrGSI1PK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(storekeys.ActorPKPrefix + actorID)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(list.PK)},
 		ScanIndexForward:          aws.Bool(false),
-		ExclusiveStartKey:         start,
 	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrGSI1SK)
-	if err != nil {
-		return nil, "", translate(err, "list audit of actor %s", actorID)
+	skip := 0
+	if prev != nil {
+		q.KeyConditionExpression = aws.String("#pk = :pk AND #sk < :bound")
+		q.ExpressionAttributeNames["#sk"] = AttrGSI1SK
+		q.ExpressionAttributeValues[":bound"] = avS(prev.Bound())
+		skip = prev.N
+	}
+	limit := pageLimit(page)
+	var items []item
+	var sks []string
+	more := false
+	for !more {
+		// Enough for the records still to skip, the page and one more, which
+		// tells whether another page follows; DynamoDB may return fewer.
+		q.Limit = aws.Int32(int32(min(skip+limit+1-len(items), maxPageItems)))
+		out, err := s.client.Query(ctx, q)
+		if err != nil {
+			return nil, "", translate(err, "list audit of actor %s", actorID)
+		}
+		for _, it := range out.Items {
+			sk, ok := it[AttrGSI1SK].(*types.AttributeValueMemberS)
+			if !ok {
+				return nil, "", core.ErrInternal(nil, "item %s has no %s", describeKey(it), AttrGSI1SK)
+			}
+			if skip > 0 && prev.AtTime(sk.Value) {
+				skip--
+				continue
+			}
+			skip = 0 // the records at the position's time are behind
+			if len(items) == limit {
+				more = true
+				break
+			}
+			items, sks = append(items, it), append(sks, sk.Value)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 	recs, err := decodeAudits(items)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit of actor %s: %w", actorID, err)
 	}
-	return recs, next, nil
+	if !more {
+		return recs, "", nil
+	}
+	pos, err := storekeys.NextActorPos(prev, sks)
+	if err != nil {
+		return nil, "", core.ErrInternal(err, "list audit of actor %s", actorID)
+	}
+	return recs, storekeys.EncodeCursor(list, pos.String()), nil
 }
 
 func decodeAudits(items []item) ([]core.AuditRecord, error) { return decodeAll(items, decodeAudit) }
@@ -750,8 +818,8 @@ const maxPageItems = 1 << 20
 // follow, and the list never ends with an empty page. DynamoDB may cut a
 // response at 1 MB before its Limit; then queryPage goes on from where the
 // response stopped until the page is full or the partition is exhausted. The
-// next cursor is the sort attribute cursorAttr of the page's last item,
-// "" at the end.
+// next position is the sort attribute cursorAttr of the page's last item,
+// "" at the end; the caller makes it a cursor of its list.
 func (s *Store) queryPage(ctx context.Context, q *dynamodb.QueryInput, limit int, cursorAttr string) ([]item, string, error) {
 	var items []item
 	for {
@@ -767,7 +835,7 @@ func (s *Store) queryPage(ctx context.Context, q *dynamodb.QueryInput, limit int
 			if !ok {
 				return nil, "", core.ErrInternal(nil, "item %s has no %s", describeKey(items[limit-1]), cursorAttr)
 			}
-			return items, storekeys.EncodeCursor(last.Value), nil
+			return items, last.Value, nil
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			return items, "", nil

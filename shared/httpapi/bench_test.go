@@ -128,9 +128,13 @@ func (c *countingStore) PutAppointment(ctx context.Context, a core.Appointment) 
 	c.count("PutAppointment")
 	return c.Store.PutAppointment(ctx, a)
 }
-func (c *countingStore) GetAppointment(ctx context.Context, id string) (core.Appointment, error) {
+func (c *countingStore) GetAppointment(ctx context.Context, clinic, id string) (core.Appointment, error) {
 	c.count("GetAppointment")
-	return c.Store.GetAppointment(ctx, id)
+	return c.Store.GetAppointment(ctx, clinic, id)
+}
+func (c *countingStore) FindAppointments(ctx context.Context, id string) ([]core.Appointment, error) {
+	c.count("FindAppointments")
+	return c.Store.FindAppointments(ctx, id)
 }
 func (c *countingStore) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 	c.count("CreateChatImage")

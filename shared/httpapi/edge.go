@@ -164,10 +164,17 @@ func (h *Handler) logRequest(ctx context.Context, op, reqID string, status int, 
 	level := slog.LevelInfo
 	if err != nil {
 		attrs = append(attrs, slog.String("code", core.CodeOf(err)))
-		if status >= 500 {
+		var e *core.Error
+		switch {
+		case status >= 500:
 			level = slog.LevelError
 			// Details of internal errors are logged, never returned. Adapters keep
 			// keys, PHI and URLs out of their error messages.
+			attrs = append(attrs, slog.String("error", err.Error()))
+		case errors.As(err, &e) && e.Err != nil:
+			// A refusal that hides a failure behind it (a denial whose audit
+			// record could not be written still answers 404): log the failure.
+			level = slog.LevelWarn
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 	}
@@ -282,7 +289,12 @@ func errorResponse(err error, reqID string) events.APIGatewayV2HTTPResponse {
 	} else if status == http.StatusServiceUnavailable {
 		msg = "a dependency is unavailable; retry later"
 	}
-	return jsonResponse(status, errorBody{Error: errorDetail{Code: core.CodeOf(err), Message: msg, RequestID: reqID}}, reqID)
+	resp := jsonResponse(status, errorBody{Error: errorDetail{Code: core.CodeOf(err), Message: msg, RequestID: reqID}}, reqID)
+	if d := core.RetryAfterOf(err); d > 0 && status == http.StatusTooManyRequests {
+		// Whole seconds, rounded up: never an invitation to retry too early.
+		resp.Headers["Retry-After"] = strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+	}
+	return resp
 }
 
 func jsonResponse(status int, body any, reqID string) events.APIGatewayV2HTTPResponse {

@@ -73,7 +73,9 @@ func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 	}
 	chatUpload := func() any {
 		_, sum := testenv.RandomBytes(10)
-		return map[string]any{"appointment_id": appt1, "content_type": "image/png", "size": 10, "sha256": sum}
+		// clinic2 registers an appointment appt1 of its own below, with the
+		// same participants: they name the clinic.
+		return map[string]any{"appointment_id": appt1, "clinic_id": clinic1, "content_type": "image/png", "size": 10, "sha256": sum}
 	}
 	appointment := func() any {
 		now := time.Now().UTC()
@@ -91,7 +93,7 @@ func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 		{"finalize-upload", "POST", "/v1/photos/" + ph1 + "/finalize", nil, map[string]int{"patient2": 404, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"list-photos", "GET", "/v1/photos", nil, map[string]int{"patient2": 200, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"delete-photo", "DELETE", "/v1/photos/" + ph2, nil, map[string]int{"patient2": 404, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
-		{"register-appointment", "PUT", "/v1/appointments/" + appt1, appointment, map[string]int{"patient2": 403, "pro2": 403, "clinic2": 409, "clinic1": 200, "pro1": 403, "patient1": 403}},
+		{"register-appointment", "PUT", "/v1/appointments/" + appt1, appointment, map[string]int{"patient2": 403, "pro2": 403, "clinic2": 201, "clinic1": 200, "pro1": 403, "patient1": 403}},
 		{"chat-upload", "POST", "/api/chat-images", chatUpload, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 201, "patient1": 201}},
 		{"chat-finalize", "POST", "/api/chat-images/" + img + "/finalize", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"chat-signed-url", "GET", "/api/chat-images/" + img + "/signed-url", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},

@@ -161,6 +161,7 @@ func (h *Handler) registerAppointment(ctx context.Context, r request) (int, any,
 
 type chatUploadBody struct {
 	AppointmentID string `json:"appointment_id"`
+	ClinicID      string `json:"clinic_id"` // optional: see core.ChatUploadInput
 	ContentType   string `json:"content_type"`
 	Size          *int64 `json:"size"`
 	SHA256        []byte `json:"sha256"`
@@ -179,7 +180,7 @@ func (h *Handler) chatUpload(ctx context.Context, r request) (int, any, error) {
 		return 0, nil, core.ErrInvalid("size is required")
 	}
 	up, err := h.svc.CreateChatUpload(ctx, r.caller, core.ChatUploadInput{
-		AppointmentID: b.AppointmentID, ContentType: b.ContentType, Size: *b.Size, SHA256: b.SHA256,
+		AppointmentID: b.AppointmentID, ClinicID: b.ClinicID, ContentType: b.ContentType, Size: *b.Size, SHA256: b.SHA256,
 	})
 	if err != nil {
 		return 0, nil, err

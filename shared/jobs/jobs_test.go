@@ -30,8 +30,12 @@ const (
 // forEachRuntime runs test on the embedded runtime and on the AWS adapters
 // against the emulators.
 func forEachRuntime(t *testing.T, test func(*testing.T, *testenv.Env)) {
+	forEachRuntimeWith(t, core.Config{}, test)
+}
+
+func forEachRuntimeWith(t *testing.T, cfg core.Config, test func(*testing.T, *testenv.Env)) {
 	for _, rt := range testenv.Runtimes {
-		t.Run(rt.Name, func(t *testing.T) { test(t, rt.Start(t, core.Config{})) })
+		t.Run(rt.Name, func(t *testing.T) { test(t, rt.Start(t, cfg)) })
 	}
 }
 
@@ -752,7 +756,11 @@ func expiries(t *testing.T, c *client.Client) int {
 // A failed item holds it (and fails the run, so that it is seen), a run cut
 // by its deadline leaves it, a long outage skips nothing, and pages of more
 // than one page's worth of items are all done.
-func TestCleanupResumes(t *testing.T) { forEachRuntime(t, testCleanupResumes) }
+func TestCleanupResumes(t *testing.T) {
+	// One patient creates more sessions in an hour than a page of cleanup,
+	// and more than the default limit allows.
+	forEachRuntimeWith(t, core.Config{Limits: core.Limits{SharesCreated: 1000}}, testCleanupResumes)
+}
 
 func testCleanupResumes(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()

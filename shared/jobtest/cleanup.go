@@ -41,7 +41,7 @@ func testAbandonUpload(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		img := createChatImage(t, s, t0.Add(uploadWindow))
 		other := createChatImage(t, s, t0.Add(uploadWindow))
-		appt, err := s.GetAppointment(ctx(t), img.AppointmentID)
+		appt, err := s.GetAppointment(ctx(t), img.ClinicID, img.AppointmentID)
 		storetest.Must(t, "GetAppointment", err)
 		now := img.UploadExpiresAt.Add(time.Hour)
 		storetest.Must(t, "AbandonUpload", s.AbandonUpload(ctx(t), chatDue(img), now))
@@ -52,7 +52,7 @@ func testAbandonUpload(t *testing.T, h Harness) {
 		if diff := cmp.Diff(other, got, cmpOpts); diff != "" {
 			t.Errorf("GetChatImage of the other image mismatch (-want +got):\n%s", diff)
 		}
-		after, err := s.GetAppointment(ctx(t), img.AppointmentID)
+		after, err := s.GetAppointment(ctx(t), img.ClinicID, img.AppointmentID)
 		storetest.Must(t, "GetAppointment", err)
 		if diff := cmp.Diff(appt, after, cmpOpts); diff != "" {
 			t.Errorf("the appointment changed with AbandonUpload (-before +after):\n%s", diff)

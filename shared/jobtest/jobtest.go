@@ -239,7 +239,7 @@ func putAppointment(t *testing.T, s Store) core.Appointment {
 // ends at windowEnd, and returns it.
 func createChatImage(t *testing.T, s Store, windowEnd time.Time) core.ChatImage {
 	t.Helper()
-	a, err := s.GetAppointment(ctx(t), "appt-1")
+	a, err := s.GetAppointment(ctx(t), "clinic-1", "appt-1")
 	if core.KindOf(err) == core.KindNotFound {
 		a, err = putAppointment(t, s), nil
 	}
@@ -249,6 +249,7 @@ func createChatImage(t *testing.T, s Store, windowEnd time.Time) core.ChatImage 
 	img := core.ChatImage{
 		ID:              id,
 		AppointmentID:   a.ID,
+		ClinicID:        a.ClinicID,
 		PatientID:       a.PatientID,
 		UploaderID:      "dr-a",
 		Participants:    a.Participants(),

@@ -46,7 +46,8 @@ func (s *Store) internal(op, key string, err error) *httpError {
 // X-Content-Type-Options: nosniff. Errors are JSON
 // {"error":{"code","message","request_id"}} with the codes forbidden (403: bad,
 // missing or expired signature), invalid_request (400, 405, 411),
-// not_found (404) and payload_too_large (413).
+// not_found (404), conflict (412: the key was written or deleted before; a
+// URL uploads once) and payload_too_large (413).
 func (s *Store) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Store) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -196,6 +197,9 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string, q u
 		if len(sums) > 1 || err != nil || !hmac.Equal(got, sum) {
 			return &httpError{http.StatusBadRequest, core.CodeInvalid, "the " + ChecksumHeader + " header does not match the signed sha256"}
 		}
+	}
+	if herr := s.writable(key); herr != nil {
+		return herr
 	}
 	if herr := s.put(key, contentType, r.Body, length, sum); herr != nil {
 		return herr

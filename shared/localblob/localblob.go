@@ -28,8 +28,19 @@
 // key can name a path outside the root and no key is a directory of another.
 // The file holds a small header (a magic string and the content type) followed
 // by the object's bytes: an upload is written to a temporary file in the same
-// directory, synced and renamed over the object at once, so a reader sees the
-// old object or the new one, never a part or a mix.
+// directory, synced and then linked into place, so a reader sees no object
+// or the whole object, never a part.
+//
+// # Write once, and deletes that stay deleted
+//
+// As on S3 with the If-None-Match: * that s3blob signs, a key is written
+// once: an upload to a key that holds an object, or held one that was
+// deleted, is refused with 412 and code conflict. Delete leaves a tombstone
+// at {root}/tombstones/{h[:2]}/{h}, holding the time of the delete, so that
+// an upload URL signed before the delete (a deleted photo's) can no longer
+// write the key. A tombstone is kept for MaxTTL, the longest any URL lives,
+// and then swept: when the store is opened, and by a Delete at most once an
+// hour.
 package localblob
 
 import (
@@ -51,6 +62,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
@@ -90,17 +102,29 @@ const (
 	// staleAfter is the age past which New removes leftover temporary files
 	// of interrupted uploads; no upload takes that long.
 	staleAfter = time.Hour
+	// TombstoneTTL is how long a deleted key refuses uploads: as long as the
+	// longest URL the store signs, so that no URL outlives its key's
+	// tombstone.
+	TombstoneTTL = MaxTTL
+	// sweepEvery is how often Delete sweeps expired tombstones.
+	sweepEvery = time.Hour
 )
 
 // Store is the local blob store. It is safe for concurrent use.
 type Store struct {
-	root    string
-	objects string // {root}/objects
-	base    string // base URL without a trailing slash
-	prefix  string // URL path the handler serves, with a trailing slash
-	secret  []byte
-	now     func() time.Time
-	log     *slog.Logger
+	root       string
+	objects    string // {root}/objects
+	tombstones string // {root}/tombstones
+	base       string // base URL without a trailing slash
+	prefix     string // URL path the handler serves, with a trailing slash
+	secret     []byte
+	now        func() time.Time
+	log        *slog.Logger
+	// keys serializes, per key, an upload's final step with Delete, so that
+	// an upload never lands after the delete of its key.
+	keys [64]sync.Mutex
+	// lastSweep is when Delete last swept tombstones (Unix seconds).
+	lastSweep atomic.Int64
 
 	// pinMu orders Delete after Pin: deletes hold it shared, Pin and
 	// Close of a pin exclusively, so that a delete either finished before a
@@ -138,22 +162,26 @@ func New(root, baseURL string, secret []byte, opts ...Option) (*Store, error) {
 	path := strings.TrimSuffix(u.Path, "/")
 	u.Path = path
 	s := &Store{
-		root:    root,
-		objects: filepath.Join(root, "objects"),
-		base:    u.String(),
-		prefix:  path + "/",
-		secret:  append([]byte(nil), secret...),
-		now:     time.Now,
-		log:     slog.New(slog.DiscardHandler),
-		pins:    map[*Pin]struct{}{},
+		root:       root,
+		objects:    filepath.Join(root, "objects"),
+		tombstones: filepath.Join(root, "tombstones"),
+		base:       u.String(),
+		prefix:     path + "/",
+		secret:     append([]byte(nil), secret...),
+		now:        time.Now,
+		log:        slog.New(slog.DiscardHandler),
+		pins:       map[*Pin]struct{}{},
 	}
 	for _, o := range opts {
 		o(s)
 	}
-	if err := os.MkdirAll(s.objects, 0o700); err != nil {
-		return nil, fmt.Errorf("new local blob store: create object directory: %w", err)
+	for _, dir := range []string{s.objects, s.tombstones} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("new local blob store: create directory: %w", err)
+		}
 	}
 	s.removeStaleTemps()
+	s.SweepTombstones()
 	return s, nil
 }
 
@@ -211,8 +239,9 @@ func checkKey(op, key string) error {
 func (s *Store) expiry(ttl time.Duration) int64 { return s.now().Add(ttl).Unix() }
 
 // PresignPut returns a PUT of exactly size bytes with the given SHA-256 and
-// content type to key. The client must send the returned headers, Content-Type
-// and x-amz-checksum-sha256.
+// content type to key. The client must send the returned headers,
+// Content-Type and x-amz-checksum-sha256, and may send If-None-Match: *, as
+// for S3. The upload is refused once the key holds an object or was deleted.
 func (s *Store) PresignPut(_ context.Context, key string, size int64, sum []byte, contentType string, ttl time.Duration) (core.Upload, error) {
 	const op = "presign upload"
 	if err := checkKey(op, key); err != nil {
@@ -235,6 +264,8 @@ func (s *Store) PresignPut(_ context.Context, key string, size int64, sum []byte
 		Headers: map[string]string{
 			"Content-Type": contentType,
 			ChecksumHeader: base64.StdEncoding.EncodeToString(sum),
+			// What S3 needs to write once; the handler writes once anyway.
+			"If-None-Match": "*",
 		},
 		ExpiresAt: time.Unix(exp, 0).UTC(),
 	}, nil
@@ -276,16 +307,45 @@ func (s *Store) sign(method, key string, exp, length int64, sumHex, contentType 
 }
 
 // path returns the file of key.
-func (s *Store) path(key string) string {
+func (s *Store) path(key string) string { return hashedPath(s.objects, key) }
+
+// tombstonePath returns the tombstone file of key.
+func (s *Store) tombstonePath(key string) string { return hashedPath(s.tombstones, key) }
+
+func hashedPath(dir, key string) string {
 	h := sha256.Sum256([]byte(key))
 	name := hex.EncodeToString(h[:])
-	return filepath.Join(s.objects, name[:2], name)
+	return filepath.Join(dir, name[:2], name)
+}
+
+// lock returns the mutex of key's stripe, chosen by the first byte of the
+// key's hash, which is also the directory of its files: a sweep, which
+// knows files and not keys, takes the same mutex.
+func (s *Store) lock(key string) *sync.Mutex {
+	h := sha256.Sum256([]byte(key))
+	return &s.keys[int(h[0])%len(s.keys)]
+}
+
+// deleted reports whether key has a tombstone.
+func (s *Store) deleted(key string) (bool, error) {
+	_, err := os.Lstat(s.tombstonePath(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // openObject opens the object at key and reads its header. It returns the
 // content type and the offset of the object's bytes; fs.ErrNotExist when there
 // is no object.
 func (s *Store) openObject(key string) (f *os.File, contentType string, offset int64, err error) {
+	// A tombstone wins over an object that a crash during Delete left.
+	if gone, err := s.deleted(key); err != nil || gone {
+		if err == nil {
+			err = fs.ErrNotExist
+		}
+		return nil, "", 0, err
+	}
 	f, err = os.Open(s.path(key))
 	if err != nil {
 		return nil, "", 0, err
@@ -325,25 +385,108 @@ func (s *Store) Stat(_ context.Context, key string) (core.BlobInfo, error) {
 	return core.BlobInfo{Size: n, SHA256: h.Sum(nil)}, nil
 }
 
-// Delete removes the object at key; an absent object is not an error. While
-// a Pin is open, the object is first kept for it (see Pin).
+// Delete removes the object at key and refuses every later upload to it,
+// with a URL signed before or after, for TombstoneTTL; an absent object is
+// not an error. While a Pin is open, the object is first kept for it (see
+// Pin). The tombstone is written first, so that a failure between
+// the two steps leaves a key that reads as absent, and a retry removes the
+// object.
 func (s *Store) Delete(_ context.Context, key string) error {
 	if err := checkKey("delete object", key); err != nil {
 		return err
 	}
 	s.pinMu.RLock()
 	defer s.pinMu.RUnlock()
+	mu := s.lock(key)
+	mu.Lock()
+	err := s.writeTombstone(key)
 	for p := range s.pins {
-		if err := p.keep(s.path(key)); err != nil {
-			// Refuse the delete rather than lose an object a backup needs;
-			// the client retries.
-			return core.ErrUnavailable(err, "keep object %s for a backup", key)
+		if err != nil {
+			break
+		}
+		// Refuse the delete rather than lose an object a backup needs; the
+		// tombstone already hides the key, and the client's retry removes it.
+		if kerr := p.keep(s.path(key)); kerr != nil {
+			mu.Unlock()
+			return core.ErrUnavailable(kerr, "keep object %s for a backup", key)
 		}
 	}
-	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err == nil {
+		if rerr := os.Remove(s.path(key)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = rerr
+		}
+	}
+	mu.Unlock()
+	if err != nil {
 		return core.ErrUnavailable(err, "delete object %s", key)
 	}
+	now, last := s.now().Unix(), s.lastSweep.Load()
+	if now-last >= int64(sweepEvery/time.Second) && s.lastSweep.CompareAndSwap(last, now) {
+		s.SweepTombstones()
+	}
 	return nil
+}
+
+// writeTombstone records, durably, that key was deleted now. A tombstone
+// that exists is rewritten with the new time, which only keeps it longer.
+func (s *Store) writeTombstone(key string) error {
+	final := s.tombstonePath(key)
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.WriteString(strconv.FormatInt(s.now().Unix(), 10))
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), final); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return syncDir(dir)
+}
+
+// SweepTombstones removes the tombstones older than TombstoneTTL: no URL
+// the store signed before their delete is still valid. Best effort: a
+// tombstone that cannot be read or removed stays, and refuses uploads a
+// little longer.
+func (s *Store) SweepTombstones() {
+	now := s.now()
+	s.lastSweep.Store(now.Unix())
+	dirs, _ := os.ReadDir(s.tombstones)
+	for _, d := range dirs {
+		stripe, err := hex.DecodeString(d.Name())
+		if !d.IsDir() || err != nil || len(stripe) != 1 {
+			continue
+		}
+		mu := &s.keys[int(stripe[0])%len(s.keys)]
+		dir := filepath.Join(s.tombstones, d.Name())
+		files, _ := os.ReadDir(dir)
+		for _, f := range files {
+			path := filepath.Join(dir, f.Name())
+			if strings.HasPrefix(f.Name(), tempPrefix) {
+				if fi, err := f.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
+					_ = os.Remove(path)
+				}
+				continue
+			}
+			// Under the key's mutex, so that a Delete that renews this
+			// tombstone is not undone.
+			mu.Lock()
+			if b, err := os.ReadFile(path); err == nil {
+				at, err := strconv.ParseInt(string(b), 10, 64)
+				if err == nil && now.Sub(time.Unix(at, 0)) > TombstoneTTL {
+					_ = os.Remove(path)
+				}
+			}
+			mu.Unlock()
+		}
+	}
 }
 
 // Ping checks that the object directory is writable by creating and removing
@@ -362,9 +505,10 @@ func (s *Store) Ping(context.Context) error {
 }
 
 // put writes an object atomically: a temporary file in the object's
-// directory, synced, then renamed over the object, then the directory synced.
-// body is read up to length+1 bytes; the object is kept only when exactly
-// length bytes with SHA-256 sum arrived. On any failure nothing is left.
+// directory, synced, then linked into place if the key was never written or
+// deleted (commit), then the directory synced. body is read up to length+1
+// bytes; the object is kept only when exactly length bytes with SHA-256 sum
+// arrived. On any failure nothing is left.
 func (s *Store) put(key, contentType string, body io.Reader, length int64, sum []byte) *httpError {
 	final := s.path(key)
 	dir := filepath.Dir(final)
@@ -410,14 +554,58 @@ func (s *Store) put(key, contentType string, body io.Reader, length int64, sum [
 	if err := f.Close(); err != nil {
 		return s.internal("close object", key, err)
 	}
-	if err := os.Rename(f.Name(), final); err != nil {
-		return s.internal("rename object", key, err)
+	if herr := s.commit(key, f.Name(), final); herr != nil {
+		return herr
 	}
 	committed = true
+	// The object is linked in place; its temporary name goes.
+	if err := os.Remove(f.Name()); err != nil {
+		s.log.Warn("localblob: remove temporary object", "key", key, "err", err)
+	}
 	if err := syncDir(dir); err != nil {
 		// The object is in place and readable; only its durability across a
 		// crash is in doubt.
 		s.log.Warn("localblob: sync object directory", "key", key, "err", err)
+	}
+	return nil
+}
+
+// errWritten refuses an upload to a key that holds an object or held one.
+var errWritten = &httpError{http.StatusPreconditionFailed, core.CodeConflict, "the object exists or was deleted: an upload url writes once"}
+
+// writable refuses early an upload that commit would refuse, before its body
+// is read.
+func (s *Store) writable(key string) *httpError {
+	if gone, err := s.deleted(key); err != nil {
+		return s.internal("check tombstone", key, err)
+	} else if gone {
+		return errWritten
+	}
+	if _, err := os.Lstat(s.path(key)); err == nil {
+		return errWritten
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return s.internal("check object", key, err)
+	}
+	return nil
+}
+
+// commit moves the complete temporary file tmp to final, the object of key,
+// unless key has a tombstone or an object: under the key's mutex, which
+// Delete holds while it writes the tombstone, and with a hard link, which
+// fails when final exists. The caller removes tmp.
+func (s *Store) commit(key, tmp, final string) *httpError {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	if gone, err := s.deleted(key); err != nil {
+		return s.internal("check tombstone", key, err)
+	} else if gone {
+		return errWritten
+	}
+	if err := os.Link(tmp, final); errors.Is(err, fs.ErrExist) {
+		return errWritten
+	} else if err != nil {
+		return s.internal("link object", key, err)
 	}
 	return nil
 }

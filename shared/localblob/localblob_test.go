@@ -713,14 +713,16 @@ func TestLoadOrCreateSecret(t *testing.T) {
 }
 
 func TestConcurrentUploadsOfOneKey(t *testing.T) {
-	// Last writer wins, and what Stat sees is always one whole upload.
-	s, srv, _ := newServer(t)
+	// A key is written once: of concurrent uploads exactly one lands, the
+	// others get 412, and what Stat sees is that one whole upload.
+	s, srv, root := newServer(t)
 	ctx := context.Background()
 	const writers = 8
 	bodies := make([][]byte, writers)
 	for i := range bodies {
 		bodies[i] = bytes.Repeat([]byte{byte('a' + i)}, 64<<10)
 	}
+	statuses := make([]int, writers)
 	var wg sync.WaitGroup
 	for i := range writers {
 		wg.Go(func() {
@@ -739,21 +741,146 @@ func TestConcurrentUploadsOfOneKey(t *testing.T) {
 				return
 			}
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("upload %d: status %d", i, resp.StatusCode)
-			}
+			statuses[i] = resp.StatusCode
 		})
 	}
 	wg.Wait()
+	winner := -1
+	for i, st := range statuses {
+		switch {
+		case st == http.StatusOK && winner < 0:
+			winner = i
+		case st == http.StatusOK:
+			t.Errorf("uploads %d and %d both succeeded, want exactly one", winner, i)
+		case st != http.StatusPreconditionFailed:
+			t.Errorf("upload %d: status %d, want 200 or 412", i, st)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no upload succeeded: statuses %v", statuses)
+	}
 	info, err := s.Stat(ctx, "chat/im_1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	matched := false
-	for _, b := range bodies {
-		matched = matched || bytes.Equal(info.SHA256, digest(b))
+	if diff := cmp.Diff(core.BlobInfo{Size: 64 << 10, SHA256: digest(bodies[winner])}, info); diff != "" {
+		t.Errorf("Stat is not the upload that succeeded (-want +got):\n%s", diff)
 	}
-	if !matched || info.Size != 64<<10 {
-		t.Errorf("Stat = %d bytes, sha256 %x: not one of the uploads", info.Size, info.SHA256)
+	noTemps(t, root)
+}
+
+// noTemps fails if a temporary file is left anywhere under root.
+func noTemps(t *testing.T, root string) {
+	t.Helper()
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".tmp-") {
+			t.Errorf("temporary file left: %s", path)
+		}
+		return nil
+	})
+}
+
+func TestDeleteRacesUpload(t *testing.T) {
+	// An upload and the delete of its key at once: whichever comes first,
+	// the key ends deleted, and no later upload writes it.
+	for i := range 20 {
+		s, srv, root := newServer(t)
+		ctx := context.Background()
+		body := bytes.Repeat([]byte{byte(i)}, 32<<10)
+		up, err := s.PresignPut(ctx, "photos/p/ph_1", int64(len(body)), digest(body), "application/octet-stream", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		send := func() int {
+			req, _ := http.NewRequest(up.Method, up.URL, bytes.NewReader(body))
+			for k, v := range up.Headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Errorf("upload: %v", err)
+				return 0
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if st := send(); st != http.StatusOK && st != http.StatusPreconditionFailed {
+				t.Errorf("upload during the delete: status %d, want 200 or 412", st)
+			}
+		})
+		wg.Go(func() {
+			if err := s.Delete(ctx, "photos/p/ph_1"); err != nil {
+				t.Errorf("Delete: %v", err)
+			}
+		})
+		wg.Wait()
+		if info, err := s.Stat(ctx, "photos/p/ph_1"); !core.IsKind(err, core.KindNotFound) {
+			t.Fatalf("round %d: Stat after the race = %+v, %v; want not found", i, info, err)
+		}
+		if st := send(); st != http.StatusPreconditionFailed {
+			t.Errorf("round %d: upload after the delete: status %d, want 412", i, st)
+		}
+		noTemps(t, root)
+	}
+}
+
+func TestTombstonesAreSwept(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s, srv, root := newServer(t, localblob.WithClock(clock))
+	ctx := context.Background()
+	if err := s.Delete(ctx, "chat/ci_1"); err != nil {
+		t.Fatal(err)
+	}
+	tombstones := func() int {
+		n := 0
+		_ = filepath.WalkDir(filepath.Join(root, "tombstones"), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	body := []byte("late bytes")
+	upload := func() int {
+		up, err := s.PresignPut(ctx, "chat/ci_1", int64(len(body)), digest(body), "image/png", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(up.Method, up.URL, bytes.NewReader(body))
+		for k, v := range up.Headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Within the longest URL lifetime the tombstone stays, whoever sweeps.
+	now = now.Add(localblob.TombstoneTTL)
+	s.SweepTombstones()
+	if n := tombstones(); n != 1 {
+		t.Fatalf("%d tombstones after a sweep at TombstoneTTL, want 1", n)
+	}
+	if st := upload(); st != http.StatusPreconditionFailed {
+		t.Errorf("upload at TombstoneTTL: status %d, want 412", st)
+	}
+	// Past it, a Delete of another key sweeps it (an hour after the last
+	// sweep), and the key is writable again: no URL signed before its
+	// delete is still valid.
+	now = now.Add(time.Hour + time.Second)
+	if err := s.Delete(ctx, "chat/ci_2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := tombstones(); n != 1 {
+		t.Errorf("%d tombstones after the sweep, want 1 (the new one)", n)
+	}
+	if st := upload(); st != http.StatusOK {
+		t.Errorf("upload after the tombstone was swept: status %d, want 200", st)
 	}
 }

@@ -11,6 +11,20 @@
 // that proves the rule: the SigV4 signer never signs a zero Content-Length,
 // but the signed digest of the empty string still refuses any other body.
 //
+// # Write once, and deletes that stay deleted
+//
+// A presigned PUT also signs If-None-Match: *, so S3 refuses it (412
+// PreconditionFailed) once the key holds an object: a URL writes once, and
+// a repeated upload fails instead of replacing the object. Delete does not
+// remove the key: it writes an empty tombstone object over it (metadata
+// medshare-tombstone: 1), so that an upload URL signed before the delete,
+// which S3 cannot revoke, meets an object and is refused. Stat reports a
+// tombstone as not found; a GET of it returns an empty body, none of the
+// deleted bytes. The bucket's lifecycle expires tombstones (the only empty
+// objects: the service never stages an empty upload) after a day, and the
+// bucket refuses signatures older than an hour (infra/stack/storage.go), so
+// no URL outlives the tombstone of its key.
+//
 // # Expiry
 //
 // A URL never outlives the credentials that sign it (DESIGN §2.6): the store
@@ -30,6 +44,7 @@
 package s3blob
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -62,7 +77,7 @@ var _ core.Blobs = (*Store)(nil)
 type API interface {
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	HeadBucket(ctx context.Context, in *s3.HeadBucketInput, optFns ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
 }
 
@@ -96,6 +111,10 @@ const DefaultHashFallbackLimit = 64 << 20
 // checksumHeader is the header, named as S3 names it, that carries the
 // standard base64 of the body's SHA-256.
 const checksumHeader = "x-amz-checksum-sha256"
+
+// TombstoneMetadata is the user metadata (x-amz-meta-medshare-tombstone: 1)
+// of the empty object that Delete leaves at a deleted key.
+const TombstoneMetadata = "medshare-tombstone"
 
 // Store is the S3 blob store. It is safe for concurrent use.
 type Store struct {
@@ -192,8 +211,9 @@ func (s *Store) signing(ctx context.Context, op, key string, ttl time.Duration) 
 }
 
 // PresignPut returns a PUT of exactly size bytes with the given SHA-256 and
-// content type to key, and the headers the client must send with it
-// (Content-Type, x-amz-checksum-sha256 and, for a non-empty object,
+// content type to key, valid only while the key holds no object (If-None-Match:
+// *), and the headers the client must send with it (Content-Type,
+// x-amz-checksum-sha256, If-None-Match and, for a non-empty object,
 // Content-Length).
 func (s *Store) PresignPut(ctx context.Context, key string, size int64, sum []byte, contentType string, ttl time.Duration) (core.Upload, error) {
 	const op = "presign upload"
@@ -214,6 +234,7 @@ func (s *Store) PresignPut(ctx context.Context, key string, size int64, sum []by
 		ContentLength:  aws.Int64(size),
 		ContentType:    aws.String(contentType),
 		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum)),
+		IfNoneMatch:    aws.String("*"),
 	}, optFns...)
 	if err != nil {
 		return core.Upload{}, translate(op+" "+key, err)
@@ -235,6 +256,7 @@ func (s *Store) PresignPut(ctx context.Context, key string, size int64, sum []by
 	// The client needs these whatever the SDK chose to sign.
 	headers["Content-Type"] = contentType
 	headers[checksumHeader] = base64.StdEncoding.EncodeToString(sum)
+	headers["If-None-Match"] = "*"
 	return core.Upload{Method: req.Method, URL: req.URL, Headers: headers, ExpiresAt: exp}, nil
 }
 
@@ -318,6 +340,9 @@ func (s *Store) Stat(ctx context.Context, key string) (core.BlobInfo, error) {
 	if err != nil {
 		return core.BlobInfo{}, translate(op+" "+key, err)
 	}
+	if isTombstone(out.Metadata) {
+		return core.BlobInfo{}, core.ErrNotFound("%s %s: deleted", op, key)
+	}
 	if sum, ok := fullObjectSHA256(out); ok {
 		return core.BlobInfo{Size: aws.ToInt64(out.ContentLength), SHA256: sum}, nil
 	}
@@ -370,19 +395,41 @@ func (s *Store) hashObject(ctx context.Context, key string, size int64, etag str
 	return core.BlobInfo{Size: n, SHA256: h.Sum(nil)}, nil
 }
 
-// Delete removes the object at key; S3 reports success for an absent object.
+// Delete replaces the object at key with an empty tombstone, with one
+// unconditional PutObject: the bytes are gone from the key's current
+// version, and every upload URL of the key, signed before or after, is
+// refused from then on (see the package comment). Deleting an absent or
+// deleted key writes a tombstone all the same. In a versioned bucket the
+// replaced version stays as a noncurrent version until the bucket's
+// lifecycle expires it, as it would after a DeleteObject.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	const op = "delete object"
 	if err := checkKey(op, key); err != nil {
 		return err
 	}
-	_, err := s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	_, err := s.api.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(nil),
+		ContentLength: aws.Int64(0),
+		ContentType:   aws.String("application/octet-stream"),
+		Metadata:      map[string]string{TombstoneMetadata: "1"},
+	})
 	if err != nil {
-		if err := translate(op+" "+key, err); !core.IsKind(err, core.KindNotFound) {
-			return err
-		}
+		return translate(op+" "+key, err)
 	}
 	return nil
+}
+
+// isTombstone reports whether an object's user metadata marks it as the
+// tombstone of a deleted key. The SDK gives metadata keys in lower case.
+func isTombstone(meta map[string]string) bool {
+	for k, v := range meta {
+		if strings.EqualFold(k, TombstoneMetadata) && v == "1" {
+			return true
+		}
+	}
+	return false
 }
 
 // Ping checks that the bucket exists and that the store may use it

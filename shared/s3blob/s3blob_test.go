@@ -32,7 +32,7 @@ import (
 type fakeAPI struct {
 	head       func(*s3.HeadObjectInput) (*s3.HeadObjectOutput, error)
 	get        func(*s3.GetObjectInput) (*s3.GetObjectOutput, error)
-	del        func(*s3.DeleteObjectInput) (*s3.DeleteObjectOutput, error)
+	put        func(*s3.PutObjectInput) (*s3.PutObjectOutput, error)
 	headBucket func(*s3.HeadBucketInput) (*s3.HeadBucketOutput, error)
 }
 
@@ -44,8 +44,8 @@ func (f *fakeAPI) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(
 	return f.get(in)
 }
 
-func (f *fakeAPI) DeleteObject(_ context.Context, in *s3.DeleteObjectInput, _ ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
-	return f.del(in)
+func (f *fakeAPI) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	return f.put(in)
 }
 
 func (f *fakeAPI) HeadBucket(_ context.Context, in *s3.HeadBucketInput, _ ...func(*s3.Options)) (*s3.HeadBucketOutput, error) {
@@ -223,7 +223,7 @@ func TestDeleteAndPingErrors(t *testing.T) {
 		deleteOK   bool
 		wantPing   core.Kind
 	}{
-		{"not found", &types.NoSuchKey{}, 0, true, core.KindInternal},
+		{"no error", nil, 0, true, core.KindInternal},
 		{"missing bucket", responseError(404, "NoSuchBucket"), core.KindInternal, false, core.KindInternal},
 		{"throttled", responseError(503, "SlowDown"), core.KindUnavailable, false, core.KindUnavailable},
 		{"access denied", responseError(403, "AccessDenied"), core.KindInternal, false, core.KindInternal},
@@ -231,8 +231,13 @@ func TestDeleteAndPingErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newFakeStore(t, &fakeAPI{
-				del:        func(*s3.DeleteObjectInput) (*s3.DeleteObjectOutput, error) { return nil, tt.err },
-				headBucket: func(*s3.HeadBucketInput) (*s3.HeadBucketOutput, error) { return nil, tt.err },
+				put: func(*s3.PutObjectInput) (*s3.PutObjectOutput, error) { return &s3.PutObjectOutput{}, tt.err },
+				headBucket: func(*s3.HeadBucketInput) (*s3.HeadBucketOutput, error) {
+					if tt.err == nil {
+						return nil, responseError(404, "NoSuchBucket")
+					}
+					return nil, tt.err
+				},
 			})
 			err := s.Delete(context.Background(), "chat/im_1")
 			switch {
@@ -339,15 +344,19 @@ func TestPresignPutSignsLengthTypeAndDigest(t *testing.T) {
 		signedHeaders string
 		headers       map[string]string
 	}{
-		{"ten bytes", 10, sum[:], "content-length;content-type;host;x-amz-checksum-sha256", map[string]string{
+		// If-None-Match: * is signed too: the URL writes once, and not over
+		// a deleted key's tombstone.
+		{"ten bytes", 10, sum[:], "content-length;content-type;host;if-none-match;x-amz-checksum-sha256", map[string]string{
 			"Content-Length":        "10",
 			"Content-Type":          "image/jpeg",
+			"If-None-Match":         "*",
 			"x-amz-checksum-sha256": b64(sum[:]),
 		}},
 		// SigV4 never signs a zero Content-Length; the digest of the empty
 		// string still pins the body.
-		{"empty", 0, empty[:], "content-type;host;x-amz-checksum-sha256", map[string]string{
+		{"empty", 0, empty[:], "content-type;host;if-none-match;x-amz-checksum-sha256", map[string]string{
 			"Content-Type":          "image/jpeg",
+			"If-None-Match":         "*",
 			"x-amz-checksum-sha256": b64(empty[:]),
 		}},
 	}
@@ -468,5 +477,31 @@ func TestWithCredentialsOverridesClient(t *testing.T) {
 	}
 	if got := query(t, u.URL).Get("X-Amz-Credential"); !strings.HasPrefix(got, "AKIDMINE/") {
 		t.Errorf("X-Amz-Credential = %q, want signed by AKIDMINE", got)
+	}
+}
+
+func TestDeleteWritesATombstoneThatStatHides(t *testing.T) {
+	var got *s3.PutObjectInput
+	s := newFakeStore(t, &fakeAPI{
+		put: func(in *s3.PutObjectInput) (*s3.PutObjectOutput, error) { got = in; return &s3.PutObjectOutput{}, nil },
+		head: func(*s3.HeadObjectInput) (*s3.HeadObjectOutput, error) {
+			return &s3.HeadObjectOutput{ContentLength: aws.Int64(0), Metadata: map[string]string{"medshare-tombstone": "1"}}, nil
+		},
+	})
+	if err := s.Delete(context.Background(), "photos/p/ph_1"); err != nil {
+		t.Fatalf("Delete = %v", err)
+	}
+	if got == nil {
+		t.Fatal("Delete made no PutObject")
+	}
+	if aws.ToString(got.Key) != "photos/p/ph_1" || aws.ToInt64(got.ContentLength) != 0 || got.IfNoneMatch != nil {
+		t.Errorf("tombstone PutObject: key %q, length %d, If-None-Match %v; want the key, 0 bytes, unconditional",
+			aws.ToString(got.Key), aws.ToInt64(got.ContentLength), got.IfNoneMatch)
+	}
+	if diff := cmp.Diff(map[string]string{s3blob.TombstoneMetadata: "1"}, got.Metadata); diff != "" {
+		t.Errorf("tombstone metadata mismatch (-want +got):\n%s", diff)
+	}
+	if info, err := s.Stat(context.Background(), "photos/p/ph_1"); !core.IsKind(err, core.KindNotFound) {
+		t.Errorf("Stat of a tombstone = %+v, %v; want KindNotFound", info, err)
 	}
 }

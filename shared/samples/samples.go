@@ -98,7 +98,7 @@ func Seed(ctx context.Context, t Target) error {
 
 	img := []byte("a sample chat image")
 	isum := sha256.Sum256(img)
-	ci := core.ChatImage{ID: ChatImage, AppointmentID: Appointment, PatientID: Patient, UploaderID: Patient,
+	ci := core.ChatImage{ID: ChatImage, AppointmentID: Appointment, ClinicID: Clinic, PatientID: Patient, UploaderID: Patient,
 		Participants: []string{Patient, Professional}, ContentType: "image/png", Size: int64(len(img)), SHA256: isum[:],
 		Status: core.StatusPending, CreatedAt: now, UpdatedAt: now, UploadExpiresAt: now.Add(time.Hour)}
 	if err := t.Store.CreateChatImage(ctx, ci); err != nil {

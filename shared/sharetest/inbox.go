@@ -135,6 +135,26 @@ func testMalformedCursor(t *testing.T, h Harness) {
 		_, _, err := s.ListInbox(ctx(t), "dr-a", core.Page{Cursor: c, Limit: 1})
 		return err
 	}
+	// Cursors are bound to their caller, too (issue 10 §2).
+	CreateShare(t, s, NewShare("pat-2", "dr-b", t0))
+	CreateShare(t, s, NewShare("pat-2", "dr-b", t0.Add(time.Second)))
+	otherPatient := func(c string) error {
+		_, _, err := s.ListShares(ctx(t), "pat-2", core.RolePatient, core.Page{Cursor: c, Limit: 1})
+		return err
+	}
+	otherGrantee := func(c string) error {
+		_, _, err := s.ListShares(ctx(t), "dr-b", core.RoleProfessional, core.Page{Cursor: c, Limit: 1})
+		return err
+	}
+	otherInbox := func(c string) error {
+		_, _, err := s.ListInbox(ctx(t), "dr-b", core.Page{Cursor: c, Limit: 1})
+		return err
+	}
+	_, granteeCursor, err := s.ListShares(ctx(t), "dr-a", core.RoleProfessional, core.Page{Limit: 1})
+	storetest.Must(t, "ListShares by grantee", err)
+	if granteeCursor == "" {
+		t.Fatal("ListShares by grantee: got no cursor, want one")
+	}
 	for _, tc := range []struct {
 		name   string
 		list   func(string) error
@@ -148,6 +168,11 @@ func testMalformedCursor(t *testing.T, h Harness) {
 		{"ListInbox, not base64", inbox, "%%% not a cursor"},
 		{"ListInbox, share cursor", inbox, shareCursor},
 		{"ListInbox, audit cursor", inbox, chainCursor},
+		{"ListShares by patient, another patient's cursor", otherPatient, shareCursor},
+		{"ListShares by grantee, another grantee's cursor", otherGrantee, granteeCursor},
+		{"ListShares by grantee, the patient list's cursor", byGrantee, shareCursor},
+		{"ListShares by patient, the grantee list's cursor", byPatient, granteeCursor},
+		{"ListInbox, another recipient's cursor", otherInbox, inboxCursor},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			storetest.WantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)

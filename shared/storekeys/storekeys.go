@@ -1,7 +1,7 @@
 // Package storekeys is the key design of the single table (DESIGN §5) that
 // every core.Store adapter shares: the partition and sort keys of each item,
-// the by-actor index key, the opaque page cursor, and the rules an id must
-// meet before it goes into a key.
+// the by-actor index key, the opaque page cursors bound to their list and
+// caller, and the rules an id must meet before it goes into a key.
 //
 // The DynamoDB adapter stores these keys in its pk and sk attributes (and
 // gsi1pk, gsi1sk for the by-actor index); the embedded adapter stores
@@ -13,6 +13,8 @@
 package storekeys
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"strconv"
@@ -30,7 +32,7 @@ const (
 	PhotoPKPrefix       = "USER#"    // photo partition: USER#<owner>
 	PhotoSKPrefix       = "PHOTO#"   // photo sort key: PHOTO#<photo_id>
 	AppointmentPKPrefix = "APPT#"    // appointment partition: APPT#<id>
-	AppointmentSK       = "APPT"     // the appointment's only sort key
+	AppointmentSKPrefix = "CLINIC#"  // appointment sort key: CLINIC#<clinic>, ids are scoped to their clinic
 	ChatImagePKPrefix   = "CHATIMG#" // chat image partition: CHATIMG#<id>
 	ChatImageSK         = "CHATIMG"  // the chat image's only sort key
 	AuditPKPrefix       = "AUDIT#"   // audit partition: AUDIT#<patient>
@@ -63,9 +65,11 @@ func PhotoKey(owner, id string) Key {
 	return Key{PK: PhotoPKPrefix + owner, SK: PhotoSKPrefix + id}
 }
 
-// AppointmentKey is the key of appointment id.
-func AppointmentKey(id string) Key {
-	return Key{PK: AppointmentPKPrefix + id, SK: AppointmentSK}
+// AppointmentKey is the key of clinic's appointment id. The partition is
+// the id, so that a participant, who knows the id and not the clinic, finds
+// every clinic's appointment with that id in one Query.
+func AppointmentKey(clinic, id string) Key {
+	return Key{PK: AppointmentPKPrefix + id, SK: AppointmentSKPrefix + clinic}
 }
 
 // ChatImageKey is the key of chat image id.
@@ -143,29 +147,152 @@ func parseSeqDigits(digits string) (uint64, error) {
 	return strconv.ParseUint(digits, 10, 64)
 }
 
-// EncodeCursor makes the opaque cursor of a page that ended at sort key sk:
-// base64url without padding of the sort key only. The partition comes from the
-// request, never from the cursor, so a cursor cannot open another partition.
-func EncodeCursor(sk string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(sk))
+// List names one list of one caller, which a page cursor is bound to: the
+// partition it reads (whose key holds the caller's id), the prefix of the
+// sort keys it lists, and its direction.
+type List struct {
+	PK       string
+	SKPrefix string
+	Desc     bool
 }
 
-// DecodeCursor returns the sort key in cursor. The empty cursor decodes to ""
-// (start at the beginning). Any other cursor must decode to a sort key that
-// starts with skPrefix and has more after it, holds no "\x00" and is UTF-8
-// (no key can hold anything else, see CheckIDs); otherwise it is
-// KindInvalid.
-func DecodeCursor(cursor, skPrefix string) (string, error) {
+// cursorVersion is the first byte of every cursor.
+const cursorVersion = 1
+
+// cursorTagSize is the size of a cursor's tag.
+const cursorTagSize = 16
+
+// tag binds a cursor to its list: the first bytes of a SHA-256 of the list.
+// It is not a secret: a caller who forges a cursor of their own list can
+// only resume that list where they like, since the partition comes from the
+// request, never from the cursor. It makes another caller's cursor, or
+// another list's, a 400 rather than a page of the wrong list.
+func (l List) tag() []byte {
+	dir := "asc"
+	if l.Desc {
+		dir = "desc"
+	}
+	sum := sha256.Sum256([]byte("medshare/v1/cursor\x00" + l.PK + "\x00" + l.SKPrefix + "\x00" + dir))
+	return sum[:cursorTagSize]
+}
+
+// EncodeCursor makes the opaque cursor of a page of list l that ended at
+// position pos (the sort key of its last item, or for the by-actor index an
+// ActorPos): base64url without padding of a version byte, the list's tag and
+// pos. The partition is not in it, and pos holds only what the caller may
+// see: their own ids, a sequence number, or a time and a count.
+func EncodeCursor(l List, pos string) string {
+	b := make([]byte, 0, 1+cursorTagSize+len(pos))
+	b = append(b, cursorVersion)
+	b = append(b, l.tag()...)
+	b = append(b, pos...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor returns the position in a cursor of list l. The empty cursor
+// decodes to "" (start at the beginning). Any other cursor must be one that
+// EncodeCursor made for this very list (the same partition, prefix and
+// direction: another caller's cursor, or another list's, is refused), and
+// its position must start with l.SKPrefix and have more after it, hold no
+// "\x00" and be UTF-8 (no key can hold anything else, see CheckIDs);
+// otherwise it is KindInvalid.
+func DecodeCursor(cursor string, l List) (string, error) {
 	if cursor == "" {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	sk := string(b)
-	if err != nil || !strings.HasPrefix(sk, skPrefix) || len(sk) == len(skPrefix) ||
-		strings.Contains(sk, "\x00") || !utf8.ValidString(sk) {
+	if err != nil || len(b) < 1+cursorTagSize || b[0] != cursorVersion ||
+		subtle.ConstantTimeCompare(b[1:1+cursorTagSize], l.tag()) != 1 {
+		return "", core.ErrInvalid("cursor is malformed or belongs to another list")
+	}
+	pos := string(b[1+cursorTagSize:])
+	if !strings.HasPrefix(pos, l.SKPrefix) || len(pos) == len(l.SKPrefix) ||
+		strings.Contains(pos, "\x00") || !utf8.ValidString(pos) {
 		return "", core.ErrInvalid("cursor is malformed")
 	}
-	return sk, nil
+	return pos, nil
+}
+
+// ActorPos is where a page of the by-actor index ended, told without the
+// index sort key of its last record, which holds that record's patient id
+// (ActorIndexKey): the time of the last record listed, and how many records
+// of the actor with exactly that time the list has given so far. Records
+// follow in descending sort key order, so the next page is the records
+// whose sort key is below ActorPos.Bound, less the first N of those at At.
+type ActorPos struct {
+	At time.Time
+	N  int
+}
+
+// MaxActorPosN bounds ActorPos.N: a page never skips more records than this.
+const MaxActorPosN = 1 << 20
+
+// String is the position as a cursor holds it: <At as ActorTimeLayout>#<N>.
+func (p ActorPos) String() string {
+	return p.At.UTC().Format(ActorTimeLayout) + "#" + strconv.Itoa(p.N)
+}
+
+// Bound is the exclusive upper bound of the index sort keys of the next
+// page: above every sort key at At ("$" follows "#").
+func (p ActorPos) Bound() string { return p.At.UTC().Format(ActorTimeLayout) + "$" }
+
+// AtTime reports whether index sort key sk is of a record at time At.
+func (p ActorPos) AtTime(sk string) bool {
+	return strings.HasPrefix(sk, p.At.UTC().Format(ActorTimeLayout)+"#")
+}
+
+// ParseActorPos parses what ActorPos.String made; N must be 1 to
+// MaxActorPosN. Anything else is KindInvalid.
+func ParseActorPos(s string) (ActorPos, error) {
+	bad := core.ErrInvalid("cursor is malformed")
+	tlen := len(ActorTimeLayout) - len("Z07:00") + len("Z")
+	if len(s) < tlen+2 || s[tlen] != '#' {
+		return ActorPos{}, bad
+	}
+	at, err := time.Parse(ActorTimeLayout, s[:tlen])
+	if err != nil || at.Format(ActorTimeLayout) != s[:tlen] {
+		return ActorPos{}, bad
+	}
+	n, err := strconv.Atoi(s[tlen+1:])
+	if err != nil || n < 1 || n > MaxActorPosN || strconv.Itoa(n) != s[tlen+1:] {
+		return ActorPos{}, bad
+	}
+	return ActorPos{At: at.UTC(), N: n}, nil
+}
+
+// DecodeActorCursor returns the position in a cursor of the by-actor list
+// l, or nil for the empty cursor (the first page). Anything that is not a
+// cursor of l holding an ActorPos is KindInvalid.
+func DecodeActorCursor(cursor string, l List) (*ActorPos, error) {
+	raw, err := DecodeCursor(cursor, l)
+	if err != nil || raw == "" {
+		return nil, err
+	}
+	p, err := ParseActorPos(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// NextActorPos is the position after a page whose index sort keys, in the
+// order listed, are sks (not empty), when the page started at prev (nil for
+// the first page): the time of the last one, and how many of the list's
+// records at that time are given, counting those of earlier pages when
+// prev is at the same time.
+func NextActorPos(prev *ActorPos, sks []string) (ActorPos, error) {
+	at, _, _, err := ParseActorSK(sks[len(sks)-1])
+	if err != nil {
+		return ActorPos{}, err
+	}
+	next := ActorPos{At: at}
+	for i := len(sks) - 1; i >= 0 && next.AtTime(sks[i]); i-- {
+		next.N++
+	}
+	if prev != nil && prev.At.Equal(at) {
+		next.N += prev.N
+	}
+	return next, nil
 }
 
 // CheckIDs returns a KindInvalid error for the first id that could not make a

@@ -2,6 +2,7 @@ package storekeys
 
 import (
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestKeyShapes(t *testing.T) {
 	}{
 		{"photo", PhotoKey("pat-1", "ph_abc"), Key{"USER#pat-1", "PHOTO#ph_abc"}},
 		{"photo, ids with # and UTF-8", PhotoKey("pat#1", "ünï"), Key{"USER#pat#1", "PHOTO#ünï"}},
-		{"appointment", AppointmentKey("appt-1"), Key{"APPT#appt-1", "APPT"}},
+		{"appointment", AppointmentKey("clinic-1", "appt-1"), Key{"APPT#appt-1", "CLINIC#clinic-1"}},
 		{"chat image", ChatImageKey("ci_abc"), Key{"CHATIMG#ci_abc", "CHATIMG"}},
 		{"audit record", AuditRecordKey("pat-1", 42), Key{"AUDIT#pat-1", "SEQ#00000000000000000042"}},
 		{"audit record, seq 0", AuditRecordKey("pat-1", 0), Key{"AUDIT#pat-1", "SEQ#00000000000000000000"}},
@@ -109,49 +110,133 @@ func TestParseActorSK(t *testing.T) {
 }
 
 func TestCursor(t *testing.T) {
-	actorSK := ActorIndexKey("dr-a", time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC), "pat-1", 1).SK
+	photos := List{PK: PhotoPKPrefix + "pat-1", SKPrefix: PhotoSKPrefix}
+	chain := List{PK: AuditPKPrefix + "pat-1", SKPrefix: AuditSeqSKPrefix}
+	actor := List{PK: ActorPKPrefix + "dr-a", Desc: true}
+	pos := ActorPos{At: time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC), N: 2}.String()
 	for _, tc := range []struct {
-		name     string
-		sk       string
-		skPrefix string
+		name string
+		list List
+		pos  string
 	}{
-		{"photo", PhotoSKPrefix + "ph_abc", PhotoSKPrefix},
-		{"audit record", SeqSK(3), AuditSeqSKPrefix},
-		{"actor index", actorSK, ""},
+		{"photo", photos, PhotoSKPrefix + "ph_abc"},
+		{"audit record", chain, SeqSK(3)},
+		{"actor index", actor, pos},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := EncodeCursor(tc.sk)
+			c := EncodeCursor(tc.list, tc.pos)
 			if strings.ContainsAny(c, "=+/") {
-				t.Errorf("EncodeCursor(%q) = %q: want base64url without padding", tc.sk, c)
+				t.Errorf("EncodeCursor(%q) = %q: want base64url without padding", tc.pos, c)
 			}
-			got, err := DecodeCursor(c, tc.skPrefix)
-			if err != nil || got != tc.sk {
-				t.Errorf("DecodeCursor(%q, %q) = %q, %v; want %q", c, tc.skPrefix, got, err, tc.sk)
+			got, err := DecodeCursor(c, tc.list)
+			if err != nil || got != tc.pos {
+				t.Errorf("DecodeCursor(%q) = %q, %v; want %q", c, got, err, tc.pos)
+			}
+			raw, _ := base64.RawURLEncoding.DecodeString(c)
+			if strings.Contains(string(raw), tc.list.PK) {
+				t.Errorf("cursor %q holds the partition %q", raw, tc.list.PK)
 			}
 		})
 	}
-	if c := EncodeCursor(PhotoSKPrefix + "ph_abc"); strings.Contains(c, base64.RawURLEncoding.EncodeToString([]byte(PhotoPKPrefix))) {
-		t.Errorf("EncodeCursor = %q: holds the partition", c)
-	}
-	if got, err := DecodeCursor("", PhotoSKPrefix); err != nil || got != "" {
+	if got, err := DecodeCursor("", photos); err != nil || got != "" {
 		t.Errorf(`DecodeCursor("") = %q, %v; want "", nil`, got, err)
 	}
+	forged := func(b ...byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	good := EncodeCursor(photos, PhotoSKPrefix+"ph_ab")
+	raw, _ := base64.RawURLEncoding.DecodeString(good)
+	otherVersion := append([]byte{2}, raw[1:]...)
 	for _, tc := range []struct {
-		name     string
-		cursor   string
-		skPrefix string
+		name   string
+		cursor string
+		list   List
 	}{
-		{"not base64", "%%%", PhotoSKPrefix},
-		{"padded", base64.URLEncoding.EncodeToString([]byte(PhotoSKPrefix + "ph_ab")), PhotoSKPrefix},
-		{"another prefix", EncodeCursor(SeqSK(1)), PhotoSKPrefix},
-		{"bare prefix", EncodeCursor(PhotoSKPrefix), PhotoSKPrefix},
-		{"NUL", EncodeCursor(PhotoSKPrefix + "a\x00b"), PhotoSKPrefix},
-		{"NUL, no prefix", EncodeCursor("a\x00b"), ""},
-		{"not UTF-8", EncodeCursor(PhotoSKPrefix + "\xff"), PhotoSKPrefix},
+		{"not base64", "%%%", photos},
+		{"padded", base64.URLEncoding.EncodeToString(raw), photos},
+		{"bare sort key, as cursors were", base64.RawURLEncoding.EncodeToString([]byte(PhotoSKPrefix + "ph_ab")), photos},
+		{"too short", forged(1, 2, 3), photos},
+		{"another version", base64.RawURLEncoding.EncodeToString(otherVersion), photos},
+		{"another caller", good, List{PK: PhotoPKPrefix + "pat-2", SKPrefix: PhotoSKPrefix}},
+		{"another list of the caller", EncodeCursor(chain, SeqSK(1)), List{PK: AuditPKPrefix + "pat-1", SKPrefix: PhotoSKPrefix}},
+		{"another direction", EncodeCursor(chain, SeqSK(1)), List{PK: chain.PK, SKPrefix: chain.SKPrefix, Desc: true}},
+		{"another prefix", EncodeCursor(photos, SeqSK(1)), photos},
+		{"bare prefix", EncodeCursor(photos, PhotoSKPrefix), photos},
+		{"NUL", EncodeCursor(photos, PhotoSKPrefix+"a\x00b"), photos},
+		{"NUL, no prefix", EncodeCursor(actor, "a\x00b"), actor},
+		{"not UTF-8", EncodeCursor(photos, PhotoSKPrefix+"\xff"), photos},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, err := DecodeCursor(tc.cursor, tc.skPrefix); core.KindOf(err) != core.KindInvalid {
-				t.Errorf("DecodeCursor(%q, %q) = %q, %v; want kind invalid", tc.cursor, tc.skPrefix, got, err)
+			if got, err := DecodeCursor(tc.cursor, tc.list); core.KindOf(err) != core.KindInvalid {
+				t.Errorf("DecodeCursor(%q) = %q, %v; want kind invalid", tc.cursor, got, err)
+			}
+		})
+	}
+}
+
+func TestActorPos(t *testing.T) {
+	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
+	p := ActorPos{At: at, N: 3}
+	got, err := ParseActorPos(p.String())
+	if err != nil || !got.At.Equal(at) || got.N != 3 {
+		t.Errorf("ParseActorPos(%q) = %+v, %v; want %+v", p.String(), got, err, p)
+	}
+	if strings.Contains(p.String(), "pat") {
+		t.Errorf("position %q names a patient", p.String())
+	}
+	sk := func(at time.Time, patient string, seq uint64) string {
+		return ActorIndexKey("dr-a", at, patient, seq).SK
+	}
+	if !p.AtTime(sk(at, "pat-1", 9)) || p.AtTime(sk(at.Add(time.Nanosecond), "pat-1", 9)) {
+		t.Errorf("AtTime does not tell records at %v from others", at)
+	}
+	if b := p.Bound(); !(sk(at, "pat-\U0010FFFF", 1<<62) < b) || !(b < sk(at.Add(time.Nanosecond), "", 0)) {
+		t.Errorf("Bound %q is not just above every key at %v", b, at)
+	}
+	for _, bad := range []string{
+		"", "x", p.String() + "x",
+		at.Format(ActorTimeLayout) + "#0",
+		at.Format(ActorTimeLayout) + "#-1",
+		at.Format(ActorTimeLayout) + "#01",
+		at.Format(ActorTimeLayout) + "#" + strconv.Itoa(MaxActorPosN+1),
+		at.Format(ActorTimeLayout) + "#pat-1#00000000000000000001",
+		strings.Replace(p.String(), "T15", "X15", 1),
+	} {
+		if _, err := ParseActorPos(bad); core.KindOf(err) != core.KindInvalid {
+			t.Errorf("ParseActorPos(%q) = %v, want kind invalid", bad, err)
+		}
+	}
+
+	actors := List{PK: ActorPKPrefix + "dr-a", Desc: true}
+	if got, err := DecodeActorCursor("", actors); got != nil || err != nil {
+		t.Errorf(`DecodeActorCursor("") = %v, %v; want nil, nil`, got, err)
+	}
+	if got, err := DecodeActorCursor(EncodeCursor(actors, p.String()), actors); err != nil || got == nil || *got != p {
+		t.Errorf("DecodeActorCursor of %v = %v, %v", p, got, err)
+	}
+	for _, bad := range []string{
+		EncodeCursor(actors, sk(at, "pat-1", 1)), // an index key, as cursors were
+		EncodeCursor(List{PK: ActorPKPrefix + "dr-b", Desc: true}, p.String()),
+	} {
+		if got, err := DecodeActorCursor(bad, actors); core.KindOf(err) != core.KindInvalid {
+			t.Errorf("DecodeActorCursor(%q) = %v, %v; want kind invalid", bad, got, err)
+		}
+	}
+
+	later := at.Add(time.Second)
+	for _, tc := range []struct {
+		name string
+		prev *ActorPos
+		sks  []string
+		want ActorPos
+	}{
+		{"first page, one at the last time", nil, []string{sk(later, "pat-1", 2), sk(at, "pat-1", 1)}, ActorPos{at, 1}},
+		{"first page, two at the last time", nil, []string{sk(later, "pat-1", 3), sk(at, "pat-2", 1), sk(at, "pat-1", 1)}, ActorPos{at, 2}},
+		{"a page all at the previous time", &ActorPos{at, 2}, []string{sk(at, "pat-3", 1), sk(at, "pat-4", 1)}, ActorPos{at, 4}},
+		{"a page that moves on", &ActorPos{later, 5}, []string{sk(later, "pat-3", 1), sk(at, "pat-4", 1)}, ActorPos{at, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := NextActorPos(tc.prev, tc.sks)
+			if err != nil || !got.At.Equal(tc.want.At) || got.N != tc.want.N {
+				t.Errorf("NextActorPos = %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
 	}

@@ -30,6 +30,7 @@ func newChatImage(a core.Appointment) core.ChatImage {
 	return core.ChatImage{
 		ID:              id,
 		AppointmentID:   a.ID,
+		ClinicID:        a.ClinicID,
 		PatientID:       a.PatientID,
 		UploaderID:      a.PatientID,
 		Participants:    a.Participants(),
@@ -55,7 +56,7 @@ func putAppointment(t *testing.T, s core.Store, a core.Appointment) {
 
 func wantAppointment(t *testing.T, s core.Store, want core.Appointment) {
 	t.Helper()
-	got, err := s.GetAppointment(ctx(t), want.ID)
+	got, err := s.GetAppointment(ctx(t), want.ClinicID, want.ID)
 	if err != nil {
 		t.Fatalf("GetAppointment(%s): %v", want.ID, err)
 	}
@@ -89,7 +90,7 @@ func testChat(t *testing.T, h Harness) {
 		a.EndsAt = a.EndsAt.Add(time.Nanosecond).In(elsewhere)
 		a.CreatedAt = a.CreatedAt.In(elsewhere)
 		putAppointment(t, s, a)
-		got, err := s.GetAppointment(ctx(t), a.ID)
+		got, err := s.GetAppointment(ctx(t), a.ClinicID, a.ID)
 		Must(t, "GetAppointment", err)
 		if diff := cmp.Diff(a, got, cmpOpts); diff != "" {
 			t.Errorf("GetAppointment mismatch (-want +got):\n%s", diff)
@@ -103,8 +104,17 @@ func testChat(t *testing.T, h Harness) {
 		s := h.New(t)
 		putAppointment(t, s, newAppointment("appt-1"))
 		for _, id := range []string{"appt-2", "appt-", "appt-10"} {
-			_, err := s.GetAppointment(ctx(t), id)
+			_, err := s.GetAppointment(ctx(t), "clinic-1", id)
 			WantKind(t, "GetAppointment "+id, err, core.KindNotFound)
+			found, err := s.FindAppointments(ctx(t), id)
+			Must(t, "FindAppointments "+id, err)
+			if len(found) != 0 {
+				t.Errorf("FindAppointments(%s) = %d appointments, want none", id, len(found))
+			}
+		}
+		for _, clinic := range []string{"clinic-2", "clinic-", "clinic-10"} {
+			_, err := s.GetAppointment(ctx(t), clinic, "appt-1")
+			WantKind(t, "GetAppointment of "+clinic, err, core.KindNotFound)
 		}
 	})
 
@@ -127,16 +137,38 @@ func testChat(t *testing.T, h Harness) {
 		wantAppointment(t, s, want)
 	})
 
-	t.Run("PutAppointmentOtherClinic", func(t *testing.T) {
+	t.Run("AppointmentIDsAreScopedToTheClinic", func(t *testing.T) {
+		// Another clinic's PUT of an id creates that clinic's own
+		// appointment, exactly as a new id would, and leaves the first one
+		// as it was (issue 10 §2: the answer must not tell it exists).
 		s := h.New(t)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
-		b := a
-		b.ClinicID = "clinic-2"
+		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
+		a.ImageCount = 1
+		b := newAppointment("appt-1")
+		b.ClinicID, b.PatientID, b.ProfessionalIDs = "clinic-2", "pat-2", []string{"dr-c"}
 		b.StartsAt = a.StartsAt.Add(time.Hour)
-		_, err := s.PutAppointment(ctx(t), b)
-		WantKind(t, "PutAppointment(another clinic)", err, core.KindConflict)
+		putAppointment(t, s, b)
 		wantAppointment(t, s, a)
+		wantAppointment(t, s, b)
+		// Its own chat images count on it alone; and its participants may
+		// still change, since it has none yet.
+		Must(t, "CreateChatImage(clinic-2)", s.CreateChatImage(ctx(t), newChatImage(b)))
+		b.ImageCount = 1
+		wantAppointment(t, s, a)
+		wantAppointment(t, s, b)
+		found, err := s.FindAppointments(ctx(t), "appt-1")
+		Must(t, "FindAppointments", err)
+		if diff := cmp.Diff([]core.Appointment{a, b}, found, cmpOpts); diff != "" {
+			t.Errorf("FindAppointments mismatch (-want +got):\n%s", diff)
+		}
+		// An image made for one clinic's appointment does not count on the
+		// other's.
+		wrong := newChatImage(a)
+		wrong.ClinicID = "clinic-3"
+		WantKind(t, "CreateChatImage(no such clinic's appointment)", s.CreateChatImage(ctx(t), wrong), core.KindNotFound)
+		wantNoChatImage(t, s, wrong.ID)
 	})
 
 	t.Run("ParticipantsFixedOnceImages", func(t *testing.T) {

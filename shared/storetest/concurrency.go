@@ -268,7 +268,7 @@ func testConcurrency(t *testing.T, h Harness) {
 				return s.CreateChatImage(ctx(t), img)
 			})
 			putErr, imgErr := errs[0], errs[1]
-			got, err := s.GetAppointment(ctx(t), a.ID)
+			got, err := s.GetAppointment(ctx(t), a.ClinicID, a.ID)
 			Must(t, "GetAppointment", err)
 			switch {
 			case putErr == nil && imgErr == nil:

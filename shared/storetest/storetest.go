@@ -77,6 +77,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Photos", func(t *testing.T) { testPhotos(t, h) })
 	t.Run("Chat", func(t *testing.T) { testChat(t, h) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, h) })
+	t.Run("Cursors", func(t *testing.T) { testCursors(t, h) })
+	t.Run("ActorHistory", func(t *testing.T) { testActorHistory(t, h) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
 	t.Run("Tamper", func(t *testing.T) {
 		if h.Tamper == nil {

@@ -1,0 +1,134 @@
+package boltstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
+)
+
+// migrationsBucket records the migrations a store file has had, one key
+// each.
+var migrationsBucket = []byte("migrations")
+
+// migrateSideChannels is the key of the migration of issue 10 §2.
+var migrateSideChannels = []byte("issue10-side-channels")
+
+// legacyAppointmentSK is the sort key appointments had when their ids were
+// global: APPT#<id> / APPT.
+const legacyAppointmentSK = "APPT"
+
+// migrate brings a file made by an earlier version to the current layout,
+// in tx, once: Open runs it, and it records that it ran. Issue 10 §2 made
+// three changes that a file made before them needs:
+//   - appointments move from APPT#<id>/APPT to APPT#<id>/CLINIC#<clinic>
+//     (ids are scoped to their clinic);
+//   - a chat image records its appointment's clinic, which is the clinic of
+//     the one appointment that had its id;
+//   - the by-actor index drops the records that an actor's history no
+//     longer lists (core.AuditRecord.InActorHistory): a stranger's denied
+//     probes would otherwise still show in their history.
+func migrate(tx *bolt.Tx) error {
+	done, err := tx.CreateBucketIfNotExists(migrationsBucket)
+	if err != nil {
+		return err
+	}
+	if done.Get(migrateSideChannels) != nil {
+		return nil
+	}
+	items := tx.Bucket(itemsBucket)
+	// Each step reads first and writes after: a bbolt cursor may not be
+	// relied on across writes to its bucket.
+	clinicOf := map[string]string{} // appointment id -> its clinic
+	moved := map[string]appointmentRecord{}
+	err = forPrefix(items, storekeys.AppointmentPKPrefix, func(k, v []byte) error {
+		pk, sk, _ := strings.Cut(string(k), "\x00")
+		if sk != legacyAppointmentSK {
+			return nil
+		}
+		var r appointmentRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("migrate appointment %q: %w", k, err)
+		}
+		clinicOf[strings.TrimPrefix(pk, storekeys.AppointmentPKPrefix)] = r.ClinicID
+		moved[string(k)] = r
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, r := range moved {
+		if err := putJSON(items, storekeys.AppointmentKey(r.ClinicID, r.ID), r); err != nil {
+			return err
+		}
+		if err := items.Delete([]byte(k)); err != nil {
+			return err
+		}
+	}
+	images := map[string]chatImageRecord{}
+	err = forPrefix(items, storekeys.ChatImagePKPrefix, func(k, v []byte) error {
+		var r chatImageRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("migrate chat image %q: %w", k, err)
+		}
+		if r.ClinicID == "" && clinicOf[r.AppointmentID] != "" {
+			r.ClinicID = clinicOf[r.AppointmentID]
+			images[string(k)] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, r := range images {
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return core.ErrInternal(err, "encode chat image %q", k)
+		}
+		if err := items.Put([]byte(k), raw); err != nil {
+			return err
+		}
+	}
+	actors := tx.Bucket(actorBucket)
+	var unlisted [][]byte
+	err = actors.ForEach(func(k, v []byte) error {
+		raw := items.Get(v)
+		if raw == nil {
+			return nil
+		}
+		var r auditRecord
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("migrate actor index entry %q: %w", k, err)
+		}
+		if !r.record().InActorHistory() {
+			unlisted = append(unlisted, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range unlisted {
+		if err := actors.Delete(k); err != nil {
+			return err
+		}
+	}
+	return done.Put(migrateSideChannels, []byte("done"))
+}
+
+// forPrefix visits, in key order, the items of b whose key starts with
+// prefix.
+func forPrefix(b *bolt.Bucket, prefix string, visit func(k, v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+		if err := visit(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

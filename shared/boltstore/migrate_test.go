@@ -1,0 +1,107 @@
+package boltstore
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storekeys"
+)
+
+// TestOpenMigratesFilesBeforeIssue10 writes a file as the version before
+// issue 10 §2 left it (a global appointment key, a chat image without its
+// clinic, a stranger's denied probe in the by-actor index), opens it, and
+// checks the current layout: the appointment under its clinic, found and
+// usable by chat; the image's clinic filled in; the probe out of the
+// stranger's history and still in the chain.
+func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "medshare.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	at := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"dr-a"},
+		StartsAt: at, EndsAt: at.Add(time.Hour), CreatedAt: at, UpdatedAt: at, ImageCount: 1}
+	img := core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", PatientID: "pat-1", UploaderID: "pat-1", Participants: a.Participants(),
+		ContentType: "image/png", Size: 1, SHA256: make([]byte, 32), Status: core.StatusReady, CreatedAt: at, UpdatedAt: at, UploadExpiresAt: at}
+	granted := core.Link(core.AuditRecord{PatientID: "pat-1", At: at, ActorID: "dr-a", ActorRole: core.RoleProfessional,
+		Action: "chat_image.signed_url", Outcome: core.OutcomeSuccess}, core.ChainHead{})
+	probe := core.Link(core.AuditRecord{PatientID: "pat-1", At: at.Add(time.Second), ActorID: "dr-x", ActorRole: core.RoleProfessional,
+		Action: "chat_image.signed_url", Outcome: core.OutcomeDenied, Reason: core.CodeNotFound}, core.ChainHead{Seq: granted.Seq, Hash: granted.Hash})
+	for _, rec := range []core.AuditRecord{granted, probe} {
+		if err := s.AppendAudit(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		if err := putJSON(items, storekeys.Key{PK: storekeys.AppointmentPKPrefix + "appt-1", SK: legacyAppointmentSK}, appointmentRecordOf(a)); err != nil {
+			return err
+		}
+		if err := putJSON(items, storekeys.ChatImageKey(img.ID), chatImageRecordOf(img)); err != nil {
+			return err
+		}
+		// The earlier version indexed every record with an actor.
+		pk := storekeys.ActorIndexKey(probe.ActorID, probe.At, probe.PatientID, probe.Seq)
+		if err := tx.Bucket(actorBucket).Put(boltKey(pk), boltKey(storekeys.AuditRecordKey(probe.PatientID, probe.Seq))); err != nil {
+			return err
+		}
+		return tx.DeleteBucket(migrationsBucket)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for round := range 2 { // the second open finds nothing left to do
+		s, err = Open(path)
+		if err != nil {
+			t.Fatalf("open %d: %v", round+1, err)
+		}
+		got, err := s.FindAppointments(ctx, "appt-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]core.Appointment{a}, got); diff != "" {
+			t.Errorf("open %d: appointments (-want +got):\n%s", round+1, diff)
+		}
+		gotImg, err := s.GetChatImage(ctx, img.ID)
+		if err != nil || gotImg.ClinicID != "clinic-1" {
+			t.Errorf("open %d: chat image clinic %q, %v; want clinic-1", round+1, gotImg.ClinicID, err)
+		}
+		for actor, want := range map[string]int{"dr-a": 1, "dr-x": 0} {
+			recs, _, err := s.ListAuditByActor(ctx, actor, core.Page{Limit: 10})
+			if err != nil || len(recs) != want {
+				t.Errorf("open %d: %s's history lists %d records (%v), want %d", round+1, actor, len(recs), err, want)
+			}
+		}
+		if chain, _, err := s.ListAudit(ctx, "pat-1", false, core.Page{Limit: 10}); err != nil || len(chain) != 2 {
+			t.Errorf("open %d: chain of %d records (%v), want 2", round+1, len(chain), err)
+		}
+		for _, k := range bucketKeys(t, s, itemsBucket, false) {
+			if k == storekeys.AppointmentPKPrefix+"appt-1\x00"+legacyAppointmentSK {
+				t.Errorf("open %d: the legacy appointment key is still there", round+1)
+			}
+		}
+		if round == 0 {
+			// The migrated appointment takes chat images.
+			next := img
+			next.ID, next.ClinicID, next.Status = "ci_y", "clinic-1", core.StatusPending
+			if err := s.CreateChatImage(ctx, next); err != nil {
+				t.Errorf("chat image in the migrated appointment: %v", err)
+			}
+			a.ImageCount++
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package storetest
+
+import (
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+// testCursors checks that page cursors are bound to the list and the caller
+// that got them, and that they name nothing of other parties (issue 10 §2).
+func testCursors(t *testing.T, h Harness) {
+	t.Run("BoundToCallerAndList", func(t *testing.T) {
+		s := h.New(t)
+		for _, owner := range []string{"pat-1", "pat-2"} {
+			createPhotos(t, s, owner, 3)
+			appendChain(t, s, owner, 3, nil)
+		}
+		appendChain(t, s, "pat-3", 3, func(_ int, r *core.AuditRecord) { r.ActorID = "dr-b" })
+		cursor := func(name string, list func() (string, error)) string {
+			t.Helper()
+			c, err := list()
+			Must(t, name, err)
+			if c == "" {
+				t.Fatalf("%s: got no cursor, want one", name)
+			}
+			return c
+		}
+		photos := cursor("ListPhotos pat-1", func() (string, error) {
+			_, c, err := s.ListPhotos(ctx(t), "pat-1", core.Page{Limit: 1})
+			return c, err
+		})
+		chainUp := cursor("ListAudit pat-1", func() (string, error) {
+			_, c, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Limit: 1})
+			return c, err
+		})
+		chainDown := cursor("ListAudit pat-1 newest first", func() (string, error) {
+			_, c, err := s.ListAudit(ctx(t), "pat-1", true, core.Page{Limit: 1})
+			return c, err
+		})
+		actor := cursor("ListAuditByActor dr-a", func() (string, error) {
+			_, c, err := s.ListAuditByActor(ctx(t), "dr-a", core.Page{Limit: 1})
+			return c, err
+		})
+		for _, tc := range []struct {
+			name   string
+			cursor string
+			list   func(c string) error
+		}{
+			{"photos of another owner", photos, func(c string) error {
+				_, _, err := s.ListPhotos(ctx(t), "pat-2", core.Page{Cursor: c, Limit: 1})
+				return err
+			}},
+			{"chain of another patient", chainUp, func(c string) error {
+				_, _, err := s.ListAudit(ctx(t), "pat-2", false, core.Page{Cursor: c, Limit: 1})
+				return err
+			}},
+			{"ascending chain cursor, newest first", chainUp, func(c string) error {
+				_, _, err := s.ListAudit(ctx(t), "pat-1", true, core.Page{Cursor: c, Limit: 1})
+				return err
+			}},
+			{"newest-first chain cursor, ascending", chainDown, func(c string) error {
+				_, _, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Cursor: c, Limit: 1})
+				return err
+			}},
+			{"records of another actor", actor, func(c string) error {
+				_, _, err := s.ListAuditByActor(ctx(t), "dr-b", core.Page{Cursor: c, Limit: 1})
+				return err
+			}},
+			{"actor cursor, the patient's chain", actor, func(c string) error {
+				_, _, err := s.ListAudit(ctx(t), "pat-1", true, core.Page{Cursor: c, Limit: 1})
+				return err
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				WantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)
+			})
+		}
+	})
+
+	t.Run("ActorCursorNamesNoPatient", func(t *testing.T) {
+		s := h.New(t)
+		for _, p := range []string{"pat-secret-1", "pat-secret-2"} {
+			appendChain(t, s, p, 3, nil)
+		}
+		page := core.Page{Limit: 1}
+		for n := 0; ; n++ {
+			_, next, err := s.ListAuditByActor(ctx(t), "dr-a", page)
+			Must(t, "ListAuditByActor", err)
+			if next == "" {
+				if n != 5 {
+					t.Errorf("got %d cursors, want 5", n)
+				}
+				break
+			}
+			raw, _ := base64.RawURLEncoding.DecodeString(next)
+			for _, text := range []string{next, string(raw)} {
+				if strings.Contains(text, "pat-secret") || strings.Contains(text, "SEQ#") {
+					t.Errorf("cursor %q (decoded %q) names a patient or a record key", next, raw)
+				}
+			}
+			page.Cursor = next
+		}
+	})
+
+	t.Run("ActorPagesAcrossRecordsOfOneInstant", func(t *testing.T) {
+		// Records of one actor at the very same time (a test clock, or a
+		// coarse one), across chains: every page size lists each exactly
+		// once, in the order of one long page.
+		s := h.New(t)
+		same := t0.Add(time.Hour)
+		for i, p := range []string{"pat-a", "pat-b", "pat-c"} {
+			appendChain(t, s, p, 3+i, func(j int, r *core.AuditRecord) {
+				if j <= 3 {
+					r.At = same
+				} else {
+					r.At = same.Add(time.Duration(j) * time.Second)
+				}
+			})
+		}
+		whole, next, err := s.ListAuditByActor(ctx(t), "dr-a", core.Page{Limit: 100})
+		Must(t, "ListAuditByActor", err)
+		if len(whole) != 12 || next != "" {
+			t.Fatalf("one page: %d records and cursor %q, want 12 and none", len(whole), next)
+		}
+		if !slices.IsSortedFunc(whole, func(a, b core.AuditRecord) int { return b.At.Compare(a.At) }) {
+			t.Errorf("one page is not newest first")
+		}
+		for _, limit := range []int{1, 2, 3, 4, 5, 8, 9} {
+			t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
+				pages := Collect(t, "ListAuditByActor", limit, func(pg core.Page) ([]core.AuditRecord, string, error) {
+					return s.ListAuditByActor(ctx(t), "dr-a", pg)
+				})
+				if diff := cmp.Diff(whole, Flatten(pages), cmpOpts); diff != "" {
+					t.Errorf("pages of %d mismatch one page (-want +got):\n%s", limit, diff)
+				}
+			})
+		}
+	})
+}
+
+// testActorHistory checks which records the by-actor index lists: what the
+// actor did, and the denials whose precise reason the actor was told; not
+// a denial the actor got as the same 404 an unknown id gets, which would
+// tell them the thing exists (issue 10 §2). The chain keeps every record.
+func testActorHistory(t *testing.T, h Harness) {
+	s := h.New(t)
+	type rec struct {
+		outcome, reason string
+		listed          bool
+	}
+	cases := []rec{
+		{core.OutcomeSuccess, "", true},
+		{core.OutcomeDenied, core.CodeNotFound, false},
+		{core.OutcomeDenied, core.CodeSessionRevoked, true},
+		{core.OutcomeDenied, core.CodeViewsExhausted, true},
+		{core.OutcomeDenied, core.CodeDeviceMismatch, true},
+		{core.OutcomeDenied, core.CodeRateLimited, false},
+		{core.OutcomeFailed, core.CodeInternal, false},
+	}
+	chain := appendChain(t, s, "pat-1", len(cases), func(i int, r *core.AuditRecord) {
+		r.Outcome, r.Reason = cases[i-1].outcome, cases[i-1].reason
+	})
+	var want []core.AuditRecord
+	for i, c := range cases {
+		if c.listed {
+			want = append(want, chain[i])
+		}
+		if got := chain[i].InActorHistory(); got != c.listed {
+			t.Errorf("InActorHistory of a %s record with reason %q = %v, want %v", c.outcome, c.reason, got, c.listed)
+		}
+	}
+	slices.Reverse(want)
+	got := Flatten(Collect(t, "ListAuditByActor", 2, func(pg core.Page) ([]core.AuditRecord, string, error) {
+		return s.ListAuditByActor(ctx(t), "dr-a", pg)
+	}))
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("ListAuditByActor mismatch (-want +got):\n%s", diff)
+	}
+	wantChain(t, s, "pat-1", chain)
+}
