@@ -65,6 +65,7 @@ async function api<T>(token: string, path: string): Promise<T> {
 
 interface Record {
   seq: number;
+  reason?: string;
   at: string;
   action: string;
   actor_id: string;
@@ -263,6 +264,18 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     assert.ok(opened, "access.open recorded");
     assert.equal(opened.device, key.fingerprint, "the session is bound to the key made in this browser");
 
+    // The screenshot policy (warn): leaving the page and a screenshot are reported; the server's answer is shown.
+    await pro.evaluate(() => window.dispatchEvent(new Event("blur")));
+    await until(
+      "app_backgrounded is reported",
+      async () => (await auditOf(server.patientToken)).filter((r) => r.action === "activity.report").map((r) => r.reason),
+      (reasons) => reasons.includes("app_backgrounded"),
+    );
+    await pro.evaluate(() => window.dispatchEvent(new Event("focus")));
+    await pro.keyboard.press("PrintScreen");
+    await pro.getByText("Your screenshot was reported to the patient, who has been warned (score 45).").waitFor();
+    assert.equal(await pro.locator("canvas.photo").count(), 1, "a warning does not end the session");
+
     await accessible(pro, "viewer");
     await screenshot(pro, "professional-viewer");
   });
@@ -271,6 +284,8 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     // Still on #/notifications since before the professional came: no reload.
     await patient.getByText("A photo of yours was viewed").waitFor();
     await patient.getByText("Your session was opened on a device").waitFor();
+    await patient.getByText("Suspicious activity on a session").waitFor();
+    await patient.getByText(/score 45 · events: screenshot/).waitFor();
     await accessible(patient, "notifications");
     await screenshot(patient, "patient-notifications");
 
@@ -278,6 +293,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await patient.locator(".session .views", { hasText: "1 / 3" }).waitFor();
     await patient.getByRole("cell", { name: /^device [0-9a-f]{12}$/ }).waitFor();
     await patient.getByRole("cell", { name: "127.0.0.1" }).waitFor();
+    await patient.getByRole("cell", { name: "45", exact: true }).waitFor();
     await accessible(patient, "sessions");
     await screenshot(patient, "patient-sessions");
 
@@ -335,6 +351,15 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await pro.getByRole("button", { name: "Open on this device" }).click();
     await pro.getByRole("button", { name: "View CROWN photo 1" }).click();
     await pro.locator("canvas.photo").waitFor();
+    // A copy is cancelled and reported (30: not enough to end the session).
+    const copied = await pro.evaluate(() => !document.dispatchEvent(new ClipboardEvent("copy", { bubbles: true, cancelable: true })));
+    assert.equal(copied, true, "the copy is cancelled");
+    await until(
+      "copy_attempt is reported",
+      async () => (await auditOf(server.patientToken)).filter((r) => r.action === "activity.report").map((r) => r.reason),
+      (reasons) => reasons.includes("copy_attempt"),
+    );
+    assert.equal(await pro.locator("canvas.photo").count(), 1);
     await pro.keyboard.press("PrintScreen");
     await pro.getByText("Your screenshot was reported to the patient and the session is now revoked.").first().waitFor();
     assert.equal(await pro.locator("canvas").count(), 0, "the photo is wiped");
