@@ -397,6 +397,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
   step("chat: an image sent by one participant shows for the other through the cache; refreshed when due, one signed-URL request per cached lifetime", async () => {
     await go(patient, "#/chat", "Chat images");
     assert.equal(await patient.getByLabel("Appointment id").inputValue(), server.appointmentId, "the demo appointment is offered");
+    await accessible(patient, "chat: choose an appointment");
     await patient.getByRole("button", { name: "Show chat" }).click();
     await patient.getByRole("heading", { level: 1, name: `Chat images of ${server.appointmentId}` }).waitFor();
     await patient.getByLabel("Image", { exact: true }).setInputFiles({ name: "rash.png", mimeType: "image/png", buffer: chatImage.png });
