@@ -437,18 +437,28 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
       assert.ok(gap >= minGapMs, `signed-URL requests ${gap} ms apart, under ${minGapMs} ms`);
     }
 
-    // A URL the store refuses (403) is dropped and the page asks for a new one.
-    const refusedUrl = second.src;
-    let refusals = 0;
-    await pro.route(refusedUrl, async (route) => {
-      refusals++;
-      await route.fulfill({ status: 403, body: "expired" });
+    // A URL the store refuses (403) is dropped and the page asks for a new one:
+    // the store's next answer for this image is a 403, whichever URL the page holds.
+    const before = granted.length;
+    const refused: string[] = [];
+    const ofImage = (u: URL): boolean => u.href.includes(imageId) && !u.pathname.startsWith("/api/");
+    await pro.route(ofImage, async (route) => {
+      if (refused.length === 0) {
+        refused.push(route.request().url());
+        await route.fulfill({ status: 403, body: "expired" });
+      } else {
+        await route.continue();
+      }
     });
     await go(pro, "#/notifications", "Notifications");
     await go(pro, `#/chat/${server.appointmentId}`, `Chat images of ${server.appointmentId}`);
-    await until("a new URL replaces the refused one", loaded, (v) => v.src !== refusedUrl && v.w === chatImage.width);
-    assert.ok(refusals >= 1 || (await loaded()).src !== refusedUrl);
-    await pro.unroute(refusedUrl);
+    const third = await until("a new URL replaces the refused one", loaded, (v) => refused.length === 1 && v.src !== refused[0] && v.w === chatImage.width);
+    assert.notEqual(third.src, refused[0]);
+    const after = (await auditOf(server.patientToken)).filter(
+      (r) => r.action === "chat_image.signed_url" && r.outcome === "success" && r.actor_id === "demo-professional" && r.resource_id === imageId,
+    );
+    assert.ok(after.length > before, `a new signed URL was asked for after the refusal (${before} → ${after.length})`);
+    await pro.unroute(ofImage);
     await screenshot(pro, "chat-professional");
   });
 
