@@ -17,7 +17,7 @@ EMULATORS := localstack/emulators.sh
 PKGS      ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench clean web web-test web-browser
+.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench clean web web-test web-browser fuzz fuzz-smoke
 
 run: ## serve the embedded default with demo identities
 	$(GO) run ./cmd/medshare serve --addr $(ADDR) --data-dir $(DATA_DIR) --demo
@@ -29,8 +29,9 @@ RACE_PKGS := $$($(GO) list ./... | grep -v '/infra')
 # jsii warns on every synthesis that Node 20 is past its end of life.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-test: lint tools doc-tools web-browser ## every test: gofmt, go vet, then go test -race once with the AWS emulators up, the CDK app's tests, the TypeScript client's, and the portals' in Chromium
+test: lint tools doc-tools web-browser ## every test: gofmt, go vet, then go test -race once with the AWS emulators up, the fuzz targets briefly, the CDK app's tests, the TypeScript client's, and the portals' in Chromium
 	$(call with-emulators,$(RACE_PKGS))
+	@$(MAKE) --no-print-directory fuzz-smoke
 	$(GO) test -count=1 ./infra/...
 	@$(MAKE) --no-print-directory web-test
 
@@ -94,6 +95,36 @@ lint: ## formatting and vet
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# The fuzz targets (issue 10 §3, docs/FUZZING.md), as package:target. Plain
+# go test runs their seeds and testdata/fuzz corpora as regression tests;
+# fuzz-smoke fuzzes each for FUZZ_SMOKE_TIME (make test), fuzz for FUZZTIME.
+# A failing input is written to the package's testdata/fuzz/<target>/.
+FUZZ_TARGETS := \
+	./shared/embedded:FuzzHandler ./shared/embedded:FuzzLocalServer \
+	./shared/devauth:FuzzVerify ./shared/localblob:FuzzBlobURL \
+	./client:FuzzOpenKey ./client:FuzzDecryptPhoto \
+	./shared/core:FuzzParseDeviceKey ./shared/core:FuzzSealKey \
+	./shared/core:FuzzAuditRecord ./shared/core:FuzzReportActivity \
+	./shared/boltstore:FuzzVerifyChain
+FUZZ_SMOKE_TIME ?= 3s
+FUZZTIME        ?= 5m
+# Go minimizes every new interesting input for up to a minute by default;
+# with inputs of milliseconds that stalls short runs.
+FUZZMINIMIZETIME ?= 5s
+
+fuzz-smoke: ## every fuzz target for FUZZ_SMOKE_TIME (3s) each
+	@$(call run-fuzz,$(FUZZ_SMOKE_TIME))
+
+fuzz: ## every fuzz target for FUZZTIME (default 5m) each, e.g. make fuzz FUZZTIME=30m
+	@$(call run-fuzz,$(FUZZTIME))
+
+# run-fuzz TIME: go test -fuzz takes one target of one package at a time.
+define run-fuzz
+set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+  echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(1) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg"; \
+  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; done
+endef
 
 bench: ## benchmarks recorded in docs/PERFORMANCE.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/httpapi ./shared/jobs

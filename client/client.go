@@ -41,7 +41,7 @@ const (
 // EncryptPhoto encrypts a photo under a fresh 32-byte data key:
 // 0x01 || nonce(12) || AES-256-GCM(data_key, nonce, photo, aad = "medshare/v1/photo").
 func EncryptPhoto(photo []byte) (ciphertext, dataKey []byte, err error) {
-	dataKey = make([]byte, 32)
+	dataKey = make([]byte, DataKeyBytes)
 	if _, err := rand.Read(dataKey); err != nil {
 		return nil, nil, err
 	}
@@ -124,7 +124,17 @@ func open(key, envelope []byte, aad string) ([]byte, error) {
 	return gcm.Open(nil, envelope[1:1+nonceSize], envelope[1+nonceSize:], []byte(aad))
 }
 
+// DataKeyBytes is the size of a photo's data key: AES-256 (DESIGN §7).
+const DataKeyBytes = 32
+
+// newGCM is AES-256-GCM under key. aes.NewCipher would also take a 16- or
+// 24-byte key, and so AES-128 or AES-192: a key of another size is refused,
+// so that nothing (a server sealing a short key) can make the client use a
+// weaker cipher than the protocol's.
 func newGCM(key []byte) (cipher.AEAD, error) {
+	if len(key) != DataKeyBytes {
+		return nil, fmt.Errorf("data key has %d bytes, want %d (AES-256)", len(key), DataKeyBytes)
+	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -507,6 +517,10 @@ func (d *Device) OpenKey(k IssuedKey, accessID string) ([]byte, error) {
 	key, err := hpke.Open(d.Private, hpke.HKDFSHA256(), hpke.AES256GCM(), info, k.SealedKey)
 	if err != nil {
 		return nil, fmt.Errorf("open key %s: %w", k.KeyID, err)
+	}
+	if len(key) != DataKeyBytes {
+		clear(key)
+		return nil, fmt.Errorf("open key %s: the sealed data key has %d bytes, want %d", k.KeyID, len(key), DataKeyBytes)
 	}
 	return key, nil
 }

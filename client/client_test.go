@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -152,5 +153,29 @@ func TestRetryAfter(t *testing.T) {
 		if got := retryAfter(tc.in, now); got != tc.want {
 			t.Errorf("retryAfter(%q) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestDataKeysAreAES256: a key of another size than 32 bytes is refused
+// where the client uses one, so that a short key sealed by a server cannot
+// make it decrypt with AES-128 (found by FuzzDecryptPhoto, docs/FUZZING.md).
+func TestDataKeysAreAES256(t *testing.T) {
+	photo := []byte("photo")
+	for _, n := range []int{16, 24, 31, 33} {
+		t.Run(fmt.Sprintf("%d bytes", n), func(t *testing.T) {
+			key := bytes.Repeat([]byte{1}, n)
+			if n == 16 || n == 24 {
+				ct := encryptFor(t, key, bytes.Repeat([]byte{2}, 12), photo)
+				if got, err := DecryptPhoto(ct, key); err == nil {
+					t.Errorf("DecryptPhoto with a %d-byte key: got %q, want an error", n, got)
+				}
+			}
+			d := fuzzDevices(t)[0]
+			k := IssuedKey{KeyID: fuzzKeyID, PhotoID: fuzzPhotoID, KEM: d.KEM, KDF: 1, AEAD: 2,
+				SealedKey: sealFor(t, d, key, fuzzKeyID, fuzzPhotoID, fuzzAccessID)}
+			if got, err := d.OpenKey(k, fuzzAccessID); err == nil {
+				t.Errorf("OpenKey of a sealed %d-byte key: got %x, want an error", n, got)
+			}
+		})
 	}
 }

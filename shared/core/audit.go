@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // ChainHead is the last link of a patient's audit chain. The zero value is the
@@ -119,12 +121,47 @@ func AuditHash(rec AuditRecord) []byte {
 }
 
 // Link fills rec's sequence, previous hash and hash so that it follows head.
+// Its text fields come back as the hash covers them (canonicalText), so that
+// the record it returns is the record every store keeps.
 func Link(rec AuditRecord, head ChainHead) AuditRecord {
+	for _, f := range rec.textFields() {
+		*f = canonicalText(*f)
+	}
 	rec.Seq = head.Seq + 1
 	rec.PrevHash = head.Hash
 	rec.At = rec.At.UTC()
 	rec.Hash = AuditHash(rec)
 	return rec
+}
+
+// textFields are the record's text fields, the ones AuditHash encodes as JSON
+// strings.
+func (r *AuditRecord) textFields() []*string {
+	return []*string{&r.PatientID, &r.ActorID, (*string)(&r.ActorRole), &r.Action, &r.ResourceType,
+		&r.ResourceID, &r.Outcome, &r.Reason, &r.SourceIP, &r.UserAgent, &r.RequestID}
+}
+
+// canonicalText is s as the canonical encoding hashes it. encoding/json
+// writes every byte that is not valid UTF-8 as U+FFFD, so two records that
+// differ only in such bytes ("\xff" and "\xfe") hash alike: Link stores the
+// replacement it hashed, and VerifyRecord refuses a record holding any other
+// byte, which Link cannot have produced (found by FuzzAuditRecord,
+// docs/FUZZING.md).
+func canonicalText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // auditor appends records to chains. Within one process appends to one chain
@@ -227,7 +264,7 @@ func VerifyChain(ctx context.Context, s AuditStore, patientID string) (AuditVeri
 				return fail(prev.Seq+1, "sequence gap")
 			case !bytes.Equal(r.PrevHash, prev.Hash):
 				return fail(r.Seq, "previous hash does not match")
-			case !bytes.Equal(AuditHash(r), r.Hash):
+			case !VerifyRecord(r):
 				return fail(r.Seq, "record hash does not match its content")
 			}
 			prev = ChainHead{Seq: r.Seq, Hash: r.Hash}
@@ -246,5 +283,14 @@ func VerifyChain(ctx context.Context, s AuditStore, patientID string) (AuditVeri
 }
 
 // VerifyRecord recomputes one record's hash; used where a whole chain is not the
-// caller's to read (a professional's own actions).
-func VerifyRecord(r AuditRecord) bool { return bytes.Equal(AuditHash(r), r.Hash) }
+// caller's to read (a professional's own actions). A record whose text is not
+// valid UTF-8 does not verify: Link never produces one, and its hash would
+// also be the hash of other text.
+func VerifyRecord(r AuditRecord) bool {
+	for _, f := range r.textFields() {
+		if !utf8.ValidString(*f) {
+			return false
+		}
+	}
+	return bytes.Equal(AuditHash(r), r.Hash)
+}

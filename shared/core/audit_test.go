@@ -125,3 +125,26 @@ func TestSortableIDsSortByTime(t *testing.T) {
 		prev = id
 	}
 }
+
+// TestAuditTextIsCanonical: the canonical encoding writes a byte that is not
+// UTF-8 as U+FFFD, so "\xff" and "\xfe" hash alike. Link returns the text it
+// hashed, and a record holding other bytes does not verify: a changed user
+// agent cannot keep the hash (found by FuzzAuditRecord, docs/FUZZING.md).
+func TestAuditTextIsCanonical(t *testing.T) {
+	rec := core.AuditRecord{PatientID: "pat-1", At: time.Unix(1, 0), ActorID: "pro-1", ActorRole: core.RoleProfessional,
+		Action: "key.issue", Outcome: core.OutcomeSuccess, UserAgent: "bad \xff\xfe agent", RequestID: "rq-1"}
+	linked := core.Link(rec, core.ChainHead{})
+	if want := "bad \uFFFD\uFFFD agent"; linked.UserAgent != want {
+		t.Errorf("Link kept user agent %q, want %q", linked.UserAgent, want)
+	}
+	if !core.VerifyRecord(linked) {
+		t.Error("the linked record does not verify")
+	}
+	for _, ua := range []string{"bad \xfe\xff agent", "bad \xff\xfe agent", "bad \xff agent"} {
+		changed := linked
+		changed.UserAgent = ua
+		if core.VerifyRecord(changed) {
+			t.Errorf("user agent %q verifies with the hash of %q", ua, linked.UserAgent)
+		}
+	}
+}

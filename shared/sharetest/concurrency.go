@@ -12,8 +12,53 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharemodel"
 	"github.com/medshare/medshare/shared/storetest"
 )
+
+// portModel is the sequential model of a share as the port answers: no
+// detectors (they are the service's), and a revoke reports whether it wrote.
+// Every race below records its calls and checks them against it.
+var portModel = sharemodel.Options{RevokeReportsWrite: true}
+
+// recorded runs write as client's call in of h and records its outcome: the
+// error's code, the key id of a successful issue.
+func recorded(h *sharemodel.History, client int, in sharemodel.Input, write func() error) error {
+	call := h.Call()
+	err := write()
+	out := sharemodel.OutputOf(err)
+	if err == nil && in.Op == sharemodel.OpIssue {
+		out.ID = in.ID
+	}
+	h.Return(client, in, call, out)
+	return err
+}
+
+// Setup calls, recorded as client 0's: they stop the test on failure.
+
+func createRecorded(t *testing.T, h *sharemodel.History, s Store, sh core.Share) Written {
+	t.Helper()
+	var w Written
+	h.Do(0, sharemodel.Input{Op: sharemodel.OpCreate, ID: sh.ID, MaxViews: sh.MaxViews, MaxDevices: sh.MaxDevices},
+		func() sharemodel.Output { w = CreateShare(t, s, sh); return sharemodel.Output{ID: sh.ID} })
+	return w
+}
+
+func openRecorded(t *testing.T, h *sharemodel.History, s Store, a core.Access, now time.Time) Written {
+	t.Helper()
+	var w Written
+	h.Do(0, sharemodel.Input{Op: sharemodel.OpOpen, ID: a.DeviceFingerprint},
+		func() sharemodel.Output { w = MustOpen(t, s, a, now); return sharemodel.Output{} })
+	return w
+}
+
+func issueRecorded(t *testing.T, h *sharemodel.History, s Store, sh core.Share, a core.Access, now time.Time) core.EphemeralKey {
+	t.Helper()
+	k := NewKey(sh, a.ID, now)
+	h.Do(0, sharemodel.Input{Op: sharemodel.OpIssue, ID: k.ID},
+		func() sharemodel.Output { MustIssue(t, s, k, now); return sharemodel.Output{ID: k.ID} })
+	return k
+}
 
 // wantLinearChain checks that patient's chain holds exactly want, by request
 // id, each once, in sequence 1..n without gaps or forks, and that
@@ -83,9 +128,10 @@ func testConcurrency(t *testing.T, h Harness) {
 			t.Run(fmt.Sprintf("max %d", maxDevices), func(t *testing.T) {
 				const n = 30
 				s := h.New(t)
+				var hist sharemodel.History
 				sh := NewShare("pat-1", "dr-a", t0)
 				sh.MaxDevices = maxDevices
-				cw := CreateShare(t, s, sh)
+				cw := createRecorded(t, &hist, s, sh)
 				accesses := make([]core.Access, n)
 				for i := range accesses {
 					accesses[i] = NewAccess(sh, fmt.Sprintf("device-%d", i), tNow)
@@ -95,11 +141,13 @@ func testConcurrency(t *testing.T, h Harness) {
 					a := accesses[i]
 					rec := Record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow)
 					nt := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
-					var err error
-					recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
-						return s.OpenAccess(ctx(t), a, tNow, nt, l)
+					return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpOpen, ID: a.DeviceFingerprint}, func() error {
+						var err error
+						recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+							return s.OpenAccess(ctx(t), a, tNow, nt, l)
+						})
+						return err
 					})
-					return err
 				})
 				var bound, ids []string
 				ids = append(ids, cw.Rec.RequestID)
@@ -122,6 +170,7 @@ func testConcurrency(t *testing.T, h Harness) {
 				sh.Devices = bound
 				WantShare(t, s, sh)
 				wantLinearChain(t, s, "pat-1", ids)
+				sharemodel.Check(t, portModel, &hist)
 			})
 		}
 	})
@@ -137,13 +186,17 @@ func testConcurrency(t *testing.T, h Harness) {
 			notes[i] = Note("dr-a", core.NoteSessionCreated, shares[i].ID, shares[i].CreatedAt)
 		}
 		recs := make([]core.AuditRecord, n)
+		var hist sharemodel.History
 		errs := storetest.RunAll(n, func(i int) error {
 			rec := Record("pat-1", "pat-1", core.RolePatient, "share.create", shares[i].ID, shares[i].CreatedAt)
-			var err error
-			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
-				return s.CreateShare(ctx(t), shares[i], notes[i], l)
+			in := sharemodel.Input{Op: sharemodel.OpCreate, ID: shares[i].ID, MaxViews: shares[i].MaxViews, MaxDevices: shares[i].MaxDevices}
+			return recorded(&hist, i, in, func() error {
+				var err error
+				recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+					return s.CreateShare(ctx(t), shares[i], notes[i], l)
+				})
+				return err
 			})
-			return err
 		})
 		winner := -1
 		for i, err := range errs {
@@ -171,13 +224,15 @@ func testConcurrency(t *testing.T, h Harness) {
 		if diff := cmp.Diff([]core.InboxItem{Unread(notes[winner])}, storetest.Flatten(ListInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 		}
+		sharemodel.Check(t, portModel, &hist)
 	})
 
 	t.Run("RevokeOnce", func(t *testing.T) {
 		const n = 20
 		s := h.New(t)
+		var hist sharemodel.History
 		sh := NewShare("pat-1", "dr-a", t0)
-		cw := CreateShare(t, s, sh)
+		cw := createRecorded(t, &hist, s, sh)
 		at := func(i int) time.Time { return tNow.Add(time.Duration(i) * time.Second) }
 		notes := make([]core.Notification, n)
 		for i := range notes {
@@ -187,12 +242,16 @@ func testConcurrency(t *testing.T, h Harness) {
 		recs := make([]core.AuditRecord, n)
 		errs := storetest.RunAll(n, func(i int) error {
 			rec := Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, at(i))
+			call := hist.Call()
 			var err error
 			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
 				var err error
 				got[i], err = s.RevokeShare(ctx(t), sh.ID, "pat-1", at(i), revokeReason, notes[i], l)
 				return err
 			})
+			out := sharemodel.OutputOf(err)
+			out.Wrote = got[i]
+			hist.Return(i+1, sharemodel.Input{Op: sharemodel.OpRevoke}, call, out)
 			return err
 		})
 		for i, err := range errs {
@@ -223,6 +282,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		if diff := cmp.Diff([]core.InboxItem{Unread(notes[winner]), Unread(cw.Notes[0])}, storetest.Flatten(ListInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 		}
+		sharemodel.Check(t, portModel, &hist)
 	})
 
 	t.Run("RevokeRacesUse/one chain", func(t *testing.T) { testRevokeRacesUse(t, h, true) })
@@ -236,11 +296,12 @@ func testConcurrency(t *testing.T, h Harness) {
 func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) string) {
 	const n, views = 300, 10
 	s := h.New(t)
+	var hist sharemodel.History
 	sh := NewShare("pat-1", "dr-a", t0)
 	sh.MaxViews = views
-	cw := CreateShare(t, s, sh)
+	cw := createRecorded(t, &hist, s, sh)
 	a := NewAccess(sh, "device-1", tNow)
-	ow := MustOpen(t, s, a, tNow)
+	ow := openRecorded(t, &hist, s, a, tNow)
 
 	keys := make([]core.EphemeralKey, n)
 	notes := make([]core.Notification, n)
@@ -251,11 +312,13 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 	}
 	errs := storetest.RunAll(n, func(i int) error {
 		rec := Record(chain(i), "dr-a", core.RoleProfessional, "key.issue", keys[i].ID, tNow)
-		var err error
-		recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
-			return s.IssueKey(ctx(t), keys[i], tNow, notes[i], l)
+		return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpIssue, ID: keys[i].ID}, func() error {
+			var err error
+			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+				return s.IssueKey(ctx(t), keys[i], tNow, notes[i], l)
+			})
+			return err
 		})
-		return err
 	})
 	ids := map[string][]string{"pat-1": {cw.Rec.RequestID, ow.Rec.RequestID}}
 	wantNotes := []core.InboxItem{Unread(ow.Notes[0])}
@@ -290,6 +353,7 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
 	}
+	sharemodel.Check(t, portModel, &hist)
 }
 
 // testClaimKeyOnce runs 100 claimers of one key, each with its record in
@@ -298,21 +362,27 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
 	const n = 100
 	s := h.New(t)
-	sh, a := activeShare(t, s, nil)
-	k := issuedKey(t, s, sh, a, tNow)
+	var hist sharemodel.History
+	sh := NewShare("pat-1", "dr-a", t0)
+	createRecorded(t, &hist, s, sh)
+	a := NewAccess(sh, "device-1", tNow)
+	openRecorded(t, &hist, s, a, tNow)
+	k := issueRecorded(t, &hist, s, sh, a, tNow)
 	ids := map[string][]string{"pat-1": requestIDs(ListChain(t, s, "pat-1"))}
 	claimedAt := func(i int) time.Time { return tNow.Add(time.Duration(i+1) * time.Millisecond) }
 	got := make([]core.EphemeralKey, n)
 	recs := make([]core.AuditRecord, n)
 	errs := storetest.RunAll(n, func(i int) error {
 		rec := Record(chain(i), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimedAt(i))
-		var err error
-		recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+		return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpClaim, ID: k.ID}, func() error {
 			var err error
-			got[i], err = s.ClaimKey(ctx(t), k, "dr-a", claimedAt(i), l)
+			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
+				var err error
+				got[i], err = s.ClaimKey(ctx(t), k, "dr-a", claimedAt(i), l)
+				return err
+			})
 			return err
 		})
-		return err
 	})
 	winner := -1
 	for i, err := range errs {
@@ -341,6 +411,7 @@ func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
 	for patient, want := range ids {
 		wantLinearChain(t, s, patient, want)
 	}
+	sharemodel.Check(t, portModel, &hist)
 }
 
 // testRevokeRacesUse runs issuers, claimers and openers against one share
@@ -363,16 +434,23 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		maxAttempts                = 10000
 	)
 	s := h.New(t)
+	// Every call is recorded, the setup's as client 0's, and the history
+	// checked against the model of the port at the end.
+	var hist sharemodel.History
 	sh := NewShare("pat-1", "dr-a", t0)
 	sh.MaxViews = core.MaxShareViews
 	sh.MaxDevices = 1
-	CreateShare(t, s, sh)
+	createRecorded(t, &hist, s, sh)
 	a := NewAccess(sh, "device-1", tNow)
-	MustOpen(t, s, a, tNow)
+	openRecorded(t, &hist, s, a, tNow)
 	var pre []core.EphemeralKey
 	for range preIssued + heldBack {
-		pre = append(pre, issuedKey(t, s, sh, a, tNow))
+		pre = append(pre, issueRecorded(t, &hist, s, sh, a, tNow))
 	}
+	issuerClient := func(g int) int { return 1 + g }
+	claimerClient := func(g int) int { return 1 + issuers + g }
+	openerClient := func(g int) int { return 1 + issuers + claimers + g }
+	const revokerClient = 1 + issuers + claimers + openers
 	claimAt := tNow.Add(time.Second)
 
 	type use struct {
@@ -442,8 +520,13 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 			stopped(fmt.Sprintf("issuer %d", g), untilRefused(func() error {
 				k := NewKey(sh, a.ID, tNow)
 				n := Note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
-				rec, err := Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow), maxAttempts,
-					func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, l) })
+				var rec core.AuditRecord
+				err := recorded(&hist, issuerClient(g), sharemodel.Input{Op: sharemodel.OpIssue, ID: k.ID}, func() error {
+					var err error
+					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow), maxAttempts,
+						func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, l) })
+					return err
+				})
 				if err == nil {
 					succeeded(use{"issue", rec, k})
 				}
@@ -456,12 +539,17 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 			for i := g; i < preIssued; i += claimers {
 				k := pre[i]
 				var claimed core.EphemeralKey
-				rec, err := Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("claimer-%d", g)), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimAt), maxAttempts,
-					func(l core.AuditRecord) error {
-						var err error
-						claimed, err = s.ClaimKey(ctx(t), k, "dr-a", claimAt, l)
-						return err
-					})
+				var rec core.AuditRecord
+				err := recorded(&hist, claimerClient(g), sharemodel.Input{Op: sharemodel.OpClaim, ID: k.ID}, func() error {
+					var err error
+					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("claimer-%d", g)), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimAt), maxAttempts,
+						func(l core.AuditRecord) error {
+							var err error
+							claimed, err = s.ClaimKey(ctx(t), k, "dr-a", claimAt, l)
+							return err
+						})
+					return err
+				})
 				if err != nil {
 					stopped(fmt.Sprintf("claimer %d", g), err)
 					return
@@ -476,8 +564,13 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 			stopped(fmt.Sprintf("opener %d", g), untilRefused(func() error {
 				acc := NewAccess(sh, "device-1", tNow)
 				n := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
-				rec, err := Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, "access.open", acc.ID, tNow), maxAttempts,
-					func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, n, l) })
+				var rec core.AuditRecord
+				err := recorded(&hist, openerClient(g), sharemodel.Input{Op: sharemodel.OpOpen, ID: acc.DeviceFingerprint}, func() error {
+					var err error
+					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, "access.open", acc.ID, tNow), maxAttempts,
+						func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, n, l) })
+					return err
+				})
 				if err == nil {
 					succeeded(use{"open", rec, core.EphemeralKey{}})
 				}
@@ -499,12 +592,16 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		}
 		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 		close(revoking)
+		call := hist.Call()
 		revokeRec, revokeErr = Chained(ctx(t), s, Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow), maxAttempts,
 			func(l core.AuditRecord) error {
 				var err error
 				revoked, err = s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, l)
 				return err
 			})
+		out := sharemodel.OutputOf(revokeErr)
+		out.Wrote = revoked
+		hist.Return(revokerClient, sharemodel.Input{Op: sharemodel.OpRevoke}, call, out)
 		close(revokeDone)
 	})
 	wg.Wait()
@@ -576,12 +673,21 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 	w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: append(keyIDs, later.ID), accesses: []string{acc.ID}}
 	before := observe(t, s, w)
 	for _, k := range unclaimed {
-		_, _, err := TryClaim(t, s, k, "dr-a", claimAt)
+		err := recorded(&hist, 0, sharemodel.Input{Op: sharemodel.OpClaim, ID: k.ID}, func() error {
+			_, _, err := TryClaim(t, s, k, "dr-a", claimAt)
+			return err
+		})
 		storetest.WantCode(t, "ClaimKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
 	}
-	_, err := TryIssue(t, s, later, claimAt)
+	err := recorded(&hist, 0, sharemodel.Input{Op: sharemodel.OpIssue, ID: later.ID}, func() error {
+		_, err := TryIssue(t, s, later, claimAt)
+		return err
+	})
 	storetest.WantCode(t, "IssueKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
-	_, err = TryOpen(t, s, acc, claimAt)
+	err = recorded(&hist, 0, sharemodel.Input{Op: sharemodel.OpOpen, ID: acc.DeviceFingerprint}, func() error {
+		_, err := TryOpen(t, s, acc, claimAt)
+		return err
+	})
 	storetest.WantCode(t, "OpenAccess after the revoke", err, core.KindGone, core.CodeSessionRevoked)
 	wantUnchanged(t, s, w, before, "uses after the revoke")
 	for id, k := range claimed {
@@ -590,4 +696,5 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		}
 		wantKey(t, s, k)
 	}
+	sharemodel.Check(t, portModel, &hist)
 }

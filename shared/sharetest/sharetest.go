@@ -70,6 +70,11 @@
 //
 // The suite never sleeps: every time is passed to the port explicitly.
 //
+// The concurrency tests also record every call they make on their share
+// (sharemodel.History) and check the history for linearizability against
+// the sequential model of a share in shared/sharemodel, with Porcupine: one
+// order of the calls, consistent with real time, must explain every answer.
+//
 // The package also exports the fixtures and the operations through the port
 // that the suites of the ports built on this one (jobtest) share with it, so
 // that their shares, accesses, keys, notifications and records are made and
