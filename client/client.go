@@ -124,7 +124,7 @@ func open(key, envelope []byte, aad string) ([]byte, error) {
 	return gcm.Open(nil, envelope[1:1+nonceSize], envelope[1+nonceSize:], []byte(aad))
 }
 
-// DataKeyBytes is the size of a photo's data key: AES-256 (DESIGN §7).
+// DataKeyBytes is the size of a photo's data key: AES-256 (ARCHITECTURE §7).
 const DataKeyBytes = 32
 
 // newGCM is AES-256-GCM under key. aes.NewCipher would also take a 16- or

@@ -42,7 +42,7 @@ const (
 
 var fuzzDataKey = bytes.Repeat([]byte{0x5a}, 32)
 
-// sealFor seals data to d as the server must (DESIGN §7): base mode, HKDF-SHA256,
+// sealFor seals data to d as the server must (ARCHITECTURE §7): base mode, HKDF-SHA256,
 // AES-256-GCM, info "medshare/v1/key" 0x00 key_id 0x00 photo_id 0x00 access_id.
 func sealFor(tb testing.TB, d *Device, data []byte, keyID, photoID, accessID string) []byte {
 	tb.Helper()
@@ -96,7 +96,7 @@ var (
 	fuzzPhoto    = []byte("the bytes of a photo of the crown")
 )
 
-// encryptFor is the photo format of DESIGN §7, made with crypto/aes:
+// encryptFor is the photo format of ARCHITECTURE §7, made with crypto/aes:
 // 0x01 || nonce(12) || AES-256-GCM(key, nonce, photo, aad "medshare/v1/photo").
 func encryptFor(tb testing.TB, key, nonce, photo []byte) []byte {
 	tb.Helper()

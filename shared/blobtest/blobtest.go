@@ -534,7 +534,7 @@ func testUploadAfterDelete(t *testing.T, h Harness, b core.Blobs) {
 
 // testExpiresAt checks that the expiry a store reports is now+ttl, give or take
 // a rounding to the second, and never later: a URL may not outlive what
-// granted it (DESIGN §2.6).
+// granted it (ARCHITECTURE §2.6).
 func testExpiresAt(t *testing.T, _ Harness, b core.Blobs) {
 	const ttl = 10 * time.Minute
 	ctx := context.Background()

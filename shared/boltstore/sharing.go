@@ -102,7 +102,7 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notificat
 				return err
 			}
 			// A claim past its expiry is absent, whether or not it was
-			// cleaned up (DESIGN §2.2); the new share replaces it.
+			// cleaned up (ARCHITECTURE §2.2); the new share replaces it.
 			if found && sh.CreatedAt.Before(claim.ExpiresAt) {
 				return &core.IdempotencyReplayError{ShareID: claim.ShareID, RequestHash: claim.RequestHash}
 			}

@@ -1,6 +1,6 @@
 // Package boltstore is the embedded core.Store: one bbolt file holding the
 // same items, under the same keys (package storekeys), as the DynamoDB single
-// table (DESIGN §5). Every port method is one bbolt transaction, which gives
+// table (ARCHITECTURE §5). Every port method is one bbolt transaction, which gives
 // the atomicity that the DynamoDB adapter gets from one conditional write or
 // one TransactWriteItems.
 package boltstore

@@ -12,7 +12,7 @@ import (
 	"unicode"
 )
 
-// Suspicious activity (DESIGN §2.9). Every access has a suspicion score. The
+// Suspicious activity (ARCHITECTURE §2.9). Every access has a suspicion score. The
 // grantee's own client reports events on its device, the patient can report
 // an access they did not expect, and the server's detectors add signals of
 // their own. Nobody else can move a score: a stranger cannot push a session

@@ -77,7 +77,7 @@ type canonicalRecord struct {
 // device_mismatch). A denial the actor got as the same 404 that an unknown
 // id gets is not listed, nor is the record that marks a run of denials as
 // rate limited: listing them would tell a stranger that the thing they
-// asked for exists (DESIGN §2.1). Both stay in the patient's chain. A
+// asked for exists (ARCHITECTURE §2.1). Both stay in the patient's chain. A
 // record without an actor is not listed.
 func (r AuditRecord) InActorHistory() bool {
 	if r.ActorID == "" {

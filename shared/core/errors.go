@@ -25,7 +25,7 @@ const (
 	KindUnavailable
 )
 
-// Stable error codes that clients handle (DESIGN §7). They never change meaning.
+// Stable error codes that clients handle (ARCHITECTURE §7). They never change meaning.
 const (
 	CodeNotFound        = "not_found"
 	CodeInvalid         = "invalid_request"

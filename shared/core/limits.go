@@ -135,7 +135,7 @@ func (s *Service) recordDenial(ctx context.Context, c Caller, patientID, action,
 // denyUnseen records a denied attempt that is answered with the same
 // not-found an unknown id gets, and returns that answer whatever happens to
 // the record: a failure to record must not tell the caller that the thing
-// exists (DESIGN §2.1). The failure rides along as the answer's cause,
+// exists (ARCHITECTURE §2.1). The failure rides along as the answer's cause,
 // which the HTTP edge logs.
 func (s *Service) denyUnseen(ctx context.Context, c Caller, patientID, action, resType, resID string, answer error) error {
 	if err := s.recordDenial(ctx, c, patientID, action, resType, resID, answer); err != nil {

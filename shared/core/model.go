@@ -83,7 +83,7 @@ func (p Photo) Abandoned(now time.Time) bool {
 }
 
 // EncryptionContext is the context the photo's data key is wrapped under: ids
-// only, never PHI (DESIGN §2.7).
+// only, never PHI (ARCHITECTURE §2.7).
 func (p Photo) EncryptionContext() map[string]string {
 	return map[string]string{"photo": p.ID, "owner": p.OwnerID}
 }

@@ -10,7 +10,7 @@ import (
 	"slices"
 )
 
-// HPKE parameters of sealed keys (DESIGN §7): base mode, single shot, KDF
+// HPKE parameters of sealed keys (ARCHITECTURE §7): base mode, single shot, KDF
 // HKDF-SHA256, AEAD AES-256-GCM, one of three KEMs.
 const (
 	KEMX25519         uint16 = 0x0020 // DHKEM(X25519, HKDF-SHA256)

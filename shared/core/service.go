@@ -68,7 +68,7 @@ type Deps struct {
 
 // Service has one method per operation. Each method authorizes the caller
 // against the resource it loads: this is the one place authorization happens
-// (DESIGN §2.1).
+// (ARCHITECTURE §2.1).
 type Service struct {
 	cfg      Config
 	store    Store

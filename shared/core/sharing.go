@@ -65,7 +65,7 @@ type Share struct {
 }
 
 // StatusAt is the share's status at now: an active share past its expiry is
-// expired (DESIGN §2.2).
+// expired (ARCHITECTURE §2.2).
 func (s Share) StatusAt(now time.Time) ShareStatus {
 	if s.Status == ShareActive && !now.Before(s.ExpiresAt) {
 		return ShareExpired
@@ -116,7 +116,7 @@ const (
 	KeyUsed   KeyStatus = "used"
 )
 
-// MaxKeyTTL is the longest an ephemeral key lives (DESIGN §2.4).
+// MaxKeyTTL is the longest an ephemeral key lives (ARCHITECTURE §2.4).
 const MaxKeyTTL = 60 * time.Second
 
 // EphemeralKey is one view of one photo: the data key sealed to the access's

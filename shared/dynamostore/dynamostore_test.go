@@ -67,7 +67,7 @@ func newTable(t *testing.T, client *dynamodb.Client) string {
 // before the wall clock, and DynamoDB Local deletes an item whose TTL has
 // passed when a write touches it: with TTL on, an item of the suite could
 // vanish between two steps. TTL is cleanup that the store never relies on
-// (DESIGN §2.2), so the contract holds the same without it.
+// (ARCHITECTURE §2.2), so the contract holds the same without it.
 func newContractTable(t *testing.T, client *dynamodb.Client) string {
 	t.Helper()
 	name := fmt.Sprintf("medshare-contract-%d-%d", time.Now().UnixNano(), tableSeq.Add(1))

@@ -94,7 +94,7 @@ const (
 	// AttrTTL is the table's TTL attribute (N, epoch seconds), set on every
 	// item that expires. DynamoDB deletes such items some time (often days)
 	// after it; the store checks expiry itself at read time and never relies
-	// on TTL (DESIGN §2.2).
+	// on TTL (ARCHITECTURE §2.2).
 	AttrTTL = "ttl"
 )
 

@@ -306,7 +306,7 @@ func TestClaimKeyCancellation(t *testing.T) {
 }
 
 // TestShareWritesConditions pins the conditions that carry the security
-// invariants: a view is counted only within the share's limits (DESIGN
+// invariants: a view is counted only within the share's limits (ARCHITECTURE
 // §2.3), a key is claimed once (§2.4) on its own, live share (§2.5).
 func TestShareWritesConditions(t *testing.T) {
 	var got *dynamodb.TransactWriteItemsInput

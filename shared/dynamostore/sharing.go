@@ -453,7 +453,7 @@ func grantedShare(id, professionalID string, now time.Time, old item) (core.Shar
 //	status = active AND share_expires_at > now AND professional_id = grantee
 //	AND views_used < max_views
 //
-// which is the one place a view is counted (DESIGN §2.3); a Put of the key
+// which is the one place a view is counted (ARCHITECTURE §2.3); a Put of the key
 // conditional on its absence; the patient's inbox item and the audit
 // record. When the share's condition fails, the share as it was tells
 // which clause did.
@@ -516,7 +516,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 //
 // a ConditionCheck of its share (status = active AND share_expires_at > now
 // AND professional_id = claimant), so that a revocation stops claims of
-// keys already issued (DESIGN §2.5), and the audit record. The key's reason
+// keys already issued (ARCHITECTURE §2.5), and the audit record. The key's reason
 // is asked before the share's. A claim writes no notification.
 //
 // It returns k as claimed: k is the key as GetKey read it, and a claim

@@ -24,7 +24,7 @@ import (
 	"github.com/medshare/medshare/shared/emf"
 )
 
-// MaxBodyBytes caps a request body (DESIGN §2.10).
+// MaxBodyBytes caps a request body (ARCHITECTURE §2.10).
 const MaxBodyBytes = 64 << 10
 
 // statusOf is the one table from error kind to HTTP status.
@@ -126,7 +126,7 @@ func (h *Handler) Handle(ctx context.Context, op string, ev events.APIGatewayV2H
 	r := request{ev: ev}
 	// Who may call comes before anything about the input: a role that may
 	// never call the route learns 403 and nothing about its request. The
-	// service checks the role again (DESIGN §2.1).
+	// service checks the role again (ARCHITECTURE §2.1).
 	if !route.Public() {
 		r.caller, err = callerOf(ev)
 		if err == nil && !route.Allows(r.caller.Role) {

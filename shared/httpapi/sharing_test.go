@@ -423,7 +423,7 @@ func testRevokeRacesViews(t *testing.T, env *testenv.Env) {
 }
 
 // TestSessionExpiry: sessions, accesses and keys past their expiry but still
-// stored are refused (DESIGN §2.2).
+// stored are refused (ARCHITECTURE §2.2).
 func TestSessionExpiry(t *testing.T) { forEachRuntime(t, core.Config{}, testSessionExpiry) }
 
 func testSessionExpiry(t *testing.T, env *testenv.Env) {

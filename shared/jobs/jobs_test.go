@@ -644,7 +644,7 @@ func TestSchedule(t *testing.T) {
 	u := usersOf(env)
 	u.share(t, 60)
 	// A session whose purpose holds PHI, expired by the scheduled cleanup:
-	// the jobs' log lines carry ids and counts only (DESIGN §2.10).
+	// the jobs' log lines carry ids and counts only (ARCHITECTURE §2.10).
 	const phi = "Jane Roe, melanoma follow-up"
 	photo, err := u.pat.UploadPhoto(context.Background(), "CROWN", "image/png", []byte("phi photo"), nil)
 	if err != nil {

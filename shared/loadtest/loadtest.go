@@ -1,6 +1,6 @@
 // Package loadtest drives a running MedShare server on this machine with many
 // patients and professionals at once, then checks the security invariants of
-// DESIGN.md §2 against what it did and what the server reports.
+// ARCHITECTURE.md §2 against what it did and what the server reports.
 //
 // A run has four phases. Setup: every patient uploads one or two encrypted
 // photos and creates its sessions. Viewing: every professional opens an

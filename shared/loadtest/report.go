@@ -157,7 +157,7 @@ func (e *engine) report() *Report {
 	return r
 }
 
-// invariants evaluates DESIGN.md §2 on what the run recorded and what the
+// invariants evaluates ARCHITECTURE.md §2 on what the run recorded and what the
 // server reported in the check phase.
 func (e *engine) invariants(ops []OpStats) []Invariant {
 	viewsCap := Invariant{Name: "views_used <= max_views on every session (GET /v1/shares/{id} as the patient)"}

@@ -27,7 +27,7 @@
 //
 // # Expiry
 //
-// A URL never outlives the credentials that sign it (DESIGN §2.6): the store
+// A URL never outlives the credentials that sign it (ARCHITECTURE §2.6): the store
 // retrieves the signing credentials itself, caps the URL's validity at their
 // expiry less CredentialMargin when they can expire, and signs with exactly
 // those credentials. ExpiresAt is what S3 will enforce: X-Amz-Date plus

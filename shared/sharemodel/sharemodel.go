@@ -11,7 +11,7 @@
 // issued before it failed; a linearizability check sees every such ordering
 // fault, and a failed check writes Porcupine's visualization of the history.
 //
-// The model (DESIGN §2.3, §2.4, §2.5) is one share:
+// The model (ARCHITECTURE §2.3, §2.4, §2.5) is one share:
 //
 //   - Before OpCreate it does not exist: every other call answers not_found.
 //     OpCreate makes it ACTIVE with its max views and max devices; another

@@ -107,7 +107,7 @@ func testConcurrency(t *testing.T, h Harness) {
 	// Each of these runs twice: with every record in the patient's chain, as
 	// the service writes them, and with a chain per writer. In one chain the
 	// head condition alone serializes the writers; in separate chains only
-	// the share's and the key's own conditions can keep the count (DESIGN
+	// the share's and the key's own conditions can keep the count (ARCHITECTURE
 	// §2.3, §2.4).
 	chains := []struct {
 		name  string

@@ -229,7 +229,7 @@ func testClaimKey(t *testing.T, h Harness) {
 			kind         core.Kind
 			code         string
 		}{
-			// Keys issued before the revoke can no longer be claimed (DESIGN
+			// Keys issued before the revoke can no longer be claimed (ARCHITECTURE
 			// §2.5), even unexpired and with a now before the revoke's time.
 			{"share revoked", true, false, time.Second, "dr-a", core.KindGone, core.CodeSessionRevoked},
 			{"share expired at now", false, false, 20 * time.Second, "dr-a", core.KindGone, core.CodeSessionExpired},

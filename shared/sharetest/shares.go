@@ -163,7 +163,7 @@ func testCreateShare(t *testing.T, h Harness) {
 		// One nanosecond before the claim expires, it holds.
 		_, err := tryCreate(t, s, withKey(t0.Add(core.IdempotencyTTL-time.Nanosecond), "request 2"))
 		wantReplay(t, "CreateShare just before the claim expires", err, first)
-		// At its expiry the claim is absent (DESIGN §2.2), whether or not it
+		// At its expiry the claim is absent (ARCHITECTURE §2.2), whether or not it
 		// was cleaned up, and the new share claims the key afresh.
 		second := withKey(t0.Add(core.IdempotencyTTL), "request 3")
 		if _, err := tryCreate(t, s, second); err != nil {

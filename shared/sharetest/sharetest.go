@@ -25,14 +25,14 @@
 //     record, head or by-actor index entry, not the notification, not the
 //     idempotency claim. The record a method writes is indexed by actor as
 //     AppendAudit's are.
-//   - Expiry is checked at read time (DESIGN §2.2) with the `now` the method
+//   - Expiry is checked at read time (ARCHITECTURE §2.2) with the `now` the method
 //     is given: a share or key is expired at and after its ExpiresAt. A
 //     share's idempotency claim lasts core.IdempotencyTTL from the share's
 //     CreatedAt (CreateShare has no other clock); a claim that is present but
 //     expired at the new share's CreatedAt counts as absent and is replaced.
 //   - A caller who is not the grantee (OpenAccess, IssueKey, ClaimKey) or the
 //     patient (RevokeShare) gets KindNotFound whatever state the share or key
-//     is in: never a hint that it exists (DESIGN §2.1).
+//     is in: never a hint that it exists (ARCHITECTURE §2.1).
 //   - Among the reasons a share is gone, session_revoked wins over
 //     session_expired (core.Share.StatusAt), and both win over
 //     views_exhausted.
@@ -41,7 +41,7 @@
 //     run twice, once with every record in the share patient's chain (as the
 //     service writes them) and once with a chain per writer, because in one
 //     chain the head condition alone serializes the writers and would hide a
-//     views or claim condition that is not part of the write (DESIGN §2.3,
+//     views or claim condition that is not part of the write (ARCHITECTURE §2.3,
 //     §2.4, §2.5).
 //   - ClaimKey checks the key it is given against the stored key: a key whose
 //     share id is not the stored key's share id is KindNotFound, so that the

@@ -1,4 +1,4 @@
-// Package storekeys is the key design of the single table (DESIGN §5) that
+// Package storekeys is the key design of the single table (ARCHITECTURE §5) that
 // every core.Store adapter shares: the partition and sort keys of each item,
 // the by-actor index key, the opaque page cursors bound to their list and
 // caller, and the rules an id must meet before it goes into a key.

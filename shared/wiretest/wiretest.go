@@ -1,5 +1,5 @@
 // Package wiretest checks what MedShare sends on the wire against what the
-// API documents for every answer (DESIGN §2.10, §7; docs/PROTOCOL.md): never
+// API documents for every answer (ARCHITECTURE §2.10, §7; docs/PROTOCOL.md): never
 // a 5xx on a client's input, a request id in X-Request-Id and
 // X-Content-Type-Options: nosniff on every answer, and every refusal in the
 // one error shape {"error":{"code","message","request_id"}} with a code from
@@ -20,7 +20,7 @@ import (
 	"github.com/medshare/medshare/shared/core"
 )
 
-// Codes is the closed set of error codes a client must handle (DESIGN §7).
+// Codes is the closed set of error codes a client must handle (ARCHITECTURE §7).
 var Codes = []string{
 	core.CodeNotFound, core.CodeInvalid, core.CodeUnauthorized, core.CodeForbidden,
 	core.CodeViewsExhausted, core.CodeSessionExpired, core.CodeSessionRevoked,
