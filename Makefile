@@ -17,7 +17,7 @@ EMULATORS := localstack/emulators.sh
 PKGS      ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench clean web web-test web-browser fuzz fuzz-smoke
+.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench bench-coldstart clean web web-test web-browser fuzz fuzz-smoke
 
 run: ## serve the embedded default with demo identities
 	$(GO) run ./cmd/medshare serve --addr $(ADDR) --data-dir $(DATA_DIR) --demo
@@ -128,6 +128,12 @@ endef
 
 bench: ## benchmarks recorded in docs/PERFORMANCE.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/httpapi ./shared/jobs
+
+# The functions' cold starts against a hello-world bootstrap under the Lambda
+# Runtime Interface Emulator, and their arm64 sizes (issue 14 §3, §5).
+RUNS ?= 7
+bench-coldstart: tools ## cold-start ratio to a hello world and arm64 sizes of every function (RUNS=7 per bootstrap)
+	$(GO) run ./cmd/medshare bench coldstart --runs $(RUNS)
 
 clean:
 	rm -rf $(DIST) bin web/client/build web/portal/build

@@ -3,9 +3,12 @@ package functions_test
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 // embeddedOnly are the packages of the one-machine runtime (`medshare
@@ -27,16 +30,45 @@ var embeddedOnly = []string{
 	"github.com/medshare/medshare/shared/secretfile",
 }
 
-// awsRuntime are the packages every function needs: the wiring, the AWS
+// awsRuntime are the packages the functions need: the wiring, the AWS
 // adapters and the Lambda runtime client.
 var awsRuntime = []string{
 	"github.com/aws/aws-lambda-go/lambda",
-	"github.com/medshare/medshare/shared/awsruntime",
+	"github.com/medshare/medshare/shared/awsenv",
 	"github.com/medshare/medshare/shared/dynamostore",
 	"github.com/medshare/medshare/shared/kmskeys",
 	"github.com/medshare/medshare/shared/lambdafn",
 	"github.com/medshare/medshare/shared/s3blob",
 	"github.com/medshare/medshare/shared/snsnotify",
+}
+
+// neverLinked are packages no function links: config.LoadDefaultConfig
+// and the credential providers and clients it brings (shared files, SSO,
+// SSO-OIDC, STS, sign-in, process, EC2 instance metadata), which a Lambda
+// function never uses (awsenv builds its configuration), and the packages
+// that link every AWS client (awsruntime, lambdafn/wired).
+var neverLinked = []string{
+	"github.com/aws/aws-sdk-go-v2/config",
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds",
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds",
+	"github.com/aws/aws-sdk-go-v2/credentials/processcreds",
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds",
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds",
+	"github.com/aws/aws-sdk-go-v2/service/sso",
+	"github.com/aws/aws-sdk-go-v2/service/ssooidc",
+	"github.com/aws/aws-sdk-go-v2/service/sts",
+	"github.com/aws/aws-sdk-go-v2/service/signin",
+	"github.com/medshare/medshare/shared/awsruntime",
+	"github.com/medshare/medshare/shared/lambdafn/wired",
+}
+
+// serviceClients are, by lambdafn service name, the SDK client package
+// that linking the service brings in.
+var serviceClients = map[string]string{
+	lambdafn.S3:  "github.com/aws/aws-sdk-go-v2/service/s3",
+	lambdafn.KMS: "github.com/aws/aws-sdk-go-v2/service/kms",
+	lambdafn.SNS: "github.com/aws/aws-sdk-go-v2/service/sns",
+	lambdafn.CDN: "github.com/aws/aws-sdk-go-v2/service/secretsmanager",
 }
 
 // goListDeps runs `go list -deps` on pkgs from the module root with extra
@@ -81,4 +113,119 @@ func TestFunctionsLinkOnlyTheAWSRuntime(t *testing.T) {
 			t.Errorf("the functions do not link %s: is ./functions/... still the functions?", p)
 		}
 	}
+	for _, p := range neverLinked {
+		if slices.Contains(fns, p) {
+			t.Errorf("the functions link %s", p)
+		}
+		if !slices.Contains(cli, p) && !strings.HasSuffix(p, "/wired") {
+			t.Errorf("%s is not linked by cmd/medshare: the list of never-linked packages is stale", p)
+		}
+	}
+}
+
+// TestFunctionsLinkOnlyTheClientsTheyUse: each function imports the SDK
+// client of a service (S3, KMS, SNS, Secrets Manager) exactly when
+// lambdafn.Uses says its operation calls that service, and always
+// DynamoDB's. An unimported client costs the function neither binary size
+// nor package initialization at cold start.
+func TestFunctionsLinkOnlyTheClientsTheyUse(t *testing.T) {
+	deps := goListEach(t, []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"}, "-tags", "lambda.norpc", "./functions/...")
+	for _, name := range lambdafn.Names() {
+		got, ok := deps["github.com/medshare/medshare/functions/"+name]
+		if !ok {
+			t.Errorf("function %s is not under ./functions", name)
+			continue
+		}
+		if !slices.Contains(got, "github.com/aws/aws-sdk-go-v2/service/dynamodb") {
+			t.Errorf("%s does not link DynamoDB", name)
+		}
+		for svc, pkg := range serviceClients {
+			want := slices.Contains(lambdafn.Uses[name], svc)
+			if has := slices.Contains(got, pkg); has != want {
+				t.Errorf("%s links %s: %v, lambdafn.Uses says %v", name, pkg, has, want)
+			}
+		}
+	}
+	if len(serviceClients) != len(lambdafn.Services) {
+		t.Errorf("%d services, %d client packages: serviceClients is stale", len(lambdafn.Services), len(serviceClients))
+	}
+}
+
+// TestFunctionsLinkOnlyTheirOperation: a function's binary holds its own
+// operation's code and not another's. The linker keeps what main reaches,
+// so this is checked in the symbol tables of two functions built as `make
+// build` builds them (without -s, which drops the table): chat-signed-url
+// links neither KMS nor the photo keys' sealing, issue-key no S3 and no
+// chat image.
+func TestFunctionsLinkOnlyTheirOperation(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	symbols := func(name string) string {
+		bin := filepath.Join(dir, name)
+		build := exec.Command(goBin, "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, "./functions/"+name)
+		build.Dir = ".."
+		build.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", name, err, out)
+		}
+		out, err := exec.Command(goBin, "tool", "nm", bin).Output()
+		if err != nil {
+			t.Fatalf("go tool nm %s: %v", name, err)
+		}
+		return string(out)
+	}
+	const core = "github.com/medshare/medshare/shared/core."
+	for _, c := range []struct {
+		name       string
+		has, hasnt []string
+	}{
+		{"chat-signed-url",
+			[]string{core + "(*Service).ChatImageURL", "github.com/aws/aws-sdk-go-v2/service/s3.(*PresignClient).PresignGetObject"},
+			[]string{core + "(*Service).IssueKey", core + "(*Service).CreateShare", core + "SealKey", "github.com/aws/aws-sdk-go-v2/service/kms.", "github.com/aws/aws-sdk-go-v2/service/sns."}},
+		{"issue-key",
+			[]string{core + "(*Service).IssueKey", core + "SealKey", "github.com/aws/aws-sdk-go-v2/service/kms.(*Client).Decrypt"},
+			[]string{core + "(*Service).ChatImageURL", "github.com/aws/aws-sdk-go-v2/service/s3.", "github.com/go-json-experiment/json.Unmarshal"}},
+	} {
+		syms := symbols(c.name)
+		for _, s := range c.has {
+			if !strings.Contains(syms, " "+s) {
+				t.Errorf("%s does not link %s: is the check still looking at the right names?", c.name, s)
+			}
+		}
+		for _, s := range c.hasnt {
+			if strings.Contains(syms, " "+s) {
+				t.Errorf("%s links %s", c.name, s)
+			}
+		}
+	}
+}
+
+// goListEach runs `go list` with extra environment and returns each listed
+// package's transitive imports.
+func goListEach(t *testing.T, env []string, args ...string) map[string][]string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is not on PATH: %v", err)
+	}
+	cmd := exec.Command(goBin, append([]string{"list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}"}, args...)...)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %v: %v\n%s", args, err, stderr.String())
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 {
+			m[f[0]] = f[1:]
+		}
+	}
+	return m
 }

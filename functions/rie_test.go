@@ -5,6 +5,8 @@ package functions_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +30,8 @@ import (
 
 	"github.com/medshare/medshare/shared/awsruntime"
 	"github.com/medshare/medshare/shared/awstest"
+	"github.com/medshare/medshare/shared/cdnblob"
+	"github.com/medshare/medshare/shared/cdnblob/cdnblobtest"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
@@ -454,6 +459,92 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		}
 		if !strings.HasPrefix(b["url"].(string), "http://127.0.0.1") {
 			t.Errorf("signed url does not point at the loopback emulator")
+		}
+	})
+
+	t.Run("chat images through CloudFront", func(t *testing.T) {
+		// chat-signed-url as the stack runs it with a distribution: the same
+		// bootstrap, with the distribution's domain and the signing key's
+		// secret in its environment. No emulator serves Secrets Manager, so
+		// the key comes from one on loopback (awstest.SecretsManager).
+		priv, err := rsa.GenerateKey(rand.Reader, cdnblob.KeyBits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, err := cdnblob.SigningKey{KeyPairID: "K2JCJMDEHXQW5F", PrivateKey: priv}.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		const arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:medshare-cdn-key-AbCdEf"
+		sm := awstest.NewSecretsManager(t)
+		sm.Set(arn, string(secret))
+		cdnEnv := append(append([]string{}, env...), cdnblob.EnvDomain+"=d111111abcdef8.cloudfront.net",
+			cdnblob.EnvKeySecret+"="+arn, "AWS_ENDPOINT_URL_SECRETS_MANAGER="+sm.URL)
+		cdn := start(t, rie, bin, "chat-signed-url", cdnEnv)
+		if got := sm.Calls(); len(got) != 1 || got[0] != "GetSecretValue "+arn {
+			t.Errorf("cold start read %v from Secrets Manager, want the secret once", got)
+		}
+
+		now := time.Now().UTC()
+		if st, b := fns["register-appointment"].invoke(t, as(loadEvent(t, "register-appointment"), "clinic-cdn", core.RoleClinic,
+			map[string]string{"appointment_id": "appt-cdn"},
+			map[string]any{"patient_id": "pat-cdn", "professional_ids": []string{"pro-cdn"}, "starts_at": now, "ends_at": now.Add(time.Hour)})); st != 201 {
+			t.Fatalf("register: %d %v", st, b)
+		}
+		img := bytes.Repeat([]byte("through the edge "), 1000)
+		sum := sha256.Sum256(img)
+		st, b := fns["chat-upload"].invoke(t, as(loadEvent(t, "chat-upload"), "pat-cdn", core.RolePatient, nil,
+			map[string]any{"appointment_id": "appt-cdn", "content_type": "image/png", "size": len(img), "sha256": sum[:]}))
+		if st != 201 {
+			t.Fatalf("chat upload: %d %v", st, b)
+		}
+		id := b["image_id"].(string)
+		if st := send(t, b["upload"].(map[string]any), img); st != 200 {
+			t.Fatalf("upload: %d", st)
+		}
+		if st, b := fns["chat-finalize"].invoke(t, as(loadEvent(t, "chat-finalize"), "pat-cdn", core.RolePatient, map[string]string{"id": id}, nil)); st != 200 {
+			t.Fatalf("finalize: %d %v", st, b)
+		}
+
+		asked := time.Now()
+		st, b = cdn.invoke(t, as(loadEvent(t, "chat-signed-url"), "pro-cdn", core.RoleProfessional, map[string]string{"id": id}, nil))
+		answered := time.Now()
+		if st != 200 {
+			t.Fatalf("signed url: %d %v", st, b)
+		}
+		v, err := cdnblobtest.Verify(&priv.PublicKey, b["url"].(string))
+		if err != nil {
+			t.Fatalf("the URL does not verify with the public key: %v", err)
+		}
+		if v.Resource != "https://d111111abcdef8.cloudfront.net/"+id || v.KeyPairID != "K2JCJMDEHXQW5F" {
+			t.Errorf("URL for %s with key pair %s, want the distribution's URL of the image", v.Resource, v.KeyPairID)
+		}
+		if v.Expires.Before(asked.Add(time.Hour).Truncate(time.Second)) || v.Expires.After(answered.Add(time.Hour)) {
+			t.Errorf("expires %v, want one hour after the request (%v)", v.Expires, asked)
+		}
+		if exp, err := time.Parse(time.RFC3339, b["expires_at"].(string)); err != nil || !exp.Equal(v.Expires) {
+			t.Errorf("expires_at %v, the URL's expiry %v", b["expires_at"], v.Expires)
+		}
+		if st, _ := cdn.invoke(t, as(loadEvent(t, "chat-signed-url"), "pro-other-cdn", core.RoleProfessional, map[string]string{"id": id}, nil)); st != 404 {
+			t.Errorf("stranger: %d, want 404", st)
+		}
+		if n := len(sm.Calls()); n != 1 {
+			t.Errorf("%d reads of the secret, want the one at cold start", n)
+		}
+		// The same audit as the presigned GET: the grant and the stranger's
+		// denied request, in the patient's chain.
+		recs, _, err := rt.Service.AccessHistory(context.Background(), core.Caller{ID: "pat-cdn", Role: core.RolePatient}, core.Page{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			if r.Action == "chat_image.signed_url" && r.ResourceID == id {
+				got = append(got, r.ActorID+" "+r.Outcome)
+			}
+		}
+		if want := []string{"pro-other-cdn denied", "pro-cdn success"}; !slices.Equal(got, want) {
+			t.Errorf("audit of the image's URLs %v, want %v", got, want)
 		}
 	})
 }

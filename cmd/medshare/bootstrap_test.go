@@ -24,6 +24,7 @@ import (
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devauth"
 	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/lambdafn/wired"
 	"github.com/medshare/medshare/shared/localserver"
 )
 
@@ -70,8 +71,8 @@ func readmeFunctionVars(t *testing.T) []string {
 }
 
 // functions wires each operation's Lambda handler from an environment, with
-// lambdafn.Build, which is all that every functions/<op>/main.go does before
-// lambda.Start; the local server plays API Gateway in front of them.
+// wired.Build (lambdafn.Build with the Links of lambdafn.Uses), which is all
+// that every functions/<op>/main.go does before lambda.Start; the local server plays API Gateway in front of them.
 type functions struct {
 	getenv func(string) string
 	mu     sync.Mutex
@@ -84,7 +85,7 @@ func (f *functions) Handle(ctx context.Context, op string, ev events.APIGatewayV
 	h, ok := f.built[op]
 	if !ok {
 		var err error
-		if h, err = lambdafn.Build(ctx, op, f.getenv); err != nil {
+		if h, err = wired.Build(ctx, op, f.getenv); err != nil {
 			f.errs = append(f.errs, err)
 			f.mu.Unlock()
 			return events.APIGatewayV2HTTPResponse{StatusCode: 502, Body: `{"error":{"code":"internal","message":"cold start failed","request_id":""}}`}

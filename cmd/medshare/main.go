@@ -7,6 +7,8 @@
 //	medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
 //	medshare loadtest [--url http://127.0.0.1:8080] [--data-dir .data] [flags]: a bounded load test, loopback only
 //	medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare] [--topic medshare-events] [--endpoint URL] [--path-style]
+//	medshare cdn-key generate|put ...: the key pair of chat images' CloudFront URLs
+//	medshare bench coldstart [--runs 7]: the functions' cold starts and sizes against a hello world
 package main
 
 import (
@@ -60,7 +62,10 @@ const usage = `usage:
   medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare]
                      [--topic medshare-events] [--endpoint URL] [--path-style]
   medshare loadtest [--url http://127.0.0.1:8080] [--data-dir .data] [--patients 500] [--viewers 1000] ...
-                    (loopback only; see medshare loadtest -h)`
+                    (loopback only; see medshare loadtest -h)
+  medshare cdn-key generate --private-key FILE
+  medshare cdn-key put --secret ARN --key-pair-id ID --private-key FILE [--public-key FILE]
+  medshare bench coldstart [--runs 7] [--rie PATH] [--functions a,b,...]`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -81,6 +86,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return backupCmd(ctx, args[1:], stdout, stderr)
 	case "restore":
 		return restoreCmd(args[1:], stdout, stderr)
+	case "cdn-key":
+		return cdnKey(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

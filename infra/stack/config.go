@@ -7,7 +7,14 @@
 package stack
 
 import (
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -37,6 +44,13 @@ const (
 	CtxThrottleRate          = "throttleRate"          // API steady-state requests per second (default 50)
 	CtxThrottleBurst         = "throttleBurst"         // API burst (default 100)
 	CtxTerminationProtection = "terminationProtection" // stack termination protection (default true)
+	// CtxChatCDNPublicKey enables CloudFront delivery of chat images: the
+	// public key (RSA 2048) of the key pair that signs their URLs, as the
+	// one line of base64 that `medshare cdn-key generate` prints (its DER),
+	// or as PEM. CtxChatCDNNextPublicKey adds a second key to the key group
+	// while the signing key is rotated (docs/DEPLOY.md).
+	CtxChatCDNPublicKey     = "chatCdnPublicKey"
+	CtxChatCDNNextPublicKey = "chatCdnNextPublicKey"
 )
 
 // Config is what the stack is built from.
@@ -59,6 +73,10 @@ type Config struct {
 	ThrottleRate          float64
 	ThrottleBurst         int
 	TerminationProtection bool
+	// ChatCDNPublicKeys, when set, put chat images behind CloudFront
+	// (ChatCDN): the public keys its key group trusts, in PEM, the current
+	// one first.
+	ChatCDNPublicKeys []string
 }
 
 // Defaults.
@@ -162,7 +180,76 @@ func ParseConfig(get func(string) string) (Config, error) {
 	if c.AlarmEmail != "" && !strings.Contains(c.AlarmEmail, "@") {
 		return c, fmt.Errorf("context %s=%q: want an email address", CtxAlarmEmail, c.AlarmEmail)
 	}
+	if c.ChatCDNPublicKeys, err = cdnPublicKeys(get(CtxChatCDNPublicKey), get(CtxChatCDNNextPublicKey)); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// cdnPublicKeys checks the chat CDN's public keys and returns them in PEM:
+// RSA 2048 public keys (what CloudFront's key groups take and the
+// functions' signer needs), the next one only beside a current one, and
+// not the same.
+func cdnPublicKeys(current, next string) ([]string, error) {
+	if current == "" {
+		if next != "" {
+			return nil, fmt.Errorf("context %s needs %s", CtxChatCDNNextPublicKey, CtxChatCDNPublicKey)
+		}
+		return nil, nil
+	}
+	keys := []string{current}
+	if next != "" {
+		keys = append(keys, next)
+	}
+	var seen []string
+	for i, k := range keys {
+		name := []string{CtxChatCDNPublicKey, CtxChatCDNNextPublicKey}[i]
+		keys[i] = publicKeyPEM(k)
+		fp, err := publicKeyFingerprint(keys[i])
+		if err != nil {
+			return nil, fmt.Errorf("context %s: %w", name, err)
+		}
+		if slices.Contains(seen, fp) {
+			return nil, fmt.Errorf("context %s is the same key as %s", CtxChatCDNNextPublicKey, CtxChatCDNPublicKey)
+		}
+		seen = append(seen, fp)
+	}
+	return keys, nil
+}
+
+// publicKeyPEM returns k in PEM: k itself when it is PEM, else k read as
+// the base64 of a DER public key, the one-line form that fits a context
+// value on a command line. What is neither comes back as it is, for
+// publicKeyFingerprint to refuse.
+func publicKeyPEM(k string) string {
+	k = strings.TrimSpace(k)
+	if strings.HasPrefix(k, "-----BEGIN") {
+		return k + "\n"
+	}
+	der, err := base64.StdEncoding.DecodeString(k)
+	if err != nil {
+		return k
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// publicKeyFingerprint returns the hex SHA-256 of a PEM RSA 2048 public
+// key's DER, or why it is not one.
+func publicKeyFingerprint(p string) (string, error) {
+	block, _ := pem.Decode([]byte(p))
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return "", errors.New("want a public key: the line medshare cdn-key generate prints, or PEM (-----BEGIN PUBLIC KEY-----)")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("public key: %w", err)
+	}
+	rk, ok := pub.(*rsa.PublicKey)
+	if !ok || rk.N.BitLen() != 2048 {
+		return "", errors.New("want an RSA 2048 public key (CloudFront's SHA-1 signed URLs)")
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // FunctionNames lists every function of the stack: one per route of the route

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/medshare/medshare/shared/cdnblob"
 )
 
 // FeatureFlags are the CDK feature flags the stack is written for; NewApp
@@ -48,6 +50,8 @@ type Stack struct {
 	Functions  *Functions
 	API        *API
 	Monitoring *Monitoring
+	// ChatCDN is nil unless Config.ChatCDNPublicKeys is set.
+	ChatCDN *ChatCDN
 }
 
 // New builds the stack in app from cfg and puts the cdk-nag packs on it
@@ -90,6 +94,12 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 		s.Functions.Roles(func(a Access) bool { return a.Wrap }),
 		s.Functions.Roles(func(a Access) bool { return a.Unwrap }))
 	s.Jobs.Schedule(s.Functions)
+	if len(cfg.ChatCDNPublicKeys) > 0 {
+		s.ChatCDN = NewChatCDN(st, "ChatCdn", ChatCDNProps{
+			Bucket: s.Storage.Bucket, DataKey: s.Keys.Data, AccessLogs: s.Storage.Logs,
+			Signer: s.Functions.ByName[ChatCDNFunction], PublicKeys: cfg.ChatCDNPublicKeys, CORSOrigins: cfg.CORSOrigins,
+		})
+	}
 	s.API = NewAPI(st, "Api", APIProps{Functions: s.Functions, LogsKey: s.Keys.Logs, LogRetention: retention, Config: cfg})
 	s.Monitoring = NewMonitoring(st, "Monitoring", MonitoringProps{
 		API: s.API, Functions: s.Functions, Jobs: s.Jobs, LogsKey: s.Keys.Logs, AlarmEmail: cfg.AlarmEmail,
@@ -114,6 +124,11 @@ const (
 	OutTopic          = "NotificationTopicArn"
 	OutAlarmTopic     = "AlarmTopicArn"
 	OutDeadLetters    = "JobDeadLetterQueueUrl"
+	// With the chat CDN (context chatCdnPublicKey).
+	OutCdnDomain          = "CdnDomainName"
+	OutCdnKeySecret       = "CdnKeySecretArn"
+	OutCdnPublicKeyID     = "CdnPublicKeyId"
+	OutCdnNextPublicKeyID = "CdnNextPublicKeyId"
 )
 
 func (s *Stack) outputs() {
@@ -133,6 +148,24 @@ func (s *Stack) outputs() {
 	out(OutTopic, "SNS topic of notifications (MEDSHARE_TOPIC_ARN)", s.Events.Topic.TopicArn())
 	out(OutAlarmTopic, "SNS topic of alarms", s.Monitoring.Topic.TopicArn())
 	out(OutDeadLetters, "SQS dead-letter queue of the scheduled jobs", s.Jobs.DeadLetters.QueueUrl())
+	if s.ChatCDN != nil {
+		out(OutCdnDomain, "CloudFront domain of chat images ("+cdnblob.EnvDomain+")", s.ChatCDN.Distribution.DistributionDomainName())
+		out(OutCdnKeySecret, "secret of the chat images' signing key (medshare cdn-key put --secret)", s.ChatCDN.Secret.SecretArn())
+		out(OutCdnPublicKeyID, "CloudFront id of "+CtxChatCDNPublicKey+" (medshare cdn-key put --key-pair-id)", s.ChatCDN.PublicKeys[0].PublicKeyId())
+		if len(s.ChatCDN.PublicKeys) > 1 {
+			out(OutCdnNextPublicKeyID, "CloudFront id of "+CtxChatCDNNextPublicKey+" (medshare cdn-key put --key-pair-id)", s.ChatCDN.PublicKeys[1].PublicKeyId())
+		}
+	}
+}
+
+// Suppressions lists the cdk-nag findings this stack accepts: Suppressions()
+// and, with the chat CDN, ChatCDNSuppressions().
+func (s *Stack) Suppressions() []Suppression {
+	out := Suppressions()
+	if s.ChatCDN != nil {
+		out = append(out, ChatCDNSuppressions()...)
+	}
+	return out
 }
 
 // retentionOf maps days to CloudWatch Logs' retention enum, in the order

@@ -51,7 +51,15 @@ func synth(t *testing.T, ctx map[string]string) *synthesized {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := NewApp(nil, t.TempDir())
+	// The cloud assembly outlives the test that first synthesizes this
+	// configuration: later tests share the synthesis, and cdk-nag writes
+	// its reports there again when they read the annotations. TestMain
+	// removes it.
+	outdir, err := os.MkdirTemp(assets, "cdk.out-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := NewApp(nil, outdir)
 	cfg, err := ParseConfig(func(k string) string {
 		if k == CtxAssetDir {
 			return assets

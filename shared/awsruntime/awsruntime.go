@@ -1,13 +1,14 @@
-// Package awsruntime assembles the production runtime: AWS clients built once
-// from the default configuration (which honours AWS_ENDPOINT_URL and
-// AWS_ENDPOINT_URL_<SERVICE>, so emulators need no special code), the DynamoDB,
-// S3, KMS and SNS adapters, and the service.
+// Package awsruntime assembles the AWS runtime in one piece: every SDK client
+// built from one configuration (LoadDefaultConfig's, which honours
+// AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, so emulators need no
+// special code), the DynamoDB, S3, KMS and SNS adapters, and the service. The
+// `medshare` commands and the tests use it. The Lambda functions do not: each
+// links only the clients its operation uses (package lambdafn).
 package awsruntime
 
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/medshare/medshare/shared/awsenv"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/dynamostore"
 	"github.com/medshare/medshare/shared/kmskeys"
@@ -23,37 +25,21 @@ import (
 	"github.com/medshare/medshare/shared/snsnotify"
 )
 
-// Environment variables of the AWS backend.
+// Environment variables of the AWS backend (package awsenv reads them).
 const (
-	EnvTable     = "MEDSHARE_TABLE"         // DynamoDB table name
-	EnvBucket    = "MEDSHARE_BUCKET"        // S3 bucket of objects
-	EnvKeyID     = "MEDSHARE_KMS_KEY_ID"    // KMS key id, ARN or alias that wraps data keys
-	EnvTopicARN  = "MEDSHARE_TOPIC_ARN"     // SNS topic of notifications
-	EnvPathStyle = "MEDSHARE_S3_PATH_STYLE" // "true" for S3 endpoints without virtual hosts (emulators)
+	EnvTable     = awsenv.EnvTable     // DynamoDB table name
+	EnvBucket    = awsenv.EnvBucket    // S3 bucket of objects
+	EnvKeyID     = awsenv.EnvKeyID     // KMS key id, ARN or alias that wraps data keys
+	EnvTopicARN  = awsenv.EnvTopicARN  // SNS topic of notifications
+	EnvPathStyle = awsenv.EnvPathStyle // "true" for S3 endpoints without virtual hosts (emulators)
 )
 
 // Settings name the resources the runtime uses.
-type Settings struct {
-	Table, Bucket, KeyID, TopicARN string
-	PathStyle                      bool
-}
+type Settings = awsenv.Settings
 
 // SettingsFromEnv reads Settings; every name is required.
 func SettingsFromEnv(getenv func(string) string) (Settings, error) {
-	s := Settings{Table: getenv(EnvTable), Bucket: getenv(EnvBucket), KeyID: getenv(EnvKeyID), TopicARN: getenv(EnvTopicARN)}
-	for name, v := range map[string]string{EnvTable: s.Table, EnvBucket: s.Bucket, EnvKeyID: s.KeyID, EnvTopicARN: s.TopicARN} {
-		if v == "" {
-			return s, fmt.Errorf("%s is required for the aws backend", name)
-		}
-	}
-	if v := getenv(EnvPathStyle); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return s, fmt.Errorf("%s=%q: want true or false", EnvPathStyle, v)
-		}
-		s.PathStyle = b
-	}
-	return s, nil
+	return awsenv.SettingsFromEnv(getenv)
 }
 
 // Clients are the SDK clients, built once per cold start.

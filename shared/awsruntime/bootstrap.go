@@ -68,8 +68,3 @@ func Bootstrap(ctx context.Context, c Clients, region string, n BootstrapNames) 
 	s.TopicARN = aws.ToString(t.TopicArn)
 	return s, nil
 }
-
-// Env renders settings as the environment the functions read.
-func (s Settings) Env() map[string]string {
-	return map[string]string{EnvTable: s.Table, EnvBucket: s.Bucket, EnvKeyID: s.KeyID, EnvTopicARN: s.TopicARN}
-}

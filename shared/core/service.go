@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -118,21 +117,51 @@ func NewID(prefix string) string {
 	return prefix + "_" + idEncoding.EncodeToString(b[:])
 }
 
-var (
-	generatedID = regexp.MustCompile(`^[a-z]{2}_[a-z2-7]{26}$`)
-	externalID  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$`)
-)
+// The id checks are byte loops rather than regular expressions: compiling
+// [A-Za-z0-9._:@-]{0,127} expands it into 128 copies, and that was a third
+// of a Lambda function's package initialization at every cold start
+// (docs/PERFORMANCE.md). TestIDShapes checks them against the expressions.
 
 // ValidID reports whether id has the shape of an id this service generates with
-// the given prefix.
+// the given prefix: two lower-case letters, "_", and 26 characters of the
+// base32 alphabet a-z2-7 (^[a-z]{2}_[a-z2-7]{26}$).
 func ValidID(prefix, id string) bool {
-	return generatedID.MatchString(id) && strings.HasPrefix(id, prefix+"_")
+	if len(id) != 29 || id[2] != '_' || !strings.HasPrefix(id, prefix+"_") {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case i == 2:
+		case 'a' <= c && c <= 'z':
+		case i > 2 && '2' <= c && c <= '7':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ValidExternalID reports whether id is acceptable as an id chosen outside the
-// service (user subjects, appointment ids, idempotency keys). A user's id
-// must not be a ReservedID either.
-func ValidExternalID(id string) bool { return externalID.MatchString(id) }
+// service (user subjects, appointment ids, idempotency keys): 1 to 128
+// characters, letters, digits and ._:@- but not first
+// (^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$). A user's id must not be a
+// ReservedID either.
+func ValidExternalID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '@' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // SystemIDPrefix starts the id of every actor that is the service itself
 // (DetectorID, CleanupID, ReportRecipient): the whole prefix is reserved, in

@@ -60,33 +60,10 @@ type request struct {
 // opFunc runs one operation and returns the status and body of a success.
 type opFunc func(ctx context.Context, r request) (int, any, error)
 
-// NewHandler builds the edge for svc. log receives one line per request.
+// NewHandler builds the edge for svc, serving every operation. log receives
+// one line per request.
 func NewHandler(svc *core.Service, log *slog.Logger) *Handler {
-	h := &Handler{svc: svc, log: log}
-	h.ops = map[string]opFunc{
-		"health":                 h.health,
-		"upload-presign":         h.uploadPresign,
-		"finalize-upload":        h.finalizeUpload,
-		"list-photos":            h.listPhotos,
-		"delete-photo":           h.deletePhoto,
-		"register-appointment":   h.registerAppointment,
-		"chat-upload":            h.chatUpload,
-		"chat-finalize":          h.chatFinalize,
-		"chat-signed-url":        h.chatSignedURL,
-		"create-session":         h.createShare,
-		"list-sessions":          h.listShares,
-		"get-session":            h.getShare,
-		"revoke-session":         h.revokeShare,
-		"open-access":            h.openAccess,
-		"issue-key":              h.issueKey,
-		"signed-url":             h.claimKey,
-		"report-activity":        h.reportActivity,
-		"list-notifications":     h.listNotifications,
-		"mark-notification-read": h.markNotificationRead,
-		"access-history":         h.accessHistory,
-		"verify-audit":           h.verifyAudit,
-	}
-	return h
+	return NewOperationHandler(svc, log, Operations()...)
 }
 
 // Function returns the Lambda handler of one operation, for lambda.Start.

@@ -1,41 +1,142 @@
 // Package lambdafn wires one operation's Lambda function: configuration from
 // the environment, AWS clients and adapters built once at cold start, the
 // service and the handler. Every functions/<op>/main.go calls Build (and
-// every functions/<job>/main.go BuildJob) and then lambda.Start. Functions link only the AWS adapters: the embedded runtime is
-// for `medshare serve`.
+// every functions/<job>/main.go BuildJob) and then lambda.Start. Functions
+// link only the AWS adapters: the embedded runtime is for `medshare serve`.
+//
+// # Each function links only the clients it uses
+//
+// Every function uses DynamoDB, which this package links. The other AWS
+// services are each behind a subpackage (s3fn, kmsfn, snsfn, cdnfn) whose
+// Link builds that service's client and adapter: a function's main passes
+// the Links of the services its operation calls, and its one
+// httpapi.Operation, and the linker leaves the other services' SDK clients
+// and the other operations out of its binary (and the clients' package
+// initialization out of its cold start). Uses is the one table of which
+// function uses which service. `go generate ./shared/lambdafn` writes every
+// functions/*/main.go from it (the genmains command), whose
+// TestMainsAreGenerated fails when a main differs; Build refuses Links that
+// differ from the table. A service a function does not link answers its
+// calls with an internal error that names the function and the service.
 package lambdafn
+
+//go:generate go run ./genmains
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/medshare/medshare/shared/awsruntime"
+	"github.com/medshare/medshare/shared/awsenv"
 	"github.com/medshare/medshare/shared/config"
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/dynamostore"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
 )
+
+// The AWS services a function may link beyond DynamoDB, by the name Uses
+// and Link.Service give them.
+const (
+	S3  = "s3"  // the blob store (s3blob): package s3fn
+	KMS = "kms" // the key ring (kmskeys): package kmsfn
+	SNS = "sns" // the notifier (snsnotify): package snsfn
+	// CDN serves chat images through CloudFront signed URLs (cdnblob), with
+	// the signing key read from Secrets Manager: package cdnfn. It wraps
+	// the S3 blob store, so it comes after S3.
+	CDN = "cdn"
+)
+
+// A Service is one AWS service a function may link, and the package whose
+// Link links it.
+type Service struct {
+	Name    string // as Uses names it
+	Package string // the import path of its Link
+	Clients string // the SDK clients it links, in words
+}
+
+// Services lists the services of Uses in the order a function links them.
+var Services = []Service{
+	{S3, "github.com/medshare/medshare/shared/lambdafn/s3fn", "S3"},
+	{KMS, "github.com/medshare/medshare/shared/lambdafn/kmsfn", "KMS"},
+	{SNS, "github.com/medshare/medshare/shared/lambdafn/snsfn", "SNS"},
+	{CDN, "github.com/medshare/medshare/shared/lambdafn/cdnfn", "Secrets Manager (the CloudFront signing key)"},
+}
+
+// Uses is, for every function (an operation of httpapi.Routes or a job of
+// jobs.Jobs), the AWS services beyond DynamoDB that its code path calls, in
+// the order of Services. It is read from the code as infra's
+// stack.Permissions is (the service method behind the operation and the
+// adapter methods it calls), and a test of the CDK app checks that the two
+// agree: a function that may call a service links it, and only then.
+var Uses = map[string][]string{
+	"health":                 {S3, KMS}, // pings the bucket and the key
+	"upload-presign":         {S3, KMS}, // wraps the data key, presigns the PUT
+	"finalize-upload":        {S3},      // Stat, Delete of a mismatched object
+	"list-photos":            nil,
+	"delete-photo":           {S3},
+	"register-appointment":   nil,
+	"chat-upload":            {S3},
+	"chat-finalize":          {S3},
+	"chat-signed-url":        {S3, CDN}, // CloudFront when configured, else a presigned S3 GET
+	"create-session":         {SNS},
+	"list-sessions":          nil,
+	"get-session":            nil,
+	"revoke-session":         {SNS},
+	"open-access":            {SNS},
+	"issue-key":              {KMS, SNS}, // unwraps the data key; no object is touched
+	"signed-url":             {S3, SNS},
+	"report-activity":        {SNS},
+	"list-notifications":     nil,
+	"mark-notification-read": nil,
+	"access-history":         nil,
+	"verify-audit":           nil,
+	"cleanup":                {S3, SNS}, // deletes abandoned objects, retries notifications
+	"daily-report":           {SNS},
+}
+
+// Wiring is a function's cold start in progress: what a Link reads, and the
+// service's dependencies it fills in.
+type Wiring struct {
+	Name     string              // the function: an operation or a job
+	Getenv   func(string) string // the environment
+	Config   aws.Config          // from awsenv.Config
+	Settings awsenv.Settings     // the resources, from awsenv.SettingsFromEnv
+	Deps     core.Deps           // Store, Shares and Jobs are set before any Link runs
+}
+
+// A Link builds one AWS service's client and adapter into a Wiring.
+type Link struct {
+	Service string // one of Services' names
+	Add     func(ctx context.Context, w *Wiring) error
+}
 
 // Handler is an HTTP API (payload 2.0) Lambda handler.
 type Handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
 // Build returns the handler of operation op, wired from the environment
-// (awsruntime's MEDSHARE_TABLE, MEDSHARE_BUCKET, MEDSHARE_KMS_KEY_ID,
-// MEDSHARE_TOPIC_ARN, and the service's settings in package config).
-func Build(ctx context.Context, op string, getenv func(string) string) (Handler, error) {
-	if _, ok := httpapi.RouteByOp(op); !ok {
-		return nil, fmt.Errorf("build function: unknown operation %q", op)
+// (awsenv's AWS configuration and MEDSHARE_TABLE, MEDSHARE_BUCKET,
+// MEDSHARE_KMS_KEY_ID, MEDSHARE_TOPIC_ARN, and the service's settings in
+// package config) with DynamoDB and links, which must be the services
+// Uses[op.Op] lists, in its order. The handler serves op only, so that the
+// function links no other operation's code.
+func Build(ctx context.Context, op httpapi.Operation, getenv func(string) string, links ...Link) (Handler, error) {
+	if _, ok := httpapi.RouteByOp(op.Op); !ok {
+		return nil, fmt.Errorf("build function: unknown operation %q", op.Op)
 	}
-	rt, log, err := open(ctx, op, getenv)
+	svc, log, err := open(ctx, op.Op, getenv, links)
 	if err != nil {
 		return nil, err
 	}
-	return httpapi.NewHandler(rt.Service, log).Function(op), nil
+	return httpapi.NewOperationHandler(svc, log, op).Function(op.Op), nil
 }
 
 // JobHandler is a scheduled job's Lambda handler: EventBridge invokes it with
@@ -46,11 +147,11 @@ type JobHandler = func(context.Context, events.EventBridgeEvent) (jobs.Result, e
 // wired from the environment as Build does. The run is scheduled for the
 // event's time, so that a retried event does the same run; an event without
 // a time runs for now.
-func BuildJob(ctx context.Context, name string, getenv func(string) string) (JobHandler, error) {
+func BuildJob(ctx context.Context, name string, getenv func(string) string, links ...Link) (JobHandler, error) {
 	if _, ok := jobs.ByName(name); !ok {
 		return nil, fmt.Errorf("build function: unknown job %q", name)
 	}
-	rt, log, err := open(ctx, name, getenv)
+	svc, log, err := open(ctx, name, getenv, links)
 	if err != nil {
 		return nil, err
 	}
@@ -59,23 +160,94 @@ func BuildJob(ctx context.Context, name string, getenv func(string) string) (Job
 		if at.IsZero() {
 			at = time.Now()
 		}
-		return jobs.Run(ctx, rt.Service, name, at, log.With("event_id", ev.ID))
+		return jobs.Run(ctx, svc, name, at, log.With("event_id", ev.ID))
 	}, nil
 }
 
-// open builds the AWS runtime of function name at cold start.
-func open(ctx context.Context, name string, getenv func(string) string) (*awsruntime.Runtime, *slog.Logger, error) {
+// open builds function name's service at cold start: DynamoDB, then each
+// link, and the unlinked services' stand-ins.
+func open(ctx context.Context, name string, getenv func(string) string, links []Link) (*core.Service, *slog.Logger, error) {
+	var got []string
+	for _, l := range links {
+		got = append(got, l.Service)
+	}
+	if want := Uses[name]; !slices.Equal(got, want) {
+		return nil, nil, fmt.Errorf("build function %s: it links [%s], lambdafn.Uses says [%s] (run go generate ./shared/lambdafn)",
+			name, strings.Join(got, " "), strings.Join(want, " "))
+	}
 	cfg, err := config.Service(getenv)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build function %s: %w", name, err)
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("build function %s: aws config: %w", name, err)
-	}
-	rt, err := awsruntime.Open(ctx, awsCfg, getenv, cfg)
+	awsCfg, err := awsenv.Config(getenv)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build function %s: %w", name, err)
 	}
-	return rt, slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name), nil
+	settings, err := awsenv.SettingsFromEnv(getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build function %s: %w", name, err)
+	}
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.BaseEndpoint = awsenv.Endpoint(getenv, dynamodb.ServiceID)
+	}), settings.Table)
+	w := &Wiring{Name: name, Getenv: getenv, Config: awsCfg, Settings: settings,
+		Deps: core.Deps{Store: store, Shares: store, Jobs: store}}
+	for _, l := range links {
+		if err := l.Add(ctx, w); err != nil {
+			return nil, nil, fmt.Errorf("build function %s: %s: %w", name, l.Service, err)
+		}
+	}
+	if w.Deps.Blobs == nil {
+		w.Deps.Blobs = unlinked{name, S3}
+	}
+	if w.Deps.Keys == nil {
+		w.Deps.Keys = unlinked{name, KMS}
+	}
+	if w.Deps.Notifier == nil {
+		w.Deps.Notifier = unlinked{name, SNS}
+	}
+	return core.NewService(cfg, w.Deps), slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name), nil
+}
+
+// unlinked stands in for a service a function does not link. Its code path
+// never calls it (Uses); if that table is wrong, the call fails with an
+// internal error that says so in the log, never a nil dereference.
+type unlinked struct{ function, service string }
+
+var (
+	_ core.Blobs    = unlinked{}
+	_ core.KeyRing  = unlinked{}
+	_ core.Notifier = unlinked{}
+)
+
+func (u unlinked) err(op string) error {
+	return core.ErrInternal(fmt.Errorf("function %s does not link %s (lambdafn.Uses)", u.function, u.service), "%s", op)
+}
+
+func (u unlinked) PresignPut(context.Context, string, int64, []byte, string, time.Duration) (core.Upload, error) {
+	return core.Upload{}, u.err("presign upload")
+}
+
+func (u unlinked) PresignGet(context.Context, string, time.Duration) (core.SignedURL, error) {
+	return core.SignedURL{}, u.err("presign download")
+}
+
+func (u unlinked) Stat(context.Context, string) (core.BlobInfo, error) {
+	return core.BlobInfo{}, u.err("stat object")
+}
+
+func (u unlinked) Delete(context.Context, string) error { return u.err("delete object") }
+
+func (u unlinked) Wrap(context.Context, []byte, map[string]string) (core.WrappedKey, error) {
+	return core.WrappedKey{}, u.err("wrap key")
+}
+
+func (u unlinked) Unwrap(context.Context, core.WrappedKey, map[string]string) ([]byte, error) {
+	return nil, u.err("unwrap key")
+}
+
+func (u unlinked) Publish(context.Context, core.Notification) error { return u.err("publish") }
+
+func (u unlinked) Ping(context.Context) error {
+	return u.err("ping " + u.service)
 }

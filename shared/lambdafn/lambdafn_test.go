@@ -1,10 +1,8 @@
-package lambdafn
+package lambdafn_test
 
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,90 +11,67 @@ import (
 
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/lambdafn/kmsfn"
+	"github.com/medshare/medshare/shared/lambdafn/s3fn"
+	"github.com/medshare/medshare/shared/lambdafn/snsfn"
+	"github.com/medshare/medshare/shared/lambdafn/wired"
 )
 
-// TestEveryRouteHasAFunction: functions/ holds exactly one main package per
-// operation of the route table, and each one wires through Build.
-func TestEveryRouteHasAFunction(t *testing.T) {
-	entries, err := os.ReadDir("../../functions")
-	if err != nil {
-		t.Fatal(err)
+// env is a function's environment with nothing reachable: a cold start
+// makes no AWS call, so every function builds.
+func env(over map[string]string) func(string) string {
+	base := map[string]string{
+		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+		"AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+		"MEDSHARE_TABLE":   "t", "MEDSHARE_BUCKET": "b", "MEDSHARE_KMS_KEY_ID": "alias/k", "MEDSHARE_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:t",
 	}
-	var dirs []string
-	for _, e := range entries {
-		if e.IsDir() {
-			dirs = append(dirs, e.Name())
-		}
+	for k, v := range over {
+		base[k] = v
 	}
-	var ops []string
-	for _, r := range httpapi.Routes {
-		ops = append(ops, r.Op)
-		src, err := os.ReadFile(filepath.Join("../../functions", r.Op, "main.go"))
-		if err != nil {
-			t.Errorf("route %s has no function: %v", r.Op, err)
-			continue
-		}
-		if !strings.Contains(string(src), `lambdafn.Build(context.Background(), "`+r.Op+`", os.Getenv)`) {
-			t.Errorf("functions/%s/main.go does not build operation %s", r.Op, r.Op)
-		}
-	}
-	for _, j := range jobs.Jobs {
-		if slices.Contains(ops, j.Name) {
-			t.Errorf("job %s has the name of an operation", j.Name)
-		}
-		ops = append(ops, j.Name)
-		src, err := os.ReadFile(filepath.Join("../../functions", j.Name, "main.go"))
-		if err != nil {
-			t.Errorf("job %s has no function: %v", j.Name, err)
-			continue
-		}
-		if !strings.Contains(string(src), `lambdafn.BuildJob(context.Background(), "`+j.Name+`", os.Getenv)`) {
-			t.Errorf("functions/%s/main.go does not build job %s", j.Name, j.Name)
-		}
-	}
-	for _, d := range dirs {
-		if !slices.Contains(ops, d) {
-			t.Errorf("functions/%s is neither an operation of the route table nor a job", d)
-		}
-	}
+	return func(k string) string { return base[k] }
 }
 
-func TestBuildJob(t *testing.T) {
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-	env := map[string]string{
-		"MEDSHARE_TABLE": "t", "MEDSHARE_BUCKET": "b", "MEDSHARE_KMS_KEY_ID": "alias/k", "MEDSHARE_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:t",
-	}
-	for _, j := range jobs.Jobs {
-		if _, err := BuildJob(context.Background(), j.Name, func(k string) string { return env[k] }); err != nil {
-			t.Errorf("build %s: %v", j.Name, err)
+// TestUsesCoversEveryFunction: Uses has an entry for every function and
+// nothing else, and names only services of Services, in their order.
+func TestUsesCoversEveryFunction(t *testing.T) {
+	names := lambdafn.Names()
+	for _, n := range names {
+		uses, ok := lambdafn.Uses[n]
+		if !ok {
+			t.Errorf("lambdafn.Uses has no entry for %s", n)
+		}
+		last := -1
+		for _, s := range uses {
+			i := slices.IndexFunc(lambdafn.Services, func(x lambdafn.Service) bool { return x.Name == s })
+			if i < 0 {
+				t.Errorf("%s uses %q, which is not in Services", n, s)
+			}
+			if i <= last {
+				t.Errorf("%s lists %v out of the order of Services", n, uses)
+			}
+			last = i
 		}
 	}
-	if _, err := BuildJob(context.Background(), "issue-key", func(k string) string { return env[k] }); err == nil {
-		t.Error("built an operation as a job")
+	for n := range lambdafn.Uses {
+		if !slices.Contains(names, n) {
+			t.Errorf("lambdafn.Uses lists %s, which is no function", n)
+		}
 	}
-	if _, err := BuildJob(context.Background(), "cleanup", func(string) string { return "" }); err == nil {
-		t.Error("built a job without its environment")
+	for _, j := range jobs.Jobs {
+		if _, isOp := httpapi.RouteByOp(j.Name); isOp {
+			t.Errorf("job %s has the name of an operation", j.Name)
+		}
 	}
 }
 
 func TestBuild(t *testing.T) {
-	// Cold start makes no AWS call: a function builds with no AWS reachable.
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-	base := map[string]string{
-		"MEDSHARE_TABLE": "t", "MEDSHARE_BUCKET": "b", "MEDSHARE_KMS_KEY_ID": "alias/k", "MEDSHARE_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:t",
-	}
 	for _, r := range httpapi.Routes {
 		if r.Public() {
-			continue // health would call the emulators; the RIE test covers it
+			continue // health would call AWS; the RIE test covers it
 		}
 		t.Run(r.Op, func(t *testing.T) {
-			h, err := Build(context.Background(), r.Op, func(k string) string { return base[k] })
+			h, err := wired.Build(context.Background(), r.Op, env(nil))
 			if err != nil {
 				t.Fatalf("build: %v", err)
 			}
@@ -111,32 +86,70 @@ func TestBuild(t *testing.T) {
 			}
 		})
 	}
-	with := func(k, v string) map[string]string {
-		m := map[string]string{}
-		for a, b := range base {
-			m[a] = b
-		}
-		m[k] = v
-		return m
-	}
 	for _, c := range []struct {
 		name string
 		op   string
 		env  map[string]string
 	}{
-		{"unknown operation", "nope", base},
-		{"no table", "health", with("MEDSHARE_TABLE", "")},
-		{"no bucket", "health", with("MEDSHARE_BUCKET", "")},
-		{"no key", "health", with("MEDSHARE_KMS_KEY_ID", "")},
-		{"no topic", "health", with("MEDSHARE_TOPIC_ARN", "")},
-		{"bad path style", "health", with("MEDSHARE_S3_PATH_STYLE", "sometimes")},
-		{"bad chat ttl", "health", with("MEDSHARE_CHAT_URL_TTL", "forever")},
-		{"bad max upload", "health", with("MEDSHARE_MAX_UPLOAD_BYTES", "-1")},
+		{"unknown operation", "nope", nil},
+		{"no table", "health", map[string]string{"MEDSHARE_TABLE": ""}},
+		{"no bucket", "health", map[string]string{"MEDSHARE_BUCKET": ""}},
+		{"no key", "health", map[string]string{"MEDSHARE_KMS_KEY_ID": ""}},
+		{"no topic", "health", map[string]string{"MEDSHARE_TOPIC_ARN": ""}},
+		{"bad path style", "health", map[string]string{"MEDSHARE_S3_PATH_STYLE": "sometimes"}},
+		{"bad chat ttl", "health", map[string]string{"MEDSHARE_CHAT_URL_TTL": "forever"}},
+		{"bad max upload", "health", map[string]string{"MEDSHARE_MAX_UPLOAD_BYTES": "-1"}},
+		{"no region", "health", map[string]string{"AWS_REGION": ""}},
+		{"no credentials", "health", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := Build(context.Background(), c.op, func(k string) string { return c.env[k] }); err == nil {
+			if _, err := wired.Build(context.Background(), c.op, env(c.env)); err == nil {
 				t.Error("build succeeded, want an error")
 			}
 		})
+	}
+}
+
+// TestBuildRefusesOtherLinks: a function built with Links other than the
+// ones lambdafn.Uses lists for it fails its cold start, so a main edited by
+// hand cannot drift from the table.
+func TestBuildRefusesOtherLinks(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		op    httpapi.Operation
+		links []lambdafn.Link
+	}{
+		{"none where the table lists some", httpapi.OpIssueKey, nil},
+		{"one more", httpapi.OpIssueKey, []lambdafn.Link{s3fn.Link, kmsfn.Link, snsfn.Link}},
+		{"one fewer", httpapi.OpIssueKey, []lambdafn.Link{kmsfn.Link}},
+		{"another order", httpapi.OpIssueKey, []lambdafn.Link{snsfn.Link, kmsfn.Link}},
+		{"some where the table lists none", httpapi.OpListPhotos, []lambdafn.Link{snsfn.Link}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := lambdafn.Build(context.Background(), c.op, env(nil), c.links...)
+			if err == nil || !strings.Contains(err.Error(), "lambdafn.Uses") {
+				t.Errorf("build: %v, want a refusal naming lambdafn.Uses", err)
+			}
+		})
+	}
+	if _, err := lambdafn.Build(context.Background(), httpapi.OpIssueKey, env(nil), kmsfn.Link, snsfn.Link); err != nil {
+		t.Errorf("build with the table's links: %v", err)
+	}
+}
+
+func TestBuildJob(t *testing.T) {
+	for _, j := range jobs.Jobs {
+		if _, err := wired.BuildJob(context.Background(), j.Name, env(nil)); err != nil {
+			t.Errorf("build %s: %v", j.Name, err)
+		}
+	}
+	if _, err := lambdafn.BuildJob(context.Background(), "issue-key", env(nil), kmsfn.Link, snsfn.Link); err == nil {
+		t.Error("built an operation as a job")
+	}
+	if _, err := wired.BuildJob(context.Background(), "cleanup", func(string) string { return "" }); err == nil {
+		t.Error("built a job without its environment")
+	}
+	if _, err := lambdafn.BuildJob(context.Background(), "cleanup", env(nil), s3fn.Link); err == nil {
+		t.Error("built cleanup without its notifier")
 	}
 }

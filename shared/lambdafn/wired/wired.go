@@ -1,0 +1,64 @@
+// Package wired builds any function by name, with the Links lambdafn.Uses
+// lists for it: what its generated main builds, for the tests and commands
+// that wire many functions in one process. A Lambda function never imports
+// it (it links every service).
+package wired
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/medshare/medshare/shared/httpapi"
+	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/lambdafn/cdnfn"
+	"github.com/medshare/medshare/shared/lambdafn/kmsfn"
+	"github.com/medshare/medshare/shared/lambdafn/s3fn"
+	"github.com/medshare/medshare/shared/lambdafn/snsfn"
+)
+
+// byService is every Link, by service name.
+var byService = map[string]lambdafn.Link{
+	lambdafn.S3:  s3fn.Link,
+	lambdafn.KMS: kmsfn.Link,
+	lambdafn.SNS: snsfn.Link,
+	lambdafn.CDN: cdnfn.Link,
+}
+
+// Links returns the Links of function name, in the order of lambdafn.Uses.
+func Links(name string) ([]lambdafn.Link, error) {
+	uses, ok := lambdafn.Uses[name]
+	if !ok {
+		return nil, fmt.Errorf("links of %q: not a function of lambdafn.Uses", name)
+	}
+	var out []lambdafn.Link
+	for _, s := range uses {
+		l, ok := byService[s]
+		if !ok {
+			return nil, fmt.Errorf("links of %s: no Link for service %q", name, s)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// Build is lambdafn.Build of operation op with its Links.
+func Build(ctx context.Context, op string, getenv func(string) string) (lambdafn.Handler, error) {
+	o, ok := httpapi.OperationOf(op)
+	if !ok {
+		return nil, fmt.Errorf("build function: unknown operation %q", op)
+	}
+	links, err := Links(op)
+	if err != nil {
+		return nil, err
+	}
+	return lambdafn.Build(ctx, o, getenv, links...)
+}
+
+// BuildJob is lambdafn.BuildJob of job name with its Links.
+func BuildJob(ctx context.Context, name string, getenv func(string) string) (lambdafn.JobHandler, error) {
+	links, err := Links(name)
+	if err != nil {
+		return nil, err
+	}
+	return lambdafn.BuildJob(ctx, name, getenv, links...)
+}
