@@ -1,7 +1,11 @@
 package boltstore
 
 import (
+	"bytes"
+	"encoding/json"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -103,5 +108,118 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestOpenDropsWrappedKeyCopies writes a share and an access as versions
+// before the photo's record became the only holder of its wrapped key
+// stored them (each photo of their snapshot with wrapped_key and
+// wrapped_key_id), opens the file, and checks that the copies are gone from
+// both, that every other field reads as before, and that the photo's own
+// record still holds its wrapped key.
+func TestOpenDropsWrappedKeyCopies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "medshare.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	at := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+	sh := sharetest.NewShare("pat-1", "dr-a", at)
+	sharetest.CreateShare(t, s, sh)
+	a := sharetest.NewAccess(sh, "device-1", at.Add(time.Minute))
+	sharetest.MustOpen(t, s, a, at.Add(time.Minute))
+	wantShare, err := s.GetShare(ctx, sh.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAccess, err := s.GetAccess(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo, err := s.GetPhoto(ctx, "pat-1", sh.Photos[0].PhotoID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := []storekeys.Key{storekeys.ShareKey(sh.ID), storekeys.AccessKey(a.ID)}
+	// The earlier version's records: every photo of the snapshot with its
+	// wrapped key.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		for _, k := range copied {
+			var rec map[string]any
+			if err := json.Unmarshal(items.Get(boltKey(k)), &rec); err != nil {
+				return err
+			}
+			for _, p := range rec["photos"].([]any) {
+				p.(map[string]any)["wrapped_key_id"] = photo.WrappedKey.KeyID
+				p.(map[string]any)["wrapped_key"] = photo.WrappedKey.Ciphertext
+			}
+			raw, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := items.Put(boltKey(k), raw); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(migrationsBucket).Delete(migrateWrappedKeyCopies)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holders := func() []string {
+		var out []string
+		err := s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(itemsBucket).ForEach(func(k, v []byte) error {
+				if bytes.Contains(v, []byte(`"wrapped_key`)) {
+					out = append(out, strings.ReplaceAll(string(k), "\x00", "/"))
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out)
+		return out
+	}
+	photoKeys := []string{
+		storekeys.PhotoKey("pat-1", sh.Photos[0].PhotoID).PK + "/" + storekeys.PhotoKey("pat-1", sh.Photos[0].PhotoID).SK,
+		storekeys.PhotoKey("pat-1", sh.Photos[1].PhotoID).PK + "/" + storekeys.PhotoKey("pat-1", sh.Photos[1].PhotoID).SK,
+	}
+	want := slices.Sorted(slices.Values(append(slices.Clone(photoKeys), "ACCESS#"+a.ID+"/ACCESS", "SHARE#"+sh.ID+"/SHARE")))
+	if diff := cmp.Diff(want, holders()); diff != "" {
+		t.Fatalf("before the migration, the records holding a wrapped key (-want +got):\n%s", diff)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if diff := cmp.Diff(slices.Sorted(slices.Values(photoKeys)), holders()); diff != "" {
+		t.Errorf("after the migration, the records holding a wrapped key (-want +got):\n%s", diff)
+	}
+	gotShare, err := s.GetShare(ctx, sh.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantShare, gotShare); diff != "" {
+		t.Errorf("share after the migration (-before +after):\n%s", diff)
+	}
+	gotAccess, err := s.GetAccess(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantAccess, gotAccess); diff != "" {
+		t.Errorf("access after the migration (-before +after):\n%s", diff)
+	}
+	gotPhoto, err := s.GetPhoto(ctx, "pat-1", photo.ID)
+	if err != nil || !bytes.Equal(gotPhoto.WrappedKey.Ciphertext, photo.WrappedKey.Ciphertext) {
+		t.Errorf("the photo's own wrapped key after the migration: %v, %v", gotPhoto.WrappedKey, err)
 	}
 }

@@ -135,7 +135,18 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 			return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionRevoked, "the session was revoked"))
 		}
 	}
-	dataKey, err := s.keys.Unwrap(ctx, photo.WrappedKey, map[string]string{"photo": photo.PhotoID, "owner": a.PatientID})
+	// The wrapped key lives in the photo's record only (DECISIONS, "Deleting
+	// a photo crypto-shreds it"): a deleted photo has none left to unwrap.
+	// The store's IssueKey checks again that the record exists, in the write
+	// that spends the view, for a delete that lands in between.
+	p, err := s.store.GetPhoto(ctx, a.PatientID, photoID)
+	if KindOf(err) == KindNotFound || (err == nil && p.Status != StatusReady) {
+		return IssuedKey{}, ErrNotFound("photo not found in this share")
+	}
+	if err != nil {
+		return IssuedKey{}, fmt.Errorf("get photo %s of access %s: %w", photoID, a.ID, err)
+	}
+	dataKey, err := s.keys.Unwrap(ctx, p.WrappedKey, p.EncryptionContext())
 	if err != nil {
 		return IssuedKey{}, fmt.Errorf("unwrap key of photo %s: %w", photoID, err)
 	}
@@ -218,14 +229,18 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 		return SignedURL{}, notFoundAs(fmt.Errorf("claim key %s: %w", keyID, err), "key")
 	}
 	// The URL ends no later than the key, the session and 60 s after the
-	// claim, counted when it is signed; blob stores round expiry down to the
-	// second, never up.
+	// claim (ARCHITECTURE §2.6). Blob stores sign now+ttl rounded down to
+	// the second, and read their clock a moment after this one: so the
+	// deadline is rounded down to a whole second first, and the ttl counted
+	// to it, so that the moment between the two clock reads can never carry
+	// the URL's expiry past a deadline that falls just before a whole second.
 	deadline := now.Add(MaxPhotoURLTTL)
 	for _, end := range []time.Time{claimed.ExpiresAt, claimed.ShareExpiresAt} {
 		if end.Before(deadline) {
 			deadline = end
 		}
 	}
+	deadline = deadline.Truncate(time.Second)
 	ttl := deadline.Sub(s.now())
 	if ttl < time.Second {
 		return SignedURL{}, ErrGone(CodeKeyExpired, "the key expired while it was being claimed")

@@ -112,7 +112,7 @@ func (s *Service) selectPhotos(ctx context.Context, owner string, in ShareInput)
 			}
 			if slices.Contains(in.PhotoIDs, p.ID) || slices.Contains(in.Angles, p.Angle) {
 				found[p.ID] = true
-				out = append(out, SharedPhoto{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: p.Size, SHA256: p.SHA256, WrappedKey: p.WrappedKey})
+				out = append(out, SharedPhoto{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: p.Size, SHA256: p.SHA256})
 			}
 		}
 		if next == "" {

@@ -27,15 +27,16 @@ const (
 	ScreenshotRevoke ScreenshotPolicy = "revoke"
 )
 
-// SharedPhoto is what a share keeps of each photo: enough to issue its key and
-// sign its URL without reading the photo again. The wrapped key stays wrapped.
+// SharedPhoto is what a share keeps of each photo: what lists and signed URLs
+// need. It holds no copy of the photo's wrapped data key: the photo's record
+// is the only stored item that holds it, so that deleting the record
+// crypto-shreds the photo (issue-key reads the key from the record).
 type SharedPhoto struct {
 	PhotoID     string
 	Angle       Angle
 	ContentType string
 	Size        int64
 	SHA256      []byte
-	WrappedKey  WrappedKey
 }
 
 // ObjectKey is where the photo's ciphertext lives.

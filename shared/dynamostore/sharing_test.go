@@ -163,8 +163,8 @@ func testShare(patient, pro string, created time.Time, maxViews, maxDevices int)
 	return core.Share{
 		ID: core.NewID("sh"), PatientID: patient, ProfessionalID: pro,
 		Photos: []core.SharedPhoto{
-			{PhotoID: "ph_2", Angle: "CROWN", ContentType: "image/jpeg", Size: 10, SHA256: []byte("s2"), WrappedKey: core.WrappedKey{KeyID: "k", Ciphertext: []byte("w2")}},
-			{PhotoID: "ph_1", Angle: "FRONT", ContentType: "image/png", Size: 20, SHA256: []byte("s1"), WrappedKey: core.WrappedKey{KeyID: "k", Ciphertext: []byte("w1")}},
+			{PhotoID: "ph_2", Angle: "CROWN", ContentType: "image/jpeg", Size: 10, SHA256: []byte("s2")},
+			{PhotoID: "ph_1", Angle: "FRONT", ContentType: "image/png", Size: 20, SHA256: []byte("s1")},
 		},
 		Purpose: "second opinion", ScreenshotPolicy: core.ScreenshotWarn, MaxViews: maxViews,
 		AccessWindow: 15*time.Minute + time.Nanosecond, MaxDevices: maxDevices, Status: core.ShareActive,
@@ -189,7 +189,7 @@ func (e *shareEnv) storePhotos(sh core.Share) {
 	e.t.Helper()
 	for _, sp := range sh.Photos {
 		p := core.Photo{ID: sp.PhotoID, OwnerID: sh.PatientID, Angle: sp.Angle, ContentType: sp.ContentType, Size: sp.Size,
-			SHA256: sp.SHA256, WrappedKey: sp.WrappedKey, Status: core.StatusPending, CreatedAt: st0, UploadExpiresAt: st0.Add(15 * time.Minute)}
+			SHA256: sp.SHA256, WrappedKey: core.WrappedKey{KeyID: "k", Ciphertext: []byte("w " + sp.PhotoID)}, Status: core.StatusPending, CreatedAt: st0, UploadExpiresAt: st0.Add(15 * time.Minute)}
 		if err := e.s.CreatePhoto(e.t.Context(), p); err != nil {
 			e.t.Fatalf("CreatePhoto %s: %v", p.ID, err)
 		}

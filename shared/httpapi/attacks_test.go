@@ -16,6 +16,7 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devauth"
 	"github.com/medshare/medshare/shared/devicekeytest"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/localblob"
@@ -617,4 +618,34 @@ func testEveryAnswerHasNosniffAndRequestID(t *testing.T, env *testenv.Env) {
 	check(t, "blob head", env.DoRaw("HEAD", strings.TrimPrefix(u.URL, env.URL), nil, ""))
 	env.Clock.Advance(2 * time.Minute)
 	check(t, "blob get, expired", env.Get(u.URL))
+}
+
+// TestOverlongTokensRefused: the local server refuses a token signed with
+// its own key whose expiry is more than devauth.MaxTTL away (401, like an
+// expired one), and accepts one that expires within it.
+func TestOverlongTokensRefused(t *testing.T) {
+	forEachRuntime(t, core.Config{}, testOverlongTokensRefused)
+}
+
+func testOverlongTokensRefused(t *testing.T, env *testenv.Env) {
+	for _, c := range []struct {
+		name   string
+		exp    time.Time
+		status int
+	}{
+		{"expires within the longest lifetime", time.Now().Add(devauth.MaxTTL - time.Hour), http.StatusOK},
+		{"expires past the longest lifetime", time.Now().Add(devauth.MaxTTL + time.Hour), http.StatusUnauthorized},
+		{"expires in ten years", time.Now().AddDate(10, 0, 0), http.StatusUnauthorized},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tok := env.SignToken(map[string]any{"sub": patient1, "cognito:groups": []string{"patient"}, "exp": c.exp.Unix()})
+			r := env.Do("GET", "/v1/photos", tok, nil)
+			if r.Status != c.status {
+				t.Errorf("GET /v1/photos: %d %s, want %d", r.Status, r.Body, c.status)
+			}
+			if c.status == http.StatusUnauthorized {
+				wantRefusal(t, r, http.StatusUnauthorized, core.CodeUnauthorized)
+			}
+		})
+	}
 }

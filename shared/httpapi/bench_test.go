@@ -265,16 +265,17 @@ func TestStoreCallsPerOperation(t *testing.T) {
 		t.Errorf("upload-presign store calls: %s, want %s", got, want)
 	}
 
-	// A view: issue-key reads the access (with its share's snapshot), counts
-	// the call for the burst detector and makes one write; signed-url reads
-	// the key and makes one write.
+	// A view: issue-key reads the access (with its share's snapshot) and the
+	// photo (the only item that holds its wrapped key: DECISIONS, "Deleting
+	// a photo crypto-shreds it"), counts the call for the burst detector
+	// and makes one write; signed-url reads the key and makes one write.
 	access, photo := r.openAccess(t)
 	r.store.reset()
 	resp := r.h.Handle(ctx, "issue-key", event("issue-key", pro1, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": photo}, nil))
 	if resp.StatusCode != 201 {
 		t.Fatalf("issue key: %d %s", resp.StatusCode, resp.Body)
 	}
-	if got, want := fmtCalls(r.store.reset()), "GetAccess=1 IssueKey=1 Tally=1"; got != want {
+	if got, want := fmtCalls(r.store.reset()), "GetAccess=1 GetPhoto=1 IssueKey=1 Tally=1"; got != want {
 		t.Errorf("issue-key store calls: %s, want %s", got, want)
 	}
 	var k struct {
@@ -360,7 +361,7 @@ func (r *rig) openAccess(tb testing.TB) (string, string) {
 		tb.Fatal(err)
 	}
 	sh := core.Share{ID: core.NewID("sh"), PatientID: patient1, ProfessionalID: pro1, MaxViews: 1 << 30, MaxDevices: 1,
-		Photos:       []core.SharedPhoto{{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: 1, SHA256: p.SHA256, WrappedKey: w}},
+		Photos:       []core.SharedPhoto{{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: 1, SHA256: p.SHA256}},
 		AccessWindow: time.Hour, ScreenshotPolicy: core.ScreenshotWarn, Status: core.ShareActive, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
 	head, _ := r.bolt.AuditHead(ctx, patient1)
 	rec := core.Link(core.AuditRecord{PatientID: patient1, At: now, ActorID: patient1, ActorRole: core.RolePatient, Action: "share.create", Outcome: core.OutcomeSuccess}, head)

@@ -108,7 +108,7 @@ func Seed(ctx context.Context, t Target) error {
 		return fmt.Errorf("seed chat image object: %w", err)
 	}
 
-	shared := []core.SharedPhoto{{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: p.Size, SHA256: p.SHA256, WrappedKey: p.WrappedKey}}
+	shared := []core.SharedPhoto{{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: p.Size, SHA256: p.SHA256}}
 	sh := core.Share{ID: Share, PatientID: Patient, ProfessionalID: Professional, Photos: shared, Purpose: "sample",
 		ScreenshotPolicy: core.ScreenshotWarn, MaxViews: 10, AccessWindow: time.Hour, MaxDevices: 2,
 		Status: core.ShareActive, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}

@@ -173,7 +173,6 @@ func sharedPhoto(angle core.Angle) core.SharedPhoto {
 		ContentType: "image/heic",
 		Size:        123457,
 		SHA256:      storetest.Digest("ciphertext of " + id),
-		WrappedKey:  core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: storetest.Digest("wrapped " + id)},
 	}
 }
 
@@ -197,8 +196,8 @@ func NewShare(patient, professional string, created time.Time) core.Share {
 }
 
 // StorePhotos stores each photo of sh as the photo item it stands for,
-// READY, owned by sh's patient: the same id, angle, type, size, digest and
-// wrapped key, uploaded in the minute before sh was created. IssueKey
+// READY, owned by sh's patient: the same id, angle, type, size and digest,
+// with a wrapped key of its own, uploaded in the minute before sh was created. IssueKey
 // releases a photo's key only while this item exists.
 func StorePhotos(t *testing.T, s Store, sh core.Share) {
 	t.Helper()
@@ -211,7 +210,7 @@ func StorePhotos(t *testing.T, s Store, sh core.Share) {
 			ContentType:     sp.ContentType,
 			Size:            sp.Size,
 			SHA256:          sp.SHA256,
-			WrappedKey:      sp.WrappedKey,
+			WrappedKey:      core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: storetest.Digest("wrapped " + sp.PhotoID)},
 			Metadata:        storetest.Digest("metadata of " + sp.PhotoID),
 			Status:          core.StatusPending,
 			CreatedAt:       created,
