@@ -331,6 +331,13 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		if err != nil {
 			t.Fatalf("upload: %v", err)
 		}
+		// The patient reads the photo on another device of theirs: the
+		// photo-key function unwraps its key under KMS and seals it to
+		// that device.
+		own, _ := client.NewDevice(core.KEMX25519)
+		if got, err := pat.ViewOwnPhoto(ctx, own, id, "pat-gw"); err != nil || !bytes.Equal(got, photo) {
+			t.Fatalf("view own photo on another device: %v (equal=%v)", err, bytes.Equal(got, photo))
+		}
 		sh, err := pat.CreateShare(ctx, client.ShareRequest{ProfessionalID: "pro-gw", PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 2}, "gw-1")
 		if err != nil {
 			t.Fatalf("share: %v", err)
@@ -456,6 +463,18 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		}
 		if st, _ := fns["chat-signed-url"].invoke(t, as(loadEvent(t, "chat-signed-url"), "pro-other", core.RoleProfessional, map[string]string{"id": id}, nil)); st != 404 {
 			t.Errorf("stranger: %d, want 404", st)
+		}
+		// The appointment's list holds the image for a participant, and is
+		// the unknown appointment's 404 for a stranger.
+		list := func(sub string) (int, map[string]any) {
+			return fns["list-chat-images"].invoke(t, as(loadEvent(t, "list-chat-images"), sub, core.RoleProfessional,
+				map[string]string{"appointment_id": "appt-rie"}, nil))
+		}
+		if st, b := list("pro-rie"); st != 200 || !strings.Contains(fmt.Sprint(b["items"]), id) {
+			t.Errorf("participant's list: %d %v, want the image", st, b)
+		}
+		if st, b := list("pro-other"); st != 404 {
+			t.Errorf("stranger's list: %d %v, want 404", st, b)
 		}
 		if !strings.HasPrefix(b["url"].(string), "http://127.0.0.1") {
 			t.Errorf("signed url does not point at the loopback emulator")

@@ -94,6 +94,10 @@ func Permissions() map[string]Access {
 		"list-photos":     {Table: []string{query}},
 		// GetPhoto, audit, delete the object, DeletePhoto.
 		"delete-photo": {Table: []string{getItem, putItem, deleteItem}, Delete: []string{PhotoPrefix}},
+		// Count the call (Tally: UpdateItem), GetPhoto, unwrap the data key
+		// (to seal it to the owner's device), presign the GET of the
+		// ciphertext, audit (photo.view).
+		"photo-key": {Table: []string{getItem, putItem, updateItem}, Read: []string{PhotoPrefix}, Unwrap: true},
 		// Count the registration (Tally: UpdateItem), PutAppointment
 		// (UpdateItem), audit.
 		"register-appointment": {Table: []string{getItem, updateItem, putItem}},
@@ -108,13 +112,22 @@ func Permissions() map[string]Access {
 		// GetChatImage, audit, presign the GET; a stranger's denial is
 		// counted (Tally: UpdateItem) before it is audited.
 		"chat-signed-url": {Table: []string{getItem, putItem, updateItem}, Read: []string{ChatPrefix}},
+		// FindAppointments (a Query of the id's partition), then
+		// ListChatImages (a Query of the by-appointment index, gsi2 under
+		// its APPTIMG# partitions). Nothing is written: a list hands out
+		// no image, and a stranger's attempt is not recorded (as
+		// chat-upload's is not).
+		"list-chat-images": {Table: []string{query}, Indexes: []string{dynamostore.IndexChatImagesByAppointment}},
 		// ListPhotos (select by angle), CreateShare, replay (GetShare),
 		// publish.
 		"create-session": {Table: []string{query, getItem, putItem, updateItem}, Publish: true},
 		"list-sessions":  {Indexes: []string{byActor, dynamostore.IndexSharesByGrantee}},
 		"get-session":    {Table: []string{getItem}},
 		"revoke-session": {Table: []string{getItem, putItem, updateItem}, Publish: true},
-		"open-access":    {Table: []string{getItem, putItem, updateItem}, Publish: true},
+		// GetShare, OpenAccess (a transaction of Updates and Puts); a
+		// refused device: Tally (UpdateItem), the record and the patient's
+		// notification (AppendAuditNotify, Puts); publish.
+		"open-access": {Table: []string{getItem, putItem, updateItem}, Publish: true},
 		// GetAccess, the detectors (Tally, GetShare, AddSuspicion,
 		// RevokeShare), unwrap the data key, IssueKey (Update,
 		// ConditionCheck, Put), publish.

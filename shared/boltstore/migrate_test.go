@@ -21,8 +21,9 @@ import (
 // issue 10 §2 left it (a global appointment key, a chat image without its
 // clinic, a stranger's denied probe in the by-actor index), opens it, and
 // checks the current layout: the appointment under its clinic, found and
-// usable by chat; the image's clinic filled in; the probe out of the
-// stranger's history and still in the chain.
+// usable by chat; the image's clinic filled in, and the image in its
+// appointment's list; the probe out of the stranger's history and still in
+// the chain.
 func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "medshare.db")
 	s, err := Open(path)
@@ -55,6 +56,10 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 		// The earlier version indexed every record with an actor.
 		pk := storekeys.ActorIndexKey(probe.ActorID, probe.At, probe.PatientID, probe.Seq)
 		if err := tx.Bucket(actorBucket).Put(boltKey(pk), boltKey(storekeys.AuditRecordKey(probe.PatientID, probe.Seq))); err != nil {
+			return err
+		}
+		// It had no by-appointment index of chat images either.
+		if err := tx.DeleteBucket(chatApptBucket); err != nil {
 			return err
 		}
 		return tx.DeleteBucket(migrationsBucket)
@@ -95,6 +100,12 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 			if k == storekeys.AppointmentPKPrefix+"appt-1\x00"+legacyAppointmentSK {
 				t.Errorf("open %d: the legacy appointment key is still there", round+1)
 			}
+		}
+		// The index is built after the migration, under the image's
+		// clinic: the READY image is in its appointment's list.
+		wantList := []string{img.ID}
+		if listed, _, err := s.ListChatImages(ctx, "clinic-1", "appt-1", "pat-1", core.Page{Limit: 10}); err != nil || len(listed) != len(wantList) || listed[0].ID != img.ID {
+			t.Errorf("open %d: ListChatImages(clinic-1, appt-1) = %d images, %v; want %v", round+1, len(listed), err, wantList)
 		}
 		if round == 0 {
 			// The migrated appointment takes chat images.

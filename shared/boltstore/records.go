@@ -153,7 +153,11 @@ func (r chatImageRecord) chatImage() core.ChatImage {
 	}
 }
 
+// auditRecord is an audit record as stored. Version, PhotoID, ShareID and
+// Device are omitted when empty, so that a version 1 record is stored
+// exactly as before versions existed.
 type auditRecord struct {
+	Version      int       `json:"v,omitempty"`
 	PatientID    string    `json:"patient_id"`
 	Seq          uint64    `json:"seq"`
 	At           time.Time `json:"at"`
@@ -167,12 +171,16 @@ type auditRecord struct {
 	SourceIP     string    `json:"source_ip"`
 	UserAgent    string    `json:"user_agent"`
 	RequestID    string    `json:"request_id"`
+	PhotoID      string    `json:"photo_id,omitempty"`
+	ShareID      string    `json:"share_id,omitempty"`
+	Device       string    `json:"device,omitempty"`
 	PrevHash     []byte    `json:"prev_hash"`
 	Hash         []byte    `json:"hash"`
 }
 
 func auditRecordOf(a core.AuditRecord) auditRecord {
 	return auditRecord{
+		Version:      a.Version,
 		PatientID:    a.PatientID,
 		Seq:          a.Seq,
 		At:           a.At.UTC(),
@@ -186,6 +194,9 @@ func auditRecordOf(a core.AuditRecord) auditRecord {
 		SourceIP:     a.SourceIP,
 		UserAgent:    a.UserAgent,
 		RequestID:    a.RequestID,
+		PhotoID:      a.PhotoID,
+		ShareID:      a.ShareID,
+		Device:       a.Device,
 		PrevHash:     a.PrevHash,
 		Hash:         a.Hash,
 	}
@@ -193,6 +204,7 @@ func auditRecordOf(a core.AuditRecord) auditRecord {
 
 func (r auditRecord) record() core.AuditRecord {
 	return core.AuditRecord{
+		Version:      r.Version,
 		PatientID:    r.PatientID,
 		Seq:          r.Seq,
 		At:           r.At.UTC(),
@@ -206,6 +218,9 @@ func (r auditRecord) record() core.AuditRecord {
 		SourceIP:     r.SourceIP,
 		UserAgent:    r.UserAgent,
 		RequestID:    r.RequestID,
+		PhotoID:      r.PhotoID,
+		ShareID:      r.ShareID,
+		Device:       r.Device,
 		PrevHash:     r.PrevHash,
 		Hash:         r.Hash,
 	}

@@ -118,25 +118,10 @@ func (s *Service) CreateChatUpload(ctx context.Context, c Caller, in ChatUploadI
 	if in.ClinicID != "" && !ValidExternalID(in.ClinicID) {
 		return ChatUpload{}, ErrInvalid("clinic_id is malformed")
 	}
-	all, err := s.store.FindAppointments(ctx, in.AppointmentID)
+	a, err := s.participantAppointment(ctx, c, in.AppointmentID, in.ClinicID)
 	if err != nil {
-		return ChatUpload{}, fmt.Errorf("find appointment %s: %w", in.AppointmentID, err)
+		return ChatUpload{}, err
 	}
-	// Only the caller's own appointments count: what other clinics hold
-	// under this id is never told.
-	var mine []Appointment
-	for _, a := range all {
-		if slices.Contains(a.Participants(), c.ID) && (in.ClinicID == "" || a.ClinicID == in.ClinicID) {
-			mine = append(mine, a)
-		}
-	}
-	switch {
-	case len(mine) == 0:
-		return ChatUpload{}, ErrNotFound("appointment not found")
-	case len(mine) > 1:
-		return ChatUpload{}, ErrConflict("you take part in appointments of several clinics with this id: give clinic_id")
-	}
-	a := mine[0]
 	// Each image is stored and, once finalized, recorded in the patient's
 	// chain: one participant cannot fill an appointment without bound.
 	if err := s.limit(ctx, s.cfg.Limits.ChatUploads, "chat images in this appointment", "chat", c.ID, a.ClinicID, a.ID); err != nil {
@@ -167,6 +152,39 @@ func (s *Service) CreateChatUpload(ctx context.Context, c Caller, in ChatUploadI
 	}
 	return ChatUpload{Image: img, Upload: up}, nil
 }
+
+// participantAppointment resolves the appointment id that a participant
+// names (chat-upload, list-chat-images): among every clinic's appointments
+// with this id, the ones the caller takes part in, and of those the one of
+// clinicID when it is given. None is the same 404 whether or not other
+// clinics hold the id, which is never told; two or more (the caller takes
+// part in appointments of several clinics with this id, and gave no
+// clinic_id) is 409, which only someone who takes part in both can get.
+func (s *Service) participantAppointment(ctx context.Context, c Caller, id, clinicID string) (Appointment, error) {
+	all, err := s.store.FindAppointments(ctx, id)
+	if err != nil {
+		return Appointment{}, fmt.Errorf("find appointment %s: %w", id, err)
+	}
+	// Only the caller's own appointments count: what other clinics hold
+	// under this id is never told.
+	var mine []Appointment
+	for _, a := range all {
+		if slices.Contains(a.Participants(), c.ID) && (clinicID == "" || a.ClinicID == clinicID) {
+			mine = append(mine, a)
+		}
+	}
+	switch {
+	case len(mine) == 0:
+		return Appointment{}, appointmentNotFound()
+	case len(mine) > 1:
+		return Appointment{}, ErrConflict("you take part in appointments of several clinics with this id: give clinic_id")
+	}
+	return mine[0], nil
+}
+
+// appointmentNotFound is the one answer to everyone who is not a
+// participant of an appointment, whether or not it exists.
+func appointmentNotFound() error { return ErrNotFound("appointment not found") }
 
 // visibleChatImage loads an image and checks that the caller takes part in its
 // appointment; anything else is the same not-found.

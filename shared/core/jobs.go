@@ -238,7 +238,7 @@ func (s *Service) expireShare(ctx context.Context, id string) error {
 		s.notification(sh.ProfessionalID, NoteSessionExpired, sh.ID, data),
 	}
 	job := Caller{ID: CleanupID, Role: RoleSystem, RequestID: "cleanup"}
-	_, err = s.audit.chained(ctx, s.auditRecord(job, sh.PatientID, "share.expire", "share", sh.ID, nil), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(job, sh.PatientID, "share.expire", "share", sh.ID, nil)), func(rec AuditRecord) error {
 		expired, err := s.jobs.ExpireShare(ctx, sh.ID, s.now(), notes, rec)
 		if err == nil && !expired {
 			return errNotDue

@@ -55,6 +55,12 @@ type auditItem struct {
 	SourceIP     string `json:"source_ip"`
 	UserAgent    string `json:"user_agent"`
 	ResourceType string `json:"resource_type"`
+	V            int    `json:"v"`
+	PhotoID      string `json:"photo_id"`
+	ShareID      string `json:"share_id"`
+	Device       string `json:"device"`
+	PrevHash     string `json:"prev_hash"`
+	Hash         string `json:"hash"`
 }
 
 type auditPage struct {

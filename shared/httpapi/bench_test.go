@@ -85,6 +85,10 @@ func (c *countingStore) AddSuspicion(ctx context.Context, id string, prev, next 
 	c.count("AddSuspicion")
 	return c.shares.AddSuspicion(ctx, id, prev, next, flag, n, r)
 }
+func (c *countingStore) AppendAuditNotify(ctx context.Context, r core.AuditRecord, n core.Notification) error {
+	c.count("AppendAuditNotify")
+	return c.shares.AppendAuditNotify(ctx, r, n)
+}
 func (c *countingStore) MarkPublished(ctx context.Context, rcpt, id string) error {
 	c.count("MarkPublished")
 	return c.shares.MarkPublished(ctx, rcpt, id)

@@ -299,8 +299,13 @@ func jsonResponse(status int, body any, reqID string) events.APIGatewayV2HTTPRes
 // checkShape checks what a route takes besides its body's content: query
 // parameters only on paged routes, and no body on a route that takes none.
 func checkShape(route Route, ev events.APIGatewayV2HTTPRequest) error {
-	if !route.Paged && len(ev.QueryStringParameters) > 0 {
+	if !route.Paged && len(route.Query) == 0 && len(ev.QueryStringParameters) > 0 {
 		return core.ErrInvalid("this operation takes no query parameters")
+	}
+	for k := range ev.QueryStringParameters {
+		if !route.takesQuery(k) {
+			return core.ErrInvalid("unknown query parameter %q", k)
+		}
 	}
 	if route.Body == BodyNone && ev.Body != "" {
 		if len(ev.Body) > MaxBodyBytes {
@@ -443,13 +448,10 @@ func header(ev events.APIGatewayV2HTTPRequest, name string) string {
 	return ""
 }
 
+// pageParam reads limit and cursor; checkShape has refused every query
+// parameter the route does not take.
 func pageParam(ev events.APIGatewayV2HTTPRequest) (core.Page, error) {
 	var p core.Page
-	for k := range ev.QueryStringParameters {
-		if k != "limit" && k != "cursor" {
-			return p, core.ErrInvalid("unknown query parameter %q", k)
-		}
-	}
 	if v, ok := ev.QueryStringParameters["limit"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || v != strconv.Itoa(n) || n < 1 || n > core.MaxPageLimit {

@@ -250,6 +250,42 @@ func TestOpenAPIPathParameters(t *testing.T) {
 	}
 }
 
+// TestOpenAPIQueryParameters: the query parameters each operation documents
+// are exactly the ones its route takes (limit and cursor when Paged, and
+// Query), none required; the edge refuses every other.
+func TestOpenAPIQueryParameters(t *testing.T) {
+	doc := loadOpenAPI(t)
+	ops, pathLevel := openAPIOps(t, doc)
+	for _, r := range Routes {
+		op, ok := ops[r.RouteKey()]
+		if !ok {
+			continue // TestOpenAPIMatchesRoutes reports it
+		}
+		want := slices.Clone(r.Query)
+		if r.Paged {
+			want = append(want, "limit", "cursor")
+		}
+		var got []string
+		for _, p := range append(slices.Clone(pathLevel[r.Path]), op.Parameters...) {
+			if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
+				p = doc.Components.Parameters[name]
+			}
+			if p.In != "query" {
+				continue
+			}
+			if p.Required {
+				t.Errorf("%s: query parameter %q must be optional", r.Op, p.Name)
+			}
+			got = append(got, p.Name)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: query parameters differ from the route (-route +openapi.yaml):\n%s", r.Op, diff)
+		}
+	}
+}
+
 // TestOpenAPIErrorCodes checks that the Error schema's code enum is exactly the
 // stable codes declared in shared/core/errors.go.
 func TestOpenAPIErrorCodes(t *testing.T) {

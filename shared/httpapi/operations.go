@@ -25,10 +25,12 @@ var (
 	OpFinalizeUpload       = Operation{"finalize-upload", (*Handler).finalizeUpload}
 	OpListPhotos           = Operation{"list-photos", (*Handler).listPhotos}
 	OpDeletePhoto          = Operation{"delete-photo", (*Handler).deletePhoto}
+	OpPhotoKey             = Operation{"photo-key", (*Handler).photoKey}
 	OpRegisterAppointment  = Operation{"register-appointment", (*Handler).registerAppointment}
 	OpChatUpload           = Operation{"chat-upload", (*Handler).chatUpload}
 	OpChatFinalize         = Operation{"chat-finalize", (*Handler).chatFinalize}
 	OpChatSignedURL        = Operation{"chat-signed-url", (*Handler).chatSignedURL}
+	OpListChatImages       = Operation{"list-chat-images", (*Handler).listChatImages}
 	OpCreateSession        = Operation{"create-session", (*Handler).createShare}
 	OpListSessions         = Operation{"list-sessions", (*Handler).listShares}
 	OpGetSession           = Operation{"get-session", (*Handler).getShare}
@@ -46,8 +48,8 @@ var (
 // Operations lists every operation, in the order of Routes.
 func Operations() []Operation {
 	return []Operation{
-		OpHealth, OpUploadPresign, OpFinalizeUpload, OpListPhotos, OpDeletePhoto,
-		OpRegisterAppointment, OpChatUpload, OpChatFinalize, OpChatSignedURL,
+		OpHealth, OpUploadPresign, OpFinalizeUpload, OpListPhotos, OpDeletePhoto, OpPhotoKey,
+		OpRegisterAppointment, OpChatUpload, OpChatFinalize, OpChatSignedURL, OpListChatImages,
 		OpCreateSession, OpListSessions, OpGetSession, OpRevokeSession, OpOpenAccess,
 		OpIssueKey, OpSignedURL, OpReportActivity, OpListNotifications,
 		OpMarkNotificationRead, OpAccessHistory, OpVerifyAudit,

@@ -18,8 +18,12 @@ type Route struct {
 	Path    string      // API Gateway route path, with {param} placeholders
 	Roles   []core.Role // roles that may call it; nil for a public route
 	Summary string
-	Paged   bool // takes the limit and cursor query parameters; no other route takes any
-	Body    Body // whether the route takes a JSON body
+	Paged   bool // takes the limit and cursor query parameters
+	// Query are the route's optional query parameters besides limit and
+	// cursor; a route takes no other (and a route that is not Paged and
+	// has none takes no query parameter at all).
+	Query []string
+	Body  Body // whether the route takes a JSON body
 }
 
 // Body says whether a route takes a request body. A route that takes none
@@ -38,6 +42,11 @@ func (r Route) Public() bool { return len(r.Roles) == 0 }
 
 // RouteKey is the API Gateway route key, e.g. "GET /health".
 func (r Route) RouteKey() string { return r.Method + " " + r.Path }
+
+// takesQuery reports whether the route takes query parameter name.
+func (r Route) takesQuery(name string) bool {
+	return r.Paged && (name == "limit" || name == "cursor") || slices.Contains(r.Query, name)
+}
 
 // Allows reports whether role may call the route.
 func (r Route) Allows(role core.Role) bool { return slices.Contains(r.Roles, role) }
@@ -59,10 +68,12 @@ var Routes = []Route{
 	{Op: "finalize-upload", Method: "POST", Path: "/v1/photos/{photo_id}/finalize", Roles: patient, Summary: "Check the uploaded ciphertext and mark the photo ready"},
 	{Op: "list-photos", Method: "GET", Path: "/v1/photos", Roles: patient, Summary: "List the caller's photos", Paged: true},
 	{Op: "delete-photo", Method: "DELETE", Path: "/v1/photos/{photo_id}", Roles: patient, Summary: "Delete a photo, its ciphertext and its wrapped key"},
+	{Op: "photo-key", Method: "POST", Path: "/v1/photos/{photo_id}/key", Roles: patient, Summary: "Get one's own photo key sealed to one's device, and a short signed URL of the ciphertext", Body: BodyRequired},
 	{Op: "register-appointment", Method: "PUT", Path: "/v1/appointments/{appointment_id}", Roles: clinic, Summary: "Create or update an appointment and its participants", Body: BodyRequired},
 	{Op: "chat-upload", Method: "POST", Path: "/api/chat-images", Roles: participants, Summary: "Stage a chat image in an appointment", Body: BodyRequired},
 	{Op: "chat-finalize", Method: "POST", Path: "/api/chat-images/{id}/finalize", Roles: participants, Summary: "Check the uploaded chat image and mark it ready"},
 	{Op: "chat-signed-url", Method: "GET", Path: "/api/chat-images/{id}/signed-url", Roles: participants, Summary: "Get a signed URL for a chat image"},
+	{Op: "list-chat-images", Method: "GET", Path: "/api/appointments/{appointment_id}/chat-images", Roles: participants, Summary: "List an appointment's chat images, newest first", Paged: true, Query: []string{"clinic_id"}},
 	{Op: "create-session", Method: "POST", Path: "/v1/shares", Roles: patient, Summary: "Share photos with one professional for a limited time and number of views", Body: BodyRequired},
 	{Op: "list-sessions", Method: "GET", Path: "/v1/shares", Roles: participants, Summary: "List the caller's sharing sessions (own, or granted to them)", Paged: true},
 	{Op: "get-session", Method: "GET", Path: "/v1/shares/{share_id}", Roles: participants, Summary: "Read one sharing session"},

@@ -83,10 +83,12 @@ var Uses = map[string][]string{
 	"finalize-upload":        {S3},      // Stat, Delete of a mismatched object
 	"list-photos":            nil,
 	"delete-photo":           {S3},
+	"photo-key":              {S3, KMS}, // unwraps the data key, presigns the GET of the ciphertext
 	"register-appointment":   nil,
 	"chat-upload":            {S3},
 	"chat-finalize":          {S3},
 	"chat-signed-url":        {S3, CDN}, // CloudFront when configured, else a presigned S3 GET
+	"list-chat-images":       nil,
 	"create-session":         {SNS},
 	"list-sessions":          nil,
 	"get-session":            nil,

@@ -33,8 +33,8 @@ const (
 // that revoking the session and deleting the photo come after everything that
 // uses them.
 var Order = []string{
-	"health", "upload-presign", "finalize-upload", "list-photos", "register-appointment",
-	"chat-upload", "chat-finalize", "chat-signed-url",
+	"health", "upload-presign", "finalize-upload", "photo-key", "list-photos", "register-appointment",
+	"chat-upload", "chat-finalize", "chat-signed-url", "list-chat-images",
 	"create-session", "list-sessions", "get-session", "open-access", "issue-key", "signed-url",
 	"list-notifications", "mark-notification-read", "report-activity", "revoke-session", "delete-photo",
 	"access-history", "verify-audit",
@@ -47,6 +47,7 @@ var Status = map[string]int{
 	"create-session": 201, "list-sessions": 200, "get-session": 200, "revoke-session": 200,
 	"open-access": 201, "issue-key": 201, "signed-url": 200, "list-notifications": 200,
 	"mark-notification-read": 200, "report-activity": 200, "access-history": 200, "verify-audit": 200,
+	"photo-key": 200, "list-chat-images": 200,
 }
 
 // Target is what Seed writes through.

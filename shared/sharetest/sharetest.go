@@ -129,6 +129,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("MalformedCursor", func(t *testing.T) { testMalformedCursor(t, h) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
 	t.Run("AddSuspicion", func(t *testing.T) { testAddSuspicion(t, h) })
+	t.Run("AppendAuditNotify", func(t *testing.T) { testAppendAuditNotify(t, h) })
 }
 
 // The suite's clock. t0 has nanoseconds set, so that precision loss shows;

@@ -100,6 +100,17 @@ func testWrongHead(t *testing.T, h Harness) {
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}},
 			}
 		}},
+		{"AppendAuditNotify", func(t *testing.T, s Store) op {
+			sh, _ := activeShare(t, s, nil)
+			n := Note("pat-1", core.NoteDeviceMismatch, sh.ID, tNow)
+			rec := Record("pat-1", "dr-a", core.RoleProfessional, "access.open", sh.ID, tNow)
+			rec.Outcome, rec.Reason = core.OutcomeDenied, core.CodeDeviceMismatch
+			return op{
+				rec:   rec,
+				do:    func(rec core.AuditRecord) error { return s.AppendAuditNotify(ctx(t), rec, n) },
+				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}},
+			}
+		}},
 	}
 	stale := []struct {
 		name string
