@@ -1,7 +1,7 @@
 // What every view gets: the signed-in user, a client for them, and a way to
 // register what must stop when the view goes (timers, listeners, images).
 
-import { MedShareClient, type SignedUrlCache } from "@medshare/client";
+import type { MedShareClient, SignedUrlCache } from "@medshare/client";
 
 import type { PortalConfig, Session } from "./session.js";
 
@@ -55,8 +55,3 @@ export function poll(app: App, intervalMs: number, fn: () => Promise<void>, onEr
 
 /** How often lists that change under the user (notifications, sessions, chat) are read again. */
 export const REFRESH_MS = 4000;
-
-/** Builds a client for a session; a 401 from the server signs the user out. */
-export function clientFor(config: PortalConfig, session: Session): MedShareClient {
-  return new MedShareClient({ baseUrl: config.api_base_url ?? "", token: session.token });
-}

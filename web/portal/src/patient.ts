@@ -5,7 +5,6 @@ import {
   ANGLES,
   decryptMetadata,
   fromBase64,
-  isMedShareError,
   type Angle,
   type AuditRecord,
   type Notification,
@@ -636,9 +635,4 @@ function historyRow(r: AuditRecord, photos: Map<string, Photo>): HTMLElement {
     h("td", { title: r.user_agent }, r.device ? shortDevice(r.device) : "—"),
     h("td", {}, r.outcome === "success" ? "ok" : `${r.outcome}${r.reason ? `: ${r.reason}` : ""}`),
   );
-}
-
-/** Whether an error means the user's token is no longer good. */
-export function isSignedOut(e: unknown): boolean {
-  return isMedShareError(e, "unauthorized");
 }
