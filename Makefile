@@ -17,7 +17,7 @@ EMULATORS := localstack/emulators.sh
 PKGS      ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench bench-coldstart clean web web-test web-browser fuzz fuzz-smoke
+.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench bench-coldstart clean web web-test web-browser screenshots fuzz fuzz-smoke
 
 run: ## serve the embedded default with demo identities
 	$(GO) run ./cmd/medshare serve --addr $(ADDR) --data-dir $(DATA_DIR) --demo
@@ -153,6 +153,9 @@ web: $(WEB_MODULES) ## rebuild the portals' bundle into web/dist (esbuild, repro
 web-test: $(WEB_MODULES) web-browser ## the TypeScript client's tests, then the portals' (bundle, sign-in, and every view in Chromium)
 	cd web && npm test --workspace client
 	cd web && npm test --workspace portal
+
+screenshots: $(WEB_MODULES) web-browser ## run the portals' browser tests, writing the README's screenshots into docs/screenshots (commit them)
+	cd web && MEDSHARE_SCREENSHOTS_DIR=docs/screenshots npm test --workspace portal
 
 # Debian's Chromium for the portals' browser tests ($$MEDSHARE_CHROMIUM, or
 # chromium on the PATH). On Debian as root (CI), install it with a font from

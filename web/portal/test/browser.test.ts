@@ -4,7 +4,7 @@
 // §4 is one test, in the order a patient and a professional would meet
 // them; they share the server, the browser and the signed-in pages. Every
 // view is checked with axe-core (no critical or serious violation) and
-// photographed into docs/screenshots/.
+// photographed (into docs/screenshots/ by `make screenshots`).
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";

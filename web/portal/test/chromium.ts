@@ -5,7 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from "playwright-core";
 
@@ -91,10 +91,16 @@ export async function axeCheck(page: Page): Promise<AxeViolation[]> {
   });
 }
 
-/** Where the README's screenshots go. */
-export const SCREENSHOTS = join(ROOT, "docs", "screenshots");
+/**
+ * Where the screenshots go: web/portal/build/screenshots on every test run, so
+ * that `make test` leaves the tree as it found it, and docs/screenshots (the
+ * README's) when MEDSHARE_SCREENSHOTS_DIR names it, as `make screenshots` does.
+ */
+export const SCREENSHOTS = process.env.MEDSHARE_SCREENSHOTS_DIR
+  ? resolve(ROOT, process.env.MEDSHARE_SCREENSHOTS_DIR)
+  : join(ROOT, "web", "portal", "build", "screenshots");
 
-/** Saves a full-page screenshot of a view as docs/screenshots/NAME.png. */
+/** Saves a full-page screenshot of a view as SCREENSHOTS/NAME.png. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true, animations: "disabled", caret: "hide" });
