@@ -4,6 +4,7 @@
 //	medshare backup --out FILE [--data-dir .data]
 //	medshare restore --from FILE [--data-dir .data] [--force]
 //	medshare job cleanup|daily-report [--backend embedded|aws] [--data-dir .data] [--day YYYY-MM-DD]
+//	medshare migrate chat-images|verify --manifest FILE --clinic ID [--backend embedded|aws] ...: the legacy chat images
 //	medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
 //	medshare loadtest [--url http://127.0.0.1:8080] [--data-dir .data] [flags]: a bounded load test, loopback only
 //	medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare] [--topic medshare-events] [--endpoint URL] [--path-style]
@@ -58,6 +59,9 @@ const usage = `usage:
   medshare backup --out FILE [--data-dir .data]
   medshare restore --from FILE [--data-dir .data] [--force]
   medshare job cleanup|daily-report [--backend embedded|aws] [--data-dir .data] [--day YYYY-MM-DD]
+  medshare migrate chat-images|verify --manifest FILE --clinic ID [--data-dir .data | --backend aws]
+                   --legacy-url-prefix URL --legacy-source s3://BUCKET|https://BASE/ [--dry-run] [--concurrency 8]
+                   (medshare migrate -h)
   medshare token --sub ID --role patient|professional|clinic [--data-dir .data] [--ttl 12h]
   medshare bootstrap [--table medshare] [--bucket medshare-objects] [--key-alias medshare]
                      [--topic medshare-events] [--endpoint URL] [--path-style]
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return token(args[1:], stdout, stderr)
 	case "job":
 		return job(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return migrateCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "bootstrap":
 		return bootstrap(ctx, args[1:], stdout, stderr)
 	case "loadtest":

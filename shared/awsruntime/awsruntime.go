@@ -65,6 +65,7 @@ func NewClients(cfg aws.Config, pathStyle bool) Clients {
 
 // Runtime is the production adapters and the service.
 type Runtime struct {
+	Clients  Clients
 	Store    *dynamostore.Store
 	Blobs    *s3blob.Store
 	Keys     *kmskeys.Ring
@@ -87,7 +88,7 @@ func New(c Clients, s Settings, cfg core.Config, now func() time.Time) (*Runtime
 	if err != nil {
 		return nil, fmt.Errorf("sns adapter: %w", err)
 	}
-	rt := &Runtime{Store: dynamostore.New(c.DynamoDB, s.Table), Blobs: blobs, Keys: keys, Notifier: notifier}
+	rt := &Runtime{Clients: c, Store: dynamostore.New(c.DynamoDB, s.Table), Blobs: blobs, Keys: keys, Notifier: notifier}
 	rt.Service = core.NewService(cfg, core.Deps{Store: rt.Store, Shares: rt.Store, Jobs: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
 	return rt, nil
 }

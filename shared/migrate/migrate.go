@@ -119,7 +119,7 @@ func (m *Migrator) One(ctx context.Context, l legacy.Line) Result {
 	return r
 }
 
-func (m *Migrator) one(ctx context.Context, l legacy.Line, r *Result) (Result, error) {
+func (m *Migrator) one(ctx context.Context, l legacy.Line, r *Result) (res Result, err error) {
 	key, err := m.Origin.Key(l.URL)
 	if err != nil {
 		return Result{}, fail(legacy.ReasonOutsideSource, err)
@@ -128,10 +128,28 @@ func (m *Migrator) one(ctx context.Context, l legacy.Line, r *Result) (Result, e
 	r.ImageID = id
 	// What is done is skipped before anything else is read, so that a run
 	// resumed after most of the manifest is cheap.
-	done, err := m.existing(ctx, id, l)
-	if err != nil || done {
-		return m.doneResult(*r, done), err
+	existing, err := m.existing(ctx, id, l)
+	if err != nil {
+		return Result{}, err
 	}
+	if existing.Status == core.StatusReady {
+		return m.doneResult(*r, true), nil
+	}
+	// From here, an image IMPORTED by this line (by this run or one that
+	// stopped) is cleaned up when the line fails for a reason of its own:
+	// nothing of a line that fails is left, not its object, not its record.
+	// A conflict is another line's import, and an unavailable step is
+	// retried by the next run: both leave it.
+	ours := existing.Status == core.StatusImported
+	defer func() {
+		var f *failure
+		if !ours || m.DryRun || !errors.As(err, &f) || f.reason == legacy.ReasonConflict {
+			return
+		}
+		if cerr := m.cleanUp(ctx, id); cerr != nil {
+			err = fail(f.reason, fmt.Errorf("%w (its import is left for a rerun to clean up: %v)", f.err, cerr))
+		}
+	}()
 	img, err := m.prepare(ctx, l)
 	if err != nil {
 		return Result{}, err
@@ -171,20 +189,12 @@ func (m *Migrator) one(ctx context.Context, l legacy.Line, r *Result) (Result, e
 			return m.doneResult(*r, true), nil
 		}
 	}
+	ours = true
 	observed, copied, err := m.copy(ctx, key, id, ct, obj, l)
-	if err == nil {
-		err = verify(observed, obj.Size, l)
-	}
 	if err != nil {
-		// Nothing of a line that fails is left: not its object, not its
-		// record. A failure to clean up leaves the image IMPORTED (a rerun
-		// cleans it up), and says so.
-		var f *failure
-		if errors.As(err, &f) {
-			if cerr := m.cleanUp(ctx, id); cerr != nil {
-				return Result{}, fail(f.reason, fmt.Errorf("%w (and the import is left for a rerun to clean up: %v)", f.err, cerr))
-			}
-		}
+		return Result{}, err
+	}
+	if err := verify(observed, obj.Size, l); err != nil {
 		return Result{}, err
 	}
 	var completed bool
@@ -212,10 +222,10 @@ func (m *Migrator) doneResult(r Result, done bool) Result {
 	return r
 }
 
-// existing reports whether the line's image is migrated already; a READY
-// image whose SHA-256 is not the line's is a conflict (two lines of one
-// image that disagree).
-func (m *Migrator) existing(ctx context.Context, id string, l legacy.Line) (bool, error) {
+// existing returns the line's image as stored (the zero image when there is
+// none); a READY image whose SHA-256 is not the line's is a conflict (two
+// lines of one image that disagree).
+func (m *Migrator) existing(ctx context.Context, id string, l legacy.Line) (core.ChatImage, error) {
 	var img core.ChatImage
 	err := m.retry(ctx, func() (err error) {
 		img, err = m.Service.GetLegacyImage(ctx, id)
@@ -223,16 +233,17 @@ func (m *Migrator) existing(ctx context.Context, id string, l legacy.Line) (bool
 	})
 	switch {
 	case core.IsKind(err, core.KindNotFound):
-		return false, nil
+		return core.ChatImage{}, nil
 	case err != nil:
-		return false, err
-	case img.Status != core.StatusReady:
-		return false, nil
+		return core.ChatImage{}, err
+	case img.Status == core.StatusReady && l.SHA256 != nil && !bytes.Equal(img.SHA256, l.SHA256):
+		return core.ChatImage{}, failf(legacy.ReasonConflict, "image %s is migrated with another sha256 than this line's", id)
+	case img.Status == core.StatusImported && l.SHA256 != nil && img.SHA256 != nil && !bytes.Equal(img.SHA256, l.SHA256):
+		return core.ChatImage{}, failf(legacy.ReasonConflict, "image %s was imported by another line with another sha256", id)
+	case img.LegacyURL == "":
+		return core.ChatImage{}, failf(legacy.ReasonConflict, "image %s exists and is not a legacy image", id)
 	}
-	if l.SHA256 != nil && !bytes.Equal(img.SHA256, l.SHA256) {
-		return false, failf(legacy.ReasonConflict, "image %s is migrated with another sha256 than this line's", id)
-	}
-	return true, nil
+	return img, nil
 }
 
 // sameDeclaration refuses a line whose declared SHA-256 differs from the

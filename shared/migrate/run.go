@@ -20,7 +20,9 @@ const MaxConcurrency = 256
 
 // Summary is what a run did, as `medshare migrate chat-images` prints it.
 type Summary struct {
-	DryRun bool `json:"dry_run"`
+	// Run is the run's id, the request id of its audit records.
+	Run    string `json:"run,omitempty"`
+	DryRun bool   `json:"dry_run"`
 	// Lines is how many lines of the manifest were read (valid or not).
 	Lines        int `json:"lines"`
 	Migrated     int `json:"migrated"`

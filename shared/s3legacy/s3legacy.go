@@ -129,3 +129,25 @@ func translate(what string, err error) error {
 	}
 	return core.ErrUnavailable(fmt.Errorf("%w", err), "%s", what)
 }
+
+// NewClient returns the S3 client of a legacy bucket: cfg's (the AWS
+// account's own S3, with cfg's credentials and endpoint) when endpoint is
+// empty; otherwise one for that S3-compatible endpoint, with region
+// (cfg's when empty), path-style addressing when asked, and the static
+// keys given (cfg's credentials when they are empty).
+func NewClient(cfg aws.Config, endpoint, region string, pathStyle bool, accessKeyID, secretAccessKey string) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = pathStyle
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		if region != "" {
+			o.Region = region
+		}
+		if accessKeyID != "" {
+			o.Credentials = aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey, Source: "medshare-legacy"}, nil
+			}))
+		}
+	})
+}
