@@ -15,6 +15,7 @@ import (
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/jobtest"
+	"github.com/medshare/medshare/shared/legacytest"
 	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
@@ -203,4 +204,8 @@ func TestFileMode(t *testing.T) {
 	if got := info.Mode().Perm(); got&0o077 != 0 {
 		t.Errorf("file mode: got %v, want no access for group and others", got)
 	}
+}
+
+func TestLegacyContract(t *testing.T) {
+	legacytest.Run(t, legacytest.Harness{New: func(t *testing.T) legacytest.Store { return openTemp(t) }})
 }

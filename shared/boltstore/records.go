@@ -115,6 +115,7 @@ type chatImageRecord struct {
 	CreatedAt       time.Time `json:"created_at"`
 	UploadExpiresAt time.Time `json:"upload_expires_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
+	LegacyURL       string    `json:"legacy_url,omitempty"`
 }
 
 func chatImageRecordOf(c core.ChatImage) chatImageRecord {
@@ -132,6 +133,7 @@ func chatImageRecordOf(c core.ChatImage) chatImageRecord {
 		CreatedAt:       c.CreatedAt.UTC(),
 		UploadExpiresAt: c.UploadExpiresAt.UTC(),
 		UpdatedAt:       c.UpdatedAt.UTC(),
+		LegacyURL:       c.LegacyURL,
 	}
 }
 
@@ -150,6 +152,7 @@ func (r chatImageRecord) chatImage() core.ChatImage {
 		CreatedAt:       r.CreatedAt.UTC(),
 		UploadExpiresAt: r.UploadExpiresAt.UTC(),
 		UpdatedAt:       r.UpdatedAt.UTC(),
+		LegacyURL:       r.LegacyURL,
 	}
 }
 

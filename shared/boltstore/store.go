@@ -559,6 +559,8 @@ func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core
 		}
 		img := r.chatImage()
 		switch {
+		case img.Status == core.StatusImported:
+			return core.ErrConflict("chat image %s is imported from the legacy chat: only its migration completes it", id)
 		case img.Status == core.StatusReady && observed.Matches(img.Size, img.SHA256):
 			out = img
 			return nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/jobtest"
+	"github.com/medshare/medshare/shared/legacytest"
 	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
@@ -137,6 +138,14 @@ func TestContract(t *testing.T) {
 func TestShareContract(t *testing.T) {
 	emulatorClient(t)
 	sharetest.Run(t, sharetest.Harness{New: func(t *testing.T) sharetest.Store {
+		client := emulatorClient(t)
+		return New(client, newContractTable(t, client))
+	}})
+}
+
+func TestLegacyContract(t *testing.T) {
+	emulatorClient(t)
+	legacytest.Run(t, legacytest.Harness{New: func(t *testing.T) legacytest.Store {
 		client := emulatorClient(t)
 		return New(client, newContractTable(t, client))
 	}})

@@ -242,6 +242,8 @@ type chatImageItem struct {
 	CreatedAt       string   `dynamodbav:"created_at"`
 	UploadExpiresAt string   `dynamodbav:"upload_expires_at"`
 	UpdatedAt       string   `dynamodbav:"updated_at"`
+	// LegacyURL is set on an image of the legacy chat (core.ChatImage).
+	LegacyURL string `dynamodbav:"legacy_url,omitempty"`
 	// GSI2PK and GSI2SK put the image in IndexChatImagesByAppointment
 	// (storekeys.ChatImagesByAppointmentKey: its clinic's appointment),
 	// from its creation on.
@@ -271,6 +273,7 @@ func chatImageItemOf(c core.ChatImage) chatImageItem {
 		CreatedAt:       formatTime(c.CreatedAt),
 		UploadExpiresAt: formatTime(c.UploadExpiresAt),
 		UpdatedAt:       formatTime(c.UpdatedAt),
+		LegacyURL:       c.LegacyURL,
 		expiring:        uploadExpiry(c.Status, c.UploadExpiresAt),
 	}
 }
@@ -287,6 +290,7 @@ func (r chatImageItem) chatImage() (core.ChatImage, error) {
 		Size:          r.Size,
 		SHA256:        r.SHA256,
 		Status:        core.UploadStatus(r.Status),
+		LegacyURL:     r.LegacyURL,
 	}
 	err := parseTimes(timeField{r.CreatedAt, &c.CreatedAt}, timeField{r.UploadExpiresAt, &c.UploadExpiresAt}, timeField{r.UpdatedAt, &c.UpdatedAt})
 	return c, err

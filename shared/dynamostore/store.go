@@ -180,6 +180,8 @@ func readyAnswer(what, id string, exists bool, u upload, observed core.BlobInfo,
 		return true, nil
 	case u.status == core.StatusReady:
 		return false, core.ErrConflict("the object does not match ready %s %s", what, id)
+	case u.status == core.StatusImported:
+		return false, core.ErrConflict("%s %s is imported from the legacy chat: only its migration completes it", what, id)
 	case u.status != core.StatusPending:
 		return false, core.ErrInternal(nil, "%s %s has status %q", what, id, u.status)
 	case !now.Before(u.expiresAt):

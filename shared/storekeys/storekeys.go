@@ -397,3 +397,24 @@ func ChatImagesByAppointmentKey(clinic, appt string, created time.Time, id strin
 func ChatImagesList(clinic, appt, reader string) List {
 	return List{PK: ChatImagesByAppointmentPK(clinic, appt), SKPrefix: ChatImageIndexSKPrefix, Desc: true, Reader: reader}
 }
+
+// LegacyURLPKPrefix starts the partition of the legacy URL index: the chat
+// images imported from the legacy chat with one old URL
+// (LEGACYURL#<hex SHA-256 of the normalized URL>), each an item of its own
+// whose sort key is LegacyURLSKPrefix and the image's id. The URL is
+// hashed: it may be longer than a key may be, and it holds any character.
+const (
+	LegacyURLPKPrefix = "LEGACYURL#"
+	LegacyURLSKPrefix = "CHATIMG#"
+)
+
+// LegacyURLPK is the partition of the images imported with url.
+func LegacyURLPK(url string) string {
+	sum := sha256.Sum256([]byte(url))
+	return LegacyURLPKPrefix + fmt.Sprintf("%x", sum)
+}
+
+// LegacyURLKey is image id's entry in the legacy URL index of url.
+func LegacyURLKey(url, id string) Key {
+	return Key{PK: LegacyURLPK(url), SK: LegacyURLSKPrefix + id}
+}
