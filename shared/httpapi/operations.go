@@ -30,6 +30,7 @@ var (
 	OpChatUpload           = Operation{"chat-upload", (*Handler).chatUpload}
 	OpChatFinalize         = Operation{"chat-finalize", (*Handler).chatFinalize}
 	OpChatSignedURL        = Operation{"chat-signed-url", (*Handler).chatSignedURL}
+	OpChatResolve          = Operation{"chat-resolve", (*Handler).chatResolve}
 	OpListChatImages       = Operation{"list-chat-images", (*Handler).listChatImages}
 	OpCreateSession        = Operation{"create-session", (*Handler).createShare}
 	OpListSessions         = Operation{"list-sessions", (*Handler).listShares}
@@ -49,7 +50,7 @@ var (
 func Operations() []Operation {
 	return []Operation{
 		OpHealth, OpUploadPresign, OpFinalizeUpload, OpListPhotos, OpDeletePhoto, OpPhotoKey,
-		OpRegisterAppointment, OpChatUpload, OpChatFinalize, OpChatSignedURL, OpListChatImages,
+		OpRegisterAppointment, OpChatUpload, OpChatFinalize, OpChatSignedURL, OpChatResolve, OpListChatImages,
 		OpCreateSession, OpListSessions, OpGetSession, OpRevokeSession, OpOpenAccess,
 		OpIssueKey, OpSignedURL, OpReportActivity, OpListNotifications,
 		OpMarkNotificationRead, OpAccessHistory, OpVerifyAudit,

@@ -47,6 +47,9 @@ type chatImageView struct {
 	Size        int64     `json:"size"`
 	SHA256      []byte    `json:"sha256"`
 	CreatedAt   time.Time `json:"created_at"`
+	// LegacyURL is, for an image migrated from the legacy chat, the old
+	// URL its messages hold (ARCHITECTURE §9).
+	LegacyURL string `json:"legacy_url,omitempty"`
 }
 
 func (h *Handler) listChatImages(ctx context.Context, r request) (int, any, error) {
@@ -69,7 +72,7 @@ func (h *Handler) listChatImages(ctx context.Context, r request) (int, any, erro
 	for _, img := range imgs {
 		out.Items = append(out.Items, chatImageView{
 			ImageID: img.ID, URL: ChatImageURL(img.ID), UploaderID: img.UploaderID, ContentType: img.ContentType,
-			Size: img.Size, SHA256: img.SHA256, CreatedAt: img.CreatedAt.UTC(),
+			Size: img.Size, SHA256: img.SHA256, CreatedAt: img.CreatedAt.UTC(), LegacyURL: img.LegacyURL,
 		})
 	}
 	return http.StatusOK, out, nil

@@ -73,6 +73,7 @@ var Routes = []Route{
 	{Op: "chat-upload", Method: "POST", Path: "/api/chat-images", Roles: participants, Summary: "Stage a chat image in an appointment", Body: BodyRequired},
 	{Op: "chat-finalize", Method: "POST", Path: "/api/chat-images/{id}/finalize", Roles: participants, Summary: "Check the uploaded chat image and mark it ready"},
 	{Op: "chat-signed-url", Method: "GET", Path: "/api/chat-images/{id}/signed-url", Roles: participants, Summary: "Get a signed URL for a chat image"},
+	{Op: "chat-resolve", Method: "POST", Path: "/api/chat-images/resolve", Roles: participants, Summary: "Resolve an old chat image URL of the legacy chat to its image", Body: BodyRequired},
 	{Op: "list-chat-images", Method: "GET", Path: "/api/appointments/{appointment_id}/chat-images", Roles: participants, Summary: "List an appointment's chat images, newest first", Paged: true, Query: []string{"clinic_id"}},
 	{Op: "create-session", Method: "POST", Path: "/v1/shares", Roles: patient, Summary: "Share photos with one professional for a limited time and number of views", Body: BodyRequired},
 	{Op: "list-sessions", Method: "GET", Path: "/v1/shares", Roles: participants, Summary: "List the caller's sharing sessions (own, or granted to them)", Paged: true},

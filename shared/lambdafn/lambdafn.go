@@ -88,6 +88,7 @@ var Uses = map[string][]string{
 	"chat-upload":            {S3},
 	"chat-finalize":          {S3},
 	"chat-signed-url":        {S3, CDN}, // CloudFront when configured, else a presigned S3 GET
+	"chat-resolve":           nil,       // finds the images of an old URL and audits; hands out no signed URL
 	"list-chat-images":       nil,
 	"create-session":         {SNS},
 	"list-sessions":          nil,
@@ -103,6 +104,10 @@ var Uses = map[string][]string{
 	"verify-audit":           nil,
 	"cleanup":                {S3, SNS}, // deletes abandoned objects, retries notifications
 	"daily-report":           {SNS},
+	// The migration of the legacy chat images, one line per invocation
+	// (package migratefn): reads the legacy bucket and writes the private
+	// one, both S3 (a legacy bucket read over HTTP needs no client).
+	"migrate-chat-image": {S3},
 }
 
 // Wiring is a function's cold start in progress: what a Link reads, and the
@@ -134,7 +139,7 @@ func Build(ctx context.Context, op httpapi.Operation, getenv func(string) string
 	if _, ok := httpapi.RouteByOp(op.Op); !ok {
 		return nil, fmt.Errorf("build function: unknown operation %q", op.Op)
 	}
-	svc, log, err := open(ctx, op.Op, getenv, links)
+	_, svc, log, err := open(ctx, op.Op, getenv, links)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +158,7 @@ func BuildJob(ctx context.Context, name string, getenv func(string) string, link
 	if _, ok := jobs.ByName(name); !ok {
 		return nil, fmt.Errorf("build function: unknown job %q", name)
 	}
-	svc, log, err := open(ctx, name, getenv, links)
+	_, svc, log, err := open(ctx, name, getenv, links)
 	if err != nil {
 		return nil, err
 	}
@@ -166,37 +171,48 @@ func BuildJob(ctx context.Context, name string, getenv func(string) string, link
 	}, nil
 }
 
+// Wire builds function name's service at cold start as Build and BuildJob
+// do, for the functions that are neither an operation nor a job (Workers),
+// whose own package makes their handler from it: the Wiring (the AWS
+// configuration and what the links built), the service and the logger.
+func Wire(ctx context.Context, name string, getenv func(string) string, links ...Link) (*Wiring, *core.Service, *slog.Logger, error) {
+	if !slices.Contains(Workers, name) {
+		return nil, nil, nil, fmt.Errorf("build function: %q is not a worker", name)
+	}
+	return open(ctx, name, getenv, links)
+}
+
 // open builds function name's service at cold start: DynamoDB, then each
 // link, and the unlinked services' stand-ins.
-func open(ctx context.Context, name string, getenv func(string) string, links []Link) (*core.Service, *slog.Logger, error) {
+func open(ctx context.Context, name string, getenv func(string) string, links []Link) (*Wiring, *core.Service, *slog.Logger, error) {
 	var got []string
 	for _, l := range links {
 		got = append(got, l.Service)
 	}
 	if want := Uses[name]; !slices.Equal(got, want) {
-		return nil, nil, fmt.Errorf("build function %s: it links [%s], lambdafn.Uses says [%s] (run go generate ./shared/lambdafn)",
+		return nil, nil, nil, fmt.Errorf("build function %s: it links [%s], lambdafn.Uses says [%s] (run go generate ./shared/lambdafn)",
 			name, strings.Join(got, " "), strings.Join(want, " "))
 	}
 	cfg, err := config.Service(getenv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("build function %s: %w", name, err)
+		return nil, nil, nil, fmt.Errorf("build function %s: %w", name, err)
 	}
 	awsCfg, err := awsenv.Config(getenv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("build function %s: %w", name, err)
+		return nil, nil, nil, fmt.Errorf("build function %s: %w", name, err)
 	}
 	settings, err := awsenv.SettingsFromEnv(getenv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("build function %s: %w", name, err)
+		return nil, nil, nil, fmt.Errorf("build function %s: %w", name, err)
 	}
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = awsenv.Endpoint(getenv, dynamodb.ServiceID)
 	}), settings.Table)
 	w := &Wiring{Name: name, Getenv: getenv, Config: awsCfg, Settings: settings,
-		Deps: core.Deps{Store: store, Shares: store, Jobs: store}}
+		Deps: core.Deps{Store: store, Shares: store, Jobs: store, Legacy: store}}
 	for _, l := range links {
 		if err := l.Add(ctx, w); err != nil {
-			return nil, nil, fmt.Errorf("build function %s: %s: %w", name, l.Service, err)
+			return nil, nil, nil, fmt.Errorf("build function %s: %s: %w", name, l.Service, err)
 		}
 	}
 	if w.Deps.Blobs == nil {
@@ -208,7 +224,7 @@ func open(ctx context.Context, name string, getenv func(string) string, links []
 	if w.Deps.Notifier == nil {
 		w.Deps.Notifier = unlinked{name, SNS}
 	}
-	return core.NewService(cfg, w.Deps), slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name), nil
+	return w, core.NewService(cfg, w.Deps), slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name), nil
 }
 
 // unlinked stands in for a service a function does not link. Its code path

@@ -57,9 +57,14 @@ func mainSource(name string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("main of %s: lambdafn.Uses has no entry for it", name)
 	}
-	d := mainData{Name: name, Build: "Build", Kind: "operation", Target: "httpapi." + opVar(name)}
+	d := mainData{Name: name, Build: "lambdafn.Build", Kind: "operation", Target: "httpapi." + opVar(name) + ", "}
 	if _, isJob := jobs.ByName(name); isJob {
-		d.Build, d.Kind, d.Target = "BuildJob", "scheduled job", strconv.Quote(name)
+		d.Build, d.Kind, d.Target = "lambdafn.BuildJob", "scheduled job", strconv.Quote(name)+", "
+	}
+	if slices.Contains(lambdafn.Workers, name) {
+		// The migration function: its package builds it on lambdafn.Wire.
+		d.Build, d.Kind, d.Target = "migratefn.Build", "worker", ""
+		d.Imports = append(d.Imports, "github.com/medshare/medshare/shared/lambdafn/migratefn")
 	}
 	for _, u := range uses {
 		i := slices.IndexFunc(lambdafn.Services, func(s lambdafn.Service) bool { return s.Name == u })
@@ -85,7 +90,7 @@ func mainSource(name string) ([]byte, error) {
 
 type mainData struct {
 	Name, Build, Kind string
-	Target            string // Build's operation, or BuildJob's job name
+	Target            string // Build's operation, or BuildJob's job name, and a comma; "" for a worker
 	Imports, Links    []string
 	Clients           []string
 	Doc               string // the package comment
@@ -102,17 +107,19 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-{{if eq .Build "Build"}}
+{{if eq .Build "lambdafn.Build"}}
 	"github.com/medshare/medshare/shared/httpapi"
 {{- end}}
+{{- if ne .Kind "worker"}}
 	"github.com/medshare/medshare/shared/lambdafn"
+{{- end}}
 {{- range .Imports}}
 	"{{.}}"
 {{- end}}
 )
 
 func main() {
-	h, err := lambdafn.{{.Build}}(context.Background(), {{.Target}}, os.Getenv{{range .Links}}, {{.}}{{end}})
+	h, err := {{.Build}}(context.Background(), {{.Target}}os.Getenv{{range .Links}}, {{.}}{{end}})
 	if err != nil {
 		slog.Error("cold start failed", "function", "{{.Name}}", "error", err)
 		os.Exit(1)
