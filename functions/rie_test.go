@@ -558,7 +558,7 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		}
 		var got []string
 		for _, r := range recs {
-			if r.Action == "chat_image.signed_url" && r.ResourceID == id {
+			if r.Action == core.AuditChatImageSignedURL && r.ResourceID == id {
 				got = append(got, r.ActorID+" "+r.Outcome)
 			}
 		}

@@ -368,7 +368,7 @@ func (r *rig) openAccess(tb testing.TB) (string, string) {
 		Photos:       []core.SharedPhoto{{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: 1, SHA256: p.SHA256}},
 		AccessWindow: time.Hour, ScreenshotPolicy: core.ScreenshotWarn, Status: core.ShareActive, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
 	head, _ := r.bolt.AuditHead(ctx, patient1)
-	rec := core.Link(core.AuditRecord{PatientID: patient1, At: now, ActorID: patient1, ActorRole: core.RolePatient, Action: "share.create", Outcome: core.OutcomeSuccess}, head)
+	rec := core.Link(core.AuditRecord{PatientID: patient1, At: now, ActorID: patient1, ActorRole: core.RolePatient, Action: core.AuditShareCreate, Outcome: core.OutcomeSuccess}, head)
 	if err := r.bolt.CreateShare(ctx, sh, core.Notification{ID: core.NewSortableID("nt", now), RecipientID: pro1, Type: core.NoteSessionCreated, CreatedAt: now}, rec); err != nil {
 		tb.Fatal(err)
 	}
