@@ -48,8 +48,8 @@ type function struct {
 // gateway invokes each operation's function under its emulator.
 type gateway map[string]*function
 
-func (g gateway) Handle(ctx context.Context, op string, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	resp, err := g[op].invokeErr(ev)
+func (g gateway) Handle(ctx context.Context, route httpapi.Route, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	resp, err := g[route.Op].invokeErr(ev)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{StatusCode: 502, Body: `{"error":{"code":"internal","message":"bad gateway","request_id":""}}`}
 	}
@@ -263,7 +263,7 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		env = append(env, k+"="+v)
 	}
 	fns := map[string]*function{}
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		fns[r.Op] = start(t, rie, bin, r.Op, env)
 		t.Logf("cold start of %s under the emulator: %v", r.Op, fns[r.Op].coldStart.Round(time.Millisecond))
 	}

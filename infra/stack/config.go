@@ -1,7 +1,7 @@
 // Package stack is the MedShare CDK stack: one construct per concern (keys,
 // storage, data, events, functions, API, jobs, monitoring) wired by New, and
 // the cdk-nag checks that gate it. Everything it names comes from the
-// project's own tables: the routes (httpapi.Routes), the scheduled jobs
+// project's own tables: the routes (httpapi.Routes()), the scheduled jobs
 // (jobs.Jobs), the table (dynamostore.TableInput) and the functions'
 // environment (awsruntime).
 package stack
@@ -283,7 +283,7 @@ func publicKeyFingerprint(p string) (string, error) {
 // directory under functions/ and under the asset directory.
 func FunctionNames() []string {
 	var names []string
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		names = append(names, r.Op)
 	}
 	for _, j := range jobs.Jobs {

@@ -66,7 +66,7 @@ var (
 	whyDeployObjects = "Object ARNs: the portal's deployment reads its source zips from the CDK assets bucket (keys are content " +
 		"hashes fixed at synth, also for index.html and config.json, which carry deploy-time values) and writes and prunes the " +
 		"bundle's files in the portal bucket; each statement names one bucket and only the calls aws s3 sync makes."
-	whyPublicHealth = "GET /health is public by design (httpapi.Routes: no roles): it answers only whether the " +
+	whyPublicHealth = "GET /health is public by design (httpapi.Routes(): no roles): it answers only whether the " +
 		"dependencies respond, reads no caller data, and load balancers and uptime checks carry no token."
 )
 
@@ -137,7 +137,7 @@ func suppress(s *Stack) {
 			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"),
 	}, jsii.Bool(false))
 	suppressPortal(s)
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		if r.Public() {
 			cdknag.NagSuppressions_AddResourceSuppressions(s.API.Routes[r.Op], &[]*cdknag.NagPackSuppression{
 				suppression("AwsSolutions-APIG4", whyPublicHealth),

@@ -10,7 +10,7 @@
 // services are each behind a subpackage (s3fn, kmsfn, snsfn, cdnfn) whose
 // Link builds that service's client and adapter: a function's main passes
 // the Links of the services its operation calls, and its one
-// httpapi.Operation, and the linker leaves the other services' SDK clients
+// httpapi.Route, and the linker leaves the other services' SDK clients
 // and the other operations out of its binary (and the clients' package
 // initialization out of its cold start). Uses is the one table of which
 // function uses which service. `go generate ./shared/lambdafn` writes every
@@ -24,6 +24,7 @@ package lambdafn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -71,7 +72,7 @@ var Services = []Service{
 	{CDN, "github.com/medshare/medshare/shared/lambdafn/cdnfn", "Secrets Manager (the CloudFront signing key)"},
 }
 
-// Uses is, for every function (an operation of httpapi.Routes or a job of
+// Uses is, for every function (an operation of httpapi.Routes() or a job of
 // jobs.Jobs), the AWS services beyond DynamoDB that its code path calls, in
 // the order of Services. It is read from the code as infra's
 // stack.Permissions is (the service method behind the operation and the
@@ -124,21 +125,22 @@ type Link struct {
 // Handler is an HTTP API (payload 2.0) Lambda handler.
 type Handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
-// Build returns the handler of operation op, wired from the environment
+// Build returns the handler of route, wired from the environment
 // (awsenv's AWS configuration and MEDSHARE_TABLE, MEDSHARE_BUCKET,
 // MEDSHARE_KMS_KEY_ID, MEDSHARE_TOPIC_ARN, and the service's settings in
 // package config) with DynamoDB and links, which must be the services
-// Uses[op.Op] lists, in its order. The handler serves op only, so that the
-// function links no other operation's code.
-func Build(ctx context.Context, op httpapi.Operation, getenv func(string) string, links ...Link) (Handler, error) {
-	if _, ok := httpapi.RouteByOp(op.Op); !ok {
-		return nil, fmt.Errorf("build function: unknown operation %q", op.Op)
+// Uses[route.Op] lists, in its order. The handler serves that route only:
+// the function names no other row of the route table, so it links no other
+// operation's code.
+func Build(ctx context.Context, route httpapi.Route, getenv func(string) string, links ...Link) (Handler, error) {
+	if route.Op == "" {
+		return nil, errors.New("build function: a route of httpapi.Routes() is required")
 	}
-	svc, log, err := open(ctx, op.Op, getenv, links)
+	svc, log, err := open(ctx, route.Op, getenv, links)
 	if err != nil {
 		return nil, err
 	}
-	return httpapi.NewOperationHandler(svc, log, op).Function(op.Op), nil
+	return httpapi.NewHandler(svc, log).Function(route), nil
 }
 
 // JobHandler is a scheduled job's Lambda handler: EventBridge invokes it with

@@ -66,7 +66,7 @@ func TestUsesCoversEveryFunction(t *testing.T) {
 }
 
 func TestBuild(t *testing.T) {
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		if r.Public() {
 			continue // health would call AWS; the RIE test covers it
 		}
@@ -116,23 +116,23 @@ func TestBuild(t *testing.T) {
 func TestBuildRefusesOtherLinks(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		op    httpapi.Operation
+		route httpapi.Route
 		links []lambdafn.Link
 	}{
-		{"none where the table lists some", httpapi.OpIssueKey, nil},
-		{"one more", httpapi.OpIssueKey, []lambdafn.Link{s3fn.Link, kmsfn.Link, snsfn.Link}},
-		{"one fewer", httpapi.OpIssueKey, []lambdafn.Link{kmsfn.Link}},
-		{"another order", httpapi.OpIssueKey, []lambdafn.Link{snsfn.Link, kmsfn.Link}},
-		{"some where the table lists none", httpapi.OpListPhotos, []lambdafn.Link{snsfn.Link}},
+		{"none where the table lists some", httpapi.RouteIssueKey, nil},
+		{"one more", httpapi.RouteIssueKey, []lambdafn.Link{s3fn.Link, kmsfn.Link, snsfn.Link}},
+		{"one fewer", httpapi.RouteIssueKey, []lambdafn.Link{kmsfn.Link}},
+		{"another order", httpapi.RouteIssueKey, []lambdafn.Link{snsfn.Link, kmsfn.Link}},
+		{"some where the table lists none", httpapi.RouteListPhotos, []lambdafn.Link{snsfn.Link}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := lambdafn.Build(context.Background(), c.op, env(nil), c.links...)
+			_, err := lambdafn.Build(context.Background(), c.route, env(nil), c.links...)
 			if err == nil || !strings.Contains(err.Error(), "lambdafn.Uses") {
 				t.Errorf("build: %v, want a refusal naming lambdafn.Uses", err)
 			}
 		})
 	}
-	if _, err := lambdafn.Build(context.Background(), httpapi.OpIssueKey, env(nil), kmsfn.Link, snsfn.Link); err != nil {
+	if _, err := lambdafn.Build(context.Background(), httpapi.RouteIssueKey, env(nil), kmsfn.Link, snsfn.Link); err != nil {
 		t.Errorf("build with the table's links: %v", err)
 	}
 }

@@ -43,7 +43,7 @@ func Links(name string) ([]lambdafn.Link, error) {
 
 // Build is lambdafn.Build of operation op with its Links.
 func Build(ctx context.Context, op string, getenv func(string) string) (lambdafn.Handler, error) {
-	o, ok := httpapi.OperationOf(op)
+	o, ok := httpapi.RouteByOp(op)
 	if !ok {
 		return nil, fmt.Errorf("build function: unknown operation %q", op)
 	}
