@@ -1,7 +1,7 @@
 // Package stack is the MedShare CDK stack: one construct per concern (keys,
 // storage, data, events, functions, API, jobs, monitoring) wired by New, and
 // the cdk-nag checks that gate it. Everything it names comes from the
-// project's own tables: the routes (httpapi.Routes()), the scheduled jobs
+// project's own tables: the routes (httpapi.Routes), the scheduled jobs
 // (jobs.Jobs), the table (dynamostore.TableInput) and the functions'
 // environment (awsruntime).
 package stack

@@ -24,6 +24,7 @@ import (
 	"github.com/medshare/medshare/shared/dynamostore"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/lambdafn"
 	"github.com/medshare/medshare/shared/s3blob"
 )
 
@@ -501,8 +502,8 @@ func testData(t *testing.T, s *synthesized) {
 		"DeletionProtectionEnabled": true,
 	})
 	// The cleanup index is the time index of the schema.
-	if !strings.Contains(strings.Join(gotGSI, "\n"), TimeIndex()+" ") {
-		t.Errorf("time index %q is not an index of the table: %v", TimeIndex(), gotGSI)
+	if !strings.Contains(strings.Join(gotGSI, "\n"), lambdafn.TimeIndex()+" ") {
+		t.Errorf("time index %q is not an index of the table: %v", lambdafn.TimeIndex(), gotGSI)
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 	"github.com/medshare/medshare/shared/jobs"
 )
 
-// Names returns every function's name: the operations of httpapi.Routes(),
+// Names returns every function's name: the operations of httpapi.Routes,
 // then the jobs of jobs.Jobs.
 func Names() []string {
 	var out []string

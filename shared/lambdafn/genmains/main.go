@@ -53,7 +53,7 @@ func mainSource(name string) ([]byte, error) {
 	if !slices.Contains(lambdafn.Names(), name) {
 		return nil, fmt.Errorf("main of %q: %w", name, errNotAFunction)
 	}
-	uses, ok := lambdafn.Uses[name]
+	uses, ok := lambdafn.Uses(name)
 	if !ok {
 		return nil, fmt.Errorf("main of %s: lambdafn.Uses has no entry for it", name)
 	}
