@@ -3,8 +3,6 @@ package functions_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -31,8 +29,6 @@ import (
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/awsenv"
 	"github.com/medshare/medshare/shared/awsruntime"
-	"github.com/medshare/medshare/shared/awstest"
-	"github.com/medshare/medshare/shared/cdnblob"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/jobs"
 	"github.com/medshare/medshare/shared/lambdafn"
@@ -194,22 +190,9 @@ func (r *recorder) used() []string {
 // AccessDenied, and no other test would notice), and on any grant that no
 // call used and unexercised does not explain.
 func TestFunctionsCallOnlyWhatTheirRolesAllow(t *testing.T) {
-	cfg := awstest.Config(t)
 	ctx := context.Background()
-	clients := awsruntime.NewClients(cfg, true)
-	s, err := awsruntime.Bootstrap(ctx, clients, cfg.Region, awsruntime.BootstrapNames{
-		Table: awstest.UniqueName(t, "tbl"), Bucket: awstest.UniqueName(t, "bkt"),
-		KeyAlias: awstest.UniqueName(t, "key"), Topic: awstest.UniqueName(t, "topic"),
-	})
-	if err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	s.PathStyle = true
 	// The seeds go through a runtime of their own, whose calls are nobody's.
-	rt, err := awsruntime.New(clients, s, core.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clients, s, rt := onEmulators(t)
 	env := s.Env()
 	env[awsruntime.EnvPathStyle] = "true"
 	getenv := func(k string) string {
@@ -227,6 +210,7 @@ func TestFunctionsCallOnlyWhatTheirRolesAllow(t *testing.T) {
 	}
 	ops := map[string]lambdafn.Handler{}
 	jobFns := map[string]lambdafn.JobHandler{}
+	var err error
 	for _, name := range lambdafn.Names() {
 		if _, isJob := jobs.ByName(name); isJob {
 			jobFns[name], err = wired.BuildJobWith(ctx, options(name), name, getenv)
@@ -240,19 +224,7 @@ func TestFunctionsCallOnlyWhatTheirRolesAllow(t *testing.T) {
 	// chat-signed-url as the stack runs it with the chat CDN: the same
 	// function, whose cold start reads the signing key from Secrets
 	// Manager (a stand-in on loopback); its calls count as the function's.
-	priv, err := rsa.GenerateKey(rand.Reader, cdnblob.KeyBits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := cdnblob.SigningKey{KeyPairID: "K2JCJMDEHXQW5F", PrivateKey: priv}.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const secretARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:medshare-cdn-key-AbCdEf"
-	sm := awstest.NewSecretsManager(t)
-	sm.Set(secretARN, string(secret))
-	cdnEnv := map[string]string{cdnblob.EnvDomain: "d111111abcdef8.cloudfront.net", cdnblob.EnvKeySecret: secretARN,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL}
+	cdnEnv, _, _ := chatCDN(t)
 	cdnOpts := lambdafn.Options{APIOptions: []func(*middleware.Stack) error{recs["chat-signed-url"].install}, Log: io.Discard}
 	cdnSignedURL, err := wired.BuildWith(ctx, cdnOpts, "chat-signed-url", func(k string) string {
 		if v, ok := cdnEnv[k]; ok {
@@ -264,19 +236,7 @@ func TestFunctionsCallOnlyWhatTheirRolesAllow(t *testing.T) {
 		t.Fatalf("build chat-signed-url with the chat CDN: %v", err)
 	}
 
-	target := samples.Target{
-		Service: rt.Service, Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
-		Put: func(up core.Upload, data []byte) error {
-			h := map[string]any{}
-			for k, v := range up.Headers {
-				h[k] = v
-			}
-			if st := send(t, map[string]any{"method": up.Method, "url": up.URL, "headers": h}, data); st != 200 {
-				return fmt.Errorf("upload: %d", st)
-			}
-			return nil
-		},
-	}
+	target := sampleTarget(t, rt)
 	if err := samples.Seed(ctx, target); err != nil {
 		t.Fatal(err)
 	}

@@ -78,11 +78,17 @@ const maxExamples = 10
 
 // problem records an answer no correct server gives in this plan.
 func (e *engine) problem(format string, args ...any) {
+	e.note(&e.nProblems, &e.problems, format, args...)
+}
+
+// note counts one more failure of a kind (n) and keeps the first
+// maxExamples of them (examples).
+func (e *engine) note(n *int, examples *[]string, format string, args ...any) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.nProblems++
-	if len(e.problems) < maxExamples {
-		e.problems = append(e.problems, fmt.Sprintf(format, args...))
+	*n++
+	if len(*examples) < maxExamples {
+		*examples = append(*examples, fmt.Sprintf(format, args...))
 	}
 }
 

@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"context"
-	"fmt"
 	"math"
 	mrand "math/rand/v2"
 	"net/url"
@@ -333,11 +332,7 @@ func (e *engine) claim(ctx context.Context, cl *client.Client, s *session, keyID
 	return u, true, ""
 }
 
+// viewFailed records a claimed key that did not give back the original.
 func (e *engine) viewFailed(format string, args ...any) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.nViewFails++
-	if len(e.viewFails) < maxExamples {
-		e.viewFails = append(e.viewFails, fmt.Sprintf(format, args...))
-	}
+	e.note(&e.nViewFails, &e.viewFails, format, args...)
 }
