@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpChatResolve, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteChatResolve, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "chat-resolve", "error", err)
 		os.Exit(1)

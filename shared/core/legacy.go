@@ -264,7 +264,7 @@ func (s *Service) CompleteLegacyImage(ctx context.Context, run, id string, obser
 	}
 	var out ChatImage
 	completed := false
-	_, err = s.audit.chained(ctx, s.auditRecord(migrationCaller(run), img.PatientID, "chat_image.migrate", "chat_image", id, nil), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, s.auditRecord(migrationCaller(run), img.PatientID, AuditChatImageMigrate, "chat_image", id, nil), func(rec AuditRecord) error {
 		var werr error
 		out, completed, werr = ls.CompleteChatImageImport(ctx, id, observed, contentType, s.now(), rec)
 		if werr == nil && !completed {
@@ -365,7 +365,7 @@ func (s *Service) ResolveChatImage(ctx context.Context, c Caller, rawURL string)
 				continue
 			}
 			patients = append(patients, img.PatientID)
-			answer = s.denyUnseen(ctx, c, img.PatientID, "chat_image.resolve", "chat_image", img.ID, answer)
+			answer = s.denyUnseen(ctx, c, img.PatientID, AuditChatImageResolve, "chat_image", img.ID, answer)
 		}
 		return ChatImageResolution{}, answer
 	}
@@ -379,19 +379,19 @@ func (s *Service) ResolveChatImage(ctx context.Context, c Caller, rawURL string)
 	}
 	switch {
 	case pick.Status == StatusReady:
-		if err := s.record(ctx, c, pick.PatientID, "chat_image.resolve", "chat_image", pick.ID, nil); err != nil {
+		if err := s.record(ctx, c, pick.PatientID, AuditChatImageResolve, "chat_image", pick.ID, nil); err != nil {
 			return ChatImageResolution{}, err
 		}
 		return ChatImageResolution{Migrated: true, ImageID: pick.ID, URL: "private://chat-images/" + pick.ID}, nil
 	case pick.Status == StatusImported && !s.cfg.LegacyResolutionOff:
-		if err := s.record(ctx, c, pick.PatientID, "chat_image.legacy_url", "chat_image", pick.ID, nil); err != nil {
+		if err := s.record(ctx, c, pick.PatientID, AuditChatImageLegacyURL, "chat_image", pick.ID, nil); err != nil {
 			return ChatImageResolution{}, err
 		}
 		ttl := min(LegacyURLTTL, s.cfg.ChatURLTTL)
 		return ChatImageResolution{URL: pick.LegacyURL, ExpiresAt: s.now().Add(ttl).Truncate(time.Second)}, nil
 	}
 	answer := resolveNotFound()
-	if err := s.recordDenial(ctx, c, pick.PatientID, "chat_image.resolve", "chat_image", pick.ID, answer); err != nil {
+	if err := s.recordDenial(ctx, c, pick.PatientID, AuditChatImageResolve, "chat_image", pick.ID, answer); err != nil {
 		return ChatImageResolution{}, withCause(answer, err)
 	}
 	return ChatImageResolution{}, answer

@@ -41,6 +41,7 @@ func TestAuthorizationMatrix(t *testing.T) { forEachRuntime(t, core.Config{}, te
 func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 	registerAppointment(t, env, appt1, clinic1, patient1, pro1)
 	img, _ := chatImage(t, env, patient1, core.RolePatient, appt1)
+	importLegacy(t, env, appt1, pro1, legacyURL, 100)
 	ph1, _ := photo(t, env, patient1, true)
 	ph2, _ := photo(t, env, patient1, true)
 	sh, ac, ek, note := sharedWith(t, env, patient1, pro1, ph1)
@@ -98,6 +99,8 @@ func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 		{"chat-upload", "POST", "/api/chat-images", chatUpload, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 201, "patient1": 201}},
 		{"chat-finalize", "POST", "/api/chat-images/" + img + "/finalize", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"chat-signed-url", "GET", "/api/chat-images/" + img + "/signed-url", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
+		{"chat-resolve", "POST", "/api/chat-images/resolve", func() any { return map[string]any{"url": legacyURL} },
+			map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
 		// clinic2's appointment appt1 has the same participants: they name the clinic.
 		{"list-chat-images", "GET", "/api/appointments/" + appt1 + "/chat-images?clinic_id=" + clinic1, nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
 		{"create-session", "POST", "/v1/shares", func() any {
@@ -133,7 +136,7 @@ func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 			}
 		}
 	}
-	for _, rt := range httpapi.Routes {
+	for _, rt := range httpapi.Routes() {
 		if !slices.Contains(covered, rt.Op) {
 			t.Errorf("route %s is not in the authorization matrix", rt.Op)
 		}

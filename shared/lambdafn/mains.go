@@ -15,7 +15,7 @@ var Workers = []string{migrate.FunctionName}
 // then the jobs of jobs.Jobs, then the Workers.
 func Names() []string {
 	var out []string
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		out = append(out, r.Op)
 	}
 	for _, j := range jobs.Jobs {

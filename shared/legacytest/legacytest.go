@@ -122,7 +122,7 @@ func imported(a core.Appointment, url string) core.ChatImage {
 func record(img core.ChatImage, head core.ChainHead) core.AuditRecord {
 	return core.Link(core.AuditRecord{
 		PatientID: img.PatientID, At: t0, ActorID: core.MigrationID, ActorRole: core.RoleSystem,
-		Action: "chat_image.migrate", ResourceType: "chat_image", ResourceID: img.ID, Outcome: core.OutcomeSuccess,
+		Action: core.AuditChatImageMigrate, ResourceType: "chat_image", ResourceID: img.ID, Outcome: core.OutcomeSuccess,
 		RequestID: "run-1",
 	}, head)
 }
@@ -322,7 +322,7 @@ func testComplete(t *testing.T, h Harness) {
 		}
 		wantImage(t, s, want)
 		recs := wantChain(t, s, a.PatientID, 1)
-		if len(recs) == 1 && (recs[0].Action != "chat_image.migrate" || recs[0].ResourceID != img.ID) {
+		if len(recs) == 1 && (recs[0].Action != core.AuditChatImageMigrate || recs[0].ResourceID != img.ID) {
 			t.Errorf("record %+v, want the migration of %s", recs[0], img.ID)
 		}
 		if diff := cmp.Diff([]core.ChatImage{want}, listed(t, s, a), cmpOpts); diff != "" {

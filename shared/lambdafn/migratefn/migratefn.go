@@ -24,13 +24,23 @@ import (
 	"github.com/medshare/medshare/shared/s3legacy"
 )
 
+// Name is the migration function's name (migrate.FunctionName).
+const Name = migrate.FunctionName
+
 // Handler is the migration function's handler.
 type Handler = func(context.Context, migrate.Item) (migrate.Result, error)
 
 // Build returns the migration function's handler, wired from the
 // environment with links (lambdafn.Uses: S3).
 func Build(ctx context.Context, getenv func(string) string, links ...lambdafn.Link) (Handler, error) {
-	w, svc, _, err := lambdafn.Wire(ctx, migrate.FunctionName, getenv, links...)
+	return BuildWith(ctx, lambdafn.Options{}, getenv, links...)
+}
+
+// BuildWith is Build with options (lambdafn.Options.Wire): the legacy
+// source's S3 client is built from the same AWS configuration, so that the
+// options' middleware sees its calls too.
+func BuildWith(ctx context.Context, o lambdafn.Options, getenv func(string) string, links ...lambdafn.Link) (Handler, error) {
+	w, svc, _, err := o.Wire(ctx, migrate.FunctionName, getenv, links...)
 	if err != nil {
 		return nil, err
 	}
