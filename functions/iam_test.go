@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -29,10 +30,14 @@ import (
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/awsenv"
 	"github.com/medshare/medshare/shared/awsruntime"
+	"github.com/medshare/medshare/shared/awstest"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/jobs"
 	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/lambdafn/migratefn"
 	"github.com/medshare/medshare/shared/lambdafn/wired"
+	"github.com/medshare/medshare/shared/legacy"
+	"github.com/medshare/medshare/shared/migrate"
 	"github.com/medshare/medshare/shared/samples"
 )
 
@@ -52,6 +57,8 @@ var unexercised = map[string]map[string]string{
 // permission as much as a call does.
 type recorder struct {
 	s awsenv.Settings
+	// legacy is the legacy chat's bucket (lambdafn.Access.Legacy).
+	legacy string
 
 	mu    sync.Mutex
 	calls map[string][]string // grant -> the calls that needed it ("DynamoDB.GetItem")
@@ -93,6 +100,9 @@ func (r *recorder) grantsOf(params any) ([]string, error) {
 		return "table"
 	}
 	object := func(bucket, key *string) string {
+		if r.legacy != "" && aws.ToString(bucket) == r.legacy {
+			return "legacy/*"
+		}
 		if aws.ToString(bucket) != r.s.Bucket {
 			return "another bucket " + aws.ToString(bucket)
 		}
@@ -103,6 +113,9 @@ func (r *recorder) grantsOf(params any) ([]string, error) {
 		return "bucket/" + p + "*"
 	}
 	bucket := func(name *string) string {
+		if r.legacy != "" && aws.ToString(name) == r.legacy {
+			return "legacy"
+		}
 		if aws.ToString(name) != r.s.Bucket {
 			return "another bucket " + aws.ToString(name)
 		}
@@ -153,6 +166,15 @@ func (r *recorder) grantsOf(params any) ([]string, error) {
 		return []string{"s3:GetObject " + object(p.Bucket, p.Key)}, nil
 	case *s3.PutObjectInput:
 		return []string{"s3:PutObject " + object(p.Bucket, p.Key)}, nil
+	case *s3.CopyObjectInput:
+		// CopyObject reads its source with s3:GetObject and writes its
+		// destination with s3:PutObject.
+		src, err := url.PathUnescape(aws.ToString(p.CopySource))
+		srcBucket, srcKey, ok := strings.Cut(src, "/")
+		if err != nil || !ok {
+			return nil, fmt.Errorf("copy source %q is not bucket/key", aws.ToString(p.CopySource))
+		}
+		return []string{"s3:GetObject " + object(&srcBucket, &srcKey), "s3:PutObject " + object(p.Bucket, p.Key)}, nil
 	case *s3.HeadBucketInput:
 		return []string{"s3:ListBucket " + bucket(p.Bucket)}, nil
 	case *kms.EncryptInput:
@@ -202,17 +224,33 @@ func TestFunctionsCallOnlyWhatTheirRolesAllow(t *testing.T) {
 		return os.Getenv(k)
 	}
 
+	// The legacy chat's public bucket: a second bucket of the S3 emulator,
+	// which only the migration function may read.
+	legacyBucket := awstest.NewBucket(t, clients.S3, "legacy")
+	legacyEnv := map[string]string{
+		migrate.EnvLegacySource:    "s3://" + legacyBucket,
+		migrate.EnvLegacyURLPrefix: "https://old-chat.nyc3.digitaloceanspaces.com/",
+	}
 	recs := map[string]*recorder{}
 	options := func(name string) lambdafn.Options {
 		r := newRecorder(s)
+		r.legacy = legacyBucket
 		recs[name] = r
 		return lambdafn.Options{APIOptions: []func(*middleware.Stack) error{r.install}, Log: io.Discard}
 	}
 	ops := map[string]lambdafn.Handler{}
 	jobFns := map[string]lambdafn.JobHandler{}
+	var worker migratefn.Handler
 	var err error
 	for _, name := range lambdafn.Names() {
-		if _, isJob := jobs.ByName(name); isJob {
+		if name == migratefn.Name {
+			worker, err = wired.BuildWorkerWith(ctx, options(name), name, func(k string) string {
+				if v, ok := legacyEnv[k]; ok {
+					return v
+				}
+				return getenv(k)
+			})
+		} else if _, isJob := jobs.ByName(name); isJob {
 			jobFns[name], err = wired.BuildJobWith(ctx, options(name), name, getenv)
 		} else {
 			ops[name], err = wired.BuildWith(ctx, options(name), name, getenv)
@@ -263,6 +301,7 @@ func TestFunctionsCallOnlyWhatTheirRolesAllow(t *testing.T) {
 	// runtime.
 	paths := iamPaths{t: t, rt: rt, clients: clients, s: s, ops: ops}
 	paths.run(ctx)
+	paths.migrate(ctx, worker, legacyBucket)
 
 	// What the cleanup job finds due: a session that expired, a key that
 	// expired and two uploads abandoned, all written by a service whose
@@ -390,6 +429,9 @@ func (p iamPaths) run(ctx context.Context) {
 	// records' limit, then recorded in the patient's chain.
 	p.invoke("chat-signed-url", as(loadEvent(p.t, "chat-signed-url"), "pro-stranger", core.RoleProfessional,
 		map[string]string{"id": samples.ChatImage}, nil), 404)
+	// And for the legacy chat image's old URL: the same.
+	p.invoke("chat-resolve", as(loadEvent(p.t, "chat-resolve"), "pro-stranger", core.RoleProfessional,
+		nil, map[string]string{"url": samples.LegacyURL}), 404)
 	// The professional's own lists: sessions granted to them, their
 	// history; the patient's verification of their chain.
 	p.invoke("list-sessions", as(loadEvent(p.t, "list-sessions"), samples.Professional, core.RoleProfessional, nil, nil), 200)
@@ -459,5 +501,38 @@ func (p iamPaths) due(ctx context.Context) {
 	}
 	if _, err := p.rt.Service.CreateChatUpload(ctx, patient, core.ChatUploadInput{AppointmentID: "appt-iam-due", ContentType: "image/png", Size: 10, SHA256: sum[:]}); err != nil {
 		p.t.Fatal(err)
+	}
+}
+
+// migrate runs the migration function on its sample event (the legacy
+// object put in the legacy bucket first), then again (already done), then
+// on a line whose checksum the object does not match: its copy is deleted
+// and its import discarded.
+func (p iamPaths) migrate(ctx context.Context, worker migratefn.Handler, legacyBucket string) {
+	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("an old chat image "), 200)...)
+	for _, key := range []string{"images/2023/03/5d1e7a90.png", "images/2023/03/9f00c2d1.png"} {
+		if _, err := p.clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(legacyBucket), Key: aws.String(key), Body: bytes.NewReader(png)}); err != nil {
+			p.t.Fatalf("put legacy %s: %v", key, err)
+		}
+	}
+	b, err := os.ReadFile("../events/worker/migrate-chat-image.json")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var it migrate.Item
+	if err := json.Unmarshal(b, &it); err != nil {
+		p.t.Fatal(err)
+	}
+	for _, want := range []string{migrate.Migrated, migrate.AlreadyDone} {
+		if res, err := worker(ctx, it); err != nil || res.Outcome != want {
+			p.t.Errorf("migrate-chat-image, its sample event: %+v %v, want %s", res, err, want)
+		}
+	}
+	wrong := sha256.Sum256([]byte("other bytes"))
+	bad := migrate.Item{Index: 1, Format: legacy.JSONL, ClinicID: it.ClinicID, Run: it.Run, Record: json.RawMessage(fmt.Sprintf(
+		`{"message_id":"m-2","appointment_id":%q,"sender_id":%q,"url":"https://old-chat.nyc3.digitaloceanspaces.com/images/2023/03/9f00c2d1.png","sent_at":"2023-03-14T09:30:00Z","sha256":"%x"}`,
+		samples.Appointment, samples.Patient, wrong[:]))}
+	if res, err := worker(ctx, bad); err != nil || res.Outcome != migrate.Failed || res.Reason != legacy.ReasonChecksumMismatch {
+		p.t.Errorf("migrate-chat-image, a line of another checksum: %+v %v, want failed %s", res, err, legacy.ReasonChecksumMismatch)
 	}
 }

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/devauth"
@@ -35,6 +37,7 @@ import (
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/migrate"
 	"github.com/medshare/medshare/shared/samples"
 )
 
@@ -518,6 +521,61 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		}
 		if !strings.HasPrefix(b["url"].(string), "http://127.0.0.1") {
 			t.Errorf("signed url does not point at the loopback emulator")
+		}
+	})
+
+	t.Run("legacy chat images through the migration function", func(t *testing.T) {
+		// The migration function as Step Functions' distributed map invokes
+		// it, one line per invocation, reading the legacy chat's bucket (a
+		// second bucket of the S3 emulator) and copying server-side; then
+		// the old URL resolves through chat-resolve to an image that
+		// chat-signed-url signs, for its participants only.
+		ctx := context.Background()
+		legacyBucket := awstest.NewBucket(t, clients.S3, "legacy")
+		worker := startJob(t, rie, bin, migrate.FunctionName, append(append([]string{}, env...),
+			migrate.EnvLegacySource+"=s3://"+legacyBucket, migrate.EnvLegacyURLPrefix+"=https://old-chat.nyc3.digitaloceanspaces.com/"))
+		img := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("an image of the old chat "), 300)...)
+		if _, err := clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(legacyBucket), Key: aws.String("images/2023/03/5d1e7a90.png"), Body: bytes.NewReader(img)}); err != nil {
+			t.Fatal(err)
+		}
+		item, err := os.ReadFile(filepath.Join("..", "events", "worker", "migrate-chat-image.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		for _, want := range []string{migrate.Migrated, migrate.AlreadyDone} {
+			resp, err := http.Post(worker.url, "application/json", bytes.NewReader(item))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var res migrate.Result
+			if err := json.Unmarshal(body, &res); err != nil || res.Outcome != want || res.ImageID == "" {
+				t.Fatalf("migrate the sample line: %d %s, want %s", resp.StatusCode, body, want)
+			}
+			id = res.ImageID
+		}
+		url := map[string]string{"url": "https://old-chat.nyc3.digitaloceanspaces.com/images/2023/03/5d1e7a90.png"}
+		st, b := fns["chat-resolve"].invoke(t, as(loadEvent(t, "chat-resolve"), samples.Professional, core.RoleProfessional, nil, url))
+		if st != 200 || b["status"] != "migrated" || b["image_id"] != id || b["url"] != "private://chat-images/"+id {
+			t.Fatalf("resolve the old URL: %d %v, want migrated %s", st, b, id)
+		}
+		if st, _ := fns["chat-resolve"].invoke(t, as(loadEvent(t, "chat-resolve"), "pro-other", core.RoleProfessional, nil, url)); st != 404 {
+			t.Errorf("stranger's resolve: %d, want 404", st)
+		}
+		st, b = fns["chat-signed-url"].invoke(t, as(loadEvent(t, "chat-signed-url"), samples.Professional, core.RoleProfessional, map[string]string{"id": id}, nil))
+		if st != 200 {
+			t.Fatalf("signed url of the migrated image: %d %v", st, b)
+		}
+		resp, err := http.Get(b["url"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Equal(got, img) {
+			t.Errorf("GET the migrated image: %d, %d bytes, want the legacy object's %d", resp.StatusCode, len(got), len(img))
 		}
 	})
 
