@@ -27,6 +27,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 
 	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/migrate"
 )
 
 // The context keys the app reads (cdk.json, or `-c key=value`).
@@ -53,6 +54,19 @@ const (
 	// while the signing key is rotated (docs/DEPLOY.md).
 	CtxChatCDNPublicKey     = "chatCdnPublicKey"
 	CtxChatCDNNextPublicKey = "chatCdnNextPublicKey"
+)
+
+// The legacy chat images' migration (LegacyMigration, ARCHITECTURE §9):
+// CtxLegacyBucket names the legacy chat's bucket in this account's S3,
+// which the stack imports (it never creates nor changes it) and lets the
+// migration function read; CtxLegacyURLPrefix is where its objects were
+// published (every URL of the export starts with it) and CtxLegacyKeyPrefix
+// what is put before the rest of a URL's path to make its key. With a
+// legacy bucket the stack has the migration's state machine.
+const (
+	CtxLegacyBucket    = "legacyBucket"
+	CtxLegacyURLPrefix = "legacyUrlPrefix"
+	CtxLegacyKeyPrefix = "legacyKeyPrefix"
 )
 
 // Config is what the stack is built from.
@@ -85,6 +99,10 @@ type Config struct {
 	// (ChatCDN): the public keys its key group trusts, in PEM, the current
 	// one first.
 	ChatCDNPublicKeys []string
+	// LegacyBucket, when set, is the legacy chat's bucket that the
+	// migration reads (LegacyMigration), with LegacyURLPrefix and
+	// LegacyKeyPrefix (migrate.Settings).
+	LegacyBucket, LegacyURLPrefix, LegacyKeyPrefix string
 }
 
 // Defaults.
@@ -197,8 +215,25 @@ func ParseConfig(get func(string) string) (Config, error) {
 	if c.ChatCDNPublicKeys, err = cdnPublicKeys(get(CtxChatCDNPublicKey), get(CtxChatCDNNextPublicKey)); err != nil {
 		return c, err
 	}
+	c.LegacyBucket, c.LegacyURLPrefix, c.LegacyKeyPrefix = get(CtxLegacyBucket), get(CtxLegacyURLPrefix), get(CtxLegacyKeyPrefix)
+	switch {
+	case c.LegacyBucket == "" && (c.LegacyURLPrefix != "" || c.LegacyKeyPrefix != ""):
+		return c, fmt.Errorf("context %s and %s are only used with %s", CtxLegacyURLPrefix, CtxLegacyKeyPrefix, CtxLegacyBucket)
+	case c.LegacyBucket != "" && !s3BucketName.MatchString(c.LegacyBucket):
+		return c, fmt.Errorf("context %s=%q: want an S3 bucket name", CtxLegacyBucket, c.LegacyBucket)
+	case c.LegacyBucket != "":
+		settings := migrate.Settings{Source: "s3://" + c.LegacyBucket, URLPrefix: c.LegacyURLPrefix, KeyPrefix: c.LegacyKeyPrefix}
+		if err := settings.Check(); err != nil {
+			return c, fmt.Errorf("context %s, %s: %w", CtxLegacyURLPrefix, CtxLegacyKeyPrefix, err)
+		}
+	}
 	return c, nil
 }
+
+// s3BucketName is the shape of an S3 bucket name (3 to 63 lowercase
+// letters, digits, dots and hyphens, starting and ending with a letter or
+// digit).
+var s3BucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // cognitoPrefix is the shape Cognito accepts for a domain prefix.
 var cognitoPrefix = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)

@@ -38,6 +38,17 @@ func TestParseConfig(t *testing.T) {
 				c.PortalDir, c.CognitoDomainPrefix = "/tmp/portal", "medshare-staging-7"
 			},
 		},
+		{
+			name: "legacy bucket",
+			ctx:  map[string]string{CtxLegacyBucket: "old-chat-images", CtxLegacyURLPrefix: "https://old-chat.nyc3.digitaloceanspaces.com/", CtxLegacyKeyPrefix: "chat/"},
+			want: func(c *Config) {
+				c.LegacyBucket, c.LegacyURLPrefix, c.LegacyKeyPrefix = "old-chat-images", "https://old-chat.nyc3.digitaloceanspaces.com/", "chat/"
+			},
+		},
+		{name: "legacy bucket without its url prefix", ctx: map[string]string{CtxLegacyBucket: "old-chat-images"}, wantErr: "legacy url prefix"},
+		{name: "legacy url prefix without a bucket", ctx: map[string]string{CtxLegacyURLPrefix: "https://old-chat.example/"}, wantErr: "only used with legacyBucket"},
+		{name: "legacy bucket not a name", ctx: map[string]string{CtxLegacyBucket: "s3://Old_Chat", CtxLegacyURLPrefix: "https://old-chat.example/"}, wantErr: "bucket name"},
+		{name: "legacy key prefix without its slash", ctx: map[string]string{CtxLegacyBucket: "old-chat", CtxLegacyURLPrefix: "https://old-chat.example/", CtxLegacyKeyPrefix: "images"}, wantErr: "must end in /"},
 		{name: "retention not a CloudWatch value", ctx: map[string]string{CtxLogRetentionDays: "100"}, wantErr: "logRetentionDays=100"},
 		{name: "retention not a number", ctx: map[string]string{CtxLogRetentionDays: "a year"}, wantErr: "logRetentionDays"},
 		{name: "account without region", ctx: map[string]string{CtxAccount: "111122223333"}, wantErr: "go together"},

@@ -71,6 +71,11 @@ const (
 	jobTimeout   = 300 // seconds
 	jobRetries   = 2   // Lambda's retries of a failed asynchronous run
 	jobMaxAgeHrs = 2
+	// The migration function copies one legacy image (at most
+	// core.MaxBlobSize) per invocation, streamed when the legacy bucket is
+	// not this account's S3.
+	workerMemoryMB = 1024
+	workerTimeout  = 120 // seconds
 )
 
 // NewFunctions creates the functions.
@@ -130,6 +135,10 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			Environment:  env,
 			MemorySize:   jsii.Number(apiMemoryMB),
 			Timeout:      awscdk.Duration_Seconds(jsii.Number(apiTimeout)),
+		}
+		if slices.Contains(lambdafn.Workers, name) {
+			props.MemorySize = jsii.Number(workerMemoryMB)
+			props.Timeout = awscdk.Duration_Seconds(jsii.Number(workerTimeout))
 		}
 		if isJob {
 			props.MemorySize = jsii.Number(jobMemoryMB)
@@ -243,6 +252,8 @@ func statements(a lambdafn.Access, logs awslogs.LogGroup, p FunctionsProps) *[]a
 			"kms:EncryptionContext:aws:sns:topicArn": *p.Topic.TopicArn(),
 		}})
 	}
+	// a.Legacy, read on the legacy chat's bucket, is granted by
+	// LegacyMigration on the bucket it imports, when the stack has one.
 	if a.DeadLetters {
 		allow([]string{"sqs:SendMessage"}, []string{*p.DeadLetters.QueueArn()}, nil)
 	}

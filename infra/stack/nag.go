@@ -2,6 +2,7 @@ package stack
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/jsii-runtime-go"
@@ -27,7 +28,7 @@ var (
 		"least-privilege roles; they have no private resources to reach and accept no inbound traffic, so a VPC " +
 		"(with NAT or five interface endpoints) would add cost and cold-start latency without narrowing access."
 	whyNoReservedConcurrency = "Load is bounded at the door by the API stage's throttling (context throttleRate, " +
-		"throttleBurst); reserving concurrency for each of the 25 functions would take it from the account's unreserved pool " +
+		"throttleBurst); reserving concurrency for each of the 27 functions would take it from the account's unreserved pool " +
 		"(new accounts have 10 in all, and deploys fail below 100 unreserved) and cap functions independently of that limit."
 	whyNoAPIDLQ = "API functions are invoked synchronously by API Gateway: a failure is answered to the caller " +
 		"(5xx, alarmed on) and there is no event to keep; Lambda uses a dead-letter queue only for asynchronous invocations. " +
@@ -77,6 +78,7 @@ func Suppressions() []Suppression {
 		{"HIPAA.Security-LambdaInsideVPC", "every function", whyNoVPC},
 		{"HIPAA.Security-LambdaConcurrency", "every function", whyNoReservedConcurrency},
 		{"HIPAA.Security-LambdaDLQ", "the API functions", whyNoAPIDLQ},
+		{"HIPAA.Security-LambdaDLQ", "the migration function", whyNoWorkerDLQ},
 		{"AwsSolutions-IAM5", "the object-prefix ARNs (" + lambdafn.PhotoPrefix + "*, " + lambdafn.ChatPrefix + "*) in function policies", whyObjectPrefix},
 		{"HIPAA.Security-S3BucketReplicationEnabled", "both buckets", whyNoReplication},
 		{"HIPAA.Security-S3DefaultEncryptionKMS", "the access-log bucket", whyLogBucketSSES3},
@@ -115,7 +117,11 @@ func suppress(s *Stack) {
 			suppression("HIPAA.Security-LambdaInsideVPC", whyNoVPC),
 			suppression("HIPAA.Security-LambdaConcurrency", whyNoReservedConcurrency),
 		}
-		if _, isJob := jobs.ByName(name); !isJob {
+		_, isJob := jobs.ByName(name)
+		switch {
+		case slices.Contains(lambdafn.Workers, name):
+			list = append(list, suppression("HIPAA.Security-LambdaDLQ", whyNoWorkerDLQ))
+		case !isJob:
 			list = append(list, suppression("HIPAA.Security-LambdaDLQ", whyNoAPIDLQ))
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(f.Fn, &list, jsii.Bool(false))

@@ -20,6 +20,9 @@ var FeatureFlags = map[string]any{
 	// Server access logs are allowed by the log bucket's policy, not by an
 	// ACL (the buckets disable ACLs).
 	"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": true,
+	// The migration's distributed maps write their results with
+	// ResultWriterV2 (LegacyMigration).
+	"@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2": true,
 }
 
 // NewApp returns an app with FeatureFlags and the given context (which
@@ -55,6 +58,8 @@ type Stack struct {
 	Monitoring *Monitoring
 	// ChatCDN is nil unless Config.ChatCDNPublicKeys is set.
 	ChatCDN *ChatCDN
+	// Legacy is nil unless Config.LegacyBucket is set.
+	Legacy *LegacyMigration
 }
 
 // New builds the stack in app from cfg and puts the cdk-nag packs on it
@@ -119,6 +124,13 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 			CORSOrigins: append(slices.Clone(cfg.CORSOrigins), *s.Portal.Origin()),
 		})
 	}
+	if cfg.LegacyBucket != "" {
+		s.Legacy = NewLegacyMigration(st, "LegacyMigration", LegacyMigrationProps{
+			BucketName: cfg.LegacyBucket, URLPrefix: cfg.LegacyURLPrefix, KeyPrefix: cfg.LegacyKeyPrefix,
+			Function: s.Functions.ByName[MigrationFunction], DataKey: s.Keys.Data, LogsKey: s.Keys.Logs,
+			AccessLogs: s.Storage.Logs, LogRetention: retention,
+		})
+	}
 	s.API = NewAPI(st, "Api", APIProps{Functions: s.Functions, LogsKey: s.Keys.Logs, LogRetention: retention, Config: cfg, Portal: s.Portal})
 	if err := s.Portal.Configure(*s.API.URL(), s.ChatCDN); err != nil {
 		return nil, err
@@ -153,6 +165,9 @@ const (
 	OutCdnKeySecret       = "CdnKeySecretArn"
 	OutCdnPublicKeyID     = "CdnPublicKeyId"
 	OutCdnNextPublicKeyID = "CdnNextPublicKeyId"
+	// With a legacy bucket (context legacyBucket).
+	OutMigrationStateMachine = "MigrationStateMachineArn"
+	OutMigrationManifests    = "MigrationManifestsBucket"
 )
 
 func (s *Stack) outputs() {
@@ -176,6 +191,10 @@ func (s *Stack) outputs() {
 	if s.Portal.Client != nil {
 		out(OutPortalClient, "Cognito app client of the portal (authorization code with PKCE, no secret)", s.Portal.Client.UserPoolClientId())
 	}
+	if s.Legacy != nil {
+		out(OutMigrationStateMachine, "state machine of the legacy chat images' migration (README: the migration on AWS)", s.Legacy.StateMachine.StateMachineArn())
+		out(OutMigrationManifests, "bucket of the migration's manifests ("+ManifestPrefix+") and results ("+ResultPrefix+")", s.Legacy.Manifests.BucketName())
+	}
 	if s.ChatCDN != nil {
 		out(OutCdnDomain, "CloudFront domain of chat images ("+cdnblob.EnvDomain+")", s.ChatCDN.Distribution.DistributionDomainName())
 		out(OutCdnKeySecret, "secret of the chat images' signing key (medshare cdn-key put --secret)", s.ChatCDN.Secret.SecretArn())
@@ -192,6 +211,9 @@ func (s *Stack) Suppressions() []Suppression {
 	out := Suppressions()
 	if s.ChatCDN != nil {
 		out = append(out, ChatCDNSuppressions()...)
+	}
+	if s.Legacy != nil {
+		out = append(out, LegacyMigrationSuppressions()...)
 	}
 	return out
 }
