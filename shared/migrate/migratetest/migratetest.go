@@ -73,7 +73,12 @@ var (
 
 // New makes a library of n lines (n >= 100) from seed: about 80 % good
 // images and, at fixed positions, every kind of bad line.
-func New(seed uint64, n int) *Library {
+func New(seed uint64, n int) *Library { return newLibrary(seed, n, true) }
+
+// NewGood makes a library of n good lines: every line an image to migrate.
+func NewGood(seed uint64, n int) *Library { return newLibrary(seed, n, false) }
+
+func newLibrary(seed uint64, n int, bad bool) *Library {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	lib := &Library{Objects: map[string][]byte{}, Images: map[string]Image{}}
 	for i := range 5 {
@@ -117,35 +122,39 @@ func New(seed uint64, n int) *Library {
 		url := URLPrefix + key
 		rec := record(i, appt, sender, url)
 		sum := sha256.Sum256(data)
+		kind := i % 40
+		if !bad {
+			kind = 0
+		}
 		switch {
-		case i%40 == 7: // dead: the object was never in the bucket
+		case kind == 7: // dead: the object was never in the bucket
 			add(rec, "", migrate.Failed, legacy.ReasonDeadURL, "", key, appt.ID)
-		case i%40 == 11: // a checksum of other bytes
+		case kind == 11: // a checksum of other bytes
 			other := sha256.Sum256(append(data, 0))
 			rec[legacy.FieldSHA256] = hex.EncodeToString(other[:])
 			lib.Objects[key] = data
 			add(rec, "", migrate.Failed, legacy.ReasonChecksumMismatch, "", key, appt.ID)
-		case i%40 == 13: // a size the object has not
+		case kind == 13: // a size the object has not
 			rec[legacy.FieldSize] = len(data) + 1
 			lib.Objects[key] = data
 			add(rec, "", migrate.Failed, legacy.ReasonSizeMismatch, "", key, appt.ID)
-		case i%40 == 17: // an appointment the clinic never registered
+		case kind == 17: // an appointment the clinic never registered
 			rec[legacy.FieldAppointmentID] = fmt.Sprintf("appt-unknown-%d", i)
 			lib.Objects[key] = data
 			add(rec, "", migrate.Failed, legacy.ReasonUnknownAppointment, "", key, "")
-		case i%40 == 19: // a sender who takes no part in the appointment
+		case kind == 19: // a sender who takes no part in the appointment
 			rec[legacy.FieldSenderID] = "pro-stranger"
 			lib.Objects[key] = data
 			add(rec, "", migrate.Failed, legacy.ReasonSenderNotParticipant, "", key, appt.ID)
-		case i%40 == 23: // outside the legacy source
+		case kind == 23: // outside the legacy source
 			rec[legacy.FieldURL] = "https://elsewhere.example.com/" + key
 			add(rec, "", migrate.Failed, legacy.ReasonOutsideSource, "", "", appt.ID)
-		case i%40 == 29: // malformed: not JSON
+		case kind == 29: // malformed: not JSON
 			add(nil, `{"message_id": "msg-broken", "url": `, migrate.Failed, legacy.ReasonMalformed, "", "", "")
-		case i%40 == 31: // malformed: a date that is none
+		case kind == 31: // malformed: a date that is none
 			rec[legacy.FieldSentAt] = "last tuesday"
 			add(rec, "", migrate.Failed, legacy.ReasonMalformed, "", "", "")
-		case i%40 == 37 && len(lib.Images) > 0: // the previous good line again
+		case kind == 37 && len(lib.Images) > 0: // the previous good line again
 			prev := lib.Lines[len(lib.Lines)-1]
 			for j := len(lib.Lines) - 1; prev.Outcome != migrate.Migrated; j-- {
 				prev = lib.Lines[j]
