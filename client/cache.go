@@ -4,6 +4,8 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -46,11 +48,37 @@ type CacheOptions struct {
 	Now func() time.Time
 	// MaxEntries bounds the cache; the least recently used URLs go first (0: 1000).
 	MaxEntries int
+	// LegacyHosts are the hosts of the legacy chat's public bucket (e.g.
+	// old-chat.nyc3.digitaloceanspaces.com): an https URL of one of them,
+	// which an old message holds, is resolved with Legacy (POST
+	// /api/chat-images/resolve) instead of being passed through.
+	LegacyHosts []string
+	// Legacy resolves an old chat image URL (Client.ResolveChatImage);
+	// required with LegacyHosts.
+	Legacy func(ctx context.Context, rawURL string) (LegacyResolution, error)
 }
 
+// LegacyResolution is the server's answer to an old chat image URL:
+// Status "migrated" with ImageID (and URL private://chat-images/<id>), or
+// "legacy" with URL the old URL, usable until ExpiresAt.
+type LegacyResolution struct {
+	Status    string    `json:"status"`
+	ImageID   string    `json:"image_id,omitempty"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at,omitempty"`
+	// ServerDate is the answer's HTTP Date (not a protocol field).
+	ServerDate time.Time `json:"-"`
+}
+
+// legacyKeyPrefix starts the cache key of an old URL, beside image ids
+// (which never hold a ":").
+const legacyKeyPrefix = "legacy:"
+
 // SignedURLCache resolves private://chat-images/{id} URLs to signed URLs and
-// passes every other URL (https:, http:, blob:, file:, data:, …) through
-// unchanged. It makes one request per image per URL lifetime minus the margin:
+// old chat image URLs of the legacy hosts (CacheOptions.LegacyHosts) through
+// the resolve route: a migrated image's to its signed URL, one not yet
+// migrated to its old URL for as long as the server allows. It passes every
+// other URL (https:, http:, blob:, file:, data:, …) through unchanged. It makes one request per image per URL lifetime minus the margin:
 // the lifetime comes from the answer's expires_at, measured against the
 // server's Date when known (so a wrong local clock does not matter) and
 // counted on the injected clock. Concurrent resolutions of one id share one
@@ -59,6 +87,8 @@ type CacheOptions struct {
 // use; use one per signed-in user.
 type SignedURLCache struct {
 	source func(ctx context.Context, imageID string) (SignedURL, error)
+	legacy func(ctx context.Context, rawURL string) (LegacyResolution, error)
+	hosts  map[string]bool
 	margin time.Duration
 	now    func() time.Time
 	max    int
@@ -68,6 +98,9 @@ type SignedURLCache struct {
 	lru     *list.List
 	flights map[string]*flight
 	epoch   uint64
+	// migrated maps an old URL's key to its migrated image's id: an image
+	// id never changes, so an old URL is resolved once.
+	migrated map[string]string
 }
 
 type cacheEntry struct {
@@ -84,8 +117,14 @@ type flight struct {
 
 // NewSignedURLCache returns a cache that gets signed URLs from source.
 func NewSignedURLCache(source func(ctx context.Context, imageID string) (SignedURL, error), opts CacheOptions) *SignedURLCache {
-	c := &SignedURLCache{source: source, margin: opts.Margin, now: opts.Now, max: opts.MaxEntries,
-		entries: map[string]*list.Element{}, lru: list.New(), flights: map[string]*flight{}}
+	c := &SignedURLCache{source: source, legacy: opts.Legacy, margin: opts.Margin, now: opts.Now, max: opts.MaxEntries,
+		entries: map[string]*list.Element{}, lru: list.New(), flights: map[string]*flight{},
+		hosts: map[string]bool{}, migrated: map[string]string{}}
+	if opts.Legacy != nil {
+		for _, h := range opts.LegacyHosts {
+			c.hosts[strings.ToLower(h)] = true
+		}
+	}
 	if c.margin <= 0 {
 		c.margin = DefaultURLMargin
 	}
@@ -99,19 +138,56 @@ func NewSignedURLCache(source func(ctx context.Context, imageID string) (SignedU
 }
 
 // Resolve returns the URL to load for rawURL: a signed URL for
-// private://chat-images/{id}, rawURL itself for anything else.
+// private://chat-images/{id}; for an https URL of a legacy host, the signed
+// URL of its migrated image or, not yet migrated, the old URL itself while
+// the server allows it (a URL the server does not know to the caller is
+// its 404, *APIError); rawURL itself for anything else.
 func (c *SignedURLCache) Resolve(ctx context.Context, rawURL string) (string, error) {
 	id, ok, err := ChatImageID(rawURL)
-	if err != nil || !ok {
+	if err != nil {
 		return rawURL, err
 	}
-	return c.ResolveImage(ctx, id)
+	if ok {
+		return c.ResolveImage(ctx, id)
+	}
+	key, ok := c.legacyKey(rawURL)
+	if !ok {
+		return rawURL, nil
+	}
+	c.mu.Lock()
+	id, migrated := c.migrated[key]
+	c.mu.Unlock()
+	if migrated {
+		return c.ResolveImage(ctx, id)
+	}
+	return c.resolve(ctx, key, rawURL)
+}
+
+// legacyKey returns the cache key of an https URL of a legacy host: its
+// host in lower case and its path, without query or fragment (the server
+// normalizes the same way).
+func (c *SignedURLCache) legacyKey(rawURL string) (string, bool) {
+	if len(c.hosts) == 0 {
+		return "", false
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || !strings.EqualFold(u.Scheme, "https") || !c.hosts[strings.ToLower(u.Hostname())] || u.EscapedPath() == "" {
+		return "", false
+	}
+	return legacyKeyPrefix + strings.ToLower(u.Host) + u.EscapedPath(), true
 }
 
 // ResolveImage returns a signed URL for a chat image id, from the cache when
 // it is still good. A cancelled ctx stops this caller's wait, not the request
 // other callers share.
 func (c *SignedURLCache) ResolveImage(ctx context.Context, imageID string) (string, error) {
+	return c.resolve(ctx, imageID, "")
+}
+
+// resolve returns the URL cached under key (an image id, or an old URL's
+// legacyKey with rawURL), fetching it when it is not good any more.
+func (c *SignedURLCache) resolve(ctx context.Context, key, rawURL string) (string, error) {
+	imageID := key
 	c.mu.Lock()
 	if el, ok := c.entries[imageID]; ok {
 		e := el.Value.(*cacheEntry)
@@ -128,7 +204,7 @@ func (c *SignedURLCache) ResolveImage(ctx context.Context, imageID string) (stri
 	} else {
 		f = &flight{done: make(chan struct{})}
 		c.flights[imageID] = f
-		go c.fetch(context.WithoutCancel(ctx), imageID, f, c.epoch)
+		go c.fetch(context.WithoutCancel(ctx), imageID, rawURL, f, c.epoch)
 	}
 	c.mu.Unlock()
 	select {
@@ -139,14 +215,37 @@ func (c *SignedURLCache) ResolveImage(ctx context.Context, imageID string) (stri
 	}
 }
 
-func (c *SignedURLCache) fetch(ctx context.Context, imageID string, f *flight, epoch uint64) {
-	u, err := c.source(ctx, imageID)
+func (c *SignedURLCache) fetch(ctx context.Context, key, rawURL string, f *flight, epoch uint64) {
+	var u SignedURL
+	var err error
+	storeAs, migratedID := key, ""
+	if rawURL == "" {
+		u, err = c.source(ctx, key)
+	} else {
+		var res LegacyResolution
+		res, err = c.legacy(ctx, rawURL)
+		switch {
+		case err != nil:
+		case res.Status == "migrated" && imageIDShape.MatchString(res.ImageID):
+			// Its signed URL, in this flight: cached under the image's id,
+			// which the old URL resolves to from now on.
+			migratedID, storeAs = res.ImageID, res.ImageID
+			u, err = c.source(ctx, res.ImageID)
+		case res.Status == "legacy" && res.URL != "":
+			u = SignedURL{URL: res.URL, ExpiresAt: res.ExpiresAt, ServerDate: res.ServerDate}
+		default:
+			err = fmt.Errorf("resolve chat image: unexpected answer %q", res.Status)
+		}
+	}
 	c.mu.Lock()
-	if c.flights[imageID] == f {
-		delete(c.flights, imageID)
+	if c.flights[key] == f {
+		delete(c.flights, key)
 	}
 	if err == nil && epoch == c.epoch {
-		c.store(imageID, u)
+		if migratedID != "" {
+			c.migrated[key] = migratedID
+		}
+		c.store(storeAs, u)
 	}
 	c.mu.Unlock()
 	f.url, f.err = u.URL, err
@@ -218,6 +317,7 @@ func (c *SignedURLCache) Clear() {
 	c.entries = map[string]*list.Element{}
 	c.lru.Init()
 	c.flights = map[string]*flight{}
+	c.migrated = map[string]string{}
 	c.epoch++
 }
 

@@ -69,8 +69,28 @@ func (c *Client) ChatImageURL(ctx context.Context, imageID string) (SignedURL, e
 	return u, nil
 }
 
-// SignedURLCache returns a cache that resolves private://chat-images/ URLs
-// with this client.
+// ResolveChatImage resolves an old chat image URL of the legacy chat (POST
+// /api/chat-images/resolve): its migrated image, or the old URL for a
+// while. Only a participant of the image's appointment gets an answer;
+// anyone else, and a URL never imported, gets the same 404. Every call is
+// audited: show images through a SignedURLCache with LegacyHosts.
+func (c *Client) ResolveChatImage(ctx context.Context, rawURL string) (LegacyResolution, error) {
+	var r LegacyResolution
+	h, err := c.do(ctx, "POST", "/api/chat-images/resolve", nil, map[string]string{"url": rawURL}, &r)
+	if err != nil {
+		return LegacyResolution{}, err
+	}
+	if t, perr := http.ParseTime(h.Get("Date")); perr == nil {
+		r.ServerDate = t
+	}
+	return r, nil
+}
+
+// SignedURLCache returns a cache that resolves private://chat-images/ URLs,
+// and old URLs of opts.LegacyHosts, with this client.
 func (c *Client) SignedURLCache(opts CacheOptions) *SignedURLCache {
+	if len(opts.LegacyHosts) > 0 && opts.Legacy == nil {
+		opts.Legacy = c.ResolveChatImage
+	}
 	return NewSignedURLCache(c.ChatImageURL, opts)
 }

@@ -1,7 +1,7 @@
 // The private:// resolver: signed URLs of chat images, fetched once per
 // lifetime and shared by concurrent callers.
 
-import type { ChatSignedUrl } from "./types.js";
+import type { ChatResolution, ChatSignedUrl } from "./types.js";
 
 /** The scheme and host of a chat image's app URL: `private://chat-images/<image_id>`. */
 export const PRIVATE_CHAT_PREFIX = "private://chat-images/";
@@ -25,6 +25,9 @@ export function chatImageId(url: string): string | undefined {
 /** Where the cache gets a fresh signed URL for an image id. */
 export type SignedUrlSource = (imageId: string) => Promise<ChatSignedUrl>;
 
+/** Where the cache resolves an old chat image URL (`POST /api/chat-images/resolve`). */
+export type LegacyResolveSource = (url: string) => Promise<ChatResolution>;
+
 /** Options of a {@link SignedUrlCache}. */
 export interface SignedUrlCacheOptions {
   /**
@@ -37,6 +40,15 @@ export interface SignedUrlCacheOptions {
   now?: () => number;
   /** At most this many URLs are kept; the least recently used go first (default 1000). */
   maxEntries?: number;
+  /**
+   * The hosts of the legacy chat's public bucket (e.g.
+   * `old-chat.nyc3.digitaloceanspaces.com`): an `https:` URL of one of them,
+   * which an old message holds, is resolved with {@link legacySource}
+   * instead of being passed through.
+   */
+  legacyHosts?: string[];
+  /** Resolves an old URL ({@link MedShareClient.resolveChatImage}); required with legacyHosts. */
+  legacySource?: LegacyResolveSource;
 }
 
 interface Entry {
@@ -47,6 +59,9 @@ interface Entry {
 interface Flight {
   promise: Promise<string>;
 }
+
+/** The cache key of an old URL starts with this (an image id holds no ":"). */
+const LEGACY_KEY = "legacy:";
 
 /** The default margin: 5 minutes. */
 export const DEFAULT_URL_MARGIN_MS = 5 * 60 * 1000;
@@ -73,9 +88,15 @@ export class SignedUrlCache {
   private readonly entries = new Map<string, Entry>();
   private readonly flights = new Map<string, Flight>();
   private epoch = 0;
+  private readonly legacySource: LegacyResolveSource | undefined;
+  private readonly legacyHosts: Set<string>;
+  /** Old URLs' keys to their migrated images' ids: an image id never changes. */
+  private readonly migrated = new Map<string, string>();
 
   constructor(source: SignedUrlSource, opts: SignedUrlCacheOptions = {}) {
     this.source = source;
+    this.legacySource = opts.legacySource;
+    this.legacyHosts = new Set(opts.legacySource ? (opts.legacyHosts ?? []).map((h) => h.toLowerCase()) : []);
     this.margin = opts.margin ?? DEFAULT_URL_MARGIN_MS;
     this.now = opts.now ?? Date.now;
     this.maxEntries = opts.maxEntries ?? 1000;
@@ -83,16 +104,60 @@ export class SignedUrlCache {
   }
 
   /**
-   * The URL to load for url: a signed URL for `private://chat-images/{id}`,
-   * url itself for anything else.
+   * The URL to load for url: a signed URL for `private://chat-images/{id}`;
+   * for an `https:` URL of a legacy host, the signed URL of its migrated
+   * image or, not yet migrated, the old URL itself while the server allows
+   * it (a URL the server does not know to the caller rejects with its 404
+   * {@link MedShareError}); url itself for anything else.
    */
   async resolve(url: string): Promise<string> {
     const id = chatImageId(url);
-    return id === undefined ? url : this.resolveImage(id);
+    if (id !== undefined) return this.resolveImage(id);
+    const key = this.legacyKey(url);
+    if (key === undefined) return url;
+    const migrated = this.migrated.get(key);
+    if (migrated !== undefined) return this.resolveImage(migrated);
+    return this.resolveKey(key, () => this.fetchLegacy(key, url));
   }
 
   /** A signed URL for a chat image id, from the cache when it is still good. */
   resolveImage(imageId: string): Promise<string> {
+    return this.resolveKey(imageId, async () => ({ signed: await this.source(imageId), storeAs: imageId }));
+  }
+
+  /**
+   * The cache key of an `https:` URL of a legacy host: its host in lower
+   * case and its path, without query or fragment (the server normalizes the
+   * same way); undefined for any other URL.
+   */
+  private legacyKey(url: string): string | undefined {
+    if (this.legacyHosts.size === 0 || !/^https:/i.test(url)) return undefined;
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return undefined;
+    }
+    if (!this.legacyHosts.has(u.hostname.toLowerCase())) return undefined;
+    return LEGACY_KEY + u.host.toLowerCase() + u.pathname;
+  }
+
+  /** Resolves an old URL: a migrated image's signed URL (in the same flight), or the old URL for a while. */
+  private async fetchLegacy(key: string, url: string): Promise<{ signed: ChatSignedUrl; storeAs: string }> {
+    const r = await this.legacySource!(url);
+    if (r.status === "migrated" && r.image_id !== undefined && IMAGE_ID.test(r.image_id)) {
+      this.migrated.set(key, r.image_id);
+      return { signed: await this.source(r.image_id), storeAs: r.image_id };
+    }
+    if (r.status === "legacy" && r.url && r.expires_at) {
+      const signed: ChatSignedUrl = { url: r.url, expires_at: r.expires_at };
+      if (r.server_date !== undefined) signed.server_date = r.server_date;
+      return { signed, storeAs: key };
+    }
+    throw new TypeError(`resolve chat image: unexpected answer ${JSON.stringify(r.status)}`);
+  }
+
+  private resolveKey(imageId: string, fetch: () => Promise<{ signed: ChatSignedUrl; storeAs: string }>): Promise<string> {
     const e = this.entries.get(imageId);
     if (e && this.now() < e.refreshAt) {
       this.entries.delete(imageId); // most recently used last
@@ -108,8 +173,8 @@ export class SignedUrlCache {
       try {
         // Called from a microtask, so that even a source that throws at once
         // settles after the flight is registered.
-        const signed = await Promise.resolve().then(() => this.source(imageId));
-        if (epoch === this.epoch) this.store(imageId, signed);
+        const { signed, storeAs } = await Promise.resolve().then(fetch);
+        if (epoch === this.epoch) this.store(storeAs, signed);
         return signed.url;
       } finally {
         if (this.flights.get(imageId) === flight) this.flights.delete(imageId);
@@ -161,6 +226,7 @@ export class SignedUrlCache {
   clear(): void {
     this.entries.clear();
     this.flights.clear();
+    this.migrated.clear();
     this.epoch++;
   }
 

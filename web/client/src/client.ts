@@ -24,6 +24,7 @@ import type {
   AuditVerification,
   ChatContentType,
   ChatImage,
+  ChatResolution,
   ChatSignedUrl,
   IssuedKey,
   ListedChatImage,
@@ -311,9 +312,29 @@ export class MedShareClient {
     return out;
   }
 
-  /** A {@link SignedUrlCache} that resolves `private://chat-images/` URLs with this client. */
-  signedUrlCache(opts?: SignedUrlCacheOptions): SignedUrlCache {
-    return new SignedUrlCache((id) => this.chatImageSignedUrl(id), opts);
+  /**
+   * `POST /api/chat-images/resolve`: an old chat image URL of the legacy
+   * chat, as an old message holds it, resolved to its migrated image, or to
+   * the old URL for a while. Only a participant of the image's appointment
+   * gets an answer; anyone else, and a URL never imported, gets the same
+   * 404. Every call is audited: show images through a {@link SignedUrlCache}
+   * with `legacyHosts`.
+   */
+  async resolveChatImage(url: string): Promise<ChatResolution> {
+    const { data, response } = await this.transport.json<ChatResolution>("POST", "/api/chat-images/resolve", { body: { url } });
+    const out: ChatResolution = { ...data };
+    const date = response.headers.get("Date");
+    if (date) out.server_date = date;
+    return out;
+  }
+
+  /**
+   * A {@link SignedUrlCache} that resolves `private://chat-images/` URLs, and
+   * old URLs of `opts.legacyHosts`, with this client.
+   */
+  signedUrlCache(opts: SignedUrlCacheOptions = {}): SignedUrlCache {
+    const o = opts.legacyHosts?.length && !opts.legacySource ? { ...opts, legacySource: (u: string) => this.resolveChatImage(u) } : opts;
+    return new SignedUrlCache((id) => this.chatImageSignedUrl(id), o);
   }
 
   // ---- sharing (patient, grantee) ----

@@ -110,6 +110,20 @@ export interface ChatSignedUrl extends SignedUrl {
   server_date?: string;
 }
 
+/**
+ * The answer of `POST /api/chat-images/resolve` to an old chat image URL:
+ * `migrated` with the image's id and `private://chat-images/<id>` URL, or
+ * `legacy` with the old URL, usable until `expires_at`.
+ */
+export interface ChatResolution {
+  status: "migrated" | "legacy";
+  image_id?: string;
+  url: string;
+  expires_at?: string;
+  /** The answer's HTTP `Date` (not a protocol field). */
+  server_date?: string;
+}
+
 /** A session's screenshot policy. */
 export type ScreenshotPolicy = "allow" | "warn" | "revoke";
 

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { MedShareError, SignedUrlCache, chatImageId, type ChatSignedUrl } from "../src/index.js";
+import { MedShareError, SignedUrlCache, chatImageId, type ChatResolution, type ChatSignedUrl } from "../src/index.js";
 
 const T0 = Date.parse("2026-03-01T12:00:00Z");
 const MIN = 60_000;
@@ -172,4 +172,87 @@ test("the least recently used URL is evicted past maxEntries", async () => {
   assert.equal(s.calls, 3);
   await c.resolve("private://chat-images/b");
   assert.equal(s.calls, 4);
+});
+
+describe("old chat image URLs of the legacy hosts", () => {
+  const HOST = "old-chat.nyc3.digitaloceanspaces.com";
+  const OLD = `https://${HOST}/images/2022/07/0b9f2c41.jpg`;
+
+  /** A resolve route that answers `legacy` until `migrated` is set. */
+  function fakeLegacy(s: ReturnType<typeof fakeSource>) {
+    const l = {
+      calls: [] as string[],
+      migrated: undefined as string | undefined,
+      source: async (url: string): Promise<ChatResolution> => {
+        l.calls.push(url);
+        if (!new URL(url).pathname.startsWith("/images/")) {
+          throw new MedShareError({ code: "not_found", message: "chat image not found", status: 404 });
+        }
+        if (l.migrated) return { status: "migrated", image_id: l.migrated, url: `private://chat-images/${l.migrated}` };
+        return { status: "legacy", url: OLD, expires_at: new Date(s.now + 60 * MIN).toISOString() };
+      },
+    };
+    return l;
+  }
+
+  test("an old URL resolves to itself while not migrated, then to its image's signed URL, once per lifetime", async () => {
+    const s = fakeSource(60 * MIN);
+    const l = fakeLegacy(s);
+    const c = new SignedUrlCache(s.source, { now: () => s.now, legacyHosts: [HOST], legacySource: l.source });
+    assert.equal(await c.resolve(OLD), OLD);
+    // As the app may hold it: another case in the host, the old CDN's query.
+    assert.equal(await c.resolve(`https://OLD-CHAT.nyc3.digitaloceanspaces.com/images/2022/07/0b9f2c41.jpg?v=2`), OLD);
+    assert.equal(l.calls.length, 1, "one resolve request for one old URL within its lifetime");
+    assert.equal(s.calls, 0);
+
+    // Migrated meanwhile: past the legacy answer's time, the next resolution
+    // asks again and gets the image's signed URL, in one go.
+    l.migrated = "ci_migrated";
+    s.now += 56 * MIN;
+    assert.equal(await c.resolve(OLD), "https://store.example/ci_migrated?n=1");
+    assert.equal(l.calls.length, 2);
+    // From now on the old URL is the image: no resolve request, its signed
+    // URL from the cache, renewed like any image's.
+    assert.equal(await c.resolve(OLD), "https://store.example/ci_migrated?n=1");
+    assert.equal(await c.resolve("private://chat-images/ci_migrated"), "https://store.example/ci_migrated?n=1");
+    s.now += 56 * MIN;
+    assert.equal(await c.resolve(OLD), "https://store.example/ci_migrated?n=2");
+    assert.equal(l.calls.length, 2);
+  });
+
+  test("concurrent resolutions of one old URL share one request", async () => {
+    const s = fakeSource(60 * MIN);
+    const l = fakeLegacy(s);
+    l.migrated = "ci_one";
+    const c = new SignedUrlCache(s.source, { now: () => s.now, legacyHosts: [HOST], legacySource: l.source });
+    const got = await Promise.all(Array.from({ length: 20 }, () => c.resolve(OLD)));
+    assert.deepEqual(new Set(got), new Set(["https://store.example/ci_one?n=1"]));
+    assert.equal(l.calls.length, 1);
+    assert.equal(s.calls, 1);
+  });
+
+  test("other hosts, http and a cache without a legacy source pass through; a refused URL rejects", async () => {
+    const s = fakeSource(60 * MIN);
+    const l = fakeLegacy(s);
+    const c = new SignedUrlCache(s.source, { now: () => s.now, legacyHosts: [HOST], legacySource: l.source });
+    for (const u of ["https://cdn.example/images/a.png", `http://${HOST}/images/a.png`, "blob:https://app.example/1"]) {
+      assert.equal(await c.resolve(u), u);
+    }
+    assert.equal(l.calls.length, 0);
+    const plain = new SignedUrlCache(s.source, { now: () => s.now, legacyHosts: [HOST] });
+    assert.equal(await plain.resolve(OLD), OLD);
+    await assert.rejects(c.resolve(`https://${HOST}/elsewhere/x.png`), (e: unknown) => e instanceof MedShareError && e.status === 404);
+    assert.equal(c.size, 0, "a refusal is not cached");
+  });
+
+  test("clear forgets which old URLs were migrated", async () => {
+    const s = fakeSource(60 * MIN);
+    const l = fakeLegacy(s);
+    l.migrated = "ci_x";
+    const c = new SignedUrlCache(s.source, { now: () => s.now, legacyHosts: [HOST], legacySource: l.source });
+    await c.resolve(OLD);
+    c.clear();
+    await c.resolve(OLD);
+    assert.equal(l.calls.length, 2);
+  });
 });

@@ -221,6 +221,23 @@ describe("chat images", () => {
     await assert.rejects(patient.transport.sendObject(again.upload, other), { code: "storage_refused" });
     assertStrictShapes(counting.seen);
   });
+
+  test("an old chat URL the server never imported is its 404 through the cache; a bad URL is 400", async () => {
+    const counting = countingFetch();
+    const { pro } = clients({ fetch: counting.fetch });
+    const host = "old-chat.nyc3.digitaloceanspaces.com";
+    const cache = pro.signedUrlCache({ legacyHosts: [host] });
+    await assert.rejects(cache.resolve(`https://${host}/images/never-imported.jpg`), (e: unknown) => {
+      assert.ok(isMedShareError(e, "not_found"));
+      assert.equal(e.status, 404);
+      return true;
+    });
+    assert.equal(await cache.resolve("https://cdn.example/a.png"), "https://cdn.example/a.png");
+    await assert.rejects(pro.resolveChatImage("not a url"), { code: "invalid_request", status: 400 });
+    const resolves = counting.seen.filter((r) => r.url === server.url + "/api/chat-images/resolve");
+    assert.equal(resolves.length, 2);
+    assertStrictShapes(counting.seen);
+  });
 });
 
 describe("sharing and viewing", () => {
