@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -42,9 +43,9 @@ type adapterSet struct {
 // (server-side copies).
 var adapterSets = []struct {
 	name  string
-	start func(t *testing.T, lib *migratetest.Library) adapterSet
+	start func(t testing.TB, lib *migratetest.Library) adapterSet
 }{
-	{"embedded", func(t *testing.T, lib *migratetest.Library) adapterSet {
+	{"embedded", func(t testing.TB, lib *migratetest.Library) adapterSet {
 		env := testenv.Start(t, core.Config{})
 		dir := t.TempDir()
 		if err := lib.Put(func(key string, data []byte) error {
@@ -64,7 +65,7 @@ var adapterSets = []struct {
 		}
 		return adapterSet{env: env, source: src, copier: migrate.StreamCopier{Source: src, Blobs: env.Blobs.(migrate.Blobs)}}
 	}},
-	{"aws", func(t *testing.T, lib *migratetest.Library) adapterSet {
+	{"aws", func(t testing.TB, lib *migratetest.Library) adapterSet {
 		env := testenv.StartAWS(t, core.Config{})
 		client := awstest.S3Client(t)
 		bucket := awstest.NewBucket(t, client, "legacy")
@@ -291,4 +292,40 @@ func TestMigrateRacing(t *testing.T) {
 		}
 		lib.Check(t, ctx, a.env.Service, a.copier, nil)
 	})
+}
+
+// BenchmarkMigrate measures a migration's throughput (images/s, MB/s) of
+// 300 images of 256 KiB on each adapter set: a run of the manifest from
+// the start, with 8 and 32 lines at once. docs/PERFORMANCE.md has the
+// figures and the command.
+func BenchmarkMigrate(b *testing.B) {
+	const images, size = 300, 256 << 10
+	for _, as := range adapterSets {
+		for _, concurrency := range []int{8, 32} {
+			b.Run(fmt.Sprintf("%s/concurrency-%d", as.name, concurrency), func(b *testing.B) {
+				var secs float64
+				for i := range b.N {
+					b.StopTimer()
+					lib := migratetest.NewGoodOfSize(uint64(i+1), images, size)
+					a := as.start(b, lib)
+					if err := lib.Register(context.Background(), a.env.Service); err != nil {
+						b.Fatal(err)
+					}
+					r, err := legacy.NewReader(bytes.NewReader(lib.Manifest()), legacy.JSONL)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					start := time.Now()
+					sum, err := a.migrator("mg-bench").Run(context.Background(), r, migrate.RunOptions{Concurrency: concurrency})
+					secs += time.Since(start).Seconds()
+					if err != nil || sum.Migrated != images {
+						b.Fatalf("%+v %v", sum, err)
+					}
+				}
+				b.ReportMetric(float64(images*b.N)/secs, "images/s")
+				b.ReportMetric(float64(images*size*b.N)/secs/1e6, "MB/s")
+			})
+		}
+	}
 }

@@ -73,12 +73,16 @@ var (
 
 // New makes a library of n lines (n >= 100) from seed: about 80 % good
 // images and, at fixed positions, every kind of bad line.
-func New(seed uint64, n int) *Library { return newLibrary(seed, n, true) }
+func New(seed uint64, n int) *Library { return newLibrary(seed, n, true, 0) }
 
 // NewGood makes a library of n good lines: every line an image to migrate.
-func NewGood(seed uint64, n int) *Library { return newLibrary(seed, n, false) }
+func NewGood(seed uint64, n int) *Library { return newLibrary(seed, n, false, 0) }
 
-func newLibrary(seed uint64, n int, bad bool) *Library {
+// NewGoodOfSize makes a library of n good lines whose images have size
+// bytes each (the benchmark's: chat photos are hundreds of kilobytes).
+func NewGoodOfSize(seed uint64, n, size int) *Library { return newLibrary(seed, n, false, size) }
+
+func newLibrary(seed uint64, n int, bad bool, size int) *Library {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	lib := &Library{Objects: map[string][]byte{}, Images: map[string]Image{}}
 	for i := range 5 {
@@ -94,6 +98,9 @@ func newLibrary(seed uint64, n int, bad bool) *Library {
 			head, ext = jpegHead, "jpg"
 		}
 		body := make([]byte, 512+rng.IntN(8192))
+		if size > len(head) {
+			body = make([]byte, size-len(head))
+		}
 		for j := range body {
 			body[j] = byte(rng.Uint32())
 		}
