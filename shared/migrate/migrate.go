@@ -238,7 +238,9 @@ func (m *Migrator) existing(ctx context.Context, id string, l legacy.Line) (core
 		return core.ChatImage{}, err
 	case img.Status == core.StatusReady && l.SHA256 != nil && !bytes.Equal(img.SHA256, l.SHA256):
 		return core.ChatImage{}, failf(legacy.ReasonConflict, "image %s is migrated with another sha256 than this line's", id)
-	case img.Status == core.StatusImported && l.SHA256 != nil && img.SHA256 != nil && !bytes.Equal(img.SHA256, l.SHA256):
+	// An import without a digest may come back from the store as nil or as
+	// empty bytes (DynamoDB keeps an empty binary): both mean none.
+	case img.Status == core.StatusImported && l.SHA256 != nil && len(img.SHA256) > 0 && !bytes.Equal(img.SHA256, l.SHA256):
 		return core.ChatImage{}, failf(legacy.ReasonConflict, "image %s was imported by another line with another sha256", id)
 	case img.LegacyURL == "":
 		return core.ChatImage{}, failf(legacy.ReasonConflict, "image %s exists and is not a legacy image", id)
@@ -249,7 +251,7 @@ func (m *Migrator) existing(ctx context.Context, id string, l legacy.Line) (core
 // sameDeclaration refuses a line whose declared SHA-256 differs from the
 // one the image was imported with (by another line of the same image).
 func sameDeclaration(stored core.ChatImage, l legacy.Line) error {
-	if l.SHA256 != nil && stored.SHA256 != nil && !bytes.Equal(stored.SHA256, l.SHA256) {
+	if l.SHA256 != nil && len(stored.SHA256) > 0 && !bytes.Equal(stored.SHA256, l.SHA256) {
 		return failf(legacy.ReasonConflict, "image %s was imported by another line with another sha256", stored.ID)
 	}
 	return nil
