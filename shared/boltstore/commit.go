@@ -1,0 +1,185 @@
+package boltstore
+
+import (
+	"fmt"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/medshare/medshare/shared/core"
+)
+
+// Group commit (issue 14 §1). bbolt has one writer at a time, and a commit
+// writes its pages and syncs the file twice (fdatasync). One commit per
+// write made 32 concurrent writers queue behind the disk. The committer
+// runs the writes that arrive while a commit is under way together, in the
+// next transaction, and answers each of them only once that transaction is
+// committed: a write's caller still learns of its success only when it is
+// on disk.
+//
+// There is no timer: a write that finds no commit under way leads at once,
+// and a group is whatever queued during the previous commit (up to
+// maxGroup). bbolt's own DB.Batch waits up to MaxBatchDelay (10 ms) for a
+// batch to fill, which a client that writes three times per view pays three
+// times (docs/DECISIONS.md, issue 14).
+//
+// bbolt has no savepoints, so a write whose fn fails cannot be undone
+// alone. The committer rolls the transaction back and runs the writes
+// before it again in a new one, without it, then the writes after it. The
+// failed write's answer is its own error, which it returned against the
+// state the writes before it left, the state they leave again; that answer
+// is given only once the group is committed (and is the commit's error if
+// the commit fails, since that state was never stored). Hence the rule for
+// every fn given to run: it may run more than once, each run but the last
+// in a transaction that is discarded, so it must be deterministic given
+// the transaction's state, and have no effect outside the transaction but
+// on variables it sets on every run (never an append to a captured slice,
+// never a change to a captured input).
+
+// maxGroup bounds the writes of one transaction, so that a group with
+// failures (each reruns the writes before it) stays cheap.
+const maxGroup = 128
+
+// write is one fn waiting for its commit.
+type write struct {
+	fn func(*bolt.Tx) error
+	// wake receives true when this write must lead (commit the pending
+	// group, its own among them), false when err is its answer.
+	wake chan bool
+	err  error
+}
+
+// committer queues the store's writes and commits them in groups.
+type committer struct {
+	db *bolt.DB
+
+	mu      sync.Mutex
+	pending []*write
+	leading bool // a write is committing a group; the next leader is handed the lead
+
+	// Test hooks (nil in production): beforeCommit runs with the group
+	// about to be committed; commitTx commits tx (tx.Commit).
+	beforeCommit func(n int)
+	commitTx     func(tx *bolt.Tx) error
+	// rerunAll makes every group run all its fns once in a transaction
+	// that is rolled back before the one that commits (tests of the rule
+	// above).
+	rerunAll bool
+}
+
+// do runs fn in a read-write transaction shared with other writes, and
+// returns fn's error, or the commit's, once the transaction is committed
+// (or failed).
+func (c *committer) do(fn func(*bolt.Tx) error) error {
+	w := &write{fn: fn, wake: make(chan bool, 1)}
+	c.mu.Lock()
+	c.pending = append(c.pending, w)
+	lead := !c.leading
+	c.leading = true
+	c.mu.Unlock()
+	if !lead && !<-w.wake {
+		return w.err
+	}
+	// w leads: it is the first pending write. It commits the pending ones,
+	// then hands the lead to the first write that queued meanwhile.
+	c.mu.Lock()
+	n := min(len(c.pending), maxGroup)
+	group := c.pending[:n:n]
+	c.pending = c.pending[n:]
+	c.mu.Unlock()
+
+	answers := c.commit(group)
+
+	c.mu.Lock()
+	if len(c.pending) > 0 {
+		c.pending[0].wake <- true
+	} else {
+		c.leading = false
+		c.pending = nil
+	}
+	c.mu.Unlock()
+	for i, g := range group {
+		if g != w {
+			g.err = answers[i]
+			g.wake <- false
+		}
+	}
+	return answers[0] // group[0] is w
+}
+
+// commit runs the group's fns in one transaction and commits it. It
+// returns each write's answer, in the group's order.
+func (c *committer) commit(group []*write) []error {
+	answers := make([]error, len(group))
+	live := make([]int, len(group)) // the indexes of the writes still in the transaction
+	for i := range live {
+		live[i] = i
+	}
+	if c.rerunAll {
+		c.runOnce(group, live, answers)
+	}
+	for {
+		tx, err := c.db.Begin(true)
+		if err != nil {
+			return fill(answers, err)
+		}
+		failed := -1
+		for k, i := range live {
+			if err := call(group[i].fn, tx); err != nil {
+				answers[i], failed = err, k
+				break
+			}
+		}
+		if failed >= 0 {
+			// Its answer is kept for when the others are committed.
+			_ = tx.Rollback()
+			live = append(live[:failed], live[failed+1:]...)
+			continue
+		}
+		if c.beforeCommit != nil {
+			c.beforeCommit(len(group))
+		}
+		commitTx := (*bolt.Tx).Commit
+		if c.commitTx != nil {
+			commitTx = c.commitTx
+		}
+		if err := commitTx(tx); err != nil {
+			return fill(answers, err)
+		}
+		return answers // nil for the committed ones, the refusals for the others
+	}
+}
+
+// runOnce runs the live fns in a transaction that it rolls back, as a rerun
+// would find them (test hook rerunAll).
+func (c *committer) runOnce(group []*write, live []int, answers []error) {
+	tx, err := c.db.Begin(true)
+	if err != nil {
+		return
+	}
+	defer tx.Rollback()
+	for _, i := range live {
+		if call(group[i].fn, tx) != nil {
+			return // the real run finds the same failure
+		}
+	}
+}
+
+// fill sets every answer to err.
+func fill(answers []error, err error) []error {
+	for i := range answers {
+		answers[i] = err
+	}
+	return answers
+}
+
+// call runs fn, turning a panic into an internal error, so that one bad
+// write cannot take the leader (and everyone waiting on it) down.
+func call(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = core.ErrInternal(fmt.Errorf("panic: %v", p), "store write panicked")
+		}
+	}()
+	return fn(tx)
+}
