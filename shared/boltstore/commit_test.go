@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,29 +18,47 @@ import (
 	"github.com/medshare/medshare/shared/storetest"
 )
 
-// gate holds the first group's commit until released, and records the size
-// of every group committed.
+// gate records the size of every group committed, and holds the commits
+// it is told to hold inside their commit (before tx.Commit) until released.
 type gate struct {
 	mu      sync.Mutex
 	sizes   []int
-	held    chan struct{} // closed when the first group waits
-	release chan struct{}
+	hold    map[int]chan struct{} // commit number (from 1) → its release
+	held    chan int              // the number of each commit held
+	failing func(k int) error     // when set and not nil for commit k: k is rolled back and fails with it
 }
 
-func holdFirstCommit(s *Store) *gate {
-	g := &gate{held: make(chan struct{}), release: make(chan struct{})}
+func newGate(s *Store, hold ...int) *gate {
+	g := &gate{hold: map[int]chan struct{}{}, held: make(chan int, len(hold))}
+	for _, k := range hold {
+		g.hold[k] = make(chan struct{})
+	}
 	s.commit.beforeCommit = func(n int) {
 		g.mu.Lock()
 		g.sizes = append(g.sizes, n)
-		first := len(g.sizes) == 1
 		g.mu.Unlock()
-		if first {
-			close(g.held)
-			<-g.release
+	}
+	s.commit.commitTx = func(tx *bolt.Tx) error {
+		g.mu.Lock()
+		k := len(g.sizes)
+		release, fail := g.hold[k], g.failing
+		g.mu.Unlock()
+		if release != nil {
+			g.held <- k
+			<-release
 		}
+		if fail != nil {
+			if err := fail(k); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
+		return tx.Commit()
 	}
 	return g
 }
+
+func (g *gate) release(k int) { close(g.hold[k]) }
 
 func (g *gate) groups() []int {
 	g.mu.Lock()
@@ -72,23 +91,39 @@ func linked(patient, requestID string) core.AuditRecord {
 }
 
 // TestGroupCommit: the writes that arrive while a commit is under way are
-// committed together, in one transaction, and each returns only after it.
-// The first write's commit is held until 63 more are queued: exactly two
-// commits, of 1 and 63 writes, and every chain has its record.
+// committed together, in one transaction, and none returns before that
+// transaction's commit does. The first write's commit is held until 63 more
+// are queued: exactly two commits, of 1 and 63 writes; while the second is
+// held, none of its 63 has returned; then every chain has its record.
 func TestGroupCommit(t *testing.T) {
 	s := openTemp(t)
-	g := holdFirstCommit(s)
+	g := newGate(s, 1, 2)
 	ctx := context.Background()
 	const n = 64
 	errs := make([]error, n)
+	var returned atomic.Int64
 	var wg sync.WaitGroup
 	wg.Go(func() { errs[0] = s.AppendAudit(ctx, linked("patient-0", "rq-0")) })
 	<-g.held
 	for i := 1; i < n; i++ {
-		wg.Go(func() { errs[i] = s.AppendAudit(ctx, linked(fmt.Sprintf("patient-%d", i), fmt.Sprintf("rq-%d", i))) })
+		wg.Go(func() {
+			errs[i] = s.AppendAudit(ctx, linked(fmt.Sprintf("patient-%d", i), fmt.Sprintf("rq-%d", i)))
+			returned.Add(1)
+		})
 	}
 	waitPending(t, s, n-1)
-	close(g.release)
+	g.release(1)
+	<-g.held
+	// A write answered before its commit would return now: give it the
+	// chance (this waits; it asserts no time).
+	for range 50 {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	if r := returned.Load(); r != 0 {
+		t.Errorf("%d writes returned while their commit was held", r)
+	}
+	g.release(2)
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
@@ -112,7 +147,7 @@ func TestGroupCommit(t *testing.T) {
 // and the writes around it are committed.
 func TestGroupCommitRefusals(t *testing.T) {
 	s := openTemp(t)
-	g := holdFirstCommit(s)
+	g := newGate(s, 1)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -145,7 +180,7 @@ func TestGroupCommitRefusals(t *testing.T) {
 		wg.Go(func() { errs[i] = step() })
 		waitPending(t, s, i+1)
 	}
-	close(g.release)
+	g.release(1)
 	wg.Wait()
 
 	if got := g.groups(); len(got) != 2 || got[1] != len(steps) {
@@ -191,7 +226,14 @@ func TestGroupCommitRefusals(t *testing.T) {
 // never stored), nothing is written, and the next group commits.
 func TestGroupCommitFails(t *testing.T) {
 	s := openTemp(t)
-	g := holdFirstCommit(s)
+	g := newGate(s, 1)
+	disk := errors.New("disk full")
+	g.failing = func(k int) error {
+		if k == 2 {
+			return disk
+		}
+		return nil
+	}
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -200,21 +242,13 @@ func TestGroupCommitFails(t *testing.T) {
 		}
 	})
 	<-g.held
-	disk := errors.New("disk full")
-	s.commit.commitTx = func(tx *bolt.Tx) error {
-		if len(g.groups()) == 1 {
-			return tx.Commit()
-		}
-		tx.Rollback()
-		return disk
-	}
 	first, second := linked("patient-1", "rq-a"), linked("patient-1", "rq-b")
 	errs := make([]error, 2)
 	wg.Go(func() { errs[0] = s.AppendAudit(ctx, first) })
 	waitPending(t, s, 1)
 	wg.Go(func() { errs[1] = s.AppendAudit(ctx, second) })
 	waitPending(t, s, 2)
-	close(g.release)
+	g.release(1)
 	wg.Wait()
 	for i, err := range errs {
 		if core.KindOf(err) != core.KindUnavailable || !errors.Is(err, disk) {
@@ -224,7 +258,6 @@ func TestGroupCommitFails(t *testing.T) {
 	if h, err := s.AuditHead(ctx, "patient-1"); err != nil || h.Seq != 0 {
 		t.Errorf("after the failed commit, patient-1's head is %+v, %v; want an empty chain", h, err)
 	}
-	s.commit.commitTx = nil
 	if err := s.AppendAudit(ctx, second); err != nil {
 		t.Errorf("append after the failed commit: %v", err)
 	}
