@@ -84,6 +84,10 @@ type Options struct {
 	// and so on (the load generator's work is in them too).
 	CPUProfile string
 	Progress   io.Writer // one line per step (nil: none)
+	// AccessesPerSession is how many accesses a professional opens on one
+	// session before the patient shares a new one (default, and at most:
+	// the hourly limit, core.DefaultAccessOpenLimit).
+	AccessesPerSession int
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -102,6 +106,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.AccessesPerSession == 0 {
+		o.AccessesPerSession = core.DefaultAccessOpenLimit
+	}
 	switch {
 	case o.Clients < 1 || o.Clients > 1024:
 		return o, fmt.Errorf("clients must be 1 to 1024, not %d", o.Clients)
@@ -113,6 +120,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("warmup must be at most 1m, not %v", o.Warmup)
 	case o.Runs < 1 || o.Runs > 20:
 		return o, fmt.Errorf("runs must be 1 to 20, not %d", o.Runs)
+	case o.AccessesPerSession < 1 || o.AccessesPerSession > core.DefaultAccessOpenLimit:
+		return o, fmt.Errorf("accesses per session must be 1 to %d, not %d", core.DefaultAccessOpenLimit, o.AccessesPerSession)
 	}
 	return o, nil
 }
@@ -125,6 +134,10 @@ type Sample struct {
 	Errors   int           // answers that were not 2xx, and failed requests
 	FirstErr string        // the first of them
 	Load     string        // the load average when the run ended
+	// CPU is the cores this process used in the measured time (servers
+	// and load generator together; 0 where not measured): below the
+	// machine's cores, the server waited rather than computed.
+	CPU float64
 }
 
 // Row is one line of the table: the floor's runs and the server's.
@@ -212,7 +225,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			})
 			floor.close()
 			r.row.Floor = append(r.row.Floor, s)
-			fmt.Fprintf(o.Progress, "  %.0f/s, p50 %v, p99 %v, load %s\n", s.Rate, s.P50, s.P99, s.Load)
+			fmt.Fprintf(o.Progress, "  %.0f/s, p50 %v, p99 %v, %.2f cores, load %s\n", s.Rate, s.P50, s.P99, s.CPU, s.Load)
 			fmt.Fprintf(o.Progress, "run %d/%d, %s: embedded server\n", run, o.Runs, r.row.Name)
 			prof := ""
 			if o.CPUProfile != "" {
@@ -220,7 +233,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			}
 			s = drive(ctx, o, prof, r.op)
 			r.row.Server = append(r.row.Server, s)
-			fmt.Fprintf(o.Progress, "  %.0f/s, p50 %v, p99 %v, load %s, %d errors %s\n", s.Rate, s.P50, s.P99, s.Load, s.Errors, s.FirstErr)
+			fmt.Fprintf(o.Progress, "  %.0f/s, p50 %v, p99 %v, %.2f cores, load %s, %d errors %s\n", s.Rate, s.P50, s.P99, s.CPU, s.Load, s.Errors, s.FirstErr)
 			if err := ctx.Err(); err != nil {
 				return Report{}, err
 			}
@@ -299,6 +312,9 @@ func startEmbedded(dir string) (*embeddedServer, error) {
 		rt.Close()
 	}}, rt: rt}, nil
 }
+
+// client is an HTTP client for setting things up.
+func (s *server) client() *http.Client { return &http.Client{Timeout: time.Minute} }
 
 // conn is one client of the load: an HTTP client that keeps its connection
 // alive, and a buffer for answers.
@@ -394,11 +410,17 @@ func drive(ctx context.Context, o Options, prof string, op func(ctx context.Cont
 			}
 		})
 	}
+	var cpu time.Duration
 	if prof != "" {
-		profile(prof, from, until)
+		cpu = profile(prof, from, until)
+	} else {
+		time.Sleep(time.Until(from))
+		c0 := cpuTime()
+		time.Sleep(time.Until(until))
+		cpu = cpuTime() - c0
 	}
 	wg.Wait()
-	s := Sample{Load: loadAverage()}
+	s := Sample{Load: loadAverage(), CPU: cpu.Seconds() / o.Duration.Seconds()}
 	var lat []time.Duration
 	for _, r := range results {
 		lat = append(lat, r.lat...)
@@ -415,22 +437,25 @@ func drive(ctx context.Context, o Options, prof string, op func(ctx context.Cont
 	return s
 }
 
-// profile writes a CPU profile of [from, until) to path; a failure is
-// reported on stderr and ends nothing.
-func profile(path string, from, until time.Time) {
+// profile writes a CPU profile of [from, until) to path, and returns the
+// CPU time used meanwhile; a failure to write is reported on stderr and
+// ends nothing.
+func profile(path string, from, until time.Time) time.Duration {
 	time.Sleep(time.Until(from))
+	c0 := cpuTime()
 	f, err := os.Create(path)
+	if err == nil {
+		defer f.Close()
+		err = pprof.StartCPUProfile(f)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cpu profile:", err)
-		return
-	}
-	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintln(os.Stderr, "cpu profile:", err)
-		return
 	}
 	time.Sleep(time.Until(until))
-	pprof.StopCPUProfile()
+	if err == nil {
+		pprof.StopCPUProfile()
+	}
+	return cpuTime() - c0
 }
 
 // percentile returns the q-quantile of lat (nearest rank), sorting lat.
@@ -462,6 +487,7 @@ func loadAverage() string {
 // its views.
 type world struct {
 	base     string
+	accesses int // per session
 	mint     func(sub string, role core.Role) (string, error)
 	patients []*patient
 	pros     []*professional
@@ -489,7 +515,7 @@ type professional struct {
 // setup creates, through the API, one appointment with a chat image and one
 // photo per patient, and a device per professional.
 func setup(ctx context.Context, srv *embeddedServer, o Options) (*world, error) {
-	w := &world{base: srv.url, mint: func(sub string, role core.Role) (string, error) {
+	w := &world{base: srv.url, accesses: o.AccessesPerSession, mint: func(sub string, role core.Role) (string, error) {
 		return srv.rt.Auth.Mint(sub, role, 24*time.Hour)
 	}}
 	clinicTok, err := w.mint("bench-clinic", core.RoleClinic)
@@ -565,12 +591,10 @@ func (w *world) chatURL(ctx context.Context, c *conn, i int) error {
 	return err
 }
 
-// sessionViews is the views a session needs: as many as the accesses the
-// hourly limit lets one grantee open on it allow.
-const sessionViews = core.DefaultAccessOpenLimit * ViewsPerAccess
 
-// view is one photo view by client i: a new session and a new access when
-// needed, then issue-key and its claim. A failure drops the access (and,
+// view is one photo view by client i: a new session (of exactly the views
+// its accesses allow) and a new access when needed, then issue-key and its
+// claim. A failure drops the access (and,
 // when the session cannot be used any more, the session), so that the next
 // view starts afresh.
 func (w *world) view(ctx context.Context, c *conn, i int) error {
@@ -587,10 +611,11 @@ func (w *world) view(ctx context.Context, c *conn, i int) error {
 }
 
 func (w *world) viewOnce(ctx context.Context, c *conn, pro *professional) error {
-	if pro.shareID == "" || (pro.accessID == "" && pro.accesses == core.DefaultAccessOpenLimit) {
+	needAccess := pro.accessID == "" || pro.views == ViewsPerAccess
+	if pro.shareID == "" || (needAccess && pro.accesses == w.accesses) {
 		body, err := json.Marshal(client.ShareRequest{
 			ProfessionalID: pro.id, PhotoIDs: []string{pro.patient.photoID},
-			ExpiresIn: 7200, MaxViews: sessionViews, ScreenshotPolicy: "warn", Purpose: "throughput benchmark",
+			ExpiresIn: 7200, MaxViews: w.accesses * ViewsPerAccess, ScreenshotPolicy: "warn", Purpose: "throughput benchmark",
 		})
 		if err != nil {
 			return err
@@ -605,9 +630,9 @@ func (w *world) viewOnce(ctx context.Context, c *conn, pro *professional) error 
 		if err := json.Unmarshal(b, &sh); err != nil {
 			return err
 		}
-		pro.shareID, pro.accesses, pro.accessID = sh.ShareID, 0, ""
+		pro.shareID, pro.accesses = sh.ShareID, 0
 	}
-	if pro.accessID == "" || pro.views == ViewsPerAccess {
+	if needAccess {
 		b, err := c.do(ctx, "POST", w.base+"/v1/shares/"+pro.shareID+"/access", pro.token, pro.device)
 		if err != nil {
 			return fmt.Errorf("open access: %w", err)
@@ -714,14 +739,14 @@ func (r Report) Write(w io.Writer) error {
 			thousands(sr), dur(median(row.Server, p50)), dur(median(row.Server, p99)), ratio, row.Target, met)
 	}
 	tw.Flush()
-	fmt.Fprintf(bw, "\nruns (rate/s, p50, p99, load average at the end, errors):\n")
+	fmt.Fprintf(bw, "\nruns (rate/s, p50, p99, cores this process used, load average at the end, errors):\n")
 	for _, row := range r.Rows {
 		fmt.Fprintf(bw, "%s, floor answers of %d bytes:\n", row.Name, row.BodyBytes)
 		for i := range row.Server {
 			f, s := row.Floor[i], row.Server[i]
-			fmt.Fprintf(bw, "  run %d: floor %s, %s, %s, load %s; MedShare %s, %s, %s, load %s, %d errors%s\n", i+1,
-				thousands(f.Rate), f.P50.Round(time.Microsecond), f.P99.Round(time.Microsecond), f.Load,
-				thousands(s.Rate), s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond), s.Load, s.Errors+f.Errors, firstErr(f, s))
+			fmt.Fprintf(bw, "  run %d: floor %s, %s, %s, %.2f cores, load %s; MedShare %s, %s, %s, %.2f cores, load %s, %d errors%s\n", i+1,
+				thousands(f.Rate), f.P50.Round(time.Microsecond), f.P99.Round(time.Microsecond), f.CPU, f.Load,
+				thousands(s.Rate), s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond), s.CPU, s.Load, s.Errors+f.Errors, firstErr(f, s))
 		}
 	}
 	return bw.Flush()
