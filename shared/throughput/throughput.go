@@ -591,7 +591,6 @@ func (w *world) chatURL(ctx context.Context, c *conn, i int) error {
 	return err
 }
 
-
 // view is one photo view by client i: a new session (of exactly the views
 // its accesses allow) and a new access when needed, then issue-key and its
 // claim. A failure drops the access (and,
