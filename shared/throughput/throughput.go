@@ -138,6 +138,10 @@ type Sample struct {
 	// and load generator together; 0 where not measured): below the
 	// machine's cores, the server waited rather than computed.
 	CPU float64
+	// WritesPerCommit is the embedded store's mean group, over the run
+	// (warm-up included; 0 for the floor), and PagesPerWrite the pages its
+	// commits wrote per write.
+	WritesPerCommit, PagesPerWrite float64
 }
 
 // Row is one line of the table: the floor's runs and the server's.
@@ -231,9 +235,14 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			if o.CPUProfile != "" {
 				prof = fmt.Sprintf("%s-%s-%d.pprof", o.CPUProfile, r.name, run)
 			}
+			c0 := srv.rt.Store.CommitStats()
 			s = drive(ctx, o, prof, r.op)
+			if c1 := srv.rt.Store.CommitStats(); c1.Commits > c0.Commits {
+				s.WritesPerCommit = float64(c1.Writes-c0.Writes) / float64(c1.Commits-c0.Commits)
+				s.PagesPerWrite = float64(c1.Pages-c0.Pages) / float64(c1.Writes-c0.Writes)
+			}
 			r.row.Server = append(r.row.Server, s)
-			fmt.Fprintf(o.Progress, "  %.0f/s, p50 %v, p99 %v, %.2f cores, load %s, %d errors %s\n", s.Rate, s.P50, s.P99, s.CPU, s.Load, s.Errors, s.FirstErr)
+			fmt.Fprintf(o.Progress, "  %.0f/s, p50 %v, p99 %v, %.2f cores %s, %.1f writes a commit, %.1f pages a write, load %s, %d errors %s\n", s.Rate, s.P50, s.P99, s.CPU, s.perOp(), s.WritesPerCommit, s.PagesPerWrite, s.Load, s.Errors, s.FirstErr)
 			if err := ctx.Err(); err != nil {
 				return Report{}, err
 			}
@@ -738,17 +747,25 @@ func (r Report) Write(w io.Writer) error {
 			thousands(sr), dur(median(row.Server, p50)), dur(median(row.Server, p99)), ratio, row.Target, met)
 	}
 	tw.Flush()
-	fmt.Fprintf(bw, "\nruns (rate/s, p50, p99, cores this process used, load average at the end, errors):\n")
+	fmt.Fprintf(bw, "\nruns (rate/s, p50, p99, cores this process used and its CPU time per operation, load average at the end, errors):\n")
 	for _, row := range r.Rows {
 		fmt.Fprintf(bw, "%s, floor answers of %d bytes:\n", row.Name, row.BodyBytes)
 		for i := range row.Server {
 			f, s := row.Floor[i], row.Server[i]
-			fmt.Fprintf(bw, "  run %d: floor %s, %s, %s, %.2f cores, load %s; MedShare %s, %s, %s, %.2f cores, load %s, %d errors%s\n", i+1,
-				thousands(f.Rate), f.P50.Round(time.Microsecond), f.P99.Round(time.Microsecond), f.CPU, f.Load,
-				thousands(s.Rate), s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond), s.CPU, s.Load, s.Errors+f.Errors, firstErr(f, s))
+			fmt.Fprintf(bw, "  run %d: floor %s, %s, %s, %.2f cores %s, load %s; MedShare %s, %s, %s, %.2f cores %s, %.1f writes a commit, %.1f pages a write, load %s, %d errors%s\n", i+1,
+				thousands(f.Rate), f.P50.Round(time.Microsecond), f.P99.Round(time.Microsecond), f.CPU, f.perOp(), f.Load,
+				thousands(s.Rate), s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond), s.CPU, s.perOp(), s.WritesPerCommit, s.PagesPerWrite, s.Load, s.Errors+f.Errors, firstErr(f, s))
 		}
 	}
 	return bw.Flush()
+}
+
+// perOp is the process's CPU time per operation, load generator included.
+func (s Sample) perOp() string {
+	if s.Rate == 0 || s.CPU == 0 {
+		return ""
+	}
+	return fmt.Sprintf("(%.0f µs/op)", s.CPU/s.Rate*1e6)
 }
 
 func dur(ns float64) string { return time.Duration(ns).Round(10 * time.Microsecond).String() }
