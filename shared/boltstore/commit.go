@@ -3,6 +3,7 @@ package boltstore
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -65,6 +66,21 @@ type committer struct {
 	// that is rolled back before the one that commits (tests of the rule
 	// above).
 	rerunAll bool
+
+	commits, writes, pages atomic.Int64 // committed transactions, the writes in them, the pages they wrote
+}
+
+// CommitStats counts the store's commits since it opened.
+type CommitStats struct {
+	Commits int64 // transactions committed
+	Writes  int64 // writes in them: Writes/Commits is the mean group
+	Pages   int64 // pages they wrote (each a pwrite), meta pages included
+}
+
+// CommitStats returns how many transactions the store committed, how many
+// writes they held and how many pages they wrote.
+func (s *Store) CommitStats() CommitStats {
+	return CommitStats{Commits: s.commit.commits.Load(), Writes: s.commit.writes.Load(), Pages: s.commit.pages.Load()}
 }
 
 // do runs fn in a read-write transaction shared with other writes, and
@@ -146,6 +162,10 @@ func (c *committer) commit(group []*write) []error {
 		if err := commitTx(tx); err != nil {
 			return fill(answers, err)
 		}
+		stats := tx.Stats()
+		c.commits.Add(1)
+		c.writes.Add(int64(len(live)))
+		c.pages.Add(stats.GetWrite())
 		return answers // nil for the committed ones, the refusals for the others
 	}
 }

@@ -133,6 +133,9 @@ func TestGroupCommit(t *testing.T) {
 	if got := g.groups(); len(got) != 2 || got[0] != 1 || got[1] != n-1 {
 		t.Errorf("groups committed: %v, want [1 %d]", got, n-1)
 	}
+	if st := s.CommitStats(); st.Commits != 2 || st.Writes != n || st.Pages < 2 {
+		t.Errorf("commit stats %+v, want 2 commits of %d writes, and their pages", st, n)
+	}
 	for i := range n {
 		h, err := s.AuditHead(ctx, fmt.Sprintf("patient-%d", i))
 		if err != nil || h.Seq != 1 {
