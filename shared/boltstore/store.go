@@ -1,8 +1,10 @@
 // Package boltstore is the embedded core.Store: one bbolt file holding the
 // same items, under the same keys (package storekeys), as the DynamoDB single
-// table (ARCHITECTURE §5). Every port method is one bbolt transaction, which gives
-// the atomicity that the DynamoDB adapter gets from one conditional write or
-// one TransactWriteItems.
+// table (ARCHITECTURE §5). Every port method runs in one bbolt transaction,
+// which gives the atomicity that the DynamoDB adapter gets from one
+// conditional write or one TransactWriteItems. Concurrent writes share a
+// transaction and its commit (group commit, commit.go); each is still all or
+// nothing, and returns only once it is on disk.
 package boltstore
 
 import (
