@@ -104,22 +104,34 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 	c.pending = c.pending[n:]
 	c.mu.Unlock()
 
-	answers := c.commit(group)
-
-	c.mu.Lock()
-	if len(c.pending) > 0 {
-		c.pending[0].wake <- true
-	} else {
-		c.leading = false
-		c.pending = nil
-	}
-	c.mu.Unlock()
-	for i, g := range group {
-		if g != w {
-			g.err = answers[i]
-			g.wake <- false
+	var answers []error
+	defer func() {
+		// Even when bbolt panics in a commit, the group is answered and
+		// the lead passes on: a panic recovered above (the HTTP edge
+		// turns it into a 500) must not leave every later write waiting.
+		p := recover()
+		if p != nil {
+			answers = fill(make([]error, len(group)), core.ErrInternal(fmt.Errorf("panic: %v", p), "store commit panicked"))
 		}
-	}
+		c.mu.Lock()
+		if len(c.pending) > 0 {
+			c.pending[0].wake <- true
+		} else {
+			c.leading = false
+			c.pending = nil
+		}
+		c.mu.Unlock()
+		for i, g := range group {
+			if g != w {
+				g.err = answers[i]
+				g.wake <- false
+			}
+		}
+		if p != nil {
+			panic(p)
+		}
+	}()
+	answers = c.commit(group)
 	return answers[0] // group[0] is w
 }
 
@@ -135,39 +147,53 @@ func (c *committer) commit(group []*write) []error {
 		c.runOnce(group, live, answers)
 	}
 	for {
-		tx, err := c.db.Begin(true)
-		if err != nil {
+		failed, err := c.try(group, live, answers)
+		switch {
+		case err != nil:
 			return fill(answers, err)
-		}
-		failed := -1
-		for k, i := range live {
-			if err := call(group[i].fn, tx); err != nil {
-				answers[i], failed = err, k
-				break
-			}
-		}
-		if failed >= 0 {
+		case failed >= 0:
 			// Its answer is kept for when the others are committed.
-			_ = tx.Rollback()
 			live = append(live[:failed], live[failed+1:]...)
 			continue
 		}
-		if c.beforeCommit != nil {
-			c.beforeCommit(len(group))
-		}
-		commitTx := (*bolt.Tx).Commit
-		if c.commitTx != nil {
-			commitTx = c.commitTx
-		}
-		if err := commitTx(tx); err != nil {
-			return fill(answers, err)
-		}
-		stats := tx.Stats()
-		c.commits.Add(1)
-		c.writes.Add(int64(len(live)))
-		c.pages.Add(stats.GetWrite())
 		return answers // nil for the committed ones, the refusals for the others
 	}
+}
+
+// try runs the live writes of group in one transaction. When one of them
+// fails, it rolls the transaction back and returns that write's place in
+// live (its error in answers); otherwise it commits, and returns the
+// commit's error. The transaction never outlives it, even in a panic.
+func (c *committer) try(group []*write, live []int, answers []error) (failed int, err error) {
+	tx, err := c.db.Begin(true)
+	if err != nil {
+		return -1, err
+	}
+	// After a commit, or a failed one (which bbolt rolled back), this does
+	// nothing (ErrTxClosed); after a refusal or a panic it releases the
+	// writer's lock.
+	defer tx.Rollback()
+	for k, i := range live {
+		if err := call(group[i].fn, tx); err != nil {
+			answers[i] = err
+			return k, nil
+		}
+	}
+	if c.beforeCommit != nil {
+		c.beforeCommit(len(group))
+	}
+	commitTx := (*bolt.Tx).Commit
+	if c.commitTx != nil {
+		commitTx = c.commitTx
+	}
+	if err := commitTx(tx); err != nil {
+		return -1, err
+	}
+	stats := tx.Stats()
+	c.commits.Add(1)
+	c.writes.Add(int64(len(live)))
+	c.pages.Add(stats.GetWrite())
+	return -1, nil
 }
 
 // runOnce runs the live fns in a transaction that it rolls back, as a rerun

@@ -296,3 +296,51 @@ func TestWritesRunAgain(t *testing.T) {
 		}})
 	})
 }
+
+// TestGroupCommitPanics: when bbolt panics in a commit, the caller of the
+// write that led it sees the panic, the other writes of its group fail with
+// an internal error, nothing of theirs is written, the writer's lock is
+// released and the lead passed on, and the next writes commit.
+func TestGroupCommitPanics(t *testing.T) {
+	s := openTemp(t)
+	g := newGate(s, 1)
+	g.failing = func(k int) error {
+		if k == 2 {
+			panic("bbolt is broken")
+		}
+		return nil
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.AppendAudit(ctx, linked("patient-0", "rq-0")); err != nil {
+			t.Errorf("the held write: %v", err)
+		}
+	})
+	<-g.held
+	leader := make(chan any, 1)
+	go func() {
+		defer func() { leader <- recover() }()
+		s.AppendAudit(ctx, linked("patient-1", "rq-1"))
+	}()
+	waitPending(t, s, 1)
+	other := make(chan error, 1)
+	go func() { other <- s.AppendAudit(ctx, linked("patient-2", "rq-2")) }()
+	waitPending(t, s, 2)
+	g.release(1)
+	wg.Wait()
+	if p := <-leader; p == nil {
+		t.Error("the caller of the write that led the panicking commit did not see the panic")
+	}
+	if err := <-other; core.KindOf(err) != core.KindInternal {
+		t.Errorf("the other write of the panicking commit: %v, want an internal error", err)
+	}
+	if err := s.AppendAudit(ctx, linked("patient-3", "rq-3")); err != nil {
+		t.Errorf("a write after the panic: %v", err)
+	}
+	for _, p := range []string{"patient-1", "patient-2"} {
+		if h, err := s.AuditHead(ctx, p); err != nil || h.Seq != 0 {
+			t.Errorf("%s, written in the panicking commit: head %+v, %v; want nothing", p, h, err)
+		}
+	}
+}
