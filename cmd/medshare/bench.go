@@ -23,7 +23,7 @@ const benchUsage = `usage:
       with the same environment and event, and prints each one's init median,
       its ratio to the hello world's and its arm64 size (run it from the
       repository; make bench-coldstart)
-  medshare bench throughput [--duration 10s] [--warmup 1s] [--runs 3] [--clients 32] [--patients N] [--cpuprofile PREFIX]
+  medshare bench throughput [--duration 3s] [--warmup 500ms] [--runs 10] [--clients 32] [--patients N] [--cpuprofile PREFIX]
       serves a trivial JSON server (the floor) and the embedded server on
       loopback, drives both with the same load (keep-alive clients) and
       prints the chat signed URLs/s and photo views/s with p50, p99 and the
@@ -106,9 +106,9 @@ func benchThroughput(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := flag.NewFlagSet("bench throughput", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o throughput.Options
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time of each run")
-	fs.DurationVar(&o.Warmup, "warmup", time.Second, "time before each run's measure")
-	fs.IntVar(&o.Runs, "runs", 3, "runs of each server on each row, interleaved")
+	fs.DurationVar(&o.Duration, "duration", 3*time.Second, "measured time of each run")
+	fs.DurationVar(&o.Warmup, "warmup", 500*time.Millisecond, "time before each run's measure")
+	fs.IntVar(&o.Runs, "runs", 10, "runs of each server on each row, interleaved")
 	fs.IntVar(&o.Clients, "clients", 32, "concurrent keep-alive clients")
 	fs.IntVar(&o.Patients, "patients", 0, "patients, so audit chains, the load writes to (default: one per client)")
 	fs.StringVar(&o.DataDir, "data-dir", "", "the embedded server's data directory, new (default: a temporary one, removed)")

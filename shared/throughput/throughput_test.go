@@ -52,3 +52,25 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("percentile of nothing: %v", got)
 	}
 }
+
+// TestRatios: each run's rate over the floor run's just before it, and
+// their median.
+func TestRatios(t *testing.T) {
+	r := Row{
+		Floor:  []Sample{{Rate: 100}, {Rate: 200}, {Rate: 50}},
+		Server: []Sample{{Rate: 10}, {Rate: 60}, {Rate: 10}},
+	}
+	got := r.Ratios()
+	want := []float64{0.1, 0.3, 0.2}
+	if len(got) != len(want) {
+		t.Fatalf("ratios %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("ratio %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if m := median(got, func(x float64) float64 { return x }); m != 0.2 {
+		t.Errorf("median %v, want 0.2", m)
+	}
+}
