@@ -91,8 +91,8 @@ func TestReadmeChatWalkthrough(t *testing.T) {
 	}
 	srv := startServer(t, start)
 	parts := steps(t, script)
-	if len(parts) != 8 {
-		t.Fatalf("the walkthrough has steps 1 to %d; this test checks steps 1 to 7", len(parts)-1)
+	if len(parts) != 9 {
+		t.Fatalf("the walkthrough has steps 1 to %d; this test checks steps 1 to 8", len(parts)-1)
 	}
 
 	var b strings.Builder
@@ -172,7 +172,31 @@ func TestReadmeChatWalkthrough(t *testing.T) {
 		stranger.Error.Code != unknown.Error.Code || stranger.Error.Message != unknown.Error.Message {
 		t.Errorf("step 6 printed %s; an unknown id answers %d %s; want the same not_found", out[6], status, body)
 	}
-	// Step 7: the trail holds the upload, the granted and the denied
+	// Step 7: the professional's page of the appointment's images holds
+	// the image; the stranger's answer is an unknown appointment's.
+	pageJSON, strangerList, _ := strings.Cut(out[7], "\n}\n")
+	var page struct {
+		Items []struct {
+			ImageID    string `json:"image_id"`
+			URL        string `json:"url"`
+			UploaderID string `json:"uploader_id"`
+		} `json:"items"`
+		NextCursor string `json:"next_cursor"`
+	}
+	decodeOne(t, "step 7 (the list)", pageJSON+"\n}", &page)
+	if len(page.Items) != 1 || page.Items[0].ImageID != up.ImageID || page.Items[0].URL != up.URL ||
+		page.Items[0].UploaderID != "demo-patient" || page.NextCursor != "" {
+		t.Errorf("step 7 listed %s, want the one image %s uploaded by demo-patient", pageJSON, up.ImageID)
+	}
+	var strangerAnswer, unknownAppt errorBody
+	decodeOne(t, "step 7 (the stranger)", strangerList, &strangerAnswer)
+	status, body = call(t, "GET", srv.api+"/api/appointments/no-such-appointment/chat-images", proToken, "")
+	decodeOne(t, "an unknown appointment", body, &unknownAppt)
+	if status != http.StatusNotFound || strangerAnswer.Error.Code != "not_found" ||
+		strangerAnswer.Error.Message != unknownAppt.Error.Message {
+		t.Errorf("step 7: the stranger's list printed %s; an unknown appointment answers %d %s; want the same not_found", strangerList, status, body)
+	}
+	// Step 8: the trail holds the upload, the granted and the denied
 	// request, and verifies.
 	type record struct {
 		Seq      int    `json:"seq"`
@@ -186,20 +210,20 @@ func TestReadmeChatWalkthrough(t *testing.T) {
 		Valid   bool `json:"valid"`
 		Records int  `json:"records"`
 	}
-	dec := json.NewDecoder(strings.NewReader(out[7]))
+	dec := json.NewDecoder(strings.NewReader(out[8]))
 	for {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err == io.EOF {
 			break
 		} else if err != nil {
-			t.Fatalf("step 7 printed %s: %v", out[7], err)
+			t.Fatalf("step 8 printed %s: %v", out[8], err)
 		}
 		if bytes.Contains(raw, []byte(`"valid"`)) {
-			decodeOne(t, "step 7 (verify)", string(raw), &verify)
+			decodeOne(t, "step 8 (verify)", string(raw), &verify)
 			continue
 		}
 		var r record
-		decodeOne(t, "step 7 (a record)", string(raw), &r)
+		decodeOne(t, "step 8 (a record)", string(raw), &r)
 		records = append(records, r)
 	}
 	for _, want := range []record{
@@ -210,11 +234,11 @@ func TestReadmeChatWalkthrough(t *testing.T) {
 		if !slices.ContainsFunc(records, func(r record) bool {
 			return r.Action == want.Action && r.ActorID == want.ActorID && r.Outcome == want.Outcome && r.SourceIP == "127.0.0.1"
 		}) {
-			t.Errorf("step 7: no record %s by %s (%s) from 127.0.0.1 in %+v", want.Action, want.ActorID, want.Outcome, records)
+			t.Errorf("step 8: no record %s by %s (%s) from 127.0.0.1 in %+v", want.Action, want.ActorID, want.Outcome, records)
 		}
 	}
 	if !verify.Valid || verify.Records != len(records) {
-		t.Errorf("step 7: verify says valid=%v over %d records, want valid over the %d listed", verify.Valid, verify.Records, len(records))
+		t.Errorf("step 8: verify says valid=%v over %d records, want valid over the %d listed", verify.Valid, verify.Records, len(records))
 	}
 }
 

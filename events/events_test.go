@@ -77,10 +77,10 @@ func TestSampleEvents(t *testing.T) {
 	}
 
 	files, _ := filepath.Glob("*.json")
-	if len(files) != len(httpapi.Routes) || len(samples.Order) != len(httpapi.Routes) {
-		t.Errorf("%d sample events and %d ordered ops for %d routes", len(files), len(samples.Order), len(httpapi.Routes))
+	if len(files) != len(httpapi.Routes()) || len(samples.Order) != len(httpapi.Routes()) {
+		t.Errorf("%d sample events and %d ordered ops for %d routes", len(files), len(samples.Order), len(httpapi.Routes()))
 	}
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		if !slices.Contains(samples.Order, r.Op) {
 			t.Errorf("route %s has no place in samples.Order", r.Op)
 		}
@@ -103,15 +103,22 @@ func TestSampleEvents(t *testing.T) {
 			if ev.RequestContext.HTTP.Method != r.Method {
 				t.Errorf("method %q, want %q", ev.RequestContext.HTTP.Method, r.Method)
 			}
-			resp, err := rt.Handler.Function(op)(context.Background(), ev)
+			resp, err := rt.Handler.Function(r)(context.Background(), ev)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if resp.StatusCode != samples.Status[op] {
 				t.Errorf("status %d (%s), want %d", resp.StatusCode, resp.Body, samples.Status[op])
 			}
-			if op == "issue-key" && resp.StatusCode == 201 {
+			switch {
+			case op == "issue-key" && resp.StatusCode == 201:
 				openSampleKey(t, resp.Body)
+			case op == "photo-key" && resp.StatusCode == 200:
+				openSampleOwnerKey(t, resp.Body)
+			case op == "list-chat-images" && resp.StatusCode == 200:
+				if !strings.Contains(resp.Body, `"image_id":"`+samples.ChatImage+`"`) {
+					t.Errorf("the list does not hold the sample chat image: %s", resp.Body)
+				}
 			}
 		})
 	}
@@ -137,6 +144,29 @@ func openSampleKey(t *testing.T, body string) {
 	got, err := core.OpenKey(priv, k.SealedKey, core.SealInfo(k.KeyID, samples.Photo, samples.Access))
 	if err != nil || !bytes.Equal(got, bytes.Repeat([]byte{7}, 32)) {
 		t.Errorf("the sample device cannot open the sealed key to the photo's data key: %v", err)
+	}
+}
+
+// openSampleOwnerKey opens the sealed key of the photo-key event (the
+// patient's own key, sealed to the sample device) with the sample device's
+// private key under the owner's info: the photo's data key comes out.
+func openSampleOwnerKey(t *testing.T, body string) {
+	t.Helper()
+	var k struct {
+		PhotoID   string `json:"photo_id"`
+		SealedKey []byte `json:"sealed_key"`
+	}
+	if err := json.Unmarshal([]byte(body), &k); err != nil {
+		t.Fatal(err)
+	}
+	kem, _ := hpke.NewKEM(core.KEMX25519)
+	priv, err := kem.NewPrivateKey(bytes.Repeat([]byte{2}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := core.OpenKey(priv, k.SealedKey, core.OwnerSealInfo(samples.Photo, samples.Patient))
+	if err != nil || k.PhotoID != samples.Photo || !bytes.Equal(got, bytes.Repeat([]byte{7}, 32)) {
+		t.Errorf("the sample device cannot open the owner's sealed key to the photo's data key: %v", err)
 	}
 }
 

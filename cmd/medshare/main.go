@@ -110,8 +110,8 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if *sub == "" || *role == "" {
 		return errors.New("token: --sub and --role are required")
 	}
-	if *ttl <= 0 || *ttl > 30*24*time.Hour {
-		return errors.New("token: --ttl must be between 1s and 720h")
+	if *ttl <= 0 || *ttl > devauth.MaxTTL {
+		return fmt.Errorf("token: --ttl must be more than 0 and at most %v", devauth.MaxTTL)
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return fmt.Errorf("token: %w", err)

@@ -252,6 +252,10 @@ func TestTokenCommand(t *testing.T) {
 		{"the operators' id", []string{"--sub", "medshare-ops", "--role", "clinic"}, false},
 		{"the system role", []string{"--sub", "u1", "--role", "system"}, false},
 		{"bad ttl", []string{"--sub", "u1", "--role", "patient", "--ttl", "-1s"}, false},
+		{"no ttl", []string{"--sub", "u1", "--role", "patient", "--ttl", "0s"}, false},
+		{"the longest ttl", []string{"--sub", "u1", "--role", "patient", "--ttl", "720h"}, true},
+		{"ttl past the longest", []string{"--sub", "u1", "--role", "patient", "--ttl", "720h1s"}, false},
+		{"ttl of a year", []string{"--sub", "u1", "--role", "patient", "--ttl", "8760h"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer

@@ -230,7 +230,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("serve: --public-url %q: with TLS on it must be an https URL", *publicURL)
 	}
 
-	rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: *publicURL, Config: cfg, Log: log, Limits: limits})
+	rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: *publicURL, Config: cfg, Log: log, Limits: limits,
+		Demo: demoSignIn(*demo, bound, log)})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -64,6 +64,9 @@ type APIProps struct {
 	LogsKey      awskms.IKey
 	LogRetention awslogs.RetentionDays
 	Config       Config
+	// Portal, when not nil, is the browser portal: its app client joins
+	// the authorizer's audience and its origin the API's CORS origins.
+	Portal *Portal
 }
 
 // API is the HTTP API: one route per entry of the route table, each
@@ -95,7 +98,7 @@ type API struct {
 // Roles returns the roles of the route table, each a user pool group.
 func Roles() []core.Role {
 	var roles []core.Role
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		for _, role := range r.Roles {
 			if !slices.Contains(roles, role) {
 				roles = append(roles, role)
@@ -169,16 +172,23 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 		})
 		a.Issuer = jsii.String("https://cognito-idp." + *st.Region() + ".amazonaws.com/" + *a.UserPool.UserPoolId())
 		a.Audience = &[]*string{a.Client.UserPoolClientId()}
+		if p.Portal != nil {
+			*a.Audience = append(*a.Audience, p.Portal.AddClient(a.UserPool).UserPoolClientId())
+		}
 	}
 	authorizer := awsapigatewayv2authorizers.NewHttpJwtAuthorizer(jsii.String("Jwt"), a.Issuer, &awsapigatewayv2authorizers.HttpJwtAuthorizerProps{
 		JwtAudience:    a.Audience,
 		IdentitySource: jsii.Strings("$request.header.Authorization"),
 	})
 
+	origins := p.Config.CORSOrigins
+	if p.Portal != nil {
+		origins = append(slices.Clone(origins), *p.Portal.Origin())
+	}
 	var cors *awsapigatewayv2.CorsPreflightOptions
-	if len(p.Config.CORSOrigins) > 0 {
+	if len(origins) > 0 {
 		cors = &awsapigatewayv2.CorsPreflightOptions{
-			AllowOrigins: jsii.Strings(p.Config.CORSOrigins...),
+			AllowOrigins: jsii.Strings(origins...),
 			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{
 				awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST,
 				awsapigatewayv2.CorsHttpMethod_PUT, awsapigatewayv2.CorsHttpMethod_DELETE,
@@ -189,7 +199,7 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 	}
 	a.HTTPAPI = awsapigatewayv2.NewHttpApi(c, jsii.String("Http"), &awsapigatewayv2.HttpApiProps{
 		ApiName:            jsii.String(p.Config.StackName),
-		Description:        jsii.String("MedShare HTTP API (routes from httpapi.Routes)"),
+		Description:        jsii.String("MedShare HTTP API (routes from httpapi.Routes())"),
 		CreateDefaultStage: jsii.Bool(false),
 		CorsPreflight:      cors,
 	})
@@ -217,7 +227,7 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 	})
 
 	routeSettings := map[string]any{}
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		fn := p.Functions.ByName[r.Op].Fn
 		integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(pascal(r.Op)+"Integration"), fn,
 			&awsapigatewayv2integrations.HttpLambdaIntegrationProps{

@@ -6,6 +6,9 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"html"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +19,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/cdnblob"
+	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/portal"
 )
 
 var (
@@ -66,15 +71,28 @@ func TestChatCDN(t *testing.T) {
 		t.Fatal("no chat CDN with a public key in the context")
 	}
 	id := func(c any) string { return logicalID(s.stack.Stack, c) }
+	// The portal has a distribution, an origin access control and
+	// response-headers policies of its own: the CDN's are found by their
+	// construct.
 	distID, kgID, oacID := id(cdn.Distribution.Node().DefaultChild()), id(cdn.KeyGroup.Node().DefaultChild()), ""
 	for oid := range s.resources("AWS::CloudFront::OriginAccessControl") {
-		oacID = oid
+		if strings.HasPrefix(oid, "ChatCdn") {
+			oacID = oid
+		}
+	}
+	mine := func(typ, id string) map[string]any {
+		t.Helper()
+		r, ok := s.resources(typ)[id]
+		if !ok {
+			t.Fatalf("no %s %s", typ, id)
+		}
+		return r
 	}
 	secretID, secretKeyID, logsID := id(cdn.Secret.Node().DefaultChild()), id(cdn.SecretKey.Node().DefaultChild()), id(cdn.Logs.Node().DefaultChild())
 	objID, accessLogsID := keyID(s, "bucket"), keyID(s, "logbucket")
 
 	t.Run("distribution", func(t *testing.T) {
-		_, d := only(t, s, "AWS::CloudFront::Distribution")
+		d := mine("AWS::CloudFront::Distribution", distID)
 		cfg := props(d)["DistributionConfig"].(map[string]any)
 		b := cfg["DefaultCacheBehavior"].(map[string]any)
 		if b["ViewerProtocolPolicy"] != "https-only" || s.render(b["AllowedMethods"]) != "GET,HEAD" {
@@ -97,8 +115,8 @@ func TestChatCDN(t *testing.T) {
 		if got := s.render(o["DomainName"]); got != "bucket" {
 			t.Errorf("origin %s, want the objects' bucket", got)
 		}
-		if o["OriginPath"] != "/"+strings.TrimSuffix(ChatPrefix, "/") {
-			t.Errorf("origin path %v, want /%s: no other prefix is reachable", o["OriginPath"], strings.TrimSuffix(ChatPrefix, "/"))
+		if o["OriginPath"] != "/"+strings.TrimSuffix(lambdafn.ChatPrefix, "/") {
+			t.Errorf("origin path %v, want /%s: no other prefix is reachable", o["OriginPath"], strings.TrimSuffix(lambdafn.ChatPrefix, "/"))
 		}
 		if got := s.render(o["OriginAccessControlId"]); got != oacID {
 			t.Errorf("origin access control %s, want %s", got, oacID)
@@ -113,7 +131,7 @@ func TestChatCDN(t *testing.T) {
 	})
 
 	t.Run("origin access control", func(t *testing.T) {
-		_, oac := only(t, s, "AWS::CloudFront::OriginAccessControl")
+		oac := mine("AWS::CloudFront::OriginAccessControl", oacID)
 		c := props(oac)["OriginAccessControlConfig"].(map[string]any)
 		if c["SigningBehavior"] != "always" || c["SigningProtocol"] != "sigv4" || c["OriginAccessControlOriginType"] != "s3" {
 			t.Errorf("origin access control %v, want SigV4 on every request to S3", c)
@@ -139,7 +157,7 @@ func TestChatCDN(t *testing.T) {
 					s.render(st["Resource"])+" "+s.conditions(st["Condition"]))
 			}
 		}
-		want := []string{"cloudfront.amazonaws.com s3:GetObject bucket/" + ChatPrefix + "* StringEquals{AWS:SourceArn=arn:${Partition}:cloudfront::${AccountId}:distribution/" + distID + "}"}
+		want := []string{"cloudfront.amazonaws.com s3:GetObject bucket/" + lambdafn.ChatPrefix + "* StringEquals{AWS:SourceArn=arn:${Partition}:cloudfront::${AccountId}:distribution/" + distID + "}"}
 		if diff := cmp.Diff(want, allows); diff != "" {
 			t.Errorf("object bucket policy's Allow statements (-want +got):\n%s", diff)
 		}
@@ -270,7 +288,7 @@ func TestChatCDN(t *testing.T) {
 	})
 
 	t.Run("headers", func(t *testing.T) {
-		_, h := only(t, s, "AWS::CloudFront::ResponseHeadersPolicy")
+		h := mine("AWS::CloudFront::ResponseHeadersPolicy", id(cdn.Headers.Node().DefaultChild()))
 		cfg := props(h)["ResponseHeadersPolicyConfig"].(map[string]any)
 		sec := cfg["SecurityHeadersConfig"].(map[string]any)
 		for _, k := range []string{"ContentTypeOptions", "FrameOptions", "ReferrerPolicy", "StrictTransportSecurity", "ContentSecurityPolicy"} {
@@ -282,8 +300,31 @@ func TestChatCDN(t *testing.T) {
 			t.Errorf("frame options %v", sec["FrameOptions"])
 		}
 		cors := cfg["CorsConfig"].(map[string]any)
-		if got := s.render(cors["AccessControlAllowOrigins"].(map[string]any)["Items"]); got != "https://app.example.com" {
-			t.Errorf("CORS origins %s, want the stack's", got)
+		if got := s.render(cors["AccessControlAllowOrigins"].(map[string]any)["Items"]); got != "https://app.example.com,https://cdn" {
+			t.Errorf("CORS origins %s, want the stack's and the portal's", got)
+		}
+	})
+
+	// The portal shows chat images from the distribution: its header CSP
+	// allows CloudFront's domains, and the <meta> CSP deployed in its
+	// index.html the distribution's own.
+	t.Run("portal", func(t *testing.T) {
+		pt := mine("AWS::CloudFront::ResponseHeadersPolicy", id(s.stack.Portal.Headers.Node().DefaultChild()))
+		csp := s.render(props(pt)["ResponseHeadersPolicyConfig"].(map[string]any)["SecurityHeadersConfig"].(map[string]any)["ContentSecurityPolicy"].(map[string]any)["ContentSecurityPolicy"])
+		for _, directive := range []string{"img-src", "connect-src"} {
+			if !strings.Contains(csp, directive) || !strings.Contains(strings.SplitN(strings.SplitN(csp, directive, 2)[1], ";", 2)[0], " https://*.cloudfront.net") {
+				t.Errorf("the portal's header CSP %q: %s does not allow https://*.cloudfront.net", csp, directive)
+			}
+		}
+		// The markers of deploy-time values render as the resource's name.
+		page := stagedFile(t, s, "index.html")
+		meta := regexp.MustCompile(`<meta http-equiv="Content-Security-Policy" content="([^"]*)">`).FindStringSubmatch(page)
+		want := portal.CSPMeta(portal.Origins{
+			Media:   append(slices.Clone(exactOrigins.Media), "https://"+s.name(distID)),
+			Connect: exactOrigins.Connect,
+		})
+		if meta == nil || html.UnescapeString(meta[1]) != want {
+			t.Errorf("the deployed index.html's CSP:\n%s\nwant %s", page, want)
 		}
 	})
 
@@ -332,8 +373,8 @@ func TestChatCDN(t *testing.T) {
 // no distribution).
 func TestNoChatCDNByDefault(t *testing.T) {
 	s := synth(t, nil)
-	if s.stack.ChatCDN != nil || len(s.resources("AWS::CloudFront::Distribution")) != 0 {
-		t.Error("a chat CDN without chatCdnPublicKey")
+	if s.stack.ChatCDN != nil || len(s.resources("AWS::CloudFront::Distribution")) != 1 {
+		t.Error("a chat CDN without chatCdnPublicKey (the one distribution is the portal's)")
 	}
 	env := props(s.resources("AWS::Lambda::Function")[s.fns[ChatCDNFunction]])["Environment"].(map[string]any)["Variables"].(map[string]any)
 	if _, ok := env[cdnblob.EnvDomain]; ok {

@@ -19,14 +19,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/aws/constructs-go/constructs/v10"
 
-	"github.com/medshare/medshare/shared/httpapi"
-	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 // The context keys the app reads (cdk.json, or `-c key=value`).
@@ -44,6 +44,8 @@ const (
 	CtxThrottleRate          = "throttleRate"          // API steady-state requests per second (default 50)
 	CtxThrottleBurst         = "throttleBurst"         // API burst (default 100)
 	CtxTerminationProtection = "terminationProtection" // stack termination protection (default true)
+	CtxPortalDir             = "portalDir"             // the built portal, index.html at its root (default web/dist)
+	CtxCognitoDomainPrefix   = "cognitoDomainPrefix"   // the hosted UI's domain prefix (default <stack name>-<account id>)
 	// CtxChatCDNPublicKey enables CloudFront delivery of chat images: the
 	// public key (RSA 2048) of the key pair that signs their URLs, as the
 	// one line of base64 that `medshare cdn-key generate` prints (its DER),
@@ -73,6 +75,12 @@ type Config struct {
 	ThrottleRate          float64
 	ThrottleBurst         int
 	TerminationProtection bool
+	// PortalDir is the built portal that the stack deploys (web/dist).
+	PortalDir string
+	// CognitoDomainPrefix is the prefix of the hosted UI's domain
+	// (https://<prefix>.auth.<region>.amazoncognito.com), which must be
+	// unique in the region; "" takes <lowercased stack name>-<account id>.
+	CognitoDomainPrefix string
 	// ChatCDNPublicKeys, when set, put chat images behind CloudFront
 	// (ChatCDN): the public keys its key group trusts, in PEM, the current
 	// one first.
@@ -87,6 +95,7 @@ const (
 	DefaultNoncurrentVersionDays = 30
 	DefaultThrottleRate          = 50
 	DefaultThrottleBurst         = 100
+	DefaultPortalDir             = "web/dist"
 )
 
 // retentionDays are the values CloudWatch Logs accepts.
@@ -128,6 +137,8 @@ func ParseConfig(get func(string) string) (Config, error) {
 		OIDCAudience:          list(get(CtxOIDCAudience)),
 		CORSOrigins:           list(get(CtxCORSOrigins)),
 		AlarmEmail:            get(CtxAlarmEmail),
+		PortalDir:             or(get(CtxPortalDir), DefaultPortalDir),
+		CognitoDomainPrefix:   get(CtxCognitoDomainPrefix),
 		LogRetentionDays:      DefaultLogRetentionDays,
 		NoncurrentVersionDays: DefaultNoncurrentVersionDays,
 		ThrottleRate:          DefaultThrottleRate,
@@ -177,6 +188,9 @@ func ParseConfig(get func(string) string) (Config, error) {
 			return c, fmt.Errorf("context %s: %q is not an origin (https://host[:port])", CtxCORSOrigins, o)
 		}
 	}
+	if p := c.CognitoDomainPrefix; p != "" && (!cognitoPrefix.MatchString(p) || strings.Contains(p, "aws") || strings.Contains(p, "amazon") || strings.Contains(p, "cognito")) {
+		return c, fmt.Errorf("context %s=%q: want 1-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen, without aws, amazon or cognito", CtxCognitoDomainPrefix, p)
+	}
 	if c.AlarmEmail != "" && !strings.Contains(c.AlarmEmail, "@") {
 		return c, fmt.Errorf("context %s=%q: want an email address", CtxAlarmEmail, c.AlarmEmail)
 	}
@@ -184,6 +198,17 @@ func ParseConfig(get func(string) string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// cognitoPrefix is the shape Cognito accepts for a domain prefix.
+var cognitoPrefix = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// CheckPortal reports a portal directory without index.html.
+func CheckPortal(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
+		return fmt.Errorf("no index.html in %s: build the portal (make web) or point context %s at it", dir, CtxPortalDir)
+	}
+	return nil
 }
 
 // cdnPublicKeys checks the chat CDN's public keys and returns them in PEM:
@@ -253,18 +278,10 @@ func publicKeyFingerprint(p string) (string, error) {
 }
 
 // FunctionNames lists every function of the stack: one per route of the route
-// table, then one per scheduled job. Each name is also the function's
-// directory under functions/ and under the asset directory.
-func FunctionNames() []string {
-	var names []string
-	for _, r := range httpapi.Routes {
-		names = append(names, r.Op)
-	}
-	for _, j := range jobs.Jobs {
-		names = append(names, j.Name)
-	}
-	return names
-}
+// table, then one per scheduled job (lambdafn.Names, the names of
+// lambdafn.Permissions). Each name is also the function's directory under
+// functions/ and under the asset directory.
+func FunctionNames() []string { return lambdafn.Names() }
 
 // CheckAssets reports the functions whose bootstrap is missing from dir.
 func CheckAssets(dir string) error {

@@ -11,7 +11,7 @@ func TestParseConfig(t *testing.T) {
 	defaults := Config{
 		StackName: DefaultStackName, AssetDir: DefaultAssetDir, LogRetentionDays: DefaultLogRetentionDays,
 		NoncurrentVersionDays: DefaultNoncurrentVersionDays, ThrottleRate: DefaultThrottleRate,
-		ThrottleBurst: DefaultThrottleBurst, TerminationProtection: true,
+		ThrottleBurst: DefaultThrottleBurst, TerminationProtection: true, PortalDir: DefaultPortalDir,
 	}
 	tests := []struct {
 		name    string
@@ -27,7 +27,7 @@ func TestParseConfig(t *testing.T) {
 				CtxAssetDir: "/tmp/fns", CtxOIDCIssuer: "https://id.example.com/", CtxOIDCAudience: "app, web",
 				CtxCORSOrigins: "https://app.example.com,http://localhost:3000", CtxAlarmEmail: "ops@example.com",
 				CtxLogRetentionDays: "731", CtxNoncurrentDays: "7", CtxThrottleRate: "20", CtxThrottleBurst: "40",
-				CtxTerminationProtection: "false",
+				CtxTerminationProtection: "false", CtxPortalDir: "/tmp/portal", CtxCognitoDomainPrefix: "medshare-staging-7",
 			},
 			want: func(c *Config) {
 				c.StackName, c.Account, c.Region, c.AssetDir = "MedShareStaging", "111122223333", "eu-west-1", "/tmp/fns"
@@ -35,6 +35,7 @@ func TestParseConfig(t *testing.T) {
 				c.CORSOrigins = []string{"https://app.example.com", "http://localhost:3000"}
 				c.AlarmEmail, c.LogRetentionDays, c.NoncurrentVersionDays = "ops@example.com", 731, 7
 				c.ThrottleRate, c.ThrottleBurst, c.TerminationProtection = 20, 40, false
+				c.PortalDir, c.CognitoDomainPrefix = "/tmp/portal", "medshare-staging-7"
 			},
 		},
 		{name: "retention not a CloudWatch value", ctx: map[string]string{CtxLogRetentionDays: "100"}, wantErr: "logRetentionDays=100"},
@@ -48,6 +49,9 @@ func TestParseConfig(t *testing.T) {
 		{name: "throttle out of range", ctx: map[string]string{CtxThrottleRate: "0"}, wantErr: "throttleRate"},
 		{name: "termination protection not a bool", ctx: map[string]string{CtxTerminationProtection: "maybe"}, wantErr: "true or false"},
 		{name: "alarm email", ctx: map[string]string{CtxAlarmEmail: "ops"}, wantErr: "email"},
+		{name: "domain prefix uppercase", ctx: map[string]string{CtxCognitoDomainPrefix: "MedShare"}, wantErr: "cognitoDomainPrefix"},
+		{name: "domain prefix ends with a hyphen", ctx: map[string]string{CtxCognitoDomainPrefix: "medshare-"}, wantErr: "cognitoDomainPrefix"},
+		{name: "domain prefix names cognito", ctx: map[string]string{CtxCognitoDomainPrefix: "my-cognito-login"}, wantErr: "cognitoDomainPrefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +71,16 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestCheckPortal(t *testing.T) {
+	err := CheckPortal(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "index.html") || !strings.Contains(err.Error(), CtxPortalDir) {
+		t.Errorf("CheckPortal of an empty dir = %v, want the missing page and the fix", err)
+	}
+	if err := CheckPortal("../../" + DefaultPortalDir); err != nil {
+		t.Errorf("CheckPortal of the committed portal: %v", err)
 	}
 }
 

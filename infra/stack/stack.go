@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -10,6 +11,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/medshare/medshare/shared/cdnblob"
+	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 // FeatureFlags are the CDK feature flags the stack is written for; NewApp
@@ -49,6 +51,7 @@ type Stack struct {
 	Jobs       *Jobs
 	Functions  *Functions
 	API        *API
+	Portal     *Portal
 	Monitoring *Monitoring
 	// ChatCDN is nil unless Config.ChatCDNPublicKeys is set.
 	ChatCDN *ChatCDN
@@ -59,6 +62,9 @@ type Stack struct {
 // finding as an error, which fails `cdk synth` and `cdk deploy`.
 func New(app awscdk.App, cfg Config) (*Stack, error) {
 	if err := CheckAssets(cfg.AssetDir); err != nil {
+		return nil, err
+	}
+	if err := CheckPortal(cfg.PortalDir); err != nil {
 		return nil, err
 	}
 	props := &awscdk.StackProps{
@@ -91,16 +97,32 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 	// Only the function that wraps photo keys may Encrypt under their
 	// context, only the one that unwraps them may Decrypt.
 	s.Keys.RestrictPhotoContext(
-		s.Functions.Roles(func(a Access) bool { return a.Wrap }),
-		s.Functions.Roles(func(a Access) bool { return a.Unwrap }))
+		s.Functions.Roles(func(a lambdafn.Access) bool { return a.Wrap }),
+		s.Functions.Roles(func(a lambdafn.Access) bool { return a.Unwrap }))
 	s.Jobs.Schedule(s.Functions)
+	// The portal comes before the API and the chat CDN, whose CORS (and
+	// the API's authorizer) name it, and is configured after them, with
+	// the API's URL and the CDN's domain, which its page's CSP names.
+	prefix := cfg.CognitoDomainPrefix
+	if prefix == "" && cfg.OIDCIssuer == "" {
+		prefix = strings.ToLower(cfg.StackName) + "-" + *st.Account()
+	}
+	s.Portal = NewPortal(st, "Portal", PortalProps{
+		Dir: cfg.PortalDir, Objects: s.Storage.Bucket, AccessLogs: s.Storage.Logs,
+		LogsKey: s.Keys.Logs, LogRetention: retention, DomainPrefix: prefix,
+		ChatCDN: len(cfg.ChatCDNPublicKeys) > 0,
+	})
 	if len(cfg.ChatCDNPublicKeys) > 0 {
 		s.ChatCDN = NewChatCDN(st, "ChatCdn", ChatCDNProps{
 			Bucket: s.Storage.Bucket, DataKey: s.Keys.Data, AccessLogs: s.Storage.Logs,
-			Signer: s.Functions.ByName[ChatCDNFunction], PublicKeys: cfg.ChatCDNPublicKeys, CORSOrigins: cfg.CORSOrigins,
+			Signer: s.Functions.ByName[ChatCDNFunction], PublicKeys: cfg.ChatCDNPublicKeys,
+			CORSOrigins: append(slices.Clone(cfg.CORSOrigins), *s.Portal.Origin()),
 		})
 	}
-	s.API = NewAPI(st, "Api", APIProps{Functions: s.Functions, LogsKey: s.Keys.Logs, LogRetention: retention, Config: cfg})
+	s.API = NewAPI(st, "Api", APIProps{Functions: s.Functions, LogsKey: s.Keys.Logs, LogRetention: retention, Config: cfg, Portal: s.Portal})
+	if err := s.Portal.Configure(*s.API.URL(), s.ChatCDN); err != nil {
+		return nil, err
+	}
 	s.Monitoring = NewMonitoring(st, "Monitoring", MonitoringProps{
 		API: s.API, Functions: s.Functions, Jobs: s.Jobs, LogsKey: s.Keys.Logs, AlarmEmail: cfg.AlarmEmail,
 	})
@@ -124,6 +146,8 @@ const (
 	OutTopic          = "NotificationTopicArn"
 	OutAlarmTopic     = "AlarmTopicArn"
 	OutDeadLetters    = "JobDeadLetterQueueUrl"
+	OutPortalURL      = "PortalUrl"
+	OutPortalClient   = "PortalClientId"
 	// With the chat CDN (context chatCdnPublicKey).
 	OutCdnDomain          = "CdnDomainName"
 	OutCdnKeySecret       = "CdnKeySecretArn"
@@ -148,6 +172,10 @@ func (s *Stack) outputs() {
 	out(OutTopic, "SNS topic of notifications (MEDSHARE_TOPIC_ARN)", s.Events.Topic.TopicArn())
 	out(OutAlarmTopic, "SNS topic of alarms", s.Monitoring.Topic.TopicArn())
 	out(OutDeadLetters, "SQS dead-letter queue of the scheduled jobs", s.Jobs.DeadLetters.QueueUrl())
+	out(OutPortalURL, "the browser portal (CloudFront); also the OAuth callback and logout URL", s.Portal.URL())
+	if s.Portal.Client != nil {
+		out(OutPortalClient, "Cognito app client of the portal (authorization code with PKCE, no secret)", s.Portal.Client.UserPoolClientId())
+	}
 	if s.ChatCDN != nil {
 		out(OutCdnDomain, "CloudFront domain of chat images ("+cdnblob.EnvDomain+")", s.ChatCDN.Distribution.DistributionDomainName())
 		out(OutCdnKeySecret, "secret of the chat images' signing key (medshare cdn-key put --secret)", s.ChatCDN.Secret.SecretArn())

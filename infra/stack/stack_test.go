@@ -24,6 +24,7 @@ import (
 	"github.com/medshare/medshare/shared/dynamostore"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/lambdafn"
 	"github.com/medshare/medshare/shared/s3blob"
 )
 
@@ -40,6 +41,7 @@ func TestStack(t *testing.T) {
 	t.Run("iam", func(t *testing.T) { testIAM(t, s) })
 	t.Run("api", func(t *testing.T) { testAPI(t, s) })
 	t.Run("routes", func(t *testing.T) { testRoutes(t, s) })
+	t.Run("portal", func(t *testing.T) { testPortal(t, s) })
 	t.Run("jobs", func(t *testing.T) { testJobs(t, s) })
 	t.Run("monitoring", func(t *testing.T) { testMonitoring(t, s) })
 	t.Run("outputs", func(t *testing.T) { testOutputs(t, s) })
@@ -134,10 +136,13 @@ func testPhotoContext(t *testing.T, s *synthesized, policy map[string]any) {
 			}
 		}
 	}
+	sort.Strings(wrappers)
+	sort.Strings(unwrappers)
 	if diff := cmp.Diff([]string{"role:upload-presign"}, wrappers); diff != "" {
 		t.Errorf("functions that wrap photo keys (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"role:issue-key"}, unwrappers); diff != "" {
+	// A grantee's view (issue-key) and the owner's own read (photo-key).
+	if diff := cmp.Diff([]string{"role:issue-key", "role:photo-key"}, unwrappers); diff != "" {
 		t.Errorf("functions that unwrap photo keys (-want +got):\n%s", diff)
 	}
 	photo := "ForAnyValue:StringEquals{kms:EncryptionContextKeys=owner,photo}"
@@ -183,6 +188,7 @@ func testPhotoContext(t *testing.T, s *synthesized, policy map[string]any) {
 				roles = append(roles, s.render(r))
 			}
 		}
+		sort.Strings(roles) // a set: the template lists them in FunctionNames() order
 		for _, a := range asList(st["Action"]) {
 			exempt[str(a)] = append(exempt[str(a)], strings.Join(roles, ","))
 		}
@@ -212,8 +218,8 @@ func testPhotoContext(t *testing.T, s *synthesized, policy map[string]any) {
 
 func testStorage(t *testing.T, s *synthesized) {
 	buckets := s.resources("AWS::S3::Bucket")
-	if len(buckets) != 2 {
-		t.Fatalf("%d buckets, want 2 (objects, access logs)", len(buckets))
+	if len(buckets) != 4 {
+		t.Fatalf("%d buckets, want 4 (objects, access logs, and the portal's bundle and CDN logs)", len(buckets))
 	}
 	var objID, logID string
 	for id, n := range s.ids {
@@ -291,9 +297,17 @@ func testStorage(t *testing.T, s *synthesized) {
 		t.Errorf("MaxSignatureAge %d ms is shorter than a URL the service hands out", MaxSignatureAge)
 	}
 	testPutEncryption(t, s, objID)
-	// Without origins there is no CORS; with them, see TestCORS.
-	if _, ok := props(buckets[objID])["CorsConfiguration"]; ok {
-		t.Error("CORS is configured without corsOrigins")
+	// Without corsOrigins, the portal's origin is the only one; with them,
+	// see TestExternalIssuerAndCORS.
+	cors, _ := props(buckets[objID])["CorsConfiguration"].(map[string]any)
+	var origins []string
+	for _, r := range asList(cors["CorsRules"]) {
+		if r, ok := r.(map[string]any); ok {
+			origins = append(origins, s.render(r["AllowedOrigins"]))
+		}
+	}
+	if diff := cmp.Diff([]string{"https://cdn"}, origins); diff != "" {
+		t.Errorf("object bucket CORS origins (-want +got):\n%s", diff)
 	}
 }
 
@@ -488,8 +502,8 @@ func testData(t *testing.T, s *synthesized) {
 		"DeletionProtectionEnabled": true,
 	})
 	// The cleanup index is the time index of the schema.
-	if !strings.Contains(strings.Join(gotGSI, "\n"), TimeIndex()+" ") {
-		t.Errorf("time index %q is not an index of the table: %v", TimeIndex(), gotGSI)
+	if !strings.Contains(strings.Join(gotGSI, "\n"), lambdafn.TimeIndex()+" ") {
+		t.Errorf("time index %q is not an index of the table: %v", lambdafn.TimeIndex(), gotGSI)
 	}
 }
 
@@ -700,8 +714,10 @@ func testEvents(t *testing.T, s *synthesized) {
 
 func testFunctions(t *testing.T, s *synthesized) {
 	fns := s.resources("AWS::Lambda::Function")
-	if len(fns) != len(FunctionNames()) {
-		t.Errorf("%d functions, want %d (routes and jobs)", len(fns), len(FunctionNames()))
+	// Besides the routes' and jobs', the one function of the portal's
+	// deployment (testPortal).
+	if len(fns) != len(FunctionNames())+1 {
+		t.Errorf("%d functions, want %d (routes and jobs) and the portal's deployment", len(fns), len(FunctionNames()))
 	}
 	ids := s.fnIDs()
 	logsKey := keyID(s, "logskey")
@@ -789,8 +805,8 @@ func testAPI(t *testing.T, s *synthesized) {
 	if got, want := s.render(jwt["Issuer"]), "https://cognito-idp.${Region}.amazonaws.com/"+poolID; got != want {
 		t.Errorf("issuer %s, want %s", got, want)
 	}
-	if got := s.render(jwt["Audience"]); got != clientID {
-		t.Errorf("audience %s, want the app client %s", got, clientID)
+	if got := s.render(jwt["Audience"]); got != clientID+",portalclient" {
+		t.Errorf("audience %s, want the app client %s and the portal's", got, clientID)
 	}
 	// The claim the edge reads is the one Cognito fills with the groups.
 	if httpapi.ClaimGroups != "cognito:groups" || httpapi.ClaimSubject != "sub" {
@@ -836,7 +852,7 @@ func testPublicThrottling(t *testing.T, s *synthesized, stageRate, stageBurst in
 	}
 	want := map[string]any{}
 	var public []string
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		if r.Public() {
 			public = append(public, r.RouteKey())
 			want[r.RouteKey()] = map[string]any{
@@ -866,7 +882,7 @@ func testPublicThrottling(t *testing.T, s *synthesized, stageRate, stageBurst in
 // refresh tokens that live a week at most.
 func testAppClient(t *testing.T, s *synthesized) {
 	t.Helper()
-	_, client := only(t, s, "AWS::Cognito::UserPoolClient")
+	client := s.resources("AWS::Cognito::UserPoolClient")[logicalID(s.stack.Stack, s.stack.API.Client.Node().DefaultChild())]
 	cp := props(client)
 	var write []string
 	for _, a := range asList(cp["WriteAttributes"]) {
@@ -921,10 +937,10 @@ func testRoutes(t *testing.T, s *synthesized) {
 		}
 		byKey[key] = props(r)
 	}
-	if len(byKey) != len(httpapi.Routes) {
-		t.Errorf("%d routes, want %d (httpapi.Routes)", len(byKey), len(httpapi.Routes))
+	if len(byKey) != len(httpapi.Routes()) {
+		t.Errorf("%d routes, want %d (httpapi.Routes())", len(byKey), len(httpapi.Routes()))
 	}
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		rp, ok := byKey[r.RouteKey()]
 		if !ok {
 			t.Errorf("route %s (%s) is missing", r.RouteKey(), r.Op)
@@ -955,7 +971,7 @@ func testRoutes(t *testing.T, s *synthesized) {
 		}
 	}
 	// API Gateway may invoke each routed function, from this API only.
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		found := false
 		for _, perm := range s.resources("AWS::Lambda::Permission") {
 			pp := props(perm)
@@ -1054,7 +1070,7 @@ func testMonitoring(t *testing.T, s *synthesized) {
 	}
 	apiID, _ := only(t, s, "AWS::ApiGatewayV2::Api")
 	want := []string{
-		"AWS/ApiGateway 5xx ApiId=" + apiID,
+		"AWS/ApiGateway 5xx ApiId=" + s.name(apiID),
 		"AWS/SQS ApproximateNumberOfMessagesVisible QueueName=dlq",
 	}
 	for _, name := range FunctionNames() {
@@ -1080,7 +1096,7 @@ func testMonitoring(t *testing.T, s *synthesized) {
 func testOutputs(t *testing.T, s *synthesized) {
 	outputs := s.json["Outputs"].(map[string]any)
 	for _, name := range []string{OutApiURL, OutJwtIssuer, OutJwtAudience, OutUserPoolID, OutUserPoolClient,
-		OutTable, OutBucket, OutDataKey, OutTopic, OutAlarmTopic, OutDeadLetters} {
+		OutTable, OutBucket, OutDataKey, OutTopic, OutAlarmTopic, OutDeadLetters, OutPortalURL, OutPortalClient} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("no output %s", name)
 		}
@@ -1097,12 +1113,12 @@ func testNag(t *testing.T, s *synthesized) {
 	}
 	// Every suppression names a rule of the list, with its reason; none
 	// is on the whole stack.
-	known := map[string][]string{} // a rule may be accepted on two resources for two reasons
+	known := map[string]bool{} // rule + "\x00" + reason
 	for _, sp := range s.stack.Suppressions() {
 		if len(sp.Reason) < 40 {
 			t.Errorf("suppression of %s has a short reason: %q", sp.Rule, sp.Reason)
 		}
-		known[sp.Rule] = append(known[sp.Rule], sp.Reason)
+		known[sp.Rule+"\x00"+sp.Reason] = true
 	}
 	if md, ok := s.json["Metadata"].(map[string]any); ok {
 		if _, ok := md["cdk_nag"]; ok {
@@ -1119,15 +1135,16 @@ func testNag(t *testing.T, s *synthesized) {
 			}
 			sp := sp.(map[string]any)
 			rule, reason := str(sp["id"]), str(sp["reason"])
-			used[rule] = true
-			if !slices.Contains(known[rule], reason) {
+			used[rule+"\x00"+reason] = true
+			if !known[rule+"\x00"+reason] {
 				t.Errorf("%s: suppression of %s with reason %q is not in Suppressions()", id, rule, reason)
 			}
 		}
 	}
-	for rule := range known {
-		if !used[rule] {
-			t.Errorf("Suppressions() lists %s, which suppresses nothing", rule)
+	for key := range known {
+		if !used[key] {
+			rule, reason, _ := strings.Cut(key, "\x00")
+			t.Errorf("Suppressions() lists %s (%.40s…), which suppresses nothing", rule, reason)
 		}
 	}
 }

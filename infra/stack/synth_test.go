@@ -61,8 +61,12 @@ func synth(t *testing.T, ctx map[string]string) *synthesized {
 	}
 	app := NewApp(nil, outdir)
 	cfg, err := ParseConfig(func(k string) string {
-		if k == CtxAssetDir {
+		switch k {
+		case CtxAssetDir:
 			return assets
+		case CtxPortalDir:
+			// The committed portal, as `make deploy` would deploy it.
+			return filepath.Join("..", "..", DefaultPortalDir)
 		}
 		return ctx[k]
 	})
@@ -92,6 +96,15 @@ func synth(t *testing.T, ctx map[string]string) *synthesized {
 		s.ids[logicalID(st.Stack, f.Role.Node().DefaultChild())] = "role:" + name
 	}
 	s.ids[logicalID(st.Stack, st.Backup.Vault.Node().DefaultChild())] = "vault"
+	s.ids[logicalID(st.Stack, st.API.HTTPAPI.Node().DefaultChild())] = "api"
+	s.ids[logicalID(st.Stack, st.Portal.Bucket.Node().DefaultChild())] = "portalbucket"
+	s.ids[logicalID(st.Stack, st.Portal.Logs.Node().DefaultChild())] = "cdnlogs"
+	s.ids[logicalID(st.Stack, st.Portal.Distribution.Node().DefaultChild())] = "cdn"
+	s.ids[logicalID(st.Stack, st.Portal.DeployRole.Node().DefaultChild())] = "deployrole"
+	if st.Portal.Client != nil {
+		s.ids[logicalID(st.Stack, st.Portal.Client.Node().DefaultChild())] = "portalclient"
+		s.ids[logicalID(st.Stack, st.Portal.Domain.Node().DefaultChild())] = "signin"
+	}
 	synthCache[key] = s
 	return s
 }
@@ -185,6 +198,9 @@ func (s *synthesized) render(v any) string {
 		}
 		if ga, ok := v["Fn::GetAtt"].([]any); ok {
 			return s.name(ga[0].(string))
+		}
+		if sub, ok := v["Fn::Sub"].(string); ok {
+			return strings.ReplaceAll(sub, "${AWS::", "${")
 		}
 		if j, ok := v["Fn::Join"].([]any); ok {
 			var b strings.Builder

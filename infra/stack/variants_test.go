@@ -7,7 +7,8 @@ import (
 
 // TestExternalIssuerAndCORS synthesizes the stack with an existing OIDC
 // issuer and browser origins: no user pool, the authorizer trusts the
-// issuer, and CORS opens the API and the bucket to those origins only.
+// issuer, CORS opens the API and the bucket to those origins and the
+// portal's only, and the portal signs in with a pasted token.
 func TestExternalIssuerAndCORS(t *testing.T) {
 	s := synth(t, map[string]string{
 		CtxOIDCIssuer:   "https://id.example.com/",
@@ -37,20 +38,25 @@ func TestExternalIssuerAndCORS(t *testing.T) {
 		if !ok {
 			t.Fatal("no CORS on the bucket")
 		}
-		rule := asList(cors["CorsRules"])[0].(map[string]any)
-		if got := s.render(rule["AllowedOrigins"]); got != "https://app.example.com" {
+		var origins []string
+		for _, r := range asList(cors["CorsRules"]) {
+			rule := r.(map[string]any)
+			origins = append(origins, s.render(rule["AllowedOrigins"]))
+			if got := s.render(rule["AllowedMethods"]); got != "GET,PUT" {
+				t.Errorf("bucket CORS methods %s, want GET,PUT", got)
+			}
+			// The headers a presigned PUT signs (s3blob.PresignPut), in
+			// the stack's rule and the portal's.
+			if got := s.render(rule["AllowedHeaders"]); got != "content-type,if-none-match,x-amz-*" {
+				t.Errorf("bucket CORS headers of %s: %s, want content-type,if-none-match,x-amz-*", s.render(rule["AllowedOrigins"]), got)
+			}
+		}
+		if got := strings.Join(origins, " "); got != "https://app.example.com https://cdn" {
 			t.Errorf("bucket CORS origins %s", got)
-		}
-		if got := s.render(rule["AllowedMethods"]); got != "GET,PUT" {
-			t.Errorf("bucket CORS methods %s, want GET,PUT", got)
-		}
-		// The headers a presigned PUT signs (s3blob.PresignPut).
-		if got := s.render(rule["AllowedHeaders"]); got != "content-type,if-none-match,x-amz-*" {
-			t.Errorf("bucket CORS headers %s, want content-type,if-none-match,x-amz-*", got)
 		}
 		_, api := only(t, s, "AWS::ApiGatewayV2::Api")
 		apiCors := props(api)["CorsConfiguration"].(map[string]any)
-		if got := s.render(apiCors["AllowOrigins"]); got != "https://app.example.com" {
+		if got := s.render(apiCors["AllowOrigins"]); got != "https://app.example.com,https://cdn" {
 			t.Errorf("API CORS origins %s", got)
 		}
 		if got := s.render(apiCors["AllowHeaders"]); !strings.Contains(got, "authorization") {
@@ -67,6 +73,15 @@ func TestExternalIssuerAndCORS(t *testing.T) {
 			if p["Protocol"] != "email" || p["Endpoint"] != "ops@example.com" || s.render(p["TopicArn"]) != "alarmtopic" {
 				t.Errorf("subscription %v", p)
 			}
+		}
+	})
+	t.Run("portal", func(t *testing.T) {
+		if n := len(s.resources("AWS::Cognito::UserPoolClient")); n != 0 {
+			t.Errorf("%d app clients with an external issuer, want 0", n)
+		}
+		cfg := stagedConfig(t, s)
+		if cfg.Auth.Mode != "token" || cfg.Auth.ClientID != "" || cfg.APIBaseURL != "api" {
+			t.Errorf("config.json with an external issuer: %+v, want the API and a pasted token", cfg)
 		}
 	})
 	t.Run("nag", func(t *testing.T) { testNag(t, s) })

@@ -214,6 +214,7 @@ func (s *Store) AbandonUpload(ctx context.Context, it core.DueItem, now time.Tim
 		var k storekeys.Key
 		var status core.UploadStatus
 		var windowEnd time.Time
+		var chat *chatImageRecord // the chat image, to drop its index entry
 		if it.Owner != "" {
 			k = storekeys.PhotoKey(it.Owner, it.ID)
 			var r photoRecord
@@ -229,7 +230,7 @@ func (s *Store) AbandonUpload(ctx context.Context, it core.DueItem, now time.Tim
 			if err != nil || !found {
 				return err
 			}
-			status, windowEnd = core.UploadStatus(r.Status), r.UploadExpiresAt
+			status, windowEnd, chat = core.UploadStatus(r.Status), r.UploadExpiresAt, &r
 		}
 		switch {
 		case status != core.StatusPending:
@@ -239,6 +240,11 @@ func (s *Store) AbandonUpload(ctx context.Context, it core.DueItem, now time.Tim
 		}
 		if err := items.Delete(boltKey(k)); err != nil {
 			return err
+		}
+		if chat != nil {
+			if err := deleteChatIndex(tx, chat.ClinicID, chat.AppointmentID, chat.CreatedAt, chat.ID); err != nil {
+				return err
+			}
 		}
 		return deleteDue(tx, core.DueUpload, windowEnd, k)
 	})

@@ -19,13 +19,46 @@ var migrationsBucket = []byte("migrations")
 // migrateSideChannels is the key of the migration of issue 10 §2.
 var migrateSideChannels = []byte("issue10-side-channels")
 
+// migrateWrappedKeyCopies is the key of the migration that removes the
+// copies of photos' wrapped keys from shares and accesses.
+var migrateWrappedKeyCopies = []byte("wrapped-key-copies")
+
+// migrations run in this order, each once per file.
+var migrations = []struct {
+	key []byte
+	run func(tx *bolt.Tx) error
+}{
+	{migrateSideChannels, migrateIssue10},
+	{migrateWrappedKeyCopies, dropWrappedKeyCopies},
+}
+
+// migrate brings a file made by an earlier version to the current layout,
+// in tx: Open runs it, and each migration records that it ran.
+func migrate(tx *bolt.Tx) error {
+	done, err := tx.CreateBucketIfNotExists(migrationsBucket)
+	if err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if done.Get(m.key) != nil {
+			continue
+		}
+		if err := m.run(tx); err != nil {
+			return err
+		}
+		if err := done.Put(m.key, []byte("done")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // legacyAppointmentSK is the sort key appointments had when their ids were
 // global: APPT#<id> / APPT.
 const legacyAppointmentSK = "APPT"
 
-// migrate brings a file made by an earlier version to the current layout,
-// in tx, once: Open runs it, and it records that it ran. Issue 10 §2 made
-// three changes that a file made before them needs:
+// migrateIssue10 brings a file made before issue 10 §2 to its layout. Issue
+// 10 §2 made three changes that a file made before them needs:
 //   - appointments move from APPT#<id>/APPT to APPT#<id>/CLINIC#<clinic>
 //     (ids are scoped to their clinic);
 //   - a chat image records its appointment's clinic, which is the clinic of
@@ -33,20 +66,13 @@ const legacyAppointmentSK = "APPT"
 //   - the by-actor index drops the records that an actor's history no
 //     longer lists (core.AuditRecord.InActorHistory): a stranger's denied
 //     probes would otherwise still show in their history.
-func migrate(tx *bolt.Tx) error {
-	done, err := tx.CreateBucketIfNotExists(migrationsBucket)
-	if err != nil {
-		return err
-	}
-	if done.Get(migrateSideChannels) != nil {
-		return nil
-	}
+func migrateIssue10(tx *bolt.Tx) error {
 	items := tx.Bucket(itemsBucket)
 	// Each step reads first and writes after: a bbolt cursor may not be
 	// relied on across writes to its bucket.
 	clinicOf := map[string]string{} // appointment id -> its clinic
 	moved := map[string]appointmentRecord{}
-	err = forPrefix(items, storekeys.AppointmentPKPrefix, func(k, v []byte) error {
+	err := forPrefix(items, storekeys.AppointmentPKPrefix, func(k, v []byte) error {
 		pk, sk, _ := strings.Cut(string(k), "\x00")
 		if sk != legacyAppointmentSK {
 			return nil
@@ -118,7 +144,61 @@ func migrate(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	return done.Put(migrateSideChannels, []byte("done"))
+	return nil
+}
+
+// wrappedKeyFields are the names under which shares and accesses kept a copy
+// of each photo's wrapped key, before the photo's record became the only
+// item that holds it (so that deleting the record crypto-shreds the photo).
+var wrappedKeyFields = []string{"wrapped_key", "wrapped_key_id"}
+
+// dropWrappedKeyCopies removes those copies from every share and access,
+// leaving every other field as it was stored. The pages that held them
+// are freed, not overwritten: bbolt reuses them for later writes
+// (ARCHITECTURE §10.5).
+func dropWrappedKeyCopies(tx *bolt.Tx) error {
+	items := tx.Bucket(itemsBucket)
+	rewritten := map[string][]byte{}
+	for _, prefix := range []string{storekeys.SharePKPrefix, storekeys.AccessPKPrefix} {
+		err := forPrefix(items, prefix, func(k, v []byte) error {
+			if !bytes.Contains(v, []byte(`"wrapped_key`)) {
+				return nil
+			}
+			var rec map[string]json.RawMessage
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("migrate %q: %w", k, err)
+			}
+			var photos []map[string]json.RawMessage
+			if raw, ok := rec["photos"]; ok {
+				if err := json.Unmarshal(raw, &photos); err != nil {
+					return fmt.Errorf("migrate the photos of %q: %w", k, err)
+				}
+			}
+			for _, p := range photos {
+				for _, f := range wrappedKeyFields {
+					delete(p, f)
+				}
+			}
+			raw, err := json.Marshal(photos)
+			if err != nil {
+				return core.ErrInternal(err, "encode the photos of %q", k)
+			}
+			rec["photos"] = raw
+			if rewritten[string(k)], err = json.Marshal(rec); err != nil {
+				return core.ErrInternal(err, "encode %q", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for k, v := range rewritten {
+		if err := items.Put([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forPrefix visits, in key order, the items of b whose key starts with

@@ -1,7 +1,11 @@
 package boltstore
 
 import (
+	"bytes"
+	"encoding/json"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -16,8 +21,9 @@ import (
 // issue 10 §2 left it (a global appointment key, a chat image without its
 // clinic, a stranger's denied probe in the by-actor index), opens it, and
 // checks the current layout: the appointment under its clinic, found and
-// usable by chat; the image's clinic filled in; the probe out of the
-// stranger's history and still in the chain.
+// usable by chat; the image's clinic filled in, and the image in its
+// appointment's list; the probe out of the stranger's history and still in
+// the chain.
 func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "medshare.db")
 	s, err := Open(path)
@@ -31,9 +37,9 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 	img := core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", PatientID: "pat-1", UploaderID: "pat-1", Participants: a.Participants(),
 		ContentType: "image/png", Size: 1, SHA256: make([]byte, 32), Status: core.StatusReady, CreatedAt: at, UpdatedAt: at, UploadExpiresAt: at}
 	granted := core.Link(core.AuditRecord{PatientID: "pat-1", At: at, ActorID: "dr-a", ActorRole: core.RoleProfessional,
-		Action: "chat_image.signed_url", Outcome: core.OutcomeSuccess}, core.ChainHead{})
+		Action: core.AuditChatImageSignedURL, Outcome: core.OutcomeSuccess}, core.ChainHead{})
 	probe := core.Link(core.AuditRecord{PatientID: "pat-1", At: at.Add(time.Second), ActorID: "dr-x", ActorRole: core.RoleProfessional,
-		Action: "chat_image.signed_url", Outcome: core.OutcomeDenied, Reason: core.CodeNotFound}, core.ChainHead{Seq: granted.Seq, Hash: granted.Hash})
+		Action: core.AuditChatImageSignedURL, Outcome: core.OutcomeDenied, Reason: core.CodeNotFound}, core.ChainHead{Seq: granted.Seq, Hash: granted.Hash})
 	for _, rec := range []core.AuditRecord{granted, probe} {
 		if err := s.AppendAudit(ctx, rec); err != nil {
 			t.Fatal(err)
@@ -50,6 +56,10 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 		// The earlier version indexed every record with an actor.
 		pk := storekeys.ActorIndexKey(probe.ActorID, probe.At, probe.PatientID, probe.Seq)
 		if err := tx.Bucket(actorBucket).Put(boltKey(pk), boltKey(storekeys.AuditRecordKey(probe.PatientID, probe.Seq))); err != nil {
+			return err
+		}
+		// It had no by-appointment index of chat images either.
+		if err := tx.DeleteBucket(chatApptBucket); err != nil {
 			return err
 		}
 		return tx.DeleteBucket(migrationsBucket)
@@ -91,6 +101,12 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 				t.Errorf("open %d: the legacy appointment key is still there", round+1)
 			}
 		}
+		// The index is built after the migration, under the image's
+		// clinic: the READY image is in its appointment's list.
+		wantList := []string{img.ID}
+		if listed, _, err := s.ListChatImages(ctx, "clinic-1", "appt-1", "pat-1", core.Page{Limit: 10}); err != nil || len(listed) != len(wantList) || listed[0].ID != img.ID {
+			t.Errorf("open %d: ListChatImages(clinic-1, appt-1) = %d images, %v; want %v", round+1, len(listed), err, wantList)
+		}
 		if round == 0 {
 			// The migrated appointment takes chat images.
 			next := img
@@ -103,5 +119,118 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestOpenDropsWrappedKeyCopies writes a share and an access as versions
+// before the photo's record became the only holder of its wrapped key
+// stored them (each photo of their snapshot with wrapped_key and
+// wrapped_key_id), opens the file, and checks that the copies are gone from
+// both, that every other field reads as before, and that the photo's own
+// record still holds its wrapped key.
+func TestOpenDropsWrappedKeyCopies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "medshare.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	at := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+	sh := sharetest.NewShare("pat-1", "dr-a", at)
+	sharetest.CreateShare(t, s, sh)
+	a := sharetest.NewAccess(sh, "device-1", at.Add(time.Minute))
+	sharetest.MustOpen(t, s, a, at.Add(time.Minute))
+	wantShare, err := s.GetShare(ctx, sh.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAccess, err := s.GetAccess(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo, err := s.GetPhoto(ctx, "pat-1", sh.Photos[0].PhotoID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := []storekeys.Key{storekeys.ShareKey(sh.ID), storekeys.AccessKey(a.ID)}
+	// The earlier version's records: every photo of the snapshot with its
+	// wrapped key.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		items := tx.Bucket(itemsBucket)
+		for _, k := range copied {
+			var rec map[string]any
+			if err := json.Unmarshal(items.Get(boltKey(k)), &rec); err != nil {
+				return err
+			}
+			for _, p := range rec["photos"].([]any) {
+				p.(map[string]any)["wrapped_key_id"] = photo.WrappedKey.KeyID
+				p.(map[string]any)["wrapped_key"] = photo.WrappedKey.Ciphertext
+			}
+			raw, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := items.Put(boltKey(k), raw); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(migrationsBucket).Delete(migrateWrappedKeyCopies)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holders := func() []string {
+		var out []string
+		err := s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(itemsBucket).ForEach(func(k, v []byte) error {
+				if bytes.Contains(v, []byte(`"wrapped_key`)) {
+					out = append(out, strings.ReplaceAll(string(k), "\x00", "/"))
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out)
+		return out
+	}
+	photoKeys := []string{
+		storekeys.PhotoKey("pat-1", sh.Photos[0].PhotoID).PK + "/" + storekeys.PhotoKey("pat-1", sh.Photos[0].PhotoID).SK,
+		storekeys.PhotoKey("pat-1", sh.Photos[1].PhotoID).PK + "/" + storekeys.PhotoKey("pat-1", sh.Photos[1].PhotoID).SK,
+	}
+	want := slices.Sorted(slices.Values(append(slices.Clone(photoKeys), "ACCESS#"+a.ID+"/ACCESS", "SHARE#"+sh.ID+"/SHARE")))
+	if diff := cmp.Diff(want, holders()); diff != "" {
+		t.Fatalf("before the migration, the records holding a wrapped key (-want +got):\n%s", diff)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if diff := cmp.Diff(slices.Sorted(slices.Values(photoKeys)), holders()); diff != "" {
+		t.Errorf("after the migration, the records holding a wrapped key (-want +got):\n%s", diff)
+	}
+	gotShare, err := s.GetShare(ctx, sh.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantShare, gotShare); diff != "" {
+		t.Errorf("share after the migration (-before +after):\n%s", diff)
+	}
+	gotAccess, err := s.GetAccess(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantAccess, gotAccess); diff != "" {
+		t.Errorf("access after the migration (-before +after):\n%s", diff)
+	}
+	gotPhoto, err := s.GetPhoto(ctx, "pat-1", photo.ID)
+	if err != nil || !bytes.Equal(gotPhoto.WrappedKey.Ciphertext, photo.WrappedKey.Ciphertext) {
+		t.Errorf("the photo's own wrapped key after the migration: %v, %v", gotPhoto.WrappedKey, err)
 	}
 }

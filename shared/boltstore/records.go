@@ -153,7 +153,11 @@ func (r chatImageRecord) chatImage() core.ChatImage {
 	}
 }
 
+// auditRecord is an audit record as stored. Version, PhotoID, ShareID and
+// Device are omitted when empty, so that a version 1 record is stored
+// exactly as before versions existed.
 type auditRecord struct {
+	Version      int       `json:"v,omitempty"`
 	PatientID    string    `json:"patient_id"`
 	Seq          uint64    `json:"seq"`
 	At           time.Time `json:"at"`
@@ -167,18 +171,22 @@ type auditRecord struct {
 	SourceIP     string    `json:"source_ip"`
 	UserAgent    string    `json:"user_agent"`
 	RequestID    string    `json:"request_id"`
+	PhotoID      string    `json:"photo_id,omitempty"`
+	ShareID      string    `json:"share_id,omitempty"`
+	Device       string    `json:"device,omitempty"`
 	PrevHash     []byte    `json:"prev_hash"`
 	Hash         []byte    `json:"hash"`
 }
 
 func auditRecordOf(a core.AuditRecord) auditRecord {
 	return auditRecord{
+		Version:      a.Version,
 		PatientID:    a.PatientID,
 		Seq:          a.Seq,
 		At:           a.At.UTC(),
 		ActorID:      a.ActorID,
 		ActorRole:    string(a.ActorRole),
-		Action:       a.Action,
+		Action:       string(a.Action),
 		ResourceType: a.ResourceType,
 		ResourceID:   a.ResourceID,
 		Outcome:      a.Outcome,
@@ -186,6 +194,9 @@ func auditRecordOf(a core.AuditRecord) auditRecord {
 		SourceIP:     a.SourceIP,
 		UserAgent:    a.UserAgent,
 		RequestID:    a.RequestID,
+		PhotoID:      a.PhotoID,
+		ShareID:      a.ShareID,
+		Device:       a.Device,
 		PrevHash:     a.PrevHash,
 		Hash:         a.Hash,
 	}
@@ -193,12 +204,13 @@ func auditRecordOf(a core.AuditRecord) auditRecord {
 
 func (r auditRecord) record() core.AuditRecord {
 	return core.AuditRecord{
+		Version:      r.Version,
 		PatientID:    r.PatientID,
 		Seq:          r.Seq,
 		At:           r.At.UTC(),
 		ActorID:      r.ActorID,
 		ActorRole:    core.Role(r.ActorRole),
-		Action:       r.Action,
+		Action:       core.AuditAction(r.Action),
 		ResourceType: r.ResourceType,
 		ResourceID:   r.ResourceID,
 		Outcome:      r.Outcome,
@@ -206,6 +218,9 @@ func (r auditRecord) record() core.AuditRecord {
 		SourceIP:     r.SourceIP,
 		UserAgent:    r.UserAgent,
 		RequestID:    r.RequestID,
+		PhotoID:      r.PhotoID,
+		ShareID:      r.ShareID,
+		Device:       r.Device,
 		PrevHash:     r.PrevHash,
 		Hash:         r.Hash,
 	}

@@ -11,13 +11,14 @@ import (
 // DynamoDB items use. Times are UTC at nanosecond precision.
 
 type sharedPhotoRecord struct {
-	PhotoID      string `json:"photo_id"`
-	Angle        string `json:"angle"`
-	ContentType  string `json:"content_type"`
-	Size         int64  `json:"size"`
-	SHA256       []byte `json:"sha256"`
-	WrappedKeyID string `json:"wrapped_key_id"`
-	WrappedKey   []byte `json:"wrapped_key"`
+	PhotoID     string `json:"photo_id"`
+	Angle       string `json:"angle"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	SHA256      []byte `json:"sha256"`
+	// No wrapped key: the photo's record is the only one that holds it
+	// (core.SharedPhoto; files made before hold copies until migrate
+	// removes them).
 }
 
 func sharedPhotoRecordsOf(ps []core.SharedPhoto) []sharedPhotoRecord {
@@ -25,7 +26,7 @@ func sharedPhotoRecordsOf(ps []core.SharedPhoto) []sharedPhotoRecord {
 	for i, p := range ps {
 		out[i] = sharedPhotoRecord{
 			PhotoID: p.PhotoID, Angle: string(p.Angle), ContentType: p.ContentType, Size: p.Size,
-			SHA256: p.SHA256, WrappedKeyID: p.WrappedKey.KeyID, WrappedKey: p.WrappedKey.Ciphertext,
+			SHA256: p.SHA256,
 		}
 	}
 	return out
@@ -36,7 +37,7 @@ func sharedPhotos(rs []sharedPhotoRecord) []core.SharedPhoto {
 	for i, r := range rs {
 		out[i] = core.SharedPhoto{
 			PhotoID: r.PhotoID, Angle: core.Angle(r.Angle), ContentType: r.ContentType, Size: r.Size,
-			SHA256: r.SHA256, WrappedKey: core.WrappedKey{KeyID: r.WrappedKeyID, Ciphertext: r.WrappedKey},
+			SHA256: r.SHA256,
 		}
 	}
 	return out

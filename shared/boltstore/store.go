@@ -35,6 +35,9 @@ var (
 	sharePatientBucket = []byte("gsi_share_patient")
 	shareGranteeBucket = []byte("gsi_share_grantee")
 	buckets            = [][]byte{itemsBucket, actorBucket, sharePatientBucket, shareGranteeBucket}
+	// chatApptBucket is the by-appointment index of chat images (gsi2 of
+	// the DynamoDB table under its APPTIMG# partitions); see chatimages.go.
+	chatApptBucket = []byte("gsi_chat_images")
 )
 
 // OpenTimeout is how long Open waits for the file lock that another process
@@ -82,7 +85,16 @@ func Open(path string) (*Store, error) {
 				return err
 			}
 		}
-		return migrate(tx)
+		if err := migrate(tx); err != nil {
+			return err
+		}
+		// The by-appointment index of chat images came later still: built
+		// the same way, once migrate has given every chat image its
+		// appointment's clinic, which the index's partitions name.
+		if tx.Bucket(chatApptBucket) == nil {
+			return backfillChatIndex(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		_ = db.Close()
@@ -98,7 +110,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping checks that the store answers.
 func (s *Store) Ping(ctx context.Context) error {
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		for _, name := range append(buckets, jobBuckets...) {
+		for _, name := range append(append(buckets, chatApptBucket), jobBuckets...) {
 			if tx.Bucket(name) == nil {
 				return core.ErrInternal(nil, "store bucket %s is missing", name)
 			}
@@ -469,7 +481,10 @@ func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appoint
 // CreateChatImage stores a new chat image and counts it on its appointment,
 // in one transaction; see core.ChatStore.
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID, img.AppointmentID, img.ClinicID); err != nil {
+	if err := storekeys.CheckIDs(img.ID); err != nil {
+		return fmt.Errorf("create chat image %q: %w", img.ID, err)
+	}
+	if err := storekeys.CheckChatListIDs(img.ClinicID, img.AppointmentID); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
 	ik, ak := storekeys.ChatImageKey(img.ID), storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)
@@ -498,6 +513,9 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 			if err := putDue(tx, core.DueUpload, img.UploadExpiresAt, ik); err != nil {
 				return err
 			}
+		}
+		if err := putChatIndex(tx, img.ClinicID, img.AppointmentID, img.CreatedAt, img.ID); err != nil {
+			return err
 		}
 		return putJSON(b, ik, chatImageRecordOf(img))
 	})

@@ -23,6 +23,7 @@ const (
 	EnvLimitActivityReports = "MEDSHARE_LIMIT_ACTIVITY_REPORTS" // default core.DefaultActivityReportLimit
 	EnvLimitAppointments    = "MEDSHARE_LIMIT_APPOINTMENTS"     // default core.DefaultAppointmentLimit
 	EnvLimitChatUploads     = "MEDSHARE_LIMIT_CHAT_UPLOADS"     // default core.DefaultChatUploadLimit
+	EnvLimitPhotoKeys       = "MEDSHARE_LIMIT_PHOTO_KEYS"       // default core.DefaultPhotoKeyLimit
 )
 
 // MaxLimit is the largest value of a limit variable.
@@ -55,6 +56,7 @@ func Service(getenv func(string) string) (core.Config, error) {
 		{EnvLimitActivityReports, &c.Limits.ActivityReports},
 		{EnvLimitAppointments, &c.Limits.Appointments},
 		{EnvLimitChatUploads, &c.Limits.ChatUploads},
+		{EnvLimitPhotoKeys, &c.Limits.PhotoKeys},
 	} {
 		v := getenv(l.name)
 		if v == "" {

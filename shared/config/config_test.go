@@ -46,8 +46,8 @@ func TestLimits(t *testing.T) {
 		{"defaults (zero: the core's)", nil, core.Limits{}, true},
 		{"all set", map[string]string{
 			EnvLimitDeniedRecords: "5", EnvLimitSessions: "10", EnvLimitAccesses: "20",
-			EnvLimitActivityReports: "30", EnvLimitAppointments: "40", EnvLimitChatUploads: "50",
-		}, core.Limits{DeniedRecords: 5, SharesCreated: 10, AccessesOpened: 20, ActivityReports: 30, Appointments: 40, ChatUploads: 50}, true},
+			EnvLimitActivityReports: "30", EnvLimitAppointments: "40", EnvLimitChatUploads: "50", EnvLimitPhotoKeys: "60",
+		}, core.Limits{DeniedRecords: 5, SharesCreated: 10, AccessesOpened: 20, ActivityReports: 30, Appointments: 40, ChatUploads: 50, PhotoKeys: 60}, true},
 		{"zero", map[string]string{EnvLimitSessions: "0"}, core.Limits{}, false},
 		{"negative", map[string]string{EnvLimitDeniedRecords: "-1"}, core.Limits{}, false},
 		{"too large", map[string]string{EnvLimitAccesses: "1000001"}, core.Limits{}, false},

@@ -47,8 +47,9 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 		return Access{}, err
 	}
 	now := s.now()
+	seen := view{share: sh.ID, device: DeviceKeyFingerprint(in.KEM, in.PublicKey)}
 	if gone := sh.goneError(now); gone != nil {
-		return Access{}, s.deny(ctx, c, sh.PatientID, "access.open", "share", sh.ID, gone)
+		return Access{}, s.denyView(ctx, c, sh.PatientID, AuditAccessOpen, "share", sh.ID, seen, gone)
 	}
 	expires := now.Add(sh.AccessWindow)
 	if sh.ExpiresAt.Before(expires) {
@@ -63,11 +64,14 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 		CreatedAt: now, ExpiresAt: expires, ShareExpiresAt: sh.ExpiresAt, Photos: sh.Photos,
 	}
 	n := s.notification(sh.PatientID, NoteSessionAccess, sh.ID, map[string]string{"access_id": a.ID})
-	_, err = s.audit.chained(ctx, s.auditRecord(c, sh.PatientID, "access.open", "access", a.ID, nil), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, sh.PatientID, AuditAccessOpen, "access", a.ID, nil)), func(rec AuditRecord) error {
 		return s.shares.OpenAccess(ctx, a, now, n, rec)
 	})
+	if CodeOf(err) == CodeDeviceMismatch {
+		return Access{}, s.refuseDevice(ctx, c, sh, seen, err)
+	}
 	if k := KindOf(err); k == KindGone || k == KindForbidden {
-		return Access{}, s.deny(ctx, c, sh.PatientID, "access.open", "share", sh.ID, err)
+		return Access{}, s.denyView(ctx, c, sh.PatientID, AuditAccessOpen, "share", sh.ID, seen, err)
 	}
 	if err != nil {
 		return Access{}, notFoundAs(fmt.Errorf("open access to share %s: %w", sh.ID, err), "share")
@@ -78,8 +82,79 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 
 // deny appends a denied attempt to the patient's chain (up to the
 // denied-record limit: recordDenial) and returns the reason.
-func (s *Service) deny(ctx context.Context, c Caller, patientID, action, resType, resID string, reason error) error {
+func (s *Service) deny(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, reason error) error {
 	if err := s.recordDenial(ctx, c, patientID, action, resType, resID, reason); err != nil {
+		return err
+	}
+	return reason
+}
+
+// view is what the audit record of a view names besides its resource (the
+// fields of AuditVersion2): the photo viewed, the sharing session it was
+// viewed through, and the device, by its key's fingerprint. Empty parts
+// stay empty.
+type view struct{ photo, share, device string }
+
+// on returns rec naming the view.
+func (v view) on(rec AuditRecord) AuditRecord {
+	rec.PhotoID, rec.ShareID, rec.Device = v.photo, v.share, v.device
+	return rec
+}
+
+// refuseDevice records the refusal of a device that is not one the share is
+// bound to (reason is the store's device_mismatch) and returns the reason.
+// The refusal is a denied attempt like any other: counted once under the
+// denied-record limit (countDenial), and past it marked or not recorded. A
+// refusal that is recorded with its reason notifies the patient
+// (NoteDeviceMismatch), in the same write as its record, when it is the
+// first of that device on that share; later refusals of the same device are
+// recorded only, so that a client retrying in a loop does not flood the
+// patient's inbox. "First" is counted with JobStore.Tally until the share
+// expires, best effort: without the count (no job store, or it failed) the
+// patient is notified. Both the notifications and the device counters are
+// therefore bounded by the denied-record limit: at most that many per
+// grantee, patient and window, however many device keys the grantee makes
+// up (each open is also under the accesses-opened limit).
+func (s *Service) refuseDevice(ctx context.Context, c Caller, sh Share, v view, reason error) error {
+	d := s.countDenial(ctx, c, sh.PatientID)
+	if d == denialDropped {
+		return reason
+	}
+	record := reason
+	if d == denialMarked {
+		record = deniedRecordsLimited()
+	}
+	rec := v.on(s.auditRecord(c, sh.PatientID, AuditAccessOpen, "share", sh.ID, record))
+	if d == denialMarked || !s.firstRefusal(ctx, sh, v.device) {
+		if err := s.appendRecord(ctx, rec); err != nil {
+			return err
+		}
+		return reason
+	}
+	n := s.notification(sh.PatientID, NoteDeviceMismatch, sh.ID, map[string]string{"professional_id": c.ID, "device": v.device})
+	if _, err := s.audit.chained(ctx, rec, func(linked AuditRecord) error {
+		return s.shares.AppendAuditNotify(ctx, linked, n)
+	}); err != nil {
+		return auditFailure(err)
+	}
+	s.publish(ctx, n)
+	return reason
+}
+
+// firstRefusal counts a refusal of device on share sh and reports whether it
+// is the first.
+func (s *Service) firstRefusal(ctx context.Context, sh Share, device string) bool {
+	if s.jobs == nil {
+		return true
+	}
+	n, err := s.jobs.Tally(ctx, "device:"+sh.ID+":"+device, sh.ExpiresAt)
+	return err != nil || n == 1
+}
+
+// denyView is deny for an attempt at a view: its record names the view, and
+// it is under the denied-record limit as every denial is.
+func (s *Service) denyView(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, v view, reason error) error {
+	if err := s.recordDeniedView(ctx, c, patientID, action, resType, resID, v, reason); err != nil {
 		return err
 	}
 	return reason
@@ -120,22 +195,34 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 		return IssuedKey{}, ErrNotFound("photo not found in this share")
 	}
 	now := s.now()
+	seen := view{photo: photoID, share: a.ShareID, device: a.DeviceFingerprint}
 	if s.burst(ctx, c, a, now) {
-		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionRevoked, "the session was revoked"))
+		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, AuditKeyIssue, "access", a.ID, seen, ErrGone(CodeSessionRevoked, "the session was revoked"))
 	}
 	if !now.Before(a.ExpiresAt) {
 		gone := ErrGone(CodeSessionExpired, "the access has expired; open a new one")
 		if revoked, _ := s.detect(ctx, c, a, SignalOutsideWindow, ""); revoked {
 			gone = ErrGone(CodeSessionRevoked, "the session was revoked")
 		}
-		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, gone)
+		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, AuditKeyIssue, "access", a.ID, seen, gone)
 	}
 	if c.SourceIP != "" && a.SourceIP != "" && c.SourceIP != a.SourceIP {
 		if revoked, _ := s.detect(ctx, c, a, SignalIPChange, "ip:"+c.SourceIP); revoked {
-			return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, ErrGone(CodeSessionRevoked, "the session was revoked"))
+			return IssuedKey{}, s.denyView(ctx, c, a.PatientID, AuditKeyIssue, "access", a.ID, seen, ErrGone(CodeSessionRevoked, "the session was revoked"))
 		}
 	}
-	dataKey, err := s.keys.Unwrap(ctx, photo.WrappedKey, map[string]string{"photo": photo.PhotoID, "owner": a.PatientID})
+	// The wrapped key lives in the photo's record only (DECISIONS, "Deleting
+	// a photo crypto-shreds it"): a deleted photo has none left to unwrap.
+	// The store's IssueKey checks again that the record exists, in the write
+	// that spends the view, for a delete that lands in between.
+	p, err := s.store.GetPhoto(ctx, a.PatientID, photoID)
+	if KindOf(err) == KindNotFound || (err == nil && p.Status != StatusReady) {
+		return IssuedKey{}, ErrNotFound("photo not found in this share")
+	}
+	if err != nil {
+		return IssuedKey{}, fmt.Errorf("get photo %s of access %s: %w", photoID, a.ID, err)
+	}
+	dataKey, err := s.keys.Unwrap(ctx, p.WrappedKey, p.EncryptionContext())
 	if err != nil {
 		return IssuedKey{}, fmt.Errorf("unwrap key of photo %s: %w", photoID, err)
 	}
@@ -154,11 +241,11 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 		return IssuedKey{}, fmt.Errorf("seal key %s: %w", k.ID, err)
 	}
 	n := s.notification(a.PatientID, NotePhotoViewed, a.ShareID, map[string]string{"photo_id": photoID, "access_id": a.ID})
-	_, err = s.audit.chained(ctx, s.auditRecord(c, a.PatientID, "key.issue", "key", k.ID, nil), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, a.PatientID, AuditKeyIssue, "key", k.ID, nil)), func(rec AuditRecord) error {
 		return s.shares.IssueKey(ctx, k, now, n, rec)
 	})
 	if KindOf(err) == KindGone {
-		return IssuedKey{}, s.deny(ctx, c, a.PatientID, "key.issue", "access", a.ID, err)
+		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, AuditKeyIssue, "access", a.ID, seen, err)
 	}
 	if err != nil {
 		return IssuedKey{}, notFoundAs(fmt.Errorf("issue key for access %s: %w", a.ID, err), "access")
@@ -200,8 +287,11 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 		return SignedURL{}, ErrNotFound("key not found")
 	}
 	now := s.now()
+	// A key names its photo and share, not its device: the claim's record
+	// is linked to the issue's, which names it, by the key id.
+	seen := view{photo: k.PhotoID, share: k.ShareID}
 	var claimed EphemeralKey
-	_, err = s.audit.chained(ctx, s.auditRecord(c, k.PatientID, "key.claim", "key", k.ID, nil), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, k.PatientID, AuditKeyClaim, "key", k.ID, nil)), func(rec AuditRecord) error {
 		var err error
 		claimed, err = s.shares.ClaimKey(ctx, k, c.ID, now, rec)
 		return err
@@ -212,20 +302,24 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 				_, _ = s.detect(ctx, c, a, SignalFailedClaim, "") // best effort; the key's reason is the answer
 			}
 		}
-		return SignedURL{}, s.deny(ctx, c, k.PatientID, "key.claim", "key", k.ID, err)
+		return SignedURL{}, s.denyView(ctx, c, k.PatientID, AuditKeyClaim, "key", k.ID, seen, err)
 	}
 	if err != nil {
 		return SignedURL{}, notFoundAs(fmt.Errorf("claim key %s: %w", keyID, err), "key")
 	}
 	// The URL ends no later than the key, the session and 60 s after the
-	// claim, counted when it is signed; blob stores round expiry down to the
-	// second, never up.
+	// claim (ARCHITECTURE §2.6). Blob stores sign now+ttl rounded down to
+	// the second, and read their clock a moment after this one: so the
+	// deadline is rounded down to a whole second first, and the ttl counted
+	// to it, so that the moment between the two clock reads can never carry
+	// the URL's expiry past a deadline that falls just before a whole second.
 	deadline := now.Add(MaxPhotoURLTTL)
 	for _, end := range []time.Time{claimed.ExpiresAt, claimed.ShareExpiresAt} {
 		if end.Before(deadline) {
 			deadline = end
 		}
 	}
+	deadline = deadline.Truncate(time.Second)
 	ttl := deadline.Sub(s.now())
 	if ttl < time.Second {
 		return SignedURL{}, ErrGone(CodeKeyExpired, "the key expired while it was being claimed")

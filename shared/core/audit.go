@@ -28,15 +28,77 @@ const (
 	OutcomeFailed  = "failed"
 )
 
+// AuditAction names the security event an audit record records. The set is
+// closed: one constant per action, listed by AuditActions, which the
+// service writes, the daily report counts (by constant, so that a typo is a
+// compile error rather than a count that stays zero) and the contract
+// suites check. The strings are stored and covered by the record's hash:
+// they never change, and a new action is a new constant
+// (TestAuditActionsAreClosed pins the list).
+type AuditAction string
+
+// The audit actions (ARCHITECTURE §2.8 says when each is written).
+const (
+	AuditAppointmentRegister AuditAction = "appointment.register"  // a clinic registered or updated an appointment
+	AuditPhotoFinalize       AuditAction = "photo.finalize"        // a photo's upload was checked (success) or refused (denied)
+	AuditPhotoDelete         AuditAction = "photo.delete"          // a photo was deleted
+	AuditPhotoView           AuditAction = "photo.view"            // a patient's own photo key was sealed to one of their devices
+	AuditChatImageUpload     AuditAction = "chat_image.upload"     // a chat image was finalized
+	AuditChatImageSignedURL  AuditAction = "chat_image.signed_url" // a chat image's signed URL was granted or refused
+	AuditShareCreate         AuditAction = "share.create"          // a patient created a sharing session
+	AuditShareRevoke         AuditAction = "share.revoke"          // a session was revoked, by its patient or the detector
+	AuditShareExpire         AuditAction = "share.expire"          // the cleanup job expired a session
+	AuditAccessOpen          AuditAction = "access.open"           // a grantee opened an access, or was refused one
+	AuditKeyIssue            AuditAction = "key.issue"             // a view: a key was issued, or refused
+	AuditKeyClaim            AuditAction = "key.claim"             // a key was claimed for a signed URL, or refused
+	AuditActivityReport      AuditAction = "activity.report"       // an activity report or a detector's signal was scored
+)
+
+// AuditActions returns every audit action, in the order of the constants.
+func AuditActions() []AuditAction {
+	return []AuditAction{
+		AuditAppointmentRegister, AuditPhotoFinalize, AuditPhotoDelete, AuditPhotoView,
+		AuditChatImageUpload, AuditChatImageSignedURL,
+		AuditShareCreate, AuditShareRevoke, AuditShareExpire,
+		AuditAccessOpen, AuditKeyIssue, AuditKeyClaim, AuditActivityReport,
+	}
+}
+
+// Valid reports whether a is one of AuditActions. A stored record may hold
+// any string (a tampered one does); only the service's own are valid.
+func (a AuditAction) Valid() bool {
+	for _, b := range AuditActions() {
+		if a == b {
+			return true
+		}
+	}
+	return false
+}
+
+// Canonical versions of an audit record (AuditHash). A record keeps the
+// version it was hashed under: version 0 (a record stored before versions
+// existed) and 1 are the first form, which covers the fields up to
+// RequestID; version 2 also covers PhotoID, ShareID and Device. Link makes
+// every new record AuditVersion; stored records of an older version still
+// verify under their own.
+const (
+	AuditVersion1 = 1
+	AuditVersion2 = 2
+	// AuditVersion is the version of the records Link makes.
+	AuditVersion = AuditVersion2
+)
+
 // AuditRecord is one security event in a patient's chain. It holds ids and
 // facts about the request, never PHI, keys or URLs.
 type AuditRecord struct {
+	// Version is the canonical form the hash covers (AuditVersion1 when 0).
+	Version      int
 	PatientID    string
 	Seq          uint64
 	At           time.Time
 	ActorID      string
 	ActorRole    Role
-	Action       string
+	Action       AuditAction
 	ResourceType string
 	ResourceID   string
 	Outcome      string
@@ -44,14 +106,21 @@ type AuditRecord struct {
 	SourceIP     string
 	UserAgent    string
 	RequestID    string
-	PrevHash     []byte
-	Hash         []byte
+	// PhotoID, ShareID and Device (version 2) name what a view was of and
+	// where it happened: the photo, the sharing session, and the server's
+	// fingerprint of the device key (DeviceKeyFingerprint). Empty when the
+	// event concerns none.
+	PhotoID  string
+	ShareID  string
+	Device   string
+	PrevHash []byte
+	Hash     []byte
 }
 
-// canonicalRecord fixes the field order and encodings that the hash covers. Go's
-// encoding/json writes struct fields in declaration order, so the encoding is
-// deterministic. Changing it breaks every stored chain: add a new version
-// instead.
+// canonicalRecord fixes the field order and encodings that the hash of a
+// version 1 record covers. Go's encoding/json writes struct fields in
+// declaration order, so the encoding is deterministic. Changing it breaks
+// every stored chain: add a new version instead (canonicalRecordV2).
 type canonicalRecord struct {
 	V            int    `json:"v"`
 	PatientID    string `json:"patient_id"`
@@ -67,6 +136,30 @@ type canonicalRecord struct {
 	SourceIP     string `json:"source_ip"`
 	UserAgent    string `json:"user_agent"`
 	RequestID    string `json:"request_id"`
+	PrevHash     string `json:"prev_hash"`
+}
+
+// canonicalRecordV2 is the canonical form of a version 2 record: version 1's
+// fields in the same order, then photo_id, share_id and device, then
+// prev_hash last as before. Never change it either.
+type canonicalRecordV2 struct {
+	V            int    `json:"v"`
+	PatientID    string `json:"patient_id"`
+	Seq          uint64 `json:"seq"`
+	At           string `json:"at"`
+	ActorID      string `json:"actor_id"`
+	ActorRole    string `json:"actor_role"`
+	Action       string `json:"action"`
+	ResourceType string `json:"resource_type"`
+	ResourceID   string `json:"resource_id"`
+	Outcome      string `json:"outcome"`
+	Reason       string `json:"reason"`
+	SourceIP     string `json:"source_ip"`
+	UserAgent    string `json:"user_agent"`
+	RequestID    string `json:"request_id"`
+	PhotoID      string `json:"photo_id"`
+	ShareID      string `json:"share_id"`
+	Device       string `json:"device"`
 	PrevHash     string `json:"prev_hash"`
 }
 
@@ -92,37 +185,74 @@ func (r AuditRecord) InActorHistory() bool {
 	return false
 }
 
-// AuditHash returns the SHA-256 of the record's canonical form, which includes
-// the previous hash and so links the chain. rec.Hash is not part of it.
+// AuditHash returns the SHA-256 of the record's canonical form under its
+// Version, which includes the previous hash and so links the chain.
+// rec.Hash is not part of it. A record of an unknown version has no hash:
+// AuditHash returns nil, which no stored hash equals (VerifyRecord).
 func AuditHash(rec AuditRecord) []byte {
-	b, err := json.Marshal(canonicalRecord{
-		V:            1,
-		PatientID:    rec.PatientID,
-		Seq:          rec.Seq,
-		At:           rec.At.UTC().Format(time.RFC3339Nano),
-		ActorID:      rec.ActorID,
-		ActorRole:    string(rec.ActorRole),
-		Action:       rec.Action,
-		ResourceType: rec.ResourceType,
-		ResourceID:   rec.ResourceID,
-		Outcome:      rec.Outcome,
-		Reason:       rec.Reason,
-		SourceIP:     rec.SourceIP,
-		UserAgent:    rec.UserAgent,
-		RequestID:    rec.RequestID,
-		PrevHash:     hex.EncodeToString(rec.PrevHash),
-	})
+	at := rec.At.UTC().Format(time.RFC3339Nano)
+	prev := hex.EncodeToString(rec.PrevHash)
+	var v any
+	switch rec.Version {
+	case 0, AuditVersion1:
+		v = canonicalRecord{
+			V:            1,
+			PatientID:    rec.PatientID,
+			Seq:          rec.Seq,
+			At:           at,
+			ActorID:      rec.ActorID,
+			ActorRole:    string(rec.ActorRole),
+			Action:       string(rec.Action),
+			ResourceType: rec.ResourceType,
+			ResourceID:   rec.ResourceID,
+			Outcome:      rec.Outcome,
+			Reason:       rec.Reason,
+			SourceIP:     rec.SourceIP,
+			UserAgent:    rec.UserAgent,
+			RequestID:    rec.RequestID,
+			PrevHash:     prev,
+		}
+	case AuditVersion2:
+		v = canonicalRecordV2{
+			V:            AuditVersion2,
+			PatientID:    rec.PatientID,
+			Seq:          rec.Seq,
+			At:           at,
+			ActorID:      rec.ActorID,
+			ActorRole:    string(rec.ActorRole),
+			Action:       string(rec.Action),
+			ResourceType: rec.ResourceType,
+			ResourceID:   rec.ResourceID,
+			Outcome:      rec.Outcome,
+			Reason:       rec.Reason,
+			SourceIP:     rec.SourceIP,
+			UserAgent:    rec.UserAgent,
+			RequestID:    rec.RequestID,
+			PhotoID:      rec.PhotoID,
+			ShareID:      rec.ShareID,
+			Device:       rec.Device,
+			PrevHash:     prev,
+		}
+	default:
+		return nil
+	}
+	b, err := json.Marshal(v)
 	if err != nil { // only strings and numbers: cannot fail
 		panic(fmt.Sprintf("audit: canonical encoding: %v", err))
 	}
+	// The prefix stays that of version 1: the "v" member, first in both
+	// forms, already tells the versions apart.
 	sum := sha256.Sum256(append([]byte("medshare/v1/audit\x00"), b...))
 	return sum[:]
 }
 
-// Link fills rec's sequence, previous hash and hash so that it follows head.
-// Its text fields come back as the hash covers them (canonicalText), so that
-// the record it returns is the record every store keeps.
+// Link fills rec's version (AuditVersion: every new record is hashed under
+// the current canonical form), sequence, previous hash and hash so that it
+// follows head. Its text fields come back as the hash covers them
+// (canonicalText), so that the record it returns is the record every store
+// keeps.
 func Link(rec AuditRecord, head ChainHead) AuditRecord {
+	rec.Version = AuditVersion
 	for _, f := range rec.textFields() {
 		*f = canonicalText(*f)
 	}
@@ -136,8 +266,9 @@ func Link(rec AuditRecord, head ChainHead) AuditRecord {
 // textFields are the record's text fields, the ones AuditHash encodes as JSON
 // strings.
 func (r *AuditRecord) textFields() []*string {
-	return []*string{&r.PatientID, &r.ActorID, (*string)(&r.ActorRole), &r.Action, &r.ResourceType,
-		&r.ResourceID, &r.Outcome, &r.Reason, &r.SourceIP, &r.UserAgent, &r.RequestID}
+	return []*string{&r.PatientID, &r.ActorID, (*string)(&r.ActorRole), (*string)(&r.Action), &r.ResourceType,
+		&r.ResourceID, &r.Outcome, &r.Reason, &r.SourceIP, &r.UserAgent, &r.RequestID,
+		&r.PhotoID, &r.ShareID, &r.Device}
 }
 
 // canonicalText is s as the canonical encoding hashes it. encoding/json
@@ -320,15 +451,22 @@ func VerifyChain(ctx context.Context, s AuditStore, patientID string) (AuditVeri
 	return v, nil
 }
 
-// VerifyRecord recomputes one record's hash; used where a whole chain is not the
-// caller's to read (a professional's own actions). A record whose text is not
-// valid UTF-8 does not verify: Link never produces one, and its hash would
-// also be the hash of other text.
+// VerifyRecord recomputes one record's hash under its version; used where a
+// whole chain is not the caller's to read (a professional's own actions). A
+// record of an unknown version never verifies, nor does a record whose text
+// is not valid UTF-8: Link never produces one, and its hash would also be
+// the hash of other text.
 func VerifyRecord(r AuditRecord) bool {
+	if r.Version < AuditVersion2 && (r.PhotoID != "" || r.ShareID != "" || r.Device != "") {
+		// Version 1 does not cover these fields: a record that shows them
+		// was written after the fact.
+		return false
+	}
 	for _, f := range r.textFields() {
 		if !utf8.ValidString(*f) {
 			return false
 		}
 	}
-	return bytes.Equal(AuditHash(r), r.Hash)
+	h := AuditHash(r)
+	return h != nil && bytes.Equal(h, r.Hash)
 }

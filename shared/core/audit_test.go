@@ -4,10 +4,17 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/boltstore"
 	"github.com/medshare/medshare/shared/core"
@@ -21,7 +28,7 @@ import (
 func TestAuditHashIsPinned(t *testing.T) {
 	rec := core.AuditRecord{
 		PatientID: "pat-1", Seq: 1, At: time.Date(2026, 11, 26, 10, 0, 0, 123, time.UTC),
-		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: "chat_image.signed_url",
+		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: core.AuditChatImageSignedURL,
 		ResourceType: "chat_image", ResourceID: "ci_aaaaaaaaaaaaaaaaaaaaaaaaaa", Outcome: core.OutcomeSuccess,
 		SourceIP: "203.0.113.9", UserAgent: "app/1", RequestID: "rq-1",
 	}
@@ -126,13 +133,90 @@ func TestSortableIDsSortByTime(t *testing.T) {
 	}
 }
 
+// goldenV2 is a version 2 record whose hash was recomputed independently
+// from docs/PROTOCOL.md (Python's hashlib over the canonical JSON written
+// out by hand, with "<" and ">" escaped as encoding/json escapes them).
+func goldenV2() core.AuditRecord {
+	return core.AuditRecord{
+		Version: core.AuditVersion2, PatientID: "pat-1", Seq: 7, At: time.Date(2026, 11, 26, 10, 4, 32, 500000000, time.UTC),
+		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: core.AuditKeyIssue,
+		ResourceType: "key", ResourceID: "ek_aaaaaaaaaaaaaaaaaaaaaaaaaa", Outcome: core.OutcomeSuccess,
+		SourceIP: "198.51.100.24", UserAgent: "MedSharePro/1.4.0 <beta>", RequestID: "rq-7",
+		PhotoID: "ph_aaaaaaaaaaaaaaaaaaaaaaaaaa", ShareID: "sh_aaaaaaaaaaaaaaaaaaaaaaaaaa", Device: "sha256:00ff",
+		PrevHash: []byte{1, 2},
+	}
+}
+
+// TestAuditHashV2IsPinned pins the version 2 canonical form, which covers
+// the photo, the share and the device of a view.
+func TestAuditHashV2IsPinned(t *testing.T) {
+	const want = "ccba0e695c17ee557441cd2a88f357c0f00182c6b22699ef511777012682a266"
+	if got := hex.EncodeToString(core.AuditHash(goldenV2())); got != want {
+		t.Errorf("AuditHash(v2) = %s, want %s", got, want)
+	}
+}
+
+// TestAuditVersions: Link makes version 2 records; a version 1 record (or
+// one stored before versions existed, version 0) still verifies under its
+// own form; every field of version 2 is covered; a record cannot change
+// version, or show version 2 fields under version 1, without failing.
+func TestAuditVersions(t *testing.T) {
+	v1 := core.AuditRecord{
+		PatientID: "pat-1", Seq: 1, At: time.Date(2026, 11, 26, 10, 0, 0, 123, time.UTC),
+		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: core.AuditChatImageSignedURL,
+		ResourceType: "chat_image", ResourceID: "ci_aaaaaaaaaaaaaaaaaaaaaaaaaa", Outcome: core.OutcomeSuccess,
+		SourceIP: "203.0.113.9", UserAgent: "app/1", RequestID: "rq-1",
+	}
+	v1.Hash = core.AuditHash(v1) // version 0: stored before versions existed
+	explicit1 := v1
+	explicit1.Version = core.AuditVersion1
+	if !core.VerifyRecord(v1) || !core.VerifyRecord(explicit1) {
+		t.Fatalf("a version 0/1 record does not verify")
+	}
+	if got := core.Link(core.AuditRecord{PatientID: "pat-1"}, core.ChainHead{}); got.Version != core.AuditVersion {
+		t.Errorf("Link made version %d, want %d", got.Version, core.AuditVersion)
+	}
+	v2 := goldenV2()
+	v2.Hash = core.AuditHash(v2)
+	for _, tc := range []struct {
+		name   string
+		rec    core.AuditRecord
+		change func(*core.AuditRecord)
+	}{
+		{"v2 photo id", v2, func(r *core.AuditRecord) { r.PhotoID = "ph_bbbbbbbbbbbbbbbbbbbbbbbbbb" }},
+		{"v2 share id", v2, func(r *core.AuditRecord) { r.ShareID = "" }},
+		{"v2 device", v2, func(r *core.AuditRecord) { r.Device = "sha256:00fe" }},
+		{"v2 user agent", v2, func(r *core.AuditRecord) { r.UserAgent = "curl/8" }},
+		{"v2 previous hash", v2, func(r *core.AuditRecord) { r.PrevHash = []byte{1, 3} }},
+		{"v2 downgraded to v1", v2, func(r *core.AuditRecord) { r.Version = core.AuditVersion1 }},
+		{"v2 downgraded to v1 without its fields", v2, func(r *core.AuditRecord) {
+			r.Version, r.PhotoID, r.ShareID, r.Device = 0, "", "", ""
+		}},
+		{"v1 upgraded to v2", v1, func(r *core.AuditRecord) { r.Version = core.AuditVersion2 }},
+		{"v1 shows a photo id", v1, func(r *core.AuditRecord) { r.PhotoID = "ph_aaaaaaaaaaaaaaaaaaaaaaaaaa" }},
+		{"v1 shows a share id", explicit1, func(r *core.AuditRecord) { r.ShareID = "sh_aaaaaaaaaaaaaaaaaaaaaaaaaa" }},
+		{"v1 shows a device", v1, func(r *core.AuditRecord) { r.Device = "sha256:00ff" }},
+		{"unknown version", v2, func(r *core.AuditRecord) { r.Version = 3 }},
+		{"unknown version, no hash", v2, func(r *core.AuditRecord) { r.Version, r.Hash = 3, nil }},
+		{"negative version, no hash", v1, func(r *core.AuditRecord) { r.Version, r.Hash = -1, []byte{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.rec
+			tc.change(&r)
+			if core.VerifyRecord(r) {
+				t.Errorf("the changed record still verifies")
+			}
+		})
+	}
+}
+
 // TestAuditTextIsCanonical: the canonical encoding writes a byte that is not
 // UTF-8 as U+FFFD, so "\xff" and "\xfe" hash alike. Link returns the text it
 // hashed, and a record holding other bytes does not verify: a changed user
 // agent cannot keep the hash (found by FuzzAuditRecord, docs/FUZZING.md).
 func TestAuditTextIsCanonical(t *testing.T) {
 	rec := core.AuditRecord{PatientID: "pat-1", At: time.Unix(1, 0), ActorID: "pro-1", ActorRole: core.RoleProfessional,
-		Action: "key.issue", Outcome: core.OutcomeSuccess, UserAgent: "bad \xff\xfe agent", RequestID: "rq-1"}
+		Action: core.AuditKeyIssue, Outcome: core.OutcomeSuccess, UserAgent: "bad \xff\xfe agent", RequestID: "rq-1"}
 	linked := core.Link(rec, core.ChainHead{})
 	if want := "bad \uFFFD\uFFFD agent"; linked.UserAgent != want {
 		t.Errorf("Link kept user agent %q, want %q", linked.UserAgent, want)
@@ -146,5 +230,62 @@ func TestAuditTextIsCanonical(t *testing.T) {
 		if core.VerifyRecord(changed) {
 			t.Errorf("user agent %q verifies with the hash of %q", ua, linked.UserAgent)
 		}
+	}
+}
+
+// TestAuditActionsAreClosed pins the set of audit actions and their stored
+// strings (the hash covers them: they never change), and checks that the
+// service names an action only by its constant: no other string of an
+// action's shape appears in core's code, so that a typo cannot write an
+// action the daily report never counts.
+func TestAuditActionsAreClosed(t *testing.T) {
+	want := []string{
+		"appointment.register", "photo.finalize", "photo.delete", "photo.view",
+		"chat_image.upload", "chat_image.signed_url",
+		"share.create", "share.revoke", "share.expire",
+		"access.open", "key.issue", "key.claim", "activity.report",
+	}
+	var got []string
+	for _, a := range core.AuditActions() {
+		got = append(got, string(a))
+		if !a.Valid() {
+			t.Errorf("%q is listed but not Valid", a)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("AuditActions() (-want +got):\n%s", diff)
+	}
+	for _, a := range []core.AuditAction{"", "key.isue", "Key.issue", "photo.list", "share.create "} {
+		if a.Valid() {
+			t.Errorf("%q is Valid, want not", a)
+		}
+	}
+
+	shape := regexp.MustCompile(`^"[a-z_]+\.[a-z_]+"$`)
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			// The constants' own declaration is the one place the strings are written.
+			if vs, ok := n.(*ast.ValueSpec); ok {
+				if id, ok := vs.Type.(*ast.Ident); ok && id.Name == "AuditAction" {
+					return false
+				}
+			}
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING && shape.MatchString(lit.Value) {
+				t.Errorf("%s: the string %s has an audit action's shape: name the action by its constant (core.AuditActions)", fset.Position(lit.Pos()), lit.Value)
+			}
+			return true
+		})
 	}
 }

@@ -77,7 +77,7 @@ func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, 
 	if err != nil {
 		return Appointment{}, false, fmt.Errorf("register appointment %s: %w", id, err)
 	}
-	if err := s.record(ctx, c, a.PatientID, "appointment.register", "appointment", id, nil); err != nil {
+	if err := s.record(ctx, c, a.PatientID, AuditAppointmentRegister, "appointment", id, nil); err != nil {
 		return Appointment{}, false, err
 	}
 	return a, created, nil
@@ -118,25 +118,10 @@ func (s *Service) CreateChatUpload(ctx context.Context, c Caller, in ChatUploadI
 	if in.ClinicID != "" && !ValidExternalID(in.ClinicID) {
 		return ChatUpload{}, ErrInvalid("clinic_id is malformed")
 	}
-	all, err := s.store.FindAppointments(ctx, in.AppointmentID)
+	a, err := s.participantAppointment(ctx, c, in.AppointmentID, in.ClinicID)
 	if err != nil {
-		return ChatUpload{}, fmt.Errorf("find appointment %s: %w", in.AppointmentID, err)
+		return ChatUpload{}, err
 	}
-	// Only the caller's own appointments count: what other clinics hold
-	// under this id is never told.
-	var mine []Appointment
-	for _, a := range all {
-		if slices.Contains(a.Participants(), c.ID) && (in.ClinicID == "" || a.ClinicID == in.ClinicID) {
-			mine = append(mine, a)
-		}
-	}
-	switch {
-	case len(mine) == 0:
-		return ChatUpload{}, ErrNotFound("appointment not found")
-	case len(mine) > 1:
-		return ChatUpload{}, ErrConflict("you take part in appointments of several clinics with this id: give clinic_id")
-	}
-	a := mine[0]
 	// Each image is stored and, once finalized, recorded in the patient's
 	// chain: one participant cannot fill an appointment without bound.
 	if err := s.limit(ctx, s.cfg.Limits.ChatUploads, "chat images in this appointment", "chat", c.ID, a.ClinicID, a.ID); err != nil {
@@ -167,6 +152,39 @@ func (s *Service) CreateChatUpload(ctx context.Context, c Caller, in ChatUploadI
 	}
 	return ChatUpload{Image: img, Upload: up}, nil
 }
+
+// participantAppointment resolves the appointment id that a participant
+// names (chat-upload, list-chat-images): among every clinic's appointments
+// with this id, the ones the caller takes part in, and of those the one of
+// clinicID when it is given. None is the same 404 whether or not other
+// clinics hold the id, which is never told; two or more (the caller takes
+// part in appointments of several clinics with this id, and gave no
+// clinic_id) is 409, which only someone who takes part in both can get.
+func (s *Service) participantAppointment(ctx context.Context, c Caller, id, clinicID string) (Appointment, error) {
+	all, err := s.store.FindAppointments(ctx, id)
+	if err != nil {
+		return Appointment{}, fmt.Errorf("find appointment %s: %w", id, err)
+	}
+	// Only the caller's own appointments count: what other clinics hold
+	// under this id is never told.
+	var mine []Appointment
+	for _, a := range all {
+		if slices.Contains(a.Participants(), c.ID) && (clinicID == "" || a.ClinicID == clinicID) {
+			mine = append(mine, a)
+		}
+	}
+	switch {
+	case len(mine) == 0:
+		return Appointment{}, appointmentNotFound()
+	case len(mine) > 1:
+		return Appointment{}, ErrConflict("you take part in appointments of several clinics with this id: give clinic_id")
+	}
+	return mine[0], nil
+}
+
+// appointmentNotFound is the one answer to everyone who is not a
+// participant of an appointment, whether or not it exists.
+func appointmentNotFound() error { return ErrNotFound("appointment not found") }
 
 // visibleChatImage loads an image and checks that the caller takes part in its
 // appointment; anything else is the same not-found.
@@ -219,7 +237,7 @@ func (s *Service) FinalizeChatImage(ctx context.Context, c Caller, id string) (C
 	if err != nil {
 		return ChatImage{}, notFoundAs(fmt.Errorf("finalize chat image %s: %w", id, err), "chat image")
 	}
-	if err := s.record(ctx, c, img.PatientID, "chat_image.upload", "chat_image", id, nil); err != nil {
+	if err := s.record(ctx, c, img.PatientID, AuditChatImageUpload, "chat_image", id, nil); err != nil {
 		return ChatImage{}, err
 	}
 	return img, nil
@@ -241,7 +259,7 @@ func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (Signed
 		return SignedURL{}, err
 	}
 	if !img.IsParticipant(c.ID) {
-		return SignedURL{}, s.denyUnseen(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, chatNotFound())
+		return SignedURL{}, s.denyUnseen(ctx, c, img.PatientID, AuditChatImageSignedURL, "chat_image", id, chatNotFound())
 	}
 	now := s.now()
 	switch {
@@ -254,7 +272,7 @@ func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (Signed
 	if err != nil {
 		return SignedURL{}, fmt.Errorf("presign chat image %s: %w", id, err)
 	}
-	if err := s.record(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, nil); err != nil {
+	if err := s.record(ctx, c, img.PatientID, AuditChatImageSignedURL, "chat_image", id, nil); err != nil {
 		return SignedURL{}, err
 	}
 	return u, nil

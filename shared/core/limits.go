@@ -7,7 +7,8 @@ import (
 )
 
 // Limits on what one caller can make the service write into other people's
-// data (issue 10 §2). Each is counted with JobStore.Tally (one DynamoDB
+// data (issue 10 §2), and on what one patient's token can make it unwrap
+// (photo-key). Each is counted with JobStore.Tally (one DynamoDB
 // UpdateItem; in memory for the embedded store) per window of RateWindow,
 // aligned on the Unix clock, so every Lambda instance counts into the same
 // counter. They are set well above what a legitimate app does; past one the
@@ -40,6 +41,12 @@ const (
 	// appointment (each is stored, and recorded in the patient's chain
 	// when finalized).
 	DefaultChatUploadLimit = 300
+	// DefaultPhotoKeyLimit: a patient's own photo keys sealed to their
+	// devices (photo-key). Each is a KMS Decrypt, from the quota that
+	// every issue-key of the account shares, and a record in the patient's
+	// own chain; a portal showing a library of a few hundred photos on a
+	// new device asks for each once per page load.
+	DefaultPhotoKeyLimit = 1000
 )
 
 // Limits are the per-window limits; zero values take the defaults.
@@ -50,6 +57,7 @@ type Limits struct {
 	ActivityReports int
 	Appointments    int
 	ChatUploads     int
+	PhotoKeys       int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -63,6 +71,7 @@ func (l Limits) withDefaults() Limits {
 		{&l.ActivityReports, DefaultActivityReportLimit},
 		{&l.Appointments, DefaultAppointmentLimit},
 		{&l.ChatUploads, DefaultChatUploadLimit},
+		{&l.PhotoKeys, DefaultPhotoKeyLimit},
 	} {
 		if *f.v <= 0 {
 			*f.v = f.def
@@ -112,24 +121,61 @@ func (s *Service) limit(ctx context.Context, limit int, what string, parts ...st
 	return ErrRateLimited(max(end.Sub(now), time.Second), "too many %s: at most %d an hour; try again later", what, limit)
 }
 
-// recordDenial appends a denied attempt of c to patientID's chain, unless c
-// had more than the denied-record limit recorded on that chain in this
-// window: the first attempt past the limit is recorded with the reason
-// rate_limited, which tells the patient that more followed and were not
-// recorded, and later ones in the window are not recorded at all. The
-// patient's own attempts and the service's (role system) are always
-// recorded. The caller's answer is the same either way.
-func (s *Service) recordDenial(ctx context.Context, c Caller, patientID, action, resType, resID string, reason error) error {
-	if c.ID != patientID && c.Role != RoleSystem {
-		limit := int64(s.cfg.Limits.DeniedRecords)
-		if n, _, ok := s.tally(ctx, s.now(), "deny", c.ID, patientID); ok && n > limit {
-			if n > limit+1 {
-				return nil
-			}
-			reason = ErrRateLimited(0, "further denied attempts of this actor on this chain are not recorded until the window ends")
-		}
+// A denial is what becomes of a denied attempt under the denied-record
+// limit (countDenial).
+type denial int
+
+const (
+	denialRecorded denial = iota // recorded with its reason
+	denialMarked                 // the first past the limit: recorded with the reason rate_limited
+	denialDropped                // past that, in the window: not recorded
+)
+
+// countDenial counts one denied attempt of c on patientID's chain, once,
+// and says what becomes of its record: c had at most the denied-record
+// limit recorded on that chain in this window (recorded), one more
+// (marked: the record says rate_limited, which tells the patient that more
+// followed and were not recorded), or more (dropped). The patient's own
+// attempts and the service's (role system) are neither counted nor limited.
+// When the counter cannot be read the attempt is recorded.
+func (s *Service) countDenial(ctx context.Context, c Caller, patientID string) denial {
+	if c.ID == patientID || c.Role == RoleSystem {
+		return denialRecorded
 	}
-	return s.record(ctx, c, patientID, action, resType, resID, reason)
+	limit := int64(s.cfg.Limits.DeniedRecords)
+	n, _, ok := s.tally(ctx, s.now(), "deny", c.ID, patientID)
+	switch {
+	case !ok || n <= limit:
+		return denialRecorded
+	case n == limit+1:
+		return denialMarked
+	}
+	return denialDropped
+}
+
+// deniedRecordsLimited is the reason of the record that marks a run of
+// denials past the limit.
+func deniedRecordsLimited() error {
+	return ErrRateLimited(0, "further denied attempts of this actor on this chain are not recorded until the window ends")
+}
+
+// recordDenial appends a denied attempt of c to patientID's chain under the
+// denied-record limit (countDenial). The caller's answer is the same
+// whether or not it is recorded.
+func (s *Service) recordDenial(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, reason error) error {
+	return s.recordDeniedView(ctx, c, patientID, action, resType, resID, view{}, reason)
+}
+
+// recordDeniedView is recordDenial for an attempt at a view, whose record
+// names the view (AuditVersion2's fields).
+func (s *Service) recordDeniedView(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, v view, reason error) error {
+	switch s.countDenial(ctx, c, patientID) {
+	case denialDropped:
+		return nil
+	case denialMarked:
+		reason = deniedRecordsLimited()
+	}
+	return s.appendRecord(ctx, v.on(s.auditRecord(c, patientID, action, resType, resID, reason)))
 }
 
 // denyUnseen records a denied attempt that is answered with the same
@@ -137,7 +183,7 @@ func (s *Service) recordDenial(ctx context.Context, c Caller, patientID, action,
 // the record: a failure to record must not tell the caller that the thing
 // exists (ARCHITECTURE §2.1). The failure rides along as the answer's cause,
 // which the HTTP edge logs.
-func (s *Service) denyUnseen(ctx context.Context, c Caller, patientID, action, resType, resID string, answer error) error {
+func (s *Service) denyUnseen(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, answer error) error {
 	if err := s.recordDenial(ctx, c, patientID, action, resType, resID, answer); err != nil {
 		return withCause(answer, err)
 	}

@@ -76,6 +76,18 @@ type ChatStore interface {
 
 	// MarkChatImageReady is MarkPhotoReady for chat images.
 	MarkChatImageReady(ctx context.Context, id string, observed BlobInfo, now time.Time) (ChatImage, error)
+
+	// ListChatImages returns one page of the READY chat images of
+	// clinicID's appointment appointmentID, newest first by CreatedAt
+	// (ties by id), and the cursor of the next page ("" at the end), as
+	// reader (the caller) pages through it: a cursor is bound to the
+	// appointment and to reader, and any other (another reader's, another
+	// appointment's or another clinic's, another list's, or a malformed
+	// one) is KindInvalid. Another clinic's appointment with the same id is
+	// another list. PENDING images (staged, or abandoned) are never listed.
+	// An appointment with no images, or none at all, is an empty list. One
+	// Query (of an index, which may lag a write by a moment) in DynamoDB.
+	ListChatImages(ctx context.Context, clinicID, appointmentID, reader string, page Page) ([]ChatImage, string, error)
 }
 
 // AuditStore keeps the per-patient hash chains of the audit trail.

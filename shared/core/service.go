@@ -210,34 +210,28 @@ func pageOf(p Page) (Page, error) {
 }
 
 // record appends an audit record for caller about a resource of patientID.
-func (s *Service) record(ctx context.Context, c Caller, patientID, action, resType, resID string, outcome error) error {
-	rec := AuditRecord{
-		PatientID:    patientID,
-		At:           s.now(),
-		ActorID:      c.ID,
-		ActorRole:    c.Role,
-		Action:       action,
-		ResourceType: resType,
-		ResourceID:   resID,
-		Outcome:      OutcomeSuccess,
-		SourceIP:     truncate(c.SourceIP, 64),
-		UserAgent:    truncate(c.UserAgent, 256),
-		RequestID:    truncate(c.RequestID, 128),
-	}
-	if outcome != nil {
-		rec.Outcome = OutcomeDenied
-		if k := KindOf(outcome); k == KindInternal || k == KindUnavailable {
-			rec.Outcome = OutcomeFailed
-		}
-		rec.Reason = CodeOf(outcome)
-	}
+func (s *Service) record(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, outcome error) error {
+	return s.appendRecord(ctx, s.auditRecord(c, patientID, action, resType, resID, outcome))
+}
+
+// appendRecord appends rec to its patient's chain; a failure is the audit
+// trail's (KindUnavailable or KindInternal), so that no answer leaves
+// unrecorded.
+func (s *Service) appendRecord(ctx context.Context, rec AuditRecord) error {
 	if _, err := s.audit.append(ctx, rec); err != nil {
-		if k := KindOf(err); k == KindUnavailable || k == KindInternal {
-			return err
-		}
-		return ErrUnavailable(err, "audit trail unavailable")
+		return auditFailure(err)
 	}
 	return nil
+}
+
+// auditFailure is the error of a failed append: the audit trail's own
+// (KindUnavailable or KindInternal) as it is, anything else as
+// KindUnavailable, never a client's kind.
+func auditFailure(err error) error {
+	if k := KindOf(err); k == KindUnavailable || k == KindInternal {
+		return err
+	}
+	return ErrUnavailable(err, "audit trail unavailable")
 }
 
 // truncate makes s valid UTF-8 and cuts it to at most n bytes on a character

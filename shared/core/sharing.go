@@ -27,15 +27,16 @@ const (
 	ScreenshotRevoke ScreenshotPolicy = "revoke"
 )
 
-// SharedPhoto is what a share keeps of each photo: enough to issue its key and
-// sign its URL without reading the photo again. The wrapped key stays wrapped.
+// SharedPhoto is what a share keeps of each photo: what lists and signed URLs
+// need. It holds no copy of the photo's wrapped data key: the photo's record
+// is the only stored item that holds it, so that deleting the record
+// crypto-shreds the photo (issue-key reads the key from the record).
 type SharedPhoto struct {
 	PhotoID     string
 	Angle       Angle
 	ContentType string
 	Size        int64
 	SHA256      []byte
-	WrappedKey  WrappedKey
 }
 
 // ObjectKey is where the photo's ciphertext lives.
@@ -144,6 +145,10 @@ const (
 	NotePhotoViewed    = "photo_viewed"
 	NoteSessionExpired = "session_expired"
 	NoteSuspicious     = "suspicious_activity"
+	// NoteDeviceMismatch tells a patient that a device other than the ones
+	// their session is bound to was refused on it (once per device and
+	// session).
+	NoteDeviceMismatch = "device_mismatch"
 )
 
 // InboxItem is a notification as a recipient's inbox keeps it.
@@ -249,6 +254,15 @@ type ShareStore interface {
 	// error is ErrAlreadyFlagged (compare with errors.Is); this check comes
 	// before the score check.
 	AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, n *Notification, rec AuditRecord) error
+
+	// AppendAuditNotify appends rec to its chain and stores n in its
+	// recipient's inbox (unread, unpublished, as the state-changing methods
+	// store theirs), atomically: a refused request whose record the patient
+	// must also hear about (a device refused on a bound session). The record
+	// must follow its chain's head, as for AuditStore.AppendAudit; when the
+	// head moved it writes nothing and returns *HeadMismatchError.
+	// KindConflict when the notification id exists, and nothing is written.
+	AppendAuditNotify(ctx context.Context, rec AuditRecord, n Notification) error
 }
 
 // ErrAlreadyFlagged is returned by AddSuspicion when the access was flagged

@@ -34,6 +34,16 @@ const (
 	Audience = "medshare"
 )
 
+// MaxTTL is the longest a local token may live: Mint refuses a longer
+// lifetime, and Verify refuses a token that would still be valid more than
+// MaxTTL (plus Leeway) from now, however it was signed. Local tokens cannot
+// be revoked (ARCHITECTURE §10.5), so their lifetime is the only bound on a
+// stolen one; 30 days lets a clinic hand a device one token a month.
+const MaxTTL = 30 * 24 * time.Hour
+
+// Leeway is the clock skew Verify tolerates on exp, nbf and MaxTTL.
+const Leeway = 30 * time.Second
+
 // Authority holds the signing key of local tokens.
 type Authority struct {
 	key   *ecdsa.PrivateKey
@@ -100,8 +110,12 @@ func (a *Authority) WithClock(now func() time.Time) *Authority {
 	return newAuthority(a.key, now)
 }
 
-// Mint returns a signed token for subject in role, valid for ttl.
+// Mint returns a signed token for subject in role, valid for ttl (at most
+// MaxTTL).
 func (a *Authority) Mint(subject string, role core.Role, ttl time.Duration) (string, error) {
+	if ttl <= 0 || ttl > MaxTTL {
+		return "", fmt.Errorf("a token lives more than 0 and at most %v, not %v", MaxTTL, ttl)
+	}
 	if !core.ValidExternalID(subject) {
 		return "", fmt.Errorf("subject %q is not a valid id", subject)
 	}
@@ -128,12 +142,9 @@ func (a *Authority) Mint(subject string, role core.Role, ttl time.Duration) (str
 	return tok.SignedString(a.key)
 }
 
-// leeway is how far past its expiry (and before its not-before) a token is
-// still accepted, for clocks that differ a little.
-const leeway = 30 * time.Second
-
-// Verify validates a token (signature, ES256 only, issuer, audience, expiry,
-// a subject string that is not reserved for the service's own actors) and returns
+// Verify validates a token (signature, ES256 only, issuer, audience, expiry
+// within MaxTTL of now, a subject string that is not reserved for the
+// service's own actors) and returns
 // its claims as API Gateway's JWT authorizer renders them: every value a
 // string, arrays as "[a b]". Roles are the handler's to check, as in AWS.
 //
@@ -162,7 +173,7 @@ func (a *Authority) verify(token string) (map[string]string, verified, error) {
 		jwt.WithIssuer(Issuer),
 		jwt.WithAudience(Audience),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(leeway),
+		jwt.WithLeeway(Leeway),
 		jwt.WithTimeFunc(a.now),
 	)
 	if err != nil {
@@ -172,6 +183,15 @@ func (a *Authority) verify(token string) (map[string]string, verified, error) {
 	mc, ok := parsed.Claims.(jwt.MapClaims)
 	if !ok {
 		return nil, verified{}, errors.New("unexpected claims type")
+	}
+	// A token signed for longer than Mint allows (by another tool holding
+	// the key, or an older version) is refused, not trusted for years.
+	exp, err := mc.GetExpirationTime()
+	if err != nil || exp == nil {
+		return nil, verified{}, errors.New("the token has no valid expiry")
+	}
+	if exp.After(a.now().Add(MaxTTL + Leeway)) {
+		return nil, verified{}, fmt.Errorf("the token expires more than %v from now", MaxTTL)
 	}
 	// The subject names the caller everywhere after this: it must be one
 	// plain string, and not one of the service's own actors.
@@ -201,14 +221,12 @@ func (a *Authority) verify(token string) (map[string]string, verified, error) {
 			out[k] = fmt.Sprint(x)
 		}
 	}
-	// Parse required an expiry; a not-before is optional.
-	exp, err := mc.GetExpirationTime()
-	if err != nil || exp == nil {
-		return nil, verified{}, errors.New("the token has no expiry")
-	}
-	v := verified{claims: maps.Clone(out), until: exp.Time}
-	if nbf, err := mc.GetNotBefore(); err == nil && nbf != nil {
-		v.from = nbf.Add(-leeway)
+	// The cache may answer only while a verification would accept: from
+	// the not-before (optional) less the leeway, and not while the expiry
+	// is more than MaxTTL ahead (a clock set back), until the expiry.
+	v := verified{claims: maps.Clone(out), from: exp.Add(-MaxTTL - Leeway), until: exp.Time}
+	if nbf, err := mc.GetNotBefore(); err == nil && nbf != nil && nbf.Add(-Leeway).After(v.from) {
+		v.from = nbf.Add(-Leeway)
 	}
 	return out, v, nil
 }

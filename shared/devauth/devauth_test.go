@@ -76,6 +76,8 @@ func TestVerifyRefuses(t *testing.T) {
 		{"wrong issuer", sign(jwt.MapClaims{"sub": "p", "iss": "evil", "aud": Audience, "exp": exp})},
 		{"wrong audience", sign(jwt.MapClaims{"sub": "p", "iss": Issuer, "aud": "other", "exp": exp})},
 		{"no expiry", sign(jwt.MapClaims{"sub": "p", "iss": Issuer, "aud": Audience})},
+		{"expiry past the longest lifetime", sign(jwt.MapClaims{"sub": "p", "iss": Issuer, "aud": Audience, "exp": time.Now().Add(MaxTTL + Leeway + time.Minute).Unix()})},
+		{"expiry in ten years", sign(jwt.MapClaims{"sub": "p", "iss": Issuer, "aud": Audience, "exp": time.Now().AddDate(10, 0, 0).Unix()})},
 		{"no subject", sign(jwt.MapClaims{"iss": Issuer, "aud": Audience, "exp": exp})},
 		{"empty subject", sign(jwt.MapClaims{"sub": "", "iss": Issuer, "aud": Audience, "exp": exp})},
 		{"subject a number", sign(jwt.MapClaims{"sub": 42, "iss": Issuer, "aud": Audience, "exp": exp})},
@@ -94,6 +96,35 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 	if _, err := a.Verify(good); err != nil {
 		t.Errorf("good token: %v", err)
+	}
+}
+
+// TestLongestLifetime: a token lives at most MaxTTL. Mint makes one that
+// long and Verify accepts it, and one signed by hand to expire MaxTTL from
+// now; Mint refuses anything longer (and a lifetime that is not positive).
+func TestLongestLifetime(t *testing.T) {
+	a, _ := authority(t)
+	longest, err := a.Mint("pat-1", core.RolePatient, MaxTTL)
+	if err != nil {
+		t.Fatalf("Mint with MaxTTL: %v", err)
+	}
+	if _, err := a.Verify(longest); err != nil {
+		t.Errorf("Verify of a token minted with MaxTTL: %v", err)
+	}
+	byHand, _ := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"sub": "p", "iss": Issuer, "aud": Audience, "exp": time.Now().Add(MaxTTL).Unix()}).SignedString(a.key)
+	if _, err := a.Verify(byHand); err != nil {
+		t.Errorf("Verify of a token signed to expire MaxTTL from now: %v", err)
+	}
+	for _, ttl := range []time.Duration{MaxTTL + time.Second, 10 * 365 * 24 * time.Hour, 0, -time.Hour} {
+		if _, err := a.Mint("pat-1", core.RolePatient, ttl); err == nil {
+			t.Errorf("Mint with ttl %v accepted", ttl)
+		}
+	}
+	// Verify counts from its own clock: a token minted for MaxTTL is
+	// refused by a verifier whose clock is a day behind.
+	behind := a.WithClock(func() time.Time { return time.Now().Add(-24 * time.Hour) })
+	if _, err := behind.Verify(longest); err == nil {
+		t.Error("a verifier a day behind accepted a token expiring MaxTTL after minting")
 	}
 }
 
@@ -206,6 +237,24 @@ func TestVerifyCache(t *testing.T) {
 	now = now.Add(-2 * time.Hour)
 	if _, err := a.Verify(tok); err == nil {
 		t.Error("a cached token was accepted before its not-before")
+	}
+
+	// A token with no not-before that expires MaxTTL from now (signed by
+	// hand): cached, then the clock set back a minute, where its expiry is
+	// past the longest lifetime, refused as a verification would refuse it.
+	now = time.Now()
+	noNbf, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"sub": "pat-1", "iss": Issuer, "aud": Audience, "exp": now.Add(MaxTTL).Unix(),
+	}).SignedString(a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Verify(noNbf); err != nil {
+		t.Fatalf("a token expiring MaxTTL from now: %v", err)
+	}
+	now = now.Add(-Leeway - time.Minute)
+	if _, err := a.Verify(noNbf); err == nil {
+		t.Error("a cached token was accepted while its expiry was past the longest lifetime")
 	}
 
 	// A refused token is verified (and refused) every time.

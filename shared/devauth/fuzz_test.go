@@ -87,6 +87,8 @@ func FuzzVerify(f *testing.F) {
 		with("exp", fuzzNow.Add(-time.Hour).Unix()),
 		with("exp", nil),
 		with("exp", "tomorrow"),
+		with("exp", fuzzNow.Add(MaxTTL).Unix()),
+		with("exp", fuzzNow.Add(MaxTTL+Leeway+time.Second).Unix()),
 		with("nbf", fuzzNow.Add(time.Hour).Unix()),
 		with("iss", "someone-else"),
 		with("aud", "another-api"),
@@ -172,6 +174,8 @@ func acceptable(t *testing.T, signingInput string) map[string]string {
 		t.Fatalf("Verify accepted audience %s", c.Aud)
 	case c.Exp == nil || time.Unix(int64(*c.Exp), 0).Before(fuzzNow.Add(-leeway)):
 		t.Fatalf("Verify accepted an expired token or one without expiry: %s", pb)
+	case *c.Exp > float64(fuzzNow.Add(MaxTTL+leeway).Unix()):
+		t.Fatalf("Verify accepted a token that expires more than MaxTTL from now: %s", pb)
 	case c.Nbf != nil && time.Unix(int64(*c.Nbf), 0).After(fuzzNow.Add(leeway)):
 		t.Fatalf("Verify accepted a token not valid yet: %s", pb)
 	}

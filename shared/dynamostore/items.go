@@ -242,12 +242,20 @@ type chatImageItem struct {
 	CreatedAt       string   `dynamodbav:"created_at"`
 	UploadExpiresAt string   `dynamodbav:"upload_expires_at"`
 	UpdatedAt       string   `dynamodbav:"updated_at"`
+	// GSI2PK and GSI2SK put the image in IndexChatImagesByAppointment
+	// (storekeys.ChatImagesByAppointmentKey: its clinic's appointment),
+	// from its creation on.
+	GSI2PK string `dynamodbav:"gsi2pk"`
+	GSI2SK string `dynamodbav:"gsi2sk"`
 	expiring
 }
 
 func chatImageItemOf(c core.ChatImage) chatImageItem {
 	k := storekeys.ChatImageKey(c.ID)
+	ik := storekeys.ChatImagesByAppointmentKey(c.ClinicID, c.AppointmentID, c.CreatedAt, c.ID)
 	return chatImageItem{
+		GSI2PK:          ik.PK,
+		GSI2SK:          ik.SK,
 		PK:              k.PK,
 		SK:              k.SK,
 		ID:              c.ID,
@@ -284,9 +292,13 @@ func (r chatImageItem) chatImage() (core.ChatImage, error) {
 	return c, err
 }
 
+// auditItem is an audit record as stored. Version, PhotoID, ShareID and
+// Device are omitted when empty, so that a version 1 record is stored
+// exactly as before versions existed.
 type auditItem struct {
 	PK           string `dynamodbav:"pk"`
 	SK           string `dynamodbav:"sk"`
+	Version      int    `dynamodbav:"v,omitempty"`
 	PatientID    string `dynamodbav:"patient_id"`
 	Seq          uint64 `dynamodbav:"seq"`
 	At           string `dynamodbav:"at"`
@@ -300,6 +312,9 @@ type auditItem struct {
 	SourceIP     string `dynamodbav:"source_ip"`
 	UserAgent    string `dynamodbav:"user_agent"`
 	RequestID    string `dynamodbav:"request_id"`
+	PhotoID      string `dynamodbav:"photo_id,omitempty"`
+	ShareID      string `dynamodbav:"share_id,omitempty"`
+	Device       string `dynamodbav:"device,omitempty"`
 	PrevHash     []byte `dynamodbav:"prev_hash,omitempty"`
 	Hash         []byte `dynamodbav:"hash,omitempty"`
 	// GSI1PK and GSI1SK put the record in IndexByActor when its actor's
@@ -324,12 +339,13 @@ func auditItemOf(a core.AuditRecord) auditItem {
 	it := auditItem{
 		PK:           k.PK,
 		SK:           k.SK,
+		Version:      a.Version,
 		PatientID:    a.PatientID,
 		Seq:          a.Seq,
 		At:           formatTime(a.At),
 		ActorID:      a.ActorID,
 		ActorRole:    string(a.ActorRole),
-		Action:       a.Action,
+		Action:       string(a.Action),
 		ResourceType: a.ResourceType,
 		ResourceID:   a.ResourceID,
 		Outcome:      a.Outcome,
@@ -337,6 +353,9 @@ func auditItemOf(a core.AuditRecord) auditItem {
 		SourceIP:     a.SourceIP,
 		UserAgent:    a.UserAgent,
 		RequestID:    a.RequestID,
+		PhotoID:      a.PhotoID,
+		ShareID:      a.ShareID,
+		Device:       a.Device,
 		PrevHash:     a.PrevHash,
 		Hash:         a.Hash,
 		timeIndexed:  auditCounter(a),
@@ -350,11 +369,12 @@ func auditItemOf(a core.AuditRecord) auditItem {
 
 func (r auditItem) record() (core.AuditRecord, error) {
 	a := core.AuditRecord{
+		Version:      r.Version,
 		PatientID:    r.PatientID,
 		Seq:          r.Seq,
 		ActorID:      r.ActorID,
 		ActorRole:    core.Role(r.ActorRole),
-		Action:       r.Action,
+		Action:       core.AuditAction(r.Action),
 		ResourceType: r.ResourceType,
 		ResourceID:   r.ResourceID,
 		Outcome:      r.Outcome,
@@ -362,6 +382,9 @@ func (r auditItem) record() (core.AuditRecord, error) {
 		SourceIP:     r.SourceIP,
 		UserAgent:    r.UserAgent,
 		RequestID:    r.RequestID,
+		PhotoID:      r.PhotoID,
+		ShareID:      r.ShareID,
+		Device:       r.Device,
 		PrevHash:     r.PrevHash,
 		Hash:         r.Hash,
 	}

@@ -48,6 +48,15 @@ const (
 	AttrGSI2PK           = "gsi2pk"
 	AttrGSI2SK           = "gsi2sk"
 
+	// IndexChatImagesByAppointment is IndexSharesByGrantee under the
+	// partitions storekeys.ChatImagesByAppointmentPK (APPTIMG#<clinic>#
+	// <appointment>), sorted by storekeys.ChatImageIndexSK (IMG#<created>#<image id>): every chat
+	// image is in it from its creation, and ListChatImages keeps the READY
+	// ones with a filter. Overloading gsi2 (as gsi1 is overloaded) serves
+	// the appointment's images without a Scan and without a new index: the
+	// table's definition, and every table made from it, stay as they were.
+	IndexChatImagesByAppointment = IndexSharesByGrantee
+
 	// IndexTime is the sparse index of items by a time bucket: partition
 	// AttrTimeBucket (S), sort AttrTimeAt (N, epoch seconds). Only items
 	// that carry both attributes are in it, under two kinds of bucket:

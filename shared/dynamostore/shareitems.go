@@ -17,13 +17,13 @@ import (
 // sort key (N, seconds) and is set only for that index.
 
 type sharedPhotoItem struct {
-	PhotoID      string `dynamodbav:"photo_id"`
-	Angle        string `dynamodbav:"angle"`
-	ContentType  string `dynamodbav:"content_type"`
-	Size         int64  `dynamodbav:"size"`
-	SHA256       []byte `dynamodbav:"sha256,omitempty"`
-	WrappedKeyID string `dynamodbav:"wrapped_key_id"`
-	WrappedKey   []byte `dynamodbav:"wrapped_key,omitempty"`
+	PhotoID     string `dynamodbav:"photo_id"`
+	Angle       string `dynamodbav:"angle"`
+	ContentType string `dynamodbav:"content_type"`
+	Size        int64  `dynamodbav:"size"`
+	SHA256      []byte `dynamodbav:"sha256,omitempty"`
+	// No wrapped key: the photo's item is the only one that holds it
+	// (core.SharedPhoto).
 }
 
 func sharedPhotoItemsOf(ps []core.SharedPhoto) []sharedPhotoItem {
@@ -31,7 +31,7 @@ func sharedPhotoItemsOf(ps []core.SharedPhoto) []sharedPhotoItem {
 	for _, p := range ps {
 		out = append(out, sharedPhotoItem{
 			PhotoID: p.PhotoID, Angle: string(p.Angle), ContentType: p.ContentType, Size: p.Size,
-			SHA256: p.SHA256, WrappedKeyID: p.WrappedKey.KeyID, WrappedKey: p.WrappedKey.Ciphertext,
+			SHA256: p.SHA256,
 		})
 	}
 	return out
@@ -45,7 +45,7 @@ func sharedPhotos(items []sharedPhotoItem) []core.SharedPhoto {
 	for _, r := range items {
 		out = append(out, core.SharedPhoto{
 			PhotoID: r.PhotoID, Angle: core.Angle(r.Angle), ContentType: r.ContentType, Size: r.Size,
-			SHA256: r.SHA256, WrappedKey: core.WrappedKey{KeyID: r.WrappedKeyID, Ciphertext: r.WrappedKey},
+			SHA256: r.SHA256,
 		})
 	}
 	return out

@@ -427,7 +427,10 @@ func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appoint
 // the appointment is gone (the update's ALL_OLD item is empty: KindNotFound),
 // or its participants changed (KindConflict).
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID, img.AppointmentID, img.ClinicID); err != nil {
+	if err := storekeys.CheckIDs(img.ID); err != nil {
+		return fmt.Errorf("create chat image %q: %w", img.ID, err)
+	}
+	if err := storekeys.CheckChatListIDs(img.ClinicID, img.AppointmentID); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
 	it, err := marshal(chatImageItemOf(img))

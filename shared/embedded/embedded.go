@@ -6,6 +6,7 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -22,6 +23,8 @@ import (
 	"github.com/medshare/medshare/shared/localkeys"
 	"github.com/medshare/medshare/shared/localnotify"
 	"github.com/medshare/medshare/shared/localserver"
+	"github.com/medshare/medshare/shared/portal"
+	"github.com/medshare/medshare/web"
 )
 
 // Files in the data directory.
@@ -45,7 +48,16 @@ type Options struct {
 	// Now is the clock of the service and the blob store (nil: time.Now).
 	Now func() time.Time
 	// Limits are the HTTP handler's rate limits per caller (nil: none).
+	// The portal's answers carry no token: they are limited by address,
+	// as the blob URLs are.
 	Limits *localserver.Limits
+	// Demo, when not nil, is the demo data the portal may sign in as
+	// (GET /demo/identities); its Mint is set by Open. Set it only for
+	// `serve --demo` on a loopback address (portal.DemoAllowed).
+	Demo *portal.Demo
+	// Portal is the bundle HTTPHandler serves at / (nil: the embedded
+	// web/dist).
+	Portal fs.FS
 }
 
 // Runtime is an open embedded runtime.
@@ -60,6 +72,7 @@ type Runtime struct {
 	Service  *core.Service
 	Handler  *httpapi.Handler
 
+	portal   portal.Options
 	dataDir  string
 	limits   *localserver.Limits
 	now      func() time.Time
@@ -109,13 +122,33 @@ func Open(o Options) (*Runtime, error) {
 	rt.Notifier = localnotify.New(1000)
 	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Shares: rt.Store, Jobs: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
 	rt.Handler = httpapi.NewHandler(rt.Service, o.Log)
+	rt.portal = portal.Options{
+		Files: o.Portal,
+		// The signed blob URLs point at the public URL, which is another
+		// origin than the page's when the page is opened under another
+		// name; portal.Wrap leaves out the page's own.
+		Origins: portal.Origins{Media: []string{portal.Origin(o.PublicURL)}},
+		Config:  portal.Config{Auth: portal.Auth{Mode: portal.AuthToken}},
+	}
+	if rt.portal.Files == nil {
+		rt.portal.Files = web.Dist()
+	}
+	if o.Demo != nil {
+		d := *o.Demo
+		d.Mint = func(sub string, role core.Role) (string, error) { return rt.Auth.Mint(sub, role, portal.DemoTokenTTL) }
+		rt.portal.Demo = &d
+	}
+	if _, err := portal.Wrap(http.NotFoundHandler(), rt.portal); err != nil {
+		rt.Store.Close()
+		return nil, err
+	}
 	return rt, nil
 }
 
-// HTTPHandler is the local server: the API, the blob URLs and the OpenAPI
-// document.
+// HTTPHandler is the local server: the portal at /, the API, the blob URLs
+// and the OpenAPI document.
 func (rt *Runtime) HTTPHandler(log *slog.Logger) http.Handler {
-	return localserver.New(localserver.Options{
+	api := localserver.New(localserver.Options{
 		Handler:    rt.Handler,
 		Auth:       rt.Auth,
 		Blobs:      rt.Blobs.Handler(),
@@ -124,6 +157,17 @@ func (rt *Runtime) HTTPHandler(log *slog.Logger) http.Handler {
 		Log:        log,
 		Limits:     rt.limits,
 	})
+	p := rt.portal
+	if rt.limits != nil {
+		// The portal's answers carry no token: limited by address, as the
+		// blob URLs and the OpenAPI document are.
+		p.Limit = func(next http.Handler) http.Handler { return rt.limits.LimitIP(next, log) }
+	}
+	h, err := portal.Wrap(api, p)
+	if err != nil { // Open made the same handler without an error
+		panic(fmt.Sprintf("embedded: portal: %v", err))
+	}
+	return h
 }
 
 // Close closes the store.

@@ -55,6 +55,12 @@ type auditItem struct {
 	SourceIP     string `json:"source_ip"`
 	UserAgent    string `json:"user_agent"`
 	ResourceType string `json:"resource_type"`
+	V            int    `json:"v"`
+	PhotoID      string `json:"photo_id"`
+	ShareID      string `json:"share_id"`
+	Device       string `json:"device"`
+	PrevHash     string `json:"prev_hash"`
+	Hash         string `json:"hash"`
 }
 
 type auditPage struct {
@@ -227,7 +233,7 @@ func testChatImageFlow(t *testing.T, env *testenv.Env) {
 	}
 	var granted, denied int
 	for _, a := range history(t, env, patient1, core.RolePatient) {
-		if a.Action != "chat_image.signed_url" || a.ResourceID != up.ImageID {
+		if a.Action != string(core.AuditChatImageSignedURL) || a.ResourceID != up.ImageID {
 			continue
 		}
 		switch {

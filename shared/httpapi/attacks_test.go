@@ -16,6 +16,7 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devauth"
 	"github.com/medshare/medshare/shared/devicekeytest"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/localblob"
@@ -187,7 +188,7 @@ func testSystemIdentitiesRefused(t *testing.T, env *testenv.Env) {
 	for _, sub := range reservedSubjects {
 		for _, role := range roles {
 			tok := env.SignToken(map[string]any{"sub": sub, "cognito:groups": []string{string(role)}})
-			for _, rt := range httpapi.Routes {
+			for _, rt := range httpapi.Routes() {
 				if rt.Public() {
 					continue
 				}
@@ -198,7 +199,7 @@ func testSystemIdentitiesRefused(t *testing.T, env *testenv.Env) {
 						t.Errorf("through the server: %d %s, want 401", r.Status, r.Body)
 					}
 					ev := apiEvent(rt, ids, map[string]string{"sub": sub, "cognito:groups": httpapi.FormatGroups([]string{string(role)})})
-					resp := h.Handle(ctx, rt.Op, ev)
+					resp := h.Handle(ctx, rt, ev)
 					if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Body, `"code":"unauthorized"`) {
 						t.Errorf("claims as the authorizer passes them: %d %s, want 401", resp.StatusCode, resp.Body)
 					}
@@ -374,7 +375,7 @@ func testStrictDecoding(t *testing.T, env *testenv.Env) {
 		"key_id": "ek_" + strings.Repeat("a", 26), "notification_id": "nt_" + strings.Repeat("a", 26),
 		"appointment_id": appt1,
 	}
-	for _, rt := range httpapi.Routes {
+	for _, rt := range httpapi.Routes() {
 		if rt.Body != httpapi.BodyNone {
 			continue
 		}
@@ -466,7 +467,7 @@ func testForbiddenBeforeBadInput(t *testing.T, env *testenv.Env) {
 		{"all at once", "?limit=-1&x=1", "text/xml", "<x/>"},
 	}
 	var checked int
-	for _, rt := range httpapi.Routes {
+	for _, rt := range httpapi.Routes() {
 		for _, role := range []core.Role{core.RolePatient, core.RoleProfessional, core.RoleClinic} {
 			if rt.Public() || rt.Allows(role) {
 				continue
@@ -532,7 +533,7 @@ func testEveryAnswerHasNosniffAndRequestID(t *testing.T, env *testenv.Env) {
 		}
 	}
 	huge := `{"x":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`
-	for _, rt := range httpapi.Routes {
+	for _, rt := range httpapi.Routes() {
 		path := fillPath(rt.Path, ids)
 		allowed := core.RolePatient
 		if !rt.Public() {
@@ -617,4 +618,34 @@ func testEveryAnswerHasNosniffAndRequestID(t *testing.T, env *testenv.Env) {
 	check(t, "blob head", env.DoRaw("HEAD", strings.TrimPrefix(u.URL, env.URL), nil, ""))
 	env.Clock.Advance(2 * time.Minute)
 	check(t, "blob get, expired", env.Get(u.URL))
+}
+
+// TestOverlongTokensRefused: the local server refuses a token signed with
+// its own key whose expiry is more than devauth.MaxTTL away (401, like an
+// expired one), and accepts one that expires within it.
+func TestOverlongTokensRefused(t *testing.T) {
+	forEachRuntime(t, core.Config{}, testOverlongTokensRefused)
+}
+
+func testOverlongTokensRefused(t *testing.T, env *testenv.Env) {
+	for _, c := range []struct {
+		name   string
+		exp    time.Time
+		status int
+	}{
+		{"expires within the longest lifetime", time.Now().Add(devauth.MaxTTL - time.Hour), http.StatusOK},
+		{"expires past the longest lifetime", time.Now().Add(devauth.MaxTTL + time.Hour), http.StatusUnauthorized},
+		{"expires in ten years", time.Now().AddDate(10, 0, 0), http.StatusUnauthorized},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tok := env.SignToken(map[string]any{"sub": patient1, "cognito:groups": []string{"patient"}, "exp": c.exp.Unix()})
+			r := env.Do("GET", "/v1/photos", tok, nil)
+			if r.Status != c.status {
+				t.Errorf("GET /v1/photos: %d %s, want %d", r.Status, r.Body, c.status)
+			}
+			if c.status == http.StatusUnauthorized {
+				wantRefusal(t, r, http.StatusUnauthorized, core.CodeUnauthorized)
+			}
+		})
+	}
 }

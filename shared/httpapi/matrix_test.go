@@ -93,10 +93,13 @@ func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 		{"finalize-upload", "POST", "/v1/photos/" + ph1 + "/finalize", nil, map[string]int{"patient2": 404, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"list-photos", "GET", "/v1/photos", nil, map[string]int{"patient2": 200, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"delete-photo", "DELETE", "/v1/photos/" + ph2, nil, map[string]int{"patient2": 404, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
+		{"photo-key", "POST", "/v1/photos/" + ph1 + "/key", func() any { return ownerDeviceBody(t) }, map[string]int{"patient2": 404, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"register-appointment", "PUT", "/v1/appointments/" + appt1, appointment, map[string]int{"patient2": 403, "pro2": 403, "clinic2": 201, "clinic1": 200, "pro1": 403, "patient1": 403}},
 		{"chat-upload", "POST", "/api/chat-images", chatUpload, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 201, "patient1": 201}},
 		{"chat-finalize", "POST", "/api/chat-images/" + img + "/finalize", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 200}},
 		{"chat-signed-url", "GET", "/api/chat-images/" + img + "/signed-url", nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
+		// clinic2's appointment appt1 has the same participants: they name the clinic.
+		{"list-chat-images", "GET", "/api/appointments/" + appt1 + "/chat-images?clinic_id=" + clinic1, nil, map[string]int{"patient2": 404, "pro2": 404, "clinic2": 403, "clinic1": 403, "pro1": 200, "patient1": 200}},
 		{"create-session", "POST", "/v1/shares", func() any {
 			return map[string]any{"professional_id": pro1, "photo_ids": []string{ph1}, "expires_in": 3600, "max_views": 5}
 		}, map[string]int{"patient2": 400, "pro2": 403, "clinic2": 403, "clinic1": 403, "pro1": 403, "patient1": 201}},
@@ -130,7 +133,7 @@ func testAuthorizationMatrix(t *testing.T, env *testenv.Env) {
 			}
 		}
 	}
-	for _, rt := range httpapi.Routes {
+	for _, rt := range httpapi.Routes() {
 		if !slices.Contains(covered, rt.Op) {
 			t.Errorf("route %s is not in the authorization matrix", rt.Op)
 		}

@@ -112,7 +112,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	ops, _ := openAPIOps(t, doc)
 
 	var want, got []string
-	for _, r := range Routes {
+	for _, r := range Routes() {
 		want = append(want, r.RouteKey())
 	}
 	for k := range ops {
@@ -124,7 +124,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Errorf("operations differ from the route table (-Routes +openapi.yaml):\n%s", diff)
 	}
 
-	for _, r := range Routes {
+	for _, r := range Routes() {
 		op, ok := ops[r.RouteKey()]
 		if !ok {
 			continue // reported above
@@ -246,6 +246,42 @@ func TestOpenAPIPathParameters(t *testing.T) {
 		slices.Sort(got)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: path parameters differ from the path (-path +declared):\n%s", key, diff)
+		}
+	}
+}
+
+// TestOpenAPIQueryParameters: the query parameters each operation documents
+// are exactly the ones its route takes (limit and cursor when Paged, and
+// Query), none required; the edge refuses every other.
+func TestOpenAPIQueryParameters(t *testing.T) {
+	doc := loadOpenAPI(t)
+	ops, pathLevel := openAPIOps(t, doc)
+	for _, r := range Routes() {
+		op, ok := ops[r.RouteKey()]
+		if !ok {
+			continue // TestOpenAPIMatchesRoutes reports it
+		}
+		want := slices.Clone(r.Query)
+		if r.Paged {
+			want = append(want, "limit", "cursor")
+		}
+		var got []string
+		for _, p := range append(slices.Clone(pathLevel[r.Path]), op.Parameters...) {
+			if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
+				p = doc.Components.Parameters[name]
+			}
+			if p.In != "query" {
+				continue
+			}
+			if p.Required {
+				t.Errorf("%s: query parameter %q must be optional", r.Op, p.Name)
+			}
+			got = append(got, p.Name)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: query parameters differ from the route (-route +openapi.yaml):\n%s", r.Op, diff)
 		}
 	}
 }

@@ -213,7 +213,12 @@ func (h *Handler) chatSignedURL(ctx context.Context, r request) (int, any, error
 	return http.StatusOK, signedURLView{u.URL, u.ExpiresAt.UTC()}, nil
 }
 
+// auditView is a record as GET /v1/audit shows it: every field its hash
+// covers, with v, its canonical version (1 for records written before
+// version 2, whose photo_id, share_id and device are always empty), so that
+// anyone with the records can recompute the chain.
 type auditView struct {
+	V            int       `json:"v"`
 	PatientID    string    `json:"patient_id"`
 	Seq          uint64    `json:"seq"`
 	At           time.Time `json:"at"`
@@ -227,6 +232,9 @@ type auditView struct {
 	SourceIP     string    `json:"source_ip"`
 	UserAgent    string    `json:"user_agent"`
 	RequestID    string    `json:"request_id"`
+	PhotoID      string    `json:"photo_id"`
+	ShareID      string    `json:"share_id"`
+	Device       string    `json:"device"`
 	PrevHash     string    `json:"prev_hash"`
 	Hash         string    `json:"hash"`
 }
@@ -243,9 +251,10 @@ func (h *Handler) accessHistory(ctx context.Context, r request) (int, any, error
 	out := listView[auditView]{Items: make([]auditView, 0, len(recs)), NextCursor: next}
 	for _, a := range recs {
 		out.Items = append(out.Items, auditView{
-			PatientID: a.PatientID, Seq: a.Seq, At: a.At.UTC(), ActorID: a.ActorID, ActorRole: string(a.ActorRole),
-			Action: a.Action, ResourceType: a.ResourceType, ResourceID: a.ResourceID, Outcome: a.Outcome,
+			V: max(a.Version, core.AuditVersion1), PatientID: a.PatientID, Seq: a.Seq, At: a.At.UTC(), ActorID: a.ActorID, ActorRole: string(a.ActorRole),
+			Action: string(a.Action), ResourceType: a.ResourceType, ResourceID: a.ResourceID, Outcome: a.Outcome,
 			Reason: a.Reason, SourceIP: a.SourceIP, UserAgent: a.UserAgent, RequestID: a.RequestID,
+			PhotoID: a.PhotoID, ShareID: a.ShareID, Device: a.Device,
 			PrevHash: hex.EncodeToString(a.PrevHash), Hash: hex.EncodeToString(a.Hash),
 		})
 	}

@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
@@ -466,7 +469,8 @@ func testSessionExpiry(t *testing.T, env *testenv.Env) {
 }
 
 // TestDeviceBinding: the first access binds the session to its device; another
-// device is refused and the refusal is audited.
+// device is refused, the refusal is audited with the share and the refused
+// device, and the patient is notified once per refused device.
 func TestDeviceBinding(t *testing.T) { forEachRuntime(t, core.Config{}, testDeviceBinding) }
 
 func testDeviceBinding(t *testing.T, env *testenv.Env) {
@@ -489,15 +493,65 @@ func testDeviceBinding(t *testing.T, env *testenv.Env) {
 	second.Fingerprint = first.Fingerprint
 	_, err = pro.c.OpenAccess(ctx, sh.ShareID, second)
 	wantCode(t, "another key under the bound fingerprint", err, core.CodeDeviceMismatch)
-	var denied int
+	third, _ := client.NewDevice(core.KEMP256)
+	_, err = pro.c.OpenAccess(ctx, sh.ShareID, third)
+	wantCode(t, "third device", err, core.CodeDeviceMismatch)
+	secondFP := core.DeviceKeyFingerprint(second.KEM, second.Private.PublicKey().Bytes())
+	thirdFP := core.DeviceKeyFingerprint(third.KEM, third.Private.PublicKey().Bytes())
+	var denied []string
 	for _, r := range history(t, env, patient1, core.RolePatient) {
-		if r.Action == "access.open" && r.Outcome == core.OutcomeDenied && r.Reason == core.CodeDeviceMismatch {
-			denied++
+		if r.Action == string(core.AuditAccessOpen) && r.Outcome == core.OutcomeDenied && r.Reason == core.CodeDeviceMismatch {
+			if r.V != core.AuditVersion2 || r.ShareID != sh.ShareID || r.PhotoID != "" {
+				t.Errorf("refusal record %+v: want version 2 naming the share and no photo", r)
+			}
+			denied = append(denied, r.Device)
 		}
 	}
-	if denied != 2 {
-		t.Errorf("%d audited device mismatches, want 2", denied)
+	// Newest first: the third device, then the second twice.
+	if diff := cmp.Diff([]string{thirdFP, secondFP, secondFP}, denied); diff != "" {
+		t.Errorf("devices of the audited refusals (-want +got):\n%s", diff)
 	}
+	// The patient hears of each refused device once: the second device
+	// refused twice is one notification.
+	var notes []map[string]string
+	for _, n := range inbox(t, env, patient1, core.RolePatient) {
+		if n.Type == core.NoteDeviceMismatch {
+			if n.ShareID != sh.ShareID {
+				t.Errorf("device_mismatch notification %+v names share %q, want %q", n, n.ShareID, sh.ShareID)
+			}
+			notes = append(notes, n.Data)
+		}
+	}
+	want := []map[string]string{{"device": thirdFP, "professional_id": pro1}, {"device": secondFP, "professional_id": pro1}}
+	if diff := cmp.Diff(want, notes); diff != "" {
+		t.Errorf("device_mismatch notifications of the patient (-want +got):\n%s", diff)
+	}
+	if n := inbox(t, env, pro1, core.RoleProfessional); slices.ContainsFunc(n, func(n note) bool { return n.Type == core.NoteDeviceMismatch }) {
+		t.Errorf("the grantee got a device_mismatch notification: %+v", n)
+	}
+	wantChainValid(t, env)
+}
+
+// note is a notification as GET /v1/notifications shows it.
+type note struct {
+	NotificationID string            `json:"notification_id"`
+	Type           string            `json:"type"`
+	ShareID        string            `json:"share_id"`
+	Data           map[string]string `json:"data"`
+}
+
+// inbox returns sub's notifications, newest first (one page of 100).
+func inbox(t *testing.T, env *testenv.Env, sub string, role core.Role) []note {
+	t.Helper()
+	r := env.Do("GET", "/v1/notifications?limit=100", env.Token(sub, role), nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("notifications of %s: %d %s", sub, r.Status, r.Body)
+	}
+	var page struct {
+		Items []note `json:"items"`
+	}
+	r.JSON(t, &page)
+	return page.Items
 }
 
 func TestShareIdempotency(t *testing.T) { forEachRuntime(t, core.Config{}, testShareIdempotency) }

@@ -57,6 +57,12 @@ func testAbandonUpload(t *testing.T, h Harness) {
 		if diff := cmp.Diff(appt, after, cmpOpts); diff != "" {
 			t.Errorf("the appointment changed with AbandonUpload (-before +after):\n%s", diff)
 		}
+		// The image left the appointment's list with its record: nothing
+		// of it is left behind that the list would trip on.
+		imgs, next, err := s.ListChatImages(ctx(t), img.ClinicID, img.AppointmentID, img.PatientID, core.Page{Limit: 10})
+		if err != nil || len(imgs) != 0 || next != "" {
+			t.Errorf("ListChatImages after AbandonUpload: got %d images, cursor %q, error %v; want an empty list", len(imgs), next, err)
+		}
 		wantWatched(t, s, "after AbandonUpload", map[core.DueKind][]core.DueItem{core.DueUpload: {chatDue(other)}})
 	})
 

@@ -84,6 +84,17 @@ func (l *Limits) allowUser(w http.ResponseWriter, subject, op string, log *slog.
 	return false
 }
 
+// LimitIP wraps next in the limit by client address, as the server wraps
+// what carries no token (blob URLs, the OpenAPI document, unknown paths):
+// for the answers of a handler in front of the server (the portal's files).
+// A nil Limits, or one without an address limit, returns next.
+func (l *Limits) LimitIP(next http.Handler, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return l.limitIP(next, log)
+}
+
 // limitIP wraps what carries no token (blob URLs, the OpenAPI document,
 // unknown paths) in the IP limit.
 func (l *Limits) limitIP(next http.Handler, log *slog.Logger) http.Handler {

@@ -33,8 +33,8 @@ const (
 // that revoking the session and deleting the photo come after everything that
 // uses them.
 var Order = []string{
-	"health", "upload-presign", "finalize-upload", "list-photos", "register-appointment",
-	"chat-upload", "chat-finalize", "chat-signed-url",
+	"health", "upload-presign", "finalize-upload", "photo-key", "list-photos", "register-appointment",
+	"chat-upload", "chat-finalize", "chat-signed-url", "list-chat-images",
 	"create-session", "list-sessions", "get-session", "open-access", "issue-key", "signed-url",
 	"list-notifications", "mark-notification-read", "report-activity", "revoke-session", "delete-photo",
 	"access-history", "verify-audit",
@@ -47,6 +47,7 @@ var Status = map[string]int{
 	"create-session": 201, "list-sessions": 200, "get-session": 200, "revoke-session": 200,
 	"open-access": 201, "issue-key": 201, "signed-url": 200, "list-notifications": 200,
 	"mark-notification-read": 200, "report-activity": 200, "access-history": 200, "verify-audit": 200,
+	"photo-key": 200, "list-chat-images": 200,
 }
 
 // Target is what Seed writes through.
@@ -108,7 +109,7 @@ func Seed(ctx context.Context, t Target) error {
 		return fmt.Errorf("seed chat image object: %w", err)
 	}
 
-	shared := []core.SharedPhoto{{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: p.Size, SHA256: p.SHA256, WrappedKey: p.WrappedKey}}
+	shared := []core.SharedPhoto{{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: p.Size, SHA256: p.SHA256}}
 	sh := core.Share{ID: Share, PatientID: Patient, ProfessionalID: Professional, Photos: shared, Purpose: "sample",
 		ScreenshotPolicy: core.ScreenshotWarn, MaxViews: 10, AccessWindow: time.Hour, MaxDevices: 2,
 		Status: core.ShareActive, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
@@ -127,7 +128,7 @@ func Seed(ctx context.Context, t Target) error {
 	note := func(id, recipient, typ string) core.Notification {
 		return core.Notification{ID: id, RecipientID: recipient, Type: typ, ShareID: Share, CreatedAt: now}
 	}
-	record := func(action, resType, resID string, actor string, role core.Role) (core.AuditRecord, error) {
+	record := func(action core.AuditAction, resType, resID string, actor string, role core.Role) (core.AuditRecord, error) {
 		head, err := t.Store.AuditHead(ctx, Patient)
 		if err != nil {
 			return core.AuditRecord{}, err
@@ -135,14 +136,14 @@ func Seed(ctx context.Context, t Target) error {
 		return core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: actor, ActorRole: role, Action: action,
 			ResourceType: resType, ResourceID: resID, Outcome: core.OutcomeSuccess, RequestID: "seed"}, head), nil
 	}
-	rec, err := record("share.create", "share", Share, Patient, core.RolePatient)
+	rec, err := record(core.AuditShareCreate, "share", Share, Patient, core.RolePatient)
 	if err == nil {
 		err = t.Shares.CreateShare(ctx, sh, note(Notification, Professional, core.NoteSessionCreated), rec)
 	}
 	if err != nil {
 		return fmt.Errorf("seed share: %w", err)
 	}
-	if rec, err = record("access.open", "access", Access, Professional, core.RoleProfessional); err == nil {
+	if rec, err = record(core.AuditAccessOpen, "access", Access, Professional, core.RoleProfessional); err == nil {
 		err = t.Shares.OpenAccess(ctx, a, now, note(core.NewSortableID("nt", now), Patient, core.NoteSessionAccess), rec)
 	}
 	if err != nil {
@@ -166,7 +167,7 @@ func SeedKey(ctx context.Context, t Target) error {
 	if err != nil {
 		return fmt.Errorf("seed key: %w", err)
 	}
-	rec := core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: Professional, ActorRole: core.RoleProfessional, Action: "key.issue",
+	rec := core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: Professional, ActorRole: core.RoleProfessional, Action: core.AuditKeyIssue,
 		ResourceType: "key", ResourceID: Key, Outcome: core.OutcomeSuccess, RequestID: "seed"}, head)
 	n := core.Notification{ID: core.NewSortableID("nt", now), RecipientID: Patient, Type: core.NotePhotoViewed, ShareID: Share, CreatedAt: now}
 	if err := t.Shares.IssueKey(ctx, k, now, n, rec); err != nil {

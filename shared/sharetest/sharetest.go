@@ -129,6 +129,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("MalformedCursor", func(t *testing.T) { testMalformedCursor(t, h) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
 	t.Run("AddSuspicion", func(t *testing.T) { testAddSuspicion(t, h) })
+	t.Run("AppendAuditNotify", func(t *testing.T) { testAppendAuditNotify(t, h) })
 }
 
 // The suite's clock. t0 has nanoseconds set, so that precision loss shows;
@@ -173,7 +174,6 @@ func sharedPhoto(angle core.Angle) core.SharedPhoto {
 		ContentType: "image/heic",
 		Size:        123457,
 		SHA256:      storetest.Digest("ciphertext of " + id),
-		WrappedKey:  core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: storetest.Digest("wrapped " + id)},
 	}
 }
 
@@ -197,8 +197,8 @@ func NewShare(patient, professional string, created time.Time) core.Share {
 }
 
 // StorePhotos stores each photo of sh as the photo item it stands for,
-// READY, owned by sh's patient: the same id, angle, type, size, digest and
-// wrapped key, uploaded in the minute before sh was created. IssueKey
+// READY, owned by sh's patient: the same id, angle, type, size and digest,
+// with a wrapped key of its own, uploaded in the minute before sh was created. IssueKey
 // releases a photo's key only while this item exists.
 func StorePhotos(t *testing.T, s Store, sh core.Share) {
 	t.Helper()
@@ -211,7 +211,7 @@ func StorePhotos(t *testing.T, s Store, sh core.Share) {
 			ContentType:     sp.ContentType,
 			Size:            sp.Size,
 			SHA256:          sp.SHA256,
-			WrappedKey:      sp.WrappedKey,
+			WrappedKey:      core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: storetest.Digest("wrapped " + sp.PhotoID)},
 			Metadata:        storetest.Digest("metadata of " + sp.PhotoID),
 			Status:          core.StatusPending,
 			CreatedAt:       created,
@@ -240,7 +240,7 @@ func Note(recipient, typ, shareID string, at time.Time) core.Notification {
 
 // Record returns an unlinked audit record of patient's chain with every field
 // set and a fresh request id.
-func Record(patient, actor string, role core.Role, action, resource string, at time.Time) core.AuditRecord {
+func Record(patient, actor string, role core.Role, action core.AuditAction, resource string, at time.Time) core.AuditRecord {
 	return core.AuditRecord{
 		PatientID:    patient,
 		At:           at,
@@ -357,7 +357,7 @@ func tryCreate(t *testing.T, s Store, sh core.Share) (Written, error) {
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt)},
-		Rec:   Linked(t, s, Record(sh.PatientID, sh.PatientID, core.RolePatient, "share.create", sh.ID, sh.CreatedAt)),
+		Rec:   Linked(t, s, Record(sh.PatientID, sh.PatientID, core.RolePatient, core.AuditShareCreate, sh.ID, sh.CreatedAt)),
 	}
 	return w, s.CreateShare(ctx(t), sh, w.Notes[0], w.Rec)
 }
@@ -375,7 +375,7 @@ func tryRevoke(t *testing.T, s Store, sh core.Share, patient string, at time.Tim
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at)},
-		Rec:   Linked(t, s, Record(patient, patient, core.RolePatient, "share.revoke", sh.ID, at)),
+		Rec:   Linked(t, s, Record(patient, patient, core.RolePatient, core.AuditShareRevoke, sh.ID, at)),
 	}
 	revoked, err := s.RevokeShare(ctx(t), sh.ID, patient, at, revokeReason, w.Notes[0], w.Rec)
 	return revoked, w, err
@@ -411,7 +411,7 @@ func TryOpen(t *testing.T, s Store, a core.Access, now time.Time) (Written, erro
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(a.PatientID, core.NoteSessionAccess, a.ShareID, now)},
-		Rec:   Linked(t, s, Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, "access.open", a.ID, now)),
+		Rec:   Linked(t, s, Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, core.AuditAccessOpen, a.ID, now)),
 	}
 	return w, s.OpenAccess(ctx(t), a, now, w.Notes[0], w.Rec)
 }
@@ -429,7 +429,7 @@ func TryIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (Writte
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(k.PatientID, core.NotePhotoViewed, k.ShareID, now)},
-		Rec:   Linked(t, s, Record(k.PatientID, k.ProfessionalID, core.RoleProfessional, "key.issue", k.ID, now)),
+		Rec:   Linked(t, s, Record(k.PatientID, k.ProfessionalID, core.RoleProfessional, core.AuditKeyIssue, k.ID, now)),
 	}
 	return w, s.IssueKey(ctx(t), k, now, w.Notes[0], w.Rec)
 }
@@ -445,7 +445,7 @@ func MustIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) Writte
 // TryClaim claims key k as professional at now; it writes no notification.
 func TryClaim(t *testing.T, s Store, k core.EphemeralKey, professional string, now time.Time) (core.EphemeralKey, Written, error) {
 	t.Helper()
-	w := Written{Rec: Linked(t, s, Record(k.PatientID, professional, core.RoleProfessional, "key.claim", k.ID, now))}
+	w := Written{Rec: Linked(t, s, Record(k.PatientID, professional, core.RoleProfessional, core.AuditKeyClaim, k.ID, now))}
 	got, err := s.ClaimKey(ctx(t), k, professional, now, w.Rec)
 	return got, w, err
 }

@@ -154,6 +154,11 @@ type List struct {
 	PK       string
 	SKPrefix string
 	Desc     bool
+	// Reader is the caller when the partition's key does not hold their
+	// id: a list that several callers read (an appointment's chat images,
+	// ChatImagesList). It binds the cursor to the caller as well. "" for
+	// every list whose partition is the caller's own.
+	Reader string
 }
 
 // cursorVersion is the first byte of every cursor.
@@ -172,7 +177,12 @@ func (l List) tag() []byte {
 	if l.Desc {
 		dir = "desc"
 	}
-	sum := sha256.Sum256([]byte("medshare/v1/cursor\x00" + l.PK + "\x00" + l.SKPrefix + "\x00" + dir))
+	in := "medshare/v1/cursor\x00" + l.PK + "\x00" + l.SKPrefix + "\x00" + dir
+	if l.Reader != "" {
+		// Only then: the tags of the other lists stay as they were.
+		in += "\x00reader\x00" + l.Reader
+	}
+	sum := sha256.Sum256([]byte(in))
 	return sum[:cursorTagSize]
 }
 
@@ -313,4 +323,77 @@ func CheckIDs(ids ...string) error {
 		}
 	}
 	return nil
+}
+
+// ChatImagesByAppointmentPKPrefix starts the partition of an appointment's
+// chat images in the by-appointment index (gsi2 in DynamoDB, under its own
+// partition prefix; an index bucket in bbolt):
+// APPTIMG#<clinic id>#<appointment id>. Appointment ids are scoped to their
+// clinic, so the partition names both: two clinics' appointments with the
+// same id never share a list. A clinic id holds no "#" (CheckChatListIDs),
+// so the partition names one pair only.
+const ChatImagesByAppointmentPKPrefix = "APPTIMG#"
+
+// ChatImageIndexSKPrefix starts every sort key of the by-appointment index,
+// so that a cursor of another list (whose sort keys start otherwise) is
+// refused by DecodeCursor.
+const ChatImageIndexSKPrefix = "IMG#"
+
+// CheckChatListIDs is CheckIDs for the ids of a by-appointment partition,
+// and refuses (KindInvalid) a clinic id holding "#", which would make the
+// partition ambiguous. The service's clinic ids never hold one
+// (core.ValidExternalID).
+func CheckChatListIDs(clinic, appt string) error {
+	if err := CheckIDs(clinic, appt); err != nil {
+		return err
+	}
+	if strings.Contains(clinic, "#") {
+		return core.ErrInvalid("clinic id must not contain #")
+	}
+	return nil
+}
+
+// ChatImagesByAppointmentPK is the by-appointment partition of clinic's
+// appointment appt.
+func ChatImagesByAppointmentPK(clinic, appt string) string {
+	return ChatImagesByAppointmentPKPrefix + clinic + "#" + appt
+}
+
+// ChatImageIndexSK is the sort key of a chat image in the by-appointment
+// index: IMG#, its creation time, fixed width, then "#" and its id, so that
+// an appointment's images sort by creation time.
+func ChatImageIndexSK(created time.Time, id string) string {
+	return ChatImageIndexSKPrefix + created.UTC().Format(ActorTimeLayout) + "#" + id
+}
+
+// ParseChatImageIndexSK returns the image id of a sort key that
+// ChatImageIndexSK made, and fails (KindInvalid) on anything else: a
+// cursor of the by-appointment index holds one.
+func ParseChatImageIndexSK(sk string) (string, error) {
+	rest, ok := strings.CutPrefix(sk, ChatImageIndexSKPrefix)
+	tlen := len(ActorTimeLayout) - len("Z07:00") + len("Z")
+	if !ok || len(rest) < tlen+2 || rest[tlen] != '#' {
+		return "", core.ErrInvalid("cursor is malformed")
+	}
+	at, err := time.Parse(ActorTimeLayout, rest[:tlen])
+	id := rest[tlen+1:]
+	if err != nil || ChatImageIndexSK(at, id) != sk || CheckIDs(id) != nil {
+		return "", core.ErrInvalid("cursor is malformed")
+	}
+	return id, nil
+}
+
+// ChatImagesByAppointmentKey is chat image id's entry in the by-appointment
+// index of clinic's appointment appt.
+func ChatImagesByAppointmentKey(clinic, appt string, created time.Time, id string) Key {
+	return Key{PK: ChatImagesByAppointmentPK(clinic, appt), SK: ChatImageIndexSK(created, id)}
+}
+
+// ChatImagesList is the list of clinic's appointment appt's chat images,
+// newest first, as reader (a participant) pages through it. The partition
+// is the appointment's, which every participant reads: Reader binds a
+// cursor to the one who was given it, as every other list's partition
+// does by holding the caller's id.
+func ChatImagesList(clinic, appt, reader string) List {
+	return List{PK: ChatImagesByAppointmentPK(clinic, appt), SKPrefix: ChatImageIndexSKPrefix, Desc: true, Reader: reader}
 }

@@ -29,6 +29,8 @@ func TestKeyShapes(t *testing.T) {
 		{"audit head", AuditHeadKey("pat-1"), Key{"AUDIT#pat-1", "HEAD"}},
 		{"actor index", ActorIndexKey("dr-a", at, "pat-1", 7),
 			Key{"ACTOR#dr-a", "2026-03-14T14:09:26.000005000Z#pat-1#00000000000000000007"}},
+		{"chat image in its appointment's list", ChatImagesByAppointmentKey("clinic-1", "appt-1", at, "ci_abc"),
+			Key{"APPTIMG#clinic-1#appt-1", "IMG#2026-03-14T14:09:26.000005000Z#ci_abc"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, tc.got); diff != "" {
@@ -137,6 +139,34 @@ func TestCursor(t *testing.T) {
 				t.Errorf("cursor %q holds the partition %q", raw, tc.list.PK)
 			}
 		})
+	}
+	// A list that several callers read binds the cursor to its reader; the
+	// other lists' cursors are as they were without one.
+	chat := ChatImagesList("clinic-1", "appt-1", "pat-1")
+	chatPos := ChatImageIndexSK(time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC), "ci_abc")
+	if got, err := DecodeCursor(EncodeCursor(chat, chatPos), chat); err != nil || got != chatPos {
+		t.Errorf("chat list cursor: %q, %v; want %q", got, err, chatPos)
+	}
+	for _, other := range []List{
+		ChatImagesList("clinic-1", "appt-1", "dr-a"),
+		ChatImagesList("clinic-2", "appt-1", "pat-1"),
+		ChatImagesList("clinic-1", "appt-2", "pat-1"),
+		{PK: chat.PK, SKPrefix: chat.SKPrefix, Desc: true},
+	} {
+		if _, err := DecodeCursor(EncodeCursor(chat, chatPos), other); core.KindOf(err) != core.KindInvalid {
+			t.Errorf("pat-1's chat list cursor decoded for %+v: %v, want kind invalid", other, err)
+		}
+	}
+	if a, b := EncodeCursor(photos, PhotoSKPrefix+"ph_ab"), EncodeCursor(List{PK: photos.PK, SKPrefix: photos.SKPrefix, Reader: ""}, PhotoSKPrefix+"ph_ab"); a != b {
+		t.Errorf("a list without a reader: cursor %q, want %q", b, a)
+	}
+	for _, bad := range [][2]string{{"clinic#1", "appt-1"}, {"", "appt-1"}, {"clinic-1", ""}, {"clinic-1", "a\x00b"}} {
+		if err := CheckChatListIDs(bad[0], bad[1]); core.KindOf(err) != core.KindInvalid {
+			t.Errorf("CheckChatListIDs(%q, %q) = %v, want kind invalid", bad[0], bad[1], err)
+		}
+	}
+	if err := CheckChatListIDs("clinic-1", "appt#1"); err != nil {
+		t.Errorf("CheckChatListIDs(clinic-1, appt#1) = %v: the appointment id comes last and may hold #", err)
 	}
 	if got, err := DecodeCursor("", photos); err != nil || got != "" {
 		t.Errorf(`DecodeCursor("") = %q, %v; want "", nil`, got, err)

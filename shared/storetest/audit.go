@@ -13,9 +13,11 @@ import (
 )
 
 // auditRecord returns an unlinked record of patient's chain with every field
-// set; i makes it distinct.
+// set (the fields of version 2, which name a view's photo, share and device,
+// on even i only, so that both their presence and their absence
+// round-trip); i makes it distinct.
 func auditRecord(patient, actor string, i int) core.AuditRecord {
-	return core.AuditRecord{
+	r := core.AuditRecord{
 		PatientID:    patient,
 		At:           t0.Add(time.Duration(i)*time.Second + time.Duration(i)),
 		ActorID:      actor,
@@ -28,6 +30,38 @@ func auditRecord(patient, actor string, i int) core.AuditRecord {
 		UserAgent:    "storetest/1.0",
 		RequestID:    fmt.Sprintf("req-%s-%d", patient, i),
 	}
+	if i%2 == 0 {
+		r.PhotoID, r.ShareID, r.Device = r.ResourceID, fmt.Sprintf("sh_%026d", i), fmt.Sprintf("sha256:%064x", i)
+	}
+	return r
+}
+
+// appendV1 appends a record of the first canonical version to patient's
+// chain, as the store holds records written before version 2: version 0
+// (no version stored) or 1, without the fields of version 2, hashed under
+// that form.
+func appendV1(t *testing.T, s core.Store, patient string, version, i int) core.AuditRecord {
+	t.Helper()
+	head, err := s.AuditHead(ctx(t), patient)
+	Must(t, "AuditHead "+patient, err)
+	r := auditRecord(patient, "dr-a", i)
+	r.PhotoID, r.ShareID, r.Device = "", "", ""
+	r.Version = version
+	r.Seq, r.PrevHash, r.At = head.Seq+1, head.Hash, r.At.UTC()
+	r.Hash = core.AuditHash(r)
+	Must(t, fmt.Sprintf("AppendAudit %s seq %d (version %d)", patient, r.Seq, version), s.AppendAudit(ctx(t), r))
+	return r
+}
+
+// mixedChain appends to patient's chain two records of the first canonical
+// version (0 and 1) and then two of the current one: a chain written
+// across the upgrade.
+func mixedChain(t *testing.T, s core.Store, patient string) []core.AuditRecord {
+	t.Helper()
+	chain := []core.AuditRecord{appendV1(t, s, patient, 0, 1), appendV1(t, s, patient, core.AuditVersion1, 3)}
+	return append(chain, appendChain(t, s, patient, 2, func(i int, r *core.AuditRecord) {
+		*r = auditRecord(patient, "dr-a", 10+2*i) // even: the version 2 fields set
+	})...)
 }
 
 // appendChain appends n records to patient's chain through the port and
@@ -125,6 +159,31 @@ func testAudit(t *testing.T, h Harness) {
 		}
 		// Another chain is untouched.
 		wantHead(t, s, "pat-10", core.ChainHead{})
+	})
+
+	t.Run("MixedVersions", func(t *testing.T) {
+		// Records of the first canonical version, stored before version 2
+		// existed, keep their form; records appended after them are
+		// version 2; the chain verifies across the change, and the records
+		// come back exactly, with the version 2 fields.
+		s := h.New(t)
+		chain := mixedChain(t, s, "pat-1")
+		if chain[2].Version != core.AuditVersion2 || chain[3].PhotoID == "" {
+			t.Fatalf("the appended records are not version 2 with a photo: %+v", chain[2:])
+		}
+		wantChain(t, s, "pat-1", chain)
+		wantHead(t, s, "pat-1", HeadOf(chain[len(chain)-1]))
+		v, err := core.VerifyChain(ctx(t), s, "pat-1")
+		Must(t, "VerifyChain", err)
+		if !v.Valid || v.Records != uint64(len(chain)) {
+			t.Errorf("VerifyChain of a mixed chain: got %+v, want valid with %d records", v, len(chain))
+		}
+		recs, _, err := s.ListAuditByActor(ctx(t), "dr-a", core.Page{Limit: 10})
+		Must(t, "ListAuditByActor", err)
+		slices.Reverse(recs)
+		if diff := cmp.Diff(chain, recs, cmpOpts); diff != "" {
+			t.Errorf("ListAuditByActor of a mixed chain (-want +got):\n%s", diff)
+		}
 	})
 
 	t.Run("AppendWrongHead", func(t *testing.T) {

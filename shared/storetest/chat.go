@@ -297,6 +297,8 @@ func testChat(t *testing.T, h Harness) {
 
 	t.Run("MarkChatImageReady", func(t *testing.T) { testMarkChatImageReady(t, h) })
 
+	t.Run("ListChatImages", func(t *testing.T) { testListChatImages(t, h) })
+
 	t.Run("MarkChatImageReadyIdempotent", func(t *testing.T) {
 		s := h.New(t)
 		a := newAppointment("appt-1")

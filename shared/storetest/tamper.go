@@ -21,6 +21,8 @@ const (
 const tamperChainLen = 10
 
 func testTamper(t *testing.T, h Harness) {
+	t.Run("MixedVersions", func(t *testing.T) { testTamperMixed(t, h) })
+
 	t.Run("Untouched", func(t *testing.T) {
 		s := h.New(t)
 		chain := appendChain(t, s, "pat-1", tamperChainLen, nil)
@@ -43,7 +45,7 @@ func testTamper(t *testing.T, h Harness) {
 	rehash := func(mutate func(*core.AuditRecord)) func(*core.AuditRecord) {
 		return func(r *core.AuditRecord) { mutate(r); r.Hash = core.AuditHash(*r) }
 	}
-	action := func(r *core.AuditRecord) { r.Action = "photo.delete" }
+	action := func(r *core.AuditRecord) { r.Action = core.AuditPhotoDelete }
 
 	for _, tc := range []struct {
 		name        string
@@ -63,6 +65,16 @@ func testTamper(t *testing.T, h Harness) {
 		{"source ip", one(5, func(r *core.AuditRecord) { r.SourceIP = "198.51.100.1" }), 5, problemContent},
 		{"user agent", one(5, func(r *core.AuditRecord) { r.UserAgent = "curl/8" }), 5, problemContent},
 		{"request id", one(5, func(r *core.AuditRecord) { r.RequestID = "req-forged" }), 5, problemContent},
+		// The fields of version 2 (seq 4 has them, seq 5 does not).
+		{"photo id", one(4, func(r *core.AuditRecord) { r.PhotoID = "ph_forged" }), 4, problemContent},
+		{"photo id added", one(5, func(r *core.AuditRecord) { r.PhotoID = "ph_forged" }), 5, problemContent},
+		{"share id", one(4, func(r *core.AuditRecord) { r.ShareID = "sh_forged" }), 4, problemContent},
+		{"share id removed", one(4, func(r *core.AuditRecord) { r.ShareID = "" }), 4, problemContent},
+		{"device", one(4, func(r *core.AuditRecord) { r.Device = "sha256:forged" }), 4, problemContent},
+		{"version downgraded", one(4, func(r *core.AuditRecord) { r.Version = core.AuditVersion1 }), 4, problemContent},
+		{"version removed with the new fields", one(4, func(r *core.AuditRecord) {
+			r.Version, r.PhotoID, r.ShareID, r.Device = 0, "", "", ""
+		}), 4, problemContent},
 		{"hash", one(5, func(r *core.AuditRecord) { r.Hash = flipBit(r.Hash) }), 5, problemContent},
 		{"first record", one(1, action), 1, problemContent},
 		{"last record", one(tamperChainLen, action), tamperChainLen, problemContent},
@@ -115,6 +127,38 @@ func testTamper(t *testing.T, h Harness) {
 			Must(t, "VerifyChain pat-2", err)
 			if !w.Valid || w.Records != uint64(len(other)) {
 				t.Errorf("VerifyChain(pat-2): got %+v, want valid with %d records", w, len(other))
+			}
+		})
+	}
+}
+
+// testTamperMixed tampers with a chain written across the canonical
+// versions: a record of the first version cannot be given the fields of
+// version 2, even rehashed under the first version's form, and a record of
+// version 2 cannot lose them.
+func testTamperMixed(t *testing.T, h Harness) {
+	for _, tc := range []struct {
+		name   string
+		seq    uint64
+		mutate func(*core.AuditRecord)
+	}{
+		{"photo id on a version 0 record", 1, func(r *core.AuditRecord) { r.PhotoID = "ph_forged" }},
+		{"share id on a version 1 record", 2, func(r *core.AuditRecord) { r.ShareID = "sh_forged" }},
+		{"device on a version 1 record, rehashed", 2, func(r *core.AuditRecord) {
+			r.Device = "sha256:forged"
+			r.Hash = core.AuditHash(*r)
+		}},
+		{"version 2 record without its photo", 4, func(r *core.AuditRecord) { r.PhotoID = "" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := h.New(t)
+			mixedChain(t, s, "pat-1")
+			h.Tamper(t, s, "pat-1", tc.seq, tc.mutate)
+			v, err := core.VerifyChain(ctx(t), s, "pat-1")
+			Must(t, "VerifyChain", err)
+			if v.Valid || v.FirstBadSeq != tc.seq || v.Problem != problemContent {
+				t.Errorf("VerifyChain: got valid=%v first bad seq %d (%q), want invalid at seq %d (%q)",
+					v.Valid, v.FirstBadSeq, v.Problem, tc.seq, problemContent)
 			}
 		})
 	}

@@ -47,6 +47,8 @@ type Env struct {
 	DataDir string
 	// TokenKeyFile is the server's token signing key (SignToken).
 	TokenKeyFile string
+
+	dumpItems, dumpObjects func(testing.TB) []Stored // StoredItems, StoredObjects
 }
 
 // Clock is a settable clock; zero offset means the real time.
@@ -106,6 +108,8 @@ func Start(t testing.TB, cfg core.Config) *Env {
 	env.TokenKeyFile = filepath.Join(env.DataDir, embedded.TokenKeyFile)
 	env.Store, env.Shares, env.Blobs, env.Keys, env.Auth = rt.Store, rt.Store, rt.Blobs, rt.Keys, rt.Auth
 	env.Jobs, env.Service = rt.Store, rt.Service
+	env.dumpItems = func(t testing.TB) []Stored { return boltItems(t, rt.Store) }
+	env.dumpObjects = func(t testing.TB) []Stored { return blobFiles(t, env.DataDir) }
 	return env
 }
 

@@ -6,13 +6,18 @@ import { sha256, toHex, utf8, concat } from "./bytes.js";
 import type { AuditRecord } from "./types.js";
 
 /**
- * The canonical JSON of a record, as the server hashes it: these fields in this
- * order, compact, strings escaped as Go's encoding/json escapes them (`<`, `>`,
- * `&`, U+2028 and U+2029 as \u escapes).
+ * The canonical JSON of a record, as the server hashes it under the record's
+ * version `v`: these fields in this order, compact, strings escaped as Go's
+ * encoding/json escapes them (`<`, `>`, `&`, U+2028 and U+2029 as \u escapes).
+ * Version 1 (or a record without `v`) covers the fields up to `request_id`;
+ * version 2 adds `photo_id`, `share_id` and `device` before `prev_hash`.
+ * Returns undefined for a version this client does not know.
  */
-export function canonicalAuditJson(r: AuditRecord): string {
-  const json = JSON.stringify({
-    v: 1,
+export function canonicalAuditJson(r: AuditRecord): string | undefined {
+  const version = r.v ?? 1;
+  if (version !== 0 && version !== 1 && version !== 2) return undefined;
+  const head = {
+    v: version === 2 ? 2 : 1,
     patient_id: r.patient_id,
     seq: r.seq,
     at: r.at,
@@ -26,14 +31,26 @@ export function canonicalAuditJson(r: AuditRecord): string {
     source_ip: r.source_ip,
     user_agent: r.user_agent,
     request_id: r.request_id,
-    prev_hash: r.prev_hash,
-  });
+  };
+  const json = JSON.stringify(
+    version === 2
+      ? { ...head, photo_id: r.photo_id ?? "", share_id: r.share_id ?? "", device: r.device ?? "", prev_hash: r.prev_hash }
+      : { ...head, prev_hash: r.prev_hash },
+  );
   return json.replace(/[<>&\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }
 
-/** The hex SHA-256 of "medshare/v1/audit" 0x00 and the record's canonical JSON. */
+/**
+ * The hex SHA-256 of "medshare/v1/audit" 0x00 and the record's canonical JSON
+ * (the prefix is the same for every version: the "v" member tells them
+ * apart). A record of an unknown version, or a version 1 record that shows
+ * fields only version 2 covers, has no hash: "" (which no stored hash equals).
+ */
 export async function auditRecordHash(r: AuditRecord): Promise<string> {
-  return toHex(await sha256(concat(utf8("medshare/v1/audit"), Uint8Array.of(0), utf8(canonicalAuditJson(r)))));
+  if ((r.v ?? 1) < 2 && (r.photo_id || r.share_id || r.device)) return "";
+  const json = canonicalAuditJson(r);
+  if (json === undefined) return "";
+  return toHex(await sha256(concat(utf8("medshare/v1/audit"), Uint8Array.of(0), utf8(json))));
 }
 
 /** One problem {@link verifyAuditRecords} found. */

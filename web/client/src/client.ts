@@ -26,7 +26,9 @@ import type {
   ChatImage,
   ChatSignedUrl,
   IssuedKey,
+  ListedChatImage,
   Notification,
+  OwnerKey,
   Page,
   PageParams,
   Photo,
@@ -49,6 +51,20 @@ export interface PhotoUploadOptions {
   contentType: PhotoContentType;
   /** File name and notes, encrypted with the photo's data key before they leave the device. */
   metadata?: PhotoMetadata;
+  /**
+   * Called as the upload goes: its stage, and for "uploading" the bytes of
+   * ciphertext sent so far out of the total (in a browser, byte by byte).
+   */
+  onProgress?: (p: UploadProgress) => void;
+}
+
+/** Where an upload is, for a progress bar. */
+export interface UploadProgress {
+  stage: "encrypting" | "staging" | "uploading" | "finalizing" | "done";
+  /** Bytes of ciphertext sent (0 before "uploading"). */
+  loaded: number;
+  /** The ciphertext's size (0 while "encrypting"). */
+  total: number;
 }
 
 /** A photo viewed on a device: the plaintext, and its data key (non-extractable) to open its metadata. */
@@ -73,6 +89,17 @@ export interface CreateShareOptions {
 }
 
 const seg = encodeURIComponent;
+
+// A downloaded ciphertext must be the one the patient uploaded: its size and
+// SHA-256 as the photo's listing (or the session) says.
+async function checkCiphertext(ciphertext: Uint8Array, photo: { photo_id: string; size: number; sha256: string }): Promise<void> {
+  if (ciphertext.length !== photo.size || !equalBytes(await sha256(ciphertext), fromBase64(photo.sha256))) {
+    throw new MedShareError({
+      code: "integrity_error",
+      message: `photo ${photo.photo_id}: the ciphertext is not the one the patient uploaded`,
+    });
+  }
+}
 
 /**
  * A MedShare API client for one user (patient, professional or clinic).
@@ -124,8 +151,12 @@ export class MedShareClient {
    * wrap; the client forgets it.
    */
   async uploadPhoto(photo: Uint8Array, opts: PhotoUploadOptions): Promise<{ photo_id: string; status: "ready" }> {
+    const progress = opts.onProgress ?? (() => undefined);
+    progress({ stage: "encrypting", loaded: 0, total: 0 });
     const key = await generateDataKey();
     const ciphertext = await encryptPhoto(photo, key);
+    const total = ciphertext.length;
+    progress({ stage: "staging", loaded: 0, total });
     const metadata = opts.metadata === undefined ? undefined : await encryptMetadata(opts.metadata, key);
     const raw = await exportDataKey(key);
     let staged: StagedPhoto;
@@ -142,8 +173,16 @@ export class MedShareClient {
     } finally {
       raw.fill(0);
     }
-    await this.transport.sendObject(staged.upload, ciphertext);
-    return this.finalizePhoto(staged.photo_id);
+    progress({ stage: "uploading", loaded: 0, total });
+    await this.transport.sendObject(
+      staged.upload,
+      ciphertext,
+      opts.onProgress ? (loaded) => progress({ stage: "uploading", loaded, total }) : undefined,
+    );
+    progress({ stage: "finalizing", loaded: total, total });
+    const done = await this.finalizePhoto(staged.photo_id);
+    progress({ stage: "done", loaded: total, total });
+    return done;
   }
 
   /** `POST /v1/photos/{id}/finalize`: idempotent; 409 while the object has not arrived intact. */
@@ -173,6 +212,36 @@ export class MedShareClient {
       else m.set(p.angle, [p]);
     }
     return m;
+  }
+
+  /**
+   * `POST /v1/photos/{id}/key` (the owner route): the patient's own photo's
+   * data key sealed to this device's public key, and a signed GET of the
+   * ciphertext valid for at most 60 seconds. The server records it as a view
+   * of the photo in the patient's audit trail.
+   */
+  ownPhotoKey(device: Device, photoId: string): Promise<OwnerKey> {
+    return this.call("POST", `/v1/photos/${seg(photoId)}/key`, {
+      kem: device.kem,
+      device_public_key: toBase64(device.publicKey),
+    });
+  }
+
+  /**
+   * Shows a patient their own photo on any device of theirs: asks for its key
+   * sealed to the device ({@link ownPhotoKey}), downloads the ciphertext,
+   * checks its size and SHA-256 against the photo's listing (when `photo` is
+   * the {@link Photo} object), opens the key with the device's private key and
+   * decrypts. `ownerId` is the patient's user id (the token's subject), which
+   * the key is bound to. Nothing is written anywhere.
+   */
+  async viewOwnPhoto(device: Device, photo: Photo | string, ownerId: string): Promise<ViewedPhoto> {
+    const photoId = typeof photo === "string" ? photo : photo.photo_id;
+    const key = await this.ownPhotoKey(device, photoId);
+    const ciphertext = await this.download(key.url);
+    if (typeof photo !== "string") await checkCiphertext(ciphertext, photo);
+    const dataKey = await device.openOwnerKey(key, ownerId);
+    return { photo_id: photoId, bytes: await decryptPhoto(ciphertext, dataKey), dataKey };
   }
 
   /** `DELETE /v1/photos/{id}`: the ciphertext and the wrapped key are gone. */
@@ -213,6 +282,20 @@ export class MedShareClient {
     const staged = await this.stageChatImage(appointmentId, image, contentType);
     await this.transport.sendObject(staged.upload, image);
     return this.finalizeChatImage(staged.image_id);
+  }
+
+  /**
+   * One page of an appointment's ready chat images, newest first (`GET
+   * /api/appointments/{id}/chat-images`; participants only, 404 for anyone
+   * else, as for an unknown appointment).
+   */
+  listChatImages(appointmentId: string, page?: PageParams): Promise<Page<ListedChatImage>> {
+    return this.page(`/api/appointments/${seg(appointmentId)}/chat-images`, page);
+  }
+
+  /** Every ready chat image of an appointment, newest first, page after page. */
+  allChatImages(appointmentId: string): AsyncGenerator<ListedChatImage> {
+    return this.all<ListedChatImage>(`/api/appointments/${seg(appointmentId)}/chat-images`);
   }
 
   /**
@@ -303,14 +386,7 @@ export class MedShareClient {
     const key = await this.issueKey(accessId, photoId);
     const signed = await this.claimKey(key.key_id);
     const ciphertext = await this.download(signed.url);
-    if (photo) {
-      if (ciphertext.length !== photo.size || !equalBytes(await sha256(ciphertext), fromBase64(photo.sha256))) {
-        throw new MedShareError({
-          code: "integrity_error",
-          message: `photo ${photoId}: the ciphertext is not the one the patient uploaded`,
-        });
-      }
-    }
+    if (photo) await checkCiphertext(ciphertext, photo);
     const dataKey = await device.openKey(key, accessId);
     const bytes = await decryptPhoto(ciphertext, dataKey);
     const out: ViewedPhoto = { photo_id: photoId, bytes, dataKey };

@@ -11,7 +11,10 @@ import { XWing } from "@hpke/hybridkem-x-wing";
 import { type Bytes, concat, copy, equalBytes, fromBase64, sha256, toHex, utf8 } from "./bytes.js";
 import { MedShareError } from "./errors.js";
 import { importDataKey } from "./photocrypto.js";
-import type { IssuedKey } from "./types.js";
+import type { IssuedKey, OwnerKey } from "./types.js";
+
+// The suite and sealed key of an issued key or an owner key.
+type SealedSuite = Pick<IssuedKey, "sealed_key" | "kem" | "kdf" | "aead">;
 
 /** DHKEM(X25519, HKDF-SHA256), RFC 9180 KEM id 0x0020. */
 export const KEM_X25519 = 0x0020;
@@ -57,6 +60,17 @@ function webCryptoAlgorithm(kem: KemId): EcKeyGenParams | Algorithm {
 export function keyInfo(keyId: string, photoId: string, accessId: string): Bytes {
   const z = Uint8Array.of(0);
   return concat(utf8("medshare/v1/key"), z, utf8(keyId), z, utf8(photoId), z, utf8(accessId));
+}
+
+/**
+ * The HPKE info of a patient's own photo key sealed to their device (the
+ * owner route): "medshare/v1/owner-key" 0x00 photo_id 0x00 owner_id. Its
+ * label differs from {@link keyInfo}'s, so an owner key is never taken for a
+ * key issued on a share.
+ */
+export function ownerKeyInfo(photoId: string, ownerId: string): Bytes {
+  const z = Uint8Array.of(0);
+  return concat(utf8("medshare/v1/owner-key"), z, utf8(photoId), z, utf8(ownerId));
 }
 
 /**
@@ -225,20 +239,33 @@ export class Device {
    * Opens an issued photo key, checking its suite, and returns the photo's
    * data key as a non-extractable AES-GCM key: the raw bytes are wiped at once.
    */
-  async openKey(k: IssuedKey, accessId: string): Promise<CryptoKey> {
+  openKey(k: IssuedKey, accessId: string): Promise<CryptoKey> {
+    return this.openDataKey(k, k.key_id, keyInfo(k.key_id, k.photo_id, accessId));
+  }
+
+  /**
+   * Opens a patient's own photo key ({@link OwnerKey}, the owner route) with
+   * the owner's user id, and returns the data key as a non-extractable
+   * AES-GCM key, like {@link openKey}.
+   */
+  openOwnerKey(k: OwnerKey, ownerId: string): Promise<CryptoKey> {
+    return this.openDataKey(k, k.photo_id, ownerKeyInfo(k.photo_id, ownerId));
+  }
+
+  private async openDataKey(k: SealedSuite, what: string, info: Bytes): Promise<CryptoKey> {
     if (k.kem !== this.kem || k.kdf !== KDF_HKDF_SHA256 || k.aead !== AEAD_AES_256_GCM) {
       throw new MedShareError({
         code: "unsupported",
-        message: `key ${k.key_id}: suite ${k.kem}/${k.kdf}/${k.aead} is not this device's ${this.kem}/1/2`,
+        message: `key ${what}: suite ${k.kem}/${k.kdf}/${k.aead} is not this device's ${this.kem}/1/2`,
       });
     }
     let sealed: Bytes;
     try {
       sealed = fromBase64(k.sealed_key);
     } catch (cause) {
-      throw new MedShareError({ code: "bad_response", message: `key ${k.key_id}: sealed_key is not base64`, cause });
+      throw new MedShareError({ code: "bad_response", message: `key ${what}: sealed_key is not base64`, cause });
     }
-    const raw = await this.open(sealed, keyInfo(k.key_id, k.photo_id, accessId));
+    const raw = await this.open(sealed, info);
     try {
       return await importDataKey(raw);
     } finally {

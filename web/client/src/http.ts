@@ -101,9 +101,11 @@ export class Transport {
   /**
    * Sends an object to the store with exactly the method, URL and headers the
    * server returned (less Host and Content-Length, which fetch derives from
-   * the URL and the body), and without the bearer token.
+   * the URL and the body), and without the bearer token. With onProgress, in
+   * a browser, it is sent with XMLHttpRequest, whose upload events fetch does
+   * not have, and onProgress gets the bytes sent so far.
    */
-  async sendObject(upload: Upload, body: Uint8Array): Promise<void> {
+  async sendObject(upload: Upload, body: Uint8Array, onProgress?: (loaded: number, total: number) => void): Promise<void> {
     checkStorageUrl(upload.url);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(upload.headers ?? {})) {
@@ -118,6 +120,9 @@ export class Transport {
       }
       headers[k] = v;
     }
+    if (onProgress && typeof XMLHttpRequest === "function") {
+      return sendWithProgress(upload, headers, body, onProgress);
+    }
     const response = await this.send(
       upload.url,
       { method: upload.method, headers, body: body as Bytes, redirect: "error", credentials: "omit" },
@@ -131,6 +136,7 @@ export class Transport {
         status: response.status,
       });
     }
+    onProgress?.(body.length, body.length);
   }
 
   /** GETs a signed URL of the object store, without the bearer token. */
@@ -159,6 +165,42 @@ export class Transport {
       throw new MedShareError({ code: "network_error", message: `${what}: the request did not complete`, cause });
     }
   }
+}
+
+// XMLHttpRequest for an upload with progress events. It cannot refuse a
+// redirect as fetch's redirect: "error" does, so an answer from another URL
+// than the one sent to counts as a refusal.
+function sendWithProgress(
+  upload: Upload,
+  headers: Record<string, string>,
+  body: Uint8Array,
+  onProgress: (loaded: number, total: number) => void,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(upload.method, upload.url);
+    xhr.withCredentials = false;
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : body.length);
+    xhr.onload = () => {
+      const moved = xhr.responseURL !== "" && xhr.responseURL !== new URL(upload.url).href;
+      if (xhr.status >= 200 && xhr.status < 300 && !moved) {
+        onProgress(body.length, body.length);
+        resolve();
+      } else {
+        reject(
+          new MedShareError({
+            code: "storage_refused",
+            message: moved ? "the object store redirected the upload" : `the object store refused the upload (${xhr.status})`,
+            status: xhr.status,
+          }),
+        );
+      }
+    };
+    xhr.onerror = () => reject(new MedShareError({ code: "network_error", message: "upload: the request did not complete" }));
+    xhr.onabort = xhr.onerror;
+    xhr.send(body as Bytes);
+  });
 }
 
 function checkStorageUrl(url: string): void {

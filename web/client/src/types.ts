@@ -80,6 +80,20 @@ export interface ChatImage {
   status: "ready";
 }
 
+/** A chat image as an appointment's list gives it (`GET /api/appointments/{id}/chat-images`), newest first. */
+export interface ListedChatImage {
+  image_id: string;
+  /** `private://chat-images/<image_id>`: resolve it with a {@link SignedUrlCache}. */
+  url: string;
+  /** The participant who uploaded it. */
+  uploader_id: string;
+  content_type: ChatContentType;
+  size: number;
+  /** The image's SHA-256, base64. */
+  sha256: string;
+  created_at: string;
+}
+
 /** A signed URL: a GET valid until `expires_at`. */
 export interface SignedUrl {
   url: string;
@@ -165,6 +179,22 @@ export interface IssuedKey {
   expires_at: string;
 }
 
+/**
+ * A patient's own photo key sealed to one of their devices, and a short
+ * signed GET of the ciphertext (`POST /v1/photos/{id}/key`, the owner route).
+ */
+export interface OwnerKey {
+  photo_id: string;
+  /** `enc || ciphertext` of HPKE base mode, base64; info "medshare/v1/owner-key" 0x00 photo_id 0x00 owner_id. */
+  sealed_key: string;
+  kem: number;
+  kdf: number;
+  aead: number;
+  /** A GET of the photo's ciphertext, valid until `expires_at` (at most 60 s). */
+  url: string;
+  expires_at: string;
+}
+
 /** Event types a grantee's client reports. */
 export type GranteeActivity = "screenshot" | "screen_recording" | "copy_attempt" | "app_backgrounded";
 /** The event type a patient reports about an access. */
@@ -204,6 +234,8 @@ export interface Notification {
 
 /** One record of a patient's audit chain. */
 export interface AuditRecord {
+  /** The canonical form the hash covers: 1 (also when absent) or 2. */
+  v?: number;
   patient_id: string;
   seq: number;
   at: string;
@@ -217,6 +249,12 @@ export interface AuditRecord {
   source_ip: string;
   user_agent: string;
   request_id: string;
+  /** Version 2: the photo a view was of ("" when none). */
+  photo_id?: string;
+  /** Version 2: the sharing session the event concerns ("" when none). */
+  share_id?: string;
+  /** Version 2: the server's fingerprint of the device key ("" when none). */
+  device?: string;
   /** Hex; empty for the first record. */
   prev_hash: string;
   /** Hex SHA-256 of the record's canonical form. */

@@ -139,8 +139,46 @@ describe("audit", () => {
     assert.equal(await auditRecordHash(rec), rec.hash);
   });
 
+  // The version 2 record of shared/core/audit_test.go (TestAuditHashV2IsPinned).
+  const v2: AuditRecord = {
+    v: 2,
+    patient_id: "pat-1",
+    seq: 7,
+    at: "2026-11-26T10:04:32.5Z",
+    actor_id: "pro-1",
+    actor_role: "professional",
+    action: "key.issue",
+    resource_type: "key",
+    resource_id: "ek_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+    outcome: "success",
+    source_ip: "198.51.100.24",
+    user_agent: "MedSharePro/1.4.0 <beta>",
+    request_id: "rq-7",
+    photo_id: "ph_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+    share_id: "sh_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+    device: "sha256:00ff",
+    prev_hash: "0102",
+    hash: "ccba0e695c17ee557441cd2a88f357c0f00182c6b22699ef511777012682a266",
+  };
+
+  test("version 2: the server's pinned record; its photo, share and device are covered; no downgrade", async () => {
+    assert.equal(await auditRecordHash(v2), v2.hash);
+    for (const [name, changed] of [
+      ["photo", { ...v2, photo_id: "ph_bbbbbbbbbbbbbbbbbbbbbbbbbb" }],
+      ["share", { ...v2, share_id: "" }],
+      ["device", { ...v2, device: "sha256:00fe" }],
+      ["downgraded to v1", { ...v2, v: 1 }],
+      ["v1 showing v2 fields", { ...rec, photo_id: "ph_aaaaaaaaaaaaaaaaaaaaaaaaaa" }],
+      ["unknown version", { ...v2, v: 3 }],
+    ] as const) {
+      const check = await verifyAuditRecords([changed]);
+      assert.equal(check.valid, false, name);
+    }
+    assert.equal(await auditRecordHash({ ...rec, v: 1 }), rec.hash, "an explicit v 1 is version 1");
+  });
+
   test("canonical JSON escapes as Go's encoding/json", () => {
-    const j = canonicalAuditJson({ ...rec, user_agent: "a<b>&c\u2028\u2029\n\u0001é" });
+    const j = canonicalAuditJson({ ...rec, user_agent: "a<b>&c\u2028\u2029\n\u0001é" })!;
     assert.ok(j.includes('"user_agent":"a\\u003cb\\u003e\\u0026c\\u2028\\u2029\\n\\u0001é"'), j);
     assert.ok(j.startsWith('{"v":1,"patient_id":"pat-1","seq":1,'));
     assert.ok(j.includes('"reason":"",'));

@@ -4,44 +4,58 @@
 // `medshare token`, and runs the Go interop helper.
 
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
-/** The repository's root (this file runs from web/client/build/test/). */
-export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+/**
+ * The repository's root: the nearest directory above this file with a go.mod
+ * (the client's tests run it from web/client/build/test/, the portal's from
+ * web/portal/build/client/test/).
+ */
+export const ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, "go.mod"))) return d;
+    if (dirname(d) === d) throw new Error(`no go.mod above ${dir}`);
+  }
+}
 const BIN = join(ROOT, "web", "client", "build", "bin");
 const MEDSHARE = join(BIN, "medshare");
 const INTEROP = join(BIN, "gointerop");
 
-let built = false;
+const built = new Set<string>();
+
+function goBuild(out: string, pkg: string, flags: string[]): void {
+  if (built.has(out)) return;
+  execFileSync("go", ["build", ...flags, "-o", out, pkg], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+  built.add(out);
+}
 
 /**
- * Builds bin/medshare and bin/gointerop from this checkout (once per process).
- * The server is built with -race: after `go test -race ./...` (make test)
- * only its link is left to do, and it runs under the race detector while the
- * client drives it. The helper is built without: a race binary takes a second
- * to start, and it runs many times.
+ * Builds bin/medshare from this checkout (once per process). It is built
+ * with -race: after `go test -race ./...` (make test) only its link is left
+ * to do, and it runs under the race detector while the client drives it.
  */
 export function buildGo(): void {
-  if (built) return;
-  for (const [out, pkg, flags] of [
-    [MEDSHARE, "./cmd/medshare", ["-race"]],
-    [INTEROP, "./web/client/test/gointerop", []],
-  ] as const) {
-    execFileSync("go", ["build", ...flags, "-o", out, pkg], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
-  }
-  built = true;
+  goBuild(MEDSHARE, "./cmd/medshare", ["-race"]);
+}
+
+// The Go interop helper is built without -race: a race binary takes a
+// second to start, and it runs many times.
+function buildInterop(): void {
+  goBuild(INTEROP, "./web/client/test/gointerop", []);
 }
 
 const execFileP = promisify(execFile);
 
 /** Runs the Go interop helper and parses its JSON answer. */
 export async function goInterop(...args: string[]): Promise<Record<string, unknown>> {
-  buildGo();
+  buildInterop();
   try {
     const { stdout } = await execFileP(INTEROP, args, { maxBuffer: 64 << 20 });
     return JSON.parse(stdout) as Record<string, unknown>;

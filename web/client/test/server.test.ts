@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import {
   Device,
   KEMS,
+  decryptMetadata,
   KEM_X25519,
   MedShareClient,
   MedShareError,
@@ -103,7 +104,84 @@ describe("photos", () => {
   });
 });
 
+describe("a patient's own photos on any device (the owner route)", () => {
+  test("another device of the patient opens the photo's key sealed to it; audited as a view; nobody else's photo", async () => {
+    const { patient } = clients();
+    const stages: string[] = [];
+    const original = randomBytes(20_000);
+    const up = await patient.uploadPhoto(original, {
+      angle: "TEMPLES",
+      contentType: "image/png",
+      metadata: { file_name: "temples.png" },
+      onProgress: (p) => {
+        if (stages.at(-1) !== p.stage) stages.push(p.stage);
+        assert.ok(p.loaded <= p.total || p.total === 0, "never more than the total");
+      },
+    });
+    assert.deepEqual(stages, ["encrypting", "staging", "uploading", "finalizing", "done"], "progress stages in order");
+    const listed = (await patient.listPhotos({ limit: 100 })).items.find((p) => p.photo_id === up.photo_id)!;
+
+    for (const kem of KEMS) {
+      const device = await Device.create(kem); // a device that did not upload it
+      const key = await patient.ownPhotoKey(device, up.photo_id);
+      assert.equal(key.kem, kem);
+      assert.ok(Date.parse(key.expires_at) - Date.now() <= 61_000, "the ciphertext's URL lives at most a minute");
+      const seen = await patient.viewOwnPhoto(device, listed, "demo-patient");
+      assert.deepEqual(seen.bytes, original, `kem ${kem}`);
+      assert.equal(seen.dataKey.extractable, false);
+      assert.deepEqual(await decryptMetadata(fromBase64(listed.metadata!), seen.dataKey), { file_name: "temples.png" });
+      // The key is bound to the owner: opened as someone else's, it does not open.
+      await assert.rejects(device.openOwnerKey(await patient.ownPhotoKey(device, up.photo_id), "someone-else"), { code: "decrypt_failed" });
+    }
+    const views = [];
+    for await (const r of patient.allAuditRecords()) if (r.action === "photo.view" && r.photo_id === up.photo_id) views.push(r);
+    assert.ok(views.length >= KEMS.length, `every owner view is audited (${views.length})`);
+    assert.ok(views.every((r) => r.v === 2 && r.device?.startsWith("sha256:")), "naming the device");
+
+    const other = new MedShareClient({ baseUrl: server.url, token: server.token("other-patient", "patient") });
+    await assert.rejects(other.ownPhotoKey(await Device.create(), up.photo_id), { code: "not_found", status: 404 });
+    const pro = new MedShareClient({ baseUrl: server.url, token: server.proToken });
+    await assert.rejects(pro.ownPhotoKey(await Device.create(), up.photo_id), { code: "forbidden", status: 403 });
+    // A changed ciphertext is caught before decryption.
+    await assert.rejects(patient.viewOwnPhoto(await Device.create(), { ...listed, size: listed.size + 1 }, "demo-patient"), {
+      code: "integrity_error",
+    });
+  });
+});
+
 describe("chat images", () => {
+  test("an appointment's ready images, newest first and paged, for its participants only", async () => {
+    const { patient, pro } = clients();
+    const clinic = new MedShareClient({ baseUrl: server.url, token: server.clinicToken });
+    const appt = `appt-list-${Date.now()}`;
+    await clinic.putAppointment(appt, {
+      patient_id: "demo-patient",
+      professional_ids: ["demo-professional"],
+      starts_at: new Date().toISOString(),
+      ends_at: new Date(Date.now() + 3600_000).toISOString(),
+    });
+    assert.deepEqual((await pro.listChatImages(appt)).items, []);
+    const a = await patient.uploadChatImage(appt, randomBytes(500), "image/png");
+    const b = await pro.uploadChatImage(appt, randomBytes(700), "image/jpeg");
+    await patient.stageChatImage(appt, randomBytes(100), "image/gif"); // pending: never listed
+    const first = await patient.listChatImages(appt, { limit: 1 });
+    assert.equal(first.items.length, 1);
+    assert.ok(first.next_cursor);
+    const all = [];
+    for await (const img of pro.allChatImages(appt)) all.push(img);
+    assert.deepEqual(
+      all.map((i) => [i.image_id, i.url, i.uploader_id, i.content_type, i.size]),
+      [
+        [b.image_id, b.url, "demo-professional", "image/jpeg", 700],
+        [a.image_id, a.url, "demo-patient", "image/png", 500],
+      ],
+    );
+    const stranger = new MedShareClient({ baseUrl: server.url, token: server.token("stranger-pro", "professional") });
+    await assert.rejects(stranger.listChatImages(appt), { code: "not_found", status: 404 });
+    await assert.rejects(stranger.listChatImages("no-such-appointment"), { code: "not_found", status: 404 });
+  });
+
+
   test("upload with the server's exact method, URL and headers; finalize; signed URL for participants only", async () => {
     const counting = countingFetch();
     const { patient, pro } = clients({ fetch: counting.fetch });
