@@ -32,7 +32,7 @@ const benchUsage = `usage:
 // bench runs a benchmark of docs/PERFORMANCE.md.
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "throughput" {
-		return benchThroughput(ctx, args[1:], stdout, stderr)
+		return benchThroughput(ctx, args[1:], getenv, stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "coldstart" {
 		return errors.New(benchUsage)
@@ -102,7 +102,7 @@ func moduleRoot() (string, error) {
 
 // benchThroughput runs `medshare bench throughput`. A run in which any
 // request failed prints its table and fails: its figures measure nothing.
-func benchThroughput(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func benchThroughput(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench throughput", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o throughput.Options
@@ -124,6 +124,9 @@ func benchThroughput(ctx context.Context, args []string, stdout, stderr io.Write
 		return errors.New("bench throughput: --runs, --clients and --duration must be positive")
 	}
 	o.Progress = stderr
+	// The embedded server runs with serve's GC target (the floor, in the
+	// same process, allocates next to nothing).
+	o.GCPercent = tuneGC(getenv)
 	rep, err := throughput.Run(ctx, o)
 	if err != nil {
 		return fmt.Errorf("bench throughput: %w", err)

@@ -84,6 +84,9 @@ type Options struct {
 	// and so on (the load generator's work is in them too).
 	CPUProfile string
 	Progress   io.Writer // one line per step (nil: none)
+	// GCPercent is the garbage collector's target in force (GOGC), which
+	// the caller set as `medshare serve` sets it; only reported.
+	GCPercent int
 	// AccessesPerSession is how many accesses a professional opens on one
 	// session before the patient shares a new one (default, and at most:
 	// the hourly limit, core.DefaultAccessOpenLimit).
@@ -742,8 +745,12 @@ func p99(s Sample) float64  { return float64(s.P99) }
 func (r Report) Write(w io.Writer) error {
 	o := r.Options
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "throughput on loopback: %d keep-alive clients, %d patients; %d run(s) of %v (after %v of warm-up) per server and row, interleaved; %s\n",
-		o.Clients, o.Patients, o.Runs, o.Duration, o.Warmup, r.GoVersion)
+	gc := "GOGC as the process started"
+	if o.GCPercent != 0 {
+		gc = fmt.Sprintf("GOGC=%d", o.GCPercent)
+	}
+	fmt.Fprintf(bw, "throughput on loopback: %d keep-alive clients, %d patients; %d run(s) of %v (after %v of warm-up) per server and row, interleaved; %s, %s\n",
+		o.Clients, o.Patients, o.Runs, o.Duration, o.Warmup, r.GoVersion, gc)
 	fmt.Fprintf(bw, "rates and latencies are medians of the runs; the ratio is the median of each run's ratio to the floor run just before it\n")
 	fmt.Fprintf(bw, "load average (1, 5, 15 min): before %s, after %s\n\n", r.LoadBefore, r.LoadAfter)
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
