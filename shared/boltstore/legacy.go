@@ -48,6 +48,9 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 	var out core.ChatImage
 	created := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		// The fn may run more than once (group commit): its results are
+		// set on every run.
+		out, created = core.ChatImage{}, false
 		b := tx.Bucket(itemsBucket)
 		var existing chatImageRecord
 		found, err := getJSON(b, ik, &existing)
@@ -106,6 +109,7 @@ func (s *Store) CompleteChatImageImport(ctx context.Context, id string, observed
 	var out core.ChatImage
 	completed := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		out, completed = core.ChatImage{}, false // set on every run (group commit)
 		b := tx.Bucket(itemsBucket)
 		var r chatImageRecord
 		found, err := getJSON(b, k, &r)
