@@ -191,6 +191,7 @@ func open(ctx context.Context, name string, getenv func(string) string, links []
 	}
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = awsenv.Endpoint(getenv, dynamodb.ServiceID)
+		o.Retryer = awsenv.DynamoDBRetryer()
 	}), settings.Table)
 	w := &Wiring{Name: name, Getenv: getenv, Config: awsCfg, Settings: settings,
 		Deps: core.Deps{Store: store, Shares: store, Jobs: store}}
