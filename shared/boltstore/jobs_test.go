@@ -49,7 +49,7 @@ func TestDueIndexLayout(t *testing.T) {
 			Status: core.StatusPending, UploadExpiresAt: at.Add(time.Hour - time.Nanosecond - 1)}),
 		s.CreateShare(ctx, core.Share{ID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", Status: core.ShareActive, CreatedAt: at, ExpiresAt: at.Add(time.Hour)},
 			core.Notification{ID: "nt_x", RecipientID: "dr-a", Type: core.NoteSessionCreated, CreatedAt: at},
-			core.Link(core.AuditRecord{PatientID: "pat-1", At: at, Action: "share.create"}, core.ChainHead{})),
+			core.Link(core.AuditRecord{PatientID: "pat-1", At: at, Action: core.AuditShareCreate}, core.ChainHead{})),
 	}
 	for i, err := range steps {
 		if err != nil {
@@ -84,7 +84,7 @@ func TestOpenBuildsJobIndexes(t *testing.T) {
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
 	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"dr-a"}}
 	head := core.ChainHead{}
-	rec := func(action string) core.AuditRecord {
+	rec := func(action core.AuditAction) core.AuditRecord {
 		r := core.Link(core.AuditRecord{PatientID: "pat-1", At: at, ActorID: "pat-1", ActorRole: core.RolePatient, Action: action, Outcome: core.OutcomeSuccess}, head)
 		head = core.ChainHead{Seq: r.Seq, Hash: r.Hash}
 		return r
@@ -101,9 +101,9 @@ func TestOpenBuildsJobIndexes(t *testing.T) {
 		errOf(s.PutAppointment(ctx, a)),
 		s.CreateChatImage(ctx, core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", ClinicID: a.ClinicID, PatientID: "pat-1", Participants: a.Participants(),
 			Status: core.StatusPending, UploadExpiresAt: at}),
-		s.CreateShare(ctx, share("sh_active"), note("nt_1"), rec("share.create")),
-		s.CreateShare(ctx, share("sh_revoked"), note("nt_2"), rec("share.create")),
-		errOf(s.RevokeShare(ctx, "sh_revoked", "pat-1", at, "", note("nt_3"), rec("share.revoke"))),
+		s.CreateShare(ctx, share("sh_active"), note("nt_1"), rec(core.AuditShareCreate)),
+		s.CreateShare(ctx, share("sh_revoked"), note("nt_2"), rec(core.AuditShareCreate)),
+		errOf(s.RevokeShare(ctx, "sh_revoked", "pat-1", at, "", note("nt_3"), rec(core.AuditShareRevoke))),
 		s.MarkPublished(ctx, "dr-a", "nt_1"),
 		s.AppendAudit(ctx, rec("photo.list")),
 	}

@@ -68,7 +68,7 @@ type ReportCounts struct {
 // StatKey is the counter an audit record counts towards in CountAudit:
 // its action, outcome and actor's role.
 func (r AuditRecord) StatKey() string {
-	return r.Action + "|" + r.Outcome + "|" + string(r.ActorRole)
+	return string(r.Action) + "|" + r.Outcome + "|" + string(r.ActorRole)
 }
 
 // JobStore is what the scheduled jobs need of the store. Like every port,

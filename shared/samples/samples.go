@@ -128,7 +128,7 @@ func Seed(ctx context.Context, t Target) error {
 	note := func(id, recipient, typ string) core.Notification {
 		return core.Notification{ID: id, RecipientID: recipient, Type: typ, ShareID: Share, CreatedAt: now}
 	}
-	record := func(action, resType, resID string, actor string, role core.Role) (core.AuditRecord, error) {
+	record := func(action core.AuditAction, resType, resID string, actor string, role core.Role) (core.AuditRecord, error) {
 		head, err := t.Store.AuditHead(ctx, Patient)
 		if err != nil {
 			return core.AuditRecord{}, err
@@ -136,14 +136,14 @@ func Seed(ctx context.Context, t Target) error {
 		return core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: actor, ActorRole: role, Action: action,
 			ResourceType: resType, ResourceID: resID, Outcome: core.OutcomeSuccess, RequestID: "seed"}, head), nil
 	}
-	rec, err := record("share.create", "share", Share, Patient, core.RolePatient)
+	rec, err := record(core.AuditShareCreate, "share", Share, Patient, core.RolePatient)
 	if err == nil {
 		err = t.Shares.CreateShare(ctx, sh, note(Notification, Professional, core.NoteSessionCreated), rec)
 	}
 	if err != nil {
 		return fmt.Errorf("seed share: %w", err)
 	}
-	if rec, err = record("access.open", "access", Access, Professional, core.RoleProfessional); err == nil {
+	if rec, err = record(core.AuditAccessOpen, "access", Access, Professional, core.RoleProfessional); err == nil {
 		err = t.Shares.OpenAccess(ctx, a, now, note(core.NewSortableID("nt", now), Patient, core.NoteSessionAccess), rec)
 	}
 	if err != nil {
@@ -167,7 +167,7 @@ func SeedKey(ctx context.Context, t Target) error {
 	if err != nil {
 		return fmt.Errorf("seed key: %w", err)
 	}
-	rec := core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: Professional, ActorRole: core.RoleProfessional, Action: "key.issue",
+	rec := core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: Professional, ActorRole: core.RoleProfessional, Action: core.AuditKeyIssue,
 		ResourceType: "key", ResourceID: Key, Outcome: core.OutcomeSuccess, RequestID: "seed"}, head)
 	n := core.Notification{ID: core.NewSortableID("nt", now), RecipientID: Patient, Type: core.NotePhotoViewed, ShareID: Share, CreatedAt: now}
 	if err := t.Shares.IssueKey(ctx, k, now, n, rec); err != nil {
