@@ -268,24 +268,47 @@ func (w *walker) value(t reflect.Type) error {
 	return nil
 }
 
-// checkTime accepts what encoding/json's time.Time does (RFC 3339, read
-// strictly) but for a zone offset of 24 hours or more, which JSON v2
-// refuses too.
+// checkTime accepts an RFC 3339 time as JSON v2 reads one:
+// 2006-01-02T15:04:05, an optional fraction of one or more digits after a
+// dot, then Z or a zone offset within ±23:59. time.Parse alone is looser
+// (one-digit hours, a comma before the fraction, offsets of 24 hours).
 func checkTime(s string) error {
 	const msg = "times must be RFC 3339, e.g. 2026-11-26T10:00:00Z"
 	if _, err := time.Parse(time.RFC3339, s); err != nil {
 		return refuse(msg)
 	}
-	if n := len(s); n >= 6 && (s[n-6] == '+' || s[n-6] == '-') {
-		if h, _ := strconv.Atoi(s[n-5 : n-3]); h > 23 {
-			return refuse(msg)
-		}
-		if m, _ := strconv.Atoi(s[n-2:]); m > 59 {
+	const layout = "0000-00-00T00:00:00"
+	if len(s) < len(layout)+1 {
+		return refuse(msg)
+	}
+	for i := range len(layout) {
+		if c := layout[i]; c == '0' && !isDigit(s[i]) || c != '0' && s[i] != c {
 			return refuse(msg)
 		}
 	}
+	zone := s[len(layout):]
+	if zone[0] == '.' {
+		n := 1
+		for n < len(zone) && isDigit(zone[n]) {
+			n++
+		}
+		if n == 1 {
+			return refuse(msg)
+		}
+		zone = zone[n:]
+	}
+	switch {
+	case zone == "Z":
+	case len(zone) == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':' &&
+		isDigit(zone[1]) && isDigit(zone[2]) && isDigit(zone[4]) && isDigit(zone[5]) &&
+		zone[1:3] <= "23" && zone[4:6] <= "59":
+	default:
+		return refuse(msg)
+	}
 	return nil
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // fieldsOf maps the JSON names of struct t's fields (their json tag's
 // name, else the Go name) to their types, as encoding/json names them.

@@ -14,6 +14,7 @@ import (
 	"github.com/medshare/medshare/shared/lambdafn"
 	"github.com/medshare/medshare/shared/lambdafn/kmsfn"
 	"github.com/medshare/medshare/shared/lambdafn/s3fn"
+	"github.com/medshare/medshare/shared/lambdafn/s3presignfn"
 	"github.com/medshare/medshare/shared/lambdafn/snsfn"
 	"github.com/medshare/medshare/shared/lambdafn/wired"
 )
@@ -135,6 +136,37 @@ func TestBuildRefusesOtherLinks(t *testing.T) {
 	}
 	if _, err := lambdafn.Build(context.Background(), httpapi.RouteIssueKey, env(nil), kmsfn.Link, snsfn.Link); err != nil {
 		t.Errorf("build with the table's links: %v", err)
+	}
+}
+
+// TestPresignOnlyLink: S3's presigner alone links only into a function
+// whose access only reads objects; one that stats, writes, deletes or
+// pings is refused it at cold start, and the generated mains and wired
+// give it to exactly the functions that only read.
+func TestPresignOnlyLink(t *testing.T) {
+	for _, route := range []httpapi.Route{httpapi.RouteFinalizeUpload, httpapi.RouteDeletePhoto, httpapi.RouteChatUpload} {
+		_, err := lambdafn.Build(context.Background(), route, env(nil), s3presignfn.Link)
+		if err == nil || !strings.Contains(err.Error(), "presigned downloads only") {
+			t.Errorf("%s with the presigner alone: %v, want a refusal", route.Op, err)
+		}
+	}
+	if _, err := lambdafn.Build(context.Background(), httpapi.RouteSignedURL, env(nil), s3presignfn.Link, snsfn.Link); err != nil {
+		t.Errorf("signed-url with the presigner alone: %v", err)
+	}
+	var got []string
+	for _, name := range lambdafn.Names() {
+		links, err := wired.Links(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range links {
+			if l.ReadOnly {
+				got = append(got, name)
+			}
+		}
+	}
+	if want := []string{"photo-key", "chat-signed-url", "signed-url"}; !slices.Equal(got, want) {
+		t.Errorf("functions with the presigner alone: %v, want %v", got, want)
 	}
 }
 
