@@ -45,7 +45,7 @@ func (e *strictError) Error() string { return e.msg }
 func refuse(format string, args ...any) error { return &strictError{fmt.Sprintf(format, args...)} }
 
 // unsupportedType is a request type the walk does not read (a map, a float,
-// an interface, an embedded struct): a programming error, which decodeJSON
+// an interface, an embedded struct, a tag option such as ",string"): a programming error, which decodeJSON
 // answers with an internal error, so that any operation's test with a
 // valid body fails on it.
 type unsupportedType struct{ t reflect.Type }
@@ -324,7 +324,12 @@ func fieldsOf(t reflect.Type) (map[string]reflect.Type, error) {
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		for o := range strings.SplitSeq(opts, ",") {
+			if o != "" && o != "omitempty" && o != "omitzero" {
+				return nil, &unsupportedType{t} // ",string" changes how a value reads
+			}
+		}
 		switch name {
 		case "-":
 			continue

@@ -142,6 +142,9 @@ func TestStrictDecodeUnsupportedType(t *testing.T) {
 		{new(struct {
 			inner
 		}), `{"a":"x"}`},
+		{new(struct {
+			N int64 `json:"n,string"`
+		}), `{"n":"1"}`},
 	} {
 		v := c.v
 		err := strictUnmarshal([]byte(c.body), v)
