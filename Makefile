@@ -17,7 +17,7 @@ EMULATORS := localstack/emulators.sh
 PKGS      ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench bench-coldstart clean web web-test web-browser screenshots fuzz fuzz-smoke
+.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench bench-coldstart bench-throughput clean web web-test web-browser screenshots fuzz fuzz-smoke
 
 run: ## serve the embedded default with demo identities
 	$(GO) run ./cmd/medshare serve --addr $(ADDR) --data-dir $(DATA_DIR) --demo
@@ -134,6 +134,13 @@ bench: ## benchmarks recorded in docs/PERFORMANCE.md
 RUNS ?= 7
 bench-coldstart: tools ## cold-start ratio to a hello world and arm64 sizes of every function (RUNS=7 per bootstrap)
 	$(GO) run ./cmd/medshare bench coldstart --runs $(RUNS)
+
+# The embedded server's throughput against a trivial JSON server, on
+# loopback (issue 14 §1, §2, §5): THROUGHPUT_FLAGS passes flags, e.g.
+# THROUGHPUT_FLAGS='--runs 5 --cpuprofile /tmp/prof'.
+THROUGHPUT_FLAGS ?=
+bench-throughput: ## chat signed URLs/s and photo views/s of the embedded server against a floor (32 clients, loopback)
+	$(GO) run ./cmd/medshare bench throughput $(THROUGHPUT_FLAGS)
 
 clean:
 	rm -rf $(DIST) bin web/client/build web/portal/build

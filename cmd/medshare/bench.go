@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/medshare/medshare/shared/coldstart"
 	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/throughput"
 )
 
 const benchUsage = `usage:
@@ -20,10 +22,18 @@ const benchUsage = `usage:
       cold-starts each under the Lambda Runtime Interface Emulator --runs times
       with the same environment and event, and prints each one's init median,
       its ratio to the hello world's and its arm64 size (run it from the
-      repository; make bench-coldstart)`
+      repository; make bench-coldstart)
+  medshare bench throughput [--duration 3s] [--warmup 500ms] [--runs 10] [--clients 32] [--patients N] [--cpuprofile PREFIX]
+      serves a trivial JSON server (the floor) and the embedded server on
+      loopback, drives both with the same load (keep-alive clients) and
+      prints the chat signed URLs/s and photo views/s with p50, p99 and the
+      ratio to the floor (make bench-throughput)`
 
 // bench runs a benchmark of docs/PERFORMANCE.md.
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "throughput" {
+		return benchThroughput(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "coldstart" {
 		return errors.New(benchUsage)
 	}
@@ -88,4 +98,44 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// benchThroughput runs `medshare bench throughput`. A run in which any
+// request failed prints its table and fails: its figures measure nothing.
+func benchThroughput(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench throughput", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o throughput.Options
+	fs.DurationVar(&o.Duration, "duration", 3*time.Second, "measured time of each run")
+	fs.DurationVar(&o.Warmup, "warmup", 500*time.Millisecond, "time before each run's measure")
+	fs.IntVar(&o.Runs, "runs", 10, "runs of each server on each row, interleaved")
+	fs.IntVar(&o.Clients, "clients", 32, "concurrent keep-alive clients")
+	fs.IntVar(&o.Patients, "patients", 0, "patients, so audit chains, the load writes to (default: one per client)")
+	fs.StringVar(&o.DataDir, "data-dir", "", "the embedded server's data directory, new (default: a temporary one, removed)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each measured run of the embedded server to PREFIX-<row>-<run>.pprof")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench throughput: unexpected arguments %q", fs.Args())
+	}
+	// Zero means the default to the package, never on the command line.
+	if o.Runs < 1 || o.Clients < 1 || o.Duration <= 0 {
+		return errors.New("bench throughput: --runs, --clients and --duration must be positive")
+	}
+	o.Progress = stderr
+	// The embedded server runs with serve's GC target (the floor, in the
+	// same process, allocates next to nothing).
+	o.GCPercent = tuneGC(getenv)
+	rep, err := throughput.Run(ctx, o)
+	if err != nil {
+		return fmt.Errorf("bench throughput: %w", err)
+	}
+	if err := rep.Write(stdout); err != nil {
+		return err
+	}
+	if n := rep.Errors(); n > 0 {
+		return fmt.Errorf("bench throughput: %d requests failed", n)
+	}
+	return nil
 }

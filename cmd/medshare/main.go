@@ -65,7 +65,8 @@ const usage = `usage:
                     (loopback only; see medshare loadtest -h)
   medshare cdn-key generate --private-key FILE
   medshare cdn-key put --secret ARN --key-pair-id ID --private-key FILE [--public-key FILE]
-  medshare bench coldstart [--runs 7] [--rie PATH] [--functions a,b,...]`
+  medshare bench coldstart [--runs 7] [--rie PATH] [--functions a,b,...]
+  medshare bench throughput [--duration 3s] [--runs 10] [--clients 32] [--patients N] [--cpuprofile PREFIX]`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {

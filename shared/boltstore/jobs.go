@@ -268,6 +268,7 @@ func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes
 	}
 	expired := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		expired = false // set on every run: this may run again
 		items := tx.Bucket(itemsBucket)
 		sh, err := readShare(items, id)
 		if err != nil {

@@ -240,6 +240,7 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 	}
 	revoked := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		revoked = false // set on every run: this may run again
 		items := tx.Bucket(itemsBucket)
 		sh, err := readShare(items, id)
 		if err == nil && sh.PatientID != patientID {

@@ -1,8 +1,10 @@
 // Package boltstore is the embedded core.Store: one bbolt file holding the
 // same items, under the same keys (package storekeys), as the DynamoDB single
-// table (ARCHITECTURE §5). Every port method is one bbolt transaction, which gives
-// the atomicity that the DynamoDB adapter gets from one conditional write or
-// one TransactWriteItems.
+// table (ARCHITECTURE §5). Every port method runs in one bbolt transaction,
+// which gives the atomicity that the DynamoDB adapter gets from one
+// conditional write or one TransactWriteItems. Concurrent writes share a
+// transaction and its commit (group commit, commit.go); each is still all or
+// nothing, and returns only once it is on disk.
 package boltstore
 
 import (
@@ -45,7 +47,8 @@ const OpenTimeout = time.Second
 // Store is the bbolt implementation of core.Store, core.ShareStore and
 // core.JobStore. It is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db     *bolt.DB
+	commit *committer // every write goes through it (group commit: commit.go)
 	// now is the store's own clock, read only to forget Tally counters
 	// past their until; tests set it.
 	now     func() time.Time
@@ -97,7 +100,7 @@ func Open(path string) (*Store, error) {
 		_ = db.Close()
 		return nil, core.ErrUnavailable(err, "create buckets in store %s", path)
 	}
-	return &Store{db: db, now: time.Now}, nil
+	return &Store{db: db, commit: &committer{db: db}, now: time.Now}, nil
 }
 
 // Close releases the file. Methods called after Close fail with
@@ -124,13 +127,21 @@ func (s *Store) Ping(ctx context.Context) error {
 // core's kinds (and *core.HeadMismatchError, *core.IdempotencyReplayError)
 // pass through; anything else comes from bbolt (I/O, closed database) and is
 // KindUnavailable.
+//
+// A write shares its transaction with the writes that arrive with it
+// (commit.go), and returns once that transaction is committed, so synced to
+// disk. Its fn may run more than once (each run but the last in a
+// transaction that is discarded): it must be deterministic given the
+// transaction, and set its results on every run, with no other effect
+// outside the transaction. A fn that returns an error writes nothing, as
+// before: its writes are rolled back with it.
 func (s *Store) run(ctx context.Context, writable bool, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return core.ErrUnavailable(err, "request ended")
 	}
 	var err error
 	if writable {
-		err = s.db.Update(fn)
+		err = s.commit.do(fn)
 	} else {
 		err = s.db.View(fn)
 	}
@@ -369,9 +380,10 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 		return core.Photo{}, fmt.Errorf("delete photo %q: %w", id, err)
 	}
 	k := storekeys.PhotoKey(owner, id)
-	var r photoRecord
+	var deleted core.Photo
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
+		var r photoRecord
 		found, err := getJSON(b, k, &r)
 		if err != nil {
 			return err
@@ -382,12 +394,13 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 		if err := deleteDue(tx, core.DueUpload, r.UploadExpiresAt, k); err != nil {
 			return err
 		}
+		deleted = r.photo()
 		return b.Delete(boltKey(k))
 	})
 	if err != nil {
 		return core.Photo{}, fmt.Errorf("delete photo %s: %w", id, err)
 	}
-	return r.photo(), nil
+	return deleted, nil
 }
 
 // PutAppointment creates or replaces clinic a.ClinicID's appointment a.ID;
@@ -405,15 +418,16 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 		if err != nil {
 			return err
 		}
+		put := a // a itself stays as given: this may run again
 		if found {
 			old := r.appointment()
 			if old.ImageCount > 0 && !old.SameParticipants(a) {
 				return core.ErrConflict("appointment %s has chat images: its participants cannot change", a.ID)
 			}
-			a.CreatedAt, a.ImageCount = old.CreatedAt, old.ImageCount
+			put.CreatedAt, put.ImageCount = old.CreatedAt, old.ImageCount
 		}
 		created = !found
-		return putJSON(b, k, appointmentRecordOf(a))
+		return putJSON(b, k, appointmentRecordOf(put))
 	})
 	if err != nil {
 		return false, fmt.Errorf("put appointment %s: %w", a.ID, err)

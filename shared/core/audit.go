@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"sync"
 	"time"
@@ -296,23 +295,64 @@ func canonicalText(s string) string {
 }
 
 // auditor appends records to chains. Within one process appends to one chain
-// are serialized by a striped lock, which keeps contention off the store; across
+// are serialized by a lock of that chain's own, which keeps contention off the
+// store and never holds an append to one chain behind another's; across
 // processes (Lambda instances) the store's conditional append keeps the chain
 // linear, and a moved head is retried with the head the store returned, so a
 // conflict costs no extra read.
 type auditor struct {
 	store AuditStore
-	locks [64]sync.Mutex
+	locks chainLocks
 	heads sync.Map // patient id -> ChainHead, the last head this process saw
 }
 
-const maxAppendAttempts = 64
-
-func (a *auditor) lock(patientID string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(patientID))
-	return &a.locks[h.Sum32()%uint32(len(a.locks))]
+// chainLocks holds one lock per chain that has an append under way (or
+// waiting): an entry lives while someone holds or waits for it. A fixed set
+// of striped locks made two patients' appends wait for each other whenever
+// their ids fell on one stripe, which under group commit (the embedded
+// store) is a whole commit's wait.
+type chainLocks struct {
+	mu sync.Mutex
+	m  map[string]*chainLock
 }
+
+type chainLock struct {
+	sync.Mutex
+	users int // holders and waiters; guarded by chainLocks.mu
+}
+
+// lock locks patientID's chain and returns its unlock.
+func (l *chainLocks) lock(patientID string) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*chainLock{}
+	}
+	c := l.m[patientID]
+	if c == nil {
+		c = &chainLock{}
+		l.m[patientID] = c
+	}
+	c.users++
+	l.mu.Unlock()
+	c.Lock()
+	return func() {
+		c.Unlock()
+		l.mu.Lock()
+		if c.users--; c.users == 0 {
+			delete(l.m, patientID)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// held is the number of chains locked or waited for (tests).
+func (l *chainLocks) held() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+const maxAppendAttempts = 64
 
 // append links rec to its patient's chain and stores it.
 func (a *auditor) append(ctx context.Context, rec AuditRecord) (AuditRecord, error) {
@@ -325,9 +365,7 @@ func (a *auditor) append(ctx context.Context, rec AuditRecord) (AuditRecord, err
 // *HeadMismatchError; the record is linked to the head it carries and write
 // runs again.
 func (a *auditor) chained(ctx context.Context, rec AuditRecord, write func(linked AuditRecord) error) (AuditRecord, error) {
-	mu := a.lock(rec.PatientID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer a.locks.lock(rec.PatientID)()
 
 	var head ChainHead
 	if v, ok := a.heads.Load(rec.PatientID); ok {

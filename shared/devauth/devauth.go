@@ -8,14 +8,18 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -42,8 +46,14 @@ const Leeway = 30 * time.Second
 
 // Authority holds the signing key of local tokens.
 type Authority struct {
-	key *ecdsa.PrivateKey
-	now func() time.Time
+	key   *ecdsa.PrivateKey
+	now   func() time.Time
+	cache *tokenCache
+}
+
+// newAuthority returns an authority with key, its clock and an empty cache.
+func newAuthority(key *ecdsa.PrivateKey, now func() time.Time) *Authority {
+	return &Authority{key: key, now: now, cache: &tokenCache{m: map[[sha256.Size]byte]verified{}}}
 }
 
 // LoadOrCreate reads the P-256 signing key at path (PKCS#8 PEM), creating it
@@ -74,7 +84,7 @@ func LoadOrCreate(path string) (*Authority, error) {
 		if cerr := f.Close(); cerr != nil {
 			return nil, fmt.Errorf("write token key %s: %w", path, cerr)
 		}
-		return &Authority{key: key, now: time.Now}, nil
+		return newAuthority(key, time.Now), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read token key %s: %w", path, err)
@@ -91,12 +101,13 @@ func LoadOrCreate(path string) (*Authority, error) {
 	if !ok || key.Curve != elliptic.P256() {
 		return nil, fmt.Errorf("token key %s is not a P-256 key", path)
 	}
-	return &Authority{key: key, now: time.Now}, nil
+	return newAuthority(key, time.Now), nil
 }
 
-// WithClock returns a copy of a that reads time from now (for tests).
+// WithClock returns a copy of a that reads time from now (for tests), with
+// a cache of its own.
 func (a *Authority) WithClock(now func() time.Time) *Authority {
-	return &Authority{key: a.key, now: now}
+	return newAuthority(a.key, now)
 }
 
 // Mint returns a signed token for subject in role, valid for ttl (at most
@@ -136,7 +147,27 @@ func (a *Authority) Mint(subject string, role core.Role, ttl time.Duration) (str
 // service's own actors) and returns
 // its claims as API Gateway's JWT authorizer renders them: every value a
 // string, arrays as "[a b]". Roles are the handler's to check, as in AWS.
+//
+// A token that verified is remembered (tokenCache) until its expiry, so
+// that a client's next requests with it cost a hash and a map look-up, not
+// an ECDSA verification: the answer is the same, since the token, the key
+// and the checks are.
 func (a *Authority) Verify(token string) (map[string]string, error) {
+	now := a.now()
+	sum := sha256.Sum256([]byte(token))
+	if claims, ok := a.cache.get(sum, now); ok {
+		return claims, nil
+	}
+	claims, v, err := a.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	a.cache.put(sum, v, now)
+	return claims, nil
+}
+
+// verify is Verify without the cache; it also returns the cache entry.
+func (a *Authority) verify(token string) (map[string]string, verified, error) {
 	parsed, err := jwt.Parse(token, func(*jwt.Token) (any, error) { return &a.key.PublicKey, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 		jwt.WithIssuer(Issuer),
@@ -146,29 +177,30 @@ func (a *Authority) Verify(token string) (map[string]string, error) {
 		jwt.WithTimeFunc(a.now),
 	)
 	if err != nil {
-		return nil, err
+		return nil, verified{}, err
 	}
+	a.cache.verifications.Add(1)
 	mc, ok := parsed.Claims.(jwt.MapClaims)
 	if !ok {
-		return nil, errors.New("unexpected claims type")
+		return nil, verified{}, errors.New("unexpected claims type")
 	}
 	// A token signed for longer than Mint allows (by another tool holding
 	// the key, or an older version) is refused, not trusted for years.
 	exp, err := mc.GetExpirationTime()
 	if err != nil || exp == nil {
-		return nil, errors.New("the token has no valid expiry")
+		return nil, verified{}, errors.New("the token has no valid expiry")
 	}
 	if exp.After(a.now().Add(MaxTTL + Leeway)) {
-		return nil, fmt.Errorf("the token expires more than %v from now", MaxTTL)
+		return nil, verified{}, fmt.Errorf("the token expires more than %v from now", MaxTTL)
 	}
 	// The subject names the caller everywhere after this: it must be one
 	// plain string, and not one of the service's own actors.
 	sub, ok := mc["sub"].(string)
 	if !ok || sub == "" {
-		return nil, errors.New("the token has no subject string")
+		return nil, verified{}, errors.New("the token has no subject string")
 	}
 	if core.ReservedID(sub) {
-		return nil, fmt.Errorf("subject %q is reserved for the service", sub)
+		return nil, verified{}, fmt.Errorf("subject %q is reserved for the service", sub)
 	}
 	out := make(map[string]string, len(mc))
 	for k, v := range mc {
@@ -189,7 +221,84 @@ func (a *Authority) Verify(token string) (map[string]string, error) {
 			out[k] = fmt.Sprint(x)
 		}
 	}
-	return out, nil
+	// The cache may answer only while a verification would accept: from
+	// the not-before (optional) less the leeway, and not while the expiry
+	// is more than MaxTTL ahead (a clock set back), until the expiry.
+	v := verified{claims: maps.Clone(out), from: exp.Add(-MaxTTL - Leeway), until: exp.Time}
+	if nbf, err := mc.GetNotBefore(); err == nil && nbf != nil && nbf.Add(-Leeway).After(v.from) {
+		v.from = nbf.Add(-Leeway)
+	}
+	return out, v, nil
+}
+
+// tokenCacheSize bounds the tokens remembered: far more than the clients of
+// one local server, and about 2 MB at most.
+const tokenCacheSize = 4096
+
+// tokenCache remembers the claims of the tokens that verified, keyed by the
+// SHA-256 of the token (the token itself is not kept), each only until its
+// expiry: past it, the token is verified again, which accepts it for the
+// leeway and then refuses it. Local tokens cannot be revoked, and the key
+// that signs them is read once when the server starts, so the answer of a
+// verification cannot change before the expiry: a cache entry never
+// outlives what a full verification would say. (A token signed with a key
+// that was replaced on disk while the server ran stays accepted until it
+// expires, as it was before the cache, since the server keeps the key it
+// read.) At tokenCacheSize entries, the expired ones are dropped, then any.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]verified
+	// verifications counts full verifications that succeeded (tests).
+	verifications atomic.Int64
+}
+
+// verified is a token that verified: its claims, and when they may be
+// served from the cache, [from, until).
+type verified struct {
+	claims      map[string]string
+	from, until time.Time
+}
+
+// get returns a copy of the claims of the token whose hash is sum, if it
+// verified and now is within its validity.
+func (c *tokenCache) get(sum [sha256.Size]byte, now time.Time) (map[string]string, bool) {
+	c.mu.Lock()
+	v, ok := c.m[sum]
+	c.mu.Unlock()
+	if !ok || now.Before(v.from) || !now.Before(v.until) {
+		return nil, false
+	}
+	return maps.Clone(v.claims), true
+}
+
+// put remembers a verified token, unless it has expired already.
+func (c *tokenCache) put(sum [sha256.Size]byte, v verified, now time.Time) {
+	if !now.Before(v.until) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= tokenCacheSize {
+		for k, e := range c.m {
+			if !now.Before(e.until) {
+				delete(c.m, k)
+			}
+		}
+		for k := range c.m { // still full: forget any half of them
+			if len(c.m) < tokenCacheSize/2 {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[sum] = v
+}
+
+// len is the number of tokens remembered (tests).
+func (c *tokenCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 // BearerToken extracts the token from an Authorization header value.

@@ -1,10 +1,14 @@
 package devauth
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,5 +184,132 @@ func TestBearerToken(t *testing.T) {
 		if got != c.want || ok != c.ok {
 			t.Errorf("BearerToken(%q) = %q, %v; want %q, %v", c.h, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+// TestVerifyCache: a token that verified is served from the cache (one
+// ECDSA verification for many requests), with the same claims, a copy each
+// time; never past its expiry (then it is verified again, accepted for the
+// leeway, then refused), nor before its not-before; a refused token is
+// never remembered; and the cache stays within its bound.
+func TestVerifyCache(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a, _ := authority(t)
+	a = a.WithClock(clock)
+	tok, err := a.Mint("pat-1", core.RolePatient, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := a.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		got, err := a.Verify(tok)
+		if err != nil || !maps.Equal(got, want) {
+			t.Fatalf("from the cache: %v, %v; want %v", got, err, want)
+		}
+		got["sub"] = "someone-else" // the caller's copy
+	}
+	if n := a.cache.verifications.Load(); n != 1 {
+		t.Errorf("%d ECDSA verifications for 101 requests with one token, want 1", n)
+	}
+
+	// Past the expiry: verified again, within the leeway, then refused.
+	now = now.Add(time.Hour + 10*time.Second)
+	if _, err := a.Verify(tok); err != nil {
+		t.Errorf("10 s past expiry (within the leeway): %v", err)
+	}
+	if n := a.cache.verifications.Load(); n != 2 {
+		t.Errorf("past its expiry, the token was served from the cache (%d verifications, want 2)", n)
+	}
+	now = now.Add(time.Minute)
+	if _, err := a.Verify(tok); err == nil {
+		t.Error("70 s past expiry, a cached token was accepted")
+	}
+
+	// Before its not-before (the clock set back): refused, not cached.
+	now = time.Now()
+	if _, err := a.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(-2 * time.Hour)
+	if _, err := a.Verify(tok); err == nil {
+		t.Error("a cached token was accepted before its not-before")
+	}
+
+	// A token with no not-before that expires MaxTTL from now (signed by
+	// hand): cached, then the clock set back a minute, where its expiry is
+	// past the longest lifetime, refused as a verification would refuse it.
+	now = time.Now()
+	noNbf, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"sub": "pat-1", "iss": Issuer, "aud": Audience, "exp": now.Add(MaxTTL).Unix(),
+	}).SignedString(a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Verify(noNbf); err != nil {
+		t.Fatalf("a token expiring MaxTTL from now: %v", err)
+	}
+	now = now.Add(-Leeway - time.Minute)
+	if _, err := a.Verify(noNbf); err == nil {
+		t.Error("a cached token was accepted while its expiry was past the longest lifetime")
+	}
+
+	// A refused token is verified (and refused) every time.
+	now = time.Now()
+	other, _ := authority(t)
+	forged, _ := other.Mint("pat-1", core.RolePatient, time.Hour)
+	for range 3 {
+		if _, err := a.Verify(forged); err == nil {
+			t.Fatal("a forged token was accepted")
+		}
+	}
+
+	// Bounded: many tokens, at most tokenCacheSize remembered.
+	for i := range tokenCacheSize + 10 {
+		tok, _ := a.Mint(fmt.Sprint("pat-", i), core.RolePatient, time.Hour)
+		if _, err := a.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := a.cache.len(); n > tokenCacheSize {
+		t.Errorf("the cache holds %d tokens, bound %d", n, tokenCacheSize)
+	}
+}
+
+// TestVerifyCacheConcurrently: 64 goroutines verify 8 tokens at once, 50
+// times each: every answer is its own token's claims, with one ECDSA
+// verification per token at most per goroutine that missed (under -race).
+func TestVerifyCacheConcurrently(t *testing.T) {
+	a, _ := authority(t)
+	var toks []string
+	for i := range 8 {
+		tok, _ := a.Mint(fmt.Sprint("pro-", i), core.RoleProfessional, time.Hour)
+		toks = append(toks, tok)
+	}
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for g := range 64 {
+		wg.Go(func() {
+			for n := range 50 {
+				i := (g + n) % len(toks)
+				c, err := a.Verify(toks[i])
+				if err != nil || c["sub"] != fmt.Sprint("pro-", i) || c["cognito:groups"] != "[professional]" {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Errorf("%d of %d answers were wrong", bad.Load(), 64*50)
+	}
+	if n := a.cache.verifications.Load(); n < 8 || n > 64*8 {
+		t.Errorf("%d full verifications of 8 tokens by 64 goroutines", n)
+	}
+	if n := a.cache.len(); n != 8 {
+		t.Errorf("%d tokens remembered, want 8", n)
 	}
 }

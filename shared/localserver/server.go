@@ -54,7 +54,11 @@ func New(o Options) http.Handler {
 	mux := http.NewServeMux()
 	routes := httpapi.Routes()
 	for _, rt := range routes {
-		mux.Handle(rt.Method+" "+rt.Path, &routeHandler{o: o, route: rt})
+		h := &routeHandler{o: o, route: rt, routeKey: rt.RouteKey()}
+		for _, m := range paramRE.FindAllStringSubmatch(rt.Path, -1) {
+			h.params = append(h.params, m[1])
+		}
+		mux.Handle(rt.Method+" "+rt.Path, h)
 	}
 	// What carries no token is limited by the client's address.
 	if o.Blobs != nil {
@@ -115,6 +119,10 @@ func pathMatches(pattern, path string) bool {
 type routeHandler struct {
 	o     Options
 	route httpapi.Route
+	// Of the route, computed once: its key and the names of its path
+	// parameters.
+	routeKey string
+	params   []string
 }
 
 // writeError answers what the gateway itself refuses (401, 404, 405, 413),
@@ -137,7 +145,9 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.route.Public() && !h.o.Limits.allowIP(w, r, h.o.Log) {
 		return
 	}
-	ev, status, msg := h.event(r)
+	// The request id withAnswerHeaders gave the answer is the event's: one
+	// id per request, from the log line to the audit record.
+	ev, status, msg := h.event(r, w.Header().Get("X-Request-Id"))
 	switch {
 	case h.route.Public():
 	case status == http.StatusUnauthorized:
@@ -165,31 +175,34 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range resp.Headers {
 		w.Header().Set(k, v)
 	}
-	body := []byte(resp.Body)
+	w.WriteHeader(resp.StatusCode)
 	if resp.IsBase64Encoded {
 		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
-			body = b
+			w.Write(b)
+			return
 		}
 	}
-	w.WriteHeader(resp.StatusCode)
-	w.Write(body)
+	io.WriteString(w, resp.Body)
 }
 
 // event builds the payload 2.0 event API Gateway would send; a non-zero status
 // is an answer the gateway itself would give (401 from the authorizer, 413).
-func (h *routeHandler) event(r *http.Request) (events.APIGatewayV2HTTPRequest, int, string) {
+func (h *routeHandler) event(r *http.Request, requestID string) (events.APIGatewayV2HTTPRequest, int, string) {
 	now := time.Now().UTC()
+	if requestID == "" {
+		requestID = core.NewID("rq")
+	}
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
-		RouteKey:       h.route.RouteKey(),
+		RouteKey:       h.routeKey,
 		RawPath:        r.URL.EscapedPath(),
 		RawQueryString: r.URL.RawQuery,
 		Headers:        map[string]string{},
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:   h.route.RouteKey(),
+			RouteKey:   h.routeKey,
 			AccountID:  "000000000000",
 			Stage:      "$default",
-			RequestID:  core.NewID("rq"),
+			RequestID:  requestID,
 			APIID:      "local",
 			DomainName: r.Host,
 			Time:       now.Format("02/Jan/2006:15:04:05 -0700"),
@@ -212,10 +225,10 @@ func (h *routeHandler) event(r *http.Request) (events.APIGatewayV2HTTPRequest, i
 			ev.QueryStringParameters[k] = strings.Join(v, ",")
 		}
 	}
-	if names := paramRE.FindAllStringSubmatch(h.route.Path, -1); len(names) > 0 {
-		ev.PathParameters = make(map[string]string, len(names))
-		for _, n := range names {
-			ev.PathParameters[n[1]] = r.PathValue(n[1])
+	if len(h.params) > 0 {
+		ev.PathParameters = make(map[string]string, len(h.params))
+		for _, n := range h.params {
+			ev.PathParameters[n] = r.PathValue(n)
 		}
 	}
 	if !h.route.Public() {
