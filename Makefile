@@ -106,7 +106,8 @@ FUZZ_TARGETS := \
 	./client:FuzzOpenKey ./client:FuzzDecryptPhoto \
 	./shared/core:FuzzParseDeviceKey ./shared/core:FuzzSealKey \
 	./shared/core:FuzzAuditRecord ./shared/core:FuzzReportActivity \
-	./shared/boltstore:FuzzVerifyChain ./shared/legacy:FuzzManifest
+	./shared/boltstore:FuzzVerifyChain ./shared/legacy:FuzzManifest \
+	./shared/httpapi:FuzzStrictDecode
 FUZZ_SMOKE_TIME ?= 3s
 FUZZTIME        ?= 5m
 # Go minimizes every new interesting input for up to a minute by default;

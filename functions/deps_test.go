@@ -62,6 +62,24 @@ var neverLinked = []string{
 	"github.com/medshare/medshare/shared/lambdafn/wired",
 }
 
+// notInAFunction are packages that no function may link, though the
+// module requires them: JSON v2, which only FuzzStrictDecode uses now
+// (httpapi's strict decoding is on encoding/json: 0.5 to 0.6 MB per
+// function that takes a body), and the schemas packages of the SDK's
+// schema-based serialization, which build every shape of a service's API
+// at package init (DynamoDB, KMS, SNS and Secrets Manager are pinned to
+// their last releases without it: docs/DECISIONS.md, "Lean functions,
+// second pass"). A module upgrade that brings one back fails here: measure
+// it with make bench-coldstart before taking it.
+var notInAFunction = []string{
+	"github.com/go-json-experiment/json",
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/schemas",
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/schemas",
+	"github.com/aws/aws-sdk-go-v2/service/kms/schemas",
+	"github.com/aws/aws-sdk-go-v2/service/sns/schemas",
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/schemas",
+}
+
 // serviceClients are, by lambdafn service name, the SDK client package
 // that linking the service brings in.
 var serviceClients = map[string]string{
@@ -70,6 +88,9 @@ var serviceClients = map[string]string{
 	lambdafn.SNS: "github.com/aws/aws-sdk-go-v2/service/sns",
 	lambdafn.CDN: "github.com/aws/aws-sdk-go-v2/service/secretsmanager",
 }
+
+// presignLink is the S3 Link of the functions that only presign downloads.
+const presignLink = "github.com/medshare/medshare/shared/lambdafn/s3presignfn"
 
 // goListDeps runs `go list -deps` on pkgs from the module root with extra
 // environment, and returns the import paths.
@@ -113,6 +134,11 @@ func TestFunctionsLinkOnlyTheAWSRuntime(t *testing.T) {
 			t.Errorf("the functions do not link %s: is ./functions/... still the functions?", p)
 		}
 	}
+	for _, p := range notInAFunction {
+		if slices.Contains(fns, p) {
+			t.Errorf("the functions link %s", p)
+		}
+	}
 	for _, p := range neverLinked {
 		if slices.Contains(fns, p) {
 			t.Errorf("the functions link %s", p)
@@ -126,8 +152,10 @@ func TestFunctionsLinkOnlyTheAWSRuntime(t *testing.T) {
 // TestFunctionsLinkOnlyTheClientsTheyUse: each function imports the SDK
 // client of a service (S3, KMS, SNS, Secrets Manager) exactly when
 // lambdafn.Uses says its operation calls that service, and always
-// DynamoDB's. An unimported client costs the function neither binary size
-// nor package initialization at cold start.
+// DynamoDB's; but a function whose only use of S3 is presigned downloads
+// (lambdafn.Access.OnlyReadsObjects) links S3's presigner (s3presignfn)
+// instead of the S3 client. An unimported client costs the function neither
+// binary size nor package initialization at cold start.
 func TestFunctionsLinkOnlyTheClientsTheyUse(t *testing.T) {
 	deps := goListEach(t, []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"}, "-tags", "lambda.norpc", "./functions/...")
 	for _, name := range lambdafn.Names() {
@@ -139,12 +167,16 @@ func TestFunctionsLinkOnlyTheClientsTheyUse(t *testing.T) {
 		if !slices.Contains(got, "github.com/aws/aws-sdk-go-v2/service/dynamodb") {
 			t.Errorf("%s does not link DynamoDB", name)
 		}
+		uses, _ := lambdafn.Uses(name)
+		readOnly := slices.Contains(uses, lambdafn.S3) && lambdafn.Permissions()[name].OnlyReadsObjects()
 		for svc, pkg := range serviceClients {
-			uses, _ := lambdafn.Uses(name)
-			want := slices.Contains(uses, svc)
+			want := slices.Contains(uses, svc) && !(svc == lambdafn.S3 && readOnly)
 			if has := slices.Contains(got, pkg); has != want {
-				t.Errorf("%s links %s: %v, lambdafn.Uses says %v", name, pkg, has, want)
+				t.Errorf("%s links %s: %v, lambdafn.Uses says %v (presigned downloads only: %v)", name, pkg, has, want, readOnly)
 			}
+		}
+		if has := slices.Contains(got, presignLink); has != readOnly {
+			t.Errorf("%s links %s: %v, want %v", name, presignLink, has, readOnly)
 		}
 	}
 	if len(serviceClients) != len(lambdafn.Services) {
@@ -184,8 +216,9 @@ func TestFunctionsLinkOnlyTheirOperation(t *testing.T) {
 		has, hasnt []string
 	}{
 		{"chat-signed-url",
-			[]string{core + "(*Service).ChatImageURL", "github.com/aws/aws-sdk-go-v2/service/s3.(*PresignClient).PresignGetObject"},
-			[]string{core + "(*Service).IssueKey", core + "(*Service).CreateShare", core + "SealKey", "github.com/aws/aws-sdk-go-v2/service/kms.", "github.com/aws/aws-sdk-go-v2/service/sns."}},
+			[]string{core + "(*Service).ChatImageURL", "github.com/medshare/medshare/shared/s3presign.(*Signer).PresignGet"},
+			[]string{core + "(*Service).IssueKey", core + "(*Service).CreateShare", core + "SealKey", "github.com/aws/aws-sdk-go-v2/service/kms.",
+				"github.com/aws/aws-sdk-go-v2/service/sns.", "github.com/aws/aws-sdk-go-v2/service/s3."}},
 		{"issue-key",
 			[]string{core + "(*Service).IssueKey", core + "SealKey", "github.com/aws/aws-sdk-go-v2/service/kms.(*Client).Decrypt"},
 			[]string{core + "(*Service).ChatImageURL", "github.com/aws/aws-sdk-go-v2/service/s3.", "github.com/go-json-experiment/json.Unmarshal"}},

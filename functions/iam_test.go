@@ -38,6 +38,7 @@ import (
 	"github.com/medshare/medshare/shared/lambdafn/wired"
 	"github.com/medshare/medshare/shared/legacy"
 	"github.com/medshare/medshare/shared/migrate"
+	"github.com/medshare/medshare/shared/s3presign"
 	"github.com/medshare/medshare/shared/samples"
 )
 
@@ -164,6 +165,8 @@ func (r *recorder) grantsOf(params any) ([]string, error) {
 		return []string{"s3:GetObject " + object(p.Bucket, p.Key), "s3:ListBucket " + bucket(p.Bucket)}, nil
 	case *s3.GetObjectInput:
 		return []string{"s3:GetObject " + object(p.Bucket, p.Key)}, nil
+	case *s3presign.GetObject: // a presigned GET without the S3 client
+		return []string{"s3:GetObject " + object(&p.Bucket, &p.Key)}, nil
 	case *s3.PutObjectInput:
 		return []string{"s3:PutObject " + object(p.Bucket, p.Key)}, nil
 	case *s3.CopyObjectInput:

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
@@ -89,8 +90,8 @@ func Config(getenv func(string) string) (aws.Config, error) {
 		Credentials: creds,
 		HTTPClient:  awshttp.NewBuildableClient(),
 		// No Retryer: each client builds the SDK's standard retryer with
-		// its service's defaults (DynamoDB: 4 attempts, 25 ms base), as it
-		// does under LoadDefaultConfig.
+		// its service's defaults, as it does under LoadDefaultConfig, and
+		// the DynamoDB client is given DynamoDBRetryer.
 		RetryMode: aws.RetryModeStandard,
 		// The user agent names the Lambda runtime, as LoadDefaultConfig's does.
 		RuntimeEnvironment: aws.RuntimeEnvironment{EnvironmentIdentifier: aws.ExecutionEnvironmentID(getenv(EnvExecutionEnv))},
@@ -176,6 +177,26 @@ func checkContainerURI(raw string) error {
 		return fmt.Errorf("host %s over http: only loopback, ECS and EKS addresses are allowed", host)
 	}
 	return nil
+}
+
+// DynamoDB's retry defaults since the SDK's DynamoDB client v1.74.0: one
+// attempt more than the standard retryer's 3, and a shorter base backoff.
+const (
+	DynamoDBMaxAttempts = 4
+	DynamoDBBaseDelay   = 25 * time.Millisecond
+)
+
+// DynamoDBRetryer returns the standard retryer with DynamoDB's defaults
+// (DynamoDBMaxAttempts, DynamoDBBaseDelay). The module is pinned to v1.68.0,
+// the last release before schema-based serialization (docs/DECISIONS.md,
+// "Lean functions, second pass"), whose client gives DynamoDB the plain
+// standard retryer; the functions set this one so that they retry as the
+// newer client would.
+func DynamoDBRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = DynamoDBMaxAttempts
+		o.BaseDelay = DynamoDBBaseDelay
+	})
 }
 
 // Endpoint returns the base endpoint that the environment sets for the

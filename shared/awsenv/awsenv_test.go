@@ -3,6 +3,7 @@ package awsenv
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -93,9 +94,17 @@ func TestRetryerAndHTTPClient(t *testing.T) {
 	if cfg.RetryMode != aws.RetryModeStandard || cfg.Retryer != nil {
 		t.Errorf("retry mode %q, retryer set %v: want the standard mode, each client's own retryer", cfg.RetryMode, cfg.Retryer != nil)
 	}
-	r := dynamodb.NewFromConfig(cfg).Options().Retryer
+	r := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.Retryer = DynamoDBRetryer() }).Options().Retryer
 	if _, ok := r.(*retry.Standard); !ok || r.MaxAttempts() != 4 {
 		t.Errorf("DynamoDB retryer %T with %d attempts, want the standard retryer with DynamoDB's 4", r, r.MaxAttempts())
+	}
+	// The base delay shows in the backoff of a throttling-free retryable
+	// error: the first retry waits at most the base delay (full jitter).
+	for range 20 {
+		d, err := r.RetryDelay(1, errors.New("retryable"))
+		if err != nil || d > DynamoDBBaseDelay {
+			t.Fatalf("first retry delay %v, %v: want at most %v", d, err, DynamoDBBaseDelay)
+		}
 	}
 	if cfg.HTTPClient == nil {
 		t.Error("no shared HTTP client")

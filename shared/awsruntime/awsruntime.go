@@ -55,7 +55,7 @@ type Clients struct {
 func NewClients(cfg aws.Config, pathStyle bool) Clients {
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
 	return Clients{
-		DynamoDB:  dynamodb.NewFromConfig(cfg),
+		DynamoDB:  dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.Retryer = awsenv.DynamoDBRetryer() }),
 		S3:        s3c,
 		Presigner: s3.NewPresignClient(s3c),
 		KMS:       kms.NewFromConfig(cfg),

@@ -7,21 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/emf"
+	"github.com/medshare/medshare/shared/strictjson"
 )
 
 // MaxBodyBytes caps a request body (ARCHITECTURE §2.10).
@@ -316,15 +313,11 @@ func checkShape(route Route, ev events.APIGatewayV2HTTPRequest) error {
 	return nil
 }
 
-// strictJSON are the decoding rules of every request body: names match
-// exactly (case included), a name given twice is refused, strings are valid
-// UTF-8 (these three are the defaults of JSON v2), and unknown names are
-// refused.
-var strictJSON = jsonv2.RejectUnknownMembers(true)
-
 // decodeJSON decodes the body strictly: a size limit, a body, the media type
 // application/json (with at most a UTF-8 charset), then exactly one JSON
-// object under strictJSON.
+// object under strictjson.Unmarshal's rules: names match exactly (case
+// included), a name given twice is refused, strings are valid UTF-8, and
+// unknown names are refused.
 func decodeJSON(ev events.APIGatewayV2HTTPRequest, v any) error {
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
@@ -347,8 +340,12 @@ func decodeJSON(ev events.APIGatewayV2HTTPRequest, v any) error {
 	if trimmed[0] != '{' { // null would decode to an empty request
 		return core.ErrInvalid("body must be a JSON object")
 	}
-	if err := jsonv2.Unmarshal(body, v, strictJSON); err != nil {
-		return core.ErrInvalid("%s", describeJSONError(err))
+	if err := strictjson.Unmarshal(body, v); err != nil {
+		var unsupported *strictjson.UnsupportedTypeError
+		if errors.As(err, &unsupported) {
+			return core.ErrInternal(err, "decode request")
+		}
+		return core.ErrInvalid("%s", err)
 	}
 	return nil
 }
@@ -372,67 +369,6 @@ func checkContentType(ct string) error {
 		}
 	}
 	return nil
-}
-
-// describeJSONError turns a decoding error into a message that names the
-// place (a JSON pointer's tokens joined by '.') and never echoes a value.
-func describeJSONError(err error) string {
-	var syn *jsontext.SyntacticError
-	var sem *jsonv2.SemanticError
-	switch {
-	case errors.As(err, &syn):
-		switch {
-		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
-			return fmt.Sprintf("field %s is given more than once", fieldName(syn.JSONPointer))
-		case syn.Err != nil && strings.Contains(syn.Err.Error(), "UTF-8"): // the package exports no error value for it
-			return "strings must be valid UTF-8"
-		case errors.Is(syn.Err, io.ErrUnexpectedEOF):
-			return "malformed JSON: unexpected end"
-		case strings.Contains(syn.Error(), "after top-level value"):
-			return "body must hold exactly one JSON value"
-		}
-		return fmt.Sprintf("malformed JSON at offset %d", syn.ByteOffset)
-	case errors.As(err, &sem):
-		field := fieldName(sem.JSONPointer)
-		switch {
-		case errors.Is(sem.Err, jsonv2.ErrUnknownName):
-			return fmt.Sprintf("unknown field %s (names are snake_case and case-sensitive)", field)
-		case errors.As(sem.Err, new(*time.ParseError)):
-			return "times must be RFC 3339, e.g. 2026-11-26T10:00:00Z"
-		case sem.Err != nil && strings.Contains(sem.Err.Error(), "base64"):
-			return "a base64 field is not valid standard base64"
-		case errors.Is(sem.Err, io.ErrUnexpectedEOF):
-			return "malformed JSON: unexpected end"
-		case sem.GoType != nil && field != "":
-			return fmt.Sprintf("field %s must be %s", field, sem.GoType)
-		case sem.GoType != nil:
-			return fmt.Sprintf("body must be a JSON %s", jsonKindOf(sem.GoType))
-		}
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "malformed JSON: unexpected end"
-	}
-	return "malformed JSON body"
-}
-
-// fieldName renders a JSON pointer as the field it names: "events.0.at".
-func fieldName(p jsontext.Pointer) string {
-	var parts []string
-	for tok := range p.Tokens() {
-		parts = append(parts, tok)
-	}
-	return strings.Join(parts, ".")
-}
-
-// jsonKindOf names the JSON kind a Go type decodes from, for a body that is
-// not even the right kind of value.
-func jsonKindOf(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Struct, reflect.Map:
-		return "object"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	}
-	return t.String()
 }
 
 // header returns a request header; API Gateway lowercases header names.

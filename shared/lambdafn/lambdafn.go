@@ -51,7 +51,10 @@ import (
 // The AWS services a function may link beyond DynamoDB, by the name Uses
 // and Link.Service give them.
 const (
-	S3  = "s3"  // the blob store (s3blob): package s3fn
+	// S3 is the blob store (s3blob): package s3fn; or, for a function that
+	// only presigns downloads (Access.OnlyReadsObjects), the presigner
+	// alone (s3presign): package s3presignfn.
+	S3  = "s3"
 	KMS = "kms" // the key ring (kmskeys): package kmsfn
 	SNS = "sns" // the notifier (snsnotify): package snsfn
 	// CDN serves chat images through CloudFront signed URLs (cdnblob), with
@@ -66,14 +69,19 @@ type Service struct {
 	Name    string // as Uses names it
 	Package string // the import path of its Link
 	Clients string // the SDK clients it links, in words
+	// ReadOnly is, for S3, the package of the Link of a function whose
+	// access only reads objects (Access.OnlyReadsObjects): presigned GETs
+	// without the SDK's client. ReadOnlyClients says what it links.
+	ReadOnly, ReadOnlyClients string
 }
 
 // Services lists the services of Uses in the order a function links them.
 var Services = []Service{
-	{S3, "github.com/medshare/medshare/shared/lambdafn/s3fn", "S3"},
-	{KMS, "github.com/medshare/medshare/shared/lambdafn/kmsfn", "KMS"},
-	{SNS, "github.com/medshare/medshare/shared/lambdafn/snsfn", "SNS"},
-	{CDN, "github.com/medshare/medshare/shared/lambdafn/cdnfn", "Secrets Manager (the CloudFront signing key)"},
+	{S3, "github.com/medshare/medshare/shared/lambdafn/s3fn", "S3",
+		"github.com/medshare/medshare/shared/lambdafn/s3presignfn", "S3's presigned GETs (the SigV4 signer, not the S3 client)"},
+	{KMS, "github.com/medshare/medshare/shared/lambdafn/kmsfn", "KMS", "", ""},
+	{SNS, "github.com/medshare/medshare/shared/lambdafn/snsfn", "SNS", "", ""},
+	{CDN, "github.com/medshare/medshare/shared/lambdafn/cdnfn", "Secrets Manager (the CloudFront signing key)", "", ""},
 }
 
 // Wiring is a function's cold start in progress: what a Link reads, and the
@@ -89,7 +97,20 @@ type Wiring struct {
 // A Link builds one AWS service's client and adapter into a Wiring.
 type Link struct {
 	Service string // one of Services' names
-	Add     func(ctx context.Context, w *Wiring) error
+	// ReadOnly marks the Link of Service.ReadOnly, which Build accepts only
+	// for a function whose Access only reads objects.
+	ReadOnly bool
+	Add      func(ctx context.Context, w *Wiring) error
+}
+
+// LinkPackage returns the import path of the Link of service svc for
+// function name: svc.ReadOnly when it has one and the function's access
+// only reads objects, else svc.Package.
+func LinkPackage(name string, svc Service) string {
+	if svc.ReadOnly != "" && Permissions()[name].OnlyReadsObjects() {
+		return svc.ReadOnly
+	}
+	return svc.Package
 }
 
 // Handler is an HTTP API (payload 2.0) Lambda handler.
@@ -182,6 +203,9 @@ func (o Options) open(ctx context.Context, name string, getenv func(string) stri
 	var got []string
 	for _, l := range links {
 		got = append(got, l.Service)
+		if l.ReadOnly && !Permissions()[name].OnlyReadsObjects() {
+			return nil, nil, nil, fmt.Errorf("build function %s: it links %s for presigned downloads only, and its access does more (run go generate ./shared/lambdafn)", name, l.Service)
+		}
 	}
 	if want, _ := Uses(name); !slices.Equal(got, want) {
 		return nil, nil, nil, fmt.Errorf("build function %s: it links [%s], lambdafn.Uses says [%s] (run go generate ./shared/lambdafn)",
@@ -202,6 +226,7 @@ func (o Options) open(ctx context.Context, name string, getenv func(string) stri
 	}
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = awsenv.Endpoint(getenv, dynamodb.ServiceID)
+		o.Retryer = awsenv.DynamoDBRetryer()
 	}), settings.Table)
 	w := &Wiring{Name: name, Getenv: getenv, Config: awsCfg, Settings: settings,
 		Deps: core.Deps{Store: store, Shares: store, Jobs: store, Legacy: store}}

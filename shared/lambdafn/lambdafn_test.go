@@ -14,8 +14,10 @@ import (
 	"github.com/medshare/medshare/shared/lambdafn"
 	"github.com/medshare/medshare/shared/lambdafn/kmsfn"
 	"github.com/medshare/medshare/shared/lambdafn/s3fn"
+	"github.com/medshare/medshare/shared/lambdafn/s3presignfn"
 	"github.com/medshare/medshare/shared/lambdafn/snsfn"
 	"github.com/medshare/medshare/shared/lambdafn/wired"
+	"github.com/medshare/medshare/shared/migrate"
 )
 
 // env is a function's environment with nothing reachable: a cold start
@@ -138,6 +140,37 @@ func TestBuildRefusesOtherLinks(t *testing.T) {
 	}
 }
 
+// TestPresignOnlyLink: S3's presigner alone links only into a function
+// whose access only reads objects; one that stats, writes, deletes or
+// pings is refused it at cold start, and the generated mains and wired
+// give it to exactly the functions that only read.
+func TestPresignOnlyLink(t *testing.T) {
+	for _, route := range []httpapi.Route{httpapi.RouteFinalizeUpload, httpapi.RouteDeletePhoto, httpapi.RouteChatUpload} {
+		_, err := lambdafn.Build(context.Background(), route, env(nil), s3presignfn.Link)
+		if err == nil || !strings.Contains(err.Error(), "presigned downloads only") {
+			t.Errorf("%s with the presigner alone: %v, want a refusal", route.Op, err)
+		}
+	}
+	if _, err := lambdafn.Build(context.Background(), httpapi.RouteSignedURL, env(nil), s3presignfn.Link, snsfn.Link); err != nil {
+		t.Errorf("signed-url with the presigner alone: %v", err)
+	}
+	var got []string
+	for _, name := range lambdafn.Names() {
+		links, err := wired.Links(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range links {
+			if l.ReadOnly {
+				got = append(got, name)
+			}
+		}
+	}
+	if want := []string{"photo-key", "chat-signed-url", "signed-url"}; !slices.Equal(got, want) {
+		t.Errorf("functions with the presigner alone: %v, want %v", got, want)
+	}
+}
+
 func TestBuildJob(t *testing.T) {
 	for _, j := range jobs.Jobs {
 		if _, err := wired.BuildJob(context.Background(), j.Name, env(nil)); err != nil {
@@ -185,5 +218,14 @@ func TestGrants(t *testing.T) {
 	}
 	if lambdafn.PhotoPrefix != "photos/" || lambdafn.ChatPrefix != "chat/" {
 		t.Errorf("prefixes %q, %q, want photos/ and chat/", lambdafn.PhotoPrefix, lambdafn.ChatPrefix)
+	}
+}
+
+// TestWorkerNames: the worker named in Workers is the migration engine's
+// function (written out in Workers so that every function need not link the
+// engine).
+func TestWorkerNames(t *testing.T) {
+	if want := []string{migrate.FunctionName}; !slices.Equal(lambdafn.Workers, want) {
+		t.Errorf("Workers = %v, want %v", lambdafn.Workers, want)
 	}
 }

@@ -240,6 +240,15 @@ func Uses(name string) (uses []string, ok bool) {
 	return a.Uses(), true
 }
 
+// OnlyReadsObjects reports whether a's only use of S3 is reading objects
+// by presigned GETs: it reads objects and neither writes nor deletes any,
+// nor lists the bucket, which HeadObject and HeadBucket need (so it makes
+// no S3 call of its own). Such a function links S3's presigner without the
+// S3 client (Service.ReadOnly).
+func (a Access) OnlyReadsObjects() bool {
+	return len(a.Read) > 0 && len(a.Write)+len(a.Delete) == 0 && !a.ListBucket
+}
+
 // Uses returns the services beyond DynamoDB that a calls (see the function
 // Uses).
 func (a Access) Uses() []string {

@@ -24,10 +24,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
-
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/strictjson"
 )
 
 // Format is the syntax of a manifest.
@@ -252,14 +250,14 @@ func (m *Reader) nextJSONL() (Line, error) {
 
 // ParseJSONLine parses one JSON Lines record, the line numbered number: a
 // JSON object with the members of Fields and no other, each at most once,
-// in valid UTF-8 (the strict defaults of JSON v2). Size is a JSON number,
+// in valid UTF-8 (strictjson's rules, the API's). Size is a JSON number,
 // the other members strings.
 func ParseJSONLine(number int, raw []byte) (Line, error) {
 	if t := bytes.TrimLeft(raw, " \t"); len(t) == 0 || t[0] != '{' {
 		return Line{}, malformed(number, "a line must be a JSON object")
 	}
 	var j jsonLine
-	if err := jsonv2.Unmarshal(raw, &j, jsonv2.RejectUnknownMembers(true)); err != nil {
+	if err := strictjson.Unmarshal(raw, &j); err != nil {
 		return Line{}, malformed(number, "not a valid JSON object of the manifest: %s", jsonProblem(err))
 	}
 	fields := map[string]string{}
@@ -280,28 +278,12 @@ func ParseJSONLine(number int, raw []byte) (Line, error) {
 	return parseFields(number, fields, j.Size)
 }
 
-// jsonProblem says what JSON v2 refused, naming the member and never
+// jsonProblem says what strictjson refused, naming the member and never
 // quoting a value.
 func jsonProblem(err error) string {
-	var syn *jsontext.SyntacticError
-	var sem *jsonv2.SemanticError
-	switch {
-	case errors.As(err, &syn):
-		switch {
-		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
-			return "member " + clip(string(syn.JSONPointer)) + " is given twice"
-		case syn.Err != nil && strings.Contains(syn.Err.Error(), "UTF-8"):
-			return "strings must be valid UTF-8"
-		}
-		return fmt.Sprintf("malformed JSON at byte %d", syn.ByteOffset+1)
-	case errors.As(err, &sem):
-		switch {
-		case errors.Is(sem.Err, jsonv2.ErrUnknownName):
-			return "member " + clip(string(sem.JSONPointer)) + " is not a field of the manifest"
-		case sem.JSONPointer != "":
-			return "member " + clip(string(sem.JSONPointer)) + " has the wrong type (size is a number, the rest strings)"
-		}
-		return "a line must be a JSON object"
+	var refused *strictjson.Error
+	if errors.As(err, &refused) {
+		return clip(refused.Error())
 	}
 	return "malformed JSON"
 }

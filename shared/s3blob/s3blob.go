@@ -51,12 +51,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -67,6 +64,7 @@ import (
 
 	"github.com/medshare/medshare/shared/awserr"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/s3presign"
 )
 
 var _ core.Blobs = (*Store)(nil)
@@ -91,7 +89,7 @@ type Presigner interface {
 // Limits, S3's own.
 const (
 	// MaxKeyLen is the longest object key, in bytes.
-	MaxKeyLen = 1024
+	MaxKeyLen = s3presign.MaxKeyLen
 	// MaxObjectSize is the largest object a single PUT may write.
 	MaxObjectSize = core.MaxBlobSize
 	// MinTTL and MaxTTL bound the validity of a presigned URL (SigV4 allows
@@ -102,7 +100,7 @@ const (
 
 // CredentialMargin is how long before its signing credentials expire a URL
 // expires at the latest.
-const CredentialMargin = time.Minute
+const CredentialMargin = s3presign.CredentialMargin
 
 // DefaultHashFallbackLimit is the largest object that Stat downloads to hash
 // when S3 holds no SHA-256 for it.
@@ -171,17 +169,7 @@ func New(client API, presigner Presigner, bucket string, opts ...Option) (*Store
 // because S3 held no SHA-256 for it.
 func (s *Store) HashFallbacks() int64 { return s.fallbacks.Load() }
 
-func checkKey(op, key string) error {
-	if key == "" || len(key) > MaxKeyLen || !utf8.ValidString(key) {
-		return core.ErrInvalid("%s: object key must be 1 to %d bytes of UTF-8", op, MaxKeyLen)
-	}
-	for _, r := range key {
-		if r < 0x20 || r == 0x7f {
-			return core.ErrInvalid("%s: object key holds a control character", op)
-		}
-	}
-	return nil
-}
+func checkKey(op, key string) error { return s3presign.CheckKey(op, key) }
 
 // signing returns the presign options for a URL of validity ttl: the expiry,
 // capped so that the URL expires CredentialMargin before the credentials that
@@ -191,17 +179,9 @@ func (s *Store) signing(ctx context.Context, op, key string, ttl time.Duration) 
 	if s.creds == nil {
 		return []func(*s3.PresignOptions){s3.WithPresignExpires(ttl)}, nil
 	}
-	creds, err := s.creds.Retrieve(ctx)
+	creds, ttl, err := s3presign.SigningCredentials(ctx, s.creds, s.now, op, key, ttl)
 	if err != nil {
-		return nil, translate(fmt.Sprintf("%s %s: retrieve signing credentials", op, key), err)
-	}
-	if creds.CanExpire {
-		left := creds.Expires.Sub(s.now()) - CredentialMargin
-		if left < MinTTL {
-			return nil, core.ErrUnavailable(fmt.Errorf("credentials expire at %s", creds.Expires.UTC().Format(time.RFC3339)),
-				"%s %s: signing credentials expire too soon", op, key)
-		}
-		ttl = min(ttl, left)
+		return nil, err
 	}
 	pinned := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
 	return []func(*s3.PresignOptions){
@@ -306,24 +286,8 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	return core.SignedURL{URL: req.URL, ExpiresAt: exp}, nil
 }
 
-// expiresAt reads the instant S3 will refuse a presigned URL from: its
-// X-Amz-Date plus X-Amz-Expires seconds. Errors never quote the URL.
-func expiresAt(rawURL string) (time.Time, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return time.Time{}, errors.New("presigned url does not parse")
-	}
-	q := u.Query()
-	date, err := time.Parse("20060102T150405Z", q.Get("X-Amz-Date"))
-	if err != nil {
-		return time.Time{}, errors.New("presigned url has no valid X-Amz-Date")
-	}
-	secs, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
-	if err != nil || secs <= 0 {
-		return time.Time{}, errors.New("presigned url has no valid X-Amz-Expires")
-	}
-	return date.Add(time.Duration(secs) * time.Second).UTC(), nil
-}
+// expiresAt reads the instant S3 will refuse a presigned URL from.
+func expiresAt(rawURL string) (time.Time, error) { return s3presign.ExpiresAt(rawURL) }
 
 // Stat returns the size and SHA-256 of the object at key, from the checksum
 // S3 stored with it, or by hashing the object when S3 has none.

@@ -71,9 +71,14 @@ func mainSource(name string) ([]byte, error) {
 		if i < 0 {
 			return nil, fmt.Errorf("main of %s: lambdafn.Uses names %q, which is not in Services", name, u)
 		}
-		d.Imports = append(d.Imports, lambdafn.Services[i].Package)
-		d.Links = append(d.Links, path.Base(lambdafn.Services[i].Package)+".Link")
-		d.Clients = append(d.Clients, lambdafn.Services[i].Clients)
+		svc := lambdafn.Services[i]
+		pkg, clients := lambdafn.LinkPackage(name, svc), svc.Clients
+		if pkg != svc.Package {
+			clients = svc.ReadOnlyClients
+		}
+		d.Imports = append(d.Imports, pkg)
+		d.Links = append(d.Links, path.Base(pkg)+".Link")
+		d.Clients = append(d.Clients, clients)
 	}
 	d.Doc = comment(fmt.Sprintf("Command %s is the Lambda function of the %s %s: it only wires. Of the AWS clients it links %s and no other (lambdafn.Uses).",
 		name, d.Kind, name, strings.Join(append([]string{"DynamoDB"}, d.Clients...), ", ")))

@@ -14,6 +14,7 @@ import (
 	"github.com/medshare/medshare/shared/lambdafn/kmsfn"
 	"github.com/medshare/medshare/shared/lambdafn/migratefn"
 	"github.com/medshare/medshare/shared/lambdafn/s3fn"
+	"github.com/medshare/medshare/shared/lambdafn/s3presignfn"
 	"github.com/medshare/medshare/shared/lambdafn/snsfn"
 )
 
@@ -25,7 +26,9 @@ var byService = map[string]lambdafn.Link{
 	lambdafn.CDN: cdnfn.Link,
 }
 
-// Links returns the Links of function name, in the order of lambdafn.Uses.
+// Links returns the Links of function name, in the order of lambdafn.Uses,
+// with S3's presigner alone for a function that only presigns downloads
+// (lambdafn.LinkPackage), as its main has.
 func Links(name string) ([]lambdafn.Link, error) {
 	uses, ok := lambdafn.Uses(name)
 	if !ok {
@@ -36,6 +39,9 @@ func Links(name string) ([]lambdafn.Link, error) {
 		l, ok := byService[s]
 		if !ok {
 			return nil, fmt.Errorf("links of %s: no Link for service %q", name, s)
+		}
+		if s == lambdafn.S3 && lambdafn.Permissions()[name].OnlyReadsObjects() {
+			l = s3presignfn.Link
 		}
 		out = append(out, l)
 	}
