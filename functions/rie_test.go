@@ -277,7 +277,7 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 	// starting every function): the sample key lives 60 seconds, so it must
 	// not be created minutes before signed-url claims it.
 	target := samples.Target{
-		Service: rt.Service, Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
+		Service: rt.Service, Store: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
 		Put: func(up core.Upload, data []byte) error {
 			h := map[string]any{}
 			for k, v := range up.Headers {

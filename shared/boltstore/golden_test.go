@@ -335,29 +335,29 @@ func writeGoldenFile(t *testing.T, path string) {
 	step("append probe", s.AppendAudit(ctx, rec()))
 
 	sh1, sh2, sh3 := g.claimed, g.shares[1], g.shares[2]
-	step("create share 1", s.CreateShare(ctx, sh1, note("nt_golden01"), rec()))
+	step("create share 1", s.CreateShare(ctx, sh1, rec(), note("nt_golden01")))
 	ac1, ac2 := g.flagged, g.accesses[1]
-	step("open access 1", s.OpenAccess(ctx, ac1, ac1.CreatedAt, note("nt_golden02"), rec()))
-	step("open access 2", s.OpenAccess(ctx, ac2, ac2.CreatedAt, note("nt_golden03"), rec()))
-	step("device refused", s.AppendAuditNotify(ctx, rec(), note("nt_golden04")))
+	step("open access 1", s.OpenAccess(ctx, ac1, ac1.CreatedAt, rec(), note("nt_golden02")))
+	step("open access 2", s.OpenAccess(ctx, ac2, ac2.CreatedAt, rec(), note("nt_golden03")))
+	step("device refused", s.AppendAudit(ctx, rec(), note("nt_golden04")))
 	ek1, ek2 := g.keys[0], g.keys[1]
 	ek1.Status, ek1.UsedAt = core.KeyIssued, time.Time{}
-	step("issue key 1", s.IssueKey(ctx, ek1, ek1.CreatedAt, note("nt_golden05"), rec()))
+	step("issue key 1", s.IssueKey(ctx, ek1, ek1.CreatedAt, rec(), note("nt_golden05")))
 	_, err = s.ClaimKey(ctx, ek1, gPro, g.keys[0].UsedAt, rec())
 	step("claim key 1", err)
-	step("issue key 2", s.IssueKey(ctx, ek2, ek2.CreatedAt, note("nt_golden06"), rec()))
+	step("issue key 2", s.IssueKey(ctx, ek2, ek2.CreatedAt, rec(), note("nt_golden06")))
 	suspicious := note("nt_golden07")
-	step("add suspicion", s.AddSuspicion(ctx, ac1.ID, 0, g.accesses[0].Score, g.flag, &suspicious, rec()))
+	step("add suspicion", s.AddSuspicion(ctx, ac1.ID, 0, g.accesses[0].Score, g.flag, rec(), suspicious))
 
 	active2 := sh2
 	active2.Status, active2.RevokedAt, active2.RevokedBy, active2.RevokeReason = core.ShareActive, time.Time{}, "", ""
-	step("create share 2", s.CreateShare(ctx, active2, note("nt_golden08"), rec()))
-	_, err = s.RevokeShare(ctx, sh2.ID, gPatient, sh2.RevokedAt, sh2.RevokeReason, note("nt_golden09"), rec())
+	step("create share 2", s.CreateShare(ctx, active2, rec(), note("nt_golden08")))
+	_, err = s.RevokeShare(ctx, sh2.ID, gPatient, sh2.RevokedAt, sh2.RevokeReason, rec(), note("nt_golden09"))
 	step("revoke share 2", err)
 	active3 := sh3
 	active3.Status = core.ShareActive
-	step("create share 3", s.CreateShare(ctx, active3, note("nt_golden10"), rec()))
-	_, err = s.ExpireShare(ctx, sh3.ID, gt, []core.Notification{note("nt_golden11"), note("nt_golden12")}, rec())
+	step("create share 3", s.CreateShare(ctx, active3, rec(), note("nt_golden10")))
+	_, err = s.ExpireShare(ctx, sh3.ID, gt, rec(), []core.Notification{note("nt_golden11"), note("nt_golden12")}...)
 	step("expire share 3", err)
 	if len(recs) != 0 {
 		t.Fatalf("write golden file: %d records left unwritten", len(recs))
@@ -498,7 +498,7 @@ func checkGolden(t *testing.T, s *Store, g golden) {
 	// key, the access's counted flag and its score.
 	again := goldenShare("sh_golden4", gt, gt.Add(time.Hour))
 	again.IdempotencyKey = g.claimed.IdempotencyKey
-	err = s.CreateShare(ctx, again, goldenNote("nt_golden13", gPro, core.NoteSessionCreated, again.ID, gt), core.Link(goldenRecord(gPatient, core.RolePatient, "share.create", "share", again.ID, gt), head))
+	err = s.CreateShare(ctx, again, core.Link(goldenRecord(gPatient, core.RolePatient, "share.create", "share", again.ID, gt), head), goldenNote("nt_golden13", gPro, core.NoteSessionCreated, again.ID, gt))
 	var replay *core.IdempotencyReplayError
 	if !errors.As(err, &replay) {
 		t.Errorf("CreateShare with the claimed idempotency key: got %v, want *core.IdempotencyReplayError", err)
@@ -506,11 +506,11 @@ func checkGolden(t *testing.T, s *Store, g golden) {
 		want("the idempotency claim", core.IdempotencyReplayError{ShareID: g.claimed.ID, RequestHash: g.claimed.RequestHash}, *replay, nil)
 	}
 	next := core.Link(goldenRecord(gPro, core.RoleProfessional, "activity.report", "access", g.flagged.ID, gt), head)
-	if err := s.AddSuspicion(ctx, g.flagged.ID, 2, 3, g.flag, nil, next); !errors.Is(err, core.ErrAlreadyFlagged) {
+	if err := s.AddSuspicion(ctx, g.flagged.ID, 2, 3, g.flag, next); !errors.Is(err, core.ErrAlreadyFlagged) {
 		t.Errorf("AddSuspicion with the counted flag: got %v, want core.ErrAlreadyFlagged", err)
 	}
 	var moved *core.ScoreMovedError
-	if err := s.AddSuspicion(ctx, g.flagged.ID, 0, 1, "", nil, next); !errors.As(err, &moved) || moved.Current != 2 {
+	if err := s.AddSuspicion(ctx, g.flagged.ID, 0, 1, "", next); !errors.As(err, &moved) || moved.Current != 2 {
 		t.Errorf("AddSuspicion from score 0: got %v, want *core.ScoreMovedError with the stored score 2", err)
 	}
 }

@@ -30,7 +30,7 @@ import (
 // or deletes its entry in its own transaction: putDue and deleteDue below,
 // called by CreatePhoto, MarkPhotoReady, DeletePhoto, CreateChatImage,
 // MarkChatImageReady, AbandonUpload, CreateShare, RevokeShare, ExpireShare,
-// IssueKey, DeleteExpiredKey, putNotification and MarkPublished.
+// IssueKey, DeleteExpiredKey, recordChange and MarkPublished.
 //
 // The audit counters (bucket audit_counts) hold one 8-byte big-endian count
 // per UTC day and StatKey, at <yyyy-mm-dd> "\x00" <StatKey>; appendRecord,
@@ -64,8 +64,6 @@ type tallyEntry struct {
 	n     int64
 	until time.Time
 }
-
-var _ core.JobStore = (*Store)(nil)
 
 // dueTime is when an item whose time is at is due: at rounded up to the
 // second, in UTC (core.DueItem.Due).
@@ -258,12 +256,8 @@ func (s *Store) AbandonUpload(ctx context.Context, it core.DueItem, now time.Tim
 // notifications and the audit record, in one transaction, and reports true;
 // a share that is not ACTIVE is left as stored, with no write, and reports
 // false. See core.JobStore.
-func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes []core.Notification, rec core.AuditRecord) (bool, error) {
-	ids := []string{id}
-	for _, n := range notes {
-		ids = append(ids, n.RecipientID, n.ID)
-	}
-	if err := checkWriteIDs(rec, nil, ids...); err != nil {
+func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, rec core.AuditRecord, notes ...core.Notification) (bool, error) {
+	if err := checkWriteIDs(rec, notes, id); err != nil {
 		return false, fmt.Errorf("expire share %q: %w", id, err)
 	}
 	expired := false
@@ -279,7 +273,7 @@ func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes
 		if now.Before(sh.ExpiresAt) {
 			return core.ErrConflict("share %s has not expired", id)
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
 		sh.Status = core.ShareExpired
@@ -288,11 +282,6 @@ func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes
 		}
 		if err := deleteDue(tx, core.DueShare, sh.ExpiresAt, storekeys.ShareKey(id)); err != nil {
 			return err
-		}
-		for _, n := range notes {
-			if err := putNotification(tx, n); err != nil {
-				return err
-			}
 		}
 		expired = true
 		return nil

@@ -13,21 +13,21 @@ import (
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
-// The sharing items (core.ShareStore). A method that changes security state
-// runs in one transaction: it checks its conditions on the items as stored,
-// then appends the audit record exactly as AppendAudit does (appendRecord),
-// then writes the state change and the notification. An error anywhere rolls
-// the whole transaction back, which is the all-or-nothing of the DynamoDB
-// adapter's TransactWriteItems.
+// The sharing items (core.ShareStore) and the inboxes (core.InboxStore). A
+// method that changes security state runs in one transaction: it checks its
+// conditions on the items as stored, then appends the audit record exactly
+// as AppendAudit does and puts the notifications (recordChange), then writes
+// the state change. An error anywhere rolls the whole transaction back,
+// which is the all-or-nothing of the DynamoDB adapter's TransactWriteItems.
 //
 // A state condition is checked before the chain head: a refused call returns
 // its reason at once instead of *core.HeadMismatchError, which would only
 // make the caller relink and be refused then.
 
-// checkWriteIDs checks the ids a share method puts into keys: its own, the
-// notification's (when it has one) and the record's.
-func checkWriteIDs(rec core.AuditRecord, n *core.Notification, ids ...string) error {
-	if n != nil {
+// checkWriteIDs checks the ids a state change puts into keys: its own, its
+// notifications' and its record's.
+func checkWriteIDs(rec core.AuditRecord, notes []core.Notification, ids ...string) error {
+	for _, n := range notes {
 		ids = append(ids, n.RecipientID, n.ID)
 	}
 	if err := storekeys.CheckIDs(ids...); err != nil {
@@ -36,14 +36,30 @@ func checkWriteIDs(rec core.AuditRecord, n *core.Notification, ids ...string) er
 	return checkRecordIDs(rec)
 }
 
-// putNotification puts n, unread and unpublished, into its recipient's
-// inbox, due (core.DueNotification) until MarkPublished.
-func putNotification(tx *bolt.Tx, n core.Notification) error {
-	k := storekeys.InboxKey(n.RecipientID, n.ID)
-	if err := putJSON(tx.Bucket(itemsBucket), k, inboxRecordOf(core.InboxItem{Notification: n})); err != nil {
+// recordChange appends rec to its chain and puts each of notes into its
+// recipient's inbox, unread and unpublished, due (core.DueNotification)
+// until MarkPublished, within tx: the part every state change writes with
+// its own (see core.Store). Its caller checked the ids (checkWriteIDs) and
+// the change's own conditions, which come first; a moved head comes next,
+// then a notification id that exists (KindConflict), as in DynamoDB.
+func recordChange(tx *bolt.Tx, rec core.AuditRecord, notes []core.Notification) error {
+	if err := appendRecord(tx, rec); err != nil {
 		return err
 	}
-	return putDue(tx, core.DueNotification, n.CreatedAt, k)
+	items := tx.Bucket(itemsBucket)
+	for _, n := range notes {
+		k := storekeys.InboxKey(n.RecipientID, n.ID)
+		if items.Get(boltKey(k)) != nil {
+			return core.ErrConflict("notification %s exists", n.ID)
+		}
+		if err := putJSON(items, k, inboxRecordOf(core.InboxItem{Notification: n})); err != nil {
+			return err
+		}
+		if err := putDue(tx, core.DueNotification, n.CreatedAt, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readShare returns share id as stored, or KindNotFound.
@@ -84,12 +100,12 @@ func shareGone(sh core.Share, now time.Time) error {
 // CreateShare stores a new share, its index entries, its idempotency claim,
 // the grantee's notification and the audit record in one transaction; see
 // core.ShareStore.
-func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notification, rec core.AuditRecord) error {
+func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRecord, notes ...core.Notification) error {
 	ids := []string{sh.ID, sh.PatientID, sh.ProfessionalID}
 	if sh.IdempotencyKey != "" {
 		ids = append(ids, sh.IdempotencyKey)
 	}
-	if err := checkWriteIDs(rec, &n, ids...); err != nil {
+	if err := checkWriteIDs(rec, notes, ids...); err != nil {
 		return fmt.Errorf("create share %q: %w", sh.ID, err)
 	}
 	sk := storekeys.ShareKey(sh.ID)
@@ -110,7 +126,7 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notificat
 		if items.Get(boltKey(sk)) != nil {
 			return core.ErrConflict("share %s exists", sh.ID)
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
 		if err := putJSON(items, sk, shareRecordOf(sh)); err != nil {
@@ -136,7 +152,7 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notificat
 				return err
 			}
 		}
-		return putNotification(tx, n)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("create share %s of %s: %w", sh.ID, sh.PatientID, err)
@@ -234,8 +250,8 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 // with the grantee's notification and the audit record in one transaction,
 // and reports true; a revoked share is left as stored, with no write, and
 // reports false. See core.ShareStore.
-func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (bool, error) {
-	if err := checkWriteIDs(rec, &n, id, patientID); err != nil {
+func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, rec core.AuditRecord, notes ...core.Notification) (bool, error) {
+	if err := checkWriteIDs(rec, notes, id, patientID); err != nil {
 		return false, fmt.Errorf("revoke share %q: %w", id, err)
 	}
 	revoked := false
@@ -251,7 +267,7 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		if sh.Status == core.ShareRevoked {
 			return nil
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
 		sh.Status, sh.RevokedAt, sh.RevokedBy, sh.RevokeReason = core.ShareRevoked, at.UTC(), rec.ActorID, reason
@@ -259,9 +275,6 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 			return err
 		}
 		if err := deleteDue(tx, core.DueShare, sh.ExpiresAt, storekeys.ShareKey(id)); err != nil {
-			return err
-		}
-		if err := putNotification(tx, n); err != nil {
 			return err
 		}
 		revoked = true
@@ -276,8 +289,8 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 // OpenAccess stores a new access, binding its device to the share when it is
 // new and the share has room, with the patient's notification and the audit
 // record, in one transaction; see core.ShareStore.
-func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n core.Notification, rec core.AuditRecord) error {
-	if err := checkWriteIDs(rec, &n, a.ID, a.ShareID); err != nil {
+func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
+	if err := checkWriteIDs(rec, notes, a.ID, a.ShareID); err != nil {
 		return fmt.Errorf("open access %q: %w", a.ID, err)
 	}
 	ak := storekeys.AccessKey(a.ID)
@@ -298,7 +311,7 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n 
 		if items.Get(boltKey(ak)) != nil {
 			return core.ErrConflict("access %s exists", a.ID)
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
 		if bind {
@@ -309,10 +322,7 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n 
 		}
 		ar := accessRecordOf(a)
 		ar.Score = 0 // a new access has no suspicion yet
-		if err := putJSON(items, ak, ar); err != nil {
-			return err
-		}
-		return putNotification(tx, n)
+		return putJSON(items, ak, ar)
 	})
 	if err != nil {
 		return fmt.Errorf("open access %s to share %s: %w", a.ID, a.ShareID, err)
@@ -345,8 +355,8 @@ func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
 // non-empty flag the access already carries is core.ErrAlreadyFlagged and no
 // write; otherwise the flag is added to the access in the same transaction.
 // See core.ShareStore.
-func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, n *core.Notification, rec core.AuditRecord) error {
-	if err := checkWriteIDs(rec, n, accessID); err != nil {
+func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, rec core.AuditRecord, notes ...core.Notification) error {
+	if err := checkWriteIDs(rec, notes, accessID); err != nil {
 		return fmt.Errorf("add suspicion to access %q: %w", accessID, err)
 	}
 	ak := storekeys.AccessKey(accessID)
@@ -366,20 +376,14 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 		if r.Score != prev {
 			return &core.ScoreMovedError{AccessID: accessID, Current: r.Score}
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
 		r.Score = next
 		if flag != "" {
 			r.Flags = append(r.Flags, flag)
 		}
-		if err := putJSON(items, ak, r); err != nil {
-			return err
-		}
-		if n == nil {
-			return nil
-		}
-		return putNotification(tx, *n)
+		return putJSON(items, ak, r)
 	})
 	if err != nil {
 		return fmt.Errorf("add suspicion %d→%d to access %s: %w", prev, next, accessID, err)
@@ -390,8 +394,8 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 // IssueKey consumes one view of the key's share and stores the ISSUED key,
 // with the patient's notification and the audit record, in one transaction;
 // see core.ShareStore.
-func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, rec core.AuditRecord) error {
-	if err := checkWriteIDs(rec, &n, k.ID, k.ShareID, k.PatientID, k.PhotoID); err != nil {
+func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
+	if err := checkWriteIDs(rec, notes, k.ID, k.ShareID, k.PatientID, k.PhotoID); err != nil {
 		return fmt.Errorf("issue key %q: %w", k.ID, err)
 	}
 	kk := storekeys.EphemeralKeyKey(k.ID)
@@ -413,7 +417,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		if items.Get(boltKey(kk)) != nil {
 			return core.ErrConflict("key %s exists", k.ID)
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
 		sh.ViewsUsed++
@@ -423,10 +427,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		if err := putJSON(items, kk, ephemeralKeyRecordOf(k)); err != nil {
 			return err
 		}
-		if err := putDue(tx, core.DueKey, k.ExpiresAt, kk); err != nil {
-			return err
-		}
-		return putNotification(tx, n)
+		return putDue(tx, core.DueKey, k.ExpiresAt, kk)
 	})
 	if err != nil {
 		return fmt.Errorf("issue key %s on share %s: %w", k.ID, k.ShareID, err)
@@ -457,8 +458,8 @@ func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error
 // record, in one transaction, on condition that it is professionalID's key
 // of share k.ShareID, unexpired at now, and that the share is ACTIVE and
 // unexpired at now; see core.ShareStore.
-func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord) (core.EphemeralKey, error) {
-	if err := checkWriteIDs(rec, nil, k.ID, k.ShareID); err != nil {
+func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord, notes ...core.Notification) (core.EphemeralKey, error) {
+	if err := checkWriteIDs(rec, notes, k.ID, k.ShareID); err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("claim key %q: %w", k.ID, err)
 	}
 	kk := storekeys.EphemeralKeyKey(k.ID)
@@ -487,7 +488,7 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 		if !now.Before(stored.ExpiresAt) {
 			return core.ErrGone(core.CodeKeyExpired, "key %s has expired", k.ID)
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
 		stored.Status, stored.UsedAt = core.KeyUsed, now.UTC()

@@ -42,8 +42,8 @@ var (
 // holds before it fails.
 const OpenTimeout = time.Second
 
-// Store is the bbolt implementation of core.Store, core.ShareStore and
-// core.JobStore. It is safe for concurrent use.
+// Store is the bbolt implementation of core.Store. It is safe for
+// concurrent use.
 type Store struct {
 	db *bolt.DB
 	// now is the store's own clock, read only to forget Tally counters
@@ -52,10 +52,7 @@ type Store struct {
 	tallies tallies
 }
 
-var (
-	_ core.Store      = (*Store)(nil)
-	_ core.ShareStore = (*Store)(nil)
-)
+var _ core.Store = (*Store)(nil)
 
 // Open opens (or creates, mode 0600) the store at path. It fails with
 // KindUnavailable after OpenTimeout when another process holds the file.
@@ -614,14 +611,15 @@ func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead
 }
 
 // AppendAudit appends rec to its chain if the head is (rec.Seq-1,
-// rec.PrevHash), writing the record, the new head and the by-actor index entry
-// in one transaction; otherwise it returns *core.HeadMismatchError with the
-// current head and writes nothing. A record without an actor is not indexed.
-func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
-	if err := checkRecordIDs(rec); err != nil {
+// rec.PrevHash), writing the record, the new head, the by-actor index entry
+// and each of notes in one transaction; otherwise it returns
+// *core.HeadMismatchError with the current head and writes nothing. A record
+// without an actor is not indexed.
+func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord, notes ...core.Notification) error {
+	if err := checkWriteIDs(rec, notes); err != nil {
 		return fmt.Errorf("append audit to %q: %w", rec.PatientID, err)
 	}
-	err := s.run(ctx, true, func(tx *bolt.Tx) error { return appendRecord(tx, rec) })
+	err := s.run(ctx, true, func(tx *bolt.Tx) error { return recordChange(tx, rec, notes) })
 	if err != nil {
 		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, err)
 	}

@@ -49,18 +49,16 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Deps are the adapters the service runs on.
+// Deps are the adapters the service runs on. A Lambda function links only
+// the adapters its operation calls (lambdafn): Blobs, Keys and Notifier may
+// be nil in a function that never calls them, and the store is always set.
 type Deps struct {
 	Store Store
 	Blobs Blobs
 	Keys  KeyRing
-	// Shares and Notifier serve the sharing operations; while nil, those
-	// operations answer unavailable.
-	Shares   ShareStore
+	// Notifier publishes the notifications that the store keeps in the
+	// inboxes; while nil, they stay unpublished for the relay.
 	Notifier Notifier
-	// Jobs serves the scheduled jobs and the burst detector; while nil, the
-	// jobs answer unavailable and bursts go undetected.
-	Jobs JobStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -73,9 +71,7 @@ type Service struct {
 	store    Store
 	blobs    Blobs
 	keys     KeyRing
-	shares   ShareStore
 	notifier Notifier
-	jobs     JobStore
 	now      func() time.Time
 	audit    *auditor
 	// suspicion serializes score updates per access within the process.
@@ -93,9 +89,7 @@ func NewService(cfg Config, d Deps) *Service {
 		store:    d.Store,
 		blobs:    d.Blobs,
 		keys:     d.Keys,
-		shares:   d.Shares,
 		notifier: d.Notifier,
-		jobs:     d.Jobs,
 		now:      func() time.Time { return now().UTC() },
 		audit:    &auditor{store: d.Store},
 	}

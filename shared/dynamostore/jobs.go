@@ -21,8 +21,6 @@ import (
 // the audit counters are read from IndexTime (see its doc in schema.go);
 // every other method is one request on one item.
 
-var _ core.JobStore = (*Store)(nil)
-
 // maxDueQueries bounds the Query requests of one ListDue page, so that a
 // page over days of empty hours is still a bounded call: a day of hours.
 const maxDueQueries = 24
@@ -290,7 +288,7 @@ func abandonAnswer(what, id string, old item, now time.Time) error {
 // answer whatever else failed: none is KindNotFound; one that is not ACTIVE
 // is (false, nil), and nothing was written; one that expires after now is
 // KindConflict. See core.JobStore.
-func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes []core.Notification, rec core.AuditRecord) (bool, error) {
+func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, rec core.AuditRecord, notes ...core.Notification) (bool, error) {
 	if err := storekeys.CheckIDs(id); err != nil {
 		return false, fmt.Errorf("expire share %q: %w", id, err)
 	}

@@ -51,7 +51,7 @@ func TestJobRequestsOnEmulator(t *testing.T) {
 	expire := func(now time.Time) func() error {
 		return func() error {
 			rec := e.rec("pat-1", core.CleanupID, "share.expire")
-			expired, err := e.s.ExpireShare(ctx, sh.ID, now, expireNotes(), rec)
+			expired, err := e.s.ExpireShare(ctx, sh.ID, now, rec, expireNotes()...)
 			if expired {
 				e.commit(rec, err)
 			}
@@ -75,11 +75,11 @@ func TestJobRequestsOnEmulator(t *testing.T) {
 		}, "nil"},
 		{"ExpireShare before the expiry", expire(expiry.Add(-time.Nanosecond)), "conflict"},
 		{"ExpireShare of no share", func() error {
-			_, err := e.s.ExpireShare(ctx, "sh_none", expiry, expireNotes(), e.rec("pat-1", core.CleanupID, "share.expire"))
+			_, err := e.s.ExpireShare(ctx, "sh_none", expiry, e.rec("pat-1", core.CleanupID, "share.expire"), expireNotes()...)
 			return err
 		}, "not found"},
 		{"ExpireShare with a stale head", func() error {
-			_, err := e.s.ExpireShare(ctx, sh.ID, expiry, expireNotes(), core.Link(core.AuditRecord{PatientID: "pat-1", At: expiry}, core.ChainHead{}))
+			_, err := e.s.ExpireShare(ctx, sh.ID, expiry, core.Link(core.AuditRecord{PatientID: "pat-1", At: expiry}, core.ChainHead{}), expireNotes()...)
 			var moved *core.HeadMismatchError
 			if errors.As(err, &moved) {
 				return nil
@@ -217,7 +217,7 @@ func TestJobItemsOnEmulator(t *testing.T) {
 		var expired bool
 		notes := []core.Notification{note("pat-1", core.NoteSessionExpired, sh.ID, sh.ExpiresAt), note("dr-a", core.NoteSessionExpired, sh.ID, sh.ExpiresAt)}
 		err := e.chained("pat-1", core.CleanupID, "share.expire", func(rec core.AuditRecord) (err error) {
-			expired, err = e.s.ExpireShare(ctx, sh.ID, sh.ExpiresAt, notes, rec)
+			expired, err = e.s.ExpireShare(ctx, sh.ID, sh.ExpiresAt, rec, notes...)
 			return err
 		})
 		if err != nil || !expired {

@@ -30,8 +30,6 @@ import (
 // exists. A refusal wins over a moved head because nothing was written
 // either way and a retry with the new head would be refused again.
 
-var _ core.ShareStore = (*Store)(nil)
-
 // putNew is the write of a new item, conditional on no item at its key.
 func (s *Store) putNew(it item) types.TransactWriteItem {
 	return types.TransactWriteItem{Put: &types.Put{
@@ -107,7 +105,7 @@ func (s *Store) stateChange(ctx context.Context, own []types.TransactWriteItem, 
 // answer whatever else failed (*core.IdempotencyReplayError: retrying with
 // another head would only find it again), then an existing id
 // (KindConflict), then the chain's head. See core.ShareStore.
-func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notification, rec core.AuditRecord) error {
+func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(sh.ID, sh.PatientID, sh.ProfessionalID); err != nil {
 		return fmt.Errorf("create share %q: %w", sh.ID, err)
 	}
@@ -136,7 +134,7 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notificat
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
 	}
-	return s.stateChange(ctx, own, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
+	return s.stateChange(ctx, own, notes, rec, func(reasons []types.CancellationReason) error {
 		if idem && conditionFailed(reasons[1]) {
 			prev, err := decodeIdempotency(reasons[1].Item)
 			if err != nil {
@@ -286,7 +284,7 @@ func parseShareIndexSK(sk string) (string, error) {
 // tells the answer: none, or another patient's, is KindNotFound; a revoked
 // share is (false, nil) whatever else failed, and nothing was written. See
 // core.ShareStore.
-func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (bool, error) {
+func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, rec core.AuditRecord, notes ...core.Notification) (bool, error) {
 	if err := storekeys.CheckIDs(id, patientID); err != nil {
 		return false, fmt.Errorf("revoke share %q: %w", id, err)
 	}
@@ -306,7 +304,7 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	return s.updateShare(ctx, id, update, []core.Notification{n}, rec, func(prev core.Share) (bool, error) {
+	return s.updateShare(ctx, id, update, notes, rec, func(prev core.Share) (bool, error) {
 		switch {
 		case prev.PatientID != patientID:
 			return false, core.ErrNotFound("share %s not found", id)
@@ -368,7 +366,7 @@ func oldShare(id string, old item) (core.Share, error) {
 //
 // the patient's inbox item and the audit record. When the share's condition
 // fails, the share as it was tells which clause did (see openAnswer).
-func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n core.Notification, rec core.AuditRecord) error {
+func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(a.ID, a.ShareID, a.DeviceFingerprint); err != nil {
 		return fmt.Errorf("open access %q to share %q: %w", a.ID, a.ShareID, err)
 	}
@@ -393,7 +391,7 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n 
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	return s.stateChange(ctx, []types.TransactWriteItem{s.putNew(accessAV), bind}, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
+	return s.stateChange(ctx, []types.TransactWriteItem{s.putNew(accessAV), bind}, notes, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[1]) {
 			return openAnswer(a, now, reasons[1].Item)
 		}
@@ -457,7 +455,7 @@ func grantedShare(id, professionalID string, now time.Time, old item) (core.Shar
 // conditional on its absence; the patient's inbox item and the audit
 // record. When the share's condition fails, the share as it was tells
 // which clause did.
-func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, rec core.AuditRecord) error {
+func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(k.ID, k.ShareID, k.PatientID, k.PhotoID); err != nil {
 		return fmt.Errorf("issue key %q of share %q: %w", k.ID, k.ShareID, err)
 	}
@@ -487,7 +485,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		Key:                 keyItem(storekeys.PhotoKey(k.PatientID, k.PhotoID)),
 		ConditionExpression: aws.String("attribute_exists(pk)"),
 	}}
-	return s.stateChange(ctx, []types.TransactWriteItem{count, photoExists, s.putNew(keyAV)}, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
+	return s.stateChange(ctx, []types.TransactWriteItem{count, photoExists, s.putNew(keyAV)}, notes, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[0]) {
 			sh, err := grantedShare(k.ShareID, k.ProfessionalID, now, reasons[0].Item)
 			if err != nil {
@@ -517,11 +515,11 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 // a ConditionCheck of its share (status = active AND share_expires_at > now
 // AND professional_id = claimant), so that a revocation stops claims of
 // keys already issued (ARCHITECTURE §2.5), and the audit record. The key's reason
-// is asked before the share's. A claim writes no notification.
+// is asked before the share's. The service's claims carry no notification.
 //
 // It returns k as claimed: k is the key as GetKey read it, and a claim
 // changes only its status and used_at, which the condition pinned.
-func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord) (core.EphemeralKey, error) {
+func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord, notes ...core.Notification) (core.EphemeralKey, error) {
 	if err := storekeys.CheckIDs(k.ID, k.ShareID); err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("claim key %q: %w", k.ID, err)
 	}
@@ -554,7 +552,7 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	err := s.stateChange(ctx, []types.TransactWriteItem{claim, check}, nil, rec, func(reasons []types.CancellationReason) error {
+	err := s.stateChange(ctx, []types.TransactWriteItem{claim, check}, notes, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[0]) {
 			return claimAnswer(k, professionalID, now, reasons[0].Item)
 		}
@@ -602,14 +600,14 @@ func claimAnswer(k core.EphemeralKey, professionalID string, now time.Time, old 
 //	attribute_exists(pk) AND (score = prev OR (attribute_not_exists(score) AND prev = 0))
 //
 // (an access stored before there were scores has none, which reads 0), the
-// inbox item of n when n is not nil, and the audit record. When flag is not
+// inbox items of notes, and the audit record. When flag is not
 // empty the update also adds it to the access's string set flags (ADD flags
 // :flagset) on the further condition NOT contains(flags, :flag) (an access
 // without flags has none). When the access's condition fails, the access as
 // it was (ALL_OLD) tells the answer whatever else failed: none is
 // KindNotFound, one whose flags hold flag is core.ErrAlreadyFlagged,
 // otherwise *core.ScoreMovedError with its score. See core.ShareStore.
-func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, n *core.Notification, rec core.AuditRecord) error {
+func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(accessID); err != nil {
 		return fmt.Errorf("add suspicion to access %q: %w", accessID, err)
 	}
@@ -637,10 +635,6 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	var notes []core.Notification
-	if n != nil {
-		notes = []core.Notification{*n}
-	}
 	return s.stateChange(ctx, []types.TransactWriteItem{update}, notes, rec, func(reasons []types.CancellationReason) error {
 		if !conditionFailed(reasons[0]) {
 			return nil

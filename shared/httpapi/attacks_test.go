@@ -113,9 +113,9 @@ func testIssueKeyToUnsealableStoredKey(t *testing.T, env *testenv.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, ok := env.Shares.(sharetest.Store)
+	store, ok := env.Store.(sharetest.Store)
 	if !ok {
-		t.Fatalf("%T is not a sharetest.Store", env.Shares)
+		t.Fatalf("%T is not a sharetest.Store", env.Store)
 	}
 	sh := sharetest.GetShare(t, store, created.ShareID)
 	now := env.Clock.Now()

@@ -137,9 +137,9 @@ func testPhotoURLCutToKeyAndSession(t *testing.T, env *testenv.Env) {
 			t.Fatal(err)
 		}
 		env.Clock.Advance(100 * time.Second)
-		store, ok := env.Shares.(sharetest.Store)
+		store, ok := env.Store.(sharetest.Store)
 		if !ok {
-			t.Fatalf("%T is not a sharetest.Store", env.Shares)
+			t.Fatalf("%T is not a sharetest.Store", env.Store)
 		}
 		sh := sharetest.GetShare(t, store, created.ShareID)
 		now := env.Clock.Now()

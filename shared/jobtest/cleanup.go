@@ -253,7 +253,7 @@ func testExpireShare(t *testing.T, h Harness) {
 		now := sh.ExpiresAt
 		notes := expireNotes(sh, now)
 		rec := expireRecord(sh, now)
-		expired, err := s.ExpireShare(ctx(t), sh.ID, now, notes, core.Link(rec, old))
+		expired, err := s.ExpireShare(ctx(t), sh.ID, now, core.Link(rec, old), notes...)
 		var moved *core.HeadMismatchError
 		if !errors.As(err, &moved) {
 			t.Fatalf("ExpireShare with a stale head: got %v, want *core.HeadMismatchError", err)
@@ -267,7 +267,7 @@ func testExpireShare(t *testing.T, h Harness) {
 		wantUnchanged(t, s, before, "ExpireShare with a stale head", parties, sh.ID)
 
 		relinked := core.Link(rec, moved.Current)
-		expired, err = s.ExpireShare(ctx(t), sh.ID, now, notes, relinked)
+		expired, err = s.ExpireShare(ctx(t), sh.ID, now, relinked, notes...)
 		storetest.Must(t, "ExpireShare relinked", err)
 		if !expired {
 			t.Errorf("ExpireShare relinked to the current head: got expired=false, want true")
@@ -291,7 +291,7 @@ func testExpireShare(t *testing.T, h Harness) {
 			var err error
 			recs[i], err = sharetest.Chained(ctx(t), s, expireRecord(sh, now(i)), 2*n, func(l core.AuditRecord) error {
 				var err error
-				got[i], err = s.ExpireShare(ctx(t), sh.ID, now(i), notes[i], l)
+				got[i], err = s.ExpireShare(ctx(t), sh.ID, now(i), l, notes[i]...)
 				return err
 			})
 			return err

@@ -91,7 +91,7 @@ func testCountAudit(t *testing.T, h Harness) {
 			t.Fatalf("ClaimKey: %v", err)
 		}
 		rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-		storetest.Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 15, "", nil, rec))
+		storetest.Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 15, "", rec))
 		mustRevoke(t, s, sh, tNow.Add(time.Minute))
 		other := newShare("pat-2", "dr-a", t0, t0.Add(shareTTL))
 		sharetest.CreateShare(t, s, other)
@@ -189,7 +189,7 @@ func testCountAudit(t *testing.T, h Harness) {
 		sharetest.CreateShare(t, s, revoked)
 		mustRevoke(t, s, revoked, tNow)
 		flag := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-		storetest.Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 30, "ip:192.0.2.1", nil, flag))
+		storetest.Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 30, "ip:192.0.2.1", flag))
 		keys := suiteKeys()
 		before := storeCounts(t, s, keys)
 		if diff := cmp.Diff(chainCounts(t, s, "pat-1", "pat-2"), before); diff != "" {
@@ -207,12 +207,11 @@ func testCountAudit(t *testing.T, h Harness) {
 			{"CreateShare with a stale head", func(t *testing.T) error {
 				n := newShare("pat-1", "dr-a", t0.Add(3*time.Second), t0.Add(shareTTL))
 				sharetest.StorePhotos(t, s, n)
-				return s.CreateShare(ctx(t), n, sharetest.Note("dr-a", core.NoteSessionCreated, n.ID, n.CreatedAt),
-					stale(sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, n.ID, n.CreatedAt)))
+				return s.CreateShare(ctx(t), n, stale(sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, n.ID, n.CreatedAt)), sharetest.Note("dr-a", core.NoteSessionCreated, n.ID, n.CreatedAt))
 			}},
 			{"CreateShare of an existing id", func(t *testing.T) error {
 				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, sh.ID, sh.CreatedAt))
-				return s.CreateShare(ctx(t), sh, sharetest.Note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt), rec)
+				return s.CreateShare(ctx(t), sh, rec, sharetest.Note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt))
 			}},
 			{"OpenAccess on another device", func(t *testing.T) error {
 				_, err := sharetest.TryOpen(t, s, sharetest.NewAccess(sh, "device-2", tNow), tNow)
@@ -224,8 +223,7 @@ func testCountAudit(t *testing.T, h Harness) {
 			}},
 			{"IssueKey with a stale head", func(t *testing.T) error {
 				nk := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-				return s.IssueKey(ctx(t), nk, tNow, sharetest.Note("pat-1", core.NotePhotoViewed, sh.ID, tNow),
-					stale(sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actIssue, nk.ID, tNow)))
+				return s.IssueKey(ctx(t), nk, tNow, stale(sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actIssue, nk.ID, tNow)), sharetest.Note("pat-1", core.NotePhotoViewed, sh.ID, tNow))
 			}},
 			{"ClaimKey of a used key", func(t *testing.T) error {
 				_, _, err := tryClaim(t, s, k, tNow.Add(time.Second))
@@ -233,23 +231,23 @@ func testCountAudit(t *testing.T, h Harness) {
 			}},
 			{"RevokeShare by another patient", func(t *testing.T) error {
 				rec := sharetest.Linked(t, s, sharetest.Record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
-				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", sharetest.Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow), rec)
+				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", rec, sharetest.Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow))
 				return err
 			}},
 			{"AddSuspicion from a score that moved", func(t *testing.T) error {
 				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-				return s.AddSuspicion(ctx(t), a.ID, 0, 15, "", nil, rec)
+				return s.AddSuspicion(ctx(t), a.ID, 0, 15, "", rec)
 			}},
 			{"AddSuspicion of a counted flag", func(t *testing.T) error {
 				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-				return s.AddSuspicion(ctx(t), a.ID, 30, 60, "ip:192.0.2.1", nil, rec)
+				return s.AddSuspicion(ctx(t), a.ID, 30, 60, "ip:192.0.2.1", rec)
 			}},
 			{"ExpireShare before the expiry", func(t *testing.T) error {
 				_, _, err := tryExpire(t, s, sh, tNow)
 				return err
 			}},
 			{"ExpireShare with a stale head", func(t *testing.T) error {
-				_, err := s.ExpireShare(ctx(t), sh.ID, sh.ExpiresAt, expireNotes(sh, sh.ExpiresAt), stale(expireRecord(sh, sh.ExpiresAt)))
+				_, err := s.ExpireShare(ctx(t), sh.ID, sh.ExpiresAt, stale(expireRecord(sh, sh.ExpiresAt)), expireNotes(sh, sh.ExpiresAt)...)
 				return err
 			}},
 		} {
@@ -270,7 +268,7 @@ func testCountAudit(t *testing.T, h Harness) {
 		}{
 			{"RevokeShare of a revoked share", func(t *testing.T) (bool, error) {
 				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actRevoke, revoked.ID, tNow))
-				return s.RevokeShare(ctx(t), revoked.ID, "pat-1", tNow, "again", sharetest.Note("dr-a", core.NoteSessionRevoked, revoked.ID, tNow), rec)
+				return s.RevokeShare(ctx(t), revoked.ID, "pat-1", tNow, "again", rec, sharetest.Note("dr-a", core.NoteSessionRevoked, revoked.ID, tNow))
 			}},
 			{"ExpireShare of a revoked share", func(t *testing.T) (bool, error) {
 				expired, _, err := tryExpire(t, s, revoked, revoked.ExpiresAt)
@@ -340,7 +338,7 @@ func testCountAudit(t *testing.T, h Harness) {
 			errs := storetest.RunAll(n, func(i int) error {
 				k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
 				r := core.Link(sharetest.Record(fmt.Sprintf("pat-1-writer-%d", i), "dr-a", core.RoleProfessional, actIssue, k.ID, tNow), core.ChainHead{})
-				return s.IssueKey(ctx(t), k, tNow, sharetest.Note("pat-1", core.NotePhotoViewed, sh.ID, tNow), r)
+				return s.IssueKey(ctx(t), k, tNow, r, sharetest.Note("pat-1", core.NotePhotoViewed, sh.ID, tNow))
 			})
 			issued := 0
 			for i, err := range errs {

@@ -195,7 +195,7 @@ var dueMakers = []struct {
 			}
 			n := sharetest.Note(a.PatientID, core.NoteSuspicious, a.ShareID, tm)
 			rec := sharetest.Linked(t, s, sharetest.Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, actSuspicion, a.ID, tm))
-			storetest.Must(t, "AddSuspicion "+a.ID, s.AddSuspicion(ctx(t), a.ID, score, score+1, "", &n, rec))
+			storetest.Must(t, "AddSuspicion "+a.ID, s.AddSuspicion(ctx(t), a.ID, score, score+1, "", rec, n))
 			score++
 			return noteDue(n)
 		}

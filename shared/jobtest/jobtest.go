@@ -322,7 +322,7 @@ func mustRevoke(t *testing.T, s Store, sh core.Share, at time.Time) sharetest.Wr
 	t.Helper()
 	n := sharetest.Note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at)
 	rec := sharetest.Linked(t, s, sharetest.Record(sh.PatientID, sh.PatientID, core.RolePatient, actRevoke, sh.ID, at))
-	revoked, err := s.RevokeShare(ctx(t), sh.ID, sh.PatientID, at, "revoked in jobtest", n, rec)
+	revoked, err := s.RevokeShare(ctx(t), sh.ID, sh.PatientID, at, "revoked in jobtest", rec, n)
 	storetest.Must(t, "RevokeShare "+sh.ID, err)
 	if !revoked {
 		t.Fatalf("RevokeShare %s: got revoked=false, want true", sh.ID)
@@ -340,7 +340,7 @@ func tryExpire(t *testing.T, s Store, sh core.Share, now time.Time) (bool, share
 	t.Helper()
 	notes := expireNotes(sh, now)
 	rec := sharetest.Linked(t, s, expireRecord(sh, now))
-	expired, err := s.ExpireShare(ctx(t), sh.ID, now, notes, rec)
+	expired, err := s.ExpireShare(ctx(t), sh.ID, now, rec, notes...)
 	return expired, sharetest.Written{Notes: notes, Rec: rec}, err
 }
 

@@ -99,10 +99,10 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		at := tNow.Add(2 * time.Second)
 		n := sharetest.Note("pat-1", core.NoteSuspicious, sh.ID, at)
 		rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, at))
-		storetest.Must(t, "AddSuspicion with a notification", s.AddSuspicion(ctx(t), a.ID, 0, 30, "", &n, rec))
+		storetest.Must(t, "AddSuspicion with a notification", s.AddSuspicion(ctx(t), a.ID, 0, 30, "", rec, n))
 		ws = append(ws, sharetest.Written{Notes: []core.Notification{n}, Rec: rec})
 		rec = sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actSuspicion, a.ID, at))
-		storetest.Must(t, "AddSuspicion without one", s.AddSuspicion(ctx(t), a.ID, 30, 40, "", nil, rec))
+		storetest.Must(t, "AddSuspicion without one", s.AddSuspicion(ctx(t), a.ID, 30, 40, "", rec))
 		ws = append(ws, mustRevoke(t, s, sh, tNow.Add(3*time.Second)))
 		other := newShare("pat-1", "dr-b", t0.Add(time.Millisecond), t0.Add(shareTTL))
 		ws = append(ws, sharetest.CreateShare(t, s, other), mustExpire(t, s, other, other.ExpiresAt.Add(time.Minute)))
@@ -165,13 +165,13 @@ func testDueLifecycle(t *testing.T, h Harness) {
 				dup := newShare("pat-1", "dr-a", t0.Add(2*time.Second), t0.Add(2*shareTTL))
 				sharetest.StorePhotos(t, s, dup)
 				rec := core.Link(sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt), core.ChainHead{})
-				return s.CreateShare(ctx(t), dup, sharetest.Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt), rec)
+				return s.CreateShare(ctx(t), dup, rec, sharetest.Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt))
 			}},
 			{"CreateShare of an existing id", func(t *testing.T) error {
 				dup := sh
 				dup.ExpiresAt = sh.ExpiresAt.Add(time.Hour)
 				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt))
-				return s.CreateShare(ctx(t), dup, sharetest.Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt), rec)
+				return s.CreateShare(ctx(t), dup, rec, sharetest.Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt))
 			}},
 			{"OpenAccess on another device", func(t *testing.T) error {
 				_, err := sharetest.TryOpen(t, s, sharetest.NewAccess(sh, "device-2", tNow), tNow)
@@ -188,13 +188,13 @@ func testDueLifecycle(t *testing.T, h Harness) {
 			{"RevokeShare by another patient", func(t *testing.T) error {
 				n := sharetest.Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 				rec := sharetest.Linked(t, s, sharetest.Record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
-				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", n, rec)
+				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", rec, n)
 				return err
 			}},
 			{"AddSuspicion from a score that moved", func(t *testing.T) error {
 				n := sharetest.Note("pat-1", core.NoteSuspicious, sh.ID, tNow)
 				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-				return s.AddSuspicion(ctx(t), a.ID, 7, 8, "", &n, rec)
+				return s.AddSuspicion(ctx(t), a.ID, 7, 8, "", rec, n)
 			}},
 			{"ExpireShare before the expiry", func(t *testing.T) error {
 				_, _, err := tryExpire(t, s, sh, sh.ExpiresAt.Add(-time.Nanosecond))
@@ -202,7 +202,7 @@ func testDueLifecycle(t *testing.T, h Harness) {
 			}},
 			{"ExpireShare with a stale head", func(t *testing.T) error {
 				rec := core.Link(expireRecord(sh, sh.ExpiresAt), core.ChainHead{})
-				_, err := s.ExpireShare(ctx(t), sh.ID, sh.ExpiresAt, expireNotes(sh, sh.ExpiresAt), rec)
+				_, err := s.ExpireShare(ctx(t), sh.ID, sh.ExpiresAt, rec, expireNotes(sh, sh.ExpiresAt)...)
 				if moved := new(core.HeadMismatchError); err != nil && !errors.As(err, &moved) {
 					t.Errorf("ExpireShare with a stale head: got %v, want *core.HeadMismatchError", err)
 				}

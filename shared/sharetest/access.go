@@ -50,7 +50,7 @@ func testRevokeShare(t *testing.T, h Harness) {
 		// is written.
 		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow.Add(time.Hour))
 		rec := Linked(t, s, Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow.Add(time.Hour)))
-		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", n, rec)
+		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", rec, n)
 		storetest.Must(t, "RevokeShare again", err)
 		if revoked {
 			t.Errorf("RevokeShare of a revoked share: got revoked=true, want false")
@@ -67,7 +67,7 @@ func testRevokeShare(t *testing.T, h Harness) {
 		CreateShare(t, s, sh)
 		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 		rec := Linked(t, s, Record("pat-1", "clinic-1", core.RoleClinic, "share.revoke", sh.ID, tNow))
-		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
+		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, rec, n)
 		storetest.Must(t, "RevokeShare", err)
 		if !revoked {
 			t.Errorf("RevokeShare of an active share: got revoked=false, want true")

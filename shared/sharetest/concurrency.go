@@ -144,7 +144,7 @@ func testConcurrency(t *testing.T, h Harness) {
 					return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpOpen, ID: a.DeviceFingerprint}, func() error {
 						var err error
 						recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
-							return s.OpenAccess(ctx(t), a, tNow, nt, l)
+							return s.OpenAccess(ctx(t), a, tNow, l, nt)
 						})
 						return err
 					})
@@ -193,7 +193,7 @@ func testConcurrency(t *testing.T, h Harness) {
 			return recorded(&hist, i, in, func() error {
 				var err error
 				recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
-					return s.CreateShare(ctx(t), shares[i], notes[i], l)
+					return s.CreateShare(ctx(t), shares[i], l, notes[i])
 				})
 				return err
 			})
@@ -246,7 +246,7 @@ func testConcurrency(t *testing.T, h Harness) {
 			var err error
 			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
 				var err error
-				got[i], err = s.RevokeShare(ctx(t), sh.ID, "pat-1", at(i), revokeReason, notes[i], l)
+				got[i], err = s.RevokeShare(ctx(t), sh.ID, "pat-1", at(i), revokeReason, l, notes[i])
 				return err
 			})
 			out := sharemodel.OutputOf(err)
@@ -315,7 +315,7 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 		return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpIssue, ID: keys[i].ID}, func() error {
 			var err error
 			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
-				return s.IssueKey(ctx(t), keys[i], tNow, notes[i], l)
+				return s.IssueKey(ctx(t), keys[i], tNow, l, notes[i])
 			})
 			return err
 		})
@@ -524,7 +524,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 				err := recorded(&hist, issuerClient(g), sharemodel.Input{Op: sharemodel.OpIssue, ID: k.ID}, func() error {
 					var err error
 					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow), maxAttempts,
-						func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, l) })
+						func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, l, n) })
 					return err
 				})
 				if err == nil {
@@ -568,7 +568,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 				err := recorded(&hist, openerClient(g), sharemodel.Input{Op: sharemodel.OpOpen, ID: acc.DeviceFingerprint}, func() error {
 					var err error
 					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, "access.open", acc.ID, tNow), maxAttempts,
-						func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, n, l) })
+						func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, l, n) })
 					return err
 				})
 				if err == nil {
@@ -596,7 +596,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		revokeRec, revokeErr = Chained(ctx(t), s, Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow), maxAttempts,
 			func(l core.AuditRecord) error {
 				var err error
-				revoked, err = s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, l)
+				revoked, err = s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, l, n)
 				return err
 			})
 		out := sharemodel.OutputOf(revokeErr)

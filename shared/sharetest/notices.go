@@ -32,7 +32,7 @@ func testAppendAuditNotify(t *testing.T, h Harness) {
 		before := observe(t, s, w)
 		rec, n := refusal(sh, "sha256:device-2", tNow.In(elsewhere))
 		rec = Linked(t, s, rec)
-		storetest.Must(t, "AppendAuditNotify", s.AppendAuditNotify(ctx(t), rec, n))
+		storetest.Must(t, "AppendAuditNotify", s.AppendAudit(ctx(t), rec, n))
 
 		// Exactly the record (chain, head, by-actor index) and the unread,
 		// unpublished notification were added; the share is as it was.
@@ -55,11 +55,11 @@ func testAppendAuditNotify(t *testing.T, h Harness) {
 		s := h.New(t)
 		sh, _ := activeShare(t, s, nil)
 		rec, n := refusal(sh, "sha256:device-2", tNow)
-		storetest.Must(t, "AppendAuditNotify", s.AppendAuditNotify(ctx(t), Linked(t, s, rec), n))
+		storetest.Must(t, "AppendAuditNotify", s.AppendAudit(ctx(t), Linked(t, s, rec), n))
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}}
 		before := observe(t, s, w)
 		again, _ := refusal(sh, "sha256:device-3", tNow.Add(time.Second))
-		err := s.AppendAuditNotify(ctx(t), Linked(t, s, again), n)
+		err := s.AppendAudit(ctx(t), Linked(t, s, again), n)
 		storetest.WantKind(t, "AppendAuditNotify with a notification id that exists", err, core.KindConflict)
 		wantUnchanged(t, s, w, before, "AppendAuditNotify with a notification id that exists")
 	})
@@ -75,7 +75,7 @@ func testAppendAuditNotify(t *testing.T, h Harness) {
 		for i := range writers {
 			wg.Go(func() {
 				rec, n := refusal(sh, fmt.Sprintf("sha256:device-%d", i), tNow.Add(time.Duration(i)*time.Millisecond))
-				_, err := Chained(ctx(t), s, rec, writers+1, func(l core.AuditRecord) error { return s.AppendAuditNotify(ctx(t), l, n) })
+				_, err := Chained(ctx(t), s, rec, writers+1, func(l core.AuditRecord) error { return s.AppendAudit(ctx(t), l, n) })
 				errs <- err
 			})
 		}

@@ -359,7 +359,7 @@ func tryCreate(t *testing.T, s Store, sh core.Share) (Written, error) {
 		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt)},
 		Rec:   Linked(t, s, Record(sh.PatientID, sh.PatientID, core.RolePatient, "share.create", sh.ID, sh.CreatedAt)),
 	}
-	return w, s.CreateShare(ctx(t), sh, w.Notes[0], w.Rec)
+	return w, s.CreateShare(ctx(t), sh, w.Rec, w.Notes[0])
 }
 
 // CreateShare stores sh's photos (StorePhotos), then creates sh.
@@ -377,7 +377,7 @@ func tryRevoke(t *testing.T, s Store, sh core.Share, patient string, at time.Tim
 		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at)},
 		Rec:   Linked(t, s, Record(patient, patient, core.RolePatient, "share.revoke", sh.ID, at)),
 	}
-	revoked, err := s.RevokeShare(ctx(t), sh.ID, patient, at, revokeReason, w.Notes[0], w.Rec)
+	revoked, err := s.RevokeShare(ctx(t), sh.ID, patient, at, revokeReason, w.Rec, w.Notes[0])
 	return revoked, w, err
 }
 
@@ -413,7 +413,7 @@ func TryOpen(t *testing.T, s Store, a core.Access, now time.Time) (Written, erro
 		Notes: []core.Notification{Note(a.PatientID, core.NoteSessionAccess, a.ShareID, now)},
 		Rec:   Linked(t, s, Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, "access.open", a.ID, now)),
 	}
-	return w, s.OpenAccess(ctx(t), a, now, w.Notes[0], w.Rec)
+	return w, s.OpenAccess(ctx(t), a, now, w.Rec, w.Notes[0])
 }
 
 // MustOpen opens access a at now, or stops the test.
@@ -431,7 +431,7 @@ func TryIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (Writte
 		Notes: []core.Notification{Note(k.PatientID, core.NotePhotoViewed, k.ShareID, now)},
 		Rec:   Linked(t, s, Record(k.PatientID, k.ProfessionalID, core.RoleProfessional, "key.issue", k.ID, now)),
 	}
-	return w, s.IssueKey(ctx(t), k, now, w.Notes[0], w.Rec)
+	return w, s.IssueKey(ctx(t), k, now, w.Rec, w.Notes[0])
 }
 
 // MustIssue issues key k at now, or stops the test.

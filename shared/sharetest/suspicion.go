@@ -39,7 +39,7 @@ func tryAddSuspicion(t *testing.T, s Store, a core.Access, prev, next int, n *co
 func tryAddFlagged(t *testing.T, s Store, a core.Access, prev, next int, flag string, n *core.Notification, at time.Time) (core.AuditRecord, error) {
 	t.Helper()
 	rec := Linked(t, s, suspicionRecord(a.PatientID, a, at))
-	return rec, s.AddSuspicion(ctx(t), a.ID, prev, next, flag, n, rec)
+	return rec, s.AddSuspicion(ctx(t), a.ID, prev, next, flag, rec, notesOf(n)...)
 }
 
 func mustAddFlagged(t *testing.T, s Store, a core.Access, prev, next int, flag string, n *core.Notification, at time.Time) core.AuditRecord {
@@ -221,7 +221,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 					n = suspicionNote(a, tNow.Add(time.Second))
 				}
 				rec := suspicionRecord("pat-1", a, tNow.Add(time.Second))
-				err = s.AddSuspicion(ctx(t), a.ID, 40, 60, "", n, core.Link(rec, old))
+				err = s.AddSuspicion(ctx(t), a.ID, 40, 60, "", core.Link(rec, old), notesOf(n)...)
 				var hm *core.HeadMismatchError
 				if !errors.As(err, &hm) {
 					t.Fatalf("AddSuspicion with a stale head: got %v, want *core.HeadMismatchError", err)
@@ -231,7 +231,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 				}
 				wantUnchanged(t, s, w, before, "AddSuspicion with a wrong head")
 				// Relinked, the same call goes through.
-				storetest.Must(t, "AddSuspicion relinked", s.AddSuspicion(ctx(t), a.ID, 40, 60, "", n, core.Link(rec, hm.Current)))
+				storetest.Must(t, "AddSuspicion relinked", s.AddSuspicion(ctx(t), a.ID, 40, 60, "", core.Link(rec, hm.Current), notesOf(n)...))
 				wantScore(t, s, a, 60)
 			})
 		}
@@ -336,7 +336,7 @@ func addSuspicionRetrying(ctx context.Context, s Store, a core.Access, delta int
 	}
 	for range maxAttempts {
 		l := core.Link(rec, head)
-		err := s.AddSuspicion(ctx, a.ID, prev, prev+delta, flag, n, l)
+		err := s.AddSuspicion(ctx, a.ID, prev, prev+delta, flag, l, notesOf(n)...)
 		var moved *core.ScoreMovedError
 		var hm *core.HeadMismatchError
 		switch {
@@ -453,4 +453,12 @@ func testAddFlagConcurrently(t *testing.T, h Harness, chain func(writer int) str
 	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
 	}
+}
+
+// notesOf is the notifications of a write that has n, or none when n is nil.
+func notesOf(n *core.Notification) []core.Notification {
+	if n == nil {
+		return nil
+	}
+	return []core.Notification{*n}
 }

@@ -47,7 +47,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			n := Note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt)
 			return op{
 				rec:   Record("pat-1", "pat-1", core.RolePatient, "share.create", sh.ID, sh.CreatedAt),
-				do:    func(rec core.AuditRecord) error { return s.CreateShare(ctx(t), sh, n, rec) },
+				do:    func(rec core.AuditRecord) error { return s.CreateShare(ctx(t), sh, rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}},
 			}
 		}},
@@ -58,7 +58,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			return op{
 				rec: Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow),
 				do: func(rec core.AuditRecord) error {
-					revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
+					revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, rec, n)
 					if revoked != (err == nil) {
 						t.Errorf("RevokeShare of an active share: got revoked=%v with error %v, want true exactly when nil", revoked, err)
 					}
@@ -74,7 +74,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			n := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
 			return op{
 				rec:   Record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow),
-				do:    func(rec core.AuditRecord) error { return s.OpenAccess(ctx(t), a, tNow, n, rec) },
+				do:    func(rec core.AuditRecord) error { return s.OpenAccess(ctx(t), a, tNow, rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}},
 			}
 		}},
@@ -84,7 +84,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			n := Note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
 			return op{
 				rec:   Record("pat-1", "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow),
-				do:    func(rec core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, rec) },
+				do:    func(rec core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}},
 			}
 		}},
@@ -107,7 +107,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			rec.Outcome, rec.Reason = core.OutcomeDenied, core.CodeDeviceMismatch
 			return op{
 				rec:   rec,
-				do:    func(rec core.AuditRecord) error { return s.AppendAuditNotify(ctx(t), rec, n) },
+				do:    func(rec core.AuditRecord) error { return s.AppendAudit(ctx(t), rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}},
 			}
 		}},
