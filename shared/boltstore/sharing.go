@@ -75,28 +75,6 @@ func readShare(items *bolt.Bucket, id string) (core.Share, error) {
 	return r.share(), nil
 }
 
-// grantedShare returns share id if it is granted to professionalID, and
-// KindNotFound otherwise, whatever state the share is in.
-func grantedShare(items *bolt.Bucket, id, professionalID string) (core.Share, error) {
-	sh, err := readShare(items, id)
-	if err == nil && sh.ProfessionalID != professionalID {
-		err = core.ErrNotFound("share %s not found", id)
-	}
-	return sh, err
-}
-
-// shareGone returns why sh can no longer be used at now (revoked before
-// expired, as core.Share.StatusAt), or nil.
-func shareGone(sh core.Share, now time.Time) error {
-	switch sh.StatusAt(now) {
-	case core.ShareRevoked:
-		return core.ErrGone(core.CodeSessionRevoked, "share %s was revoked", sh.ID)
-	case core.ShareExpired:
-		return core.ErrGone(core.CodeSessionExpired, "share %s has expired", sh.ID)
-	}
-	return nil
-}
-
 // CreateShare stores a new share, its index entries, its idempotency claim,
 // the grantee's notification and the audit record in one transaction; see
 // core.ShareStore.
@@ -296,18 +274,14 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, re
 	ak := storekeys.AccessKey(a.ID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		sh, err := grantedShare(items, a.ShareID, a.ProfessionalID)
+		sh, err := readShare(items, a.ShareID)
 		if err != nil {
 			return err
 		}
-		if err := shareGone(sh, now); err != nil {
+		if err := sh.RefuseDevice(a.ProfessionalID, a.DeviceFingerprint, now); err != nil {
 			return err
 		}
 		bind := !slices.Contains(sh.Devices, a.DeviceFingerprint)
-		if bind && len(sh.Devices) >= sh.MaxDevices {
-			return &core.Error{Kind: core.KindForbidden, Code: core.CodeDeviceMismatch,
-				Message: fmt.Sprintf("share %s is bound to other devices", sh.ID)}
-		}
 		if items.Get(boltKey(ak)) != nil {
 			return core.ErrConflict("access %s exists", a.ID)
 		}
@@ -401,15 +375,12 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 	kk := storekeys.EphemeralKeyKey(k.ID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		sh, err := grantedShare(items, k.ShareID, k.ProfessionalID)
+		sh, err := readShare(items, k.ShareID)
 		if err != nil {
 			return err
 		}
-		if err := shareGone(sh, now); err != nil {
+		if err := sh.RefuseView(k.ProfessionalID, now); err != nil {
 			return err
-		}
-		if sh.ViewsUsed >= sh.MaxViews {
-			return core.ErrGone(core.CodeViewsExhausted, "share %s has no views left", sh.ID)
 		}
 		if items.Get(boltKey(storekeys.PhotoKey(k.PatientID, k.PhotoID))) == nil {
 			return core.ErrNotFound("photo %s of share %s was deleted", k.PhotoID, sh.ID)
@@ -455,9 +426,9 @@ func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error
 }
 
 // ClaimKey moves the stored key k.ID ISSUED → USED, once, with the audit
-// record, in one transaction, on condition that it is professionalID's key
-// of share k.ShareID, unexpired at now, and that the share is ACTIVE and
-// unexpired at now; see core.ShareStore.
+// record, in one transaction, on condition that the key may be claimed
+// (core.EphemeralKey.RefuseClaim) and then its share used
+// (core.Share.RefuseUse) by professionalID at now; see core.ShareStore.
 func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord, notes ...core.Notification) (core.EphemeralKey, error) {
 	if err := checkWriteIDs(rec, notes, k.ID, k.ShareID); err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("claim key %q: %w", k.ID, err)
@@ -471,22 +442,19 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 		if err != nil {
 			return err
 		}
-		stored := r.key()
-		if !found || stored.ProfessionalID != professionalID || stored.ShareID != k.ShareID {
+		if !found {
 			return core.ErrNotFound("key %s not found", k.ID)
 		}
-		if stored.Status != core.KeyIssued {
-			return core.ErrGone(core.CodeKeyUsed, "key %s was used", k.ID)
+		stored := r.key()
+		if err := stored.RefuseClaim(professionalID, k.ShareID, now); err != nil {
+			return err
 		}
-		sh, err := grantedShare(items, stored.ShareID, professionalID)
+		sh, err := readShare(items, stored.ShareID)
 		if err != nil {
 			return err
 		}
-		if err := shareGone(sh, now); err != nil {
+		if err := sh.RefuseUse(professionalID, now); err != nil {
 			return err
-		}
-		if !now.Before(stored.ExpiresAt) {
-			return core.ErrGone(core.CodeKeyExpired, "key %s has expired", k.ID)
 		}
 		if err := recordChange(tx, rec, notes); err != nil {
 			return err

@@ -45,7 +45,7 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	}
 	now := s.now()
 	seen := view{share: sh.ID, device: DeviceKeyFingerprint(in.KEM, in.PublicKey)}
-	if gone := sh.goneError(now); gone != nil {
+	if gone := sh.RefuseUse(c.ID, now); gone != nil {
 		return Access{}, s.denyView(ctx, c, sh.PatientID, "access.open", "share", sh.ID, seen, gone)
 	}
 	expires := now.Add(sh.AccessWindow)

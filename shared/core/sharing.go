@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -73,14 +74,56 @@ func (s Share) StatusAt(now time.Time) ShareStatus {
 	return s.Status
 }
 
-// goneError is the precise reason a grantee can no longer use a share at now,
-// or nil.
-func (s Share) goneError(now time.Time) error {
+// The refusal rules of a share and its keys. Each says whether a
+// professional may still do something at now and, if not, the one precise
+// error: the service asks them before it writes, and both stores ask them
+// again, of the item as stored, when the write's condition fails
+// (ReturnValuesOnConditionCheckFailure ALL_OLD in DynamoDB; the item read in
+// the transaction in bbolt). So the three places answer with the same kind,
+// code and message; the store contract suite pins the codes. The messages
+// name no id: they are what the caller reads.
+
+// RefuseUse is why professionalID may not use the share at now, or nil:
+// KindNotFound when it is not granted to them, whatever its state (the
+// caller learns nothing of someone else's share); then KindGone
+// session_revoked, which wins over expiry; then session_expired, at and
+// after ExpiresAt (StatusAt).
+func (s Share) RefuseUse(professionalID string, now time.Time) error {
+	if s.ProfessionalID != professionalID {
+		return ErrNotFound("share not found")
+	}
 	switch s.StatusAt(now) {
 	case ShareRevoked:
 		return ErrGone(CodeSessionRevoked, "the session was revoked")
 	case ShareExpired:
 		return ErrGone(CodeSessionExpired, "the session has expired")
+	}
+	return nil
+}
+
+// RefuseView is why professionalID may not spend a view of the share at
+// now, or nil: RefuseUse's reason, then KindGone views_exhausted when no
+// view is left.
+func (s Share) RefuseView(professionalID string, now time.Time) error {
+	if err := s.RefuseUse(professionalID, now); err != nil {
+		return err
+	}
+	if s.ViewsUsed >= s.MaxViews {
+		return ErrGone(CodeViewsExhausted, "the session has no views left")
+	}
+	return nil
+}
+
+// RefuseDevice is why professionalID may not open an access to the share
+// at now on device (a DeviceKeyFingerprint), or nil: RefuseUse's reason,
+// then KindForbidden device_mismatch when the device is not one the share
+// is bound to and the share has no room to bind another (MaxDevices).
+func (s Share) RefuseDevice(professionalID, device string, now time.Time) error {
+	if err := s.RefuseUse(professionalID, now); err != nil {
+		return err
+	}
+	if !slices.Contains(s.Devices, device) && len(s.Devices) >= s.MaxDevices {
+		return &Error{Kind: KindForbidden, Code: CodeDeviceMismatch, Message: "the session is bound to another device"}
 	}
 	return nil
 }
@@ -134,6 +177,23 @@ type EphemeralKey struct {
 	ExpiresAt      time.Time
 	ShareExpiresAt time.Time
 	UsedAt         time.Time
+}
+
+// RefuseClaim is why professionalID may not claim the key at now as a key
+// of share shareID (the share the caller read it under), or nil:
+// KindNotFound when it is someone else's or of another share; then KindGone
+// key_used when it was claimed; then key_expired, at and after ExpiresAt.
+// The key's share has its own say (Share.RefuseUse), asked after this.
+func (k EphemeralKey) RefuseClaim(professionalID, shareID string, now time.Time) error {
+	switch {
+	case k.ProfessionalID != professionalID || k.ShareID != shareID:
+		return ErrNotFound("key not found")
+	case k.Status != KeyIssued:
+		return ErrGone(CodeKeyUsed, "the key was already used")
+	case !now.Before(k.ExpiresAt):
+		return ErrGone(CodeKeyExpired, "the key has expired")
+	}
+	return nil
 }
 
 // Notification types.

@@ -172,7 +172,10 @@ type AuditStore interface {
 // one takes its record and notifications (see Store). A caller who is not
 // the grantee (OpenAccess, IssueKey, ClaimKey) or the patient (RevokeShare)
 // gets KindNotFound, whatever state the share or key is in: never a hint
-// that it exists (ARCHITECTURE §2.1).
+// that it exists (ARCHITECTURE §2.1). The refusals are the entities' own
+// rules (Share.RefuseUse, RefuseView, RefuseDevice,
+// EphemeralKey.RefuseClaim), asked of the items as stored when a write is
+// refused, so that both stores answer with the same codes and messages.
 type ShareStore interface {
 	// CreateShare stores a new ACTIVE share (due at its expiry). With
 	// s.IdempotencyKey set it also claims (patient, key) for IdempotencyTTL
@@ -203,9 +206,10 @@ type ShareStore interface {
 	// a.ProfessionalID at now on the device a.DeviceFingerprint (granted to
 	// them, ACTIVE, not expired, and the device bound or room to bind it),
 	// binding the device when it is new. Errors, in this order:
-	// KindNotFound (no share for that grantee), KindGone session_revoked or
-	// session_expired, KindForbidden device_mismatch, KindConflict when the
-	// access id exists.
+	// KindNotFound when there is no share, Share.RefuseDevice's refusal
+	// (KindNotFound, KindGone session_revoked or session_expired,
+	// KindForbidden device_mismatch), KindConflict when the access id
+	// exists.
 	OpenAccess(ctx context.Context, a Access, now time.Time, rec AuditRecord, notes ...Notification) error
 
 	// GetAccess returns the access (with its share snapshot) or
@@ -217,9 +221,10 @@ type ShareStore interface {
 	// k.ProfessionalID at now (granted, ACTIVE, not expired, views left)
 	// and that the photo (k.PatientID, k.PhotoID) still exists: a deleted
 	// photo's key is never released again. Errors, in this order:
-	// KindNotFound (no share for that grantee), KindGone session_revoked,
-	// session_expired or views_exhausted, KindNotFound for a deleted photo,
-	// KindConflict for a key id that exists. Nothing else spends a view.
+	// KindNotFound when there is no share, Share.RefuseView's refusal
+	// (KindNotFound, KindGone session_revoked, session_expired or
+	// views_exhausted), KindNotFound for a deleted photo, KindConflict for
+	// a key id that exists. Nothing else spends a view.
 	IssueKey(ctx context.Context, k EphemeralKey, now time.Time, rec AuditRecord, notes ...Notification) error
 
 	// GetKey returns the key or KindNotFound.
@@ -230,8 +235,10 @@ type ShareStore interface {
 	// professionalID's key of share k.ShareID, not expired at now, and that
 	// its share is ACTIVE and not expired at now, so that a revocation
 	// stops keys already issued (ARCHITECTURE §2.5). It returns the key as
-	// stored after the claim. Errors: KindNotFound, KindGone key_used,
-	// key_expired, session_revoked or session_expired.
+	// stored after the claim. Errors, in this order: KindNotFound when there
+	// is no key, EphemeralKey.RefuseClaim's refusal (KindNotFound, KindGone
+	// key_used or key_expired), then Share.RefuseUse's (KindNotFound,
+	// KindGone session_revoked or session_expired).
 	ClaimKey(ctx context.Context, k EphemeralKey, professionalID string, now time.Time, rec AuditRecord, notes ...Notification) (EphemeralKey, error)
 
 	// AddSuspicion moves the access's suspicion score from prev to next on

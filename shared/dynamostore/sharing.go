@@ -365,7 +365,7 @@ func oldShare(id string, old item) (core.Share, error) {
 //	AND (attribute_exists(devices.<fingerprint>) OR size(devices) < max_devices)
 //
 // the patient's inbox item and the audit record. When the share's condition
-// fails, the share as it was tells which clause did (see openAnswer).
+// fails, the share as it was tells which clause did: core.Share.RefuseDevice.
 func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(a.ID, a.ShareID, a.DeviceFingerprint); err != nil {
 		return fmt.Errorf("open access %q to share %q: %w", a.ID, a.ShareID, err)
@@ -393,7 +393,9 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, re
 	}}
 	return s.stateChange(ctx, []types.TransactWriteItem{s.putNew(accessAV), bind}, notes, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[1]) {
-			return openAnswer(a, now, reasons[1].Item)
+			return refusedShare(a.ShareID, reasons[1].Item, func(sh core.Share) error {
+				return sh.RefuseDevice(a.ProfessionalID, a.DeviceFingerprint, now)
+			})
 		}
 		if conditionFailed(reasons[0]) {
 			return core.ErrConflict("access %s exists", a.ID)
@@ -402,46 +404,20 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, re
 	}, "open access %s to share %s", a.ID, a.ShareID)
 }
 
-// openAnswer tells why OpenAccess's condition failed on the share as it was
-// (old, empty when there was none), in the order of the contract: no share
-// of that grantee is KindNotFound, then revoked or expired at now is
-// KindGone, then a device that is not bound where there is no room is
-// KindForbidden device_mismatch.
-func openAnswer(a core.Access, now time.Time, old item) error {
-	sh, err := grantedShare(a.ShareID, a.ProfessionalID, now, old)
+// refusedShare tells why a condition failed on share id from the share as
+// it was (old, empty when there was none): KindNotFound when there was
+// none, otherwise refuse's answer (one of the share's refusal rules,
+// core.Share.RefuseUse, RefuseView or RefuseDevice, the rule the condition
+// wrote), and KindInternal when that rule refuses nothing.
+func refusedShare(id string, old item, refuse func(core.Share) error) error {
+	sh, err := oldShare(id, old)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(sh.Devices, a.DeviceFingerprint) && len(sh.Devices) >= sh.MaxDevices {
-		return &core.Error{Kind: core.KindForbidden, Code: core.CodeDeviceMismatch,
-			Message: "the session is bound to another device"}
+	if err := refuse(sh); err != nil {
+		return err
 	}
-	return core.ErrInternal(nil, "the open condition failed on share %s, usable on that device", a.ShareID)
-}
-
-// grantedShare decodes the share as it was when a condition on it failed
-// (old, empty when there was none) and returns the first reason that
-// professionalID may not use it at now: KindNotFound when there is no share
-// or it is another's (the grantee learns nothing of it), KindGone
-// session_revoked or session_expired. Otherwise it returns the share for
-// the caller's own reasons.
-func grantedShare(id, professionalID string, now time.Time, old item) (core.Share, error) {
-	sh, err := oldShare(id, old)
-	if err != nil {
-		return core.Share{}, err
-	}
-	if sh.ProfessionalID != professionalID {
-		return core.Share{}, core.ErrNotFound("share %s not found", id)
-	}
-	switch sh.StatusAt(now) {
-	case core.ShareRevoked:
-		return core.Share{}, core.ErrGone(core.CodeSessionRevoked, "the session was revoked")
-	case core.ShareExpired:
-		return core.Share{}, core.ErrGone(core.CodeSessionExpired, "the session has expired")
-	case core.ShareActive:
-		return sh, nil
-	}
-	return core.Share{}, core.ErrInternal(nil, "share %s has status %q", id, sh.Status)
+	return core.ErrInternal(nil, "a condition failed on share %s in status %q that its rule does not refuse", id, sh.Status)
 }
 
 // IssueKey consumes one view and stores the ISSUED key with one
@@ -454,7 +430,7 @@ func grantedShare(id, professionalID string, now time.Time, old item) (core.Shar
 // which is the one place a view is counted (ARCHITECTURE §2.3); a Put of the key
 // conditional on its absence; the patient's inbox item and the audit
 // record. When the share's condition fails, the share as it was tells
-// which clause did.
+// which clause did: core.Share.RefuseView.
 func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(k.ID, k.ShareID, k.PatientID, k.PhotoID); err != nil {
 		return fmt.Errorf("issue key %q of share %q: %w", k.ID, k.ShareID, err)
@@ -487,14 +463,9 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 	}}
 	return s.stateChange(ctx, []types.TransactWriteItem{count, photoExists, s.putNew(keyAV)}, notes, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[0]) {
-			sh, err := grantedShare(k.ShareID, k.ProfessionalID, now, reasons[0].Item)
-			if err != nil {
-				return err
-			}
-			if sh.ViewsUsed >= sh.MaxViews {
-				return core.ErrGone(core.CodeViewsExhausted, "the session has no views left")
-			}
-			return core.ErrInternal(nil, "the view condition failed on share %s, which has views left", k.ShareID)
+			return refusedShare(k.ShareID, reasons[0].Item, func(sh core.Share) error {
+				return sh.RefuseView(k.ProfessionalID, now)
+			})
 		}
 		if conditionFailed(reasons[1]) {
 			return core.ErrNotFound("photo %s of share %s was deleted", k.PhotoID, k.ShareID)
@@ -557,10 +528,9 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 			return claimAnswer(k, professionalID, now, reasons[0].Item)
 		}
 		if conditionFailed(reasons[1]) {
-			if _, err := grantedShare(k.ShareID, professionalID, now, reasons[1].Item); err != nil {
-				return err
-			}
-			return core.ErrInternal(nil, "the claim's check failed on share %s, which is usable", k.ShareID)
+			return refusedShare(k.ShareID, reasons[1].Item, func(sh core.Share) error {
+				return sh.RefuseUse(professionalID, now)
+			})
 		}
 		return nil
 	}, "claim key %s", k.ID)
@@ -572,23 +542,18 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 }
 
 // claimAnswer tells why ClaimKey's condition failed on the key as it was
-// (old, empty when there was none): no key, or another's, or one of another
-// share than the caller read, is KindNotFound; then a used key is key_used
-// and an expired one key_expired.
+// (old, empty when there was none): KindNotFound when there was none, then
+// core.EphemeralKey.RefuseClaim's answer.
 func claimAnswer(k core.EphemeralKey, professionalID string, now time.Time, old item) error {
 	if len(old) == 0 {
 		return core.ErrNotFound("key %s not found", k.ID)
 	}
 	stored, err := decodeEphemeralKey(old)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case stored.ProfessionalID != professionalID || stored.ShareID != k.ShareID:
-		return core.ErrNotFound("key %s not found", k.ID)
-	case stored.Status == core.KeyUsed:
-		return core.ErrGone(core.CodeKeyUsed, "the key was already used")
-	case !now.Before(stored.ExpiresAt):
-		return core.ErrGone(core.CodeKeyExpired, "the key has expired")
+	}
+	if err := stored.RefuseClaim(professionalID, k.ShareID, now); err != nil {
+		return err
 	}
 	return core.ErrInternal(nil, "the claim condition failed on key %s in status %q", k.ID, stored.Status)
 }
