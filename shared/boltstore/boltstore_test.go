@@ -14,15 +14,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/jobtest"
-	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
-func newStore(t *testing.T) core.Store {
+// newStore opens a fresh store whose own clock (Tally's forgetting) is now.
+func newStore(t *testing.T, now func() time.Time) core.Store {
 	t.Helper()
-	return openTemp(t)
+	s := openTemp(t)
+	s.now = now
+	return s
 }
 
 func openTemp(t *testing.T) *Store {
@@ -70,18 +71,6 @@ func tamper(t *testing.T, cs core.Store, patientID string, seq uint64, mutate fu
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, storetest.Harness{New: newStore, Tamper: tamper})
-}
-
-func TestShareContract(t *testing.T) {
-	sharetest.Run(t, sharetest.Harness{New: func(t *testing.T) sharetest.Store { return openTemp(t) }})
-}
-
-func TestJobContract(t *testing.T) {
-	jobtest.Run(t, jobtest.Harness{New: func(t *testing.T, now func() time.Time) jobtest.Store {
-		s := openTemp(t)
-		s.now = now
-		return s
-	}})
 }
 
 func TestDurableAcrossReopen(t *testing.T) {

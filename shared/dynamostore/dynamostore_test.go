@@ -17,8 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/jobtest"
-	"github.com/medshare/medshare/shared/sharetest"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
 )
@@ -91,7 +89,7 @@ func deleteTableAtEnd(t *testing.T, client *dynamodb.Client, name string) {
 	})
 }
 
-func newStore(t *testing.T) core.Store {
+func newStore(t *testing.T, _ func() time.Time) core.Store {
 	t.Helper()
 	client := emulatorClient(t)
 	return New(client, newContractTable(t, client))
@@ -129,29 +127,14 @@ func tamper(t *testing.T, cs core.Store, patientID string, seq uint64, mutate fu
 	}
 }
 
+// TestContract runs the store port's contract suite on a fresh table per
+// test, with TTL off (newContractTable): the suite's times are in the past,
+// and DynamoDB Local would delete a Tally counter whose TTL has passed when
+// the next Tally touches it, which the suite's own clock says is not over
+// yet. The store's forgetting is DynamoDB's TTL: it reads no clock.
 func TestContract(t *testing.T) {
 	emulatorClient(t)
 	storetest.Run(t, storetest.Harness{New: newStore, Tamper: tamper})
-}
-
-func TestShareContract(t *testing.T) {
-	emulatorClient(t)
-	sharetest.Run(t, sharetest.Harness{New: func(t *testing.T) sharetest.Store {
-		client := emulatorClient(t)
-		return New(client, newContractTable(t, client))
-	}})
-}
-
-// TestJobContract runs the JobStore suite on tables with TTL off, as the
-// other suites do: the suite's times are in the past, and DynamoDB Local
-// would delete a Tally counter whose TTL has passed when the next Tally
-// touches it, which the suite's own clock says is not over yet.
-func TestJobContract(t *testing.T) {
-	emulatorClient(t)
-	jobtest.Run(t, jobtest.Harness{New: func(t *testing.T, _ func() time.Time) jobtest.Store {
-		client := emulatorClient(t)
-		return New(client, newContractTable(t, client))
-	}})
 }
 
 // TestEnsureTableOnEmulator checks that EnsureTable makes the table of

@@ -84,7 +84,7 @@ func wantNoChatImage(t *testing.T, s core.Store, id string) {
 
 func testChat(t *testing.T, h Harness) {
 	t.Run("AppointmentRoundTrip", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		a.StartsAt = a.StartsAt.In(elsewhere)
 		a.EndsAt = a.EndsAt.Add(time.Nanosecond).In(elsewhere)
@@ -101,7 +101,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("GetAppointmentNotFound", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		putAppointment(t, s, newAppointment("appt-1"))
 		for _, id := range []string{"appt-2", "appt-", "appt-10"} {
 			_, err := s.GetAppointment(ctx(t), "clinic-1", id)
@@ -119,7 +119,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("PutAppointmentReplaces", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		b := a
@@ -141,7 +141,7 @@ func testChat(t *testing.T, h Harness) {
 		// Another clinic's PUT of an id creates that clinic's own
 		// appointment, exactly as a new id would, and leaves the first one
 		// as it was (issue 10 §2: the answer must not tell it exists).
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
@@ -188,7 +188,7 @@ func testChat(t *testing.T, h Harness) {
 			{"patient changed", func(a *core.Appointment) { a.PatientID = "pat-2" }, true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				a := newAppointment("appt-1")
 				putAppointment(t, s, a)
 				Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
@@ -215,7 +215,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("CreateChatImage", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		img := newChatImage(a)
@@ -240,7 +240,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("CreateChatImageDuplicate", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		img := newChatImage(a)
@@ -254,7 +254,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("CreateChatImageNoAppointment", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		putAppointment(t, s, newAppointment("appt-1"))
 		img := newChatImage(newAppointment("appt-2"))
 		WantKind(t, "CreateChatImage", s.CreateChatImage(ctx(t), img), core.KindNotFound)
@@ -275,7 +275,7 @@ func testChat(t *testing.T, h Harness) {
 			{"no participants", func(c *core.ChatImage) { c.Participants = nil }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				a := newAppointment("appt-1")
 				putAppointment(t, s, a)
 				img := newChatImage(a)
@@ -288,7 +288,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("GetChatImageNotFound", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
@@ -300,7 +300,7 @@ func testChat(t *testing.T, h Harness) {
 	t.Run("ListChatImages", func(t *testing.T) { testListChatImages(t, h) })
 
 	t.Run("MarkChatImageReadyIdempotent", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		img := newChatImage(a)
@@ -350,7 +350,7 @@ func testMarkChatImageReady(t *testing.T, h Harness) {
 		{name: "unknown image", unknown: true, observed: matching, now: t0.Add(time.Minute), wantKind: core.KindNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := h.New(t)
+			s := newStore(t, h)
 			a := newAppointment("appt-1")
 			putAppointment(t, s, a)
 			img := newChatImage(a)

@@ -1,4 +1,4 @@
-package jobtest
+package storetest
 
 import (
 	"fmt"
@@ -10,33 +10,31 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/sharetest"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 func testGetNotification(t *testing.T, h Harness) {
 	s := newStore(t, h)
-	n := sharetest.CreateShare(t, s, newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))).Notes[0]
-	other := sharetest.CreateShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second), t0.Add(shareTTL))).Notes[0]
+	n := CreateShare(t, s, newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))).Notes[0]
+	other := CreateShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second), t0.Add(shareTTL))).Notes[0]
 
 	get := func(t *testing.T, recipient, id string, want core.InboxItem) {
 		t.Helper()
 		got, err := s.GetNotification(ctx(t), recipient, id)
-		storetest.Must(t, "GetNotification", err)
+		Must(t, "GetNotification", err)
 		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 			t.Errorf("GetNotification(%s, %s) mismatch (-want +got):\n%s", recipient, id, diff)
 		}
-		storetest.WantUTC(t, "InboxItem", map[string]time.Time{"CreatedAt": got.CreatedAt})
+		WantUTC(t, "InboxItem", map[string]time.Time{"CreatedAt": got.CreatedAt})
 	}
 	t.Run("Found", func(t *testing.T) {
-		get(t, "dr-a", n.ID, sharetest.Unread(n))
-		get(t, "dr-b", other.ID, sharetest.Unread(other))
+		get(t, "dr-a", n.ID, Unread(n))
+		get(t, "dr-b", other.ID, Unread(other))
 	})
 	t.Run("Flags", func(t *testing.T) {
-		storetest.Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
+		Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
 		get(t, "dr-a", n.ID, core.InboxItem{Notification: n, Published: true})
 		_, err := s.MarkRead(ctx(t), "dr-a", n.ID)
-		storetest.Must(t, "MarkRead", err)
+		Must(t, "MarkRead", err)
 		get(t, "dr-a", n.ID, core.InboxItem{Notification: n, Read: true, Published: true})
 	})
 	t.Run("NotFound", func(t *testing.T) {
@@ -49,7 +47,7 @@ func testGetNotification(t *testing.T, h Harness) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := s.GetNotification(ctx(t), tc.recipient, tc.id)
-				storetest.WantKind(t, "GetNotification", err, core.KindNotFound)
+				WantKind(t, "GetNotification", err, core.KindNotFound)
 			})
 		}
 	})
@@ -60,7 +58,7 @@ func testWatermark(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		for _, k := range core.DueKinds {
 			got, err := s.JobWatermark(ctx(t), k)
-			storetest.Must(t, "JobWatermark", err)
+			Must(t, "JobWatermark", err)
 			if !got.IsZero() {
 				t.Errorf("JobWatermark(%s) of a new store: got %v, want the zero time", k, got)
 			}
@@ -68,13 +66,13 @@ func testWatermark(t *testing.T, h Harness) {
 		wm := func(k core.DueKind) time.Time {
 			t.Helper()
 			got, err := s.JobWatermark(ctx(t), k)
-			storetest.Must(t, "JobWatermark "+string(k), err)
-			storetest.WantUTC(t, "watermark of "+string(k), map[string]time.Time{"watermark": got})
+			Must(t, "JobWatermark "+string(k), err)
+			WantUTC(t, "watermark of "+string(k), map[string]time.Time{"watermark": got})
 			return got
 		}
 		set := func(k core.DueKind, tm time.Time, want time.Time) {
 			t.Helper()
-			storetest.Must(t, "SetJobWatermark", s.SetJobWatermark(ctx(t), k, tm))
+			Must(t, "SetJobWatermark", s.SetJobWatermark(ctx(t), k, tm))
 			if got := wm(k); !got.Equal(want) {
 				t.Errorf("JobWatermark(%s) after SetJobWatermark(%v): got %v, want %v", k, tm, got, want)
 			}
@@ -125,7 +123,7 @@ func testWatermark(t *testing.T, h Harness) {
 				last = got
 			}
 		})
-		errs := storetest.RunAll(n, func(i int) error {
+		errs := RunAll(n, func(i int) error {
 			if err := s.SetJobWatermark(ctx(t), core.DueUpload, at(i)); err != nil {
 				return err
 			}
@@ -150,30 +148,34 @@ func testWatermark(t *testing.T, h Harness) {
 	})
 }
 
-func testDailyReport(t *testing.T, h Harness) {
-	report := func(day time.Time, base int64) core.DailyReport {
-		return core.DailyReport{
-			Day:         day,
-			GeneratedAt: day.Add(24*time.Hour + 15*time.Minute + 123456789),
-			ReportCounts: core.ReportCounts{
-				SessionsCreated:     base + 1,
-				SessionsRevoked:     base + 2,
-				SessionsAutoRevoked: base + 3,
-				SessionsExpired:     base + 4,
-				Views:               base + 5,
-				SuspiciousEvents:    base + 6,
-				ChatImageFetches:    base + 7,
-			},
-		}
+// dailyReport returns the report of day with every count set, from base+1
+// to base+7, generated 15 minutes after the day ended.
+func dailyReport(day time.Time, base int64) core.DailyReport {
+	return core.DailyReport{
+		Day:         day,
+		GeneratedAt: day.Add(24*time.Hour + 15*time.Minute + 123456789),
+		ReportCounts: core.ReportCounts{
+			SessionsCreated:     base + 1,
+			SessionsRevoked:     base + 2,
+			SessionsAutoRevoked: base + 3,
+			SessionsExpired:     base + 4,
+			Views:               base + 5,
+			SuspiciousEvents:    base + 6,
+			ChatImageFetches:    base + 7,
+		},
 	}
-	get := func(t *testing.T, s Store, day time.Time, want core.DailyReport) {
+}
+
+func testDailyReport(t *testing.T, h Harness) {
+	report := dailyReport
+	get := func(t *testing.T, s core.Store, day time.Time, want core.DailyReport) {
 		t.Helper()
 		got, err := s.GetDailyReport(ctx(t), day)
-		storetest.Must(t, "GetDailyReport", err)
+		Must(t, "GetDailyReport", err)
 		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 			t.Errorf("GetDailyReport(%v) mismatch (-want +got):\n%s", day, diff)
 		}
-		storetest.WantUTC(t, "DailyReport", map[string]time.Time{"Day": got.Day, "GeneratedAt": got.GeneratedAt})
+		WantUTC(t, "DailyReport", map[string]time.Time{"Day": got.Day, "GeneratedAt": got.GeneratedAt})
 	}
 
 	t.Run("RoundTrip", func(t *testing.T) {
@@ -181,7 +183,7 @@ func testDailyReport(t *testing.T, h Harness) {
 		r := report(day0, 1<<40) // counts beyond 32 bits
 		in := r
 		in.GeneratedAt = in.GeneratedAt.In(elsewhere)
-		storetest.Must(t, "PutDailyReport", s.PutDailyReport(ctx(t), in))
+		Must(t, "PutDailyReport", s.PutDailyReport(ctx(t), in))
 		get(t, s, day0, r)
 		// The day is named by any time within it, in any zone.
 		get(t, s, day0.In(elsewhere), r)
@@ -192,22 +194,22 @@ func testDailyReport(t *testing.T, h Harness) {
 
 	t.Run("Replace", func(t *testing.T) {
 		s := newStore(t, h)
-		storetest.Must(t, "PutDailyReport", s.PutDailyReport(ctx(t), report(day0, 10)))
+		Must(t, "PutDailyReport", s.PutDailyReport(ctx(t), report(day0, 10)))
 		next := report(day0.Add(24*time.Hour), 20)
-		storetest.Must(t, "PutDailyReport of the next day", s.PutDailyReport(ctx(t), next))
+		Must(t, "PutDailyReport of the next day", s.PutDailyReport(ctx(t), next))
 		again := report(day0, 30)
 		again.GeneratedAt = again.GeneratedAt.Add(time.Hour)
-		storetest.Must(t, "PutDailyReport again", s.PutDailyReport(ctx(t), again))
+		Must(t, "PutDailyReport again", s.PutDailyReport(ctx(t), again))
 		get(t, s, day0, again)
 		get(t, s, next.Day, next)
 	})
 
 	t.Run("NotFound", func(t *testing.T) {
 		s := newStore(t, h)
-		storetest.Must(t, "PutDailyReport", s.PutDailyReport(ctx(t), report(day0, 0)))
+		Must(t, "PutDailyReport", s.PutDailyReport(ctx(t), report(day0, 0)))
 		for _, day := range []time.Time{day0.Add(-time.Nanosecond), day0.Add(24 * time.Hour), day0.AddDate(1, 0, 0)} {
 			_, err := s.GetDailyReport(ctx(t), day)
-			storetest.WantKind(t, fmt.Sprintf("GetDailyReport(%v)", day), err, core.KindNotFound)
+			WantKind(t, fmt.Sprintf("GetDailyReport(%v)", day), err, core.KindNotFound)
 		}
 	})
 }
@@ -215,10 +217,10 @@ func testDailyReport(t *testing.T, h Harness) {
 func testTally(t *testing.T, h Harness) {
 	// The counters live until an hour after the suite's clock.
 	until := t0.Add(time.Hour)
-	tally := func(t *testing.T, s Store, name string, until time.Time, want int64) {
+	tally := func(t *testing.T, s core.Store, name string, until time.Time, want int64) {
 		t.Helper()
 		got, err := s.Tally(ctx(t), name, until)
-		storetest.Must(t, "Tally "+name, err)
+		Must(t, "Tally "+name, err)
 		if got != want {
 			t.Errorf("Tally(%s): got %d, want %d", name, got, want)
 		}
@@ -253,7 +255,7 @@ func testTally(t *testing.T, h Harness) {
 		const n = 100
 		s := newStore(t, h)
 		got := make([]int64, n)
-		errs := storetest.RunAll(n, func(i int) error {
+		errs := RunAll(n, func(i int) error {
 			var err error
 			got[i], err = s.Tally(ctx(t), "burst:ac_hot:1", until)
 			return err
