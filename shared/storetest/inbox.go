@@ -178,3 +178,44 @@ func testMalformedCursor(t *testing.T, h Harness) {
 		})
 	}
 }
+
+func testGetNotification(t *testing.T, h Harness) {
+	s := newStore(t, h)
+	n := CreateShare(t, s, newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))).Notes[0]
+	other := CreateShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second), t0.Add(shareTTL))).Notes[0]
+
+	get := func(t *testing.T, recipient, id string, want core.InboxItem) {
+		t.Helper()
+		got, err := s.GetNotification(ctx(t), recipient, id)
+		Must(t, "GetNotification", err)
+		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+			t.Errorf("GetNotification(%s, %s) mismatch (-want +got):\n%s", recipient, id, diff)
+		}
+		WantUTC(t, "InboxItem", map[string]time.Time{"CreatedAt": got.CreatedAt})
+	}
+	t.Run("Found", func(t *testing.T) {
+		get(t, "dr-a", n.ID, Unread(n))
+		get(t, "dr-b", other.ID, Unread(other))
+	})
+	t.Run("Flags", func(t *testing.T) {
+		Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
+		get(t, "dr-a", n.ID, core.InboxItem{Notification: n, Published: true})
+		_, err := s.MarkRead(ctx(t), "dr-a", n.ID)
+		Must(t, "MarkRead", err)
+		get(t, "dr-a", n.ID, core.InboxItem{Notification: n, Read: true, Published: true})
+	})
+	t.Run("NotFound", func(t *testing.T) {
+		for _, tc := range []struct{ name, recipient, id string }{
+			{"another recipient's notification", "dr-a", other.ID},
+			{"as another recipient", "dr-b", n.ID},
+			{"as the patient", "pat-1", n.ID},
+			{"as a recipient with no inbox", "dr-nobody", n.ID},
+			{"unknown notification", "dr-a", core.NewSortableID("nt", t0)},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := s.GetNotification(ctx(t), tc.recipient, tc.id)
+				WantKind(t, "GetNotification", err, core.KindNotFound)
+			})
+		}
+	})
+}

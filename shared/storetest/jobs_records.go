@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,47 +10,6 @@ import (
 
 	"github.com/medshare/medshare/shared/core"
 )
-
-func testGetNotification(t *testing.T, h Harness) {
-	s := newStore(t, h)
-	n := CreateShare(t, s, newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))).Notes[0]
-	other := CreateShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second), t0.Add(shareTTL))).Notes[0]
-
-	get := func(t *testing.T, recipient, id string, want core.InboxItem) {
-		t.Helper()
-		got, err := s.GetNotification(ctx(t), recipient, id)
-		Must(t, "GetNotification", err)
-		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
-			t.Errorf("GetNotification(%s, %s) mismatch (-want +got):\n%s", recipient, id, diff)
-		}
-		WantUTC(t, "InboxItem", map[string]time.Time{"CreatedAt": got.CreatedAt})
-	}
-	t.Run("Found", func(t *testing.T) {
-		get(t, "dr-a", n.ID, Unread(n))
-		get(t, "dr-b", other.ID, Unread(other))
-	})
-	t.Run("Flags", func(t *testing.T) {
-		Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
-		get(t, "dr-a", n.ID, core.InboxItem{Notification: n, Published: true})
-		_, err := s.MarkRead(ctx(t), "dr-a", n.ID)
-		Must(t, "MarkRead", err)
-		get(t, "dr-a", n.ID, core.InboxItem{Notification: n, Read: true, Published: true})
-	})
-	t.Run("NotFound", func(t *testing.T) {
-		for _, tc := range []struct{ name, recipient, id string }{
-			{"another recipient's notification", "dr-a", other.ID},
-			{"as another recipient", "dr-b", n.ID},
-			{"as the patient", "pat-1", n.ID},
-			{"as a recipient with no inbox", "dr-nobody", n.ID},
-			{"unknown notification", "dr-a", core.NewSortableID("nt", t0)},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				_, err := s.GetNotification(ctx(t), tc.recipient, tc.id)
-				WantKind(t, "GetNotification", err, core.KindNotFound)
-			})
-		}
-	})
-}
 
 func testWatermark(t *testing.T, h Harness) {
 	t.Run("ForwardOnly", func(t *testing.T) {
@@ -211,89 +169,5 @@ func testDailyReport(t *testing.T, h Harness) {
 			_, err := s.GetDailyReport(ctx(t), day)
 			WantKind(t, fmt.Sprintf("GetDailyReport(%v)", day), err, core.KindNotFound)
 		}
-	})
-}
-
-func testTally(t *testing.T, h Harness) {
-	// The counters live until an hour after the suite's clock.
-	until := t0.Add(time.Hour)
-	tally := func(t *testing.T, s core.Store, name string, until time.Time, want int64) {
-		t.Helper()
-		got, err := s.Tally(ctx(t), name, until)
-		Must(t, "Tally "+name, err)
-		if got != want {
-			t.Errorf("Tally(%s): got %d, want %d", name, got, want)
-		}
-	}
-
-	t.Run("Counts", func(t *testing.T) {
-		s := newStore(t, h)
-		for i := int64(1); i <= 5; i++ {
-			tally(t, s, "burst:ac_1:29551", until, i)
-		}
-	})
-
-	t.Run("NamesAreIndependent", func(t *testing.T) {
-		// Name i is tallied i+1 times, interleaved with the others; names
-		// that share a prefix are other counters.
-		s := newStore(t, h)
-		names := []string{"burst:ac_1:29551", "burst:ac_1:29552", "burst:ac_2:29551", "burst:ac_1:2955", "burst:ac_1:295511"}
-		for round := int64(1); round <= int64(len(names)); round++ {
-			for i, name := range names {
-				if round <= int64(i+1) {
-					tally(t, s, name, until, round)
-				}
-			}
-		}
-		for i, name := range names {
-			tally(t, s, name, until, int64(i+2))
-		}
-	})
-
-	t.Run("Concurrent", func(t *testing.T) {
-		// Every value from 1 to n is handed out exactly once.
-		const n = 100
-		s := newStore(t, h)
-		got := make([]int64, n)
-		errs := RunAll(n, func(i int) error {
-			var err error
-			got[i], err = s.Tally(ctx(t), "burst:ac_hot:1", until)
-			return err
-		})
-		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("Tally %d: %v", i, err)
-			}
-		}
-		slices.Sort(got)
-		want := make([]int64, n)
-		for i := range want {
-			want[i] = int64(i + 1)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("values handed out mismatch (-want +got):\n%s", diff)
-		}
-		tally(t, s, "burst:ac_hot:1", until, n+1)
-	})
-
-	t.Run("KeptUntilItsEnd", func(t *testing.T) {
-		// A counter outlives other counters that end before it, whatever
-		// the store forgets of those, up to its own until.
-		c := &clock{now: t0}
-		s := h.New(t, c.read)
-		tally(t, s, "long", t0.Add(time.Minute), 1)
-		for i := range 10 {
-			tally(t, s, fmt.Sprintf("short-%d", i), t0.Add(time.Second), 1)
-		}
-		c.set(t0.Add(30 * time.Second)) // the short ones are over
-		for i := range 10 {
-			tally(t, s, fmt.Sprintf("other-%d", i), t0.Add(40*time.Second), 1)
-		}
-		tally(t, s, "long", t0.Add(time.Minute), 2)
-		c.set(t0.Add(time.Minute - time.Nanosecond))
-		for i := range 10 {
-			tally(t, s, fmt.Sprintf("late-%d", i), t0.Add(2*time.Minute), 1)
-		}
-		tally(t, s, "long", t0.Add(time.Minute), 3)
 	})
 }
