@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
 )
@@ -52,13 +53,12 @@ func tamper(t *testing.T, cs core.Store, patientID string, seq uint64, mutate fu
 		if raw == nil {
 			return errors.New("no such record")
 		}
-		var r auditRecord
-		if err := json.Unmarshal(raw, &r); err != nil {
+		rec, err := decodeItem[storeitem.AuditRecord](raw, key)
+		if err != nil {
 			return err
 		}
-		rec := r.record()
 		mutate(&rec)
-		out, err := json.Marshal(auditRecordOf(rec))
+		out, err := json.Marshal(storeitem.AuditRecordOf(rec))
 		if err != nil {
 			return err
 		}

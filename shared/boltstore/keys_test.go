@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -307,7 +308,7 @@ func TestOpenAddsShareBuckets(t *testing.T) {
 func TestAccessWithoutScoreReadsZero(t *testing.T) {
 	s := openTemp(t)
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
-	raw, err := json.Marshal(accessRecordOf(core.Access{ID: "ac_old", ShareID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", CreatedAt: at}))
+	raw, err := json.Marshal(storeitem.AccessOf(core.Access{ID: "ac_old", ShareID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", CreatedAt: at}))
 	if err != nil {
 		t.Fatal(err)
 	}

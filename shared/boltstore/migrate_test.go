@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
 )
@@ -47,10 +48,10 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		if err := putJSON(items, storekeys.Key{PK: storekeys.AppointmentPKPrefix + "appt-1", SK: legacyAppointmentSK}, appointmentRecordOf(a)); err != nil {
+		if err := putJSON(items, storekeys.Key{PK: storekeys.AppointmentPKPrefix + "appt-1", SK: legacyAppointmentSK}, storeitem.AppointmentOf(a)); err != nil {
 			return err
 		}
-		if err := putJSON(items, storekeys.ChatImageKey(img.ID), chatImageRecordOf(img)); err != nil {
+		if err := putJSON(items, storekeys.ChatImageKey(img.ID), storeitem.ChatImageOf(img)); err != nil {
 			return err
 		}
 		// The earlier version indexed every record with an actor.

@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -10,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -52,7 +52,7 @@ func recordChange(tx *bolt.Tx, rec core.AuditRecord, notes []core.Notification) 
 		if items.Get(boltKey(k)) != nil {
 			return core.ErrConflict("notification %s exists", n.ID)
 		}
-		if err := putJSON(items, k, inboxRecordOf(core.InboxItem{Notification: n})); err != nil {
+		if err := putJSON(items, k, storeitem.InboxItemOf(core.InboxItem{Notification: n})); err != nil {
 			return err
 		}
 		if err := putDue(tx, core.DueNotification, n.CreatedAt, k); err != nil {
@@ -62,17 +62,25 @@ func recordChange(tx *bolt.Tx, rec core.AuditRecord, notes []core.Notification) 
 	return nil
 }
 
-// readShare returns share id as stored, or KindNotFound.
-func readShare(items *bolt.Bucket, id string) (core.Share, error) {
-	var r shareRecord
-	found, err := getJSON(items, storekeys.ShareKey(id), &r)
+// readShare returns share id as stored (its stored shape) and the share it
+// stores, or KindNotFound. The methods that change a share decide on the
+// share and change the stored shape, field by field, as DynamoDB's updates
+// do: a bound device keeps the time it was bound.
+func readShare(items *bolt.Bucket, id string) (storeitem.Share, core.Share, error) {
+	k := storekeys.ShareKey(id)
+	var r storeitem.Share
+	found, err := getJSON(items, k, &r)
 	if err != nil {
-		return core.Share{}, err
+		return r, core.Share{}, err
 	}
 	if !found {
-		return core.Share{}, core.ErrNotFound("share %s not found", id)
+		return r, core.Share{}, core.ErrNotFound("share %s not found", id)
 	}
-	return r.share(), nil
+	sh, err := r.Entity()
+	if err != nil {
+		return r, core.Share{}, core.ErrInternal(err, "item %s %s is corrupt", k.PK, k.SK)
+	}
+	return r, sh, nil
 }
 
 // CreateShare stores a new share, its index entries, its idempotency claim,
@@ -90,15 +98,19 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRe
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
 		if sh.IdempotencyKey != "" {
-			var claim idemRecord
+			var claim storeitem.IdempotencyClaim
 			found, err := getJSON(items, storekeys.IdempotencyKey(sh.PatientID, sh.IdempotencyKey), &claim)
 			if err != nil {
 				return err
 			}
 			// A claim past its expiry is absent, whether or not it was
 			// cleaned up (ARCHITECTURE §2.2); the new share replaces it.
-			if found && sh.CreatedAt.Before(claim.ExpiresAt) {
-				return &core.IdempotencyReplayError{ShareID: claim.ShareID, RequestHash: claim.RequestHash}
+			live, err := claim.Live(sh.CreatedAt)
+			if found && err != nil {
+				return core.ErrInternal(err, "the claim of idempotency key %q is corrupt", sh.IdempotencyKey)
+			}
+			if found && live {
+				return claim.Replay()
 			}
 		}
 		if items.Get(boltKey(sk)) != nil {
@@ -107,7 +119,7 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRe
 		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		if err := putJSON(items, sk, shareRecordOf(sh)); err != nil {
+		if err := putJSON(items, sk, storeitem.ShareOf(sh)); err != nil {
 			return err
 		}
 		if err := tx.Bucket(sharePatientBucket).Put(boltKey(storekeys.SharesByPatientKey(sh.PatientID, sh.CreatedAt, sh.ID)), boltKey(sk)); err != nil {
@@ -122,11 +134,7 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRe
 			}
 		}
 		if sh.IdempotencyKey != "" {
-			claim := idemRecord{
-				PatientID: sh.PatientID, IdempotencyKey: sh.IdempotencyKey, ShareID: sh.ID, RequestHash: sh.RequestHash,
-				CreatedAt: sh.CreatedAt.UTC(), ExpiresAt: sh.CreatedAt.Add(core.IdempotencyTTL).UTC(),
-			}
-			if err := putJSON(items, storekeys.IdempotencyKey(sh.PatientID, sh.IdempotencyKey), claim); err != nil {
+			if err := putJSON(items, storekeys.IdempotencyKey(sh.PatientID, sh.IdempotencyKey), storeitem.ClaimOf(sh)); err != nil {
 				return err
 			}
 		}
@@ -146,7 +154,7 @@ func (s *Store) GetShare(ctx context.Context, id string) (core.Share, error) {
 	var sh core.Share
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
 		var err error
-		sh, err = readShare(tx.Bucket(itemsBucket), id)
+		_, sh, err = readShare(tx.Bucket(itemsBucket), id)
 		return err
 	})
 	if err != nil {
@@ -206,12 +214,9 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 				if raw == nil {
 					return core.ErrInternal(nil, "share index entry %s of %s points to no share", sk, party)
 				}
-				var r shareRecord
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return core.ErrInternal(err, "share item %q is corrupt", itemKey)
-				}
-				shares = append(shares, r.share())
-				return nil
+				sh, err := decodeItem[storeitem.Share](raw, itemKey)
+				shares = append(shares, sh)
+				return err
 			})
 		return err
 	})
@@ -235,7 +240,7 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 	revoked := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		sh, err := readShare(items, id)
+		r, sh, err := readShare(items, id)
 		if err == nil && sh.PatientID != patientID {
 			err = core.ErrNotFound("share %s not found", id)
 		}
@@ -248,8 +253,8 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		sh.Status, sh.RevokedAt, sh.RevokedBy, sh.RevokeReason = core.ShareRevoked, at.UTC(), rec.ActorID, reason
-		if err := putJSON(items, storekeys.ShareKey(id), shareRecordOf(sh)); err != nil {
+		r.Status, r.RevokedAt, r.RevokedBy, r.RevokeReason = string(core.ShareRevoked), storeitem.FormatTime(at), rec.ActorID, reason
+		if err := putJSON(items, storekeys.ShareKey(id), r); err != nil {
 			return err
 		}
 		if err := deleteDue(tx, core.DueShare, sh.ExpiresAt, storekeys.ShareKey(id)); err != nil {
@@ -274,27 +279,26 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, re
 	ak := storekeys.AccessKey(a.ID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		sh, err := readShare(items, a.ShareID)
+		r, sh, err := readShare(items, a.ShareID)
 		if err != nil {
 			return err
 		}
 		if err := sh.RefuseDevice(a.ProfessionalID, a.DeviceFingerprint, now); err != nil {
 			return err
 		}
-		bind := !slices.Contains(sh.Devices, a.DeviceFingerprint)
 		if items.Get(boltKey(ak)) != nil {
 			return core.ErrConflict("access %s exists", a.ID)
 		}
 		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		if bind {
-			sh.Devices = append(sh.Devices, a.DeviceFingerprint)
-			if err := putJSON(items, storekeys.ShareKey(sh.ID), shareRecordOf(sh)); err != nil {
+		if !slices.Contains(sh.Devices, a.DeviceFingerprint) {
+			r.Devices.Bind(a.DeviceFingerprint, now)
+			if err := putJSON(items, storekeys.ShareKey(sh.ID), r); err != nil {
 				return err
 			}
 		}
-		ar := accessRecordOf(a)
+		ar := storeitem.AccessOf(a)
 		ar.Score = 0 // a new access has no suspicion yet
 		return putJSON(items, ak, ar)
 	})
@@ -309,18 +313,15 @@ func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
 	if err := storekeys.CheckIDs(id); err != nil {
 		return core.Access{}, fmt.Errorf("get access %q: %w", id, err)
 	}
-	var r accessRecord
-	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.AccessKey(id), &r)
-		if err == nil && !found {
-			err = core.ErrNotFound("access %s not found", id)
-		}
+	var a core.Access
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		a, err = readItem[storeitem.Access](tx.Bucket(itemsBucket), storekeys.AccessKey(id), "access "+id)
 		return err
 	})
 	if err != nil {
 		return core.Access{}, fmt.Errorf("get access %s: %w", id, err)
 	}
-	return r.access(), nil
+	return a, nil
 }
 
 // AddSuspicion moves the access's suspicion score prev → next, with the audit
@@ -336,7 +337,7 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 	ak := storekeys.AccessKey(accessID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var r accessRecord
+		var r storeitem.Access
 		found, err := getJSON(items, ak, &r)
 		if err != nil {
 			return err
@@ -375,7 +376,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 	kk := storekeys.EphemeralKeyKey(k.ID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		sh, err := readShare(items, k.ShareID)
+		r, sh, err := readShare(items, k.ShareID)
 		if err != nil {
 			return err
 		}
@@ -391,11 +392,11 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		sh.ViewsUsed++
-		if err := putJSON(items, storekeys.ShareKey(sh.ID), shareRecordOf(sh)); err != nil {
+		r.ViewsUsed++
+		if err := putJSON(items, storekeys.ShareKey(sh.ID), r); err != nil {
 			return err
 		}
-		if err := putJSON(items, kk, ephemeralKeyRecordOf(k)); err != nil {
+		if err := putJSON(items, kk, storeitem.EphemeralKeyOf(k)); err != nil {
 			return err
 		}
 		return putDue(tx, core.DueKey, k.ExpiresAt, kk)
@@ -411,18 +412,15 @@ func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error
 	if err := storekeys.CheckIDs(id); err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("get key %q: %w", id, err)
 	}
-	var r ephemeralKeyRecord
-	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.EphemeralKeyKey(id), &r)
-		if err == nil && !found {
-			err = core.ErrNotFound("key %s not found", id)
-		}
+	var k core.EphemeralKey
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		k, err = readItem[storeitem.EphemeralKey](tx.Bucket(itemsBucket), storekeys.EphemeralKeyKey(id), "key "+id)
 		return err
 	})
 	if err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("get key %s: %w", id, err)
 	}
-	return r.key(), nil
+	return k, nil
 }
 
 // ClaimKey moves the stored key k.ID ISSUED → USED, once, with the audit
@@ -437,19 +435,14 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 	var out core.EphemeralKey
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var r ephemeralKeyRecord
-		found, err := getJSON(items, kk, &r)
+		stored, err := readItem[storeitem.EphemeralKey](items, kk, "key "+k.ID)
 		if err != nil {
 			return err
 		}
-		if !found {
-			return core.ErrNotFound("key %s not found", k.ID)
-		}
-		stored := r.key()
 		if err := stored.RefuseClaim(professionalID, k.ShareID, now); err != nil {
 			return err
 		}
-		sh, err := readShare(items, stored.ShareID)
+		_, sh, err := readShare(items, stored.ShareID)
 		if err != nil {
 			return err
 		}
@@ -461,7 +454,7 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 		}
 		stored.Status, stored.UsedAt = core.KeyUsed, now.UTC()
 		out = stored
-		return putJSON(items, kk, ephemeralKeyRecordOf(stored))
+		return putJSON(items, kk, storeitem.EphemeralKeyOf(stored))
 	})
 	if err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("claim key %s: %w", k.ID, err)
@@ -485,12 +478,9 @@ func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page)
 		var err error
 		next, err = scan(tx.Bucket(itemsBucket), storekeys.InboxPKPrefix+recipient, storekeys.InboxSKPrefix, after, true, pageLimit(page),
 			func(sk string, v []byte) error {
-				var r inboxRecord
-				if err := json.Unmarshal(v, &r); err != nil {
-					return core.ErrInternal(err, "inbox item %s of %s is corrupt", sk, recipient)
-				}
-				items = append(items, r.item())
-				return nil
+				it, err := decodeItem[storeitem.InboxItem](v, []byte(sk))
+				items = append(items, it)
+				return err
 			})
 		return err
 	})
@@ -513,22 +503,17 @@ func (s *Store) markInbox(ctx context.Context, recipient, id string, mark func(*
 	var out core.InboxItem
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var r inboxRecord
-		found, err := getJSON(items, k, &r)
-		if err != nil {
+		var err error
+		if out, err = readItem[storeitem.InboxItem](items, k, "notification "+id); err != nil {
 			return err
 		}
-		if !found {
-			return core.ErrNotFound("notification %s not found", id)
-		}
-		out = r.item()
 		mark(&out)
 		if out.Published {
 			if err := deleteDue(tx, core.DueNotification, out.CreatedAt, k); err != nil {
 				return err
 			}
 		}
-		return putJSON(items, k, inboxRecordOf(out))
+		return putJSON(items, k, storeitem.InboxItemOf(out))
 	})
 	return out, err
 }

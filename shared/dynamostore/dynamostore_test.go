@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
 )
@@ -308,13 +309,13 @@ func TestTimesSortAsStrings(t *testing.T) {
 	}
 	for _, a := range times {
 		for _, b := range times {
-			if got, want := strings.Compare(formatTime(a), formatTime(b)), a.Compare(b); got != want {
-				t.Errorf("compare %s and %s: strings say %d, times say %d", formatTime(a), formatTime(b), got, want)
+			if got, want := strings.Compare(storeitem.FormatTime(a), storeitem.FormatTime(b)), a.Compare(b); got != want {
+				t.Errorf("compare %s and %s: strings say %d, times say %d", storeitem.FormatTime(a), storeitem.FormatTime(b), got, want)
 			}
 		}
-		back, err := parseTime(formatTime(a))
+		back, err := storeitem.ParseTime(storeitem.FormatTime(a))
 		if err != nil || !back.Equal(a) || back.Location() != time.UTC {
-			t.Errorf("parseTime(formatTime(%v)) = %v, %v; want the same instant in UTC", a, back, err)
+			t.Errorf("storeitem.ParseTime(storeitem.FormatTime(%v)) = %v, %v; want the same instant in UTC", a, back, err)
 		}
 	}
 }

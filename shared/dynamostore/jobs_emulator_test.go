@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -247,7 +248,7 @@ func TestJobItemsOnEmulator(t *testing.T) {
 			t.Fatal(err)
 		}
 		it := e.rawItem(storekeys.WatermarkKey(core.DueUpload))
-		want := map[string]string{AttrPK: "JOB#upload", AttrSK: "WATERMARK", "kind": "upload", "at": formatTime(st0)}
+		want := map[string]string{AttrPK: "JOB#upload", AttrSK: "WATERMARK", "kind": "upload", "at": storeitem.FormatTime(st0)}
 		if diff := cmp.Diff(want, stringAttrs(it)); diff != "" {
 			t.Errorf("watermark item mismatch (-want +got):\n%s", diff)
 		}
@@ -260,7 +261,7 @@ func TestJobItemsOnEmulator(t *testing.T) {
 		}
 		it := e.rawItem(storekeys.DailyReportKey(day))
 		wantS(t, it, AttrPK, "REPORT#"+day.Format("2006-01-02"))
-		wantS(t, it, "day", formatTime(day))
+		wantS(t, it, "day", storeitem.FormatTime(day))
 		wantN(t, it, "sessions_created", 1<<40)
 		wantN(t, it, "chat_image_fetches", 7)
 		if it[AttrTTL] != nil || it[AttrTimeBucket] != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -414,7 +415,7 @@ func TestAbandonUploadAnswers(t *testing.T) {
 				if got, want := aws.ToString(in.ConditionExpression), "attribute_not_exists(#pk) OR (#status = :pending AND #window <= :now)"; got != want {
 					t.Errorf("condition: got %q, want %q", got, want)
 				}
-				if in.ExpressionAttributeNames["#window"] != attrUploadExpiresAt || in.ExpressionAttributeValues[":now"].(*types.AttributeValueMemberS).Value != formatTime(tc.now) {
+				if in.ExpressionAttributeNames["#window"] != attrUploadExpiresAt || in.ExpressionAttributeValues[":now"].(*types.AttributeValueMemberS).Value != storeitem.FormatTime(tc.now) {
 					t.Errorf("condition compares %v with %v, want upload_expires_at with now", in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 				}
 				if in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
@@ -540,7 +541,7 @@ func TestExpireShareWrites(t *testing.T) {
 	if diff := cmp.Diff(wantNames, u.ExpressionAttributeNames); diff != "" {
 		t.Errorf("names mismatch (-want +got):\n%s", diff)
 	}
-	for k, v := range map[string]string{":expired": "expired", ":active": "active", ":now": formatTime(now)} {
+	for k, v := range map[string]string{":expired": "expired", ":active": "active", ":now": storeitem.FormatTime(now)} {
 		if s, ok := u.ExpressionAttributeValues[k].(*types.AttributeValueMemberS); !ok || s.Value != v {
 			t.Errorf("%s is %#v, want %q", k, u.ExpressionAttributeValues[k], v)
 		}

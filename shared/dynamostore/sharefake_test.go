@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -157,7 +158,7 @@ func runCancellations(t *testing.T, n int, cases []cancelCase, call func(s *Stor
 
 func TestCreateShareCancellation(t *testing.T) {
 	head := headAV(t, "pat-1", 9, []byte("h9"))
-	idem, err := marshal(idempotencyItem{PK: "IDEM#pat-1", SK: "KEY#k", ShareID: "sh_0", RequestHash: []byte("hash-0")})
+	idem, err := marshal(idempotencyItem{keyed: keyed{PK: "IDEM#pat-1", SK: "KEY#k"}, IdempotencyClaim: storeitem.IdempotencyClaim{ShareID: "sh_0", RequestHash: []byte("hash-0")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRe
 			Item:                                idemAV,
 			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #expires <= :now"),
 			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#expires": attrClaimExpiresAt},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": avS(formatTime(sh.CreatedAt))},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": avTime(sh.CreatedAt)},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
 	}
@@ -299,7 +299,7 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 			"#bucket": AttrTimeBucket, "#timeat": AttrTimeAt, "#patient": attrPatientID,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":revoked": avS(string(core.ShareRevoked)), ":at": avS(formatTime(at)),
+			":revoked": avS(string(core.ShareRevoked)), ":at": avTime(at),
 			":by": avS(rec.ActorID), ":reason": avS(reason), ":patient": avS(patientID),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -387,7 +387,7 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, re
 			"#devices": attrDevices, "#fp": a.DeviceFingerprint, "#max": attrMaxDevices,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":active": avS(string(core.ShareActive)), ":now": avS(formatTime(now)), ":pro": avS(a.ProfessionalID),
+			":active": avS(string(core.ShareActive)), ":now": avTime(now), ":pro": avS(a.ProfessionalID),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
@@ -450,7 +450,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 			"#used": attrViewsUsed, "#max": attrMaxViews,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":active": avS(string(core.ShareActive)), ":now": avS(formatTime(now)), ":pro": avS(k.ProfessionalID),
+			":active": avS(string(core.ShareActive)), ":now": avTime(now), ":pro": avS(k.ProfessionalID),
 			":one": avN("1"),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -494,7 +494,7 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 	if err := storekeys.CheckIDs(k.ID, k.ShareID); err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("claim key %q: %w", k.ID, err)
 	}
-	nowS := avS(formatTime(now))
+	nowS := avTime(now)
 	claim := types.TransactWriteItem{Update: &types.Update{
 		TableName:        s.table,
 		Key:              keyItem(storekeys.EphemeralKeyKey(k.ID)),

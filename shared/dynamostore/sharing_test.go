@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -462,7 +463,7 @@ func TestShareItemsOnEmulator(t *testing.T) {
 		e.create(withKey)
 		idem, _ := e.s.get(ctx, storekeys.IdempotencyKey("pat-1", "idem-1"))
 		wantN(t, idem, AttrTTL, epochCeil(withKey.CreatedAt.Add(core.IdempotencyTTL)))
-		wantS(t, idem, attrClaimExpiresAt, formatTime(withKey.CreatedAt.Add(core.IdempotencyTTL)))
+		wantS(t, idem, attrClaimExpiresAt, storeitem.FormatTime(withKey.CreatedAt.Add(core.IdempotencyTTL)))
 	})
 
 	t.Run("devices", func(t *testing.T) {

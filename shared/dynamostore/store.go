@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -148,7 +149,7 @@ func (s *Store) readyUpdate(k storekeys.Key, observed core.BlobInfo, now time.Ti
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":ready":   avS(string(core.StatusReady)),
 			":pending": avS(string(core.StatusPending)),
-			":now":     avS(formatTime(now)),
+			":now":     avTime(now),
 			":size":    avN(strconv.FormatInt(observed.Size, 10)),
 			":sha":     avB(observed.SHA256),
 		},
@@ -599,7 +600,7 @@ func (s *Store) auditWrites(rec core.AuditRecord) ([]types.TransactWriteItem, er
 		return nil, err
 	}
 	hk := storekeys.AuditHeadKey(rec.PatientID)
-	headItemAV, err := marshal(headItem{PK: hk.PK, SK: hk.SK, Seq: rec.Seq, Hash: rec.Hash})
+	headItemAV, err := marshal(headItem{keysOf(hk), storeitem.HeadOf(rec)})
 	if err != nil {
 		return nil, err
 	}
