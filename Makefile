@@ -17,7 +17,7 @@ EMULATORS := localstack/emulators.sh
 PKGS      ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench bench-coldstart clean web-test fuzz fuzz-smoke
+.PHONY: run test test-unit test-aws tools doc-tools build build-cli lint bench bench-coldstart clean web web-test web-browser screenshots fuzz fuzz-smoke
 
 run: ## serve the embedded default with demo identities
 	$(GO) run ./cmd/medshare serve --addr $(ADDR) --data-dir $(DATA_DIR) --demo
@@ -29,7 +29,7 @@ RACE_PKGS := $$($(GO) list ./... | grep -v '/infra')
 # jsii warns on every synthesis that Node 20 is past its end of life.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-test: lint tools doc-tools ## every test: gofmt, go vet, then go test -race once with the AWS emulators up, the fuzz targets briefly, the CDK app's tests, and the TypeScript client's
+test: lint tools doc-tools web-browser ## every test: gofmt, go vet, then go test -race once with the AWS emulators up, the fuzz targets briefly, the CDK app's tests, the TypeScript client's, and the portals' in Chromium
 	$(call with-emulators,$(RACE_PKGS))
 	@$(MAKE) --no-print-directory fuzz-smoke
 	$(GO) test -count=1 ./infra/...
@@ -136,18 +136,42 @@ bench-coldstart: tools ## cold-start ratio to a hello world and arm64 sizes of e
 	$(GO) run ./cmd/medshare bench coldstart --runs $(RUNS)
 
 clean:
-	rm -rf $(DIST) bin web/client/build
+	rm -rf $(DIST) bin web/client/build web/portal/build
 
-# The TypeScript client (web/client, @medshare/client). Its dependencies are
+# The TypeScript client (web/client, @medshare/client) and the portals
+# (web/portal), whose built bundle web/dist is committed and embedded into
+# medshare (web/web.go), so `make run` needs only Go. Their dependencies are
 # pinned by web/package-lock.json and installed with npm ci into
-# web/node_modules on first use, and again whenever the lockfile changes. The
-# tests build the Go binaries they need and start their own medshare serve.
+# web/node_modules on first use, and again whenever the lockfile changes.
+# The tests build the Go binaries they need and start their own medshare
+# serve; the portals' tests drive Debian's Chromium with playwright-core.
 WEB_MODULES := web/node_modules/.package-lock.json
 
-web-test: $(WEB_MODULES) ## the TypeScript client's tests (tsc strict, then node --test against a real medshare serve)
-	cd web && npm test --workspace client
+web: $(WEB_MODULES) ## rebuild the portals' bundle into web/dist (esbuild, reproducible; commit the result)
+	cd web && npm run dist
 
-$(WEB_MODULES): web/package-lock.json web/package.json web/client/package.json
+web-test: $(WEB_MODULES) web-browser ## the TypeScript client's tests, then the portals' (bundle, sign-in, and every view in Chromium)
+	cd web && npm test --workspace client
+	cd web && npm test --workspace portal
+
+screenshots: $(WEB_MODULES) web-browser ## run the portals' browser tests, writing the README's screenshots into docs/screenshots (commit them)
+	cd web && MEDSHARE_SCREENSHOTS_DIR=docs/screenshots npm test --workspace portal
+
+# Debian's Chromium for the portals' browser tests ($$MEDSHARE_CHROMIUM, or
+# chromium on the PATH). On Debian as root (CI), install it with a font from
+# the release's archive; elsewhere, say what to install and fail. No browser
+# is ever downloaded from anywhere else.
+web-browser: ## check for Chromium, and install it with apt-get when missing (root on Debian)
+	@if [ -n "$$MEDSHARE_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing chromium (the portals' browser tests need it)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; \
+	else \
+	  echo "make: chromium not found: install it (Debian: apt-get install -y chromium), or set MEDSHARE_CHROMIUM" >&2; exit 1; \
+	fi
+
+$(WEB_MODULES): web/package-lock.json web/package.json web/client/package.json web/portal/package.json
 	@command -v node >/dev/null && command -v npm >/dev/null || \
 	  { echo "make: the web tests need Node.js 20 or later and npm (apt-get install -y nodejs npm)" >&2; exit 1; }
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \

@@ -48,8 +48,8 @@ type function struct {
 // gateway invokes each operation's function under its emulator.
 type gateway map[string]*function
 
-func (g gateway) Handle(ctx context.Context, op string, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	resp, err := g[op].invokeErr(ev)
+func (g gateway) Handle(ctx context.Context, route httpapi.Route, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	resp, err := g[route.Op].invokeErr(ev)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{StatusCode: 502, Body: `{"error":{"code":"internal","message":"bad gateway","request_id":""}}`}
 	}
@@ -236,13 +236,11 @@ func send(t *testing.T, up map[string]any, data []byte) int {
 	return resp.StatusCode
 }
 
-// TestFunctionsUnderRuntimeEmulator builds every function's bootstrap, runs
-// each under the Lambda Runtime Interface Emulator with the emulators'
-// endpoints in its environment, invokes it with its sample event, then drives
-// the sharing and chat-image flows and the scheduled jobs through the
-// functions: real Lambda runtimes, real SigV4, real presigned URLs.
-func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
-	rie := awstest.RIE(t)
+// onEmulators bootstraps fresh resources on the emulators (path-style S3)
+// and returns the clients, the resources' settings and a runtime of the AWS
+// adapters built on them.
+func onEmulators(t *testing.T) (awsruntime.Clients, awsruntime.Settings, *awsruntime.Runtime) {
+	t.Helper()
 	cfg := awstest.Config(t)
 	clients := awsruntime.NewClients(cfg, true)
 	s, err := awsruntime.Bootstrap(context.Background(), clients, cfg.Region, awsruntime.BootstrapNames{
@@ -257,26 +255,13 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := buildAll(t)
-	env := []string{"MEDSHARE_BACKEND=aws", "MEDSHARE_S3_PATH_STYLE=true"}
-	for k, v := range s.Env() {
-		env = append(env, k+"="+v)
-	}
-	fns := map[string]*function{}
-	for _, r := range httpapi.Routes {
-		fns[r.Op] = start(t, rie, bin, r.Op, env)
-		t.Logf("cold start of %s under the emulator: %v", r.Op, fns[r.Op].coldStart.Round(time.Millisecond))
-	}
+	return clients, s, rt
+}
 
-	for _, j := range jobs.Jobs {
-		fns[j.Name] = startJob(t, rie, bin, j.Name, env)
-		t.Logf("cold start of %s under the emulator: %v", j.Name, fns[j.Name].coldStart.Round(time.Millisecond))
-	}
-
-	// Seed just before the samples run, after the slow part (building and
-	// starting every function): the sample key lives 60 seconds, so it must
-	// not be created minutes before signed-url claims it.
-	target := samples.Target{
+// sampleTarget seeds the samples through rt, uploading with the presigned
+// URLs.
+func sampleTarget(t *testing.T, rt *awsruntime.Runtime) samples.Target {
+	return samples.Target{
 		Service: rt.Service, Store: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
 		Put: func(up core.Upload, data []byte) error {
 			h := map[string]any{}
@@ -289,6 +274,61 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 			return nil
 		},
 	}
+}
+
+// chatCDNSecret is the ARN of the chat CDN's signing key in chatCDN's
+// Secrets Manager.
+const chatCDNSecret = "arn:aws:secretsmanager:us-east-1:000000000000:secret:medshare-cdn-key-AbCdEf"
+
+// chatCDN makes a CloudFront signing key, stores it as the stack does in a
+// Secrets Manager stand-in on loopback (no emulator serves Secrets
+// Manager), and returns the environment that makes chat-signed-url sign
+// with it: the distribution's domain, the secret and the stand-in's
+// endpoint.
+func chatCDN(t *testing.T) (map[string]string, *rsa.PrivateKey, *awstest.SecretsManager) {
+	t.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, cdnblob.KeyBits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := cdnblob.SigningKey{KeyPairID: "K2JCJMDEHXQW5F", PrivateKey: priv}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := awstest.NewSecretsManager(t)
+	sm.Set(chatCDNSecret, string(secret))
+	return map[string]string{cdnblob.EnvDomain: "d111111abcdef8.cloudfront.net", cdnblob.EnvKeySecret: chatCDNSecret,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL}, priv, sm
+}
+
+// TestFunctionsUnderRuntimeEmulator builds every function's bootstrap, runs
+// each under the Lambda Runtime Interface Emulator with the emulators'
+// endpoints in its environment, invokes it with its sample event, then drives
+// the sharing and chat-image flows and the scheduled jobs through the
+// functions: real Lambda runtimes, real SigV4, real presigned URLs.
+func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
+	rie := awstest.RIE(t)
+	clients, s, rt := onEmulators(t)
+	bin := buildAll(t)
+	env := []string{"MEDSHARE_BACKEND=aws", "MEDSHARE_S3_PATH_STYLE=true"}
+	for k, v := range s.Env() {
+		env = append(env, k+"="+v)
+	}
+	fns := map[string]*function{}
+	for _, r := range httpapi.Routes() {
+		fns[r.Op] = start(t, rie, bin, r.Op, env)
+		t.Logf("cold start of %s under the emulator: %v", r.Op, fns[r.Op].coldStart.Round(time.Millisecond))
+	}
+
+	for _, j := range jobs.Jobs {
+		fns[j.Name] = startJob(t, rie, bin, j.Name, env)
+		t.Logf("cold start of %s under the emulator: %v", j.Name, fns[j.Name].coldStart.Round(time.Millisecond))
+	}
+
+	// Seed just before the samples run, after the slow part (building and
+	// starting every function): the sample key lives 60 seconds, so it must
+	// not be created minutes before signed-url claims it.
+	target := sampleTarget(t, rt)
 	if err := samples.Seed(context.Background(), target); err != nil {
 		t.Fatal(err)
 	}
@@ -486,21 +526,13 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		// bootstrap, with the distribution's domain and the signing key's
 		// secret in its environment. No emulator serves Secrets Manager, so
 		// the key comes from one on loopback (awstest.SecretsManager).
-		priv, err := rsa.GenerateKey(rand.Reader, cdnblob.KeyBits)
-		if err != nil {
-			t.Fatal(err)
+		vars, priv, sm := chatCDN(t)
+		cdnEnv := append([]string{}, env...)
+		for k, v := range vars {
+			cdnEnv = append(cdnEnv, k+"="+v)
 		}
-		secret, err := cdnblob.SigningKey{KeyPairID: "K2JCJMDEHXQW5F", PrivateKey: priv}.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		const arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:medshare-cdn-key-AbCdEf"
-		sm := awstest.NewSecretsManager(t)
-		sm.Set(arn, string(secret))
-		cdnEnv := append(append([]string{}, env...), cdnblob.EnvDomain+"=d111111abcdef8.cloudfront.net",
-			cdnblob.EnvKeySecret+"="+arn, "AWS_ENDPOINT_URL_SECRETS_MANAGER="+sm.URL)
 		cdn := start(t, rie, bin, "chat-signed-url", cdnEnv)
-		if got := sm.Calls(); len(got) != 1 || got[0] != "GetSecretValue "+arn {
+		if got := sm.Calls(); len(got) != 1 || got[0] != "GetSecretValue "+chatCDNSecret {
 			t.Errorf("cold start read %v from Secrets Manager, want the secret once", got)
 		}
 
@@ -558,7 +590,7 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		}
 		var got []string
 		for _, r := range recs {
-			if r.Action == "chat_image.signed_url" && r.ResourceID == id {
+			if r.Action == core.AuditChatImageSignedURL && r.ResourceID == id {
 				got = append(got, r.ActorID+" "+r.Outcome)
 			}
 		}

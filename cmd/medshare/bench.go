@@ -53,7 +53,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *only != "" {
 		fns = nil
 		for _, f := range strings.Split(*only, ",") {
-			if _, ok := lambdafn.Uses[f]; !ok {
+			if _, ok := lambdafn.Uses(f); !ok {
 				return fmt.Errorf("bench coldstart: %q is not a function", f)
 			}
 			fns = append(fns, f)

@@ -23,6 +23,7 @@ import (
 	"github.com/medshare/medshare/shared/awstest"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devauth"
+	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/lambdafn"
 	"github.com/medshare/medshare/shared/lambdafn/wired"
 	"github.com/medshare/medshare/shared/localserver"
@@ -80,7 +81,8 @@ type functions struct {
 	errs   []error
 }
 
-func (f *functions) Handle(ctx context.Context, op string, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+func (f *functions) Handle(ctx context.Context, route httpapi.Route, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	op := route.Op
 	f.mu.Lock()
 	h, ok := f.built[op]
 	if !ok {

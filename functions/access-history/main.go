@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpAccessHistory, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteAccessHistory, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "access-history", "error", err)
 		os.Exit(1)

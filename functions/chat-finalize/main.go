@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpChatFinalize, os.Getenv, s3fn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteChatFinalize, os.Getenv, s3fn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "chat-finalize", "error", err)
 		os.Exit(1)

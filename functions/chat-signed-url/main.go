@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpChatSignedURL, os.Getenv, s3fn.Link, cdnfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteChatSignedURL, os.Getenv, s3fn.Link, cdnfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "chat-signed-url", "error", err)
 		os.Exit(1)

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpChatUpload, os.Getenv, s3fn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteChatUpload, os.Getenv, s3fn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "chat-upload", "error", err)
 		os.Exit(1)

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpCreateSession, os.Getenv, snsfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteCreateSession, os.Getenv, snsfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "create-session", "error", err)
 		os.Exit(1)

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpDeletePhoto, os.Getenv, s3fn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteDeletePhoto, os.Getenv, s3fn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "delete-photo", "error", err)
 		os.Exit(1)

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpFinalizeUpload, os.Getenv, s3fn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteFinalizeUpload, os.Getenv, s3fn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "finalize-upload", "error", err)
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpGetSession, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteGetSession, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "get-session", "error", err)
 		os.Exit(1)

@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpHealth, os.Getenv, s3fn.Link, kmsfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteHealth, os.Getenv, s3fn.Link, kmsfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "health", "error", err)
 		os.Exit(1)

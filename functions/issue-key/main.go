@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpIssueKey, os.Getenv, kmsfn.Link, snsfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteIssueKey, os.Getenv, kmsfn.Link, snsfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "issue-key", "error", err)
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpListChatImages, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteListChatImages, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "list-chat-images", "error", err)
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpListNotifications, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteListNotifications, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "list-notifications", "error", err)
 		os.Exit(1)

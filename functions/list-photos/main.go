@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpListPhotos, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteListPhotos, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "list-photos", "error", err)
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpListSessions, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteListSessions, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "list-sessions", "error", err)
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpMarkNotificationRead, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteMarkNotificationRead, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "mark-notification-read", "error", err)
 		os.Exit(1)

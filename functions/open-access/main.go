@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpOpenAccess, os.Getenv, snsfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteOpenAccess, os.Getenv, snsfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "open-access", "error", err)
 		os.Exit(1)

@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpPhotoKey, os.Getenv, s3fn.Link, kmsfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RoutePhotoKey, os.Getenv, s3fn.Link, kmsfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "photo-key", "error", err)
 		os.Exit(1)

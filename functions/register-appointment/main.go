@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpRegisterAppointment, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteRegisterAppointment, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "register-appointment", "error", err)
 		os.Exit(1)

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpReportActivity, os.Getenv, snsfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteReportActivity, os.Getenv, snsfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "report-activity", "error", err)
 		os.Exit(1)

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpRevokeSession, os.Getenv, snsfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteRevokeSession, os.Getenv, snsfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "revoke-session", "error", err)
 		os.Exit(1)

@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpSignedURL, os.Getenv, s3fn.Link, snsfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteSignedURL, os.Getenv, s3fn.Link, snsfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "signed-url", "error", err)
 		os.Exit(1)

@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpUploadPresign, os.Getenv, s3fn.Link, kmsfn.Link)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteUploadPresign, os.Getenv, s3fn.Link, kmsfn.Link)
 	if err != nil {
 		slog.Error("cold start failed", "function", "upload-presign", "error", err)
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.OpVerifyAudit, os.Getenv)
+	h, err := lambdafn.Build(context.Background(), httpapi.RouteVerifyAudit, os.Getenv)
 	if err != nil {
 		slog.Error("cold start failed", "function", "verify-audit", "error", err)
 		os.Exit(1)

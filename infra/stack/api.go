@@ -98,7 +98,7 @@ type API struct {
 // Roles returns the roles of the route table, each a user pool group.
 func Roles() []core.Role {
 	var roles []core.Role
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		for _, role := range r.Roles {
 			if !slices.Contains(roles, role) {
 				roles = append(roles, role)
@@ -199,7 +199,7 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 	}
 	a.HTTPAPI = awsapigatewayv2.NewHttpApi(c, jsii.String("Http"), &awsapigatewayv2.HttpApiProps{
 		ApiName:            jsii.String(p.Config.StackName),
-		Description:        jsii.String("MedShare HTTP API (routes from httpapi.Routes)"),
+		Description:        jsii.String("MedShare HTTP API (routes from httpapi.Routes())"),
 		CreateDefaultStage: jsii.Bool(false),
 		CorsPreflight:      cors,
 	})
@@ -227,7 +227,7 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 	})
 
 	routeSettings := map[string]any{}
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		fn := p.Functions.ByName[r.Op].Fn
 		integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(pascal(r.Op)+"Integration"), fn,
 			&awsapigatewayv2integrations.HttpLambdaIntegrationProps{

@@ -16,6 +16,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/medshare/medshare/shared/cdnblob"
+	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 // ChatCDNFunction is the one function that signs chat images' CloudFront
@@ -24,7 +25,7 @@ const ChatCDNFunction = "chat-signed-url"
 
 // ChatCDNProps are what the chat images' distribution serves and signs for.
 type ChatCDNProps struct {
-	Bucket  awss3.Bucket // the objects' bucket; the distribution reads ChatPrefix only
+	Bucket  awss3.Bucket // the objects' bucket; the distribution reads lambdafn.ChatPrefix only
 	DataKey awskms.Key   // the bucket's encryption key
 	// AccessLogs receives the log bucket's own server access logs.
 	AccessLogs awss3.IBucket
@@ -38,7 +39,7 @@ type ChatCDNProps struct {
 
 // ChatCDN serves chat images through CloudFront (issue 14 §4): a
 // distribution in front of the private bucket that reads, with origin
-// access control, only the objects under ChatPrefix (its origin path) and
+// access control, only the objects under lambdafn.ChatPrefix (its origin path) and
 // serves only requests signed by a key of its key group; the secret that
 // holds the signing key, encrypted with a key of its own, readable by the
 // signer only; and the distribution's access logs. Photos' ciphertexts stay
@@ -139,7 +140,7 @@ func NewChatCDN(scope constructs.Construct, id string, p ChatCDNProps) *ChatCDN 
 	})
 	// The origin is a reference to the bucket, so that the CDK's own grant
 	// (every object, and the data key for every distribution of the
-	// account) is not added; the grants below are scoped to ChatPrefix and
+	// account) is not added; the grants below are scoped to lambdafn.ChatPrefix and
 	// to this distribution.
 	ref := awss3.Bucket_FromBucketAttributes(c, jsii.String("ObjectsRef"), &awss3.BucketAttributes{
 		BucketArn:                p.Bucket.BucketArn(),
@@ -148,7 +149,7 @@ func NewChatCDN(scope constructs.Construct, id string, p ChatCDNProps) *ChatCDN 
 	})
 	origin := awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(ref, &awscloudfrontorigins.S3BucketOriginWithOACProps{
 		OriginAccessControl: oac,
-		OriginPath:          jsii.String("/" + strings.TrimSuffix(ChatPrefix, "/")),
+		OriginPath:          jsii.String("/" + strings.TrimSuffix(lambdafn.ChatPrefix, "/")),
 	})
 	cdn.Distribution = awscloudfront.NewDistribution(c, jsii.String("Distribution"), &awscloudfront.DistributionProps{
 		Comment: jsii.String("MedShare chat images (signed URLs only)"),
@@ -177,7 +178,7 @@ func NewChatCDN(scope constructs.Construct, id string, p ChatCDNProps) *ChatCDN 
 		Sid:        jsii.String("ChatImagesThroughTheDistributionOnly"),
 		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudfront.amazonaws.com"), nil)},
 		Actions:    jsii.Strings("s3:GetObject"),
-		Resources:  jsii.Strings(*p.Bucket.ArnForObjects(jsii.String(ChatPrefix + "*"))),
+		Resources:  jsii.Strings(*p.Bucket.ArnForObjects(jsii.String(lambdafn.ChatPrefix + "*"))),
 		Conditions: &map[string]any{"StringEquals": map[string]any{"AWS:SourceArn": distributionArn}},
 	}))
 	// S3 decrypts the object with CloudFront's permission. The key policy

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/cdnblob"
+	"github.com/medshare/medshare/shared/lambdafn"
 	"github.com/medshare/medshare/shared/portal"
 )
 
@@ -114,8 +115,8 @@ func TestChatCDN(t *testing.T) {
 		if got := s.render(o["DomainName"]); got != "bucket" {
 			t.Errorf("origin %s, want the objects' bucket", got)
 		}
-		if o["OriginPath"] != "/"+strings.TrimSuffix(ChatPrefix, "/") {
-			t.Errorf("origin path %v, want /%s: no other prefix is reachable", o["OriginPath"], strings.TrimSuffix(ChatPrefix, "/"))
+		if o["OriginPath"] != "/"+strings.TrimSuffix(lambdafn.ChatPrefix, "/") {
+			t.Errorf("origin path %v, want /%s: no other prefix is reachable", o["OriginPath"], strings.TrimSuffix(lambdafn.ChatPrefix, "/"))
 		}
 		if got := s.render(o["OriginAccessControlId"]); got != oacID {
 			t.Errorf("origin access control %s, want %s", got, oacID)
@@ -156,7 +157,7 @@ func TestChatCDN(t *testing.T) {
 					s.render(st["Resource"])+" "+s.conditions(st["Condition"]))
 			}
 		}
-		want := []string{"cloudfront.amazonaws.com s3:GetObject bucket/" + ChatPrefix + "* StringEquals{AWS:SourceArn=arn:${Partition}:cloudfront::${AccountId}:distribution/" + distID + "}"}
+		want := []string{"cloudfront.amazonaws.com s3:GetObject bucket/" + lambdafn.ChatPrefix + "* StringEquals{AWS:SourceArn=arn:${Partition}:cloudfront::${AccountId}:distribution/" + distID + "}"}
 		if diff := cmp.Diff(want, allows); diff != "" {
 			t.Errorf("object bucket policy's Allow statements (-want +got):\n%s", diff)
 		}

@@ -8,21 +8,21 @@ import (
 )
 
 // TestFunctionsLinkWhatTheirRolesAllow: lambdafn.Uses (the AWS clients each
-// function links) and Permissions() (what each function's role may call)
+// function links) and lambdafn.Permissions() (what each function's role may call)
 // are read from the same code; they must agree. A function links S3 exactly
 // when its role may touch an object or the bucket, KMS exactly when it may
 // wrap, unwrap or describe the data key, SNS exactly when it may publish,
 // and the CDN's Secrets Manager client exactly when it is the chat CDN's
 // signer.
 func TestFunctionsLinkWhatTheirRolesAllow(t *testing.T) {
-	perms := Permissions()
+	perms := lambdafn.Permissions()
 	for _, name := range FunctionNames() {
 		a, ok := perms[name]
 		if !ok {
 			t.Errorf("%s has no permissions", name)
 			continue
 		}
-		uses, ok := lambdafn.Uses[name]
+		uses, ok := lambdafn.Uses(name)
 		if !ok {
 			t.Errorf("%s is not in lambdafn.Uses", name)
 			continue
@@ -38,7 +38,7 @@ func TestFunctionsLinkWhatTheirRolesAllow(t *testing.T) {
 			}
 		}
 	}
-	if len(lambdafn.Uses) != len(FunctionNames()) {
-		t.Errorf("lambdafn.Uses has %d functions, the stack %d", len(lambdafn.Uses), len(FunctionNames()))
+	if n := len(lambdafn.Permissions()); n != len(FunctionNames()) {
+		t.Errorf("lambdafn.Permissions has %d functions, the stack %d", n, len(FunctionNames()))
 	}
 }

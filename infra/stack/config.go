@@ -26,8 +26,7 @@ import (
 
 	"github.com/aws/constructs-go/constructs/v10"
 
-	"github.com/medshare/medshare/shared/httpapi"
-	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 // The context keys the app reads (cdk.json, or `-c key=value`).
@@ -279,18 +278,10 @@ func publicKeyFingerprint(p string) (string, error) {
 }
 
 // FunctionNames lists every function of the stack: one per route of the route
-// table, then one per scheduled job. Each name is also the function's
-// directory under functions/ and under the asset directory.
-func FunctionNames() []string {
-	var names []string
-	for _, r := range httpapi.Routes {
-		names = append(names, r.Op)
-	}
-	for _, j := range jobs.Jobs {
-		names = append(names, j.Name)
-	}
-	return names
-}
+// table, then one per scheduled job (lambdafn.Names, the names of
+// lambdafn.Permissions). Each name is also the function's directory under
+// functions/ and under the asset directory.
+func FunctionNames() []string { return lambdafn.Names() }
 
 // CheckAssets reports the functions whose bootstrap is missing from dir.
 func CheckAssets(dir string) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 // FunctionsProps are what the functions use.
@@ -51,7 +52,7 @@ type Function struct {
 // Functions is one function per operation of the route table and per
 // scheduled job: provided.al2023 on arm64, the `bootstrap` that `make
 // build` writes, the environment awsruntime reads, and a role that allows
-// exactly the calls of Permissions() on the resources they touch.
+// exactly the calls of lambdafn.Permissions() on the resources they touch.
 type Functions struct {
 	constructs.Construct
 	ByName map[string]*Function
@@ -76,7 +77,7 @@ const (
 func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Functions {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	fs := &Functions{Construct: c, ByName: map[string]*Function{}}
-	perms := Permissions()
+	perms := lambdafn.Permissions()
 	env := &map[string]*string{
 		awsruntime.EnvTable:    p.Table.TableName(),
 		awsruntime.EnvBucket:   p.Bucket.BucketName(),
@@ -96,7 +97,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 	for _, name := range FunctionNames() {
 		access, ok := perms[name]
 		if !ok {
-			panic(fmt.Sprintf("function %s has no entry in Permissions()", name))
+			panic(fmt.Sprintf("function %s has no entry in lambdafn.Permissions()", name))
 		}
 		_, isJob := jobs.ByName(name)
 		id := pascal(name)
@@ -156,7 +157,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 // the one resource it touches, KMS use through a service bound to that
 // resource by the service's encryption context, and the function's own log
 // group.
-func statements(a Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.PolicyStatement {
+func statements(a lambdafn.Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.PolicyStatement {
 	var out []awsiam.PolicyStatement
 	allow := func(actions []string, resources []string, cond map[string]any) {
 		props := &awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
@@ -193,7 +194,7 @@ func statements(a Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.Pol
 		for _, ix := range sorted(a.Indexes) {
 			arns = append(arns, *p.Table.TableArn()+"/index/"+ix)
 		}
-		allow([]string{query}, arns, nil)
+		allow([]string{lambdafn.DynamoQuery}, arns, nil)
 	}
 	if len(a.Table) > 0 || len(a.Indexes) > 0 {
 		// DynamoDB decrypts the table key with the caller's permission.
@@ -222,7 +223,7 @@ func statements(a Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.Pol
 		}
 	}
 	if a.ListBucket {
-		// On the bucket, with no s3:prefix condition (see Access.ListBucket).
+		// On the bucket, with no s3:prefix condition (see lambdafn.Access.ListBucket).
 		allow([]string{"s3:ListBucket"}, []string{bucketArn}, nil)
 	}
 	if a.Wrap {
@@ -251,8 +252,8 @@ func statements(a Access, logs awslogs.LogGroup, p FunctionsProps) *[]awsiam.Pol
 
 // Roles returns the roles of the functions whose access satisfies pred, in
 // the order of FunctionNames().
-func (fs *Functions) Roles(pred func(Access) bool) []awsiam.IRole {
-	perms := Permissions()
+func (fs *Functions) Roles(pred func(lambdafn.Access) bool) []awsiam.IRole {
+	perms := lambdafn.Permissions()
 	var out []awsiam.IRole
 	for _, name := range FunctionNames() {
 		if pred(perms[name]) {

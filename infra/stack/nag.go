@@ -9,6 +9,7 @@ import (
 
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 // Suppression is one cdk-nag finding the stack accepts: the rule, the
@@ -66,7 +67,7 @@ var (
 	whyDeployObjects = "Object ARNs: the portal's deployment reads its source zips from the CDK assets bucket (keys are content " +
 		"hashes fixed at synth, also for index.html and config.json, which carry deploy-time values) and writes and prunes the " +
 		"bundle's files in the portal bucket; each statement names one bucket and only the calls aws s3 sync makes."
-	whyPublicHealth = "GET /health is public by design (httpapi.Routes: no roles): it answers only whether the " +
+	whyPublicHealth = "GET /health is public by design (httpapi.Routes(): no roles): it answers only whether the " +
 		"dependencies respond, reads no caller data, and load balancers and uptime checks carry no token."
 )
 
@@ -76,7 +77,7 @@ func Suppressions() []Suppression {
 		{"HIPAA.Security-LambdaInsideVPC", "every function", whyNoVPC},
 		{"HIPAA.Security-LambdaConcurrency", "every function", whyNoReservedConcurrency},
 		{"HIPAA.Security-LambdaDLQ", "the API functions", whyNoAPIDLQ},
-		{"AwsSolutions-IAM5", "the object-prefix ARNs (" + PhotoPrefix + "*, " + ChatPrefix + "*) in function policies", whyObjectPrefix},
+		{"AwsSolutions-IAM5", "the object-prefix ARNs (" + lambdafn.PhotoPrefix + "*, " + lambdafn.ChatPrefix + "*) in function policies", whyObjectPrefix},
 		{"HIPAA.Security-S3BucketReplicationEnabled", "both buckets", whyNoReplication},
 		{"HIPAA.Security-S3DefaultEncryptionKMS", "the access-log bucket", whyLogBucketSSES3},
 		{"AwsSolutions-IAM4", "the AWS Backup role (AWSBackupServiceRolePolicyForBackup)", whyBackupServicePolicy},
@@ -107,7 +108,7 @@ func suppression(id, reason string, appliesTo ...any) *cdknag.NagPackSuppression
 // never on the whole stack: a new resource is checked in full.
 func suppress(s *Stack) {
 	objectARN := "/^Resource::<" + regexp.QuoteMeta("Storage") + "Objects[0-9A-F]{8}\\.Arn>\\/(" +
-		regexp.QuoteMeta(strings.TrimSuffix(PhotoPrefix, "/")) + "|" + regexp.QuoteMeta(strings.TrimSuffix(ChatPrefix, "/")) + ")\\/\\*$/"
+		regexp.QuoteMeta(strings.TrimSuffix(lambdafn.PhotoPrefix, "/")) + "|" + regexp.QuoteMeta(strings.TrimSuffix(lambdafn.ChatPrefix, "/")) + ")\\/\\*$/"
 	for _, name := range FunctionNames() {
 		f := s.Functions.ByName[name]
 		list := []*cdknag.NagPackSuppression{
@@ -118,7 +119,7 @@ func suppress(s *Stack) {
 			list = append(list, suppression("HIPAA.Security-LambdaDLQ", whyNoAPIDLQ))
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(f.Fn, &list, jsii.Bool(false))
-		a := Permissions()[name]
+		a := lambdafn.Permissions()[name]
 		if len(a.Read)+len(a.Write)+len(a.Delete) > 0 {
 			cdknag.NagSuppressions_AddResourceSuppressions(f.Policy, &[]*cdknag.NagPackSuppression{
 				suppression("AwsSolutions-IAM5", whyObjectPrefix, cdknag.RegexAppliesTo{Regex: jsii.String(objectARN)}),
@@ -137,7 +138,7 @@ func suppress(s *Stack) {
 			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"),
 	}, jsii.Bool(false))
 	suppressPortal(s)
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		if r.Public() {
 			cdknag.NagSuppressions_AddResourceSuppressions(s.API.Routes[r.Op], &[]*cdknag.NagPackSuppression{
 				suppression("AwsSolutions-APIG4", whyPublicHealth),

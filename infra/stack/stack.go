@@ -11,6 +11,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/medshare/medshare/shared/cdnblob"
+	"github.com/medshare/medshare/shared/lambdafn"
 )
 
 // FeatureFlags are the CDK feature flags the stack is written for; NewApp
@@ -96,8 +97,8 @@ func New(app awscdk.App, cfg Config) (*Stack, error) {
 	// Only the function that wraps photo keys may Encrypt under their
 	// context, only the one that unwraps them may Decrypt.
 	s.Keys.RestrictPhotoContext(
-		s.Functions.Roles(func(a Access) bool { return a.Wrap }),
-		s.Functions.Roles(func(a Access) bool { return a.Unwrap }))
+		s.Functions.Roles(func(a lambdafn.Access) bool { return a.Wrap }),
+		s.Functions.Roles(func(a lambdafn.Access) bool { return a.Unwrap }))
 	s.Jobs.Schedule(s.Functions)
 	// The portal comes before the API and the chat CDN, whose CORS (and
 	// the API's authorizer) name it, and is configured after them, with

@@ -24,6 +24,7 @@ import (
 	"github.com/medshare/medshare/shared/dynamostore"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
+	"github.com/medshare/medshare/shared/lambdafn"
 	"github.com/medshare/medshare/shared/s3blob"
 )
 
@@ -501,8 +502,8 @@ func testData(t *testing.T, s *synthesized) {
 		"DeletionProtectionEnabled": true,
 	})
 	// The cleanup index is the time index of the schema.
-	if !strings.Contains(strings.Join(gotGSI, "\n"), TimeIndex()+" ") {
-		t.Errorf("time index %q is not an index of the table: %v", TimeIndex(), gotGSI)
+	if !strings.Contains(strings.Join(gotGSI, "\n"), lambdafn.TimeIndex()+" ") {
+		t.Errorf("time index %q is not an index of the table: %v", lambdafn.TimeIndex(), gotGSI)
 	}
 }
 
@@ -851,7 +852,7 @@ func testPublicThrottling(t *testing.T, s *synthesized, stageRate, stageBurst in
 	}
 	want := map[string]any{}
 	var public []string
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		if r.Public() {
 			public = append(public, r.RouteKey())
 			want[r.RouteKey()] = map[string]any{
@@ -936,10 +937,10 @@ func testRoutes(t *testing.T, s *synthesized) {
 		}
 		byKey[key] = props(r)
 	}
-	if len(byKey) != len(httpapi.Routes) {
-		t.Errorf("%d routes, want %d (httpapi.Routes)", len(byKey), len(httpapi.Routes))
+	if len(byKey) != len(httpapi.Routes()) {
+		t.Errorf("%d routes, want %d (httpapi.Routes())", len(byKey), len(httpapi.Routes()))
 	}
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		rp, ok := byKey[r.RouteKey()]
 		if !ok {
 			t.Errorf("route %s (%s) is missing", r.RouteKey(), r.Op)
@@ -970,7 +971,7 @@ func testRoutes(t *testing.T, s *synthesized) {
 		}
 	}
 	// API Gateway may invoke each routed function, from this API only.
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		found := false
 		for _, perm := range s.resources("AWS::Lambda::Permission") {
 			pp := props(perm)

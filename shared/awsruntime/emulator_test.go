@@ -159,7 +159,7 @@ func (r *rig) call(t testing.TB, op, sub string, role core.Role, params map[stri
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp := r.h.Handle(ctx, op, ev)
+	resp := r.h.Handle(ctx, rt, ev)
 	var out map[string]any
 	json.Unmarshal([]byte(resp.Body), &out)
 	return resp.StatusCode, out
@@ -433,7 +433,7 @@ func TestFaults(t *testing.T) {
 		rt, _ := httpapi.RouteByOp("chat-signed-url")
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		resp := r.h.Handle(ctx, "chat-signed-url", events.APIGatewayV2HTTPRequest{
+		resp := r.h.Handle(ctx, httpapi.RouteChatSignedURL, events.APIGatewayV2HTTPRequest{
 			RouteKey: rt.RouteKey(), PathParameters: map[string]string{"id": core.NewID("ci")},
 			RequestContext: events.APIGatewayV2HTTPRequestContext{Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
 				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": pro, "cognito:groups": "[professional]"}}}},

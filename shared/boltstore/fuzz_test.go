@@ -54,7 +54,7 @@ func FuzzVerifyChain(f *testing.F) {
 		for i := range count {
 			rec := core.Link(core.AuditRecord{
 				PatientID: patient, At: at.Add(time.Duration(i) * time.Second), ActorID: "pro-1", ActorRole: core.RoleProfessional,
-				Action: "key.issue", ResourceType: "key", ResourceID: fmt.Sprintf("ek_%d", i), Outcome: core.OutcomeSuccess,
+				Action: core.AuditKeyIssue, ResourceType: "key", ResourceID: fmt.Sprintf("ek_%d", i), Outcome: core.OutcomeSuccess,
 				SourceIP: "203.0.113.7", UserAgent: text, RequestID: fmt.Sprintf("rq_%d", i),
 			}, head)
 			if err := s.AppendAudit(ctx, rec); err != nil {

@@ -141,11 +141,11 @@ func goldenNote(id, recipient, typ, share string, at time.Time) core.Notificatio
 		Data: map[string]string{"share_id": share, "event": typ}}
 }
 
-func goldenRecord(actor string, role core.Role, action, resType, resID string, at time.Time) core.AuditRecord {
+func goldenRecord(actor string, role core.Role, action core.AuditAction, resType, resID string, at time.Time) core.AuditRecord {
 	return core.AuditRecord{
 		PatientID: gPatient, At: at, ActorID: actor, ActorRole: role, Action: action,
 		ResourceType: resType, ResourceID: resID, Outcome: core.OutcomeSuccess,
-		SourceIP: "203.0.113.7", UserAgent: "golden/1.0", RequestID: "rq-" + action + "-" + resID,
+		SourceIP: "203.0.113.7", UserAgent: "golden/1.0", RequestID: "rq-" + string(action) + "-" + resID,
 		PhotoID: "ph_golden1", ShareID: "sh_golden1", Device: "dev-a",
 	}
 }

@@ -47,7 +47,7 @@ func TestDueIndexLayout(t *testing.T) {
 		errOf(s.PutAppointment(ctx, a)),
 		s.CreateChatImage(ctx, core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", ClinicID: a.ClinicID, PatientID: "pat-1", Participants: a.Participants(),
 			Status: core.StatusPending, UploadExpiresAt: at.Add(time.Hour - time.Nanosecond - 1)}),
-		s.CreateShare(ctx, core.Share{ID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", Status: core.ShareActive, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, core.Link(core.AuditRecord{PatientID: "pat-1", At: at, Action: "share.create"}, core.ChainHead{}), core.Notification{ID: "nt_x", RecipientID: "dr-a", Type: core.NoteSessionCreated, CreatedAt: at}),
+		s.CreateShare(ctx, core.Share{ID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", Status: core.ShareActive, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, core.Link(core.AuditRecord{PatientID: "pat-1", At: at, Action: core.AuditShareCreate}, core.ChainHead{}), core.Notification{ID: "nt_x", RecipientID: "dr-a", Type: core.NoteSessionCreated, CreatedAt: at}),
 	}
 	for i, err := range steps {
 		if err != nil {
@@ -82,7 +82,7 @@ func TestOpenBuildsJobIndexes(t *testing.T) {
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
 	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"dr-a"}}
 	head := core.ChainHead{}
-	rec := func(action string) core.AuditRecord {
+	rec := func(action core.AuditAction) core.AuditRecord {
 		r := core.Link(core.AuditRecord{PatientID: "pat-1", At: at, ActorID: "pat-1", ActorRole: core.RolePatient, Action: action, Outcome: core.OutcomeSuccess}, head)
 		head = core.ChainHead{Seq: r.Seq, Hash: r.Hash}
 		return r
@@ -99,9 +99,9 @@ func TestOpenBuildsJobIndexes(t *testing.T) {
 		errOf(s.PutAppointment(ctx, a)),
 		s.CreateChatImage(ctx, core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", ClinicID: a.ClinicID, PatientID: "pat-1", Participants: a.Participants(),
 			Status: core.StatusPending, UploadExpiresAt: at}),
-		s.CreateShare(ctx, share("sh_active"), rec("share.create"), note("nt_1")),
-		s.CreateShare(ctx, share("sh_revoked"), rec("share.create"), note("nt_2")),
-		errOf(s.RevokeShare(ctx, "sh_revoked", "pat-1", at, "", rec("share.revoke"), note("nt_3"))),
+		s.CreateShare(ctx, share("sh_active"), rec(core.AuditShareCreate), note("nt_1")),
+		s.CreateShare(ctx, share("sh_revoked"), rec(core.AuditShareCreate), note("nt_2")),
+		errOf(s.RevokeShare(ctx, "sh_revoked", "pat-1", at, "", rec(core.AuditShareRevoke), note("nt_3"))),
 		s.MarkPublished(ctx, "dr-a", "nt_1"),
 		s.AppendAudit(ctx, rec("photo.list")),
 	}

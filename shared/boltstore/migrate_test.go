@@ -38,9 +38,9 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 	img := core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", PatientID: "pat-1", UploaderID: "pat-1", Participants: a.Participants(),
 		ContentType: "image/png", Size: 1, SHA256: make([]byte, 32), Status: core.StatusReady, CreatedAt: at, UpdatedAt: at, UploadExpiresAt: at}
 	granted := core.Link(core.AuditRecord{PatientID: "pat-1", At: at, ActorID: "dr-a", ActorRole: core.RoleProfessional,
-		Action: "chat_image.signed_url", Outcome: core.OutcomeSuccess}, core.ChainHead{})
+		Action: core.AuditChatImageSignedURL, Outcome: core.OutcomeSuccess}, core.ChainHead{})
 	probe := core.Link(core.AuditRecord{PatientID: "pat-1", At: at.Add(time.Second), ActorID: "dr-x", ActorRole: core.RoleProfessional,
-		Action: "chat_image.signed_url", Outcome: core.OutcomeDenied, Reason: core.CodeNotFound}, core.ChainHead{Seq: granted.Seq, Hash: granted.Hash})
+		Action: core.AuditChatImageSignedURL, Outcome: core.OutcomeDenied, Reason: core.CodeNotFound}, core.ChainHead{Seq: granted.Seq, Hash: granted.Hash})
 	for _, rec := range []core.AuditRecord{granted, probe} {
 		if err := s.AppendAudit(ctx, rec); err != nil {
 			t.Fatal(err)

@@ -46,7 +46,7 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	now := s.now()
 	seen := view{share: sh.ID, device: DeviceKeyFingerprint(in.KEM, in.PublicKey)}
 	if gone := sh.RefuseUse(c.ID, now); gone != nil {
-		return Access{}, s.denyView(ctx, c, sh.PatientID, "access.open", "share", sh.ID, seen, gone)
+		return Access{}, s.denyView(ctx, c, sh.PatientID, AuditAccessOpen, "share", sh.ID, seen, gone)
 	}
 	expires := now.Add(sh.AccessWindow)
 	if sh.ExpiresAt.Before(expires) {
@@ -61,14 +61,14 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 		CreatedAt: now, ExpiresAt: expires, ShareExpiresAt: sh.ExpiresAt, Photos: sh.Photos,
 	}
 	n := s.notification(sh.PatientID, NoteSessionAccess, sh.ID, map[string]string{"access_id": a.ID})
-	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, sh.PatientID, "access.open", "access", a.ID, nil)), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, sh.PatientID, AuditAccessOpen, "access", a.ID, nil)), func(rec AuditRecord) error {
 		return s.store.OpenAccess(ctx, a, now, rec, n)
 	})
 	if CodeOf(err) == CodeDeviceMismatch {
 		return Access{}, s.refuseDevice(ctx, c, sh, seen, err)
 	}
 	if k := KindOf(err); k == KindGone || k == KindForbidden {
-		return Access{}, s.denyView(ctx, c, sh.PatientID, "access.open", "share", sh.ID, seen, err)
+		return Access{}, s.denyView(ctx, c, sh.PatientID, AuditAccessOpen, "share", sh.ID, seen, err)
 	}
 	if err != nil {
 		return Access{}, notFoundAs(fmt.Errorf("open access to share %s: %w", sh.ID, err), "share")
@@ -79,7 +79,7 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 
 // deny appends a denied attempt to the patient's chain (up to the
 // denied-record limit: recordDenial) and returns the reason.
-func (s *Service) deny(ctx context.Context, c Caller, patientID, action, resType, resID string, reason error) error {
+func (s *Service) deny(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, reason error) error {
 	if err := s.recordDenial(ctx, c, patientID, action, resType, resID, reason); err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (s *Service) refuseDevice(ctx context.Context, c Caller, sh Share, v view, 
 	if d == denialMarked {
 		record = deniedRecordsLimited()
 	}
-	rec := v.on(s.auditRecord(c, sh.PatientID, "access.open", "share", sh.ID, record))
+	rec := v.on(s.auditRecord(c, sh.PatientID, AuditAccessOpen, "share", sh.ID, record))
 	if d == denialMarked || !s.firstRefusal(ctx, sh, v.device) {
 		if err := s.appendRecord(ctx, rec); err != nil {
 			return err
@@ -146,7 +146,7 @@ func (s *Service) firstRefusal(ctx context.Context, sh Share, device string) boo
 
 // denyView is deny for an attempt at a view: its record names the view, and
 // it is under the denied-record limit as every denial is.
-func (s *Service) denyView(ctx context.Context, c Caller, patientID, action, resType, resID string, v view, reason error) error {
+func (s *Service) denyView(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, v view, reason error) error {
 	if err := s.recordDeniedView(ctx, c, patientID, action, resType, resID, v, reason); err != nil {
 		return err
 	}
@@ -187,18 +187,18 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 	now := s.now()
 	seen := view{photo: photoID, share: a.ShareID, device: a.DeviceFingerprint}
 	if s.burst(ctx, c, a, now) {
-		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, "key.issue", "access", a.ID, seen, ErrGone(CodeSessionRevoked, "the session was revoked"))
+		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, AuditKeyIssue, "access", a.ID, seen, ErrGone(CodeSessionRevoked, "the session was revoked"))
 	}
 	if !now.Before(a.ExpiresAt) {
 		gone := ErrGone(CodeSessionExpired, "the access has expired; open a new one")
 		if revoked, _ := s.detect(ctx, c, a, SignalOutsideWindow, ""); revoked {
 			gone = ErrGone(CodeSessionRevoked, "the session was revoked")
 		}
-		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, "key.issue", "access", a.ID, seen, gone)
+		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, AuditKeyIssue, "access", a.ID, seen, gone)
 	}
 	if c.SourceIP != "" && a.SourceIP != "" && c.SourceIP != a.SourceIP {
 		if revoked, _ := s.detect(ctx, c, a, SignalIPChange, "ip:"+c.SourceIP); revoked {
-			return IssuedKey{}, s.denyView(ctx, c, a.PatientID, "key.issue", "access", a.ID, seen, ErrGone(CodeSessionRevoked, "the session was revoked"))
+			return IssuedKey{}, s.denyView(ctx, c, a.PatientID, AuditKeyIssue, "access", a.ID, seen, ErrGone(CodeSessionRevoked, "the session was revoked"))
 		}
 	}
 	// The wrapped key lives in the photo's record only (DECISIONS, "Deleting
@@ -231,11 +231,11 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 		return IssuedKey{}, fmt.Errorf("seal key %s: %w", k.ID, err)
 	}
 	n := s.notification(a.PatientID, NotePhotoViewed, a.ShareID, map[string]string{"photo_id": photoID, "access_id": a.ID})
-	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, a.PatientID, "key.issue", "key", k.ID, nil)), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, a.PatientID, AuditKeyIssue, "key", k.ID, nil)), func(rec AuditRecord) error {
 		return s.store.IssueKey(ctx, k, now, rec, n)
 	})
 	if KindOf(err) == KindGone {
-		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, "key.issue", "access", a.ID, seen, err)
+		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, AuditKeyIssue, "access", a.ID, seen, err)
 	}
 	if err != nil {
 		return IssuedKey{}, notFoundAs(fmt.Errorf("issue key for access %s: %w", a.ID, err), "access")
@@ -278,7 +278,7 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 	// is linked to the issue's, which names it, by the key id.
 	seen := view{photo: k.PhotoID, share: k.ShareID}
 	var claimed EphemeralKey
-	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, k.PatientID, "key.claim", "key", k.ID, nil)), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, k.PatientID, AuditKeyClaim, "key", k.ID, nil)), func(rec AuditRecord) error {
 		var err error
 		claimed, err = s.store.ClaimKey(ctx, k, c.ID, now, rec)
 		return err
@@ -289,7 +289,7 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 				_, _ = s.detect(ctx, c, a, SignalFailedClaim, "") // best effort; the key's reason is the answer
 			}
 		}
-		return SignedURL{}, s.denyView(ctx, c, k.PatientID, "key.claim", "key", k.ID, seen, err)
+		return SignedURL{}, s.denyView(ctx, c, k.PatientID, AuditKeyClaim, "key", k.ID, seen, err)
 	}
 	if err != nil {
 		return SignedURL{}, notFoundAs(fmt.Errorf("claim key %s: %w", keyID, err), "key")

@@ -204,7 +204,7 @@ func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share,
 			notes = []Notification{s.notification(a.PatientID, NoteSuspicious, a.ShareID,
 				map[string]string{"access_id": a.ID, "score": strconv.Itoa(next), "events": reason})}
 		}
-		rec := view{share: a.ShareID, device: a.DeviceFingerprint}.on(s.auditRecord(actor, a.PatientID, "activity.report", "access", a.ID, nil))
+		rec := view{share: a.ShareID, device: a.DeviceFingerprint}.on(s.auditRecord(actor, a.PatientID, AuditActivityReport, "access", a.ID, nil))
 		rec.Reason = truncate(reason, 128)
 		_, err := s.audit.chained(ctx, rec, func(linked AuditRecord) error {
 			return s.store.AddSuspicion(ctx, a.ID, prev, next, flag, linked, notes...)
@@ -239,7 +239,7 @@ func (s *Service) autoRevoke(ctx context.Context, sh Share, reason string) (bool
 	detector := Caller{ID: DetectorID, Role: RoleSystem, RequestID: "detector"}
 	n := s.notification(sh.ProfessionalID, NoteSessionRevoked, sh.ID, map[string]string{"reason": "suspicious_activity"})
 	var revoked bool
-	rec := view{share: sh.ID}.on(s.auditRecord(detector, sh.PatientID, "share.revoke", "share", sh.ID, nil))
+	rec := view{share: sh.ID}.on(s.auditRecord(detector, sh.PatientID, AuditShareRevoke, "share", sh.ID, nil))
 	rec.Reason = "auto_revoked"
 	_, err := s.audit.chained(ctx, rec, func(linked AuditRecord) error {
 		var err error

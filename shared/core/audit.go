@@ -29,6 +29,53 @@ const (
 	OutcomeFailed  = "failed"
 )
 
+// AuditAction names the security event an audit record records. The set is
+// closed: one constant per action, listed by AuditActions, which the
+// service writes, the daily report counts (by constant, so that a typo is a
+// compile error rather than a count that stays zero) and the contract
+// suites check. The strings are stored and covered by the record's hash:
+// they never change, and a new action is a new constant
+// (TestAuditActionsAreClosed pins the list).
+type AuditAction string
+
+// The audit actions (ARCHITECTURE §2.8 says when each is written).
+const (
+	AuditAppointmentRegister AuditAction = "appointment.register"  // a clinic registered or updated an appointment
+	AuditPhotoFinalize       AuditAction = "photo.finalize"        // a photo's upload was checked (success) or refused (denied)
+	AuditPhotoDelete         AuditAction = "photo.delete"          // a photo was deleted
+	AuditPhotoView           AuditAction = "photo.view"            // a patient's own photo key was sealed to one of their devices
+	AuditChatImageUpload     AuditAction = "chat_image.upload"     // a chat image was finalized
+	AuditChatImageSignedURL  AuditAction = "chat_image.signed_url" // a chat image's signed URL was granted or refused
+	AuditShareCreate         AuditAction = "share.create"          // a patient created a sharing session
+	AuditShareRevoke         AuditAction = "share.revoke"          // a session was revoked, by its patient or the detector
+	AuditShareExpire         AuditAction = "share.expire"          // the cleanup job expired a session
+	AuditAccessOpen          AuditAction = "access.open"           // a grantee opened an access, or was refused one
+	AuditKeyIssue            AuditAction = "key.issue"             // a view: a key was issued, or refused
+	AuditKeyClaim            AuditAction = "key.claim"             // a key was claimed for a signed URL, or refused
+	AuditActivityReport      AuditAction = "activity.report"       // an activity report or a detector's signal was scored
+)
+
+// AuditActions returns every audit action, in the order of the constants.
+func AuditActions() []AuditAction {
+	return []AuditAction{
+		AuditAppointmentRegister, AuditPhotoFinalize, AuditPhotoDelete, AuditPhotoView,
+		AuditChatImageUpload, AuditChatImageSignedURL,
+		AuditShareCreate, AuditShareRevoke, AuditShareExpire,
+		AuditAccessOpen, AuditKeyIssue, AuditKeyClaim, AuditActivityReport,
+	}
+}
+
+// Valid reports whether a is one of AuditActions. A stored record may hold
+// any string (a tampered one does); only the service's own are valid.
+func (a AuditAction) Valid() bool {
+	for _, b := range AuditActions() {
+		if a == b {
+			return true
+		}
+	}
+	return false
+}
+
 // Canonical versions of an audit record (AuditHash). A record keeps the
 // version it was hashed under: version 0 (a record stored before versions
 // existed) and 1 are the first form, which covers the fields up to
@@ -52,7 +99,7 @@ type AuditRecord struct {
 	At           time.Time
 	ActorID      string
 	ActorRole    Role
-	Action       string
+	Action       AuditAction
 	ResourceType string
 	ResourceID   string
 	Outcome      string
@@ -156,7 +203,7 @@ func AuditHash(rec AuditRecord) []byte {
 			At:           at,
 			ActorID:      rec.ActorID,
 			ActorRole:    string(rec.ActorRole),
-			Action:       rec.Action,
+			Action:       string(rec.Action),
 			ResourceType: rec.ResourceType,
 			ResourceID:   rec.ResourceID,
 			Outcome:      rec.Outcome,
@@ -174,7 +221,7 @@ func AuditHash(rec AuditRecord) []byte {
 			At:           at,
 			ActorID:      rec.ActorID,
 			ActorRole:    string(rec.ActorRole),
-			Action:       rec.Action,
+			Action:       string(rec.Action),
 			ResourceType: rec.ResourceType,
 			ResourceID:   rec.ResourceID,
 			Outcome:      rec.Outcome,
@@ -220,7 +267,7 @@ func Link(rec AuditRecord, head ChainHead) AuditRecord {
 // textFields are the record's text fields, the ones AuditHash encodes as JSON
 // strings.
 func (r *AuditRecord) textFields() []*string {
-	return []*string{&r.PatientID, &r.ActorID, (*string)(&r.ActorRole), &r.Action, &r.ResourceType,
+	return []*string{&r.PatientID, &r.ActorID, (*string)(&r.ActorRole), (*string)(&r.Action), &r.ResourceType,
 		&r.ResourceID, &r.Outcome, &r.Reason, &r.SourceIP, &r.UserAgent, &r.RequestID,
 		&r.PhotoID, &r.ShareID, &r.Device}
 }

@@ -4,10 +4,17 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/boltstore"
 	"github.com/medshare/medshare/shared/core"
@@ -21,7 +28,7 @@ import (
 func TestAuditHashIsPinned(t *testing.T) {
 	rec := core.AuditRecord{
 		PatientID: "pat-1", Seq: 1, At: time.Date(2026, 11, 26, 10, 0, 0, 123, time.UTC),
-		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: "chat_image.signed_url",
+		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: core.AuditChatImageSignedURL,
 		ResourceType: "chat_image", ResourceID: "ci_aaaaaaaaaaaaaaaaaaaaaaaaaa", Outcome: core.OutcomeSuccess,
 		SourceIP: "203.0.113.9", UserAgent: "app/1", RequestID: "rq-1",
 	}
@@ -135,7 +142,7 @@ func TestSortableIDsSortByTime(t *testing.T) {
 func goldenV2() core.AuditRecord {
 	return core.AuditRecord{
 		Version: core.AuditVersion2, PatientID: "pat-1", Seq: 7, At: time.Date(2026, 11, 26, 10, 4, 32, 500000000, time.UTC),
-		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: "key.issue",
+		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: core.AuditKeyIssue,
 		ResourceType: "key", ResourceID: "ek_aaaaaaaaaaaaaaaaaaaaaaaaaa", Outcome: core.OutcomeSuccess,
 		SourceIP: "198.51.100.24", UserAgent: "MedSharePro/1.4.0 <beta>", RequestID: "rq-7",
 		PhotoID: "ph_aaaaaaaaaaaaaaaaaaaaaaaaaa", ShareID: "sh_aaaaaaaaaaaaaaaaaaaaaaaaaa", Device: "sha256:00ff",
@@ -159,7 +166,7 @@ func TestAuditHashV2IsPinned(t *testing.T) {
 func TestAuditVersions(t *testing.T) {
 	v1 := core.AuditRecord{
 		PatientID: "pat-1", Seq: 1, At: time.Date(2026, 11, 26, 10, 0, 0, 123, time.UTC),
-		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: "chat_image.signed_url",
+		ActorID: "pro-1", ActorRole: core.RoleProfessional, Action: core.AuditChatImageSignedURL,
 		ResourceType: "chat_image", ResourceID: "ci_aaaaaaaaaaaaaaaaaaaaaaaaaa", Outcome: core.OutcomeSuccess,
 		SourceIP: "203.0.113.9", UserAgent: "app/1", RequestID: "rq-1",
 	}
@@ -212,7 +219,7 @@ func TestAuditVersions(t *testing.T) {
 // agent cannot keep the hash (found by FuzzAuditRecord, docs/FUZZING.md).
 func TestAuditTextIsCanonical(t *testing.T) {
 	rec := core.AuditRecord{PatientID: "pat-1", At: time.Unix(1, 0), ActorID: "pro-1", ActorRole: core.RoleProfessional,
-		Action: "key.issue", Outcome: core.OutcomeSuccess, UserAgent: "bad \xff\xfe agent", RequestID: "rq-1"}
+		Action: core.AuditKeyIssue, Outcome: core.OutcomeSuccess, UserAgent: "bad \xff\xfe agent", RequestID: "rq-1"}
 	linked := core.Link(rec, core.ChainHead{})
 	if want := "bad \uFFFD\uFFFD agent"; linked.UserAgent != want {
 		t.Errorf("Link kept user agent %q, want %q", linked.UserAgent, want)
@@ -226,5 +233,62 @@ func TestAuditTextIsCanonical(t *testing.T) {
 		if core.VerifyRecord(changed) {
 			t.Errorf("user agent %q verifies with the hash of %q", ua, linked.UserAgent)
 		}
+	}
+}
+
+// TestAuditActionsAreClosed pins the set of audit actions and their stored
+// strings (the hash covers them: they never change), and checks that the
+// service names an action only by its constant: no other string of an
+// action's shape appears in core's code, so that a typo cannot write an
+// action the daily report never counts.
+func TestAuditActionsAreClosed(t *testing.T) {
+	want := []string{
+		"appointment.register", "photo.finalize", "photo.delete", "photo.view",
+		"chat_image.upload", "chat_image.signed_url",
+		"share.create", "share.revoke", "share.expire",
+		"access.open", "key.issue", "key.claim", "activity.report",
+	}
+	var got []string
+	for _, a := range core.AuditActions() {
+		got = append(got, string(a))
+		if !a.Valid() {
+			t.Errorf("%q is listed but not Valid", a)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("AuditActions() (-want +got):\n%s", diff)
+	}
+	for _, a := range []core.AuditAction{"", "key.isue", "Key.issue", "photo.list", "share.create "} {
+		if a.Valid() {
+			t.Errorf("%q is Valid, want not", a)
+		}
+	}
+
+	shape := regexp.MustCompile(`^"[a-z_]+\.[a-z_]+"$`)
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			// The constants' own declaration is the one place the strings are written.
+			if vs, ok := n.(*ast.ValueSpec); ok {
+				if id, ok := vs.Type.(*ast.Ident); ok && id.Name == "AuditAction" {
+					return false
+				}
+			}
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING && shape.MatchString(lit.Value) {
+				t.Errorf("%s: the string %s has an audit action's shape: name the action by its constant (core.AuditActions)", fset.Position(lit.Pos()), lit.Value)
+			}
+			return true
+		})
 	}
 }

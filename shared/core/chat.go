@@ -77,7 +77,7 @@ func (s *Service) RegisterAppointment(ctx context.Context, c Caller, id string, 
 	if err != nil {
 		return Appointment{}, false, fmt.Errorf("register appointment %s: %w", id, err)
 	}
-	if err := s.record(ctx, c, a.PatientID, "appointment.register", "appointment", id, nil); err != nil {
+	if err := s.record(ctx, c, a.PatientID, AuditAppointmentRegister, "appointment", id, nil); err != nil {
 		return Appointment{}, false, err
 	}
 	return a, created, nil
@@ -237,7 +237,7 @@ func (s *Service) FinalizeChatImage(ctx context.Context, c Caller, id string) (C
 	if err != nil {
 		return ChatImage{}, notFoundAs(fmt.Errorf("finalize chat image %s: %w", id, err), "chat image")
 	}
-	if err := s.record(ctx, c, img.PatientID, "chat_image.upload", "chat_image", id, nil); err != nil {
+	if err := s.record(ctx, c, img.PatientID, AuditChatImageUpload, "chat_image", id, nil); err != nil {
 		return ChatImage{}, err
 	}
 	return img, nil
@@ -259,7 +259,7 @@ func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (Signed
 		return SignedURL{}, err
 	}
 	if !img.IsParticipant(c.ID) {
-		return SignedURL{}, s.denyUnseen(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, chatNotFound())
+		return SignedURL{}, s.denyUnseen(ctx, c, img.PatientID, AuditChatImageSignedURL, "chat_image", id, chatNotFound())
 	}
 	now := s.now()
 	switch {
@@ -272,7 +272,7 @@ func (s *Service) ChatImageURL(ctx context.Context, c Caller, id string) (Signed
 	if err != nil {
 		return SignedURL{}, fmt.Errorf("presign chat image %s: %w", id, err)
 	}
-	if err := s.record(ctx, c, img.PatientID, "chat_image.signed_url", "chat_image", id, nil); err != nil {
+	if err := s.record(ctx, c, img.PatientID, AuditChatImageSignedURL, "chat_image", id, nil); err != nil {
 		return SignedURL{}, err
 	}
 	return u, nil

@@ -180,7 +180,7 @@ func FuzzAuditRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, patient, actor, role, action, resType, resID, outcome, reason, ip, ua, reqID string,
 		seq uint64, atNanos int64, prev []byte, field uint8, value string) {
 		rec := core.AuditRecord{
-			PatientID: patient, At: time.Unix(0, atNanos), ActorID: actor, ActorRole: core.Role(role), Action: action,
+			PatientID: patient, At: time.Unix(0, atNanos), ActorID: actor, ActorRole: core.Role(role), Action: core.AuditAction(action),
 			ResourceType: resType, ResourceID: resID, Outcome: outcome, Reason: reason, SourceIP: ip, UserAgent: ua, RequestID: reqID,
 		}
 		linked := core.Link(rec, core.ChainHead{Seq: seq, Hash: prev})
@@ -189,7 +189,7 @@ func FuzzAuditRecord(f *testing.F) {
 		}
 		changed := linked
 		changed.PrevHash = slices.Clone(linked.PrevHash)
-		strs := []*string{&changed.PatientID, &changed.ActorID, (*string)(&changed.ActorRole), &changed.Action, &changed.ResourceType,
+		strs := []*string{&changed.PatientID, &changed.ActorID, (*string)(&changed.ActorRole), (*string)(&changed.Action), &changed.ResourceType,
 			&changed.ResourceID, &changed.Outcome, &changed.Reason, &changed.SourceIP, &changed.UserAgent, &changed.RequestID}
 		switch i := int(field) % (len(strs) + 4); {
 		case i < len(strs):
@@ -358,7 +358,7 @@ func FuzzReportActivity(f *testing.F) {
 				continue
 			}
 			for _, r := range after {
-				for _, s := range []string{r.Action, r.ResourceID, r.Reason, r.UserAgent, r.RequestID, r.Outcome} {
+				for _, s := range []string{string(r.Action), r.ResourceID, r.Reason, r.UserAgent, r.RequestID, r.Outcome} {
 					if strings.Contains(s, e.Details) {
 						t.Fatalf("the audit trail holds an event's details %q: %+v", e.Details, r)
 					}

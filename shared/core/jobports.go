@@ -69,5 +69,5 @@ type ReportCounts struct {
 // AuditStore.CountAudit:
 // its action, outcome and actor's role.
 func (r AuditRecord) StatKey() string {
-	return r.Action + "|" + r.Outcome + "|" + string(r.ActorRole)
+	return string(r.Action) + "|" + r.Outcome + "|" + string(r.ActorRole)
 }

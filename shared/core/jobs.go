@@ -235,7 +235,7 @@ func (s *Service) expireShare(ctx context.Context, id string) error {
 		s.notification(sh.ProfessionalID, NoteSessionExpired, sh.ID, data),
 	}
 	job := Caller{ID: CleanupID, Role: RoleSystem, RequestID: "cleanup"}
-	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(job, sh.PatientID, "share.expire", "share", sh.ID, nil)), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(job, sh.PatientID, AuditShareExpire, "share", sh.ID, nil)), func(rec AuditRecord) error {
 		expired, err := s.store.ExpireShare(ctx, sh.ID, s.now(), rec, notes...)
 		if err == nil && !expired {
 			return errNotDue
@@ -307,20 +307,20 @@ func (s *Service) DailyReport(ctx context.Context, day time.Time) (DailyReport, 
 		}
 		return nil
 	}
-	stat := func(action string, role Role) string {
+	stat := func(action AuditAction, role Role) string {
 		return AuditRecord{Action: action, Outcome: OutcomeSuccess, ActorRole: role}.StatKey()
 	}
 	for _, c := range []struct {
 		dst  *int64
 		keys []string
 	}{
-		{&r.SessionsCreated, []string{stat("share.create", RolePatient)}},
-		{&r.SessionsRevoked, []string{stat("share.revoke", RolePatient)}},
-		{&r.SessionsAutoRevoked, []string{stat("share.revoke", RoleSystem)}},
-		{&r.SessionsExpired, []string{stat("share.expire", RoleSystem)}},
-		{&r.Views, []string{stat("key.issue", RoleProfessional)}},
-		{&r.SuspiciousEvents, []string{stat("activity.report", RoleProfessional), stat("activity.report", RolePatient), stat("activity.report", RoleSystem)}},
-		{&r.ChatImageFetches, []string{stat("chat_image.signed_url", RolePatient), stat("chat_image.signed_url", RoleProfessional)}},
+		{&r.SessionsCreated, []string{stat(AuditShareCreate, RolePatient)}},
+		{&r.SessionsRevoked, []string{stat(AuditShareRevoke, RolePatient)}},
+		{&r.SessionsAutoRevoked, []string{stat(AuditShareRevoke, RoleSystem)}},
+		{&r.SessionsExpired, []string{stat(AuditShareExpire, RoleSystem)}},
+		{&r.Views, []string{stat(AuditKeyIssue, RoleProfessional)}},
+		{&r.SuspiciousEvents, []string{stat(AuditActivityReport, RoleProfessional), stat(AuditActivityReport, RolePatient), stat(AuditActivityReport, RoleSystem)}},
+		{&r.ChatImageFetches, []string{stat(AuditChatImageSignedURL, RolePatient), stat(AuditChatImageSignedURL, RoleProfessional)}},
 	} {
 		if err := count(c.dst, c.keys...); err != nil {
 			return DailyReport{}, err

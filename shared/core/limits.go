@@ -159,13 +159,13 @@ func deniedRecordsLimited() error {
 // recordDenial appends a denied attempt of c to patientID's chain under the
 // denied-record limit (countDenial). The caller's answer is the same
 // whether or not it is recorded.
-func (s *Service) recordDenial(ctx context.Context, c Caller, patientID, action, resType, resID string, reason error) error {
+func (s *Service) recordDenial(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, reason error) error {
 	return s.recordDeniedView(ctx, c, patientID, action, resType, resID, view{}, reason)
 }
 
 // recordDeniedView is recordDenial for an attempt at a view, whose record
 // names the view (AuditVersion2's fields).
-func (s *Service) recordDeniedView(ctx context.Context, c Caller, patientID, action, resType, resID string, v view, reason error) error {
+func (s *Service) recordDeniedView(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, v view, reason error) error {
 	switch s.countDenial(ctx, c, patientID) {
 	case denialDropped:
 		return nil
@@ -180,7 +180,7 @@ func (s *Service) recordDeniedView(ctx context.Context, c Caller, patientID, act
 // the record: a failure to record must not tell the caller that the thing
 // exists (ARCHITECTURE §2.1). The failure rides along as the answer's cause,
 // which the HTTP edge logs.
-func (s *Service) denyUnseen(ctx context.Context, c Caller, patientID, action, resType, resID string, answer error) error {
+func (s *Service) denyUnseen(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, answer error) error {
 	if err := s.recordDenial(ctx, c, patientID, action, resType, resID, answer); err != nil {
 		return withCause(answer, err)
 	}

@@ -79,7 +79,7 @@ func (s *Service) OwnerPhotoKey(ctx context.Context, c Caller, photoID string, k
 		return OwnerKey{}, fmt.Errorf("presign photo %s: %w", p.ID, err)
 	}
 	seen := view{photo: p.ID, device: DeviceKeyFingerprint(kem, devicePub)}
-	if err := s.appendRecord(ctx, seen.on(s.auditRecord(c, c.ID, "photo.view", "photo", p.ID, nil))); err != nil {
+	if err := s.appendRecord(ctx, seen.on(s.auditRecord(c, c.ID, AuditPhotoView, "photo", p.ID, nil))); err != nil {
 		return OwnerKey{}, err
 	}
 	return OwnerKey{PhotoID: p.ID, KEM: kem, SealedKey: sealed, URL: u}, nil

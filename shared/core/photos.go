@@ -124,7 +124,7 @@ func (s *Service) FinalizePhoto(ctx context.Context, c Caller, photoID string) (
 		if derr := s.blobs.Delete(ctx, key); derr != nil {
 			return Photo{}, fmt.Errorf("delete mismatched upload of photo %s: %w", photoID, derr)
 		}
-		if aerr := s.record(ctx, c, c.ID, "photo.finalize", "photo", photoID, err); aerr != nil {
+		if aerr := s.record(ctx, c, c.ID, AuditPhotoFinalize, "photo", photoID, err); aerr != nil {
 			return Photo{}, aerr
 		}
 		return Photo{}, ErrConflict("the uploaded object does not match the declared size and sha256; start a new upload")
@@ -132,7 +132,7 @@ func (s *Service) FinalizePhoto(ctx context.Context, c Caller, photoID string) (
 	if err != nil {
 		return Photo{}, notFoundAs(fmt.Errorf("finalize photo %s: %w", photoID, err), "photo")
 	}
-	if err := s.record(ctx, c, c.ID, "photo.finalize", "photo", photoID, nil); err != nil {
+	if err := s.record(ctx, c, c.ID, AuditPhotoFinalize, "photo", photoID, nil); err != nil {
 		return Photo{}, err
 	}
 	return p, nil
@@ -173,7 +173,7 @@ func (s *Service) DeletePhoto(ctx context.Context, c Caller, photoID string) err
 	if _, err := s.store.GetPhoto(ctx, c.ID, photoID); err != nil {
 		return notFoundAs(err, "photo")
 	}
-	if err := s.record(ctx, c, c.ID, "photo.delete", "photo", photoID, nil); err != nil {
+	if err := s.record(ctx, c, c.ID, AuditPhotoDelete, "photo", photoID, nil); err != nil {
 		return err
 	}
 	if err := s.blobs.Delete(ctx, PhotoObjectKey(c.ID, photoID)); err != nil {

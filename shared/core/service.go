@@ -204,7 +204,7 @@ func pageOf(p Page) (Page, error) {
 }
 
 // record appends an audit record for caller about a resource of patientID.
-func (s *Service) record(ctx context.Context, c Caller, patientID, action, resType, resID string, outcome error) error {
+func (s *Service) record(ctx context.Context, c Caller, patientID string, action AuditAction, resType, resID string, outcome error) error {
 	return s.appendRecord(ctx, s.auditRecord(c, patientID, action, resType, resID, outcome))
 }
 

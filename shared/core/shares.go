@@ -138,7 +138,7 @@ func (s *Service) notification(recipient, typ, shareID string, data map[string]s
 	return Notification{ID: NewSortableID("nt", s.now()), RecipientID: recipient, Type: typ, ShareID: shareID, CreatedAt: s.now(), Data: data}
 }
 
-func (s *Service) auditRecord(c Caller, patientID, action, resType, resID string, outcome error) AuditRecord {
+func (s *Service) auditRecord(c Caller, patientID string, action AuditAction, resType, resID string, outcome error) AuditRecord {
 	rec := AuditRecord{
 		PatientID: patientID, At: s.now(), ActorID: c.ID, ActorRole: c.Role, Action: action,
 		ResourceType: resType, ResourceID: resID, Outcome: OutcomeSuccess,
@@ -197,7 +197,7 @@ func (s *Service) CreateShare(ctx context.Context, c Caller, in ShareInput) (sh 
 		sh.RequestHash = in.requestHash()
 	}
 	n := s.notification(in.ProfessionalID, NoteSessionCreated, sh.ID, nil)
-	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(c, c.ID, "share.create", "share", sh.ID, nil)), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(c, c.ID, AuditShareCreate, "share", sh.ID, nil)), func(rec AuditRecord) error {
 		return s.store.CreateShare(ctx, sh, rec, n)
 	})
 	var replay *IdempotencyReplayError
@@ -300,7 +300,7 @@ func (s *Service) RevokeShare(ctx context.Context, c Caller, id, reason string) 
 	}
 	n := s.notification(sh.ProfessionalID, NoteSessionRevoked, sh.ID, nil)
 	var at time.Time
-	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(c, c.ID, "share.revoke", "share", sh.ID, nil)), func(rec AuditRecord) error {
+	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(c, c.ID, AuditShareRevoke, "share", sh.ID, nil)), func(rec AuditRecord) error {
 		at = s.now()
 		revoked, err := s.store.RevokeShare(ctx, id, c.ID, at, reason, rec, n)
 		if err == nil && !revoked {

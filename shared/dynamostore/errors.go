@@ -3,14 +3,13 @@ package dynamostore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/medshare/medshare/shared/awserr"
 	"github.com/medshare/medshare/shared/core"
 )
 
@@ -28,70 +27,27 @@ import (
 //     (TransactionConflictException, or a cancellation whose reasons are
 //     TransactionConflict) wrote nothing and is repeated by retryConflicts, as
 //     the SDK repeats throttled requests.
-//   - Everything else goes through translate: what a retry may cure is
+//   - Everything else goes through translate, that is the one AWS error
+//     classifier (awserr.DynamoDB): what a retry may cure is
 //     KindUnavailable, what is a bug is KindInternal.
 
-// unavailableCodes are the API error codes that a retry may cure, besides
-// every server fault: throttling, transaction conflicts, a missing table or
-// index (not deployed yet), expired credentials.
-var unavailableCodes = map[string]bool{
-	"ProvisionedThroughputExceededException": true,
-	"RequestLimitExceeded":                   true,
-	"ThrottlingException":                    true,
-	"Throttling":                             true,
-	"LimitExceededException":                 true,
-	"TransactionConflictException":           true,
-	"TransactionInProgressException":         true,
-	"ReplicatedWriteConflictException":       true,
-	"ResourceNotFoundException":              true,
-	"RequestTimeout":                         true,
-	"RequestTimeoutException":                true,
-	"ExpiredTokenException":                  true,
-	"InternalServerError":                    true,
-	"ServiceUnavailable":                     true,
-}
-
-// unavailableReasons are the cancellation reason codes of a transaction that
-// a retry may cure.
-var unavailableReasons = map[string]bool{
-	"TransactionConflict":           true,
-	"ThrottlingError":               true,
-	"ProvisionedThroughputExceeded": true,
-	"RequestLimitExceeded":          true,
-}
-
 // translate maps an SDK error that is not an answer to a condition to a core
-// kind: KindUnavailable when a retry may cure it (context ended, transport
-// failure, throttling, a missing table, a server fault), KindInternal when it
-// is a bug (a ValidationException, a malformed request, access denied).
-// format and args name the operation and its ids.
+// kind with the one AWS classifier (awserr.DynamoDB): KindUnavailable when a
+// retry may cure it (context ended, transport failure, throttling, a missing
+// table, a server fault, a transaction cancelled by a conflict or
+// throttling), KindInternal when it is a bug (a ValidationException, a
+// malformed request, access denied). format and args name the operation
+// and its ids.
 func translate(err error, format string, args ...any) error {
-	var ce *core.Error
-	if errors.As(err, &ce) { // already translated
-		return fmt.Errorf(format+": %w", append(args, err)...)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return core.ErrUnavailable(err, format, args...)
-	}
 	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) {
-		for _, r := range tce.CancellationReasons {
-			if unavailableReasons[aws.ToString(r.Code)] {
-				return core.ErrUnavailable(err, format, args...)
-			}
+	if errors.As(err, &tce) && !errors.As(err, new(*core.Error)) {
+		reasons := make([]string, len(tce.CancellationReasons))
+		for i, r := range tce.CancellationReasons {
+			reasons[i] = aws.ToString(r.Code)
 		}
-		return core.ErrInternal(err, format, args...)
+		return awserr.As(awserr.DynamoDB.CancellationKind(reasons), err, format, args...)
 	}
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		if unavailableCodes[api.ErrorCode()] || api.ErrorFault() == smithy.FaultServer {
-			return core.ErrUnavailable(err, format, args...)
-		}
-		return core.ErrInternal(err, format, args...)
-	}
-	// No answer from the service: the network, a timeout, an unreadable
-	// response, credentials that could not be fetched.
-	return core.ErrUnavailable(err, format, args...)
+	return awserr.DynamoDB.Translate(err, format, args...)
 }
 
 // conditionFailure reports whether err is a failed condition of a single-item

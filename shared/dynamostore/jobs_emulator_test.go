@@ -51,7 +51,7 @@ func TestJobRequestsOnEmulator(t *testing.T) {
 	}
 	expire := func(now time.Time) func() error {
 		return func() error {
-			rec := e.rec("pat-1", core.CleanupID, "share.expire")
+			rec := e.rec("pat-1", core.CleanupID, core.AuditShareExpire)
 			expired, err := e.s.ExpireShare(ctx, sh.ID, now, rec, expireNotes()...)
 			if expired {
 				e.commit(rec, err)
@@ -76,7 +76,7 @@ func TestJobRequestsOnEmulator(t *testing.T) {
 		}, "nil"},
 		{"ExpireShare before the expiry", expire(expiry.Add(-time.Nanosecond)), "conflict"},
 		{"ExpireShare of no share", func() error {
-			_, err := e.s.ExpireShare(ctx, "sh_none", expiry, e.rec("pat-1", core.CleanupID, "share.expire"), expireNotes()...)
+			_, err := e.s.ExpireShare(ctx, "sh_none", expiry, e.rec("pat-1", core.CleanupID, core.AuditShareExpire), expireNotes()...)
 			return err
 		}, "not found"},
 		{"ExpireShare with a stale head", func() error {
@@ -118,7 +118,7 @@ func TestJobRequestsOnEmulator(t *testing.T) {
 	}
 
 	n, err := e.requests(func() error {
-		got, err := e.s.CountAudit(ctx, st0, core.AuditRecord{Action: "share.create"}.StatKey())
+		got, err := e.s.CountAudit(ctx, st0, core.AuditRecord{Action: core.AuditShareCreate}.StatKey())
 		if err == nil && got != 0 { // e.rec's records have no role
 			err = fmt.Errorf("counted %d, want 0", got)
 		}
@@ -217,7 +217,7 @@ func TestJobItemsOnEmulator(t *testing.T) {
 		e.create(sh)
 		var expired bool
 		notes := []core.Notification{note("pat-1", core.NoteSessionExpired, sh.ID, sh.ExpiresAt), note("dr-a", core.NoteSessionExpired, sh.ID, sh.ExpiresAt)}
-		err := e.chained("pat-1", core.CleanupID, "share.expire", func(rec core.AuditRecord) (err error) {
+		err := e.chained("pat-1", core.CleanupID, core.AuditShareExpire, func(rec core.AuditRecord) (err error) {
 			expired, err = e.s.ExpireShare(ctx, sh.ID, sh.ExpiresAt, rec, notes...)
 			return err
 		})

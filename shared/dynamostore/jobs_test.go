@@ -85,7 +85,7 @@ func TestAuditShards(t *testing.T) {
 func TestAuditCounterItem(t *testing.T) {
 	at := time.Date(2026, 3, 15, 5, 29, 59, 900000000, elsewhereZone) // 2026-03-14T23:59:59.9Z
 	rec := core.Link(core.AuditRecord{PatientID: "pat-1", ActorID: "dr-a", ActorRole: core.RoleProfessional,
-		Action: "key.issue", Outcome: core.OutcomeSuccess, At: at}, core.ChainHead{})
+		Action: core.AuditKeyIssue, Outcome: core.OutcomeSuccess, At: at}, core.ChainHead{})
 	it, err := marshal(auditItemOf(rec))
 	if err != nil {
 		t.Fatal(err)

@@ -106,7 +106,7 @@ func (e *shareEnv) once(what string, op func() error) error {
 
 // rec is an audit record of patient's chain linked to the head the test
 // knows; commit moves that head when the write succeeded.
-func (e *shareEnv) rec(patient, actor, action string) core.AuditRecord {
+func (e *shareEnv) rec(patient, actor string, action core.AuditAction) core.AuditRecord {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return core.Link(core.AuditRecord{PatientID: patient, At: st0, ActorID: actor, Action: action, Outcome: core.OutcomeSuccess}, e.heads[patient])
@@ -122,7 +122,7 @@ func (e *shareEnv) commit(rec core.AuditRecord, err error) {
 
 // chained runs write with records linked to the current head until the head
 // stops moving, as core's auditor does.
-func (e *shareEnv) chained(patient, actor, action string, write func(core.AuditRecord) error) error {
+func (e *shareEnv) chained(patient, actor string, action core.AuditAction, write func(core.AuditRecord) error) error {
 	rec := e.rec(patient, actor, action)
 	for range 200 {
 		err := write(rec)
@@ -175,7 +175,7 @@ func testShare(patient, pro string, created time.Time, maxViews, maxDevices int)
 
 func (e *shareEnv) create(sh core.Share) core.Share {
 	e.t.Helper()
-	err := e.chained(sh.PatientID, sh.PatientID, "share.create", func(rec core.AuditRecord) error {
+	err := e.chained(sh.PatientID, sh.PatientID, core.AuditShareCreate, func(rec core.AuditRecord) error {
 		return e.s.CreateShare(e.t.Context(), sh, rec, note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt))
 	})
 	if err != nil {
@@ -218,7 +218,7 @@ func access(sh core.Share, pro, fp string, now time.Time) core.Access {
 }
 
 func (e *shareEnv) open(a core.Access, now time.Time) error {
-	return e.chained(a.PatientID, a.ProfessionalID, "access.open", func(rec core.AuditRecord) error {
+	return e.chained(a.PatientID, a.ProfessionalID, core.AuditAccessOpen, func(rec core.AuditRecord) error {
 		return e.s.OpenAccess(e.t.Context(), a, now, rec, note(a.PatientID, core.NoteSessionAccess, a.ShareID, now))
 	})
 }
@@ -232,14 +232,14 @@ func ephemeral(sh core.Share, pro string, now time.Time) core.EphemeralKey {
 }
 
 func (e *shareEnv) issue(k core.EphemeralKey, now time.Time) error {
-	return e.chained(k.PatientID, k.ProfessionalID, "key.issue", func(rec core.AuditRecord) error {
+	return e.chained(k.PatientID, k.ProfessionalID, core.AuditKeyIssue, func(rec core.AuditRecord) error {
 		return e.s.IssueKey(e.t.Context(), k, now, rec, note(k.PatientID, core.NotePhotoViewed, k.ShareID, now))
 	})
 }
 
 func (e *shareEnv) claim(k core.EphemeralKey, pro string, now time.Time) (core.EphemeralKey, error) {
 	var got core.EphemeralKey
-	err := e.chained(k.PatientID, pro, "key.claim", func(rec core.AuditRecord) error {
+	err := e.chained(k.PatientID, pro, core.AuditKeyClaim, func(rec core.AuditRecord) error {
 		var err error
 		got, err = e.s.ClaimKey(e.t.Context(), k, pro, now, rec)
 		return err
@@ -249,7 +249,7 @@ func (e *shareEnv) claim(k core.EphemeralKey, pro string, now time.Time) (core.E
 
 func (e *shareEnv) revoke(id, patient string, at time.Time) (bool, error) {
 	var got bool
-	err := e.chained(patient, patient, "share.revoke", func(rec core.AuditRecord) error {
+	err := e.chained(patient, patient, core.AuditShareRevoke, func(rec core.AuditRecord) error {
 		var err error
 		got, err = e.s.RevokeShare(e.t.Context(), id, patient, at, "changed my mind", rec, note("dr-a", core.NoteSessionRevoked, id, at))
 		return err
@@ -277,7 +277,7 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 	sh.IdempotencyKey, sh.RequestHash = "idem-1", []byte("hash-1")
 	e.storePhotos(sh)
 	n := note("dr-a", core.NoteSessionCreated, sh.ID, st0)
-	rec := e.rec("pat-1", "pat-1", "share.create")
+	rec := e.rec("pat-1", "pat-1", core.AuditShareCreate)
 	err := e.once("CreateShare", func() error { return e.s.CreateShare(ctx, sh, rec, n) })
 	e.commit(rec, err)
 	if err != nil {
@@ -287,7 +287,7 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 	again.IdempotencyKey = sh.IdempotencyKey
 	var replay *core.IdempotencyReplayError
 	if err := e.once("CreateShare replayed", func() error {
-		return e.s.CreateShare(ctx, again, e.rec("pat-1", "pat-1", "share.create"), note("dr-a", "x", again.ID, st0))
+		return e.s.CreateShare(ctx, again, e.rec("pat-1", "pat-1", core.AuditShareCreate), note("dr-a", "x", again.ID, st0))
 	}); !errors.As(err, &replay) {
 		t.Errorf("CreateShare with a used key: got %v, want *core.IdempotencyReplayError", err)
 	}

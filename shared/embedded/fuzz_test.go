@@ -283,16 +283,16 @@ func FuzzHandler(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, route, caller uint8, params, query, headers, body, sub, groups, ua string, flags uint8) {
 		w := world(t)
-		rt := httpapi.Routes[int(route)%len(httpapi.Routes)]
+		rt := httpapi.Routes()[int(route)%len(httpapi.Routes())]
 		ev := fuzzEvent(w, rt, caller, params, query, headers, body, sub, groups, ua, flags)
-		resp := w.rt.Handler.Handle(context.Background(), rt.Op, ev)
+		resp := w.rt.Handler.Handle(context.Background(), rt, ev)
 		checkLambda(t, rt.Op, rt.Method, ev.RequestContext.RequestID, resp)
 		probe(t, w, []byte(resp.Body))
 	})
 }
 
 func routeIndex(tb testing.TB, op string) int {
-	for i, r := range httpapi.Routes {
+	for i, r := range httpapi.Routes() {
 		if r.Op == op {
 			return i
 		}

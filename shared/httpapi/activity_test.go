@@ -103,7 +103,7 @@ func testSuspiciousActivity(t *testing.T, env *testenv.Env) {
 		}
 		var auto bool
 		for _, r := range history(t, env, patient1, core.RolePatient) {
-			if r.Action == "share.revoke" && r.ActorID == core.DetectorID && r.Reason == "auto_revoked" {
+			if r.Action == string(core.AuditShareRevoke) && r.ActorID == core.DetectorID && r.Reason == "auto_revoked" {
 				auto = true
 			}
 		}
@@ -236,7 +236,7 @@ func testKeyBurst(t *testing.T, env *testenv.Env) {
 	limit := core.BurstLimit(core.Access{Photos: make([]core.SharedPhoto, 1)})
 	bursts := func() (n int) {
 		for _, r := range history(t, env, patient1, core.RolePatient) {
-			if r.Action == "activity.report" && r.ActorID == core.DetectorID && r.Reason == core.SignalKeyBurst {
+			if r.Action == string(core.AuditActivityReport) && r.ActorID == core.DetectorID && r.Reason == core.SignalKeyBurst {
 				n++
 			}
 		}

@@ -233,7 +233,7 @@ func testChatImageFlow(t *testing.T, env *testenv.Env) {
 	}
 	var granted, denied int
 	for _, a := range history(t, env, patient1, core.RolePatient) {
-		if a.Action != "chat_image.signed_url" || a.ResourceID != up.ImageID {
+		if a.Action != string(core.AuditChatImageSignedURL) || a.ResourceID != up.ImageID {
 			continue
 		}
 		switch {

@@ -185,7 +185,7 @@ func testSystemIdentitiesRefused(t *testing.T, env *testenv.Env) {
 	for _, sub := range reservedSubjects {
 		for _, role := range roles {
 			tok := env.SignToken(map[string]any{"sub": sub, "cognito:groups": []string{string(role)}})
-			for _, rt := range httpapi.Routes {
+			for _, rt := range httpapi.Routes() {
 				if rt.Public() {
 					continue
 				}
@@ -196,7 +196,7 @@ func testSystemIdentitiesRefused(t *testing.T, env *testenv.Env) {
 						t.Errorf("through the server: %d %s, want 401", r.Status, r.Body)
 					}
 					ev := apiEvent(rt, ids, map[string]string{"sub": sub, "cognito:groups": httpapi.FormatGroups([]string{string(role)})})
-					resp := h.Handle(ctx, rt.Op, ev)
+					resp := h.Handle(ctx, rt, ev)
 					if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Body, `"code":"unauthorized"`) {
 						t.Errorf("claims as the authorizer passes them: %d %s, want 401", resp.StatusCode, resp.Body)
 					}
@@ -372,7 +372,7 @@ func testStrictDecoding(t *testing.T, env *testenv.Env) {
 		"key_id": "ek_" + strings.Repeat("a", 26), "notification_id": "nt_" + strings.Repeat("a", 26),
 		"appointment_id": appt1,
 	}
-	for _, rt := range httpapi.Routes {
+	for _, rt := range httpapi.Routes() {
 		if rt.Body != httpapi.BodyNone {
 			continue
 		}
@@ -464,7 +464,7 @@ func testForbiddenBeforeBadInput(t *testing.T, env *testenv.Env) {
 		{"all at once", "?limit=-1&x=1", "text/xml", "<x/>"},
 	}
 	var checked int
-	for _, rt := range httpapi.Routes {
+	for _, rt := range httpapi.Routes() {
 		for _, role := range []core.Role{core.RolePatient, core.RoleProfessional, core.RoleClinic} {
 			if rt.Public() || rt.Allows(role) {
 				continue
@@ -530,7 +530,7 @@ func testEveryAnswerHasNosniffAndRequestID(t *testing.T, env *testenv.Env) {
 		}
 	}
 	huge := `{"x":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`
-	for _, rt := range httpapi.Routes {
+	for _, rt := range httpapi.Routes() {
 		path := fillPath(rt.Path, ids)
 		allowed := core.RolePatient
 		if !rt.Public() {

@@ -219,14 +219,14 @@ func (r *rig) readyImage(tb testing.TB) string {
 	tb.Helper()
 	ctx := context.Background()
 	now := time.Now()
-	if resp := r.h.Handle(ctx, "register-appointment", event("register-appointment", clinic1, core.RoleClinic,
+	if resp := r.h.Handle(ctx, httpapi.RouteRegisterAppointment, event("register-appointment", clinic1, core.RoleClinic,
 		map[string]string{"appointment_id": appt1},
 		map[string]any{"patient_id": patient1, "professional_ids": []string{pro1}, "starts_at": now, "ends_at": now.Add(time.Hour)})); resp.StatusCode != 201 {
 		tb.Fatalf("register: %d %s", resp.StatusCode, resp.Body)
 	}
 	data := []byte("image bytes")
 	sum := sha256.Sum256(data)
-	resp := r.h.Handle(ctx, "chat-upload", event("chat-upload", patient1, core.RolePatient, nil,
+	resp := r.h.Handle(ctx, httpapi.RouteChatUpload, event("chat-upload", patient1, core.RolePatient, nil,
 		map[string]any{"appointment_id": appt1, "content_type": "image/png", "size": len(data), "sha256": sum[:]}))
 	var up chatUploadResp
 	json.Unmarshal([]byte(resp.Body), &up)
@@ -244,9 +244,9 @@ func TestStoreCallsPerOperation(t *testing.T) {
 	id := r.readyImage(t)
 	ctx := context.Background()
 	ev := event("chat-signed-url", pro1, core.RoleProfessional, map[string]string{"id": id}, nil)
-	r.h.Handle(ctx, "chat-signed-url", ev) // warms the chain head, as any earlier append does
+	r.h.Handle(ctx, httpapi.RouteChatSignedURL, ev) // warms the chain head, as any earlier append does
 	r.store.reset()
-	if resp := r.h.Handle(ctx, "chat-signed-url", ev); resp.StatusCode != 200 {
+	if resp := r.h.Handle(ctx, httpapi.RouteChatSignedURL, ev); resp.StatusCode != 200 {
 		t.Fatalf("signed url: %d %s", resp.StatusCode, resp.Body)
 	}
 	if got, want := fmtCalls(r.store.reset()), "AppendAudit=1 GetChatImage=1"; got != want {
@@ -255,7 +255,7 @@ func TestStoreCallsPerOperation(t *testing.T) {
 
 	sum := sha256.Sum256([]byte("x"))
 	key := make([]byte, 32)
-	if resp := r.h.Handle(ctx, "upload-presign", event("upload-presign", patient1, core.RolePatient, nil,
+	if resp := r.h.Handle(ctx, httpapi.RouteUploadPresign, event("upload-presign", patient1, core.RolePatient, nil,
 		map[string]any{"angle": "CROWN", "content_type": "image/jpeg", "size": 1, "sha256": sum[:], "data_key": key})); resp.StatusCode != 201 {
 		t.Fatalf("presign: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -269,7 +269,7 @@ func TestStoreCallsPerOperation(t *testing.T) {
 	// and makes one write; signed-url reads the key and makes one write.
 	access, photo := r.openAccess(t)
 	r.store.reset()
-	resp := r.h.Handle(ctx, "issue-key", event("issue-key", pro1, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": photo}, nil))
+	resp := r.h.Handle(ctx, httpapi.RouteIssueKey, event("issue-key", pro1, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": photo}, nil))
 	if resp.StatusCode != 201 {
 		t.Fatalf("issue key: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -280,7 +280,7 @@ func TestStoreCallsPerOperation(t *testing.T) {
 		KeyID string `json:"key_id"`
 	}
 	json.Unmarshal([]byte(resp.Body), &k)
-	if resp := r.h.Handle(ctx, "signed-url", event("signed-url", pro1, core.RoleProfessional, map[string]string{"key_id": k.KeyID}, nil)); resp.StatusCode != 200 {
+	if resp := r.h.Handle(ctx, httpapi.RouteSignedURL, event("signed-url", pro1, core.RoleProfessional, map[string]string{"key_id": k.KeyID}, nil)); resp.StatusCode != 200 {
 		t.Fatalf("signed url: %d %s", resp.StatusCode, resp.Body)
 	}
 	if got, want := fmtCalls(r.store.reset()), "ClaimKey=1 GetKey=1"; got != want {
@@ -310,12 +310,12 @@ func BenchmarkChatSignedURL(b *testing.B) {
 	id := r.readyImage(b)
 	ev := event("chat-signed-url", pro1, core.RoleProfessional, map[string]string{"id": id}, nil)
 	ctx := context.Background()
-	r.h.Handle(ctx, "chat-signed-url", ev)
+	r.h.Handle(ctx, httpapi.RouteChatSignedURL, ev)
 	r.store.reset()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if resp := r.h.Handle(ctx, "chat-signed-url", ev); resp.StatusCode != 200 {
+		if resp := r.h.Handle(ctx, httpapi.RouteChatSignedURL, ev); resp.StatusCode != 200 {
 			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
 		}
 	}
@@ -331,7 +331,7 @@ func BenchmarkUploadPresign(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if resp := r.h.Handle(ctx, "upload-presign", ev); resp.StatusCode != 201 {
+		if resp := r.h.Handle(ctx, httpapi.RouteUploadPresign, ev); resp.StatusCode != 201 {
 			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
 		}
 	}
@@ -362,7 +362,7 @@ func (r *rig) openAccess(tb testing.TB) (string, string) {
 		Photos:       []core.SharedPhoto{{PhotoID: p.ID, Angle: p.Angle, ContentType: p.ContentType, Size: 1, SHA256: p.SHA256}},
 		AccessWindow: time.Hour, ScreenshotPolicy: core.ScreenshotWarn, Status: core.ShareActive, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
 	head, _ := r.bolt.AuditHead(ctx, patient1)
-	rec := core.Link(core.AuditRecord{PatientID: patient1, At: now, ActorID: patient1, ActorRole: core.RolePatient, Action: "share.create", Outcome: core.OutcomeSuccess}, head)
+	rec := core.Link(core.AuditRecord{PatientID: patient1, At: now, ActorID: patient1, ActorRole: core.RolePatient, Action: core.AuditShareCreate, Outcome: core.OutcomeSuccess}, head)
 	if err := r.bolt.CreateShare(ctx, sh, rec, core.Notification{ID: core.NewSortableID("nt", now), RecipientID: pro1, Type: core.NoteSessionCreated, CreatedAt: now}); err != nil {
 		tb.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func (r *rig) openAccess(tb testing.TB) (string, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	resp := r.h.Handle(ctx, "open-access", event("open-access", pro1, core.RoleProfessional, map[string]string{"share_id": sh.ID},
+	resp := r.h.Handle(ctx, httpapi.RouteOpenAccess, event("open-access", pro1, core.RoleProfessional, map[string]string{"share_id": sh.ID},
 		map[string]any{"kem": dev.KEM, "device_public_key": dev.Private.PublicKey().Bytes(), "device_fingerprint": dev.Fingerprint}))
 	if resp.StatusCode != 201 {
 		tb.Fatalf("open access: %d %s", resp.StatusCode, resp.Body)
@@ -391,7 +391,7 @@ func BenchmarkIssueKey(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if resp := r.h.Handle(ctx, "issue-key", ev); resp.StatusCode != 201 {
+		if resp := r.h.Handle(ctx, httpapi.RouteIssueKey, ev); resp.StatusCode != 201 {
 			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
 		}
 	}
@@ -405,7 +405,7 @@ func BenchmarkSignedURL(b *testing.B) {
 	issue := event("issue-key", pro1, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": photo}, nil)
 	keys := make([]events.APIGatewayV2HTTPRequest, b.N)
 	for i := range keys {
-		resp := r.h.Handle(ctx, "issue-key", issue)
+		resp := r.h.Handle(ctx, httpapi.RouteIssueKey, issue)
 		var k struct {
 			KeyID string `json:"key_id"`
 		}
@@ -416,7 +416,7 @@ func BenchmarkSignedURL(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if resp := r.h.Handle(ctx, "signed-url", keys[i]); resp.StatusCode != 200 {
+		if resp := r.h.Handle(ctx, httpapi.RouteSignedURL, keys[i]); resp.StatusCode != 200 {
 			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
 		}
 	}

@@ -44,11 +44,13 @@ var statusOf = map[core.Kind]int{
 // StatusOf returns the HTTP status of an error.
 func StatusOf(err error) int { return statusOf[core.KindOf(err)] }
 
-// Handler turns API Gateway HTTP API events into service calls.
+// Handler turns API Gateway HTTP API events into service calls. It runs
+// whatever route it is given: the route row carries its handler, so there
+// is nothing to look up (a Lambda function hands it its own row, the local
+// server each row of Routes).
 type Handler struct {
 	svc *core.Service
 	log *slog.Logger
-	ops map[string]opFunc
 }
 
 // request is what an operation sees of an event.
@@ -57,28 +59,22 @@ type request struct {
 	caller core.Caller
 }
 
-// opFunc runs one operation and returns the status and body of a success.
-type opFunc func(ctx context.Context, r request) (int, any, error)
-
-// NewHandler builds the edge for svc, serving every operation. log receives
-// one line per request.
+// NewHandler builds the edge for svc. log receives one line per request.
 func NewHandler(svc *core.Service, log *slog.Logger) *Handler {
-	return NewOperationHandler(svc, log, Operations()...)
+	return &Handler{svc: svc, log: log}
 }
 
-// Function returns the Lambda handler of one operation, for lambda.Start.
-func (h *Handler) Function(op string) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+// Function returns the Lambda handler of one route, for lambda.Start.
+func (h *Handler) Function(route Route) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		return h.Handle(ctx, op, ev), nil
+		return h.Handle(ctx, route, ev), nil
 	}
 }
 
-// HasOp reports whether the handler implements op.
-func (h *Handler) HasOp(op string) bool { _, ok := h.ops[op]; return ok }
-
-// Handle runs operation op for the event and always returns a response with the
-// status in it; it never panics on bad input.
-func (h *Handler) Handle(ctx context.Context, op string, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse) {
+// Handle runs route for the event and always returns a response with the
+// status in it; it never panics on bad input. A route that is no row of the
+// table (it has no handler) answers not found.
+func (h *Handler) Handle(ctx context.Context, route Route, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse) {
 	start := time.Now()
 	reqID := ev.RequestContext.RequestID
 	if reqID == "" {
@@ -91,12 +87,10 @@ func (h *Handler) Handle(ctx context.Context, op string, ev events.APIGatewayV2H
 			err = core.ErrInternal(fmt.Errorf("panic: %v", p), "internal error")
 			resp = errorResponse(err, reqID)
 		}
-		h.logRequest(ctx, op, reqID, resp.StatusCode, err, time.Since(start))
+		h.logRequest(ctx, route.Op, reqID, resp.StatusCode, err, time.Since(start))
 	}()
 
-	route, ok := RouteByOp(op)
-	fn, ok2 := h.ops[op]
-	if !ok || !ok2 {
+	if route.run == nil {
 		err = core.ErrNotFound("no such operation")
 		return errorResponse(err, reqID)
 	}
@@ -116,7 +110,7 @@ func (h *Handler) Handle(ctx context.Context, op string, ev events.APIGatewayV2H
 	if err = checkShape(route, ev); err != nil {
 		return errorResponse(err, reqID)
 	}
-	status, body, err := fn(ctx, r)
+	status, body, err := route.run(h, ctx, r)
 	if err != nil {
 		return errorResponse(err, reqID)
 	}

@@ -112,7 +112,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	ops, _ := openAPIOps(t, doc)
 
 	var want, got []string
-	for _, r := range Routes {
+	for _, r := range Routes() {
 		want = append(want, r.RouteKey())
 	}
 	for k := range ops {
@@ -124,7 +124,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Errorf("operations differ from the route table (-Routes +openapi.yaml):\n%s", diff)
 	}
 
-	for _, r := range Routes {
+	for _, r := range Routes() {
 		op, ok := ops[r.RouteKey()]
 		if !ok {
 			continue // reported above
@@ -256,7 +256,7 @@ func TestOpenAPIPathParameters(t *testing.T) {
 func TestOpenAPIQueryParameters(t *testing.T) {
 	doc := loadOpenAPI(t)
 	ops, pathLevel := openAPIOps(t, doc)
-	for _, r := range Routes {
+	for _, r := range Routes() {
 		op, ok := ops[r.RouteKey()]
 		if !ok {
 			continue // TestOpenAPIMatchesRoutes reports it

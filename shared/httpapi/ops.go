@@ -252,7 +252,7 @@ func (h *Handler) accessHistory(ctx context.Context, r request) (int, any, error
 	for _, a := range recs {
 		out.Items = append(out.Items, auditView{
 			V: max(a.Version, core.AuditVersion1), PatientID: a.PatientID, Seq: a.Seq, At: a.At.UTC(), ActorID: a.ActorID, ActorRole: string(a.ActorRole),
-			Action: a.Action, ResourceType: a.ResourceType, ResourceID: a.ResourceID, Outcome: a.Outcome,
+			Action: string(a.Action), ResourceType: a.ResourceType, ResourceID: a.ResourceID, Outcome: a.Outcome,
 			Reason: a.Reason, SourceIP: a.SourceIP, UserAgent: a.UserAgent, RequestID: a.RequestID,
 			PhotoID: a.PhotoID, ShareID: a.ShareID, Device: a.Device,
 			PrevHash: hex.EncodeToString(a.PrevHash), Hash: hex.EncodeToString(a.Hash),

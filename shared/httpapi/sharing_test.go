@@ -500,7 +500,7 @@ func testDeviceBinding(t *testing.T, env *testenv.Env) {
 	thirdFP := core.DeviceKeyFingerprint(third.KEM, third.Private.PublicKey().Bytes())
 	var denied []string
 	for _, r := range history(t, env, patient1, core.RolePatient) {
-		if r.Action == "access.open" && r.Outcome == core.OutcomeDenied && r.Reason == core.CodeDeviceMismatch {
+		if r.Action == string(core.AuditAccessOpen) && r.Outcome == core.OutcomeDenied && r.Reason == core.CodeDeviceMismatch {
 			if r.V != core.AuditVersion2 || r.ShareID != sh.ShareID || r.PhotoID != "" {
 				t.Errorf("refusal record %+v: want version 2 naming the share and no photo", r)
 			}

@@ -186,7 +186,7 @@ func testStrangerLearnsNothingFromTheirHistory(t *testing.T, env *testenv.Env) {
 	}
 	var recorded int
 	for _, a := range history(t, env, patient1, core.RolePatient) {
-		if a.ActorID == prober && a.Action == "chat_image.signed_url" && a.Outcome == core.OutcomeDenied && a.Reason == core.CodeNotFound {
+		if a.ActorID == prober && a.Action == string(core.AuditChatImageSignedURL) && a.Outcome == core.OutcomeDenied && a.Reason == core.CodeNotFound {
 			recorded++
 		}
 	}

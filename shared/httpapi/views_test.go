@@ -52,7 +52,7 @@ func testNoReadRouteSpendsAView(t *testing.T, env *testenv.Env) {
 
 	t.Run("GET and HEAD", func(t *testing.T) {
 		var reads int
-		for _, rt := range httpapi.Routes {
+		for _, rt := range httpapi.Routes() {
 			if rt.Method != http.MethodGet {
 				continue
 			}
@@ -83,7 +83,7 @@ func testNoReadRouteSpendsAView(t *testing.T, env *testenv.Env) {
 	t.Run("every route", func(t *testing.T) {
 		tok := env.Token(pro1, core.RoleProfessional)
 		var spent []string
-		for _, rt := range httpapi.Routes {
+		for _, rt := range httpapi.Routes() {
 			var body string
 			if rt.Body == httpapi.BodyRequired {
 				body = "{}"

@@ -184,7 +184,7 @@ func testCleanupExpiresSessions(t *testing.T, env *testenv.Env) {
 	}
 	var expiries []record
 	for _, r := range trail(t, u.pat) {
-		if r.Action == "share.expire" {
+		if r.Action == string(core.AuditShareExpire) {
 			expiries = append(expiries, r)
 		}
 	}
@@ -246,7 +246,7 @@ func testCleanupConcurrentRuns(t *testing.T, env *testenv.Env) {
 	}
 	n := 0
 	for _, r := range trail(t, u.pat) {
-		if r.Action == "share.expire" {
+		if r.Action == string(core.AuditShareExpire) {
 			n++
 		}
 	}
@@ -490,17 +490,17 @@ func testDailyReport(t *testing.T, env *testenv.Env) {
 			continue
 		}
 		switch {
-		case r.Action == "share.create":
+		case r.Action == string(core.AuditShareCreate):
 			w.SessionsCreated++
-		case r.Action == "share.revoke" && r.ActorRole == string(core.RolePatient):
+		case r.Action == string(core.AuditShareRevoke) && r.ActorRole == string(core.RolePatient):
 			w.SessionsRevoked++
-		case r.Action == "share.revoke" && r.ActorRole == string(core.RoleSystem):
+		case r.Action == string(core.AuditShareRevoke) && r.ActorRole == string(core.RoleSystem):
 			w.SessionsAutoRevoked++
-		case r.Action == "share.expire":
+		case r.Action == string(core.AuditShareExpire):
 			w.SessionsExpired++
-		case r.Action == "key.issue":
+		case r.Action == string(core.AuditKeyIssue):
 			w.Views++
-		case r.Action == "activity.report":
+		case r.Action == string(core.AuditActivityReport):
 			w.SuspiciousEvents++
 		}
 	}
@@ -745,7 +745,7 @@ func expiries(t *testing.T, c *client.Client) int {
 	t.Helper()
 	n := 0
 	for _, r := range trail(t, c) {
-		if r.Action == "share.expire" {
+		if r.Action == string(core.AuditShareExpire) {
 			n++
 		}
 	}

@@ -119,25 +119,12 @@ func contextOf(encCtx map[string]string) map[string]string {
 	return maps.Clone(encCtx)
 }
 
-// translate maps a KMS error to the core's kinds, once for the package: what
-// a retry may cure is KindUnavailable, everything else (refused ciphertexts,
-// contexts and keys, denied access, invalid requests) KindInternal. msg names
-// the operation; the cause is kept for the logs and never holds key material
-// (KMS errors do not quote plaintexts).
+// translate maps a KMS error to the core's kinds, once for the package,
+// with the one AWS classifier (awserr.KMS): what a retry may cure is
+// KindUnavailable, everything else (refused ciphertexts, contexts and keys,
+// denied access, invalid requests) KindInternal. msg names the operation;
+// the cause is kept for the logs and never holds key material (KMS errors
+// do not quote plaintexts).
 func translate(err error, msg string) error {
-	if awserr.Transient(err, transientCodes) {
-		return core.ErrUnavailable(err, "%s", msg)
-	}
-	return core.ErrInternal(err, "%s", msg)
-}
-
-// transientCodes are the KMS error codes that a retry may cure, besides the
-// SDK's throttling codes. Any other answer of the service
-// (InvalidCiphertextException, IncorrectKeyException, AccessDeniedException,
-// ...) is final unless its status says the service failed.
-var transientCodes = map[string]bool{
-	"KMSInternalException":        true,
-	"DependencyTimeoutException":  true,
-	"KeyUnavailableException":     true,
-	"ServiceUnavailableException": true,
+	return awserr.KMS.Translate(err, "%s", msg)
 }

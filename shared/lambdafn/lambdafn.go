@@ -10,11 +10,13 @@
 // services are each behind a subpackage (s3fn, kmsfn, snsfn, cdnfn) whose
 // Link builds that service's client and adapter: a function's main passes
 // the Links of the services its operation calls, and its one
-// httpapi.Operation, and the linker leaves the other services' SDK clients
+// httpapi.Route, and the linker leaves the other services' SDK clients
 // and the other operations out of its binary (and the clients' package
-// initialization out of its cold start). Uses is the one table of which
-// function uses which service. `go generate ./shared/lambdafn` writes every
-// functions/*/main.go from it (the genmains command), whose
+// initialization out of its cold start). Uses reads which function uses
+// which service from Permissions, the one table of what each function's
+// role may call, from which infra/stack builds the roles. `go generate
+// ./shared/lambdafn` writes every functions/*/main.go from it (the genmains
+// command), whose
 // TestMainsAreGenerated fails when a main differs; Build refuses Links that
 // differ from the table. A service a function does not link answers its
 // calls with an internal error that names the function and the service.
@@ -24,7 +26,9 @@ package lambdafn
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -34,6 +38,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/medshare/medshare/shared/awsenv"
 	"github.com/medshare/medshare/shared/config"
@@ -71,40 +76,6 @@ var Services = []Service{
 	{CDN, "github.com/medshare/medshare/shared/lambdafn/cdnfn", "Secrets Manager (the CloudFront signing key)"},
 }
 
-// Uses is, for every function (an operation of httpapi.Routes or a job of
-// jobs.Jobs), the AWS services beyond DynamoDB that its code path calls, in
-// the order of Services. It is read from the code as infra's
-// stack.Permissions is (the service method behind the operation and the
-// adapter methods it calls), and a test of the CDK app checks that the two
-// agree: a function that may call a service links it, and only then.
-var Uses = map[string][]string{
-	"health":                 {S3, KMS}, // pings the bucket and the key
-	"upload-presign":         {S3, KMS}, // wraps the data key, presigns the PUT
-	"finalize-upload":        {S3},      // Stat, Delete of a mismatched object
-	"list-photos":            nil,
-	"delete-photo":           {S3},
-	"photo-key":              {S3, KMS}, // unwraps the data key, presigns the GET of the ciphertext
-	"register-appointment":   nil,
-	"chat-upload":            {S3},
-	"chat-finalize":          {S3},
-	"chat-signed-url":        {S3, CDN}, // CloudFront when configured, else a presigned S3 GET
-	"list-chat-images":       nil,
-	"create-session":         {SNS},
-	"list-sessions":          nil,
-	"get-session":            nil,
-	"revoke-session":         {SNS},
-	"open-access":            {SNS},
-	"issue-key":              {KMS, SNS}, // unwraps the data key; no object is touched
-	"signed-url":             {S3, SNS},
-	"report-activity":        {SNS},
-	"list-notifications":     nil,
-	"mark-notification-read": nil,
-	"access-history":         nil,
-	"verify-audit":           nil,
-	"cleanup":                {S3, SNS}, // deletes abandoned objects, retries notifications
-	"daily-report":           {SNS},
-}
-
 // Wiring is a function's cold start in progress: what a Link reads, and the
 // service's dependencies it fills in.
 type Wiring struct {
@@ -124,21 +95,39 @@ type Link struct {
 // Handler is an HTTP API (payload 2.0) Lambda handler.
 type Handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
-// Build returns the handler of operation op, wired from the environment
+// Options change how a function is wired, for the tests and commands that
+// build functions in one process. The zero value is what every function's
+// main builds (Build, BuildJob).
+type Options struct {
+	// APIOptions are added to the AWS configuration that every client of
+	// the function is built from: the IAM test records each SDK call a
+	// function makes with a middleware here.
+	APIOptions []func(*middleware.Stack) error
+	// Log receives the function's log lines; os.Stderr when nil.
+	Log io.Writer
+}
+
+// Build returns the handler of route, wired from the environment
 // (awsenv's AWS configuration and MEDSHARE_TABLE, MEDSHARE_BUCKET,
 // MEDSHARE_KMS_KEY_ID, MEDSHARE_TOPIC_ARN, and the service's settings in
 // package config) with DynamoDB and links, which must be the services
-// Uses[op.Op] lists, in its order. The handler serves op only, so that the
-// function links no other operation's code.
-func Build(ctx context.Context, op httpapi.Operation, getenv func(string) string, links ...Link) (Handler, error) {
-	if _, ok := httpapi.RouteByOp(op.Op); !ok {
-		return nil, fmt.Errorf("build function: unknown operation %q", op.Op)
+// Uses(route.Op) lists, in its order. The handler serves that route only:
+// the function names no other row of the route table, so it links no other
+// operation's code.
+func Build(ctx context.Context, route httpapi.Route, getenv func(string) string, links ...Link) (Handler, error) {
+	return Options{}.Build(ctx, route, getenv, links...)
+}
+
+// Build is Build with these options.
+func (o Options) Build(ctx context.Context, route httpapi.Route, getenv func(string) string, links ...Link) (Handler, error) {
+	if route.Op == "" {
+		return nil, errors.New("build function: a route of httpapi.Routes() is required")
 	}
-	svc, log, err := open(ctx, op.Op, getenv, links)
+	svc, log, err := o.open(ctx, route.Op, getenv, links)
 	if err != nil {
 		return nil, err
 	}
-	return httpapi.NewOperationHandler(svc, log, op).Function(op.Op), nil
+	return httpapi.NewHandler(svc, log).Function(route), nil
 }
 
 // JobHandler is a scheduled job's Lambda handler: EventBridge invokes it with
@@ -150,10 +139,15 @@ type JobHandler = func(context.Context, events.EventBridgeEvent) (jobs.Result, e
 // event's time, so that a retried event does the same run; an event without
 // a time runs for now.
 func BuildJob(ctx context.Context, name string, getenv func(string) string, links ...Link) (JobHandler, error) {
+	return Options{}.BuildJob(ctx, name, getenv, links...)
+}
+
+// BuildJob is BuildJob with these options.
+func (o Options) BuildJob(ctx context.Context, name string, getenv func(string) string, links ...Link) (JobHandler, error) {
 	if _, ok := jobs.ByName(name); !ok {
 		return nil, fmt.Errorf("build function: unknown job %q", name)
 	}
-	svc, log, err := open(ctx, name, getenv, links)
+	svc, log, err := o.open(ctx, name, getenv, links)
 	if err != nil {
 		return nil, err
 	}
@@ -168,12 +162,12 @@ func BuildJob(ctx context.Context, name string, getenv func(string) string, link
 
 // open builds function name's service at cold start: DynamoDB, then each
 // link, and the unlinked services' stand-ins.
-func open(ctx context.Context, name string, getenv func(string) string, links []Link) (*core.Service, *slog.Logger, error) {
+func (o Options) open(ctx context.Context, name string, getenv func(string) string, links []Link) (*core.Service, *slog.Logger, error) {
 	var got []string
 	for _, l := range links {
 		got = append(got, l.Service)
 	}
-	if want := Uses[name]; !slices.Equal(got, want) {
+	if want, _ := Uses(name); !slices.Equal(got, want) {
 		return nil, nil, fmt.Errorf("build function %s: it links [%s], lambdafn.Uses says [%s] (run go generate ./shared/lambdafn)",
 			name, strings.Join(got, " "), strings.Join(want, " "))
 	}
@@ -185,6 +179,7 @@ func open(ctx context.Context, name string, getenv func(string) string, links []
 	if err != nil {
 		return nil, nil, fmt.Errorf("build function %s: %w", name, err)
 	}
+	awsCfg.APIOptions = append(awsCfg.APIOptions, o.APIOptions...)
 	settings, err := awsenv.SettingsFromEnv(getenv)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build function %s: %w", name, err)
@@ -208,7 +203,11 @@ func open(ctx context.Context, name string, getenv func(string) string, links []
 	if w.Deps.Notifier == nil {
 		w.Deps.Notifier = unlinked{name, SNS}
 	}
-	return core.NewService(cfg, w.Deps), slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name), nil
+	logs := o.Log
+	if logs == nil {
+		logs = os.Stderr
+	}
+	return core.NewService(cfg, w.Deps), slog.New(slog.NewJSONHandler(logs, nil)).With("function", name), nil
 }
 
 // unlinked stands in for a service a function does not link. Its code path

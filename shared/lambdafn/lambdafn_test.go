@@ -32,14 +32,15 @@ func env(over map[string]string) func(string) string {
 	return func(k string) string { return base[k] }
 }
 
-// TestUsesCoversEveryFunction: Uses has an entry for every function and
-// nothing else, and names only services of Services, in their order.
+// TestUsesCoversEveryFunction: Permissions, which Uses reads, has an entry
+// for every function and nothing else, and Uses names only services of
+// Services, in their order.
 func TestUsesCoversEveryFunction(t *testing.T) {
 	names := lambdafn.Names()
 	for _, n := range names {
-		uses, ok := lambdafn.Uses[n]
+		uses, ok := lambdafn.Uses(n)
 		if !ok {
-			t.Errorf("lambdafn.Uses has no entry for %s", n)
+			t.Errorf("lambdafn.Permissions has no entry for %s", n)
 		}
 		last := -1
 		for _, s := range uses {
@@ -53,9 +54,9 @@ func TestUsesCoversEveryFunction(t *testing.T) {
 			last = i
 		}
 	}
-	for n := range lambdafn.Uses {
+	for n := range lambdafn.Permissions() {
 		if !slices.Contains(names, n) {
-			t.Errorf("lambdafn.Uses lists %s, which is no function", n)
+			t.Errorf("lambdafn.Permissions lists %s, which is no function", n)
 		}
 	}
 	for _, j := range jobs.Jobs {
@@ -66,7 +67,7 @@ func TestUsesCoversEveryFunction(t *testing.T) {
 }
 
 func TestBuild(t *testing.T) {
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		if r.Public() {
 			continue // health would call AWS; the RIE test covers it
 		}
@@ -116,23 +117,23 @@ func TestBuild(t *testing.T) {
 func TestBuildRefusesOtherLinks(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		op    httpapi.Operation
+		route httpapi.Route
 		links []lambdafn.Link
 	}{
-		{"none where the table lists some", httpapi.OpIssueKey, nil},
-		{"one more", httpapi.OpIssueKey, []lambdafn.Link{s3fn.Link, kmsfn.Link, snsfn.Link}},
-		{"one fewer", httpapi.OpIssueKey, []lambdafn.Link{kmsfn.Link}},
-		{"another order", httpapi.OpIssueKey, []lambdafn.Link{snsfn.Link, kmsfn.Link}},
-		{"some where the table lists none", httpapi.OpListPhotos, []lambdafn.Link{snsfn.Link}},
+		{"none where the table lists some", httpapi.RouteIssueKey, nil},
+		{"one more", httpapi.RouteIssueKey, []lambdafn.Link{s3fn.Link, kmsfn.Link, snsfn.Link}},
+		{"one fewer", httpapi.RouteIssueKey, []lambdafn.Link{kmsfn.Link}},
+		{"another order", httpapi.RouteIssueKey, []lambdafn.Link{snsfn.Link, kmsfn.Link}},
+		{"some where the table lists none", httpapi.RouteListPhotos, []lambdafn.Link{snsfn.Link}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := lambdafn.Build(context.Background(), c.op, env(nil), c.links...)
+			_, err := lambdafn.Build(context.Background(), c.route, env(nil), c.links...)
 			if err == nil || !strings.Contains(err.Error(), "lambdafn.Uses") {
 				t.Errorf("build: %v, want a refusal naming lambdafn.Uses", err)
 			}
 		})
 	}
-	if _, err := lambdafn.Build(context.Background(), httpapi.OpIssueKey, env(nil), kmsfn.Link, snsfn.Link); err != nil {
+	if _, err := lambdafn.Build(context.Background(), httpapi.RouteIssueKey, env(nil), kmsfn.Link, snsfn.Link); err != nil {
 		t.Errorf("build with the table's links: %v", err)
 	}
 }
@@ -151,5 +152,38 @@ func TestBuildJob(t *testing.T) {
 	}
 	if _, err := lambdafn.BuildJob(context.Background(), "cleanup", env(nil), s3fn.Link); err == nil {
 		t.Error("built cleanup without its notifier")
+	}
+}
+
+// TestGrants: Access.Grants renders each field as the synthesized policies
+// name it (infra's TestStack/iam holds the template to it), and Uses
+// follows from the same fields.
+func TestGrants(t *testing.T) {
+	a := lambdafn.Access{
+		Table: []string{lambdafn.DynamoPutItem, lambdafn.DynamoGetItem, lambdafn.DynamoGetItem}, Indexes: []string{"gsi1"},
+		Read: []string{lambdafn.PhotoPrefix}, Write: []string{lambdafn.ChatPrefix}, Delete: []string{lambdafn.ChatPrefix},
+		ListBucket: true, Unwrap: true, Publish: true, DeadLetters: true, SigningKey: true,
+	}
+	want := []string{
+		"dynamodb:GetItem table", "dynamodb:PutItem table", "dynamodb:Query table/index/gsi1",
+		"kms:Decrypt key", "s3:GetObject bucket/photos/*", "s3:ListBucket bucket", "s3:PutObject bucket/chat/*",
+		"secretsmanager:GetSecretValue secret", "sns:Publish topic", "sqs:SendMessage dlq",
+	}
+	if got := a.Grants(); !slices.Equal(got, want) {
+		t.Errorf("Grants() = %q, want %q", got, want)
+	}
+	if got, want := a.Uses(), []string{lambdafn.S3, lambdafn.KMS, lambdafn.SNS, lambdafn.CDN}; !slices.Equal(got, want) {
+		t.Errorf("Uses() = %v, want %v", got, want)
+	}
+	if got := (lambdafn.Access{Table: []string{lambdafn.DynamoQuery}, DeadLetters: true}).Uses(); got != nil {
+		t.Errorf("Uses() of a role that touches DynamoDB alone = %v, want none", got)
+	}
+	for key, want := range map[string]string{"photos/pat-1/ph_1": "photos/", "chat/ci_1": "chat/", "noprefix": "", "/x": ""} {
+		if got := lambdafn.ObjectPrefix(key); got != want {
+			t.Errorf("ObjectPrefix(%q) = %q, want %q", key, got, want)
+		}
+	}
+	if lambdafn.PhotoPrefix != "photos/" || lambdafn.ChatPrefix != "chat/" {
+		t.Errorf("prefixes %q, %q, want photos/ and chat/", lambdafn.PhotoPrefix, lambdafn.ChatPrefix)
 	}
 }

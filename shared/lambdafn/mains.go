@@ -9,7 +9,7 @@ import (
 // then the jobs of jobs.Jobs.
 func Names() []string {
 	var out []string
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		out = append(out, r.Op)
 	}
 	for _, j := range jobs.Jobs {

@@ -203,7 +203,7 @@ func classify(method, path string) string {
 		return "blob-" + strings.ToLower(method)
 	}
 	xs := strings.Split(path, "/")
-	for _, r := range httpapi.Routes {
+	for _, r := range httpapi.Routes() {
 		if r.Method != method {
 			continue
 		}

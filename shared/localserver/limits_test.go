@@ -15,13 +15,14 @@ import (
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devauth"
+	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/ratelimit"
 )
 
 // countingInvoker answers 200 to every operation and counts the calls.
 type countingInvoker struct{ calls atomic.Int64 }
 
-func (c *countingInvoker) Handle(_ context.Context, _ string, _ events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+func (c *countingInvoker) Handle(_ context.Context, _ httpapi.Route, _ events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	c.calls.Add(1)
 	return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: `{}`, Headers: map[string]string{"Content-Type": "application/json"}}
 }

@@ -23,11 +23,11 @@ import (
 	"github.com/medshare/medshare/shared/httpapi"
 )
 
-// Invoker runs one operation for an event: the in-process handler, or a
-// function deployed elsewhere (tests put Lambda functions running under the
-// runtime interface emulator behind it).
+// Invoker runs one route for an event: the in-process handler, or the
+// function deployed for the route's operation elsewhere (tests put Lambda
+// functions running under the runtime interface emulator behind it).
 type Invoker interface {
-	Handle(ctx context.Context, op string, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse
+	Handle(ctx context.Context, route httpapi.Route, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse
 }
 
 // Options configure the server.
@@ -52,7 +52,8 @@ func New(o Options) http.Handler {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	for _, rt := range httpapi.Routes {
+	routes := httpapi.Routes()
+	for _, rt := range routes {
 		mux.Handle(rt.Method+" "+rt.Path, &routeHandler{o: o, route: rt})
 	}
 	// What carries no token is limited by the client's address.
@@ -68,7 +69,7 @@ func New(o Options) http.Handler {
 		}), o.Log))
 	}
 	mux.Handle("/", o.Limits.limitIP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, rt := range httpapi.Routes {
+		for _, rt := range routes {
 			if pathMatches(rt.Path, r.URL.Path) {
 				writeError(w, http.StatusMethodNotAllowed, core.CodeInvalid, "method not allowed on this path")
 				return
@@ -160,7 +161,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, code, msg)
 		return
 	}
-	resp := h.o.Handler.Handle(r.Context(), h.route.Op, ev)
+	resp := h.o.Handler.Handle(r.Context(), h.route, ev)
 	for k, v := range resp.Headers {
 		w.Header().Set(k, v)
 	}

@@ -51,7 +51,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -446,51 +445,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return err
 }
 
-// translate maps an SDK error to the core's kinds, once for the package.
-// what names the operation and the key; a presigned URL is never part of it.
+// translate maps an SDK error to the core's kinds, once for the package,
+// with the one AWS classifier (awserr.S3): KindNotFound, KindUnavailable or
+// KindInternal. what names the operation and the key; a presigned URL is
+// never part of it.
 func translate(what string, err error) error {
-	switch classify(err) {
-	case core.KindNotFound:
-		return core.ErrNotFound("%s: not found", what)
-	case core.KindUnavailable:
-		return core.ErrUnavailable(err, "%s", what)
-	default:
-		return core.ErrInternal(err, "%s", what)
-	}
-}
-
-// classify returns KindNotFound, KindUnavailable or KindInternal.
-func classify(err error) core.Kind {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return core.KindUnavailable
-	}
-	if code := awserr.Code(err); code != "" {
-		switch code {
-		case "NoSuchKey", "NotFound":
-			return core.KindNotFound
-		case "NoSuchBucket", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId",
-			"SignatureDoesNotMatch", "InvalidBucketName", "InvalidArgument", "InvalidRequest":
-			// A deployment bug (wrong bucket, role or region), not a passing failure.
-			return core.KindInternal
-		case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout",
-			"ExpiredToken", "TokenRefreshRequired", "RequestTimeTooSkewed", "PreconditionFailed":
-			// PreconditionFailed: the object changed between HeadObject and
-			// GetObject; a retry reads the new one.
-			return core.KindUnavailable
-		}
-	}
-	if st := awserr.StatusCode(err); st != 0 {
-		switch {
-		case st == http.StatusNotFound:
-			return core.KindNotFound
-		case st == http.StatusTooManyRequests || st >= 500:
-			return core.KindUnavailable
-		case st >= 400:
-			return core.KindInternal
-		}
-	}
-	if awserr.Retryable(err) {
-		return core.KindUnavailable
-	}
-	return core.KindInternal
+	return awserr.S3.Translate(err, "%s", what)
 }

@@ -127,7 +127,7 @@ func Seed(ctx context.Context, t Target) error {
 	note := func(id, recipient, typ string) core.Notification {
 		return core.Notification{ID: id, RecipientID: recipient, Type: typ, ShareID: Share, CreatedAt: now}
 	}
-	record := func(action, resType, resID string, actor string, role core.Role) (core.AuditRecord, error) {
+	record := func(action core.AuditAction, resType, resID string, actor string, role core.Role) (core.AuditRecord, error) {
 		head, err := t.Store.AuditHead(ctx, Patient)
 		if err != nil {
 			return core.AuditRecord{}, err
@@ -135,14 +135,14 @@ func Seed(ctx context.Context, t Target) error {
 		return core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: actor, ActorRole: role, Action: action,
 			ResourceType: resType, ResourceID: resID, Outcome: core.OutcomeSuccess, RequestID: "seed"}, head), nil
 	}
-	rec, err := record("share.create", "share", Share, Patient, core.RolePatient)
+	rec, err := record(core.AuditShareCreate, "share", Share, Patient, core.RolePatient)
 	if err == nil {
 		err = t.Store.CreateShare(ctx, sh, rec, note(Notification, Professional, core.NoteSessionCreated))
 	}
 	if err != nil {
 		return fmt.Errorf("seed share: %w", err)
 	}
-	if rec, err = record("access.open", "access", Access, Professional, core.RoleProfessional); err == nil {
+	if rec, err = record(core.AuditAccessOpen, "access", Access, Professional, core.RoleProfessional); err == nil {
 		err = t.Store.OpenAccess(ctx, a, now, rec, note(core.NewSortableID("nt", now), Patient, core.NoteSessionAccess))
 	}
 	if err != nil {
@@ -166,7 +166,7 @@ func SeedKey(ctx context.Context, t Target) error {
 	if err != nil {
 		return fmt.Errorf("seed key: %w", err)
 	}
-	rec := core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: Professional, ActorRole: core.RoleProfessional, Action: "key.issue",
+	rec := core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: Professional, ActorRole: core.RoleProfessional, Action: core.AuditKeyIssue,
 		ResourceType: "key", ResourceID: Key, Outcome: core.OutcomeSuccess, RequestID: "seed"}, head)
 	n := core.Notification{ID: core.NewSortableID("nt", now), RecipientID: Patient, Type: core.NotePhotoViewed, ShareID: Share, CreatedAt: now}
 	if err := t.Store.IssueKey(ctx, k, now, rec, n); err != nil {

@@ -139,21 +139,7 @@ func (p *Notifier) Publish(ctx context.Context, n core.Notification) error {
 		},
 	})
 	if err != nil {
-		if awserr.Transient(err, transientCodes) {
-			return core.ErrUnavailable(err, "publish notification %s", n.ID)
-		}
-		return core.ErrInternal(err, "publish notification %s", n.ID)
+		return awserr.SNS.Translate(err, "publish notification %s", n.ID)
 	}
 	return nil
-}
-
-// transientCodes are the SNS error codes a retry may cure, besides the SDK's
-// throttling codes. Any other answer (InvalidParameter, NotFound,
-// AuthorizationError, KMSDisabled, ...) is final unless its status says SNS
-// failed.
-var transientCodes = map[string]bool{
-	"Throttled":          true,
-	"InternalError":      true,
-	"KMSThrottling":      true,
-	"ServiceUnavailable": true,
 }

@@ -57,7 +57,7 @@ func count(t *testing.T, s core.Store, day time.Time, key string) int64 {
 }
 
 // statKey is the StatKey of a successful record of action by role.
-func statKey(action string, role core.Role) string {
+func statKey(action core.AuditAction, role core.Role) string {
 	return core.AuditRecord{Action: action, Outcome: core.OutcomeSuccess, ActorRole: role}.StatKey()
 }
 
@@ -66,7 +66,7 @@ func statKey(action string, role core.Role) string {
 func suiteKeys() []dayKey {
 	var keys []dayKey
 	for _, day := range []time.Time{day0.Add(-24 * time.Hour), day0, day0.Add(24 * time.Hour)} {
-		for _, a := range []string{actCreate, actRevoke, actExpire, actOpen, actIssue, actClaim, actSuspicion, actAppend, "never.written"} {
+		for _, a := range []core.AuditAction{actCreate, actRevoke, actExpire, actOpen, actIssue, actClaim, actSuspicion, actAppend, "never.written"} {
 			for _, role := range []core.Role{core.RolePatient, core.RoleProfessional, core.RoleClinic, core.RoleSystem} {
 				for _, outcome := range []string{core.OutcomeSuccess, core.OutcomeDenied, core.OutcomeFailed} {
 					keys = append(keys, dayKey{dayOf(day), core.AuditRecord{Action: a, Outcome: outcome, ActorRole: role}.StatKey()})
@@ -162,7 +162,7 @@ func testCountAudit(t *testing.T, h Harness) {
 			statKey(actAppend, core.RolePatient),
 			statKey(actIssue, core.RoleProfessional),
 			core.AuditRecord{Action: actAppend, Outcome: core.OutcomeDenied, ActorRole: core.RoleProfessional}.StatKey(),
-			"photo.list|success",
+			string(actAppend) + "|success",
 		} {
 			if got := count(t, s, day0, other); got != 0 {
 				t.Errorf("CountAudit(%q), never written: got %d, want 0", other, got)

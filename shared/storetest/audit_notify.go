@@ -15,7 +15,7 @@ import (
 // refusal is the record and notification of a device refused on sh at at:
 // what core writes with AppendAuditNotify.
 func refusal(sh core.Share, device string, at time.Time) (core.AuditRecord, core.Notification) {
-	rec := Record(sh.PatientID, sh.ProfessionalID, core.RoleProfessional, "access.open", sh.ID, at)
+	rec := Record(sh.PatientID, sh.ProfessionalID, core.RoleProfessional, core.AuditAccessOpen, sh.ID, at)
 	rec.Outcome, rec.Reason = core.OutcomeDenied, core.CodeDeviceMismatch
 	rec.ShareID, rec.Device = sh.ID, device
 	n := Note(sh.PatientID, core.NoteDeviceMismatch, sh.ID, at)

@@ -45,7 +45,7 @@ func testTamper(t *testing.T, h Harness) {
 	rehash := func(mutate func(*core.AuditRecord)) func(*core.AuditRecord) {
 		return func(r *core.AuditRecord) { mutate(r); r.Hash = core.AuditHash(*r) }
 	}
-	action := func(r *core.AuditRecord) { r.Action = "photo.delete" }
+	action := func(r *core.AuditRecord) { r.Action = core.AuditPhotoDelete }
 
 	for _, tc := range []struct {
 		name        string

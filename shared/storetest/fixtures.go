@@ -35,7 +35,7 @@ func fixtures() []any {
 	return []any{
 		newPhoto("pat-1"), pendingPhoto("pat-1", tNow),
 		appt, counted, newChatImage(appt),
-		rec, linked, refused, Record("pat-1", "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow),
+		rec, linked, refused, Record("pat-1", "dr-a", core.RoleProfessional, core.AuditKeyIssue, k.ID, tNow),
 		sh, everyFieldShare("pat-1", "dr-a", t0),
 		a, scored,
 		k, claimed,

@@ -95,14 +95,14 @@ func newShare(patient, professional string, created, expires time.Time) core.Sha
 // own StatKey: actCreate, actRevoke, actOpen, actIssue and actClaim are the
 // actions that the shares' operations (shares_kit.go) write.
 const (
-	actCreate    = "share.create"
-	actRevoke    = "share.revoke"
-	actExpire    = "share.expire"
-	actOpen      = "access.open"
-	actIssue     = "key.issue"
-	actClaim     = "key.claim"
-	actSuspicion = "activity.report"
-	actAppend    = "photo.list"
+	actCreate    = core.AuditShareCreate
+	actRevoke    = core.AuditShareRevoke
+	actExpire    = core.AuditShareExpire
+	actOpen      = core.AuditAccessOpen
+	actIssue     = core.AuditKeyIssue
+	actClaim     = core.AuditKeyClaim
+	actSuspicion = core.AuditActivityReport
+	actAppend    = core.AuditPhotoFinalize // appended alone, through AuditStore.AppendAudit
 )
 
 // expireRecord is the cleanup job's record of expiring sh at now.

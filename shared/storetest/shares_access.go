@@ -48,7 +48,7 @@ func testRevokeShare(t *testing.T, h Harness) {
 		// as the first revoke left it, and no second notification or record
 		// is written.
 		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow.Add(time.Hour))
-		rec := Linked(t, s, Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow.Add(time.Hour)))
+		rec := Linked(t, s, Record("pat-1", "pat-1", core.RolePatient, core.AuditShareRevoke, sh.ID, tNow.Add(time.Hour)))
 		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", rec, n)
 		Must(t, "RevokeShare again", err)
 		if revoked {
@@ -65,7 +65,7 @@ func testRevokeShare(t *testing.T, h Harness) {
 		sh := NewShare("pat-1", "dr-a", t0)
 		CreateShare(t, s, sh)
 		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
-		rec := Linked(t, s, Record("pat-1", "clinic-1", core.RoleClinic, "share.revoke", sh.ID, tNow))
+		rec := Linked(t, s, Record("pat-1", "clinic-1", core.RoleClinic, core.AuditShareRevoke, sh.ID, tNow))
 		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, rec, n)
 		Must(t, "RevokeShare", err)
 		if !revoked {

@@ -138,7 +138,7 @@ func testShareConcurrency(t *testing.T, h Harness) {
 				recs := make([]core.AuditRecord, n)
 				errs := RunAll(n, func(i int) error {
 					a := accesses[i]
-					rec := Record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow)
+					rec := Record("pat-1", "dr-a", core.RoleProfessional, core.AuditAccessOpen, a.ID, tNow)
 					nt := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
 					return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpOpen, ID: a.DeviceFingerprint}, func() error {
 						var err error
@@ -187,7 +187,7 @@ func testShareConcurrency(t *testing.T, h Harness) {
 		recs := make([]core.AuditRecord, n)
 		var hist sharemodel.History
 		errs := RunAll(n, func(i int) error {
-			rec := Record("pat-1", "pat-1", core.RolePatient, "share.create", shares[i].ID, shares[i].CreatedAt)
+			rec := Record("pat-1", "pat-1", core.RolePatient, core.AuditShareCreate, shares[i].ID, shares[i].CreatedAt)
 			in := sharemodel.Input{Op: sharemodel.OpCreate, ID: shares[i].ID, MaxViews: shares[i].MaxViews, MaxDevices: shares[i].MaxDevices}
 			return recorded(&hist, i, in, func() error {
 				var err error
@@ -240,7 +240,7 @@ func testShareConcurrency(t *testing.T, h Harness) {
 		got := make([]bool, n)
 		recs := make([]core.AuditRecord, n)
 		errs := RunAll(n, func(i int) error {
-			rec := Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, at(i))
+			rec := Record("pat-1", "pat-1", core.RolePatient, core.AuditShareRevoke, sh.ID, at(i))
 			call := hist.Call()
 			var err error
 			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
@@ -310,7 +310,7 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 		notes[i] = Note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
 	}
 	errs := RunAll(n, func(i int) error {
-		rec := Record(chain(i), "dr-a", core.RoleProfessional, "key.issue", keys[i].ID, tNow)
+		rec := Record(chain(i), "dr-a", core.RoleProfessional, core.AuditKeyIssue, keys[i].ID, tNow)
 		return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpIssue, ID: keys[i].ID}, func() error {
 			var err error
 			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
@@ -372,7 +372,7 @@ func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
 	got := make([]core.EphemeralKey, n)
 	recs := make([]core.AuditRecord, n)
 	errs := RunAll(n, func(i int) error {
-		rec := Record(chain(i), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimedAt(i))
+		rec := Record(chain(i), "dr-a", core.RoleProfessional, core.AuditKeyClaim, k.ID, claimedAt(i))
 		return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpClaim, ID: k.ID}, func() error {
 			var err error
 			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
@@ -522,7 +522,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 				var rec core.AuditRecord
 				err := recorded(&hist, issuerClient(g), sharemodel.Input{Op: sharemodel.OpIssue, ID: k.ID}, func() error {
 					var err error
-					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow), maxAttempts,
+					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, core.AuditKeyIssue, k.ID, tNow), maxAttempts,
 						func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, l, n) })
 					return err
 				})
@@ -541,7 +541,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 				var rec core.AuditRecord
 				err := recorded(&hist, claimerClient(g), sharemodel.Input{Op: sharemodel.OpClaim, ID: k.ID}, func() error {
 					var err error
-					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("claimer-%d", g)), "dr-a", core.RoleProfessional, "key.claim", k.ID, claimAt), maxAttempts,
+					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("claimer-%d", g)), "dr-a", core.RoleProfessional, core.AuditKeyClaim, k.ID, claimAt), maxAttempts,
 						func(l core.AuditRecord) error {
 							var err error
 							claimed, err = s.ClaimKey(ctx(t), k, "dr-a", claimAt, l)
@@ -566,7 +566,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 				var rec core.AuditRecord
 				err := recorded(&hist, openerClient(g), sharemodel.Input{Op: sharemodel.OpOpen, ID: acc.DeviceFingerprint}, func() error {
 					var err error
-					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, "access.open", acc.ID, tNow), maxAttempts,
+					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, core.AuditAccessOpen, acc.ID, tNow), maxAttempts,
 						func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, l, n) })
 					return err
 				})
@@ -592,7 +592,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 		close(revoking)
 		call := hist.Call()
-		revokeRec, revokeErr = Chained(ctx(t), s, Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow), maxAttempts,
+		revokeRec, revokeErr = Chained(ctx(t), s, Record("pat-1", "pat-1", core.RolePatient, core.AuditShareRevoke, sh.ID, tNow), maxAttempts,
 			func(l core.AuditRecord) error {
 				var err error
 				revoked, err = s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, l, n)

@@ -93,7 +93,7 @@ func Note(recipient, typ, shareID string, at time.Time) core.Notification {
 
 // Record returns an unlinked audit record of patient's chain with every field
 // set and a fresh request id.
-func Record(patient, actor string, role core.Role, action, resource string, at time.Time) core.AuditRecord {
+func Record(patient, actor string, role core.Role, action core.AuditAction, resource string, at time.Time) core.AuditRecord {
 	return core.AuditRecord{
 		PatientID:    patient,
 		At:           at,
@@ -210,7 +210,7 @@ func tryCreate(t *testing.T, s core.Store, sh core.Share) (Written, error) {
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt)},
-		Rec:   Linked(t, s, Record(sh.PatientID, sh.PatientID, core.RolePatient, "share.create", sh.ID, sh.CreatedAt)),
+		Rec:   Linked(t, s, Record(sh.PatientID, sh.PatientID, core.RolePatient, core.AuditShareCreate, sh.ID, sh.CreatedAt)),
 	}
 	return w, s.CreateShare(ctx(t), sh, w.Rec, w.Notes[0])
 }
@@ -228,7 +228,7 @@ func tryRevoke(t *testing.T, s core.Store, sh core.Share, patient string, at tim
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at)},
-		Rec:   Linked(t, s, Record(patient, patient, core.RolePatient, "share.revoke", sh.ID, at)),
+		Rec:   Linked(t, s, Record(patient, patient, core.RolePatient, core.AuditShareRevoke, sh.ID, at)),
 	}
 	revoked, err := s.RevokeShare(ctx(t), sh.ID, patient, at, revokeReason, w.Rec, w.Notes[0])
 	return revoked, w, err
@@ -264,7 +264,7 @@ func TryOpen(t *testing.T, s core.Store, a core.Access, now time.Time) (Written,
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(a.PatientID, core.NoteSessionAccess, a.ShareID, now)},
-		Rec:   Linked(t, s, Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, "access.open", a.ID, now)),
+		Rec:   Linked(t, s, Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, core.AuditAccessOpen, a.ID, now)),
 	}
 	return w, s.OpenAccess(ctx(t), a, now, w.Rec, w.Notes[0])
 }
@@ -282,7 +282,7 @@ func TryIssue(t *testing.T, s core.Store, k core.EphemeralKey, now time.Time) (W
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(k.PatientID, core.NotePhotoViewed, k.ShareID, now)},
-		Rec:   Linked(t, s, Record(k.PatientID, k.ProfessionalID, core.RoleProfessional, "key.issue", k.ID, now)),
+		Rec:   Linked(t, s, Record(k.PatientID, k.ProfessionalID, core.RoleProfessional, core.AuditKeyIssue, k.ID, now)),
 	}
 	return w, s.IssueKey(ctx(t), k, now, w.Rec, w.Notes[0])
 }
@@ -298,7 +298,7 @@ func MustIssue(t *testing.T, s core.Store, k core.EphemeralKey, now time.Time) W
 // TryClaim claims key k as professional at now; it writes no notification.
 func TryClaim(t *testing.T, s core.Store, k core.EphemeralKey, professional string, now time.Time) (core.EphemeralKey, Written, error) {
 	t.Helper()
-	w := Written{Rec: Linked(t, s, Record(k.PatientID, professional, core.RoleProfessional, "key.claim", k.ID, now))}
+	w := Written{Rec: Linked(t, s, Record(k.PatientID, professional, core.RoleProfessional, core.AuditKeyClaim, k.ID, now))}
 	got, err := s.ClaimKey(ctx(t), k, professional, now, w.Rec)
 	return got, w, err
 }

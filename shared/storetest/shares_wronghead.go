@@ -45,7 +45,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			sh.IdempotencyKey, sh.RequestHash = "idem-1", Digest("request 1")
 			n := Note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt)
 			return op{
-				rec:   Record("pat-1", "pat-1", core.RolePatient, "share.create", sh.ID, sh.CreatedAt),
+				rec:   Record("pat-1", "pat-1", core.RolePatient, core.AuditShareCreate, sh.ID, sh.CreatedAt),
 				do:    func(rec core.AuditRecord) error { return s.CreateShare(ctx(t), sh, rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}},
 			}
@@ -55,7 +55,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			CreateShare(t, s, sh)
 			n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 			return op{
-				rec: Record("pat-1", "pat-1", core.RolePatient, "share.revoke", sh.ID, tNow),
+				rec: Record("pat-1", "pat-1", core.RolePatient, core.AuditShareRevoke, sh.ID, tNow),
 				do: func(rec core.AuditRecord) error {
 					revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, rec, n)
 					if revoked != (err == nil) {
@@ -72,7 +72,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			a := NewAccess(sh, "device-1", tNow)
 			n := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
 			return op{
-				rec:   Record("pat-1", "dr-a", core.RoleProfessional, "access.open", a.ID, tNow),
+				rec:   Record("pat-1", "dr-a", core.RoleProfessional, core.AuditAccessOpen, a.ID, tNow),
 				do:    func(rec core.AuditRecord) error { return s.OpenAccess(ctx(t), a, tNow, rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}},
 			}
@@ -82,7 +82,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			k := NewKey(sh, a.ID, tNow)
 			n := Note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
 			return op{
-				rec:   Record("pat-1", "dr-a", core.RoleProfessional, "key.issue", k.ID, tNow),
+				rec:   Record("pat-1", "dr-a", core.RoleProfessional, core.AuditKeyIssue, k.ID, tNow),
 				do:    func(rec core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}},
 			}
@@ -91,7 +91,7 @@ func testWrongHead(t *testing.T, h Harness) {
 			sh, a := activeShare(t, s, nil)
 			k := issuedKey(t, s, sh, a, tNow)
 			return op{
-				rec: Record("pat-1", "dr-a", core.RoleProfessional, "key.claim", k.ID, tNow),
+				rec: Record("pat-1", "dr-a", core.RoleProfessional, core.AuditKeyClaim, k.ID, tNow),
 				do: func(rec core.AuditRecord) error {
 					_, err := s.ClaimKey(ctx(t), k, "dr-a", tNow, rec)
 					return err
@@ -102,7 +102,7 @@ func testWrongHead(t *testing.T, h Harness) {
 		{"AppendAuditNotify", func(t *testing.T, s core.Store) op {
 			sh, _ := activeShare(t, s, nil)
 			n := Note("pat-1", core.NoteDeviceMismatch, sh.ID, tNow)
-			rec := Record("pat-1", "dr-a", core.RoleProfessional, "access.open", sh.ID, tNow)
+			rec := Record("pat-1", "dr-a", core.RoleProfessional, core.AuditAccessOpen, sh.ID, tNow)
 			rec.Outcome, rec.Reason = core.OutcomeDenied, core.CodeDeviceMismatch
 			return op{
 				rec:   rec,

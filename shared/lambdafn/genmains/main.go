@@ -53,11 +53,11 @@ func mainSource(name string) ([]byte, error) {
 	if !slices.Contains(lambdafn.Names(), name) {
 		return nil, fmt.Errorf("main of %q: %w", name, errNotAFunction)
 	}
-	uses, ok := lambdafn.Uses[name]
+	uses, ok := lambdafn.Uses(name)
 	if !ok {
 		return nil, fmt.Errorf("main of %s: lambdafn.Uses has no entry for it", name)
 	}
-	d := mainData{Name: name, Build: "Build", Kind: "operation", Target: "httpapi." + opVar(name)}
+	d := mainData{Name: name, Build: "Build", Kind: "operation", Target: "httpapi." + routeVar(name)}
 	if _, isJob := jobs.ByName(name); isJob {
 		d.Build, d.Kind, d.Target = "BuildJob", "scheduled job", strconv.Quote(name)
 	}
@@ -85,7 +85,7 @@ func mainSource(name string) ([]byte, error) {
 
 type mainData struct {
 	Name, Build, Kind string
-	Target            string // Build's operation, or BuildJob's job name
+	Target            string // Build's route, or BuildJob's job name
 	Imports, Links    []string
 	Clients           []string
 	Doc               string // the package comment
@@ -121,11 +121,12 @@ func main() {
 }
 `))
 
-// opVar is the name of op's httpapi.Operation: Op and the operation's name
-// in Pascal case, with "url" as "URL" (httpapi.OpChatSignedURL).
-func opVar(op string) string {
+// routeVar is the name of op's row of the route table: Route and the
+// operation's name in Pascal case, with "url" as "URL"
+// (httpapi.RouteChatSignedURL).
+func routeVar(op string) string {
 	var b strings.Builder
-	b.WriteString("Op")
+	b.WriteString("Route")
 	for _, part := range strings.Split(op, "-") {
 		if part == "url" {
 			b.WriteString("URL")

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/medshare/medshare/shared/httpapi"
@@ -45,23 +49,54 @@ func TestMainsAreGenerated(t *testing.T) {
 	}
 }
 
-// TestOperationNames: the generated mains name each operation's
-// httpapi.Operation variable by opVar; every route has one, with its Op.
-func TestOperationNames(t *testing.T) {
-	ops := httpapi.Operations()
-	if len(ops) != len(httpapi.Routes) {
-		t.Fatalf("%d operations for %d routes", len(ops), len(httpapi.Routes))
+// TestRouteNames: the generated mains name each operation's row of the
+// route table by routeVar. Every row of httpapi (a variable of type Route)
+// is named routeVar of its Op, and httpapi.Routes lists each row once.
+func TestRouteNames(t *testing.T) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, filepath.Join("..", "..", "httpapi", "routes.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, r := range httpapi.Routes {
-		if ops[i].Op != r.Op {
-			t.Errorf("operation %d is %q, route %d is %q", i, ops[i].Op, i, r.Op)
+	var rows []string // the Ops of the rows, in the file's order
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Values) != len(vs.Names) {
+			return true
 		}
+		for i, v := range vs.Values {
+			lit, ok := v.(*ast.CompositeLit)
+			if !ok {
+				continue
+			}
+			if typ, ok := lit.Type.(*ast.Ident); !ok || typ.Name != "Route" {
+				continue
+			}
+			op := ""
+			for _, e := range lit.Elts {
+				if kv, ok := e.(*ast.KeyValueExpr); ok && kv.Key.(*ast.Ident).Name == "Op" {
+					op, _ = strconv.Unquote(kv.Value.(*ast.BasicLit).Value)
+				}
+			}
+			if name := vs.Names[i].Name; name != routeVar(op) {
+				t.Errorf("the row of %q is named %s, want %s", op, name, routeVar(op))
+			}
+			rows = append(rows, op)
+		}
+		return true
+	})
+	var listed []string
+	for _, r := range httpapi.Routes() {
+		listed = append(listed, r.Op)
+	}
+	if !slices.Equal(rows, listed) {
+		t.Errorf("httpapi.Routes() lists %v, the rows are %v", listed, rows)
 	}
 	for _, c := range []struct{ op, want string }{
-		{"health", "OpHealth"}, {"chat-signed-url", "OpChatSignedURL"}, {"mark-notification-read", "OpMarkNotificationRead"},
+		{"health", "RouteHealth"}, {"chat-signed-url", "RouteChatSignedURL"}, {"mark-notification-read", "RouteMarkNotificationRead"},
 	} {
-		if got := opVar(c.op); got != c.want {
-			t.Errorf("opVar(%q) = %q, want %q", c.op, got, c.want)
+		if got := routeVar(c.op); got != c.want {
+			t.Errorf("routeVar(%q) = %q, want %q", c.op, got, c.want)
 		}
 	}
 }

@@ -26,7 +26,7 @@ var byService = map[string]lambdafn.Link{
 
 // Links returns the Links of function name, in the order of lambdafn.Uses.
 func Links(name string) ([]lambdafn.Link, error) {
-	uses, ok := lambdafn.Uses[name]
+	uses, ok := lambdafn.Uses(name)
 	if !ok {
 		return nil, fmt.Errorf("links of %q: not a function of lambdafn.Uses", name)
 	}
@@ -43,7 +43,12 @@ func Links(name string) ([]lambdafn.Link, error) {
 
 // Build is lambdafn.Build of operation op with its Links.
 func Build(ctx context.Context, op string, getenv func(string) string) (lambdafn.Handler, error) {
-	o, ok := httpapi.OperationOf(op)
+	return BuildWith(ctx, lambdafn.Options{}, op, getenv)
+}
+
+// BuildWith is Build with options (lambdafn.Options.Build).
+func BuildWith(ctx context.Context, o lambdafn.Options, op string, getenv func(string) string) (lambdafn.Handler, error) {
+	route, ok := httpapi.RouteByOp(op)
 	if !ok {
 		return nil, fmt.Errorf("build function: unknown operation %q", op)
 	}
@@ -51,14 +56,19 @@ func Build(ctx context.Context, op string, getenv func(string) string) (lambdafn
 	if err != nil {
 		return nil, err
 	}
-	return lambdafn.Build(ctx, o, getenv, links...)
+	return o.Build(ctx, route, getenv, links...)
 }
 
 // BuildJob is lambdafn.BuildJob of job name with its Links.
 func BuildJob(ctx context.Context, name string, getenv func(string) string) (lambdafn.JobHandler, error) {
+	return BuildJobWith(ctx, lambdafn.Options{}, name, getenv)
+}
+
+// BuildJobWith is BuildJob with options (lambdafn.Options.BuildJob).
+func BuildJobWith(ctx context.Context, o lambdafn.Options, name string, getenv func(string) string) (lambdafn.JobHandler, error) {
 	links, err := Links(name)
 	if err != nil {
 		return nil, err
 	}
-	return lambdafn.BuildJob(ctx, name, getenv, links...)
+	return o.BuildJob(ctx, name, getenv, links...)
 }

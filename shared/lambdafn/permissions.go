@@ -1,18 +1,22 @@
-package stack
+package lambdafn
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/dynamostore"
 )
 
-// Access is what one function may do: the AWS calls its code path makes,
-// and nothing else. The table below is read from the code (the service
-// method behind the operation, the store, blob, key-ring and notifier
-// methods it calls, and the SDK call each of those makes); the IAM test
-// compares the synthesized policies with an independent copy of it.
+// Access is what one function's role may do: the AWS calls its code path
+// makes, and nothing else. Permissions is the one table of it, which
+// infra/stack builds each function's role from and which Uses reads the
+// function's AWS clients from. It imports no CDK package, so that the IAM
+// test (TestFunctionsCallOnlyWhatTheirRolesAllow, functions/iam_test.go)
+// reads it without synthesizing: that test runs every sample event through
+// each function's AWS runtime on the emulators, records every SDK call,
+// and fails on a call the function's Access does not grant.
 type Access struct {
 	// Table lists the DynamoDB actions on the table itself (GetItem,
 	// PutItem, UpdateItem, DeleteItem, Query, ConditionCheckItem). A
@@ -41,17 +45,22 @@ type Access struct {
 	Publish bool
 	// DeadLetters is sqs:SendMessage on the jobs' dead-letter queue, where
 	// Lambda puts the event of a scheduled run that failed its retries.
+	// Lambda sends it with the role, the function's code never does.
 	DeadLetters bool
+	// SigningKey is secretsmanager:GetSecretValue on the chat CDN's signing
+	// key, read once per cold start. The chat CDN's construct grants it,
+	// when the stack has the CDN (infra/stack/cdn.go).
+	SigningKey bool
 }
 
-// DynamoDB actions.
+// The DynamoDB actions of Access.Table.
 const (
-	getItem        = "dynamodb:GetItem"
-	putItem        = "dynamodb:PutItem"
-	updateItem     = "dynamodb:UpdateItem"
-	deleteItem     = "dynamodb:DeleteItem"
-	query          = "dynamodb:Query"
-	conditionCheck = "dynamodb:ConditionCheckItem"
+	DynamoGetItem        = "dynamodb:GetItem"
+	DynamoPutItem        = "dynamodb:PutItem"
+	DynamoUpdateItem     = "dynamodb:UpdateItem"
+	DynamoDeleteItem     = "dynamodb:DeleteItem"
+	DynamoQuery          = "dynamodb:Query"
+	DynamoConditionCheck = "dynamodb:ConditionCheckItem"
 )
 
 // Object prefixes, read from the core's key rules: photos/<owner>/<id> and
@@ -62,9 +71,19 @@ var (
 )
 
 func prefixOf(key string) string {
+	p := ObjectPrefix(key)
+	if p == "" {
+		panic(fmt.Sprintf("object key %q has no prefix", key))
+	}
+	return p
+}
+
+// ObjectPrefix returns the prefix of an object key (PhotoPrefix,
+// ChatPrefix), or "" when the key has none.
+func ObjectPrefix(key string) string {
 	i := strings.Index(key, "/")
 	if i <= 0 {
-		panic(fmt.Sprintf("object key %q has no prefix", key))
+		return ""
 	}
 	return key[:i+1]
 }
@@ -73,11 +92,23 @@ func prefixOf(key string) string {
 // cleanup job's and the daily report's index).
 func TimeIndex() string { return dynamostore.IndexTime }
 
-// Permissions returns the access of every function, by name (FunctionNames()).
+// Permissions returns the access of every function, by name (Names()). It
+// is read from the code (the service method behind the operation, the
+// store, blob, key-ring and notifier methods it calls, and the SDK call each
+// of those makes), and checked against what the code calls on the
+// emulators (TestFunctionsCallOnlyWhatTheirRolesAllow).
 func Permissions() map[string]Access {
 	// Throughout: the audit trail's head is a GetItem and an append a
 	// transaction of Puts; a notification published after its write is
 	// marked with an UpdateItem (MarkPublished).
+	const (
+		getItem        = DynamoGetItem
+		putItem        = DynamoPutItem
+		updateItem     = DynamoUpdateItem
+		deleteItem     = DynamoDeleteItem
+		query          = DynamoQuery
+		conditionCheck = DynamoConditionCheck
+	)
 	byActor := dynamostore.IndexByActor // also IndexSharesByPatient
 	return map[string]Access{
 		// Health pings the store (GetItem), the bucket (HeadBucket, hence
@@ -109,9 +140,10 @@ func Permissions() map[string]Access {
 		// ListBucket), MarkChatImageReady (Update, Put), delete a
 		// mismatched object, audit.
 		"chat-finalize": {Table: []string{getItem, updateItem, putItem}, Read: []string{ChatPrefix}, Delete: []string{ChatPrefix}, ListBucket: true},
-		// GetChatImage, audit, presign the GET; a stranger's denial is
-		// counted (Tally: UpdateItem) before it is audited.
-		"chat-signed-url": {Table: []string{getItem, putItem, updateItem}, Read: []string{ChatPrefix}},
+		// GetChatImage, audit, presign the GET (or, with the chat CDN, sign
+		// a CloudFront URL with the key read at cold start); a stranger's
+		// denial is counted (Tally: UpdateItem) before it is audited.
+		"chat-signed-url": {Table: []string{getItem, putItem, updateItem}, Read: []string{ChatPrefix}, SigningKey: true},
 		// FindAppointments (a Query of the id's partition), then
 		// ListChatImages (a Query of the by-appointment index, gsi2 under
 		// its APPTIMG# partitions). Nothing is written: a list hands out
@@ -161,4 +193,81 @@ func Permissions() map[string]Access {
 		// of the time index), stores the report (PutItem) and publishes it.
 		"daily-report": {Table: []string{putItem}, Indexes: []string{TimeIndex()}, Publish: true, DeadLetters: true},
 	}
+}
+
+// Uses returns the AWS services beyond DynamoDB whose client function name
+// links, in the order of Services: those its Access calls. A function links
+// S3 exactly when its role may touch an object or the bucket, KMS exactly
+// when it may wrap, unwrap or describe the data key, SNS exactly when it
+// may publish, and the CDN's Secrets Manager client exactly when it may
+// read the chat CDN's signing key. ok is false for a name that is no
+// function.
+func Uses(name string) (uses []string, ok bool) {
+	a, ok := Permissions()[name]
+	if !ok {
+		return nil, false
+	}
+	return a.Uses(), true
+}
+
+// Uses returns the services beyond DynamoDB that a calls (see the function
+// Uses).
+func (a Access) Uses() []string {
+	var out []string
+	if len(a.Read)+len(a.Write)+len(a.Delete) > 0 || a.ListBucket {
+		out = append(out, S3)
+	}
+	if a.Wrap || a.Unwrap || a.Describe {
+		out = append(out, KMS)
+	}
+	if a.Publish {
+		out = append(out, SNS)
+	}
+	if a.SigningKey {
+		out = append(out, CDN)
+	}
+	return out
+}
+
+// Grants returns what a allows, one line per IAM action and resource, in
+// the words of the synthesized policies without their ARNs and conditions:
+// "dynamodb:GetItem table", "dynamodb:Query table/index/gsi1",
+// "s3:GetObject bucket/photos/*", "s3:ListBucket bucket", "kms:Decrypt key"
+// (under the photo context), "sns:Publish topic", "sqs:SendMessage dlq",
+// "secretsmanager:GetSecretValue secret". The KMS uses that DynamoDB, S3
+// and SNS make on the caller's behalf go with their service and are not
+// listed. Sorted, without duplicates.
+func (a Access) Grants() []string {
+	set := map[string]bool{}
+	for _, act := range a.Table {
+		set[act+" table"] = true
+	}
+	for _, ix := range a.Indexes {
+		set[DynamoQuery+" table/index/"+ix] = true
+	}
+	for _, p := range a.Read {
+		set["s3:GetObject bucket/"+p+"*"] = true
+	}
+	for _, p := range append(append([]string(nil), a.Write...), a.Delete...) {
+		set["s3:PutObject bucket/"+p+"*"] = true
+	}
+	for grant, on := range map[string]bool{
+		"s3:ListBucket bucket":                 a.ListBucket,
+		"kms:Encrypt key":                      a.Wrap,
+		"kms:Decrypt key":                      a.Unwrap,
+		"kms:DescribeKey key":                  a.Describe,
+		"sns:Publish topic":                    a.Publish,
+		"sqs:SendMessage dlq":                  a.DeadLetters,
+		"secretsmanager:GetSecretValue secret": a.SigningKey,
+	} {
+		if on {
+			set[grant] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for g := range set {
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
 }
