@@ -260,6 +260,7 @@ func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, rec c
 	}
 	expired := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		expired = false // set on every run: this may run again (group commit)
 		items := tx.Bucket(itemsBucket)
 		r, sh, err := readShare(items, id)
 		if err != nil {

@@ -239,6 +239,7 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 	}
 	revoked := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
+		revoked = false // set on every run: this may run again (group commit)
 		items := tx.Bucket(itemsBucket)
 		r, sh, err := readShare(items, id)
 		if err == nil && sh.PatientID != patientID {

@@ -427,14 +427,15 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 		if err != nil {
 			return err
 		}
+		put := a // a itself stays as given: this may run again (group commit)
 		if found {
 			if old.ImageCount > 0 && !old.SameParticipants(a) {
 				return core.ErrConflict("appointment %s has chat images: its participants cannot change", a.ID)
 			}
-			a.CreatedAt, a.ImageCount = old.CreatedAt, old.ImageCount
+			put.CreatedAt, put.ImageCount = old.CreatedAt, old.ImageCount
 		}
 		created = !found
-		return putJSON(b, k, storeitem.AppointmentOf(a))
+		return putJSON(b, k, storeitem.AppointmentOf(put))
 	})
 	if err != nil {
 		return false, fmt.Errorf("put appointment %s: %w", a.ID, err)
