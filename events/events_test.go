@@ -55,7 +55,7 @@ func TestSampleEvents(t *testing.T) {
 	srv := httptest.NewServer(rt.Blobs.Handler())
 	defer srv.Close()
 	target := samples.Target{
-		Service: rt.Service, Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
+		Service: rt.Service, Store: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
 		Put: func(up core.Upload, data []byte) error {
 			req, _ := http.NewRequest(up.Method, srv.URL+up.URL[strings.Index(up.URL, embedded.BlobPrefix):], bytes.NewReader(data))
 			for k, v := range up.Headers {

@@ -265,7 +265,7 @@ func onEmulators(t *testing.T) (awsruntime.Clients, awsruntime.Settings, *awsrun
 // URLs.
 func sampleTarget(t *testing.T, rt *awsruntime.Runtime) samples.Target {
 	return samples.Target{
-		Service: rt.Service, Store: rt.Store, Shares: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
+		Service: rt.Service, Store: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys,
 		Put: func(up core.Upload, data []byte) error {
 			h := map[string]any{}
 			for k, v := range up.Headers {

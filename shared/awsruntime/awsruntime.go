@@ -89,7 +89,7 @@ func New(c Clients, s Settings, cfg core.Config, now func() time.Time) (*Runtime
 		return nil, fmt.Errorf("sns adapter: %w", err)
 	}
 	rt := &Runtime{Clients: c, Store: dynamostore.New(c.DynamoDB, s.Table), Blobs: blobs, Keys: keys, Notifier: notifier}
-	rt.Service = core.NewService(cfg, core.Deps{Store: rt.Store, Shares: rt.Store, Jobs: rt.Store, Legacy: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
+	rt.Service = core.NewService(cfg, core.Deps{Store: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
 	return rt, nil
 }
 

@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -51,18 +51,15 @@ func backfillChatIndex(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucket(chatApptBucket); err != nil {
 		return err
 	}
-	var images []chatImageRecord
+	var images []core.ChatImage
 	err := forPrefix(tx.Bucket(itemsBucket), storekeys.ChatImagePKPrefix, func(k, v []byte) error {
 		_, sk, ok := strings.Cut(string(k), "\x00")
 		if !ok || sk != storekeys.ChatImageSK {
 			return nil
 		}
-		var r chatImageRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return core.ErrInternal(err, "chat image item %q is corrupt", k)
-		}
-		images = append(images, r)
-		return nil
+		img, err := decodeItem[storeitem.ChatImage](v, k)
+		images = append(images, img)
+		return err
 	})
 	if err != nil {
 		return err
@@ -109,18 +106,18 @@ func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, rea
 				if raw == nil {
 					return core.ErrInternal(nil, "chat index entry %s of %s points to no image", sk, appointmentID)
 				}
-				var r chatImageRecord
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return core.ErrInternal(err, "chat image item %q is corrupt", itemKey)
+				img, err := decodeItem[storeitem.ChatImage](raw, itemKey)
+				if err != nil {
+					return err
 				}
-				if core.UploadStatus(r.Status) != core.StatusReady {
+				if img.Status != core.StatusReady {
 					return nil
 				}
 				if len(imgs) == limit {
 					next = last
 					return errPageFull
 				}
-				imgs = append(imgs, r.chatImage())
+				imgs = append(imgs, img)
 				last = sk
 				return nil
 			})

@@ -13,8 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/jobtest"
-	"github.com/medshare/medshare/shared/sharetest"
+	"github.com/medshare/medshare/shared/legacytest"
 	"github.com/medshare/medshare/shared/storetest"
 )
 
@@ -282,18 +281,15 @@ func TestWritesRunAgain(t *testing.T) {
 	if err := s.run(context.Background(), true, func(*bolt.Tx) error { runs++; return nil }); err != nil || runs != 2 {
 		t.Fatalf("a write ran %d times (%v), want 2", runs, err)
 	}
-	t.Run("Contract", func(t *testing.T) {
-		storetest.Run(t, storetest.Harness{New: func(t *testing.T) core.Store { return rerun(t) }, Tamper: tamper})
-	})
-	t.Run("ShareContract", func(t *testing.T) {
-		sharetest.Run(t, sharetest.Harness{New: func(t *testing.T) sharetest.Store { return rerun(t) }})
-	})
-	t.Run("JobContract", func(t *testing.T) {
-		jobtest.Run(t, jobtest.Harness{New: func(t *testing.T, now func() time.Time) jobtest.Store {
-			s := rerun(t)
-			s.now = now
-			return s
-		}})
+	// The one contract suite (storetest) covers every interface of the
+	// port, shares and jobs included.
+	storetest.Run(t, storetest.Harness{New: func(t *testing.T, now func() time.Time) core.Store {
+		s := rerun(t)
+		s.now = now
+		return s
+	}, Tamper: tamper})
+	t.Run("LegacyContract", func(t *testing.T) {
+		legacytest.Run(t, legacytest.Harness{New: func(t *testing.T) legacytest.Store { return rerun(t) }})
 	})
 }
 

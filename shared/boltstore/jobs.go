@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -30,7 +30,7 @@ import (
 // or deletes its entry in its own transaction: putDue and deleteDue below,
 // called by CreatePhoto, MarkPhotoReady, DeletePhoto, CreateChatImage,
 // MarkChatImageReady, AbandonUpload, CreateShare, RevokeShare, ExpireShare,
-// IssueKey, DeleteExpiredKey, putNotification and MarkPublished.
+// IssueKey, DeleteExpiredKey, recordChange and MarkPublished.
 //
 // The audit counters (bucket audit_counts) hold one 8-byte big-endian count
 // per UTC day and StatKey, at <yyyy-mm-dd> "\x00" <StatKey>; appendRecord,
@@ -64,8 +64,6 @@ type tallyEntry struct {
 	n     int64
 	until time.Time
 }
-
-var _ core.JobStore = (*Store)(nil)
 
 // dueTime is when an item whose time is at is due: at rounded up to the
 // second, in UTC (core.DueItem.Due).
@@ -214,23 +212,21 @@ func (s *Store) AbandonUpload(ctx context.Context, it core.DueItem, now time.Tim
 		var k storekeys.Key
 		var status core.UploadStatus
 		var windowEnd time.Time
-		var chat *chatImageRecord // the chat image, to drop its index entry
+		var chat *core.ChatImage // the chat image, to drop its index entry
 		if it.Owner != "" {
 			k = storekeys.PhotoKey(it.Owner, it.ID)
-			var r photoRecord
-			found, err := getJSON(items, k, &r)
+			p, found, err := getItem[storeitem.Photo](items, k)
 			if err != nil || !found {
 				return err
 			}
-			status, windowEnd = core.UploadStatus(r.Status), r.UploadExpiresAt
+			status, windowEnd = p.Status, p.UploadExpiresAt
 		} else {
 			k = storekeys.ChatImageKey(it.ID)
-			var r chatImageRecord
-			found, err := getJSON(items, k, &r)
+			img, found, err := getItem[storeitem.ChatImage](items, k)
 			if err != nil || !found {
 				return err
 			}
-			status, windowEnd, chat = core.UploadStatus(r.Status), r.UploadExpiresAt, &r
+			status, windowEnd, chat = img.Status, img.UploadExpiresAt, &img
 		}
 		switch {
 		case status != core.StatusPending:
@@ -258,19 +254,15 @@ func (s *Store) AbandonUpload(ctx context.Context, it core.DueItem, now time.Tim
 // notifications and the audit record, in one transaction, and reports true;
 // a share that is not ACTIVE is left as stored, with no write, and reports
 // false. See core.JobStore.
-func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes []core.Notification, rec core.AuditRecord) (bool, error) {
-	ids := []string{id}
-	for _, n := range notes {
-		ids = append(ids, n.RecipientID, n.ID)
-	}
-	if err := checkWriteIDs(rec, nil, ids...); err != nil {
+func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, rec core.AuditRecord, notes ...core.Notification) (bool, error) {
+	if err := checkWriteIDs(rec, notes, id); err != nil {
 		return false, fmt.Errorf("expire share %q: %w", id, err)
 	}
 	expired := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		expired = false // set on every run: this may run again
+		expired = false // set on every run: this may run again (group commit)
 		items := tx.Bucket(itemsBucket)
-		sh, err := readShare(items, id)
+		r, sh, err := readShare(items, id)
 		if err != nil {
 			return err
 		}
@@ -280,20 +272,15 @@ func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes
 		if now.Before(sh.ExpiresAt) {
 			return core.ErrConflict("share %s has not expired", id)
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		sh.Status = core.ShareExpired
-		if err := putJSON(items, storekeys.ShareKey(id), shareRecordOf(sh)); err != nil {
+		r.Status = string(core.ShareExpired)
+		if err := putJSON(items, storekeys.ShareKey(id), r); err != nil {
 			return err
 		}
 		if err := deleteDue(tx, core.DueShare, sh.ExpiresAt, storekeys.ShareKey(id)); err != nil {
 			return err
-		}
-		for _, n := range notes {
-			if err := putNotification(tx, n); err != nil {
-				return err
-			}
 		}
 		expired = true
 		return nil
@@ -313,18 +300,17 @@ func (s *Store) DeleteExpiredKey(ctx context.Context, id string, now time.Time) 
 	k := storekeys.EphemeralKeyKey(id)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var r ephemeralKeyRecord
-		found, err := getJSON(items, k, &r)
+		key, found, err := getItem[storeitem.EphemeralKey](items, k)
 		if err != nil || !found {
 			return err
 		}
-		if now.Before(r.ExpiresAt) {
+		if now.Before(key.ExpiresAt) {
 			return core.ErrConflict("key %s has not expired", id)
 		}
 		if err := items.Delete(boltKey(k)); err != nil {
 			return err
 		}
-		return deleteDue(tx, core.DueKey, r.ExpiresAt, k)
+		return deleteDue(tx, core.DueKey, key.ExpiresAt, k)
 	})
 	if err != nil {
 		return fmt.Errorf("delete expired key %s: %w", id, err)
@@ -338,24 +324,15 @@ func (s *Store) GetNotification(ctx context.Context, recipient, id string) (core
 	if err := storekeys.CheckIDs(recipient, id); err != nil {
 		return core.InboxItem{}, fmt.Errorf("get notification %q of %q: %w", id, recipient, err)
 	}
-	var r inboxRecord
-	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.InboxKey(recipient, id), &r)
-		if err == nil && !found {
-			err = core.ErrNotFound("notification %s not found", id)
-		}
+	var it core.InboxItem
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		it, err = readItem[storeitem.InboxItem](tx.Bucket(itemsBucket), storekeys.InboxKey(recipient, id), "notification "+id)
 		return err
 	})
 	if err != nil {
 		return core.InboxItem{}, fmt.Errorf("get notification %s of %s: %w", id, recipient, err)
 	}
-	return r.item(), nil
-}
-
-// watermarkRecord is the stored watermark of one kind of due item.
-type watermarkRecord struct {
-	Kind      string    `json:"kind"`
-	Watermark time.Time `json:"watermark"`
+	return it, nil
 }
 
 // JobWatermark returns the watermark of kind; zero when never set.
@@ -363,18 +340,30 @@ func (s *Store) JobWatermark(ctx context.Context, kind core.DueKind) (time.Time,
 	if err := storekeys.CheckDueKind(kind); err != nil {
 		return time.Time{}, fmt.Errorf("watermark of %s: %w", kind, err)
 	}
-	var r watermarkRecord
+	var t time.Time
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		_, err := getJSON(tx.Bucket(itemsBucket), storekeys.WatermarkKey(kind), &r)
+		var err error
+		t, err = readWatermark(tx.Bucket(itemsBucket), kind)
 		return err
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("watermark of %s: %w", kind, err)
 	}
-	if r.Watermark.IsZero() {
-		return time.Time{}, nil
+	return t, nil
+}
+
+// readWatermark is the watermark of kind, zero when there is none.
+func readWatermark(items *bolt.Bucket, kind core.DueKind) (time.Time, error) {
+	k := storekeys.WatermarkKey(kind)
+	var r storeitem.Watermark
+	if _, err := getJSON(items, k, &r); err != nil {
+		return time.Time{}, err
 	}
-	return r.Watermark.UTC(), nil
+	t, err := r.Time()
+	if err != nil {
+		return time.Time{}, core.ErrInternal(err, "item %s %s is corrupt", k.PK, k.SK)
+	}
+	return t, nil
 }
 
 // SetJobWatermark moves the watermark of kind forward to t, and leaves it
@@ -386,12 +375,11 @@ func (s *Store) SetJobWatermark(ctx context.Context, kind core.DueKind, t time.T
 	k := storekeys.WatermarkKey(kind)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var r watermarkRecord
-		found, err := getJSON(items, k, &r)
-		if err != nil || (found && !t.After(r.Watermark)) {
+		mark, err := readWatermark(items, kind)
+		if err != nil || !t.After(mark) {
 			return err
 		}
-		return putJSON(items, k, watermarkRecord{Kind: string(kind), Watermark: t.UTC()})
+		return putJSON(items, k, storeitem.WatermarkOf(kind, t))
 	})
 	if err != nil {
 		return fmt.Errorf("set watermark of %s to %v: %w", kind, t, err)
@@ -442,21 +430,11 @@ func (s *Store) CountAudit(ctx context.Context, day time.Time, key string) (int6
 	return n, nil
 }
 
-// reportRecord is the stored daily report.
-type reportRecord struct {
-	Day         time.Time `json:"day"`
-	GeneratedAt time.Time `json:"generated_at"`
-	core.ReportCounts
-}
-
 // PutDailyReport stores the report of r.Day's UTC day, replacing one stored
 // before.
 func (s *Store) PutDailyReport(ctx context.Context, r core.DailyReport) error {
-	rec := reportRecord{
-		Day: r.Day.UTC(), GeneratedAt: r.GeneratedAt.UTC(), ReportCounts: r.ReportCounts,
-	}
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		return putJSON(tx.Bucket(itemsBucket), storekeys.DailyReportKey(r.Day), rec)
+		return putJSON(tx.Bucket(itemsBucket), storekeys.DailyReportKey(r.Day), storeitem.DailyReportOf(r))
 	})
 	if err != nil {
 		return fmt.Errorf("put daily report of %s: %w", r.Day.UTC().Format(time.DateOnly), err)
@@ -466,9 +444,11 @@ func (s *Store) PutDailyReport(ctx context.Context, r core.DailyReport) error {
 
 // GetDailyReport returns the report of day's UTC day, or KindNotFound.
 func (s *Store) GetDailyReport(ctx context.Context, day time.Time) (core.DailyReport, error) {
-	var r reportRecord
+	var r core.DailyReport
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.DailyReportKey(day), &r)
+		var found bool
+		var err error
+		r, found, err = getItem[storeitem.DailyReport](tx.Bucket(itemsBucket), storekeys.DailyReportKey(day))
 		if err == nil && !found {
 			err = core.ErrNotFound("no daily report of %s", day.UTC().Format(time.DateOnly))
 		}
@@ -477,7 +457,7 @@ func (s *Store) GetDailyReport(ctx context.Context, day time.Time) (core.DailyRe
 	if err != nil {
 		return core.DailyReport{}, fmt.Errorf("get daily report of %s: %w", day.UTC().Format(time.DateOnly), err)
 	}
-	return core.DailyReport{Day: r.Day.UTC(), GeneratedAt: r.GeneratedAt.UTC(), ReportCounts: r.ReportCounts}, nil
+	return r, nil
 }
 
 // Tally adds one to the counter name and returns its new value. The
@@ -534,34 +514,34 @@ func backfillJobIndexes(tx *bolt.Tx) error {
 		var err error
 		switch {
 		case strings.HasPrefix(pk, storekeys.PhotoPKPrefix) && strings.HasPrefix(sk, storekeys.PhotoSKPrefix):
-			var r photoRecord
-			if err = json.Unmarshal(v, &r); err == nil && core.UploadStatus(r.Status) == core.StatusPending {
-				err = putDue(tx, core.DueUpload, r.UploadExpiresAt, k)
+			var p core.Photo
+			if p, err = decodeItem[storeitem.Photo](v, raw); err == nil && p.Status == core.StatusPending {
+				err = putDue(tx, core.DueUpload, p.UploadExpiresAt, k)
 			}
 		case strings.HasPrefix(pk, storekeys.ChatImagePKPrefix) && sk == storekeys.ChatImageSK:
-			var r chatImageRecord
-			if err = json.Unmarshal(v, &r); err == nil && core.UploadStatus(r.Status) == core.StatusPending {
-				err = putDue(tx, core.DueUpload, r.UploadExpiresAt, k)
+			var img core.ChatImage
+			if img, err = decodeItem[storeitem.ChatImage](v, raw); err == nil && img.Status == core.StatusPending {
+				err = putDue(tx, core.DueUpload, img.UploadExpiresAt, k)
 			}
 		case strings.HasPrefix(pk, storekeys.SharePKPrefix) && sk == storekeys.ShareSK:
-			var r shareRecord
-			if err = json.Unmarshal(v, &r); err == nil && core.ShareStatus(r.Status) == core.ShareActive {
-				err = putDue(tx, core.DueShare, r.ExpiresAt, k)
+			var sh core.Share
+			if sh, err = decodeItem[storeitem.Share](v, raw); err == nil && sh.Status == core.ShareActive {
+				err = putDue(tx, core.DueShare, sh.ExpiresAt, k)
 			}
 		case strings.HasPrefix(pk, storekeys.EphemeralKeyPKPrefix) && sk == storekeys.EphemeralKeySK:
-			var r ephemeralKeyRecord
-			if err = json.Unmarshal(v, &r); err == nil {
-				err = putDue(tx, core.DueKey, r.ExpiresAt, k)
+			var key core.EphemeralKey
+			if key, err = decodeItem[storeitem.EphemeralKey](v, raw); err == nil {
+				err = putDue(tx, core.DueKey, key.ExpiresAt, k)
 			}
 		case strings.HasPrefix(pk, storekeys.InboxPKPrefix) && strings.HasPrefix(sk, storekeys.InboxSKPrefix):
-			var r inboxRecord
-			if err = json.Unmarshal(v, &r); err == nil && !r.Published {
-				err = putDue(tx, core.DueNotification, r.CreatedAt, k)
+			var it core.InboxItem
+			if it, err = decodeItem[storeitem.InboxItem](v, raw); err == nil && !it.Published {
+				err = putDue(tx, core.DueNotification, it.CreatedAt, k)
 			}
 		case strings.HasPrefix(pk, storekeys.AuditPKPrefix) && strings.HasPrefix(sk, storekeys.AuditSeqSKPrefix):
-			var r auditRecord
-			if err = json.Unmarshal(v, &r); err == nil {
-				err = countRecord(tx, r.record())
+			var rec core.AuditRecord
+			if rec, err = decodeItem[storeitem.AuditRecord](v, raw); err == nil {
+				err = countRecord(tx, rec)
 			}
 		}
 		if err != nil {

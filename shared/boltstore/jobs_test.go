@@ -47,9 +47,7 @@ func TestDueIndexLayout(t *testing.T) {
 		errOf(s.PutAppointment(ctx, a)),
 		s.CreateChatImage(ctx, core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", ClinicID: a.ClinicID, PatientID: "pat-1", Participants: a.Participants(),
 			Status: core.StatusPending, UploadExpiresAt: at.Add(time.Hour - time.Nanosecond - 1)}),
-		s.CreateShare(ctx, core.Share{ID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", Status: core.ShareActive, CreatedAt: at, ExpiresAt: at.Add(time.Hour)},
-			core.Notification{ID: "nt_x", RecipientID: "dr-a", Type: core.NoteSessionCreated, CreatedAt: at},
-			core.Link(core.AuditRecord{PatientID: "pat-1", At: at, Action: core.AuditShareCreate}, core.ChainHead{})),
+		s.CreateShare(ctx, core.Share{ID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", Status: core.ShareActive, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, core.Link(core.AuditRecord{PatientID: "pat-1", At: at, Action: core.AuditShareCreate}, core.ChainHead{}), core.Notification{ID: "nt_x", RecipientID: "dr-a", Type: core.NoteSessionCreated, CreatedAt: at}),
 	}
 	for i, err := range steps {
 		if err != nil {
@@ -101,9 +99,9 @@ func TestOpenBuildsJobIndexes(t *testing.T) {
 		errOf(s.PutAppointment(ctx, a)),
 		s.CreateChatImage(ctx, core.ChatImage{ID: "ci_x", AppointmentID: "appt-1", ClinicID: a.ClinicID, PatientID: "pat-1", Participants: a.Participants(),
 			Status: core.StatusPending, UploadExpiresAt: at}),
-		s.CreateShare(ctx, share("sh_active"), note("nt_1"), rec(core.AuditShareCreate)),
-		s.CreateShare(ctx, share("sh_revoked"), note("nt_2"), rec(core.AuditShareCreate)),
-		errOf(s.RevokeShare(ctx, "sh_revoked", "pat-1", at, "", note("nt_3"), rec(core.AuditShareRevoke))),
+		s.CreateShare(ctx, share("sh_active"), rec(core.AuditShareCreate), note("nt_1")),
+		s.CreateShare(ctx, share("sh_revoked"), rec(core.AuditShareCreate), note("nt_2")),
+		errOf(s.RevokeShare(ctx, "sh_revoked", "pat-1", at, "", rec(core.AuditShareRevoke), note("nt_3"))),
 		s.MarkPublished(ctx, "dr-a", "nt_1"),
 		s.AppendAudit(ctx, rec("photo.list")),
 	}

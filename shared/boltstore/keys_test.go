@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -137,19 +138,19 @@ func TestShareIDsCannotEscapeTheirKey(t *testing.T) {
 	withNote := func(f func(*core.Notification)) core.Notification { c := n; f(&c); return c }
 	withRec := func(f func(*core.AuditRecord)) core.AuditRecord { c := rec; f(&c); return c }
 	calls := map[string]error{
-		"CreateShare id":              s.CreateShare(ctx, with(func(s *core.Share) { s.ID = "sh\x00" }), n, rec),
-		"CreateShare patient":         s.CreateShare(ctx, with(func(s *core.Share) { s.PatientID = evil }), n, rec),
-		"CreateShare professional":    s.CreateShare(ctx, with(func(s *core.Share) { s.ProfessionalID = "dr\xff" }), n, rec),
-		"CreateShare idempotency key": s.CreateShare(ctx, with(func(s *core.Share) { s.IdempotencyKey = "k\x00" }), n, rec),
-		"CreateShare recipient":       s.CreateShare(ctx, sh, withNote(func(n *core.Notification) { n.RecipientID = "dr\x00" }), rec),
-		"CreateShare notification":    s.CreateShare(ctx, sh, withNote(func(n *core.Notification) { n.ID = "" }), rec),
-		"CreateShare record patient":  s.CreateShare(ctx, sh, n, withRec(func(r *core.AuditRecord) { r.PatientID = evil })),
-		"CreateShare record actor":    s.CreateShare(ctx, sh, n, withRec(func(r *core.AuditRecord) { r.ActorID = "a\x00" })),
-		"OpenAccess":                  s.OpenAccess(ctx, core.Access{ID: "ac\x00", ShareID: "sh_x"}, at, n, rec),
-		"IssueKey":                    s.IssueKey(ctx, core.EphemeralKey{ID: "ek_x", ShareID: "sh\x00"}, at, n, rec),
+		"CreateShare id":              s.CreateShare(ctx, with(func(s *core.Share) { s.ID = "sh\x00" }), rec, n),
+		"CreateShare patient":         s.CreateShare(ctx, with(func(s *core.Share) { s.PatientID = evil }), rec, n),
+		"CreateShare professional":    s.CreateShare(ctx, with(func(s *core.Share) { s.ProfessionalID = "dr\xff" }), rec, n),
+		"CreateShare idempotency key": s.CreateShare(ctx, with(func(s *core.Share) { s.IdempotencyKey = "k\x00" }), rec, n),
+		"CreateShare recipient":       s.CreateShare(ctx, sh, rec, withNote(func(n *core.Notification) { n.RecipientID = "dr\x00" })),
+		"CreateShare notification":    s.CreateShare(ctx, sh, rec, withNote(func(n *core.Notification) { n.ID = "" })),
+		"CreateShare record patient":  s.CreateShare(ctx, sh, withRec(func(r *core.AuditRecord) { r.PatientID = evil }), n),
+		"CreateShare record actor":    s.CreateShare(ctx, sh, withRec(func(r *core.AuditRecord) { r.ActorID = "a\x00" }), n),
+		"OpenAccess":                  s.OpenAccess(ctx, core.Access{ID: "ac\x00", ShareID: "sh_x"}, at, rec, n),
+		"IssueKey":                    s.IssueKey(ctx, core.EphemeralKey{ID: "ek_x", ShareID: "sh\x00"}, at, rec, n),
 		"MarkPublished":               s.MarkPublished(ctx, "dr\x00", "nt_x"),
 	}
-	_, calls["RevokeShare"] = s.RevokeShare(ctx, "sh\x00", "pat-1", at, "", n, rec)
+	_, calls["RevokeShare"] = s.RevokeShare(ctx, "sh\x00", "pat-1", at, "", rec, n)
 	_, calls["ClaimKey"] = s.ClaimKey(ctx, core.EphemeralKey{ID: "ek\x00", ShareID: "sh_x"}, "dr-a", at, rec)
 	_, calls["GetShare"] = s.GetShare(ctx, "sh\x00")
 	_, calls["GetAccess"] = s.GetAccess(ctx, "ac\x00")
@@ -206,13 +207,13 @@ func TestShareItemsLiveUnderTheDocumentedKeys(t *testing.T) {
 			return err
 		},
 		func() error {
-			return s.CreateShare(ctx, sh, core.Notification{ID: "nt_1", RecipientID: "dr-a"}, link(core.AuditRecord{PatientID: "pat-1", At: at}))
+			return s.CreateShare(ctx, sh, link(core.AuditRecord{PatientID: "pat-1", At: at}), core.Notification{ID: "nt_1", RecipientID: "dr-a"})
 		},
 		func() error {
-			return s.OpenAccess(ctx, a, at, core.Notification{ID: "nt_2", RecipientID: "pat-1"}, link(core.AuditRecord{PatientID: "pat-1", At: at}))
+			return s.OpenAccess(ctx, a, at, link(core.AuditRecord{PatientID: "pat-1", At: at}), core.Notification{ID: "nt_2", RecipientID: "pat-1"})
 		},
 		func() error {
-			return s.IssueKey(ctx, k, at, core.Notification{ID: "nt_3", RecipientID: "pat-1"}, link(core.AuditRecord{PatientID: "pat-1", At: at}))
+			return s.IssueKey(ctx, k, at, link(core.AuditRecord{PatientID: "pat-1", At: at}), core.Notification{ID: "nt_3", RecipientID: "pat-1"})
 		},
 	}
 	for i, step := range steps {
@@ -307,7 +308,7 @@ func TestOpenAddsShareBuckets(t *testing.T) {
 func TestAccessWithoutScoreReadsZero(t *testing.T) {
 	s := openTemp(t)
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
-	raw, err := json.Marshal(accessRecordOf(core.Access{ID: "ac_old", ShareID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", CreatedAt: at}))
+	raw, err := json.Marshal(storeitem.AccessOf(core.Access{ID: "ac_old", ShareID: "sh_x", PatientID: "pat-1", ProfessionalID: "dr-a", CreatedAt: at}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,14 +335,14 @@ func TestAccessWithoutScoreReadsZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := core.Link(core.AuditRecord{PatientID: "pat-1", At: at}, head)
-	if err := s.AddSuspicion(t.Context(), "ac_old", 0, 5, "ip:10.0.0.2", nil, rec); err != nil {
+	if err := s.AddSuspicion(t.Context(), "ac_old", 0, 5, "ip:10.0.0.2", rec); err != nil {
 		t.Fatalf("AddSuspicion 0→5 of an access without a score: %v", err)
 	}
 	if a, err = s.GetAccess(t.Context(), "ac_old"); err != nil || a.Score != 5 {
 		t.Fatalf("GetAccess after AddSuspicion: got score %d, %v; want 5", a.Score, err)
 	}
 	rec = core.Link(core.AuditRecord{PatientID: "pat-1", At: at}, core.ChainHead{Seq: rec.Seq, Hash: rec.Hash})
-	if err := s.AddSuspicion(t.Context(), "ac_old", 5, 10, "ip:10.0.0.2", nil, rec); !errors.Is(err, core.ErrAlreadyFlagged) {
+	if err := s.AddSuspicion(t.Context(), "ac_old", 5, 10, "ip:10.0.0.2", rec); !errors.Is(err, core.ErrAlreadyFlagged) {
 		t.Fatalf("AddSuspicion with the flag again: got %v, want core.ErrAlreadyFlagged", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -52,29 +53,26 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 		// set on every run.
 		out, created = core.ChatImage{}, false
 		b := tx.Bucket(itemsBucket)
-		var existing chatImageRecord
-		found, err := getJSON(b, ik, &existing)
+		existing, found, err := getItem[storeitem.ChatImage](b, ik)
 		if err != nil {
 			return err
 		}
 		if found {
-			out = existing.chatImage()
+			out = existing
 			return nil
 		}
-		var r appointmentRecord
-		found, err = getJSON(b, ak, &r)
+		a, found, err := getItem[storeitem.Appointment](b, ak)
 		if err != nil {
 			return err
 		}
 		if !found {
 			return core.ErrNotFound("appointment %s not found", img.AppointmentID)
 		}
-		a := r.appointment()
 		if !sameParticipants(a, img) {
 			return core.ErrConflict("the participants of appointment %s changed", a.ID)
 		}
 		a.ImageCount++
-		if err := putJSON(b, ak, appointmentRecordOf(a)); err != nil {
+		if err := putJSON(b, ak, storeitem.AppointmentOf(a)); err != nil {
 			return err
 		}
 		if err := putChatIndex(tx, img.ClinicID, img.AppointmentID, img.CreatedAt, img.ID); err != nil {
@@ -83,11 +81,15 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 		if err := putJSON(b, storekeys.LegacyURLKey(img.LegacyURL, img.ID), legacyURLRecord{ImageID: img.ID}); err != nil {
 			return err
 		}
-		rec := chatImageRecordOf(img)
+		rec := storeitem.ChatImageOf(img)
 		if err := putJSON(b, ik, rec); err != nil {
 			return err
 		}
-		out, created = rec.chatImage(), true
+		stored, err := rec.Entity()
+		if err != nil {
+			return core.ErrInternal(err, "chat image %s", img.ID)
+		}
+		out, created = stored, true
 		return nil
 	})
 	if err != nil {
@@ -111,8 +113,7 @@ func (s *Store) CompleteChatImageImport(ctx context.Context, id string, observed
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		out, completed = core.ChatImage{}, false // set on every run (group commit)
 		b := tx.Bucket(itemsBucket)
-		var r chatImageRecord
-		found, err := getJSON(b, k, &r)
+		r, found, err := getItem[storeitem.ChatImage](b, k)
 		switch {
 		case err != nil:
 			return err
@@ -120,23 +121,27 @@ func (s *Store) CompleteChatImageImport(ctx context.Context, id string, observed
 			return core.ErrNotFound("chat image %s not found", id)
 		case r.LegacyURL == "":
 			return core.ErrConflict("chat image %s is not an imported legacy image", id)
-		case core.UploadStatus(r.Status) == core.StatusReady:
-			out = r.chatImage()
+		case r.Status == core.StatusReady:
+			out = r
 			return nil
-		case core.UploadStatus(r.Status) != core.StatusImported:
+		case r.Status != core.StatusImported:
 			return core.ErrInternal(nil, "legacy chat image %s has status %q", id, r.Status)
 		}
-		img := r.chatImage()
+		img := r
 		img.Status, img.Size, img.SHA256 = core.StatusReady, observed.Size, bytes.Clone(observed.SHA256)
 		img.ContentType, img.UpdatedAt = contentType, now.UTC()
 		if err := appendRecord(tx, rec); err != nil {
 			return err
 		}
-		rr := chatImageRecordOf(img)
+		rr := storeitem.ChatImageOf(img)
 		if err := putJSON(b, k, rr); err != nil {
 			return err
 		}
-		out, completed = rr.chatImage(), true
+		stored, err := rr.Entity()
+		if err != nil {
+			return core.ErrInternal(err, "chat image %s", id)
+		}
+		out, completed = stored, true
 		return nil
 	})
 	if err != nil {
@@ -154,8 +159,7 @@ func (s *Store) DiscardChatImageImport(ctx context.Context, id string) error {
 	k := storekeys.ChatImageKey(id)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
-		var r chatImageRecord
-		found, err := getJSON(b, k, &r)
+		r, found, err := getItem[storeitem.ChatImage](b, k)
 		switch {
 		case err != nil:
 			return err
@@ -163,18 +167,17 @@ func (s *Store) DiscardChatImageImport(ctx context.Context, id string) error {
 			return nil
 		case r.LegacyURL == "":
 			return core.ErrConflict("chat image %s is not an imported legacy image", id)
-		case core.UploadStatus(r.Status) != core.StatusImported:
+		case r.Status != core.StatusImported:
 			return core.ErrConflict("chat image %s is migrated: it is never discarded", id)
 		}
 		ak := storekeys.AppointmentKey(r.ClinicID, r.AppointmentID)
-		var a appointmentRecord
-		found, err = getJSON(b, ak, &a)
+		a, found, err := getItem[storeitem.Appointment](b, ak)
 		if err != nil {
 			return err
 		}
 		if found && a.ImageCount > 0 {
 			a.ImageCount--
-			if err := putJSON(b, ak, a); err != nil {
+			if err := putJSON(b, ak, storeitem.AppointmentOf(a)); err != nil {
 				return err
 			}
 		}
@@ -207,15 +210,14 @@ func (s *Store) FindChatImagesByLegacyURL(ctx context.Context, url string) ([]co
 				if err := json.Unmarshal(v, &e); err != nil {
 					return core.ErrInternal(err, "legacy url entry %s is corrupt", sk)
 				}
-				var r chatImageRecord
-				found, err := getJSON(b, storekeys.ChatImageKey(e.ImageID), &r)
+				r, found, err := getItem[storeitem.ChatImage](b, storekeys.ChatImageKey(e.ImageID))
 				if err != nil {
 					return err
 				}
 				if !found || r.LegacyURL != url {
 					return core.ErrInternal(nil, "legacy url entry %s names no image of the url", sk)
 				}
-				out = append(out, r.chatImage())
+				out = append(out, r)
 				return nil
 			})
 		return err

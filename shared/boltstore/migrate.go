@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -71,13 +72,13 @@ func migrateIssue10(tx *bolt.Tx) error {
 	// Each step reads first and writes after: a bbolt cursor may not be
 	// relied on across writes to its bucket.
 	clinicOf := map[string]string{} // appointment id -> its clinic
-	moved := map[string]appointmentRecord{}
+	moved := map[string]storeitem.Appointment{}
 	err := forPrefix(items, storekeys.AppointmentPKPrefix, func(k, v []byte) error {
 		pk, sk, _ := strings.Cut(string(k), "\x00")
 		if sk != legacyAppointmentSK {
 			return nil
 		}
-		var r appointmentRecord
+		var r storeitem.Appointment
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("migrate appointment %q: %w", k, err)
 		}
@@ -96,9 +97,9 @@ func migrateIssue10(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	images := map[string]chatImageRecord{}
+	images := map[string]storeitem.ChatImage{}
 	err = forPrefix(items, storekeys.ChatImagePKPrefix, func(k, v []byte) error {
-		var r chatImageRecord
+		var r storeitem.ChatImage
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("migrate chat image %q: %w", k, err)
 		}
@@ -127,11 +128,11 @@ func migrateIssue10(tx *bolt.Tx) error {
 		if raw == nil {
 			return nil
 		}
-		var r auditRecord
-		if err := json.Unmarshal(raw, &r); err != nil {
+		r, err := decodeItem[storeitem.AuditRecord](raw, v)
+		if err != nil {
 			return fmt.Errorf("migrate actor index entry %q: %w", k, err)
 		}
-		if !r.record().InActorHistory() {
+		if !r.InActorHistory() {
 			unlisted = append(unlisted, bytes.Clone(k))
 		}
 		return nil

@@ -13,8 +13,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/sharetest"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
+	"github.com/medshare/medshare/shared/storetest"
 )
 
 // TestOpenMigratesFilesBeforeIssue10 writes a file as the version before
@@ -47,10 +48,10 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		if err := putJSON(items, storekeys.Key{PK: storekeys.AppointmentPKPrefix + "appt-1", SK: legacyAppointmentSK}, appointmentRecordOf(a)); err != nil {
+		if err := putJSON(items, storekeys.Key{PK: storekeys.AppointmentPKPrefix + "appt-1", SK: legacyAppointmentSK}, storeitem.AppointmentOf(a)); err != nil {
 			return err
 		}
-		if err := putJSON(items, storekeys.ChatImageKey(img.ID), chatImageRecordOf(img)); err != nil {
+		if err := putJSON(items, storekeys.ChatImageKey(img.ID), storeitem.ChatImageOf(img)); err != nil {
 			return err
 		}
 		// The earlier version indexed every record with an actor.
@@ -136,10 +137,10 @@ func TestOpenDropsWrappedKeyCopies(t *testing.T) {
 	}
 	ctx := t.Context()
 	at := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
-	sh := sharetest.NewShare("pat-1", "dr-a", at)
-	sharetest.CreateShare(t, s, sh)
-	a := sharetest.NewAccess(sh, "device-1", at.Add(time.Minute))
-	sharetest.MustOpen(t, s, a, at.Add(time.Minute))
+	sh := storetest.NewShare("pat-1", "dr-a", at)
+	storetest.CreateShare(t, s, sh)
+	a := storetest.NewAccess(sh, "device-1", at.Add(time.Minute))
+	storetest.MustOpen(t, s, a, at.Add(time.Minute))
 	wantShare, err := s.GetShare(ctx, sh.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -10,24 +9,25 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
-// The sharing items (core.ShareStore). A method that changes security state
-// runs in one transaction: it checks its conditions on the items as stored,
-// then appends the audit record exactly as AppendAudit does (appendRecord),
-// then writes the state change and the notification. An error anywhere rolls
-// the whole transaction back, which is the all-or-nothing of the DynamoDB
-// adapter's TransactWriteItems.
+// The sharing items (core.ShareStore) and the inboxes (core.InboxStore). A
+// method that changes security state runs in one transaction: it checks its
+// conditions on the items as stored, then appends the audit record exactly
+// as AppendAudit does and puts the notifications (recordChange), then writes
+// the state change. An error anywhere rolls the whole transaction back,
+// which is the all-or-nothing of the DynamoDB adapter's TransactWriteItems.
 //
 // A state condition is checked before the chain head: a refused call returns
 // its reason at once instead of *core.HeadMismatchError, which would only
 // make the caller relink and be refused then.
 
-// checkWriteIDs checks the ids a share method puts into keys: its own, the
-// notification's (when it has one) and the record's.
-func checkWriteIDs(rec core.AuditRecord, n *core.Notification, ids ...string) error {
-	if n != nil {
+// checkWriteIDs checks the ids a state change puts into keys: its own, its
+// notifications' and its record's.
+func checkWriteIDs(rec core.AuditRecord, notes []core.Notification, ids ...string) error {
+	for _, n := range notes {
 		ids = append(ids, n.RecipientID, n.ID)
 	}
 	if err := storekeys.CheckIDs(ids...); err != nil {
@@ -36,84 +36,90 @@ func checkWriteIDs(rec core.AuditRecord, n *core.Notification, ids ...string) er
 	return checkRecordIDs(rec)
 }
 
-// putNotification puts n, unread and unpublished, into its recipient's
-// inbox, due (core.DueNotification) until MarkPublished.
-func putNotification(tx *bolt.Tx, n core.Notification) error {
-	k := storekeys.InboxKey(n.RecipientID, n.ID)
-	if err := putJSON(tx.Bucket(itemsBucket), k, inboxRecordOf(core.InboxItem{Notification: n})); err != nil {
+// recordChange appends rec to its chain and puts each of notes into its
+// recipient's inbox, unread and unpublished, due (core.DueNotification)
+// until MarkPublished, within tx: the part every state change writes with
+// its own (see core.Store). Its caller checked the ids (checkWriteIDs) and
+// the change's own conditions, which come first; a moved head comes next,
+// then a notification id that exists (KindConflict), as in DynamoDB.
+func recordChange(tx *bolt.Tx, rec core.AuditRecord, notes []core.Notification) error {
+	if err := appendRecord(tx, rec); err != nil {
 		return err
 	}
-	return putDue(tx, core.DueNotification, n.CreatedAt, k)
-}
-
-// readShare returns share id as stored, or KindNotFound.
-func readShare(items *bolt.Bucket, id string) (core.Share, error) {
-	var r shareRecord
-	found, err := getJSON(items, storekeys.ShareKey(id), &r)
-	if err != nil {
-		return core.Share{}, err
-	}
-	if !found {
-		return core.Share{}, core.ErrNotFound("share %s not found", id)
-	}
-	return r.share(), nil
-}
-
-// grantedShare returns share id if it is granted to professionalID, and
-// KindNotFound otherwise, whatever state the share is in.
-func grantedShare(items *bolt.Bucket, id, professionalID string) (core.Share, error) {
-	sh, err := readShare(items, id)
-	if err == nil && sh.ProfessionalID != professionalID {
-		err = core.ErrNotFound("share %s not found", id)
-	}
-	return sh, err
-}
-
-// shareGone returns why sh can no longer be used at now (revoked before
-// expired, as core.Share.StatusAt), or nil.
-func shareGone(sh core.Share, now time.Time) error {
-	switch sh.StatusAt(now) {
-	case core.ShareRevoked:
-		return core.ErrGone(core.CodeSessionRevoked, "share %s was revoked", sh.ID)
-	case core.ShareExpired:
-		return core.ErrGone(core.CodeSessionExpired, "share %s has expired", sh.ID)
+	items := tx.Bucket(itemsBucket)
+	for _, n := range notes {
+		k := storekeys.InboxKey(n.RecipientID, n.ID)
+		if items.Get(boltKey(k)) != nil {
+			return core.ErrConflict("notification %s exists", n.ID)
+		}
+		if err := putJSON(items, k, storeitem.InboxItemOf(core.InboxItem{Notification: n})); err != nil {
+			return err
+		}
+		if err := putDue(tx, core.DueNotification, n.CreatedAt, k); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// readShare returns share id as stored (its stored shape) and the share it
+// stores, or KindNotFound. The methods that change a share decide on the
+// share and change the stored shape, field by field, as DynamoDB's updates
+// do: a bound device keeps the time it was bound.
+func readShare(items *bolt.Bucket, id string) (storeitem.Share, core.Share, error) {
+	k := storekeys.ShareKey(id)
+	var r storeitem.Share
+	found, err := getJSON(items, k, &r)
+	if err != nil {
+		return r, core.Share{}, err
+	}
+	if !found {
+		return r, core.Share{}, core.ErrNotFound("share %s not found", id)
+	}
+	sh, err := r.Entity()
+	if err != nil {
+		return r, core.Share{}, core.ErrInternal(err, "item %s %s is corrupt", k.PK, k.SK)
+	}
+	return r, sh, nil
 }
 
 // CreateShare stores a new share, its index entries, its idempotency claim,
 // the grantee's notification and the audit record in one transaction; see
 // core.ShareStore.
-func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notification, rec core.AuditRecord) error {
+func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRecord, notes ...core.Notification) error {
 	ids := []string{sh.ID, sh.PatientID, sh.ProfessionalID}
 	if sh.IdempotencyKey != "" {
 		ids = append(ids, sh.IdempotencyKey)
 	}
-	if err := checkWriteIDs(rec, &n, ids...); err != nil {
+	if err := checkWriteIDs(rec, notes, ids...); err != nil {
 		return fmt.Errorf("create share %q: %w", sh.ID, err)
 	}
 	sk := storekeys.ShareKey(sh.ID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
 		if sh.IdempotencyKey != "" {
-			var claim idemRecord
+			var claim storeitem.IdempotencyClaim
 			found, err := getJSON(items, storekeys.IdempotencyKey(sh.PatientID, sh.IdempotencyKey), &claim)
 			if err != nil {
 				return err
 			}
 			// A claim past its expiry is absent, whether or not it was
 			// cleaned up (ARCHITECTURE §2.2); the new share replaces it.
-			if found && sh.CreatedAt.Before(claim.ExpiresAt) {
-				return &core.IdempotencyReplayError{ShareID: claim.ShareID, RequestHash: claim.RequestHash}
+			live, err := claim.Live(sh.CreatedAt)
+			if found && err != nil {
+				return core.ErrInternal(err, "the claim of idempotency key %q is corrupt", sh.IdempotencyKey)
+			}
+			if found && live {
+				return claim.Replay()
 			}
 		}
 		if items.Get(boltKey(sk)) != nil {
 			return core.ErrConflict("share %s exists", sh.ID)
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		if err := putJSON(items, sk, shareRecordOf(sh)); err != nil {
+		if err := putJSON(items, sk, storeitem.ShareOf(sh)); err != nil {
 			return err
 		}
 		if err := tx.Bucket(sharePatientBucket).Put(boltKey(storekeys.SharesByPatientKey(sh.PatientID, sh.CreatedAt, sh.ID)), boltKey(sk)); err != nil {
@@ -128,15 +134,11 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notificat
 			}
 		}
 		if sh.IdempotencyKey != "" {
-			claim := idemRecord{
-				PatientID: sh.PatientID, IdempotencyKey: sh.IdempotencyKey, ShareID: sh.ID, RequestHash: sh.RequestHash,
-				CreatedAt: sh.CreatedAt.UTC(), ExpiresAt: sh.CreatedAt.Add(core.IdempotencyTTL).UTC(),
-			}
-			if err := putJSON(items, storekeys.IdempotencyKey(sh.PatientID, sh.IdempotencyKey), claim); err != nil {
+			if err := putJSON(items, storekeys.IdempotencyKey(sh.PatientID, sh.IdempotencyKey), storeitem.ClaimOf(sh)); err != nil {
 				return err
 			}
 		}
-		return putNotification(tx, n)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("create share %s of %s: %w", sh.ID, sh.PatientID, err)
@@ -152,7 +154,7 @@ func (s *Store) GetShare(ctx context.Context, id string) (core.Share, error) {
 	var sh core.Share
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
 		var err error
-		sh, err = readShare(tx.Bucket(itemsBucket), id)
+		_, sh, err = readShare(tx.Bucket(itemsBucket), id)
 		return err
 	})
 	if err != nil {
@@ -212,12 +214,9 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 				if raw == nil {
 					return core.ErrInternal(nil, "share index entry %s of %s points to no share", sk, party)
 				}
-				var r shareRecord
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return core.ErrInternal(err, "share item %q is corrupt", itemKey)
-				}
-				shares = append(shares, r.share())
-				return nil
+				sh, err := decodeItem[storeitem.Share](raw, itemKey)
+				shares = append(shares, sh)
+				return err
 			})
 		return err
 	})
@@ -234,15 +233,15 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 // with the grantee's notification and the audit record in one transaction,
 // and reports true; a revoked share is left as stored, with no write, and
 // reports false. See core.ShareStore.
-func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (bool, error) {
-	if err := checkWriteIDs(rec, &n, id, patientID); err != nil {
+func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, rec core.AuditRecord, notes ...core.Notification) (bool, error) {
+	if err := checkWriteIDs(rec, notes, id, patientID); err != nil {
 		return false, fmt.Errorf("revoke share %q: %w", id, err)
 	}
 	revoked := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		revoked = false // set on every run: this may run again
+		revoked = false // set on every run: this may run again (group commit)
 		items := tx.Bucket(itemsBucket)
-		sh, err := readShare(items, id)
+		r, sh, err := readShare(items, id)
 		if err == nil && sh.PatientID != patientID {
 			err = core.ErrNotFound("share %s not found", id)
 		}
@@ -252,17 +251,14 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 		if sh.Status == core.ShareRevoked {
 			return nil
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		sh.Status, sh.RevokedAt, sh.RevokedBy, sh.RevokeReason = core.ShareRevoked, at.UTC(), rec.ActorID, reason
-		if err := putJSON(items, storekeys.ShareKey(id), shareRecordOf(sh)); err != nil {
+		r.Status, r.RevokedAt, r.RevokedBy, r.RevokeReason = string(core.ShareRevoked), storeitem.FormatTime(at), rec.ActorID, reason
+		if err := putJSON(items, storekeys.ShareKey(id), r); err != nil {
 			return err
 		}
 		if err := deleteDue(tx, core.DueShare, sh.ExpiresAt, storekeys.ShareKey(id)); err != nil {
-			return err
-		}
-		if err := putNotification(tx, n); err != nil {
 			return err
 		}
 		revoked = true
@@ -277,43 +273,35 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 // OpenAccess stores a new access, binding its device to the share when it is
 // new and the share has room, with the patient's notification and the audit
 // record, in one transaction; see core.ShareStore.
-func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n core.Notification, rec core.AuditRecord) error {
-	if err := checkWriteIDs(rec, &n, a.ID, a.ShareID); err != nil {
+func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
+	if err := checkWriteIDs(rec, notes, a.ID, a.ShareID); err != nil {
 		return fmt.Errorf("open access %q: %w", a.ID, err)
 	}
 	ak := storekeys.AccessKey(a.ID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		sh, err := grantedShare(items, a.ShareID, a.ProfessionalID)
+		r, sh, err := readShare(items, a.ShareID)
 		if err != nil {
 			return err
 		}
-		if err := shareGone(sh, now); err != nil {
+		if err := sh.RefuseDevice(a.ProfessionalID, a.DeviceFingerprint, now); err != nil {
 			return err
-		}
-		bind := !slices.Contains(sh.Devices, a.DeviceFingerprint)
-		if bind && len(sh.Devices) >= sh.MaxDevices {
-			return &core.Error{Kind: core.KindForbidden, Code: core.CodeDeviceMismatch,
-				Message: fmt.Sprintf("share %s is bound to other devices", sh.ID)}
 		}
 		if items.Get(boltKey(ak)) != nil {
 			return core.ErrConflict("access %s exists", a.ID)
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		if bind {
-			sh.Devices = append(sh.Devices, a.DeviceFingerprint)
-			if err := putJSON(items, storekeys.ShareKey(sh.ID), shareRecordOf(sh)); err != nil {
+		if !slices.Contains(sh.Devices, a.DeviceFingerprint) {
+			r.Devices.Bind(a.DeviceFingerprint, now)
+			if err := putJSON(items, storekeys.ShareKey(sh.ID), r); err != nil {
 				return err
 			}
 		}
-		ar := accessRecordOf(a)
+		ar := storeitem.AccessOf(a)
 		ar.Score = 0 // a new access has no suspicion yet
-		if err := putJSON(items, ak, ar); err != nil {
-			return err
-		}
-		return putNotification(tx, n)
+		return putJSON(items, ak, ar)
 	})
 	if err != nil {
 		return fmt.Errorf("open access %s to share %s: %w", a.ID, a.ShareID, err)
@@ -326,18 +314,15 @@ func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
 	if err := storekeys.CheckIDs(id); err != nil {
 		return core.Access{}, fmt.Errorf("get access %q: %w", id, err)
 	}
-	var r accessRecord
-	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.AccessKey(id), &r)
-		if err == nil && !found {
-			err = core.ErrNotFound("access %s not found", id)
-		}
+	var a core.Access
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		a, err = readItem[storeitem.Access](tx.Bucket(itemsBucket), storekeys.AccessKey(id), "access "+id)
 		return err
 	})
 	if err != nil {
 		return core.Access{}, fmt.Errorf("get access %s: %w", id, err)
 	}
-	return r.access(), nil
+	return a, nil
 }
 
 // AddSuspicion moves the access's suspicion score prev → next, with the audit
@@ -346,14 +331,14 @@ func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
 // non-empty flag the access already carries is core.ErrAlreadyFlagged and no
 // write; otherwise the flag is added to the access in the same transaction.
 // See core.ShareStore.
-func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, n *core.Notification, rec core.AuditRecord) error {
-	if err := checkWriteIDs(rec, n, accessID); err != nil {
+func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, rec core.AuditRecord, notes ...core.Notification) error {
+	if err := checkWriteIDs(rec, notes, accessID); err != nil {
 		return fmt.Errorf("add suspicion to access %q: %w", accessID, err)
 	}
 	ak := storekeys.AccessKey(accessID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var r accessRecord
+		var r storeitem.Access
 		found, err := getJSON(items, ak, &r)
 		if err != nil {
 			return err
@@ -367,20 +352,14 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 		if r.Score != prev {
 			return &core.ScoreMovedError{AccessID: accessID, Current: r.Score}
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
 		r.Score = next
 		if flag != "" {
 			r.Flags = append(r.Flags, flag)
 		}
-		if err := putJSON(items, ak, r); err != nil {
-			return err
-		}
-		if n == nil {
-			return nil
-		}
-		return putNotification(tx, *n)
+		return putJSON(items, ak, r)
 	})
 	if err != nil {
 		return fmt.Errorf("add suspicion %d→%d to access %s: %w", prev, next, accessID, err)
@@ -391,22 +370,19 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 // IssueKey consumes one view of the key's share and stores the ISSUED key,
 // with the patient's notification and the audit record, in one transaction;
 // see core.ShareStore.
-func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, rec core.AuditRecord) error {
-	if err := checkWriteIDs(rec, &n, k.ID, k.ShareID, k.PatientID, k.PhotoID); err != nil {
+func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
+	if err := checkWriteIDs(rec, notes, k.ID, k.ShareID, k.PatientID, k.PhotoID); err != nil {
 		return fmt.Errorf("issue key %q: %w", k.ID, err)
 	}
 	kk := storekeys.EphemeralKeyKey(k.ID)
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		sh, err := grantedShare(items, k.ShareID, k.ProfessionalID)
+		r, sh, err := readShare(items, k.ShareID)
 		if err != nil {
 			return err
 		}
-		if err := shareGone(sh, now); err != nil {
+		if err := sh.RefuseView(k.ProfessionalID, now); err != nil {
 			return err
-		}
-		if sh.ViewsUsed >= sh.MaxViews {
-			return core.ErrGone(core.CodeViewsExhausted, "share %s has no views left", sh.ID)
 		}
 		if items.Get(boltKey(storekeys.PhotoKey(k.PatientID, k.PhotoID))) == nil {
 			return core.ErrNotFound("photo %s of share %s was deleted", k.PhotoID, sh.ID)
@@ -414,20 +390,17 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		if items.Get(boltKey(kk)) != nil {
 			return core.ErrConflict("key %s exists", k.ID)
 		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		sh.ViewsUsed++
-		if err := putJSON(items, storekeys.ShareKey(sh.ID), shareRecordOf(sh)); err != nil {
+		r.ViewsUsed++
+		if err := putJSON(items, storekeys.ShareKey(sh.ID), r); err != nil {
 			return err
 		}
-		if err := putJSON(items, kk, ephemeralKeyRecordOf(k)); err != nil {
+		if err := putJSON(items, kk, storeitem.EphemeralKeyOf(k)); err != nil {
 			return err
 		}
-		if err := putDue(tx, core.DueKey, k.ExpiresAt, kk); err != nil {
-			return err
-		}
-		return putNotification(tx, n)
+		return putDue(tx, core.DueKey, k.ExpiresAt, kk)
 	})
 	if err != nil {
 		return fmt.Errorf("issue key %s on share %s: %w", k.ID, k.ShareID, err)
@@ -440,60 +413,49 @@ func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error
 	if err := storekeys.CheckIDs(id); err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("get key %q: %w", id, err)
 	}
-	var r ephemeralKeyRecord
-	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.EphemeralKeyKey(id), &r)
-		if err == nil && !found {
-			err = core.ErrNotFound("key %s not found", id)
-		}
+	var k core.EphemeralKey
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		k, err = readItem[storeitem.EphemeralKey](tx.Bucket(itemsBucket), storekeys.EphemeralKeyKey(id), "key "+id)
 		return err
 	})
 	if err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("get key %s: %w", id, err)
 	}
-	return r.key(), nil
+	return k, nil
 }
 
 // ClaimKey moves the stored key k.ID ISSUED → USED, once, with the audit
-// record, in one transaction, on condition that it is professionalID's key
-// of share k.ShareID, unexpired at now, and that the share is ACTIVE and
-// unexpired at now; see core.ShareStore.
-func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord) (core.EphemeralKey, error) {
-	if err := checkWriteIDs(rec, nil, k.ID, k.ShareID); err != nil {
+// record, in one transaction, on condition that the key may be claimed
+// (core.EphemeralKey.RefuseClaim) and then its share used
+// (core.Share.RefuseUse) by professionalID at now; see core.ShareStore.
+func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord, notes ...core.Notification) (core.EphemeralKey, error) {
+	if err := checkWriteIDs(rec, notes, k.ID, k.ShareID); err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("claim key %q: %w", k.ID, err)
 	}
 	kk := storekeys.EphemeralKeyKey(k.ID)
 	var out core.EphemeralKey
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var r ephemeralKeyRecord
-		found, err := getJSON(items, kk, &r)
+		stored, err := readItem[storeitem.EphemeralKey](items, kk, "key "+k.ID)
 		if err != nil {
 			return err
 		}
-		stored := r.key()
-		if !found || stored.ProfessionalID != professionalID || stored.ShareID != k.ShareID {
-			return core.ErrNotFound("key %s not found", k.ID)
+		if err := stored.RefuseClaim(professionalID, k.ShareID, now); err != nil {
+			return err
 		}
-		if stored.Status != core.KeyIssued {
-			return core.ErrGone(core.CodeKeyUsed, "key %s was used", k.ID)
-		}
-		sh, err := grantedShare(items, stored.ShareID, professionalID)
+		_, sh, err := readShare(items, stored.ShareID)
 		if err != nil {
 			return err
 		}
-		if err := shareGone(sh, now); err != nil {
+		if err := sh.RefuseUse(professionalID, now); err != nil {
 			return err
 		}
-		if !now.Before(stored.ExpiresAt) {
-			return core.ErrGone(core.CodeKeyExpired, "key %s has expired", k.ID)
-		}
-		if err := appendRecord(tx, rec); err != nil {
+		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
 		stored.Status, stored.UsedAt = core.KeyUsed, now.UTC()
 		out = stored
-		return putJSON(items, kk, ephemeralKeyRecordOf(stored))
+		return putJSON(items, kk, storeitem.EphemeralKeyOf(stored))
 	})
 	if err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("claim key %s: %w", k.ID, err)
@@ -517,12 +479,9 @@ func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page)
 		var err error
 		next, err = scan(tx.Bucket(itemsBucket), storekeys.InboxPKPrefix+recipient, storekeys.InboxSKPrefix, after, true, pageLimit(page),
 			func(sk string, v []byte) error {
-				var r inboxRecord
-				if err := json.Unmarshal(v, &r); err != nil {
-					return core.ErrInternal(err, "inbox item %s of %s is corrupt", sk, recipient)
-				}
-				items = append(items, r.item())
-				return nil
+				it, err := decodeItem[storeitem.InboxItem](v, []byte(sk))
+				items = append(items, it)
+				return err
 			})
 		return err
 	})
@@ -545,22 +504,17 @@ func (s *Store) markInbox(ctx context.Context, recipient, id string, mark func(*
 	var out core.InboxItem
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
-		var r inboxRecord
-		found, err := getJSON(items, k, &r)
-		if err != nil {
+		var err error
+		if out, err = readItem[storeitem.InboxItem](items, k, "notification "+id); err != nil {
 			return err
 		}
-		if !found {
-			return core.ErrNotFound("notification %s not found", id)
-		}
-		out = r.item()
 		mark(&out)
 		if out.Published {
 			if err := deleteDue(tx, core.DueNotification, out.CreatedAt, k); err != nil {
 				return err
 			}
 		}
-		return putJSON(items, k, inboxRecordOf(out))
+		return putJSON(items, k, storeitem.InboxItemOf(out))
 	})
 	return out, err
 }

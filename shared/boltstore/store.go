@@ -1,10 +1,11 @@
 // Package boltstore is the embedded core.Store: one bbolt file holding the
-// same items, under the same keys (package storekeys), as the DynamoDB single
-// table (ARCHITECTURE §5). Every port method runs in one bbolt transaction,
-// which gives the atomicity that the DynamoDB adapter gets from one
-// conditional write or one TransactWriteItems. Concurrent writes share a
-// transaction and its commit (group commit, commit.go); each is still all or
-// nothing, and returns only once it is on disk.
+// same items, under the same keys (package storekeys) and in the same
+// stored shapes (package storeitem, as JSON), as the DynamoDB single table
+// (ARCHITECTURE §5). Every port method is one bbolt transaction, which gives
+// the atomicity that the DynamoDB adapter gets from one conditional write or
+// one TransactWriteItems. Concurrent writes share a transaction and its
+// commit (group commit, commit.go); each is still all or nothing, and
+// returns only once it is on disk.
 package boltstore
 
 import (
@@ -19,6 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -44,8 +46,8 @@ var (
 // holds before it fails.
 const OpenTimeout = time.Second
 
-// Store is the bbolt implementation of core.Store, core.ShareStore and
-// core.JobStore. It is safe for concurrent use.
+// Store is the bbolt implementation of core.Store. It is safe for
+// concurrent use.
 type Store struct {
 	db     *bolt.DB
 	commit *committer // every write goes through it (group commit: commit.go)
@@ -55,10 +57,7 @@ type Store struct {
 	tallies tallies
 }
 
-var (
-	_ core.Store      = (*Store)(nil)
-	_ core.ShareStore = (*Store)(nil)
-)
+var _ core.Store = (*Store)(nil)
 
 // Open opens (or creates, mode 0600) the store at path. It fails with
 // KindUnavailable after OpenTimeout when another process holds the file.
@@ -169,13 +168,52 @@ func getJSON(b *bolt.Bucket, k storekeys.Key, v any) (bool, error) {
 	return true, nil
 }
 
-// putJSON writes v as the item at k.
+// putJSON writes v (a stored shape of storeitem) as the item at k.
 func putJSON(b *bolt.Bucket, k storekeys.Key, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return core.ErrInternal(err, "encode item %s %s", k.PK, k.SK)
 	}
 	return b.Put(boltKey(k), raw)
+}
+
+// shape is one of storeitem's stored shapes, which makes entity E.
+type shape[E any] interface{ Entity() (E, error) }
+
+// decodeItem makes the entity of raw, the item at bbolt key key stored as
+// shape S; KindInternal when it does not decode.
+func decodeItem[S shape[E], E any](raw, key []byte) (E, error) {
+	var s S
+	if err := json.Unmarshal(raw, &s); err != nil {
+		var zero E
+		return zero, core.ErrInternal(err, "item %q is corrupt", key)
+	}
+	e, err := s.Entity()
+	if err != nil {
+		return e, core.ErrInternal(err, "item %q is corrupt", key)
+	}
+	return e, nil
+}
+
+// getItem reads the item at k as its stored shape S and makes its entity;
+// found is false, with no error, when there is none.
+func getItem[S shape[E], E any](b *bolt.Bucket, k storekeys.Key) (e E, found bool, err error) {
+	raw := b.Get(boltKey(k))
+	if raw == nil {
+		return e, false, nil
+	}
+	e, err = decodeItem[S](raw, boltKey(k))
+	return e, true, err
+}
+
+// readItem is getItem, with KindNotFound ("<what> not found") when there
+// is no item at k.
+func readItem[S shape[E], E any](b *bolt.Bucket, k storekeys.Key, what string) (E, error) {
+	e, found, err := getItem[S](b, k)
+	if err == nil && !found {
+		err = core.ErrNotFound("%s not found", what)
+	}
+	return e, err
 }
 
 func pageLimit(p core.Page) int {
@@ -265,7 +303,7 @@ func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
 				return err
 			}
 		}
-		return putJSON(b, k, photoRecordOf(p))
+		return putJSON(b, k, storeitem.PhotoOf(p))
 	})
 	if err != nil {
 		return fmt.Errorf("create photo %s of %s: %w", p.ID, p.OwnerID, err)
@@ -283,15 +321,10 @@ func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed c
 	var out core.Photo
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
-		var r photoRecord
-		found, err := getJSON(b, k, &r)
+		p, err := readItem[storeitem.Photo](b, k, "photo "+id)
 		if err != nil {
 			return err
 		}
-		if !found {
-			return core.ErrNotFound("photo %s not found", id)
-		}
-		p := r.photo()
 		switch {
 		case p.Status == core.StatusReady && observed.Matches(p.Size, p.SHA256):
 			out = p
@@ -305,7 +338,7 @@ func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed c
 		}
 		p.Status = core.StatusReady
 		p.UpdatedAt = now.UTC()
-		if err := putJSON(b, k, photoRecordOf(p)); err != nil {
+		if err := putJSON(b, k, storeitem.PhotoOf(p)); err != nil {
 			return err
 		}
 		if err := deleteDue(tx, core.DueUpload, p.UploadExpiresAt, k); err != nil {
@@ -325,19 +358,15 @@ func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, err
 	if err := storekeys.CheckIDs(owner, id); err != nil {
 		return core.Photo{}, fmt.Errorf("get photo %q: %w", id, err)
 	}
-	k := storekeys.PhotoKey(owner, id)
-	var r photoRecord
-	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), k, &r)
-		if err == nil && !found {
-			err = core.ErrNotFound("photo %s not found", id)
-		}
+	var p core.Photo
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		p, err = readItem[storeitem.Photo](tx.Bucket(itemsBucket), storekeys.PhotoKey(owner, id), "photo "+id)
 		return err
 	})
 	if err != nil {
 		return core.Photo{}, fmt.Errorf("get photo %s: %w", id, err)
 	}
-	return r.photo(), nil
+	return p, nil
 }
 
 // ListPhotos returns one page of owner's photos ordered by id.
@@ -356,12 +385,9 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([
 		var err error
 		next, err = scan(tx.Bucket(itemsBucket), storekeys.PhotoPKPrefix+owner, storekeys.PhotoSKPrefix, after, false, pageLimit(page),
 			func(sk string, v []byte) error {
-				var r photoRecord
-				if err := json.Unmarshal(v, &r); err != nil {
-					return core.ErrInternal(err, "photo item %s of %s is corrupt", sk, owner)
-				}
-				photos = append(photos, r.photo())
-				return nil
+				p, err := decodeItem[storeitem.Photo](v, []byte(sk))
+				photos = append(photos, p)
+				return err
 			})
 		return err
 	})
@@ -380,27 +406,22 @@ func (s *Store) DeletePhoto(ctx context.Context, owner, id string) (core.Photo, 
 		return core.Photo{}, fmt.Errorf("delete photo %q: %w", id, err)
 	}
 	k := storekeys.PhotoKey(owner, id)
-	var deleted core.Photo
+	var p core.Photo
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
-		var r photoRecord
-		found, err := getJSON(b, k, &r)
-		if err != nil {
+		var err error
+		if p, err = readItem[storeitem.Photo](b, k, "photo "+id); err != nil {
 			return err
 		}
-		if !found {
-			return core.ErrNotFound("photo %s not found", id)
-		}
-		if err := deleteDue(tx, core.DueUpload, r.UploadExpiresAt, k); err != nil {
+		if err := deleteDue(tx, core.DueUpload, p.UploadExpiresAt, k); err != nil {
 			return err
 		}
-		deleted = r.photo()
 		return b.Delete(boltKey(k))
 	})
 	if err != nil {
 		return core.Photo{}, fmt.Errorf("delete photo %s: %w", id, err)
 	}
-	return deleted, nil
+	return p, nil
 }
 
 // PutAppointment creates or replaces clinic a.ClinicID's appointment a.ID;
@@ -413,21 +434,19 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 	var created bool
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
-		var r appointmentRecord
-		found, err := getJSON(b, k, &r)
+		old, found, err := getItem[storeitem.Appointment](b, k)
 		if err != nil {
 			return err
 		}
-		put := a // a itself stays as given: this may run again
+		put := a // a itself stays as given: this may run again (group commit)
 		if found {
-			old := r.appointment()
 			if old.ImageCount > 0 && !old.SameParticipants(a) {
 				return core.ErrConflict("appointment %s has chat images: its participants cannot change", a.ID)
 			}
 			put.CreatedAt, put.ImageCount = old.CreatedAt, old.ImageCount
 		}
 		created = !found
-		return putJSON(b, k, appointmentRecordOf(put))
+		return putJSON(b, k, storeitem.AppointmentOf(put))
 	})
 	if err != nil {
 		return false, fmt.Errorf("put appointment %s: %w", a.ID, err)
@@ -440,18 +459,15 @@ func (s *Store) GetAppointment(ctx context.Context, clinicID, id string) (core.A
 	if err := storekeys.CheckIDs(clinicID, id); err != nil {
 		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
 	}
-	var r appointmentRecord
-	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.AppointmentKey(clinicID, id), &r)
-		if err == nil && !found {
-			err = core.ErrNotFound("appointment %s not found", id)
-		}
+	var a core.Appointment
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		a, err = readItem[storeitem.Appointment](tx.Bucket(itemsBucket), storekeys.AppointmentKey(clinicID, id), "appointment "+id)
 		return err
 	})
 	if err != nil {
 		return core.Appointment{}, fmt.Errorf("get appointment %s: %w", id, err)
 	}
-	return r.appointment(), nil
+	return a, nil
 }
 
 // FindAppointments returns every clinic's appointment id, ordered by clinic.
@@ -463,12 +479,9 @@ func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appoint
 	err := s.run(ctx, false, func(tx *bolt.Tx) error {
 		_, err := scan(tx.Bucket(itemsBucket), storekeys.AppointmentPKPrefix+id, storekeys.AppointmentSKPrefix, "", false, math.MaxInt,
 			func(sk string, v []byte) error {
-				var r appointmentRecord
-				if err := json.Unmarshal(v, &r); err != nil {
-					return core.ErrInternal(err, "appointment item %s of %s is corrupt", sk, id)
-				}
-				out = append(out, r.appointment())
-				return nil
+				a, err := decodeItem[storeitem.Appointment](v, []byte(sk))
+				out = append(out, a)
+				return err
 			})
 		return err
 	})
@@ -493,20 +506,15 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		if b.Get(boltKey(ik)) != nil {
 			return core.ErrConflict("chat image %s exists", img.ID)
 		}
-		var r appointmentRecord
-		found, err := getJSON(b, ak, &r)
+		a, err := readItem[storeitem.Appointment](b, ak, "appointment "+img.AppointmentID)
 		if err != nil {
 			return err
 		}
-		if !found {
-			return core.ErrNotFound("appointment %s not found", img.AppointmentID)
-		}
-		a := r.appointment()
 		if !sameParticipants(a, img) {
 			return core.ErrConflict("the participants of appointment %s changed", a.ID)
 		}
 		a.ImageCount++
-		if err := putJSON(b, ak, appointmentRecordOf(a)); err != nil {
+		if err := putJSON(b, ak, storeitem.AppointmentOf(a)); err != nil {
 			return err
 		}
 		if img.Status == core.StatusPending {
@@ -517,7 +525,7 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		if err := putChatIndex(tx, img.ClinicID, img.AppointmentID, img.CreatedAt, img.ID); err != nil {
 			return err
 		}
-		return putJSON(b, ik, chatImageRecordOf(img))
+		return putJSON(b, ik, storeitem.ChatImageOf(img))
 	})
 	if err != nil {
 		return fmt.Errorf("create chat image %s in appointment %s: %w", img.ID, img.AppointmentID, err)
@@ -540,18 +548,15 @@ func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, er
 	if err := storekeys.CheckIDs(id); err != nil {
 		return core.ChatImage{}, fmt.Errorf("get chat image %q: %w", id, err)
 	}
-	var r chatImageRecord
-	err := s.run(ctx, false, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(itemsBucket), storekeys.ChatImageKey(id), &r)
-		if err == nil && !found {
-			err = core.ErrNotFound("chat image %s not found", id)
-		}
+	var img core.ChatImage
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		img, err = readItem[storeitem.ChatImage](tx.Bucket(itemsBucket), storekeys.ChatImageKey(id), "chat image "+id)
 		return err
 	})
 	if err != nil {
 		return core.ChatImage{}, fmt.Errorf("get chat image %s: %w", id, err)
 	}
-	return r.chatImage(), nil
+	return img, nil
 }
 
 // MarkChatImageReady is MarkPhotoReady for chat images.
@@ -563,15 +568,10 @@ func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core
 	var out core.ChatImage
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
-		var r chatImageRecord
-		found, err := getJSON(b, k, &r)
+		img, err := readItem[storeitem.ChatImage](b, k, "chat image "+id)
 		if err != nil {
 			return err
 		}
-		if !found {
-			return core.ErrNotFound("chat image %s not found", id)
-		}
-		img := r.chatImage()
 		switch {
 		case img.Status == core.StatusImported:
 			return core.ErrConflict("chat image %s is imported from the legacy chat: only its migration completes it", id)
@@ -587,7 +587,7 @@ func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core
 		}
 		img.Status = core.StatusReady
 		img.UpdatedAt = now.UTC()
-		if err := putJSON(b, k, chatImageRecordOf(img)); err != nil {
+		if err := putJSON(b, k, storeitem.ChatImageOf(img)); err != nil {
 			return err
 		}
 		if err := deleteDue(tx, core.DueUpload, img.UploadExpiresAt, k); err != nil {
@@ -604,11 +604,8 @@ func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core
 
 // readHead returns the head of patient's chain, zero when the chain is empty.
 func readHead(b *bolt.Bucket, patientID string) (core.ChainHead, error) {
-	var h headRecord
-	if _, err := getJSON(b, storekeys.AuditHeadKey(patientID), &h); err != nil {
-		return core.ChainHead{}, err
-	}
-	return core.ChainHead{Seq: h.Seq, Hash: h.Hash}, nil
+	h, _, err := getItem[storeitem.ChainHead](b, storekeys.AuditHeadKey(patientID))
+	return h, err
 }
 
 // AuditHead returns the head of patient's chain; the zero ChainHead when the
@@ -630,14 +627,15 @@ func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead
 }
 
 // AppendAudit appends rec to its chain if the head is (rec.Seq-1,
-// rec.PrevHash), writing the record, the new head and the by-actor index entry
-// in one transaction; otherwise it returns *core.HeadMismatchError with the
-// current head and writes nothing. A record without an actor is not indexed.
-func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
-	if err := checkRecordIDs(rec); err != nil {
+// rec.PrevHash), writing the record, the new head, the by-actor index entry
+// and each of notes in one transaction; otherwise it returns
+// *core.HeadMismatchError with the current head and writes nothing. A record
+// without an actor is not indexed.
+func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord, notes ...core.Notification) error {
+	if err := checkWriteIDs(rec, notes); err != nil {
 		return fmt.Errorf("append audit to %q: %w", rec.PatientID, err)
 	}
-	err := s.run(ctx, true, func(tx *bolt.Tx) error { return appendRecord(tx, rec) })
+	err := s.run(ctx, true, func(tx *bolt.Tx) error { return recordChange(tx, rec, notes) })
 	if err != nil {
 		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, err)
 	}
@@ -677,10 +675,10 @@ func appendRecord(tx *bolt.Tx, rec core.AuditRecord) error {
 	if items.Get(boltKey(k)) != nil {
 		return core.ErrInternal(nil, "audit record %d of %s exists beyond the head", rec.Seq, rec.PatientID)
 	}
-	if err := putJSON(items, k, auditRecordOf(rec)); err != nil {
+	if err := putJSON(items, k, storeitem.AuditRecordOf(rec)); err != nil {
 		return err
 	}
-	if err := putJSON(items, storekeys.AuditHeadKey(rec.PatientID), headRecord{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
+	if err := putJSON(items, storekeys.AuditHeadKey(rec.PatientID), storeitem.HeadOf(rec)); err != nil {
 		return err
 	}
 	if err := countRecord(tx, rec); err != nil {
@@ -710,12 +708,9 @@ func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst boo
 		var err error
 		next, err = scan(tx.Bucket(itemsBucket), storekeys.AuditPKPrefix+patientID, storekeys.AuditSeqSKPrefix, after, newestFirst, pageLimit(page),
 			func(sk string, v []byte) error {
-				var r auditRecord
-				if err := json.Unmarshal(v, &r); err != nil {
-					return core.ErrInternal(err, "audit item %s of %s is corrupt", sk, patientID)
-				}
-				recs = append(recs, r.record())
-				return nil
+				r, err := decodeItem[storeitem.AuditRecord](v, []byte(sk))
+				recs = append(recs, r)
+				return err
 			})
 		return err
 	})
@@ -770,11 +765,11 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 			if raw == nil {
 				return core.ErrInternal(nil, "actor index entry %s of %s points to no record", sk, actorID)
 			}
-			var r auditRecord
-			if err := json.Unmarshal(raw, &r); err != nil {
-				return core.ErrInternal(err, "audit item %q is corrupt", v)
+			r, err := decodeItem[storeitem.AuditRecord](raw, v)
+			if err != nil {
+				return err
 			}
-			recs = append(recs, r.record())
+			recs = append(recs, r)
 			sks = append(sks, sk)
 		}
 		return nil

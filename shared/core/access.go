@@ -24,9 +24,6 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	if err := s.requireRole(c, RoleProfessional); err != nil {
 		return Access{}, err
 	}
-	if s.shares == nil {
-		return Access{}, ErrUnavailable(nil, "sharing is not configured")
-	}
 	if err := ValidateDeviceKey(in.KEM, in.PublicKey); err != nil {
 		return Access{}, err
 	}
@@ -48,7 +45,7 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	}
 	now := s.now()
 	seen := view{share: sh.ID, device: DeviceKeyFingerprint(in.KEM, in.PublicKey)}
-	if gone := sh.goneError(now); gone != nil {
+	if gone := sh.RefuseUse(c.ID, now); gone != nil {
 		return Access{}, s.denyView(ctx, c, sh.PatientID, AuditAccessOpen, "share", sh.ID, seen, gone)
 	}
 	expires := now.Add(sh.AccessWindow)
@@ -65,7 +62,7 @@ func (s *Service) OpenAccess(ctx context.Context, c Caller, shareID string, in D
 	}
 	n := s.notification(sh.PatientID, NoteSessionAccess, sh.ID, map[string]string{"access_id": a.ID})
 	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, sh.PatientID, AuditAccessOpen, "access", a.ID, nil)), func(rec AuditRecord) error {
-		return s.shares.OpenAccess(ctx, a, now, n, rec)
+		return s.store.OpenAccess(ctx, a, now, rec, n)
 	})
 	if CodeOf(err) == CodeDeviceMismatch {
 		return Access{}, s.refuseDevice(ctx, c, sh, seen, err)
@@ -109,9 +106,8 @@ func (v view) on(rec AuditRecord) AuditRecord {
 // (NoteDeviceMismatch), in the same write as its record, when it is the
 // first of that device on that share; later refusals of the same device are
 // recorded only, so that a client retrying in a loop does not flood the
-// patient's inbox. "First" is counted with JobStore.Tally until the share
-// expires, best effort: without the count (no job store, or it failed) the
-// patient is notified. Both the notifications and the device counters are
+// patient's inbox. "First" is counted with Counter.Tally until the share
+// expires, best effort: when it cannot be counted the patient is notified. Both the notifications and the device counters are
 // therefore bounded by the denied-record limit: at most that many per
 // grantee, patient and window, however many device keys the grantee makes
 // up (each open is also under the accesses-opened limit).
@@ -133,7 +129,7 @@ func (s *Service) refuseDevice(ctx context.Context, c Caller, sh Share, v view, 
 	}
 	n := s.notification(sh.PatientID, NoteDeviceMismatch, sh.ID, map[string]string{"professional_id": c.ID, "device": v.device})
 	if _, err := s.audit.chained(ctx, rec, func(linked AuditRecord) error {
-		return s.shares.AppendAuditNotify(ctx, linked, n)
+		return s.store.AppendAudit(ctx, linked, n)
 	}); err != nil {
 		return auditFailure(err)
 	}
@@ -144,10 +140,7 @@ func (s *Service) refuseDevice(ctx context.Context, c Caller, sh Share, v view, 
 // firstRefusal counts a refusal of device on share sh and reports whether it
 // is the first.
 func (s *Service) firstRefusal(ctx context.Context, sh Share, device string) bool {
-	if s.jobs == nil {
-		return true
-	}
-	n, err := s.jobs.Tally(ctx, "device:"+sh.ID+":"+device, sh.ExpiresAt)
+	n, err := s.store.Tally(ctx, "device:"+sh.ID+":"+device, sh.ExpiresAt)
 	return err != nil || n == 1
 }
 
@@ -174,16 +167,13 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 	if err := s.requireRole(c, RoleProfessional); err != nil {
 		return IssuedKey{}, err
 	}
-	if s.shares == nil {
-		return IssuedKey{}, ErrUnavailable(nil, "sharing is not configured")
-	}
 	if !ValidID("ac", accessID) {
 		return IssuedKey{}, ErrInvalid("access_id is malformed")
 	}
 	if !ValidID("ph", photoID) {
 		return IssuedKey{}, ErrInvalid("photo_id is malformed")
 	}
-	a, err := s.shares.GetAccess(ctx, accessID)
+	a, err := s.store.GetAccess(ctx, accessID)
 	if err != nil {
 		return IssuedKey{}, notFoundAs(fmt.Errorf("get access %s: %w", accessID, err), "access")
 	}
@@ -242,7 +232,7 @@ func (s *Service) IssueKey(ctx context.Context, c Caller, accessID, photoID stri
 	}
 	n := s.notification(a.PatientID, NotePhotoViewed, a.ShareID, map[string]string{"photo_id": photoID, "access_id": a.ID})
 	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, a.PatientID, AuditKeyIssue, "key", k.ID, nil)), func(rec AuditRecord) error {
-		return s.shares.IssueKey(ctx, k, now, n, rec)
+		return s.store.IssueKey(ctx, k, now, rec, n)
 	})
 	if KindOf(err) == KindGone {
 		return IssuedKey{}, s.denyView(ctx, c, a.PatientID, AuditKeyIssue, "access", a.ID, seen, err)
@@ -273,13 +263,10 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 	if err := s.requireRole(c, RoleProfessional); err != nil {
 		return SignedURL{}, err
 	}
-	if s.shares == nil {
-		return SignedURL{}, ErrUnavailable(nil, "sharing is not configured")
-	}
 	if !ValidID("ek", keyID) {
 		return SignedURL{}, ErrInvalid("key_id is malformed")
 	}
-	k, err := s.shares.GetKey(ctx, keyID)
+	k, err := s.store.GetKey(ctx, keyID)
 	if err != nil {
 		return SignedURL{}, notFoundAs(fmt.Errorf("get key %s: %w", keyID, err), "key")
 	}
@@ -293,12 +280,12 @@ func (s *Service) ClaimKey(ctx context.Context, c Caller, keyID string) (SignedU
 	var claimed EphemeralKey
 	_, err = s.audit.chained(ctx, seen.on(s.auditRecord(c, k.PatientID, AuditKeyClaim, "key", k.ID, nil)), func(rec AuditRecord) error {
 		var err error
-		claimed, err = s.shares.ClaimKey(ctx, k, c.ID, now, rec)
+		claimed, err = s.store.ClaimKey(ctx, k, c.ID, now, rec)
 		return err
 	})
 	if KindOf(err) == KindGone {
 		if code := CodeOf(err); code == CodeKeyUsed || code == CodeKeyExpired {
-			if a, aerr := s.shares.GetAccess(ctx, k.AccessID); aerr == nil {
+			if a, aerr := s.store.GetAccess(ctx, k.AccessID); aerr == nil {
 				_, _ = s.detect(ctx, c, a, SignalFailedClaim, "") // best effort; the key's reason is the answer
 			}
 		}
@@ -336,14 +323,11 @@ func (s *Service) Inbox(ctx context.Context, c Caller, page Page) ([]InboxItem, 
 	if err := s.requireRole(c, RolePatient, RoleProfessional, RoleClinic); err != nil {
 		return nil, "", err
 	}
-	if s.shares == nil {
-		return nil, "", ErrUnavailable(nil, "sharing is not configured")
-	}
 	page, err := pageOf(page)
 	if err != nil {
 		return nil, "", err
 	}
-	items, next, err := s.shares.ListInbox(ctx, c.ID, page)
+	items, next, err := s.store.ListInbox(ctx, c.ID, page)
 	if err != nil {
 		return nil, "", fmt.Errorf("inbox of %s: %w", c.ID, err)
 	}
@@ -355,13 +339,10 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, id string) (InboxItem,
 	if err := s.requireRole(c, RolePatient, RoleProfessional, RoleClinic); err != nil {
 		return InboxItem{}, err
 	}
-	if s.shares == nil {
-		return InboxItem{}, ErrUnavailable(nil, "sharing is not configured")
-	}
 	if !ValidID("nt", id) {
 		return InboxItem{}, ErrInvalid("notification_id is malformed")
 	}
-	it, err := s.shares.MarkRead(ctx, c.ID, id)
+	it, err := s.store.MarkRead(ctx, c.ID, id)
 	if err != nil {
 		return InboxItem{}, notFoundAs(fmt.Errorf("mark notification %s read: %w", id, err), "notification")
 	}

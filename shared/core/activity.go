@@ -100,9 +100,6 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 	if err := s.requireRole(c, RoleProfessional, RolePatient); err != nil {
 		return ActivityResult{}, err
 	}
-	if s.shares == nil {
-		return ActivityResult{}, ErrUnavailable(nil, "sharing is not configured")
-	}
 	if !ValidID("ac", accessID) {
 		return ActivityResult{}, ErrInvalid("access_id is malformed")
 	}
@@ -124,7 +121,7 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 			return ActivityResult{}, ErrInvalid("events[%d].details must be at most %d printable characters", i, maxDetailChars)
 		}
 	}
-	a, err := s.shares.GetAccess(ctx, accessID)
+	a, err := s.store.GetAccess(ctx, accessID)
 	if err != nil {
 		return ActivityResult{}, notFoundAs(fmt.Errorf("get access %s: %w", accessID, err), "access")
 	}
@@ -137,7 +134,7 @@ func (s *Service) ReportActivity(ctx context.Context, c Caller, accessID string,
 	if err := s.limit(ctx, s.cfg.Limits.ActivityReports, "activity reports on this access", "report", c.ID, a.ID); err != nil {
 		return ActivityResult{}, err
 	}
-	sh, err := s.shares.GetShare(ctx, a.ShareID)
+	sh, err := s.store.GetShare(ctx, a.ShareID)
 	if err != nil {
 		return ActivityResult{}, fmt.Errorf("get share %s: %w", a.ShareID, err)
 	}
@@ -194,24 +191,23 @@ func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share,
 	mu := &s.suspicion[fnv32(a.ID)%uint32(len(s.suspicion))]
 	mu.Lock()
 	defer mu.Unlock()
-	if fresh, err := s.shares.GetAccess(ctx, a.ID); err == nil {
+	if fresh, err := s.store.GetAccess(ctx, a.ID); err == nil {
 		a = fresh
 	}
 	prev := a.Score
 	var next int
-	var n *Notification
+	var notes []Notification
 	for attempt := 0; ; attempt++ {
 		next = prev + delta
-		n = nil
+		notes = nil
 		if warn || revokeNow || (prev < WarnScore && next >= WarnScore) {
-			note := s.notification(a.PatientID, NoteSuspicious, a.ShareID,
-				map[string]string{"access_id": a.ID, "score": strconv.Itoa(next), "events": reason})
-			n = &note
+			notes = []Notification{s.notification(a.PatientID, NoteSuspicious, a.ShareID,
+				map[string]string{"access_id": a.ID, "score": strconv.Itoa(next), "events": reason})}
 		}
 		rec := view{share: a.ShareID, device: a.DeviceFingerprint}.on(s.auditRecord(actor, a.PatientID, AuditActivityReport, "access", a.ID, nil))
 		rec.Reason = truncate(reason, 128)
 		_, err := s.audit.chained(ctx, rec, func(linked AuditRecord) error {
-			return s.shares.AddSuspicion(ctx, a.ID, prev, next, flag, n, linked)
+			return s.store.AddSuspicion(ctx, a.ID, prev, next, flag, linked, notes...)
 		})
 		if flag != "" && errors.Is(err, ErrAlreadyFlagged) {
 			return prev, false, nil // counted before: nothing to add
@@ -226,8 +222,8 @@ func (s *Service) suspect(ctx context.Context, actor Caller, a Access, sh Share,
 		}
 		break
 	}
-	if n != nil {
-		s.publish(ctx, *n)
+	for _, n := range notes {
+		s.publish(ctx, n)
 	}
 	if !(revokeNow || next >= RevokeScore) || sh.Status == ShareRevoked {
 		return next, false, nil
@@ -247,7 +243,7 @@ func (s *Service) autoRevoke(ctx context.Context, sh Share, reason string) (bool
 	rec.Reason = "auto_revoked"
 	_, err := s.audit.chained(ctx, rec, func(linked AuditRecord) error {
 		var err error
-		revoked, err = s.shares.RevokeShare(ctx, sh.ID, sh.PatientID, s.now(), truncate(reason, MaxPurposeChars), n, linked)
+		revoked, err = s.store.RevokeShare(ctx, sh.ID, sh.PatientID, s.now(), truncate(reason, MaxPurposeChars), linked, n)
 		if err == nil && !revoked {
 			return errAlreadyRevoked
 		}
@@ -268,7 +264,7 @@ func (s *Service) autoRevoke(ctx context.Context, sh Share, reason string) (bool
 // failure to score never turns a good answer into an error. A non-empty flag
 // makes the signal count once per access (see suspect); "" counts every time.
 func (s *Service) detect(ctx context.Context, c Caller, a Access, signal, flag string) (bool, error) {
-	sh, err := s.shares.GetShare(ctx, a.ShareID)
+	sh, err := s.store.GetShare(ctx, a.ShareID)
 	if err != nil {
 		return false, err
 	}
@@ -286,11 +282,8 @@ func (s *Service) detect(ctx context.Context, c Caller, a Access, signal, flag s
 // reports whether the share is revoked now. Best effort, like every
 // detector: a failure to count lets the call through.
 func (s *Service) burst(ctx context.Context, c Caller, a Access, now time.Time) bool {
-	if s.jobs == nil {
-		return false
-	}
 	w := strconv.FormatInt(now.Unix()/int64(BurstWindow/time.Second), 10)
-	n, err := s.jobs.Tally(ctx, "issue:"+a.ID+":"+w, now.Add(2*BurstWindow))
+	n, err := s.store.Tally(ctx, "issue:"+a.ID+":"+w, now.Add(2*BurstWindow))
 	if err != nil || n != int64(BurstLimit(a))+1 {
 		return false
 	}

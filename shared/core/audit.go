@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -358,6 +359,28 @@ func (l *chainLocks) held() int {
 
 const maxAppendAttempts = 64
 
+// appendBackoff is how long an append waits, at most, before its attempt
+// after the given number of lost races: nothing for the first two, then a
+// millisecond doubling up to maxAppendBackoff. Within one process appends
+// to a chain are serialized (chainLocks), so only writers in other
+// processes race. Without a wait the loser can starve: the winner's next
+// append, already linked to the head it just wrote, reaches the store
+// before the loser's retry, again and again (seen with two services on one
+// bbolt store under group commit: TestAuditAcrossProcesses). The wait is
+// random, so that two losers do not retry in step.
+func appendBackoff(lost int) time.Duration {
+	if lost < 2 {
+		return 0
+	}
+	d := maxAppendBackoff
+	if lost-2 < 6 {
+		d = min(time.Millisecond<<(lost-2), maxAppendBackoff)
+	}
+	return time.Duration(rand.Int64N(int64(d)) + 1)
+}
+
+const maxAppendBackoff = 32 * time.Millisecond
+
 // append links rec to its patient's chain and stores it.
 func (a *auditor) append(ctx context.Context, rec AuditRecord) (AuditRecord, error) {
 	return a.chained(ctx, rec, func(linked AuditRecord) error { return a.store.AppendAudit(ctx, linked) })
@@ -394,6 +417,15 @@ func (a *auditor) chained(ctx context.Context, rec AuditRecord, write func(linke
 		}
 		head = moved.Current
 		a.heads.Store(rec.PatientID, head)
+		if d := appendBackoff(attempt + 1); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return AuditRecord{}, ctx.Err()
+			case <-t.C:
+			}
+		}
 	}
 	a.heads.Delete(rec.PatientID)
 	return AuditRecord{}, ErrUnavailable(nil, "audit chain of %s is too contended", rec.PatientID)

@@ -23,7 +23,7 @@ type lockStore struct {
 
 func (s *lockStore) AuditHead(context.Context, string) (ChainHead, error) { return ChainHead{}, nil }
 
-func (s *lockStore) AppendAudit(_ context.Context, rec AuditRecord) error {
+func (s *lockStore) AppendAudit(_ context.Context, rec AuditRecord, _ ...Notification) error {
 	s.mu.Lock()
 	s.inside[rec.PatientID]++
 	if s.inside[rec.PatientID] > 1 {

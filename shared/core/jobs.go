@@ -74,9 +74,6 @@ var errNotDue = errors.New("no longer due")
 // cannot be listed does not stop the others; its error is returned with
 // what the run did.
 func (s *Service) Cleanup(ctx context.Context) (CleanupResult, error) {
-	if s.jobs == nil || s.shares == nil {
-		return CleanupResult{}, ErrUnavailable(nil, "the jobs are not configured")
-	}
 	res := CleanupResult{Complete: true}
 	var errs []error
 	for i, kind := range DueKinds {
@@ -102,7 +99,7 @@ func (s *Service) cleanupKind(ctx context.Context, kind DueKind, stop time.Time,
 	if kind == DueNotification {
 		until = now.Add(-RetryNotificationsAfter)
 	}
-	from, err := s.jobs.JobWatermark(ctx, kind)
+	from, err := s.store.JobWatermark(ctx, kind)
 	if err != nil {
 		return fmt.Errorf("cleanup %s: watermark: %w", kind, err)
 	}
@@ -125,7 +122,7 @@ func (s *Service) cleanupKind(ctx context.Context, kind DueKind, stop time.Time,
 			res.Complete = false
 			return nil
 		}
-		items, next, err := s.jobs.ListDue(ctx, kind, from, until, page)
+		items, next, err := s.store.ListDue(ctx, kind, from, until, page)
 		if err != nil {
 			return fmt.Errorf("cleanup %s: list due: %w", kind, err)
 		}
@@ -161,7 +158,7 @@ func (s *Service) cleanupKind(ctx context.Context, kind DueKind, stop time.Time,
 		page.Cursor = next
 	}
 	if mark.After(from) {
-		if err := s.jobs.SetJobWatermark(ctx, kind, mark); err != nil {
+		if err := s.store.SetJobWatermark(ctx, kind, mark); err != nil {
 			return fmt.Errorf("cleanup %s: set watermark: %w", kind, err)
 		}
 	}
@@ -197,11 +194,11 @@ func (s *Service) cleanupItem(ctx context.Context, it DueItem) error {
 	case DueShare:
 		return s.expireShare(ctx, it.ID)
 	case DueKey:
-		return s.jobs.DeleteExpiredKey(ctx, it.ID, now)
+		return s.store.DeleteExpiredKey(ctx, it.ID, now)
 	case DueUpload:
 		return s.abandonUpload(ctx, it, now)
 	case DueNotification:
-		item, err := s.jobs.GetNotification(ctx, it.Owner, it.ID)
+		item, err := s.store.GetNotification(ctx, it.Owner, it.ID)
 		if KindOf(err) == KindNotFound || (err == nil && item.Published) {
 			return errNotDue
 		}
@@ -214,7 +211,7 @@ func (s *Service) cleanupItem(ctx context.Context, it DueItem) error {
 		if err := s.notifier.Publish(ctx, item.Notification); err != nil {
 			return err
 		}
-		return s.shares.MarkPublished(ctx, it.Owner, it.ID)
+		return s.store.MarkPublished(ctx, it.Owner, it.ID)
 	}
 	return ErrInternal(nil, "unknown due kind %q", it.Kind)
 }
@@ -222,7 +219,7 @@ func (s *Service) cleanupItem(ctx context.Context, it DueItem) error {
 // expireShare marks a share past its expiry EXPIRED, with a session_expired
 // notification to each party and the cleanup job's audit record.
 func (s *Service) expireShare(ctx context.Context, id string) error {
-	sh, err := s.shares.GetShare(ctx, id)
+	sh, err := s.store.GetShare(ctx, id)
 	if KindOf(err) == KindNotFound {
 		return errNotDue
 	}
@@ -239,7 +236,7 @@ func (s *Service) expireShare(ctx context.Context, id string) error {
 	}
 	job := Caller{ID: CleanupID, Role: RoleSystem, RequestID: "cleanup"}
 	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(job, sh.PatientID, AuditShareExpire, "share", sh.ID, nil)), func(rec AuditRecord) error {
-		expired, err := s.jobs.ExpireShare(ctx, sh.ID, s.now(), notes, rec)
+		expired, err := s.store.ExpireShare(ctx, sh.ID, s.now(), rec, notes...)
 		if err == nil && !expired {
 			return errNotDue
 		}
@@ -286,7 +283,7 @@ func (s *Service) abandonUpload(ctx context.Context, it DueItem, now time.Time) 
 	if err := s.blobs.Delete(ctx, object); err != nil {
 		return err
 	}
-	err := s.jobs.AbandonUpload(ctx, it, now)
+	err := s.store.AbandonUpload(ctx, it, now)
 	if KindOf(err) == KindConflict {
 		return errNotDue // finalized meanwhile: it cannot be, past its window, but never delete a READY record
 	}
@@ -298,14 +295,11 @@ func (s *Service) abandonUpload(ctx context.Context, it DueItem, now time.Time) 
 // publishes it to ReportRecipient. Running it again for a finished day gives
 // the same counts.
 func (s *Service) DailyReport(ctx context.Context, day time.Time) (DailyReport, error) {
-	if s.jobs == nil {
-		return DailyReport{}, ErrUnavailable(nil, "the jobs are not configured")
-	}
 	day = day.UTC().Truncate(24 * time.Hour)
 	r := DailyReport{Day: day, GeneratedAt: s.now()}
 	count := func(dst *int64, keys ...string) error {
 		for _, k := range keys {
-			n, err := s.jobs.CountAudit(ctx, day, k)
+			n, err := s.store.CountAudit(ctx, day, k)
 			if err != nil {
 				return fmt.Errorf("daily report %s: count %s: %w", day.Format(time.DateOnly), k, err)
 			}
@@ -332,7 +326,7 @@ func (s *Service) DailyReport(ctx context.Context, day time.Time) (DailyReport, 
 			return DailyReport{}, err
 		}
 	}
-	if err := s.jobs.PutDailyReport(ctx, r); err != nil {
+	if err := s.store.PutDailyReport(ctx, r); err != nil {
 		return DailyReport{}, fmt.Errorf("daily report %s: store: %w", day.Format(time.DateOnly), err)
 	}
 	if s.notifier != nil {

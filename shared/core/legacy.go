@@ -154,13 +154,6 @@ func migrationCaller(run string) Caller {
 	return Caller{ID: MigrationID, Role: RoleSystem, UserAgent: "medshare-migrate", RequestID: run}
 }
 
-func (s *Service) legacyStore() (LegacyStore, error) {
-	if s.legacy == nil {
-		return nil, ErrUnavailable(nil, "legacy chat images are not configured")
-	}
-	return s.legacy, nil
-}
-
 // PrepareLegacyImage returns the chat image that a line of the legacy export
 // becomes, without storing it: IMPORTED, in clinic in.ClinicID's
 // appointment, sent by in.SenderID at in.SentAt, with the participants the
@@ -226,10 +219,7 @@ func (s *Service) GetLegacyImage(ctx context.Context, id string) (ChatImage, err
 // the image stored under its id (created false): see
 // LegacyStore.ImportChatImage.
 func (s *Service) ImportLegacyImage(ctx context.Context, img ChatImage) (ChatImage, bool, error) {
-	ls, err := s.legacyStore()
-	if err != nil {
-		return ChatImage{}, false, err
-	}
+	ls := s.store
 	switch {
 	case img.Status != StatusImported || img.LegacyURL == "" || !ValidID("ci", img.ID):
 		return ChatImage{}, false, ErrInvalid("not an imported chat image")
@@ -251,10 +241,7 @@ func (s *Service) ImportLegacyImage(ctx context.Context, img ChatImage) (ChatIma
 // write. completed is false when another run completed it first: then
 // nothing is written, the record neither.
 func (s *Service) CompleteLegacyImage(ctx context.Context, run, id string, observed BlobInfo, contentType string) (ChatImage, bool, error) {
-	ls, err := s.legacyStore()
-	if err != nil {
-		return ChatImage{}, false, err
-	}
+	ls := s.store
 	img, err := s.store.GetChatImage(ctx, id)
 	if err != nil {
 		return ChatImage{}, false, fmt.Errorf("get chat image %s: %w", id, err)
@@ -284,10 +271,7 @@ func (s *Service) CompleteLegacyImage(ctx context.Context, run, id string, obser
 // DiscardLegacyImage removes the imported image id: see
 // LegacyStore.DiscardChatImageImport.
 func (s *Service) DiscardLegacyImage(ctx context.Context, id string) error {
-	ls, err := s.legacyStore()
-	if err != nil {
-		return err
-	}
+	ls := s.store
 	if err := ls.DiscardChatImageImport(ctx, id); err != nil {
 		return fmt.Errorf("discard chat image %s: %w", id, err)
 	}
@@ -340,10 +324,7 @@ func (s *Service) ResolveChatImage(ctx context.Context, c Caller, rawURL string)
 	if err != nil {
 		return ChatImageResolution{}, ErrInvalid("url must be the https URL of an image: %v", err)
 	}
-	ls, err := s.legacyStore()
-	if err != nil {
-		return ChatImageResolution{}, err
-	}
+	ls := s.store
 	imgs, err := ls.FindChatImagesByLegacyURL(ctx, normalized)
 	if err != nil {
 		return ChatImageResolution{}, fmt.Errorf("find legacy chat images: %w", err)

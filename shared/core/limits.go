@@ -8,7 +8,7 @@ import (
 
 // Limits on what one caller can make the service write into other people's
 // data (issue 10 §2), and on what one patient's token can make it unwrap
-// (photo-key). Each is counted with JobStore.Tally (one DynamoDB
+// (photo-key). Each is counted with Counter.Tally (one DynamoDB
 // UpdateItem; in memory for the embedded store) per window of RateWindow,
 // aligned on the Unix clock, so every Lambda instance counts into the same
 // counter. They are set well above what a legitimate app does; past one the
@@ -92,9 +92,6 @@ func window(now time.Time) (string, time.Time) {
 // current window and returns the count, or ok=false when it could not be
 // counted.
 func (s *Service) tally(ctx context.Context, now time.Time, parts ...string) (n int64, end time.Time, ok bool) {
-	if s.jobs == nil {
-		return 0, time.Time{}, false
-	}
 	w, end := window(now)
 	name := "limit"
 	for _, p := range append(parts, w) {
@@ -102,7 +99,7 @@ func (s *Service) tally(ctx context.Context, now time.Time, parts ...string) (n 
 	}
 	// The counter outlives its window by one more window, so that a late
 	// Tally in a slow request does not start it again.
-	n, err := s.jobs.Tally(ctx, name, end.Add(RateWindow))
+	n, err := s.store.Tally(ctx, name, end.Add(RateWindow))
 	if err != nil {
 		return 0, time.Time{}, false
 	}

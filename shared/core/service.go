@@ -53,21 +53,16 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Deps are the adapters the service runs on.
+// Deps are the adapters the service runs on. A Lambda function links only
+// the adapters its operation calls (lambdafn): Blobs, Keys and Notifier may
+// be nil in a function that never calls them, and the store is always set.
 type Deps struct {
 	Store Store
 	Blobs Blobs
 	Keys  KeyRing
-	// Shares and Notifier serve the sharing operations; while nil, those
-	// operations answer unavailable.
-	Shares   ShareStore
+	// Notifier publishes the notifications that the store keeps in the
+	// inboxes; while nil, they stay unpublished for the relay.
 	Notifier Notifier
-	// Jobs serves the scheduled jobs and the burst detector; while nil, the
-	// jobs answer unavailable and bursts go undetected.
-	Jobs JobStore
-	// Legacy serves the migration of the legacy chat images and the
-	// resolution of their old URLs; while nil, both answer unavailable.
-	Legacy LegacyStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -80,10 +75,7 @@ type Service struct {
 	store    Store
 	blobs    Blobs
 	keys     KeyRing
-	shares   ShareStore
 	notifier Notifier
-	jobs     JobStore
-	legacy   LegacyStore
 	now      func() time.Time
 	audit    *auditor
 	// suspicion serializes score updates per access within the process.
@@ -101,10 +93,7 @@ func NewService(cfg Config, d Deps) *Service {
 		store:    d.Store,
 		blobs:    d.Blobs,
 		keys:     d.Keys,
-		shares:   d.Shares,
 		notifier: d.Notifier,
-		jobs:     d.Jobs,
-		legacy:   d.Legacy,
 		now:      func() time.Time { return now().UTC() },
 		audit:    &auditor{store: d.Store},
 	}

@@ -162,9 +162,6 @@ func (s *Service) CreateShare(ctx context.Context, c Caller, in ShareInput) (sh 
 	if err := s.requireRole(c, RolePatient); err != nil {
 		return Share{}, false, err
 	}
-	if s.shares == nil {
-		return Share{}, false, ErrUnavailable(nil, "sharing is not configured")
-	}
 	if err := in.validate(); err != nil {
 		return Share{}, false, err
 	}
@@ -201,14 +198,14 @@ func (s *Service) CreateShare(ctx context.Context, c Caller, in ShareInput) (sh 
 	}
 	n := s.notification(in.ProfessionalID, NoteSessionCreated, sh.ID, nil)
 	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(c, c.ID, AuditShareCreate, "share", sh.ID, nil)), func(rec AuditRecord) error {
-		return s.shares.CreateShare(ctx, sh, n, rec)
+		return s.store.CreateShare(ctx, sh, rec, n)
 	})
 	var replay *IdempotencyReplayError
 	if errors.As(err, &replay) {
 		if !bytes.Equal(replay.RequestHash, sh.RequestHash) {
 			return Share{}, false, ErrConflict("the Idempotency-Key was used with another request")
 		}
-		prev, err := s.shares.GetShare(ctx, replay.ShareID)
+		prev, err := s.store.GetShare(ctx, replay.ShareID)
 		if err != nil {
 			return Share{}, false, fmt.Errorf("replay share %s: %w", replay.ShareID, err)
 		}
@@ -228,7 +225,7 @@ func (s *Service) visibleShare(ctx context.Context, c Caller, id string) (Share,
 	if !ValidID("sh", id) {
 		return Share{}, ErrInvalid("share_id is malformed")
 	}
-	sh, err := s.shares.GetShare(ctx, id)
+	sh, err := s.store.GetShare(ctx, id)
 	if err != nil {
 		return Share{}, notFoundAs(err, "share")
 	}
@@ -244,9 +241,6 @@ func (s *Service) GetShare(ctx context.Context, c Caller, id string) (Share, err
 	if err := s.requireRole(c, RolePatient, RoleProfessional); err != nil {
 		return Share{}, err
 	}
-	if s.shares == nil {
-		return Share{}, ErrUnavailable(nil, "sharing is not configured")
-	}
 	sh, err := s.visibleShare(ctx, c, id)
 	if err != nil {
 		return Share{}, err
@@ -261,14 +255,11 @@ func (s *Service) ListShares(ctx context.Context, c Caller, page Page) ([]Share,
 	if err := s.requireRole(c, RolePatient, RoleProfessional); err != nil {
 		return nil, "", err
 	}
-	if s.shares == nil {
-		return nil, "", ErrUnavailable(nil, "sharing is not configured")
-	}
 	page, err := pageOf(page)
 	if err != nil {
 		return nil, "", err
 	}
-	shares, next, err := s.shares.ListShares(ctx, c.ID, c.Role, page)
+	shares, next, err := s.store.ListShares(ctx, c.ID, c.Role, page)
 	if err != nil {
 		return nil, "", fmt.Errorf("list shares of %s: %w", c.ID, err)
 	}
@@ -291,9 +282,6 @@ func (s *Service) RevokeShare(ctx context.Context, c Caller, id, reason string) 
 	if err := s.requireRole(c, RolePatient); err != nil {
 		return Share{}, err
 	}
-	if s.shares == nil {
-		return Share{}, ErrUnavailable(nil, "sharing is not configured")
-	}
 	if len([]rune(reason)) > MaxPurposeChars || strings.IndexFunc(reason, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return Share{}, ErrInvalid("reason must be at most %d printable characters", MaxPurposeChars)
 	}
@@ -314,7 +302,7 @@ func (s *Service) RevokeShare(ctx context.Context, c Caller, id, reason string) 
 	var at time.Time
 	_, err = s.audit.chained(ctx, view{share: sh.ID}.on(s.auditRecord(c, c.ID, AuditShareRevoke, "share", sh.ID, nil)), func(rec AuditRecord) error {
 		at = s.now()
-		revoked, err := s.shares.RevokeShare(ctx, id, c.ID, at, reason, n, rec)
+		revoked, err := s.store.RevokeShare(ctx, id, c.ID, at, reason, rec, n)
 		if err == nil && !revoked {
 			return errAlreadyRevoked
 		}
@@ -323,7 +311,7 @@ func (s *Service) RevokeShare(ctx context.Context, c Caller, id, reason string) 
 	if errors.Is(err, errAlreadyRevoked) {
 		// Revoked by another request since the read above: nothing was
 		// written, nothing to publish; answer with that revocation.
-		cur, err := s.shares.GetShare(ctx, id)
+		cur, err := s.store.GetShare(ctx, id)
 		if err != nil {
 			return Share{}, notFoundAs(fmt.Errorf("revoke share %s: %w", id, err), "share")
 		}
@@ -347,5 +335,5 @@ func (s *Service) publish(ctx context.Context, n Notification) {
 	if err := s.notifier.Publish(ctx, n); err != nil {
 		return
 	}
-	_ = s.shares.MarkPublished(ctx, n.RecipientID, n.ID)
+	_ = s.store.MarkPublished(ctx, n.RecipientID, n.ID)
 }

@@ -1,8 +1,8 @@
 package core
 
 import (
-	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -74,14 +74,56 @@ func (s Share) StatusAt(now time.Time) ShareStatus {
 	return s.Status
 }
 
-// goneError is the precise reason a grantee can no longer use a share at now,
-// or nil.
-func (s Share) goneError(now time.Time) error {
+// The refusal rules of a share and its keys. Each says whether a
+// professional may still do something at now and, if not, the one precise
+// error: the service asks them before it writes, and both stores ask them
+// again, of the item as stored, when the write's condition fails
+// (ReturnValuesOnConditionCheckFailure ALL_OLD in DynamoDB; the item read in
+// the transaction in bbolt). So the three places answer with the same kind,
+// code and message; the store contract suite pins the codes. The messages
+// name no id: they are what the caller reads.
+
+// RefuseUse is why professionalID may not use the share at now, or nil:
+// KindNotFound when it is not granted to them, whatever its state (the
+// caller learns nothing of someone else's share); then KindGone
+// session_revoked, which wins over expiry; then session_expired, at and
+// after ExpiresAt (StatusAt).
+func (s Share) RefuseUse(professionalID string, now time.Time) error {
+	if s.ProfessionalID != professionalID {
+		return ErrNotFound("share not found")
+	}
 	switch s.StatusAt(now) {
 	case ShareRevoked:
 		return ErrGone(CodeSessionRevoked, "the session was revoked")
 	case ShareExpired:
 		return ErrGone(CodeSessionExpired, "the session has expired")
+	}
+	return nil
+}
+
+// RefuseView is why professionalID may not spend a view of the share at
+// now, or nil: RefuseUse's reason, then KindGone views_exhausted when no
+// view is left.
+func (s Share) RefuseView(professionalID string, now time.Time) error {
+	if err := s.RefuseUse(professionalID, now); err != nil {
+		return err
+	}
+	if s.ViewsUsed >= s.MaxViews {
+		return ErrGone(CodeViewsExhausted, "the session has no views left")
+	}
+	return nil
+}
+
+// RefuseDevice is why professionalID may not open an access to the share
+// at now on device (a DeviceKeyFingerprint), or nil: RefuseUse's reason,
+// then KindForbidden device_mismatch when the device is not one the share
+// is bound to and the share has no room to bind another (MaxDevices).
+func (s Share) RefuseDevice(professionalID, device string, now time.Time) error {
+	if err := s.RefuseUse(professionalID, now); err != nil {
+		return err
+	}
+	if !slices.Contains(s.Devices, device) && len(s.Devices) >= s.MaxDevices {
+		return &Error{Kind: KindForbidden, Code: CodeDeviceMismatch, Message: "the session is bound to another device"}
 	}
 	return nil
 }
@@ -137,6 +179,23 @@ type EphemeralKey struct {
 	UsedAt         time.Time
 }
 
+// RefuseClaim is why professionalID may not claim the key at now as a key
+// of share shareID (the share the caller read it under), or nil:
+// KindNotFound when it is someone else's or of another share; then KindGone
+// key_used when it was claimed; then key_expired, at and after ExpiresAt.
+// The key's share has its own say (Share.RefuseUse), asked after this.
+func (k EphemeralKey) RefuseClaim(professionalID, shareID string, now time.Time) error {
+	switch {
+	case k.ProfessionalID != professionalID || k.ShareID != shareID:
+		return ErrNotFound("key not found")
+	case k.Status != KeyIssued:
+		return ErrGone(CodeKeyUsed, "the key was already used")
+	case !now.Before(k.ExpiresAt):
+		return ErrGone(CodeKeyExpired, "the key has expired")
+	}
+	return nil
+}
+
 // Notification types.
 const (
 	NoteSessionCreated = "session_created"
@@ -168,101 +227,6 @@ type IdempotencyReplayError struct {
 
 func (e *IdempotencyReplayError) Error() string {
 	return fmt.Sprintf("idempotency key already used for share %s", e.ShareID)
-}
-
-// ShareStore keeps sharing sessions, accesses, ephemeral keys and inboxes. A
-// method that changes security state takes the audit record of that change
-// and the notification it causes, and writes all of them atomically (one
-// TransactWriteItems in DynamoDB, one bbolt transaction): a state change never
-// lands without its audit record. The record must follow its chain's head, as
-// for AuditStore.AppendAudit; when the head moved the method writes nothing
-// and returns *HeadMismatchError.
-type ShareStore interface {
-	// CreateShare stores a new ACTIVE share with the grantee's notification and
-	// the audit record. With s.IdempotencyKey set it also claims (patient, key)
-	// for 24 hours from s.CreatedAt; a key claimed before makes it write nothing and return
-	// *IdempotencyReplayError. KindConflict when the id exists.
-	CreateShare(ctx context.Context, s Share, n Notification, rec AuditRecord) error
-
-	// GetShare returns the share or KindNotFound.
-	GetShare(ctx context.Context, id string) (Share, error)
-
-	// ListShares returns one page of the shares of a patient (role patient) or
-	// granted to a professional (role professional), newest first.
-	ListShares(ctx context.Context, party string, role Role, page Page) ([]Share, string, error)
-
-	// RevokeShare moves patientID's share to REVOKED at `at`, recording the
-	// reason and rec.ActorID as RevokedBy, with the grantee's notification and the
-	// audit record, and reports whether this call revoked it. A share that is
-	// already revoked is left unchanged: nothing is written (no notification, no
-	// record) and revoked is false. KindNotFound when there is no such share of
-	// that patient.
-	RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n Notification, rec AuditRecord) (revoked bool, err error)
-
-	// OpenAccess stores a new access on condition that its share is ACTIVE, not
-	// expired at now, granted to a.ProfessionalID, and that the device is bound
-	// to the share or the share has room to bind it (then it binds it), with
-	// the patient's notification and the audit record. Errors: KindNotFound
-	// (no share for that grantee), KindGone
-	// with session_revoked or session_expired, KindForbidden with
-	// device_mismatch.
-	OpenAccess(ctx context.Context, a Access, now time.Time, n Notification, rec AuditRecord) error
-
-	// GetAccess returns the access (with its share snapshot) or KindNotFound.
-	GetAccess(ctx context.Context, id string) (Access, error)
-
-	// IssueKey consumes one view and records the ISSUED key, on condition that
-	// the share is ACTIVE, not expired at now, granted to k.ProfessionalID and
-	// has views left, and that the photo (k.PatientID, k.PhotoID) still exists
-	// (a deleted photo's key is never released again), with the patient's
-	// notification and the audit record. Errors: KindGone with
-	// session_revoked, session_expired or views_exhausted; KindNotFound (no
-	// such share for that grantee, or the photo was deleted).
-	IssueKey(ctx context.Context, k EphemeralKey, now time.Time, n Notification, rec AuditRecord) error
-
-	// GetKey returns the key or KindNotFound.
-	GetKey(ctx context.Context, id string) (EphemeralKey, error)
-
-	// ClaimKey moves key k (as read by GetKey: its id and share id are what
-	// count) ISSUED → USED, once, on condition that it belongs to
-	// professionalID, has not expired at now, and that its share is ACTIVE and
-	// not expired at now, with the audit record. It returns the key as stored
-	// after the claim. Errors: KindGone with key_used, key_expired,
-	// session_revoked or session_expired; KindNotFound.
-	ClaimKey(ctx context.Context, k EphemeralKey, professionalID string, now time.Time, rec AuditRecord) (EphemeralKey, error)
-
-	// ListInbox returns one page of recipient's notifications, newest first.
-	ListInbox(ctx context.Context, recipient string, page Page) ([]InboxItem, string, error)
-
-	// MarkRead marks one of recipient's notifications read; KindNotFound when
-	// it is not theirs.
-	MarkRead(ctx context.Context, recipient, id string) (InboxItem, error)
-
-	// MarkPublished records that the notifier accepted the notification.
-	MarkPublished(ctx context.Context, recipient, id string) error
-
-	// AddSuspicion moves the access's suspicion score from prev to next on
-	// condition that it is still prev, with the audit record and, when n is
-	// not nil, the notification, atomically. When the score moved it writes
-	// nothing and returns *ScoreMovedError with the current score.
-	// KindNotFound when there is no such access.
-	//
-	// When flag is not empty, the write also requires that the access has
-	// not been flagged with it before and records it on the access, in the
-	// same atomic write: each distinct signal key counts once per access.
-	// When the access was flagged with it before, nothing is written and the
-	// error is ErrAlreadyFlagged (compare with errors.Is); this check comes
-	// before the score check.
-	AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, n *Notification, rec AuditRecord) error
-
-	// AppendAuditNotify appends rec to its chain and stores n in its
-	// recipient's inbox (unread, unpublished, as the state-changing methods
-	// store theirs), atomically: a refused request whose record the patient
-	// must also hear about (a device refused on a bound session). The record
-	// must follow its chain's head, as for AuditStore.AppendAudit; when the
-	// head moved it writes nothing and returns *HeadMismatchError.
-	// KindConflict when the notification id exists, and nothing is written.
-	AppendAuditNotify(ctx context.Context, rec AuditRecord, n Notification) error
 }
 
 // ErrAlreadyFlagged is returned by AddSuspicion when the access was flagged

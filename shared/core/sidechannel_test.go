@@ -19,7 +19,7 @@ type failingAudit struct{ *boltstore.Store }
 
 var errAuditDown = errors.New("audit trail down")
 
-func (failingAudit) AppendAudit(context.Context, core.AuditRecord) error {
+func (failingAudit) AppendAudit(context.Context, core.AuditRecord, ...core.Notification) error {
 	return core.ErrUnavailable(errAuditDown, "append audit")
 }
 
@@ -53,7 +53,7 @@ func TestProbeAnswerDoesNotDependOnTheAudit(t *testing.T) {
 	if err := store.CreateChatImage(ctx, img); err != nil {
 		t.Fatal(err)
 	}
-	svc := core.NewService(core.Config{}, core.Deps{Store: failingAudit{store}, Blobs: blobs, Keys: keys, Jobs: store})
+	svc := core.NewService(core.Config{}, core.Deps{Store: failingAudit{store}, Blobs: blobs, Keys: keys})
 	stranger := core.Caller{ID: "pro-2", Role: core.RoleProfessional}
 
 	_, probed := svc.ChatImageURL(ctx, stranger, img.ID)

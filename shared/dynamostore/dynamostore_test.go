@@ -17,9 +17,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/jobtest"
 	"github.com/medshare/medshare/shared/legacytest"
-	"github.com/medshare/medshare/shared/sharetest"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 	"github.com/medshare/medshare/shared/storetest"
 )
@@ -92,7 +91,7 @@ func deleteTableAtEnd(t *testing.T, client *dynamodb.Client, name string) {
 	})
 }
 
-func newStore(t *testing.T) core.Store {
+func newStore(t *testing.T, _ func() time.Time) core.Store {
 	t.Helper()
 	client := emulatorClient(t)
 	return New(client, newContractTable(t, client))
@@ -130,34 +129,19 @@ func tamper(t *testing.T, cs core.Store, patientID string, seq uint64, mutate fu
 	}
 }
 
+// TestContract runs the store port's contract suite on a fresh table per
+// test, with TTL off (newContractTable): the suite's times are in the past,
+// and DynamoDB Local would delete a Tally counter whose TTL has passed when
+// the next Tally touches it, which the suite's own clock says is not over
+// yet. The store's forgetting is DynamoDB's TTL: it reads no clock.
 func TestContract(t *testing.T) {
 	emulatorClient(t)
 	storetest.Run(t, storetest.Harness{New: newStore, Tamper: tamper})
 }
 
-func TestShareContract(t *testing.T) {
-	emulatorClient(t)
-	sharetest.Run(t, sharetest.Harness{New: func(t *testing.T) sharetest.Store {
-		client := emulatorClient(t)
-		return New(client, newContractTable(t, client))
-	}})
-}
-
 func TestLegacyContract(t *testing.T) {
 	emulatorClient(t)
 	legacytest.Run(t, legacytest.Harness{New: func(t *testing.T) legacytest.Store {
-		client := emulatorClient(t)
-		return New(client, newContractTable(t, client))
-	}})
-}
-
-// TestJobContract runs the JobStore suite on tables with TTL off, as the
-// other suites do: the suite's times are in the past, and DynamoDB Local
-// would delete a Tally counter whose TTL has passed when the next Tally
-// touches it, which the suite's own clock says is not over yet.
-func TestJobContract(t *testing.T) {
-	emulatorClient(t)
-	jobtest.Run(t, jobtest.Harness{New: func(t *testing.T, _ func() time.Time) jobtest.Store {
 		client := emulatorClient(t)
 		return New(client, newContractTable(t, client))
 	}})
@@ -334,13 +318,13 @@ func TestTimesSortAsStrings(t *testing.T) {
 	}
 	for _, a := range times {
 		for _, b := range times {
-			if got, want := strings.Compare(formatTime(a), formatTime(b)), a.Compare(b); got != want {
-				t.Errorf("compare %s and %s: strings say %d, times say %d", formatTime(a), formatTime(b), got, want)
+			if got, want := strings.Compare(storeitem.FormatTime(a), storeitem.FormatTime(b)), a.Compare(b); got != want {
+				t.Errorf("compare %s and %s: strings say %d, times say %d", storeitem.FormatTime(a), storeitem.FormatTime(b), got, want)
 			}
 		}
-		back, err := parseTime(formatTime(a))
+		back, err := storeitem.ParseTime(storeitem.FormatTime(a))
 		if err != nil || !back.Equal(a) || back.Location() != time.UTC {
-			t.Errorf("parseTime(formatTime(%v)) = %v, %v; want the same instant in UTC", a, back, err)
+			t.Errorf("storeitem.ParseTime(storeitem.FormatTime(%v)) = %v, %v; want the same instant in UTC", a, back, err)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -234,7 +235,7 @@ func TestTranslateCancellation(t *testing.T) {
 func headAV(t *testing.T, patient string, seq uint64, hash []byte) item {
 	t.Helper()
 	k := storekeys.AuditHeadKey(patient)
-	it, err := marshal(headItem{PK: k.PK, SK: k.SK, Seq: seq, Hash: hash})
+	it, err := marshal(headItem{keysOf(k), storeitem.ChainHead{Seq: seq, Hash: hash}})
 	if err != nil {
 		t.Fatal(err)
 	}

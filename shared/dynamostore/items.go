@@ -10,56 +10,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
-// The item shapes, one per entity. Attribute names are those of the embedded
-// store's records (boltstore/records.go) plus the key, index and TTL
-// attributes. Times are fixed-width RFC 3339 strings in UTC with nine
-// fractional digits: they round-trip to the nanosecond (zero time included)
-// and sort as strings in time order, which the upload-window condition
-// relies on.
-
-// timeLayout formats every stored time.
-const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return t.UTC(), nil
-}
-
-// timeField is a stored time and the field it decodes into.
-type timeField struct {
-	stored string
-	dst    *time.Time
-}
-
-// parseTimes decodes stored times into their fields, stopping at the first
-// that does not parse.
-func parseTimes(fields ...timeField) error {
-	for _, f := range fields {
-		t, err := parseTime(f.stored)
-		if err != nil {
-			return err
-		}
-		*f.dst = t
-	}
-	return nil
-}
-
-// nonNil makes a nil byte slice empty, so that it is stored as an empty B
-// (which a condition can compare) rather than NULL.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
+// The items. Each entity's attributes are its one stored shape
+// (storeitem), which the embedded store keeps too; an item adds only what
+// is DynamoDB's own: the keys (storekeys), the index keys, the TTL, and the
+// participants key that a condition compares. Times are storeitem's
+// fixed-width strings, which conditions compare to the nanosecond as
+// strings: share_expires_at on a share (and on the accesses and keys that
+// snapshot it), access_expires_at, key_expires_at, claim_expires_at,
+// upload_expires_at. The attribute time_at is IndexTime's sort key (N,
+// seconds) and is set only for that index. The whole layout of every item
+// is pinned by TestItemShapes (testdata/items.golden).
 
 // timeIndexed holds an item's IndexTime keys: its AttrTimeBucket and
 // AttrTimeAt. They are absent (omitted) on items that are not in the index.
@@ -98,108 +62,46 @@ func uploadExpiry(status core.UploadStatus, expiresAt time.Time) expiring {
 	}
 }
 
+// shareExpiry is the expiring attributes of a share: in IndexTime (due at
+// its expiry) while ACTIVE, TTL ShareTTLGrace after its expiry whatever its
+// status (RevokeShare and ExpireShare remove the index attributes and keep
+// the TTL).
+func shareExpiry(status core.ShareStatus, expiresAt time.Time) expiring {
+	e := expiring{TTL: epochCeil(expiresAt.Add(ShareTTLGrace))}
+	if status == core.ShareActive {
+		e.timeIndexed = dueAt(core.DueShare, expiresAt)
+	}
+	return e
+}
+
+// keyed is an item's table keys.
+type keyed struct {
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk"`
+}
+
+func keysOf(k storekeys.Key) keyed { return keyed{PK: k.PK, SK: k.SK} }
+
 type photoItem struct {
-	PK              string `dynamodbav:"pk"`
-	SK              string `dynamodbav:"sk"`
-	OwnerID         string `dynamodbav:"owner_id"`
-	ID              string `dynamodbav:"photo_id"`
-	Angle           string `dynamodbav:"angle"`
-	ContentType     string `dynamodbav:"content_type"`
-	Size            int64  `dynamodbav:"size"`
-	SHA256          []byte `dynamodbav:"sha256"`
-	WrappedKeyID    string `dynamodbav:"wrapped_key_id"`
-	WrappedKey      []byte `dynamodbav:"wrapped_key,omitempty"`
-	Metadata        []byte `dynamodbav:"metadata,omitempty"`
-	Status          string `dynamodbav:"status"`
-	CreatedAt       string `dynamodbav:"created_at"`
-	UploadExpiresAt string `dynamodbav:"upload_expires_at"`
-	UpdatedAt       string `dynamodbav:"updated_at"`
+	keyed
+	storeitem.Photo
 	expiring
 }
 
 func photoItemOf(p core.Photo) photoItem {
-	k := storekeys.PhotoKey(p.OwnerID, p.ID)
-	return photoItem{
-		PK:              k.PK,
-		SK:              k.SK,
-		OwnerID:         p.OwnerID,
-		ID:              p.ID,
-		Angle:           string(p.Angle),
-		ContentType:     p.ContentType,
-		Size:            p.Size,
-		SHA256:          nonNil(p.SHA256),
-		WrappedKeyID:    p.WrappedKey.KeyID,
-		WrappedKey:      p.WrappedKey.Ciphertext,
-		Metadata:        p.Metadata,
-		Status:          string(p.Status),
-		CreatedAt:       formatTime(p.CreatedAt),
-		UploadExpiresAt: formatTime(p.UploadExpiresAt),
-		UpdatedAt:       formatTime(p.UpdatedAt),
-		expiring:        uploadExpiry(p.Status, p.UploadExpiresAt),
-	}
-}
-
-func (r photoItem) photo() (core.Photo, error) {
-	p := core.Photo{
-		ID:          r.ID,
-		OwnerID:     r.OwnerID,
-		Angle:       core.Angle(r.Angle),
-		ContentType: r.ContentType,
-		Size:        r.Size,
-		SHA256:      r.SHA256,
-		WrappedKey:  core.WrappedKey{KeyID: r.WrappedKeyID, Ciphertext: r.WrappedKey},
-		Metadata:    r.Metadata,
-		Status:      core.UploadStatus(r.Status),
-	}
-	err := parseTimes(timeField{r.CreatedAt, &p.CreatedAt}, timeField{r.UploadExpiresAt, &p.UploadExpiresAt}, timeField{r.UpdatedAt, &p.UpdatedAt})
-	return p, err
+	return photoItem{keysOf(storekeys.PhotoKey(p.OwnerID, p.ID)), storeitem.PhotoOf(p), uploadExpiry(p.Status, p.UploadExpiresAt)}
 }
 
 type appointmentItem struct {
-	PK              string   `dynamodbav:"pk"`
-	SK              string   `dynamodbav:"sk"`
-	ID              string   `dynamodbav:"appointment_id"`
-	ClinicID        string   `dynamodbav:"clinic_id"`
-	PatientID       string   `dynamodbav:"patient_id"`
-	ProfessionalIDs []string `dynamodbav:"professional_ids"`
-	StartsAt        string   `dynamodbav:"starts_at"`
-	EndsAt          string   `dynamodbav:"ends_at"`
-	ImageCount      int      `dynamodbav:"image_count"`
-	CreatedAt       string   `dynamodbav:"created_at"`
-	UpdatedAt       string   `dynamodbav:"updated_at"`
+	keyed
+	storeitem.Appointment
 	// ParticipantsKey is the canonical form of the participant set, so that
 	// a condition can compare sets: see participantsKey.
 	ParticipantsKey string `dynamodbav:"participants_key"`
 }
 
 func appointmentItemOf(a core.Appointment) appointmentItem {
-	k := storekeys.AppointmentKey(a.ClinicID, a.ID)
-	return appointmentItem{
-		PK:              k.PK,
-		SK:              k.SK,
-		ID:              a.ID,
-		ClinicID:        a.ClinicID,
-		PatientID:       a.PatientID,
-		ProfessionalIDs: a.ProfessionalIDs,
-		StartsAt:        formatTime(a.StartsAt),
-		EndsAt:          formatTime(a.EndsAt),
-		ImageCount:      a.ImageCount,
-		CreatedAt:       formatTime(a.CreatedAt),
-		UpdatedAt:       formatTime(a.UpdatedAt),
-		ParticipantsKey: participantsKey(a.PatientID, a.ProfessionalIDs),
-	}
-}
-
-func (r appointmentItem) appointment() (core.Appointment, error) {
-	a := core.Appointment{
-		ID:              r.ID,
-		ClinicID:        r.ClinicID,
-		PatientID:       r.PatientID,
-		ProfessionalIDs: r.ProfessionalIDs,
-		ImageCount:      r.ImageCount,
-	}
-	err := parseTimes(timeField{r.StartsAt, &a.StartsAt}, timeField{r.EndsAt, &a.EndsAt}, timeField{r.CreatedAt, &a.CreatedAt}, timeField{r.UpdatedAt, &a.UpdatedAt})
-	return a, err
+	return appointmentItem{keysOf(storekeys.AppointmentKey(a.ClinicID, a.ID)), storeitem.AppointmentOf(a), participantsKey(a.PatientID, a.ProfessionalIDs)}
 }
 
 // participantsKey is the canonical string of a participant set, as
@@ -227,23 +129,8 @@ func imageParticipantsKey(participants []string) string {
 }
 
 type chatImageItem struct {
-	PK              string   `dynamodbav:"pk"`
-	SK              string   `dynamodbav:"sk"`
-	ID              string   `dynamodbav:"image_id"`
-	AppointmentID   string   `dynamodbav:"appointment_id"`
-	ClinicID        string   `dynamodbav:"clinic_id"`
-	PatientID       string   `dynamodbav:"patient_id"`
-	UploaderID      string   `dynamodbav:"uploader_id"`
-	Participants    []string `dynamodbav:"participants"`
-	ContentType     string   `dynamodbav:"content_type"`
-	Size            int64    `dynamodbav:"size"`
-	SHA256          []byte   `dynamodbav:"sha256"`
-	Status          string   `dynamodbav:"status"`
-	CreatedAt       string   `dynamodbav:"created_at"`
-	UploadExpiresAt string   `dynamodbav:"upload_expires_at"`
-	UpdatedAt       string   `dynamodbav:"updated_at"`
-	// LegacyURL is set on an image of the legacy chat (core.ChatImage).
-	LegacyURL string `dynamodbav:"legacy_url,omitempty"`
+	keyed
+	storeitem.ChatImage
 	// GSI2PK and GSI2SK put the image in IndexChatImagesByAppointment
 	// (storekeys.ChatImagesByAppointmentKey: its clinic's appointment),
 	// from its creation on.
@@ -253,74 +140,13 @@ type chatImageItem struct {
 }
 
 func chatImageItemOf(c core.ChatImage) chatImageItem {
-	k := storekeys.ChatImageKey(c.ID)
 	ik := storekeys.ChatImagesByAppointmentKey(c.ClinicID, c.AppointmentID, c.CreatedAt, c.ID)
-	return chatImageItem{
-		GSI2PK:          ik.PK,
-		GSI2SK:          ik.SK,
-		PK:              k.PK,
-		SK:              k.SK,
-		ID:              c.ID,
-		AppointmentID:   c.AppointmentID,
-		ClinicID:        c.ClinicID,
-		PatientID:       c.PatientID,
-		UploaderID:      c.UploaderID,
-		Participants:    c.Participants,
-		ContentType:     c.ContentType,
-		Size:            c.Size,
-		SHA256:          nonNil(c.SHA256),
-		Status:          string(c.Status),
-		CreatedAt:       formatTime(c.CreatedAt),
-		UploadExpiresAt: formatTime(c.UploadExpiresAt),
-		UpdatedAt:       formatTime(c.UpdatedAt),
-		LegacyURL:       c.LegacyURL,
-		expiring:        uploadExpiry(c.Status, c.UploadExpiresAt),
-	}
+	return chatImageItem{keysOf(storekeys.ChatImageKey(c.ID)), storeitem.ChatImageOf(c), ik.PK, ik.SK, uploadExpiry(c.Status, c.UploadExpiresAt)}
 }
 
-func (r chatImageItem) chatImage() (core.ChatImage, error) {
-	c := core.ChatImage{
-		ID:            r.ID,
-		AppointmentID: r.AppointmentID,
-		ClinicID:      r.ClinicID,
-		PatientID:     r.PatientID,
-		UploaderID:    r.UploaderID,
-		Participants:  r.Participants,
-		ContentType:   r.ContentType,
-		Size:          r.Size,
-		SHA256:        r.SHA256,
-		Status:        core.UploadStatus(r.Status),
-		LegacyURL:     r.LegacyURL,
-	}
-	err := parseTimes(timeField{r.CreatedAt, &c.CreatedAt}, timeField{r.UploadExpiresAt, &c.UploadExpiresAt}, timeField{r.UpdatedAt, &c.UpdatedAt})
-	return c, err
-}
-
-// auditItem is an audit record as stored. Version, PhotoID, ShareID and
-// Device are omitted when empty, so that a version 1 record is stored
-// exactly as before versions existed.
 type auditItem struct {
-	PK           string `dynamodbav:"pk"`
-	SK           string `dynamodbav:"sk"`
-	Version      int    `dynamodbav:"v,omitempty"`
-	PatientID    string `dynamodbav:"patient_id"`
-	Seq          uint64 `dynamodbav:"seq"`
-	At           string `dynamodbav:"at"`
-	ActorID      string `dynamodbav:"actor_id"`
-	ActorRole    string `dynamodbav:"actor_role"`
-	Action       string `dynamodbav:"action"`
-	ResourceType string `dynamodbav:"resource_type"`
-	ResourceID   string `dynamodbav:"resource_id"`
-	Outcome      string `dynamodbav:"outcome"`
-	Reason       string `dynamodbav:"reason"`
-	SourceIP     string `dynamodbav:"source_ip"`
-	UserAgent    string `dynamodbav:"user_agent"`
-	RequestID    string `dynamodbav:"request_id"`
-	PhotoID      string `dynamodbav:"photo_id,omitempty"`
-	ShareID      string `dynamodbav:"share_id,omitempty"`
-	Device       string `dynamodbav:"device,omitempty"`
-	PrevHash     []byte `dynamodbav:"prev_hash,omitempty"`
-	Hash         []byte `dynamodbav:"hash,omitempty"`
+	keyed
+	storeitem.AuditRecord
 	// GSI1PK and GSI1SK put the record in IndexByActor when its actor's
 	// history lists it (core.AuditRecord.InActorHistory); a record without
 	// an actor is not indexed (index keys cannot be empty).
@@ -339,31 +165,7 @@ func auditCounter(a core.AuditRecord) timeIndexed {
 }
 
 func auditItemOf(a core.AuditRecord) auditItem {
-	k := storekeys.AuditRecordKey(a.PatientID, a.Seq)
-	it := auditItem{
-		PK:           k.PK,
-		SK:           k.SK,
-		Version:      a.Version,
-		PatientID:    a.PatientID,
-		Seq:          a.Seq,
-		At:           formatTime(a.At),
-		ActorID:      a.ActorID,
-		ActorRole:    string(a.ActorRole),
-		Action:       string(a.Action),
-		ResourceType: a.ResourceType,
-		ResourceID:   a.ResourceID,
-		Outcome:      a.Outcome,
-		Reason:       a.Reason,
-		SourceIP:     a.SourceIP,
-		UserAgent:    a.UserAgent,
-		RequestID:    a.RequestID,
-		PhotoID:      a.PhotoID,
-		ShareID:      a.ShareID,
-		Device:       a.Device,
-		PrevHash:     a.PrevHash,
-		Hash:         a.Hash,
-		timeIndexed:  auditCounter(a),
-	}
+	it := auditItem{keyed: keysOf(storekeys.AuditRecordKey(a.PatientID, a.Seq)), AuditRecord: storeitem.AuditRecordOf(a), timeIndexed: auditCounter(a)}
 	if a.InActorHistory() {
 		ak := storekeys.ActorIndexKey(a.ActorID, a.At, a.PatientID, a.Seq)
 		it.GSI1PK, it.GSI1SK = ak.PK, ak.SK
@@ -371,37 +173,92 @@ func auditItemOf(a core.AuditRecord) auditItem {
 	return it
 }
 
-func (r auditItem) record() (core.AuditRecord, error) {
-	a := core.AuditRecord{
-		Version:      r.Version,
-		PatientID:    r.PatientID,
-		Seq:          r.Seq,
-		ActorID:      r.ActorID,
-		ActorRole:    core.Role(r.ActorRole),
-		Action:       core.AuditAction(r.Action),
-		ResourceType: r.ResourceType,
-		ResourceID:   r.ResourceID,
-		Outcome:      r.Outcome,
-		Reason:       r.Reason,
-		SourceIP:     r.SourceIP,
-		UserAgent:    r.UserAgent,
-		RequestID:    r.RequestID,
-		PhotoID:      r.PhotoID,
-		ShareID:      r.ShareID,
-		Device:       r.Device,
-		PrevHash:     r.PrevHash,
-		Hash:         r.Hash,
-	}
-	err := parseTimes(timeField{r.At, &a.At})
-	return a, err
-}
-
 // headItem is the head item of an audit partition: the last link.
 type headItem struct {
-	PK   string `dynamodbav:"pk"`
-	SK   string `dynamodbav:"sk"`
-	Seq  uint64 `dynamodbav:"seq"`
-	Hash []byte `dynamodbav:"hash,omitempty"`
+	keyed
+	storeitem.ChainHead
+}
+
+type shareItem struct {
+	keyed
+	storeitem.Share
+	// The share's entries in IndexSharesByPatient (gsi1) and
+	// IndexSharesByGrantee (gsi2).
+	GSI1PK string `dynamodbav:"gsi1pk"`
+	GSI1SK string `dynamodbav:"gsi1sk"`
+	GSI2PK string `dynamodbav:"gsi2pk"`
+	GSI2SK string `dynamodbav:"gsi2sk"`
+	expiring
+}
+
+func shareItemOf(s core.Share) shareItem {
+	byPatient := storekeys.SharesByPatientKey(s.PatientID, s.CreatedAt, s.ID)
+	byGrantee := storekeys.SharesByGranteeKey(s.ProfessionalID, s.CreatedAt, s.ID)
+	return shareItem{keysOf(storekeys.ShareKey(s.ID)), storeitem.ShareOf(s),
+		byPatient.PK, byPatient.SK, byGrantee.PK, byGrantee.SK, shareExpiry(s.Status, s.ExpiresAt)}
+}
+
+// idempotencyItem is a patient's claim of an idempotency key; TTL deletes
+// it once it has expired (an expired claim counts as absent).
+type idempotencyItem struct {
+	keyed
+	storeitem.IdempotencyClaim
+	TTL int64 `dynamodbav:"ttl"`
+}
+
+func idempotencyItemOf(s core.Share) idempotencyItem {
+	return idempotencyItem{keysOf(storekeys.IdempotencyKey(s.PatientID, s.IdempotencyKey)), storeitem.ClaimOf(s), epochCeil(storeitem.ClaimExpiry(s))}
+}
+
+// accessItem is an access with its snapshot of the share. It is not in
+// IndexTime: nothing but its TTL has to happen when it expires.
+type accessItem struct {
+	keyed
+	storeitem.Access
+	TTL int64 `dynamodbav:"ttl"`
+}
+
+func accessItemOf(a core.Access) accessItem {
+	return accessItem{keysOf(storekeys.AccessKey(a.ID)), storeitem.AccessOf(a), epochCeil(a.ExpiresAt.Add(GrantTTLGrace))}
+}
+
+// ephemeralKeyItem is an ephemeral key. It stays in IndexTime (due at its
+// expiry), issued or used, until the cleanup job or TTL deletes it.
+type ephemeralKeyItem struct {
+	keyed
+	storeitem.EphemeralKey
+	expiring
+}
+
+func ephemeralKeyItemOf(k core.EphemeralKey) ephemeralKeyItem {
+	return ephemeralKeyItem{keysOf(storekeys.EphemeralKeyKey(k.ID)), storeitem.EphemeralKeyOf(k), expiring{
+		timeIndexed: dueAt(core.DueKey, k.ExpiresAt),
+		TTL:         epochCeil(k.ExpiresAt.Add(GrantTTLGrace)),
+	}}
+}
+
+// inboxItem is a notification in its recipient's inbox. Until the
+// notification is published it is in IndexTime, due at its creation (the
+// cleanup job hands it to the notifier again); MarkPublished removes it.
+type inboxItem struct {
+	keyed
+	storeitem.InboxItem
+	timeIndexed
+}
+
+// inboxItemOf is the new, unread and unpublished inbox item of n.
+func inboxItemOf(n core.Notification) inboxItem {
+	return inboxItem{keysOf(storekeys.InboxKey(n.RecipientID, n.ID)), storeitem.InboxItemOf(core.InboxItem{Notification: n}), dueAt(core.DueNotification, n.CreatedAt)}
+}
+
+// reportItem is the report of one UTC day.
+type reportItem struct {
+	keyed
+	storeitem.DailyReport
+}
+
+func reportItemOf(r core.DailyReport) reportItem {
+	return reportItem{keysOf(storekeys.DailyReportKey(r.Day)), storeitem.DailyReportOf(r)}
 }
 
 // Attribute names used in expressions beyond the key and index names.
@@ -417,6 +274,26 @@ const (
 	attrParticipantsKey = "participants_key"
 	attrSeq             = "seq"
 	attrHash            = "hash"
+	attrProfessionalID  = "professional_id"
+	attrShareID         = "share_id"
+	attrShareExpiresAt  = "share_expires_at"
+	attrKeyExpiresAt    = "key_expires_at"
+	attrClaimExpiresAt  = "claim_expires_at"
+	attrMaxViews        = "max_views"
+	attrViewsUsed       = "views_used"
+	attrMaxDevices      = "max_devices"
+	attrDevices         = "devices"
+	attrRevokedAt       = "revoked_at"
+	attrRevokedBy       = "revoked_by"
+	attrRevokeReason    = "revoke_reason"
+	attrUsedAt          = "used_at"
+	attrRead            = "read"
+	attrPublished       = "published"
+	attrScore           = "score"
+	attrFlags           = "flags" // string set of the signal keys AddSuspicion counted
+	attrTallyCount      = "n"     // a tally's count
+	attrWatermark       = "at"    // a watermark's time
+	attrKind            = "kind"  // a watermark's kind
 )
 
 // item is one DynamoDB item.
@@ -456,52 +333,36 @@ func describeKey(it item) string {
 	return fmt.Sprintf("%q %q", pk, sk)
 }
 
-func decodePhoto(it item) (core.Photo, error) {
-	var r photoItem
-	if err := unmarshal(it, &r); err != nil {
-		return core.Photo{}, err
+// shape is one of storeitem's stored shapes, which makes entity E.
+type shape[E any] interface{ Entity() (E, error) }
+
+// decode reads an item as its stored shape S (the attributes that are not
+// the shape's, keys and indexes, are left) and makes its entity.
+func decode[S shape[E], E any](it item) (E, error) {
+	var s S
+	if err := unmarshal(it, &s); err != nil {
+		var zero E
+		return zero, err
 	}
-	p, err := r.photo()
+	e, err := s.Entity()
 	if err != nil {
-		return core.Photo{}, corrupt(it, err)
+		return e, corrupt(it, err)
 	}
-	return p, nil
+	return e, nil
 }
 
+func decodePhoto(it item) (core.Photo, error) { return decode[storeitem.Photo](it) }
 func decodeAppointment(it item) (core.Appointment, error) {
-	var r appointmentItem
-	if err := unmarshal(it, &r); err != nil {
-		return core.Appointment{}, err
-	}
-	a, err := r.appointment()
-	if err != nil {
-		return core.Appointment{}, corrupt(it, err)
-	}
-	return a, nil
+	return decode[storeitem.Appointment](it)
 }
-
-func decodeChatImage(it item) (core.ChatImage, error) {
-	var r chatImageItem
-	if err := unmarshal(it, &r); err != nil {
-		return core.ChatImage{}, err
-	}
-	c, err := r.chatImage()
-	if err != nil {
-		return core.ChatImage{}, corrupt(it, err)
-	}
-	return c, nil
-}
-
-func decodeAudit(it item) (core.AuditRecord, error) {
-	var r auditItem
-	if err := unmarshal(it, &r); err != nil {
-		return core.AuditRecord{}, err
-	}
-	a, err := r.record()
-	if err != nil {
-		return core.AuditRecord{}, corrupt(it, err)
-	}
-	return a, nil
+func decodeChatImage(it item) (core.ChatImage, error) { return decode[storeitem.ChatImage](it) }
+func decodeAudit(it item) (core.AuditRecord, error)   { return decode[storeitem.AuditRecord](it) }
+func decodeShare(it item) (core.Share, error)         { return decode[storeitem.Share](it) }
+func decodeAccess(it item) (core.Access, error)       { return decode[storeitem.Access](it) }
+func decodeInboxItem(it item) (core.InboxItem, error) { return decode[storeitem.InboxItem](it) }
+func decodeReport(it item) (core.DailyReport, error)  { return decode[storeitem.DailyReport](it) }
+func decodeEphemeralKey(it item) (core.EphemeralKey, error) {
+	return decode[storeitem.EphemeralKey](it)
 }
 
 // decodeHead decodes a head item; no item is the zero head of an empty
@@ -510,17 +371,27 @@ func decodeHead(it item) (core.ChainHead, error) {
 	if len(it) == 0 {
 		return core.ChainHead{}, nil
 	}
-	var h headItem
-	if err := unmarshal(it, &h); err != nil {
-		return core.ChainHead{}, err
-	}
-	return core.ChainHead{Seq: h.Seq, Hash: h.Hash}, nil
+	return decode[storeitem.ChainHead](it)
+}
+
+func decodeIdempotency(it item) (storeitem.IdempotencyClaim, error) {
+	var r storeitem.IdempotencyClaim
+	err := unmarshal(it, &r)
+	return r, err
 }
 
 // Attribute value constructors for expressions.
 func avS(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func avB(b []byte) types.AttributeValue { return &types.AttributeValueMemberB{Value: nonNil(b)} }
+func avB(b []byte) types.AttributeValue {
+	if b == nil {
+		b = []byte{}
+	}
+	return &types.AttributeValueMemberB{Value: b}
+}
 func avN(n string) types.AttributeValue { return &types.AttributeValueMemberN{Value: n} }
+
+// avTime is a time as stored (storeitem.FormatTime), for conditions.
+func avTime(t time.Time) types.AttributeValue { return avS(storeitem.FormatTime(t)) }
 
 // keyItem is the key attributes of k.
 func keyItem(k storekeys.Key) item { return item{AttrPK: avS(k.PK), AttrSK: avS(k.SK)} }

@@ -14,14 +14,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
 // The scheduled jobs: core.JobStore on the same table. The due items and
 // the audit counters are read from IndexTime (see its doc in schema.go);
 // every other method is one request on one item.
-
-var _ core.JobStore = (*Store)(nil)
 
 // maxDueQueries bounds the Query requests of one ListDue page, so that a
 // page over days of empty hours is still a bounded call: a day of hours.
@@ -239,7 +238,7 @@ func (s *Store) AbandonUpload(ctx context.Context, it core.DueItem, now time.Tim
 				"#pk": AttrPK, "#status": attrStatus, "#window": attrUploadExpiresAt,
 			},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pending": avS(string(core.StatusPending)), ":now": avS(formatTime(now)),
+				":pending": avS(string(core.StatusPending)), ":now": avTime(now),
 			},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
@@ -267,7 +266,7 @@ func abandonAnswer(what, id string, old item, now time.Time) error {
 	if err := unmarshal(old, &u); err != nil {
 		return err
 	}
-	window, err := parseTime(u.Window)
+	window, err := storeitem.ParseTime(u.Window)
 	switch {
 	case err != nil:
 		return corrupt(old, err)
@@ -290,7 +289,7 @@ func abandonAnswer(what, id string, old item, now time.Time) error {
 // answer whatever else failed: none is KindNotFound; one that is not ACTIVE
 // is (false, nil), and nothing was written; one that expires after now is
 // KindConflict. See core.JobStore.
-func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes []core.Notification, rec core.AuditRecord) (bool, error) {
+func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, rec core.AuditRecord, notes ...core.Notification) (bool, error) {
 	if err := storekeys.CheckIDs(id); err != nil {
 		return false, fmt.Errorf("expire share %q: %w", id, err)
 	}
@@ -303,7 +302,7 @@ func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes
 			"#status": attrStatus, "#expires": attrShareExpiresAt, "#bucket": AttrTimeBucket, "#timeat": AttrTimeAt,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":expired": avS(string(core.ShareExpired)), ":active": avS(string(core.ShareActive)), ":now": avS(formatTime(now)),
+			":expired": avS(string(core.ShareExpired)), ":active": avS(string(core.ShareActive)), ":now": avTime(now),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
@@ -312,7 +311,7 @@ func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, notes
 		case prev.Status != core.ShareActive:
 			return true, nil
 		case now.Before(prev.ExpiresAt):
-			return false, core.ErrConflict("share %s expires at %s, after now", id, formatTime(prev.ExpiresAt))
+			return false, core.ErrConflict("share %s expires at %s, after now", id, storeitem.FormatTime(prev.ExpiresAt))
 		}
 		return false, core.ErrInternal(nil, "the expire condition failed on active share %s past its expiry", id)
 	}, "expire share %s", id)
@@ -335,7 +334,7 @@ func (s *Store) DeleteExpiredKey(ctx context.Context, id string, now time.Time) 
 			Key:                                 keyItem(storekeys.EphemeralKeyKey(id)),
 			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #expires <= :now"),
 			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#expires": attrKeyExpiresAt},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": avS(formatTime(now))},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": avTime(now)},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		return err
@@ -348,7 +347,7 @@ func (s *Store) DeleteExpiredKey(ctx context.Context, id string, now time.Time) 
 			case derr != nil:
 				answer = derr
 			case now.Before(k.ExpiresAt):
-				answer = core.ErrConflict("key %s expires at %s, after now", id, formatTime(k.ExpiresAt))
+				answer = core.ErrConflict("key %s expires at %s, after now", id, storeitem.FormatTime(k.ExpiresAt))
 			default:
 				answer = core.ErrInternal(nil, "the delete condition failed on key %s past its expiry", id)
 			}
@@ -383,11 +382,11 @@ func (s *Store) JobWatermark(ctx context.Context, kind core.DueKind) (time.Time,
 	if len(it) == 0 {
 		return time.Time{}, nil
 	}
-	var w watermarkItem
+	var w storeitem.Watermark
 	if err := unmarshal(it, &w); err != nil {
 		return time.Time{}, fmt.Errorf("watermark of %s: %w", kind, err)
 	}
-	t, err := parseTime(w.At)
+	t, err := w.Time()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("watermark of %s: %w", kind, corrupt(it, err))
 	}
@@ -412,7 +411,7 @@ func (s *Store) SetJobWatermark(ctx context.Context, kind core.DueKind, t time.T
 			UpdateExpression:          aws.String("SET #at = :t, #kind = :kind"),
 			ConditionExpression:       aws.String("attribute_not_exists(#at) OR #at < :t"),
 			ExpressionAttributeNames:  map[string]string{"#at": attrWatermark, "#kind": attrKind},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":t": avS(formatTime(t)), ":kind": avS(string(kind))},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":t": avTime(t), ":kind": avS(string(kind))},
 		})
 		return err
 	})
@@ -433,7 +432,7 @@ func (s *Store) SetJobWatermark(ctx context.Context, kind core.DueKind, t time.T
 // entries read, some 4,000 records). Index reads are eventually
 // consistent: a record appended a moment ago may not be counted yet.
 func (s *Store) CountAudit(ctx context.Context, day time.Time, key string) (int64, error) {
-	day = dayOf(day)
+	day = storeitem.DayOf(day)
 	if err := storekeys.CheckIDs(key); err != nil {
 		return 0, fmt.Errorf("count audit %q: %w", key, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -51,7 +52,7 @@ func TestJobRequestsOnEmulator(t *testing.T) {
 	expire := func(now time.Time) func() error {
 		return func() error {
 			rec := e.rec("pat-1", core.CleanupID, core.AuditShareExpire)
-			expired, err := e.s.ExpireShare(ctx, sh.ID, now, expireNotes(), rec)
+			expired, err := e.s.ExpireShare(ctx, sh.ID, now, rec, expireNotes()...)
 			if expired {
 				e.commit(rec, err)
 			}
@@ -75,11 +76,11 @@ func TestJobRequestsOnEmulator(t *testing.T) {
 		}, "nil"},
 		{"ExpireShare before the expiry", expire(expiry.Add(-time.Nanosecond)), "conflict"},
 		{"ExpireShare of no share", func() error {
-			_, err := e.s.ExpireShare(ctx, "sh_none", expiry, expireNotes(), e.rec("pat-1", core.CleanupID, core.AuditShareExpire))
+			_, err := e.s.ExpireShare(ctx, "sh_none", expiry, e.rec("pat-1", core.CleanupID, core.AuditShareExpire), expireNotes()...)
 			return err
 		}, "not found"},
 		{"ExpireShare with a stale head", func() error {
-			_, err := e.s.ExpireShare(ctx, sh.ID, expiry, expireNotes(), core.Link(core.AuditRecord{PatientID: "pat-1", At: expiry}, core.ChainHead{}))
+			_, err := e.s.ExpireShare(ctx, sh.ID, expiry, core.Link(core.AuditRecord{PatientID: "pat-1", At: expiry}, core.ChainHead{}), expireNotes()...)
 			var moved *core.HeadMismatchError
 			if errors.As(err, &moved) {
 				return nil
@@ -217,7 +218,7 @@ func TestJobItemsOnEmulator(t *testing.T) {
 		var expired bool
 		notes := []core.Notification{note("pat-1", core.NoteSessionExpired, sh.ID, sh.ExpiresAt), note("dr-a", core.NoteSessionExpired, sh.ID, sh.ExpiresAt)}
 		err := e.chained("pat-1", core.CleanupID, core.AuditShareExpire, func(rec core.AuditRecord) (err error) {
-			expired, err = e.s.ExpireShare(ctx, sh.ID, sh.ExpiresAt, notes, rec)
+			expired, err = e.s.ExpireShare(ctx, sh.ID, sh.ExpiresAt, rec, notes...)
 			return err
 		})
 		if err != nil || !expired {
@@ -247,7 +248,7 @@ func TestJobItemsOnEmulator(t *testing.T) {
 			t.Fatal(err)
 		}
 		it := e.rawItem(storekeys.WatermarkKey(core.DueUpload))
-		want := map[string]string{AttrPK: "JOB#upload", AttrSK: "WATERMARK", "kind": "upload", "at": formatTime(st0)}
+		want := map[string]string{AttrPK: "JOB#upload", AttrSK: "WATERMARK", "kind": "upload", "at": storeitem.FormatTime(st0)}
 		if diff := cmp.Diff(want, stringAttrs(it)); diff != "" {
 			t.Errorf("watermark item mismatch (-want +got):\n%s", diff)
 		}
@@ -260,7 +261,7 @@ func TestJobItemsOnEmulator(t *testing.T) {
 		}
 		it := e.rawItem(storekeys.DailyReportKey(day))
 		wantS(t, it, AttrPK, "REPORT#"+day.Format("2006-01-02"))
-		wantS(t, it, "day", formatTime(day))
+		wantS(t, it, "day", storeitem.FormatTime(day))
 		wantN(t, it, "sessions_created", 1<<40)
 		wantN(t, it, "chat_image_fetches", 7)
 		if it[AttrTTL] != nil || it[AttrTimeBucket] != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -115,13 +116,13 @@ func TestStateChangesCarryTheAuditCounter(t *testing.T) {
 	rec.Action, rec.Outcome, rec.ActorRole = "x", "y", core.RolePatient
 	calls := map[string]error{
 		"AppendAudit":  s.AppendAudit(ctx, rec),
-		"CreateShare":  s.CreateShare(ctx, fakeShare(), n, rec),
-		"RevokeShare":  errOf2(s.RevokeShare(ctx, "sh_1", "pat-1", ft0, "r", n, rec)),
-		"OpenAccess":   s.OpenAccess(ctx, core.Access{ID: "ac_1", ShareID: "sh_1", DeviceFingerprint: "fp"}, ft0, n, rec),
-		"IssueKey":     s.IssueKey(ctx, fakeKey(), ft0, n, rec),
+		"CreateShare":  s.CreateShare(ctx, fakeShare(), rec, n),
+		"RevokeShare":  errOf2(s.RevokeShare(ctx, "sh_1", "pat-1", ft0, "r", rec, n)),
+		"OpenAccess":   s.OpenAccess(ctx, core.Access{ID: "ac_1", ShareID: "sh_1", DeviceFingerprint: "fp"}, ft0, rec, n),
+		"IssueKey":     s.IssueKey(ctx, fakeKey(), ft0, rec, n),
 		"ClaimKey":     errOf2(s.ClaimKey(ctx, fakeKey(), "dr-a", ft0, rec)),
-		"AddSuspicion": s.AddSuspicion(ctx, "ac_1", 0, 1, "", nil, rec),
-		"ExpireShare":  errOf2(s.ExpireShare(ctx, "sh_1", ft0, []core.Notification{n}, rec)),
+		"AddSuspicion": s.AddSuspicion(ctx, "ac_1", 0, 1, "", rec),
+		"ExpireShare":  errOf2(s.ExpireShare(ctx, "sh_1", ft0, rec, []core.Notification{n}...)),
 	}
 	for name, err := range calls {
 		if err != nil {
@@ -414,7 +415,7 @@ func TestAbandonUploadAnswers(t *testing.T) {
 				if got, want := aws.ToString(in.ConditionExpression), "attribute_not_exists(#pk) OR (#status = :pending AND #window <= :now)"; got != want {
 					t.Errorf("condition: got %q, want %q", got, want)
 				}
-				if in.ExpressionAttributeNames["#window"] != attrUploadExpiresAt || in.ExpressionAttributeValues[":now"].(*types.AttributeValueMemberS).Value != formatTime(tc.now) {
+				if in.ExpressionAttributeNames["#window"] != attrUploadExpiresAt || in.ExpressionAttributeValues[":now"].(*types.AttributeValueMemberS).Value != storeitem.FormatTime(tc.now) {
 					t.Errorf("condition compares %v with %v, want upload_expires_at with now", in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 				}
 				if in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
@@ -503,7 +504,7 @@ func TestExpireShareCancellation(t *testing.T) {
 		{"head moved", reasonsOf(none, none, none, none, ccf(head)), headMoved()},
 		{"second notification id taken", reasonsOf(none, none, ccf(nil), none, none), conflict()},
 	}, func(s *Store) error {
-		expired, err := s.ExpireShare(t.Context(), "sh_1", now, notes, fakeRec)
+		expired, err := s.ExpireShare(t.Context(), "sh_1", now, fakeRec, notes...)
 		if expired {
 			t.Errorf("ExpireShare: got expired=true with %v, want false", err)
 		}
@@ -518,7 +519,7 @@ func TestExpireShareWrites(t *testing.T) {
 	f := recordingTransact(&got)
 	now := ft0.Add(time.Hour)
 	notes := []core.Notification{{ID: "nt_1", RecipientID: "pat-1"}, {ID: "nt_2", RecipientID: "dr-a"}}
-	expired, err := fakeStore(f).ExpireShare(t.Context(), "sh_1", now, notes, fakeRec)
+	expired, err := fakeStore(f).ExpireShare(t.Context(), "sh_1", now, fakeRec, notes...)
 	if err != nil || !expired {
 		t.Fatalf("ExpireShare: got (%v, %v), want (true, nil)", expired, err)
 	}
@@ -540,7 +541,7 @@ func TestExpireShareWrites(t *testing.T) {
 	if diff := cmp.Diff(wantNames, u.ExpressionAttributeNames); diff != "" {
 		t.Errorf("names mismatch (-want +got):\n%s", diff)
 	}
-	for k, v := range map[string]string{":expired": "expired", ":active": "active", ":now": formatTime(now)} {
+	for k, v := range map[string]string{":expired": "expired", ":active": "active", ":now": storeitem.FormatTime(now)} {
 		if s, ok := u.ExpressionAttributeValues[k].(*types.AttributeValueMemberS); !ok || s.Value != v {
 			t.Errorf("%s is %#v, want %q", k, u.ExpressionAttributeValues[k], v)
 		}
@@ -662,8 +663,8 @@ func TestJobInvalidInputMakesNoCall(t *testing.T) {
 		"AbandonUpload photo id":   s.AbandonUpload(ctx, core.DueItem{ID: "ph\x00", Owner: "pat-1"}, ft0),
 		"AbandonUpload owner":      s.AbandonUpload(ctx, core.DueItem{ID: "ph_1", Owner: "p\xff"}, ft0),
 		"AbandonUpload no id":      s.AbandonUpload(ctx, core.DueItem{}, ft0),
-		"ExpireShare id":           errOf2(s.ExpireShare(ctx, "", ft0, nil, fakeRec)),
-		"ExpireShare notification": errOf2(s.ExpireShare(ctx, "sh_1", ft0, []core.Notification{{ID: "nt_1"}}, fakeRec)),
+		"ExpireShare id":           errOf2(s.ExpireShare(ctx, "", ft0, fakeRec, nil...)),
+		"ExpireShare notification": errOf2(s.ExpireShare(ctx, "sh_1", ft0, fakeRec, []core.Notification{{ID: "nt_1"}}...)),
 		"DeleteExpiredKey":         s.DeleteExpiredKey(ctx, "ek\x00", ft0),
 		"GetNotification":          errOf2(s.GetNotification(ctx, "", "nt_1")),
 		"JobWatermark":             errOf2(s.JobWatermark(ctx, core.DueKind("x"))),

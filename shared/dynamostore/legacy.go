@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -131,8 +132,8 @@ func (s *Store) CompleteChatImageImport(ctx context.Context, id string, observed
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":ready": avS(string(core.StatusReady)), ":imported": avS(string(core.StatusImported)),
-			":size": avN(fmt.Sprint(observed.Size)), ":sha": &types.AttributeValueMemberB{Value: nonNil(observed.SHA256)},
-			":ct": avS(contentType), ":now": avS(formatTime(now)),
+			":size": avN(fmt.Sprint(observed.Size)), ":sha": &types.AttributeValueMemberB{Value: append([]byte{}, observed.SHA256...)},
+			":ct": avS(contentType), ":now": avS(storeitem.FormatTime(now)),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}

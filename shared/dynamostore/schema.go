@@ -76,7 +76,7 @@ const (
 	//   - Audit counters (AuditBucket): "audit#<yyyy-mm-dd>#<StatKey>#<shard>",
 	//     on every audit record, sorted by the record's time in epoch
 	//     seconds (rounded down, so that it stays in its day).
-	//     core.JobStore.CountAudit counts one day's records of one StatKey
+	//     core.AuditStore.CountAudit counts one day's records of one StatKey
 	//     with a Select=COUNT query of each of the AuditShards partitions.
 	//     The shard (AuditShard) spreads a day's busiest counter over
 	//     AuditShards partitions. This costs every audit record one more

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -157,7 +158,7 @@ func runCancellations(t *testing.T, n int, cases []cancelCase, call func(s *Stor
 
 func TestCreateShareCancellation(t *testing.T) {
 	head := headAV(t, "pat-1", 9, []byte("h9"))
-	idem, err := marshal(idempotencyItem{PK: "IDEM#pat-1", SK: "KEY#k", ShareID: "sh_0", RequestHash: []byte("hash-0")})
+	idem, err := marshal(idempotencyItem{keyed: keyed{PK: "IDEM#pat-1", SK: "KEY#k"}, IdempotencyClaim: storeitem.IdempotencyClaim{ShareID: "sh_0", RequestHash: []byte("hash-0")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestCreateShareCancellation(t *testing.T) {
 	}, func(s *Store) error {
 		sh := fakeShare()
 		sh.IdempotencyKey = "k"
-		return s.CreateShare(t.Context(), sh, core.Notification{ID: "nt_1", RecipientID: "dr-a"}, fakeRec)
+		return s.CreateShare(t.Context(), sh, fakeRec, core.Notification{ID: "nt_1", RecipientID: "dr-a"})
 	})
 }
 
@@ -193,7 +194,7 @@ func TestRevokeShareCancellation(t *testing.T) {
 		{"already revoked and head moved", reasonsOf(ccf(shareAV(t, revoked)), none, none, ccf(head)), wantAnswer{isNil: true}},
 	}
 	runCancellations(t, 4, cases, func(s *Store) error {
-		_, err := s.RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", core.Notification{ID: "nt_1", RecipientID: "dr-a"}, fakeRec)
+		_, err := s.RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", fakeRec, core.Notification{ID: "nt_1", RecipientID: "dr-a"})
 		return err
 	})
 
@@ -209,7 +210,7 @@ func TestRevokeShareCancellation(t *testing.T) {
 		f := &fakeAPI{transact: func(*dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
 			return nil, cancelled(tc.reasons...)
 		}}
-		got, err := fakeStore(f).RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", core.Notification{ID: "nt_1", RecipientID: "dr-a"}, fakeRec)
+		got, err := fakeStore(f).RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", fakeRec, core.Notification{ID: "nt_1", RecipientID: "dr-a"})
 		if err != nil || got {
 			t.Errorf("RevokeShare, %s: got (%v, %v), want (false, nil)", tc.name, got, err)
 		}
@@ -224,7 +225,7 @@ func TestRevokeShareCancellation(t *testing.T) {
 	}}
 	rec := fakeRec
 	rec.ActorID = "ops-1"
-	got, err := fakeStore(f).RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", core.Notification{ID: "nt_1", RecipientID: "dr-a"}, rec)
+	got, err := fakeStore(f).RevokeShare(t.Context(), "sh_1", "pat-1", ft0.Add(time.Hour), "again", rec, core.Notification{ID: "nt_1", RecipientID: "dr-a"})
 	if err != nil || !got {
 		t.Fatalf("RevokeShare: got (%v, %v), want (true, nil)", got, err)
 	}
@@ -259,7 +260,7 @@ func TestOpenAccessCancellation(t *testing.T) {
 		{"head moved", reasonsOf(none, none, none, none, ccf(head)), headMoved()},
 		{"head moved and device refused", reasonsOf(none, ccf(shareAV(t, bound("fp-1"))), none, none, ccf(head)), deviceMismatch()},
 	}, func(s *Store) error {
-		return s.OpenAccess(t.Context(), a, now, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec)
+		return s.OpenAccess(t.Context(), a, now, fakeRec, core.Notification{ID: "nt_1", RecipientID: "pat-1"})
 	})
 }
 
@@ -280,7 +281,7 @@ func TestIssueKeyCancellation(t *testing.T) {
 		{"key id taken", reasonsOf(none, none, ccf(nil), none, none, none), conflict()},
 		{"head moved", reasonsOf(none, none, none, none, none, ccf(head)), headMoved()},
 	}, func(s *Store) error {
-		return s.IssueKey(t.Context(), fakeKey(), now, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec)
+		return s.IssueKey(t.Context(), fakeKey(), now, fakeRec, core.Notification{ID: "nt_1", RecipientID: "pat-1"})
 	})
 }
 
@@ -328,7 +329,7 @@ func TestShareWritesConditions(t *testing.T) {
 		call func() error
 		want []string
 	}{
-		{"IssueKey", func() error { return s.IssueKey(t.Context(), fakeKey(), ft0, n, fakeRec) }, []string{
+		{"IssueKey", func() error { return s.IssueKey(t.Context(), fakeKey(), ft0, fakeRec, n) }, []string{
 			"SET #used = #used + :one IF #status = :active AND #expires > :now AND #pro = :pro AND #used < #max",
 			"CHECK IF attribute_exists(pk)", // a deleted photo's key is never released again
 			"PUT IF attribute_not_exists(#pk)",
@@ -343,7 +344,7 @@ func TestShareWritesConditions(t *testing.T) {
 			"PUT IF #seq = :prev AND #hash = :prevhash",
 		}},
 		{"OpenAccess", func() error {
-			return s.OpenAccess(t.Context(), core.Access{ID: "ac_1", ShareID: "sh_1", ProfessionalID: "dr-a", DeviceFingerprint: "fp.1"}, ft0, n, fakeRec)
+			return s.OpenAccess(t.Context(), core.Access{ID: "ac_1", ShareID: "sh_1", ProfessionalID: "dr-a", DeviceFingerprint: "fp.1"}, ft0, fakeRec, n)
 		}, []string{
 			"PUT IF attribute_not_exists(#pk)",
 			"SET #devices.#fp = if_not_exists(#devices.#fp, :now) IF #status = :active AND #expires > :now AND #pro = :pro AND (attribute_exists(#devices.#fp) OR size(#devices) < #max)",
@@ -398,7 +399,7 @@ func TestIssueKeyChecksThePhoto(t *testing.T) {
 	}}
 	s := fakeStore(f)
 	k := fakeKey()
-	if err := s.IssueKey(t.Context(), k, ft0, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec); err != nil {
+	if err := s.IssueKey(t.Context(), k, ft0, fakeRec, core.Notification{ID: "nt_1", RecipientID: "pat-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(checks) != 1 {
@@ -451,14 +452,14 @@ func TestShareInvalidInputMakesNoCall(t *testing.T) {
 	ctx := t.Context()
 	n := core.Notification{ID: "nt_1", RecipientID: "dr-a"}
 	bad := map[string]error{
-		"CreateShare id":              s.CreateShare(ctx, core.Share{ID: "sh\x00", PatientID: "pat-1", ProfessionalID: "dr-a"}, n, fakeRec),
-		"CreateShare idempotency key": s.CreateShare(ctx, core.Share{ID: "sh_1", PatientID: "pat-1", ProfessionalID: "dr-a", IdempotencyKey: "k\xff"}, n, fakeRec),
-		"CreateShare notification":    s.CreateShare(ctx, fakeShare(), core.Notification{ID: "", RecipientID: "dr-a"}, fakeRec),
-		"CreateShare actor":           s.CreateShare(ctx, fakeShare(), n, core.AuditRecord{PatientID: "pat-1", ActorID: "a\x00", Seq: 1}),
-		"OpenAccess fingerprint":      s.OpenAccess(ctx, core.Access{ID: "ac_1", ShareID: "sh_1"}, ft0, n, fakeRec),
-		"IssueKey share":              s.IssueKey(ctx, core.EphemeralKey{ID: "ek_1"}, ft0, n, fakeRec),
+		"CreateShare id":              s.CreateShare(ctx, core.Share{ID: "sh\x00", PatientID: "pat-1", ProfessionalID: "dr-a"}, fakeRec, n),
+		"CreateShare idempotency key": s.CreateShare(ctx, core.Share{ID: "sh_1", PatientID: "pat-1", ProfessionalID: "dr-a", IdempotencyKey: "k\xff"}, fakeRec, n),
+		"CreateShare notification":    s.CreateShare(ctx, fakeShare(), fakeRec, core.Notification{ID: "", RecipientID: "dr-a"}),
+		"CreateShare actor":           s.CreateShare(ctx, fakeShare(), core.AuditRecord{PatientID: "pat-1", ActorID: "a\x00", Seq: 1}, n),
+		"OpenAccess fingerprint":      s.OpenAccess(ctx, core.Access{ID: "ac_1", ShareID: "sh_1"}, ft0, fakeRec, n),
+		"IssueKey share":              s.IssueKey(ctx, core.EphemeralKey{ID: "ek_1"}, ft0, fakeRec, n),
 		"ClaimKey share":              errOf2(s.ClaimKey(ctx, core.EphemeralKey{ID: "ek_1"}, "dr-a", ft0, fakeRec)),
-		"RevokeShare":                 errOf2(s.RevokeShare(ctx, "", "pat-1", ft0, "", n, fakeRec)),
+		"RevokeShare":                 errOf2(s.RevokeShare(ctx, "", "pat-1", ft0, "", fakeRec, n)),
 		"GetShare":                    errOf2(s.GetShare(ctx, "sh\xff")),
 		"MarkRead":                    errOf2(s.MarkRead(ctx, "dr-a", "")),
 		"MarkPublished":               s.MarkPublished(ctx, "", "nt_1"),
@@ -503,7 +504,7 @@ func TestAddSuspicionCancellation(t *testing.T) {
 		{"head moved", reasonsOf(none, none, none, ccf(head)), headMoved()},
 		{"notification id taken", reasonsOf(none, ccf(nil), none, none), conflict()},
 	}, func(s *Store) error {
-		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "", n, fakeRec)
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "", fakeRec, notesOf(n)...)
 	})
 	// Without a notification: access, record, head. An access stored
 	// before there were scores has 0.
@@ -512,7 +513,7 @@ func TestAddSuspicionCancellation(t *testing.T) {
 		{"score moved from none", reasonsOf(ccf(accessAV(t, 0, false)), none, none), moved(0)},
 		{"head moved", reasonsOf(none, none, ccf(head)), headMoved()},
 	}, func(s *Store) error {
-		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "", nil, fakeRec)
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "", fakeRec)
 	})
 	// With a flag: an access whose flags hold it is ErrAlreadyFlagged,
 	// whatever its score and whatever else failed; flags without it, or
@@ -530,14 +531,14 @@ func TestAddSuspicionCancellation(t *testing.T) {
 		{"head moved", reasonsOf(none, none, none, ccf(head)), headMoved()},
 		{"notification id taken", reasonsOf(none, ccf(nil), none, none), conflict()},
 	}, func(s *Store) error {
-		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "ip:10.0.0.2", n, fakeRec)
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "ip:10.0.0.2", fakeRec, notesOf(n)...)
 	})
 	// Without a flag, flags on the access never answer.
 	runCancellations(t, 3, []cancelCase{
 		{"flags, score moved", reasonsOf(ccf(flaggedAV(t, 7, "")), none, none), moved(7)},
 		{"flags, score moved, other", reasonsOf(ccf(flaggedAV(t, 7, "ip:10.0.0.2")), none, none), moved(7)},
 	}, func(s *Store) error {
-		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "", nil, fakeRec)
+		return s.AddSuspicion(t.Context(), "ac_1", 3, 5, "", fakeRec)
 	})
 }
 
@@ -557,7 +558,7 @@ func TestAddSuspicionWrites(t *testing.T) {
 	f := recordingTransact(&got)
 	s := fakeStore(f)
 	for _, n := range []*core.Notification{{ID: "nt_1", RecipientID: "pat-1"}, nil} {
-		if err := s.AddSuspicion(t.Context(), "ac_1", 0, 4, "", n, fakeRec); err != nil {
+		if err := s.AddSuspicion(t.Context(), "ac_1", 0, 4, "", fakeRec, notesOf(n)...); err != nil {
 			t.Fatal(err)
 		}
 		want := 3
@@ -594,13 +595,13 @@ func TestAddSuspicionWrites(t *testing.T) {
 			t.Error("an update without a flag names the flags")
 		}
 	}
-	if err := s.AddSuspicion(t.Context(), "ac\x00", 0, 1, "", nil, fakeRec); core.KindOf(err) != core.KindInvalid {
+	if err := s.AddSuspicion(t.Context(), "ac\x00", 0, 1, "", fakeRec); core.KindOf(err) != core.KindInvalid {
 		t.Errorf("invalid id: got %v, want kind invalid", err)
 	}
 
 	// With a flag: the flag joins the set in the same update, on condition
 	// that the set does not hold it yet; everything else is as without.
-	if err := s.AddSuspicion(t.Context(), "ac_1", 0, 30, "ip:10.0.0.2", nil, fakeRec); err != nil {
+	if err := s.AddSuspicion(t.Context(), "ac_1", 0, 30, "ip:10.0.0.2", fakeRec); err != nil {
 		t.Fatal(err)
 	}
 	if len(got.TransactItems) != 3 || got.TransactItems[0].Update == nil {
@@ -646,10 +647,18 @@ func TestAccessScoreItem(t *testing.T) {
 	var got *dynamodb.TransactWriteItemsInput
 	f := recordingTransact(&got)
 	a := core.Access{ID: "ac_1", ShareID: "sh_1", ProfessionalID: "dr-a", DeviceFingerprint: "fp-1", Score: 9}
-	if err := fakeStore(f).OpenAccess(t.Context(), a, ft0, core.Notification{ID: "nt_1", RecipientID: "pat-1"}, fakeRec); err != nil {
+	if err := fakeStore(f).OpenAccess(t.Context(), a, ft0, fakeRec, core.Notification{ID: "nt_1", RecipientID: "pat-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if n, ok := got.TransactItems[0].Put.Item[attrScore].(*types.AttributeValueMemberN); !ok || n.Value != "0" {
 		t.Errorf("OpenAccess stores score %#v, want 0", got.TransactItems[0].Put.Item[attrScore])
 	}
+}
+
+// notesOf is the notifications of a write that has n, or none when n is nil.
+func notesOf(n *core.Notification) []core.Notification {
+	if n == nil {
+		return nil
+	}
+	return []core.Notification{*n}
 }

@@ -30,8 +30,6 @@ import (
 // exists. A refusal wins over a moved head because nothing was written
 // either way and a retry with the new head would be refused again.
 
-var _ core.ShareStore = (*Store)(nil)
-
 // putNew is the write of a new item, conditional on no item at its key.
 func (s *Store) putNew(it item) types.TransactWriteItem {
 	return types.TransactWriteItem{Put: &types.Put{
@@ -107,7 +105,7 @@ func (s *Store) stateChange(ctx context.Context, own []types.TransactWriteItem, 
 // answer whatever else failed (*core.IdempotencyReplayError: retrying with
 // another head would only find it again), then an existing id
 // (KindConflict), then the chain's head. See core.ShareStore.
-func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notification, rec core.AuditRecord) error {
+func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(sh.ID, sh.PatientID, sh.ProfessionalID); err != nil {
 		return fmt.Errorf("create share %q: %w", sh.ID, err)
 	}
@@ -132,11 +130,11 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, n core.Notificat
 			Item:                                idemAV,
 			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #expires <= :now"),
 			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#expires": attrClaimExpiresAt},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": avS(formatTime(sh.CreatedAt))},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": avTime(sh.CreatedAt)},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
 	}
-	return s.stateChange(ctx, own, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
+	return s.stateChange(ctx, own, notes, rec, func(reasons []types.CancellationReason) error {
 		if idem && conditionFailed(reasons[1]) {
 			prev, err := decodeIdempotency(reasons[1].Item)
 			if err != nil {
@@ -286,7 +284,7 @@ func parseShareIndexSK(sk string) (string, error) {
 // tells the answer: none, or another patient's, is KindNotFound; a revoked
 // share is (false, nil) whatever else failed, and nothing was written. See
 // core.ShareStore.
-func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, n core.Notification, rec core.AuditRecord) (bool, error) {
+func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.Time, reason string, rec core.AuditRecord, notes ...core.Notification) (bool, error) {
 	if err := storekeys.CheckIDs(id, patientID); err != nil {
 		return false, fmt.Errorf("revoke share %q: %w", id, err)
 	}
@@ -301,12 +299,12 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 			"#bucket": AttrTimeBucket, "#timeat": AttrTimeAt, "#patient": attrPatientID,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":revoked": avS(string(core.ShareRevoked)), ":at": avS(formatTime(at)),
+			":revoked": avS(string(core.ShareRevoked)), ":at": avTime(at),
 			":by": avS(rec.ActorID), ":reason": avS(reason), ":patient": avS(patientID),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	return s.updateShare(ctx, id, update, []core.Notification{n}, rec, func(prev core.Share) (bool, error) {
+	return s.updateShare(ctx, id, update, notes, rec, func(prev core.Share) (bool, error) {
 		switch {
 		case prev.PatientID != patientID:
 			return false, core.ErrNotFound("share %s not found", id)
@@ -367,8 +365,8 @@ func oldShare(id string, old item) (core.Share, error) {
 //	AND (attribute_exists(devices.<fingerprint>) OR size(devices) < max_devices)
 //
 // the patient's inbox item and the audit record. When the share's condition
-// fails, the share as it was tells which clause did (see openAnswer).
-func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n core.Notification, rec core.AuditRecord) error {
+// fails, the share as it was tells which clause did: core.Share.RefuseDevice.
+func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(a.ID, a.ShareID, a.DeviceFingerprint); err != nil {
 		return fmt.Errorf("open access %q to share %q: %w", a.ID, a.ShareID, err)
 	}
@@ -389,13 +387,15 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n 
 			"#devices": attrDevices, "#fp": a.DeviceFingerprint, "#max": attrMaxDevices,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":active": avS(string(core.ShareActive)), ":now": avS(formatTime(now)), ":pro": avS(a.ProfessionalID),
+			":active": avS(string(core.ShareActive)), ":now": avTime(now), ":pro": avS(a.ProfessionalID),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	return s.stateChange(ctx, []types.TransactWriteItem{s.putNew(accessAV), bind}, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
+	return s.stateChange(ctx, []types.TransactWriteItem{s.putNew(accessAV), bind}, notes, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[1]) {
-			return openAnswer(a, now, reasons[1].Item)
+			return refusedShare(a.ShareID, reasons[1].Item, func(sh core.Share) error {
+				return sh.RefuseDevice(a.ProfessionalID, a.DeviceFingerprint, now)
+			})
 		}
 		if conditionFailed(reasons[0]) {
 			return core.ErrConflict("access %s exists", a.ID)
@@ -404,46 +404,20 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, n 
 	}, "open access %s to share %s", a.ID, a.ShareID)
 }
 
-// openAnswer tells why OpenAccess's condition failed on the share as it was
-// (old, empty when there was none), in the order of the contract: no share
-// of that grantee is KindNotFound, then revoked or expired at now is
-// KindGone, then a device that is not bound where there is no room is
-// KindForbidden device_mismatch.
-func openAnswer(a core.Access, now time.Time, old item) error {
-	sh, err := grantedShare(a.ShareID, a.ProfessionalID, now, old)
+// refusedShare tells why a condition failed on share id from the share as
+// it was (old, empty when there was none): KindNotFound when there was
+// none, otherwise refuse's answer (one of the share's refusal rules,
+// core.Share.RefuseUse, RefuseView or RefuseDevice, the rule the condition
+// wrote), and KindInternal when that rule refuses nothing.
+func refusedShare(id string, old item, refuse func(core.Share) error) error {
+	sh, err := oldShare(id, old)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(sh.Devices, a.DeviceFingerprint) && len(sh.Devices) >= sh.MaxDevices {
-		return &core.Error{Kind: core.KindForbidden, Code: core.CodeDeviceMismatch,
-			Message: "the session is bound to another device"}
+	if err := refuse(sh); err != nil {
+		return err
 	}
-	return core.ErrInternal(nil, "the open condition failed on share %s, usable on that device", a.ShareID)
-}
-
-// grantedShare decodes the share as it was when a condition on it failed
-// (old, empty when there was none) and returns the first reason that
-// professionalID may not use it at now: KindNotFound when there is no share
-// or it is another's (the grantee learns nothing of it), KindGone
-// session_revoked or session_expired. Otherwise it returns the share for
-// the caller's own reasons.
-func grantedShare(id, professionalID string, now time.Time, old item) (core.Share, error) {
-	sh, err := oldShare(id, old)
-	if err != nil {
-		return core.Share{}, err
-	}
-	if sh.ProfessionalID != professionalID {
-		return core.Share{}, core.ErrNotFound("share %s not found", id)
-	}
-	switch sh.StatusAt(now) {
-	case core.ShareRevoked:
-		return core.Share{}, core.ErrGone(core.CodeSessionRevoked, "the session was revoked")
-	case core.ShareExpired:
-		return core.Share{}, core.ErrGone(core.CodeSessionExpired, "the session has expired")
-	case core.ShareActive:
-		return sh, nil
-	}
-	return core.Share{}, core.ErrInternal(nil, "share %s has status %q", id, sh.Status)
+	return core.ErrInternal(nil, "a condition failed on share %s in status %q that its rule does not refuse", id, sh.Status)
 }
 
 // IssueKey consumes one view and stores the ISSUED key with one
@@ -456,8 +430,8 @@ func grantedShare(id, professionalID string, now time.Time, old item) (core.Shar
 // which is the one place a view is counted (ARCHITECTURE §2.3); a Put of the key
 // conditional on its absence; the patient's inbox item and the audit
 // record. When the share's condition fails, the share as it was tells
-// which clause did.
-func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, rec core.AuditRecord) error {
+// which clause did: core.Share.RefuseView.
+func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(k.ID, k.ShareID, k.PatientID, k.PhotoID); err != nil {
 		return fmt.Errorf("issue key %q of share %q: %w", k.ID, k.ShareID, err)
 	}
@@ -476,7 +450,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 			"#used": attrViewsUsed, "#max": attrMaxViews,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":active": avS(string(core.ShareActive)), ":now": avS(formatTime(now)), ":pro": avS(k.ProfessionalID),
+			":active": avS(string(core.ShareActive)), ":now": avTime(now), ":pro": avS(k.ProfessionalID),
 			":one": avN("1"),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -487,16 +461,11 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 		Key:                 keyItem(storekeys.PhotoKey(k.PatientID, k.PhotoID)),
 		ConditionExpression: aws.String("attribute_exists(pk)"),
 	}}
-	return s.stateChange(ctx, []types.TransactWriteItem{count, photoExists, s.putNew(keyAV)}, []core.Notification{n}, rec, func(reasons []types.CancellationReason) error {
+	return s.stateChange(ctx, []types.TransactWriteItem{count, photoExists, s.putNew(keyAV)}, notes, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[0]) {
-			sh, err := grantedShare(k.ShareID, k.ProfessionalID, now, reasons[0].Item)
-			if err != nil {
-				return err
-			}
-			if sh.ViewsUsed >= sh.MaxViews {
-				return core.ErrGone(core.CodeViewsExhausted, "the session has no views left")
-			}
-			return core.ErrInternal(nil, "the view condition failed on share %s, which has views left", k.ShareID)
+			return refusedShare(k.ShareID, reasons[0].Item, func(sh core.Share) error {
+				return sh.RefuseView(k.ProfessionalID, now)
+			})
 		}
 		if conditionFailed(reasons[1]) {
 			return core.ErrNotFound("photo %s of share %s was deleted", k.PhotoID, k.ShareID)
@@ -517,15 +486,15 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 // a ConditionCheck of its share (status = active AND share_expires_at > now
 // AND professional_id = claimant), so that a revocation stops claims of
 // keys already issued (ARCHITECTURE §2.5), and the audit record. The key's reason
-// is asked before the share's. A claim writes no notification.
+// is asked before the share's. The service's claims carry no notification.
 //
 // It returns k as claimed: k is the key as GetKey read it, and a claim
 // changes only its status and used_at, which the condition pinned.
-func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord) (core.EphemeralKey, error) {
+func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalID string, now time.Time, rec core.AuditRecord, notes ...core.Notification) (core.EphemeralKey, error) {
 	if err := storekeys.CheckIDs(k.ID, k.ShareID); err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("claim key %q: %w", k.ID, err)
 	}
-	nowS := avS(formatTime(now))
+	nowS := avTime(now)
 	claim := types.TransactWriteItem{Update: &types.Update{
 		TableName:        s.table,
 		Key:              keyItem(storekeys.EphemeralKeyKey(k.ID)),
@@ -554,15 +523,14 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	err := s.stateChange(ctx, []types.TransactWriteItem{claim, check}, nil, rec, func(reasons []types.CancellationReason) error {
+	err := s.stateChange(ctx, []types.TransactWriteItem{claim, check}, notes, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[0]) {
 			return claimAnswer(k, professionalID, now, reasons[0].Item)
 		}
 		if conditionFailed(reasons[1]) {
-			if _, err := grantedShare(k.ShareID, professionalID, now, reasons[1].Item); err != nil {
-				return err
-			}
-			return core.ErrInternal(nil, "the claim's check failed on share %s, which is usable", k.ShareID)
+			return refusedShare(k.ShareID, reasons[1].Item, func(sh core.Share) error {
+				return sh.RefuseUse(professionalID, now)
+			})
 		}
 		return nil
 	}, "claim key %s", k.ID)
@@ -574,23 +542,18 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 }
 
 // claimAnswer tells why ClaimKey's condition failed on the key as it was
-// (old, empty when there was none): no key, or another's, or one of another
-// share than the caller read, is KindNotFound; then a used key is key_used
-// and an expired one key_expired.
+// (old, empty when there was none): KindNotFound when there was none, then
+// core.EphemeralKey.RefuseClaim's answer.
 func claimAnswer(k core.EphemeralKey, professionalID string, now time.Time, old item) error {
 	if len(old) == 0 {
 		return core.ErrNotFound("key %s not found", k.ID)
 	}
 	stored, err := decodeEphemeralKey(old)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case stored.ProfessionalID != professionalID || stored.ShareID != k.ShareID:
-		return core.ErrNotFound("key %s not found", k.ID)
-	case stored.Status == core.KeyUsed:
-		return core.ErrGone(core.CodeKeyUsed, "the key was already used")
-	case !now.Before(stored.ExpiresAt):
-		return core.ErrGone(core.CodeKeyExpired, "the key has expired")
+	}
+	if err := stored.RefuseClaim(professionalID, k.ShareID, now); err != nil {
+		return err
 	}
 	return core.ErrInternal(nil, "the claim condition failed on key %s in status %q", k.ID, stored.Status)
 }
@@ -602,14 +565,14 @@ func claimAnswer(k core.EphemeralKey, professionalID string, now time.Time, old 
 //	attribute_exists(pk) AND (score = prev OR (attribute_not_exists(score) AND prev = 0))
 //
 // (an access stored before there were scores has none, which reads 0), the
-// inbox item of n when n is not nil, and the audit record. When flag is not
+// inbox items of notes, and the audit record. When flag is not
 // empty the update also adds it to the access's string set flags (ADD flags
 // :flagset) on the further condition NOT contains(flags, :flag) (an access
 // without flags has none). When the access's condition fails, the access as
 // it was (ALL_OLD) tells the answer whatever else failed: none is
 // KindNotFound, one whose flags hold flag is core.ErrAlreadyFlagged,
 // otherwise *core.ScoreMovedError with its score. See core.ShareStore.
-func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, n *core.Notification, rec core.AuditRecord) error {
+func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next int, flag string, rec core.AuditRecord, notes ...core.Notification) error {
 	if err := storekeys.CheckIDs(accessID); err != nil {
 		return fmt.Errorf("add suspicion to access %q: %w", accessID, err)
 	}
@@ -637,10 +600,6 @@ func (s *Store) AddSuspicion(ctx context.Context, accessID string, prev, next in
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	var notes []core.Notification
-	if n != nil {
-		notes = []core.Notification{*n}
-	}
 	return s.stateChange(ctx, []types.TransactWriteItem{update}, notes, rec, func(reasons []types.CancellationReason) error {
 		if !conditionFailed(reasons[0]) {
 			return nil

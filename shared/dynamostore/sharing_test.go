@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -175,7 +176,7 @@ func testShare(patient, pro string, created time.Time, maxViews, maxDevices int)
 func (e *shareEnv) create(sh core.Share) core.Share {
 	e.t.Helper()
 	err := e.chained(sh.PatientID, sh.PatientID, core.AuditShareCreate, func(rec core.AuditRecord) error {
-		return e.s.CreateShare(e.t.Context(), sh, note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt), rec)
+		return e.s.CreateShare(e.t.Context(), sh, rec, note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt))
 	})
 	if err != nil {
 		e.t.Fatalf("CreateShare %s: %v", sh.ID, err)
@@ -218,7 +219,7 @@ func access(sh core.Share, pro, fp string, now time.Time) core.Access {
 
 func (e *shareEnv) open(a core.Access, now time.Time) error {
 	return e.chained(a.PatientID, a.ProfessionalID, core.AuditAccessOpen, func(rec core.AuditRecord) error {
-		return e.s.OpenAccess(e.t.Context(), a, now, note(a.PatientID, core.NoteSessionAccess, a.ShareID, now), rec)
+		return e.s.OpenAccess(e.t.Context(), a, now, rec, note(a.PatientID, core.NoteSessionAccess, a.ShareID, now))
 	})
 }
 
@@ -232,7 +233,7 @@ func ephemeral(sh core.Share, pro string, now time.Time) core.EphemeralKey {
 
 func (e *shareEnv) issue(k core.EphemeralKey, now time.Time) error {
 	return e.chained(k.PatientID, k.ProfessionalID, core.AuditKeyIssue, func(rec core.AuditRecord) error {
-		return e.s.IssueKey(e.t.Context(), k, now, note(k.PatientID, core.NotePhotoViewed, k.ShareID, now), rec)
+		return e.s.IssueKey(e.t.Context(), k, now, rec, note(k.PatientID, core.NotePhotoViewed, k.ShareID, now))
 	})
 }
 
@@ -250,7 +251,7 @@ func (e *shareEnv) revoke(id, patient string, at time.Time) (bool, error) {
 	var got bool
 	err := e.chained(patient, patient, core.AuditShareRevoke, func(rec core.AuditRecord) error {
 		var err error
-		got, err = e.s.RevokeShare(e.t.Context(), id, patient, at, "changed my mind", note("dr-a", core.NoteSessionRevoked, id, at), rec)
+		got, err = e.s.RevokeShare(e.t.Context(), id, patient, at, "changed my mind", rec, note("dr-a", core.NoteSessionRevoked, id, at))
 		return err
 	})
 	return got, err
@@ -277,7 +278,7 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 	e.storePhotos(sh)
 	n := note("dr-a", core.NoteSessionCreated, sh.ID, st0)
 	rec := e.rec("pat-1", "pat-1", core.AuditShareCreate)
-	err := e.once("CreateShare", func() error { return e.s.CreateShare(ctx, sh, n, rec) })
+	err := e.once("CreateShare", func() error { return e.s.CreateShare(ctx, sh, rec, n) })
 	e.commit(rec, err)
 	if err != nil {
 		t.Fatalf("CreateShare: %v", err)
@@ -286,14 +287,14 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 	again.IdempotencyKey = sh.IdempotencyKey
 	var replay *core.IdempotencyReplayError
 	if err := e.once("CreateShare replayed", func() error {
-		return e.s.CreateShare(ctx, again, note("dr-a", "x", again.ID, st0), e.rec("pat-1", "pat-1", core.AuditShareCreate))
+		return e.s.CreateShare(ctx, again, e.rec("pat-1", "pat-1", core.AuditShareCreate), note("dr-a", "x", again.ID, st0))
 	}); !errors.As(err, &replay) {
 		t.Errorf("CreateShare with a used key: got %v, want *core.IdempotencyReplayError", err)
 	}
 	stale := core.Link(core.AuditRecord{PatientID: "pat-1", At: st0}, core.ChainHead{})
 	var moved *core.HeadMismatchError
 	if err := e.once("CreateShare with a stale head", func() error {
-		return e.s.CreateShare(ctx, testShare("pat-1", "dr-a", st0, 1, 1), note("dr-a", "x", "sh_x", st0), stale)
+		return e.s.CreateShare(ctx, testShare("pat-1", "dr-a", st0, 1, 1), stale, note("dr-a", "x", "sh_x", st0))
 	}); !errors.As(err, &moved) {
 		t.Errorf("CreateShare with a stale head: got %v, want *core.HeadMismatchError", err)
 	}
@@ -313,7 +314,7 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 	e.once("GetAccess", func() error { _, err := e.s.GetAccess(ctx, a.ID); return err })
 	flagged := func(what string, id string, prev, next int, flag string, n *core.Notification) error {
 		rec := e.rec("pat-1", "dr-a", "access.suspicion")
-		err := e.once(what, func() error { return e.s.AddSuspicion(ctx, id, prev, next, flag, n, rec) })
+		err := e.once(what, func() error { return e.s.AddSuspicion(ctx, id, prev, next, flag, rec, notesOf(n)...) })
 		e.commit(rec, err)
 		return err
 	}
@@ -392,7 +393,7 @@ func TestShareRequestsOnEmulator(t *testing.T) {
 		t.Fatalf("RevokeShare: got (%v, %v), want (true, nil)", revoked, err)
 	}
 	if err := e.once("RevokeShare again", func() (err error) {
-		revoked, err = e.s.RevokeShare(ctx, sh.ID, "pat-1", now, "again", note("dr-a", "x", sh.ID, now), stale)
+		revoked, err = e.s.RevokeShare(ctx, sh.ID, "pat-1", now, "again", stale, note("dr-a", "x", sh.ID, now))
 		return err
 	}); err != nil || revoked {
 		t.Errorf("RevokeShare again: got (%v, %v), want (false, nil)", revoked, err)
@@ -462,7 +463,7 @@ func TestShareItemsOnEmulator(t *testing.T) {
 		e.create(withKey)
 		idem, _ := e.s.get(ctx, storekeys.IdempotencyKey("pat-1", "idem-1"))
 		wantN(t, idem, AttrTTL, epochCeil(withKey.CreatedAt.Add(core.IdempotencyTTL)))
-		wantS(t, idem, attrClaimExpiresAt, formatTime(withKey.CreatedAt.Add(core.IdempotencyTTL)))
+		wantS(t, idem, attrClaimExpiresAt, storeitem.FormatTime(withKey.CreatedAt.Add(core.IdempotencyTTL)))
 	})
 
 	t.Run("devices", func(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package dynamostore is the DynamoDB core.Store and core.ShareStore: one
+// Package dynamostore is the DynamoDB core.Store: one
 // table (TableInput) holding the same items, under the same keys (package
 // storekeys), as the embedded store (boltstore), with a by-actor index of
 // the audit trail that also lists shares by patient, an index of shares by
@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/storeitem"
 	"github.com/medshare/medshare/shared/storekeys"
 )
 
@@ -46,8 +47,8 @@ type API interface {
 
 var _ API = (*dynamodb.Client)(nil)
 
-// Store is the DynamoDB implementation of core.Store. It is safe for
-// concurrent use.
+// Store is the DynamoDB implementation of core.Store, every one of its
+// interfaces. It is safe for concurrent use.
 type Store struct {
 	client          API
 	table           *string
@@ -148,7 +149,7 @@ func (s *Store) readyUpdate(k storekeys.Key, observed core.BlobInfo, now time.Ti
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":ready":   avS(string(core.StatusReady)),
 			":pending": avS(string(core.StatusPending)),
-			":now":     avS(formatTime(now)),
+			":now":     avTime(now),
 			":size":    avN(strconv.FormatInt(observed.Size, 10)),
 			":sha":     avB(observed.SHA256),
 		},
@@ -565,27 +566,15 @@ func (s *Store) AuditHead(ctx context.Context, patientID string) (core.ChainHead
 	return head, nil
 }
 
-// AppendAudit appends rec with one TransactWriteItems of the two writes of
+// AppendAudit appends rec with one TransactWriteItems: the inbox item of
+// each of notes, conditional on its absence, then the two writes of
 // auditWrites. When the head's condition fails its ALL_OLD item is the
 // current head, returned in *core.HeadMismatchError without another read;
-// nothing is written.
-func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord) error {
-	items, err := s.auditWrites(rec)
-	if err != nil {
-		return fmt.Errorf("append audit %d to %q: %w", rec.Seq, rec.PatientID, err)
-	}
-	err = s.transact(ctx, items)
-	if reasons, failed := cancellation(err, len(items)); failed {
-		answer := auditAnswer(rec, reasons, err)
-		if answer == nil { // cannot be: a condition failed, and these are the only writes
-			answer = core.ErrInternal(err, "a condition failed that no answer explains")
-		}
-		return fmt.Errorf("append audit %d to %s: %w", rec.Seq, rec.PatientID, answer)
-	}
-	if err != nil {
-		return translate(err, "append audit %d to %s", rec.Seq, rec.PatientID)
-	}
-	return nil
+// an existing notification id is KindConflict; nothing is written.
+func (s *Store) AppendAudit(ctx context.Context, rec core.AuditRecord, notes ...core.Notification) error {
+	return s.stateChange(ctx, nil, notes, rec,
+		func([]types.CancellationReason) error { return nil },
+		"append audit %d to %s", rec.Seq, rec.PatientID)
 }
 
 // auditWrites returns the two writes that append rec to its chain, for
@@ -613,7 +602,7 @@ func (s *Store) auditWrites(rec core.AuditRecord) ([]types.TransactWriteItem, er
 		return nil, err
 	}
 	hk := storekeys.AuditHeadKey(rec.PatientID)
-	headItemAV, err := marshal(headItem{PK: hk.PK, SK: hk.SK, Seq: rec.Seq, Hash: rec.Hash})
+	headItemAV, err := marshal(headItem{keysOf(hk), storeitem.HeadOf(rec)})
 	if err != nil {
 		return nil, err
 	}

@@ -120,7 +120,7 @@ func Open(o Options) (*Runtime, error) {
 		o.Log.Warn("embedded: remove stale blob pins", "err", err)
 	}
 	rt.Notifier = localnotify.New(1000)
-	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Shares: rt.Store, Jobs: rt.Store, Legacy: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
+	rt.Service = core.NewService(o.Config, core.Deps{Store: rt.Store, Blobs: rt.Blobs, Keys: rt.Keys, Notifier: rt.Notifier, Now: now})
 	rt.Handler = httpapi.NewHandler(rt.Service, o.Log)
 	rt.portal = portal.Options{
 		Files: o.Portal,

@@ -20,7 +20,7 @@ import (
 	"github.com/medshare/medshare/shared/devicekeytest"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/localblob"
-	"github.com/medshare/medshare/shared/sharetest"
+	"github.com/medshare/medshare/shared/storetest"
 	"github.com/medshare/medshare/shared/testenv"
 )
 
@@ -113,15 +113,12 @@ func testIssueKeyToUnsealableStoredKey(t *testing.T, env *testenv.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, ok := env.Shares.(sharetest.Store)
-	if !ok {
-		t.Fatalf("%T is not a sharetest.Store", env.Shares)
-	}
-	sh := sharetest.GetShare(t, store, created.ShareID)
+	store := env.Store
+	sh := storetest.GetShare(t, store, created.ShareID)
 	now := env.Clock.Now()
-	a := sharetest.NewAccess(sh, "legacy device", now)
+	a := storetest.NewAccess(sh, "legacy device", now)
 	a.KEM, a.DevicePublicKey, a.SourceIP = core.KEMX25519, make([]byte, 32), ""
-	sharetest.MustOpen(t, store, a, now)
+	storetest.MustOpen(t, store, a, now)
 
 	r := env.Do("POST", "/v1/access/"+a.ID+"/photos/"+ph+"/key", env.Token(pro1, core.RoleProfessional), nil)
 	wantRefusal(t, r, http.StatusBadRequest, core.CodeInvalid)

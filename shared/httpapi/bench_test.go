@@ -27,71 +27,65 @@ import (
 // countingStore counts the store calls an operation makes.
 type countingStore struct {
 	core.Store
-	core.JobStore
-	shares core.ShareStore
-	mu     sync.Mutex
-	calls  map[string]int
+	mu    sync.Mutex
+	calls map[string]int
 }
 
 func (c *countingStore) Tally(ctx context.Context, name string, until time.Time) (int64, error) {
 	c.count("Tally")
-	return c.JobStore.Tally(ctx, name, until)
+	return c.Store.Tally(ctx, name, until)
 }
-func (c *countingStore) CreateShare(ctx context.Context, s core.Share, n core.Notification, r core.AuditRecord) error {
+func (c *countingStore) CreateShare(ctx context.Context, s core.Share, r core.AuditRecord, n ...core.Notification) error {
 	c.count("CreateShare")
-	return c.shares.CreateShare(ctx, s, n, r)
+	return c.Store.CreateShare(ctx, s, r, n...)
 }
 func (c *countingStore) GetShare(ctx context.Context, id string) (core.Share, error) {
 	c.count("GetShare")
-	return c.shares.GetShare(ctx, id)
+	return c.Store.GetShare(ctx, id)
 }
 func (c *countingStore) ListShares(ctx context.Context, p string, role core.Role, pg core.Page) ([]core.Share, string, error) {
 	c.count("ListShares")
-	return c.shares.ListShares(ctx, p, role, pg)
+	return c.Store.ListShares(ctx, p, role, pg)
 }
-func (c *countingStore) RevokeShare(ctx context.Context, id, p string, at time.Time, reason string, n core.Notification, r core.AuditRecord) (bool, error) {
+func (c *countingStore) RevokeShare(ctx context.Context, id, p string, at time.Time, reason string, r core.AuditRecord, n ...core.Notification) (bool, error) {
 	c.count("RevokeShare")
-	return c.shares.RevokeShare(ctx, id, p, at, reason, n, r)
+	return c.Store.RevokeShare(ctx, id, p, at, reason, r, n...)
 }
-func (c *countingStore) OpenAccess(ctx context.Context, a core.Access, now time.Time, n core.Notification, r core.AuditRecord) error {
+func (c *countingStore) OpenAccess(ctx context.Context, a core.Access, now time.Time, r core.AuditRecord, n ...core.Notification) error {
 	c.count("OpenAccess")
-	return c.shares.OpenAccess(ctx, a, now, n, r)
+	return c.Store.OpenAccess(ctx, a, now, r, n...)
 }
 func (c *countingStore) GetAccess(ctx context.Context, id string) (core.Access, error) {
 	c.count("GetAccess")
-	return c.shares.GetAccess(ctx, id)
+	return c.Store.GetAccess(ctx, id)
 }
-func (c *countingStore) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, n core.Notification, r core.AuditRecord) error {
+func (c *countingStore) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time, r core.AuditRecord, n ...core.Notification) error {
 	c.count("IssueKey")
-	return c.shares.IssueKey(ctx, k, now, n, r)
+	return c.Store.IssueKey(ctx, k, now, r, n...)
 }
 func (c *countingStore) GetKey(ctx context.Context, id string) (core.EphemeralKey, error) {
 	c.count("GetKey")
-	return c.shares.GetKey(ctx, id)
+	return c.Store.GetKey(ctx, id)
 }
-func (c *countingStore) ClaimKey(ctx context.Context, k core.EphemeralKey, pro string, now time.Time, r core.AuditRecord) (core.EphemeralKey, error) {
+func (c *countingStore) ClaimKey(ctx context.Context, k core.EphemeralKey, pro string, now time.Time, r core.AuditRecord, n ...core.Notification) (core.EphemeralKey, error) {
 	c.count("ClaimKey")
-	return c.shares.ClaimKey(ctx, k, pro, now, r)
+	return c.Store.ClaimKey(ctx, k, pro, now, r, n...)
 }
 func (c *countingStore) ListInbox(ctx context.Context, rcpt string, pg core.Page) ([]core.InboxItem, string, error) {
 	c.count("ListInbox")
-	return c.shares.ListInbox(ctx, rcpt, pg)
+	return c.Store.ListInbox(ctx, rcpt, pg)
 }
 func (c *countingStore) MarkRead(ctx context.Context, rcpt, id string) (core.InboxItem, error) {
 	c.count("MarkRead")
-	return c.shares.MarkRead(ctx, rcpt, id)
+	return c.Store.MarkRead(ctx, rcpt, id)
 }
-func (c *countingStore) AddSuspicion(ctx context.Context, id string, prev, next int, flag string, n *core.Notification, r core.AuditRecord) error {
+func (c *countingStore) AddSuspicion(ctx context.Context, id string, prev, next int, flag string, r core.AuditRecord, n ...core.Notification) error {
 	c.count("AddSuspicion")
-	return c.shares.AddSuspicion(ctx, id, prev, next, flag, n, r)
-}
-func (c *countingStore) AppendAuditNotify(ctx context.Context, r core.AuditRecord, n core.Notification) error {
-	c.count("AppendAuditNotify")
-	return c.shares.AppendAuditNotify(ctx, r, n)
+	return c.Store.AddSuspicion(ctx, id, prev, next, flag, r, n...)
 }
 func (c *countingStore) MarkPublished(ctx context.Context, rcpt, id string) error {
 	c.count("MarkPublished")
-	return c.shares.MarkPublished(ctx, rcpt, id)
+	return c.Store.MarkPublished(ctx, rcpt, id)
 }
 
 func (c *countingStore) count(name string) {
@@ -156,9 +150,9 @@ func (c *countingStore) AuditHead(ctx context.Context, p string) (core.ChainHead
 	c.count("AuditHead")
 	return c.Store.AuditHead(ctx, p)
 }
-func (c *countingStore) AppendAudit(ctx context.Context, r core.AuditRecord) error {
+func (c *countingStore) AppendAudit(ctx context.Context, r core.AuditRecord, n ...core.Notification) error {
 	c.count("AppendAudit")
-	return c.Store.AppendAudit(ctx, r)
+	return c.Store.AppendAudit(ctx, r, n...)
 }
 func (c *countingStore) ListAudit(ctx context.Context, p string, n bool, pg core.Page) ([]core.AuditRecord, string, error) {
 	c.count("ListAudit")
@@ -195,8 +189,8 @@ func newRig(tb testing.TB) *rig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cs := &countingStore{Store: bs, JobStore: bs, shares: bs, calls: map[string]int{}}
-	svc := core.NewService(core.Config{}, core.Deps{Store: cs, Shares: cs, Jobs: cs, Blobs: blobs, Keys: keys})
+	cs := &countingStore{Store: bs, calls: map[string]int{}}
+	svc := core.NewService(core.Config{}, core.Deps{Store: cs, Blobs: blobs, Keys: keys})
 	return &rig{h: httpapi.NewHandler(svc, slog.New(slog.NewTextHandler(io.Discard, nil))), store: cs, blobs: blobs, bolt: bs, keys: keys}
 }
 
@@ -369,7 +363,7 @@ func (r *rig) openAccess(tb testing.TB) (string, string) {
 		AccessWindow: time.Hour, ScreenshotPolicy: core.ScreenshotWarn, Status: core.ShareActive, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
 	head, _ := r.bolt.AuditHead(ctx, patient1)
 	rec := core.Link(core.AuditRecord{PatientID: patient1, At: now, ActorID: patient1, ActorRole: core.RolePatient, Action: core.AuditShareCreate, Outcome: core.OutcomeSuccess}, head)
-	if err := r.bolt.CreateShare(ctx, sh, core.Notification{ID: core.NewSortableID("nt", now), RecipientID: pro1, Type: core.NoteSessionCreated, CreatedAt: now}, rec); err != nil {
+	if err := r.bolt.CreateShare(ctx, sh, rec, core.Notification{ID: core.NewSortableID("nt", now), RecipientID: pro1, Type: core.NoteSessionCreated, CreatedAt: now}); err != nil {
 		tb.Fatal(err)
 	}
 	dev, err := client.NewDevice(core.KEMX25519)

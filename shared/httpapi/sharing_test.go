@@ -29,7 +29,7 @@ import (
 // that freedom.
 func checkShare(t *testing.T, env *testenv.Env, id string, h *sharemodel.History) {
 	t.Helper()
-	sh, err := env.Shares.GetShare(t.Context(), id)
+	sh, err := env.Store.GetShare(t.Context(), id)
 	if err != nil {
 		t.Fatalf("get share %s: %v", id, err)
 	}

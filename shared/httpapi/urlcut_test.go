@@ -9,7 +9,7 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/sharetest"
+	"github.com/medshare/medshare/shared/storetest"
 	"github.com/medshare/medshare/shared/testenv"
 )
 
@@ -137,17 +137,14 @@ func testPhotoURLCutToKeyAndSession(t *testing.T, env *testenv.Env) {
 			t.Fatal(err)
 		}
 		env.Clock.Advance(100 * time.Second)
-		store, ok := env.Shares.(sharetest.Store)
-		if !ok {
-			t.Fatalf("%T is not a sharetest.Store", env.Shares)
-		}
-		sh := sharetest.GetShare(t, store, created.ShareID)
+		store := env.Store
+		sh := storetest.GetShare(t, store, created.ShareID)
 		now := env.Clock.Now()
-		k := sharetest.NewKey(sh, a.AccessID, now) // lives 60 s: 40 s past the session
+		k := storetest.NewKey(sh, a.AccessID, now) // lives 60 s: 40 s past the session
 		if !k.ExpiresAt.After(sh.ExpiresAt) {
 			t.Fatalf("the planted key expires at %v, not after its session, %v", k.ExpiresAt, sh.ExpiresAt)
 		}
-		sharetest.MustIssue(t, store, k, now)
+		storetest.MustIssue(t, store, k, now)
 		u, err := pro.c.ClaimKey(ctx, k.ID)
 		if err != nil {
 			t.Fatal(err)

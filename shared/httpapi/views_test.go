@@ -36,7 +36,7 @@ func testNoReadRouteSpendsAView(t *testing.T, env *testenv.Env) {
 	}
 	views := func() int {
 		t.Helper()
-		sh, err := env.Shares.GetShare(t.Context(), shareID)
+		sh, err := env.Store.GetShare(t.Context(), shareID)
 		if err != nil {
 			t.Fatalf("get share: %v", err)
 		}

@@ -284,7 +284,7 @@ func testCleanupDeletesExpiredKeys(t *testing.T, env *testenv.Env) {
 	if got := counts(run(t, env, "cleanup")); got != (cleaned{Keys: 1}) {
 		t.Errorf("cleanup: %+v, want one key deleted", got)
 	}
-	if _, err := env.Shares.GetKey(ctx, old.KeyID); core.KindOf(err) != core.KindNotFound {
+	if _, err := env.Store.GetKey(ctx, old.KeyID); core.KindOf(err) != core.KindNotFound {
 		t.Errorf("expired key after cleanup: %v, want not found", err)
 	}
 	if _, err := u.pro.ClaimKey(ctx, old.KeyID); client.Code(err) != core.CodeNotFound {
@@ -386,7 +386,7 @@ func testCleanupRetriesNotifications(t *testing.T, env *testenv.Env) {
 	}
 	// The same stores, behind a notifier that is down.
 	down := core.NewService(core.Config{}, core.Deps{
-		Store: env.Store, Shares: env.Shares, Jobs: env.Jobs, Blobs: env.Blobs, Keys: env.Keys, Notifier: failing{}, Now: env.Clock.Now,
+		Store: env.Store, Blobs: env.Blobs, Keys: env.Keys, Notifier: failing{}, Now: env.Clock.Now,
 	})
 	sh, _, err := down.CreateShare(ctx, core.Caller{ID: patient, Role: core.RolePatient, RequestID: "req-down"}, core.ShareInput{
 		ProfessionalID: pro, PhotoIDs: []string{photo}, ExpiresIn: time.Hour, MaxViews: 3, ScreenshotPolicy: core.ScreenshotWarn,
@@ -394,7 +394,7 @@ func testCleanupRetriesNotifications(t *testing.T, env *testenv.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, _, err := env.Shares.ListInbox(ctx, pro, core.Page{Limit: 10})
+	items, _, err := env.Store.ListInbox(ctx, pro, core.Page{Limit: 10})
 	if err != nil || len(items) != 1 || items[0].Published || items[0].ShareID != sh.ID {
 		t.Fatalf("grantee's inbox %+v %v, want one unpublished session_created", items, err)
 	}
@@ -412,7 +412,7 @@ func testCleanupRetriesNotifications(t *testing.T, env *testenv.Env) {
 	if got := counts(run(t, env, "cleanup")); got != (cleaned{Notes: 1}) {
 		t.Errorf("cleanup after a minute: %+v, want one notification sent", got)
 	}
-	it, err := env.Jobs.GetNotification(ctx, pro, note)
+	it, err := env.Store.GetNotification(ctx, pro, note)
 	if err != nil || !it.Published {
 		t.Errorf("notification after cleanup: %+v %v, want published", it, err)
 	}
@@ -510,7 +510,7 @@ func testDailyReport(t *testing.T, env *testenv.Env) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, err := env.Jobs.GetDailyReport(ctx, day)
+		stored, err := env.Store.GetDailyReport(ctx, day)
 		if err != nil {
 			t.Fatalf("stored report of %s: %v", day, err)
 		}
@@ -537,11 +537,11 @@ func testDailyReport(t *testing.T, env *testenv.Env) {
 	}
 	// Again: the same counts.
 	for day := range want {
-		before, _ := env.Jobs.GetDailyReport(ctx, day)
+		before, _ := env.Store.GetDailyReport(ctx, day)
 		if _, err := jobs.Run(ctx, env.Service, "daily-report", day.Add(24*time.Hour), quiet); err != nil {
 			t.Fatal(err)
 		}
-		after, _ := env.Jobs.GetDailyReport(ctx, day)
+		after, _ := env.Store.GetDailyReport(ctx, day)
 		before.GeneratedAt, after.GeneratedAt = time.Time{}, time.Time{}
 		if diff := cmp.Diff(before, after); diff != "" {
 			t.Errorf("second report of %s differs:\n%s", day.Format(time.DateOnly), diff)
@@ -767,7 +767,7 @@ func testCleanupResumes(t *testing.T, env *testenv.Env) {
 	u := usersOf(env)
 	watermark := func(kind core.DueKind) time.Time {
 		t.Helper()
-		w, err := env.Jobs.JobWatermark(ctx, kind)
+		w, err := env.Store.JobWatermark(ctx, kind)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -781,14 +781,14 @@ func testCleanupResumes(t *testing.T, env *testenv.Env) {
 			t.Fatal(err)
 		}
 		down := core.NewService(core.Config{}, core.Deps{
-			Store: env.Store, Shares: env.Shares, Jobs: env.Jobs, Blobs: env.Blobs, Keys: env.Keys, Notifier: failing{}, Now: env.Clock.Now,
+			Store: env.Store, Blobs: env.Blobs, Keys: env.Keys, Notifier: failing{}, Now: env.Clock.Now,
 		})
 		if _, _, err := down.CreateShare(ctx, core.Caller{ID: patient, Role: core.RolePatient, RequestID: "req-down"}, core.ShareInput{
 			ProfessionalID: pro, PhotoIDs: []string{photo}, ExpiresIn: 30 * 24 * time.Hour, MaxViews: 3, ScreenshotPolicy: core.ScreenshotWarn,
 		}); err != nil {
 			t.Fatal(err)
 		}
-		items, _, err := env.Shares.ListInbox(ctx, pro, core.Page{Limit: 1})
+		items, _, err := env.Store.ListInbox(ctx, pro, core.Page{Limit: 1})
 		if err != nil || len(items) != 1 || items[0].Published {
 			t.Fatalf("grantee's inbox %+v %v, want the unpublished session_created", items, err)
 		}

@@ -91,7 +91,7 @@ type Wiring struct {
 	Getenv   func(string) string // the environment
 	Config   aws.Config          // from awsenv.Config
 	Settings awsenv.Settings     // the resources, from awsenv.SettingsFromEnv
-	Deps     core.Deps           // Store, Shares and Jobs are set before any Link runs
+	Deps     core.Deps           // Store is set before any Link runs
 }
 
 // A Link builds one AWS service's client and adapter into a Wiring.
@@ -229,7 +229,7 @@ func (o Options) open(ctx context.Context, name string, getenv func(string) stri
 		o.Retryer = awsenv.DynamoDBRetryer()
 	}), settings.Table)
 	w := &Wiring{Name: name, Getenv: getenv, Config: awsCfg, Settings: settings,
-		Deps: core.Deps{Store: store, Shares: store, Jobs: store, Legacy: store}}
+		Deps: core.Deps{Store: store}}
 	for _, l := range links {
 		if err := l.Add(ctx, w); err != nil {
 			return nil, nil, nil, fmt.Errorf("build function %s: %s: %w", name, l.Service, err)

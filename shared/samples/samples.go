@@ -58,7 +58,6 @@ var Status = map[string]int{
 type Target struct {
 	Service *core.Service
 	Store   core.Store
-	Shares  core.ShareStore
 	Blobs   core.Blobs
 	Keys    core.KeyRing
 	// Put sends data as the presigned upload says.
@@ -154,13 +153,13 @@ func Seed(ctx context.Context, t Target) error {
 	}
 	rec, err := record(core.AuditShareCreate, "share", Share, Patient, core.RolePatient)
 	if err == nil {
-		err = t.Shares.CreateShare(ctx, sh, note(Notification, Professional, core.NoteSessionCreated), rec)
+		err = t.Store.CreateShare(ctx, sh, rec, note(Notification, Professional, core.NoteSessionCreated))
 	}
 	if err != nil {
 		return fmt.Errorf("seed share: %w", err)
 	}
 	if rec, err = record(core.AuditAccessOpen, "access", Access, Professional, core.RoleProfessional); err == nil {
-		err = t.Shares.OpenAccess(ctx, a, now, note(core.NewSortableID("nt", now), Patient, core.NoteSessionAccess), rec)
+		err = t.Store.OpenAccess(ctx, a, now, rec, note(core.NewSortableID("nt", now), Patient, core.NoteSessionAccess))
 	}
 	if err != nil {
 		return fmt.Errorf("seed access: %w", err)
@@ -173,7 +172,7 @@ func Seed(ctx context.Context, t Target) error {
 // call it right before the signed-url event runs, never minutes before.
 func SeedKey(ctx context.Context, t Target) error {
 	now := time.Now().UTC()
-	a, err := t.Shares.GetAccess(ctx, Access)
+	a, err := t.Store.GetAccess(ctx, Access)
 	if err != nil {
 		return fmt.Errorf("seed key: %w", err)
 	}
@@ -186,7 +185,7 @@ func SeedKey(ctx context.Context, t Target) error {
 	rec := core.Link(core.AuditRecord{PatientID: Patient, At: now, ActorID: Professional, ActorRole: core.RoleProfessional, Action: core.AuditKeyIssue,
 		ResourceType: "key", ResourceID: Key, Outcome: core.OutcomeSuccess, RequestID: "seed"}, head)
 	n := core.Notification{ID: core.NewSortableID("nt", now), RecipientID: Patient, Type: core.NotePhotoViewed, ShareID: Share, CreatedAt: now}
-	if err := t.Shares.IssueKey(ctx, k, now, n, rec); err != nil {
+	if err := t.Store.IssueKey(ctx, k, now, rec, n); err != nil {
 		return fmt.Errorf("seed key: %w", err)
 	}
 	return nil

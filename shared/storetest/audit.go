@@ -127,7 +127,7 @@ func seqs(pages [][]core.AuditRecord) [][]uint64 {
 
 func testAudit(t *testing.T, h Harness) {
 	t.Run("EmptyChain", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		wantHead(t, s, "pat-1", core.ChainHead{})
 		for _, newestFirst := range []bool{false, true} {
 			recs, next, err := s.ListAudit(ctx(t), "pat-1", newestFirst, core.Page{Limit: 10})
@@ -144,7 +144,7 @@ func testAudit(t *testing.T, h Harness) {
 	})
 
 	t.Run("AppendAndHead", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		var want []core.AuditRecord
 		for i := 1; i <= 3; i++ {
 			want = append(want, appendChain(t, s, "pat-1", 1, func(_ int, r *core.AuditRecord) {
@@ -166,7 +166,7 @@ func testAudit(t *testing.T, h Harness) {
 		// existed, keep their form; records appended after them are
 		// version 2; the chain verifies across the change, and the records
 		// come back exactly, with the version 2 fields.
-		s := h.New(t)
+		s := newStore(t, h)
 		chain := mixedChain(t, s, "pat-1")
 		if chain[2].Version != core.AuditVersion2 || chain[3].PhotoID == "" {
 			t.Fatalf("the appended records are not version 2 with a photo: %+v", chain[2:])
@@ -208,7 +208,7 @@ func testAudit(t *testing.T, h Harness) {
 			{"empty chain, previous hash set", 0, func(c []core.AuditRecord) core.AuditRecord { return intruder(1, Digest("x")) }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				chain := appendChain(t, s, "pat-1", tc.chainLen, nil)
 				var head core.ChainHead
 				if len(chain) > 0 {
@@ -238,7 +238,7 @@ func testAudit(t *testing.T, h Harness) {
 	})
 
 	t.Run("ListAudit", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		chain := appendChain(t, s, "pat-1", 7, nil)
 		// Chains whose keys start like pat-1's must never leak into its list.
 		appendChain(t, s, "pat-10", 2, nil)
@@ -270,7 +270,7 @@ func testAudit(t *testing.T, h Harness) {
 	})
 
 	t.Run("ListAuditByActor", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		// Three chains appended one after the other, with times interleaved
 		// across them, so that time order is not insertion order.
 		patients := []string{"pat-1", "pat-2", "pat-3"}
@@ -303,7 +303,7 @@ func testAudit(t *testing.T, h Harness) {
 	})
 
 	t.Run("MalformedCursor", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		createPhotos(t, s, "pat-1", 2)
 		appendChain(t, s, "pat-1", 2, nil)
 		cursorOf := func(name string, list func() (string, error)) string {

@@ -44,6 +44,16 @@ func newChatImage(a core.Appointment) core.ChatImage {
 	}
 }
 
+// legacyChatImage returns newChatImage(a) as the migration imports an image
+// of the old public chat: IMPORTED, with the URL it had there. The legacy
+// suite (legacytest) covers the import's rules; this suite its round trip,
+// so that the fixture guard sees LegacyURL stored and read back.
+func legacyChatImage(a core.Appointment) core.ChatImage {
+	img := newChatImage(a)
+	img.Status, img.LegacyURL = core.StatusImported, "https://legacy-chat.example/bucket/chat/"+img.ID+".png"
+	return img
+}
+
 // putAppointment stores a new appointment.
 func putAppointment(t *testing.T, s core.Store, a core.Appointment) {
 	t.Helper()
@@ -84,7 +94,7 @@ func wantNoChatImage(t *testing.T, s core.Store, id string) {
 
 func testChat(t *testing.T, h Harness) {
 	t.Run("AppointmentRoundTrip", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		a.StartsAt = a.StartsAt.In(elsewhere)
 		a.EndsAt = a.EndsAt.Add(time.Nanosecond).In(elsewhere)
@@ -100,8 +110,24 @@ func testChat(t *testing.T, h Harness) {
 		})
 	})
 
+	t.Run("LegacyChatImageRoundTrip", func(t *testing.T) {
+		s := newStore(t, h)
+		a := newAppointment("appt-1")
+		putAppointment(t, s, a)
+		img := legacyChatImage(a)
+		stored, created, err := s.ImportChatImage(ctx(t), img)
+		Must(t, "ImportChatImage", err)
+		if !created {
+			t.Fatal("ImportChatImage: created=false, want true")
+		}
+		if diff := cmp.Diff(img, stored, cmpOpts); diff != "" {
+			t.Errorf("ImportChatImage returned (-want +got):\n%s", diff)
+		}
+		wantChatImage(t, s, img)
+	})
+
 	t.Run("GetAppointmentNotFound", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		putAppointment(t, s, newAppointment("appt-1"))
 		for _, id := range []string{"appt-2", "appt-", "appt-10"} {
 			_, err := s.GetAppointment(ctx(t), "clinic-1", id)
@@ -119,7 +145,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("PutAppointmentReplaces", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		b := a
@@ -141,7 +167,7 @@ func testChat(t *testing.T, h Harness) {
 		// Another clinic's PUT of an id creates that clinic's own
 		// appointment, exactly as a new id would, and leaves the first one
 		// as it was (issue 10 §2: the answer must not tell it exists).
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
@@ -188,7 +214,7 @@ func testChat(t *testing.T, h Harness) {
 			{"patient changed", func(a *core.Appointment) { a.PatientID = "pat-2" }, true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				a := newAppointment("appt-1")
 				putAppointment(t, s, a)
 				Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
@@ -215,7 +241,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("CreateChatImage", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		img := newChatImage(a)
@@ -240,7 +266,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("CreateChatImageDuplicate", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		img := newChatImage(a)
@@ -254,7 +280,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("CreateChatImageNoAppointment", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		putAppointment(t, s, newAppointment("appt-1"))
 		img := newChatImage(newAppointment("appt-2"))
 		WantKind(t, "CreateChatImage", s.CreateChatImage(ctx(t), img), core.KindNotFound)
@@ -275,7 +301,7 @@ func testChat(t *testing.T, h Harness) {
 			{"no participants", func(c *core.ChatImage) { c.Participants = nil }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				a := newAppointment("appt-1")
 				putAppointment(t, s, a)
 				img := newChatImage(a)
@@ -288,7 +314,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("GetChatImageNotFound", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
@@ -300,7 +326,7 @@ func testChat(t *testing.T, h Harness) {
 	t.Run("ListChatImages", func(t *testing.T) { testListChatImages(t, h) })
 
 	t.Run("MarkChatImageReadyIdempotent", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		img := newChatImage(a)
@@ -350,7 +376,7 @@ func testMarkChatImageReady(t *testing.T, h Harness) {
 		{name: "unknown image", unknown: true, observed: matching, now: t0.Add(time.Minute), wantKind: core.KindNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := h.New(t)
+			s := newStore(t, h)
 			a := newAppointment("appt-1")
 			putAppointment(t, s, a)
 			img := newChatImage(a)

@@ -17,7 +17,7 @@ import (
 // that got them, and that they name nothing of other parties (issue 10 §2).
 func testCursors(t *testing.T, h Harness) {
 	t.Run("BoundToCallerAndList", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		for _, owner := range []string{"pat-1", "pat-2"} {
 			createPhotos(t, s, owner, 3)
 			appendChain(t, s, owner, 3, nil)
@@ -85,7 +85,7 @@ func testCursors(t *testing.T, h Harness) {
 	})
 
 	t.Run("ActorCursorNamesNoPatient", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		for _, p := range []string{"pat-secret-1", "pat-secret-2"} {
 			appendChain(t, s, p, 3, nil)
 		}
@@ -113,7 +113,7 @@ func testCursors(t *testing.T, h Harness) {
 		// Records of one actor at the very same time (a test clock, or a
 		// coarse one), across chains: every page size lists each exactly
 		// once, in the order of one long page.
-		s := h.New(t)
+		s := newStore(t, h)
 		same := t0.Add(time.Hour)
 		for i, p := range []string{"pat-a", "pat-b", "pat-c"} {
 			appendChain(t, s, p, 3+i, func(j int, r *core.AuditRecord) {
@@ -150,7 +150,7 @@ func testCursors(t *testing.T, h Harness) {
 // a denial the actor got as the same 404 an unknown id gets, which would
 // tell them the thing exists (issue 10 §2). The chain keeps every record.
 func testActorHistory(t *testing.T, h Harness) {
-	s := h.New(t)
+	s := newStore(t, h)
 	type rec struct {
 		outcome, reason string
 		listed          bool

@@ -13,11 +13,15 @@ import (
 	"github.com/medshare/medshare/shared/core"
 )
 
-const uploadWindow = 15 * time.Minute
+// newPhoto returns a PENDING photo of owner with every field set, created
+// at t0: pendingPhoto's, whose window ends uploadWindow later.
+func newPhoto(owner string) core.Photo { return pendingPhoto(owner, t0.Add(uploadWindow)) }
 
-// newPhoto returns a PENDING photo of owner with every field set.
-func newPhoto(owner string) core.Photo {
+// pendingPhoto returns a PENDING photo of owner with every field set whose
+// upload window of uploadWindow ends at windowEnd.
+func pendingPhoto(owner string, windowEnd time.Time) core.Photo {
 	id := core.NewID("ph")
+	created := windowEnd.Add(-uploadWindow)
 	return core.Photo{
 		ID:              id,
 		OwnerID:         owner,
@@ -28,9 +32,9 @@ func newPhoto(owner string) core.Photo {
 		WrappedKey:      core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: Digest("wrapped " + id)},
 		Metadata:        []byte("\x01client-encrypted\x00metadata of " + id),
 		Status:          core.StatusPending,
-		CreatedAt:       t0,
-		UploadExpiresAt: t0.Add(uploadWindow),
-		UpdatedAt:       t0,
+		CreatedAt:       created,
+		UploadExpiresAt: windowEnd,
+		UpdatedAt:       created,
 	}
 }
 
@@ -65,7 +69,7 @@ func photoTimes(p core.Photo) map[string]time.Time {
 
 func testPhotos(t *testing.T, h Harness) {
 	t.Run("CreateGetRoundTrip", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		p := newPhoto("pat-1")
 		// Stored from another zone, read back in UTC at the same nanosecond.
 		p.CreatedAt = t0.In(elsewhere)
@@ -81,7 +85,7 @@ func testPhotos(t *testing.T, h Harness) {
 	})
 
 	t.Run("CreateWithoutMetadata", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		p := newPhoto("pat-1")
 		p.Metadata = nil
 		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
@@ -89,7 +93,7 @@ func testPhotos(t *testing.T, h Harness) {
 	})
 
 	t.Run("CreateDuplicate", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		p := newPhoto("pat-1")
 		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		dup := p
@@ -99,7 +103,7 @@ func testPhotos(t *testing.T, h Harness) {
 	})
 
 	t.Run("SameIDOtherOwner", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		p := newPhoto("pat-1")
 		q := p
 		q.OwnerID, q.Angle = "pat-2", "BACK"
@@ -110,7 +114,7 @@ func testPhotos(t *testing.T, h Harness) {
 	})
 
 	t.Run("GetNotFound", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		p := newPhoto("pat-1")
 		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		for _, tc := range []struct{ name, owner, id string }{
@@ -129,7 +133,7 @@ func testPhotos(t *testing.T, h Harness) {
 	t.Run("MarkPhotoReady", func(t *testing.T) { testMarkPhotoReady(t, h) })
 
 	t.Run("MarkPhotoReadyIdempotent", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		p := newPhoto("pat-1")
 		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		info := core.BlobInfo{Size: p.Size, SHA256: p.SHA256}
@@ -151,7 +155,7 @@ func testPhotos(t *testing.T, h Harness) {
 	})
 
 	t.Run("ListPhotos", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		photos := createPhotos(t, s, "pat-1", 7)
 		// Owners whose keys start like pat-1's must never leak into its list.
 		createPhotos(t, s, "pat-10", 2)
@@ -182,7 +186,7 @@ func testPhotos(t *testing.T, h Harness) {
 			{"limit larger than list", 7, 100, []int{7}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				photos := createPhotos(t, s, "pat-1", tc.n)
 				pages := Collect(t, "ListPhotos", tc.limit, func(pg core.Page) ([]core.Photo, string, error) {
 					return s.ListPhotos(ctx(t), "pat-1", pg)
@@ -198,7 +202,7 @@ func testPhotos(t *testing.T, h Harness) {
 	})
 
 	t.Run("ListPhotosCursorSurvivesDeletion", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		photos := createPhotos(t, s, "pat-1", 5)
 		first, next, err := s.ListPhotos(ctx(t), "pat-1", core.Page{Limit: 2})
 		Must(t, "ListPhotos", err)
@@ -220,7 +224,7 @@ func testPhotos(t *testing.T, h Harness) {
 	})
 
 	t.Run("ListPhotosMalformedCursor", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		createPhotos(t, s, "pat-1", 3)
 		// A cursor of another list: the audit chain of pat-1.
 		appendChain(t, s, "pat-1", 3, nil)
@@ -243,7 +247,7 @@ func testPhotos(t *testing.T, h Harness) {
 	})
 
 	t.Run("DeletePhoto", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		p := newPhoto("pat-1")
 		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		_, err := s.DeletePhoto(ctx(t), "pat-2", p.ID)
@@ -301,7 +305,7 @@ func testMarkPhotoReady(t *testing.T, h Harness) {
 		{name: "unknown photo", unknown: true, observed: matching, now: t0.Add(time.Minute), wantKind: core.KindNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := h.New(t)
+			s := newStore(t, h)
 			p := newPhoto(owner)
 			Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 			askOwner, askID := p.OwnerID, p.ID

@@ -48,8 +48,8 @@ func StartAWS(t testing.TB, cfg core.Config) *Env {
 	}))
 	t.Cleanup(srv.Close)
 	env.URL, env.Client = srv.URL, srv.Client()
-	env.Store, env.Shares, env.Blobs, env.Keys = rt.Store, rt.Store, rt.Blobs, rt.Keys
-	env.Jobs, env.Service = rt.Store, rt.Service
+	env.Store, env.Blobs, env.Keys = rt.Store, rt.Blobs, rt.Keys
+	env.Service = rt.Service
 	env.dumpItems = func(t testing.TB) []Stored { return dynamoItems(t, clients.DynamoDB, s.Table) }
 	env.dumpObjects = func(t testing.TB) []Stored { return s3Objects(t, clients.S3, s.Bucket) }
 	return env

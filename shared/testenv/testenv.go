@@ -34,10 +34,8 @@ type Env struct {
 	Name    string // "embedded" or "aws"
 	URL     string
 	Store   core.Store
-	Shares  core.ShareStore
 	Blobs   core.Blobs
 	Keys    core.KeyRing
-	Jobs    core.JobStore
 	Service *core.Service // the service behind the server, for what is not an HTTP call (the scheduled jobs)
 	Auth    *devauth.Authority
 	RT      *embedded.Runtime // the embedded runtime; nil on AWS
@@ -106,8 +104,8 @@ func Start(t testing.TB, cfg core.Config) *Env {
 	h = rt.HTTPHandler(log)
 	env.Name, env.URL, env.RT, env.Client = "embedded", srv.URL, rt, srv.Client()
 	env.TokenKeyFile = filepath.Join(env.DataDir, embedded.TokenKeyFile)
-	env.Store, env.Shares, env.Blobs, env.Keys, env.Auth = rt.Store, rt.Store, rt.Blobs, rt.Keys, rt.Auth
-	env.Jobs, env.Service = rt.Store, rt.Service
+	env.Store, env.Blobs, env.Keys, env.Auth = rt.Store, rt.Blobs, rt.Keys, rt.Auth
+	env.Service = rt.Service
 	env.dumpItems = func(t testing.TB) []Stored { return boltItems(t, rt.Store) }
 	env.dumpObjects = func(t testing.TB) []Stored { return blobFiles(t, env.DataDir) }
 	return env

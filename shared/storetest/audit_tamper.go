@@ -24,7 +24,7 @@ func testTamper(t *testing.T, h Harness) {
 	t.Run("MixedVersions", func(t *testing.T) { testTamperMixed(t, h) })
 
 	t.Run("Untouched", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		chain := appendChain(t, s, "pat-1", tamperChainLen, nil)
 		v, err := core.VerifyChain(ctx(t), s, "pat-1")
 		Must(t, "VerifyChain", err)
@@ -107,7 +107,7 @@ func testTamper(t *testing.T, h Harness) {
 		}, tamperChainLen + 1, problemHead},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := h.New(t)
+			s := newStore(t, h)
 			chain := appendChain(t, s, "pat-1", tamperChainLen, nil)
 			other := appendChain(t, s, "pat-2", 3, nil)
 			tc.apply(func(seq uint64, mutate func(*core.AuditRecord)) {
@@ -151,7 +151,7 @@ func testTamperMixed(t *testing.T, h Harness) {
 		{"version 2 record without its photo", 4, func(r *core.AuditRecord) { r.PhotoID = "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := h.New(t)
+			s := newStore(t, h)
 			mixedChain(t, s, "pat-1")
 			h.Tamper(t, s, "pat-1", tc.seq, tc.mutate)
 			v, err := core.VerifyChain(ctx(t), s, "pat-1")

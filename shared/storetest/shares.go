@@ -1,4 +1,4 @@
-package sharetest
+package storetest
 
 import (
 	"errors"
@@ -10,7 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 func shareTimes(s core.Share) map[string]time.Time {
@@ -26,29 +25,28 @@ func wantReplay(t *testing.T, op string, err error, first core.Share) {
 		return
 	}
 	want := &core.IdempotencyReplayError{ShareID: first.ID, RequestHash: first.RequestHash}
-	if diff := cmp.Diff(want, replay, cmpOpts); diff != "" {
+	if diff := cmp.Diff(want, replay, shareCmpOpts); diff != "" {
 		t.Errorf("%s: replay error mismatch (-want +got):\n%s", op, diff)
 	}
 }
 
 func testCreateShare(t *testing.T, h Harness) {
 	t.Run("RoundTrip", func(t *testing.T) {
-		s := h.New(t)
-		sh := NewShare("pat-1", "dr-a", t0.In(elsewhere))
+		s := newStore(t, h)
+		// Every field set (fixtures.go), so that one that a store drops shows.
+		sh := everyFieldShare("pat-1", "dr-a", t0.In(elsewhere))
 		sh.ExpiresAt = t0.Add(shareTTL + time.Nanosecond).In(elsewhere)
-		sh.IdempotencyKey = "idem-1"
-		sh.RequestHash = storetest.Digest("request 1")
 		w := CreateShare(t, s, sh)
 
 		got := GetShare(t, s, sh.ID)
-		if diff := cmp.Diff(sh, got, cmpOpts); diff != "" {
+		if diff := cmp.Diff(sh, got, shareCmpOpts); diff != "" {
 			t.Errorf("GetShare mismatch (-want +got):\n%s", diff)
 		}
-		storetest.WantUTC(t, "Share", shareTimes(got))
+		WantUTC(t, "Share", shareTimes(got))
 		// The grantee's notification, the record, its head and its by-actor
 		// entry, and both index entries were written with the share.
 		want := state{
-			Heads:     map[string]core.ChainHead{"pat-1": storetest.HeadOf(w.Rec), "dr-a": {}},
+			Heads:     map[string]core.ChainHead{"pat-1": HeadOf(w.Rec), "dr-a": {}},
 			Chains:    map[string][]core.AuditRecord{"pat-1": {w.Rec}, "dr-a": nil},
 			ByActor:   map[string][]core.AuditRecord{"pat-1": {w.Rec}, "dr-a": nil},
 			Inboxes:   map[string][]core.InboxItem{"pat-1": nil, "dr-a": {Unread(w.Notes[0])}},
@@ -56,50 +54,50 @@ func testCreateShare(t *testing.T, h Harness) {
 			ByGrantee: map[string][]core.Share{"pat-1": nil, "dr-a": {sh}},
 			Shares:    map[string]*core.Share{sh.ID: &sh}, Accesses: map[string]*core.Access{}, Keys: map[string]*core.EphemeralKey{},
 		}
-		if diff := cmp.Diff(want, observe(t, s, world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}}), cmpOpts); diff != "" {
+		if diff := cmp.Diff(want, observe(t, s, world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}}), shareCmpOpts); diff != "" {
 			t.Errorf("store after CreateShare mismatch (-want +got):\n%s", diff)
 		}
 		items, _, err := s.ListInbox(ctx(t), "dr-a", core.Page{Limit: 10})
-		storetest.Must(t, "ListInbox", err)
+		Must(t, "ListInbox", err)
 		for _, it := range items {
-			storetest.WantUTC(t, "Notification", map[string]time.Time{"CreatedAt": it.CreatedAt})
+			WantUTC(t, "Notification", map[string]time.Time{"CreatedAt": it.CreatedAt})
 		}
 		recs, _, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Limit: 10})
-		storetest.Must(t, "ListAudit", err)
+		Must(t, "ListAudit", err)
 		for _, r := range recs {
-			storetest.WantUTC(t, "AuditRecord", map[string]time.Time{"At": r.At})
+			WantUTC(t, "AuditRecord", map[string]time.Time{"At": r.At})
 		}
 	})
 
 	t.Run("NotFound", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		CreateShare(t, s, NewShare("pat-1", "dr-a", t0))
 		_, err := s.GetShare(ctx(t), core.NewID("sh"))
-		storetest.WantKind(t, "GetShare of an unknown id", err, core.KindNotFound)
+		WantKind(t, "GetShare of an unknown id", err, core.KindNotFound)
 		_, err = s.GetAccess(ctx(t), core.NewID("ac"))
-		storetest.WantKind(t, "GetAccess of an unknown id", err, core.KindNotFound)
+		WantKind(t, "GetAccess of an unknown id", err, core.KindNotFound)
 		_, err = s.GetKey(ctx(t), core.NewID("ek"))
-		storetest.WantKind(t, "GetKey of an unknown id", err, core.KindNotFound)
+		WantKind(t, "GetKey of an unknown id", err, core.KindNotFound)
 	})
 
 	t.Run("DuplicateID", func(t *testing.T) {
 		for _, patient := range []string{"pat-1", "pat-2"} {
 			t.Run("by "+patient, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				sh := NewShare("pat-1", "dr-a", t0)
-				sh.IdempotencyKey, sh.RequestHash = "idem-1", storetest.Digest("request 1")
+				sh.IdempotencyKey, sh.RequestHash = "idem-1", Digest("request 1")
 				CreateShare(t, s, sh)
 				dup := NewShare(patient, "dr-b", t0.Add(time.Minute))
 				dup.ID = sh.ID
-				dup.IdempotencyKey, dup.RequestHash = "idem-2", storetest.Digest("request 2")
+				dup.IdempotencyKey, dup.RequestHash = "idem-2", Digest("request 2")
 				w := world{parties: []string{"pat-1", "pat-2", "dr-a", "dr-b"}, shares: []string{sh.ID}}
 				before := observe(t, s, w)
 				_, err := tryCreate(t, s, dup)
-				storetest.WantKind(t, "CreateShare of an existing id", err, core.KindConflict)
+				WantKind(t, "CreateShare of an existing id", err, core.KindConflict)
 				wantUnchanged(t, s, w, before, "CreateShare of an existing id")
 				// The failed create did not claim its idempotency key.
 				other := NewShare(patient, "dr-b", t0.Add(2*time.Minute))
-				other.IdempotencyKey, other.RequestHash = "idem-2", storetest.Digest("request 3")
+				other.IdempotencyKey, other.RequestHash = "idem-2", Digest("request 3")
 				_, err = tryCreate(t, s, other)
 				if err != nil {
 					t.Errorf("CreateShare with the key of a failed create: got %v, want nil (the key was not claimed)", err)
@@ -113,13 +111,13 @@ func testCreateShare(t *testing.T, h Harness) {
 			name string
 			hash []byte
 		}{
-			{"same request", storetest.Digest("request 1")},
-			{"another request", storetest.Digest("request 2")},
+			{"same request", Digest("request 1")},
+			{"another request", Digest("request 2")},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				first := NewShare("pat-1", "dr-a", t0)
-				first.IdempotencyKey, first.RequestHash = "idem-1", storetest.Digest("request 1")
+				first.IdempotencyKey, first.RequestHash = "idem-1", Digest("request 1")
 				CreateShare(t, s, first)
 				second := NewShare("pat-1", "dr-b", t0.Add(time.Hour))
 				second.IdempotencyKey, second.RequestHash = "idem-1", tc.hash
@@ -133,31 +131,31 @@ func testCreateShare(t *testing.T, h Harness) {
 	})
 
 	t.Run("IdempotencyPerPatient", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		first := NewShare("pat-1", "dr-a", t0)
-		first.IdempotencyKey, first.RequestHash = "idem-1", storetest.Digest("request 1")
+		first.IdempotencyKey, first.RequestHash = "idem-1", Digest("request 1")
 		CreateShare(t, s, first)
 		other := NewShare("pat-2", "dr-a", t0.Add(time.Minute))
-		other.IdempotencyKey, other.RequestHash = "idem-1", storetest.Digest("request 1")
+		other.IdempotencyKey, other.RequestHash = "idem-1", Digest("request 1")
 		CreateShare(t, s, other)
 		WantShare(t, s, other)
 		// Both claims stand.
 		for _, sh := range []core.Share{first, other} {
 			again := NewShare(sh.PatientID, "dr-b", t0.Add(2*time.Minute))
-			again.IdempotencyKey, again.RequestHash = "idem-1", storetest.Digest("request 2")
+			again.IdempotencyKey, again.RequestHash = "idem-1", Digest("request 2")
 			_, err := tryCreate(t, s, again)
 			wantReplay(t, "CreateShare again by "+sh.PatientID, err, sh)
 		}
 	})
 
 	t.Run("IdempotencyExpires", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		first := NewShare("pat-1", "dr-a", t0)
-		first.IdempotencyKey, first.RequestHash = "idem-1", storetest.Digest("request 1")
+		first.IdempotencyKey, first.RequestHash = "idem-1", Digest("request 1")
 		CreateShare(t, s, first)
 		withKey := func(created time.Time, request string) core.Share {
 			sh := NewShare("pat-1", "dr-a", created)
-			sh.IdempotencyKey, sh.RequestHash = "idem-1", storetest.Digest(request)
+			sh.IdempotencyKey, sh.RequestHash = "idem-1", Digest(request)
 			return sh
 		}
 		// One nanosecond before the claim expires, it holds.
@@ -175,7 +173,7 @@ func testCreateShare(t *testing.T, h Harness) {
 	})
 
 	t.Run("NoIdempotencyKey", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := NewShare("pat-1", "dr-a", t0)
 		b := NewShare("pat-1", "dr-a", t0.Add(time.Second))
 		CreateShare(t, s, a)
@@ -186,7 +184,7 @@ func testCreateShare(t *testing.T, h Harness) {
 }
 
 func testListShares(t *testing.T, h Harness) {
-	s := h.New(t)
+	s := newStore(t, h)
 	// Created in an order that is not time order; parties whose ids start
 	// like others' must never leak into their lists.
 	specs := []struct {
@@ -239,8 +237,8 @@ func testListShares(t *testing.T, h Harness) {
 						want = append(want, sh)
 					}
 				}
-				got := storetest.Flatten(listShares(t, s, tc.party, tc.role, limit))
-				if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+				got := Flatten(listShares(t, s, tc.party, tc.role, limit))
+				if diff := cmp.Diff(want, got, shareCmpOpts); diff != "" {
 					t.Errorf("ListShares(%s, %s) mismatch (-want +got):\n%s", tc.party, tc.role, diff)
 				}
 			})

@@ -1,4 +1,4 @@
-package jobtest
+package storetest
 
 import (
 	"errors"
@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/sharetest"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 // testDueLifecycle checks that each write that makes an item due or not due
@@ -20,7 +18,7 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		wantWatched(t, s, "after CreatePhoto", map[core.DueKind][]core.DueItem{core.DueUpload: {uploadDue(p), uploadDue(other)}})
 		for range 2 { // the second is the idempotent repeat
 			_, err := s.MarkPhotoReady(ctx(t), p.OwnerID, p.ID, core.BlobInfo{Size: p.Size, SHA256: p.SHA256}, t0.Add(time.Minute))
-			storetest.Must(t, "MarkPhotoReady", err)
+			Must(t, "MarkPhotoReady", err)
 			wantWatched(t, s, "after MarkPhotoReady", map[core.DueKind][]core.DueItem{core.DueUpload: {uploadDue(other)}})
 		}
 	})
@@ -32,7 +30,7 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		wantWatched(t, s, "after CreateChatImage", map[core.DueKind][]core.DueItem{core.DueUpload: {chatDue(img), chatDue(other)}})
 		for range 2 {
 			_, err := s.MarkChatImageReady(ctx(t), img.ID, core.BlobInfo{Size: img.Size, SHA256: img.SHA256}, t0.Add(time.Minute))
-			storetest.Must(t, "MarkChatImageReady", err)
+			Must(t, "MarkChatImageReady", err)
 			wantWatched(t, s, "after MarkChatImageReady", map[core.DueKind][]core.DueItem{core.DueUpload: {chatDue(other)}})
 		}
 	})
@@ -42,7 +40,7 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		p := createPhoto(t, s, "pat-1", t0.Add(uploadWindow))
 		other := createPhoto(t, s, "pat-2", t0.Add(uploadWindow))
 		_, err := s.DeletePhoto(ctx(t), p.OwnerID, p.ID)
-		storetest.Must(t, "DeletePhoto", err)
+		Must(t, "DeletePhoto", err)
 		wantWatched(t, s, "after DeletePhoto", map[core.DueKind][]core.DueItem{core.DueUpload: {uploadDue(other)}})
 	})
 
@@ -50,11 +48,11 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
 		other := newShare("pat-1", "dr-a", t0.Add(time.Second), t0.Add(shareTTL+time.Second))
-		ws := []sharetest.Written{sharetest.CreateShare(t, s, sh), sharetest.CreateShare(t, s, other)}
+		ws := []Written{CreateShare(t, s, sh), CreateShare(t, s, other)}
 		wantWatched(t, s, "after CreateShare", map[core.DueKind][]core.DueItem{
 			core.DueShare: {shareDue(sh), shareDue(other)}, core.DueNotification: notesDue(notesOf(ws...)...),
 		})
-		ws = append(ws, mustRevoke(t, s, sh, tNow))
+		ws = append(ws, revokeWritten(t, s, sh, tNow))
 		wantWatched(t, s, "after RevokeShare", map[core.DueKind][]core.DueItem{
 			core.DueShare: {shareDue(other)}, core.DueNotification: notesDue(notesOf(ws...)...),
 		})
@@ -64,7 +62,7 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
 		other := newShare("pat-1", "dr-a", t0.Add(time.Second), t0.Add(shareTTL+time.Second))
-		ws := []sharetest.Written{sharetest.CreateShare(t, s, sh), sharetest.CreateShare(t, s, other)}
+		ws := []Written{CreateShare(t, s, sh), CreateShare(t, s, other)}
 		ws = append(ws, mustExpire(t, s, sh, sh.ExpiresAt))
 		wantWatched(t, s, "after ExpireShare", map[core.DueKind][]core.DueItem{
 			core.DueShare: {shareDue(other)}, core.DueNotification: notesDue(notesOf(ws...)...),
@@ -73,9 +71,9 @@ func testDueLifecycle(t *testing.T, h Harness) {
 
 	t.Run("KeyClaimedStaysDue", func(t *testing.T) {
 		s := newStore(t, h)
-		sh, a, ws := activeShare(t, s, t0.Add(shareTTL))
+		sh, a, ws := activeShareUntil(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		ws = append(ws, sharetest.MustIssue(t, s, k, tNow))
+		ws = append(ws, MustIssue(t, s, k, tNow))
 		want := map[core.DueKind][]core.DueItem{
 			core.DueShare: {shareDue(sh)}, core.DueKey: {keyDue(k)}, core.DueNotification: notesDue(notesOf(ws...)...),
 		}
@@ -90,22 +88,22 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		// Every notification written is due at its creation, whichever
 		// method wrote it, until MarkPublished; MarkRead changes nothing.
 		s := newStore(t, h)
-		sh, a, ws := activeShare(t, s, t0.Add(shareTTL))
+		sh, a, ws := activeShareUntil(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		ws = append(ws, sharetest.MustIssue(t, s, k, tNow))
+		ws = append(ws, MustIssue(t, s, k, tNow))
 		if _, _, err := tryClaim(t, s, k, tNow.Add(time.Second)); err != nil { // writes no notification
 			t.Fatalf("ClaimKey: %v", err)
 		}
 		at := tNow.Add(2 * time.Second)
-		n := sharetest.Note("pat-1", core.NoteSuspicious, sh.ID, at)
-		rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, at))
-		storetest.Must(t, "AddSuspicion with a notification", s.AddSuspicion(ctx(t), a.ID, 0, 30, "", &n, rec))
-		ws = append(ws, sharetest.Written{Notes: []core.Notification{n}, Rec: rec})
-		rec = sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actSuspicion, a.ID, at))
-		storetest.Must(t, "AddSuspicion without one", s.AddSuspicion(ctx(t), a.ID, 30, 40, "", nil, rec))
-		ws = append(ws, mustRevoke(t, s, sh, tNow.Add(3*time.Second)))
+		n := Note("pat-1", core.NoteSuspicious, sh.ID, at)
+		rec := Linked(t, s, Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, at))
+		Must(t, "AddSuspicion with a notification", s.AddSuspicion(ctx(t), a.ID, 0, 30, "", rec, n))
+		ws = append(ws, Written{Notes: []core.Notification{n}, Rec: rec})
+		rec = Linked(t, s, Record("pat-1", "pat-1", core.RolePatient, actSuspicion, a.ID, at))
+		Must(t, "AddSuspicion without one", s.AddSuspicion(ctx(t), a.ID, 30, 40, "", rec))
+		ws = append(ws, revokeWritten(t, s, sh, tNow.Add(3*time.Second)))
 		other := newShare("pat-1", "dr-b", t0.Add(time.Millisecond), t0.Add(shareTTL))
-		ws = append(ws, sharetest.CreateShare(t, s, other), mustExpire(t, s, other, other.ExpiresAt.Add(time.Minute)))
+		ws = append(ws, CreateShare(t, s, other), mustExpire(t, s, other, other.ExpiresAt.Add(time.Minute)))
 
 		notes := notesOf(ws...)
 		if len(notes) != 8 {
@@ -115,15 +113,15 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		wantWatched(t, s, "after every write", want)
 
 		_, err := s.MarkRead(ctx(t), notes[0].RecipientID, notes[0].ID)
-		storetest.Must(t, "MarkRead", err)
+		Must(t, "MarkRead", err)
 		wantWatched(t, s, "after MarkRead", want)
 		for i, n := range notes {
-			storetest.Must(t, "MarkPublished "+n.ID, s.MarkPublished(ctx(t), n.RecipientID, n.ID))
+			Must(t, "MarkPublished "+n.ID, s.MarkPublished(ctx(t), n.RecipientID, n.ID))
 			want[core.DueNotification] = notesDue(notes[i+1:]...)
 			wantWatched(t, s, "after MarkPublished", want)
 		}
 		// Published twice: nothing comes back.
-		storetest.Must(t, "MarkPublished again", s.MarkPublished(ctx(t), notes[0].RecipientID, notes[0].ID))
+		Must(t, "MarkPublished again", s.MarkPublished(ctx(t), notes[0].RecipientID, notes[0].ID))
 		wantWatched(t, s, "after MarkPublished again", want)
 	})
 
@@ -131,13 +129,13 @@ func testDueLifecycle(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		p := createPhoto(t, s, "pat-1", t0.Add(uploadWindow))
 		img := createChatImage(t, s, t0.Add(uploadWindow))
-		sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
+		sh, a, _ := activeShareUntil(t, s, t0.Add(shareTTL))
 		other := newShare("pat-1", "dr-a", t0.Add(time.Second), t0.Add(shareTTL))
 		other.MaxViews = 1
-		sharetest.CreateShare(t, s, other)
-		oa := sharetest.NewAccess(other, "device-1", tNow)
-		sharetest.MustOpen(t, s, oa, tNow)
-		sharetest.MustIssue(t, s, newKey(other, oa.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow) // its only view
+		CreateShare(t, s, other)
+		oa := NewAccess(other, "device-1", tNow)
+		MustOpen(t, s, oa, tNow)
+		MustIssue(t, s, newKey(other, oa.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow) // its only view
 		before := dueState(t, s)
 
 		fails := []struct {
@@ -163,38 +161,38 @@ func testDueLifecycle(t *testing.T, h Harness) {
 			}},
 			{"CreateShare with a stale head", func(t *testing.T) error {
 				dup := newShare("pat-1", "dr-a", t0.Add(2*time.Second), t0.Add(2*shareTTL))
-				sharetest.StorePhotos(t, s, dup)
-				rec := core.Link(sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt), core.ChainHead{})
-				return s.CreateShare(ctx(t), dup, sharetest.Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt), rec)
+				StorePhotos(t, s, dup)
+				rec := core.Link(Record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt), core.ChainHead{})
+				return s.CreateShare(ctx(t), dup, rec, Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt))
 			}},
 			{"CreateShare of an existing id", func(t *testing.T) error {
 				dup := sh
 				dup.ExpiresAt = sh.ExpiresAt.Add(time.Hour)
-				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt))
-				return s.CreateShare(ctx(t), dup, sharetest.Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt), rec)
+				rec := Linked(t, s, Record("pat-1", "pat-1", core.RolePatient, actCreate, dup.ID, dup.CreatedAt))
+				return s.CreateShare(ctx(t), dup, rec, Note("dr-a", core.NoteSessionCreated, dup.ID, dup.CreatedAt))
 			}},
 			{"OpenAccess on another device", func(t *testing.T) error {
-				_, err := sharetest.TryOpen(t, s, sharetest.NewAccess(sh, "device-2", tNow), tNow)
+				_, err := TryOpen(t, s, NewAccess(sh, "device-2", tNow), tNow)
 				return err
 			}},
 			{"IssueKey with no views left", func(t *testing.T) error {
-				_, err := sharetest.TryIssue(t, s, newKey(other, oa.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow)
+				_, err := TryIssue(t, s, newKey(other, oa.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow)
 				return err
 			}},
 			{"IssueKey past the share's expiry", func(t *testing.T) error {
-				_, err := sharetest.TryIssue(t, s, newKey(sh, a.ID, sh.ExpiresAt, sh.ExpiresAt.Add(core.MaxKeyTTL)), sh.ExpiresAt)
+				_, err := TryIssue(t, s, newKey(sh, a.ID, sh.ExpiresAt, sh.ExpiresAt.Add(core.MaxKeyTTL)), sh.ExpiresAt)
 				return err
 			}},
 			{"RevokeShare by another patient", func(t *testing.T) error {
-				n := sharetest.Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
-				rec := sharetest.Linked(t, s, sharetest.Record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
-				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", n, rec)
+				n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
+				rec := Linked(t, s, Record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
+				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", rec, n)
 				return err
 			}},
 			{"AddSuspicion from a score that moved", func(t *testing.T) error {
-				n := sharetest.Note("pat-1", core.NoteSuspicious, sh.ID, tNow)
-				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-				return s.AddSuspicion(ctx(t), a.ID, 7, 8, "", &n, rec)
+				n := Note("pat-1", core.NoteSuspicious, sh.ID, tNow)
+				rec := Linked(t, s, Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+				return s.AddSuspicion(ctx(t), a.ID, 7, 8, "", rec, n)
 			}},
 			{"ExpireShare before the expiry", func(t *testing.T) error {
 				_, _, err := tryExpire(t, s, sh, sh.ExpiresAt.Add(-time.Nanosecond))
@@ -202,7 +200,7 @@ func testDueLifecycle(t *testing.T, h Harness) {
 			}},
 			{"ExpireShare with a stale head", func(t *testing.T) error {
 				rec := core.Link(expireRecord(sh, sh.ExpiresAt), core.ChainHead{})
-				_, err := s.ExpireShare(ctx(t), sh.ID, sh.ExpiresAt, expireNotes(sh, sh.ExpiresAt), rec)
+				_, err := s.ExpireShare(ctx(t), sh.ID, sh.ExpiresAt, rec, expireNotes(sh, sh.ExpiresAt)...)
 				if moved := new(core.HeadMismatchError); err != nil && !errors.As(err, &moved) {
 					t.Errorf("ExpireShare with a stale head: got %v, want *core.HeadMismatchError", err)
 				}

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,32 +41,6 @@ func appendWithRetry(ctx context.Context, s core.Store, rec core.AuditRecord, ma
 	return core.AuditRecord{}, fmt.Errorf("append %s to %s: no success in %d attempts", rec.RequestID, rec.PatientID, maxAttempts)
 }
 
-// wantLinearChain checks that patient's chain holds exactly the records whose
-// request ids are wantIDs, in sequence 1..n without gaps or forks, and that
-// core.VerifyChain accepts it.
-func wantLinearChain(t *testing.T, s core.Store, patient string, wantIDs []string) {
-	t.Helper()
-	recs := Flatten(listChain(t, s, patient, false, 100))
-	var prev core.ChainHead
-	var gotIDs []string
-	for i, r := range recs {
-		if r.Seq != uint64(i+1) {
-			t.Errorf("%s record %d: got seq %d, want %d", patient, i, r.Seq, i+1)
-		}
-		if r.Seq == prev.Seq+1 && !bytes.Equal(r.PrevHash, prev.Hash) {
-			t.Errorf("%s record %d: previous hash does not link to record %d (fork)", patient, r.Seq, prev.Seq)
-		}
-		prev = HeadOf(r)
-		gotIDs = append(gotIDs, r.RequestID)
-	}
-	slices.Sort(gotIDs)
-	wantIDs = slices.Sorted(slices.Values(wantIDs))
-	if diff := cmp.Diff(wantIDs, gotIDs); diff != "" {
-		t.Errorf("%s: request ids of the chain mismatch (-want +got):\n%s", patient, diff)
-	}
-	WantVerified(t, s, patient, len(wantIDs))
-}
-
 // WantVerified fails t unless core.VerifyChain accepts patient's chain as
 // valid with exactly n records, its head at sequence n.
 func WantVerified(t *testing.T, s core.AuditStore, patient string, n int) {
@@ -101,7 +74,7 @@ func RunAll(n int, f func(i int) error) []error {
 func testConcurrency(t *testing.T, h Harness) {
 	t.Run("AppendSameChain", func(t *testing.T) {
 		const n = 200
-		s := h.New(t)
+		s := newStore(t, h)
 		var ids []string
 		errs := RunAll(n, func(i int) error {
 			_, err := appendWithRetry(ctx(t), s, auditRecord("pat-1", "dr-a", i), 2*n)
@@ -118,7 +91,7 @@ func testConcurrency(t *testing.T, h Harness) {
 
 	t.Run("AppendManyChains", func(t *testing.T) {
 		const patients, perPatient = 20, 10
-		s := h.New(t)
+		s := newStore(t, h)
 		rec := func(i int) core.AuditRecord {
 			r := auditRecord(fmt.Sprintf("pat-%d", i%patients), "dr-conc", i)
 			r.At = t0.Add(time.Duration(i)) // distinct, so that by-actor order is defined
@@ -157,7 +130,7 @@ func testConcurrency(t *testing.T, h Harness) {
 
 	t.Run("CreateChatImagesCounted", func(t *testing.T) {
 		const n = 50
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		imgs := make([]core.ChatImage, n)
@@ -178,7 +151,7 @@ func testConcurrency(t *testing.T, h Harness) {
 
 	t.Run("CreatePhotoSameID", func(t *testing.T) {
 		const n = 20
-		s := h.New(t)
+		s := newStore(t, h)
 		base := newPhoto("pat-1")
 		version := func(i int) core.Photo {
 			p := base
@@ -205,7 +178,7 @@ func testConcurrency(t *testing.T, h Harness) {
 
 	t.Run("MarkPhotoReadySamePhoto", func(t *testing.T) {
 		const n = 20
-		s := h.New(t)
+		s := newStore(t, h)
 		p := newPhoto("pat-1")
 		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		got := make([]core.Photo, n)
@@ -232,7 +205,7 @@ func testConcurrency(t *testing.T, h Harness) {
 
 	t.Run("DeletePhotoOnce", func(t *testing.T) {
 		const n = 10
-		s := h.New(t)
+		s := newStore(t, h)
 		p := newPhoto("pat-1")
 		Must(t, "CreatePhoto", s.CreatePhoto(ctx(t), p))
 		deleted := 0
@@ -253,7 +226,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		// wins, and an image never ends up with other participants than its
 		// appointment.
 		const rounds = 20
-		s := h.New(t)
+		s := newStore(t, h)
 		for r := range rounds {
 			a := newAppointment(fmt.Sprintf("appt-%d", r))
 			putAppointment(t, s, a)

@@ -1,4 +1,4 @@
-package jobtest
+package storetest
 
 import (
 	"fmt"
@@ -10,8 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/sharetest"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 // dayKey names one counter: a UTC day and a StatKey.
@@ -24,11 +22,11 @@ func dayOf(tm time.Time) string { return tm.UTC().Format(time.DateOnly) }
 
 // chainCounts counts the records of the patients' chains by UTC day and
 // StatKey: what CountAudit must answer, from the records as stored.
-func chainCounts(t *testing.T, s Store, patients ...string) map[dayKey]int64 {
+func chainCounts(t *testing.T, s core.Store, patients ...string) map[dayKey]int64 {
 	t.Helper()
 	counts := map[dayKey]int64{}
 	for _, p := range patients {
-		for _, r := range sharetest.ListChain(t, s, p) {
+		for _, r := range ListChain(t, s, p) {
 			counts[dayKey{dayOf(r.At), r.StatKey()}]++
 		}
 	}
@@ -36,14 +34,14 @@ func chainCounts(t *testing.T, s Store, patients ...string) map[dayKey]int64 {
 }
 
 // storeCounts asks CountAudit for each counter of keys.
-func storeCounts(t *testing.T, s Store, keys []dayKey) map[dayKey]int64 {
+func storeCounts(t *testing.T, s core.Store, keys []dayKey) map[dayKey]int64 {
 	t.Helper()
 	counts := map[dayKey]int64{}
 	for _, k := range keys {
 		day, err := time.Parse(time.DateOnly, k.Day)
-		storetest.Must(t, "parse day "+k.Day, err)
+		Must(t, "parse day "+k.Day, err)
 		n, err := s.CountAudit(ctx(t), day, k.Key)
-		storetest.Must(t, fmt.Sprintf("CountAudit(%s, %s)", k.Day, k.Key), err)
+		Must(t, fmt.Sprintf("CountAudit(%s, %s)", k.Day, k.Key), err)
 		if n != 0 {
 			counts[k] = n
 		}
@@ -51,10 +49,10 @@ func storeCounts(t *testing.T, s Store, keys []dayKey) map[dayKey]int64 {
 	return counts
 }
 
-func count(t *testing.T, s Store, day time.Time, key string) int64 {
+func count(t *testing.T, s core.Store, day time.Time, key string) int64 {
 	t.Helper()
 	n, err := s.CountAudit(ctx(t), day, key)
-	storetest.Must(t, fmt.Sprintf("CountAudit(%v, %s)", day, key), err)
+	Must(t, fmt.Sprintf("CountAudit(%v, %s)", day, key), err)
 	return n
 }
 
@@ -84,27 +82,27 @@ func testCountAudit(t *testing.T, h Harness) {
 		// One record of each method that appends one; CountAudit agrees
 		// with the chains as stored, record for record.
 		s := newStore(t, h)
-		sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
+		sh, a, _ := activeShareUntil(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		sharetest.MustIssue(t, s, k, tNow)
+		MustIssue(t, s, k, tNow)
 		if _, _, err := tryClaim(t, s, k, tNow.Add(time.Second)); err != nil {
 			t.Fatalf("ClaimKey: %v", err)
 		}
-		rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-		storetest.Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 15, "", nil, rec))
-		mustRevoke(t, s, sh, tNow.Add(time.Minute))
+		rec := Linked(t, s, Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+		Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 15, "", rec))
+		revokeWritten(t, s, sh, tNow.Add(time.Minute))
 		other := newShare("pat-2", "dr-a", t0, t0.Add(shareTTL))
-		sharetest.CreateShare(t, s, other)
+		CreateShare(t, s, other)
 		mustExpire(t, s, other, other.ExpiresAt)
 		for _, r := range []core.AuditRecord{
-			sharetest.Record("pat-1", "dr-other", core.RoleProfessional, actAppend, "photos", tNow),
-			sharetest.Record("pat-1", "clinic-1", core.RoleClinic, actAppend, "photos", tNow),
+			Record("pat-1", "dr-other", core.RoleProfessional, actAppend, "photos", tNow),
+			Record("pat-1", "clinic-1", core.RoleClinic, actAppend, "photos", tNow),
 		} {
-			storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), sharetest.Linked(t, s, r)))
+			Must(t, "AppendAudit", s.AppendAudit(ctx(t), Linked(t, s, r)))
 		}
-		denied := sharetest.Record("pat-2", "dr-b", core.RoleProfessional, actAppend, "photos", tNow)
+		denied := Record("pat-2", "dr-b", core.RoleProfessional, actAppend, "photos", tNow)
 		denied.Outcome, denied.Reason = core.OutcomeDenied, core.CodeNotFound
-		storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), sharetest.Linked(t, s, denied)))
+		Must(t, "AppendAudit", s.AppendAudit(ctx(t), Linked(t, s, denied)))
 
 		want := chainCounts(t, s, "pat-1", "pat-2")
 		d := dayOf(t0)
@@ -138,8 +136,8 @@ func testCountAudit(t *testing.T, h Harness) {
 			day0.Add(24*time.Hour - time.Nanosecond).In(elsewhere), // the next day in that zone, still day0 in UTC
 			day0.Add(24 * time.Hour),                               // 00:00 of the next day
 		} {
-			r := sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", at)
-			storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), sharetest.Linked(t, s, r)))
+			r := Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", at)
+			Must(t, "AppendAudit", s.AppendAudit(ctx(t), Linked(t, s, r)))
 		}
 		for _, tc := range []struct {
 			name string
@@ -174,22 +172,22 @@ func testCountAudit(t *testing.T, h Harness) {
 
 	t.Run("FailedWritesCountNothing", func(t *testing.T) {
 		s := newStore(t, h)
-		sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
+		sh, a, _ := activeShareUntil(t, s, t0.Add(shareTTL))
 		used := newShare("pat-1", "dr-a", t0.Add(time.Second), t0.Add(shareTTL))
 		used.MaxViews = 1
-		sharetest.CreateShare(t, s, used)
-		ua := sharetest.NewAccess(used, "device-1", tNow)
-		sharetest.MustOpen(t, s, ua, tNow)
+		CreateShare(t, s, used)
+		ua := NewAccess(used, "device-1", tNow)
+		MustOpen(t, s, ua, tNow)
 		k := newKey(used, ua.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		sharetest.MustIssue(t, s, k, tNow) // its only view
+		MustIssue(t, s, k, tNow) // its only view
 		if _, _, err := tryClaim(t, s, k, tNow); err != nil {
 			t.Fatalf("ClaimKey: %v", err)
 		}
 		revoked := newShare("pat-1", "dr-a", t0.Add(2*time.Second), t0.Add(shareTTL))
-		sharetest.CreateShare(t, s, revoked)
-		mustRevoke(t, s, revoked, tNow)
-		flag := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-		storetest.Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 30, "ip:192.0.2.1", nil, flag))
+		CreateShare(t, s, revoked)
+		revokeWritten(t, s, revoked, tNow)
+		flag := Linked(t, s, Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+		Must(t, "AddSuspicion", s.AddSuspicion(ctx(t), a.ID, 0, 30, "ip:192.0.2.1", flag))
 		keys := suiteKeys()
 		before := storeCounts(t, s, keys)
 		if diff := cmp.Diff(chainCounts(t, s, "pat-1", "pat-2"), before); diff != "" {
@@ -202,54 +200,52 @@ func testCountAudit(t *testing.T, h Harness) {
 			do   func(t *testing.T) error
 		}{
 			{"AppendAudit with a stale head", func(t *testing.T) error {
-				return s.AppendAudit(ctx(t), stale(sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", tNow)))
+				return s.AppendAudit(ctx(t), stale(Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", tNow)))
 			}},
 			{"CreateShare with a stale head", func(t *testing.T) error {
 				n := newShare("pat-1", "dr-a", t0.Add(3*time.Second), t0.Add(shareTTL))
-				sharetest.StorePhotos(t, s, n)
-				return s.CreateShare(ctx(t), n, sharetest.Note("dr-a", core.NoteSessionCreated, n.ID, n.CreatedAt),
-					stale(sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, n.ID, n.CreatedAt)))
+				StorePhotos(t, s, n)
+				return s.CreateShare(ctx(t), n, stale(Record("pat-1", "pat-1", core.RolePatient, actCreate, n.ID, n.CreatedAt)), Note("dr-a", core.NoteSessionCreated, n.ID, n.CreatedAt))
 			}},
 			{"CreateShare of an existing id", func(t *testing.T) error {
-				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actCreate, sh.ID, sh.CreatedAt))
-				return s.CreateShare(ctx(t), sh, sharetest.Note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt), rec)
+				rec := Linked(t, s, Record("pat-1", "pat-1", core.RolePatient, actCreate, sh.ID, sh.CreatedAt))
+				return s.CreateShare(ctx(t), sh, rec, Note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt))
 			}},
 			{"OpenAccess on another device", func(t *testing.T) error {
-				_, err := sharetest.TryOpen(t, s, sharetest.NewAccess(sh, "device-2", tNow), tNow)
+				_, err := TryOpen(t, s, NewAccess(sh, "device-2", tNow), tNow)
 				return err
 			}},
 			{"IssueKey with no views left", func(t *testing.T) error {
-				_, err := sharetest.TryIssue(t, s, newKey(used, ua.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow)
+				_, err := TryIssue(t, s, newKey(used, ua.ID, tNow, tNow.Add(core.MaxKeyTTL)), tNow)
 				return err
 			}},
 			{"IssueKey with a stale head", func(t *testing.T) error {
 				nk := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-				return s.IssueKey(ctx(t), nk, tNow, sharetest.Note("pat-1", core.NotePhotoViewed, sh.ID, tNow),
-					stale(sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actIssue, nk.ID, tNow)))
+				return s.IssueKey(ctx(t), nk, tNow, stale(Record("pat-1", "dr-a", core.RoleProfessional, actIssue, nk.ID, tNow)), Note("pat-1", core.NotePhotoViewed, sh.ID, tNow))
 			}},
 			{"ClaimKey of a used key", func(t *testing.T) error {
 				_, _, err := tryClaim(t, s, k, tNow.Add(time.Second))
 				return err
 			}},
 			{"RevokeShare by another patient", func(t *testing.T) error {
-				rec := sharetest.Linked(t, s, sharetest.Record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
-				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", sharetest.Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow), rec)
+				rec := Linked(t, s, Record("pat-2", "pat-2", core.RolePatient, actRevoke, sh.ID, tNow))
+				_, err := s.RevokeShare(ctx(t), sh.ID, "pat-2", tNow, "not mine", rec, Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow))
 				return err
 			}},
 			{"AddSuspicion from a score that moved", func(t *testing.T) error {
-				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-				return s.AddSuspicion(ctx(t), a.ID, 0, 15, "", nil, rec)
+				rec := Linked(t, s, Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+				return s.AddSuspicion(ctx(t), a.ID, 0, 15, "", rec)
 			}},
 			{"AddSuspicion of a counted flag", func(t *testing.T) error {
-				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
-				return s.AddSuspicion(ctx(t), a.ID, 30, 60, "ip:192.0.2.1", nil, rec)
+				rec := Linked(t, s, Record("pat-1", "dr-a", core.RoleProfessional, actSuspicion, a.ID, tNow))
+				return s.AddSuspicion(ctx(t), a.ID, 30, 60, "ip:192.0.2.1", rec)
 			}},
 			{"ExpireShare before the expiry", func(t *testing.T) error {
 				_, _, err := tryExpire(t, s, sh, tNow)
 				return err
 			}},
 			{"ExpireShare with a stale head", func(t *testing.T) error {
-				_, err := s.ExpireShare(ctx(t), sh.ID, sh.ExpiresAt, expireNotes(sh, sh.ExpiresAt), stale(expireRecord(sh, sh.ExpiresAt)))
+				_, err := s.ExpireShare(ctx(t), sh.ID, sh.ExpiresAt, stale(expireRecord(sh, sh.ExpiresAt)), expireNotes(sh, sh.ExpiresAt)...)
 				return err
 			}},
 		} {
@@ -269,8 +265,8 @@ func testCountAudit(t *testing.T, h Harness) {
 			do   func(t *testing.T) (bool, error)
 		}{
 			{"RevokeShare of a revoked share", func(t *testing.T) (bool, error) {
-				rec := sharetest.Linked(t, s, sharetest.Record("pat-1", "pat-1", core.RolePatient, actRevoke, revoked.ID, tNow))
-				return s.RevokeShare(ctx(t), revoked.ID, "pat-1", tNow, "again", sharetest.Note("dr-a", core.NoteSessionRevoked, revoked.ID, tNow), rec)
+				rec := Linked(t, s, Record("pat-1", "pat-1", core.RolePatient, actRevoke, revoked.ID, tNow))
+				return s.RevokeShare(ctx(t), revoked.ID, "pat-1", tNow, "again", rec, Note("dr-a", core.NoteSessionRevoked, revoked.ID, tNow))
 			}},
 			{"ExpireShare of a revoked share", func(t *testing.T) (bool, error) {
 				expired, _, err := tryExpire(t, s, revoked, revoked.ExpiresAt)
@@ -279,7 +275,7 @@ func testCountAudit(t *testing.T, h Harness) {
 		} {
 			t.Run(f.name, func(t *testing.T) {
 				wrote, err := f.do(t)
-				storetest.Must(t, f.name, err)
+				Must(t, f.name, err)
 				if wrote {
 					t.Errorf("%s: reported a write, want none", f.name)
 				}
@@ -295,8 +291,8 @@ func testCountAudit(t *testing.T, h Harness) {
 		t.Run("many chains", func(t *testing.T) {
 			const n = 50
 			s := newStore(t, h)
-			errs := storetest.RunAll(n, func(i int) error {
-				r := core.Link(sharetest.Record(fmt.Sprintf("pat-%d", i), "dr-a", core.RoleProfessional, actAppend, "photos", tNow), core.ChainHead{})
+			errs := RunAll(n, func(i int) error {
+				r := core.Link(Record(fmt.Sprintf("pat-%d", i), "dr-a", core.RoleProfessional, actAppend, "photos", tNow), core.ChainHead{})
 				return s.AppendAudit(ctx(t), r)
 			})
 			for i, err := range errs {
@@ -313,8 +309,8 @@ func testCountAudit(t *testing.T, h Harness) {
 			// count nothing.
 			const n = 30
 			s := newStore(t, h)
-			errs := storetest.RunAll(n, func(i int) error {
-				_, err := sharetest.Chained(ctx(t), s, sharetest.Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", tNow), 2*n,
+			errs := RunAll(n, func(i int) error {
+				_, err := Chained(ctx(t), s, Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", tNow), 2*n,
 					func(l core.AuditRecord) error { return s.AppendAudit(ctx(t), l) })
 				return err
 			})
@@ -334,13 +330,13 @@ func testCountAudit(t *testing.T, h Harness) {
 			s := newStore(t, h)
 			sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
 			sh.MaxViews = views
-			sharetest.CreateShare(t, s, sh)
-			a := sharetest.NewAccess(sh, "device-1", tNow)
-			sharetest.MustOpen(t, s, a, tNow)
-			errs := storetest.RunAll(n, func(i int) error {
+			CreateShare(t, s, sh)
+			a := NewAccess(sh, "device-1", tNow)
+			MustOpen(t, s, a, tNow)
+			errs := RunAll(n, func(i int) error {
 				k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-				r := core.Link(sharetest.Record(fmt.Sprintf("pat-1-writer-%d", i), "dr-a", core.RoleProfessional, actIssue, k.ID, tNow), core.ChainHead{})
-				return s.IssueKey(ctx(t), k, tNow, sharetest.Note("pat-1", core.NotePhotoViewed, sh.ID, tNow), r)
+				r := core.Link(Record(fmt.Sprintf("pat-1-writer-%d", i), "dr-a", core.RoleProfessional, actIssue, k.ID, tNow), core.ChainHead{})
+				return s.IssueKey(ctx(t), k, tNow, r, Note("pat-1", core.NotePhotoViewed, sh.ID, tNow))
 			})
 			issued := 0
 			for i, err := range errs {

@@ -1,4 +1,4 @@
-package sharetest
+package storetest
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/sharemodel"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 // portModel is the sequential model of a share as the port answers: no
@@ -36,7 +35,7 @@ func recorded(h *sharemodel.History, client int, in sharemodel.Input, write func
 
 // Setup calls, recorded as client 0's: they stop the test on failure.
 
-func createRecorded(t *testing.T, h *sharemodel.History, s Store, sh core.Share) Written {
+func createRecorded(t *testing.T, h *sharemodel.History, s core.Store, sh core.Share) Written {
 	t.Helper()
 	var w Written
 	h.Do(0, sharemodel.Input{Op: sharemodel.OpCreate, ID: sh.ID, MaxViews: sh.MaxViews, MaxDevices: sh.MaxDevices},
@@ -44,7 +43,7 @@ func createRecorded(t *testing.T, h *sharemodel.History, s Store, sh core.Share)
 	return w
 }
 
-func openRecorded(t *testing.T, h *sharemodel.History, s Store, a core.Access, now time.Time) Written {
+func openRecorded(t *testing.T, h *sharemodel.History, s core.Store, a core.Access, now time.Time) Written {
 	t.Helper()
 	var w Written
 	h.Do(0, sharemodel.Input{Op: sharemodel.OpOpen, ID: a.DeviceFingerprint},
@@ -52,7 +51,7 @@ func openRecorded(t *testing.T, h *sharemodel.History, s Store, a core.Access, n
 	return w
 }
 
-func issueRecorded(t *testing.T, h *sharemodel.History, s Store, sh core.Share, a core.Access, now time.Time) core.EphemeralKey {
+func issueRecorded(t *testing.T, h *sharemodel.History, s core.Store, sh core.Share, a core.Access, now time.Time) core.EphemeralKey {
 	t.Helper()
 	k := NewKey(sh, a.ID, now)
 	h.Do(0, sharemodel.Input{Op: sharemodel.OpIssue, ID: k.ID},
@@ -63,7 +62,7 @@ func issueRecorded(t *testing.T, h *sharemodel.History, s Store, sh core.Share, 
 // wantLinearChain checks that patient's chain holds exactly want, by request
 // id, each once, in sequence 1..n without gaps or forks, and that
 // core.VerifyChain accepts it. It returns the chain.
-func wantLinearChain(t *testing.T, s Store, patient string, want []string) []core.AuditRecord {
+func wantLinearChain(t *testing.T, s core.Store, patient string, want []string) []core.AuditRecord {
 	t.Helper()
 	chain := ListChain(t, s, patient)
 	var prev core.ChainHead
@@ -75,15 +74,15 @@ func wantLinearChain(t *testing.T, s Store, patient string, want []string) []cor
 		if !bytes.Equal(r.PrevHash, prev.Hash) {
 			t.Errorf("%s record %d: previous hash does not link to record %d (fork)", patient, r.Seq, prev.Seq)
 		}
-		prev = storetest.HeadOf(r)
+		prev = HeadOf(r)
 		got = append(got, r.RequestID)
 	}
 	slices.Sort(got)
 	want = slices.Sorted(slices.Values(want))
-	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+	if diff := cmp.Diff(want, got, shareCmpOpts); diff != "" {
 		t.Errorf("%s: request ids of the chain mismatch (-want +got):\n%s", patient, diff)
 	}
-	storetest.WantVerified(t, s, patient, len(want))
+	WantVerified(t, s, patient, len(want))
 	return chain
 }
 
@@ -103,7 +102,7 @@ func noteIDs(items []core.InboxItem) []string {
 	return slices.Sorted(slices.Values(ids))
 }
 
-func testConcurrency(t *testing.T, h Harness) {
+func testShareConcurrency(t *testing.T, h Harness) {
 	// Each of these runs twice: with every record in the patient's chain, as
 	// the service writes them, and with a chain per writer. In one chain the
 	// head condition alone serializes the writers; in separate chains only
@@ -127,7 +126,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		for _, maxDevices := range []int{1, 2} {
 			t.Run(fmt.Sprintf("max %d", maxDevices), func(t *testing.T) {
 				const n = 30
-				s := h.New(t)
+				s := newStore(t, h)
 				var hist sharemodel.History
 				sh := NewShare("pat-1", "dr-a", t0)
 				sh.MaxDevices = maxDevices
@@ -137,14 +136,14 @@ func testConcurrency(t *testing.T, h Harness) {
 					accesses[i] = NewAccess(sh, fmt.Sprintf("device-%d", i), tNow)
 				}
 				recs := make([]core.AuditRecord, n)
-				errs := storetest.RunAll(n, func(i int) error {
+				errs := RunAll(n, func(i int) error {
 					a := accesses[i]
 					rec := Record("pat-1", "dr-a", core.RoleProfessional, core.AuditAccessOpen, a.ID, tNow)
 					nt := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
 					return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpOpen, ID: a.DeviceFingerprint}, func() error {
 						var err error
 						recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
-							return s.OpenAccess(ctx(t), a, tNow, nt, l)
+							return s.OpenAccess(ctx(t), a, tNow, l, nt)
 						})
 						return err
 					})
@@ -177,23 +176,23 @@ func testConcurrency(t *testing.T, h Harness) {
 
 	t.Run("CreateShareSameIdempotencyKey", func(t *testing.T) {
 		const n = 30
-		s := h.New(t)
+		s := newStore(t, h)
 		shares := make([]core.Share, n)
 		notes := make([]core.Notification, n)
 		for i := range shares {
 			shares[i] = NewShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Millisecond))
-			shares[i].IdempotencyKey, shares[i].RequestHash = "idem-1", storetest.Digest(fmt.Sprintf("request %d", i))
+			shares[i].IdempotencyKey, shares[i].RequestHash = "idem-1", Digest(fmt.Sprintf("request %d", i))
 			notes[i] = Note("dr-a", core.NoteSessionCreated, shares[i].ID, shares[i].CreatedAt)
 		}
 		recs := make([]core.AuditRecord, n)
 		var hist sharemodel.History
-		errs := storetest.RunAll(n, func(i int) error {
+		errs := RunAll(n, func(i int) error {
 			rec := Record("pat-1", "pat-1", core.RolePatient, core.AuditShareCreate, shares[i].ID, shares[i].CreatedAt)
 			in := sharemodel.Input{Op: sharemodel.OpCreate, ID: shares[i].ID, MaxViews: shares[i].MaxViews, MaxDevices: shares[i].MaxDevices}
 			return recorded(&hist, i, in, func() error {
 				var err error
 				recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
-					return s.CreateShare(ctx(t), shares[i], notes[i], l)
+					return s.CreateShare(ctx(t), shares[i], l, notes[i])
 				})
 				return err
 			})
@@ -221,7 +220,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		}
 		WantShare(t, s, shares[winner])
 		wantLinearChain(t, s, "pat-1", []string{recs[winner].RequestID})
-		if diff := cmp.Diff([]core.InboxItem{Unread(notes[winner])}, storetest.Flatten(ListInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{Unread(notes[winner])}, Flatten(ListInbox(t, s, "dr-a", 100)), shareCmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 		}
 		sharemodel.Check(t, portModel, &hist)
@@ -229,7 +228,7 @@ func testConcurrency(t *testing.T, h Harness) {
 
 	t.Run("RevokeOnce", func(t *testing.T) {
 		const n = 20
-		s := h.New(t)
+		s := newStore(t, h)
 		var hist sharemodel.History
 		sh := NewShare("pat-1", "dr-a", t0)
 		cw := createRecorded(t, &hist, s, sh)
@@ -240,13 +239,13 @@ func testConcurrency(t *testing.T, h Harness) {
 		}
 		got := make([]bool, n)
 		recs := make([]core.AuditRecord, n)
-		errs := storetest.RunAll(n, func(i int) error {
+		errs := RunAll(n, func(i int) error {
 			rec := Record("pat-1", "pat-1", core.RolePatient, core.AuditShareRevoke, sh.ID, at(i))
 			call := hist.Call()
 			var err error
 			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
 				var err error
-				got[i], err = s.RevokeShare(ctx(t), sh.ID, "pat-1", at(i), revokeReason, notes[i], l)
+				got[i], err = s.RevokeShare(ctx(t), sh.ID, "pat-1", at(i), revokeReason, l, notes[i])
 				return err
 			})
 			out := sharemodel.OutputOf(err)
@@ -279,7 +278,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		want := sh
 		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at(winner), recs[winner].ActorID, revokeReason
 		WantShare(t, s, want)
-		if diff := cmp.Diff([]core.InboxItem{Unread(notes[winner]), Unread(cw.Notes[0])}, storetest.Flatten(ListInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{Unread(notes[winner]), Unread(cw.Notes[0])}, Flatten(ListInbox(t, s, "dr-a", 100)), shareCmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 		}
 		sharemodel.Check(t, portModel, &hist)
@@ -295,7 +294,7 @@ func testConcurrency(t *testing.T, h Harness) {
 // notifications and records are stored.
 func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) string) {
 	const n, views = 300, 10
-	s := h.New(t)
+	s := newStore(t, h)
 	var hist sharemodel.History
 	sh := NewShare("pat-1", "dr-a", t0)
 	sh.MaxViews = views
@@ -310,12 +309,12 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 		keys[i] = NewKey(sh, a.ID, tNow)
 		notes[i] = Note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
 	}
-	errs := storetest.RunAll(n, func(i int) error {
+	errs := RunAll(n, func(i int) error {
 		rec := Record(chain(i), "dr-a", core.RoleProfessional, core.AuditKeyIssue, keys[i].ID, tNow)
 		return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpIssue, ID: keys[i].ID}, func() error {
 			var err error
 			recs[i], err = Chained(ctx(t), s, rec, 2*n, func(l core.AuditRecord) error {
-				return s.IssueKey(ctx(t), keys[i], tNow, notes[i], l)
+				return s.IssueKey(ctx(t), keys[i], tNow, l, notes[i])
 			})
 			return err
 		})
@@ -350,7 +349,7 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 	for patient, want := range ids {
 		wantLinearChain(t, s, patient, want)
 	}
-	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
+	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
 	}
 	sharemodel.Check(t, portModel, &hist)
@@ -361,7 +360,7 @@ func testIssueKeyCountsViews(t *testing.T, h Harness, chain func(writer int) str
 // only the winner's record is written.
 func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
 	const n = 100
-	s := h.New(t)
+	s := newStore(t, h)
 	var hist sharemodel.History
 	sh := NewShare("pat-1", "dr-a", t0)
 	createRecorded(t, &hist, s, sh)
@@ -372,7 +371,7 @@ func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
 	claimedAt := func(i int) time.Time { return tNow.Add(time.Duration(i+1) * time.Millisecond) }
 	got := make([]core.EphemeralKey, n)
 	recs := make([]core.AuditRecord, n)
-	errs := storetest.RunAll(n, func(i int) error {
+	errs := RunAll(n, func(i int) error {
 		rec := Record(chain(i), "dr-a", core.RoleProfessional, core.AuditKeyClaim, k.ID, claimedAt(i))
 		return recorded(&hist, i+1, sharemodel.Input{Op: sharemodel.OpClaim, ID: k.ID}, func() error {
 			var err error
@@ -403,7 +402,7 @@ func testClaimKeyOnce(t *testing.T, h Harness, chain func(writer int) string) {
 	}
 	want := k
 	want.Status, want.UsedAt = core.KeyUsed, claimedAt(winner)
-	if diff := cmp.Diff(want, got[winner], cmpOpts); diff != "" {
+	if diff := cmp.Diff(want, got[winner], shareCmpOpts); diff != "" {
 		t.Errorf("the winning ClaimKey returned (-want +got):\n%s", diff)
 	}
 	wantKey(t, s, want)
@@ -433,7 +432,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		maxTries                   = 200 // per using goroutine, before it waits for the revoke to land
 		maxAttempts                = 10000
 	)
-	s := h.New(t)
+	s := newStore(t, h)
 	// Every call is recorded, the setup's as client 0's, and the history
 	// checked against the model of the port at the end.
 	var hist sharemodel.History
@@ -524,7 +523,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 				err := recorded(&hist, issuerClient(g), sharemodel.Input{Op: sharemodel.OpIssue, ID: k.ID}, func() error {
 					var err error
 					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("issuer-%d", g)), "dr-a", core.RoleProfessional, core.AuditKeyIssue, k.ID, tNow), maxAttempts,
-						func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, l) })
+						func(l core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, l, n) })
 					return err
 				})
 				if err == nil {
@@ -568,7 +567,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 				err := recorded(&hist, openerClient(g), sharemodel.Input{Op: sharemodel.OpOpen, ID: acc.DeviceFingerprint}, func() error {
 					var err error
 					rec, err = Chained(ctx(t), s, Record(chainOf(fmt.Sprintf("opener-%d", g)), "dr-a", core.RoleProfessional, core.AuditAccessOpen, acc.ID, tNow), maxAttempts,
-						func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, n, l) })
+						func(l core.AuditRecord) error { return s.OpenAccess(ctx(t), acc, tNow, l, n) })
 					return err
 				})
 				if err == nil {
@@ -596,7 +595,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		revokeRec, revokeErr = Chained(ctx(t), s, Record("pat-1", "pat-1", core.RolePatient, core.AuditShareRevoke, sh.ID, tNow), maxAttempts,
 			func(l core.AuditRecord) error {
 				var err error
-				revoked, err = s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, l)
+				revoked, err = s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, l, n)
 				return err
 			})
 		out := sharemodel.OutputOf(revokeErr)
@@ -605,7 +604,7 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 		close(revokeDone)
 	})
 	wg.Wait()
-	storetest.Must(t, "RevokeShare", revokeErr)
+	Must(t, "RevokeShare", revokeErr)
 	for _, p := range problems {
 		t.Error(p)
 	}
@@ -677,18 +676,18 @@ func testRevokeRacesUse(t *testing.T, h Harness, oneChain bool) {
 			_, _, err := TryClaim(t, s, k, "dr-a", claimAt)
 			return err
 		})
-		storetest.WantCode(t, "ClaimKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
+		WantCode(t, "ClaimKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
 	}
 	err := recorded(&hist, 0, sharemodel.Input{Op: sharemodel.OpIssue, ID: later.ID}, func() error {
 		_, err := TryIssue(t, s, later, claimAt)
 		return err
 	})
-	storetest.WantCode(t, "IssueKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
+	WantCode(t, "IssueKey after the revoke", err, core.KindGone, core.CodeSessionRevoked)
 	err = recorded(&hist, 0, sharemodel.Input{Op: sharemodel.OpOpen, ID: acc.DeviceFingerprint}, func() error {
 		_, err := TryOpen(t, s, acc, claimAt)
 		return err
 	})
-	storetest.WantCode(t, "OpenAccess after the revoke", err, core.KindGone, core.CodeSessionRevoked)
+	WantCode(t, "OpenAccess after the revoke", err, core.KindGone, core.CodeSessionRevoked)
 	wantUnchanged(t, s, w, before, "uses after the revoke")
 	for id, k := range claimed {
 		if k.Status != core.KeyUsed {

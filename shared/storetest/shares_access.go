@@ -1,4 +1,4 @@
-package sharetest
+package storetest
 
 import (
 	"fmt"
@@ -8,38 +8,37 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 const revokeReason = "revoked in sharetest"
 
 func testRevokeShare(t *testing.T, h Harness) {
 	t.Run("Revoke", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		MustIssue(t, s, NewKey(sh, a.ID, tNow), tNow)
 		want := GetShare(t, s, sh.ID) // views and devices survive the revoke
 		at := tNow.Add(time.Minute)
 		revoked, w, err := tryRevoke(t, s, sh, "pat-1", at.In(elsewhere))
-		storetest.Must(t, "RevokeShare", err)
+		Must(t, "RevokeShare", err)
 		if !revoked {
 			t.Errorf("RevokeShare of an active share: got revoked=false, want true")
 		}
 		want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, w.Rec.ActorID, revokeReason
 		WantShare(t, s, want)
-		storetest.WantUTC(t, "Share", shareTimes(GetShare(t, s, sh.ID)))
-		items := storetest.Flatten(ListInbox(t, s, "dr-a", 10))
-		if len(items) == 0 || !cmp.Equal(Unread(w.Notes[0]), items[0], cmpOpts) {
+		WantUTC(t, "Share", shareTimes(GetShare(t, s, sh.ID)))
+		items := Flatten(ListInbox(t, s, "dr-a", 10))
+		if len(items) == 0 || !cmp.Equal(Unread(w.Notes[0]), items[0], shareCmpOpts) {
 			t.Errorf("ListInbox(dr-a): got %+v, want the revoke notification first", items)
 		}
 		chain := ListChain(t, s, "pat-1")
-		if len(chain) == 0 || !cmp.Equal(w.Rec, chain[len(chain)-1], cmpOpts) {
+		if len(chain) == 0 || !cmp.Equal(w.Rec, chain[len(chain)-1], shareCmpOpts) {
 			t.Errorf("ListAudit(pat-1): the revoke record is not the last record")
 		}
 	})
 
 	t.Run("AlreadyRevoked", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh := NewShare("pat-1", "dr-a", t0)
 		CreateShare(t, s, sh)
 		first := mustRevoke(t, s, sh, tNow)
@@ -50,8 +49,8 @@ func testRevokeShare(t *testing.T, h Harness) {
 		// is written.
 		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow.Add(time.Hour))
 		rec := Linked(t, s, Record("pat-1", "pat-1", core.RolePatient, core.AuditShareRevoke, sh.ID, tNow.Add(time.Hour)))
-		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", n, rec)
-		storetest.Must(t, "RevokeShare again", err)
+		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow.Add(time.Hour), "another reason", rec, n)
+		Must(t, "RevokeShare again", err)
 		if revoked {
 			t.Errorf("RevokeShare of a revoked share: got revoked=true, want false")
 		}
@@ -62,19 +61,19 @@ func testRevokeShare(t *testing.T, h Harness) {
 	t.Run("RevokedByTheRecordsActor", func(t *testing.T) {
 		// RevokedBy is the actor of the revoking record, which need not be the
 		// patient whose share it is.
-		s := h.New(t)
+		s := newStore(t, h)
 		sh := NewShare("pat-1", "dr-a", t0)
 		CreateShare(t, s, sh)
 		n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 		rec := Linked(t, s, Record("pat-1", "clinic-1", core.RoleClinic, core.AuditShareRevoke, sh.ID, tNow))
-		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
-		storetest.Must(t, "RevokeShare", err)
+		revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, rec, n)
+		Must(t, "RevokeShare", err)
 		if !revoked {
 			t.Errorf("RevokeShare of an active share: got revoked=false, want true")
 		}
 		wantRevoked(t, s, sh.ID, tNow, "clinic-1", revokeReason)
 		chain := ListChain(t, s, "pat-1")
-		if len(chain) == 0 || !cmp.Equal(rec, chain[len(chain)-1], cmpOpts) {
+		if len(chain) == 0 || !cmp.Equal(rec, chain[len(chain)-1], shareCmpOpts) {
 			t.Errorf("ListAudit(pat-1): the revoke record is not the last record")
 		}
 	})
@@ -92,7 +91,7 @@ func testRevokeShare(t *testing.T, h Harness) {
 			{"unknown share", "pat-1", false, true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				sh := NewShare("pat-1", "dr-a", t0)
 				CreateShare(t, s, sh)
 				if tc.revoked {
@@ -105,7 +104,7 @@ func testRevokeShare(t *testing.T, h Harness) {
 				w := world{parties: []string{"pat-1", "pat-2", "dr-a"}, shares: []string{sh.ID, target.ID}}
 				before := observe(t, s, w)
 				revoked, _, err := tryRevoke(t, s, target, tc.patient, tNow.Add(time.Minute))
-				storetest.WantKind(t, "RevokeShare", err, core.KindNotFound)
+				WantKind(t, "RevokeShare", err, core.KindNotFound)
 				if revoked {
 					t.Errorf("RevokeShare: got revoked=true with error %v, want false", err)
 				}
@@ -121,7 +120,7 @@ func accessTimes(a core.Access) map[string]time.Time {
 
 func testOpenAccess(t *testing.T, h Harness) {
 	t.Run("FirstDeviceBinds", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh := NewShare("pat-1", "dr-a", t0)
 		cw := CreateShare(t, s, sh)
 		a := NewAccess(sh, "device-1", tNow)
@@ -129,14 +128,14 @@ func testOpenAccess(t *testing.T, h Harness) {
 		w := MustOpen(t, s, a, tNow.In(elsewhere))
 
 		got, err := s.GetAccess(ctx(t), a.ID)
-		storetest.Must(t, "GetAccess", err)
-		if diff := cmp.Diff(a, got, cmpOpts); diff != "" {
+		Must(t, "GetAccess", err)
+		if diff := cmp.Diff(a, got, shareCmpOpts); diff != "" {
 			t.Errorf("GetAccess mismatch (-want +got):\n%s", diff)
 		}
-		storetest.WantUTC(t, "Access", accessTimes(got))
+		WantUTC(t, "Access", accessTimes(got))
 		sh.Devices = []string{"device-1"}
 		want := state{
-			Heads:     map[string]core.ChainHead{"pat-1": storetest.HeadOf(w.Rec), "dr-a": {}},
+			Heads:     map[string]core.ChainHead{"pat-1": HeadOf(w.Rec), "dr-a": {}},
 			Chains:    map[string][]core.AuditRecord{"pat-1": {cw.Rec, w.Rec}, "dr-a": nil},
 			ByActor:   map[string][]core.AuditRecord{"pat-1": {cw.Rec}, "dr-a": {w.Rec}},
 			Inboxes:   map[string][]core.InboxItem{"pat-1": {Unread(w.Notes[0])}, "dr-a": {Unread(cw.Notes[0])}},
@@ -146,7 +145,7 @@ func testOpenAccess(t *testing.T, h Harness) {
 			Accesses:  map[string]*core.Access{a.ID: &a},
 			Keys:      map[string]*core.EphemeralKey{},
 		}
-		if diff := cmp.Diff(want, observe(t, s, world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}), cmpOpts); diff != "" {
+		if diff := cmp.Diff(want, observe(t, s, world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}), shareCmpOpts); diff != "" {
 			t.Errorf("store after OpenAccess mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -164,7 +163,7 @@ func testOpenAccess(t *testing.T, h Harness) {
 			{"third device, max 2", 2, []string{"device-1", "device-2", "device-3", "device-2", "device-1"}, map[int]bool{2: true}, []string{"device-1", "device-2"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				sh := NewShare("pat-1", "dr-a", t0)
 				sh.MaxDevices = tc.maxDevices
 				CreateShare(t, s, sh)
@@ -176,7 +175,7 @@ func testOpenAccess(t *testing.T, h Harness) {
 					_, err := TryOpen(t, s, a, now)
 					op := fmt.Sprintf("OpenAccess %d on %s", i, device)
 					if tc.refused[i] {
-						storetest.WantCode(t, op, err, core.KindForbidden, core.CodeDeviceMismatch)
+						WantCode(t, op, err, core.KindForbidden, core.CodeDeviceMismatch)
 						wantUnchanged(t, s, w, before, op)
 						continue
 					}
@@ -185,8 +184,8 @@ func testOpenAccess(t *testing.T, h Harness) {
 						continue
 					}
 					got, err := s.GetAccess(ctx(t), a.ID)
-					storetest.Must(t, "GetAccess", err)
-					if diff := cmp.Diff(a, got, cmpOpts); diff != "" {
+					Must(t, "GetAccess", err)
+					if diff := cmp.Diff(a, got, shareCmpOpts); diff != "" {
 						t.Errorf("%s: GetAccess mismatch (-want +got):\n%s", op, diff)
 					}
 				}
@@ -219,7 +218,7 @@ func testOpenAccess(t *testing.T, h Harness) {
 			{"unknown share", false, tNow, "dr-a", true, core.KindNotFound, core.CodeNotFound},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				sh := NewShare("pat-1", "dr-a", t0)
 				CreateShare(t, s, sh)
 				if tc.revoke {
@@ -233,7 +232,10 @@ func testOpenAccess(t *testing.T, h Harness) {
 				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
 				before := observe(t, s, w)
 				_, err := TryOpen(t, s, a, tc.now)
-				storetest.WantCode(t, "OpenAccess", err, tc.kind, tc.code)
+				WantCode(t, "OpenAccess", err, tc.kind, tc.code)
+				if !tc.unknown {
+					wantRule(t, "OpenAccess", err, before.Shares[sh.ID].RefuseDevice(tc.professional, a.DeviceFingerprint, tc.now))
+				}
 				wantUnchanged(t, s, w, before, "OpenAccess")
 			})
 		}
@@ -242,13 +244,13 @@ func testOpenAccess(t *testing.T, h Harness) {
 	t.Run("ExpiryAtReadTime", func(t *testing.T) {
 		// One nanosecond before its expiry the share opens; at its expiry it
 		// is expired although it is still ACTIVE in the store.
-		s := h.New(t)
+		s := newStore(t, h)
 		sh := NewShare("pat-1", "dr-a", t0)
 		CreateShare(t, s, sh)
 		last := sh.ExpiresAt.Add(-time.Nanosecond)
 		MustOpen(t, s, NewAccess(sh, "device-1", last), last)
 		_, err := TryOpen(t, s, NewAccess(sh, "device-1", sh.ExpiresAt), sh.ExpiresAt)
-		storetest.WantCode(t, "OpenAccess at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
+		WantCode(t, "OpenAccess at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
 		if got := GetShare(t, s, sh.ID); got.Status != core.ShareActive {
 			t.Errorf("stored status: got %q, want %q (expiry is derived at read time)", got.Status, core.ShareActive)
 		}

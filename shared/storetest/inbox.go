@@ -1,4 +1,4 @@
-package sharetest
+package storetest
 
 import (
 	"fmt"
@@ -10,12 +10,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 func testInbox(t *testing.T, h Harness) {
 	t.Run("NewestFirst", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		// Notifications written out of time order, one millisecond or more
 		// apart (the resolution of a sortable id); dr-a10's and dr-'s
 		// inboxes start like dr-a's and must never leak into it.
@@ -29,35 +28,35 @@ func testInbox(t *testing.T, h Harness) {
 		slices.SortFunc(want, func(a, b core.InboxItem) int { return strings.Compare(b.ID, a.ID) })
 		for _, limit := range []int{1, 3, 7, 100} {
 			t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
-				got := storetest.Flatten(ListInbox(t, s, "dr-a", limit))
-				if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+				got := Flatten(ListInbox(t, s, "dr-a", limit))
+				if diff := cmp.Diff(want, got, shareCmpOpts); diff != "" {
 					t.Errorf("ListInbox(dr-a) mismatch (-want +got):\n%s", diff)
 				}
 			})
 		}
-		if got := storetest.Flatten(ListInbox(t, s, "dr-nobody", 10)); len(got) != 0 {
+		if got := Flatten(ListInbox(t, s, "dr-nobody", 10)); len(got) != 0 {
 			t.Errorf("ListInbox(dr-nobody): got %d items, want none", len(got))
 		}
 	})
 
 	t.Run("MarkRead", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		n := CreateShare(t, s, NewShare("pat-1", "dr-a", t0)).Notes[0]
 		other := CreateShare(t, s, NewShare("pat-1", "dr-b", t0.Add(time.Second))).Notes[0]
 		want := core.InboxItem{Notification: n, Read: true}
 		for i := range 2 { // marking read twice is harmless
 			got, err := s.MarkRead(ctx(t), "dr-a", n.ID)
-			storetest.Must(t, "MarkRead", err)
-			if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+			Must(t, "MarkRead", err)
+			if diff := cmp.Diff(want, got, shareCmpOpts); diff != "" {
 				t.Errorf("MarkRead %d returned (-want +got):\n%s", i, diff)
 			}
 		}
 		w := world{parties: []string{"pat-1", "dr-a", "dr-b"}}
 		before := observe(t, s, w)
-		if diff := cmp.Diff([]core.InboxItem{want}, before.Inboxes["dr-a"], cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{want}, before.Inboxes["dr-a"], shareCmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) after MarkRead mismatch (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff([]core.InboxItem{Unread(other)}, before.Inboxes["dr-b"], cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{Unread(other)}, before.Inboxes["dr-b"], shareCmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-b) after dr-a's MarkRead mismatch (-want +got):\n%s", diff)
 		}
 		for _, tc := range []struct{ name, recipient, id string }{
@@ -67,27 +66,27 @@ func testInbox(t *testing.T, h Harness) {
 			{"unknown notification", "dr-a", core.NewSortableID("nt", t0)},
 		} {
 			_, err := s.MarkRead(ctx(t), tc.recipient, tc.id)
-			storetest.WantKind(t, "MarkRead, "+tc.name, err, core.KindNotFound)
+			WantKind(t, "MarkRead, "+tc.name, err, core.KindNotFound)
 		}
 		wantUnchanged(t, s, w, before, "MarkRead of a notification that is not the recipient's")
 	})
 
 	t.Run("MarkPublished", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		n := CreateShare(t, s, NewShare("pat-1", "dr-a", t0)).Notes[0]
 		other := CreateShare(t, s, NewShare("pat-1", "dr-b", t0.Add(time.Second))).Notes[0]
 		// New items start unpublished.
-		if got := storetest.Flatten(ListInbox(t, s, "dr-a", 10)); len(got) != 1 || got[0].Published || got[0].Read {
+		if got := Flatten(ListInbox(t, s, "dr-a", 10)); len(got) != 1 || got[0].Published || got[0].Read {
 			t.Fatalf("ListInbox(dr-a): got %+v, want one item neither read nor published", got)
 		}
-		storetest.Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
-		storetest.Must(t, "MarkPublished again", s.MarkPublished(ctx(t), "dr-a", n.ID))
+		Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
+		Must(t, "MarkPublished again", s.MarkPublished(ctx(t), "dr-a", n.ID))
 		w := world{parties: []string{"pat-1", "dr-a", "dr-b", "dr-c"}}
 		before := observe(t, s, w)
-		if diff := cmp.Diff([]core.InboxItem{{Notification: n, Published: true}}, before.Inboxes["dr-a"], cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{{Notification: n, Published: true}}, before.Inboxes["dr-a"], shareCmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-a) after MarkPublished mismatch (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff([]core.InboxItem{Unread(other)}, before.Inboxes["dr-b"], cmpOpts); diff != "" {
+		if diff := cmp.Diff([]core.InboxItem{Unread(other)}, before.Inboxes["dr-b"], shareCmpOpts); diff != "" {
 			t.Errorf("ListInbox(dr-b) after dr-a's MarkPublished mismatch (-want +got):\n%s", diff)
 		}
 		// Not the recipient's: not found, and no item appears anywhere.
@@ -96,30 +95,30 @@ func testInbox(t *testing.T, h Harness) {
 			{"as another recipient", "dr-c", n.ID},
 			{"unknown notification", "dr-a", core.NewSortableID("nt", t0)},
 		} {
-			storetest.WantKind(t, "MarkPublished, "+tc.name, s.MarkPublished(ctx(t), tc.recipient, tc.id), core.KindNotFound)
+			WantKind(t, "MarkPublished, "+tc.name, s.MarkPublished(ctx(t), tc.recipient, tc.id), core.KindNotFound)
 		}
 		wantUnchanged(t, s, w, before, "MarkPublished of a notification that is not the recipient's")
 
 		// Each flag is its own.
 		got, err := s.MarkRead(ctx(t), "dr-a", n.ID)
-		storetest.Must(t, "MarkRead", err)
-		if diff := cmp.Diff(core.InboxItem{Notification: n, Read: true, Published: true}, got, cmpOpts); diff != "" {
+		Must(t, "MarkRead", err)
+		if diff := cmp.Diff(core.InboxItem{Notification: n, Read: true, Published: true}, got, shareCmpOpts); diff != "" {
 			t.Errorf("MarkRead of a published item returned (-want +got):\n%s", diff)
 		}
 	})
 }
 
 func testMalformedCursor(t *testing.T, h Harness) {
-	s := h.New(t)
+	s := newStore(t, h)
 	for i := range 3 {
 		CreateShare(t, s, NewShare("pat-1", "dr-a", t0.Add(time.Duration(i)*time.Second)))
 	}
 	_, shareCursor, err := s.ListShares(ctx(t), "pat-1", core.RolePatient, core.Page{Limit: 1})
-	storetest.Must(t, "ListShares", err)
+	Must(t, "ListShares", err)
 	_, inboxCursor, err := s.ListInbox(ctx(t), "dr-a", core.Page{Limit: 1})
-	storetest.Must(t, "ListInbox", err)
+	Must(t, "ListInbox", err)
 	_, chainCursor, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Limit: 1})
-	storetest.Must(t, "ListAudit", err)
+	Must(t, "ListAudit", err)
 	if shareCursor == "" || inboxCursor == "" || chainCursor == "" {
 		t.Fatalf("got cursors %q, %q, %q; want three", shareCursor, inboxCursor, chainCursor)
 	}
@@ -151,7 +150,7 @@ func testMalformedCursor(t *testing.T, h Harness) {
 		return err
 	}
 	_, granteeCursor, err := s.ListShares(ctx(t), "dr-a", core.RoleProfessional, core.Page{Limit: 1})
-	storetest.Must(t, "ListShares by grantee", err)
+	Must(t, "ListShares by grantee", err)
 	if granteeCursor == "" {
 		t.Fatal("ListShares by grantee: got no cursor, want one")
 	}
@@ -175,7 +174,48 @@ func testMalformedCursor(t *testing.T, h Harness) {
 		{"ListInbox, another recipient's cursor", otherInbox, inboxCursor},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			storetest.WantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)
+			WantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)
 		})
 	}
+}
+
+func testGetNotification(t *testing.T, h Harness) {
+	s := newStore(t, h)
+	n := CreateShare(t, s, newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))).Notes[0]
+	other := CreateShare(t, s, newShare("pat-1", "dr-b", t0.Add(time.Second), t0.Add(shareTTL))).Notes[0]
+
+	get := func(t *testing.T, recipient, id string, want core.InboxItem) {
+		t.Helper()
+		got, err := s.GetNotification(ctx(t), recipient, id)
+		Must(t, "GetNotification", err)
+		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+			t.Errorf("GetNotification(%s, %s) mismatch (-want +got):\n%s", recipient, id, diff)
+		}
+		WantUTC(t, "InboxItem", map[string]time.Time{"CreatedAt": got.CreatedAt})
+	}
+	t.Run("Found", func(t *testing.T) {
+		get(t, "dr-a", n.ID, Unread(n))
+		get(t, "dr-b", other.ID, Unread(other))
+	})
+	t.Run("Flags", func(t *testing.T) {
+		Must(t, "MarkPublished", s.MarkPublished(ctx(t), "dr-a", n.ID))
+		get(t, "dr-a", n.ID, core.InboxItem{Notification: n, Published: true})
+		_, err := s.MarkRead(ctx(t), "dr-a", n.ID)
+		Must(t, "MarkRead", err)
+		get(t, "dr-a", n.ID, core.InboxItem{Notification: n, Read: true, Published: true})
+	})
+	t.Run("NotFound", func(t *testing.T) {
+		for _, tc := range []struct{ name, recipient, id string }{
+			{"another recipient's notification", "dr-a", other.ID},
+			{"as another recipient", "dr-b", n.ID},
+			{"as the patient", "pat-1", n.ID},
+			{"as a recipient with no inbox", "dr-nobody", n.ID},
+			{"unknown notification", "dr-a", core.NewSortableID("nt", t0)},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := s.GetNotification(ctx(t), tc.recipient, tc.id)
+				WantKind(t, "GetNotification", err, core.KindNotFound)
+			})
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package sharetest
+package storetest
 
 import (
 	"errors"
@@ -9,18 +9,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 // moveHead appends n records to patient's chain through AppendAudit, as
 // another writer would, and returns the new head.
-func moveHead(t *testing.T, s Store, patient string, n int) core.ChainHead {
+func moveHead(t *testing.T, s core.Store, patient string, n int) core.ChainHead {
 	t.Helper()
 	var head core.ChainHead
 	for i := range n {
 		r := Linked(t, s, Record(patient, "dr-other", core.RoleProfessional, "photo.list", fmt.Sprintf("noise-%d", i), tNow))
-		storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), r))
-		head = storetest.HeadOf(r)
+		Must(t, "AppendAudit", s.AppendAudit(ctx(t), r))
+		head = HeadOf(r)
 	}
 	return head
 }
@@ -39,26 +38,26 @@ func testWrongHead(t *testing.T, h Harness) {
 	}
 	ops := []struct {
 		name  string
-		setup func(t *testing.T, s Store) op
+		setup func(t *testing.T, s core.Store) op
 	}{
-		{"CreateShare", func(t *testing.T, s Store) op {
+		{"CreateShare", func(t *testing.T, s core.Store) op {
 			sh := NewShare("pat-1", "dr-a", t0.Add(time.Minute))
-			sh.IdempotencyKey, sh.RequestHash = "idem-1", storetest.Digest("request 1")
+			sh.IdempotencyKey, sh.RequestHash = "idem-1", Digest("request 1")
 			n := Note("dr-a", core.NoteSessionCreated, sh.ID, sh.CreatedAt)
 			return op{
 				rec:   Record("pat-1", "pat-1", core.RolePatient, core.AuditShareCreate, sh.ID, sh.CreatedAt),
-				do:    func(rec core.AuditRecord) error { return s.CreateShare(ctx(t), sh, n, rec) },
+				do:    func(rec core.AuditRecord) error { return s.CreateShare(ctx(t), sh, rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}},
 			}
 		}},
-		{"RevokeShare", func(t *testing.T, s Store) op {
+		{"RevokeShare", func(t *testing.T, s core.Store) op {
 			sh := NewShare("pat-1", "dr-a", t0)
 			CreateShare(t, s, sh)
 			n := Note("dr-a", core.NoteSessionRevoked, sh.ID, tNow)
 			return op{
 				rec: Record("pat-1", "pat-1", core.RolePatient, core.AuditShareRevoke, sh.ID, tNow),
 				do: func(rec core.AuditRecord) error {
-					revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, n, rec)
+					revoked, err := s.RevokeShare(ctx(t), sh.ID, "pat-1", tNow, revokeReason, rec, n)
 					if revoked != (err == nil) {
 						t.Errorf("RevokeShare of an active share: got revoked=%v with error %v, want true exactly when nil", revoked, err)
 					}
@@ -67,28 +66,28 @@ func testWrongHead(t *testing.T, h Harness) {
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}},
 			}
 		}},
-		{"OpenAccess", func(t *testing.T, s Store) op {
+		{"OpenAccess", func(t *testing.T, s core.Store) op {
 			sh := NewShare("pat-1", "dr-a", t0)
 			CreateShare(t, s, sh)
 			a := NewAccess(sh, "device-1", tNow)
 			n := Note("pat-1", core.NoteSessionAccess, sh.ID, tNow)
 			return op{
 				rec:   Record("pat-1", "dr-a", core.RoleProfessional, core.AuditAccessOpen, a.ID, tNow),
-				do:    func(rec core.AuditRecord) error { return s.OpenAccess(ctx(t), a, tNow, n, rec) },
+				do:    func(rec core.AuditRecord) error { return s.OpenAccess(ctx(t), a, tNow, rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}},
 			}
 		}},
-		{"IssueKey", func(t *testing.T, s Store) op {
+		{"IssueKey", func(t *testing.T, s core.Store) op {
 			sh, a := activeShare(t, s, nil)
 			k := NewKey(sh, a.ID, tNow)
 			n := Note("pat-1", core.NotePhotoViewed, sh.ID, tNow)
 			return op{
 				rec:   Record("pat-1", "dr-a", core.RoleProfessional, core.AuditKeyIssue, k.ID, tNow),
-				do:    func(rec core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, n, rec) },
+				do:    func(rec core.AuditRecord) error { return s.IssueKey(ctx(t), k, tNow, rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}},
 			}
 		}},
-		{"ClaimKey", func(t *testing.T, s Store) op {
+		{"ClaimKey", func(t *testing.T, s core.Store) op {
 			sh, a := activeShare(t, s, nil)
 			k := issuedKey(t, s, sh, a, tNow)
 			return op{
@@ -100,14 +99,14 @@ func testWrongHead(t *testing.T, h Harness) {
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}},
 			}
 		}},
-		{"AppendAuditNotify", func(t *testing.T, s Store) op {
+		{"AppendAuditNotify", func(t *testing.T, s core.Store) op {
 			sh, _ := activeShare(t, s, nil)
 			n := Note("pat-1", core.NoteDeviceMismatch, sh.ID, tNow)
 			rec := Record("pat-1", "dr-a", core.RoleProfessional, core.AuditAccessOpen, sh.ID, tNow)
 			rec.Outcome, rec.Reason = core.OutcomeDenied, core.CodeDeviceMismatch
 			return op{
 				rec:   rec,
-				do:    func(rec core.AuditRecord) error { return s.AppendAuditNotify(ctx(t), rec, n) },
+				do:    func(rec core.AuditRecord) error { return s.AppendAudit(ctx(t), rec, n) },
 				world: world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}},
 			}
 		}},
@@ -130,10 +129,10 @@ func testWrongHead(t *testing.T, h Harness) {
 	for _, o := range ops {
 		for _, sc := range stale {
 			t.Run(o.name+"/"+sc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				op := o.setup(t, s)
 				old, err := s.AuditHead(ctx(t), "pat-1")
-				storetest.Must(t, "AuditHead", err)
+				Must(t, "AuditHead", err)
 				current := moveHead(t, s, "pat-1", 2)
 				before := observe(t, s, op.world)
 
@@ -143,7 +142,7 @@ func testWrongHead(t *testing.T, h Harness) {
 					t.Fatalf("%s: got %v, want *core.HeadMismatchError", o.name, err)
 				}
 				want := &core.HeadMismatchError{PatientID: "pat-1", Current: current}
-				if diff := cmp.Diff(want, moved, cmpOpts); diff != "" {
+				if diff := cmp.Diff(want, moved, shareCmpOpts); diff != "" {
 					t.Errorf("%s: HeadMismatchError mismatch (-want +got):\n%s", o.name, diff)
 				}
 				wantUnchanged(t, s, op.world, before, o.name+" with a wrong head")

@@ -1,4 +1,4 @@
-package jobtest
+package storetest
 
 import (
 	"cmp"
@@ -11,8 +11,6 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/sharetest"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 // maxDuePages stops a ListDue walk whose cursor never ends. A walk may pass
@@ -25,7 +23,7 @@ const maxDuePages = 2000
 // allows empty pages, and fails t when a page is longer than limit, when an
 // item is listed twice, when a due time is not in UTC or when the walk does
 // not end.
-func listDue(t *testing.T, s Store, kind core.DueKind, from, until time.Time, limit int) []core.DueItem {
+func listDue(t *testing.T, s core.Store, kind core.DueKind, from, until time.Time, limit int) []core.DueItem {
 	t.Helper()
 	op := fmt.Sprintf("ListDue(%s, %v, %v)", kind, from, until)
 	page := core.Page{Limit: limit}
@@ -40,7 +38,7 @@ func listDue(t *testing.T, s Store, kind core.DueKind, from, until time.Time, li
 			t.Errorf("%s page %d: got %d items, want at most %d", op, n+1, len(items), limit)
 		}
 		for _, it := range items {
-			storetest.WantUTC(t, "DueItem "+it.ID, map[string]time.Time{"Due": it.Due})
+			WantUTC(t, "DueItem "+it.ID, map[string]time.Time{"Due": it.Due})
 			key := core.DueItem{Kind: it.Kind, Due: it.Due.UTC(), ID: it.ID, Owner: it.Owner}
 			if seen[key] {
 				t.Errorf("%s: %+v listed twice", op, it)
@@ -66,7 +64,7 @@ func sortDue(items []core.DueItem) {
 
 // wantDue fails t unless ListDue of kind over [from, until], read in pages
 // of limit, lists exactly want (in any order).
-func wantDue(t *testing.T, s Store, kind core.DueKind, from, until time.Time, limit int, want []core.DueItem) {
+func wantDue(t *testing.T, s core.Store, kind core.DueKind, from, until time.Time, limit int, want []core.DueItem) {
 	t.Helper()
 	want = slices.Clone(want)
 	sortDue(want)
@@ -84,7 +82,7 @@ var (
 )
 
 // dueState returns every item of each kind due in the watched range.
-func dueState(t *testing.T, s Store) map[core.DueKind][]core.DueItem {
+func dueState(t *testing.T, s core.Store) map[core.DueKind][]core.DueItem {
 	t.Helper()
 	st := map[core.DueKind][]core.DueItem{}
 	for _, k := range core.DueKinds {
@@ -95,7 +93,7 @@ func dueState(t *testing.T, s Store) map[core.DueKind][]core.DueItem {
 
 // wantWatched fails t unless the items due in the watched range are want,
 // kind by kind (a kind missing from want has none).
-func wantWatched(t *testing.T, s Store, what string, want map[core.DueKind][]core.DueItem) {
+func wantWatched(t *testing.T, s core.Store, what string, want map[core.DueKind][]core.DueItem) {
 	t.Helper()
 	full := map[core.DueKind][]core.DueItem{}
 	for _, k := range core.DueKinds {
@@ -143,9 +141,9 @@ func notesDue(notes ...core.Notification) []core.DueItem {
 // ListDue names it: due at dueAt(tm).
 var dueMakers = []struct {
 	kind  core.DueKind
-	maker func(t *testing.T, s Store) func(tm time.Time) core.DueItem
+	maker func(t *testing.T, s core.Store) func(tm time.Time) core.DueItem
 }{
-	{core.DueUpload, func(t *testing.T, s Store) func(time.Time) core.DueItem {
+	{core.DueUpload, func(t *testing.T, s core.Store) func(time.Time) core.DueItem {
 		// Photos of two owners and chat images, in turn.
 		i := 0
 		return func(tm time.Time) core.DueItem {
@@ -159,14 +157,14 @@ var dueMakers = []struct {
 			return uploadDue(createPhoto(t, s, "pat-2", tm))
 		}
 	}},
-	{core.DueShare, func(t *testing.T, s Store) func(time.Time) core.DueItem {
+	{core.DueShare, func(t *testing.T, s core.Store) func(time.Time) core.DueItem {
 		return func(tm time.Time) core.DueItem {
 			sh := newShare("pat-1", "dr-a", tm.Add(-time.Hour), tm)
-			sharetest.CreateShare(t, s, sh)
+			CreateShare(t, s, sh)
 			return shareDue(sh)
 		}
 	}},
-	{core.DueKey, func(t *testing.T, s Store) func(time.Time) core.DueItem {
+	{core.DueKey, func(t *testing.T, s core.Store) func(time.Time) core.DueItem {
 		// Keys of one share that is active all along, each issued a
 		// minute before it expires.
 		var sh core.Share
@@ -177,11 +175,11 @@ var dueMakers = []struct {
 			}
 			issued := tm.Add(-core.MaxKeyTTL)
 			k := newKey(sh, a.ID, issued, tm)
-			sharetest.MustIssue(t, s, k, issued)
+			MustIssue(t, s, k, issued)
 			return keyDue(k)
 		}
 	}},
-	{core.DueNotification, func(t *testing.T, s Store) func(time.Time) core.DueItem {
+	{core.DueNotification, func(t *testing.T, s core.Store) func(time.Time) core.DueItem {
 		// Notifications of AddSuspicion on one access, whose share's own
 		// notifications are published, so that only the made ones are due.
 		var a core.Access
@@ -190,12 +188,12 @@ var dueMakers = []struct {
 			if a.ID == "" {
 				_, a = longShare(t, s, "pat-n", "dr-n")
 				for _, it := range append(listInbox(t, s, "pat-n"), listInbox(t, s, "dr-n")...) {
-					storetest.Must(t, "MarkPublished "+it.ID, s.MarkPublished(ctx(t), it.RecipientID, it.ID))
+					Must(t, "MarkPublished "+it.ID, s.MarkPublished(ctx(t), it.RecipientID, it.ID))
 				}
 			}
-			n := sharetest.Note(a.PatientID, core.NoteSuspicious, a.ShareID, tm)
-			rec := sharetest.Linked(t, s, sharetest.Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, actSuspicion, a.ID, tm))
-			storetest.Must(t, "AddSuspicion "+a.ID, s.AddSuspicion(ctx(t), a.ID, score, score+1, "", &n, rec))
+			n := Note(a.PatientID, core.NoteSuspicious, a.ShareID, tm)
+			rec := Linked(t, s, Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, actSuspicion, a.ID, tm))
+			Must(t, "AddSuspicion "+a.ID, s.AddSuspicion(ctx(t), a.ID, score, score+1, "", rec, n))
 			score++
 			return noteDue(n)
 		}
@@ -205,14 +203,14 @@ var dueMakers = []struct {
 // longShare creates a share of patient for professional that is active
 // from two days before day0 to six days after, with views to spare, and an
 // access to it, and returns them.
-func longShare(t *testing.T, s Store, patient, professional string) (core.Share, core.Access) {
+func longShare(t *testing.T, s core.Store, patient, professional string) (core.Share, core.Access) {
 	t.Helper()
 	created := day0.Add(-48 * time.Hour)
 	sh := newShare(patient, professional, created, day0.Add(6*24*time.Hour))
 	sh.MaxViews = 1000
-	sharetest.CreateShare(t, s, sh)
-	a := sharetest.NewAccess(sh, "device-1", created.Add(time.Minute))
-	sharetest.MustOpen(t, s, a, created.Add(time.Minute))
+	CreateShare(t, s, sh)
+	a := NewAccess(sh, "device-1", created.Add(time.Minute))
+	MustOpen(t, s, a, created.Add(time.Minute))
 	return sh, a
 }
 
@@ -223,9 +221,9 @@ func testListDue(t *testing.T, h Harness) {
 		s := newStore(t, h)
 		photo := createPhoto(t, s, "pat-1", t0.Add(uploadWindow))
 		img := createChatImage(t, s, t0.Add(uploadWindow+time.Second))
-		sh, a, ws := activeShare(t, s, t0.Add(shareTTL))
+		sh, a, ws := activeShareUntil(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-		ws = append(ws, sharetest.MustIssue(t, s, k, tNow))
+		ws = append(ws, MustIssue(t, s, k, tNow))
 		from, until := t0.Add(-time.Hour), t0.Add(2*time.Hour)
 		for _, limit := range []int{1, 100} {
 			t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
@@ -350,13 +348,13 @@ func testListDue(t *testing.T, h Harness) {
 		for range 2 {
 			createPhoto(t, s, "pat-1", t0.Add(uploadWindow))
 			sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-			sharetest.CreateShare(t, s, sh)
+			CreateShare(t, s, sh)
 		}
 		from, until := t0.Add(-time.Hour), t0.Add(2*time.Hour)
 		cursorOf := func(kind core.DueKind) string {
 			t.Helper()
 			_, next, err := s.ListDue(ctx(t), kind, from, until, core.Page{Limit: 1})
-			storetest.Must(t, "ListDue "+string(kind), err)
+			Must(t, "ListDue "+string(kind), err)
 			if next == "" {
 				t.Fatalf("ListDue(%s) of two items with limit 1: got no cursor", kind)
 			}
@@ -364,7 +362,7 @@ func testListDue(t *testing.T, h Harness) {
 		}
 		uploadCursor, shareCursor := cursorOf(core.DueUpload), cursorOf(core.DueShare)
 		_, inboxCursor, err := s.ListInbox(ctx(t), "dr-a", core.Page{Limit: 1})
-		storetest.Must(t, "ListInbox", err)
+		Must(t, "ListInbox", err)
 		for _, tc := range []struct {
 			name   string
 			kind   core.DueKind
@@ -379,7 +377,7 @@ func testListDue(t *testing.T, h Harness) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, _, err := s.ListDue(ctx(t), tc.kind, from, until, core.Page{Cursor: tc.cursor, Limit: 1})
-				storetest.WantKind(t, "ListDue", err, core.KindInvalid)
+				WantKind(t, "ListDue", err, core.KindInvalid)
 			})
 		}
 		// The cursors themselves work.
@@ -391,6 +389,6 @@ func testListDue(t *testing.T, h Harness) {
 	t.Run("UnknownKind", func(t *testing.T) {
 		s := newStore(t, h)
 		_, _, err := s.ListDue(ctx(t), core.DueKind("photo"), t0, t0.Add(time.Hour), core.Page{Limit: 10})
-		storetest.WantKind(t, "ListDue of an unknown kind", err, core.KindInvalid)
+		WantKind(t, "ListDue of an unknown kind", err, core.KindInvalid)
 	})
 }

@@ -1,4 +1,4 @@
-package sharetest
+package storetest
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 // suspicionRecord returns an unlinked record of patient's chain for a
@@ -30,22 +29,22 @@ func suspicionNote(a core.Access, at time.Time) *core.Notification {
 
 // tryAddSuspicion moves a's score prev → next with n and a record of a's
 // patient's chain linked to its current head, without a flag.
-func tryAddSuspicion(t *testing.T, s Store, a core.Access, prev, next int, n *core.Notification, at time.Time) (core.AuditRecord, error) {
+func tryAddSuspicion(t *testing.T, s core.Store, a core.Access, prev, next int, n *core.Notification, at time.Time) (core.AuditRecord, error) {
 	t.Helper()
 	return tryAddFlagged(t, s, a, prev, next, "", n, at)
 }
 
 // tryAddFlagged is tryAddSuspicion with flag.
-func tryAddFlagged(t *testing.T, s Store, a core.Access, prev, next int, flag string, n *core.Notification, at time.Time) (core.AuditRecord, error) {
+func tryAddFlagged(t *testing.T, s core.Store, a core.Access, prev, next int, flag string, n *core.Notification, at time.Time) (core.AuditRecord, error) {
 	t.Helper()
 	rec := Linked(t, s, suspicionRecord(a.PatientID, a, at))
-	return rec, s.AddSuspicion(ctx(t), a.ID, prev, next, flag, n, rec)
+	return rec, s.AddSuspicion(ctx(t), a.ID, prev, next, flag, rec, optionalNotes(n)...)
 }
 
-func mustAddFlagged(t *testing.T, s Store, a core.Access, prev, next int, flag string, n *core.Notification, at time.Time) core.AuditRecord {
+func mustAddFlagged(t *testing.T, s core.Store, a core.Access, prev, next int, flag string, n *core.Notification, at time.Time) core.AuditRecord {
 	t.Helper()
 	rec, err := tryAddFlagged(t, s, a, prev, next, flag, n, at)
-	storetest.Must(t, fmt.Sprintf("AddSuspicion %s %d→%d flag %q", a.ID, prev, next, flag), err)
+	Must(t, fmt.Sprintf("AddSuspicion %s %d→%d flag %q", a.ID, prev, next, flag), err)
 	return rec
 }
 
@@ -61,21 +60,21 @@ func wantAlreadyFlagged(t *testing.T, op string, err error) {
 	}
 }
 
-func mustAddSuspicion(t *testing.T, s Store, a core.Access, prev, next int, n *core.Notification, at time.Time) core.AuditRecord {
+func mustAddSuspicion(t *testing.T, s core.Store, a core.Access, prev, next int, n *core.Notification, at time.Time) core.AuditRecord {
 	t.Helper()
 	rec, err := tryAddSuspicion(t, s, a, prev, next, n, at)
-	storetest.Must(t, fmt.Sprintf("AddSuspicion %s %d→%d", a.ID, prev, next), err)
+	Must(t, fmt.Sprintf("AddSuspicion %s %d→%d", a.ID, prev, next), err)
 	return rec
 }
 
 // wantScore fails t unless the stored access is want with score score: the
 // score moves and nothing else of the access does.
-func wantScore(t *testing.T, s Store, want core.Access, score int) {
+func wantScore(t *testing.T, s core.Store, want core.Access, score int) {
 	t.Helper()
 	got, err := s.GetAccess(ctx(t), want.ID)
-	storetest.Must(t, "GetAccess "+want.ID, err)
+	Must(t, "GetAccess "+want.ID, err)
 	want.Score = score
-	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+	if diff := cmp.Diff(want, got, shareCmpOpts); diff != "" {
 		t.Errorf("GetAccess(%s) mismatch (-want +got):\n%s", want.ID, diff)
 	}
 }
@@ -98,7 +97,7 @@ func wantScoreMoved(t *testing.T, op string, err error, accessID string, current
 // score, with its record and its optional notification.
 func testAddSuspicion(t *testing.T, h Harness) {
 	t.Run("Moves", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		wantScore(t, s, a, 0) // a new access starts at 0
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
@@ -114,14 +113,14 @@ func testAddSuspicion(t *testing.T, h Harness) {
 		// the score; the share did not move.
 		pat, drA := before.Chains["pat-1"], before.ByActor["dr-a"]
 		want := before
-		want.Heads = map[string]core.ChainHead{"pat-1": storetest.HeadOf(r2), "dr-a": {}}
+		want.Heads = map[string]core.ChainHead{"pat-1": HeadOf(r2), "dr-a": {}}
 		want.Chains = map[string][]core.AuditRecord{"pat-1": append(slices.Clip(pat), r1, r2), "dr-a": nil}
 		want.ByActor = map[string][]core.AuditRecord{"pat-1": before.ByActor["pat-1"], "dr-a": append([]core.AuditRecord{r2, r1}, drA...)} // newest first
 		want.Inboxes = map[string][]core.InboxItem{"pat-1": append([]core.InboxItem{Unread(*n1)}, before.Inboxes["pat-1"]...), "dr-a": before.Inboxes["dr-a"]}
 		moved := *before.Accesses[a.ID]
 		moved.Score = 100
 		want.Accesses = map[string]*core.Access{a.ID: &moved}
-		if diff := cmp.Diff(want, observe(t, s, w), cmpOpts); diff != "" {
+		if diff := cmp.Diff(want, observe(t, s, w), shareCmpOpts); diff != "" {
 			t.Errorf("store after AddSuspicion 0→40→100 mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -129,7 +128,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 	t.Run("NewAccessStartsAtZero", func(t *testing.T) {
 		// OpenAccess stores a new access at score 0, whatever Score it is
 		// given.
-		s := h.New(t)
+		s := newStore(t, h)
 		sh := NewShare("pat-1", "dr-a", t0)
 		CreateShare(t, s, sh)
 		a := NewAccess(sh, "device-1", tNow)
@@ -143,7 +142,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 	t.Run("ScoreMoved", func(t *testing.T) {
 		for _, prev := range []int{0, 39, 41, 100} {
 			t.Run(fmt.Sprintf("prev %d", prev), func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				sh, a := activeShare(t, s, nil)
 				mustAddSuspicion(t, s, a, 0, 40, nil, tNow)
 				w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
@@ -157,14 +156,14 @@ func testAddSuspicion(t *testing.T, h Harness) {
 	})
 
 	t.Run("UnknownAccess", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		unknown := a
 		unknown.ID = core.NewID("ac")
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID, unknown.ID}}
 		before := observe(t, s, w)
 		_, err := tryAddSuspicion(t, s, unknown, 0, 40, suspicionNote(unknown, tNow), tNow)
-		storetest.WantKind(t, "AddSuspicion of an unknown access", err, core.KindNotFound)
+		WantKind(t, "AddSuspicion of an unknown access", err, core.KindNotFound)
 		var moved *core.ScoreMovedError
 		if errors.As(err, &moved) {
 			t.Errorf("AddSuspicion of an unknown access: got %v, want no *core.ScoreMovedError", err)
@@ -175,11 +174,11 @@ func testAddSuspicion(t *testing.T, h Harness) {
 	t.Run("Notification", func(t *testing.T) {
 		for _, withNote := range []bool{false, true} {
 			t.Run(fmt.Sprintf("with notification %v", withNote), func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				_, a := activeShare(t, s, nil)
 				before := map[string][]core.InboxItem{}
 				for _, p := range []string{"pat-1", "dr-a"} {
-					before[p] = storetest.Flatten(ListInbox(t, s, p, 100))
+					before[p] = Flatten(ListInbox(t, s, p, 100))
 				}
 				var n *core.Notification
 				if withNote {
@@ -190,14 +189,14 @@ func testAddSuspicion(t *testing.T, h Harness) {
 				if withNote {
 					want = append([]core.InboxItem{Unread(*n)}, want...)
 				}
-				if diff := cmp.Diff(want, storetest.Flatten(ListInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+				if diff := cmp.Diff(want, Flatten(ListInbox(t, s, "pat-1", 100)), shareCmpOpts); diff != "" {
 					t.Errorf("ListInbox(pat-1) after AddSuspicion mismatch (-want +got):\n%s", diff)
 				}
-				if diff := cmp.Diff(before["dr-a"], storetest.Flatten(ListInbox(t, s, "dr-a", 100)), cmpOpts); diff != "" {
+				if diff := cmp.Diff(before["dr-a"], Flatten(ListInbox(t, s, "dr-a", 100)), shareCmpOpts); diff != "" {
 					t.Errorf("ListInbox(dr-a) after AddSuspicion mismatch (-want +got):\n%s", diff)
 				}
 				chain := ListChain(t, s, "pat-1")
-				if len(chain) == 0 || !cmp.Equal(rec, chain[len(chain)-1], cmpOpts) {
+				if len(chain) == 0 || !cmp.Equal(rec, chain[len(chain)-1], shareCmpOpts) {
 					t.Errorf("ListAudit(pat-1): the suspicion record is not the last record")
 				}
 				wantScore(t, s, a, 40)
@@ -208,11 +207,11 @@ func testAddSuspicion(t *testing.T, h Harness) {
 	t.Run("WrongHead", func(t *testing.T) {
 		for _, withNote := range []bool{false, true} {
 			t.Run(fmt.Sprintf("with notification %v", withNote), func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				sh, a := activeShare(t, s, nil)
 				mustAddSuspicion(t, s, a, 0, 40, nil, tNow)
 				old, err := s.AuditHead(ctx(t), "pat-1")
-				storetest.Must(t, "AuditHead", err)
+				Must(t, "AuditHead", err)
 				current := moveHead(t, s, "pat-1", 2)
 				w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
 				before := observe(t, s, w)
@@ -221,24 +220,24 @@ func testAddSuspicion(t *testing.T, h Harness) {
 					n = suspicionNote(a, tNow.Add(time.Second))
 				}
 				rec := suspicionRecord("pat-1", a, tNow.Add(time.Second))
-				err = s.AddSuspicion(ctx(t), a.ID, 40, 60, "", n, core.Link(rec, old))
+				err = s.AddSuspicion(ctx(t), a.ID, 40, 60, "", core.Link(rec, old), optionalNotes(n)...)
 				var hm *core.HeadMismatchError
 				if !errors.As(err, &hm) {
 					t.Fatalf("AddSuspicion with a stale head: got %v, want *core.HeadMismatchError", err)
 				}
-				if diff := cmp.Diff(&core.HeadMismatchError{PatientID: "pat-1", Current: current}, hm, cmpOpts); diff != "" {
+				if diff := cmp.Diff(&core.HeadMismatchError{PatientID: "pat-1", Current: current}, hm, shareCmpOpts); diff != "" {
 					t.Errorf("HeadMismatchError mismatch (-want +got):\n%s", diff)
 				}
 				wantUnchanged(t, s, w, before, "AddSuspicion with a wrong head")
 				// Relinked, the same call goes through.
-				storetest.Must(t, "AddSuspicion relinked", s.AddSuspicion(ctx(t), a.ID, 40, 60, "", n, core.Link(rec, hm.Current)))
+				Must(t, "AddSuspicion relinked", s.AddSuspicion(ctx(t), a.ID, 40, 60, "", core.Link(rec, hm.Current), optionalNotes(n)...))
 				wantScore(t, s, a, 60)
 			})
 		}
 	})
 
 	t.Run("Flag/counts once", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		mustAddFlagged(t, s, a, 0, 30, "ip:10.0.0.2", suspicionNote(a, tNow), tNow)
 		wantScore(t, s, a, 30)
@@ -256,7 +255,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 	})
 
 	t.Run("Flag/different flags both count", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		_, a := activeShare(t, s, nil)
 		mustAddFlagged(t, s, a, 0, 30, "ip:10.0.0.2", nil, tNow)
 		mustAddFlagged(t, s, a, 30, 60, "ip:10.0.0.3", nil, tNow.Add(time.Second))
@@ -269,7 +268,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 	})
 
 	t.Run("Flag/empty flag never blocks", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		_, a := activeShare(t, s, nil)
 		mustAddFlagged(t, s, a, 0, 30, "ip:10.0.0.2", nil, tNow)
 		mustAddFlagged(t, s, a, 30, 45, "", nil, tNow.Add(time.Second))
@@ -279,7 +278,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 
 	t.Run("Flag/not recorded when the score moved", func(t *testing.T) {
 		// A write refused for its score records no flag: the retry counts.
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		mustAddSuspicion(t, s, a, 0, 40, nil, tNow)
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
@@ -292,12 +291,12 @@ func testAddSuspicion(t *testing.T, h Harness) {
 	})
 
 	t.Run("Flag/unknown access", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		_, a := activeShare(t, s, nil)
 		unknown := a
 		unknown.ID = core.NewID("ac")
 		_, err := tryAddFlagged(t, s, unknown, 0, 30, "ip:10.0.0.2", nil, tNow)
-		storetest.WantKind(t, "AddSuspicion with a flag of an unknown access", err, core.KindNotFound)
+		WantKind(t, "AddSuspicion with a flag of an unknown access", err, core.KindNotFound)
 		if errors.Is(err, core.ErrAlreadyFlagged) {
 			t.Errorf("AddSuspicion with a flag of an unknown access: got %v, want not core.ErrAlreadyFlagged", err)
 		}
@@ -324,7 +323,7 @@ func testAddSuspicion(t *testing.T, h Harness) {
 // relinked to the head that error carries. Every failure means another
 // write won. It returns the record as written, or core.ErrAlreadyFlagged
 // (wrapped) when flag was counted before.
-func addSuspicionRetrying(ctx context.Context, s Store, a core.Access, delta int, flag string, n *core.Notification, rec core.AuditRecord, maxAttempts int) (core.AuditRecord, error) {
+func addSuspicionRetrying(ctx context.Context, s core.Store, a core.Access, delta int, flag string, n *core.Notification, rec core.AuditRecord, maxAttempts int) (core.AuditRecord, error) {
 	cur, err := s.GetAccess(ctx, a.ID)
 	if err != nil {
 		return core.AuditRecord{}, fmt.Errorf("get access %s: %w", a.ID, err)
@@ -336,7 +335,7 @@ func addSuspicionRetrying(ctx context.Context, s Store, a core.Access, delta int
 	}
 	for range maxAttempts {
 		l := core.Link(rec, head)
-		err := s.AddSuspicion(ctx, a.ID, prev, prev+delta, flag, n, l)
+		err := s.AddSuspicion(ctx, a.ID, prev, prev+delta, flag, l, optionalNotes(n)...)
 		var moved *core.ScoreMovedError
 		var hm *core.HeadMismatchError
 		switch {
@@ -367,10 +366,10 @@ func addSuspicionRetrying(ctx context.Context, s Store, a core.Access, delta int
 // separate chains only the score condition keeps the count.
 func testAddSuspicionConcurrently(t *testing.T, h Harness, chain func(writer int) string) {
 	const n, delta = 50, 2
-	s := h.New(t)
+	s := newStore(t, h)
 	_, a := activeShare(t, s, nil)
 	ids := map[string][]string{"pat-1": requestIDs(ListChain(t, s, "pat-1"))}
-	wantNotes := storetest.Flatten(ListInbox(t, s, "pat-1", 100))
+	wantNotes := Flatten(ListInbox(t, s, "pat-1", 100))
 	notes := make([]*core.Notification, n)
 	for i := range n {
 		if i%2 == 0 {
@@ -379,7 +378,7 @@ func testAddSuspicionConcurrently(t *testing.T, h Harness, chain func(writer int
 		}
 	}
 	recs := make([]core.AuditRecord, n)
-	errs := storetest.RunAll(n, func(i int) error {
+	errs := RunAll(n, func(i int) error {
 		rec := suspicionRecord(chain(i), a, tNow.Add(time.Duration(i)*time.Millisecond))
 		var err error
 		recs[i], err = addSuspicionRetrying(ctx(t), s, a, delta, "", notes[i], rec, 4*n)
@@ -401,7 +400,7 @@ func testAddSuspicionConcurrently(t *testing.T, h Harness, chain func(writer int
 	if records != n+2 {
 		t.Errorf("the chains hold %d records, want the create's, the open's and exactly %d of AddSuspicion", records, n)
 	}
-	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
+	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -413,16 +412,16 @@ func testAddSuspicionConcurrently(t *testing.T, h Harness, chain func(writer int
 // are exactly the winner's.
 func testAddFlagConcurrently(t *testing.T, h Harness, chain func(writer int) string) {
 	const n, delta, flag = 20, 30, "ip:10.0.0.2"
-	s := h.New(t)
+	s := newStore(t, h)
 	_, a := activeShare(t, s, nil)
 	ids := map[string][]string{"pat-1": requestIDs(ListChain(t, s, "pat-1"))}
-	wantNotes := storetest.Flatten(ListInbox(t, s, "pat-1", 100))
+	wantNotes := Flatten(ListInbox(t, s, "pat-1", 100))
 	notes := make([]*core.Notification, n)
 	for i := range n {
 		notes[i] = suspicionNote(a, tNow.Add(time.Duration(i)*time.Millisecond))
 	}
 	recs := make([]core.AuditRecord, n)
-	errs := storetest.RunAll(n, func(i int) error {
+	errs := RunAll(n, func(i int) error {
 		rec := suspicionRecord(chain(i), a, tNow.Add(time.Duration(i)*time.Millisecond))
 		var err error
 		recs[i], err = addSuspicionRetrying(ctx(t), s, a, delta, flag, notes[i], rec, 4*n)
@@ -450,7 +449,15 @@ func testAddFlagConcurrently(t *testing.T, h Harness, chain func(writer int) str
 	if records != 3 {
 		t.Errorf("the chains hold %d records, want the create's, the open's and exactly 1 of AddSuspicion", records)
 	}
-	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(storetest.Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
+	if diff := cmp.Diff(noteIDs(wantNotes), noteIDs(Flatten(ListInbox(t, s, "pat-1", 100)))); diff != "" {
 		t.Errorf("ListInbox(pat-1) ids mismatch (-want +got):\n%s", diff)
 	}
+}
+
+// optionalNotes is the notifications of a write that has n, or none when n is nil.
+func optionalNotes(n *core.Notification) []core.Notification {
+	if n == nil {
+		return nil
+	}
+	return []core.Notification{*n}
 }

@@ -60,7 +60,7 @@ func imageIDs(imgs []core.ChatImage) []string {
 
 func testListChatImages(t *testing.T, h Harness) {
 	t.Run("ReadyNewestFirst", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		// Nine images: READY and PENDING interleaved, three PENDING newest
@@ -101,7 +101,7 @@ func testListChatImages(t *testing.T, h Harness) {
 	})
 
 	t.Run("PendingNotListed", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		all := chatImagesAt(t, s, a, 2, func(i int) bool { return i == 0 })
@@ -118,7 +118,7 @@ func testListChatImages(t *testing.T, h Harness) {
 	})
 
 	t.Run("NoImages", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		putAppointment(t, s, newAppointment("appt-1"))
 		for _, appt := range []string{"appt-1", "appt-unknown"} {
 			imgs, next, err := s.ListChatImages(ctx(t), "clinic-1", appt, "pat-1", core.Page{Limit: 10})
@@ -130,7 +130,7 @@ func testListChatImages(t *testing.T, h Harness) {
 	})
 
 	t.Run("MalformedCursor", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		a := newAppointment("appt-1")
 		putAppointment(t, s, a)
 		chatImagesAt(t, s, a, 3, func(int) bool { return true })
@@ -178,7 +178,7 @@ func testListChatImages(t *testing.T, h Harness) {
 	// Appointment ids are scoped to their clinic: two clinics' appointments
 	// with the same id, and the same participants, are two lists.
 	t.Run("ClinicsDoNotShareAList", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		want := map[string][]string{}
 		for _, clinic := range []string{"clinic-1", "clinic-10", "clinic-2"} {
 			a := newAppointment("appt-1")

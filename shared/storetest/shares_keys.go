@@ -1,4 +1,4 @@
-package sharetest
+package storetest
 
 import (
 	"fmt"
@@ -8,7 +8,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 func keyTimes(k core.EphemeralKey) map[string]time.Time {
@@ -17,7 +16,7 @@ func keyTimes(k core.EphemeralKey) map[string]time.Time {
 
 func testIssueKey(t *testing.T, h Harness) {
 	t.Run("ConsumesOneView", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		want := GetShare(t, s, sh.ID)
 		for i := range 2 {
@@ -27,28 +26,28 @@ func testIssueKey(t *testing.T, h Harness) {
 			k := NewKey(sh, a.ID, now)
 			k.CreatedAt, k.ExpiresAt, k.ShareExpiresAt = k.CreatedAt.In(elsewhere), k.ExpiresAt.In(elsewhere), k.ShareExpiresAt.In(elsewhere)
 			beforeChain := ListChain(t, s, "pat-1")
-			beforeInbox := storetest.Flatten(ListInbox(t, s, "pat-1", 100))
+			beforeInbox := Flatten(ListInbox(t, s, "pat-1", 100))
 			w := MustIssue(t, s, k, now.In(elsewhere))
 
 			want.ViewsUsed = i + 1
 			WantShare(t, s, want)
 			got, err := s.GetKey(ctx(t), k.ID)
-			storetest.Must(t, "GetKey", err)
-			if diff := cmp.Diff(k, got, cmpOpts); diff != "" {
+			Must(t, "GetKey", err)
+			if diff := cmp.Diff(k, got, shareCmpOpts); diff != "" {
 				t.Errorf("GetKey mismatch (-want +got):\n%s", diff)
 			}
-			storetest.WantUTC(t, "EphemeralKey", keyTimes(got))
-			if diff := cmp.Diff(append(beforeChain, w.Rec), ListChain(t, s, "pat-1"), cmpOpts); diff != "" {
+			WantUTC(t, "EphemeralKey", keyTimes(got))
+			if diff := cmp.Diff(append(beforeChain, w.Rec), ListChain(t, s, "pat-1"), shareCmpOpts); diff != "" {
 				t.Errorf("ListAudit(pat-1) after IssueKey %d mismatch (-want +got):\n%s", i, diff)
 			}
-			if diff := cmp.Diff(append([]core.InboxItem{Unread(w.Notes[0])}, beforeInbox...), storetest.Flatten(ListInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+			if diff := cmp.Diff(append([]core.InboxItem{Unread(w.Notes[0])}, beforeInbox...), Flatten(ListInbox(t, s, "pat-1", 100)), shareCmpOpts); diff != "" {
 				t.Errorf("ListInbox(pat-1) after IssueKey %d mismatch (-want +got):\n%s", i, diff)
 			}
 		}
 	})
 
 	t.Run("ViewsExhausted", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, func(sh *core.Share) { sh.MaxViews = 2 })
 		MustIssue(t, s, NewKey(sh, a.ID, tNow), tNow)
 		MustIssue(t, s, NewKey(sh, a.ID, tNow), tNow)
@@ -56,7 +55,7 @@ func testIssueKey(t *testing.T, h Harness) {
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 		before := observe(t, s, w)
 		_, err := TryIssue(t, s, k, tNow)
-		storetest.WantCode(t, "IssueKey with no views left", err, core.KindGone, core.CodeViewsExhausted)
+		WantCode(t, "IssueKey with no views left", err, core.KindGone, core.CodeViewsExhausted)
 		wantUnchanged(t, s, w, before, "IssueKey with no views left")
 		if got := GetShare(t, s, sh.ID).ViewsUsed; got != 2 {
 			t.Errorf("ViewsUsed: got %d, want 2", got)
@@ -88,7 +87,7 @@ func testIssueKey(t *testing.T, h Harness) {
 			{"unknown share", false, false, tNow, "dr-a", true, core.KindNotFound, core.CodeNotFound},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				sh, a := activeShare(t, s, func(sh *core.Share) { sh.MaxViews = 1 })
 				if tc.exhaust {
 					MustIssue(t, s, NewKey(sh, a.ID, tNow), tNow)
@@ -104,7 +103,10 @@ func testIssueKey(t *testing.T, h Harness) {
 				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 				before := observe(t, s, w)
 				_, err := TryIssue(t, s, k, tc.now)
-				storetest.WantCode(t, "IssueKey", err, tc.kind, tc.code)
+				WantCode(t, "IssueKey", err, tc.kind, tc.code)
+				if !tc.unknown {
+					wantRule(t, "IssueKey", err, before.Shares[sh.ID].RefuseView(tc.professional, tc.now))
+				}
 				wantUnchanged(t, s, w, before, "IssueKey")
 			})
 		}
@@ -114,12 +116,12 @@ func testIssueKey(t *testing.T, h Harness) {
 		// A deleted photo's key is never released again: IssueKey of it is
 		// KindNotFound and writes nothing (no view, key, notification or
 		// record), while the share's other photo stays viewable.
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		deleted, kept := sh.Photos[0], sh.Photos[1]
 		MustIssue(t, s, photoKey(sh, deleted, a.ID, tNow), tNow) // viewable before
 		_, err := s.DeletePhoto(ctx(t), sh.PatientID, deleted.PhotoID)
-		storetest.Must(t, "DeletePhoto "+deleted.PhotoID, err)
+		Must(t, "DeletePhoto "+deleted.PhotoID, err)
 
 		now := tNow.Add(time.Second)
 		k := photoKey(sh, deleted, a.ID, now)
@@ -129,7 +131,7 @@ func testIssueKey(t *testing.T, h Harness) {
 			t.Fatalf("setup: share %s is %+v, want it stored with 1 view", sh.ID, got)
 		}
 		_, err = TryIssue(t, s, k, now)
-		storetest.WantCode(t, "IssueKey of a deleted photo", err, core.KindNotFound, core.CodeNotFound)
+		WantCode(t, "IssueKey of a deleted photo", err, core.KindNotFound, core.CodeNotFound)
 		wantUnchanged(t, s, w, before, "IssueKey of a deleted photo")
 		if _, err := s.GetPhoto(ctx(t), sh.PatientID, deleted.PhotoID); core.KindOf(err) != core.KindNotFound {
 			t.Errorf("GetPhoto of the deleted photo after IssueKey: got %v, want kind not found", err)
@@ -143,21 +145,21 @@ func testIssueKey(t *testing.T, h Harness) {
 		want := *before.Shares[sh.ID]
 		want.ViewsUsed = 2
 		WantShare(t, s, want)
-		if diff := cmp.Diff(append(before.Chains["pat-1"], ow.Rec), ListChain(t, s, "pat-1"), cmpOpts); diff != "" {
+		if diff := cmp.Diff(append(before.Chains["pat-1"], ow.Rec), ListChain(t, s, "pat-1"), shareCmpOpts); diff != "" {
 			t.Errorf("ListAudit(pat-1) after IssueKey of the kept photo mismatch (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(append([]core.InboxItem{Unread(ow.Notes[0])}, before.Inboxes["pat-1"]...), storetest.Flatten(ListInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff(append([]core.InboxItem{Unread(ow.Notes[0])}, before.Inboxes["pat-1"]...), Flatten(ListInbox(t, s, "pat-1", 100)), shareCmpOpts); diff != "" {
 			t.Errorf("ListInbox(pat-1) after IssueKey of the kept photo mismatch (-want +got):\n%s", diff)
 		}
 	})
 
 	t.Run("ExpiryAtReadTime", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		last := sh.ExpiresAt.Add(-time.Nanosecond)
 		MustIssue(t, s, NewKey(sh, a.ID, last), last)
 		_, err := TryIssue(t, s, NewKey(sh, a.ID, sh.ExpiresAt), sh.ExpiresAt)
-		storetest.WantCode(t, "IssueKey at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
+		WantCode(t, "IssueKey at the share's expiry", err, core.KindGone, core.CodeSessionExpired)
 		if got := GetShare(t, s, sh.ID); got.Status != core.ShareActive || got.ViewsUsed != 1 {
 			t.Errorf("stored share: got status %q with %d views, want %q with 1", got.Status, got.ViewsUsed, core.ShareActive)
 		}
@@ -166,30 +168,30 @@ func testIssueKey(t *testing.T, h Harness) {
 
 func testClaimKey(t *testing.T, h Harness) {
 	t.Run("ClaimOnce", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		k := issuedKey(t, s, sh, a, tNow)
 		shareBefore := GetShare(t, s, sh.ID)
-		inboxBefore := storetest.Flatten(ListInbox(t, s, "pat-1", 100))
+		inboxBefore := Flatten(ListInbox(t, s, "pat-1", 100))
 		chainBefore := ListChain(t, s, "pat-1")
 		at := tNow.Add(time.Second)
 		got, w, err := TryClaim(t, s, k, "dr-a", at.In(elsewhere))
-		storetest.Must(t, "ClaimKey", err)
+		Must(t, "ClaimKey", err)
 		want := k
 		want.Status, want.UsedAt = core.KeyUsed, at
-		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		if diff := cmp.Diff(want, got, shareCmpOpts); diff != "" {
 			t.Errorf("ClaimKey returned (-want +got):\n%s", diff)
 		}
 		wantKey(t, s, want)
 		stored, err := s.GetKey(ctx(t), k.ID)
-		storetest.Must(t, "GetKey", err)
-		storetest.WantUTC(t, "EphemeralKey", keyTimes(stored))
+		Must(t, "GetKey", err)
+		WantUTC(t, "EphemeralKey", keyTimes(stored))
 		// The claim writes its record, and neither a view nor a notification.
-		if diff := cmp.Diff(append(chainBefore, w.Rec), ListChain(t, s, "pat-1"), cmpOpts); diff != "" {
+		if diff := cmp.Diff(append(chainBefore, w.Rec), ListChain(t, s, "pat-1"), shareCmpOpts); diff != "" {
 			t.Errorf("ListAudit(pat-1) after ClaimKey mismatch (-want +got):\n%s", diff)
 		}
 		WantShare(t, s, shareBefore)
-		if diff := cmp.Diff(inboxBefore, storetest.Flatten(ListInbox(t, s, "pat-1", 100)), cmpOpts); diff != "" {
+		if diff := cmp.Diff(inboxBefore, Flatten(ListInbox(t, s, "pat-1", 100)), shareCmpOpts); diff != "" {
 			t.Errorf("ListInbox(pat-1) after ClaimKey mismatch (-want +got):\n%s", diff)
 		}
 
@@ -197,12 +199,12 @@ func testClaimKey(t *testing.T, h Harness) {
 		ww := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 		before := observe(t, s, ww)
 		_, _, err = TryClaim(t, s, k, "dr-a", at.Add(time.Second))
-		storetest.WantCode(t, "ClaimKey again", err, core.KindGone, core.CodeKeyUsed)
+		WantCode(t, "ClaimKey again", err, core.KindGone, core.CodeKeyUsed)
 		wantUnchanged(t, s, ww, before, "ClaimKey again")
 	})
 
 	t.Run("KeyExpiry", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		k := issuedKey(t, s, sh, a, tNow)
 		last := k.ExpiresAt.Add(-time.Nanosecond)
@@ -214,7 +216,7 @@ func testClaimKey(t *testing.T, h Harness) {
 			before := observe(t, s, w)
 			_, _, err := TryClaim(t, s, k, "dr-a", now)
 			op := fmt.Sprintf("ClaimKey %v after the key's expiry", now.Sub(k.ExpiresAt))
-			storetest.WantCode(t, op, err, core.KindGone, core.CodeKeyExpired)
+			WantCode(t, op, err, core.KindGone, core.CodeKeyExpired)
 			wantUnchanged(t, s, w, before, op)
 		}
 	})
@@ -239,9 +241,13 @@ func testClaimKey(t *testing.T, h Harness) {
 			{"another professional, expired key", false, false, time.Hour, "dr-b", core.KindNotFound, core.CodeNotFound},
 			{"another professional, share revoked", true, false, time.Second, "dr-b", core.KindNotFound, core.CodeNotFound},
 			{"the patient", false, false, time.Second, "pat-1", core.KindNotFound, core.CodeNotFound},
+			// The key's own refusal comes before its share's
+			// (core.EphemeralKey.RefuseClaim, then core.Share.RefuseUse).
+			{"key expired, share revoked", true, false, core.MaxKeyTTL, "dr-a", core.KindGone, core.CodeKeyExpired},
+			{"key used, share revoked", true, true, time.Second, "dr-a", core.KindGone, core.CodeKeyUsed},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := h.New(t)
+				s := newStore(t, h)
 				sh, a := activeShare(t, s, nil)
 				// Issued 10 s before the share expires: the key outlives the
 				// share by 50 s, so that share expiry and key expiry differ.
@@ -249,7 +255,7 @@ func testClaimKey(t *testing.T, h Harness) {
 				k := issuedKey(t, s, sh, a, issued)
 				if tc.claimed {
 					_, _, err := TryClaim(t, s, k, "dr-a", issued)
-					storetest.Must(t, "ClaimKey", err)
+					Must(t, "ClaimKey", err)
 				}
 				if tc.revoke {
 					mustRevoke(t, s, sh, issued.Add(time.Hour))
@@ -257,20 +263,25 @@ func testClaimKey(t *testing.T, h Harness) {
 				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 				before := observe(t, s, w)
 				_, _, err := TryClaim(t, s, k, tc.professional, issued.Add(tc.now))
-				storetest.WantCode(t, "ClaimKey", err, tc.kind, tc.code)
+				WantCode(t, "ClaimKey", err, tc.kind, tc.code)
+				rule := before.Keys[k.ID].RefuseClaim(tc.professional, k.ShareID, issued.Add(tc.now))
+				if rule == nil {
+					rule = before.Shares[sh.ID].RefuseUse(tc.professional, issued.Add(tc.now))
+				}
+				wantRule(t, "ClaimKey", err, rule)
 				wantUnchanged(t, s, w, before, "ClaimKey")
 			})
 		}
 	})
 
 	t.Run("UnknownKey", func(t *testing.T) {
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		k := NewKey(sh, a.ID, tNow)
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID}, keys: []string{k.ID}}
 		before := observe(t, s, w)
 		_, _, err := TryClaim(t, s, k, "dr-a", tNow)
-		storetest.WantKind(t, "ClaimKey of a key never issued", err, core.KindNotFound)
+		WantKind(t, "ClaimKey of a key never issued", err, core.KindNotFound)
 		wantUnchanged(t, s, w, before, "ClaimKey of a key never issued")
 	})
 
@@ -278,7 +289,7 @@ func testClaimKey(t *testing.T, h Harness) {
 		// The key's own share is revoked; a key that names another, active,
 		// share of the same grantee is not the stored key, and must not get
 		// past the revoke.
-		s := h.New(t)
+		s := newStore(t, h)
 		sh, a := activeShare(t, s, nil)
 		k := issuedKey(t, s, sh, a, tNow)
 		other := NewShare("pat-1", "dr-a", t0.Add(time.Second))
@@ -289,7 +300,7 @@ func testClaimKey(t *testing.T, h Harness) {
 		w := world{parties: []string{"pat-1", "dr-a"}, shares: []string{sh.ID, other.ID}, keys: []string{k.ID}}
 		before := observe(t, s, w)
 		_, _, err := TryClaim(t, s, forged, "dr-a", tNow.Add(time.Second))
-		storetest.WantKind(t, "ClaimKey naming another share", err, core.KindNotFound)
+		WantKind(t, "ClaimKey naming another share", err, core.KindNotFound)
 		wantUnchanged(t, s, w, before, "ClaimKey naming another share")
 	})
 }

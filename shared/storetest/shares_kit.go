@@ -1,163 +1,16 @@
-// Package sharetest is the contract suite of the core.ShareStore port. Every
-// implementation (the embedded bbolt store in every `go test`, the DynamoDB
-// store against the emulator) runs it from its own tests:
-//
-//	func TestShareContract(t *testing.T) {
-//		sharetest.Run(t, sharetest.Harness{New: newStore})
-//	}
-//
-// A ShareStore writes into the audit chains of core.AuditStore (a state change
-// never lands without its record), so the suite runs against a Store that is
-// both, and checks the chains through the AuditStore methods.
-//
-// Besides the contracts written on the port in shared/core/sharing.go, the
-// suite fixes what the port leaves to the adapters, and every adapter must do
-// the same:
-//
-//   - Everything storetest fixes for core.Store holds here too: times
-//     round-trip at nanosecond precision and come back in UTC; nil and empty
-//     slices and maps are the same value; a list ends with the cursor "" (one
-//     extra empty page is allowed after an exactly full one); a garbage
-//     cursor, or a cursor of another kind of list (shares vs inbox), is
-//     KindInvalid; Page.Limit > 0 is honoured exactly.
-//   - Share.Devices is a set: its order is not part of the contract.
-//   - A failed method writes nothing at all: not the state change, not the
-//     record, head or by-actor index entry, not the notification, not the
-//     idempotency claim. The record a method writes is indexed by actor as
-//     AppendAudit's are.
-//   - Expiry is checked at read time (ARCHITECTURE §2.2) with the `now` the method
-//     is given: a share or key is expired at and after its ExpiresAt. A
-//     share's idempotency claim lasts core.IdempotencyTTL from the share's
-//     CreatedAt (CreateShare has no other clock); a claim that is present but
-//     expired at the new share's CreatedAt counts as absent and is replaced.
-//   - A caller who is not the grantee (OpenAccess, IssueKey, ClaimKey) or the
-//     patient (RevokeShare) gets KindNotFound whatever state the share or key
-//     is in: never a hint that it exists (ARCHITECTURE §2.1).
-//   - Among the reasons a share is gone, session_revoked wins over
-//     session_expired (core.Share.StatusAt), and both win over
-//     views_exhausted.
-//   - A method's record may belong to any patient's chain: the store checks
-//     it against that chain's head and nothing else. The concurrency tests
-//     run twice, once with every record in the share patient's chain (as the
-//     service writes them) and once with a chain per writer, because in one
-//     chain the head condition alone serializes the writers and would hide a
-//     views or claim condition that is not part of the write (ARCHITECTURE §2.3,
-//     §2.4, §2.5).
-//   - ClaimKey checks the key it is given against the stored key: a key whose
-//     share id is not the stored key's share id is KindNotFound, so that the
-//     share condition is always checked on the key's own share.
-//   - RevokeShare reports revoked=true exactly when it wrote the revocation:
-//     of a share that is already revoked it reports false, writes nothing and
-//     leaves the stored share as the first revocation left it, whatever
-//     reason and time it is given; of many concurrent revokes exactly one
-//     reports true. RevokedBy is the record's actor (the suite's revoking
-//     records have the patient as their actor, but for one that checks it
-//     with another actor).
-//   - ListShares returns the shares as stored now (status, views, devices,
-//     revocation), newest CreatedAt first; the suite gives shares distinct
-//     CreatedAt times. ListInbox returns items newest first by notification
-//     id (core.NewSortableID ids sort by time).
-//   - OpenAccess stores a new access at suspicion score 0, whatever
-//     Access.Score it is given; only AddSuspicion moves the score.
-//   - MarkRead and MarkPublished change only their own flag. MarkPublished of
-//     a notification that is not the recipient's is KindNotFound and creates
-//     nothing.
-//
-// The suite's shares are of photos that exist, as the service's are: before
-// it creates a share, CreateShare stores each of its photos READY (through
-// core.PhotoStore, owned by the share's patient), because IssueKey releases
-// the key of a photo only while the photo exists.
-//
-// The suite never sleeps: every time is passed to the port explicitly.
-//
-// The concurrency tests also record every call they make on their share
-// (sharemodel.History) and check the history for linearizability against
-// the sequential model of a share in shared/sharemodel, with Porcupine: one
-// order of the calls, consistent with real time, must explain every answer.
-//
-// The package also exports the fixtures and the operations through the port
-// that the suites of the ports built on this one (jobtest) share with it, so
-// that their shares, accesses, keys, notifications and records are made and
-// written the same way: NewShare, StorePhotos, NewAccess, NewKey, Note,
-// Record, Linked, Chained, Unread, Written, CreateShare, TryOpen, MustOpen,
-// TryIssue, MustIssue, TryClaim, GetShare, WantShare, ListInbox and
-// ListChain.
-package sharetest
+package storetest
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/storetest"
 )
-
-// Store is what the suite runs against: the store ports together with the
-// share port, as one adapter provides them.
-type Store interface {
-	core.Store
-	core.ShareStore
-}
-
-// Harness gives the suite a fresh, empty store per test.
-type Harness struct {
-	// New returns a fresh, empty store; it registers its own cleanup with
-	// t.Cleanup.
-	New func(t *testing.T) Store
-}
-
-// Run runs the whole contract suite against the store that h makes.
-func Run(t *testing.T, h Harness) {
-	if h.New == nil {
-		t.Fatal("sharetest: Harness.New is nil")
-	}
-	t.Run("CreateShare", func(t *testing.T) { testCreateShare(t, h) })
-	t.Run("ListShares", func(t *testing.T) { testListShares(t, h) })
-	t.Run("RevokeShare", func(t *testing.T) { testRevokeShare(t, h) })
-	t.Run("OpenAccess", func(t *testing.T) { testOpenAccess(t, h) })
-	t.Run("IssueKey", func(t *testing.T) { testIssueKey(t, h) })
-	t.Run("ClaimKey", func(t *testing.T) { testClaimKey(t, h) })
-	t.Run("WrongHead", func(t *testing.T) { testWrongHead(t, h) })
-	t.Run("Inbox", func(t *testing.T) { testInbox(t, h) })
-	t.Run("MalformedCursor", func(t *testing.T) { testMalformedCursor(t, h) })
-	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
-	t.Run("AddSuspicion", func(t *testing.T) { testAddSuspicion(t, h) })
-	t.Run("AppendAuditNotify", func(t *testing.T) { testAppendAuditNotify(t, h) })
-}
-
-// The suite's clock. t0 has nanoseconds set, so that precision loss shows;
-// shares are created at t0 and expire shareTTL later; grantees act at tNow.
-var (
-	t0   = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
-	tNow = t0.Add(10 * time.Minute)
-)
-
-const (
-	shareTTL     = time.Hour
-	accessWindow = 15 * time.Minute
-)
-
-// elsewhere is a zone that is not UTC, to check that stores return UTC.
-var elsewhere = time.FixedZone("UTC+05:30", 5*3600+1800)
-
-// cmpOpts compares stored values: times by instant (cmp uses time.Time.Equal),
-// nil and empty slices and maps as equal, a share's devices as a set.
-var cmpOpts = cmp.Options{
-	cmpopts.EquateEmpty(),
-	cmp.Transformer("deviceSet", func(s core.Share) core.Share {
-		s.Devices = slices.Sorted(slices.Values(s.Devices))
-		return s
-	}),
-}
-
-func ctx(t *testing.T) context.Context { return t.Context() }
 
 // isCode reports whether err is of kind k with code code.
 func isCode(err error, k core.Kind, code string) bool {
@@ -173,7 +26,7 @@ func sharedPhoto(angle core.Angle) core.SharedPhoto {
 		Angle:       angle,
 		ContentType: "image/heic",
 		Size:        123457,
-		SHA256:      storetest.Digest("ciphertext of " + id),
+		SHA256:      Digest("ciphertext of " + id),
 	}
 }
 
@@ -200,7 +53,7 @@ func NewShare(patient, professional string, created time.Time) core.Share {
 // READY, owned by sh's patient: the same id, angle, type, size and digest,
 // with a wrapped key of its own, uploaded in the minute before sh was created. IssueKey
 // releases a photo's key only while this item exists.
-func StorePhotos(t *testing.T, s Store, sh core.Share) {
+func StorePhotos(t *testing.T, s core.Store, sh core.Share) {
 	t.Helper()
 	created := sh.CreatedAt.Add(-time.Minute)
 	for _, sp := range sh.Photos {
@@ -211,15 +64,15 @@ func StorePhotos(t *testing.T, s Store, sh core.Share) {
 			ContentType:     sp.ContentType,
 			Size:            sp.Size,
 			SHA256:          sp.SHA256,
-			WrappedKey:      core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: storetest.Digest("wrapped " + sp.PhotoID)},
-			Metadata:        storetest.Digest("metadata of " + sp.PhotoID),
+			WrappedKey:      core.WrappedKey{KeyID: "arn:aws:kms:eu-west-1:111122223333:key/test", Ciphertext: Digest("wrapped " + sp.PhotoID)},
+			Metadata:        Digest("metadata of " + sp.PhotoID),
 			Status:          core.StatusPending,
 			CreatedAt:       created,
 			UploadExpiresAt: created.Add(15 * time.Minute),
 		}
-		storetest.Must(t, "CreatePhoto "+sp.PhotoID, s.CreatePhoto(ctx(t), p))
+		Must(t, "CreatePhoto "+sp.PhotoID, s.CreatePhoto(ctx(t), p))
 		ready, err := s.MarkPhotoReady(ctx(t), sh.PatientID, sp.PhotoID, core.BlobInfo{Size: sp.Size, SHA256: sp.SHA256}, created.Add(time.Second))
-		storetest.Must(t, "MarkPhotoReady "+sp.PhotoID, err)
+		Must(t, "MarkPhotoReady "+sp.PhotoID, err)
 		if ready.Status != core.StatusReady || ready.OwnerID != sh.PatientID {
 			t.Fatalf("MarkPhotoReady %s: got status %q owned by %q, want %q owned by %q", sp.PhotoID, ready.Status, ready.OwnerID, core.StatusReady, sh.PatientID)
 		}
@@ -264,7 +117,7 @@ func NewAccess(sh core.Share, device string, now time.Time) core.Access {
 		PatientID:         sh.PatientID,
 		ProfessionalID:    sh.ProfessionalID,
 		KEM:               0x0020,
-		DevicePublicKey:   storetest.Digest("public key of " + device),
+		DevicePublicKey:   Digest("public key of " + device),
 		DeviceFingerprint: device,
 		SourceIP:          "198.51.100.23",
 		UserAgent:         "MedShare/2.1 (iPhone)",
@@ -307,10 +160,10 @@ func photoKey(sh core.Share, p core.SharedPhoto, accessID string, now time.Time)
 }
 
 // Linked links rec to the current head of its chain.
-func Linked(t *testing.T, s Store, rec core.AuditRecord) core.AuditRecord {
+func Linked(t *testing.T, s core.Store, rec core.AuditRecord) core.AuditRecord {
 	t.Helper()
 	head, err := s.AuditHead(ctx(t), rec.PatientID)
-	storetest.Must(t, "AuditHead "+rec.PatientID, err)
+	Must(t, "AuditHead "+rec.PatientID, err)
 	return core.Link(rec, head)
 }
 
@@ -320,7 +173,7 @@ func Linked(t *testing.T, s Store, rec core.AuditRecord) core.AuditRecord {
 // another write to the chain won, so a correct store needs no more attempts
 // than there are writers. It returns the record as written, or write's
 // error as is.
-func Chained(ctx context.Context, s Store, rec core.AuditRecord, maxAttempts int, write func(core.AuditRecord) error) (core.AuditRecord, error) {
+func Chained(ctx context.Context, s core.Store, rec core.AuditRecord, maxAttempts int, write func(core.AuditRecord) error) (core.AuditRecord, error) {
 	head, err := s.AuditHead(ctx, rec.PatientID)
 	if err != nil {
 		return core.AuditRecord{}, fmt.Errorf("audit head of %s: %w", rec.PatientID, err)
@@ -353,41 +206,41 @@ type Written struct {
 	Rec   core.AuditRecord    // as linked
 }
 
-func tryCreate(t *testing.T, s Store, sh core.Share) (Written, error) {
+func tryCreate(t *testing.T, s core.Store, sh core.Share) (Written, error) {
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionCreated, sh.ID, sh.CreatedAt)},
 		Rec:   Linked(t, s, Record(sh.PatientID, sh.PatientID, core.RolePatient, core.AuditShareCreate, sh.ID, sh.CreatedAt)),
 	}
-	return w, s.CreateShare(ctx(t), sh, w.Notes[0], w.Rec)
+	return w, s.CreateShare(ctx(t), sh, w.Rec, w.Notes[0])
 }
 
 // CreateShare stores sh's photos (StorePhotos), then creates sh.
-func CreateShare(t *testing.T, s Store, sh core.Share) Written {
+func CreateShare(t *testing.T, s core.Store, sh core.Share) Written {
 	t.Helper()
 	StorePhotos(t, s, sh)
 	w, err := tryCreate(t, s, sh)
-	storetest.Must(t, "CreateShare "+sh.ID, err)
+	Must(t, "CreateShare "+sh.ID, err)
 	return w
 }
 
-func tryRevoke(t *testing.T, s Store, sh core.Share, patient string, at time.Time) (bool, Written, error) {
+func tryRevoke(t *testing.T, s core.Store, sh core.Share, patient string, at time.Time) (bool, Written, error) {
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(sh.ProfessionalID, core.NoteSessionRevoked, sh.ID, at)},
 		Rec:   Linked(t, s, Record(patient, patient, core.RolePatient, core.AuditShareRevoke, sh.ID, at)),
 	}
-	revoked, err := s.RevokeShare(ctx(t), sh.ID, patient, at, revokeReason, w.Notes[0], w.Rec)
+	revoked, err := s.RevokeShare(ctx(t), sh.ID, patient, at, revokeReason, w.Rec, w.Notes[0])
 	return revoked, w, err
 }
 
 // mustRevoke revokes sh, active, by its patient at at, checks that the call
 // reports it revoked and that the store holds the revocation, and returns
 // the share as stored.
-func mustRevoke(t *testing.T, s Store, sh core.Share, at time.Time) core.Share {
+func mustRevoke(t *testing.T, s core.Store, sh core.Share, at time.Time) core.Share {
 	t.Helper()
 	revoked, w, err := tryRevoke(t, s, sh, sh.PatientID, at)
-	storetest.Must(t, "RevokeShare "+sh.ID, err)
+	Must(t, "RevokeShare "+sh.ID, err)
 	if !revoked {
 		t.Errorf("RevokeShare %s of an active share: got revoked=false, want true", sh.ID)
 	}
@@ -396,7 +249,7 @@ func mustRevoke(t *testing.T, s Store, sh core.Share, at time.Time) core.Share {
 
 // wantRevoked fails t unless the stored share id is REVOKED at at by by for
 // reason, and returns it as stored.
-func wantRevoked(t *testing.T, s Store, id string, at time.Time, by, reason string) core.Share {
+func wantRevoked(t *testing.T, s core.Store, id string, at time.Time, by, reason string) core.Share {
 	t.Helper()
 	got := GetShare(t, s, id)
 	if got.Status != core.ShareRevoked || !got.RevokedAt.Equal(at) || got.RevokedBy != by || got.RevokeReason != reason {
@@ -407,43 +260,43 @@ func wantRevoked(t *testing.T, s Store, id string, at time.Time, by, reason stri
 }
 
 // TryOpen opens access a at now.
-func TryOpen(t *testing.T, s Store, a core.Access, now time.Time) (Written, error) {
+func TryOpen(t *testing.T, s core.Store, a core.Access, now time.Time) (Written, error) {
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(a.PatientID, core.NoteSessionAccess, a.ShareID, now)},
 		Rec:   Linked(t, s, Record(a.PatientID, a.ProfessionalID, core.RoleProfessional, core.AuditAccessOpen, a.ID, now)),
 	}
-	return w, s.OpenAccess(ctx(t), a, now, w.Notes[0], w.Rec)
+	return w, s.OpenAccess(ctx(t), a, now, w.Rec, w.Notes[0])
 }
 
 // MustOpen opens access a at now, or stops the test.
-func MustOpen(t *testing.T, s Store, a core.Access, now time.Time) Written {
+func MustOpen(t *testing.T, s core.Store, a core.Access, now time.Time) Written {
 	t.Helper()
 	w, err := TryOpen(t, s, a, now)
-	storetest.Must(t, "OpenAccess "+a.ID, err)
+	Must(t, "OpenAccess "+a.ID, err)
 	return w
 }
 
 // TryIssue issues key k at now.
-func TryIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) (Written, error) {
+func TryIssue(t *testing.T, s core.Store, k core.EphemeralKey, now time.Time) (Written, error) {
 	t.Helper()
 	w := Written{
 		Notes: []core.Notification{Note(k.PatientID, core.NotePhotoViewed, k.ShareID, now)},
 		Rec:   Linked(t, s, Record(k.PatientID, k.ProfessionalID, core.RoleProfessional, core.AuditKeyIssue, k.ID, now)),
 	}
-	return w, s.IssueKey(ctx(t), k, now, w.Notes[0], w.Rec)
+	return w, s.IssueKey(ctx(t), k, now, w.Rec, w.Notes[0])
 }
 
 // MustIssue issues key k at now, or stops the test.
-func MustIssue(t *testing.T, s Store, k core.EphemeralKey, now time.Time) Written {
+func MustIssue(t *testing.T, s core.Store, k core.EphemeralKey, now time.Time) Written {
 	t.Helper()
 	w, err := TryIssue(t, s, k, now)
-	storetest.Must(t, "IssueKey "+k.ID, err)
+	Must(t, "IssueKey "+k.ID, err)
 	return w
 }
 
 // TryClaim claims key k as professional at now; it writes no notification.
-func TryClaim(t *testing.T, s Store, k core.EphemeralKey, professional string, now time.Time) (core.EphemeralKey, Written, error) {
+func TryClaim(t *testing.T, s core.Store, k core.EphemeralKey, professional string, now time.Time) (core.EphemeralKey, Written, error) {
 	t.Helper()
 	w := Written{Rec: Linked(t, s, Record(k.PatientID, professional, core.RoleProfessional, core.AuditKeyClaim, k.ID, now))}
 	got, err := s.ClaimKey(ctx(t), k, professional, now, w.Rec)
@@ -452,7 +305,7 @@ func TryClaim(t *testing.T, s Store, k core.EphemeralKey, professional string, n
 
 // activeShare creates a share of pat-1 for dr-a with an open access on
 // device-1, and returns them.
-func activeShare(t *testing.T, s Store, edit func(*core.Share)) (core.Share, core.Access) {
+func activeShare(t *testing.T, s core.Store, edit func(*core.Share)) (core.Share, core.Access) {
 	t.Helper()
 	sh := NewShare("pat-1", "dr-a", t0)
 	if edit != nil {
@@ -465,7 +318,7 @@ func activeShare(t *testing.T, s Store, edit func(*core.Share)) (core.Share, cor
 }
 
 // issuedKey issues a key of sh on access a at now and returns it as stored.
-func issuedKey(t *testing.T, s Store, sh core.Share, a core.Access, now time.Time) core.EphemeralKey {
+func issuedKey(t *testing.T, s core.Store, sh core.Share, a core.Access, now time.Time) core.EphemeralKey {
 	t.Helper()
 	k := NewKey(sh, a.ID, now)
 	MustIssue(t, s, k, now)
@@ -473,50 +326,50 @@ func issuedKey(t *testing.T, s Store, sh core.Share, a core.Access, now time.Tim
 }
 
 // GetShare returns the stored share or stops the test.
-func GetShare(t *testing.T, s Store, id string) core.Share {
+func GetShare(t *testing.T, s core.Store, id string) core.Share {
 	t.Helper()
 	sh, err := s.GetShare(ctx(t), id)
-	storetest.Must(t, "GetShare "+id, err)
+	Must(t, "GetShare "+id, err)
 	return sh
 }
 
 // WantShare fails t unless the stored share is want, its devices as a set.
-func WantShare(t *testing.T, s Store, want core.Share) {
+func WantShare(t *testing.T, s core.Store, want core.Share) {
 	t.Helper()
 	got := GetShare(t, s, want.ID)
-	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+	if diff := cmp.Diff(want, got, shareCmpOpts); diff != "" {
 		t.Errorf("GetShare(%s) mismatch (-want +got):\n%s", want.ID, diff)
 	}
 }
 
-func wantKey(t *testing.T, s Store, want core.EphemeralKey) {
+func wantKey(t *testing.T, s core.Store, want core.EphemeralKey) {
 	t.Helper()
 	got, err := s.GetKey(ctx(t), want.ID)
-	storetest.Must(t, "GetKey "+want.ID, err)
-	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+	Must(t, "GetKey "+want.ID, err)
+	if diff := cmp.Diff(want, got, shareCmpOpts); diff != "" {
 		t.Errorf("GetKey(%s) mismatch (-want +got):\n%s", want.ID, diff)
 	}
 }
 
 // ListInbox returns recipient's inbox, newest first, in pages of limit.
-func ListInbox(t *testing.T, s Store, recipient string, limit int) [][]core.InboxItem {
+func ListInbox(t *testing.T, s core.Store, recipient string, limit int) [][]core.InboxItem {
 	t.Helper()
-	return storetest.Collect(t, "ListInbox "+recipient, limit, func(pg core.Page) ([]core.InboxItem, string, error) {
+	return Collect(t, "ListInbox "+recipient, limit, func(pg core.Page) ([]core.InboxItem, string, error) {
 		return s.ListInbox(ctx(t), recipient, pg)
 	})
 }
 
 // ListChain returns patient's chain, oldest first.
-func ListChain(t *testing.T, s Store, patient string) []core.AuditRecord {
+func ListChain(t *testing.T, s core.Store, patient string) []core.AuditRecord {
 	t.Helper()
-	return storetest.Flatten(storetest.Collect(t, "ListAudit "+patient, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
+	return Flatten(Collect(t, "ListAudit "+patient, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
 		return s.ListAudit(ctx(t), patient, false, pg)
 	}))
 }
 
-func listShares(t *testing.T, s Store, party string, role core.Role, limit int) [][]core.Share {
+func listShares(t *testing.T, s core.Store, party string, role core.Role, limit int) [][]core.Share {
 	t.Helper()
-	return storetest.Collect(t, fmt.Sprintf("ListShares %s as %s", party, role), limit, func(pg core.Page) ([]core.Share, string, error) {
+	return Collect(t, fmt.Sprintf("ListShares %s as %s", party, role), limit, func(pg core.Page) ([]core.Share, string, error) {
 		return s.ListShares(ctx(t), party, role, pg)
 	})
 }
@@ -547,7 +400,7 @@ type state struct {
 	Keys      map[string]*core.EphemeralKey
 }
 
-func observe(t *testing.T, s Store, w world) state {
+func observe(t *testing.T, s core.Store, w world) state {
 	t.Helper()
 	st := state{
 		Heads: map[string]core.ChainHead{}, Chains: map[string][]core.AuditRecord{}, ByActor: map[string][]core.AuditRecord{},
@@ -556,15 +409,15 @@ func observe(t *testing.T, s Store, w world) state {
 	}
 	for _, p := range w.parties {
 		h, err := s.AuditHead(ctx(t), p)
-		storetest.Must(t, "AuditHead "+p, err)
+		Must(t, "AuditHead "+p, err)
 		st.Heads[p] = h
 		st.Chains[p] = ListChain(t, s, p)
-		st.ByActor[p] = storetest.Flatten(storetest.Collect(t, "ListAuditByActor "+p, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
+		st.ByActor[p] = Flatten(Collect(t, "ListAuditByActor "+p, 100, func(pg core.Page) ([]core.AuditRecord, string, error) {
 			return s.ListAuditByActor(ctx(t), p, pg)
 		}))
-		st.Inboxes[p] = storetest.Flatten(ListInbox(t, s, p, 100))
-		st.ByPatient[p] = storetest.Flatten(listShares(t, s, p, core.RolePatient, 100))
-		st.ByGrantee[p] = storetest.Flatten(listShares(t, s, p, core.RoleProfessional, 100))
+		st.Inboxes[p] = Flatten(ListInbox(t, s, p, 100))
+		st.ByPatient[p] = Flatten(listShares(t, s, p, core.RolePatient, 100))
+		st.ByGrantee[p] = Flatten(listShares(t, s, p, core.RoleProfessional, 100))
 	}
 	for _, id := range w.shares {
 		sh, err := s.GetShare(ctx(t), id)
@@ -594,9 +447,9 @@ func observe(t *testing.T, s Store, w world) state {
 }
 
 // wantUnchanged fails t unless the store still holds before.
-func wantUnchanged(t *testing.T, s Store, w world, before state, op string) {
+func wantUnchanged(t *testing.T, s core.Store, w world, before state, op string) {
 	t.Helper()
-	if diff := cmp.Diff(before, observe(t, s, w), cmpOpts); diff != "" {
+	if diff := cmp.Diff(before, observe(t, s, w), shareCmpOpts); diff != "" {
 		t.Errorf("%s wrote something, want nothing written (-before +after):\n%s", op, diff)
 	}
 }

@@ -1,4 +1,4 @@
-package jobtest
+package storetest
 
 import (
 	"errors"
@@ -10,8 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/sharetest"
-	"github.com/medshare/medshare/shared/storetest"
 )
 
 func testAbandonUpload(t *testing.T, h Harness) {
@@ -26,11 +24,11 @@ func testAbandonUpload(t *testing.T, h Harness) {
 		if i < 0 {
 			t.Fatalf("ListDue(upload): got %+v, want %s among them", due, p.ID)
 		}
-		storetest.Must(t, "AbandonUpload", s.AbandonUpload(ctx(t), due[i], p.UploadExpiresAt))
+		Must(t, "AbandonUpload", s.AbandonUpload(ctx(t), due[i], p.UploadExpiresAt))
 		_, err := s.GetPhoto(ctx(t), p.OwnerID, p.ID)
-		storetest.WantKind(t, "GetPhoto of an abandoned photo", err, core.KindNotFound)
+		WantKind(t, "GetPhoto of an abandoned photo", err, core.KindNotFound)
 		photos, _, err := s.ListPhotos(ctx(t), "pat-1", core.Page{Limit: 10})
-		storetest.Must(t, "ListPhotos", err)
+		Must(t, "ListPhotos", err)
 		if diff := cmp.Diff([]core.Photo{other}, photos, cmpOpts); diff != "" {
 			t.Errorf("ListPhotos after AbandonUpload mismatch (-want +got):\n%s", diff)
 		}
@@ -42,18 +40,18 @@ func testAbandonUpload(t *testing.T, h Harness) {
 		img := createChatImage(t, s, t0.Add(uploadWindow))
 		other := createChatImage(t, s, t0.Add(uploadWindow))
 		appt, err := s.GetAppointment(ctx(t), img.ClinicID, img.AppointmentID)
-		storetest.Must(t, "GetAppointment", err)
+		Must(t, "GetAppointment", err)
 		now := img.UploadExpiresAt.Add(time.Hour)
-		storetest.Must(t, "AbandonUpload", s.AbandonUpload(ctx(t), chatDue(img), now))
+		Must(t, "AbandonUpload", s.AbandonUpload(ctx(t), chatDue(img), now))
 		_, err = s.GetChatImage(ctx(t), img.ID)
-		storetest.WantKind(t, "GetChatImage of an abandoned image", err, core.KindNotFound)
+		WantKind(t, "GetChatImage of an abandoned image", err, core.KindNotFound)
 		got, err := s.GetChatImage(ctx(t), other.ID)
-		storetest.Must(t, "GetChatImage of the other image", err)
+		Must(t, "GetChatImage of the other image", err)
 		if diff := cmp.Diff(other, got, cmpOpts); diff != "" {
 			t.Errorf("GetChatImage of the other image mismatch (-want +got):\n%s", diff)
 		}
 		after, err := s.GetAppointment(ctx(t), img.ClinicID, img.AppointmentID)
-		storetest.Must(t, "GetAppointment", err)
+		Must(t, "GetAppointment", err)
 		if diff := cmp.Diff(appt, after, cmpOpts); diff != "" {
 			t.Errorf("the appointment changed with AbandonUpload (-before +after):\n%s", diff)
 		}
@@ -90,8 +88,8 @@ func testAbandonUpload(t *testing.T, h Harness) {
 		}
 		wantWatched(t, s, "after AbandonUpload of absent uploads", before)
 		for _, it := range before[core.DueUpload] {
-			storetest.Must(t, "AbandonUpload "+it.ID, s.AbandonUpload(ctx(t), it, now))
-			storetest.Must(t, "AbandonUpload again "+it.ID, s.AbandonUpload(ctx(t), it, now))
+			Must(t, "AbandonUpload "+it.ID, s.AbandonUpload(ctx(t), it, now))
+			Must(t, "AbandonUpload again "+it.ID, s.AbandonUpload(ctx(t), it, now))
 		}
 		wantWatched(t, s, "after AbandonUpload twice", nil)
 	})
@@ -113,21 +111,21 @@ func testAbandonUpload(t *testing.T, h Harness) {
 				if tc.ready {
 					var err error
 					p, err = s.MarkPhotoReady(ctx(t), p.OwnerID, p.ID, core.BlobInfo{Size: p.Size, SHA256: p.SHA256}, t0.Add(time.Minute))
-					storetest.Must(t, "MarkPhotoReady", err)
+					Must(t, "MarkPhotoReady", err)
 					img, err = s.MarkChatImageReady(ctx(t), img.ID, core.BlobInfo{Size: img.Size, SHA256: img.SHA256}, t0.Add(time.Minute))
-					storetest.Must(t, "MarkChatImageReady", err)
+					Must(t, "MarkChatImageReady", err)
 				}
 				before := dueState(t, s)
 				now := p.UploadExpiresAt.Add(tc.now)
-				storetest.WantKind(t, "AbandonUpload of the photo", s.AbandonUpload(ctx(t), uploadDue(p), now), core.KindConflict)
-				storetest.WantKind(t, "AbandonUpload of the chat image", s.AbandonUpload(ctx(t), chatDue(img), now), core.KindConflict)
+				WantKind(t, "AbandonUpload of the photo", s.AbandonUpload(ctx(t), uploadDue(p), now), core.KindConflict)
+				WantKind(t, "AbandonUpload of the chat image", s.AbandonUpload(ctx(t), chatDue(img), now), core.KindConflict)
 				gotP, err := s.GetPhoto(ctx(t), p.OwnerID, p.ID)
-				storetest.Must(t, "GetPhoto", err)
+				Must(t, "GetPhoto", err)
 				if diff := cmp.Diff(p, gotP, cmpOpts); diff != "" {
 					t.Errorf("GetPhoto after a refused AbandonUpload mismatch (-want +got):\n%s", diff)
 				}
 				gotImg, err := s.GetChatImage(ctx(t), img.ID)
-				storetest.Must(t, "GetChatImage", err)
+				Must(t, "GetChatImage", err)
 				if diff := cmp.Diff(img, gotImg, cmpOpts); diff != "" {
 					t.Errorf("GetChatImage after a refused AbandonUpload mismatch (-want +got):\n%s", diff)
 				}
@@ -150,20 +148,20 @@ func testExpireShare(t *testing.T, h Harness) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := newStore(t, h)
-				sh, a, ws := activeShare(t, s, t0.Add(shareTTL))
+				sh, a, ws := activeShareUntil(t, s, t0.Add(shareTTL))
 				k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
-				ws = append(ws, sharetest.MustIssue(t, s, k, tNow))
-				want := sharetest.GetShare(t, s, sh.ID) // views and devices survive
+				ws = append(ws, MustIssue(t, s, k, tNow))
+				want := GetShare(t, s, sh.ID) // views and devices survive
 				now := sh.ExpiresAt.Add(tc.after)
 				expired, w, err := tryExpire(t, s, sh, now.In(elsewhere))
-				storetest.Must(t, "ExpireShare", err)
+				Must(t, "ExpireShare", err)
 				if !expired {
 					t.Errorf("ExpireShare of an active share past its expiry: got expired=false, want true")
 				}
 				ws = append(ws, w)
 				want.Status = core.ShareExpired
-				sharetest.WantShare(t, s, want)
-				wantChain(t, s, "pat-1", recordsOf(ws...))
+				WantShare(t, s, want)
+				wantVerifiedChain(t, s, "pat-1", recordsOf(ws...))
 				notes := notesOf(ws...)
 				for _, p := range parties {
 					if diff := cmp.Diff(inboxOf(p, notes...), listInbox(t, s, p), cmpOpts); diff != "" {
@@ -174,7 +172,7 @@ func testExpireShare(t *testing.T, h Harness) {
 					core.DueKey: {keyDue(k)}, core.DueNotification: notesDue(notes...),
 				})
 				listed, _, err := s.ListShares(ctx(t), "dr-a", core.RoleProfessional, core.Page{Limit: 10})
-				storetest.Must(t, "ListShares", err)
+				Must(t, "ListShares", err)
 				if len(listed) != 1 || listed[0].Status != core.ShareExpired {
 					t.Errorf("ListShares(dr-a): got %+v, want the share, expired", listed)
 				}
@@ -187,26 +185,28 @@ func testExpireShare(t *testing.T, h Harness) {
 		// with a record linked to the current head.
 		for _, tc := range []struct {
 			name  string
-			setup func(t *testing.T, s Store, sh core.Share)
+			setup func(t *testing.T, s core.Store, sh core.Share)
 		}{
-			{"expired before", func(t *testing.T, s Store, sh core.Share) { mustExpire(t, s, sh, sh.ExpiresAt) }},
-			{"revoked", func(t *testing.T, s Store, sh core.Share) { mustRevoke(t, s, sh, tNow) }},
-			{"revoked, past its expiry", func(t *testing.T, s Store, sh core.Share) { mustRevoke(t, s, sh, sh.ExpiresAt.Add(time.Minute)) }},
+			{"expired before", func(t *testing.T, s core.Store, sh core.Share) { mustExpire(t, s, sh, sh.ExpiresAt) }},
+			{"revoked", func(t *testing.T, s core.Store, sh core.Share) { revokeWritten(t, s, sh, tNow) }},
+			{"revoked, past its expiry", func(t *testing.T, s core.Store, sh core.Share) {
+				revokeWritten(t, s, sh, sh.ExpiresAt.Add(time.Minute))
+			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := newStore(t, h)
 				sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-				sharetest.CreateShare(t, s, sh)
+				CreateShare(t, s, sh)
 				tc.setup(t, s, sh)
-				stored := sharetest.GetShare(t, s, sh.ID)
-				before := observe(t, s, parties, sh.ID)
+				stored := GetShare(t, s, sh.ID)
+				before := observeJobs(t, s, parties, sh.ID)
 				expired, _, err := tryExpire(t, s, sh, sh.ExpiresAt.Add(time.Hour))
-				storetest.Must(t, "ExpireShare", err)
+				Must(t, "ExpireShare", err)
 				if expired {
 					t.Errorf("ExpireShare of a share that is not active: got expired=true, want false")
 				}
-				sharetest.WantShare(t, s, stored)
-				wantUnchanged(t, s, before, "ExpireShare of a share that is not active", parties, sh.ID)
+				WantShare(t, s, stored)
+				wantJobsUnchanged(t, s, before, "ExpireShare of a share that is not active", parties, sh.ID)
 			})
 		}
 	})
@@ -225,18 +225,18 @@ func testExpireShare(t *testing.T, h Harness) {
 			t.Run(tc.name, func(t *testing.T) {
 				s := newStore(t, h)
 				sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-				sharetest.CreateShare(t, s, sh)
+				CreateShare(t, s, sh)
 				target := sh
 				if tc.unknown {
 					target.ID = core.NewID("sh")
 				}
-				before := observe(t, s, parties, sh.ID, target.ID)
+				before := observeJobs(t, s, parties, sh.ID, target.ID)
 				expired, _, err := tryExpire(t, s, target, sh.ExpiresAt.Add(tc.now))
-				storetest.WantKind(t, "ExpireShare", err, tc.want)
+				WantKind(t, "ExpireShare", err, tc.want)
 				if expired {
 					t.Errorf("ExpireShare: got expired=true with error %v, want false", err)
 				}
-				wantUnchanged(t, s, before, "a refused ExpireShare", parties, sh.ID, target.ID)
+				wantJobsUnchanged(t, s, before, "a refused ExpireShare", parties, sh.ID, target.ID)
 			})
 		}
 	})
@@ -244,16 +244,16 @@ func testExpireShare(t *testing.T, h Harness) {
 	t.Run("WrongHead", func(t *testing.T) {
 		s := newStore(t, h)
 		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-		cw := sharetest.CreateShare(t, s, sh)
-		old := storetest.HeadOf(cw.Rec)
-		noise := sharetest.Linked(t, s, sharetest.Record("pat-1", "dr-other", core.RoleProfessional, actAppend, "noise", tNow))
-		storetest.Must(t, "AppendAudit", s.AppendAudit(ctx(t), noise))
-		current := storetest.HeadOf(noise)
-		before := observe(t, s, parties, sh.ID)
+		cw := CreateShare(t, s, sh)
+		old := HeadOf(cw.Rec)
+		noise := Linked(t, s, Record("pat-1", "dr-other", core.RoleProfessional, actAppend, "noise", tNow))
+		Must(t, "AppendAudit", s.AppendAudit(ctx(t), noise))
+		current := HeadOf(noise)
+		before := observeJobs(t, s, parties, sh.ID)
 		now := sh.ExpiresAt
 		notes := expireNotes(sh, now)
 		rec := expireRecord(sh, now)
-		expired, err := s.ExpireShare(ctx(t), sh.ID, now, notes, core.Link(rec, old))
+		expired, err := s.ExpireShare(ctx(t), sh.ID, now, core.Link(rec, old), notes...)
 		var moved *core.HeadMismatchError
 		if !errors.As(err, &moved) {
 			t.Fatalf("ExpireShare with a stale head: got %v, want *core.HeadMismatchError", err)
@@ -264,15 +264,15 @@ func testExpireShare(t *testing.T, h Harness) {
 		if diff := cmp.Diff(&core.HeadMismatchError{PatientID: "pat-1", Current: current}, moved, cmpOpts); diff != "" {
 			t.Errorf("HeadMismatchError mismatch (-want +got):\n%s", diff)
 		}
-		wantUnchanged(t, s, before, "ExpireShare with a stale head", parties, sh.ID)
+		wantJobsUnchanged(t, s, before, "ExpireShare with a stale head", parties, sh.ID)
 
 		relinked := core.Link(rec, moved.Current)
-		expired, err = s.ExpireShare(ctx(t), sh.ID, now, notes, relinked)
-		storetest.Must(t, "ExpireShare relinked", err)
+		expired, err = s.ExpireShare(ctx(t), sh.ID, now, relinked, notes...)
+		Must(t, "ExpireShare relinked", err)
 		if !expired {
 			t.Errorf("ExpireShare relinked to the current head: got expired=false, want true")
 		}
-		wantChain(t, s, "pat-1", []core.AuditRecord{cw.Rec, noise, relinked})
+		wantVerifiedChain(t, s, "pat-1", []core.AuditRecord{cw.Rec, noise, relinked})
 	})
 
 	t.Run("Concurrent", func(t *testing.T) {
@@ -281,17 +281,17 @@ func testExpireShare(t *testing.T, h Harness) {
 		const n = 20
 		s := newStore(t, h)
 		sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-		cw := sharetest.CreateShare(t, s, sh)
+		cw := CreateShare(t, s, sh)
 		now := func(i int) time.Time { return sh.ExpiresAt.Add(time.Duration(i) * time.Millisecond) }
 		got := make([]bool, n)
 		recs := make([]core.AuditRecord, n)
 		notes := make([][]core.Notification, n)
-		errs := storetest.RunAll(n, func(i int) error {
+		errs := RunAll(n, func(i int) error {
 			notes[i] = expireNotes(sh, now(i))
 			var err error
-			recs[i], err = sharetest.Chained(ctx(t), s, expireRecord(sh, now(i)), 2*n, func(l core.AuditRecord) error {
+			recs[i], err = Chained(ctx(t), s, expireRecord(sh, now(i)), 2*n, func(l core.AuditRecord) error {
 				var err error
-				got[i], err = s.ExpireShare(ctx(t), sh.ID, now(i), notes[i], l)
+				got[i], err = s.ExpireShare(ctx(t), sh.ID, now(i), l, notes[i]...)
 				return err
 			})
 			return err
@@ -311,7 +311,7 @@ func testExpireShare(t *testing.T, h Harness) {
 		if winner < 0 {
 			t.Fatal("no ExpireShare reported expired=true, want exactly one")
 		}
-		wantChain(t, s, "pat-1", []core.AuditRecord{cw.Rec, recs[winner]})
+		wantVerifiedChain(t, s, "pat-1", []core.AuditRecord{cw.Rec, recs[winner]})
 		all := append(slices.Clone(cw.Notes), notes[winner]...)
 		for _, p := range parties {
 			if diff := cmp.Diff(inboxOf(p, all...), listInbox(t, s, p), cmpOpts); diff != "" {
@@ -326,17 +326,17 @@ func testExpireShare(t *testing.T, h Harness) {
 		// and against one that ExpireShare moved to EXPIRED get the same
 		// answer: session_expired, and nothing written.
 		type world struct {
-			s  Store
+			s  core.Store
 			sh core.Share
 			a  core.Access
 			k  core.EphemeralKey
 		}
 		setup := func(t *testing.T, expire bool) world {
 			s := newStore(t, h)
-			sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
+			sh, a, _ := activeShareUntil(t, s, t0.Add(shareTTL))
 			issued := sh.ExpiresAt.Add(-30 * time.Second) // the key outlives the share
 			k := newKey(sh, a.ID, issued, issued.Add(core.MaxKeyTTL))
-			sharetest.MustIssue(t, s, k, issued)
+			MustIssue(t, s, k, issued)
 			if expire {
 				mustExpire(t, s, sh, sh.ExpiresAt)
 			}
@@ -347,11 +347,11 @@ func testExpireShare(t *testing.T, h Harness) {
 			do   func(t *testing.T, w world, now time.Time) error
 		}{
 			{"OpenAccess", func(t *testing.T, w world, now time.Time) error {
-				_, err := sharetest.TryOpen(t, w.s, sharetest.NewAccess(w.sh, "device-1", now), now)
+				_, err := TryOpen(t, w.s, NewAccess(w.sh, "device-1", now), now)
 				return err
 			}},
 			{"IssueKey", func(t *testing.T, w world, now time.Time) error {
-				_, err := sharetest.TryIssue(t, w.s, newKey(w.sh, w.a.ID, now, now.Add(core.MaxKeyTTL)), now)
+				_, err := TryIssue(t, w.s, newKey(w.sh, w.a.ID, now, now.Add(core.MaxKeyTTL)), now)
 				return err
 			}},
 			{"ClaimKey", func(t *testing.T, w world, now time.Time) error {
@@ -371,10 +371,10 @@ func testExpireShare(t *testing.T, h Harness) {
 			} {
 				t.Run(c.name+"/"+tc.name, func(t *testing.T) {
 					w := setup(t, tc.expire)
-					before := observe(t, w.s, parties, w.sh.ID)
+					before := observeJobs(t, w.s, parties, w.sh.ID)
 					err := c.do(t, w, w.sh.ExpiresAt.Add(tc.now))
-					storetest.WantCode(t, c.name, err, core.KindGone, core.CodeSessionExpired)
-					wantUnchanged(t, w.s, before, c.name+" of an expired share", parties, w.sh.ID)
+					WantCode(t, c.name, err, core.KindGone, core.CodeSessionExpired)
+					wantJobsUnchanged(t, w.s, before, c.name+" of an expired share", parties, w.sh.ID)
 				})
 			}
 		}
@@ -387,16 +387,16 @@ func testExpireShare(t *testing.T, h Harness) {
 			t.Run(fmt.Sprintf("expired by ExpireShare: %v", expire), func(t *testing.T) {
 				s := newStore(t, h)
 				sh := newShare("pat-1", "dr-a", t0, t0.Add(shareTTL))
-				ws := []sharetest.Written{sharetest.CreateShare(t, s, sh)}
+				ws := []Written{CreateShare(t, s, sh)}
 				if expire {
 					ws = append(ws, mustExpire(t, s, sh, sh.ExpiresAt))
 				}
 				at := sh.ExpiresAt.Add(time.Minute)
-				ws = append(ws, mustRevoke(t, s, sh, at))
+				ws = append(ws, revokeWritten(t, s, sh, at))
 				want := sh
 				want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, "pat-1", "revoked in jobtest"
-				sharetest.WantShare(t, s, want)
-				wantChain(t, s, "pat-1", recordsOf(ws...))
+				WantShare(t, s, want)
+				wantVerifiedChain(t, s, "pat-1", recordsOf(ws...))
 				notes := notesOf(ws...)
 				for _, p := range parties {
 					if diff := cmp.Diff(inboxOf(p, notes...), listInbox(t, s, p), cmpOpts); diff != "" {
@@ -412,16 +412,16 @@ func testExpireShare(t *testing.T, h Harness) {
 func testDeleteExpiredKey(t *testing.T, h Harness) {
 	// keyWorld is a share with an access and two keys issued at tNow: k
 	// and other.
-	setup := func(t *testing.T) (Store, core.Share, core.EphemeralKey, core.EphemeralKey) {
+	setup := func(t *testing.T) (core.Store, core.Share, core.EphemeralKey, core.EphemeralKey) {
 		s := newStore(t, h)
-		sh, a, _ := activeShare(t, s, t0.Add(shareTTL))
+		sh, a, _ := activeShareUntil(t, s, t0.Add(shareTTL))
 		k := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL))
 		other := newKey(sh, a.ID, tNow, tNow.Add(core.MaxKeyTTL+time.Second))
-		sharetest.MustIssue(t, s, k, tNow)
-		sharetest.MustIssue(t, s, other, tNow)
-		return s, sharetest.GetShare(t, s, sh.ID), k, other
+		MustIssue(t, s, k, tNow)
+		MustIssue(t, s, other, tNow)
+		return s, GetShare(t, s, sh.ID), k, other
 	}
-	dueKeys := func(t *testing.T, s Store, want ...core.EphemeralKey) {
+	dueKeys := func(t *testing.T, s core.Store, want ...core.EphemeralKey) {
 		t.Helper()
 		var items []core.DueItem
 		for _, k := range want {
@@ -447,13 +447,13 @@ func testDeleteExpiredKey(t *testing.T, h Harness) {
 						t.Fatalf("ClaimKey: %v", err)
 					}
 				}
-				storetest.Must(t, "DeleteExpiredKey", s.DeleteExpiredKey(ctx(t), k.ID, k.ExpiresAt.Add(tc.after)))
+				Must(t, "DeleteExpiredKey", s.DeleteExpiredKey(ctx(t), k.ID, k.ExpiresAt.Add(tc.after)))
 				_, err := s.GetKey(ctx(t), k.ID)
-				storetest.WantKind(t, "GetKey of a deleted key", err, core.KindNotFound)
+				WantKind(t, "GetKey of a deleted key", err, core.KindNotFound)
 				if _, err := s.GetKey(ctx(t), other.ID); err != nil {
 					t.Errorf("GetKey of the other key: %v", err)
 				}
-				sharetest.WantShare(t, s, sh) // the view stays spent
+				WantShare(t, s, sh) // the view stays spent
 				dueKeys(t, s, other)
 			})
 		}
@@ -461,21 +461,21 @@ func testDeleteExpiredKey(t *testing.T, h Harness) {
 
 	t.Run("Absent", func(t *testing.T) {
 		s, _, k, other := setup(t)
-		storetest.Must(t, "DeleteExpiredKey of an unknown key", s.DeleteExpiredKey(ctx(t), core.NewID("ek"), tNow))
-		storetest.Must(t, "DeleteExpiredKey", s.DeleteExpiredKey(ctx(t), k.ID, k.ExpiresAt))
-		storetest.Must(t, "DeleteExpiredKey again", s.DeleteExpiredKey(ctx(t), k.ID, k.ExpiresAt))
+		Must(t, "DeleteExpiredKey of an unknown key", s.DeleteExpiredKey(ctx(t), core.NewID("ek"), tNow))
+		Must(t, "DeleteExpiredKey", s.DeleteExpiredKey(ctx(t), k.ID, k.ExpiresAt))
+		Must(t, "DeleteExpiredKey again", s.DeleteExpiredKey(ctx(t), k.ID, k.ExpiresAt))
 		dueKeys(t, s, other)
 	})
 
 	t.Run("NotExpired", func(t *testing.T) {
 		s, sh, k, other := setup(t)
 		now := k.ExpiresAt.Add(-time.Nanosecond)
-		storetest.WantKind(t, "DeleteExpiredKey before the expiry", s.DeleteExpiredKey(ctx(t), k.ID, now), core.KindConflict)
+		WantKind(t, "DeleteExpiredKey before the expiry", s.DeleteExpiredKey(ctx(t), k.ID, now), core.KindConflict)
 		dueKeys(t, s, k, other)
-		sharetest.WantShare(t, s, sh)
+		WantShare(t, s, sh)
 		// The key is still there, and still claimable until it expires.
 		got, _, err := tryClaim(t, s, k, now)
-		storetest.Must(t, "ClaimKey after a refused DeleteExpiredKey", err)
+		Must(t, "ClaimKey after a refused DeleteExpiredKey", err)
 		if got.Status != core.KeyUsed {
 			t.Errorf("ClaimKey: got status %q, want %q", got.Status, core.KeyUsed)
 		}
