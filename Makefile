@@ -13,7 +13,7 @@ DIST      := dist
 include localstack/versions.env
 EMULATORS := localstack/emulators.sh
 # Packages and extra flags for test-aws, e.g.
-#   make test-aws PKGS=./shared/s3blob/... TESTFLAGS='-run Emulator -v'
+#   make test-aws PKGS=./shared/blob/s3blob/... TESTFLAGS='-run Emulator -v'
 PKGS      ?= ./...
 TESTFLAGS ?=
 
@@ -101,12 +101,12 @@ lint: ## formatting and vet
 # fuzz-smoke fuzzes each for FUZZ_SMOKE_TIME (make test), fuzz for FUZZTIME.
 # A failing input is written to the package's testdata/fuzz/<target>/.
 FUZZ_TARGETS := \
-	./shared/embedded:FuzzHandler ./shared/embedded:FuzzLocalServer \
-	./shared/devauth:FuzzVerify ./shared/localblob:FuzzBlobURL \
+	./shared/runtime/embedded:FuzzHandler ./shared/runtime/embedded:FuzzLocalServer \
+	./shared/runtime/devauth:FuzzVerify ./shared/blob/localblob:FuzzBlobURL \
 	./client:FuzzOpenKey ./client:FuzzDecryptPhoto \
 	./shared/core:FuzzParseDeviceKey ./shared/core:FuzzSealKey \
 	./shared/core:FuzzAuditRecord ./shared/core:FuzzReportActivity \
-	./shared/boltstore:FuzzVerifyChain ./shared/legacy:FuzzManifest \
+	./shared/store/boltstore:FuzzVerifyChain ./shared/legacy:FuzzManifest \
 	./shared/httpapi:FuzzStrictDecode
 FUZZ_SMOKE_TIME ?= 3s
 FUZZTIME        ?= 5m

@@ -13,7 +13,7 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 // demoServer serves the embedded runtime on a loopback port, as `make run`

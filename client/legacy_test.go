@@ -15,11 +15,11 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/httplegacy"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 	"github.com/medshare/medshare/shared/legacy"
-	"github.com/medshare/medshare/shared/migrate"
-	"github.com/medshare/medshare/shared/migrate/migratetest"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/legacy/httplegacy"
+	"github.com/medshare/medshare/shared/legacy/migrate"
+	"github.com/medshare/medshare/shared/legacy/migrate/migratetest"
 )
 
 // resolveCounter counts a client's resolve requests.

@@ -391,13 +391,29 @@ func TestReadmeLayoutListsEverySharedPackage(t *testing.T) {
 			listed[strings.TrimSuffix(f[0], "/")] = true
 		}
 	}
+	// Every directory of shared/ and every package one level inside a
+	// group (shared/store/boltstore); deeper packages (lambdafn's links,
+	// migratetest) are named in their parent's entry.
 	entries, err := os.ReadDir(filepath.Join(root, "shared"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.IsDir() && !listed["shared/"+e.Name()] {
+		if !e.IsDir() {
+			continue
+		}
+		if !listed["shared/"+e.Name()] {
 			t.Errorf("the README's Layout does not list shared/%s", e.Name())
+		}
+		inner, err := os.ReadDir(filepath.Join(root, "shared", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range inner {
+			p := "shared/" + e.Name() + "/" + d.Name()
+			if d.IsDir() && d.Name() != "testdata" && hasGoFiles(t, filepath.Join(root, p)) && !listed[p] {
+				t.Errorf("the README's Layout does not list %s", p)
+			}
 		}
 	}
 	for path := range listed {
@@ -450,4 +466,14 @@ func TestDeployPinsTheMakefilesCDK(t *testing.T) {
 			t.Errorf("docs/DEPLOY.md runs aws-cdk@%s, the Makefile aws-cdk@%s", m[1], mk[1])
 		}
 	}
+}
+
+// hasGoFiles reports whether dir holds a .go file.
+func hasGoFiles(t *testing.T, dir string) bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(files) > 0
 }

@@ -23,10 +23,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/devtools/samples"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
-	"github.com/medshare/medshare/shared/samples"
+	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 func load(t *testing.T, op string) events.APIGatewayV2HTTPRequest {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 // embeddedOnly are the packages of the one-machine runtime (`medshare
@@ -19,27 +19,27 @@ import (
 var embeddedOnly = []string{
 	"go.etcd.io/bbolt",
 	"github.com/golang-jwt/jwt/v5",
-	"github.com/medshare/medshare/shared/boltstore",
-	"github.com/medshare/medshare/shared/devauth",
-	"github.com/medshare/medshare/shared/embedded",
-	"github.com/medshare/medshare/shared/loadtest",
-	"github.com/medshare/medshare/shared/localblob",
-	"github.com/medshare/medshare/shared/localkeys",
-	"github.com/medshare/medshare/shared/localnotify",
-	"github.com/medshare/medshare/shared/localserver",
-	"github.com/medshare/medshare/shared/secretfile",
+	"github.com/medshare/medshare/shared/store/boltstore",
+	"github.com/medshare/medshare/shared/runtime/devauth",
+	"github.com/medshare/medshare/shared/runtime/embedded",
+	"github.com/medshare/medshare/shared/devtools/loadtest",
+	"github.com/medshare/medshare/shared/blob/localblob",
+	"github.com/medshare/medshare/shared/keyring/localkeys",
+	"github.com/medshare/medshare/shared/notify/localnotify",
+	"github.com/medshare/medshare/shared/runtime/localserver",
+	"github.com/medshare/medshare/shared/runtime/secretfile",
 }
 
 // awsRuntime are the packages the functions need: the wiring, the AWS
 // adapters and the Lambda runtime client.
 var awsRuntime = []string{
 	"github.com/aws/aws-lambda-go/lambda",
-	"github.com/medshare/medshare/shared/awsenv",
-	"github.com/medshare/medshare/shared/dynamostore",
-	"github.com/medshare/medshare/shared/kmskeys",
-	"github.com/medshare/medshare/shared/lambdafn",
-	"github.com/medshare/medshare/shared/s3blob",
-	"github.com/medshare/medshare/shared/snsnotify",
+	"github.com/medshare/medshare/shared/runtime/awsenv",
+	"github.com/medshare/medshare/shared/store/dynamostore",
+	"github.com/medshare/medshare/shared/keyring/kmskeys",
+	"github.com/medshare/medshare/shared/runtime/lambdafn",
+	"github.com/medshare/medshare/shared/blob/s3blob",
+	"github.com/medshare/medshare/shared/notify/snsnotify",
 }
 
 // neverLinked are packages no function links: config.LoadDefaultConfig
@@ -58,8 +58,8 @@ var neverLinked = []string{
 	"github.com/aws/aws-sdk-go-v2/service/ssooidc",
 	"github.com/aws/aws-sdk-go-v2/service/sts",
 	"github.com/aws/aws-sdk-go-v2/service/signin",
-	"github.com/medshare/medshare/shared/awsruntime",
-	"github.com/medshare/medshare/shared/lambdafn/wired",
+	"github.com/medshare/medshare/shared/runtime/awsruntime",
+	"github.com/medshare/medshare/shared/runtime/lambdafn/wired",
 }
 
 // notInAFunction are packages that no function may link, though the
@@ -90,7 +90,7 @@ var serviceClients = map[string]string{
 }
 
 // presignLink is the S3 Link of the functions that only presign downloads.
-const presignLink = "github.com/medshare/medshare/shared/lambdafn/s3presignfn"
+const presignLink = "github.com/medshare/medshare/shared/runtime/lambdafn/s3presignfn"
 
 // goListDeps runs `go list -deps` on pkgs from the module root with extra
 // environment, and returns the import paths.
@@ -216,7 +216,7 @@ func TestFunctionsLinkOnlyTheirOperation(t *testing.T) {
 		has, hasnt []string
 	}{
 		{"chat-signed-url",
-			[]string{core + "(*Service).ChatImageURL", "github.com/medshare/medshare/shared/s3presign.(*Signer).PresignGet"},
+			[]string{core + "(*Service).ChatImageURL", "github.com/medshare/medshare/shared/blob/s3presign.(*Signer).PresignGet"},
 			[]string{core + "(*Service).IssueKey", core + "(*Service).CreateShare", core + "SealKey", "github.com/aws/aws-sdk-go-v2/service/kms.",
 				"github.com/aws/aws-sdk-go-v2/service/sns.", "github.com/aws/aws-sdk-go-v2/service/s3."}},
 		{"issue-key",

@@ -28,18 +28,18 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/medshare/medshare/client"
-	"github.com/medshare/medshare/shared/awsenv"
-	"github.com/medshare/medshare/shared/awsruntime"
-	"github.com/medshare/medshare/shared/awstest"
+	"github.com/medshare/medshare/shared/blob/s3presign"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/awstest"
+	"github.com/medshare/medshare/shared/devtools/samples"
 	"github.com/medshare/medshare/shared/jobs"
-	"github.com/medshare/medshare/shared/lambdafn"
-	"github.com/medshare/medshare/shared/lambdafn/migratefn"
-	"github.com/medshare/medshare/shared/lambdafn/wired"
 	"github.com/medshare/medshare/shared/legacy"
-	"github.com/medshare/medshare/shared/migrate"
-	"github.com/medshare/medshare/shared/s3presign"
-	"github.com/medshare/medshare/shared/samples"
+	"github.com/medshare/medshare/shared/legacy/migrate"
+	"github.com/medshare/medshare/shared/runtime/awsenv"
+	"github.com/medshare/medshare/shared/runtime/awsruntime"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
+	"github.com/medshare/medshare/shared/runtime/lambdafn/migratefn"
+	"github.com/medshare/medshare/shared/runtime/lambdafn/wired"
 )
 
 // unexercised are the grants of lambdafn.Permissions that no call of this
@@ -320,7 +320,7 @@ func TestFunctionsCallOnlyWhatTheirRolesAllow(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s, its sample event: %v", name, err)
 		}
-		if c := res.Cleanup; name == "cleanup" && (c == nil || c.SessionsExpired == 0 || c.KeysDeleted == 0 || c.UploadsAborted < 2) {
+		if c := res.Cleanup; name == "cleanup" && (c == nil || c.SharesExpired == 0 || c.KeysDeleted == 0 || c.UploadsAborted < 2) {
 			t.Errorf("cleanup: %+v, want a session expired, a key deleted and two uploads abandoned", c)
 		}
 	}

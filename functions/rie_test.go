@@ -27,18 +27,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/medshare/medshare/client"
-	"github.com/medshare/medshare/shared/devauth"
-	"github.com/medshare/medshare/shared/localserver"
+	"github.com/medshare/medshare/shared/runtime/devauth"
+	"github.com/medshare/medshare/shared/runtime/localserver"
 
-	"github.com/medshare/medshare/shared/awsruntime"
-	"github.com/medshare/medshare/shared/awstest"
-	"github.com/medshare/medshare/shared/cdnblob"
-	"github.com/medshare/medshare/shared/cdnblob/cdnblobtest"
+	"github.com/medshare/medshare/shared/blob/cdnblob"
+	"github.com/medshare/medshare/shared/blob/cdnblob/cdnblobtest"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/awstest"
+	"github.com/medshare/medshare/shared/devtools/samples"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
-	"github.com/medshare/medshare/shared/migrate"
-	"github.com/medshare/medshare/shared/samples"
+	"github.com/medshare/medshare/shared/legacy/migrate"
+	"github.com/medshare/medshare/shared/runtime/awsruntime"
 )
 
 // function is one bootstrap running under its own emulator.
@@ -443,7 +443,7 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		}
 
 		res := fns["cleanup"].invokeJob(t, loadScheduled(t, "cleanup"))
-		if res.Cleanup == nil || res.Cleanup.SessionsExpired != 1 || res.Cleanup.Failed != 0 || !res.Cleanup.Complete {
+		if res.Cleanup == nil || res.Cleanup.SharesExpired != 1 || res.Cleanup.Failed != 0 || !res.Cleanup.Complete {
 			t.Errorf("cleanup: %+v, want one session expired", res.Cleanup)
 		}
 		if got, err := rt.Store.GetShare(ctx, sh.ID); err != nil || got.Status != core.ShareExpired {
@@ -464,7 +464,7 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		if err != nil {
 			t.Fatalf("stored report: %v", err)
 		}
-		if res.Report == nil || *res.Report != *jobs.ReportOf(stored) || res.Report.Day != day.Format(time.DateOnly) || stored.SessionsCreated < 1 {
+		if res.Report == nil || *res.Report != *jobs.ReportOf(stored) || res.Report.Day != day.Format(time.DateOnly) || stored.SharesCreated < 1 {
 			t.Errorf("report %v, stored %+v: want the day of the share, counting it", res.Report, stored)
 		}
 	})

@@ -1,6 +1,6 @@
 // Package web holds the built portal: web/dist, which `make web` builds
 // from web/portal and which is committed, embedded into the binary so that
-// `medshare serve` needs only Go. shared/portal serves it.
+// `medshare serve` needs only Go. shared/httpapi/portal serves it.
 package web
 
 import (

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medshare/medshare/shared/backup"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/runtime/backup"
+	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 // backupSummary is what `medshare backup` and `medshare restore` print.

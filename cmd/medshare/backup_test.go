@@ -17,8 +17,8 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/devauth"
-	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/runtime/devauth"
+	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 // ledger is what a load was told: every answer that was a 2xx, with

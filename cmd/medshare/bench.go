@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medshare/medshare/shared/coldstart"
-	"github.com/medshare/medshare/shared/lambdafn"
-	"github.com/medshare/medshare/shared/throughput"
+	"github.com/medshare/medshare/shared/devtools/coldstart"
+	"github.com/medshare/medshare/shared/devtools/throughput"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 const benchUsage = `usage:

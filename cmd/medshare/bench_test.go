@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/medshare/medshare/shared/awstest"
+	"github.com/medshare/medshare/shared/devtools/awstest"
 )
 
 // TestBenchColdStart runs `medshare bench coldstart` on one function, once:

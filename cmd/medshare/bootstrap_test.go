@@ -19,14 +19,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/client"
-	"github.com/medshare/medshare/shared/awsruntime"
-	"github.com/medshare/medshare/shared/awstest"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/devauth"
+	"github.com/medshare/medshare/shared/devtools/awstest"
 	"github.com/medshare/medshare/shared/httpapi"
-	"github.com/medshare/medshare/shared/lambdafn"
-	"github.com/medshare/medshare/shared/lambdafn/wired"
-	"github.com/medshare/medshare/shared/localserver"
+	"github.com/medshare/medshare/shared/runtime/awsruntime"
+	"github.com/medshare/medshare/shared/runtime/devauth"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
+	"github.com/medshare/medshare/shared/runtime/lambdafn/wired"
+	"github.com/medshare/medshare/shared/runtime/localserver"
 )
 
 // bootstrapEnv runs `medshare bootstrap` with args and returns the names it

@@ -17,7 +17,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/medshare/medshare/shared/cdnblob"
+	"github.com/medshare/medshare/shared/blob/cdnblob"
 )
 
 const cdnKeyUsage = `usage:

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/medshare/medshare/shared/awstest"
-	"github.com/medshare/medshare/shared/cdnblob"
+	"github.com/medshare/medshare/shared/blob/cdnblob"
+	"github.com/medshare/medshare/shared/devtools/awstest"
 )
 
 // TestCDNKeyCommands: `medshare cdn-key generate` writes a private key the

@@ -18,8 +18,8 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/devauth"
-	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/runtime/devauth"
+	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 // answer is an answer of the API, with its request id, which the audit

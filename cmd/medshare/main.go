@@ -29,13 +29,13 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/medshare/medshare/shared/awsruntime"
-	"github.com/medshare/medshare/shared/config"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/devauth"
-	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/devtools/loadtest"
 	"github.com/medshare/medshare/shared/jobs"
-	"github.com/medshare/medshare/shared/loadtest"
+	"github.com/medshare/medshare/shared/runtime/awsruntime"
+	"github.com/medshare/medshare/shared/runtime/config"
+	"github.com/medshare/medshare/shared/runtime/devauth"
+	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 func main() {
@@ -295,7 +295,7 @@ func bootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // loadTest runs a bounded load test against a running `medshare serve` on
-// loopback, then checks the invariants (shared/loadtest). It mints tokens
+// loopback, then checks the invariants (shared/devtools/loadtest). It mints tokens
 // with the server's key from --data-dir and fails when an invariant failed
 // or any answer was a 5xx.
 func loadTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -15,14 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/medshare/medshare/shared/awsruntime"
-	"github.com/medshare/medshare/shared/config"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/embedded"
-	"github.com/medshare/medshare/shared/httplegacy"
 	"github.com/medshare/medshare/shared/legacy"
-	"github.com/medshare/medshare/shared/migrate"
-	"github.com/medshare/medshare/shared/s3legacy"
+	"github.com/medshare/medshare/shared/legacy/httplegacy"
+	"github.com/medshare/medshare/shared/legacy/migrate"
+	"github.com/medshare/medshare/shared/legacy/s3legacy"
+	"github.com/medshare/medshare/shared/runtime/awsruntime"
+	"github.com/medshare/medshare/shared/runtime/config"
+	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 const migrateUsage = `usage:

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medshare/medshare/shared/embedded"
-	"github.com/medshare/medshare/shared/migrate"
-	"github.com/medshare/medshare/shared/migrate/migratetest"
+	"github.com/medshare/medshare/shared/legacy/migrate"
+	"github.com/medshare/medshare/shared/legacy/migrate/migratetest"
+	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 // progressLine is a line of `--progress log`: "[###...] 12/200 6.0% · ...".

@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/medshare/medshare/shared/portal"
+	"github.com/medshare/medshare/shared/httpapi/portal"
 )
 
 // demoSignIn is the demo data the portal may sign in as, or nil: with

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/medshare/medshare/shared/portal"
+	"github.com/medshare/medshare/shared/httpapi/portal"
 )
 
 // demoIdentities asks a server for its demo identities.

@@ -14,11 +14,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/medshare/medshare/shared/config"
-	"github.com/medshare/medshare/shared/embedded"
 	"github.com/medshare/medshare/shared/jobs"
-	"github.com/medshare/medshare/shared/localserver"
-	"github.com/medshare/medshare/shared/ratelimit"
+	"github.com/medshare/medshare/shared/runtime/config"
+	"github.com/medshare/medshare/shared/runtime/embedded"
+	"github.com/medshare/medshare/shared/runtime/localserver"
+	"github.com/medshare/medshare/shared/runtime/ratelimit"
 )
 
 // ready is set by tests to learn the bound address.
@@ -285,6 +285,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		go adminSrv.Serve(aln)
 		defer adminSrv.Close()
+		// Serve closes the listener, but in its own goroutine, which may
+		// not have started when a quick shutdown returns: closed here too,
+		// the socket refuses connections (and is unlinked) before serve
+		// returns, so a backup run next sees no server rather than a reset.
+		defer aln.Close()
 	}
 
 	// The jobs outlive the signal: they stop after the last request.

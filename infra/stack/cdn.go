@@ -15,8 +15,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
-	"github.com/medshare/medshare/shared/cdnblob"
-	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/blob/cdnblob"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 // ChatCDNFunction is the one function that signs chat images' CloudFront

@@ -18,9 +18,9 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/medshare/medshare/shared/cdnblob"
-	"github.com/medshare/medshare/shared/lambdafn"
-	"github.com/medshare/medshare/shared/portal"
+	"github.com/medshare/medshare/shared/blob/cdnblob"
+	"github.com/medshare/medshare/shared/httpapi/portal"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 var (

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 // TestFunctionsLinkWhatTheirRolesAllow: lambdafn.Uses (the AWS clients each

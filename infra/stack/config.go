@@ -26,8 +26,8 @@ import (
 
 	"github.com/aws/constructs-go/constructs/v10"
 
-	"github.com/medshare/medshare/shared/lambdafn"
-	"github.com/medshare/medshare/shared/migrate"
+	"github.com/medshare/medshare/shared/legacy/migrate"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 // The context keys the app reads (cdk.json, or `-c key=value`).

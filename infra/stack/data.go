@@ -11,7 +11,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/medshare/medshare/shared/dynamostore"
+	"github.com/medshare/medshare/shared/store/dynamostore"
 )
 
 // Data is the single table.

@@ -18,12 +18,12 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/medshare/medshare/shared/awsruntime"
-	"github.com/medshare/medshare/shared/config"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
-	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/runtime/awsruntime"
+	"github.com/medshare/medshare/shared/runtime/config"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 // FunctionsProps are what the functions use.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/medshare/medshare/shared/dynamostore"
-	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
+	"github.com/medshare/medshare/shared/store/dynamostore"
 )
 
 // The KMS uses that go with a service call, as the IAM table below writes

@@ -13,7 +13,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/medshare/medshare/shared/legacy"
-	"github.com/medshare/medshare/shared/migrate"
+	"github.com/medshare/medshare/shared/legacy/migrate"
 )
 
 // MigrationFunction is the function the migration's state machine invokes

@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/medshare/medshare/shared/lambdafn"
-	"github.com/medshare/medshare/shared/migrate"
+	"github.com/medshare/medshare/shared/legacy/migrate"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 const testLegacyBucket = "old-chat-images"

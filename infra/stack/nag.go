@@ -10,7 +10,7 @@ import (
 
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
-	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 // Suppression is one cdk-nag finding the stack accepts: the rule, the

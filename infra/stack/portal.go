@@ -20,7 +20,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/medshare/medshare/shared/portal"
+	"github.com/medshare/medshare/shared/httpapi/portal"
 )
 
 // PortalProps are what the portal is built from.
@@ -211,7 +211,7 @@ func headersPolicy(scope constructs.Construct, id string, o portal.Origins, cach
 		})
 	}
 	return awscloudfront.NewResponseHeadersPolicy(scope, jsii.String(id), &awscloudfront.ResponseHeadersPolicyProps{
-		Comment: jsii.String("MedShare portal: the headers of medshare serve (shared/portal), Cache-Control " + cache),
+		Comment: jsii.String("MedShare portal: the headers of medshare serve (shared/httpapi/portal), Cache-Control " + cache),
 		SecurityHeadersBehavior: &awscloudfront.ResponseSecurityHeadersBehavior{
 			ContentSecurityPolicy: &awscloudfront.ResponseHeadersContentSecurityPolicy{ContentSecurityPolicy: jsii.String(portal.CSP(o)), Override: jsii.Bool(true)},
 			ContentTypeOptions:    &awscloudfront.ResponseHeadersContentTypeOptions{Override: jsii.Bool(true)},

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/medshare/medshare/shared/portal"
+	"github.com/medshare/medshare/shared/httpapi/portal"
 )
 
 // The managed cache policies of CloudFront the portal's behaviors use.

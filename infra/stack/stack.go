@@ -10,8 +10,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
-	"github.com/medshare/medshare/shared/cdnblob"
-	"github.com/medshare/medshare/shared/lambdafn"
+	"github.com/medshare/medshare/shared/blob/cdnblob"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
 // FeatureFlags are the CDK feature flags the stack is written for; NewApp

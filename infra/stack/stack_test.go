@@ -19,13 +19,13 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/medshare/medshare/shared/awsruntime"
+	"github.com/medshare/medshare/shared/blob/s3blob"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/dynamostore"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/jobs"
-	"github.com/medshare/medshare/shared/lambdafn"
-	"github.com/medshare/medshare/shared/s3blob"
+	"github.com/medshare/medshare/shared/runtime/awsruntime"
+	"github.com/medshare/medshare/shared/runtime/lambdafn"
+	"github.com/medshare/medshare/shared/store/dynamostore"
 )
 
 // TestStack synthesizes the default stack once and checks one concern per

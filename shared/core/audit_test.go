@@ -16,10 +16,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/medshare/medshare/shared/boltstore"
+	"github.com/medshare/medshare/shared/blob/localblob"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/localblob"
-	"github.com/medshare/medshare/shared/localkeys"
+	"github.com/medshare/medshare/shared/keyring/localkeys"
+	"github.com/medshare/medshare/shared/store/boltstore"
 )
 
 // TestAuditHashIsPinned pins the canonical form of a record (docs/PROTOCOL.md):

@@ -14,7 +14,7 @@ import (
 	"unicode"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/embedded"
+	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 // fuzzDevices are one private key per KEM, derived from fixed seeds so that

@@ -56,13 +56,13 @@ type DailyReport struct {
 // ReportCounts are a daily report's counts, with the names they have in
 // JSON (the job's result, the embedded store's record).
 type ReportCounts struct {
-	SessionsCreated     int64 `json:"sessions_created"`
-	SessionsRevoked     int64 `json:"sessions_revoked"`      // by their patient
-	SessionsAutoRevoked int64 `json:"sessions_auto_revoked"` // by the detector
-	SessionsExpired     int64 `json:"sessions_expired"`      // by the cleanup job
-	Views               int64 `json:"views"`                 // keys issued: views spent
-	SuspiciousEvents    int64 `json:"suspicious_events"`     // activity reports and detector signals scored
-	ChatImageFetches    int64 `json:"chat_image_fetches"`    // chat-image signed URLs handed out
+	SharesCreated     int64 `json:"sessions_created"`
+	SharesRevoked     int64 `json:"sessions_revoked"`      // by their patient
+	SharesAutoRevoked int64 `json:"sessions_auto_revoked"` // by the detector
+	SharesExpired     int64 `json:"sessions_expired"`      // by the cleanup job
+	Views             int64 `json:"views"`                 // keys issued: views spent
+	SuspiciousEvents  int64 `json:"suspicious_events"`     // activity reports and detector signals scored
+	ChatImageFetches  int64 `json:"chat_image_fetches"`    // chat-image signed URLs handed out
 }
 
 // StatKey is the counter an audit record counts towards in

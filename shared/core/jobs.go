@@ -46,7 +46,7 @@ const (
 // CleanupResult is what one cleanup run did. Failed items stay due: the next
 // run retries them.
 type CleanupResult struct {
-	SessionsExpired   int `json:"sessions_expired"`
+	SharesExpired     int `json:"sessions_expired"`
 	KeysDeleted       int `json:"keys_deleted"`
 	UploadsAborted    int `json:"uploads_aborted"`
 	NotificationsSent int `json:"notifications_sent"`
@@ -177,7 +177,7 @@ func (r *CleanupResult) count(kind DueKind, it DueItem, err error, mark *time.Ti
 			*mark = it.Due
 		}
 	case kind == DueShare:
-		r.SessionsExpired++
+		r.SharesExpired++
 	case kind == DueKey:
 		r.KeysDeleted++
 	case kind == DueUpload:
@@ -314,10 +314,10 @@ func (s *Service) DailyReport(ctx context.Context, day time.Time) (DailyReport, 
 		dst  *int64
 		keys []string
 	}{
-		{&r.SessionsCreated, []string{stat(AuditShareCreate, RolePatient)}},
-		{&r.SessionsRevoked, []string{stat(AuditShareRevoke, RolePatient)}},
-		{&r.SessionsAutoRevoked, []string{stat(AuditShareRevoke, RoleSystem)}},
-		{&r.SessionsExpired, []string{stat(AuditShareExpire, RoleSystem)}},
+		{&r.SharesCreated, []string{stat(AuditShareCreate, RolePatient)}},
+		{&r.SharesRevoked, []string{stat(AuditShareRevoke, RolePatient)}},
+		{&r.SharesAutoRevoked, []string{stat(AuditShareRevoke, RoleSystem)}},
+		{&r.SharesExpired, []string{stat(AuditShareExpire, RoleSystem)}},
 		{&r.Views, []string{stat(AuditKeyIssue, RoleProfessional)}},
 		{&r.SuspiciousEvents, []string{stat(AuditActivityReport, RoleProfessional), stat(AuditActivityReport, RolePatient), stat(AuditActivityReport, RoleSystem)}},
 		{&r.ChatImageFetches, []string{stat(AuditChatImageSignedURL, RolePatient), stat(AuditChatImageSignedURL, RoleProfessional)}},
@@ -343,10 +343,10 @@ func (r DailyReport) Data() map[string]string {
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	return map[string]string{
 		"day":                   r.Day.Format(time.DateOnly),
-		"sessions_created":      i(r.SessionsCreated),
-		"sessions_revoked":      i(r.SessionsRevoked),
-		"sessions_auto_revoked": i(r.SessionsAutoRevoked),
-		"sessions_expired":      i(r.SessionsExpired),
+		"sessions_created":      i(r.SharesCreated),
+		"sessions_revoked":      i(r.SharesRevoked),
+		"sessions_auto_revoked": i(r.SharesAutoRevoked),
+		"sessions_expired":      i(r.SharesExpired),
 		"views":                 i(r.Views),
 		"suspicious_events":     i(r.SuspiciousEvents),
 		"chat_image_fetches":    i(r.ChatImageFetches),

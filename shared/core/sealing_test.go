@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/devicekeytest"
+	"github.com/medshare/medshare/shared/devtools/devicekeytest"
 )
 
 // TestSealedKeys: a key sealed to one device opens only with that device's

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medshare/medshare/shared/boltstore"
+	"github.com/medshare/medshare/shared/blob/localblob"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/localblob"
-	"github.com/medshare/medshare/shared/localkeys"
+	"github.com/medshare/medshare/shared/keyring/localkeys"
+	"github.com/medshare/medshare/shared/store/boltstore"
 )
 
 // failingAudit is a store whose audit appends fail, as when the table is

@@ -10,7 +10,7 @@ import (
 // interfaces, one per kind of thing kept (LegacyStore, the imported
 // images of the old public chat, is in legacy.go). One adapter implements all of
 // them; the service holds it once (Deps.Store). The contract suite of the
-// port is shared/storetest, a file per interface, which both adapters run.
+// port is shared/store/storetest, a file per interface, which both adapters run.
 //
 // What holds for every method of every interface:
 //

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 )
 
 // The cast of these tests.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/storekeys"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/devtools/testenv"
+	"github.com/medshare/medshare/shared/store/storekeys"
 )
 
 // TestNoStoredItemHoldsADataKey: after a photo's whole life (upload, share,

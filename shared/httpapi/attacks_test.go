@@ -15,13 +15,13 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/medshare/medshare/client"
+	"github.com/medshare/medshare/shared/blob/localblob"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/devauth"
-	"github.com/medshare/medshare/shared/devicekeytest"
+	"github.com/medshare/medshare/shared/devtools/devicekeytest"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 	"github.com/medshare/medshare/shared/httpapi"
-	"github.com/medshare/medshare/shared/localblob"
-	"github.com/medshare/medshare/shared/storetest"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/runtime/devauth"
+	"github.com/medshare/medshare/shared/store/storetest"
 )
 
 // Attacks by callers with valid accounts (issue 10 §2): input and identity.

@@ -17,11 +17,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/medshare/medshare/client"
-	"github.com/medshare/medshare/shared/boltstore"
+	"github.com/medshare/medshare/shared/blob/localblob"
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/httpapi"
-	"github.com/medshare/medshare/shared/localblob"
-	"github.com/medshare/medshare/shared/localkeys"
+	"github.com/medshare/medshare/shared/keyring/localkeys"
+	"github.com/medshare/medshare/shared/store/boltstore"
 )
 
 // countingStore counts the store calls an operation makes.

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/emf"
-	"github.com/medshare/medshare/shared/strictjson"
+	"github.com/medshare/medshare/shared/httpapi/strictjson"
+	"github.com/medshare/medshare/shared/runtime/emf"
 )
 
 // MaxBodyBytes caps a request body (ARCHITECTURE §2.10).

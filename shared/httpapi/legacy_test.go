@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 )
 
 // legacyURL is an old chat message's image URL, as the legacy chat's export

@@ -11,7 +11,7 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 )
 
 // TestLogsCarryNoSecrets plants PHI-like values (names, notes, a purpose,

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/devauth"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 	"github.com/medshare/medshare/shared/httpapi"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/runtime/devauth"
 )
 
 type caller struct {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/devicekeytest"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/devtools/devicekeytest"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 )
 
 // ownerDeviceBody is the body of POST /v1/photos/{id}/key for a fresh

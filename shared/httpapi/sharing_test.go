@@ -16,8 +16,8 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/sharemodel"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/devtools/sharemodel"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 )
 
 // checkShare checks the calls on share id recorded in h against the model of

@@ -9,7 +9,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/google/go-cmp/cmp"
-	"github.com/medshare/medshare/shared/strictjson"
+	"github.com/medshare/medshare/shared/httpapi/strictjson"
 )
 
 // strictProbe has a field of every kind a request body uses.

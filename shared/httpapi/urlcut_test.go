@@ -9,8 +9,8 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/storetest"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/devtools/testenv"
+	"github.com/medshare/medshare/shared/store/storetest"
 )
 
 // TestPhotoURLCutToKeyAndSession: a photo's signed URL ends no later than

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 	"github.com/medshare/medshare/shared/httpapi"
-	"github.com/medshare/medshare/shared/testenv"
 )
 
 // TestNoReadRouteSpendsAView: a view is an authenticated POST by the

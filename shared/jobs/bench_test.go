@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 )
 
 // BenchmarkCleanupExpire times the cleanup job per expired session on the
@@ -34,7 +34,7 @@ func BenchmarkCleanupExpire(b *testing.B) {
 	b.ResetTimer()
 	res, err := env.Service.Cleanup(ctx)
 	b.StopTimer()
-	if err != nil || res.SessionsExpired != b.N {
+	if err != nil || res.SharesExpired != b.N {
 		b.Fatalf("cleanup: %+v %v, want %d sessions expired", res, err, b.N)
 	}
 }

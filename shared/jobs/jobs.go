@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/emf"
+	"github.com/medshare/medshare/shared/runtime/emf"
 )
 
 // Job is one scheduled job.
@@ -117,7 +117,7 @@ func Run(ctx context.Context, svc *core.Service, name string, now time.Time, log
 		for _, m := range []struct {
 			name string
 			n    int
-		}{{"SessionsExpired", c.SessionsExpired}, {"KeysDeleted", c.KeysDeleted}, {"UploadsAborted", c.UploadsAborted}, {"NotificationsSent", c.NotificationsSent}, {"ItemsFailed", c.Failed}} {
+		}{{"SharesExpired", c.SharesExpired}, {"KeysDeleted", c.KeysDeleted}, {"UploadsAborted", c.UploadsAborted}, {"NotificationsSent", c.NotificationsSent}, {"ItemsFailed", c.Failed}} {
 			metrics = append(metrics, emf.Metric{Name: m.name, Unit: "Count"})
 			attrs = append(attrs, m.name, m.n)
 		}

@@ -17,9 +17,9 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 	"github.com/medshare/medshare/shared/jobs"
-	"github.com/medshare/medshare/shared/localnotify"
-	"github.com/medshare/medshare/shared/testenv"
+	"github.com/medshare/medshare/shared/notify/localnotify"
 )
 
 const (
@@ -69,7 +69,7 @@ type cleaned struct{ Expired, Keys, Uploads, Notes int }
 
 func counts(r jobs.Result) cleaned {
 	c := r.Cleanup
-	return cleaned{c.SessionsExpired, c.KeysDeleted, c.UploadsAborted, c.NotificationsSent}
+	return cleaned{c.SharesExpired, c.KeysDeleted, c.UploadsAborted, c.NotificationsSent}
 }
 
 type users struct{ pat, pro *client.Client }
@@ -236,7 +236,7 @@ func testCleanupConcurrentRuns(t *testing.T, env *testenv.Env) {
 				t.Errorf("cleanup item failed: %v", e)
 			}
 			mu.Lock()
-			total += res.SessionsExpired
+			total += res.SharesExpired
 			mu.Unlock()
 		}()
 	}
@@ -491,13 +491,13 @@ func testDailyReport(t *testing.T, env *testenv.Env) {
 		}
 		switch {
 		case r.Action == string(core.AuditShareCreate):
-			w.SessionsCreated++
+			w.SharesCreated++
 		case r.Action == string(core.AuditShareRevoke) && r.ActorRole == string(core.RolePatient):
-			w.SessionsRevoked++
+			w.SharesRevoked++
 		case r.Action == string(core.AuditShareRevoke) && r.ActorRole == string(core.RoleSystem):
-			w.SessionsAutoRevoked++
+			w.SharesAutoRevoked++
 		case r.Action == string(core.AuditShareExpire):
-			w.SessionsExpired++
+			w.SharesExpired++
 		case r.Action == string(core.AuditKeyIssue):
 			w.Views++
 		case r.Action == string(core.AuditActivityReport):
@@ -521,15 +521,15 @@ func testDailyReport(t *testing.T, env *testenv.Env) {
 		if diff := cmp.Diff(jobs.ReportOf(stored), got.Report); diff != "" {
 			t.Errorf("returned report differs from the stored one:\n%s", diff)
 		}
-		total.SessionsCreated += stored.SessionsCreated
-		total.SessionsRevoked += stored.SessionsRevoked
-		total.SessionsAutoRevoked += stored.SessionsAutoRevoked
-		total.SessionsExpired += stored.SessionsExpired
+		total.SharesCreated += stored.SharesCreated
+		total.SharesRevoked += stored.SharesRevoked
+		total.SharesAutoRevoked += stored.SharesAutoRevoked
+		total.SharesExpired += stored.SharesExpired
 		total.Views += stored.Views
 		total.SuspiciousEvents += stored.SuspiciousEvents
 	}
 	// And what the test did, whatever the days.
-	if diff := cmp.Diff(core.DailyReport{ReportCounts: core.ReportCounts{SessionsCreated: 3, SessionsRevoked: 1, SessionsAutoRevoked: 1, SessionsExpired: 1, Views: 2, SuspiciousEvents: 2}}, total); diff != "" {
+	if diff := cmp.Diff(core.DailyReport{ReportCounts: core.ReportCounts{SharesCreated: 3, SharesRevoked: 1, SharesAutoRevoked: 1, SharesExpired: 1, Views: 2, SuspiciousEvents: 2}}, total); diff != "" {
 		t.Errorf("totals (-want +got):\n%s", diff)
 	}
 	if env.RT != nil && len(published) != len(want) {
@@ -550,7 +550,7 @@ func testDailyReport(t *testing.T, env *testenv.Env) {
 	// An empty day is all zeros, and stored.
 	empty := time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC)
 	got, err := jobs.Run(ctx, env.Service, "daily-report", empty.Add(24*time.Hour), quiet)
-	if err != nil || got.Report.SessionsCreated != 0 || got.Report.Day != "2020-01-02" {
+	if err != nil || got.Report.SharesCreated != 0 || got.Report.Day != "2020-01-02" {
 		t.Errorf("empty day: %+v %v", got, err)
 	}
 }
@@ -732,7 +732,7 @@ func TestSchedule(t *testing.T) {
 				t.Errorf("%s: metric %s is not a number on the line: %v", job, m.Name, rec[m.Name])
 			}
 		}
-		if rec["Runs"] != 1.0 || rec["Outcome"] != "ok" || (job == "cleanup" && !slices.Contains(names, "SessionsExpired")) {
+		if rec["Runs"] != 1.0 || rec["Outcome"] != "ok" || (job == "cleanup" && !slices.Contains(names, "SharesExpired")) {
 			t.Errorf("%s: line %s", job, line)
 		}
 	}
@@ -816,7 +816,7 @@ func testCleanupResumes(t *testing.T, env *testenv.Env) {
 		short, cancel := context.WithTimeout(ctx, 5*time.Second) // inside the run's safety margin
 		defer cancel()
 		res, err := env.Service.Cleanup(short)
-		if err != nil || res.Complete || res.SessionsExpired != 0 {
+		if err != nil || res.Complete || res.SharesExpired != 0 {
 			t.Errorf("cleanup with no time left: %+v %v, want incomplete and nothing done", res, err)
 		}
 		if w := watermark(core.DueShare); !w.Equal(before) {

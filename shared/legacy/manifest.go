@@ -25,7 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/strictjson"
+	"github.com/medshare/medshare/shared/httpapi/strictjson"
 )
 
 // Format is the syntax of a manifest.

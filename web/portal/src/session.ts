@@ -20,7 +20,7 @@ export interface Session {
   expiresAt?: number;
 }
 
-/** The portal's runtime configuration: `/config.json` from the server (shared/portal). */
+/** The portal's runtime configuration: `/config.json` from the server (shared/httpapi/portal). */
 export interface PortalConfig {
   /** The API's base URL; "" (or absent) for the page's own origin. */
   api_base_url?: string;
