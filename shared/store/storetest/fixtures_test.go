@@ -1,12 +1,19 @@
 package storetest
 
 import (
+	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/store/storeitem"
 )
 
 // TestFixturesFillEveryField is the guard of fixtures.go: for each entity
@@ -113,4 +120,86 @@ func markSet(v reflect.Value, prefix string, set map[string]bool) {
 			markSet(v.Field(i), p, set)
 		}
 	}
+}
+
+// TestRoundTripCatchesADroppedField proves what fill and the guard are
+// for: a codec that forgets one field of a share fails the suite's round
+// trip (testCreateShare's RoundTrip, on both stores). The stored shape of
+// everyFieldShare, through each store's encoding, reads back equal under
+// the suite's comparison; and that comparison sees every leaf of the share
+// go missing, one at a time (so the fixture sets each leaf, and no option
+// of shareCmpOpts hides one), and every stored attribute go missing.
+func TestRoundTripCatchesADroppedField(t *testing.T) {
+	sh := everyFieldShare("pat-1", "dr-a", t0)
+	encodings := []struct {
+		name string
+		// drop encodes r, without the attribute attr unless it is "", and
+		// decodes it back; it lists the attributes it wrote.
+		drop func(t *testing.T, r storeitem.Share, attr string) (storeitem.Share, []string)
+	}{
+		{"bbolt (encoding/json)", func(t *testing.T, r storeitem.Share, attr string) (storeitem.Share, []string) {
+			raw, err := json.Marshal(r)
+			Must(t, "Marshal", err)
+			var m map[string]json.RawMessage
+			Must(t, "Unmarshal", json.Unmarshal(raw, &m))
+			delete(m, attr)
+			raw, err = json.Marshal(m)
+			Must(t, "Marshal", err)
+			var back storeitem.Share
+			Must(t, "Unmarshal", json.Unmarshal(raw, &back))
+			return back, slices.Sorted(maps.Keys(m))
+		}},
+		{"DynamoDB (attributevalue)", func(t *testing.T, r storeitem.Share, attr string) (storeitem.Share, []string) {
+			m, err := attributevalue.MarshalMap(r)
+			Must(t, "MarshalMap", err)
+			delete(m, attr)
+			var back storeitem.Share
+			Must(t, "UnmarshalMap", attributevalue.UnmarshalMap(m, &back))
+			return back, slices.Sorted(maps.Keys(m))
+		}},
+	}
+	for _, enc := range encodings {
+		t.Run(enc.name, func(t *testing.T) {
+			r, attrs := enc.drop(t, storeitem.ShareOf(sh), "")
+			got, err := r.Entity()
+			Must(t, "Entity", err)
+			if diff := cmp.Diff(sh, got, shareCmpOpts); diff != "" {
+				t.Fatalf("everyFieldShare through the stored shape (-want +got):\n%s", diff)
+			}
+			for _, path := range fieldPaths(reflect.TypeFor[core.Share](), "") {
+				forgot := got
+				forgot.Photos = slices.Clone(got.Photos)
+				zeroLeaf(reflect.ValueOf(&forgot).Elem(), path)
+				if cmp.Equal(sh, forgot, shareCmpOpts) {
+					t.Errorf("a codec that forgets %s passes the round trip", path)
+				}
+			}
+			for _, attr := range attrs {
+				r, _ := enc.drop(t, storeitem.ShareOf(sh), attr)
+				if got, err := r.Entity(); err == nil && cmp.Equal(sh, got, shareCmpOpts) {
+					t.Errorf("an item without %q passes the round trip", attr)
+				}
+			}
+		})
+	}
+}
+
+// zeroLeaf sets the leaf at path (a fieldPaths path) of v to its zero
+// value, in every element of the slices on the way.
+func zeroLeaf(v reflect.Value, path string) {
+	if path == "" {
+		v.SetZero()
+		return
+	}
+	if rest, ok := strings.CutPrefix(path, "[]"); ok {
+		for i := range v.Len() {
+			zeroLeaf(v.Index(i), strings.TrimPrefix(rest, "."))
+		}
+		return
+	}
+	name, rest, _ := strings.Cut(path, ".")
+	if i := strings.Index(name, "[]"); i >= 0 {
+		name, rest = name[:i], strings.TrimSuffix(name[i:]+"."+rest, ".")
+	}
+	zeroLeaf(v.FieldByName(name), rest)
 }
