@@ -124,3 +124,18 @@ func fillValue(v reflect.Value, n *int) {
 		panic(fmt.Sprintf("storetest: fill cannot fill a %v", typ))
 	}
 }
+
+// leaf reports whether a value of typ is one field to the guard: anything
+// but a struct (time.Time is one) or a slice of structs.
+func leaf(typ reflect.Type) bool {
+	if typ == reflect.TypeFor[time.Time]() {
+		return true
+	}
+	switch typ.Kind() {
+	case reflect.Struct:
+		return false
+	case reflect.Slice:
+		return typ.Elem().Kind() != reflect.Struct
+	}
+	return true
+}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/google/go-cmp/cmp"
@@ -50,21 +49,6 @@ func TestFixturesFillEveryField(t *testing.T) {
 			t.Errorf("%v: no fixture sets %v: set it in a fixture that a round trip stores and reads back, and list it in fixtures()", typ, missing)
 		}
 	}
-}
-
-// leaf reports whether a value of typ is one field to the guard: anything
-// but a struct (time.Time is one) or a slice of structs.
-func leaf(typ reflect.Type) bool {
-	if typ == reflect.TypeOf(time.Time{}) {
-		return true
-	}
-	switch typ.Kind() {
-	case reflect.Struct:
-		return false
-	case reflect.Slice:
-		return typ.Elem().Kind() != reflect.Struct
-	}
-	return true
 }
 
 // fieldPaths lists the paths of the fields of struct type typ, down to its
