@@ -50,10 +50,19 @@ func (h *Handler) getShare(ctx context.Context, r request) (int, any, error) {
 	return http.StatusOK, wire.ShareOf(s), nil
 }
 
+// revokeBody is revoke-session's body.
+type revokeBody struct {
+	Reason string `json:"reason"`
+}
+
+// revokeView is revoke-session's answer.
+type revokeView struct {
+	ShareID string `json:"share_id"`
+	Status  string `json:"status"`
+}
+
 func (h *Handler) revokeShare(ctx context.Context, r request) (int, any, error) {
-	var b struct {
-		Reason string `json:"reason"`
-	}
+	var b revokeBody
 	if r.ev.Body != "" {
 		if err := decodeJSON(r.ev, &b); err != nil {
 			return 0, nil, err
@@ -63,18 +72,18 @@ func (h *Handler) revokeShare(ctx context.Context, r request) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, struct {
-		ShareID string `json:"share_id"`
-		Status  string `json:"status"`
-	}{s.ID, string(s.Status)}, nil
+	return http.StatusOK, revokeView{s.ID, string(s.Status)}, nil
+}
+
+// openAccessBody is open-access's body.
+type openAccessBody struct {
+	KEM               *uint16 `json:"kem"`
+	DevicePublicKey   []byte  `json:"device_public_key"`
+	DeviceFingerprint string  `json:"device_fingerprint"`
 }
 
 func (h *Handler) openAccess(ctx context.Context, r request) (int, any, error) {
-	var b struct {
-		KEM               *uint16 `json:"kem"`
-		DevicePublicKey   []byte  `json:"device_public_key"`
-		DeviceFingerprint string  `json:"device_fingerprint"`
-	}
+	var b openAccessBody
 	if err := decodeJSON(r.ev, &b); err != nil {
 		return 0, nil, err
 	}
@@ -141,12 +150,22 @@ func (h *Handler) markNotificationRead(ctx context.Context, r request) (int, any
 	return http.StatusOK, viewNotification(it), nil
 }
 
+// activityBody is report-activity's body.
 type activityBody struct {
-	Events []struct {
-		Type    string    `json:"type"`
-		At      time.Time `json:"at"`
-		Details string    `json:"details"`
-	} `json:"events"`
+	Events []activityEvent `json:"events"`
+}
+
+// activityEvent is an event of an activity report.
+type activityEvent struct {
+	Type    string    `json:"type"`
+	At      time.Time `json:"at"`
+	Details string    `json:"details"`
+}
+
+// activityView is report-activity's answer.
+type activityView struct {
+	Action string `json:"action"`
+	Score  int    `json:"score"`
 }
 
 func (h *Handler) reportActivity(ctx context.Context, r request) (int, any, error) {
@@ -162,8 +181,5 @@ func (h *Handler) reportActivity(ctx context.Context, r request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, struct {
-		Action string `json:"action"`
-		Score  int    `json:"score"`
-	}{res.Action, res.Score}, nil
+	return http.StatusOK, activityView{res.Action, res.Score}, nil
 }
