@@ -129,7 +129,9 @@ func TestRoundTripCatchesADroppedField(t *testing.T) {
 		fill(out.Interface())
 		return out.Elem().Interface()
 	}
-	t.Run("Photo", func(t *testing.T) { checkCodec(t, entity(full[reflect.TypeFor[core.Photo]()]).(core.Photo), storeitem.PhotoOf, cmpOpts) })
+	t.Run("Photo", func(t *testing.T) {
+		checkCodec(t, entity(full[reflect.TypeFor[core.Photo]()]).(core.Photo), storeitem.PhotoOf, cmpOpts)
+	})
 	t.Run("Appointment", func(t *testing.T) {
 		checkCodec(t, entity(full[reflect.TypeFor[core.Appointment]()]).(core.Appointment), storeitem.AppointmentOf, cmpOpts)
 	})
@@ -139,8 +141,12 @@ func TestRoundTripCatchesADroppedField(t *testing.T) {
 	t.Run("AuditRecord", func(t *testing.T) {
 		checkCodec(t, entity(full[reflect.TypeFor[core.AuditRecord]()]).(core.AuditRecord), storeitem.AuditRecordOf, cmpOpts)
 	})
-	t.Run("Share", func(t *testing.T) { checkCodec(t, everyFieldShare("pat-1", "dr-a", t0), storeitem.ShareOf, shareCmpOpts) })
-	t.Run("Access", func(t *testing.T) { checkCodec(t, entity(full[reflect.TypeFor[core.Access]()]).(core.Access), storeitem.AccessOf, cmpOpts) })
+	t.Run("Share", func(t *testing.T) {
+		checkCodec(t, everyFieldShare("pat-1", "dr-a", t0), storeitem.ShareOf, shareCmpOpts)
+	})
+	t.Run("Access", func(t *testing.T) {
+		checkCodec(t, entity(full[reflect.TypeFor[core.Access]()]).(core.Access), storeitem.AccessOf, cmpOpts)
+	})
 	t.Run("EphemeralKey", func(t *testing.T) {
 		checkCodec(t, entity(full[reflect.TypeFor[core.EphemeralKey]()]).(core.EphemeralKey), storeitem.EphemeralKeyOf, cmpOpts)
 	})
