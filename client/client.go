@@ -265,13 +265,9 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// Upload is how to send an object: exactly this method, URL and headers.
-type Upload struct {
-	Method    string            `json:"method"`
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"`
-	ExpiresAt time.Time         `json:"expires_at"`
-}
+// Upload is how to send an object: exactly this method, URL and headers
+// (the server's view).
+type Upload = wire.Upload
 
 // Send uploads data as u says.
 func (c *Client) Send(ctx context.Context, u Upload, data []byte) error {
@@ -346,18 +342,10 @@ func (c *Client) UploadPhoto(ctx context.Context, angle, contentType string, pho
 	return staged.PhotoID, nil
 }
 
-// Photo is a photo as the patient's list returns it; Size and SHA256 are the
-// ciphertext's, Metadata is encrypted (DecryptMetadata opens it).
-type Photo struct {
-	PhotoID     string    `json:"photo_id"`
-	Status      string    `json:"status"`
-	Angle       string    `json:"angle"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	SHA256      []byte    `json:"sha256"`
-	Metadata    []byte    `json:"metadata,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-}
+// Photo is a photo as the patient's list returns it (the server's view);
+// Size and SHA256 are the ciphertext's, Metadata is encrypted
+// (DecryptMetadata opens it).
+type Photo = wire.Photo
 
 // ListPhotos returns one page of the patient's photos and the next page's
 // cursor ("" on the last page).

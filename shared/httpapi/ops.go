@@ -7,38 +7,10 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
 // Wire views: snake_case JSON, RFC 3339 UTC times, standard base64 for bytes.
-
-type uploadView struct {
-	Method    string            `json:"method"`
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"`
-	ExpiresAt time.Time         `json:"expires_at"`
-}
-
-func viewUpload(u core.Upload) uploadView {
-	return uploadView{Method: u.Method, URL: u.URL, Headers: u.Headers, ExpiresAt: u.ExpiresAt.UTC()}
-}
-
-type photoView struct {
-	PhotoID     string    `json:"photo_id"`
-	Status      string    `json:"status"`
-	Angle       string    `json:"angle"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	SHA256      []byte    `json:"sha256"`
-	Metadata    []byte    `json:"metadata,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-}
-
-func viewPhoto(p core.Photo) photoView {
-	return photoView{
-		PhotoID: p.ID, Status: string(p.Status), Angle: string(p.Angle), ContentType: p.ContentType,
-		Size: p.Size, SHA256: p.SHA256, Metadata: p.Metadata, CreatedAt: p.CreatedAt.UTC(),
-	}
-}
 
 type signedURLView struct {
 	URL       string    `json:"url"`
@@ -68,9 +40,9 @@ type uploadPresignBody struct {
 
 // uploadPresignView is upload-presign's answer.
 type uploadPresignView struct {
-	PhotoID string     `json:"photo_id"`
-	Status  string     `json:"status"`
-	Upload  uploadView `json:"upload"`
+	PhotoID string      `json:"photo_id"`
+	Status  string      `json:"status"`
+	Upload  wire.Upload `json:"upload"`
 }
 
 func (h *Handler) uploadPresign(ctx context.Context, r request) (int, any, error) {
@@ -88,7 +60,7 @@ func (h *Handler) uploadPresign(ctx context.Context, r request) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, uploadPresignView{up.Photo.ID, string(up.Photo.Status), viewUpload(up.Upload)}, nil
+	return http.StatusCreated, uploadPresignView{up.Photo.ID, string(up.Photo.Status), wire.UploadOf(up.Upload)}, nil
 }
 
 // photoStatusView is the answer of finalize-upload and delete-photo.
@@ -119,9 +91,9 @@ func (h *Handler) listPhotos(ctx context.Context, r request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out := listView[photoView]{Items: make([]photoView, 0, len(photos)), NextCursor: next}
+	out := listView[wire.Photo]{Items: make([]wire.Photo, 0, len(photos)), NextCursor: next}
 	for _, p := range photos {
-		out.Items = append(out.Items, viewPhoto(p))
+		out.Items = append(out.Items, wire.PhotoOf(p))
 	}
 	return http.StatusOK, out, nil
 }
@@ -181,10 +153,10 @@ func ChatImageURL(id string) string { return "private://chat-images/" + id }
 
 // chatUploadView is chat-upload's answer.
 type chatUploadView struct {
-	ImageID string     `json:"image_id"`
-	URL     string     `json:"url"`
-	Status  string     `json:"status"`
-	Upload  uploadView `json:"upload"`
+	ImageID string      `json:"image_id"`
+	URL     string      `json:"url"`
+	Status  string      `json:"status"`
+	Upload  wire.Upload `json:"upload"`
 }
 
 func (h *Handler) chatUpload(ctx context.Context, r request) (int, any, error) {
@@ -201,7 +173,7 @@ func (h *Handler) chatUpload(ctx context.Context, r request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, chatUploadView{up.Image.ID, ChatImageURL(up.Image.ID), string(up.Image.Status), viewUpload(up.Upload)}, nil
+	return http.StatusCreated, chatUploadView{up.Image.ID, ChatImageURL(up.Image.ID), string(up.Image.Status), wire.UploadOf(up.Upload)}, nil
 }
 
 // chatFinalizeView is chat-finalize's answer.
