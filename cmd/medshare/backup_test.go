@@ -17,7 +17,6 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/runtime/devauth"
 	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
@@ -70,6 +69,12 @@ func (l *ledger) problem(what string, err error) (quit bool) {
 	defer l.mu.Unlock()
 	l.bad = append(l.bad, fmt.Sprintf("%s: %v", what, err))
 	return false
+}
+
+// unexpected notes err as a problem unless the load expects it
+// (refusedByDesign), and reports whether the load must quit.
+func (l *ledger) unexpected(what string, err error) (quit bool) {
+	return !refusedByDesign(err) && l.problem(what, err)
 }
 
 // refusedByDesign reports an error that the load expects sometimes: 410
@@ -161,10 +166,8 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 						l.mu.Lock()
 						l.revokes[sh.ShareID] = l.before()
 						l.mu.Unlock()
-					case !refusedByDesign(err):
-						if l.problem("revoke", err) {
-							return
-						}
+					case l.unexpected("revoke", err):
+						return
 					}
 				}
 			}
@@ -201,20 +204,16 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 					dev, _ := client.NewDevice([]uint16{0x0020, 0x0010, 0x647a}[len(opened)%3])
 					acc, err := c.OpenAccess(ctx, sh.ShareID, dev)
 					if err != nil {
-						if !refusedByDesign(err) {
-							if l.problem("open access", err) {
-								return
-							}
+						if l.unexpected("open access", err) {
+							return
 						}
 						continue
 					}
 					for _, ph := range sh.PhotoIDs {
 						k, err := c.IssueKey(ctx, acc.AccessID, ph)
 						if err != nil {
-							if !refusedByDesign(err) {
-								if l.problem("issue key", err) {
-									return
-								}
+							if l.unexpected("issue key", err) {
+								return
 							}
 							break
 						}
@@ -225,10 +224,8 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 						viewed = true
 						u, err := c.ClaimKey(ctx, k.KeyID)
 						if err != nil {
-							if !refusedByDesign(err) {
-								if l.problem("claim key", err) {
-									return
-								}
+							if l.unexpected("claim key", err) {
+								return
 							}
 							break
 						}
@@ -274,17 +271,7 @@ func TestBackupDuringLoadRestores(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	srv := launch(t, dir, nil, "--jobs=false")
-	auth, err := devauth.LoadOrCreate(filepath.Join(dir, embedded.TokenKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(sub string, role core.Role) string {
-		tok, err := auth.Mint(sub, role, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	_, mint := minter(t, filepath.Join(dir, embedded.TokenKeyFile))
 	l := &ledger{photos: map[string]ackedPhoto{}, shares: map[string]ackedShare{}, revokes: map[string]bool{}, deletes: map[string]bool{}, views: map[string][]view{}}
 	var acks atomic.Int64
 	stop := make(chan struct{})

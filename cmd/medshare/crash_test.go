@@ -18,7 +18,6 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/runtime/devauth"
 	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
@@ -57,6 +56,18 @@ func send(ctx context.Context, hc *http.Client, method, u, token string, in any)
 	a := answer{status: resp.StatusCode, reqID: resp.Header.Get("X-Request-Id")}
 	a.body, err = io.ReadAll(resp.Body)
 	return a, err
+}
+
+// field is the string field name of a 2xx answer's JSON body: "" for any
+// other answer (or none), whose record fails the step anyway.
+func (a answer) field(name string) string {
+	if a.status/100 != 2 {
+		return ""
+	}
+	var m map[string]any
+	_ = json.Unmarshal(a.body, &m)
+	v, _ := m[name].(string)
+	return v
 }
 
 // acked is a request that was answered 2xx: its patient's chain must hold a
@@ -132,17 +143,7 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 	dir := t.TempDir()
 	p := startProcess(t, "--data-dir", dir, "--rate-limit=false", "--jobs=false")
 	base := "http://" + p.addr
-	auth, err := devauth.LoadOrCreate(filepath.Join(dir, embedded.TokenKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(sub string, role core.Role) string {
-		tok, err := auth.Mint(sub, role, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	_, mint := minter(t, filepath.Join(dir, embedded.TokenKeyFile))
 	hc := &http.Client{Timeout: 30 * time.Second}
 	j := &crashJournal{staged: map[string]string{}, ready: map[string]string{}, shares: map[string]string{},
 		issued: map[string]int{}, claimed: map[string]string{}, kinds: map[string]int{}}
@@ -292,26 +293,16 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 					j.mu.Unlock()
 					a, err = send(ctx, hc, "POST", base+"/v1/shares/"+shareID+"/access", tok, map[string]any{
 						"kem": dev.KEM, "device_public_key": dev.Private.PublicKey().Bytes(), "device_fingerprint": dev.Fingerprint})
-					var acc struct {
-						AccessID string `json:"access_id"`
-					}
-					if err == nil && a.status/100 == 2 {
-						_ = json.Unmarshal(a.body, &acc)
-					}
-					if ok, quit := j.record("open-access", pid, "access.open", acc.AccessID, a, err); quit {
+					accessID := a.field("access_id")
+					if ok, quit := j.record("open-access", pid, "access.open", accessID, a, err); quit {
 						return
 					} else if !ok {
 						continue
 					}
 					for range 2 {
-						a, err := send(ctx, hc, "POST", base+"/v1/access/"+acc.AccessID+"/photos/"+photoID+"/key", tok, nil)
-						var k struct {
-							KeyID string `json:"key_id"`
-						}
-						if err == nil && a.status/100 == 2 {
-							_ = json.Unmarshal(a.body, &k)
-						}
-						if ok, quit := j.record("issue-key", pid, "key.issue", k.KeyID, a, err); quit {
+						a, err := send(ctx, hc, "POST", base+"/v1/access/"+accessID+"/photos/"+photoID+"/key", tok, nil)
+						keyID := a.field("key_id")
+						if ok, quit := j.record("issue-key", pid, "key.issue", keyID, a, err); quit {
 							return
 						} else if !ok {
 							break
@@ -319,14 +310,14 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 						j.mu.Lock()
 						j.issued[shareID]++
 						j.mu.Unlock()
-						a, err = send(ctx, hc, "POST", base+"/v1/keys/"+k.KeyID+"/signed-url", tok, nil)
-						if ok, quit := j.record("signed-url", pid, "key.claim", k.KeyID, a, err); quit {
+						a, err = send(ctx, hc, "POST", base+"/v1/keys/"+keyID+"/signed-url", tok, nil)
+						if ok, quit := j.record("signed-url", pid, "key.claim", keyID, a, err); quit {
 							return
 						} else if !ok {
 							break
 						}
 						j.mu.Lock()
-						j.claimed[k.KeyID] = pro
+						j.claimed[keyID] = pro
 						j.mu.Unlock()
 					}
 				}
