@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,16 +20,6 @@ import (
 	"github.com/medshare/medshare/shared/legacy/migrate"
 	"github.com/medshare/medshare/shared/legacy/migrate/migratetest"
 )
-
-// resolveCounter counts a client's resolve requests.
-type resolveCounter struct{ n atomic.Int64 }
-
-func (c *resolveCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/api/chat-images/resolve") {
-		c.n.Add(1)
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
 
 // TestOldChatsStillWork: the app shows an old chat's images through the
 // URLs its messages hold. Before the migration the SignedURLCache answers
@@ -75,7 +64,7 @@ func testOldChatsStillWork(t *testing.T, env *testenv.Env) {
 		}
 	}
 	host := strings.TrimSuffix(strings.TrimPrefix(migratetest.URLPrefix, "https://"), "/")
-	counter := &resolveCounter{}
+	counter := &countingTransport{method: "POST", suffix: "/api/chat-images/resolve"}
 	pro := client.New(env.URL, env.Token(appt.Professionals[0], core.RoleProfessional))
 	pro.HTTP = &http.Client{Transport: counter, Timeout: 30 * time.Second}
 	cache := pro.SignedURLCache(client.CacheOptions{LegacyHosts: []string{host}})
