@@ -105,9 +105,7 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 	const patients, pros = 4, 3
 	var wg sync.WaitGroup
 	for p := range patients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			pid := fmt.Sprint("load-patient-", p)
 			c := client.New(urlBase, mint(pid, core.RolePatient))
 			var pending []string
@@ -171,12 +169,10 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 					}
 				}
 			}
-		}()
+		})
 	}
 	for v := range pros {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			pro := fmt.Sprint("load-pro-", v)
 			c := client.New(urlBase, mint(pro, core.RoleProfessional))
 			opened := map[string]bool{}
@@ -240,7 +236,7 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 					time.Sleep(5 * time.Millisecond) // nothing new shared yet
 				}
 			}
-		}()
+		})
 	}
 	return &wg
 }
