@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +38,7 @@ func testOldChatsStillWork(t *testing.T, env *testenv.Env) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := lib.Put(func(key string, data []byte) error {
-		p := filepath.Join(dir, filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(p, data, 0o644)
-	}); err != nil {
+	if err := lib.PutDir(dir); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))

@@ -116,6 +116,14 @@ func (j *crashJournal) record(what, patient, action, resource string, a answer, 
 	return true, false
 }
 
+// note records, under the journal's lock, that key (a photo, share or key
+// id) maps to value (its patient or professional) in m, one of its maps.
+func (j *crashJournal) note(m map[string]string, key, value string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	m[key] = value
+}
+
 func (j *crashJournal) problem(format string, args ...any) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -220,9 +228,7 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 						j.problem("upload-presign answer: %v", err)
 						return
 					}
-					j.mu.Lock()
-					j.staged[staged.PhotoID] = pid
-					j.mu.Unlock()
+					j.note(j.staged, staged.PhotoID, pid)
 					if err := c.Send(ctx, staged.Upload, ct); err != nil {
 						if !j.killed.Load() {
 							j.problem("blob put: %v", err)
@@ -235,9 +241,7 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 					} else if !ok {
 						continue
 					}
-					j.mu.Lock()
-					j.ready[staged.PhotoID] = pid
-					j.mu.Unlock()
+					j.note(j.ready, staged.PhotoID, pid)
 					v := (i + n) % pros
 					a, err = send(ctx, hc, "POST", base+"/v1/shares", tok, client.ShareRequest{
 						ProfessionalID: proID(v), PhotoIDs: []string{staged.PhotoID}, ExpiresIn: 3600, MaxViews: 4})
@@ -255,9 +259,7 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 					} else if !ok {
 						continue
 					}
-					j.mu.Lock()
-					j.shares[sh.ShareID] = pid
-					j.mu.Unlock()
+					j.note(j.shares, sh.ShareID, pid)
 					select {
 					case shared[v] <- sh.ShareID + " " + staged.PhotoID:
 					default: // the professional is behind: this session stays unopened
@@ -316,9 +318,7 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 						} else if !ok {
 							break
 						}
-						j.mu.Lock()
-						j.claimed[keyID] = pro
-						j.mu.Unlock()
+						j.note(j.claimed, keyID, pro)
 					}
 				}
 			})
