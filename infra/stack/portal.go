@@ -247,9 +247,7 @@ func (pt *Portal) AddClient(pool awscognito.UserPool) awscognito.UserPoolClient 
 		AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(TokenValidityHours)),
 		IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(TokenValidityHours)),
 		RefreshTokenValidity:       awscdk.Duration_Hours(jsii.Number(PortalRefreshTokenHours)),
-		WriteAttributes: awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{
-			Locale: jsii.Bool(true),
-		}),
+		WriteAttributes:            userWritableAttributes(),
 	})
 	// No flow but the hosted UI's and refresh: without this list Cognito
 	// also allows SRP and custom authentication from the client.
