@@ -127,7 +127,11 @@ func (in ShareInput) validate() error {
 }
 
 // requestHash identifies a create request for idempotency: the same key with
-// another body is a conflict.
+// another body is a conflict. Stored shares keep it for a day, so a retry may
+// cross a deploy: the encoding of the fields below is frozen
+// (TestRequestHashIsFrozen), and a field added to ShareInput must carry
+// `json:",omitempty"` so that a request that leaves it out hashes as before
+// (TestNewShareInputFieldsOmitEmpty).
 func (in ShareInput) requestHash() []byte {
 	in.IdempotencyKey = ""
 	b, _ := json.Marshal(in)
