@@ -9,14 +9,17 @@ import (
 	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
-// shareBody is create-session's body. An absent expires_in or max_views
-// reads as 0, which core refuses as out of range.
+// shareBody is create-session's body. expires_in and max_views are
+// required, and neither may be 0, so 0 (absent or given) is "required".
 type shareBody = wire.ShareRequest
 
 func (h *Handler) createShare(ctx context.Context, r request) (int, any, error) {
 	var b shareBody
 	if err := decodeJSON(r.ev, &b); err != nil {
 		return 0, nil, err
+	}
+	if b.ExpiresIn == 0 || b.MaxViews == 0 {
+		return 0, nil, core.ErrInvalid("expires_in and max_views are required")
 	}
 	in := b.Input(header(r.ev, "idempotency-key"))
 	s, _, err := h.svc.CreateShare(ctx, r.caller, in)

@@ -7,7 +7,7 @@ import (
 )
 
 // ShareRequest is the body of create-session. ExpiresIn and MaxViews are
-// required: the server decodes them as pointers to tell absent from 0.
+// required (neither may be 0).
 type ShareRequest struct {
 	ProfessionalID   string   `json:"professional_id"`
 	PhotoIDs         []string `json:"photo_ids,omitempty"`
