@@ -33,21 +33,9 @@ func report(t *testing.T, c *client.Client, accessID string, types ...string) (a
 // policy and opens an access on a fresh device.
 func openShared(t *testing.T, env *testenv.Env, policy string) (pat, pro party, shareID, accessID, photoID string) {
 	t.Helper()
-	ctx := context.Background()
 	pat, _, pro, _ = parties(env)
-	id, err := pat.c.UploadPhoto(ctx, "CROWN", "image/png", []byte("activity photo"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 20, ScreenshotPolicy: policy}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, _ := client.NewDevice(core.KEMX25519)
-	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pat.upload(t, "CROWN", "image/png", []byte("activity photo"), nil)
+	sh, _, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 20, ScreenshotPolicy: policy}, core.KEMX25519)
 	return pat, pro, sh.ShareID, a.AccessID, id
 }
 
@@ -197,10 +185,7 @@ func testKeyBurst(t *testing.T, env *testenv.Env) {
 	// open shares one photo with room for many views and opens an access.
 	open := func() (shareID, accessID, photoID string) {
 		t.Helper()
-		id, err := pat.c.UploadPhoto(ctx, "CROWN", "image/png", []byte("burst photo"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := pat.upload(t, "CROWN", "image/png", []byte("burst photo"), nil)
 		sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 3600, MaxViews: 100, ScreenshotPolicy: "warn"}, "")
 		if err != nil {
 			t.Fatal(err)

@@ -29,19 +29,8 @@ func testNoStoredItemHoldsADataKey(t *testing.T, env *testenv.Env) {
 	ctx := t.Context()
 	pat, _, pro, _ := parties(env)
 	img := bytes.Repeat([]byte("a photo kept only encrypted "), 100)
-	id, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", img, &client.PhotoMetadata{Notes: "notes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 5}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, _ := client.NewDevice(core.KEMX25519)
-	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pat.upload(t, "CROWN", "image/jpeg", img, &client.PhotoMetadata{Notes: "notes"})
+	_, dev, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 5}, core.KEMX25519)
 	k, err := pro.c.IssueKey(ctx, a.AccessID, id)
 	if err != nil {
 		t.Fatal(err)
@@ -97,14 +86,8 @@ func testDeletedPhotoIsCryptoShredded(t *testing.T, env *testenv.Env) {
 	ctx := t.Context()
 	pat, _, pro, _ := parties(env)
 	img := bytes.Repeat([]byte("a photo to be shredded "), 100)
-	id, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", img, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept, err := pat.c.UploadPhoto(ctx, "FRONT", "image/jpeg", []byte("a photo that stays"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pat.upload(t, "CROWN", "image/jpeg", img, nil)
+	kept := pat.upload(t, "FRONT", "image/jpeg", []byte("a photo that stays"), nil)
 	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id, kept}, ExpiresIn: 600, MaxViews: 10, MaxDevices: 2}, "")
 	if err != nil {
 		t.Fatal(err)

@@ -25,20 +25,9 @@ func testLogsCarryNoSecrets(t *testing.T, env *testenv.Env) {
 	planted := []string{"Jane Q. Patient", "melanoma on the left temple", "second opinion for Jane"}
 
 	photo := []byte("photo of " + planted[0])
-	id, err := pat.c.UploadPhoto(ctx, "TEMPLES", "image/jpeg", photo, &client.PhotoMetadata{Notes: planted[1]})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pat.upload(t, "TEMPLES", "image/jpeg", photo, &client.PhotoMetadata{Notes: planted[1]})
 	planted = append(planted, base64.StdEncoding.EncodeToString([]byte(planted[1])))
-	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 5, Purpose: planted[2]}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, _ := client.NewDevice(core.KEMX25519)
-	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sh, dev, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 5, Purpose: planted[2]}, core.KEMX25519)
 	planted = append(planted, base64.StdEncoding.EncodeToString(dev.Private.PublicKey().Bytes()))
 	k, err := pro.c.IssueKey(ctx, a.AccessID, id)
 	if err != nil {

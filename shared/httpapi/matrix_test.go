@@ -201,38 +201,14 @@ func testBadInput(t *testing.T, env *testenv.Env) {
 	_, sum := testenv.RandomBytes(1)
 	key, _ := testenv.RandomBytes(32)
 	good := func(over map[string]any) map[string]any {
-		m := map[string]any{"angle": "CROWN", "content_type": "image/jpeg", "size": 100, "sha256": sum, "data_key": key}
-		for k, v := range over {
-			if v == nil {
-				delete(m, k)
-			} else {
-				m[k] = v
-			}
-		}
-		return m
+		return bodyWith(map[string]any{"angle": "CROWN", "content_type": "image/jpeg", "size": 100, "sha256": sum, "data_key": key}, over)
 	}
 	chat := func(over map[string]any) map[string]any {
-		m := map[string]any{"appointment_id": appt1, "content_type": "image/png", "size": 100, "sha256": sum}
-		for k, v := range over {
-			if v == nil {
-				delete(m, k)
-			} else {
-				m[k] = v
-			}
-		}
-		return m
+		return bodyWith(map[string]any{"appointment_id": appt1, "content_type": "image/png", "size": 100, "sha256": sum}, over)
 	}
 	now := time.Now().UTC()
 	appt := func(over map[string]any) map[string]any {
-		m := map[string]any{"patient_id": patient1, "professional_ids": []string{pro1}, "starts_at": now, "ends_at": now.Add(time.Hour)}
-		for k, v := range over {
-			if v == nil {
-				delete(m, k)
-			} else {
-				m[k] = v
-			}
-		}
-		return m
+		return bodyWith(map[string]any{"patient_id": patient1, "professional_ids": []string{pro1}, "starts_at": now, "ends_at": now.Add(time.Hour)}, over)
 	}
 	many := make([]string, 21)
 	for i := range many {
@@ -241,14 +217,7 @@ func testBadInput(t *testing.T, env *testenv.Env) {
 	huge := `{"angle":"` + strings.Repeat("A", 70<<10) + `"}`
 	unknownID := "ph_" + strings.Repeat("a", 26)
 
-	cases := []struct {
-		name        string
-		method, url string
-		token       string
-		body        any
-		status      int
-		code        string
-	}{
+	cases := []refusal{
 		{"presign/malformed json", "POST", "/v1/photos", pat, `{"angle":`, 400, core.CodeInvalid},
 		{"presign/not an object", "POST", "/v1/photos", pat, `[]`, 400, core.CodeInvalid},
 		{"presign/two values", "POST", "/v1/photos", pat, `{}{}`, 400, core.CodeInvalid},
@@ -313,14 +282,7 @@ func testBadInput(t *testing.T, env *testenv.Env) {
 		{"unknown route", "GET", "/v1/nothing", pat, nil, 404, core.CodeNotFound},
 		{"wrong method", "PATCH", "/v1/photos", pat, nil, 405, core.CodeInvalid},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := env.Do(c.method, c.url, c.token, c.body)
-			if r.Status != c.status || r.Code() != c.code {
-				t.Errorf("got %d %q (%s), want %d %q", r.Status, r.Code(), r.Body, c.status, c.code)
-			}
-		})
-	}
+	wantRefusals(t, env, cases)
 	t.Run("content type not json", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", env.URL+"/v1/photos", strings.NewReader(`{}`))
 		req.Header.Set("Authorization", "Bearer "+pat)

@@ -41,10 +41,7 @@ func testOwnerPhotoKey(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, other, pro, _ := parties(env)
 	photo := bytes.Repeat([]byte("the crown, as the phone saw it "), 300)
-	id, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", photo, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pat.upload(t, "CROWN", "image/jpeg", photo, nil)
 	var devices []string
 	for _, kem := range core.KEMs {
 		dev, err := client.NewDevice(kem)
@@ -94,7 +91,7 @@ func testOwnerPhotoKey(t *testing.T, env *testenv.Env) {
 	wantChainValid(t, env)
 
 	dev, _ := client.NewDevice(core.KEMX25519)
-	_, err = other.c.OwnPhotoKey(ctx, dev, id)
+	_, err := other.c.OwnPhotoKey(ctx, dev, id)
 	wantCode(t, "another patient", err, core.CodeNotFound)
 	_, err = pro.c.OwnPhotoKey(ctx, dev, id)
 	wantCode(t, "a professional", err, core.CodeForbidden)
@@ -126,23 +123,12 @@ func TestViewRecordsNamePhotoAndShare(t *testing.T) {
 func testViewRecordsNamePhotoAndShare(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, _, pro, _ := parties(env)
-	id, err := pat.c.UploadPhoto(ctx, "FRONT", "image/jpeg", []byte("front"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 1}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, _ := client.NewDevice(core.KEMMLKEM768X25519)
-	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pat.upload(t, "FRONT", "image/jpeg", []byte("front"), nil)
+	sh, dev, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 1}, core.KEMMLKEM768X25519)
 	if _, err := pro.c.ViewPhoto(ctx, dev, a.AccessID, id); err != nil {
 		t.Fatal(err)
 	}
-	_, err = pro.c.IssueKey(ctx, a.AccessID, id)
+	_, err := pro.c.IssueKey(ctx, a.AccessID, id)
 	wantCode(t, "a view past max_views", err, core.CodeViewsExhausted)
 	device := core.DeviceKeyFingerprint(dev.KEM, dev.Private.PublicKey().Bytes())
 
@@ -314,28 +300,13 @@ func testPortalRoutesBadInput(t *testing.T, env *testenv.Env) {
 	}
 	dev := ownerDeviceBody(t)
 	with := func(over map[string]any) map[string]any {
-		m := map[string]any{"kem": dev["kem"], "device_public_key": dev["device_public_key"]}
-		for k, v := range over {
-			if v == nil {
-				delete(m, k)
-			} else {
-				m[k] = v
-			}
-		}
-		return m
+		return bodyWith(map[string]any{"kem": dev["kem"], "device_public_key": dev["device_public_key"]}, over)
 	}
 	key := "/v1/photos/" + id + "/key"
 	pubJSON, _ := json.Marshal(dev["device_public_key"])
 	pubB64 := strings.Trim(string(pubJSON), `"`)
 	list := "/api/appointments/" + appt1 + "/chat-images"
-	for _, c := range []struct {
-		name        string
-		method, url string
-		token       string
-		body        any
-		status      int
-		code        string
-	}{
+	wantRefusals(t, env, []refusal{
 		{"key/malformed id", "POST", "/v1/photos/not-an-id/key", pat, with(nil), 400, core.CodeInvalid},
 		{"key/chat image id", "POST", "/v1/photos/ci_" + strings.Repeat("a", 26) + "/key", pat, with(nil), 400, core.CodeInvalid},
 		{"key/unknown id", "POST", "/v1/photos/ph_" + strings.Repeat("a", 26) + "/key", pat, with(nil), 404, core.CodeNotFound},
@@ -368,14 +339,7 @@ func testPortalRoutesBadInput(t *testing.T, env *testenv.Env) {
 		{"list/unknown appointment", "GET", "/api/appointments/appt-nope/chat-images", pat, nil, 404, core.CodeNotFound},
 		{"list/clinic", "GET", list, env.Token(clinic1, core.RoleClinic), nil, 403, core.CodeForbidden},
 		{"list/wrong method", "POST", list, pat, nil, 405, core.CodeInvalid},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			r := env.Do(c.method, c.url, c.token, c.body)
-			if r.Status != c.status || r.Code() != c.code {
-				t.Errorf("got %d %q (%s), want %d %q", r.Status, r.Code(), r.Body, c.status, c.code)
-			}
-		})
-	}
+	})
 	if h, _ := env.Store.AuditHead(t.Context(), patient1); h.Seq != head.Seq {
 		t.Errorf("audit head moved from %d to %d on refused requests", head.Seq, h.Seq)
 	}
@@ -523,14 +487,8 @@ func testOwnerPhotoKeyIsRateLimited(t *testing.T, env *testenv.Env) {
 	freshWindow(env)
 	ctx := t.Context()
 	pat, other, _, _ := parties(env)
-	mine, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("mine"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs, err := other.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("theirs"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mine := pat.upload(t, "CROWN", "image/jpeg", []byte("mine"), nil)
+	theirs := other.upload(t, "CROWN", "image/jpeg", []byte("theirs"), nil)
 	dev, _ := client.NewDevice(core.KEMX25519)
 	for i := range 2 {
 		if _, err := pat.c.OwnPhotoKey(ctx, dev, mine); err != nil {
@@ -572,10 +530,7 @@ func testDeviceMismatchIsBounded(t *testing.T, env *testenv.Env) {
 	freshWindow(env)
 	ctx := t.Context()
 	pat, _, pro, _ := parties(env)
-	id, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("bound"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pat.upload(t, "CROWN", "image/jpeg", []byte("bound"), nil)
 	// It outlives the next window.
 	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 3 * 3600, MaxViews: 5}, "")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -149,6 +150,70 @@ func parties(env *testenv.Env) (patientA, patientB, grantee, other party) {
 	return mk(patient1, core.RolePatient), mk(patient2, core.RolePatient), mk(pro1, core.RoleProfessional), mk(pro2, core.RoleProfessional)
 }
 
+// refusal is one request and the status and error code it must be
+// answered with.
+type refusal struct {
+	name        string
+	method, url string
+	token       string
+	body        any
+	status      int
+	code        string
+}
+
+// wantRefusals sends each request, a subtest each, and checks its answer.
+func wantRefusals(t *testing.T, env *testenv.Env, cases []refusal) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := env.Do(c.method, c.url, c.token, c.body)
+			if r.Status != c.status || r.Code() != c.code {
+				t.Errorf("got %d %q (%s), want %d %q", r.Status, r.Code(), r.Body, c.status, c.code)
+			}
+		})
+	}
+}
+
+// bodyWith returns a copy of base with over laid on it: a nil value in
+// over removes that field, so one table row can drop a required field.
+func bodyWith(base, over map[string]any) map[string]any {
+	m := maps.Clone(base)
+	for k, v := range over {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// upload uploads a photo as p and stops the test if that fails.
+func (p party) upload(t *testing.T, angle, contentType string, photo []byte, meta *client.PhotoMetadata) string {
+	t.Helper()
+	id, err := p.c.UploadPhoto(t.Context(), angle, contentType, photo, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// openShare: the patient creates the share req and the grantee opens it
+// from a new device of kem; it stops the test if either fails.
+func openShare(t *testing.T, patient, grantee party, req client.ShareRequest, kem uint16) (client.Share, *client.Device, client.Access) {
+	t.Helper()
+	sh, err := patient.c.CreateShare(t.Context(), req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := client.NewDevice(kem)
+	a, err := grantee.c.OpenAccess(t.Context(), sh.ShareID, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh, dev, a
+}
+
 func wantCode(t *testing.T, what string, err error, code string) {
 	t.Helper()
 	if got := client.Code(err); got != code {
@@ -168,14 +233,8 @@ func TestSharingFlow(t *testing.T) {
 				pat, _, pro, other := parties(env)
 				crown := bytes.Repeat([]byte("crown photo "), 3000)
 				front := bytes.Repeat([]byte("front photo "), 2000)
-				crownID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", crown, &client.PhotoMetadata{Notes: "encrypted notes"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				frontID, err := pat.c.UploadPhoto(ctx, "FRONT", "image/jpeg", front, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
+				crownID := pat.upload(t, "CROWN", "image/jpeg", crown, &client.PhotoMetadata{Notes: "encrypted notes"})
+				frontID := pat.upload(t, "FRONT", "image/jpeg", front, nil)
 				sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, Angles: []string{"CROWN"}, ExpiresIn: 3600, MaxViews: 3, ScreenshotPolicy: "warn", Purpose: "second opinion"}, "")
 				if err != nil {
 					t.Fatal(err)
@@ -269,10 +328,7 @@ func TestConcurrentViews(t *testing.T) { forEachRuntime(t, core.Config{}, testCo
 func testConcurrentViews(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	pat, _, pro, _ := parties(env)
-	id, err := pat.c.UploadPhoto(ctx, "VERTEX", "image/png", []byte("vertex"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pat.upload(t, "VERTEX", "image/png", []byte("vertex"), nil)
 	var h sharemodel.History
 	dev, _ := client.NewDevice(core.KEMX25519)
 	sh, a, _ := recordedShare(t, &h, pat, pro, id, 10, dev, 0)
@@ -607,38 +663,14 @@ func testSharingBadInput(t *testing.T, env *testenv.Env) {
 	pt := env.Token(patient1, core.RolePatient)
 	gt := env.Token(pro1, core.RoleProfessional)
 	share := func(over map[string]any) map[string]any {
-		m := map[string]any{"professional_id": pro1, "photo_ids": []string{id}, "expires_in": 600, "max_views": 5}
-		for k, v := range over {
-			if v == nil {
-				delete(m, k)
-			} else {
-				m[k] = v
-			}
-		}
-		return m
+		return bodyWith(map[string]any{"professional_id": pro1, "photo_ids": []string{id}, "expires_in": 600, "max_views": 5}, over)
 	}
 	dev := deviceBody(t)
 	device := func(over map[string]any) map[string]any {
-		m := map[string]any{}
-		for k, v := range dev {
-			m[k] = v
-		}
-		for k, v := range over {
-			if v == nil {
-				delete(m, k)
-			} else {
-				m[k] = v
-			}
-		}
-		return m
+		return bodyWith(dev, over)
 	}
 	unknown := func(p string) string { return p + "_" + strings.Repeat("q", 26) }
-	cases := []struct {
-		name, method, url, token string
-		body                     any
-		status                   int
-		code                     string
-	}{
+	cases := []refusal{
 		{"share/unknown field", "POST", "/v1/shares", pt, share(map[string]any{"views": 1}), 400, core.CodeInvalid},
 		{"share/both ids and angles", "POST", "/v1/shares", pt, share(map[string]any{"angles": []string{"CROWN"}}), 400, core.CodeInvalid},
 		{"share/neither", "POST", "/v1/shares", pt, share(map[string]any{"photo_ids": nil}), 400, core.CodeInvalid},
@@ -695,14 +727,7 @@ func testSharingBadInput(t *testing.T, env *testenv.Env) {
 		{"activity/malformed access", "POST", "/v1/access/x/activity", gt, map[string]any{"events": manyEvents(1)}, 400, core.CodeInvalid},
 		{"activity/unknown access", "POST", "/v1/access/" + unknown("ac") + "/activity", gt, map[string]any{"events": manyEvents(1)}, 404, core.CodeNotFound},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := env.Do(c.method, c.url, c.token, c.body)
-			if r.Status != c.status || r.Code() != c.code {
-				t.Errorf("got %d %q (%s), want %d %q", r.Status, r.Code(), r.Body, c.status, c.code)
-			}
-		})
-	}
+	wantRefusals(t, env, cases)
 	var list struct {
 		Items []any `json:"items"`
 	}

@@ -321,16 +321,9 @@ func TestCreateSessionIsRateLimited(t *testing.T) {
 
 func testCreateSessionIsRateLimited(t *testing.T, env *testenv.Env) {
 	freshWindow(env)
-	ctx := t.Context()
 	pat, other, _, _ := parties(env)
-	photoID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("shared"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherPhoto, err := other.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("shared too"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	photoID := pat.upload(t, "CROWN", "image/jpeg", []byte("shared"), nil)
+	otherPhoto := other.upload(t, "CROWN", "image/jpeg", []byte("shared too"), nil)
 	create := func(tok, photo string) testenv.Response {
 		return env.Do("POST", "/v1/shares", tok, map[string]any{
 			"professional_id": pro1, "photo_ids": []string{photo}, "expires_in": 3600, "max_views": 1,
@@ -396,10 +389,7 @@ func testOtherWritesIntoOthersDataAreBounded(t *testing.T, env *testenv.Env) {
 	freshWindow(env)
 	ctx := t.Context()
 	pat, _, pro, other := parties(env)
-	photoID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("viewed"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	photoID := pat.upload(t, "CROWN", "image/jpeg", []byte("viewed"), nil)
 	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{photoID}, ExpiresIn: 3600, MaxViews: 10, ScreenshotPolicy: "allow"}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -562,12 +552,8 @@ func TestLimitsHoldUnderConcurrency(t *testing.T) {
 
 func testLimitsHoldUnderConcurrency(t *testing.T, env *testenv.Env) {
 	freshWindow(env)
-	ctx := t.Context()
 	pat, _, _, _ := parties(env)
-	photoID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("shared at once"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	photoID := pat.upload(t, "CROWN", "image/jpeg", []byte("shared at once"), nil)
 	registerAppointment(t, env, appt1, clinic1, patient1, pro1)
 	img, _ := chatImage(t, env, patient1, core.RolePatient, appt1)
 
@@ -612,19 +598,8 @@ func viewedOnce(t *testing.T, env *testenv.Env) (party, string, string) {
 	t.Helper()
 	ctx := t.Context()
 	pat, _, pro, _ := parties(env)
-	photoID, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", []byte("one view only"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{photoID}, ExpiresIn: 3600, MaxViews: 1}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, _ := client.NewDevice(core.KEMX25519)
-	a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	photoID := pat.upload(t, "CROWN", "image/jpeg", []byte("one view only"), nil)
+	_, _, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{photoID}, ExpiresIn: 3600, MaxViews: 1}, core.KEMX25519)
 	if _, err := pro.c.IssueKey(ctx, a.AccessID, photoID); err != nil {
 		t.Fatal(err)
 	}

@@ -29,10 +29,7 @@ func testPhotoURLCutToKeyAndSession(t *testing.T, env *testenv.Env) {
 	ctx := t.Context()
 	pat, _, pro, _ := parties(env)
 	photo := []byte("a photo whose url is cut")
-	id, err := pat.c.UploadPhoto(ctx, "CROWN", "image/jpeg", photo, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pat.upload(t, "CROWN", "image/jpeg", photo, nil)
 	// offset turns a real instant (S3's URLs) into the service's clock. It
 	// is read after the service's clock, so it errs by the time between
 	// the two reads towards a later instant: a looser bound, never a
@@ -75,15 +72,7 @@ func testPhotoURLCutToKeyAndSession(t *testing.T, env *testenv.Env) {
 	}
 
 	t.Run("key has 20 s left", func(t *testing.T) {
-		sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 3600, MaxViews: 5}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev, _ := client.NewDevice(core.KEMX25519)
-		a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, _, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 3600, MaxViews: 5}, core.KEMX25519)
 		k, err := pro.c.IssueKey(ctx, a.AccessID, id)
 		if err != nil {
 			t.Fatal(err)
@@ -97,15 +86,7 @@ func testPhotoURLCutToKeyAndSession(t *testing.T, env *testenv.Env) {
 	})
 
 	t.Run("session has 30 s left", func(t *testing.T) {
-		sh, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 120, MaxViews: 5}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev, _ := client.NewDevice(core.KEMX25519)
-		a, err := pro.c.OpenAccess(ctx, sh.ShareID, dev)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sh, _, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 120, MaxViews: 5}, core.KEMX25519)
 		env.Clock.Advance(90 * time.Second)
 		k, err := pro.c.IssueKey(ctx, a.AccessID, id)
 		if err != nil {
@@ -127,15 +108,7 @@ func testPhotoURLCutToKeyAndSession(t *testing.T, env *testenv.Env) {
 	// to the session again. A key stored through the port that outlives
 	// its session shows that second cut on its own.
 	t.Run("key outlives its session", func(t *testing.T) {
-		created, err := pat.c.CreateShare(ctx, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 120, MaxViews: 5}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev, _ := client.NewDevice(core.KEMX25519)
-		a, err := pro.c.OpenAccess(ctx, created.ShareID, dev)
-		if err != nil {
-			t.Fatal(err)
-		}
+		created, _, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 120, MaxViews: 5}, core.KEMX25519)
 		env.Clock.Advance(100 * time.Second)
 		store := env.Store
 		sh := storetest.GetShare(t, store, created.ShareID)
