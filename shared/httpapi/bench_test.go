@@ -305,6 +305,20 @@ func reportCalls(b *testing.B, c *countingStore) {
 	b.ReportMetric(float64(total)/float64(b.N), "store-calls/op")
 }
 
+// loop calls route with ev until the benchmark ends, each call answered
+// with want, and reports the store calls per call counted since the last
+// reset.
+func (r *rig) loop(b *testing.B, ctx context.Context, route httpapi.Route, ev events.APIGatewayV2HTTPRequest, want int) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if resp := r.h.Handle(ctx, route, ev); resp.StatusCode != want {
+			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
+		}
+	}
+	reportCalls(b, r.store)
+}
+
 func BenchmarkChatSignedURL(b *testing.B) {
 	r := newRig(b)
 	id := r.readyImage(b)
@@ -312,14 +326,7 @@ func BenchmarkChatSignedURL(b *testing.B) {
 	ctx := context.Background()
 	r.h.Handle(ctx, httpapi.RouteChatSignedURL, ev)
 	r.store.reset()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if resp := r.h.Handle(ctx, httpapi.RouteChatSignedURL, ev); resp.StatusCode != 200 {
-			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
-		}
-	}
-	reportCalls(b, r.store)
+	r.loop(b, ctx, httpapi.RouteChatSignedURL, ev, 200)
 }
 
 func BenchmarkUploadPresign(b *testing.B) {
@@ -328,14 +335,7 @@ func BenchmarkUploadPresign(b *testing.B) {
 	body := map[string]any{"angle": "CROWN", "content_type": "image/jpeg", "size": 1 << 20, "sha256": sum[:], "data_key": make([]byte, 32)}
 	ev := event("upload-presign", patient1, core.RolePatient, nil, body)
 	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if resp := r.h.Handle(ctx, httpapi.RouteUploadPresign, ev); resp.StatusCode != 201 {
-			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
-		}
-	}
-	reportCalls(b, r.store)
+	r.loop(b, ctx, httpapi.RouteUploadPresign, ev, 201)
 }
 
 // openAccess stores a READY photo and a share of it with views enough for any
@@ -388,14 +388,7 @@ func BenchmarkIssueKey(b *testing.B) {
 	ev := event("issue-key", pro1, core.RoleProfessional, map[string]string{"access_id": access, "photo_id": photo}, nil)
 	ctx := context.Background()
 	r.store.reset()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if resp := r.h.Handle(ctx, httpapi.RouteIssueKey, ev); resp.StatusCode != 201 {
-			b.Fatalf("status %d %s", resp.StatusCode, resp.Body)
-		}
-	}
-	reportCalls(b, r.store)
+	r.loop(b, ctx, httpapi.RouteIssueKey, ev, 201)
 }
 
 func BenchmarkSignedURL(b *testing.B) {
