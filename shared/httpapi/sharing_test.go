@@ -332,36 +332,42 @@ func testConcurrentViews(t *testing.T, env *testenv.Env) {
 	var h sharemodel.History
 	dev, _ := client.NewDevice(core.KEMX25519)
 	sh, a, _ := recordedShare(t, &h, pat, pro, id, 10, dev, 0)
-	var ok, exhausted, other atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 300 {
-		wg.Go(func() {
-			var err error
-			h.Do(i+1, sharemodel.Input{Op: sharemodel.OpIssue}, func() sharemodel.Output {
-				var k client.IssuedKey
-				k, err = pro.c.IssueKey(ctx, a.AccessID, id)
-				return issued(k, err)
-			})
-			switch client.Code(err) {
-			case "":
-				ok.Add(1)
-			case core.CodeViewsExhausted:
-				exhausted.Add(1)
-			default:
-				other.Add(1)
-				t.Errorf("issue key: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if ok.Load() != 10 || exhausted.Load() != 290 || other.Load() != 0 {
-		t.Errorf("%d keys, %d views_exhausted, %d other; want 10, 290, 0", ok.Load(), exhausted.Load(), other.Load())
+	got := raceCalls(t, &h, 300, sharemodel.Input{Op: sharemodel.OpIssue}, func() (sharemodel.Output, error) {
+		k, err := pro.c.IssueKey(ctx, a.AccessID, id)
+		return issued(k, err), err
+	})
+	if diff := cmp.Diff(map[string]int{"": 10, core.CodeViewsExhausted: 290}, got); diff != "" {
+		t.Errorf("answers by error code (\"\" a key) (-want +got):\n%s", diff)
 	}
 	if got, _ := pat.c.GetShare(ctx, sh.ShareID); got.ViewsUsed != 10 {
 		t.Errorf("views_used = %d, want 10", got.ViewsUsed)
 	}
 	wantChainValid(t, env)
 	checkShare(t, env, sh.ShareID, &h)
+}
+
+// raceCalls makes n calls at once, each recorded in h as in, and counts
+// their answers by error code ("" for success).
+func raceCalls(t *testing.T, h *sharemodel.History, n int, in sharemodel.Input, call func() (sharemodel.Output, error)) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var err error
+			h.Do(i+1, in, func() sharemodel.Output {
+				var out sharemodel.Output
+				out, err = call()
+				return out
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			got[client.Code(err)]++
+		})
+	}
+	wg.Wait()
+	return got
 }
 
 // TestConcurrentClaims: 100 concurrent claims of one key return one URL.
@@ -374,28 +380,12 @@ func testConcurrentClaims(t *testing.T, env *testenv.Env) {
 	var h sharemodel.History
 	dev, _ := client.NewDevice(core.KEMP256)
 	sh, _, keys := recordedShare(t, &h, pat, pro, id, 1, dev, 1)
-	var urls, used atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 100 {
-		wg.Go(func() {
-			var err error
-			h.Do(i+1, sharemodel.Input{Op: sharemodel.OpClaim, ID: keys[0]}, func() sharemodel.Output {
-				_, err = pro.c.ClaimKey(ctx, keys[0])
-				return apiOutput(err)
-			})
-			switch client.Code(err) {
-			case "":
-				urls.Add(1)
-			case core.CodeKeyUsed:
-				used.Add(1)
-			default:
-				t.Errorf("claim: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if urls.Load() != 1 || used.Load() != 99 {
-		t.Errorf("%d URLs, %d key_used; want 1 and 99", urls.Load(), used.Load())
+	got := raceCalls(t, &h, 100, sharemodel.Input{Op: sharemodel.OpClaim, ID: keys[0]}, func() (sharemodel.Output, error) {
+		_, err := pro.c.ClaimKey(ctx, keys[0])
+		return apiOutput(err), err
+	})
+	if diff := cmp.Diff(map[string]int{"": 1, core.CodeKeyUsed: 99}, got); diff != "" {
+		t.Errorf("answers by error code (\"\" a URL) (-want +got):\n%s", diff)
 	}
 	checkShare(t, env, sh.ShareID, &h)
 }
