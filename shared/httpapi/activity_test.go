@@ -139,14 +139,9 @@ func testSuspiciousActivity(t *testing.T, env *testenv.Env) {
 	})
 	t.Run("detectors: another IP, a failed claim", func(t *testing.T) {
 		_, pro, _, ac, photo := openShared(t, env, "warn")
-		k, err := pro.c.IssueKey(ctx, ac, photo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pro.c.ClaimKey(ctx, k.KeyID); err != nil {
-			t.Fatal(err)
-		}
-		_, err = pro.c.ClaimKey(ctx, k.KeyID)
+		k := pro.issue(t, ac, photo)
+		pro.claim(t, k.KeyID)
+		_, err := pro.c.ClaimKey(ctx, k.KeyID)
 		wantCode(t, "second claim", err, core.CodeKeyUsed) // +15
 		elsewhere := client.New(env.URL, env.Token(pro1, core.RoleProfessional))
 		elsewhere.HTTP = &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{

@@ -31,18 +31,12 @@ func testNoStoredItemHoldsADataKey(t *testing.T, env *testenv.Env) {
 	img := bytes.Repeat([]byte("a photo kept only encrypted "), 100)
 	id := pat.upload(t, "CROWN", "image/jpeg", img, &client.PhotoMetadata{Notes: "notes"})
 	_, dev, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 5}, core.KEMX25519)
-	k, err := pro.c.IssueKey(ctx, a.AccessID, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := pro.issue(t, a.AccessID, id)
 	dataKey, err := dev.OpenKey(k, a.AccessID)
 	if err != nil || len(dataKey) != 32 {
 		t.Fatalf("open the sealed key: %v (%d bytes)", err, len(dataKey))
 	}
-	u, err := pro.c.ClaimKey(ctx, k.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := pro.claim(t, k.KeyID)
 	if r := env.Get(u.URL); r.Status != http.StatusOK {
 		t.Fatalf("fetch the ciphertext: %d", r.Status)
 	}
@@ -101,14 +95,8 @@ func testDeletedPhotoIsCryptoShredded(t *testing.T, env *testenv.Env) {
 			t.Fatal(err)
 		}
 		accesses = append(accesses, a.AccessID)
-		k, err := pro.c.IssueKey(ctx, a.AccessID, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err := pro.c.ClaimKey(ctx, k.KeyID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := pro.issue(t, a.AccessID, id)
+		u := pro.claim(t, k.KeyID)
 		r := env.Get(u.URL)
 		if r.Status != http.StatusOK {
 			t.Fatalf("fetch the ciphertext: %d", r.Status)

@@ -29,15 +29,9 @@ func testLogsCarryNoSecrets(t *testing.T, env *testenv.Env) {
 	planted = append(planted, base64.StdEncoding.EncodeToString([]byte(planted[1])))
 	sh, dev, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 600, MaxViews: 5, Purpose: planted[2]}, core.KEMX25519)
 	planted = append(planted, base64.StdEncoding.EncodeToString(dev.Private.PublicKey().Bytes()))
-	k, err := pro.c.IssueKey(ctx, a.AccessID, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := pro.issue(t, a.AccessID, id)
 	planted = append(planted, base64.StdEncoding.EncodeToString(k.SealedKey))
-	u, err := pro.c.ClaimKey(ctx, k.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := pro.claim(t, k.KeyID)
 	parsed, _ := url.Parse(u.URL)
 	planted = append(planted, parsed.RawQuery)
 	for k, v := range parsed.Query() {

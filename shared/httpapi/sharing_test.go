@@ -198,6 +198,27 @@ func (p party) upload(t *testing.T, angle, contentType string, photo []byte, met
 	return id
 }
 
+// issue issues a key of the photo through the access as p and stops the
+// test if that fails.
+func (p party) issue(t *testing.T, accessID, photoID string) client.IssuedKey {
+	t.Helper()
+	k, err := p.c.IssueKey(t.Context(), accessID, photoID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// claim claims the key as p and stops the test if that fails.
+func (p party) claim(t *testing.T, keyID string) client.SignedURL {
+	t.Helper()
+	u, err := p.c.ClaimKey(t.Context(), keyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // openShare: the patient creates the share req and the grantee opens it
 // from a new device of kem; it stops the test if either fails.
 func openShare(t *testing.T, patient, grantee party, req client.ShareRequest, kem uint16) (client.Share, *client.Device, client.Access) {
@@ -262,10 +283,7 @@ func TestSharingFlow(t *testing.T) {
 					t.Errorf("key of a photo outside the share: %v, want not_found", err)
 				}
 				// A key opens only on the device it was sealed to.
-				k, err := pro.c.IssueKey(ctx, a.AccessID, crownID)
-				if err != nil {
-					t.Fatal(err)
-				}
+				k := pro.issue(t, a.AccessID, crownID)
 				stranger, _ := client.NewDevice(kem)
 				if _, err := stranger.OpenKey(k, a.AccessID); err == nil {
 					t.Error("another device opened the sealed key")
@@ -485,10 +503,7 @@ func testSessionExpiry(t *testing.T, env *testenv.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := pro.c.IssueKey(ctx, a.AccessID, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := pro.issue(t, a.AccessID, id)
 	if d := time.Until(k.ExpiresAt); d > 61*time.Second {
 		t.Errorf("key lives %v, want at most 60 s", d)
 	}

@@ -26,7 +26,6 @@ func TestPhotoURLCutToKeyAndSession(t *testing.T) {
 }
 
 func testPhotoURLCutToKeyAndSession(t *testing.T, env *testenv.Env) {
-	ctx := t.Context()
 	pat, _, pro, _ := parties(env)
 	photo := []byte("a photo whose url is cut")
 	id := pat.upload(t, "CROWN", "image/jpeg", photo, nil)
@@ -73,33 +72,21 @@ func testPhotoURLCutToKeyAndSession(t *testing.T, env *testenv.Env) {
 
 	t.Run("key has 20 s left", func(t *testing.T) {
 		_, _, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 3600, MaxViews: 5}, core.KEMX25519)
-		k, err := pro.c.IssueKey(ctx, a.AccessID, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := pro.issue(t, a.AccessID, id)
 		env.Clock.Advance(40 * time.Second)
-		u, err := pro.c.ClaimKey(ctx, k.KeyID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := pro.claim(t, k.KeyID)
 		checkURL(t, u, k.ExpiresAt, 20*time.Second)
 	})
 
 	t.Run("session has 30 s left", func(t *testing.T) {
 		sh, _, a := openShare(t, pat, pro, client.ShareRequest{ProfessionalID: pro1, PhotoIDs: []string{id}, ExpiresIn: 120, MaxViews: 5}, core.KEMX25519)
 		env.Clock.Advance(90 * time.Second)
-		k, err := pro.c.IssueKey(ctx, a.AccessID, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := pro.issue(t, a.AccessID, id)
 		if k.ExpiresAt.After(sh.ExpiresAt) {
 			t.Errorf("key expires at %v, after its session, %v", k.ExpiresAt, sh.ExpiresAt)
 		}
 		env.Clock.Advance(10 * time.Second)
-		u, err := pro.c.ClaimKey(ctx, k.KeyID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := pro.claim(t, k.KeyID)
 		checkURL(t, u, sh.ExpiresAt, 20*time.Second)
 	})
 
@@ -118,10 +105,7 @@ func testPhotoURLCutToKeyAndSession(t *testing.T, env *testenv.Env) {
 			t.Fatalf("the planted key expires at %v, not after its session, %v", k.ExpiresAt, sh.ExpiresAt)
 		}
 		storetest.MustIssue(t, store, k, now)
-		u, err := pro.c.ClaimKey(ctx, k.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := pro.claim(t, k.ID)
 		checkURL(t, u, sh.ExpiresAt, 20*time.Second)
 	})
 	wantChainValid(t, env)
