@@ -122,11 +122,12 @@ type AuditRecord struct {
 	Hash     []byte
 }
 
-// canonicalRecord fixes the field order and encodings that the hash of a
-// version 1 record covers. Go's encoding/json writes struct fields in
-// declaration order, so the encoding is deterministic. Changing it breaks
-// every stored chain: add a new version instead (canonicalRecordV2).
-type canonicalRecord struct {
+// canonicalFields are the fields the canonical forms of both versions
+// start with, in this order. encoding/json writes struct fields in
+// declaration order and an embedded struct's fields where it is embedded,
+// so each form's encoding is deterministic. Changing them breaks every
+// stored chain: add a new version instead.
+type canonicalFields struct {
 	V            int    `json:"v"`
 	PatientID    string `json:"patient_id"`
 	Seq          uint64 `json:"seq"`
@@ -141,31 +142,24 @@ type canonicalRecord struct {
 	SourceIP     string `json:"source_ip"`
 	UserAgent    string `json:"user_agent"`
 	RequestID    string `json:"request_id"`
-	PrevHash     string `json:"prev_hash"`
+}
+
+// canonicalRecord is the canonical form that the hash of a version 1
+// record covers: the common fields, then prev_hash.
+type canonicalRecord struct {
+	canonicalFields
+	PrevHash string `json:"prev_hash"`
 }
 
 // canonicalRecordV2 is the canonical form of a version 2 record: version 1's
 // fields in the same order, then photo_id, share_id and device, then
 // prev_hash last as before. Never change it either.
 type canonicalRecordV2 struct {
-	V            int    `json:"v"`
-	PatientID    string `json:"patient_id"`
-	Seq          uint64 `json:"seq"`
-	At           string `json:"at"`
-	ActorID      string `json:"actor_id"`
-	ActorRole    string `json:"actor_role"`
-	Action       string `json:"action"`
-	ResourceType string `json:"resource_type"`
-	ResourceID   string `json:"resource_id"`
-	Outcome      string `json:"outcome"`
-	Reason       string `json:"reason"`
-	SourceIP     string `json:"source_ip"`
-	UserAgent    string `json:"user_agent"`
-	RequestID    string `json:"request_id"`
-	PhotoID      string `json:"photo_id"`
-	ShareID      string `json:"share_id"`
-	Device       string `json:"device"`
-	PrevHash     string `json:"prev_hash"`
+	canonicalFields
+	PhotoID  string `json:"photo_id"`
+	ShareID  string `json:"share_id"`
+	Device   string `json:"device"`
+	PrevHash string `json:"prev_hash"`
 }
 
 // InActorHistory reports whether r is listed in its actor's own history
@@ -195,49 +189,31 @@ func (r AuditRecord) InActorHistory() bool {
 // rec.Hash is not part of it. A record of an unknown version has no hash:
 // AuditHash returns nil, which no stored hash equals (VerifyRecord).
 func AuditHash(rec AuditRecord) []byte {
-	at := rec.At.UTC().Format(time.RFC3339Nano)
 	prev := hex.EncodeToString(rec.PrevHash)
+	common := func(v int) canonicalFields {
+		return canonicalFields{
+			V:            v,
+			PatientID:    rec.PatientID,
+			Seq:          rec.Seq,
+			At:           rec.At.UTC().Format(time.RFC3339Nano),
+			ActorID:      rec.ActorID,
+			ActorRole:    string(rec.ActorRole),
+			Action:       string(rec.Action),
+			ResourceType: rec.ResourceType,
+			ResourceID:   rec.ResourceID,
+			Outcome:      rec.Outcome,
+			Reason:       rec.Reason,
+			SourceIP:     rec.SourceIP,
+			UserAgent:    rec.UserAgent,
+			RequestID:    rec.RequestID,
+		}
+	}
 	var v any
 	switch rec.Version {
 	case 0, AuditVersion1:
-		v = canonicalRecord{
-			V:            1,
-			PatientID:    rec.PatientID,
-			Seq:          rec.Seq,
-			At:           at,
-			ActorID:      rec.ActorID,
-			ActorRole:    string(rec.ActorRole),
-			Action:       string(rec.Action),
-			ResourceType: rec.ResourceType,
-			ResourceID:   rec.ResourceID,
-			Outcome:      rec.Outcome,
-			Reason:       rec.Reason,
-			SourceIP:     rec.SourceIP,
-			UserAgent:    rec.UserAgent,
-			RequestID:    rec.RequestID,
-			PrevHash:     prev,
-		}
+		v = canonicalRecord{canonicalFields: common(AuditVersion1), PrevHash: prev}
 	case AuditVersion2:
-		v = canonicalRecordV2{
-			V:            AuditVersion2,
-			PatientID:    rec.PatientID,
-			Seq:          rec.Seq,
-			At:           at,
-			ActorID:      rec.ActorID,
-			ActorRole:    string(rec.ActorRole),
-			Action:       string(rec.Action),
-			ResourceType: rec.ResourceType,
-			ResourceID:   rec.ResourceID,
-			Outcome:      rec.Outcome,
-			Reason:       rec.Reason,
-			SourceIP:     rec.SourceIP,
-			UserAgent:    rec.UserAgent,
-			RequestID:    rec.RequestID,
-			PhotoID:      rec.PhotoID,
-			ShareID:      rec.ShareID,
-			Device:       rec.Device,
-			PrevHash:     prev,
-		}
+		v = canonicalRecordV2{canonicalFields: common(AuditVersion2), PhotoID: rec.PhotoID, ShareID: rec.ShareID, Device: rec.Device, PrevHash: prev}
 	default:
 		return nil
 	}
