@@ -47,17 +47,16 @@ func TestAuditHashIsPinned(t *testing.T) {
 	}
 }
 
-// TestAuditAcrossProcesses: two services (two Lambda instances, each with its
-// own cached chain heads) append to one patient's chain concurrently through
-// one store. The conditional append and the retry with the returned head keep
-// one linear chain with every record in it.
-func TestAuditAcrossProcesses(t *testing.T) {
+// embeddedAdapters opens the embedded store, blob store and keyring in a
+// directory of the test's, closed when it ends.
+func embeddedAdapters(t *testing.T) (*boltstore.Store, *localblob.Store, *localkeys.Ring) {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := boltstore.Open(filepath.Join(dir, "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	keys, err := localkeys.Open(filepath.Join(dir, "master.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +65,15 @@ func TestAuditAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store, blobs, keys
+}
+
+// TestAuditAcrossProcesses: two services (two Lambda instances, each with its
+// own cached chain heads) append to one patient's chain concurrently through
+// one store. The conditional append and the retry with the returned head keep
+// one linear chain with every record in it.
+func TestAuditAcrossProcesses(t *testing.T) {
+	store, blobs, keys := embeddedAdapters(t)
 	ctx := context.Background()
 	clinic := core.Caller{ID: "clinic-1", Role: core.RoleClinic}
 	var svcs []*core.Service

@@ -3,13 +3,10 @@ package core_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/medshare/medshare/shared/blob/localblob"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/keyring/localkeys"
 	"github.com/medshare/medshare/shared/store/boltstore"
 )
 
@@ -28,20 +25,7 @@ func (failingAudit) AppendAudit(context.Context, core.AuditRecord, ...core.Notif
 // be recorded (a 503 would tell them the image exists); the failure rides
 // along as the answer's cause, for the logs.
 func TestProbeAnswerDoesNotDependOnTheAudit(t *testing.T) {
-	dir := t.TempDir()
-	store, err := boltstore.Open(filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	keys, err := localkeys.Open(filepath.Join(dir, "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := localblob.New(filepath.Join(dir, "blobs"), "http://127.0.0.1:1/blobs", make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, blobs, keys := embeddedAdapters(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"pro-1"}, StartsAt: now, EndsAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
