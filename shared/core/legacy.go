@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -121,6 +122,55 @@ type ObjectImporter interface {
 	// refused with KindConflict and nothing is kept. A failure keeps nothing
 	// either: the key holds what it held before or the whole new object.
 	Import(ctx context.Context, key, contentType string, body io.Reader, size int64, sum []byte) (BlobInfo, error)
+}
+
+// CheckImport checks the arguments of ObjectImporter.Import as
+// CheckPresignPut checks an upload's, where a negative size or a nil sum
+// stand for what the caller does not know.
+func CheckImport(op, key, contentType string, size int64, sum []byte, ttl time.Duration) error {
+	if sum == nil {
+		sum = make([]byte, sha256.Size)
+	}
+	return CheckPresignPut(op, key, max(size, 0), sum, contentType, ttl)
+}
+
+// CopyImport copies body to w for an ObjectImporter, hashing the bytes,
+// and checks them as Import promises: at most MaxBlobSize (KindTooLarge),
+// size bytes when size is not negative and the SHA-256 sum when sum is not
+// nil (KindConflict). A failed write or read is KindUnavailable. It
+// returns the number of bytes and their SHA-256.
+func CopyImport(op, key string, w io.Writer, body io.Reader, size int64, sum []byte) (int64, []byte, error) {
+	h := sha256.New()
+	rw := &recordingWriter{w: w}
+	n, err := io.Copy(io.MultiWriter(rw, h), io.LimitReader(body, MaxBlobSize+1))
+	switch {
+	case rw.err != nil:
+		return n, nil, ErrUnavailable(rw.err, "%s %s: write", op, key)
+	case err != nil:
+		return n, nil, ErrUnavailable(err, "%s %s: read the source", op, key)
+	case n > MaxBlobSize:
+		return n, nil, ErrTooLarge("%s %s: more than %d bytes", op, key, int64(MaxBlobSize))
+	case size >= 0 && n != size:
+		return n, nil, ErrConflict("%s %s: %d bytes where %d were expected", op, key, n, size)
+	case sum != nil && !hmac.Equal(h.Sum(nil), sum):
+		return n, nil, ErrConflict("%s %s: the bytes' sha256 is not the expected one", op, key)
+	}
+	return n, h.Sum(nil), nil
+}
+
+// recordingWriter keeps its writer's error, which io.Copy returns as it
+// returns a reader's, so that CopyImport can tell the two apart.
+type recordingWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *recordingWriter) Write(p []byte) (int, error) {
+	n, err := r.w.Write(p)
+	if err != nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // LegacyChatImageID is the id of the chat image that a legacy image

@@ -2,8 +2,6 @@ package localblob
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -28,7 +26,7 @@ func (s *Store) Import(ctx context.Context, key, contentType string, body io.Rea
 	if err := checkKey("import object", key); err != nil {
 		return core.BlobInfo{}, err
 	}
-	if err := core.CheckPresignPut("import object", key, max(size, 0), orDigest(sum), contentType, core.MinURLTTL); err != nil {
+	if err := core.CheckImport("import object", key, contentType, size, sum, core.MinURLTTL); err != nil {
 		return core.BlobInfo{}, err
 	}
 	final := s.path(key)
@@ -50,20 +48,9 @@ func (s *Store) Import(ctx context.Context, key, contentType string, body io.Rea
 	if _, err := f.Write(hdr); err != nil {
 		return core.BlobInfo{}, core.ErrUnavailable(err, "import object %s: write", key)
 	}
-	h := sha256.New()
-	fw := &fileWriter{f: f}
-	n, err := io.Copy(io.MultiWriter(fw, h), io.LimitReader(&ctxReader{ctx, body}, MaxObjectSize+1))
-	switch {
-	case fw.err != nil:
-		return core.BlobInfo{}, core.ErrUnavailable(fw.err, "import object %s: write", key)
-	case err != nil:
-		return core.BlobInfo{}, core.ErrUnavailable(err, "import object %s: read the source", key)
-	case n > MaxObjectSize:
-		return core.BlobInfo{}, core.ErrTooLarge("import object %s: more than %d bytes", key, int64(MaxObjectSize))
-	case size >= 0 && n != size:
-		return core.BlobInfo{}, core.ErrConflict("import object %s: %d bytes where %d were expected", key, n, size)
-	case sum != nil && !hmac.Equal(h.Sum(nil), sum):
-		return core.BlobInfo{}, core.ErrConflict("import object %s: the bytes' sha256 is not the expected one", key)
+	n, digest, err := core.CopyImport("import object", key, f, &ctxReader{ctx, body}, size, sum)
+	if err != nil {
+		return core.BlobInfo{}, err
 	}
 	if err := errors.Join(f.Sync(), f.Close()); err != nil {
 		return core.BlobInfo{}, core.ErrUnavailable(err, "import object %s: sync", key)
@@ -74,7 +61,7 @@ func (s *Store) Import(ctx context.Context, key, contentType string, body io.Rea
 	if err := syncDir(dir); err != nil {
 		s.log.Warn("localblob: sync object directory", "key", key, "err", err)
 	}
-	return core.BlobInfo{Size: n, SHA256: h.Sum(nil)}, nil
+	return core.BlobInfo{Size: n, SHA256: digest}, nil
 }
 
 // replace moves tmp over final, the object of key, under the key's mutex and
@@ -98,15 +85,6 @@ func (s *Store) replace(key, tmp, final string) error {
 		return err
 	}
 	return os.Rename(tmp, final)
-}
-
-// orDigest stands in for a digest the caller does not know, for the
-// argument checks.
-func orDigest(sum []byte) []byte {
-	if sum == nil {
-		return make([]byte, sha256.Size)
-	}
-	return sum
 }
 
 // ctxReader stops a copy when its context ends.

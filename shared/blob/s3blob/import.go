@@ -2,8 +2,6 @@ package s3blob
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -34,11 +32,7 @@ func (s *Store) Import(ctx context.Context, key, contentType string, body io.Rea
 	if err := checkKey(op, key); err != nil {
 		return core.BlobInfo{}, err
 	}
-	digest := sum
-	if digest == nil {
-		digest = make([]byte, sha256.Size)
-	}
-	if err := core.CheckPresignPut(op, key, max(size, 0), digest, contentType, MinTTL); err != nil {
+	if err := core.CheckImport(op, key, contentType, size, sum, MinTTL); err != nil {
 		return core.BlobInfo{}, err
 	}
 	rs, known := body.(io.ReadSeeker)
@@ -52,19 +46,10 @@ func (s *Store) Import(ctx context.Context, key, contentType string, body io.Rea
 			f.Close()
 			os.Remove(f.Name())
 		}()
-		h := sha256.New()
-		n, err = io.Copy(io.MultiWriter(f, h), io.LimitReader(body, MaxObjectSize+1))
-		switch {
-		case err != nil:
-			return core.BlobInfo{}, core.ErrUnavailable(err, "%s %s: read the source", op, key)
-		case n > MaxObjectSize:
-			return core.BlobInfo{}, core.ErrTooLarge("%s %s: more than %d bytes", op, key, int64(MaxObjectSize))
-		case size >= 0 && n != size:
-			return core.BlobInfo{}, core.ErrConflict("%s %s: %d bytes where %d were expected", op, key, n, size)
-		case sum != nil && !hmac.Equal(h.Sum(nil), sum):
-			return core.BlobInfo{}, core.ErrConflict("%s %s: the bytes' sha256 is not the expected one", op, key)
+		n, sum, err = core.CopyImport(op, key, f, body, size, sum)
+		if err != nil {
+			return core.BlobInfo{}, err
 		}
-		sum = h.Sum(nil)
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return core.BlobInfo{}, core.ErrUnavailable(err, "%s %s: temporary file", op, key)
 		}
