@@ -428,25 +428,36 @@ func testDiscard(t *testing.T, h Harness) {
 // workers is how many goroutines race in the concurrency tests.
 const workers = 16
 
+// countTrue makes workers calls at once, each of which must succeed, and
+// counts those that answer true.
+func countTrue(t *testing.T, what string, call func() (bool, error)) int {
+	t.Helper()
+	got := make([]bool, workers)
+	errs := storetest.RunAll(workers, func(i int) error {
+		var err error
+		got[i], err = call()
+		return err
+	})
+	n := 0
+	for i, err := range errs {
+		storetest.Must(t, fmt.Sprintf("%s %d", what, i), err)
+		if got[i] {
+			n++
+		}
+	}
+	return n
+}
+
 func testConcurrency(t *testing.T, h Harness) {
 	t.Run("ImportOnce", func(t *testing.T) {
 		s := h.New(t)
 		a := appointment("clinic-1", "appt-1")
 		putAppointment(t, s, a)
 		img := imported(a, url1)
-		created := make([]bool, workers)
-		errs := storetest.RunAll(workers, func(i int) error {
-			var err error
-			_, created[i], err = s.ImportChatImage(t.Context(), img)
-			return err
+		n := countTrue(t, "import", func() (bool, error) {
+			_, created, err := s.ImportChatImage(t.Context(), img)
+			return created, err
 		})
-		n := 0
-		for i, err := range errs {
-			storetest.Must(t, fmt.Sprintf("import %d", i), err)
-			if created[i] {
-				n++
-			}
-		}
 		if n != 1 {
 			t.Errorf("%d of %d concurrent imports reported created, want exactly 1", n, workers)
 		}
@@ -461,19 +472,10 @@ func testConcurrency(t *testing.T, h Harness) {
 		putAppointment(t, s, a)
 		img := mustImport(t, s, imported(a, url1))
 		info := core.BlobInfo{Size: img.Size, SHA256: img.SHA256}
-		completed := make([]bool, workers)
-		errs := storetest.RunAll(workers, func(i int) error {
-			var err error
-			_, completed[i], err = s.CompleteChatImageImport(t.Context(), img.ID, info, img.ContentType, t0, record(img, core.ChainHead{}))
-			return err
+		n := countTrue(t, "complete", func() (bool, error) {
+			_, completed, err := s.CompleteChatImageImport(t.Context(), img.ID, info, img.ContentType, t0, record(img, core.ChainHead{}))
+			return completed, err
 		})
-		n := 0
-		for i, err := range errs {
-			storetest.Must(t, fmt.Sprintf("complete %d", i), err)
-			if completed[i] {
-				n++
-			}
-		}
 		if n != 1 {
 			t.Errorf("%d of %d concurrent completions reported completed, want exactly 1", n, workers)
 		}
