@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -90,6 +91,27 @@ type LegacyObject struct {
 	// ContentType is the type the source serves the object with; it may be
 	// empty or generic (application/octet-stream).
 	ContentType string
+}
+
+// OpenedLegacyObject is what a LegacySource's Open returns for an
+// answered GET: the body, cut to limit bytes when limit > 0 (a server may
+// send more than the range it was asked for), and the object, whose size is
+// the whole object's that contentRange ("bytes 0-N/SIZE") tells, when it
+// tells it, else length.
+func OpenedLegacyObject(body io.ReadCloser, length int64, contentRange, contentType string, limit int64) (io.ReadCloser, LegacyObject) {
+	obj := LegacyObject{Size: length, ContentType: contentType}
+	if _, total, ok := strings.Cut(contentRange, "/"); ok {
+		if n, err := strconv.ParseInt(total, 10, 64); err == nil {
+			obj.Size = n
+		}
+	}
+	if limit > 0 {
+		body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(body, limit), body}
+	}
+	return body, obj
 }
 
 // LegacySource reads the objects of the legacy public bucket by key: an

@@ -73,20 +73,7 @@ func FuzzManifest(f *testing.F) {
 		if len(lines) == 0 {
 			return
 		}
-		var buf bytes.Buffer
-		w, err := NewWriter(&buf, format)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range lines {
-			if err := w.Write(l); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		again, vs := readAll(t, buf.String(), format)
+		again, vs := readAll(t, written(t, lines, format), format)
 		for i := range lines {
 			lines[i].Number = 0
 		}

@@ -115,22 +115,11 @@ func (s *Source) Open(ctx context.Context, key string, limit int64) (io.ReadClos
 	if err != nil {
 		return nil, core.LegacyObject{}, err
 	}
-	obj := core.LegacyObject{Size: resp.ContentLength, ContentType: resp.Header.Get("Content-Type")}
+	var contentRange string
 	if resp.StatusCode == http.StatusPartialContent {
-		// Content-Range: bytes 0-N/SIZE tells the whole size.
-		if _, total, ok := strings.Cut(resp.Header.Get("Content-Range"), "/"); ok {
-			if n, err := strconv.ParseInt(total, 10, 64); err == nil {
-				obj.Size = n
-			}
-		}
+		contentRange = resp.Header.Get("Content-Range")
 	}
-	body := resp.Body
-	if limit > 0 {
-		body = struct {
-			io.Reader
-			io.Closer
-		}{io.LimitReader(resp.Body, limit), resp.Body}
-	}
+	body, obj := core.OpenedLegacyObject(resp.Body, resp.ContentLength, contentRange, resp.Header.Get("Content-Type"), limit)
 	return body, obj, nil
 }
 

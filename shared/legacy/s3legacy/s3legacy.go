@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,19 +92,7 @@ func (s *Source) Open(ctx context.Context, key string, limit int64) (io.ReadClos
 	if err != nil {
 		return nil, core.LegacyObject{}, translate("get legacy object "+key, err)
 	}
-	obj := core.LegacyObject{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType)}
-	if _, total, ok := strings.Cut(aws.ToString(out.ContentRange), "/"); ok {
-		if n, err := strconv.ParseInt(total, 10, 64); err == nil {
-			obj.Size = n
-		}
-	}
-	body := out.Body
-	if limit > 0 {
-		body = struct {
-			io.Reader
-			io.Closer
-		}{io.LimitReader(out.Body, limit), out.Body}
-	}
+	body, obj := core.OpenedLegacyObject(out.Body, aws.ToInt64(out.ContentLength), aws.ToString(out.ContentRange), aws.ToString(out.ContentType), limit)
 	return body, obj, nil
 }
 
