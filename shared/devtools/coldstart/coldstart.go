@@ -32,10 +32,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/medshare/medshare/shared/devtools/measure"
 )
 
 // Hello is the name of the hello-world bootstrap in a Report.
@@ -131,7 +132,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err := build(ctx, o.Root, host, "", pkgs); err != nil {
 		return Report{}, err
 	}
-	rep := Report{Runs: o.Runs, LoadBefore: loadAverage()}
+	rep := Report{Runs: o.Runs, LoadBefore: measure.LoadAverage()}
 	if out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output(); err == nil {
 		rep.GoVersion = strings.TrimSpace(string(out))
 	}
@@ -156,7 +157,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		fmt.Fprintf(progress, "round %d/%d done\n", round, o.Runs)
 	}
-	rep.LoadAfter = loadAverage()
+	rep.LoadAfter = measure.LoadAverage()
 	for _, n := range names {
 		rep.Results = append(rep.Results, *byName[n])
 	}
@@ -227,7 +228,7 @@ func Start(ctx context.Context, rie, bin, name string, event []byte) (time.Durat
 	// Its own process group, so that stopping it stops the bootstrap it
 	// started too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logs := &syncBuffer{}
+	logs := &measure.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start the emulator: %w", err)
@@ -252,12 +253,12 @@ func Start(ctx context.Context, rie, bin, name string, event []byte) (time.Durat
 		}
 	}()
 	for {
-		if d, ok := ParseInitReport(logs.Bytes()); ok {
+		if d, ok := ParseInitReport([]byte(logs.String())); ok {
 			return d, nil
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("no INIT REPORT from the emulator:\n%s", logs.Bytes())
+			return 0, fmt.Errorf("no INIT REPORT from the emulator:\n%s", []byte(logs.String()))
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
@@ -270,38 +271,6 @@ func freePort() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// syncBuffer is a bytes.Buffer for a process's output and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages, as
-// /proc/loadavg says them, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // Write prints the report as a table: each bootstrap's init median (and

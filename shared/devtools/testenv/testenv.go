@@ -23,6 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/measure"
 	"github.com/medshare/medshare/shared/runtime/devauth"
 	"github.com/medshare/medshare/shared/runtime/embedded"
 )
@@ -70,23 +71,7 @@ func (c *Clock) Advance(d time.Duration) {
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers (captured logs).
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what was written.
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type SyncBuffer = measure.SyncBuffer
 
 // Start opens an embedded runtime in a temporary directory and serves it.
 func Start(t testing.TB, cfg core.Config) *Env {

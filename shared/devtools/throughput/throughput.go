@@ -56,6 +56,7 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/measure"
 	"github.com/medshare/medshare/shared/runtime/config"
 	"github.com/medshare/medshare/shared/runtime/embedded"
 )
@@ -183,7 +184,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{Options: o, GoVersion: runtime.Version(), LoadBefore: loadAverage()}
+	rep := Report{Options: o, GoVersion: runtime.Version(), LoadBefore: measure.LoadAverage()}
 	dir := o.DataDir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "medshare-bench-")
@@ -254,7 +255,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	for _, r := range rows {
 		rep.Rows = append(rep.Rows, r.row)
 	}
-	rep.LoadAfter = loadAverage()
+	rep.LoadAfter = measure.LoadAverage()
 	return rep, nil
 }
 
@@ -432,7 +433,7 @@ func drive(ctx context.Context, o Options, prof string, op func(ctx context.Cont
 		cpu = cpuTime() - c0
 	}
 	wg.Wait()
-	s := Sample{Load: loadAverage(), CPU: cpu.Seconds() / o.Duration.Seconds()}
+	s := Sample{Load: measure.LoadAverage(), CPU: cpu.Seconds() / o.Duration.Seconds()}
 	var lat []time.Duration
 	for _, r := range results {
 		lat = append(lat, r.lat...)
@@ -478,20 +479,6 @@ func percentile(lat []time.Duration, q float64) time.Duration {
 	slices.Sort(lat)
 	i := int(q*float64(len(lat))+0.5) - 1
 	return lat[min(max(i, 0), len(lat)-1)]
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages, as
-// /proc/loadavg says them, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // world is the data the load uses: per client, a professional with a
