@@ -371,6 +371,15 @@ func (c *conn) do(ctx context.Context, method, url, token string, body []byte) (
 	return c.buf.Bytes(), nil
 }
 
+// doInto sends a request as do does and decodes its answer into out.
+func (c *conn) doInto(ctx context.Context, method, url, token string, body []byte, out any) error {
+	b, err := c.do(ctx, method, url, token, body)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
 type statusError struct {
 	status int
 	code   string
@@ -618,28 +627,20 @@ func (w *world) viewOnce(ctx context.Context, c *conn, pro *professional) error 
 		if err != nil {
 			return err
 		}
-		b, err := c.do(ctx, "POST", w.base+"/v1/shares", pro.patient.token, body)
-		if err != nil {
-			return fmt.Errorf("create session: %w", err)
-		}
 		var sh struct {
 			ShareID string `json:"share_id"`
 		}
-		if err := json.Unmarshal(b, &sh); err != nil {
-			return err
+		if err := c.doInto(ctx, "POST", w.base+"/v1/shares", pro.patient.token, body, &sh); err != nil {
+			return fmt.Errorf("create session: %w", err)
 		}
 		pro.shareID, pro.accesses = sh.ShareID, 0
 	}
 	if needAccess {
-		b, err := c.do(ctx, "POST", w.base+"/v1/shares/"+pro.shareID+"/access", pro.token, pro.device)
-		if err != nil {
-			return fmt.Errorf("open access: %w", err)
-		}
 		var a struct {
 			AccessID string `json:"access_id"`
 		}
-		if err := json.Unmarshal(b, &a); err != nil {
-			return err
+		if err := c.doInto(ctx, "POST", w.base+"/v1/shares/"+pro.shareID+"/access", pro.token, pro.device, &a); err != nil {
+			return fmt.Errorf("open access: %w", err)
 		}
 		pro.accessID, pro.views = a.AccessID, 0
 		pro.accesses++
