@@ -230,12 +230,7 @@ func (c *Client) do(ctx context.Context, method, path string, headers map[string
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct {
-				Code, Message string
-				RequestID     string `json:"request_id"`
-			} `json:"error"`
-		}
+		var e wire.Error
 		_ = json.Unmarshal(b, &e)
 		apiErr := &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RequestID: e.Error.RequestID}
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {

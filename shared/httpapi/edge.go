@@ -18,6 +18,7 @@ import (
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/httpapi/strictjson"
+	"github.com/medshare/medshare/shared/httpapi/wire"
 	"github.com/medshare/medshare/shared/runtime/emf"
 )
 
@@ -244,16 +245,6 @@ func ParseGroups(v string) []string {
 // FormatGroups renders groups the way API Gateway passes an array claim.
 func FormatGroups(groups []string) string { return "[" + strings.Join(groups, " ") + "]" }
 
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	RequestID string `json:"request_id"`
-}
-
 func errorResponse(err error, reqID string) events.APIGatewayV2HTTPResponse {
 	status := StatusOf(err)
 	msg := "internal error"
@@ -263,7 +254,7 @@ func errorResponse(err error, reqID string) events.APIGatewayV2HTTPResponse {
 	} else if status == http.StatusServiceUnavailable {
 		msg = "a dependency is unavailable; retry later"
 	}
-	resp := jsonResponse(status, errorBody{Error: errorDetail{Code: core.CodeOf(err), Message: msg, RequestID: reqID}}, reqID)
+	resp := jsonResponse(status, wire.Error{Error: wire.ErrorDetail{Code: core.CodeOf(err), Message: msg, RequestID: reqID}}, reqID)
 	if d := core.RetryAfterOf(err); d > 0 && status == http.StatusTooManyRequests {
 		// Whole seconds, rounded up: never an invitation to retry too early.
 		resp.Headers["Retry-After"] = strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devtools/testenv"
+	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
 // legacyURL is an old chat message's image URL, as the legacy chat's export
@@ -25,14 +26,6 @@ type resolveResp struct {
 	ImageID   string     `json:"image_id"`
 	URL       string     `json:"url"`
 	ExpiresAt *time.Time `json:"expires_at"`
-}
-
-type errorResp struct {
-	Error struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id"`
-	} `json:"error"`
 }
 
 // importLegacy imports url into appt (of clinic1) as the migration's first
@@ -96,7 +89,7 @@ func testChatResolve(t *testing.T, env *testenv.Env) {
 	if unknown.Status != http.StatusNotFound {
 		t.Fatalf("unknown url: status %d %s, want 404", unknown.Status, unknown.Body)
 	}
-	var unknownErr errorResp
+	var unknownErr wire.Error
 	unknown.JSON(t, &unknownErr)
 
 	before := time.Now()
@@ -145,7 +138,7 @@ func testChatResolve(t *testing.T, env *testenv.Env) {
 			if r.Status != http.StatusNotFound {
 				t.Fatalf("%s: status %d %s, want 404", who.sub, r.Status, r.Body)
 			}
-			var e errorResp
+			var e wire.Error
 			r.JSON(t, &e)
 			if e.Error.Code != unknownErr.Error.Code || e.Error.Message != unknownErr.Error.Message {
 				t.Errorf("%s: %+v, want the unknown URL's answer %+v", who.sub, e.Error, unknownErr.Error)
@@ -172,7 +165,7 @@ func testChatResolve(t *testing.T, env *testenv.Env) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := resolve(env, tc.sub, tc.role, tc.body)
-				var e errorResp
+				var e wire.Error
 				r.JSON(t, &e)
 				if r.Status != tc.want || e.Error.Code != tc.code || e.Error.RequestID == "" {
 					t.Errorf("status %d %s, want %d %s with a request id", r.Status, r.Body, tc.want, tc.code)
@@ -290,7 +283,7 @@ func testChatResolveLegacyOff(t *testing.T, env *testenv.Env) {
 		role core.Role
 	}{{patient1, core.RolePatient}, {pro1, core.RoleProfessional}} {
 		r := resolve(env, who.sub, who.role, map[string]any{"url": pendingURL})
-		var e errorResp
+		var e wire.Error
 		r.JSON(t, &e)
 		if r.Status != http.StatusNotFound || e.Error.Code != core.CodeNotFound {
 			t.Errorf("%s, an image not migrated: status %d %s, want 404 not_found", who.sub, r.Status, r.Body)

@@ -43,7 +43,7 @@ func responseBody[T any](name string) schemaOf { return schemaOf{name, reflect.T
 // TestOpenAPIBodySchemasAreDerived fails on a body schema missing here.
 func bodySchemas() []schemaOf {
 	return []schemaOf{
-		responseBody[errorBody]("Error"),
+		responseBody[wire.Error]("Error"),
 		requestBody[uploadPresignBody]("UploadPresignRequest"),
 		responseBody[wire.Upload]("Upload"),
 		responseBody[uploadPresignView]("UploadPresignResponse"),

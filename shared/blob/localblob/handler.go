@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
 // httpError is a response the handler sends instead of the object. Its
@@ -209,20 +210,8 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string, q u
 	return nil
 }
 
-type errorBody struct {
-	Error struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id"`
-	} `json:"error"`
-}
-
 func writeError(w http.ResponseWriter, r *http.Request, e *httpError, requestID string) {
-	var body errorBody
-	body.Error.Code = e.code
-	body.Error.Message = e.message
-	body.Error.RequestID = requestID
-	b, _ := json.Marshal(body)
+	b, _ := json.Marshal(wire.Error{Error: wire.ErrorDetail{Code: e.code, Message: e.message, RequestID: requestID}})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))

@@ -23,6 +23,7 @@ import (
 	"github.com/medshare/medshare/shared/blob/blobtest"
 	"github.com/medshare/medshare/shared/blob/localblob"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
 var testSecret = bytes.Repeat([]byte("s"), 32)
@@ -59,14 +60,6 @@ func digest(b []byte) []byte {
 	return s[:]
 }
 
-type errorBody struct {
-	Error struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id"`
-	} `json:"error"`
-}
-
 // serve sends one request straight to the handler, so that the path reaches
 // it exactly as written (no client or mux cleans it).
 func serve(t *testing.T, h http.Handler, method, target string, headers map[string]string, body []byte) *httptest.ResponseRecorder {
@@ -89,7 +82,7 @@ func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, code s
 	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("error Content-Type = %q, want application/json", ct)
 	}
-	var body errorBody
+	var body wire.Error
 	dec := json.NewDecoder(rec.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {

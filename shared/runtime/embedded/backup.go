@@ -19,6 +19,7 @@ import (
 
 	"github.com/medshare/medshare/shared/blob/localblob"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/httpapi/wire"
 	"github.com/medshare/medshare/shared/keyring/localkeys"
 	"github.com/medshare/medshare/shared/runtime/backup"
 	"github.com/medshare/medshare/shared/runtime/devauth"
@@ -152,14 +153,7 @@ func (rt *Runtime) AdminHandler(log *slog.Logger) http.Handler {
 }
 
 func adminError(w http.ResponseWriter, status int, code, msg string) {
-	var body struct {
-		Error struct {
-			Code      string `json:"code"`
-			Message   string `json:"message"`
-			RequestID string `json:"request_id"`
-		} `json:"error"`
-	}
-	body.Error.Code, body.Error.Message, body.Error.RequestID = code, msg, core.NewID("rq")
+	body := wire.Error{Error: wire.ErrorDetail{Code: code, Message: msg, RequestID: core.NewID("rq")}}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Request-Id", body.Error.RequestID)
