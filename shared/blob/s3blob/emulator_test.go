@@ -21,44 +21,10 @@ import (
 	"github.com/medshare/medshare/shared/devtools/awstest"
 )
 
-// newBucket creates a bucket for one test and removes it, with its objects,
-// when the test ends.
-func newBucket(t *testing.T, client *s3.Client) string {
-	t.Helper()
-	ctx := context.Background()
-	bucket := awstest.UniqueName(t, "medshare-test")
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatalf("create bucket %s: %v", bucket, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				t.Errorf("list objects of %s: %v", bucket, err)
-				return
-			}
-			for _, o := range page.Contents {
-				if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key}); err != nil {
-					t.Errorf("delete %s: %v", aws.ToString(o.Key), err)
-				}
-			}
-		}
-		if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
-			t.Errorf("delete bucket %s: %v", bucket, err)
-		}
-	})
-	return bucket
-}
-
 func newEmulatorStore(t *testing.T) (*s3blob.Store, *s3.Client, string) {
 	t.Helper()
-	// Path-style addressing is the caller's choice: emulators on loopback
-	// have no per-bucket host names.
-	client := s3.NewFromConfig(awstest.Config(t), func(o *s3.Options) { o.UsePathStyle = true })
-	bucket := newBucket(t, client)
+	client := awstest.S3Client(t)
+	bucket := awstest.NewBucket(t, client, "medshare-test")
 	store, err := s3blob.New(client, s3.NewPresignClient(client), bucket)
 	if err != nil {
 		t.Fatalf("New: %v", err)

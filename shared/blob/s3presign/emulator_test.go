@@ -26,23 +26,14 @@ import (
 func TestEmulatorChecksTheURLs(t *testing.T) {
 	cfg := awstest.Config(t)
 	ctx := context.Background()
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	bucket := awstest.UniqueName(t, "medshare-test")
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatalf("create bucket: %v", err)
-	}
+	client := awstest.S3Client(t)
+	bucket := awstest.NewBucket(t, client, "medshare-test")
 	body := []byte("ciphertext of a photo")
 	for _, key := range []string{"chat/im_1", "chat/im_2"} {
 		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
 			t.Fatalf("put %s: %v", key, err)
 		}
 	}
-	t.Cleanup(func() {
-		for _, key := range []string{"chat/im_1", "chat/im_2"} {
-			client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-		}
-		client.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: aws.String(bucket)})
-	})
 	signer := func(now func() time.Time) *s3presign.Signer {
 		s, err := s3presign.New(s3presign.Config{Bucket: bucket, Region: cfg.Region, Endpoint: awsenv.Endpoint(os.Getenv, s3presign.ServiceID),
 			PathStyle: true, Credentials: cfg.Credentials, Now: now})
