@@ -163,13 +163,10 @@ func CheckImport(op, key, contentType string, size int64, sum []byte, ttl time.D
 // returns the number of bytes and their SHA-256.
 func CopyImport(op, key string, w io.Writer, body io.Reader, size int64, sum []byte) (int64, []byte, error) {
 	h := sha256.New()
-	rw := &recordingWriter{w: w}
-	n, err := io.Copy(io.MultiWriter(rw, h), io.LimitReader(body, MaxBlobSize+1))
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(body, MaxBlobSize+1))
 	switch {
-	case rw.err != nil:
-		return n, nil, ErrUnavailable(rw.err, "%s %s: write", op, key)
-	case err != nil:
-		return n, nil, ErrUnavailable(err, "%s %s: read the source", op, key)
+	case err != nil: // the cause says which side failed (a file's write error names the file)
+		return n, nil, ErrUnavailable(err, "%s %s: copy the bytes", op, key)
 	case n > MaxBlobSize:
 		return n, nil, ErrTooLarge("%s %s: more than %d bytes", op, key, int64(MaxBlobSize))
 	case size >= 0 && n != size:
@@ -178,21 +175,6 @@ func CopyImport(op, key string, w io.Writer, body io.Reader, size int64, sum []b
 		return n, nil, ErrConflict("%s %s: the bytes' sha256 is not the expected one", op, key)
 	}
 	return n, h.Sum(nil), nil
-}
-
-// recordingWriter keeps its writer's error, which io.Copy returns as it
-// returns a reader's, so that CopyImport can tell the two apart.
-type recordingWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (r *recordingWriter) Write(p []byte) (int, error) {
-	n, err := r.w.Write(p)
-	if err != nil {
-		r.err = err
-	}
-	return n, err
 }
 
 // LegacyChatImageID is the id of the chat image that a legacy image
