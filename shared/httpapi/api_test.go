@@ -83,14 +83,9 @@ func chatImage(t *testing.T, env *testenv.Env, uploader string, role core.Role, 
 	t.Helper()
 	data, sum := testenv.RandomBytes(3000)
 	tok := env.Token(uploader, role)
-	r := env.Do("POST", "/api/chat-images", tok, map[string]any{
+	up := created[chatUploadResp](t, env, tok, "/api/chat-images", map[string]any{
 		"appointment_id": appt, "content_type": "image/png", "size": len(data), "sha256": sum,
 	})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("chat upload: status %d %s", r.Status, r.Body)
-	}
-	var up chatUploadResp
-	r.JSON(t, &up)
 	if got := env.Send(up.Upload, data); got.Status != http.StatusOK {
 		t.Fatalf("upload bytes: status %d %s", got.Status, got.Body)
 	}
@@ -100,20 +95,35 @@ func chatImage(t *testing.T, env *testenv.Env, uploader string, role core.Role, 
 	return up.ImageID, data
 }
 
-// photo stages, uploads and (if finalize) finalizes a photo of owner.
-func photo(t *testing.T, env *testenv.Env, owner string, finalize bool) (string, []byte) {
+// created posts body to path as tok, wants 201 Created and returns the
+// answer.
+func created[T any](t *testing.T, env *testenv.Env, tok, path string, body map[string]any) T {
+	t.Helper()
+	r := env.Do("POST", path, tok, body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("POST %s: status %d %s", path, r.Status, r.Body)
+	}
+	var v T
+	r.JSON(t, &v)
+	return v
+}
+
+// photoUpload stages a CROWN photo of random bytes as tok and returns the
+// answer and the bytes, not yet sent.
+func photoUpload(t *testing.T, env *testenv.Env, tok string) (photoUploadResp, []byte) {
 	t.Helper()
 	data, sum := testenv.RandomBytes(2048)
 	key, _ := testenv.RandomBytes(32)
-	tok := env.Token(owner, core.RolePatient)
-	r := env.Do("POST", "/v1/photos", tok, map[string]any{
+	return created[photoUploadResp](t, env, tok, "/v1/photos", map[string]any{
 		"angle": "CROWN", "content_type": "image/jpeg", "size": len(data), "sha256": sum, "data_key": key,
-	})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("upload presign: status %d %s", r.Status, r.Body)
-	}
-	var up photoUploadResp
-	r.JSON(t, &up)
+	}), data
+}
+
+// photo stages, uploads and (if finalize) finalizes a photo of owner.
+func photo(t *testing.T, env *testenv.Env, owner string, finalize bool) (string, []byte) {
+	t.Helper()
+	tok := env.Token(owner, core.RolePatient)
+	up, data := photoUpload(t, env, tok)
 	if got := env.Send(up.Upload, data); got.Status != http.StatusOK {
 		t.Fatalf("upload ciphertext: status %d %s", got.Status, got.Body)
 	}

@@ -38,16 +38,7 @@ func testDeletedPhotoUploadIsRefused(t *testing.T, env *testenv.Env) {
 		{"ready", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data, sum := testenv.RandomBytes(2048)
-			key, _ := testenv.RandomBytes(32)
-			r := env.Do("POST", "/v1/photos", tok, map[string]any{
-				"angle": "CROWN", "content_type": "image/jpeg", "size": len(data), "sha256": sum, "data_key": key,
-			})
-			if r.Status != http.StatusCreated {
-				t.Fatalf("presign: status %d %s", r.Status, r.Body)
-			}
-			var up photoUploadResp
-			r.JSON(t, &up)
+			up, data := photoUpload(t, env, tok)
 			if tc.finalize {
 				if r := env.Send(up.Upload, data); r.Status != http.StatusOK {
 					t.Fatalf("upload: status %d %s", r.Status, r.Body)
