@@ -169,14 +169,9 @@ func testChatImageFlow(t *testing.T, env *testenv.Env) {
 	}
 
 	data, sum := testenv.RandomBytes(5000)
-	r := env.Do("POST", "/api/chat-images", env.Token(patient1, core.RolePatient), map[string]any{
+	up := created[chatUploadResp](t, env, env.Token(patient1, core.RolePatient), "/api/chat-images", map[string]any{
 		"appointment_id": appt1, "content_type": "image/jpeg", "size": len(data), "sha256": sum,
 	})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("chat upload: status %d %s", r.Status, r.Body)
-	}
-	var up chatUploadResp
-	r.JSON(t, &up)
 	if want := "private://chat-images/" + up.ImageID; up.URL != want {
 		t.Errorf("url = %q, want %q", up.URL, want)
 	}
@@ -193,7 +188,7 @@ func testChatImageFlow(t *testing.T, env *testenv.Env) {
 	if r := env.Send(up.Upload, data); r.Status != http.StatusOK {
 		t.Fatalf("upload: status %d %s", r.Status, r.Body)
 	}
-	r = env.Do("POST", "/api/chat-images/"+up.ImageID+"/finalize", env.Token(patient1, core.RolePatient), nil)
+	r := env.Do("POST", "/api/chat-images/"+up.ImageID+"/finalize", env.Token(patient1, core.RolePatient), nil)
 	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"status":"ready"`) {
 		t.Fatalf("finalize: status %d %s", r.Status, r.Body)
 	}
@@ -277,15 +272,10 @@ func testPhotoFlow(t *testing.T, env *testenv.Env) {
 	data, sum := testenv.RandomBytes(4096)
 	key, _ := testenv.RandomBytes(32)
 	meta := []byte("client-encrypted-notes")
-	r := env.Do("POST", "/v1/photos", tok, map[string]any{
+	up := created[photoUploadResp](t, env, tok, "/v1/photos", map[string]any{
 		"angle": "HAIRLINE", "content_type": "image/heic", "size": len(data), "sha256": sum,
 		"data_key": key, "metadata": meta,
 	})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("presign: status %d %s", r.Status, r.Body)
-	}
-	var up photoUploadResp
-	r.JSON(t, &up)
 	if up.Status != "pending" {
 		t.Errorf("status = %q, want pending", up.Status)
 	}
@@ -328,7 +318,7 @@ func testPhotoFlow(t *testing.T, env *testenv.Env) {
 		}
 	}
 
-	r = env.Do("GET", "/v1/photos", tok, nil)
+	r := env.Do("GET", "/v1/photos", tok, nil)
 	var list struct {
 		Items []struct {
 			PhotoID  string `json:"photo_id"`
