@@ -188,6 +188,23 @@ func bodyWith(base, over map[string]any) map[string]any {
 	return m
 }
 
+// chainUnmoved reads the patient's audit head; the func it returns fails
+// the test, saying on what, if the head has moved since (or cannot be
+// read).
+func chainUnmoved(t *testing.T, env *testenv.Env, patient string) func(on string) {
+	t.Helper()
+	head, err := env.Store.AuditHead(t.Context(), patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(on string) {
+		t.Helper()
+		if h, err := env.Store.AuditHead(t.Context(), patient); err != nil || h.Seq != head.Seq {
+			t.Errorf("audit head of %s moved from %d to %d (%v) %s", patient, head.Seq, h.Seq, err, on)
+		}
+	}
+}
+
 // upload uploads a photo as p and stops the test if that fails.
 func (p party) upload(t *testing.T, angle, contentType string, photo []byte, meta *client.PhotoMetadata) string {
 	t.Helper()
