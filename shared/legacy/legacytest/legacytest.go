@@ -98,6 +98,16 @@ func putAppointment(t *testing.T, s Store, a core.Appointment) {
 	storetest.Must(t, "PutAppointment "+a.ID, err)
 }
 
+// withAppointment returns a new store holding one appointment, appt-1 of
+// clinic-1, where most subtests start.
+func withAppointment(t *testing.T, h Harness) (Store, core.Appointment) {
+	t.Helper()
+	s := h.New(t)
+	a := appointment("clinic-1", "appt-1")
+	putAppointment(t, s, a)
+	return s, a
+}
+
 // imported returns the IMPORTED image of a legacy URL in a, sent by a
 // professional, as the service prepares it.
 func imported(a core.Appointment, url string) core.ChatImage {
@@ -196,9 +206,7 @@ const url2 = "https://old-chat.example.com/images/2022/c.png"
 
 func testImport(t *testing.T, h Harness) {
 	t.Run("CreatesOnce", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		img := imported(a, url1)
 		got := mustImport(t, s, img)
 		want := img
@@ -223,9 +231,7 @@ func testImport(t *testing.T, h Harness) {
 		wantCount(t, s, a, 1)
 	})
 	t.Run("FixesTheParticipants", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		mustImport(t, s, imported(a, url1))
 		changed := a
 		changed.ProfessionalIDs = []string{"dr-c"}
@@ -233,9 +239,7 @@ func testImport(t *testing.T, h Harness) {
 		storetest.WantKind(t, "PutAppointment with other participants", err, core.KindConflict)
 	})
 	t.Run("Refused", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		for _, tc := range []struct {
 			name string
 			edit func(*core.ChatImage)
@@ -259,9 +263,7 @@ func testImport(t *testing.T, h Harness) {
 		wantCount(t, s, a, 0)
 	})
 	t.Run("NotFinalizedNotListed", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		img := mustImport(t, s, imported(a, url1))
 		_, err := s.MarkChatImageReady(t.Context(), img.ID, core.BlobInfo{Size: img.Size, SHA256: img.SHA256}, t0)
 		storetest.WantKind(t, "MarkChatImageReady of an imported image", err, core.KindConflict)
@@ -303,9 +305,7 @@ func testFind(t *testing.T, h Harness) {
 
 func testComplete(t *testing.T, h Harness) {
 	t.Run("MakesReadyWithItsRecord", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		img := mustImport(t, s, imported(a, url1))
 		observed := core.BlobInfo{Size: 4321, SHA256: storetest.Digest("bytes")}
 		rec := record(img, core.ChainHead{})
@@ -343,9 +343,7 @@ func testComplete(t *testing.T, h Harness) {
 		wantChain(t, s, a.PatientID, 1)
 	})
 	t.Run("WrongHead", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		img := mustImport(t, s, imported(a, url1))
 		first := record(img, core.ChainHead{})
 		storetest.Must(t, "AppendAudit", s.AppendAudit(t.Context(), first))
@@ -358,9 +356,7 @@ func testComplete(t *testing.T, h Harness) {
 		wantChain(t, s, a.PatientID, 1)
 	})
 	t.Run("Refused", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		info := core.BlobInfo{Size: 1, SHA256: storetest.Digest("x")}
 		absent := imported(a, url1)
 		_, _, err := s.CompleteChatImageImport(t.Context(), absent.ID, info, "image/png", t0, record(absent, core.ChainHead{}))
@@ -378,9 +374,7 @@ func testComplete(t *testing.T, h Harness) {
 
 func testDiscard(t *testing.T, h Harness) {
 	t.Run("LeavesNothing", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		img := mustImport(t, s, imported(a, url1))
 		storetest.Must(t, "DiscardChatImageImport", s.DiscardChatImageImport(t.Context(), img.ID))
 		wantNoImage(t, s, img.ID)
@@ -399,9 +393,7 @@ func testDiscard(t *testing.T, h Harness) {
 		wantFound(t, s, url1, img2)
 	})
 	t.Run("NeverAMigratedImage", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		img := mustImport(t, s, imported(a, url1))
 		ready, _, err := s.CompleteChatImageImport(t.Context(), img.ID, core.BlobInfo{Size: img.Size, SHA256: img.SHA256}, img.ContentType, t0, record(img, core.ChainHead{}))
 		storetest.Must(t, "CompleteChatImageImport", err)
@@ -412,9 +404,7 @@ func testDiscard(t *testing.T, h Harness) {
 		wantCount(t, s, a, 1)
 	})
 	t.Run("NeverAnUpload", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		upload := core.ChatImage{ID: core.NewID("ci"), AppointmentID: a.ID, ClinicID: a.ClinicID, PatientID: a.PatientID,
 			UploaderID: a.PatientID, Participants: a.Participants(), ContentType: "image/png", Size: 1, SHA256: storetest.Digest("u"),
 			Status: core.StatusPending, CreatedAt: t0, UploadExpiresAt: t0.Add(time.Hour), UpdatedAt: t0}
@@ -450,9 +440,7 @@ func countTrue(t *testing.T, what string, call func() (bool, error)) int {
 
 func testConcurrency(t *testing.T, h Harness) {
 	t.Run("ImportOnce", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		img := imported(a, url1)
 		n := countTrue(t, "import", func() (bool, error) {
 			_, created, err := s.ImportChatImage(t.Context(), img)
@@ -467,9 +455,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		wantFound(t, s, url1, want)
 	})
 	t.Run("CompleteOnce", func(t *testing.T) {
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		img := mustImport(t, s, imported(a, url1))
 		info := core.BlobInfo{Size: img.Size, SHA256: img.SHA256}
 		n := countTrue(t, "complete", func() (bool, error) {
@@ -485,9 +471,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		// Imports and discards of one image in any order end with the image
 		// imported, counted once, and found once, or gone, counted zero
 		// times, and found nowhere.
-		s := h.New(t)
-		a := appointment("clinic-1", "appt-1")
-		putAppointment(t, s, a)
+		s, a := withAppointment(t, h)
 		img := imported(a, url1)
 		errs := storetest.RunAll(workers, func(i int) error {
 			if i%2 == 0 {
