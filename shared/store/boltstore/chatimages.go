@@ -129,10 +129,7 @@ func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, rea
 	if err != nil {
 		return nil, "", fmt.Errorf("list chat images of %s: %w", appointmentID, err)
 	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return imgs, next, nil
+	return imgs, list.Next(next), nil
 }
 
 // errPageFull stops a scan once a page is full and another item follows.

@@ -223,10 +223,7 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 	if err != nil {
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
 	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return shares, next, nil
+	return shares, list.Next(next), nil
 }
 
 // RevokeShare moves patientID's share to REVOKED, revoked by rec.ActorID,
@@ -465,33 +462,8 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 
 // ListInbox returns one page of recipient's notifications, newest first.
 func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page) ([]core.InboxItem, string, error) {
-	if err := storekeys.CheckIDs(recipient); err != nil {
-		return nil, "", fmt.Errorf("list inbox of %q: %w", recipient, err)
-	}
 	list := storekeys.List{PK: storekeys.InboxPKPrefix + recipient, SKPrefix: storekeys.InboxSKPrefix, Desc: true}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	if err != nil {
-		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
-	}
-	items := []core.InboxItem{}
-	var next string
-	err = s.run(ctx, false, func(tx *bolt.Tx) error {
-		var err error
-		next, err = scan(tx.Bucket(itemsBucket), storekeys.InboxPKPrefix+recipient, storekeys.InboxSKPrefix, after, true, pageLimit(page),
-			func(sk string, v []byte) error {
-				it, err := decodeItem[storeitem.InboxItem](v, []byte(sk))
-				items = append(items, it)
-				return err
-			})
-		return err
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
-	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return items, next, nil
+	return listItems[storeitem.InboxItem](ctx, s, list, page, "list inbox of", recipient)
 }
 
 // markInbox applies mark to recipient's notification id and returns the item

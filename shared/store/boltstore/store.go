@@ -371,33 +371,34 @@ func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, err
 
 // ListPhotos returns one page of owner's photos ordered by id.
 func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([]core.Photo, string, error) {
-	if err := storekeys.CheckIDs(owner); err != nil {
-		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
-	}
 	list := storekeys.List{PK: storekeys.PhotoPKPrefix + owner, SKPrefix: storekeys.PhotoSKPrefix}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
+	return listItems[storeitem.Photo](ctx, s, list, page, "list photos of", owner)
+}
+
+// listItems reads one page of list, a partition of the items bucket, after
+// page's cursor, as stored shape S, and returns the next page's cursor ("" after
+// the last page). op and owner name the listing (storekeys.List.Start).
+func listItems[S shape[E], E any](ctx context.Context, s *Store, list storekeys.List, page core.Page, op, owner string) ([]E, string, error) {
+	after, err := list.Start(op, owner, page.Cursor)
 	if err != nil {
-		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
+		return nil, "", err
 	}
-	photos := []core.Photo{}
+	out := []E{}
 	var next string
 	err = s.run(ctx, false, func(tx *bolt.Tx) error {
 		var err error
-		next, err = scan(tx.Bucket(itemsBucket), storekeys.PhotoPKPrefix+owner, storekeys.PhotoSKPrefix, after, false, pageLimit(page),
+		next, err = scan(tx.Bucket(itemsBucket), list.PK, list.SKPrefix, after, list.Desc, pageLimit(page),
 			func(sk string, v []byte) error {
-				p, err := decodeItem[storeitem.Photo](v, []byte(sk))
-				photos = append(photos, p)
+				e, err := decodeItem[S](v, []byte(sk))
+				out = append(out, e)
 				return err
 			})
 		return err
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
+		return nil, "", fmt.Errorf("%s %s: %w", op, owner, err)
 	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return photos, next, nil
+	return out, list.Next(next), nil
 }
 
 // DeletePhoto removes the photo (owner, id) and returns it as it was.
@@ -694,33 +695,8 @@ func appendRecord(tx *bolt.Tx, rec core.AuditRecord) error {
 // ListAudit returns one page of patient's chain in sequence order, or newest
 // first.
 func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst bool, page core.Page) ([]core.AuditRecord, string, error) {
-	if err := storekeys.CheckIDs(patientID); err != nil {
-		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
-	}
 	list := storekeys.List{PK: storekeys.AuditPKPrefix + patientID, SKPrefix: storekeys.AuditSeqSKPrefix, Desc: newestFirst}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	if err != nil {
-		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
-	}
-	recs := []core.AuditRecord{}
-	var next string
-	err = s.run(ctx, false, func(tx *bolt.Tx) error {
-		var err error
-		next, err = scan(tx.Bucket(itemsBucket), storekeys.AuditPKPrefix+patientID, storekeys.AuditSeqSKPrefix, after, newestFirst, pageLimit(page),
-			func(sk string, v []byte) error {
-				r, err := decodeItem[storeitem.AuditRecord](v, []byte(sk))
-				recs = append(recs, r)
-				return err
-			})
-		return err
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
-	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return recs, next, nil
+	return listItems[storeitem.AuditRecord](ctx, s, list, page, "list audit of", patientID)
 }
 
 // ListAuditByActor returns one page of actorID's records across all chains,
@@ -783,7 +759,7 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 		if err != nil {
 			return nil, "", core.ErrInternal(err, "list audit of actor %s", actorID)
 		}
-		next = storekeys.EncodeCursor(list, pos.String())
+		next = list.Next(pos.String())
 	}
 	return recs, next, nil
 }

@@ -58,5 +58,5 @@ func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, rea
 	if err != nil {
 		return nil, "", fmt.Errorf("list chat images of %s: %w", appointmentID, err)
 	}
-	return imgs, cursorOf(list, next), nil
+	return imgs, list.Next(next), nil
 }

@@ -62,19 +62,7 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 		{Put: &types.Put{TableName: s.table, Item: entryAV}},
-		{Update: &types.Update{
-			TableName:           s.table,
-			Key:                 keyItem(storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)),
-			UpdateExpression:    aws.String("ADD #count :one"),
-			ConditionExpression: aws.String("attribute_exists(#pk) AND #pkey = :pkey AND #patient = :patient"),
-			ExpressionAttributeNames: map[string]string{
-				"#pk": AttrPK, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#patient": attrPatientID,
-			},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":one": avN("1"), ":pkey": avS(imageParticipantsKey(img.Participants)), ":patient": avS(img.PatientID),
-			},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
+		s.countImage(img),
 	}
 	err = s.transact(ctx, items)
 	if reasons, failed := cancellation(err, len(items)); failed {
@@ -92,10 +80,8 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 				return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, err)
 			}
 			return stored, false, nil
-		case len(reasons[2].Item) == 0:
-			return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, core.ErrNotFound("appointment %s not found", img.AppointmentID))
 		default:
-			return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, core.ErrConflict("the participants of appointment %s changed", img.AppointmentID))
+			return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, countRefused(img, reasons[2].Item))
 		}
 	}
 	if err != nil {

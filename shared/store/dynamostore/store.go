@@ -254,36 +254,38 @@ func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, err
 // ListPhotos returns one page of owner's photos ordered by id, with a Query
 // of owner's partition.
 func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([]core.Photo, string, error) {
-	if err := storekeys.CheckIDs(owner); err != nil {
-		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
-	}
 	list := storekeys.List{PK: storekeys.PhotoPKPrefix + owner, SKPrefix: storekeys.PhotoSKPrefix}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
+	return listPartition(ctx, s, list, page, "list photos of", owner, decodePhoto)
+}
+
+// listPartition is queryList after page's cursor of list, whose owner it
+// checks first; op and owner name the listing (storekeys.List.Start).
+func listPartition[T any](ctx context.Context, s *Store, list storekeys.List, page core.Page, op, owner string, decode func(item) (T, error)) ([]T, string, error) {
+	after, err := list.Start(op, owner, page.Cursor)
 	if err != nil {
-		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
+		return nil, "", err
 	}
-	q := s.partitionQuery(storekeys.PhotoPKPrefix+owner, storekeys.PhotoSKPrefix, true)
+	return queryList(ctx, s, list, after, page, op+" "+owner, decode)
+}
+
+// queryList reads one page of list, a partition of the table, after
+// position after, with a strongly consistent Query, and decodes its items;
+// and returns the next page's cursor ("" after the last page). what names
+// the listing in errors.
+func queryList[T any](ctx context.Context, s *Store, list storekeys.List, after string, page core.Page, what string, decode func(item) (T, error)) ([]T, string, error) {
+	q := s.partitionQuery(list.PK, list.SKPrefix, !list.Desc)
 	if after != "" {
-		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: storekeys.PhotoPKPrefix + owner, SK: after})
+		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: list.PK, SK: after})
 	}
 	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrSK)
 	if err != nil {
-		return nil, "", translate(err, "list photos of %s", owner)
+		return nil, "", translate(err, "%s", what)
 	}
-	photos, err := decodeAll(items, decodePhoto)
+	out, err := decodeAll(items, decode)
 	if err != nil {
-		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
+		return nil, "", fmt.Errorf("%s: %w", what, err)
 	}
-	return photos, cursorOf(list, next), nil
-}
-
-// cursorOf is the cursor of list after a page that ended at position pos;
-// "" at the end of the list.
-func cursorOf(list storekeys.List, pos string) string {
-	if pos == "" {
-		return ""
-	}
-	return storekeys.EncodeCursor(list, pos)
+	return out, list.Next(next), nil
 }
 
 // DeletePhoto removes the photo (owner, id) with one DeleteItem conditional
@@ -447,19 +449,7 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 			ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
 		}},
-		{Update: &types.Update{
-			TableName:           s.table,
-			Key:                 keyItem(storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)),
-			UpdateExpression:    aws.String("ADD #count :one"),
-			ConditionExpression: aws.String("attribute_exists(#pk) AND #pkey = :pkey AND #patient = :patient"),
-			ExpressionAttributeNames: map[string]string{
-				"#pk": AttrPK, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#patient": attrPatientID,
-			},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":one": avN("1"), ":pkey": avS(imageParticipantsKey(img.Participants)), ":patient": avS(img.PatientID),
-			},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
+		s.countImage(img),
 	}
 	err = s.transact(ctx, items)
 	if reasons, failed := cancellation(err, len(items)); failed {
@@ -467,10 +457,8 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		switch {
 		case conditionFailed(reasons[0]):
 			answer = core.ErrConflict("chat image %s exists", img.ID)
-		case len(reasons[1].Item) == 0:
-			answer = core.ErrNotFound("appointment %s not found", img.AppointmentID)
 		default:
-			answer = core.ErrConflict("the participants of appointment %s changed", img.AppointmentID)
+			answer = countRefused(img, reasons[1].Item)
 		}
 		return fmt.Errorf("create chat image %s in appointment %s: %w", img.ID, img.AppointmentID, answer)
 	}
@@ -478,6 +466,35 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		return translate(err, "create chat image %s in appointment %s", img.ID, img.AppointmentID)
 	}
 	return nil
+}
+
+// countImage is the Update that counts img on its appointment (ADD one to
+// image_count), conditional on the appointment existing with img's patient
+// and participant set; ALL_OLD, for countRefused.
+func (s *Store) countImage(img core.ChatImage) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:           s.table,
+		Key:                 keyItem(storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)),
+		UpdateExpression:    aws.String("ADD #count :one"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND #pkey = :pkey AND #patient = :patient"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": AttrPK, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#patient": attrPatientID,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": avN("1"), ":pkey": avS(imageParticipantsKey(img.Participants)), ":patient": avS(img.PatientID),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
+// countRefused tells why countImage's condition failed, from the
+// appointment as it was (old): it is gone (KindNotFound), or its
+// participants changed (KindConflict).
+func countRefused(img core.ChatImage, old item) error {
+	if len(old) == 0 {
+		return core.ErrNotFound("appointment %s not found", img.AppointmentID)
+	}
+	return core.ErrConflict("the participants of appointment %s changed", img.AppointmentID)
 }
 
 // transact runs one TransactWriteItems of items, repeated on transaction
@@ -660,33 +677,17 @@ func auditAnswer(rec core.AuditRecord, reasons []types.CancellationReason, cause
 // first, with a Query of the patient's partition (the head, whose sort key
 // is not SEQ#…, is not part of it).
 func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst bool, page core.Page) ([]core.AuditRecord, string, error) {
-	if err := storekeys.CheckIDs(patientID); err != nil {
-		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
-	}
 	list := storekeys.List{PK: storekeys.AuditPKPrefix + patientID, SKPrefix: storekeys.AuditSeqSKPrefix, Desc: newestFirst}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	if err == nil && after != "" {
-		if _, perr := storekeys.ParseSeqSK(after); perr != nil {
-			err = core.ErrInvalid("cursor is malformed")
+	after, err := list.Start("list audit of", patientID, page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if after != "" {
+		if _, err := storekeys.ParseSeqSK(after); err != nil {
+			return nil, "", fmt.Errorf("list audit of %s: %w", patientID, core.ErrInvalid("cursor is malformed"))
 		}
 	}
-	if err != nil {
-		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
-	}
-	pk := storekeys.AuditPKPrefix + patientID
-	q := s.partitionQuery(pk, storekeys.AuditSeqSKPrefix, !newestFirst)
-	if after != "" {
-		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: pk, SK: after})
-	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrSK)
-	if err != nil {
-		return nil, "", translate(err, "list audit of %s", patientID)
-	}
-	recs, err := decodeAudits(items)
-	if err != nil {
-		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
-	}
-	return recs, cursorOf(list, next), nil
+	return queryList(ctx, s, list, after, page, "list audit of "+patientID, decodeAudit)
 }
 
 // ListAuditByActor returns one page of actorID's records across all chains,
