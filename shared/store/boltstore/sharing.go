@@ -308,18 +308,7 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, re
 
 // GetAccess returns the access or KindNotFound.
 func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.Access{}, fmt.Errorf("get access %q: %w", id, err)
-	}
-	var a core.Access
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		a, err = readItem[storeitem.Access](tx.Bucket(itemsBucket), storekeys.AccessKey(id), "access "+id)
-		return err
-	})
-	if err != nil {
-		return core.Access{}, fmt.Errorf("get access %s: %w", id, err)
-	}
-	return a, nil
+	return getOne[storeitem.Access](ctx, s, "access", id, storekeys.AccessKey(id))
 }
 
 // AddSuspicion moves the access's suspicion score prev → next, with the audit
@@ -407,18 +396,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 
 // GetKey returns the key or KindNotFound.
 func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.EphemeralKey{}, fmt.Errorf("get key %q: %w", id, err)
-	}
-	var k core.EphemeralKey
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		k, err = readItem[storeitem.EphemeralKey](tx.Bucket(itemsBucket), storekeys.EphemeralKeyKey(id), "key "+id)
-		return err
-	})
-	if err != nil {
-		return core.EphemeralKey{}, fmt.Errorf("get key %s: %w", id, err)
-	}
-	return k, nil
+	return getOne[storeitem.EphemeralKey](ctx, s, "key", id, storekeys.EphemeralKeyKey(id))
 }
 
 // ClaimKey moves the stored key k.ID ISSUED → USED, once, with the audit

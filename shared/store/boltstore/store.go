@@ -216,6 +216,25 @@ func readItem[S shape[E], E any](b *bolt.Bucket, k storekeys.Key, what string) (
 	return e, err
 }
 
+// getOne reads the item at k, entity what ("photo") id, in a read
+// transaction; KindNotFound when there is none. It checks id and the other
+// ids k holds (storekeys.CheckIDs) first.
+func getOne[S shape[E], E any](ctx context.Context, s *Store, what, id string, k storekeys.Key, others ...string) (E, error) {
+	var e E
+	if err := storekeys.CheckIDs(append(others, id)...); err != nil {
+		return e, fmt.Errorf("get %s %q: %w", what, id, err)
+	}
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		e, err = readItem[S](tx.Bucket(itemsBucket), k, what+" "+id)
+		return err
+	})
+	if err != nil {
+		var zero E
+		return zero, fmt.Errorf("get %s %s: %w", what, id, err)
+	}
+	return e, nil
+}
+
 func pageLimit(p core.Page) int {
 	if p.Limit <= 0 {
 		return core.DefaultPageLimit
@@ -355,18 +374,7 @@ func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed c
 
 // GetPhoto returns the photo (owner, id) or KindNotFound.
 func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, error) {
-	if err := storekeys.CheckIDs(owner, id); err != nil {
-		return core.Photo{}, fmt.Errorf("get photo %q: %w", id, err)
-	}
-	var p core.Photo
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		p, err = readItem[storeitem.Photo](tx.Bucket(itemsBucket), storekeys.PhotoKey(owner, id), "photo "+id)
-		return err
-	})
-	if err != nil {
-		return core.Photo{}, fmt.Errorf("get photo %s: %w", id, err)
-	}
-	return p, nil
+	return getOne[storeitem.Photo](ctx, s, "photo", id, storekeys.PhotoKey(owner, id), owner)
 }
 
 // ListPhotos returns one page of owner's photos ordered by id.
@@ -457,18 +465,7 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 
 // GetAppointment returns clinicID's appointment id or KindNotFound.
 func (s *Store) GetAppointment(ctx context.Context, clinicID, id string) (core.Appointment, error) {
-	if err := storekeys.CheckIDs(clinicID, id); err != nil {
-		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
-	}
-	var a core.Appointment
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		a, err = readItem[storeitem.Appointment](tx.Bucket(itemsBucket), storekeys.AppointmentKey(clinicID, id), "appointment "+id)
-		return err
-	})
-	if err != nil {
-		return core.Appointment{}, fmt.Errorf("get appointment %s: %w", id, err)
-	}
-	return a, nil
+	return getOne[storeitem.Appointment](ctx, s, "appointment", id, storekeys.AppointmentKey(clinicID, id), clinicID)
 }
 
 // FindAppointments returns every clinic's appointment id, ordered by clinic.
@@ -546,18 +543,7 @@ func sameParticipants(a core.Appointment, img core.ChatImage) bool {
 
 // GetChatImage returns the chat image or KindNotFound.
 func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.ChatImage{}, fmt.Errorf("get chat image %q: %w", id, err)
-	}
-	var img core.ChatImage
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		img, err = readItem[storeitem.ChatImage](tx.Bucket(itemsBucket), storekeys.ChatImageKey(id), "chat image "+id)
-		return err
-	})
-	if err != nil {
-		return core.ChatImage{}, fmt.Errorf("get chat image %s: %w", id, err)
-	}
-	return img, nil
+	return getOne[storeitem.ChatImage](ctx, s, "chat image", id, storekeys.ChatImageKey(id))
 }
 
 // MarkChatImageReady is MarkPhotoReady for chat images.
