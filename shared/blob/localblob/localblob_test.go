@@ -23,6 +23,7 @@ import (
 	"github.com/medshare/medshare/shared/blob/blobtest"
 	"github.com/medshare/medshare/shared/blob/localblob"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/testclock"
 )
 
 var testSecret = bytes.Repeat([]byte("s"), 32)
@@ -111,32 +112,15 @@ func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, code s
 
 // newStore returns a store for handler-level tests, whose base URL is
 // http://blobs.test/blobs, with a settable clock.
-func newStore(t *testing.T) (*localblob.Store, *fakeClock, string) {
+func newStore(t *testing.T) (*localblob.Store, *testclock.Clock, string) {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	root := t.TempDir()
 	s, err := localblob.New(root, "http://blobs.test/blobs/", testSecret, localblob.WithClock(clock.Now))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	return s, clock, root
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // target returns the path and query of a presigned URL.
