@@ -234,37 +234,56 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 	if err := checkWriteIDs(rec, notes, id, patientID); err != nil {
 		return false, fmt.Errorf("revoke share %q: %w", id, err)
 	}
-	revoked := false
+	return s.endShare(ctx, id, rec, notes, func(sh core.Share) (bool, error) {
+		switch {
+		case sh.PatientID != patientID:
+			return false, core.ErrNotFound("share %s not found", id)
+		case sh.Status == core.ShareRevoked:
+			return true, nil
+		}
+		return false, nil
+	}, func(r *storeitem.Share) {
+		r.Status, r.RevokedAt, r.RevokedBy, r.RevokeReason = string(core.ShareRevoked), storeitem.FormatTime(at), rec.ActorID, reason
+	}, "revoke share")
+}
+
+// endShare is RevokeShare and ExpireShare: in one transaction, it reads
+// share id, and asks refused whether the share as stored leaves the method
+// nothing to do (noop: no write, and it reports false) or refuses it (the
+// error that is the answer). Otherwise it records the change (rec, notes),
+// applies end to the stored share, writes it, takes it out of the due
+// shares (it no longer expires) and reports true. op names the method in
+// errors.
+func (s *Store) endShare(ctx context.Context, id string, rec core.AuditRecord, notes []core.Notification,
+	refused func(core.Share) (noop bool, err error), end func(*storeitem.Share), op string) (bool, error) {
+	ended := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		revoked = false // set on every run: this may run again (group commit)
+		ended = false // set on every run: this may run again (group commit)
 		items := tx.Bucket(itemsBucket)
 		r, sh, err := readShare(items, id)
-		if err == nil && sh.PatientID != patientID {
-			err = core.ErrNotFound("share %s not found", id)
-		}
 		if err != nil {
 			return err
 		}
-		if sh.Status == core.ShareRevoked {
-			return nil
+		if noop, err := refused(sh); noop || err != nil {
+			return err
 		}
 		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		r.Status, r.RevokedAt, r.RevokedBy, r.RevokeReason = string(core.ShareRevoked), storeitem.FormatTime(at), rec.ActorID, reason
+		end(&r)
 		if err := putJSON(items, storekeys.ShareKey(id), r); err != nil {
 			return err
 		}
 		if err := deleteDue(tx, core.DueShare, sh.ExpiresAt, storekeys.ShareKey(id)); err != nil {
 			return err
 		}
-		revoked = true
+		ended = true
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("revoke share %s: %w", id, err)
+		return false, fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	return revoked, nil
+	return ended, nil
 }
 
 // OpenAccess stores a new access, binding its device to the share when it is

@@ -317,12 +317,7 @@ func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
 		if b.Get(boltKey(k)) != nil {
 			return core.ErrConflict("photo %s exists", p.ID)
 		}
-		if p.Status == core.StatusPending {
-			if err := putDue(tx, core.DueUpload, p.UploadExpiresAt, k); err != nil {
-				return err
-			}
-		}
-		return putJSON(b, k, storeitem.PhotoOf(p))
+		return putUpload(tx, k, p.Status, p.UploadExpiresAt, storeitem.PhotoOf(p))
 	})
 	if err != nil {
 		return fmt.Errorf("create photo %s of %s: %w", p.ID, p.OwnerID, err)
@@ -330,44 +325,79 @@ func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
 	return nil
 }
 
+// putUpload writes a new upload (a photo or chat image) at k, in its
+// stored shape r, due (core.DueUpload) at expiresAt while it is PENDING.
+func putUpload(tx *bolt.Tx, k storekeys.Key, status core.UploadStatus, expiresAt time.Time, r any) error {
+	if status == core.StatusPending {
+		if err := putDue(tx, core.DueUpload, expiresAt, k); err != nil {
+			return err
+		}
+	}
+	return putJSON(tx.Bucket(itemsBucket), k, r)
+}
+
 // MarkPhotoReady moves a PENDING photo whose object matches to READY, in one
 // transaction; see core.PhotoStore.
 func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed core.BlobInfo, now time.Time) (core.Photo, error) {
-	if err := storekeys.CheckIDs(owner, id); err != nil {
-		return core.Photo{}, fmt.Errorf("mark photo %q ready: %w", id, err)
+	return markReady[storeitem.Photo](ctx, s, "photo", id, storekeys.PhotoKey(owner, id), observed, now,
+		func(p core.Photo) (upload, storeitem.Photo) {
+			u := upload{p.Status, p.Size, p.SHA256, p.UploadExpiresAt}
+			p.Status, p.UpdatedAt = core.StatusReady, now.UTC()
+			return u, storeitem.PhotoOf(p)
+		}, owner)
+}
+
+// upload is what markReady needs to know of a photo or chat image.
+type upload struct {
+	status    core.UploadStatus
+	size      int64
+	sha256    []byte
+	expiresAt time.Time
+}
+
+// markReady is MarkPhotoReady and MarkChatImageReady: it moves the PENDING
+// upload at k, entity what id, whose object matches to READY, in one
+// transaction. ready tells about the upload as stored, and makes it READY
+// at now, in its stored shape; markReady returns it as stored. It checks id and the other ids k holds
+// (storekeys.CheckIDs) first.
+func markReady[S shape[E], E any](ctx context.Context, s *Store, what, id string, k storekeys.Key, observed core.BlobInfo, now time.Time,
+	ready func(E) (upload, S), others ...string) (E, error) {
+	var out E
+	if err := storekeys.CheckIDs(append(others, id)...); err != nil {
+		return out, fmt.Errorf("mark %s %q ready: %w", what, id, err)
 	}
-	k := storekeys.PhotoKey(owner, id)
-	var out core.Photo
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
-		p, err := readItem[storeitem.Photo](b, k, "photo "+id)
+		e, err := readItem[S](b, k, what+" "+id)
 		if err != nil {
 			return err
 		}
+		u, readied := ready(e)
 		switch {
-		case p.Status == core.StatusReady && observed.Matches(p.Size, p.SHA256):
-			out = p
+		case u.status == core.StatusImported:
+			return core.ErrConflict("%s %s is imported from the legacy chat: only its migration completes it", what, id)
+		case u.status == core.StatusReady && observed.Matches(u.size, u.sha256):
+			out = e
 			return nil
-		case p.Status == core.StatusReady:
-			return core.ErrConflict("the object does not match ready photo %s", id)
-		case p.Abandoned(now):
-			return core.ErrNotFound("photo %s not found", id)
-		case !observed.Matches(p.Size, p.SHA256):
-			return core.ErrConflict("the object does not match photo %s", id)
+		case u.status == core.StatusReady:
+			return core.ErrConflict("the object does not match ready %s %s", what, id)
+		case u.status == core.StatusPending && !now.Before(u.expiresAt): // abandoned
+			return core.ErrNotFound("%s %s not found", what, id)
+		case !observed.Matches(u.size, u.sha256):
+			return core.ErrConflict("the object does not match %s %s", what, id)
 		}
-		p.Status = core.StatusReady
-		p.UpdatedAt = now.UTC()
-		if err := putJSON(b, k, storeitem.PhotoOf(p)); err != nil {
+		if err := putJSON(b, k, readied); err != nil {
 			return err
 		}
-		if err := deleteDue(tx, core.DueUpload, p.UploadExpiresAt, k); err != nil {
+		if err := deleteDue(tx, core.DueUpload, u.expiresAt, k); err != nil {
 			return err
 		}
-		out = p
-		return nil
+		out, err = readied.Entity()
+		return err
 	})
 	if err != nil {
-		return core.Photo{}, fmt.Errorf("mark photo %s ready: %w", id, err)
+		var zero E
+		return zero, fmt.Errorf("mark %s %s ready: %w", what, id, err)
 	}
 	return out, nil
 }
@@ -492,10 +522,7 @@ func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appoint
 // CreateChatImage stores a new chat image and counts it on its appointment,
 // in one transaction; see core.ChatStore.
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID); err != nil {
-		return fmt.Errorf("create chat image %q: %w", img.ID, err)
-	}
-	if err := storekeys.CheckChatListIDs(img.ClinicID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckChatImageIDs(img); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
 	ik, ak := storekeys.ChatImageKey(img.ID), storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)
@@ -504,31 +531,47 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		if b.Get(boltKey(ik)) != nil {
 			return core.ErrConflict("chat image %s exists", img.ID)
 		}
-		a, err := readItem[storeitem.Appointment](b, ak, "appointment "+img.AppointmentID)
-		if err != nil {
+		if err := addToAppointment(tx, ak, img); err != nil {
 			return err
 		}
-		if !sameParticipants(a, img) {
-			return core.ErrConflict("the participants of appointment %s changed", a.ID)
-		}
-		a.ImageCount++
-		if err := putJSON(b, ak, storeitem.AppointmentOf(a)); err != nil {
-			return err
-		}
-		if img.Status == core.StatusPending {
-			if err := putDue(tx, core.DueUpload, img.UploadExpiresAt, ik); err != nil {
-				return err
-			}
-		}
-		if err := putChatIndex(tx, img.ClinicID, img.AppointmentID, img.CreatedAt, img.ID); err != nil {
-			return err
-		}
-		return putJSON(b, ik, storeitem.ChatImageOf(img))
+		return putUpload(tx, ik, img.Status, img.UploadExpiresAt, storeitem.ChatImageOf(img))
 	})
 	if err != nil {
 		return fmt.Errorf("create chat image %s in appointment %s: %w", img.ID, img.AppointmentID, err)
 	}
 	return nil
+}
+
+// addToAppointment counts img on its appointment, at ak, and lists it
+// there (putChatIndex): KindNotFound when there is no appointment, and
+// KindConflict when its participants changed since img was made.
+func addToAppointment(tx *bolt.Tx, ak storekeys.Key, img core.ChatImage) error {
+	b := tx.Bucket(itemsBucket)
+	a, err := readItem[storeitem.Appointment](b, ak, "appointment "+img.AppointmentID)
+	if err != nil {
+		return err
+	}
+	if !sameParticipants(a, img) {
+		return core.ErrConflict("the participants of appointment %s changed", a.ID)
+	}
+	a.ImageCount++
+	if err := putJSON(b, ak, storeitem.AppointmentOf(a)); err != nil {
+		return err
+	}
+	return putChatIndex(tx, img.ClinicID, img.AppointmentID, img.CreatedAt, img.ID)
+}
+
+// putChatImage writes img at k and returns it as stored.
+func putChatImage(b *bolt.Bucket, k storekeys.Key, img core.ChatImage) (core.ChatImage, error) {
+	r := storeitem.ChatImageOf(img)
+	if err := putJSON(b, k, r); err != nil {
+		return core.ChatImage{}, err
+	}
+	stored, err := r.Entity()
+	if err != nil {
+		return core.ChatImage{}, core.ErrInternal(err, "chat image %s", img.ID)
+	}
+	return stored, nil
 }
 
 // sameParticipants reports whether img was made for a's current participants:
@@ -548,45 +591,12 @@ func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, er
 
 // MarkChatImageReady is MarkPhotoReady for chat images.
 func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core.BlobInfo, now time.Time) (core.ChatImage, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.ChatImage{}, fmt.Errorf("mark chat image %q ready: %w", id, err)
-	}
-	k := storekeys.ChatImageKey(id)
-	var out core.ChatImage
-	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		b := tx.Bucket(itemsBucket)
-		img, err := readItem[storeitem.ChatImage](b, k, "chat image "+id)
-		if err != nil {
-			return err
-		}
-		switch {
-		case img.Status == core.StatusImported:
-			return core.ErrConflict("chat image %s is imported from the legacy chat: only its migration completes it", id)
-		case img.Status == core.StatusReady && observed.Matches(img.Size, img.SHA256):
-			out = img
-			return nil
-		case img.Status == core.StatusReady:
-			return core.ErrConflict("the object does not match ready chat image %s", id)
-		case img.Abandoned(now):
-			return core.ErrNotFound("chat image %s not found", id)
-		case !observed.Matches(img.Size, img.SHA256):
-			return core.ErrConflict("the object does not match chat image %s", id)
-		}
-		img.Status = core.StatusReady
-		img.UpdatedAt = now.UTC()
-		if err := putJSON(b, k, storeitem.ChatImageOf(img)); err != nil {
-			return err
-		}
-		if err := deleteDue(tx, core.DueUpload, img.UploadExpiresAt, k); err != nil {
-			return err
-		}
-		out = img
-		return nil
-	})
-	if err != nil {
-		return core.ChatImage{}, fmt.Errorf("mark chat image %s ready: %w", id, err)
-	}
-	return out, nil
+	return markReady[storeitem.ChatImage](ctx, s, "chat image", id, storekeys.ChatImageKey(id), observed, now,
+		func(c core.ChatImage) (upload, storeitem.ChatImage) {
+			u := upload{c.Status, c.Size, c.SHA256, c.UploadExpiresAt}
+			c.Status, c.UpdatedAt = core.StatusReady, now.UTC()
+			return u, storeitem.ChatImageOf(c)
+		})
 }
 
 // readHead returns the head of patient's chain, zero when the chain is empty.

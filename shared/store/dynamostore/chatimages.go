@@ -50,13 +50,5 @@ func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, rea
 		ScanIndexForward:  aws.Bool(false),
 		ExclusiveStartKey: start,
 	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrGSI2SK)
-	if err != nil {
-		return nil, "", translate(err, "list chat images of %s", appointmentID)
-	}
-	imgs, err := decodeAll(items, decodeChatImage)
-	if err != nil {
-		return nil, "", fmt.Errorf("list chat images of %s: %w", appointmentID, err)
-	}
-	return imgs, list.Next(next), nil
+	return queryDecoded(ctx, s, q, AttrGSI2SK, list, page, "list chat images of "+appointmentID, decodeChatImage)
 }

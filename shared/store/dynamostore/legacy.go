@@ -38,10 +38,7 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 	if img.Status != core.StatusImported || img.LegacyURL == "" {
 		return core.ChatImage{}, false, fmt.Errorf("import chat image %q: %w", img.ID, core.ErrInvalid("not an imported legacy image"))
 	}
-	if err := storekeys.CheckIDs(img.ID); err != nil {
-		return core.ChatImage{}, false, fmt.Errorf("import chat image %q: %w", img.ID, err)
-	}
-	if err := storekeys.CheckChatListIDs(img.ClinicID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckChatImageIDs(img); err != nil {
 		return core.ChatImage{}, false, fmt.Errorf("import chat image %q: %w", img.ID, err)
 	}
 	imgAV, err := marshal(chatImageItemOf(img))

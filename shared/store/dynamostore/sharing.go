@@ -242,15 +242,7 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 		ScanIndexForward:          aws.Bool(false),
 		ExclusiveStartKey:         start,
 	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), skAttr)
-	if err != nil {
-		return nil, "", translate(err, "list shares of %s", party)
-	}
-	shares, err := decodeAll(items, decodeShare)
-	if err != nil {
-		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
-	}
-	return shares, list.Next(next), nil
+	return queryDecoded(ctx, s, q, skAttr, list, page, "list shares of "+party, decodeShare)
 }
 
 // shareIndexTimeLen is the length of the time at the start of a share index

@@ -196,39 +196,49 @@ func readyAnswer(what, id string, exists bool, u upload, observed core.BlobInfo,
 // MarkPhotoReady moves a PENDING photo whose object matches to READY with one
 // conditional UpdateItem; see core.PhotoStore.
 func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed core.BlobInfo, now time.Time) (core.Photo, error) {
-	if err := storekeys.CheckIDs(owner, id); err != nil {
-		return core.Photo{}, fmt.Errorf("mark photo %q ready: %w", id, err)
+	return markReady(ctx, s, "photo", id, storekeys.PhotoKey(owner, id), observed, now, decodePhoto,
+		func(p core.Photo) upload { return upload{p.Status, p.Size, p.SHA256, p.UploadExpiresAt} }, owner)
+}
+
+// markReady is MarkPhotoReady and MarkChatImageReady: the readyUpdate of
+// the upload at k, entity what id, and readyAnswer when its condition
+// fails. decode reads the upload's item, and up tells readyAnswer about
+// it. It checks id and the other ids k holds (storekeys.CheckIDs) first.
+func markReady[T any](ctx context.Context, s *Store, what, id string, k storekeys.Key, observed core.BlobInfo, now time.Time,
+	decode func(item) (T, error), up func(T) upload, others ...string) (T, error) {
+	var zero T
+	if err := storekeys.CheckIDs(append(others, id)...); err != nil {
+		return zero, fmt.Errorf("mark %s %q ready: %w", what, id, err)
 	}
-	in := s.readyUpdate(storekeys.PhotoKey(owner, id), observed, now)
+	in := s.readyUpdate(k, observed, now)
 	var out *dynamodb.UpdateItemOutput
 	err := s.retryConflicts(ctx, func() (err error) {
 		out, err = s.client.UpdateItem(ctx, in)
 		return err
 	})
 	if old, failed := conditionFailure(err); failed {
-		var p core.Photo
+		var v T
 		if len(old) > 0 {
-			if p, err = decodePhoto(old); err != nil {
-				return core.Photo{}, fmt.Errorf("mark photo %s ready: %w", id, err)
+			if v, err = decode(old); err != nil {
+				return zero, fmt.Errorf("mark %s %s ready: %w", what, id, err)
 			}
 		}
-		u := upload{p.Status, p.Size, p.SHA256, p.UploadExpiresAt}
-		ok, err := readyAnswer("photo", id, len(old) > 0, u, observed, now)
+		ok, err := readyAnswer(what, id, len(old) > 0, up(v), observed, now)
 		if err != nil {
-			return core.Photo{}, fmt.Errorf("mark photo %s ready: %w", id, err)
+			return zero, fmt.Errorf("mark %s %s ready: %w", what, id, err)
 		}
 		if ok {
-			return p, nil
+			return v, nil
 		}
 	}
 	if err != nil {
-		return core.Photo{}, translate(err, "mark photo %s ready", id)
+		return zero, translate(err, "mark %s %s ready", what, id)
 	}
-	p, err := decodePhoto(out.Attributes)
+	v, err := decode(out.Attributes)
 	if err != nil {
-		return core.Photo{}, fmt.Errorf("mark photo %s ready: %w", id, err)
+		return zero, fmt.Errorf("mark %s %s ready: %w", what, id, err)
 	}
-	return p, nil
+	return v, nil
 }
 
 // GetPhoto returns the photo (owner, id) or KindNotFound, with one strongly
@@ -277,7 +287,15 @@ func queryList[T any](ctx context.Context, s *Store, list storekeys.List, after 
 	if after != "" {
 		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: list.PK, SK: after})
 	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrSK)
+	return queryDecoded(ctx, s, q, AttrSK, list, page, what, decode)
+}
+
+// queryDecoded runs q for one page (queryPage) and decodes its items; and
+// returns the cursor of list after the page, from the sort attribute
+// cursorAttr of its last item. what names the listing in errors.
+func queryDecoded[T any](ctx context.Context, s *Store, q *dynamodb.QueryInput, cursorAttr string, list storekeys.List, page core.Page,
+	what string, decode func(item) (T, error)) ([]T, string, error) {
+	items, next, err := s.queryPage(ctx, q, pageLimit(page), cursorAttr)
 	if err != nil {
 		return nil, "", translate(err, "%s", what)
 	}
@@ -432,10 +450,7 @@ func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appoint
 // the appointment is gone (the update's ALL_OLD item is empty: KindNotFound),
 // or its participants changed (KindConflict).
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID); err != nil {
-		return fmt.Errorf("create chat image %q: %w", img.ID, err)
-	}
-	if err := storekeys.CheckChatListIDs(img.ClinicID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckChatImageIDs(img); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
 	it, err := marshal(chatImageItemOf(img))
@@ -531,39 +546,8 @@ func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, er
 // MarkChatImageReady is MarkPhotoReady for chat images: one conditional
 // UpdateItem.
 func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core.BlobInfo, now time.Time) (core.ChatImage, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.ChatImage{}, fmt.Errorf("mark chat image %q ready: %w", id, err)
-	}
-	in := s.readyUpdate(storekeys.ChatImageKey(id), observed, now)
-	var out *dynamodb.UpdateItemOutput
-	err := s.retryConflicts(ctx, func() (err error) {
-		out, err = s.client.UpdateItem(ctx, in)
-		return err
-	})
-	if old, failed := conditionFailure(err); failed {
-		var c core.ChatImage
-		if len(old) > 0 {
-			if c, err = decodeChatImage(old); err != nil {
-				return core.ChatImage{}, fmt.Errorf("mark chat image %s ready: %w", id, err)
-			}
-		}
-		u := upload{c.Status, c.Size, c.SHA256, c.UploadExpiresAt}
-		ok, err := readyAnswer("chat image", id, len(old) > 0, u, observed, now)
-		if err != nil {
-			return core.ChatImage{}, fmt.Errorf("mark chat image %s ready: %w", id, err)
-		}
-		if ok {
-			return c, nil
-		}
-	}
-	if err != nil {
-		return core.ChatImage{}, translate(err, "mark chat image %s ready", id)
-	}
-	c, err := decodeChatImage(out.Attributes)
-	if err != nil {
-		return core.ChatImage{}, fmt.Errorf("mark chat image %s ready: %w", id, err)
-	}
-	return c, nil
+	return markReady(ctx, s, "chat image", id, storekeys.ChatImageKey(id), observed, now, decodeChatImage,
+		func(c core.ChatImage) upload { return upload{c.Status, c.Size, c.SHA256, c.UploadExpiresAt} })
 }
 
 // AuditHead returns the head of patient's chain with one strongly consistent

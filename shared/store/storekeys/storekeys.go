@@ -362,6 +362,15 @@ const ChatImagesByAppointmentPKPrefix = "APPTIMG#"
 // refused by DecodeCursor.
 const ChatImageIndexSKPrefix = "IMG#"
 
+// CheckChatImageIDs checks the ids of chat image img: its own (CheckIDs),
+// and its clinic's and appointment's (CheckChatListIDs).
+func CheckChatImageIDs(img core.ChatImage) error {
+	if err := CheckIDs(img.ID); err != nil {
+		return err
+	}
+	return CheckChatListIDs(img.ClinicID, img.AppointmentID)
+}
+
 // CheckChatListIDs is CheckIDs for the ids of a by-appointment partition,
 // and refuses (KindInvalid) a clinic id holding "#", which would make the
 // partition ambiguous. The service's clinic ids never hold one
