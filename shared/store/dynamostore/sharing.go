@@ -155,29 +155,30 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRe
 // GetShare returns the share or KindNotFound, with one strongly consistent
 // GetItem.
 func (s *Store) GetShare(ctx context.Context, id string) (core.Share, error) {
-	return getOne(ctx, s, "share", id, storekeys.ShareKey, decodeShare)
+	return getOne(ctx, s, "share", id, storekeys.ShareKey(id), decodeShare)
 }
 
 // GetAccess returns the access or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
-	return getOne(ctx, s, "access", id, storekeys.AccessKey, decodeAccess)
+	return getOne(ctx, s, "access", id, storekeys.AccessKey(id), decodeAccess)
 }
 
 // GetKey returns the ephemeral key or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error) {
-	return getOne(ctx, s, "key", id, storekeys.EphemeralKeyKey, decodeEphemeralKey)
+	return getOne(ctx, s, "key", id, storekeys.EphemeralKeyKey(id), decodeEphemeralKey)
 }
 
-// getOne reads the item of id with one strongly consistent GetItem and
-// decodes it; KindNotFound when there is none.
-func getOne[T any](ctx context.Context, s *Store, what, id string, key func(string) storekeys.Key, decode func(item) (T, error)) (T, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
+// getOne reads the item of entity what id, at k, with one strongly
+// consistent GetItem and decodes it; KindNotFound when there is none. It
+// checks id and the other ids k holds (storekeys.CheckIDs) first.
+func getOne[T any](ctx context.Context, s *Store, what, id string, k storekeys.Key, decode func(item) (T, error), others ...string) (T, error) {
+	if err := storekeys.CheckIDs(append(others, id)...); err != nil {
 		var zero T
 		return zero, fmt.Errorf("get %s %q: %w", what, id, err)
 	}
-	return getDecoded(ctx, s, what+" "+id, key(id), decode)
+	return getDecoded(ctx, s, what+" "+id, k, decode)
 }
 
 // getDecoded reads the item at k, which what names, with one strongly
@@ -219,17 +220,13 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, core.ErrInvalid("role %q has no shares", role))
 	}
 	list := storekeys.List{PK: pk, Desc: true}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	var start item
-	if err == nil && after != "" {
-		id, perr := parseShareIndexSK(after)
-		if perr != nil {
-			err = core.ErrInvalid("cursor is malformed")
-		} else {
-			start = keyItem(storekeys.ShareKey(id))
-			start[pkAttr], start[skAttr] = avS(pk), avS(after)
+	start, err := indexStart(page.Cursor, list, pkAttr, skAttr, func(sk string) (storekeys.Key, error) {
+		id, err := parseShareIndexSK(sk)
+		if err != nil {
+			return storekeys.Key{}, core.ErrInvalid("cursor is malformed")
 		}
-	}
+		return storekeys.ShareKey(id), nil
+	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
 	}
@@ -243,6 +240,24 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 		ExclusiveStartKey:         start,
 	}
 	return queryDecoded(ctx, s, q, skAttr, list, page, "list shares of "+party, decodeShare)
+}
+
+// indexStart is the ExclusiveStartKey of a Query of list, a partition
+// (pkAttr) of an index sorted on skAttr, after the position in cursor: an
+// index sort key, from which parse reads the key of its item in the table
+// (KindInvalid when it cannot). nil from the start.
+func indexStart(cursor string, list storekeys.List, pkAttr, skAttr string, parse func(sk string) (storekeys.Key, error)) (item, error) {
+	after, err := storekeys.DecodeCursor(cursor, list)
+	if err != nil || after == "" {
+		return nil, err
+	}
+	k, err := parse(after)
+	if err != nil {
+		return nil, err
+	}
+	start := keyItem(k)
+	start[pkAttr], start[skAttr] = avS(list.PK), avS(after)
+	return start, nil
 }
 
 // shareIndexTimeLen is the length of the time at the start of a share index

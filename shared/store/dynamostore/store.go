@@ -244,21 +244,7 @@ func markReady[T any](ctx context.Context, s *Store, what, id string, k storekey
 // GetPhoto returns the photo (owner, id) or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, error) {
-	if err := storekeys.CheckIDs(owner, id); err != nil {
-		return core.Photo{}, fmt.Errorf("get photo %q: %w", id, err)
-	}
-	it, err := s.get(ctx, storekeys.PhotoKey(owner, id))
-	if err != nil {
-		return core.Photo{}, translate(err, "get photo %s", id)
-	}
-	if len(it) == 0 {
-		return core.Photo{}, fmt.Errorf("get photo %s: %w", id, core.ErrNotFound("photo %s not found", id))
-	}
-	p, err := decodePhoto(it)
-	if err != nil {
-		return core.Photo{}, fmt.Errorf("get photo %s: %w", id, err)
-	}
-	return p, nil
+	return getOne(ctx, s, "photo", id, storekeys.PhotoKey(owner, id), decodePhoto, owner)
 }
 
 // ListPhotos returns one page of owner's photos ordered by id, with a Query
@@ -398,21 +384,7 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 // GetAppointment returns clinicID's appointment id or KindNotFound, with one
 // strongly consistent GetItem.
 func (s *Store) GetAppointment(ctx context.Context, clinicID, id string) (core.Appointment, error) {
-	if err := storekeys.CheckIDs(clinicID, id); err != nil {
-		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
-	}
-	it, err := s.get(ctx, storekeys.AppointmentKey(clinicID, id))
-	if err != nil {
-		return core.Appointment{}, translate(err, "get appointment %s", id)
-	}
-	if len(it) == 0 {
-		return core.Appointment{}, fmt.Errorf("get appointment %s: %w", id, core.ErrNotFound("appointment %s not found", id))
-	}
-	a, err := decodeAppointment(it)
-	if err != nil {
-		return core.Appointment{}, fmt.Errorf("get appointment %s: %w", id, err)
-	}
-	return a, nil
+	return getOne(ctx, s, "appointment", id, storekeys.AppointmentKey(clinicID, id), decodeAppointment, clinicID)
 }
 
 // FindAppointments returns every clinic's appointment id, ordered by
@@ -526,21 +498,7 @@ func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) e
 // GetChatImage returns the chat image or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.ChatImage{}, fmt.Errorf("get chat image %q: %w", id, err)
-	}
-	it, err := s.get(ctx, storekeys.ChatImageKey(id))
-	if err != nil {
-		return core.ChatImage{}, translate(err, "get chat image %s", id)
-	}
-	if len(it) == 0 {
-		return core.ChatImage{}, fmt.Errorf("get chat image %s: %w", id, core.ErrNotFound("chat image %s not found", id))
-	}
-	c, err := decodeChatImage(it)
-	if err != nil {
-		return core.ChatImage{}, fmt.Errorf("get chat image %s: %w", id, err)
-	}
-	return c, nil
+	return getOne(ctx, s, "chat image", id, storekeys.ChatImageKey(id), decodeChatImage)
 }
 
 // MarkChatImageReady is MarkPhotoReady for chat images: one conditional
