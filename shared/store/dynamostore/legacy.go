@@ -50,14 +50,10 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 	if err != nil {
 		return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, err)
 	}
+	put := s.putNew(imgAV)
+	put.Put.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld // an image that exists is the answer
 	items := []types.TransactWriteItem{
-		{Put: &types.Put{
-			TableName:                           s.table,
-			Item:                                imgAV,
-			ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
+		put,
 		{Put: &types.Put{TableName: s.table, Item: entryAV}},
 		s.countImage(img),
 	}

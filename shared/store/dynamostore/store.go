@@ -429,15 +429,7 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 	if err != nil {
 		return fmt.Errorf("create chat image %s: %w", img.ID, err)
 	}
-	items := []types.TransactWriteItem{
-		{Put: &types.Put{
-			TableName:                s.table,
-			Item:                     it,
-			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-			ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
-		}},
-		s.countImage(img),
-	}
+	items := []types.TransactWriteItem{s.putNew(it), s.countImage(img)}
 	err = s.transact(ctx, items)
 	if reasons, failed := cancellation(err, len(items)); failed {
 		var answer error
