@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
 )
@@ -377,21 +376,7 @@ func testMarkChatImageReady(t *testing.T, h Harness) {
 				askID = core.NewID("ci")
 			}
 			got, err := s.MarkChatImageReady(ctx(t), askID, tc.observed(img), tc.now)
-			if tc.wantKind != core.KindInternal {
-				WantKind(t, "MarkChatImageReady", err, tc.wantKind)
-				wantChatImage(t, s, img)
-				return
-			}
-			if err != nil {
-				t.Fatalf("MarkChatImageReady: got %v, want the READY image", err)
-			}
-			want := img
-			want.Status = core.StatusReady
-			if diff := cmp.Diff(want, got, cmpOpts, cmpopts.IgnoreFields(core.ChatImage{}, "UpdatedAt")); diff != "" {
-				t.Errorf("MarkChatImageReady returned (-want +got):\n%s", diff)
-			}
-			WantUTC(t, "ChatImage", chatImageTimes(got))
-			wantChatImage(t, s, got)
+			wantReadyAnswer(t, s, chatUpload, img, got, err, tc.wantKind)
 		})
 	}
 }
