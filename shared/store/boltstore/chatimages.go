@@ -102,11 +102,7 @@ func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, rea
 		var last string
 		_, err := scan(tx.Bucket(chatApptBucket), pk, storekeys.ChatImageIndexSKPrefix, after, true, -1,
 			func(sk string, itemKey []byte) error {
-				raw := items.Get(itemKey)
-				if raw == nil {
-					return core.ErrInternal(nil, "chat index entry %s of %s points to no image", sk, appointmentID)
-				}
-				img, err := decodeItem[storeitem.ChatImage](raw, itemKey)
+				img, err := readIndexed[storeitem.ChatImage](items, itemKey, "chat", sk, appointmentID, "image")
 				if err != nil {
 					return err
 				}

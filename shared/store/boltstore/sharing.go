@@ -210,11 +210,7 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 		var err error
 		next, err = scan(tx.Bucket(bucket), pk, "", after, true, pageLimit(page),
 			func(sk string, itemKey []byte) error {
-				raw := items.Get(itemKey)
-				if raw == nil {
-					return core.ErrInternal(nil, "share index entry %s of %s points to no share", sk, party)
-				}
-				sh, err := decodeItem[storeitem.Share](raw, itemKey)
+				sh, err := readIndexed[storeitem.Share](items, itemKey, "share", sk, party, "share")
 				shares = append(shares, sh)
 				return err
 			})

@@ -206,6 +206,19 @@ func getItem[S shape[E], E any](b *bolt.Bucket, k storekeys.Key) (e E, found boo
 	return e, true, err
 }
 
+// readIndexed decodes the item at items key itemKey, which the entry sk of
+// owner's partition of an index points to, as stored shape S; KindInternal
+// when there is none. index and noun name the index and its items in the
+// error ("share", "share").
+func readIndexed[S shape[E], E any](items *bolt.Bucket, itemKey []byte, index, sk, owner, noun string) (E, error) {
+	raw := items.Get(itemKey)
+	if raw == nil {
+		var zero E
+		return zero, core.ErrInternal(nil, "%s index entry %s of %s points to no %s", index, sk, owner, noun)
+	}
+	return decodeItem[S](raw, itemKey)
+}
+
 // readItem is getItem, with KindNotFound ("<what> not found") when there
 // is no item at k.
 func readItem[S shape[E], E any](b *bolt.Bucket, k storekeys.Key, what string) (E, error) {
@@ -733,11 +746,7 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 				more = true
 				return nil
 			}
-			raw := items.Get(v)
-			if raw == nil {
-				return core.ErrInternal(nil, "actor index entry %s of %s points to no record", sk, actorID)
-			}
-			r, err := decodeItem[storeitem.AuditRecord](raw, v)
+			r, err := readIndexed[storeitem.AuditRecord](items, v, "actor", sk, actorID, "record")
 			if err != nil {
 				return err
 			}
