@@ -6,22 +6,9 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/s3fn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/snsfn"
 )
 
-func main() {
-	h, err := lambdafn.BuildJob(context.Background(), "cleanup", os.Getenv, s3fn.Link, snsfn.Link)
-	if err != nil {
-		slog.Error("cold start failed", "function", "cleanup", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdafn.MainJob("cleanup", s3fn.Link, snsfn.Link) }

@@ -1,7 +1,8 @@
 // Package lambdafn wires one operation's Lambda function: configuration from
 // the environment, AWS clients and adapters built once at cold start, the
-// service and the handler. Every functions/<op>/main.go calls Build (and
-// every functions/<job>/main.go BuildJob) and then lambda.Start. Functions
+// service and the handler. Every functions/<op>/main.go is one call of
+// Main (every functions/<job>/main.go of MainJob), which Builds (BuildJob)
+// and then Starts the Lambda runtime. Functions
 // link only the AWS adapters: the embedded runtime is for `medshare serve`.
 //
 // # Each function links only the clients it uses
