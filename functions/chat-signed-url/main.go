@@ -2,8 +2,8 @@
 
 // Command chat-signed-url is the Lambda function of the operation
 // chat-signed-url: it only wires. Of the AWS clients it links DynamoDB, S3's
-// presigned GETs (the SigV4 signer, not the S3 client), Secrets Manager (the
-// CloudFront signing key) and no other (lambdafn.Uses).
+// presigned GETs and deletes (the SigV4 signer, not the S3 client), Secrets
+// Manager (the CloudFront signing key) and no other (lambdafn.Uses).
 package main
 
 import (
