@@ -16,20 +16,23 @@ import (
 	"github.com/medshare/medshare/shared/devtools/testenv"
 )
 
-// countingTransport counts the signed-URL requests a client sends.
+// countingTransport counts the requests a client sends with method to a
+// path that ends in suffix.
 type countingTransport struct {
-	signedURL atomic.Int64
+	method, suffix string
+	n              atomic.Int64
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == "GET" && strings.HasSuffix(r.URL.Path, "/signed-url") {
-		c.signedURL.Add(1)
+	if r.Method == c.method && strings.HasSuffix(r.URL.Path, c.suffix) {
+		c.n.Add(1)
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 
+// newClient is a client of token that counts its signed-URL requests.
 func newClient(env *testenv.Env, token string) (*client.Client, *countingTransport) {
-	ct := &countingTransport{}
+	ct := &countingTransport{method: "GET", suffix: "/signed-url"}
 	c := client.New(env.URL, token)
 	c.HTTP = &http.Client{Transport: ct, Timeout: 30 * time.Second}
 	return c, ct
@@ -131,7 +134,7 @@ func TestSignedURLCacheAgainstServer(t *testing.T) {
 			t.Fatalf("concurrent resolutions got different URLs: %q and %q", urls[0], u)
 		}
 	}
-	if n := count.signedURL.Load(); n != 1 {
+	if n := count.n.Load(); n != 1 {
 		t.Fatalf("%d signed-URL requests for 20 concurrent resolutions, want 1", n)
 	}
 	if b, err := pro.Fetch(ctx, urls[0]); err != nil || string(b) != "chat image bytes" {
@@ -141,14 +144,14 @@ func TestSignedURLCacheAgainstServer(t *testing.T) {
 	// replaced a minute after it was received (a little less: the lifetime is
 	// counted from the answer's Date, in whole seconds).
 	advance(30 * time.Second)
-	if u, _ := cache.Resolve(ctx, ci.URL); u != urls[0] || count.signedURL.Load() != 1 {
-		t.Fatalf("within the lifetime: %d requests", count.signedURL.Load())
+	if u, _ := cache.Resolve(ctx, ci.URL); u != urls[0] || count.n.Load() != 1 {
+		t.Fatalf("within the lifetime: %d requests", count.n.Load())
 	}
 	advance(30 * time.Second)
 	// (The new URL may read the same: the store signs whole seconds.)
 	second, err := cache.Resolve(ctx, ci.URL)
-	if err != nil || count.signedURL.Load() != 2 {
-		t.Fatalf("past the refresh time: %v, %d requests, want 2", err, count.signedURL.Load())
+	if err != nil || count.n.Load() != 2 {
+		t.Fatalf("past the refresh time: %v, %d requests, want 2", err, count.n.Load())
 	}
 
 	// The store's clock passes the URL's expiry: the download is refused, the
@@ -168,7 +171,7 @@ func TestSignedURLCacheAgainstServer(t *testing.T) {
 	if b, err := pro.Fetch(ctx, third); err != nil || string(b) != "chat image bytes" {
 		t.Fatalf("fetch the new URL: %v", err)
 	}
-	if n := count.signedURL.Load(); n != 3 {
+	if n := count.n.Load(); n != 3 {
 		t.Errorf("%d signed-URL requests, want 3", n)
 	}
 	// The server counts the same: one audited signed_url record per request.

@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
 // PhotoAAD is the additional data of every encrypted photo.
@@ -263,13 +265,9 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// Upload is how to send an object: exactly this method, URL and headers.
-type Upload struct {
-	Method    string            `json:"method"`
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"`
-	ExpiresAt time.Time         `json:"expires_at"`
-}
+// Upload is how to send an object: exactly this method, URL and headers
+// (the server's view).
+type Upload = wire.Upload
 
 // Send uploads data as u says.
 func (c *Client) Send(ctx context.Context, u Upload, data []byte) error {
@@ -344,18 +342,10 @@ func (c *Client) UploadPhoto(ctx context.Context, angle, contentType string, pho
 	return staged.PhotoID, nil
 }
 
-// Photo is a photo as the patient's list returns it; Size and SHA256 are the
-// ciphertext's, Metadata is encrypted (DecryptMetadata opens it).
-type Photo struct {
-	PhotoID     string    `json:"photo_id"`
-	Status      string    `json:"status"`
-	Angle       string    `json:"angle"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	SHA256      []byte    `json:"sha256"`
-	Metadata    []byte    `json:"metadata,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-}
+// Photo is a photo as the patient's list returns it (the server's view);
+// Size and SHA256 are the ciphertext's, Metadata is encrypted
+// (DecryptMetadata opens it).
+type Photo = wire.Photo
 
 // ListPhotos returns one page of the patient's photos and the next page's
 // cursor ("" on the last page).
@@ -377,31 +367,12 @@ func (c *Client) DeletePhoto(ctx context.Context, photoID string) error {
 	return c.Do(ctx, "DELETE", "/v1/photos/"+url.PathEscape(photoID), nil, nil, nil)
 }
 
-// ShareRequest is a sharing session to create.
-type ShareRequest struct {
-	ProfessionalID   string   `json:"professional_id"`
-	PhotoIDs         []string `json:"photo_ids,omitempty"`
-	Angles           []string `json:"angles,omitempty"`
-	ExpiresIn        int64    `json:"expires_in"`
-	MaxViews         int      `json:"max_views"`
-	AccessWindow     int64    `json:"access_window,omitempty"`
-	MaxDevices       int      `json:"max_devices,omitempty"`
-	ScreenshotPolicy string   `json:"screenshot_policy,omitempty"`
-	Purpose          string   `json:"purpose,omitempty"`
-}
+// ShareRequest is a sharing session to create: the server's own body
+// type, so that a field the API adds is here with no edit.
+type ShareRequest = wire.ShareRequest
 
-// Share is a sharing session as the API returns it.
-type Share struct {
-	ShareID          string    `json:"share_id"`
-	Status           string    `json:"status"`
-	PatientID        string    `json:"patient_id"`
-	ProfessionalID   string    `json:"professional_id"`
-	PhotoIDs         []string  `json:"photo_ids"`
-	MaxViews         int       `json:"max_views"`
-	ViewsUsed        int       `json:"views_used"`
-	ScreenshotPolicy string    `json:"screenshot_policy"`
-	ExpiresAt        time.Time `json:"expires_at"`
-}
+// Share is a sharing session as the API returns it (the server's view).
+type Share = wire.Share
 
 // CreateShare creates a sharing session; idempotencyKey may be "".
 func (c *Client) CreateShare(ctx context.Context, r ShareRequest, idempotencyKey string) (Share, error) {
@@ -449,16 +420,8 @@ func NewDevice(kem uint16) (*Device, error) {
 	return &Device{KEM: kem, Private: priv, Fingerprint: fmt.Sprintf("sha256:%x", sum[:16])}, nil
 }
 
-// Access is an opened access.
-type Access struct {
-	AccessID  string    `json:"access_id"`
-	ShareID   string    `json:"share_id"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Photos    []struct {
-		PhotoID string `json:"photo_id"`
-		Angle   string `json:"angle"`
-	} `json:"photos"`
-}
+// Access is an opened access (the server's view).
+type Access = wire.Access
 
 // OpenAccess opens an access to a share on the device.
 func (c *Client) OpenAccess(ctx context.Context, shareID string, d *Device) (Access, error) {
@@ -469,16 +432,8 @@ func (c *Client) OpenAccess(ctx context.Context, shareID string, d *Device) (Acc
 	return a, err
 }
 
-// IssuedKey is a photo key sealed to a device.
-type IssuedKey struct {
-	KeyID     string    `json:"key_id"`
-	PhotoID   string    `json:"photo_id"`
-	SealedKey []byte    `json:"sealed_key"`
-	KEM       uint16    `json:"kem"`
-	KDF       uint16    `json:"kdf"`
-	AEAD      uint16    `json:"aead"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
+// IssuedKey is a photo key sealed to a device (the server's view).
+type IssuedKey = wire.IssuedKey
 
 // IssueKey asks for a photo's key; it consumes one view.
 func (c *Client) IssueKey(ctx context.Context, accessID, photoID string) (IssuedKey, error) {

@@ -6,10 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,16 +18,6 @@ import (
 	"github.com/medshare/medshare/shared/legacy/migrate"
 	"github.com/medshare/medshare/shared/legacy/migrate/migratetest"
 )
-
-// resolveCounter counts a client's resolve requests.
-type resolveCounter struct{ n atomic.Int64 }
-
-func (c *resolveCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/api/chat-images/resolve") {
-		c.n.Add(1)
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
 
 // TestOldChatsStillWork: the app shows an old chat's images through the
 // URLs its messages hold. Before the migration the SignedURLCache answers
@@ -51,13 +38,7 @@ func testOldChatsStillWork(t *testing.T, env *testenv.Env) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := lib.Put(func(key string, data []byte) error {
-		p := filepath.Join(dir, filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(p, data, 0o644)
-	}); err != nil {
+	if err := lib.PutDir(dir); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
@@ -75,7 +56,7 @@ func testOldChatsStillWork(t *testing.T, env *testenv.Env) {
 		}
 	}
 	host := strings.TrimSuffix(strings.TrimPrefix(migratetest.URLPrefix, "https://"), "/")
-	counter := &resolveCounter{}
+	counter := &countingTransport{method: "POST", suffix: "/api/chat-images/resolve"}
 	pro := client.New(env.URL, env.Token(appt.Professionals[0], core.RoleProfessional))
 	pro.HTTP = &http.Client{Transport: counter, Timeout: 30 * time.Second}
 	cache := pro.SignedURLCache(client.CacheOptions{LegacyHosts: []string{host}})

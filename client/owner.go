@@ -6,19 +6,14 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
 // OwnerKey is a patient's own photo key sealed to one of their devices, with
-// a short signed URL of the photo's ciphertext (POST /v1/photos/{id}/key).
-type OwnerKey struct {
-	PhotoID   string    `json:"photo_id"`
-	SealedKey []byte    `json:"sealed_key"`
-	KEM       uint16    `json:"kem"`
-	KDF       uint16    `json:"kdf"`
-	AEAD      uint16    `json:"aead"`
-	URL       string    `json:"url"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
+// a short signed URL of the photo's ciphertext (POST /v1/photos/{id}/key;
+// the server's view).
+type OwnerKey = wire.OwnerKey
 
 // OwnPhotoKey asks for the caller's own photo's key sealed to device d: how a
 // patient reads a photo on a device that did not upload it. The server

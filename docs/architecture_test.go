@@ -25,24 +25,10 @@ var (
 // citing a proof that does not exist.
 func TestArchitectureNamesRealTests(t *testing.T) {
 	defined := map[string]bool{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != root || d.Name() == "node_modules" || d.Name() == "testdata") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		rel, _ := filepath.Rel(root, path)
-		for _, m := range testFuncRE.FindAllStringSubmatch(readDoc(t, filepath.ToSlash(rel)), -1) {
+	for _, rel := range testFiles(t) {
+		for _, m := range testFuncRE.FindAllStringSubmatch(readDoc(t, rel), -1) {
 			defined[m[1]] = true
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if !defined["TestArchitectureNamesRealTests"] {
 		t.Fatal("the walk did not find this test: it reads no test file")
@@ -64,4 +50,29 @@ func TestArchitectureNamesRealTests(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("ARCHITECTURE.md names tests that no test file defines: %s", strings.Join(missing, ", "))
 	}
+}
+
+// testFiles lists the repository's Go test files, as slash paths from its
+// root, leaving out hidden folders, node_modules and testdata.
+func testFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != root || d.Name() == "node_modules" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		files = append(files, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

@@ -17,10 +17,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/medshare/medshare/shared/devtools/testenv"
 )
 
 // root is the repository root, seen from this package's directory.
@@ -112,31 +113,12 @@ func cleanEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// syncBuffer is a bytes.Buffer that a child process and the test may use at
-// once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is a `make run` started by a test.
 type server struct {
 	api     string // http://127.0.0.1:PORT
 	addr    string // 127.0.0.1:PORT
 	dataDir string
-	stdout  *syncBuffer
+	stdout  *testenv.SyncBuffer
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -162,8 +144,8 @@ func startServer(t *testing.T, command string) *server {
 	dataDir := t.TempDir()
 	for attempt := 1; ; attempt++ {
 		addr := freeAddr(t)
-		s := &server{api: "http://" + addr, addr: addr, dataDir: dataDir, stdout: &syncBuffer{}}
-		var stderr syncBuffer
+		s := &server{api: "http://" + addr, addr: addr, dataDir: dataDir, stdout: &testenv.SyncBuffer{}}
+		var stderr testenv.SyncBuffer
 		cmd := exec.Command("bash", "-c", command)
 		cmd.Dir = root
 		cmd.Env = cleanEnv("ADDR="+addr, "DATA_DIR="+dataDir)

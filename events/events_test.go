@@ -124,15 +124,20 @@ func TestSampleEvents(t *testing.T) {
 	}
 }
 
-// openSampleKey opens the sealed key of the issue-key event with the sample
-// device's private key (32 bytes of 0x02, events/README.md): the data key the
-// sample photo was wrapped with comes out.
-func openSampleKey(t *testing.T, body string) {
+// sealedAnswer is what an issue-key or photo-key answer says of its
+// sealed key.
+type sealedAnswer struct {
+	KeyID     string `json:"key_id"`
+	PhotoID   string `json:"photo_id"`
+	SealedKey []byte `json:"sealed_key"`
+}
+
+// openWithSampleDevice decodes the answer body and opens its sealed key,
+// under the info that info makes of it, with the sample device's private
+// key (32 bytes of 0x02, events/README.md).
+func openWithSampleDevice(t *testing.T, body string, info func(sealedAnswer) []byte) (sealedAnswer, []byte, error) {
 	t.Helper()
-	var k struct {
-		KeyID     string `json:"key_id"`
-		SealedKey []byte `json:"sealed_key"`
-	}
+	var k sealedAnswer
 	if err := json.Unmarshal([]byte(body), &k); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +146,18 @@ func openSampleKey(t *testing.T, body string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := core.OpenKey(priv, k.SealedKey, core.SealInfo(k.KeyID, samples.Photo, samples.Access))
+	got, err := core.OpenKey(priv, k.SealedKey, info(k))
+	return k, got, err
+}
+
+// openSampleKey opens the sealed key of the issue-key event with the sample
+// device's private key (32 bytes of 0x02, events/README.md): the data key the
+// sample photo was wrapped with comes out.
+func openSampleKey(t *testing.T, body string) {
+	t.Helper()
+	_, got, err := openWithSampleDevice(t, body, func(k sealedAnswer) []byte {
+		return core.SealInfo(k.KeyID, samples.Photo, samples.Access)
+	})
 	if err != nil || !bytes.Equal(got, bytes.Repeat([]byte{7}, 32)) {
 		t.Errorf("the sample device cannot open the sealed key to the photo's data key: %v", err)
 	}
@@ -152,19 +168,9 @@ func openSampleKey(t *testing.T, body string) {
 // private key under the owner's info: the photo's data key comes out.
 func openSampleOwnerKey(t *testing.T, body string) {
 	t.Helper()
-	var k struct {
-		PhotoID   string `json:"photo_id"`
-		SealedKey []byte `json:"sealed_key"`
-	}
-	if err := json.Unmarshal([]byte(body), &k); err != nil {
-		t.Fatal(err)
-	}
-	kem, _ := hpke.NewKEM(core.KEMX25519)
-	priv, err := kem.NewPrivateKey(bytes.Repeat([]byte{2}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := core.OpenKey(priv, k.SealedKey, core.OwnerSealInfo(samples.Photo, samples.Patient))
+	k, got, err := openWithSampleDevice(t, body, func(sealedAnswer) []byte {
+		return core.OwnerSealInfo(samples.Photo, samples.Patient)
+	})
 	if err != nil || k.PhotoID != samples.Photo || !bytes.Equal(got, bytes.Repeat([]byte{7}, 32)) {
 		t.Errorf("the sample device cannot open the owner's sealed key to the photo's data key: %v", err)
 	}

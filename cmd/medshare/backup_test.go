@@ -17,7 +17,6 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/runtime/devauth"
 	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
@@ -72,6 +71,12 @@ func (l *ledger) problem(what string, err error) (quit bool) {
 	return false
 }
 
+// unexpected notes err as a problem unless the load expects it
+// (refusedByDesign), and reports whether the load must quit.
+func (l *ledger) unexpected(what string, err error) (quit bool) {
+	return !refusedByDesign(err) && l.problem(what, err)
+}
+
 // refusedByDesign reports an error that the load expects sometimes: 410
 // for a view on a revoked or exhausted share, or a race with a revoke.
 func refusedByDesign(err error) bool {
@@ -100,9 +105,7 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 	const patients, pros = 4, 3
 	var wg sync.WaitGroup
 	for p := range patients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			pid := fmt.Sprint("load-patient-", p)
 			c := client.New(urlBase, mint(pid, core.RolePatient))
 			var pending []string
@@ -161,19 +164,15 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 						l.mu.Lock()
 						l.revokes[sh.ShareID] = l.before()
 						l.mu.Unlock()
-					case !refusedByDesign(err):
-						if l.problem("revoke", err) {
-							return
-						}
+					case l.unexpected("revoke", err):
+						return
 					}
 				}
 			}
-		}()
+		})
 	}
 	for v := range pros {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			pro := fmt.Sprint("load-pro-", v)
 			c := client.New(urlBase, mint(pro, core.RoleProfessional))
 			opened := map[string]bool{}
@@ -201,20 +200,16 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 					dev, _ := client.NewDevice([]uint16{0x0020, 0x0010, 0x647a}[len(opened)%3])
 					acc, err := c.OpenAccess(ctx, sh.ShareID, dev)
 					if err != nil {
-						if !refusedByDesign(err) {
-							if l.problem("open access", err) {
-								return
-							}
+						if l.unexpected("open access", err) {
+							return
 						}
 						continue
 					}
 					for _, ph := range sh.PhotoIDs {
 						k, err := c.IssueKey(ctx, acc.AccessID, ph)
 						if err != nil {
-							if !refusedByDesign(err) {
-								if l.problem("issue key", err) {
-									return
-								}
+							if l.unexpected("issue key", err) {
+								return
 							}
 							break
 						}
@@ -225,10 +220,8 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 						viewed = true
 						u, err := c.ClaimKey(ctx, k.KeyID)
 						if err != nil {
-							if !refusedByDesign(err) {
-								if l.problem("claim key", err) {
-									return
-								}
+							if l.unexpected("claim key", err) {
+								return
 							}
 							break
 						}
@@ -243,7 +236,7 @@ func runLoad(ctx context.Context, urlBase string, mint func(string, core.Role) s
 					time.Sleep(5 * time.Millisecond) // nothing new shared yet
 				}
 			}
-		}()
+		})
 	}
 	return &wg
 }
@@ -274,17 +267,7 @@ func TestBackupDuringLoadRestores(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	srv := launch(t, dir, nil, "--jobs=false")
-	auth, err := devauth.LoadOrCreate(filepath.Join(dir, embedded.TokenKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(sub string, role core.Role) string {
-		tok, err := auth.Mint(sub, role, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	_, mint := minter(t, filepath.Join(dir, embedded.TokenKeyFile))
 	l := &ledger{photos: map[string]ackedPhoto{}, shares: map[string]ackedShare{}, revokes: map[string]bool{}, deletes: map[string]bool{}, views: map[string][]view{}}
 	var acks atomic.Int64
 	stop := make(chan struct{})

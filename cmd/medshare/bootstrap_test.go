@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
@@ -23,7 +22,6 @@ import (
 	"github.com/medshare/medshare/shared/devtools/awstest"
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/runtime/awsruntime"
-	"github.com/medshare/medshare/shared/runtime/devauth"
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/wired"
 	"github.com/medshare/medshare/shared/runtime/localserver"
@@ -136,19 +134,9 @@ func TestBootstrapOnEmulators(t *testing.T) {
 		return os.Getenv(k)
 	}
 	fns := &functions{getenv: getenv, built: map[string]lambdafn.Handler{}}
-	auth, err := devauth.LoadOrCreate(filepath.Join(t.TempDir(), "token.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	auth, token := minter(t, filepath.Join(t.TempDir(), "token.pem"))
 	gw := httptest.NewServer(localserver.New(localserver.Options{Handler: fns, Auth: auth}))
 	defer gw.Close()
-	token := func(sub string, role core.Role) string {
-		tok, err := auth.Mint(sub, role, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
 	ctx := context.Background()
 	pat := client.New(gw.URL, token("pat-boot", core.RolePatient))
 	pro := client.New(gw.URL, token("pro-boot", core.RoleProfessional))

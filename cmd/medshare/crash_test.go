@@ -18,7 +18,6 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/runtime/devauth"
 	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
@@ -57,6 +56,18 @@ func send(ctx context.Context, hc *http.Client, method, u, token string, in any)
 	a := answer{status: resp.StatusCode, reqID: resp.Header.Get("X-Request-Id")}
 	a.body, err = io.ReadAll(resp.Body)
 	return a, err
+}
+
+// field is the string field name of a 2xx answer's JSON body: "" for any
+// other answer (or none), whose record fails the step anyway.
+func (a answer) field(name string) string {
+	if a.status/100 != 2 {
+		return ""
+	}
+	var m map[string]any
+	_ = json.Unmarshal(a.body, &m)
+	v, _ := m[name].(string)
+	return v
 }
 
 // acked is a request that was answered 2xx: its patient's chain must hold a
@@ -105,6 +116,14 @@ func (j *crashJournal) record(what, patient, action, resource string, a answer, 
 	return true, false
 }
 
+// note records, under the journal's lock, that key (a photo, share or key
+// id) maps to value (its patient or professional) in m, one of its maps.
+func (j *crashJournal) note(m map[string]string, key, value string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	m[key] = value
+}
+
 func (j *crashJournal) problem(format string, args ...any) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -132,17 +151,7 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 	dir := t.TempDir()
 	p := startProcess(t, "--data-dir", dir, "--rate-limit=false", "--jobs=false")
 	base := "http://" + p.addr
-	auth, err := devauth.LoadOrCreate(filepath.Join(dir, embedded.TokenKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(sub string, role core.Role) string {
-		tok, err := auth.Mint(sub, role, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	_, mint := minter(t, filepath.Join(dir, embedded.TokenKeyFile))
 	hc := &http.Client{Timeout: 30 * time.Second}
 	j := &crashJournal{staged: map[string]string{}, ready: map[string]string{}, shares: map[string]string{},
 		issued: map[string]int{}, claimed: map[string]string{}, kinds: map[string]int{}}
@@ -219,9 +228,7 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 						j.problem("upload-presign answer: %v", err)
 						return
 					}
-					j.mu.Lock()
-					j.staged[staged.PhotoID] = pid
-					j.mu.Unlock()
+					j.note(j.staged, staged.PhotoID, pid)
 					if err := c.Send(ctx, staged.Upload, ct); err != nil {
 						if !j.killed.Load() {
 							j.problem("blob put: %v", err)
@@ -234,9 +241,7 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 					} else if !ok {
 						continue
 					}
-					j.mu.Lock()
-					j.ready[staged.PhotoID] = pid
-					j.mu.Unlock()
+					j.note(j.ready, staged.PhotoID, pid)
 					v := (i + n) % pros
 					a, err = send(ctx, hc, "POST", base+"/v1/shares", tok, client.ShareRequest{
 						ProfessionalID: proID(v), PhotoIDs: []string{staged.PhotoID}, ExpiresIn: 3600, MaxViews: 4})
@@ -254,9 +259,7 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 					} else if !ok {
 						continue
 					}
-					j.mu.Lock()
-					j.shares[sh.ShareID] = pid
-					j.mu.Unlock()
+					j.note(j.shares, sh.ShareID, pid)
 					select {
 					case shared[v] <- sh.ShareID + " " + staged.PhotoID:
 					default: // the professional is behind: this session stays unopened
@@ -292,26 +295,16 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 					j.mu.Unlock()
 					a, err = send(ctx, hc, "POST", base+"/v1/shares/"+shareID+"/access", tok, map[string]any{
 						"kem": dev.KEM, "device_public_key": dev.Private.PublicKey().Bytes(), "device_fingerprint": dev.Fingerprint})
-					var acc struct {
-						AccessID string `json:"access_id"`
-					}
-					if err == nil && a.status/100 == 2 {
-						_ = json.Unmarshal(a.body, &acc)
-					}
-					if ok, quit := j.record("open-access", pid, "access.open", acc.AccessID, a, err); quit {
+					accessID := a.field("access_id")
+					if ok, quit := j.record("open-access", pid, "access.open", accessID, a, err); quit {
 						return
 					} else if !ok {
 						continue
 					}
 					for range 2 {
-						a, err := send(ctx, hc, "POST", base+"/v1/access/"+acc.AccessID+"/photos/"+photoID+"/key", tok, nil)
-						var k struct {
-							KeyID string `json:"key_id"`
-						}
-						if err == nil && a.status/100 == 2 {
-							_ = json.Unmarshal(a.body, &k)
-						}
-						if ok, quit := j.record("issue-key", pid, "key.issue", k.KeyID, a, err); quit {
+						a, err := send(ctx, hc, "POST", base+"/v1/access/"+accessID+"/photos/"+photoID+"/key", tok, nil)
+						keyID := a.field("key_id")
+						if ok, quit := j.record("issue-key", pid, "key.issue", keyID, a, err); quit {
 							return
 						} else if !ok {
 							break
@@ -319,15 +312,13 @@ func TestSIGKILLDuringLoad(t *testing.T) {
 						j.mu.Lock()
 						j.issued[shareID]++
 						j.mu.Unlock()
-						a, err = send(ctx, hc, "POST", base+"/v1/keys/"+k.KeyID+"/signed-url", tok, nil)
-						if ok, quit := j.record("signed-url", pid, "key.claim", k.KeyID, a, err); quit {
+						a, err = send(ctx, hc, "POST", base+"/v1/keys/"+keyID+"/signed-url", tok, nil)
+						if ok, quit := j.record("signed-url", pid, "key.claim", keyID, a, err); quit {
 							return
 						} else if !ok {
 							break
 						}
-						j.mu.Lock()
-						j.claimed[k.KeyID] = pro
-						j.mu.Unlock()
+						j.note(j.claimed, keyID, pro)
 					}
 				}
 			})

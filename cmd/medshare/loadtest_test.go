@@ -12,7 +12,7 @@ import (
 // `medshare serve`, with tokens minted from the server's data directory.
 func TestLoadTestCommand(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServe(t, dir, nil)
+	srv := launch(t, dir, nil)
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), []string{
 		"loadtest", "--url", srv.url, "--data-dir", dir,

@@ -218,33 +218,12 @@ func job(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("job: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	var svc *core.Service
-	switch *backend {
-	case "embedded":
-		// No URL is handed out: the public URL only has to be well formed.
-		rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: "http://127.0.0.1", Config: cfg, Log: log})
-		if core.KindOf(err) == core.KindUnavailable {
-			return fmt.Errorf("job: %w (is medshare serve running on %s? stop it first, or let its schedule run the job)", err, *dir)
-		}
-		if err != nil {
-			return fmt.Errorf("job: %w", err)
-		}
-		defer rt.Close()
-		svc = rt.Service
-	case "aws":
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-		if err != nil {
-			return fmt.Errorf("job: aws config: %w", err)
-		}
-		rt, err := awsruntime.Open(ctx, awsCfg, getenv, cfg)
-		if err != nil {
-			return fmt.Errorf("job: %w", err)
-		}
-		svc = rt.Service
-	default:
-		return fmt.Errorf("job: --backend must be embedded or aws, not %q", *backend)
+	b, err := openBackend(ctx, *backend, *dir, getenv, cfg, log, ", or let its schedule run the job")
+	if err != nil {
+		return fmt.Errorf("job: %w", err)
 	}
-	res, err := jobs.Run(ctx, svc, name, at, log)
+	defer b.Close()
+	res, err := jobs.Run(ctx, b.Service, name, at, log)
 	if err != nil {
 		return fmt.Errorf("job: %w", err)
 	}

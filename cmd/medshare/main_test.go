@@ -15,46 +15,6 @@ import (
 	"time"
 )
 
-// server runs `medshare serve` on a free loopback port until the test ends.
-type server struct {
-	url    string
-	stdout string
-	done   chan error
-	cancel context.CancelFunc
-}
-
-func startServe(t *testing.T, dir string, env map[string]string, extra ...string) *server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	ready = func(addr string) { addrc <- addr }
-	t.Cleanup(func() { ready = nil })
-	var out bytes.Buffer
-	s := &server{done: make(chan error, 1), cancel: cancel}
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir}, extra...)
-	go func() { s.done <- run(ctx, args, func(k string) string { return env[k] }, &out, io.Discard) }()
-	select {
-	case addr := <-addrc:
-		s.url = "http://" + addr
-	case err := <-s.done:
-		t.Fatalf("serve exited: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	s.stdout = out.String()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *server) stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	<-s.done
-	s.cancel = nil
-}
-
 func call(t *testing.T, method, u, token string, body any, headers map[string]string) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
@@ -118,7 +78,7 @@ type upload struct {
 // URL, download; then checks expiry, tampering, restart and `medshare token`.
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServe(t, dir, map[string]string{"MEDSHARE_CHAT_URL_TTL": "2s"}, "--demo")
+	srv := launch(t, dir, map[string]string{"MEDSHARE_CHAT_URL_TTL": "2s"}, "--demo")
 	tok := demoTokens(t, srv.stdout)
 
 	if st, body := call(t, "GET", srv.url+"/health", "", nil, nil); st != 200 {
@@ -217,8 +177,8 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// Everything survives a restart, and `medshare token` mints working tokens.
-	srv.stop()
-	srv = startServe(t, dir, nil)
+	srv.stop(t)
+	srv = launch(t, dir, nil)
 	var tb bytes.Buffer
 	if err := run(context.Background(), []string{"token", "--sub", "demo-patient", "--role", "patient", "--data-dir", dir}, nil, &tb, io.Discard); err != nil {
 		t.Fatalf("token: %v", err)
@@ -274,8 +234,8 @@ func TestTokenCommand(t *testing.T) {
 // prints what it did; it refuses what it cannot do.
 func TestJobCommand(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServe(t, dir, nil, "--demo", "--jobs=false")
-	srv.stop() // the job needs the store the server holds
+	srv := launch(t, dir, nil, "--demo", "--jobs=false")
+	srv.stop(t) // the job needs the store the server holds
 	for _, c := range []struct {
 		name string
 		args []string

@@ -20,9 +20,7 @@ import (
 	"github.com/medshare/medshare/shared/legacy/httplegacy"
 	"github.com/medshare/medshare/shared/legacy/migrate"
 	"github.com/medshare/medshare/shared/legacy/s3legacy"
-	"github.com/medshare/medshare/shared/runtime/awsruntime"
 	"github.com/medshare/medshare/shared/runtime/config"
-	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
 const migrateUsage = `usage:
@@ -106,47 +104,28 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("migrate: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	var svc *core.Service
-	var private migrate.Blobs
+	b, err := openBackend(ctx, *backend, *dir, getenv, cfg, log, "")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer b.Close()
+	svc, private := b.Service, b.Blobs
 	var copier migrate.Copier
 	var source core.LegacySource
-	switch *backend {
-	case "embedded":
-		rt, err := embedded.Open(embedded.Options{DataDir: *dir, PublicURL: "http://127.0.0.1", Config: cfg, Log: log})
-		if core.KindOf(err) == core.KindUnavailable {
-			return fmt.Errorf("migrate: %w (is medshare serve running on %s? stop it first)", err, *dir)
+	if b.AWS == nil {
+		source, err = legacySource(ctx, ls)
+	} else if bucket, ok := ls.Bucket(); ok && ls.Endpoint == "" {
+		// Both buckets are the account's S3: copy server-side, with the
+		// runtime's client (its credentials read the legacy bucket).
+		var src *s3legacy.Source
+		if src, err = s3legacy.New(b.AWS.Clients.S3, bucket); err == nil {
+			source, copier = src, migrate.ServerSideCopier{LegacyBucket: bucket, Blobs: b.AWS.Blobs}
 		}
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		defer rt.Close()
-		svc, private = rt.Service, rt.Blobs
-		if source, err = legacySource(ctx, ls); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-	case "aws":
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-		if err != nil {
-			return fmt.Errorf("migrate: aws config: %w", err)
-		}
-		rt, err := awsruntime.Open(ctx, awsCfg, getenv, cfg)
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		svc, private = rt.Service, rt.Blobs
-		if bucket, ok := ls.Bucket(); ok && ls.Endpoint == "" {
-			// Both buckets are the account's S3: copy server-side, with the
-			// runtime's client (its credentials read the legacy bucket).
-			src, err := s3legacy.New(rt.Clients.S3, bucket)
-			if err != nil {
-				return fmt.Errorf("migrate: %w", err)
-			}
-			source, copier = src, migrate.ServerSideCopier{LegacyBucket: bucket, Blobs: rt.Blobs}
-		} else if source, err = legacySourceAWS(ctx, ls, awsCfg); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-	default:
-		return fmt.Errorf("migrate: --backend must be embedded or aws, not %q", *backend)
+	} else {
+		source, err = legacySourceAWS(ctx, ls, b.AWSConfig)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	if copier == nil {
 		copier = migrate.StreamCopier{Source: source, Blobs: private}

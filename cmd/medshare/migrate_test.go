@@ -93,13 +93,7 @@ func TestMigrateCommandKilledAndResumed(t *testing.T) {
 	rt.Close()
 
 	legacyDir := t.TempDir()
-	if err := lib.Put(func(key string, data []byte) error {
-		p := filepath.Join(legacyDir, filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(p, data, 0o644)
-	}); err != nil {
+	if err := lib.PutDir(legacyDir); err != nil {
 		t.Fatal(err)
 	}
 	// The legacy bucket answers each request after a little while, as a

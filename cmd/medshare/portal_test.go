@@ -42,7 +42,7 @@ func demoSignInConfig(t *testing.T, base string) bool {
 // exist (404) and the config says so.
 func TestServeDemoSignIn(t *testing.T) {
 	t.Run("demo on loopback", func(t *testing.T) {
-		s := startServe(t, t.TempDir(), nil, "--demo", "--jobs=false")
+		s := launch(t, t.TempDir(), nil, "--demo", "--jobs=false")
 		if page, body := call(t, "GET", s.url+"/", "", nil, nil); page != http.StatusOK || !strings.Contains(string(body), "MedShare") {
 			t.Errorf("GET /: %d %s", page, body)
 		}
@@ -79,7 +79,7 @@ func TestServeDemoSignIn(t *testing.T) {
 	})
 
 	t.Run("no demo", func(t *testing.T) {
-		s := startServe(t, t.TempDir(), nil, "--jobs=false")
+		s := launch(t, t.TempDir(), nil, "--jobs=false")
 		if status, _ := demoIdentities(t, s.url); status != http.StatusNotFound {
 			t.Errorf("demo identities without --demo: %d, want 404", status)
 		}
@@ -91,7 +91,7 @@ func TestServeDemoSignIn(t *testing.T) {
 	t.Run("demo on every address", func(t *testing.T) {
 		// Plain HTTP off loopback takes --insecure-http, and every
 		// interface a public URL.
-		s := startServe(t, t.TempDir(), nil, "--demo", "--jobs=false", "--addr", "0.0.0.0:0",
+		s := launch(t, t.TempDir(), nil, "--demo", "--jobs=false", "--addr", "0.0.0.0:0",
 			"--insecure-http", "--public-url", "http://medshare.test:8080")
 		// Reach it through loopback, under a loopback name: the refusal is
 		// the listen address's, not the request's.

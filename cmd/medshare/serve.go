@@ -96,37 +96,14 @@ type limitFlags struct {
 // register defines the rate limit flags, each defaulting to its variable.
 func (l *limitFlags) register(fs *flag.FlagSet, getenv func(string) string) error {
 	boolEnv := func(name string, def bool) bool {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			l.envErr = errors.Join(l.envErr, fmt.Errorf("%s=%q: want true or false", name, v))
-		}
-		return b
+		return envDefault(l, getenv, name, def, strconv.ParseBool, "want true or false")
 	}
 	floatEnv := func(name string, def float64) float64 {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			l.envErr = errors.Join(l.envErr, fmt.Errorf("%s=%q: want a number of requests per second", name, v))
-		}
-		return f
+		parse := func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }
+		return envDefault(l, getenv, name, def, parse, "want a number of requests per second")
 	}
 	intEnv := func(name string, def int) int {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			l.envErr = errors.Join(l.envErr, fmt.Errorf("%s=%q: want a whole number of requests", name, v))
-		}
-		return n
+		return envDefault(l, getenv, name, def, strconv.Atoi, "want a whole number of requests")
 	}
 	fs.BoolVar(&l.on, "rate-limit", boolEnv(EnvRateLimit, true), "limit requests per caller (env "+EnvRateLimit+")")
 	fs.Float64Var(&l.userRPS, "rate-limit-user-rps", floatEnv(EnvRateLimitUserRPS, DefaultUserRPS), "sustained requests per second per token subject (env "+EnvRateLimitUserRPS+")")
@@ -135,6 +112,21 @@ func (l *limitFlags) register(fs *flag.FlagSet, getenv func(string) string) erro
 	fs.IntVar(&l.ipBurst, "rate-limit-ip-burst", intEnv(EnvRateLimitIPBurst, DefaultIPBurst), "requests at once per client address (env "+EnvRateLimitIPBurst+")")
 	fs.BoolVar(&l.loopback, "rate-limit-loopback", boolEnv(EnvRateLimitLoopback, false), "limit loopback clients by address too (env "+EnvRateLimitLoopback+")")
 	return l.envErr
+}
+
+// envDefault is the default of a flag whose variable is name: def when
+// the variable is unset or empty, else its value as parse reads it. A value
+// parse refuses is added to l.envErr, which register returns.
+func envDefault[T any](l *limitFlags, getenv func(string) string, name string, def T, parse func(string) (T, error), want string) T {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	x, err := parse(v)
+	if err != nil {
+		l.envErr = errors.Join(l.envErr, fmt.Errorf("%s=%q: %s", name, v, want))
+	}
+	return x
 }
 
 // limits builds the limits the flags ask for; nil when they are off.

@@ -20,35 +20,20 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/testenv"
+	"github.com/medshare/medshare/shared/runtime/devauth"
 )
-
-// syncBuffer collects what a server writes to stderr while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // launched is a `medshare serve` run in-process, with its output kept.
 type launched struct {
 	url    string
 	addr   string
 	stdout string
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	done   chan error
 	cancel context.CancelFunc
 }
@@ -63,7 +48,7 @@ func launch(t *testing.T, dir string, env map[string]string, extra ...string) *l
 	ready = func(addr string) { addrc <- addr }
 	t.Cleanup(func() { ready = nil })
 	var out bytes.Buffer
-	l := &launched{stderr: &syncBuffer{}, done: make(chan error, 1), cancel: cancel}
+	l := &launched{stderr: &testenv.SyncBuffer{}, done: make(chan error, 1), cancel: cancel}
 	args := []string{"serve", "--data-dir", dir}
 	if !slices.Contains(extra, "--addr") {
 		args = append(args, "--addr", "127.0.0.1:0")
@@ -107,7 +92,7 @@ func serveErr(t *testing.T, env map[string]string, args ...string) (error, strin
 	started := make(chan string, 1)
 	ready = func(addr string) { started <- addr }
 	defer func() { ready = nil }()
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"serve"}, args...), func(k string) string { return env[k] }, io.Discard, &stderr)
@@ -472,5 +457,23 @@ func TestServeRateLimits(t *testing.T) {
 				t.Errorf("statuses %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// minter loads (or creates) the token signing key in keyFile and returns
+// it with a function that mints an hour's token for a subject and role.
+func minter(t *testing.T, keyFile string) (*devauth.Authority, func(sub string, role core.Role) string) {
+	t.Helper()
+	auth, err := devauth.LoadOrCreate(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth, func(sub string, role core.Role) string {
+		t.Helper()
+		tok, err := auth.Mint(sub, role, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
 	}
 }

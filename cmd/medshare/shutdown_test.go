@@ -21,7 +21,7 @@ import (
 
 	"github.com/medshare/medshare/client"
 	"github.com/medshare/medshare/shared/core"
-	"github.com/medshare/medshare/shared/runtime/devauth"
+	"github.com/medshare/medshare/shared/devtools/testenv"
 	"github.com/medshare/medshare/shared/runtime/embedded"
 )
 
@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 type process struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	exited chan struct{}
 	err    error // of Wait, once exited is closed
 }
@@ -70,7 +70,7 @@ func startProcess(t *testing.T, args ...string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: cmd, stderr: &testenv.SyncBuffer{}, exited: make(chan struct{})}
 	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pipe)
@@ -159,17 +159,7 @@ func TestGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
 	p := startProcess(t, "--data-dir", dir, "--jobs=true")
 	base := "http://" + p.addr
-	auth, err := devauth.LoadOrCreate(filepath.Join(dir, embedded.TokenKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(sub string, role core.Role) string {
-		tok, err := auth.Mint(sub, role, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	_, mint := minter(t, filepath.Join(dir, embedded.TokenKeyFile))
 
 	// An upload staged now, whose bytes will be sent after the signal.
 	pat := client.New(base, mint("slow-patient", core.RolePatient))

@@ -160,15 +160,7 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 			AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(TokenValidityHours)),
 			IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(TokenValidityHours)),
 			RefreshTokenValidity:       awscdk.Duration_Days(jsii.Number(RefreshTokenValidityDays)),
-			// Users write none of their identity: email (the sign-in name),
-			// name, phone and the rest are set by the operator who creates
-			// the account (AdminCreateUser, AdminUpdateUserAttributes).
-			// An empty list would not do: Cognito reads it as "every
-			// standard attribute", so the client may write one harmless
-			// preference.
-			WriteAttributes: awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{
-				Locale: jsii.Bool(true),
-			}),
+			WriteAttributes:            userWritableAttributes(),
 		})
 		a.Issuer = jsii.String("https://cognito-idp." + *st.Region() + ".amazonaws.com/" + *a.UserPool.UserPoolId())
 		a.Audience = &[]*string{a.Client.UserPoolClientId()}
@@ -265,3 +257,15 @@ func NewAPI(scope constructs.Construct, id string, p APIProps) *API {
 
 // URL is the API's base URL.
 func (a *API) URL() *string { return a.HTTPAPI.ApiEndpoint() }
+
+// userWritableAttributes are the attributes an app client lets users write:
+// none of their identity. Email (the sign-in name), name, phone and the
+// rest are set by the operator who creates the account (AdminCreateUser,
+// AdminUpdateUserAttributes). An empty list would not do: Cognito reads it
+// as "every standard attribute", so the clients may write one harmless
+// preference.
+func userWritableAttributes() awscognito.ClientAttributes {
+	return awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{
+		Locale: jsii.Bool(true),
+	})
+}

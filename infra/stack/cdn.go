@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudfront"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/medshare/medshare/shared/blob/cdnblob"
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
@@ -89,20 +88,12 @@ func NewChatCDN(scope constructs.Construct, id string, p ChatCDNProps) *ChatCDN 
 
 	// CloudFront's standard logs are delivered through an ACL, so their
 	// bucket has ACLs enabled for the log delivery account, and SSE-S3.
-	cdn.Logs = awss3.NewBucket(c, jsii.String("Logs"), &awss3.BucketProps{
+	cdn.Logs = newBucket(c, "Logs", awss3.BucketProps{
 		Encryption:             awss3.BucketEncryption_S3_MANAGED,
-		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
 		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_PREFERRED,
-		EnforceSSL:             jsii.Bool(true),
-		Versioned:              jsii.Bool(true),
 		ServerAccessLogsBucket: p.AccessLogs,
 		ServerAccessLogsPrefix: jsii.String("cdn-logs/"),
-		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:                          jsii.String("expire-cdn-logs"),
-			Expiration:                  awscdk.Duration_Days(jsii.Number(365)),
-			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(30)),
-		}},
+		LifecycleRules:         expireLogs("expire-cdn-logs"),
 	})
 
 	security := &awscloudfront.ResponseSecurityHeadersBehavior{
@@ -197,11 +188,8 @@ func NewChatCDN(scope constructs.Construct, id string, p ChatCDNProps) *ChatCDN 
 		},
 	}), jsii.Bool(false))
 
-	cdn.SecretKey = awskms.NewKey(c, jsii.String("SecretKey"), &awskms.KeyProps{
-		Description:       jsii.String("MedShare chat images: encrypts the CloudFront signing key's secret"),
-		EnableKeyRotation: jsii.Bool(true),
-		PendingWindow:     awscdk.Duration_Days(jsii.Number(30)),
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	cdn.SecretKey = newKey(c, "SecretKey", awskms.KeyProps{
+		Description: jsii.String("MedShare chat images: encrypts the CloudFront signing key's secret"),
 	})
 	// CloudFormation cannot create the key pair; the secret starts with a
 	// generated value that holds no key, and `medshare cdn-key put` stores
@@ -252,31 +240,30 @@ var (
 		"(SSE-S3); they hold request metadata (image ids, IPs), no image data."
 )
 
+// What the chat CDN's suppressions accept, on each of its constructs.
+var (
+	acceptedOnCDNDistribution = accepted{where: "the chat images' distribution", rules: []acceptedRule{
+		{"AwsSolutions-CFR1", whyNoGeoRestriction},
+		{"AwsSolutions-CFR2", whyNoCDNWAF},
+		{"AwsSolutions-CFR4", whyDefaultCertificate},
+	}}
+	acceptedOnCDNSecret = accepted{where: "the CloudFront signing key's secret", rules: []acceptedRule{
+		{"AwsSolutions-SMG4", whySigningKeyRotation},
+		{"HIPAA.Security-SecretsManagerRotationEnabled", whySigningKeyRotation},
+	}}
+	acceptedOnCDNLogs = accepted{where: "the chat images' log bucket", rules: []acceptedRule{
+		{"HIPAA.Security-S3BucketReplicationEnabled", whyNoReplication},
+		{"HIPAA.Security-S3DefaultEncryptionKMS", whyCDNLogBucketSSES3},
+	}}
+)
+
 // ChatCDNSuppressions lists what the chat CDN's suppressions accept.
 func ChatCDNSuppressions() []Suppression {
-	return []Suppression{
-		{"AwsSolutions-CFR1", "the chat images' distribution", whyNoGeoRestriction},
-		{"AwsSolutions-CFR2", "the chat images' distribution", whyNoCDNWAF},
-		{"AwsSolutions-CFR4", "the chat images' distribution", whyDefaultCertificate},
-		{"AwsSolutions-SMG4", "the CloudFront signing key's secret", whySigningKeyRotation},
-		{"HIPAA.Security-SecretsManagerRotationEnabled", "the CloudFront signing key's secret", whySigningKeyRotation},
-		{"HIPAA.Security-S3BucketReplicationEnabled", "the chat images' log bucket", whyNoReplication},
-		{"HIPAA.Security-S3DefaultEncryptionKMS", "the chat images' log bucket", whyCDNLogBucketSSES3},
-	}
+	return listAccepted(acceptedOnCDNDistribution, acceptedOnCDNSecret, acceptedOnCDNLogs)
 }
 
 func (cdn *ChatCDN) suppress() {
-	cdknag.NagSuppressions_AddResourceSuppressions(cdn.Distribution, &[]*cdknag.NagPackSuppression{
-		suppression("AwsSolutions-CFR1", whyNoGeoRestriction),
-		suppression("AwsSolutions-CFR2", whyNoCDNWAF),
-		suppression("AwsSolutions-CFR4", whyDefaultCertificate),
-	}, jsii.Bool(false))
-	cdknag.NagSuppressions_AddResourceSuppressions(cdn.Secret, &[]*cdknag.NagPackSuppression{
-		suppression("AwsSolutions-SMG4", whySigningKeyRotation),
-		suppression("HIPAA.Security-SecretsManagerRotationEnabled", whySigningKeyRotation),
-	}, jsii.Bool(false))
-	cdknag.NagSuppressions_AddResourceSuppressions(cdn.Logs, &[]*cdknag.NagPackSuppression{
-		suppression("HIPAA.Security-S3BucketReplicationEnabled", whyNoReplication),
-		suppression("HIPAA.Security-S3DefaultEncryptionKMS", whyCDNLogBucketSSES3),
-	}, jsii.Bool(false))
+	acceptedOnCDNDistribution.on(cdn.Distribution)
+	acceptedOnCDNSecret.on(cdn.Secret)
+	acceptedOnCDNLogs.on(cdn.Logs)
 }

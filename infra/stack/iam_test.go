@@ -179,9 +179,12 @@ func (s *synthesized) grants(t *testing.T) map[string][]string {
 	return out
 }
 
-func testIAM(t *testing.T, s *synthesized) {
+// checkGrants checks that every function's role allows exactly want
+// (by function name) and the writes to its own log group, and returns what
+// the roles allow (synthesized.grants).
+func checkGrants(t *testing.T, s *synthesized, want map[string][]string) map[string][]string {
+	t.Helper()
 	got := s.grants(t)
-	want := wantIAM()
 	for name := range want {
 		own := "logs:" + name
 		want[name] = append(want[name], "logs:CreateLogStream "+own, "logs:PutLogEvents "+own)
@@ -190,6 +193,11 @@ func testIAM(t *testing.T, s *synthesized) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("function permissions (-want +got):\n%s", diff)
 	}
+	return got
+}
+
+func testIAM(t *testing.T, s *synthesized) {
+	got := checkGrants(t, s, wantIAM())
 	// The roles are lambdafn.Permissions rendered: what Access.Grants lists
 	// (which the emulator IAM test holds the code's calls to) is exactly
 	// what the template allows, besides the KMS uses through a service and

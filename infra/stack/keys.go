@@ -56,48 +56,28 @@ func NewKeys(scope constructs.Construct, id string, stackName string) *Keys {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	st := awscdk.Stack_Of(c)
 	k := &Keys{Construct: c}
-	k.Data = awskms.NewKey(c, jsii.String("Data"), &awskms.KeyProps{
-		Description:       jsii.String("MedShare data key: wraps photo data keys (context photo, owner); encrypts the table, the bucket and the notification topic"),
-		Alias:             jsii.String("alias/" + stackName + "/data"),
-		EnableKeyRotation: jsii.Bool(true),
-		PendingWindow:     awscdk.Duration_Days(jsii.Number(30)),
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	k.Data = newKey(c, "Data", awskms.KeyProps{
+		Description: jsii.String("MedShare data key: wraps photo data keys (context photo, owner); encrypts the table, the bucket and the notification topic"),
+		Alias:       jsii.String("alias/" + stackName + "/data"),
 	})
 	account := map[string]any{"aws:PrincipalAccount": st.Account()}
 	noServiceContext := map[string]any{"kms:EncryptionContextKeys": "aws:*"}
 	for _, ctxKey := range EncryptionContextKeys {
-		k.Data.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String("DirectUseRequiresContextKey-" + ctxKey),
-			Effect:     awsiam.Effect_DENY,
-			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-			Actions:    jsii.Strings(cryptoActions...),
-			Resources:  jsii.Strings("*"),
-			Conditions: &map[string]any{
-				"StringEquals":                 account,
-				"ForAllValues:StringNotLike":   noServiceContext,
-				"ForAllValues:StringNotEquals": map[string]any{"kms:EncryptionContextKeys": ctxKey},
-			},
+		k.Data.AddToResourcePolicy(denyEveryone("DirectUseRequiresContextKey-"+ctxKey, jsii.Strings(cryptoActions...), jsii.Strings("*"), map[string]any{
+			"StringEquals":                 account,
+			"ForAllValues:StringNotLike":   noServiceContext,
+			"ForAllValues:StringNotEquals": map[string]any{"kms:EncryptionContextKeys": ctxKey},
 		}), jsii.Bool(false))
 	}
 	allowedKeys := append(append([]string{}, EncryptionContextKeys...), "aws:*")
-	k.Data.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("DirectUseAllowsNoOtherContextKey"),
-		Effect:     awsiam.Effect_DENY,
-		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-		Actions:    jsii.Strings(cryptoActions...),
-		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]any{
-			"StringEquals":              account,
-			"ForAnyValue:StringNotLike": map[string]any{"kms:EncryptionContextKeys": allowedKeys},
-		},
+	k.Data.AddToResourcePolicy(denyEveryone("DirectUseAllowsNoOtherContextKey", jsii.Strings(cryptoActions...), jsii.Strings("*"), map[string]any{
+		"StringEquals":              account,
+		"ForAnyValue:StringNotLike": map[string]any{"kms:EncryptionContextKeys": allowedKeys},
 	}), jsii.Bool(false))
 
-	k.Logs = awskms.NewKey(c, jsii.String("Logs"), &awskms.KeyProps{
-		Description:       jsii.String("MedShare operations key: encrypts log groups and the alarm topic (no PHI)"),
-		Alias:             jsii.String("alias/" + stackName + "/logs"),
-		EnableKeyRotation: jsii.Bool(true),
-		PendingWindow:     awscdk.Duration_Days(jsii.Number(30)),
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	k.Logs = newKey(c, "Logs", awskms.KeyProps{
+		Description: jsii.String("MedShare operations key: encrypts log groups and the alarm topic (no PHI)"),
+		Alias:       jsii.String("alias/" + stackName + "/logs"),
 	})
 	k.Logs.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("CloudWatchLogsEncryptsThisAccountsLogGroups"),
@@ -122,6 +102,16 @@ func NewKeys(scope constructs.Construct, id string, stackName string) *Keys {
 		},
 	}), jsii.Bool(false))
 	return k
+}
+
+// newKey creates a customer managed key with what every key of the stack
+// has: yearly rotation, 30 days' wait before a deletion, kept when the
+// stack is deleted. props give its description and alias.
+func newKey(scope constructs.Construct, id string, props awskms.KeyProps) awskms.Key {
+	props.EnableKeyRotation = jsii.Bool(true)
+	props.PendingWindow = awscdk.Duration_Days(jsii.Number(30))
+	props.RemovalPolicy = awscdk.RemovalPolicy_RETAIN
+	return awskms.NewKey(scope, jsii.String(id), &props)
 }
 
 // Statement ids of the data key's photo-context guard.
@@ -161,14 +151,7 @@ func (k *Keys) RestrictPhotoContext(wrappers, unwrappers []awsiam.IRole) {
 		if except != nil {
 			cond["ArnNotEquals"] = map[string]any{"aws:PrincipalArn": arns(except)}
 		}
-		k.Data.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String(sid),
-			Effect:     awsiam.Effect_DENY,
-			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-			Actions:    jsii.Strings(actions...),
-			Resources:  jsii.Strings("*"),
-			Conditions: &cond,
-		}), jsii.Bool(false))
+		k.Data.AddToResourcePolicy(denyEveryone(sid, jsii.Strings(actions...), jsii.Strings("*"), cond), jsii.Bool(false))
 	}
 	deny(SidPhotoDecrypt, []string{"kms:Decrypt"}, unwrappers)
 	deny(SidPhotoEncrypt, []string{"kms:Encrypt"}, wrappers)

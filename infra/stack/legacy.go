@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctionstasks"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/medshare/medshare/shared/legacy"
 	"github.com/medshare/medshare/shared/legacy/migrate"
@@ -104,22 +103,14 @@ func NewLegacyMigration(scope constructs.Construct, id string, p LegacyMigration
 		}
 	}
 
-	m.Manifests = awss3.NewBucket(c, jsii.String("Manifests"), &awss3.BucketProps{
+	m.Manifests = newBucket(c, "Manifests", awss3.BucketProps{
 		Encryption:             awss3.BucketEncryption_KMS,
 		EncryptionKey:          p.DataKey,
 		BucketKeyEnabled:       jsii.Bool(true),
-		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
-		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		EnforceSSL:             jsii.Bool(true),
 		MinimumTLSVersion:      jsii.Number(1.2),
-		Versioned:              jsii.Bool(true),
 		ServerAccessLogsBucket: p.AccessLogs,
 		ServerAccessLogsPrefix: jsii.String("manifests/"),
-		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:                          jsii.String("expire-old-versions"),
-			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(30)),
-		}},
+		LifecycleRules:         expireOldVersions("expire-old-versions"),
 	})
 
 	// One distributed map per format of the export, chosen by the
@@ -221,27 +212,29 @@ var (
 		"answered to the state machine, which retries the line and records it in the run's results; there is no event to keep."
 )
 
+// What the migration's suppressions accept, on each of its constructs.
+var (
+	// On the state machine and its children: the role, its default
+	// policy and the distributed map's policy.
+	acceptedOnMigrationStateMachine = accepted{where: "the migration's state machine role", children: true, rules: []acceptedRule{
+		{"AwsSolutions-IAM5", whyMigrationWildcards},
+		{"HIPAA.Security-IAMNoInlinePolicy", whyMigrationInlinePolicies},
+	}}
+	acceptedOnMigrationRead = accepted{where: "the migration function's read of the legacy bucket's objects", rules: []acceptedRule{
+		{"AwsSolutions-IAM5", whyMigrationLegacyObjects},
+	}}
+	acceptedOnMigrationManifests = accepted{where: "the migration's manifests bucket", rules: []acceptedRule{
+		{"HIPAA.Security-S3BucketReplicationEnabled", whyNoReplication},
+	}}
+)
+
 // LegacyMigrationSuppressions lists what the migration's suppressions accept.
 func LegacyMigrationSuppressions() []Suppression {
-	return []Suppression{
-		{"AwsSolutions-IAM5", "the migration's state machine role", whyMigrationWildcards},
-		{"HIPAA.Security-IAMNoInlinePolicy", "the migration's state machine role", whyMigrationInlinePolicies},
-		{"AwsSolutions-IAM5", "the migration function's read of the legacy bucket's objects", whyMigrationLegacyObjects},
-		{"HIPAA.Security-S3BucketReplicationEnabled", "the migration's manifests bucket", whyNoReplication},
-	}
+	return listAccepted(acceptedOnMigrationStateMachine, acceptedOnMigrationRead, acceptedOnMigrationManifests)
 }
 
 func (m *LegacyMigration) suppress() {
-	// On the state machine and its children: the role, its default
-	// policy and the distributed map's policy.
-	cdknag.NagSuppressions_AddResourceSuppressions(m.StateMachine, &[]*cdknag.NagPackSuppression{
-		suppression("AwsSolutions-IAM5", whyMigrationWildcards),
-		suppression("HIPAA.Security-IAMNoInlinePolicy", whyMigrationInlinePolicies),
-	}, jsii.Bool(true))
-	cdknag.NagSuppressions_AddResourceSuppressions(m.Read, &[]*cdknag.NagPackSuppression{
-		suppression("AwsSolutions-IAM5", whyMigrationLegacyObjects),
-	}, jsii.Bool(false))
-	cdknag.NagSuppressions_AddResourceSuppressions(m.Manifests, &[]*cdknag.NagPackSuppression{
-		suppression("HIPAA.Security-S3BucketReplicationEnabled", whyNoReplication),
-	}, jsii.Bool(false))
+	acceptedOnMigrationStateMachine.on(m.StateMachine)
+	acceptedOnMigrationRead.on(m.Read)
+	acceptedOnMigrationManifests.on(m.Manifests)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -96,6 +97,39 @@ func Suppressions() []Suppression {
 		{"HIPAA.Security-LambdaDLQ", "the portal's deployment handler", whyDeployDLQ},
 		{"AwsSolutions-IAM5", "the object ARNs of the portal's deployment policy", whyDeployObjects},
 	}
+}
+
+// accepted is what cdk-nag accepts on one construct: where names it in
+// words (Suppression.On); children: on its children too. One value both
+// lists the findings (for Suppressions and the docs) and records them on
+// the construct, so the two cannot differ.
+type accepted struct {
+	where    string
+	children bool
+	rules    []acceptedRule
+}
+
+// acceptedRule is one accepted finding: the rule and why.
+type acceptedRule struct{ rule, reason string }
+
+// on records the accepted findings on c.
+func (a accepted) on(c constructs.IConstruct) {
+	var list []*cdknag.NagPackSuppression
+	for _, r := range a.rules {
+		list = append(list, suppression(r.rule, r.reason))
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(c, &list, jsii.Bool(a.children))
+}
+
+// listAccepted lists what each of as accepts, in order.
+func listAccepted(as ...accepted) []Suppression {
+	var out []Suppression
+	for _, a := range as {
+		for _, r := range a.rules {
+			out = append(out, Suppression{r.rule, a.where, r.reason})
+		}
+	}
+	return out
 }
 
 func suppression(id, reason string, appliesTo ...any) *cdknag.NagPackSuppression {

@@ -100,39 +100,23 @@ func NewPortal(scope constructs.Construct, id string, p PortalProps) *Portal {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	st := awscdk.Stack_Of(c)
 	pt := &Portal{Construct: c, props: p}
-	pt.Bucket = awss3.NewBucket(c, jsii.String("Bundle"), &awss3.BucketProps{
+	pt.Bucket = newBucket(c, "Bundle", awss3.BucketProps{
 		// The bundle is the portal's code, which CloudFront hands to anyone:
 		// no PHI, nothing a customer key would protect (see Suppressions).
 		Encryption:             awss3.BucketEncryption_S3_MANAGED,
-		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
-		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		EnforceSSL:             jsii.Bool(true),
 		MinimumTLSVersion:      jsii.Number(1.2),
-		Versioned:              jsii.Bool(true),
 		ServerAccessLogsBucket: p.AccessLogs,
 		ServerAccessLogsPrefix: jsii.String("portal/"),
-		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:                          jsii.String("expire-old-bundles"),
-			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(30)),
-		}},
+		LifecycleRules:         expireOldVersions("expire-old-bundles"),
 	})
 	// CloudFront's standard logs are written with an ACL: their bucket
 	// must let the object writer own what it writes.
-	pt.Logs = awss3.NewBucket(c, jsii.String("CdnLogs"), &awss3.BucketProps{
+	pt.Logs = newBucket(c, "CdnLogs", awss3.BucketProps{
 		Encryption:             awss3.BucketEncryption_S3_MANAGED,
-		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
 		ObjectOwnership:        awss3.ObjectOwnership_OBJECT_WRITER,
-		EnforceSSL:             jsii.Bool(true),
-		Versioned:              jsii.Bool(true),
 		ServerAccessLogsBucket: p.AccessLogs,
 		ServerAccessLogsPrefix: jsii.String("portal-cdn-logs/"),
-		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:                          jsii.String("expire-cdn-logs"),
-			Expiration:                  awscdk.Duration_Days(jsii.Number(365)),
-			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(30)),
-		}},
+		LifecycleRules:         expireLogs("expire-cdn-logs"),
 	})
 
 	region := *st.Region()
@@ -263,9 +247,7 @@ func (pt *Portal) AddClient(pool awscognito.UserPool) awscognito.UserPoolClient 
 		AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(TokenValidityHours)),
 		IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(TokenValidityHours)),
 		RefreshTokenValidity:       awscdk.Duration_Hours(jsii.Number(PortalRefreshTokenHours)),
-		WriteAttributes: awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{
-			Locale: jsii.Bool(true),
-		}),
+		WriteAttributes:            userWritableAttributes(),
 	})
 	// No flow but the hosted UI's and refresh: without this list Cognito
 	// also allows SRP and custom authentication from the client.

@@ -55,16 +55,10 @@ func testPortal(t *testing.T, s *synthesized) {
 	// Its policy: TLS only, and reads by CloudFront for this distribution
 	// only; nothing else is allowed.
 	var allows []string
-	for _, bp := range s.resources("AWS::S3::BucketPolicy") {
-		if s.render(props(bp)["Bucket"]) != "portalbucket" {
-			continue
-		}
-		for _, st := range asList(props(bp)["PolicyDocument"].(map[string]any)["Statement"]) {
-			st := st.(map[string]any)
-			if st["Effect"] == "Allow" {
-				pr, _ := st["Principal"].(map[string]any)
-				allows = append(allows, s.render(pr["Service"])+" "+s.render(st["Action"])+" "+s.render(st["Resource"])+" "+s.conditions(st["Condition"]))
-			}
+	for _, st := range s.bucketStatements(keyID(s, "portalbucket")) {
+		if st["Effect"] == "Allow" {
+			pr, _ := st["Principal"].(map[string]any)
+			allows = append(allows, s.render(pr["Service"])+" "+s.render(st["Action"])+" "+s.render(st["Resource"])+" "+s.conditions(st["Condition"]))
 		}
 	}
 	wantAllows := []string{"cloudfront.amazonaws.com s3:GetObject portalbucket/* StringEquals{AWS:SourceArn=arn:${Partition}:cloudfront::${AccountId}:distribution/cdn}"}

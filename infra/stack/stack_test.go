@@ -265,15 +265,9 @@ func testStorage(t *testing.T, s *synthesized) {
 	})
 	// The bucket policy: TLS only, SigV4 only, signatures at most an hour old.
 	var denies []string
-	for _, bp := range s.resources("AWS::S3::BucketPolicy") {
-		if str(props(bp)["Bucket"].(map[string]any)["Ref"]) != objID {
-			continue
-		}
-		for _, st := range asList(props(bp)["PolicyDocument"].(map[string]any)["Statement"]) {
-			st := st.(map[string]any)
-			if st["Effect"] == "Deny" {
-				denies = append(denies, s.render(st["Action"])+" "+s.conditions(st["Condition"]))
-			}
+	for _, st := range s.bucketStatements(objID) {
+		if st["Effect"] == "Deny" {
+			denies = append(denies, s.render(st["Action"])+" "+s.conditions(st["Condition"]))
 		}
 	}
 	sort.Strings(denies)
@@ -319,18 +313,12 @@ func testStorage(t *testing.T, s *synthesized) {
 func testPutEncryption(t *testing.T, s *synthesized, objID string) {
 	t.Helper()
 	var denies []map[string]any
-	for _, bp := range s.resources("AWS::S3::BucketPolicy") {
-		if str(props(bp)["Bucket"].(map[string]any)["Ref"]) != objID {
-			continue
-		}
-		for _, st := range asList(props(bp)["PolicyDocument"].(map[string]any)["Statement"]) {
-			st := st.(map[string]any)
-			if st["Effect"] == "Deny" && slices.Contains(asList(st["Action"]), any("s3:PutObject")) {
-				if got := s.render(st["Resource"]); got != "bucket/*" {
-					t.Errorf("deny %s is on %s, want every object (bucket/*)", st["Sid"], got)
-				}
-				denies = append(denies, st)
+	for _, st := range s.bucketStatements(objID) {
+		if st["Effect"] == "Deny" && slices.Contains(asList(st["Action"]), any("s3:PutObject")) {
+			if got := s.render(st["Resource"]); got != "bucket/*" {
+				t.Errorf("deny %s is on %s, want every object (bucket/*)", st["Sid"], got)
 			}
+			denies = append(denies, st)
 		}
 	}
 	// denied says whether a PutObject whose request has the condition keys

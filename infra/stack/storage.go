@@ -2,7 +2,6 @@ package stack
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -44,20 +43,11 @@ type Storage struct {
 func NewStorage(scope constructs.Construct, id string, key awskms.IKey, corsOrigins []string, noncurrentDays int) *Storage {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	s := &Storage{Construct: c}
-	s.Logs = awss3.NewBucket(c, jsii.String("AccessLogs"), &awss3.BucketProps{
+	s.Logs = newBucket(c, "AccessLogs", awss3.BucketProps{
 		// Server access logs can only be delivered to a bucket encrypted with
 		// S3-managed keys.
-		Encryption:        awss3.BucketEncryption_S3_MANAGED,
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		EnforceSSL:        jsii.Bool(true),
-		Versioned:         jsii.Bool(true),
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:                          jsii.String("expire-access-logs"),
-			Expiration:                  awscdk.Duration_Days(jsii.Number(365)),
-			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(30)),
-		}},
+		Encryption:     awss3.BucketEncryption_S3_MANAGED,
+		LifecycleRules: expireLogs("expire-access-logs"),
 	})
 	var cors *[]*awss3.CorsRule
 	if len(corsOrigins) > 0 {
@@ -72,18 +62,13 @@ func NewStorage(scope constructs.Construct, id string, key awskms.IKey, corsOrig
 			MaxAge:         jsii.Number(3000),
 		}}
 	}
-	s.Bucket = awss3.NewBucket(c, jsii.String("Objects"), &awss3.BucketProps{
+	s.Bucket = newBucket(c, "Objects", awss3.BucketProps{
 		Encryption:             awss3.BucketEncryption_KMS,
 		EncryptionKey:          key,
 		BucketKeyEnabled:       jsii.Bool(true),
-		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
-		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		EnforceSSL:             jsii.Bool(true),
 		MinimumTLSVersion:      jsii.Number(1.2),
-		Versioned:              jsii.Bool(true),
 		ServerAccessLogsBucket: s.Logs,
 		ServerAccessLogsPrefix: jsii.String("objects/"),
-		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
 		Cors:                   cors,
 		LifecycleRules: &[]*awss3.LifecycleRule{{
 			Id:                                  jsii.String("remove-abandoned-uploads-and-old-versions"),
@@ -100,25 +85,12 @@ func NewStorage(scope constructs.Construct, id string, key awskms.IKey, corsOrig
 			Expiration:         awscdk.Duration_Days(jsii.Number(TombstoneDays)),
 		}},
 	})
-	s.Bucket.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("DenySignaturesOlderThanAnHour"),
-		Effect:     awsiam.Effect_DENY,
-		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-		Actions:    jsii.Strings("s3:*"),
-		Resources:  jsii.Strings(*s.Bucket.BucketArn(), *s.Bucket.ArnForObjects(jsii.String("*"))),
-		Conditions: &map[string]any{
-			"NumericGreaterThan": map[string]any{"s3:signatureAge": MaxSignatureAge},
-		},
+	everything := jsii.Strings(*s.Bucket.BucketArn(), *s.Bucket.ArnForObjects(jsii.String("*")))
+	s.Bucket.AddToResourcePolicy(denyEveryone("DenySignaturesOlderThanAnHour", jsii.Strings("s3:*"), everything, map[string]any{
+		"NumericGreaterThan": map[string]any{"s3:signatureAge": MaxSignatureAge},
 	}))
-	s.Bucket.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("DenyAnythingButSigV4"),
-		Effect:     awsiam.Effect_DENY,
-		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-		Actions:    jsii.Strings("s3:*"),
-		Resources:  jsii.Strings(*s.Bucket.BucketArn(), *s.Bucket.ArnForObjects(jsii.String("*"))),
-		Conditions: &map[string]any{
-			"StringNotEquals": map[string]any{"s3:signatureversion": "AWS4-HMAC-SHA256"},
-		},
+	s.Bucket.AddToResourcePolicy(denyEveryone("DenyAnythingButSigV4", jsii.Strings("s3:*"), everything, map[string]any{
+		"StringNotEquals": map[string]any{"s3:signatureversion": "AWS4-HMAC-SHA256"},
 	}))
 	s.denyOtherEncryption(key)
 	return s
@@ -160,14 +132,7 @@ func (s *Storage) denyOtherEncryption(key awskms.IKey) {
 		return m
 	}
 	deny := func(sid string, cond map[string]any) {
-		s.Bucket.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String(sid),
-			Effect:     awsiam.Effect_DENY,
-			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-			Actions:    jsii.Strings("s3:PutObject"),
-			Resources:  objects,
-			Conditions: &cond,
-		}))
+		s.Bucket.AddToResourcePolicy(denyEveryone(sid, jsii.Strings("s3:PutObject"), objects, cond))
 	}
 	deny("DenyPutWithAnotherEncryption", map[string]any{
 		"StringNotEquals": map[string]any{condSSE: "aws:kms"},

@@ -164,6 +164,21 @@ func (s *synthesized) resources(typ string) map[string]map[string]any {
 	return out
 }
 
+// bucketStatements returns the statements of the bucket policies on the
+// bucket whose logical id is bucketID.
+func (s *synthesized) bucketStatements(bucketID string) []map[string]any {
+	var out []map[string]any
+	for _, bp := range s.resources("AWS::S3::BucketPolicy") {
+		if str(props(bp)["Bucket"].(map[string]any)["Ref"]) != bucketID {
+			continue
+		}
+		for _, st := range asList(props(bp)["PolicyDocument"].(map[string]any)["Statement"]) {
+			out = append(out, st.(map[string]any))
+		}
+	}
+	return out
+}
+
 func props(r map[string]any) map[string]any {
 	p, _ := r["Properties"].(map[string]any)
 	return p

@@ -1,9 +1,13 @@
 package core
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // ShareStatus is the state of a sharing session. EXPIRED is also derived at
@@ -63,6 +67,100 @@ type Share struct {
 	RevokeReason     string
 	IdempotencyKey   string
 	RequestHash      []byte
+}
+
+// ShareInput is a patient's request to share photos with one professional.
+type ShareInput struct {
+	ProfessionalID   string
+	PhotoIDs         []string
+	Angles           []Angle
+	ExpiresIn        time.Duration
+	MaxViews         int
+	AccessWindow     time.Duration // 0: DefaultAccessWindow
+	MaxDevices       int           // 0: 1
+	ScreenshotPolicy ScreenshotPolicy
+	Purpose          string
+	IdempotencyKey   string
+}
+
+func (in ShareInput) validate() error {
+	switch {
+	case !ValidExternalID(in.ProfessionalID):
+		return ErrInvalid("professional_id is malformed")
+	case ReservedID(in.ProfessionalID):
+		return ErrInvalid("professional_id is reserved for the service")
+	case len(in.PhotoIDs) > 0 && len(in.Angles) > 0:
+		return ErrInvalid("give photo_ids or angles, not both")
+	case len(in.PhotoIDs) == 0 && len(in.Angles) == 0:
+		return ErrInvalid("give photo_ids or angles")
+	case len(in.PhotoIDs) > MaxSharePhotos:
+		return ErrInvalid("at most %d photo_ids", MaxSharePhotos)
+	case in.ExpiresIn < MinShareExpiry || in.ExpiresIn > MaxShareExpiry:
+		return ErrInvalid("expires_in must be between %d and %d seconds", int(MinShareExpiry.Seconds()), int(MaxShareExpiry.Seconds()))
+	case in.MaxViews < 1 || in.MaxViews > MaxShareViews:
+		return ErrInvalid("max_views must be between 1 and %d", MaxShareViews)
+	case in.AccessWindow != 0 && (in.AccessWindow < MinAccessWindow || in.AccessWindow > MaxAccessWindow):
+		return ErrInvalid("access_window must be between %d and %d seconds", int(MinAccessWindow.Seconds()), int(MaxAccessWindow.Seconds()))
+	case in.MaxDevices < 0 || in.MaxDevices > MaxShareDevices:
+		return ErrInvalid("max_devices must be between 1 and %d", MaxShareDevices)
+	case !slices.Contains([]ScreenshotPolicy{ScreenshotAllow, ScreenshotWarn, ScreenshotRevoke}, in.ScreenshotPolicy):
+		return ErrInvalid("screenshot_policy must be allow, warn or revoke")
+	case len([]rune(in.Purpose)) > MaxPurposeChars || strings.IndexFunc(in.Purpose, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return ErrInvalid("purpose must be at most %d printable characters", MaxPurposeChars)
+	case len(in.IdempotencyKey) > MaxIdempotencyKey || (in.IdempotencyKey != "" && !ValidExternalID(in.IdempotencyKey)):
+		return ErrInvalid("Idempotency-Key must be 1-%d characters of letters, digits and ._:@-", MaxIdempotencyKey)
+	}
+	for i, id := range in.PhotoIDs {
+		if !ValidID("ph", id) {
+			return ErrInvalid("photo_ids[%d] is malformed", i)
+		}
+		if slices.Contains(in.PhotoIDs[:i], id) {
+			return ErrInvalid("photo_ids[%d] is listed twice", i)
+		}
+	}
+	for i, a := range in.Angles {
+		if !a.Valid() {
+			return ErrInvalid("angles[%d] must be one of %v", i, Angles)
+		}
+	}
+	return nil
+}
+
+// requestHash identifies a create request for idempotency: the same key with
+// another body is a conflict. Stored shares keep it for a day, so a retry may
+// cross a deploy: the encoding of the fields below is frozen
+// (TestRequestHashIsFrozen), and a field added to ShareInput must carry
+// `json:",omitempty"` so that a request that leaves it out hashes as before
+// (TestNewShareInputFieldsOmitEmpty).
+func (in ShareInput) requestHash() []byte {
+	in.IdempotencyKey = ""
+	b, _ := json.Marshal(in)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// newShare is the share that in creates, as id, for patientID, of photos,
+// at now: what the input leaves out takes its default here.
+func (in ShareInput) newShare(id, patientID string, photos []SharedPhoto, now time.Time) Share {
+	window := in.AccessWindow
+	if window == 0 {
+		window = DefaultAccessWindow
+	}
+	devices := in.MaxDevices
+	if devices == 0 {
+		devices = 1
+	}
+	sh := Share{
+		ID: id, PatientID: patientID, ProfessionalID: in.ProfessionalID, Photos: photos,
+		Purpose: in.Purpose, ScreenshotPolicy: in.ScreenshotPolicy, MaxViews: in.MaxViews,
+		AccessWindow: window, MaxDevices: devices, Status: ShareActive,
+		CreatedAt: now, ExpiresAt: now.Add(in.ExpiresIn),
+		IdempotencyKey: in.IdempotencyKey,
+	}
+	if in.IdempotencyKey != "" {
+		sh.RequestHash = in.requestHash()
+	}
+	return sh
 }
 
 // StatusAt is the share's status at now: an active share past its expiry is

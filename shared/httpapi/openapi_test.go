@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -90,7 +91,7 @@ func openAPIOps(t *testing.T, doc openAPIDoc) (map[string]openAPIOp, map[string]
 func loadOpenAPI(t *testing.T) openAPIDoc {
 	t.Helper()
 	var doc openAPIDoc
-	if err := yaml.Unmarshal(OpenAPI, &doc); err != nil {
+	if err := yaml.Unmarshal(OpenAPI(), &doc); err != nil {
 		t.Fatalf("parse openapi.yaml: %v", err)
 	}
 	return doc
@@ -331,7 +332,7 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 // TestOpenAPIRefsResolve checks that every local $ref points at something.
 func TestOpenAPIRefsResolve(t *testing.T) {
 	var root yaml.Node
-	if err := yaml.Unmarshal(OpenAPI, &root); err != nil {
+	if err := yaml.Unmarshal(OpenAPI(), &root); err != nil {
 		t.Fatalf("parse openapi.yaml: %v", err)
 	}
 	var walk func(n *yaml.Node)
@@ -376,4 +377,176 @@ func resolveRef(root *yaml.Node, ref string) bool {
 		n = next
 	}
 	return true
+}
+
+// servedSchemas is components.schemas of the served document.
+func servedSchemas(t *testing.T) map[string]struct {
+	Properties map[string]yaml.Node `yaml:"properties"`
+	Required   []string             `yaml:"required"`
+} {
+	t.Helper()
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]yaml.Node `yaml:"properties"`
+				Required   []string             `yaml:"required"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatalf("parse the served document: %v", err)
+	}
+	return doc.Components.Schemas
+}
+
+// TestOpenAPIBodySchemasMatchGoTypes: each body schema of the served
+// document has exactly the JSON fields of its Go type as properties (a
+// field of a view missing from its schema fails, and a property that no
+// field writes), and a response's required fields are those its type
+// always writes.
+func TestOpenAPIBodySchemasMatchGoTypes(t *testing.T) {
+	schemas := servedSchemas(t)
+	for _, s := range bodySchemas() {
+		got, ok := schemas[s.name]
+		if !ok {
+			t.Errorf("components.schemas.%s is missing", s.name)
+			continue
+		}
+		var fields, always []string
+		for _, f := range jsonFields(s.typ) {
+			fields = append(fields, f.name)
+			if !f.omitempty {
+				always = append(always, f.name)
+			}
+		}
+		if diff := cmp.Diff(fields, slices.Sorted(maps.Keys(got.Properties)), cmpSorted); diff != "" {
+			t.Errorf("components.schemas.%s.properties differ from the fields of %v (-Go +served):\n%s", s.name, s.typ, diff)
+		}
+		if s.request {
+			for _, r := range got.Required {
+				if !slices.Contains(fields, r) {
+					t.Errorf("components.schemas.%s.required names %q, no field of %v", s.name, r, s.typ)
+				}
+			}
+		} else if diff := cmp.Diff(always, got.Required, cmpSorted); diff != "" {
+			t.Errorf("components.schemas.%s.required differs from the fields %v always writes (-Go +served):\n%s", s.name, s.typ, diff)
+		}
+	}
+}
+
+var cmpSorted = cmp.Transformer("sorted", func(s []string) []string { return slices.Sorted(slices.Values(s)) })
+
+// TestOpenAPIBodySchemasAreDerived: every object schema a request or
+// response body reaches (through $ref, properties, items, ...) is a body
+// schema with its Go type in bodySchemas, so that no body is described by
+// hand alone; the paths hold no inline object schema.
+func TestOpenAPIBodySchemasAreDerived(t *testing.T) {
+	var root map[string]any
+	if err := yaml.Unmarshal(OpenAPI(), &root); err != nil {
+		t.Fatal(err)
+	}
+	schemas := root["components"].(map[string]any)["schemas"].(map[string]any)
+	derived := map[string]bool{}
+	for _, s := range bodySchemas() {
+		derived[s.name] = true
+	}
+	seen := map[string]bool{}
+	var walk func(where string, v any, inPaths bool)
+	walk = func(where string, v any, inPaths bool) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				name, isSchema := strings.CutPrefix(ref, "#/components/schemas/")
+				if isSchema && !seen[name] {
+					seen[name] = true
+					s, _ := schemas[name].(map[string]any)
+					if _, obj := s["properties"]; obj && !derived[name] {
+						t.Errorf("components.schemas.%s (reached from %s) is a body schema with no Go type in bodySchemas", name, where)
+					}
+					walk("components.schemas."+name, s, false)
+				}
+			}
+			if _, obj := v["properties"]; obj && inPaths {
+				t.Errorf("%s: an inline object schema; name it in components.schemas and give it a Go type in bodySchemas", where)
+			}
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				walk(where+"."+k, v[k], inPaths)
+			}
+		case []any:
+			for i, e := range v {
+				walk(where+"["+strconv.Itoa(i)+"]", e, inPaths)
+			}
+		}
+	}
+	walk("paths", root["paths"], true)
+	walk("components.responses", root["components"].(map[string]any)["responses"], true)
+	for name := range derived {
+		if !seen[name] {
+			t.Errorf("components.schemas.%s is in bodySchemas but no body reaches it", name)
+		}
+	}
+}
+
+// TestBuildOpenAPI: the merge itself. A field that the hand-written part
+// does not annotate is derived from its Go type (with its doc tag as
+// description, required in a response unless omitempty); a property the
+// hand-written part gives that is no field of the type is an error.
+func TestBuildOpenAPI(t *testing.T) {
+	type inner struct {
+		N int `json:"n"`
+	}
+	type view struct {
+		ID    string            `json:"id"`
+		Ref   string            `json:"ref" doc:"The case's reference."`
+		At    time.Time         `json:"at"`
+		Raw   []byte            `json:"raw,omitempty"`
+		Inner inner             `json:"inner"`
+		List  []inner           `json:"list"`
+		Map   map[string]string `json:"map,omitempty"`
+		Opt   *int64            `json:"opt,omitempty"`
+	}
+	hand := `openapi: 3.1.0
+components:
+  schemas:
+    View:
+      type: object
+      description: kept
+      properties:
+        id:
+          type: string
+          pattern: '^x$'
+`
+	doc, err := buildOpenAPI([]byte(hand), []schemaOf{responseBody[view]("View"), responseBody[inner]("Inner")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got any
+	if err := yaml.Unmarshal(doc, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"openapi": "3.1.0", "components": map[string]any{"schemas": map[string]any{
+		"View": map[string]any{
+			"type": "object", "description": "kept",
+			"required": []any{"id", "ref", "at", "inner", "list"},
+			"properties": map[string]any{
+				"id":    map[string]any{"type": "string", "pattern": "^x$"},
+				"ref":   map[string]any{"type": "string", "description": "The case's reference."},
+				"at":    map[string]any{"type": "string", "format": "date-time"},
+				"raw":   map[string]any{"type": "string", "contentEncoding": "base64"},
+				"inner": map[string]any{"$ref": "#/components/schemas/Inner"},
+				"list":  map[string]any{"type": "array", "items": map[string]any{"$ref": "#/components/schemas/Inner"}},
+				"map":   map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}},
+				"opt":   map[string]any{"type": "integer", "format": "int64"},
+			},
+		},
+		"Inner": map[string]any{"type": "object", "required": []any{"n"}, "properties": map[string]any{"n": map[string]any{"type": "integer"}}},
+	}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("merged document mismatch (-want +got):\n%s", diff)
+	}
+
+	stale := hand + "        gone:\n          type: string\n"
+	if _, err := buildOpenAPI([]byte(stale), []schemaOf{responseBody[view]("View"), responseBody[inner]("Inner")}); err == nil || !strings.Contains(err.Error(), "properties.gone is no field") {
+		t.Errorf("a hand-written property with no field: err = %v, want one naming it", err)
+	}
 }

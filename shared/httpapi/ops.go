@@ -7,49 +7,26 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
 // Wire views: snake_case JSON, RFC 3339 UTC times, standard base64 for bytes.
-
-type uploadView struct {
-	Method    string            `json:"method"`
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"`
-	ExpiresAt time.Time         `json:"expires_at"`
-}
-
-func viewUpload(u core.Upload) uploadView {
-	return uploadView{Method: u.Method, URL: u.URL, Headers: u.Headers, ExpiresAt: u.ExpiresAt.UTC()}
-}
-
-type photoView struct {
-	PhotoID     string    `json:"photo_id"`
-	Status      string    `json:"status"`
-	Angle       string    `json:"angle"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	SHA256      []byte    `json:"sha256"`
-	Metadata    []byte    `json:"metadata,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-}
-
-func viewPhoto(p core.Photo) photoView {
-	return photoView{
-		PhotoID: p.ID, Status: string(p.Status), Angle: string(p.Angle), ContentType: p.ContentType,
-		Size: p.Size, SHA256: p.SHA256, Metadata: p.Metadata, CreatedAt: p.CreatedAt.UTC(),
-	}
-}
 
 type signedURLView struct {
 	URL       string    `json:"url"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// healthView is health's answer.
+type healthView struct {
+	Status string `json:"status"`
+}
+
 func (h *Handler) health(ctx context.Context, r request) (int, any, error) {
 	if err := h.svc.Health(ctx); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]string{"status": "ok"}, nil
+	return http.StatusOK, healthView{"ok"}, nil
 }
 
 type uploadPresignBody struct {
@@ -59,6 +36,13 @@ type uploadPresignBody struct {
 	SHA256      []byte `json:"sha256"`
 	DataKey     []byte `json:"data_key"`
 	Metadata    []byte `json:"metadata"`
+}
+
+// uploadPresignView is upload-presign's answer.
+type uploadPresignView struct {
+	PhotoID string      `json:"photo_id"`
+	Status  string      `json:"status"`
+	Upload  wire.Upload `json:"upload"`
 }
 
 func (h *Handler) uploadPresign(ctx context.Context, r request) (int, any, error) {
@@ -76,11 +60,13 @@ func (h *Handler) uploadPresign(ctx context.Context, r request) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, struct {
-		PhotoID string     `json:"photo_id"`
-		Status  string     `json:"status"`
-		Upload  uploadView `json:"upload"`
-	}{up.Photo.ID, string(up.Photo.Status), viewUpload(up.Upload)}, nil
+	return http.StatusCreated, uploadPresignView{up.Photo.ID, string(up.Photo.Status), wire.UploadOf(up.Upload)}, nil
+}
+
+// photoStatusView is the answer of finalize-upload and delete-photo.
+type photoStatusView struct {
+	PhotoID string `json:"photo_id"`
+	Status  string `json:"status"`
 }
 
 func (h *Handler) finalizeUpload(ctx context.Context, r request) (int, any, error) {
@@ -88,10 +74,7 @@ func (h *Handler) finalizeUpload(ctx context.Context, r request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, struct {
-		PhotoID string `json:"photo_id"`
-		Status  string `json:"status"`
-	}{p.ID, string(p.Status)}, nil
+	return http.StatusOK, photoStatusView{p.ID, string(p.Status)}, nil
 }
 
 type listView[T any] struct {
@@ -108,9 +91,9 @@ func (h *Handler) listPhotos(ctx context.Context, r request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out := listView[photoView]{Items: make([]photoView, 0, len(photos)), NextCursor: next}
+	out := listView[wire.Photo]{Items: make([]wire.Photo, 0, len(photos)), NextCursor: next}
 	for _, p := range photos {
-		out.Items = append(out.Items, viewPhoto(p))
+		out.Items = append(out.Items, wire.PhotoOf(p))
 	}
 	return http.StatusOK, out, nil
 }
@@ -120,10 +103,7 @@ func (h *Handler) deletePhoto(ctx context.Context, r request) (int, any, error) 
 	if err := h.svc.DeletePhoto(ctx, r.caller, id); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, struct {
-		PhotoID string `json:"photo_id"`
-		Status  string `json:"status"`
-	}{id, "deleted"}, nil
+	return http.StatusOK, photoStatusView{id, "deleted"}, nil
 }
 
 type appointmentBody struct {
@@ -171,6 +151,14 @@ type chatUploadBody struct {
 // only the signed-url route resolves.
 func ChatImageURL(id string) string { return "private://chat-images/" + id }
 
+// chatUploadView is chat-upload's answer.
+type chatUploadView struct {
+	ImageID string      `json:"image_id"`
+	URL     string      `json:"url"`
+	Status  string      `json:"status"`
+	Upload  wire.Upload `json:"upload"`
+}
+
 func (h *Handler) chatUpload(ctx context.Context, r request) (int, any, error) {
 	var b chatUploadBody
 	if err := decodeJSON(r.ev, &b); err != nil {
@@ -185,12 +173,14 @@ func (h *Handler) chatUpload(ctx context.Context, r request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, struct {
-		ImageID string     `json:"image_id"`
-		URL     string     `json:"url"`
-		Status  string     `json:"status"`
-		Upload  uploadView `json:"upload"`
-	}{up.Image.ID, ChatImageURL(up.Image.ID), string(up.Image.Status), viewUpload(up.Upload)}, nil
+	return http.StatusCreated, chatUploadView{up.Image.ID, ChatImageURL(up.Image.ID), string(up.Image.Status), wire.UploadOf(up.Upload)}, nil
+}
+
+// chatFinalizeView is chat-finalize's answer.
+type chatFinalizeView struct {
+	ImageID string `json:"image_id"`
+	URL     string `json:"url"`
+	Status  string `json:"status"`
 }
 
 func (h *Handler) chatFinalize(ctx context.Context, r request) (int, any, error) {
@@ -198,11 +188,7 @@ func (h *Handler) chatFinalize(ctx context.Context, r request) (int, any, error)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, struct {
-		ImageID string `json:"image_id"`
-		URL     string `json:"url"`
-		Status  string `json:"status"`
-	}{img.ID, ChatImageURL(img.ID), string(img.Status)}, nil
+	return http.StatusOK, chatFinalizeView{img.ID, ChatImageURL(img.ID), string(img.Status)}, nil
 }
 
 func (h *Handler) chatSignedURL(ctx context.Context, r request) (int, any, error) {
@@ -261,17 +247,20 @@ func (h *Handler) accessHistory(ctx context.Context, r request) (int, any, error
 	return http.StatusOK, out, nil
 }
 
+// auditVerificationView is verify-audit's answer.
+type auditVerificationView struct {
+	Valid       bool   `json:"valid"`
+	Records     uint64 `json:"records"`
+	HeadSeq     uint64 `json:"head_seq"`
+	HeadHash    string `json:"head_hash,omitempty"`
+	FirstBadSeq uint64 `json:"first_bad_seq,omitempty"`
+	Problem     string `json:"problem,omitempty"`
+}
+
 func (h *Handler) verifyAudit(ctx context.Context, r request) (int, any, error) {
 	v, err := h.svc.VerifyAudit(ctx, r.caller)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, struct {
-		Valid       bool   `json:"valid"`
-		Records     uint64 `json:"records"`
-		HeadSeq     uint64 `json:"head_seq"`
-		HeadHash    string `json:"head_hash,omitempty"`
-		FirstBadSeq uint64 `json:"first_bad_seq,omitempty"`
-		Problem     string `json:"problem,omitempty"`
-	}{v.Valid, v.Records, v.HeadSeq, hex.EncodeToString(v.HeadHash), v.FirstBadSeq, v.Problem}, nil
+	return http.StatusOK, auditVerificationView{v.Valid, v.Records, v.HeadSeq, hex.EncodeToString(v.HeadHash), v.FirstBadSeq, v.Problem}, nil
 }

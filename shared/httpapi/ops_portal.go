@@ -6,16 +6,20 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
 // The operations the portals added (issue 11): a patient's own photo on a
 // device that did not upload it, and an appointment's chat images.
 
+// photoKeyBody is photo-key's body.
+type photoKeyBody struct {
+	KEM             *uint16 `json:"kem"`
+	DevicePublicKey []byte  `json:"device_public_key"`
+}
+
 func (h *Handler) photoKey(ctx context.Context, r request) (int, any, error) {
-	var b struct {
-		KEM             *uint16 `json:"kem"`
-		DevicePublicKey []byte  `json:"device_public_key"`
-	}
+	var b photoKeyBody
 	if err := decodeJSON(r.ev, &b); err != nil {
 		return 0, nil, err
 	}
@@ -26,15 +30,7 @@ func (h *Handler) photoKey(ctx context.Context, r request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, struct {
-		PhotoID   string    `json:"photo_id"`
-		SealedKey []byte    `json:"sealed_key"`
-		KEM       uint16    `json:"kem"`
-		KDF       uint16    `json:"kdf"`
-		AEAD      uint16    `json:"aead"`
-		URL       string    `json:"url"`
-		ExpiresAt time.Time `json:"expires_at"`
-	}{k.PhotoID, k.SealedKey, k.KEM, core.KDFHKDFSHA256, core.AEADAES256GCM, k.URL.URL, k.URL.ExpiresAt.UTC()}, nil
+	return http.StatusOK, wire.OwnerKeyOf(k), nil
 }
 
 // chatImageView is a chat image in a list: its private URL, which the

@@ -6,106 +6,27 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/httpapi/wire"
 )
 
-type shareBody struct {
-	ProfessionalID   string   `json:"professional_id"`
-	PhotoIDs         []string `json:"photo_ids"`
-	Angles           []string `json:"angles"`
-	ExpiresIn        *int64   `json:"expires_in"`
-	MaxViews         *int     `json:"max_views"`
-	AccessWindow     int64    `json:"access_window"`
-	MaxDevices       int      `json:"max_devices"`
-	ScreenshotPolicy string   `json:"screenshot_policy"`
-	Purpose          string   `json:"purpose"`
-}
-
-type sharedPhotoView struct {
-	PhotoID     string `json:"photo_id"`
-	Angle       string `json:"angle"`
-	ContentType string `json:"content_type"`
-	Size        int64  `json:"size"`
-	SHA256      []byte `json:"sha256"`
-}
-
-type shareView struct {
-	ShareID          string            `json:"share_id"`
-	Status           string            `json:"status"`
-	PatientID        string            `json:"patient_id"`
-	ProfessionalID   string            `json:"professional_id"`
-	PhotoIDs         []string          `json:"photo_ids"`
-	Photos           []sharedPhotoView `json:"photos"`
-	Purpose          string            `json:"purpose"`
-	ScreenshotPolicy string            `json:"screenshot_policy"`
-	MaxViews         int               `json:"max_views"`
-	ViewsUsed        int               `json:"views_used"`
-	AccessWindow     int64             `json:"access_window"`
-	MaxDevices       int               `json:"max_devices"`
-	CreatedAt        time.Time         `json:"created_at"`
-	ExpiresAt        time.Time         `json:"expires_at"`
-	RevokedAt        *time.Time        `json:"revoked_at,omitempty"`
-}
-
-func viewSharedPhotos(ps []core.SharedPhoto) ([]string, []sharedPhotoView) {
-	ids := make([]string, 0, len(ps))
-	views := make([]sharedPhotoView, 0, len(ps))
-	for _, p := range ps {
-		ids = append(ids, p.PhotoID)
-		views = append(views, sharedPhotoView{p.PhotoID, string(p.Angle), p.ContentType, p.Size, p.SHA256})
-	}
-	return ids, views
-}
-
-func viewShare(s core.Share) shareView {
-	ids, photos := viewSharedPhotos(s.Photos)
-	v := shareView{
-		ShareID: s.ID, Status: string(s.Status), PatientID: s.PatientID, ProfessionalID: s.ProfessionalID,
-		PhotoIDs: ids, Photos: photos, Purpose: s.Purpose, ScreenshotPolicy: string(s.ScreenshotPolicy),
-		MaxViews: s.MaxViews, ViewsUsed: s.ViewsUsed, AccessWindow: int64(s.AccessWindow / time.Second),
-		MaxDevices: s.MaxDevices, CreatedAt: s.CreatedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
-	}
-	if !s.RevokedAt.IsZero() {
-		t := s.RevokedAt.UTC()
-		v.RevokedAt = &t
-	}
-	return v
-}
+// shareBody is create-session's body. expires_in and max_views are
+// required, and neither may be 0, so 0 (absent or given) is "required".
+type shareBody = wire.ShareRequest
 
 func (h *Handler) createShare(ctx context.Context, r request) (int, any, error) {
 	var b shareBody
 	if err := decodeJSON(r.ev, &b); err != nil {
 		return 0, nil, err
 	}
-	if b.ExpiresIn == nil || b.MaxViews == nil {
+	if b.ExpiresIn == 0 || b.MaxViews == 0 {
 		return 0, nil, core.ErrInvalid("expires_in and max_views are required")
 	}
-	in := core.ShareInput{
-		ProfessionalID: b.ProfessionalID, PhotoIDs: b.PhotoIDs,
-		ExpiresIn: seconds(*b.ExpiresIn), MaxViews: *b.MaxViews, AccessWindow: seconds(b.AccessWindow),
-		MaxDevices: b.MaxDevices, ScreenshotPolicy: core.ScreenshotPolicy(b.ScreenshotPolicy), Purpose: b.Purpose,
-		IdempotencyKey: header(r.ev, "idempotency-key"),
-	}
-	if in.ScreenshotPolicy == "" {
-		in.ScreenshotPolicy = core.ScreenshotWarn
-	}
-	for _, a := range b.Angles {
-		in.Angles = append(in.Angles, core.Angle(a))
-	}
+	in := b.Input(header(r.ev, "idempotency-key"))
 	s, _, err := h.svc.CreateShare(ctx, r.caller, in)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, viewShare(s), nil
-}
-
-// seconds converts a count of seconds from the wire, saturating instead of
-// overflowing so that range checks see a huge value, not a wrapped one.
-func seconds(n int64) time.Duration {
-	const max = int64(1<<63-1) / int64(time.Second)
-	if n > max || n < -max {
-		return time.Duration(1<<63 - 1)
-	}
-	return time.Duration(n) * time.Second
+	return http.StatusCreated, wire.ShareOf(s), nil
 }
 
 func (h *Handler) listShares(ctx context.Context, r request) (int, any, error) {
@@ -117,9 +38,9 @@ func (h *Handler) listShares(ctx context.Context, r request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out := listView[shareView]{Items: make([]shareView, 0, len(shares)), NextCursor: next}
+	out := listView[wire.Share]{Items: make([]wire.Share, 0, len(shares)), NextCursor: next}
 	for _, s := range shares {
-		out.Items = append(out.Items, viewShare(s))
+		out.Items = append(out.Items, wire.ShareOf(s))
 	}
 	return http.StatusOK, out, nil
 }
@@ -129,13 +50,22 @@ func (h *Handler) getShare(ctx context.Context, r request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, viewShare(s), nil
+	return http.StatusOK, wire.ShareOf(s), nil
+}
+
+// revokeBody is revoke-session's body.
+type revokeBody struct {
+	Reason string `json:"reason"`
+}
+
+// revokeView is revoke-session's answer.
+type revokeView struct {
+	ShareID string `json:"share_id"`
+	Status  string `json:"status"`
 }
 
 func (h *Handler) revokeShare(ctx context.Context, r request) (int, any, error) {
-	var b struct {
-		Reason string `json:"reason"`
-	}
+	var b revokeBody
 	if r.ev.Body != "" {
 		if err := decodeJSON(r.ev, &b); err != nil {
 			return 0, nil, err
@@ -145,18 +75,18 @@ func (h *Handler) revokeShare(ctx context.Context, r request) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, struct {
-		ShareID string `json:"share_id"`
-		Status  string `json:"status"`
-	}{s.ID, string(s.Status)}, nil
+	return http.StatusOK, revokeView{s.ID, string(s.Status)}, nil
+}
+
+// openAccessBody is open-access's body.
+type openAccessBody struct {
+	KEM               *uint16 `json:"kem"`
+	DevicePublicKey   []byte  `json:"device_public_key"`
+	DeviceFingerprint string  `json:"device_fingerprint"`
 }
 
 func (h *Handler) openAccess(ctx context.Context, r request) (int, any, error) {
-	var b struct {
-		KEM               *uint16 `json:"kem"`
-		DevicePublicKey   []byte  `json:"device_public_key"`
-		DeviceFingerprint string  `json:"device_fingerprint"`
-	}
+	var b openAccessBody
 	if err := decodeJSON(r.ev, &b); err != nil {
 		return 0, nil, err
 	}
@@ -167,13 +97,7 @@ func (h *Handler) openAccess(ctx context.Context, r request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	_, photos := viewSharedPhotos(a.Photos)
-	return http.StatusCreated, struct {
-		AccessID  string            `json:"access_id"`
-		ShareID   string            `json:"share_id"`
-		ExpiresAt time.Time         `json:"expires_at"`
-		Photos    []sharedPhotoView `json:"photos"`
-	}{a.ID, a.ShareID, a.ExpiresAt.UTC(), photos}, nil
+	return http.StatusCreated, wire.AccessOf(a), nil
 }
 
 func (h *Handler) issueKey(ctx context.Context, r request) (int, any, error) {
@@ -181,15 +105,7 @@ func (h *Handler) issueKey(ctx context.Context, r request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, struct {
-		KeyID     string    `json:"key_id"`
-		PhotoID   string    `json:"photo_id"`
-		SealedKey []byte    `json:"sealed_key"`
-		KEM       uint16    `json:"kem"`
-		KDF       uint16    `json:"kdf"`
-		AEAD      uint16    `json:"aead"`
-		ExpiresAt time.Time `json:"expires_at"`
-	}{k.Key.ID, k.Key.PhotoID, k.SealedKey, k.KEM, core.KDFHKDFSHA256, core.AEADAES256GCM, k.Key.ExpiresAt.UTC()}, nil
+	return http.StatusCreated, wire.IssuedKeyOf(k), nil
 }
 
 func (h *Handler) claimKey(ctx context.Context, r request) (int, any, error) {
@@ -237,12 +153,22 @@ func (h *Handler) markNotificationRead(ctx context.Context, r request) (int, any
 	return http.StatusOK, viewNotification(it), nil
 }
 
+// activityBody is report-activity's body.
 type activityBody struct {
-	Events []struct {
-		Type    string    `json:"type"`
-		At      time.Time `json:"at"`
-		Details string    `json:"details"`
-	} `json:"events"`
+	Events []activityEvent `json:"events"`
+}
+
+// activityEvent is an event of an activity report.
+type activityEvent struct {
+	Type    string    `json:"type"`
+	At      time.Time `json:"at"`
+	Details string    `json:"details"`
+}
+
+// activityView is report-activity's answer.
+type activityView struct {
+	Action string `json:"action"`
+	Score  int    `json:"score"`
 }
 
 func (h *Handler) reportActivity(ctx context.Context, r request) (int, any, error) {
@@ -258,8 +184,5 @@ func (h *Handler) reportActivity(ctx context.Context, r request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, struct {
-		Action string `json:"action"`
-		Score  int    `json:"score"`
-	}{res.Action, res.Score}, nil
+	return http.StatusOK, activityView{res.Action, res.Score}, nil
 }

@@ -44,7 +44,7 @@ func StartAWS(t testing.TB, cfg core.Config) *Env {
 	}
 	log := slog.New(slog.NewJSONHandler(env.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewServer(localserver.New(localserver.Options{
-		Handler: httpapi.NewHandler(rt.Service, log), Auth: env.Auth, OpenAPI: httpapi.OpenAPI, Log: log,
+		Handler: httpapi.NewHandler(rt.Service, log), Auth: env.Auth, OpenAPI: httpapi.OpenAPI(), Log: log,
 	}))
 	t.Cleanup(srv.Close)
 	env.URL, env.Client = srv.URL, srv.Client()

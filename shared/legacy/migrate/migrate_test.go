@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -48,13 +46,7 @@ var adapterSets = []struct {
 	{"embedded", func(t testing.TB, lib *migratetest.Library) adapterSet {
 		env := testenv.Start(t, core.Config{})
 		dir := t.TempDir()
-		if err := lib.Put(func(key string, data []byte) error {
-			p := filepath.Join(dir, filepath.FromSlash(key))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			return os.WriteFile(p, data, 0o644)
-		}); err != nil {
+		if err := lib.PutDir(dir); err != nil {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(http.FileServer(http.Dir(dir)))

@@ -8,12 +8,7 @@ import (
 )
 
 func TestService(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		env     map[string]string
-		chatTTL time.Duration
-		ok      bool
-	}{
+	testService(t, "ChatURLTTL", func(c core.Config) time.Duration { return c.ChatURLTTL }, []serviceCase[time.Duration]{
 		{"defaults", nil, 0, true},
 		{"chat ttl", map[string]string{EnvChatURLTTL: "30m"}, 30 * time.Minute, true},
 		{"chat ttl not a duration", map[string]string{EnvChatURLTTL: "1 hour"}, 0, false},
@@ -23,17 +18,7 @@ func TestService(t *testing.T) {
 		{"max upload", map[string]string{EnvMaxUploadBytes: "1048576"}, 0, true},
 		{"max upload zero", map[string]string{EnvMaxUploadBytes: "0"}, 0, false},
 		{"max upload words", map[string]string{EnvMaxUploadBytes: "lots"}, 0, false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			cfg, err := Service(func(k string) string { return c.env[k] })
-			if (err == nil) != c.ok {
-				t.Fatalf("err = %v, want ok=%v", err, c.ok)
-			}
-			if c.ok && cfg.ChatURLTTL != c.chatTTL {
-				t.Errorf("ChatURLTTL = %v, want %v", cfg.ChatURLTTL, c.chatTTL)
-			}
-		})
-	}
+	})
 }
 
 func TestLegacyResolve(t *testing.T) {
@@ -53,12 +38,7 @@ func TestLegacyResolve(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		env  map[string]string
-		want core.Limits
-		ok   bool
-	}{
+	testService(t, "Limits", func(c core.Config) core.Limits { return c.Limits }, []serviceCase[core.Limits]{
 		{"defaults (zero: the core's)", nil, core.Limits{}, true},
 		{"all set", map[string]string{
 			EnvLimitDeniedRecords: "5", EnvLimitSessions: "10", EnvLimitAccesses: "20",
@@ -68,14 +48,30 @@ func TestLimits(t *testing.T) {
 		{"negative", map[string]string{EnvLimitDeniedRecords: "-1"}, core.Limits{}, false},
 		{"too large", map[string]string{EnvLimitAccesses: "1000001"}, core.Limits{}, false},
 		{"words", map[string]string{EnvLimitAppointments: "many"}, core.Limits{}, false},
-	} {
+	})
+}
+
+// serviceCase is an environment and what Service makes of it: want, or a
+// refusal when !ok.
+type serviceCase[T comparable] struct {
+	name string
+	env  map[string]string
+	want T
+	ok   bool
+}
+
+// testService runs Service on each case's environment and checks its
+// verdict and, when it accepts, the field that get reads.
+func testService[T comparable](t *testing.T, field string, get func(core.Config) T, cases []serviceCase[T]) {
+	t.Helper()
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := Service(func(k string) string { return c.env[k] })
 			if (err == nil) != c.ok {
 				t.Fatalf("err = %v, want ok=%v", err, c.ok)
 			}
-			if c.ok && cfg.Limits != c.want {
-				t.Errorf("Limits = %+v, want %+v", cfg.Limits, c.want)
+			if c.ok && get(cfg) != c.want {
+				t.Errorf("%s = %+v, want %+v", field, get(cfg), c.want)
 			}
 		})
 	}

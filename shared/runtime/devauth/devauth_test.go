@@ -28,9 +28,10 @@ func authority(t *testing.T) (*Authority, string) {
 	return a, path
 }
 
-func TestMintVerifyRendersClaimsLikeTheJWTAuthorizer(t *testing.T) {
-	a, _ := authority(t)
-	tok, err := a.Mint("pat-1", core.RolePatient, time.Hour)
+// mintVerified mints an hour's token for sub and role and verifies it.
+func mintVerified(t *testing.T, a *Authority, sub string, role core.Role) (string, map[string]string) {
+	t.Helper()
+	tok, err := a.Mint(sub, role, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +39,12 @@ func TestMintVerifyRendersClaimsLikeTheJWTAuthorizer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tok, claims
+}
+
+func TestMintVerifyRendersClaimsLikeTheJWTAuthorizer(t *testing.T) {
+	a, _ := authority(t)
+	_, claims := mintVerified(t, a, "pat-1", core.RolePatient)
 	if claims["sub"] != "pat-1" || claims["iss"] != Issuer || claims["aud"] != Audience {
 		t.Errorf("claims = %v", claims)
 	}
@@ -197,14 +204,7 @@ func TestVerifyCache(t *testing.T) {
 	clock := func() time.Time { return now }
 	a, _ := authority(t)
 	a = a.WithClock(clock)
-	tok, err := a.Mint("pat-1", core.RolePatient, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := a.Verify(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, want := mintVerified(t, a, "pat-1", core.RolePatient)
 	for range 100 {
 		got, err := a.Verify(tok)
 		if err != nil || !maps.Equal(got, want) {

@@ -186,40 +186,38 @@ func TestRestoreRefuses(t *testing.T) {
 		return names
 	}
 
-	t.Run("non-empty without force", func(t *testing.T) {
-		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, "something"), []byte("mine"), 0o600)
-		_, err := embedded.Restore(bytes.NewReader(good.Bytes()), dir, false, time.Now())
-		if !errors.Is(err, embedded.ErrNotEmpty) {
-			t.Fatalf("err = %v, want ErrNotEmpty", err)
-		}
-		if got := entries(dir); !slices.Equal(got, []string{"something"}) {
-			t.Errorf("directory now holds %v", got)
-		}
-	})
-	t.Run("a running server's directory", func(t *testing.T) {
-		dir := t.TempDir()
-		serveDir(t, dir)
-		before := entries(dir)
-		_, err := embedded.Restore(bytes.NewReader(good.Bytes()), dir, true, time.Now())
-		if err == nil || !strings.Contains(err.Error(), "server is running") {
-			t.Fatalf("err = %v, want a refusal naming the running server", err)
-		}
-		if got := entries(dir); !slices.Equal(got, before) {
-			t.Errorf("directory changed from %v to %v", before, got)
-		}
-	})
-	t.Run("a bad archive", func(t *testing.T) {
-		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, "something"), []byte("mine"), 0o600)
-		_, err := embedded.Restore(bytes.NewReader(bad), dir, true, time.Now())
-		if !errors.Is(err, backup.ErrCorrupt) {
-			t.Fatalf("err = %v, want ErrCorrupt", err)
-		}
-		if got := entries(dir); !slices.Equal(got, []string{"something"}) {
-			t.Errorf("directory now holds %v, want it untouched", got)
-		}
-	})
+	for _, c := range []struct {
+		name    string
+		serve   bool // a server runs on the directory; else it holds a file
+		archive []byte
+		force   bool
+		refused func(error) bool
+		want    string
+	}{
+		{"non-empty without force", false, good.Bytes(), false,
+			func(err error) bool { return errors.Is(err, embedded.ErrNotEmpty) }, "ErrNotEmpty"},
+		{"a running server's directory", true, good.Bytes(), true,
+			func(err error) bool { return err != nil && strings.Contains(err.Error(), "server is running") }, "a refusal naming the running server"},
+		{"a bad archive", false, bad, true,
+			func(err error) bool { return errors.Is(err, backup.ErrCorrupt) }, "ErrCorrupt"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.serve {
+				serveDir(t, dir)
+			} else {
+				os.WriteFile(filepath.Join(dir, "something"), []byte("mine"), 0o600)
+			}
+			before := entries(dir)
+			_, err := embedded.Restore(bytes.NewReader(c.archive), dir, c.force, time.Now())
+			if !c.refused(err) {
+				t.Fatalf("err = %v, want %s", err, c.want)
+			}
+			if got := entries(dir); !slices.Equal(got, before) {
+				t.Errorf("directory changed from %v to %v, want it untouched", before, got)
+			}
+		})
+	}
 	t.Run("forced over a stopped server's directory", func(t *testing.T) {
 		dir := t.TempDir()
 		old := serveDir(t, dir)

@@ -153,7 +153,7 @@ func (rt *Runtime) HTTPHandler(log *slog.Logger) http.Handler {
 		Auth:       rt.Auth,
 		Blobs:      rt.Blobs.Handler(),
 		BlobPrefix: BlobPrefix,
-		OpenAPI:    httpapi.OpenAPI,
+		OpenAPI:    httpapi.OpenAPI(),
 		Log:        log,
 		Limits:     rt.limits,
 	})

@@ -93,7 +93,7 @@ func openWorld(tb testing.TB, dir string) *fuzzWorld {
 	auth := rt.Auth.WithClock(func() time.Time { return fuzzNow })
 	srv := localserver.New(localserver.Options{
 		Handler: rt.Handler, Auth: auth, Blobs: rt.Blobs.Handler(), BlobPrefix: embedded.BlobPrefix,
-		OpenAPI: httpapi.OpenAPI, Log: log,
+		OpenAPI: httpapi.OpenAPI(), Log: log,
 	})
 	return &fuzzWorld{rt: rt, srv: srv, auth: auth}
 }

@@ -199,9 +199,7 @@ func TestConcurrentExact(t *testing.T) {
 	var allowed, refused atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for range 10 {
 				if k.Allow("shared").OK {
 					allowed.Add(1)
@@ -210,7 +208,7 @@ func TestConcurrentExact(t *testing.T) {
 				}
 				k.Allow(fmt.Sprint("own-", g)) // other keys at the same time
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if allowed.Load() != 100 || refused.Load() != 400 {

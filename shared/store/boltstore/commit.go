@@ -18,8 +18,8 @@ import (
 // committed: a write's caller still learns of its success only when it is
 // on disk.
 //
-// There is no timer: a write that finds no commit under way leads at once,
-// and a group is whatever queued during the previous commit (up to
+// There is no timer: a write that finds no commit under way starts one at
+// once, and a group is whatever queued during the previous commit (up to
 // maxGroup). bbolt's own DB.Batch waits up to MaxBatchDelay (10 ms) for a
 // batch to fill, which a client that writes three times per view pays three
 // times (docs/DECISIONS.md, issue 14).
@@ -44,10 +44,10 @@ const maxGroup = 128
 // write is one fn waiting for its commit.
 type write struct {
 	fn func(*bolt.Tx) error
-	// wake receives true when this write must lead (commit the pending
-	// group, its own among them), false when err is its answer.
-	wake chan bool
-	err  error
+	// wake receives once err (or panicked) is this write's answer.
+	wake     chan bool
+	err      error
+	panicked any // what the commit of its group panicked with, if it came first in it
 }
 
 // committer queues the store's writes and commits them in groups.
@@ -56,7 +56,7 @@ type committer struct {
 
 	mu      sync.Mutex
 	pending []*write
-	leading bool // a write is committing a group; the next leader is handed the lead
+	running bool // a goroutine (loop) is committing the pending groups
 
 	// Test hooks (nil in production): beforeCommit runs with the group
 	// about to be committed; commitTx commits tx (tx.Commit).
@@ -86,53 +86,65 @@ func (s *Store) CommitStats() CommitStats {
 // do runs fn in a read-write transaction shared with other writes, and
 // returns fn's error, or the commit's, once the transaction is committed
 // (or failed).
+//
+// The groups are committed by one goroutine at a time, started by the
+// write that finds none running and ending when it finds nothing pending:
+// it commits a group, wakes the group's writers and goes straight on to
+// the next group. Handing the lead to one of the woken writers instead
+// left each group waiting until the scheduler ran that writer, behind the
+// others it had just woken (docs/DECISIONS.md, issue 14).
 func (c *committer) do(fn func(*bolt.Tx) error) error {
 	w := &write{fn: fn, wake: make(chan bool, 1)}
 	c.mu.Lock()
 	c.pending = append(c.pending, w)
-	lead := !c.leading
-	c.leading = true
+	start := !c.running
+	c.running = true
 	c.mu.Unlock()
-	if !lead && !<-w.wake {
-		return w.err
+	if start {
+		go c.loop()
 	}
-	// w leads: it is the first pending write. It commits the pending ones,
-	// then hands the lead to the first write that queued meanwhile.
-	c.mu.Lock()
-	n := min(len(c.pending), maxGroup)
-	group := c.pending[:n:n]
-	c.pending = c.pending[n:]
-	c.mu.Unlock()
+	<-w.wake
+	if w.panicked != nil {
+		panic(w.panicked)
+	}
+	return w.err
+}
 
+// loop commits the pending writes, a group at a time, until none is left.
+func (c *committer) loop() {
+	for {
+		c.mu.Lock()
+		n := min(len(c.pending), maxGroup)
+		if n == 0 {
+			c.running = false
+			c.pending = nil
+			c.mu.Unlock()
+			return
+		}
+		group := c.pending[:n:n]
+		c.pending = c.pending[n:]
+		c.mu.Unlock()
+		c.commitGroup(group)
+	}
+}
+
+// commitGroup commits group and answers each of its writes. Even when bbolt
+// panics in a commit, the group is answered: the write that came first
+// sees the panic in its own goroutine (the HTTP edge turns it into a 500),
+// the others an internal error, and the writes after them go on.
+func (c *committer) commitGroup(group []*write) {
 	var answers []error
 	defer func() {
-		// Even when bbolt panics in a commit, the group is answered and
-		// the lead passes on: a panic recovered above (the HTTP edge
-		// turns it into a 500) must not leave every later write waiting.
-		p := recover()
-		if p != nil {
+		if p := recover(); p != nil {
 			answers = fill(make([]error, len(group)), core.ErrInternal(fmt.Errorf("panic: %v", p), "store commit panicked"))
+			group[0].panicked = p
 		}
-		c.mu.Lock()
-		if len(c.pending) > 0 {
-			c.pending[0].wake <- true
-		} else {
-			c.leading = false
-			c.pending = nil
-		}
-		c.mu.Unlock()
 		for i, g := range group {
-			if g != w {
-				g.err = answers[i]
-				g.wake <- false
-			}
-		}
-		if p != nil {
-			panic(p)
+			g.err = answers[i]
+			g.wake <- true
 		}
 	}()
 	answers = c.commit(group)
-	return answers[0] // group[0] is w
 }
 
 // commit runs the group's fns in one transaction and commits it. It
@@ -220,7 +232,7 @@ func fill(answers []error, err error) []error {
 }
 
 // call runs fn, turning a panic into an internal error, so that one bad
-// write cannot take the leader (and everyone waiting on it) down.
+// write cannot take the committing goroutine (and everyone waiting on it) down.
 func call(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {

@@ -294,9 +294,9 @@ func TestWritesRunAgain(t *testing.T) {
 }
 
 // TestGroupCommitPanics: when bbolt panics in a commit, the caller of the
-// write that led it sees the panic, the other writes of its group fail with
-// an internal error, nothing of theirs is written, the writer's lock is
-// released and the lead passed on, and the next writes commit.
+// group's first write sees the panic, the other writes of its group fail
+// with an internal error, nothing of theirs is written, the writer's lock
+// is released, and the next writes commit.
 func TestGroupCommitPanics(t *testing.T) {
 	s := openTemp(t)
 	g := newGate(s, 1)

@@ -92,6 +92,8 @@ export interface ListedChatImage {
   /** The image's SHA-256, base64. */
   sha256: string;
   created_at: string;
+  /** For an image migrated from the legacy chat, the old URL its messages hold. */
+  legacy_url?: string;
 }
 
 /** A signed URL: a GET valid until `expires_at`. */

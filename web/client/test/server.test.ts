@@ -34,6 +34,16 @@ function clients(extra: { fetch?: typeof fetch } = {}) {
   };
 }
 
+/** On srv: the demo patient's client, and the demo professional's, whose requests counting sees. */
+function countedPro(srv: Server) {
+  const counting = countingFetch();
+  return {
+    patient: new MedShareClient({ baseUrl: srv.url, token: srv.patientToken }),
+    pro: new MedShareClient({ baseUrl: srv.url, token: srv.proToken, fetch: counting.fetch }),
+    counting,
+  };
+}
+
 async function shareOf(patient: MedShareClient, photoIds: string[], extra: Partial<Parameters<MedShareClient["createShare"]>[0]> = {}): Promise<Share> {
   return patient.createShare({ professional_id: "demo-professional", photo_ids: photoIds, expires_in: 3600, max_views: 5, ...extra });
 }
@@ -459,9 +469,7 @@ describe("SignedUrlCache against a server with a 2-minute URL TTL", () => {
   });
 
   test("one signed-URL request per lifetime, shared by concurrent resolutions; counted by fetch and by the server", async () => {
-    const patient = new MedShareClient({ baseUrl: short.url, token: short.patientToken });
-    const counting = countingFetch();
-    const pro = new MedShareClient({ baseUrl: short.url, token: short.proToken, fetch: counting.fetch });
+    const { patient, pro, counting } = countedPro(short);
     const signedUrlRequests = () => counting.count((r) => r.method === "GET" && r.url.endsWith("/signed-url"));
     const image = randomBytes(2000);
     const { url: privateUrl } = await patient.uploadChatImage(short.appointmentId, image, "image/jpeg");
@@ -508,9 +516,7 @@ describe("SignedUrlCache with a URL that really expires", () => {
   });
 
   test("the store refuses the expired URL with 403; reported, it is dropped and fetched again", async () => {
-    const patient = new MedShareClient({ baseUrl: tiny.url, token: tiny.patientToken });
-    const counting = countingFetch();
-    const pro = new MedShareClient({ baseUrl: tiny.url, token: tiny.proToken, fetch: counting.fetch });
+    const { patient, pro, counting } = countedPro(tiny);
     const { url: privateUrl } = await patient.uploadChatImage(tiny.appointmentId, randomBytes(100), "image/png");
     const frozen = Date.now();
     const cache = pro.signedUrlCache({ now: () => frozen }); // the cache's clock stands still

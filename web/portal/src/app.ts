@@ -3,6 +3,7 @@
 
 import type { MedShareClient, SignedUrlCache } from "@medshare/client";
 
+import { alertBox, h, patch, replace, type Keyed } from "./dom.js";
 import type { PortalConfig, Session } from "./session.js";
 
 /** The signed-in page: the user, their client, and the current view's lifetime. */
@@ -51,6 +52,29 @@ export function poll(app: App, intervalMs: number, fn: () => Promise<void>, onEr
   });
   void tick();
   return tick;
+}
+
+/**
+ * Polls a list view every REFRESH_MS: read returns the list's entries
+ * (patched in by key, so focus and open details survive), or none, and
+ * then the list shows empty. A failure shows in err until a read succeeds.
+ * Returns what reads the list again at once.
+ */
+export function pollList(app: App, list: HTMLElement, err: HTMLElement, empty: string, read: () => Promise<Keyed[]>): () => Promise<void> {
+  return poll(
+    app,
+    REFRESH_MS,
+    async () => {
+      const entries = await read();
+      replace(err);
+      if (entries.length === 0) {
+        replace(list, h("li", { class: "empty" }, empty));
+        return;
+      }
+      patch(list, entries);
+    },
+    (e) => replace(err, alertBox(e)),
+  );
 }
 
 /** How often lists that change under the user (notifications, sessions, chat) are read again. */

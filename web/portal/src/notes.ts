@@ -3,8 +3,8 @@
 
 import type { Notification } from "@medshare/client";
 
-import { REFRESH_MS, poll, type App } from "./app.js";
-import { alertBox, announce, h, patch, replace, when } from "./dom.js";
+import { pollList, type App } from "./app.js";
+import { alertBox, announce, h, replace, when } from "./dom.js";
 import { noteText, shortDevice } from "./words.js";
 
 /** `#/notifications`. */
@@ -12,23 +12,10 @@ export function notesView(app: App): void {
   const list = h("ul", { class: "notes", "aria-live": "polite", "aria-relevant": "additions" });
   const err = h("div");
   replace(app.main, h("h1", { tabindex: "-1" }, "Notifications"), err, list);
-  const refresh = poll(
-    app,
-    REFRESH_MS,
-    async () => {
-      const notes = (await app.client.listNotifications({ limit: 50 })).items;
-      replace(err);
-      if (notes.length === 0) {
-        replace(list, h("li", { class: "empty" }, "Nothing yet."));
-        return;
-      }
-      patch(
-        list,
-        notes.map((n) => ({ key: n.notification_id, sig: String(n.read), render: () => noteItem(app, n, () => void refresh()) })),
-      );
-    },
-    (e) => replace(err, alertBox(e)),
-  );
+  const refresh = pollList(app, list, err, "Nothing yet.", async () => {
+    const notes = (await app.client.listNotifications({ limit: 50 })).items;
+    return notes.map((n) => ({ key: n.notification_id, sig: String(n.read), render: () => noteItem(app, n, () => void refresh()) }));
+  });
 }
 
 function details(n: Notification): string {

@@ -15,9 +15,9 @@ import {
   type ShareRequest,
 } from "@medshare/client";
 
-import { REFRESH_MS, poll, type App } from "./app.js";
+import { pollList, type App } from "./app.js";
 import { deviceFor } from "./device.js";
-import { alertBox, announce, bytes, duration, errorText, field, h, patch, replace, when, type Child } from "./dom.js";
+import { alertBox, announce, bytes, duration, errorText, field, h, replace, when, type Child } from "./dom.js";
 import { showPhoto, type PhotoView } from "./viewer.js";
 import { actionText, shortDevice } from "./words.js";
 
@@ -405,45 +405,32 @@ export function sessionsView(app: App): void {
   );
   let photoAngles = new Map<string, Photo>();
 
-  const refresh = poll(
-    app,
-    REFRESH_MS,
-    async () => {
-      const shares: Share[] = (await app.client.listShares({ limit: 100 })).items;
-      const oldest = shares.reduce((t, s) => Math.min(t, Date.parse(s.created_at)), Date.now());
-      const records: AuditRecord[] = [];
-      let cursor: string | undefined;
-      for (let i = 0; i < 10; i++) {
-        const page = await app.client.accessHistory({ limit: 100, cursor });
-        records.push(...page.items);
-        cursor = page.next_cursor;
-        const last = page.items[page.items.length - 1];
-        if (!cursor || !last || Date.parse(last.at) < oldest) break;
-      }
-      const notes = (await app.client.listNotifications({ limit: 100 })).items;
-      if (photoAngles.size === 0) photoAngles = new Map((await allPhotos(app)).map((p) => [p.photo_id, p]));
-      const accesses = accessesOf(records, notes);
-      replace(err);
-      if (shares.length === 0) {
-        replace(list, h("li", { class: "empty" }, "No sessions yet."));
-        return;
-      }
-      const now = Date.now();
-      patch(
-        list,
-        shares.map((s) => {
-          const acc = accesses.get(s.share_id) ?? [];
-          const left = s.status === "active" ? duration(Date.parse(s.expires_at) - now) : "—";
-          return {
-            key: s.share_id,
-            sig: JSON.stringify([s, acc, left]),
-            render: () => sessionCard(app, s, acc, left, photoAngles, () => void refresh()),
-          };
-        }),
-      );
-    },
-    (e) => replace(err, alertBox(e)),
-  );
+  const refresh = pollList(app, list, err, "No sessions yet.", async () => {
+    const shares: Share[] = (await app.client.listShares({ limit: 100 })).items;
+    const oldest = shares.reduce((t, s) => Math.min(t, Date.parse(s.created_at)), Date.now());
+    const records: AuditRecord[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 10; i++) {
+      const page = await app.client.accessHistory({ limit: 100, cursor });
+      records.push(...page.items);
+      cursor = page.next_cursor;
+      const last = page.items[page.items.length - 1];
+      if (!cursor || !last || Date.parse(last.at) < oldest) break;
+    }
+    const notes = (await app.client.listNotifications({ limit: 100 })).items;
+    if (photoAngles.size === 0) photoAngles = new Map((await allPhotos(app)).map((p) => [p.photo_id, p]));
+    const accesses = accessesOf(records, notes);
+    const now = Date.now();
+    return shares.map((s) => {
+      const acc = accesses.get(s.share_id) ?? [];
+      const left = s.status === "active" ? duration(Date.parse(s.expires_at) - now) : "—";
+      return {
+        key: s.share_id,
+        sig: JSON.stringify([s, acc, left]),
+        render: () => sessionCard(app, s, acc, left, photoAngles, () => void refresh()),
+      };
+    });
+  });
 }
 
 function sessionCard(

@@ -5,9 +5,9 @@
 
 import { isMedShareError, type Access, type ActivityResult, type GranteeActivity, type Share } from "@medshare/client";
 
-import { REFRESH_MS, poll, type App } from "./app.js";
+import { REFRESH_MS, poll, pollList, type App } from "./app.js";
 import { deviceFor } from "./device.js";
-import { alertBox, announce, duration, errorText, h, patch, replace, when } from "./dom.js";
+import { alertBox, announce, duration, errorText, h, replace, when } from "./dom.js";
 import { showPhoto, type PhotoView } from "./viewer.js";
 import { policyText, refusalText, shortDevice } from "./words.js";
 
@@ -16,27 +16,14 @@ export function grantedView(app: App): void {
   const list = h("ul", { class: "sessions", "aria-live": "polite" });
   const err = h("div");
   replace(app.main, h("h1", { tabindex: "-1" }, "Sessions shared with you"), err, list);
-  poll(
-    app,
-    REFRESH_MS,
-    async () => {
-      const shares = (await app.client.listShares({ limit: 100 })).items;
-      replace(err);
-      if (shares.length === 0) {
-        replace(list, h("li", { class: "empty" }, "No patient has shared photos with you yet."));
-        return;
-      }
-      const now = Date.now();
-      patch(
-        list,
-        shares.map((s) => {
-          const left = s.status === "active" ? duration(Date.parse(s.expires_at) - now) : "—";
-          return { key: s.share_id, sig: JSON.stringify([s, left]), render: () => grantedCard(s, left) };
-        }),
-      );
-    },
-    (e) => replace(err, alertBox(e)),
-  );
+  pollList(app, list, err, "No patient has shared photos with you yet.", async () => {
+    const shares = (await app.client.listShares({ limit: 100 })).items;
+    const now = Date.now();
+    return shares.map((s) => {
+      const left = s.status === "active" ? duration(Date.parse(s.expires_at) - now) : "—";
+      return { key: s.share_id, sig: JSON.stringify([s, left]), render: () => grantedCard(s, left) };
+    });
+  });
 }
 
 function grantedCard(s: Share, left: string): HTMLElement {
@@ -166,20 +153,18 @@ export function sessionViewer(app: App, shareId: string): void {
       if (document.visibilityState === "visible" && document.hasFocus()) away = false;
     };
     const onVisibility = (): void => (document.visibilityState === "hidden" ? onAway() : onBack());
-    document.addEventListener("keydown", onKeyDown);
-    document.addEventListener("keyup", onKeyUp);
-    document.addEventListener("copy", onCopy);
-    document.addEventListener("visibilitychange", onVisibility);
-    window.addEventListener("blur", onAway);
-    window.addEventListener("focus", onBack);
-    stopWatch.push(() => {
-      document.removeEventListener("keydown", onKeyDown);
-      document.removeEventListener("keyup", onKeyUp);
-      document.removeEventListener("copy", onCopy);
-      document.removeEventListener("visibilitychange", onVisibility);
-      window.removeEventListener("blur", onAway);
-      window.removeEventListener("focus", onBack);
-    });
+    // Each listener goes when the watch stops.
+    const listen = <E extends Event>(target: EventTarget, type: string, fn: (e: E) => void): void => {
+      const l = fn as EventListener;
+      target.addEventListener(type, l);
+      stopWatch.push(() => target.removeEventListener(type, l));
+    };
+    listen(document, "keydown", onKeyDown);
+    listen(document, "keyup", onKeyUp);
+    listen(document, "copy", onCopy);
+    listen(document, "visibilitychange", onVisibility);
+    listen(window, "blur", onAway);
+    listen(window, "focus", onBack);
   };
 
   const viewPhoto = async (photoId: string, button: HTMLButtonElement): Promise<void> => {

@@ -96,6 +96,13 @@ function canvasPixels(page: Page): Promise<{ width: number; height: number; data
   }));
 }
 
+/** Checks that whose canvas on page holds the test photo's original pixels. */
+async function assertOriginalPixels(page: Page, whose: string): Promise<void> {
+  const px = await canvasPixels(page);
+  assert.deepEqual([px.width, px.height], [photo.width, photo.height]);
+  assert.ok(Buffer.from(px.data).equals(Buffer.from(photo.rgba)), `${whose} canvas holds the original pixels`);
+}
+
 const photo: TestImage = makePng(240, 160, (x, y) => [x, (y * 3) >> 1, 255 - ((x + y) >> 1)]);
 const chatImage: TestImage = makePng(160, 120, (x, y) => [200, (x * 3) & 255, (y * 4) & 255]);
 
@@ -183,9 +190,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await patient.getByRole("heading", { name: "CROWN (1)" }).waitFor();
     await patient.getByRole("button", { name: "Show" }).click();
     await patient.getByText("crown-march.png — three months after").waitFor();
-    const px = await canvasPixels(patient);
-    assert.deepEqual([px.width, px.height], [photo.width, photo.height]);
-    assert.ok(Buffer.from(px.data).equals(Buffer.from(photo.rgba)), "the patient's canvas holds the original pixels");
+    await assertOriginalPixels(patient, "the patient's");
     const audit = await auditOf(server.patientToken);
     assert.ok(audit.some((r) => r.action === "photo.view" && r.photo_id === photos.items[0]!.photo_id), "the owner's view is audited");
     await accessible(patient, "patient photos");
@@ -223,9 +228,7 @@ describe("the portals in Chromium", { timeout: 240_000 }, () => {
     await pro.getByRole("button", { name: "Open on this device" }).click();
     await pro.getByRole("button", { name: "View CROWN photo 1" }).click();
     await pro.locator("canvas.photo").waitFor();
-    const px = await canvasPixels(pro);
-    assert.deepEqual([px.width, px.height], [photo.width, photo.height]);
-    assert.ok(Buffer.from(px.data).equals(Buffer.from(photo.rgba)), "the professional's canvas holds the original pixels");
+    await assertOriginalPixels(pro, "the professional's");
     // The watermark names the professional and the time, on a canvas over the photo.
     await pro.getByText(/demo-professional · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/).waitFor();
     assert.ok((await pro.locator("canvas.watermark").evaluate((c: HTMLCanvasElement) => c.width)) > 0);

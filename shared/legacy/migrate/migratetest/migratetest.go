@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -233,6 +235,18 @@ func (lib *Library) Put(put func(key string, data []byte) error) error {
 		}
 	}
 	return nil
+}
+
+// PutDir writes the objects as files under dir, each at its key's path, as
+// a directory that a file server serves like the legacy bucket.
+func (lib *Library) PutDir(dir string) error {
+	return lib.Put(func(key string, data []byte) error {
+		p := filepath.Join(dir, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, data, 0o644)
+	})
 }
 
 // WantSummary returns the counts a first full run must report: images

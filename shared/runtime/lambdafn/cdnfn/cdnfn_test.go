@@ -55,14 +55,7 @@ func wiring(t *testing.T, sm *awstest.SecretsManager, env map[string]string) (co
 // URLs are then CloudFront's, signed with it; other objects keep S3's.
 func TestLinkLoadsTheKeyOnce(t *testing.T) {
 	sm := awstest.NewSecretsManager(t)
-	priv, err := rsa.GenerateKey(rand.Reader, cdnblob.KeyBits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := cdnblob.SigningKey{KeyPairID: "K2JCJMDEHXQW5F", PrivateKey: priv}.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := signingKey(t, "K2JCJMDEHXQW5F")
 	sm.Set(secretARN, string(secret))
 	blobs, err := wiring(t, sm, map[string]string{cdnblob.EnvDomain: "d111111abcdef8.cloudfront.net", cdnblob.EnvKeySecret: secretARN})
 	if err != nil {
@@ -119,14 +112,7 @@ func TestLinkFallsBack(t *testing.T) {
 func TestLinkRefuses(t *testing.T) {
 	sm := awstest.NewSecretsManager(t)
 	sm.Set("placeholder", `{"generated":"by CDK"}`)
-	priv, err := rsa.GenerateKey(rand.Reader, cdnblob.KeyBits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	valid, err := cdnblob.SigningKey{KeyPairID: "K1", PrivateKey: priv}.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
+	valid := signingKey(t, "K1")
 	sm.Set("valid", string(valid))
 	if _, err := wiring(t, sm, map[string]string{cdnblob.EnvDomain: "d.cloudfront.net", cdnblob.EnvKeySecret: "valid"}); err != nil {
 		t.Fatalf("the valid secret: %v", err)
@@ -144,4 +130,19 @@ func TestLinkRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signingKey makes a CloudFront signing key of key pair id and returns the
+// secret that holds it.
+func signingKey(t *testing.T, id string) []byte {
+	t.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, cdnblob.KeyBits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := cdnblob.SigningKey{KeyPairID: id, PrivateKey: priv}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }
