@@ -92,15 +92,15 @@ var serviceClients = map[string]string{
 // presignLink is the S3 Link of the functions that only presign downloads.
 const presignLink = "github.com/medshare/medshare/shared/runtime/lambdafn/s3presignfn"
 
-// goListDeps runs `go list -deps` on pkgs from the module root with extra
-// environment, and returns the import paths.
-func goListDeps(t *testing.T, env []string, args ...string) []string {
+// goList runs `go list args` from the module root with extra environment,
+// and returns its output.
+func goList(t *testing.T, env []string, args ...string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is not on PATH: %v", err)
 	}
-	cmd := exec.Command(goBin, append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, args...)...)
+	cmd := exec.Command(goBin, append([]string{"list"}, args...)...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
@@ -109,7 +109,14 @@ func goListDeps(t *testing.T, env []string, args ...string) []string {
 	if err != nil {
 		t.Fatalf("go list %v: %v\n%s", args, err, stderr.String())
 	}
-	return strings.Fields(string(out))
+	return string(out)
+}
+
+// goListDeps runs `go list -deps` on pkgs from the module root with extra
+// environment, and returns the import paths.
+func goListDeps(t *testing.T, env []string, args ...string) []string {
+	t.Helper()
+	return strings.Fields(goList(t, env, append([]string{"-deps", "-f", "{{.ImportPath}}"}, args...)...))
 }
 
 // TestFunctionsLinkOnlyTheAWSRuntime lists what the functions link, built as
@@ -153,7 +160,7 @@ func TestFunctionsLinkOnlyTheAWSRuntime(t *testing.T) {
 // client of a service (S3, KMS, SNS, Secrets Manager) exactly when
 // lambdafn.Uses says its operation calls that service, and always
 // DynamoDB's; but a function whose only use of S3 is presigned downloads
-// (lambdafn.Access.OnlyReadsObjects) links S3's presigner (s3presignfn)
+// (lambdafn.Access.SignsOnly) links S3's presigner (s3presignfn)
 // instead of the S3 client. An unimported client costs the function neither
 // binary size nor package initialization at cold start.
 func TestFunctionsLinkOnlyTheClientsTheyUse(t *testing.T) {
@@ -168,7 +175,7 @@ func TestFunctionsLinkOnlyTheClientsTheyUse(t *testing.T) {
 			t.Errorf("%s does not link DynamoDB", name)
 		}
 		uses, _ := lambdafn.Uses(name)
-		readOnly := slices.Contains(uses, lambdafn.S3) && lambdafn.Permissions()[name].OnlyReadsObjects()
+		readOnly := slices.Contains(uses, lambdafn.S3) && lambdafn.Permissions()[name].SignsOnly()
 		for svc, pkg := range serviceClients {
 			want := slices.Contains(uses, svc) && !(svc == lambdafn.S3 && readOnly)
 			if has := slices.Contains(got, pkg); has != want {
@@ -241,21 +248,9 @@ func TestFunctionsLinkOnlyTheirOperation(t *testing.T) {
 // package's transitive imports.
 func goListEach(t *testing.T, env []string, args ...string) map[string][]string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is not on PATH: %v", err)
-	}
-	cmd := exec.Command(goBin, append([]string{"list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}"}, args...)...)
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), env...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list %v: %v\n%s", args, err, stderr.String())
-	}
+	out := goList(t, env, append([]string{"-f", "{{.ImportPath}} {{join .Deps \" \"}}"}, args...)...)
 	m := map[string][]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 0 {
 			m[f[0]] = f[1:]

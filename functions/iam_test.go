@@ -167,6 +167,8 @@ func (r *recorder) grantsOf(params any) ([]string, error) {
 		return []string{"s3:GetObject " + object(p.Bucket, p.Key)}, nil
 	case *s3presign.GetObject: // a presigned GET without the S3 client
 		return []string{"s3:GetObject " + object(&p.Bucket, &p.Key)}, nil
+	case *s3presign.PutObject: // a delete's tombstone without the S3 client
+		return []string{"s3:PutObject " + object(&p.Bucket, &p.Key)}, nil
 	case *s3.PutObjectInput:
 		return []string{"s3:PutObject " + object(p.Bucket, p.Key)}, nil
 	case *s3.CopyObjectInput:

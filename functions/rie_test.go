@@ -125,11 +125,17 @@ func (f *function) invokeJob(t *testing.T, ev events.EventBridgeEvent) jobs.Resu
 
 func loadScheduled(t *testing.T, name string) events.EventBridgeEvent {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "events", "scheduled", name+".json"))
+	return loadJSON[events.EventBridgeEvent](t, filepath.Join("..", "events", "scheduled", name+".json"))
+}
+
+// loadJSON reads the sample event at path.
+func loadJSON[E any](t *testing.T, path string) E {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ev events.EventBridgeEvent
+	var ev E
 	if err := json.Unmarshal(b, &ev); err != nil {
 		t.Fatal(err)
 	}
@@ -202,15 +208,7 @@ func (f *function) invoke(t *testing.T, ev events.APIGatewayV2HTTPRequest) (int,
 
 func loadEvent(t *testing.T, op string) events.APIGatewayV2HTTPRequest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "events", op+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(b, &ev); err != nil {
-		t.Fatal(err)
-	}
-	return ev
+	return loadJSON[events.APIGatewayV2HTTPRequest](t, filepath.Join("..", "events", op+".json"))
 }
 
 // as returns ev with another caller, path and body.
@@ -223,6 +221,49 @@ func as(ev events.APIGatewayV2HTTPRequest, sub string, role core.Role, params ma
 		ev.Body = string(b)
 	}
 	return ev
+}
+
+// get GETs url (a signed URL) and returns the status and the body.
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// chatImage registers the appointment appt-<who> (clinic-<who>, with the
+// patient pat-<who> and the professional pro-<who>), and uploads img to
+// it as the patient through chat-upload, the presigned PUT and
+// chat-finalize, as a user's client does; it returns the image's id.
+func chatImage(t *testing.T, fns map[string]*function, who string, img []byte) string {
+	t.Helper()
+	now := time.Now().UTC()
+	if st, b := fns["register-appointment"].invoke(t, as(loadEvent(t, "register-appointment"), "clinic-"+who, core.RoleClinic,
+		map[string]string{"appointment_id": "appt-" + who},
+		map[string]any{"patient_id": "pat-" + who, "professional_ids": []string{"pro-" + who}, "starts_at": now, "ends_at": now.Add(time.Hour)})); st != 201 {
+		t.Fatalf("register: %d %v", st, b)
+	}
+	sum := sha256.Sum256(img)
+	st, b := fns["chat-upload"].invoke(t, as(loadEvent(t, "chat-upload"), "pat-"+who, core.RolePatient, nil,
+		map[string]any{"appointment_id": "appt-" + who, "content_type": "image/png", "size": len(img), "sha256": sum[:]}))
+	if st != 201 {
+		t.Fatalf("chat upload: %d %v", st, b)
+	}
+	id := b["image_id"].(string)
+	if st := send(t, b["upload"].(map[string]any), img); st != 200 {
+		t.Fatalf("upload to the presigned URL: %d", st)
+	}
+	if st, b := fns["chat-finalize"].invoke(t, as(loadEvent(t, "chat-finalize"), "pat-"+who, core.RolePatient, map[string]string{"id": id}, nil)); st != 200 {
+		t.Fatalf("finalize: %d %v", st, b)
+	}
+	return id
 }
 
 func send(t *testing.T, up map[string]any, data []byte) int {
@@ -470,39 +511,14 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 	})
 
 	t.Run("chat flow", func(t *testing.T) {
-		now := time.Now().UTC()
-		st, b := fns["register-appointment"].invoke(t, as(loadEvent(t, "register-appointment"), "clinic-rie", core.RoleClinic,
-			map[string]string{"appointment_id": "appt-rie"},
-			map[string]any{"patient_id": "pat-rie", "professional_ids": []string{"pro-rie"}, "starts_at": now, "ends_at": now.Add(time.Hour)}))
-		if st != 201 {
-			t.Fatalf("register: %d %v", st, b)
-		}
 		img := bytes.Repeat([]byte("medshare"), 4000)
-		sum := sha256.Sum256(img)
-		st, b = fns["chat-upload"].invoke(t, as(loadEvent(t, "chat-upload"), "pat-rie", core.RolePatient, nil,
-			map[string]any{"appointment_id": "appt-rie", "content_type": "image/png", "size": len(img), "sha256": sum[:]}))
-		if st != 201 {
-			t.Fatalf("chat upload: %d %v", st, b)
-		}
-		id := b["image_id"].(string)
-		if st := send(t, b["upload"].(map[string]any), img); st != 200 {
-			t.Fatalf("upload to the presigned URL: %d", st)
-		}
-		if st, b := fns["chat-finalize"].invoke(t, as(loadEvent(t, "chat-finalize"), "pat-rie", core.RolePatient, map[string]string{"id": id}, nil)); st != 200 {
-			t.Fatalf("finalize: %d %v", st, b)
-		}
-		st, b = fns["chat-signed-url"].invoke(t, as(loadEvent(t, "chat-signed-url"), "pro-rie", core.RoleProfessional, map[string]string{"id": id}, nil))
+		id := chatImage(t, fns, "rie", img)
+		st, b := fns["chat-signed-url"].invoke(t, as(loadEvent(t, "chat-signed-url"), "pro-rie", core.RoleProfessional, map[string]string{"id": id}, nil))
 		if st != 200 {
 			t.Fatalf("signed url: %d %v", st, b)
 		}
-		resp, err := http.Get(b["url"].(string))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !bytes.Equal(got, img) {
-			t.Fatalf("GET signed url: %d, %d bytes", resp.StatusCode, len(got))
+		if status, got := get(t, b["url"].(string)); status != 200 || !bytes.Equal(got, img) {
+			t.Fatalf("GET signed url: %d, %d bytes", status, len(got))
 		}
 		if st, _ := fns["chat-signed-url"].invoke(t, as(loadEvent(t, "chat-signed-url"), "pro-other", core.RoleProfessional, map[string]string{"id": id}, nil)); st != 404 {
 			t.Errorf("stranger: %d, want 404", st)
@@ -568,14 +584,8 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 		if st != 200 {
 			t.Fatalf("signed url of the migrated image: %d %v", st, b)
 		}
-		resp, err := http.Get(b["url"].(string))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !bytes.Equal(got, img) {
-			t.Errorf("GET the migrated image: %d, %d bytes, want the legacy object's %d", resp.StatusCode, len(got), len(img))
+		if status, got := get(t, b["url"].(string)); status != 200 || !bytes.Equal(got, img) {
+			t.Errorf("GET the migrated image: %d, %d bytes, want the legacy object's %d", status, len(got), len(img))
 		}
 	})
 
@@ -594,29 +604,11 @@ func TestFunctionsUnderRuntimeEmulator(t *testing.T) {
 			t.Errorf("cold start read %v from Secrets Manager, want the secret once", got)
 		}
 
-		now := time.Now().UTC()
-		if st, b := fns["register-appointment"].invoke(t, as(loadEvent(t, "register-appointment"), "clinic-cdn", core.RoleClinic,
-			map[string]string{"appointment_id": "appt-cdn"},
-			map[string]any{"patient_id": "pat-cdn", "professional_ids": []string{"pro-cdn"}, "starts_at": now, "ends_at": now.Add(time.Hour)})); st != 201 {
-			t.Fatalf("register: %d %v", st, b)
-		}
 		img := bytes.Repeat([]byte("through the edge "), 1000)
-		sum := sha256.Sum256(img)
-		st, b := fns["chat-upload"].invoke(t, as(loadEvent(t, "chat-upload"), "pat-cdn", core.RolePatient, nil,
-			map[string]any{"appointment_id": "appt-cdn", "content_type": "image/png", "size": len(img), "sha256": sum[:]}))
-		if st != 201 {
-			t.Fatalf("chat upload: %d %v", st, b)
-		}
-		id := b["image_id"].(string)
-		if st := send(t, b["upload"].(map[string]any), img); st != 200 {
-			t.Fatalf("upload: %d", st)
-		}
-		if st, b := fns["chat-finalize"].invoke(t, as(loadEvent(t, "chat-finalize"), "pat-cdn", core.RolePatient, map[string]string{"id": id}, nil)); st != 200 {
-			t.Fatalf("finalize: %d %v", st, b)
-		}
+		id := chatImage(t, fns, "cdn", img)
 
 		asked := time.Now()
-		st, b = cdn.invoke(t, as(loadEvent(t, "chat-signed-url"), "pro-cdn", core.RoleProfessional, map[string]string{"id": id}, nil))
+		st, b := cdn.invoke(t, as(loadEvent(t, "chat-signed-url"), "pro-cdn", core.RoleProfessional, map[string]string{"id": id}, nil))
 		answered := time.Now()
 		if st != 200 {
 			t.Fatalf("signed url: %d %v", st, b)

@@ -2,28 +2,15 @@
 
 // Command chat-signed-url is the Lambda function of the operation
 // chat-signed-url: it only wires. Of the AWS clients it links DynamoDB, S3's
-// presigned GETs (the SigV4 signer, not the S3 client), Secrets Manager (the
-// CloudFront signing key) and no other (lambdafn.Uses).
+// presigned GETs and deletes (the SigV4 signer, not the S3 client), Secrets
+// Manager (the CloudFront signing key) and no other (lambdafn.Uses).
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/cdnfn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/s3presignfn"
 )
 
-func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.RouteChatSignedURL, os.Getenv, s3presignfn.Link, cdnfn.Link)
-	if err != nil {
-		slog.Error("cold start failed", "function", "chat-signed-url", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdafn.Main(httpapi.RouteChatSignedURL, s3presignfn.Link, cdnfn.Link) }

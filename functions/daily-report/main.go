@@ -6,21 +6,8 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/snsfn"
 )
 
-func main() {
-	h, err := lambdafn.BuildJob(context.Background(), "daily-report", os.Getenv, snsfn.Link)
-	if err != nil {
-		slog.Error("cold start failed", "function", "daily-report", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdafn.MainJob("daily-report", snsfn.Link) }

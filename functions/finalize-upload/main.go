@@ -6,22 +6,9 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/s3fn"
 )
 
-func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.RouteFinalizeUpload, os.Getenv, s3fn.Link)
-	if err != nil {
-		slog.Error("cold start failed", "function", "finalize-upload", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdafn.Main(httpapi.RouteFinalizeUpload, s3fn.Link) }

@@ -6,23 +6,10 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/kmsfn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/s3fn"
 )
 
-func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.RouteHealth, os.Getenv, s3fn.Link, kmsfn.Link)
-	if err != nil {
-		slog.Error("cold start failed", "function", "health", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdafn.Main(httpapi.RouteHealth, s3fn.Link, kmsfn.Link) }

@@ -6,23 +6,10 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/kmsfn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/snsfn"
 )
 
-func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.RouteIssueKey, os.Getenv, kmsfn.Link, snsfn.Link)
-	if err != nil {
-		slog.Error("cold start failed", "function", "issue-key", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdafn.Main(httpapi.RouteIssueKey, kmsfn.Link, snsfn.Link) }

@@ -6,21 +6,8 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/medshare/medshare/shared/runtime/lambdafn/migratefn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/s3fn"
 )
 
-func main() {
-	h, err := migratefn.Build(context.Background(), os.Getenv, s3fn.Link)
-	if err != nil {
-		slog.Error("cold start failed", "function", "migrate-chat-image", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { migratefn.Main(s3fn.Link) }

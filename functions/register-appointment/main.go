@@ -6,21 +6,8 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
 )
 
-func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.RouteRegisterAppointment, os.Getenv)
-	if err != nil {
-		slog.Error("cold start failed", "function", "register-appointment", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdafn.Main(httpapi.RouteRegisterAppointment) }

@@ -6,22 +6,9 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/medshare/medshare/shared/httpapi"
 	"github.com/medshare/medshare/shared/runtime/lambdafn"
 	"github.com/medshare/medshare/shared/runtime/lambdafn/snsfn"
 )
 
-func main() {
-	h, err := lambdafn.Build(context.Background(), httpapi.RouteRevokeSession, os.Getenv, snsfn.Link)
-	if err != nil {
-		slog.Error("cold start failed", "function", "revoke-session", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdafn.Main(httpapi.RouteRevokeSession, snsfn.Link) }

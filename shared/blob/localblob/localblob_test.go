@@ -107,7 +107,7 @@ func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, code s
 // http://blobs.test/blobs, with a settable clock.
 func newStore(t *testing.T) (*localblob.Store, *testclock.Clock, string) {
 	t.Helper()
-	clock := testclock.At(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	root := t.TempDir()
 	s, err := localblob.New(root, "http://blobs.test/blobs/", testSecret, localblob.WithClock(clock.Now))
 	if err != nil {

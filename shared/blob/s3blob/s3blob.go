@@ -112,7 +112,7 @@ const checksumHeader = "x-amz-checksum-sha256"
 
 // TombstoneMetadata is the user metadata (x-amz-meta-medshare-tombstone: 1)
 // of the empty object that Delete leaves at a deleted key.
-const TombstoneMetadata = "medshare-tombstone"
+const TombstoneMetadata = s3presign.TombstoneMetadata
 
 // Store is the S3 blob store. It is safe for concurrent use.
 type Store struct {

@@ -13,10 +13,38 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/medshare/medshare/shared/blob/s3blob"
 	"github.com/medshare/medshare/shared/blob/s3presign"
+	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devtools/awstest"
 	"github.com/medshare/medshare/shared/runtime/awsenv"
 )
+
+// emulatorBucket creates a bucket on the S3 emulator that holds body at
+// each of keys, and removes it, with those keys and the others the test
+// writes, when the test ends.
+func emulatorBucket(t *testing.T, body []byte, keys, others []string) (aws.Config, *s3.Client, string) {
+	t.Helper()
+	cfg := awstest.Config(t)
+	ctx := context.Background()
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := awstest.UniqueName(t, "medshare-test")
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	t.Cleanup(func() {
+		for _, key := range append(append([]string(nil), keys...), others...) {
+			client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		}
+		client.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: aws.String(bucket)})
+	})
+	for _, key := range keys {
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+	return cfg, client, bucket
+}
 
 // TestEmulatorChecksTheURLs fetches the signer's URLs from the S3 emulator
 // (VersityGW), which verifies SigV4 and the expiry: a URL gets its object,
@@ -24,16 +52,9 @@ import (
 // gets 403. The expired URL was signed two hours ago for one hour, so no
 // timing of the test's own matters.
 func TestEmulatorChecksTheURLs(t *testing.T) {
-	cfg := awstest.Config(t)
-	ctx := context.Background()
-	client := awstest.S3Client(t)
-	bucket := awstest.NewBucket(t, client, "medshare-test")
 	body := []byte("ciphertext of a photo")
-	for _, key := range []string{"chat/im_1", "chat/im_2"} {
-		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
-			t.Fatalf("put %s: %v", key, err)
-		}
-	}
+	cfg, _, bucket := emulatorBucket(t, body, []string{"chat/im_1", "chat/im_2"}, nil)
+	ctx := context.Background()
 	signer := func(now func() time.Time) *s3presign.Signer {
 		s, err := s3presign.New(s3presign.Config{Bucket: bucket, Region: cfg.Region, Endpoint: awsenv.Endpoint(os.Getenv, s3presign.ServiceID),
 			PathStyle: true, Credentials: cfg.Credentials, Now: now})
@@ -87,6 +108,52 @@ func TestEmulatorChecksTheURLs(t *testing.T) {
 		}
 		if status, _ := get(t, old.URL); status != http.StatusForbidden {
 			t.Errorf("status %d, want 403", status)
+		}
+	})
+}
+
+// TestDeleteWritesATombstone deletes an object with the signer's own
+// signed PUT on the S3 emulator: the key then holds s3blob's tombstone
+// (empty, with its metadata), which s3blob's Stat reports as not found;
+// deleting it again, or a key that never held an object, succeeds too.
+func TestDeleteWritesATombstone(t *testing.T) {
+	keys := []string{"photos/p_1/ph_1", "chat/never-written"}
+	cfg, client, bucket := emulatorBucket(t, []byte("ciphertext"), keys[:1], keys[1:])
+	ctx := context.Background()
+	signer, err := s3presign.New(s3presign.Config{Bucket: bucket, Region: cfg.Region, Endpoint: awsenv.Endpoint(os.Getenv, s3presign.ServiceID),
+		PathStyle: true, Credentials: cfg.Credentials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := s3blob.New(client, s3.NewPresignClient(client), bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range append(keys, keys[0]) {
+		if err := signer.Delete(ctx, key); err != nil {
+			t.Fatalf("delete %s: %v", key, err)
+		}
+		out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err != nil {
+			t.Fatalf("get %s: %v", key, err)
+		}
+		b, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if len(b) != 0 || out.Metadata[s3presign.TombstoneMetadata] != "1" {
+			t.Errorf("%s holds %q with metadata %v, want the empty tombstone", key, b, out.Metadata)
+		}
+		if _, err := blobs.Stat(ctx, key); !core.IsKind(err, core.KindNotFound) {
+			t.Errorf("stat %s after delete: %v, want not found", key, err)
+		}
+	}
+	t.Run("another bucket is refused", func(t *testing.T) {
+		other, err := s3presign.New(s3presign.Config{Bucket: bucket + "-absent", Region: cfg.Region, Endpoint: awsenv.Endpoint(os.Getenv, s3presign.ServiceID),
+			PathStyle: true, Credentials: cfg.Credentials})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Delete(ctx, keys[0]); !core.IsKind(err, core.KindInternal) {
+			t.Errorf("delete in a missing bucket: %v, want internal (NoSuchBucket)", err)
 		}
 	})
 }

@@ -17,14 +17,22 @@
 // fetches its URLs from VersityGW, which checks the signature and the
 // expiry.
 //
+// Delete writes the same empty tombstone as s3blob's Delete, with one
+// PUT signed by the same signer (v4.Signer.SignHTTP), so that the
+// functions whose only other use of S3 is a delete (delete-photo, the
+// cleanup job) need no S3 client either. TestDeleteWritesATombstone runs it
+// on the emulator and reads the tombstone back with s3blob.
+//
 // Signer is a core.Blobs whose other methods fail with an internal error:
 // a function that calls them links s3blob (package lambdafn/s3fn).
 package s3presign
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -35,9 +43,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/encoding/httpbinding"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/runtime/awserr"
@@ -84,6 +95,12 @@ type Config struct {
 	APIOptions []func(*middleware.Stack) error
 	// Now is the clock that signs and caps URLs; nil is time.Now.
 	Now func() time.Time
+	// HTTPClient sends Delete's requests (aws.Config.HTTPClient); nil is
+	// http.DefaultClient.
+	HTTPClient aws.HTTPClient
+	// Retryer decides Delete's retries (aws.Config.Retryer); nil is the
+	// SDK's standard retryer.
+	Retryer func() aws.Retryer
 }
 
 // Signer presigns GETs of one bucket's objects. It is safe for concurrent
@@ -183,31 +200,52 @@ func (s *Signer) PresignGet(ctx context.Context, key string, ttl time.Duration) 
 	if err := core.CheckURLTTL(op, ttl); err != nil {
 		return core.SignedURL{}, err
 	}
-	// The SDK's way: a middleware stack whose Initialize step sees the
-	// input, then the signature.
-	st := middleware.NewStack("PresignGetObject", func() any { return nil })
+	var signed core.SignedURL
+	err := s.run(ctx, "PresignGetObject", Operation, &GetObject{Bucket: s.cfg.Bucket, Key: key}, func(ctx context.Context) error {
+		var err error
+		signed, err = s.sign(ctx, op, key, ttl)
+		return err
+	})
+	if err != nil {
+		return core.SignedURL{}, coreError(err, op, key)
+	}
+	return signed, nil
+}
+
+// coreError keeps a core error as it is and makes any other an internal
+// one.
+func coreError(err error, op, key string) error {
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return core.ErrInternal(err, "%s %s", op, key)
+}
+
+// run runs do as the SDK runs an operation: on a middleware stack whose
+// Initialize step sees the input (with the service and operation names
+// in the context) and that carries Config.APIOptions, and then do. An
+// error of do is returned as it is; one of the stack's is not a core
+// error.
+func (s *Signer) run(ctx context.Context, stackID, operation string, input any, do func(context.Context) error) error {
+	st := middleware.NewStack(stackID, func() any { return nil })
 	if err := st.Initialize.Add(&awsmiddleware.RegisterServiceMetadata{
-		ServiceID: ServiceID, SigningName: "s3", Region: s.cfg.Region, OperationName: Operation,
+		ServiceID: ServiceID, SigningName: "s3", Region: s.cfg.Region, OperationName: operation,
 	}, middleware.Before); err != nil {
-		return core.SignedURL{}, core.ErrInternal(err, "%s %s", op, key)
+		return err
 	}
 	for _, fn := range s.cfg.APIOptions {
 		if err := fn(st); err != nil {
-			return core.SignedURL{}, core.ErrInternal(err, "%s %s", op, key)
+			return err
 		}
 	}
 	// The handler at the end of the stack receives the (empty) request of
-	// the Serialize step, not the input: it signs the key it was given.
-	var signed core.SignedURL
+	// the Serialize step, not the input: do works on what it was given.
 	h := middleware.HandlerFunc(func(ctx context.Context, _ any) (any, middleware.Metadata, error) {
-		var err error
-		signed, err = s.sign(ctx, op, key, ttl)
-		return nil, middleware.Metadata{}, err
+		return nil, middleware.Metadata{}, do(ctx)
 	})
-	if _, _, err := middleware.DecorateHandler(h, st).Handle(ctx, &GetObject{Bucket: s.cfg.Bucket, Key: key}); err != nil {
-		return core.SignedURL{}, err
-	}
-	return signed, nil
+	_, _, err := middleware.DecorateHandler(h, st).Handle(ctx, input)
+	return err
 }
 
 // sign makes the URL: x-id and X-Amz-Expires in the query, then SigV4's query
@@ -217,9 +255,7 @@ func (s *Signer) sign(ctx context.Context, op, key string, ttl time.Duration) (c
 	if err != nil {
 		return core.SignedURL{}, err
 	}
-	u := s.base
-	u.Path += "/" + key
-	u.RawPath = s.base.EscapedPath() + "/" + httpbinding.EscapePath(key, false)
+	u := s.objectURL(key)
 	// x-id names the operation, as in the SDK's URLs (S3 ignores it).
 	u.RawQuery = url.Values{
 		"x-id":          {Operation},
@@ -239,6 +275,15 @@ func (s *Signer) sign(ctx context.Context, op, key string, ttl time.Duration) (c
 		return core.SignedURL{}, core.ErrInternal(err, "%s %s", op, key)
 	}
 	return core.SignedURL{URL: signedURL, ExpiresAt: exp}, nil
+}
+
+// objectURL is the URL of key's object: the bucket's, then the key, its
+// path escaped as S3 signs it.
+func (s *Signer) objectURL(key string) url.URL {
+	u := s.base
+	u.Path += "/" + key
+	u.RawPath = s.base.EscapedPath() + "/" + httpbinding.EscapePath(key, false)
+	return u
 }
 
 // CheckKey refuses an object key S3 would refuse: empty, longer than
@@ -294,6 +339,115 @@ func ExpiresAt(rawURL string) (time.Time, error) {
 	return date.Add(time.Duration(secs) * time.Second).UTC(), nil
 }
 
+// TombstoneMetadata is the user metadata (x-amz-meta-medshare-tombstone: 1)
+// of the empty object that Delete leaves at a deleted key (s3blob's
+// Delete writes the same).
+const TombstoneMetadata = "medshare-tombstone"
+
+// PutObject is the input of Delete's request, as the middleware stack's
+// Initialize step sees it (the IAM test reads the bucket and key there).
+type PutObject struct {
+	Bucket, Key string
+}
+
+// emptySHA256 is the hex SHA-256 of the empty body, the payload hash of a
+// tombstone's PUT.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// Delete replaces the object at key with an empty tombstone, as s3blob's
+// Delete does (see its package comment): one unconditional PutObject with
+// the tombstone's metadata, made as a plain SigV4-signed request with
+// the function's credentials, and retried as the SDK's standard retryer
+// says (Config.Retryer). Deleting an absent or deleted key writes a
+// tombstone all the same.
+func (s *Signer) Delete(ctx context.Context, key string) error {
+	const op = "delete object"
+	if err := CheckKey(op, key); err != nil {
+		return err
+	}
+	err := s.run(ctx, "PutObject", "PutObject", &PutObject{Bucket: s.cfg.Bucket, Key: key}, func(ctx context.Context) error {
+		r := s.retryer()
+		for attempt := 1; ; attempt++ {
+			err := s.putTombstone(ctx, key)
+			if err == nil || attempt >= r.MaxAttempts() || !r.IsErrorRetryable(err) {
+				return err
+			}
+			delay, derr := r.RetryDelay(attempt, err)
+			if derr != nil {
+				return err
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	})
+	if err != nil {
+		return awserr.S3.Translate(err, "%s %s", op, key)
+	}
+	return nil
+}
+
+func (s *Signer) retryer() aws.Retryer {
+	if s.cfg.Retryer != nil {
+		return s.cfg.Retryer()
+	}
+	return retry.NewStandard()
+}
+
+// putTombstone sends the tombstone's PUT once. An answer other than 2xx
+// is an error that carries S3's status and error code (awserr reads
+// them).
+func (s *Signer) putTombstone(ctx context.Context, key string) error {
+	creds, err := s.cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return err
+	}
+	u := s.objectURL(key)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), http.NoBody)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = 0
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("X-Amz-Meta-"+TombstoneMetadata, "1")
+	req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
+	if err := s.signer.SignHTTP(ctx, creds, req, emptySHA256, "s3", s.cfg.Region, s.now(),
+		func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }); err != nil {
+		return err
+	}
+	resp, err := s.httpClient().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	var answer struct{ Code, Message string }
+	_ = xml.Unmarshal(body, &answer)
+	if answer.Code == "" {
+		answer.Code = http.StatusText(resp.StatusCode)
+	}
+	return &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: resp},
+		Err:      &smithy.GenericAPIError{Code: answer.Code, Message: answer.Message},
+	}
+}
+
+func (s *Signer) httpClient() interface {
+	Do(*http.Request) (*http.Response, error)
+} {
+	if s.cfg.HTTPClient != nil {
+		return s.cfg.HTTPClient
+	}
+	return http.DefaultClient
+}
+
 // notLinked is the error of the blob methods a presign-only function does
 // not link.
 func notLinked(op string) error {
@@ -309,9 +463,6 @@ func (s *Signer) PresignPut(context.Context, string, int64, []byte, string, time
 func (s *Signer) Stat(context.Context, string) (core.BlobInfo, error) {
 	return core.BlobInfo{}, notLinked("stat object")
 }
-
-// Delete is not linked: see the package comment.
-func (s *Signer) Delete(context.Context, string) error { return notLinked("delete object") }
 
 // Ping is not linked: see the package comment.
 func (s *Signer) Ping(context.Context) error { return notLinked("ping s3") }

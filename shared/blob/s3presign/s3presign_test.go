@@ -3,13 +3,20 @@ package s3presign_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 
@@ -196,10 +203,35 @@ func TestOtherMethodsNotLinked(t *testing.T) {
 	ctx := context.Background()
 	_, errPut := s.PresignPut(ctx, "chat/x", 1, make([]byte, 32), "image/jpeg", time.Minute)
 	_, errStat := s.Stat(ctx, "chat/x")
-	for name, err := range map[string]error{"PresignPut": errPut, "Stat": errStat, "Delete": s.Delete(ctx, "chat/x"), "Ping": s.Ping(ctx)} {
+	for name, err := range map[string]error{"PresignPut": errPut, "Stat": errStat, "Ping": s.Ping(ctx)} {
 		if !core.IsKind(err, core.KindInternal) {
 			t.Errorf("%s: got %v, want internal", name, err)
 		}
+	}
+}
+
+// recorder is an APIOptions middleware that appends each call's
+// "service.operation bucket/key" to seen, as the IAM test reads a call,
+// and fails the call of key refuse.
+func recorder(seen *[]string, refuse string) func(*middleware.Stack) error {
+	return func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("record",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				var bucket, key string
+				switch p := in.Parameters.(type) {
+				case *s3presign.GetObject:
+					bucket, key = p.Bucket, p.Key
+				case *s3presign.PutObject:
+					bucket, key = p.Bucket, p.Key
+				default:
+					return middleware.InitializeOutput{}, middleware.Metadata{}, fmt.Errorf("unexpected input %T", p)
+				}
+				*seen = append(*seen, awsmiddleware.GetServiceID(ctx)+"."+awsmiddleware.GetOperationName(ctx)+" "+bucket+"/"+key)
+				if key == refuse {
+					return middleware.InitializeOutput{}, middleware.Metadata{}, errors.New("refused")
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
 	}
 }
 
@@ -208,17 +240,7 @@ func TestOtherMethodsNotLinked(t *testing.T) {
 // key), which is how the IAM test records it; an error there stops it.
 func TestMiddlewareSeesThePresign(t *testing.T) {
 	var seen []string
-	record := func(st *middleware.Stack) error {
-		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("record",
-			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-				p := in.Parameters.(*s3presign.GetObject)
-				seen = append(seen, awsmiddleware.GetServiceID(ctx)+"."+awsmiddleware.GetOperationName(ctx)+" "+p.Bucket+"/"+p.Key)
-				if p.Key == "chat/refused" {
-					return middleware.InitializeOutput{}, middleware.Metadata{}, errors.New("refused")
-				}
-				return next.HandleInitialize(ctx, in)
-			}), middleware.After)
-	}
+	record := recorder(&seen, "chat/refused")
 	s, err := s3presign.New(s3presign.Config{Bucket: "b-1", Region: "eu-west-3", Credentials: static,
 		APIOptions: []func(*middleware.Stack) error{record}})
 	if err != nil {
@@ -232,5 +254,82 @@ func TestMiddlewareSeesThePresign(t *testing.T) {
 	}
 	if want := []string{"S3.GetObject b-1/chat/im_1", "S3.GetObject b-1/chat/refused"}; strings.Join(seen, "|") != strings.Join(want, "|") {
 		t.Errorf("seen %q, want %q", seen, want)
+	}
+}
+
+// TestDeleteRequest: Delete sends one PUT of an empty body to the key's
+// path with the tombstone's metadata, signed (the metadata among the
+// signed headers), seen by APIOptions as S3.PutObject; S3's transient
+// answers are retried and its final ones are not, each with its kind.
+func TestDeleteRequest(t *testing.T) {
+	type answer struct {
+		status int
+		code   string
+	}
+	for _, c := range []struct {
+		name     string
+		answers  []answer // in turn; the last repeats
+		fails    bool
+		wantKind core.Kind // when it fails
+		wantPuts int
+	}{
+		{"written", []answer{{200, ""}}, false, 0, 1},
+		{"throttled, then written", []answer{{503, "SlowDown"}, {500, "InternalError"}, {200, ""}}, false, 0, 3},
+		{"throttled past the retries", []answer{{503, "SlowDown"}}, true, core.KindUnavailable, 3},
+		{"denied", []answer{{403, "AccessDenied"}}, true, core.KindInternal, 1},
+		{"no bucket", []answer{{404, "NoSuchBucket"}}, true, core.KindInternal, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var puts []*http.Request
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				n := len(puts)
+				puts = append(puts, r)
+				mu.Unlock()
+				if r.Method != http.MethodPut || len(body) != 0 {
+					t.Errorf("request %s with %d bytes, want an empty PUT", r.Method, len(body))
+				}
+				a := c.answers[min(n, len(c.answers)-1)]
+				if a.code != "" {
+					w.WriteHeader(a.status)
+					fmt.Fprintf(w, "<Error><Code>%s</Code><Message>no</Message></Error>", a.code)
+				}
+			}))
+			defer srv.Close()
+			var seen []string
+			record := recorder(&seen, "")
+			s, err := s3presign.New(s3presign.Config{Bucket: "b-1", Region: "eu-west-3", Credentials: static, Endpoint: aws.String(srv.URL),
+				APIOptions: []func(*middleware.Stack) error{record}, HTTPClient: srv.Client(),
+				Retryer: func() aws.Retryer {
+					return retry.NewStandard(func(o *retry.StandardOptions) {
+						o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+					})
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Delete(context.Background(), "photos/p_1/ph 1")
+			switch {
+			case !c.fails && err != nil:
+				t.Errorf("delete: %v", err)
+			case c.fails && !core.IsKind(err, c.wantKind):
+				t.Errorf("delete: %v, want kind %v", err, c.wantKind)
+			}
+			if len(puts) != c.wantPuts {
+				t.Fatalf("%d requests, want %d", len(puts), c.wantPuts)
+			}
+			r := puts[0]
+			if r.URL.EscapedPath() != "/b-1/photos/p_1/ph%201" || r.Header.Get("X-Amz-Meta-Medshare-Tombstone") != "1" {
+				t.Errorf("PUT %s with tombstone metadata %q", r.URL.EscapedPath(), r.Header.Get("X-Amz-Meta-Medshare-Tombstone"))
+			}
+			if auth := r.Header.Get("Authorization"); !strings.Contains(auth, "x-amz-meta-medshare-tombstone") || !strings.Contains(auth, "Credential=AKIDEXAMPLE/") {
+				t.Errorf("Authorization %q does not sign the metadata with the credentials", auth)
+			}
+			if want := []string{"S3.PutObject b-1/photos/p_1/ph 1"}; !slices.Equal(seen, want) {
+				t.Errorf("middleware saw %q, want %q", seen, want)
+			}
+		})
 	}
 }

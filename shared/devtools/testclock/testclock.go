@@ -1,6 +1,6 @@
-// Package testclock is a clock a test moves by hand, for the code under
-// test that takes a func() time.Time: nothing then depends on how fast the
-// machine is.
+// Package testclock is the clock that a test moves by hand: it reads what
+// the test set, never the machine's time, so that what a test checks does
+// not depend on how fast the machine runs. Safe for concurrent use.
 package testclock
 
 import (
@@ -8,24 +8,30 @@ import (
 	"time"
 )
 
-// Clock reads a time that moves only when the test moves it. It is safe
-// for concurrent use.
+// Clock is a clock that reads the time it was set to.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-// At returns a clock that reads t.
-func At(t time.Time) *Clock { return &Clock{t: t} }
+// New is a clock that reads t.
+func New(t time.Time) *Clock { return &Clock{t: t} }
 
-// Now returns the clock's time.
+// Now is the time the clock reads.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-// Advance moves the clock forward by d.
+// Set makes the clock read t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// Advance moves the clock by d.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

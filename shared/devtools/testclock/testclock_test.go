@@ -1,27 +1,31 @@
-package testclock_test
+package testclock
 
 import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/medshare/medshare/shared/devtools/testclock"
 )
 
-// TestClockMovesOnlyByHand: the clock reads its start until advanced, and
-// concurrent advances all count (under -race).
-func TestClockMovesOnlyByHand(t *testing.T) {
-	start := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	c := testclock.At(start)
-	if got := c.Now(); !got.Equal(start) {
-		t.Fatalf("Now() = %v, want %v", got, start)
+func TestClock(t *testing.T) {
+	t0 := time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
+	c := New(t0)
+	if got := c.Now(); !got.Equal(t0) {
+		t.Fatalf("Now: got %v, want %v", got, t0)
 	}
+	// Many goroutines advance it at once: every step counts, once.
 	var wg sync.WaitGroup
-	for range 20 {
-		wg.Go(func() { c.Advance(time.Second) })
+	for range 50 {
+		wg.Go(func() {
+			c.Advance(time.Second)
+			_ = c.Now()
+		})
 	}
 	wg.Wait()
-	if got, want := c.Now(), start.Add(20*time.Second); !got.Equal(want) {
-		t.Errorf("Now() = %v after 20 advances of 1 s, want %v", got, want)
+	if got, want := c.Now(), t0.Add(50*time.Second); !got.Equal(want) {
+		t.Errorf("after 50 advances of 1s: got %v, want %v", got, want)
+	}
+	c.Set(t0)
+	if got := c.Now(); !got.Equal(t0) {
+		t.Errorf("after Set: got %v, want %v", got, t0)
 	}
 }

@@ -1,7 +1,8 @@
 // Package lambdafn wires one operation's Lambda function: configuration from
 // the environment, AWS clients and adapters built once at cold start, the
-// service and the handler. Every functions/<op>/main.go calls Build (and
-// every functions/<job>/main.go BuildJob) and then lambda.Start. Functions
+// service and the handler. Every functions/<op>/main.go is one call of
+// Main (every functions/<job>/main.go of MainJob), which Builds (BuildJob)
+// and then Starts the Lambda runtime. Functions
 // link only the AWS adapters: the embedded runtime is for `medshare serve`.
 //
 // # Each function links only the clients it uses
@@ -52,7 +53,7 @@ import (
 // and Link.Service give them.
 const (
 	// S3 is the blob store (s3blob): package s3fn; or, for a function that
-	// only presigns downloads (Access.OnlyReadsObjects), the presigner
+	// only presigns downloads and deletes (Access.SignsOnly), the signer
 	// alone (s3presign): package s3presignfn.
 	S3  = "s3"
 	KMS = "kms" // the key ring (kmskeys): package kmsfn
@@ -70,15 +71,15 @@ type Service struct {
 	Package string // the import path of its Link
 	Clients string // the SDK clients it links, in words
 	// ReadOnly is, for S3, the package of the Link of a function whose
-	// access only reads objects (Access.OnlyReadsObjects): presigned GETs
-	// without the SDK's client. ReadOnlyClients says what it links.
+	// S3 access is presigned GETs and deletes (Access.SignsOnly): both
+	// signed without the SDK's client. ReadOnlyClients says what it links.
 	ReadOnly, ReadOnlyClients string
 }
 
 // Services lists the services of Uses in the order a function links them.
 var Services = []Service{
 	{S3, "github.com/medshare/medshare/shared/runtime/lambdafn/s3fn", "S3",
-		"github.com/medshare/medshare/shared/runtime/lambdafn/s3presignfn", "S3's presigned GETs (the SigV4 signer, not the S3 client)"},
+		"github.com/medshare/medshare/shared/runtime/lambdafn/s3presignfn", "S3's presigned GETs and deletes (the SigV4 signer, not the S3 client)"},
 	{KMS, "github.com/medshare/medshare/shared/runtime/lambdafn/kmsfn", "KMS", "", ""},
 	{SNS, "github.com/medshare/medshare/shared/runtime/lambdafn/snsfn", "SNS", "", ""},
 	{CDN, "github.com/medshare/medshare/shared/runtime/lambdafn/cdnfn", "Secrets Manager (the CloudFront signing key)", "", ""},
@@ -107,7 +108,7 @@ type Link struct {
 // function name: svc.ReadOnly when it has one and the function's access
 // only reads objects, else svc.Package.
 func LinkPackage(name string, svc Service) string {
-	if svc.ReadOnly != "" && Permissions()[name].OnlyReadsObjects() {
+	if svc.ReadOnly != "" && Permissions()[name].SignsOnly() {
 		return svc.ReadOnly
 	}
 	return svc.Package
@@ -203,8 +204,8 @@ func (o Options) open(ctx context.Context, name string, getenv func(string) stri
 	var got []string
 	for _, l := range links {
 		got = append(got, l.Service)
-		if l.ReadOnly && !Permissions()[name].OnlyReadsObjects() {
-			return nil, nil, nil, fmt.Errorf("build function %s: it links %s for presigned downloads only, and its access does more (run go generate ./shared/runtime/lambdafn)", name, l.Service)
+		if l.ReadOnly && !Permissions()[name].SignsOnly() {
+			return nil, nil, nil, fmt.Errorf("build function %s: it links %s for signed requests only (presigned downloads, deletes), and its access does more (run go generate ./shared/runtime/lambdafn)", name, l.Service)
 		}
 	}
 	if want, _ := Uses(name); !slices.Equal(got, want) {

@@ -140,14 +140,14 @@ func TestBuildRefusesOtherLinks(t *testing.T) {
 	}
 }
 
-// TestPresignOnlyLink: S3's presigner alone links only into a function
-// whose access only reads objects; one that stats, writes, deletes or
-// pings is refused it at cold start, and the generated mains and wired
-// give it to exactly the functions that only read.
+// TestPresignOnlyLink: S3's signer alone links only into a function whose
+// access only reads objects by presigned GETs and deletes them; one that
+// stats, writes or pings is refused it at cold start, and the generated
+// mains and wired give it to exactly the functions that only sign.
 func TestPresignOnlyLink(t *testing.T) {
-	for _, route := range []httpapi.Route{httpapi.RouteFinalizeUpload, httpapi.RouteDeletePhoto, httpapi.RouteChatUpload} {
+	for _, route := range []httpapi.Route{httpapi.RouteFinalizeUpload, httpapi.RouteUploadPresign, httpapi.RouteChatUpload} {
 		_, err := lambdafn.Build(context.Background(), route, env(nil), s3presignfn.Link)
-		if err == nil || !strings.Contains(err.Error(), "presigned downloads only") {
+		if err == nil || !strings.Contains(err.Error(), "signed requests only") {
 			t.Errorf("%s with the presigner alone: %v, want a refusal", route.Op, err)
 		}
 	}
@@ -166,7 +166,10 @@ func TestPresignOnlyLink(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"photo-key", "chat-signed-url", "signed-url"}; !slices.Equal(got, want) {
+	if _, err := lambdafn.Build(context.Background(), httpapi.RouteDeletePhoto, env(nil), s3presignfn.Link); err != nil {
+		t.Errorf("delete-photo with the signer alone: %v", err)
+	}
+	if want := []string{"delete-photo", "photo-key", "chat-signed-url", "signed-url", "cleanup"}; !slices.Equal(got, want) {
 		t.Errorf("functions with the presigner alone: %v, want %v", got, want)
 	}
 }

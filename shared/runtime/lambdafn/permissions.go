@@ -240,13 +240,14 @@ func Uses(name string) (uses []string, ok bool) {
 	return a.Uses(), true
 }
 
-// OnlyReadsObjects reports whether a's only use of S3 is reading objects
-// by presigned GETs: it reads objects and neither writes nor deletes any,
-// nor lists the bucket, which HeadObject and HeadBucket need (so it makes
-// no S3 call of its own). Such a function links S3's presigner without the
-// S3 client (Service.ReadOnly).
-func (a Access) OnlyReadsObjects() bool {
-	return len(a.Read) > 0 && len(a.Write)+len(a.Delete) == 0 && !a.ListBucket
+// SignsOnly reports whether a's only uses of S3 are presigned GETs and
+// deletes (the tombstone PutObject of s3blob's Delete): it reads or
+// deletes objects, writes none by a presigned PUT, and does not list the
+// bucket, which HeadObject and HeadBucket need. Such a function links
+// s3presign, which makes both with the SDK's SigV4 signer, without the S3
+// client (Service.ReadOnly).
+func (a Access) SignsOnly() bool {
+	return len(a.Read)+len(a.Delete) > 0 && len(a.Write) == 0 && !a.ListBucket && !a.Legacy
 }
 
 // Uses returns the services beyond DynamoDB that a calls (see the function

@@ -10,7 +10,8 @@ import (
 	"github.com/medshare/medshare/shared/devtools/testclock"
 )
 
-func newClock() *testclock.Clock { return testclock.At(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)) }
+// newClock is a clock the test moves by hand.
+func newClock() *testclock.Clock { return testclock.New(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)) }
 
 func mustNew(t *testing.T, c Config) *Keyed {
 	t.Helper()

@@ -42,6 +42,32 @@ func openTemp(t *testing.T) *Store {
 	return s
 }
 
+// openFile opens a store on a new file in a temporary directory, and
+// returns it with the file's path, for a test that closes it and opens the
+// file again (reopen); the test closes what it opens.
+func openFile(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "medshare.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s, path
+}
+
+// reopen closes s and opens its file, path, again.
+func reopen(t *testing.T, s *Store, path string) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open again: %v", err)
+	}
+	return s
+}
+
 // tamper rewrites the JSON of one audit record in place, as someone with the
 // file could: no check, no change to the head or the index.
 func tamper(t *testing.T, cs core.Store, patientID string, seq uint64, mutate func(*core.AuditRecord)) {
@@ -151,11 +177,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 }
 
 func TestSecondOpenFailsWithinTimeout(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "medshare.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	s, path := openFile(t)
 	defer s.Close()
 
 	start := time.Now()
@@ -180,11 +202,7 @@ func TestSecondOpenFailsWithinTimeout(t *testing.T) {
 }
 
 func TestFileMode(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "medshare.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	s, path := openFile(t)
 	defer s.Close()
 	info, err := os.Stat(path)
 	if err != nil {

@@ -102,11 +102,7 @@ func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, rea
 		var last string
 		_, err := scan(tx.Bucket(chatApptBucket), pk, storekeys.ChatImageIndexSKPrefix, after, true, -1,
 			func(sk string, itemKey []byte) error {
-				raw := items.Get(itemKey)
-				if raw == nil {
-					return core.ErrInternal(nil, "chat index entry %s of %s points to no image", sk, appointmentID)
-				}
-				img, err := decodeItem[storeitem.ChatImage](raw, itemKey)
+				img, err := readIndexed[storeitem.ChatImage](items, itemKey, "chat", sk, appointmentID, "image")
 				if err != nil {
 					return err
 				}
@@ -129,10 +125,7 @@ func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, rea
 	if err != nil {
 		return nil, "", fmt.Errorf("list chat images of %s: %w", appointmentID, err)
 	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return imgs, next, nil
+	return imgs, list.Next(next), nil
 }
 
 // errPageFull stops a scan once a page is full and another item follows.

@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -17,11 +16,7 @@ import (
 // appointment, when it is opened; a stale index of an earlier build
 // (gsi_chat_appointment, whose partitions named no clinic) is dropped.
 func TestChatIndexBackfill(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "medshare.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openFile(t)
 	ctx := t.Context()
 	now := time.Date(2026, 3, 14, 15, 0, 0, 0, time.UTC)
 	ready := map[string][]string{} // by clinic, newest first
@@ -50,7 +45,7 @@ func TestChatIndexBackfill(t *testing.T) {
 	}
 	// The file as main's code left it: no index bucket. And a stale index
 	// as an earlier build of the portals' branch left it.
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(chatApptBucket); err != nil {
 			return err
 		}
@@ -63,13 +58,7 @@ func TestChatIndexBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = reopen(t, s, path)
 	defer s.Close()
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping after the backfill: %v", err)

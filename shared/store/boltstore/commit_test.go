@@ -59,6 +59,18 @@ func newGate(s *Store, hold ...int) *gate {
 
 func (g *gate) release(k int) { close(g.hold[k]) }
 
+// holdFirst starts a write (in wg) that leads the first group, which g
+// holds, and returns once it is held: the writes that follow queue up for
+// the next group.
+func holdFirst(t *testing.T, s *Store, g *gate, wg *sync.WaitGroup) {
+	wg.Go(func() {
+		if err := s.AppendAudit(context.Background(), linked("patient-0", "rq-0")); err != nil {
+			t.Errorf("the held write: %v", err)
+		}
+	})
+	<-g.held
+}
+
 func (g *gate) groups() []int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -152,12 +164,7 @@ func TestGroupCommitRefusals(t *testing.T) {
 	g := newGate(s, 1)
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := s.AppendAudit(ctx, linked("patient-0", "rq-0")); err != nil {
-			t.Errorf("the held write: %v", err)
-		}
-	})
-	<-g.held
+	holdFirst(t, s, g, &wg)
 
 	first, second, other := linked("patient-1", "rq-a"), linked("patient-1", "rq-b"), linked("patient-2", "rq-c")
 	photo := core.Photo{ID: "ph_x", OwnerID: "patient-1", Status: core.StatusReady, ContentType: "image/jpeg", Size: 10, SHA256: make([]byte, 32)}
@@ -238,12 +245,7 @@ func TestGroupCommitFails(t *testing.T) {
 	}
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := s.AppendAudit(ctx, linked("patient-0", "rq-0")); err != nil {
-			t.Errorf("the held write: %v", err)
-		}
-	})
-	<-g.held
+	holdFirst(t, s, g, &wg)
 	first, second := linked("patient-1", "rq-a"), linked("patient-1", "rq-b")
 	errs := make([]error, 2)
 	wg.Go(func() { errs[0] = s.AppendAudit(ctx, first) })
@@ -308,12 +310,7 @@ func TestGroupCommitPanics(t *testing.T) {
 	}
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := s.AppendAudit(ctx, linked("patient-0", "rq-0")); err != nil {
-			t.Errorf("the held write: %v", err)
-		}
-	})
-	<-g.held
+	holdFirst(t, s, g, &wg)
 	leader := make(chan any, 1)
 	go func() {
 		defer func() { leader <- recover() }()

@@ -258,37 +258,15 @@ func (s *Store) ExpireShare(ctx context.Context, id string, now time.Time, rec c
 	if err := checkWriteIDs(rec, notes, id); err != nil {
 		return false, fmt.Errorf("expire share %q: %w", id, err)
 	}
-	expired := false
-	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		expired = false // set on every run: this may run again (group commit)
-		items := tx.Bucket(itemsBucket)
-		r, sh, err := readShare(items, id)
-		if err != nil {
-			return err
+	return s.endShare(ctx, id, rec, notes, func(sh core.Share) (bool, error) {
+		switch {
+		case sh.Status != core.ShareActive:
+			return true, nil
+		case now.Before(sh.ExpiresAt):
+			return false, core.ErrConflict("share %s has not expired", id)
 		}
-		if sh.Status != core.ShareActive {
-			return nil
-		}
-		if now.Before(sh.ExpiresAt) {
-			return core.ErrConflict("share %s has not expired", id)
-		}
-		if err := recordChange(tx, rec, notes); err != nil {
-			return err
-		}
-		r.Status = string(core.ShareExpired)
-		if err := putJSON(items, storekeys.ShareKey(id), r); err != nil {
-			return err
-		}
-		if err := deleteDue(tx, core.DueShare, sh.ExpiresAt, storekeys.ShareKey(id)); err != nil {
-			return err
-		}
-		expired = true
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("expire share %s: %w", id, err)
-	}
-	return expired, nil
+		return false, nil
+	}, func(r *storeitem.Share) { r.Status = string(core.ShareExpired) }, "expire share")
 }
 
 // DeleteExpiredKey deletes an ephemeral key past its expiry and its due

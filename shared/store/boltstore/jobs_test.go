@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -74,11 +73,7 @@ func TestDueIndexLayout(t *testing.T) {
 // audit counts are what the same writes would have made.
 func TestOpenBuildsJobIndexes(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "medshare.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	s, path := openFile(t)
 	at := time.Date(2026, 3, 14, 15, 9, 26, 1, time.UTC)
 	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"dr-a"}}
 	head := core.ChainHead{}
@@ -115,7 +110,7 @@ func TestOpenBuildsJobIndexes(t *testing.T) {
 	for _, name := range jobBuckets {
 		before[string(name)] = bucketKeys(t, s, name, true)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range jobBuckets {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
@@ -126,14 +121,7 @@ func TestOpenBuildsJobIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(path)
-	if err != nil {
-		t.Fatalf("Open of a file without job indexes: %v", err)
-	}
+	s = reopen(t, s, path)
 	defer s.Close()
 	for _, name := range jobBuckets {
 		if diff := cmp.Diff(before[string(name)], bucketKeys(t, s, name, true)); diff != "" {

@@ -33,10 +33,7 @@ func checkImported(img core.ChatImage) error {
 	if img.Status != core.StatusImported || img.LegacyURL == "" {
 		return core.ErrInvalid("chat image %s is not an imported legacy image", img.ID)
 	}
-	if err := storekeys.CheckIDs(img.ID); err != nil {
-		return err
-	}
-	return storekeys.CheckChatListIDs(img.ClinicID, img.AppointmentID)
+	return storekeys.CheckChatImageIDs(img)
 }
 
 // ImportChatImage stores an imported image, its index entries and its
@@ -61,36 +58,15 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 			out = existing
 			return nil
 		}
-		a, found, err := getItem[storeitem.Appointment](b, ak)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return core.ErrNotFound("appointment %s not found", img.AppointmentID)
-		}
-		if !sameParticipants(a, img) {
-			return core.ErrConflict("the participants of appointment %s changed", a.ID)
-		}
-		a.ImageCount++
-		if err := putJSON(b, ak, storeitem.AppointmentOf(a)); err != nil {
-			return err
-		}
-		if err := putChatIndex(tx, img.ClinicID, img.AppointmentID, img.CreatedAt, img.ID); err != nil {
+		if err := addToAppointment(tx, ak, img); err != nil {
 			return err
 		}
 		if err := putJSON(b, storekeys.LegacyURLKey(img.LegacyURL, img.ID), legacyURLRecord{ImageID: img.ID}); err != nil {
 			return err
 		}
-		rec := storeitem.ChatImageOf(img)
-		if err := putJSON(b, ik, rec); err != nil {
-			return err
-		}
-		stored, err := rec.Entity()
-		if err != nil {
-			return core.ErrInternal(err, "chat image %s", img.ID)
-		}
-		out, created = stored, true
-		return nil
+		out, err = putChatImage(b, ik, img)
+		created = err == nil
+		return err
 	})
 	if err != nil {
 		return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, err)
@@ -113,12 +89,10 @@ func (s *Store) CompleteChatImageImport(ctx context.Context, id string, observed
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		out, completed = core.ChatImage{}, false // set on every run (group commit)
 		b := tx.Bucket(itemsBucket)
-		r, found, err := getItem[storeitem.ChatImage](b, k)
+		r, err := readItem[storeitem.ChatImage](b, k, "chat image "+id)
 		switch {
 		case err != nil:
 			return err
-		case !found:
-			return core.ErrNotFound("chat image %s not found", id)
 		case r.LegacyURL == "":
 			return core.ErrConflict("chat image %s is not an imported legacy image", id)
 		case r.Status == core.StatusReady:
@@ -133,16 +107,9 @@ func (s *Store) CompleteChatImageImport(ctx context.Context, id string, observed
 		if err := appendRecord(tx, rec); err != nil {
 			return err
 		}
-		rr := storeitem.ChatImageOf(img)
-		if err := putJSON(b, k, rr); err != nil {
-			return err
-		}
-		stored, err := rr.Entity()
-		if err != nil {
-			return core.ErrInternal(err, "chat image %s", id)
-		}
-		out, completed = stored, true
-		return nil
+		out, err = putChatImage(b, k, img)
+		completed = err == nil
+		return err
 	})
 	if err != nil {
 		return core.ChatImage{}, false, fmt.Errorf("complete chat image %s: %w", id, err)

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,11 +25,7 @@ import (
 // appointment's list; the probe out of the stranger's history and still in
 // the chain.
 func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "medshare.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openFile(t)
 	ctx := t.Context()
 	at := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 	a := core.Appointment{ID: "appt-1", ClinicID: "clinic-1", PatientID: "pat-1", ProfessionalIDs: []string{"dr-a"},
@@ -46,7 +41,7 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		items := tx.Bucket(itemsBucket)
 		if err := putJSON(items, storekeys.Key{PK: storekeys.AppointmentPKPrefix + "appt-1", SK: legacyAppointmentSK}, storeitem.AppointmentOf(a)); err != nil {
 			return err
@@ -130,11 +125,7 @@ func TestOpenMigratesFilesBeforeIssue10(t *testing.T) {
 // both, that every other field reads as before, and that the photo's own
 // record still holds its wrapped key.
 func TestOpenDropsWrappedKeyCopies(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "medshare.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openFile(t)
 	ctx := t.Context()
 	at := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 	sh := storetest.NewShare("pat-1", "dr-a", at)
@@ -204,14 +195,7 @@ func TestOpenDropsWrappedKeyCopies(t *testing.T) {
 	if diff := cmp.Diff(want, holders()); diff != "" {
 		t.Fatalf("before the migration, the records holding a wrapped key (-want +got):\n%s", diff)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = reopen(t, s, path)
 	defer s.Close()
 	if diff := cmp.Diff(slices.Sorted(slices.Values(photoKeys)), holders()); diff != "" {
 		t.Errorf("after the migration, the records holding a wrapped key (-want +got):\n%s", diff)

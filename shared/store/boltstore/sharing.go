@@ -210,11 +210,7 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 		var err error
 		next, err = scan(tx.Bucket(bucket), pk, "", after, true, pageLimit(page),
 			func(sk string, itemKey []byte) error {
-				raw := items.Get(itemKey)
-				if raw == nil {
-					return core.ErrInternal(nil, "share index entry %s of %s points to no share", sk, party)
-				}
-				sh, err := decodeItem[storeitem.Share](raw, itemKey)
+				sh, err := readIndexed[storeitem.Share](items, itemKey, "share", sk, party, "share")
 				shares = append(shares, sh)
 				return err
 			})
@@ -223,10 +219,7 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 	if err != nil {
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
 	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return shares, next, nil
+	return shares, list.Next(next), nil
 }
 
 // RevokeShare moves patientID's share to REVOKED, revoked by rec.ActorID,
@@ -237,37 +230,56 @@ func (s *Store) RevokeShare(ctx context.Context, id, patientID string, at time.T
 	if err := checkWriteIDs(rec, notes, id, patientID); err != nil {
 		return false, fmt.Errorf("revoke share %q: %w", id, err)
 	}
-	revoked := false
+	return s.endShare(ctx, id, rec, notes, func(sh core.Share) (bool, error) {
+		switch {
+		case sh.PatientID != patientID:
+			return false, core.ErrNotFound("share %s not found", id)
+		case sh.Status == core.ShareRevoked:
+			return true, nil
+		}
+		return false, nil
+	}, func(r *storeitem.Share) {
+		r.Status, r.RevokedAt, r.RevokedBy, r.RevokeReason = string(core.ShareRevoked), storeitem.FormatTime(at), rec.ActorID, reason
+	}, "revoke share")
+}
+
+// endShare is RevokeShare and ExpireShare: in one transaction, it reads
+// share id, and asks refused whether the share as stored leaves the method
+// nothing to do (noop: no write, and it reports false) or refuses it (the
+// error that is the answer). Otherwise it records the change (rec, notes),
+// applies end to the stored share, writes it, takes it out of the due
+// shares (it no longer expires) and reports true. op names the method in
+// errors.
+func (s *Store) endShare(ctx context.Context, id string, rec core.AuditRecord, notes []core.Notification,
+	refused func(core.Share) (noop bool, err error), end func(*storeitem.Share), op string) (bool, error) {
+	ended := false
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		revoked = false // set on every run: this may run again (group commit)
+		ended = false // set on every run: this may run again (group commit)
 		items := tx.Bucket(itemsBucket)
 		r, sh, err := readShare(items, id)
-		if err == nil && sh.PatientID != patientID {
-			err = core.ErrNotFound("share %s not found", id)
-		}
 		if err != nil {
 			return err
 		}
-		if sh.Status == core.ShareRevoked {
-			return nil
+		if noop, err := refused(sh); noop || err != nil {
+			return err
 		}
 		if err := recordChange(tx, rec, notes); err != nil {
 			return err
 		}
-		r.Status, r.RevokedAt, r.RevokedBy, r.RevokeReason = string(core.ShareRevoked), storeitem.FormatTime(at), rec.ActorID, reason
+		end(&r)
 		if err := putJSON(items, storekeys.ShareKey(id), r); err != nil {
 			return err
 		}
 		if err := deleteDue(tx, core.DueShare, sh.ExpiresAt, storekeys.ShareKey(id)); err != nil {
 			return err
 		}
-		revoked = true
+		ended = true
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("revoke share %s: %w", id, err)
+		return false, fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	return revoked, nil
+	return ended, nil
 }
 
 // OpenAccess stores a new access, binding its device to the share when it is
@@ -311,18 +323,7 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, re
 
 // GetAccess returns the access or KindNotFound.
 func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.Access{}, fmt.Errorf("get access %q: %w", id, err)
-	}
-	var a core.Access
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		a, err = readItem[storeitem.Access](tx.Bucket(itemsBucket), storekeys.AccessKey(id), "access "+id)
-		return err
-	})
-	if err != nil {
-		return core.Access{}, fmt.Errorf("get access %s: %w", id, err)
-	}
-	return a, nil
+	return getOne[storeitem.Access](ctx, s, "access", id, storekeys.AccessKey(id))
 }
 
 // AddSuspicion moves the access's suspicion score prev → next, with the audit
@@ -410,18 +411,7 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 
 // GetKey returns the key or KindNotFound.
 func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.EphemeralKey{}, fmt.Errorf("get key %q: %w", id, err)
-	}
-	var k core.EphemeralKey
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		k, err = readItem[storeitem.EphemeralKey](tx.Bucket(itemsBucket), storekeys.EphemeralKeyKey(id), "key "+id)
-		return err
-	})
-	if err != nil {
-		return core.EphemeralKey{}, fmt.Errorf("get key %s: %w", id, err)
-	}
-	return k, nil
+	return getOne[storeitem.EphemeralKey](ctx, s, "key", id, storekeys.EphemeralKeyKey(id))
 }
 
 // ClaimKey moves the stored key k.ID ISSUED → USED, once, with the audit
@@ -465,33 +455,8 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 
 // ListInbox returns one page of recipient's notifications, newest first.
 func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page) ([]core.InboxItem, string, error) {
-	if err := storekeys.CheckIDs(recipient); err != nil {
-		return nil, "", fmt.Errorf("list inbox of %q: %w", recipient, err)
-	}
 	list := storekeys.List{PK: storekeys.InboxPKPrefix + recipient, SKPrefix: storekeys.InboxSKPrefix, Desc: true}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	if err != nil {
-		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
-	}
-	items := []core.InboxItem{}
-	var next string
-	err = s.run(ctx, false, func(tx *bolt.Tx) error {
-		var err error
-		next, err = scan(tx.Bucket(itemsBucket), storekeys.InboxPKPrefix+recipient, storekeys.InboxSKPrefix, after, true, pageLimit(page),
-			func(sk string, v []byte) error {
-				it, err := decodeItem[storeitem.InboxItem](v, []byte(sk))
-				items = append(items, it)
-				return err
-			})
-		return err
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
-	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return items, next, nil
+	return listItems[storeitem.InboxItem](ctx, s, list, page, "list inbox of", recipient)
 }
 
 // markInbox applies mark to recipient's notification id and returns the item

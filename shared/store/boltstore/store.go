@@ -206,6 +206,19 @@ func getItem[S shape[E], E any](b *bolt.Bucket, k storekeys.Key) (e E, found boo
 	return e, true, err
 }
 
+// readIndexed decodes the item at items key itemKey, which the entry sk of
+// owner's partition of an index points to, as stored shape S; KindInternal
+// when there is none. index and noun name the index and its items in the
+// error ("share", "share").
+func readIndexed[S shape[E], E any](items *bolt.Bucket, itemKey []byte, index, sk, owner, noun string) (E, error) {
+	raw := items.Get(itemKey)
+	if raw == nil {
+		var zero E
+		return zero, core.ErrInternal(nil, "%s index entry %s of %s points to no %s", index, sk, owner, noun)
+	}
+	return decodeItem[S](raw, itemKey)
+}
+
 // readItem is getItem, with KindNotFound ("<what> not found") when there
 // is no item at k.
 func readItem[S shape[E], E any](b *bolt.Bucket, k storekeys.Key, what string) (E, error) {
@@ -214,6 +227,25 @@ func readItem[S shape[E], E any](b *bolt.Bucket, k storekeys.Key, what string) (
 		err = core.ErrNotFound("%s not found", what)
 	}
 	return e, err
+}
+
+// getOne reads the item at k, entity what ("photo") id, in a read
+// transaction; KindNotFound when there is none. It checks id and the other
+// ids k holds (storekeys.CheckIDs) first.
+func getOne[S shape[E], E any](ctx context.Context, s *Store, what, id string, k storekeys.Key, others ...string) (E, error) {
+	var e E
+	if err := storekeys.CheckIDs(append(others, id)...); err != nil {
+		return e, fmt.Errorf("get %s %q: %w", what, id, err)
+	}
+	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
+		e, err = readItem[S](tx.Bucket(itemsBucket), k, what+" "+id)
+		return err
+	})
+	if err != nil {
+		var zero E
+		return zero, fmt.Errorf("get %s %s: %w", what, id, err)
+	}
+	return e, nil
 }
 
 func pageLimit(p core.Page) int {
@@ -298,12 +330,7 @@ func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
 		if b.Get(boltKey(k)) != nil {
 			return core.ErrConflict("photo %s exists", p.ID)
 		}
-		if p.Status == core.StatusPending {
-			if err := putDue(tx, core.DueUpload, p.UploadExpiresAt, k); err != nil {
-				return err
-			}
-		}
-		return putJSON(b, k, storeitem.PhotoOf(p))
+		return putUpload(tx, k, p.Status, p.UploadExpiresAt, storeitem.PhotoOf(p))
 	})
 	if err != nil {
 		return fmt.Errorf("create photo %s of %s: %w", p.ID, p.OwnerID, err)
@@ -311,93 +338,118 @@ func (s *Store) CreatePhoto(ctx context.Context, p core.Photo) error {
 	return nil
 }
 
+// putUpload writes a new upload (a photo or chat image) at k, in its
+// stored shape r, due (core.DueUpload) at expiresAt while it is PENDING.
+func putUpload(tx *bolt.Tx, k storekeys.Key, status core.UploadStatus, expiresAt time.Time, r any) error {
+	if status == core.StatusPending {
+		if err := putDue(tx, core.DueUpload, expiresAt, k); err != nil {
+			return err
+		}
+	}
+	return putJSON(tx.Bucket(itemsBucket), k, r)
+}
+
 // MarkPhotoReady moves a PENDING photo whose object matches to READY, in one
 // transaction; see core.PhotoStore.
 func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed core.BlobInfo, now time.Time) (core.Photo, error) {
-	if err := storekeys.CheckIDs(owner, id); err != nil {
-		return core.Photo{}, fmt.Errorf("mark photo %q ready: %w", id, err)
+	return markReady[storeitem.Photo](ctx, s, "photo", id, storekeys.PhotoKey(owner, id), observed, now,
+		func(p core.Photo) (upload, storeitem.Photo) {
+			u := upload{p.Status, p.Size, p.SHA256, p.UploadExpiresAt}
+			p.Status, p.UpdatedAt = core.StatusReady, now.UTC()
+			return u, storeitem.PhotoOf(p)
+		}, owner)
+}
+
+// upload is what markReady needs to know of a photo or chat image.
+type upload struct {
+	status    core.UploadStatus
+	size      int64
+	sha256    []byte
+	expiresAt time.Time
+}
+
+// markReady is MarkPhotoReady and MarkChatImageReady: it moves the PENDING
+// upload at k, entity what id, whose object matches to READY, in one
+// transaction. ready tells about the upload as stored, and makes it READY
+// at now, in its stored shape; markReady returns it as stored. It checks id and the other ids k holds
+// (storekeys.CheckIDs) first.
+func markReady[S shape[E], E any](ctx context.Context, s *Store, what, id string, k storekeys.Key, observed core.BlobInfo, now time.Time,
+	ready func(E) (upload, S), others ...string) (E, error) {
+	var out E
+	if err := storekeys.CheckIDs(append(others, id)...); err != nil {
+		return out, fmt.Errorf("mark %s %q ready: %w", what, id, err)
 	}
-	k := storekeys.PhotoKey(owner, id)
-	var out core.Photo
 	err := s.run(ctx, true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(itemsBucket)
-		p, err := readItem[storeitem.Photo](b, k, "photo "+id)
+		e, err := readItem[S](b, k, what+" "+id)
 		if err != nil {
 			return err
 		}
+		u, readied := ready(e)
 		switch {
-		case p.Status == core.StatusReady && observed.Matches(p.Size, p.SHA256):
-			out = p
+		case u.status == core.StatusImported:
+			return core.ErrConflict("%s %s is imported from the legacy chat: only its migration completes it", what, id)
+		case u.status == core.StatusReady && observed.Matches(u.size, u.sha256):
+			out = e
 			return nil
-		case p.Status == core.StatusReady:
-			return core.ErrConflict("the object does not match ready photo %s", id)
-		case p.Abandoned(now):
-			return core.ErrNotFound("photo %s not found", id)
-		case !observed.Matches(p.Size, p.SHA256):
-			return core.ErrConflict("the object does not match photo %s", id)
+		case u.status == core.StatusReady:
+			return core.ErrConflict("the object does not match ready %s %s", what, id)
+		case u.status == core.StatusPending && !now.Before(u.expiresAt): // abandoned
+			return core.ErrNotFound("%s %s not found", what, id)
+		case !observed.Matches(u.size, u.sha256):
+			return core.ErrConflict("the object does not match %s %s", what, id)
 		}
-		p.Status = core.StatusReady
-		p.UpdatedAt = now.UTC()
-		if err := putJSON(b, k, storeitem.PhotoOf(p)); err != nil {
+		if err := putJSON(b, k, readied); err != nil {
 			return err
 		}
-		if err := deleteDue(tx, core.DueUpload, p.UploadExpiresAt, k); err != nil {
+		if err := deleteDue(tx, core.DueUpload, u.expiresAt, k); err != nil {
 			return err
 		}
-		out = p
-		return nil
+		out, err = readied.Entity()
+		return err
 	})
 	if err != nil {
-		return core.Photo{}, fmt.Errorf("mark photo %s ready: %w", id, err)
+		var zero E
+		return zero, fmt.Errorf("mark %s %s ready: %w", what, id, err)
 	}
 	return out, nil
 }
 
 // GetPhoto returns the photo (owner, id) or KindNotFound.
 func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, error) {
-	if err := storekeys.CheckIDs(owner, id); err != nil {
-		return core.Photo{}, fmt.Errorf("get photo %q: %w", id, err)
-	}
-	var p core.Photo
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		p, err = readItem[storeitem.Photo](tx.Bucket(itemsBucket), storekeys.PhotoKey(owner, id), "photo "+id)
-		return err
-	})
-	if err != nil {
-		return core.Photo{}, fmt.Errorf("get photo %s: %w", id, err)
-	}
-	return p, nil
+	return getOne[storeitem.Photo](ctx, s, "photo", id, storekeys.PhotoKey(owner, id), owner)
 }
 
 // ListPhotos returns one page of owner's photos ordered by id.
 func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([]core.Photo, string, error) {
-	if err := storekeys.CheckIDs(owner); err != nil {
-		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
-	}
 	list := storekeys.List{PK: storekeys.PhotoPKPrefix + owner, SKPrefix: storekeys.PhotoSKPrefix}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
+	return listItems[storeitem.Photo](ctx, s, list, page, "list photos of", owner)
+}
+
+// listItems reads one page of list, a partition of the items bucket, after
+// page's cursor, as stored shape S, and returns the next page's cursor ("" after
+// the last page). op and owner name the listing (storekeys.List.Start).
+func listItems[S shape[E], E any](ctx context.Context, s *Store, list storekeys.List, page core.Page, op, owner string) ([]E, string, error) {
+	after, err := list.Start(op, owner, page.Cursor)
 	if err != nil {
-		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
+		return nil, "", err
 	}
-	photos := []core.Photo{}
+	out := []E{}
 	var next string
 	err = s.run(ctx, false, func(tx *bolt.Tx) error {
 		var err error
-		next, err = scan(tx.Bucket(itemsBucket), storekeys.PhotoPKPrefix+owner, storekeys.PhotoSKPrefix, after, false, pageLimit(page),
+		next, err = scan(tx.Bucket(itemsBucket), list.PK, list.SKPrefix, after, list.Desc, pageLimit(page),
 			func(sk string, v []byte) error {
-				p, err := decodeItem[storeitem.Photo](v, []byte(sk))
-				photos = append(photos, p)
+				e, err := decodeItem[S](v, []byte(sk))
+				out = append(out, e)
 				return err
 			})
 		return err
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
+		return nil, "", fmt.Errorf("%s %s: %w", op, owner, err)
 	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return photos, next, nil
+	return out, list.Next(next), nil
 }
 
 // DeletePhoto removes the photo (owner, id) and returns it as it was.
@@ -456,18 +508,7 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 
 // GetAppointment returns clinicID's appointment id or KindNotFound.
 func (s *Store) GetAppointment(ctx context.Context, clinicID, id string) (core.Appointment, error) {
-	if err := storekeys.CheckIDs(clinicID, id); err != nil {
-		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
-	}
-	var a core.Appointment
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		a, err = readItem[storeitem.Appointment](tx.Bucket(itemsBucket), storekeys.AppointmentKey(clinicID, id), "appointment "+id)
-		return err
-	})
-	if err != nil {
-		return core.Appointment{}, fmt.Errorf("get appointment %s: %w", id, err)
-	}
-	return a, nil
+	return getOne[storeitem.Appointment](ctx, s, "appointment", id, storekeys.AppointmentKey(clinicID, id), clinicID)
 }
 
 // FindAppointments returns every clinic's appointment id, ordered by clinic.
@@ -494,10 +535,7 @@ func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appoint
 // CreateChatImage stores a new chat image and counts it on its appointment,
 // in one transaction; see core.ChatStore.
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID); err != nil {
-		return fmt.Errorf("create chat image %q: %w", img.ID, err)
-	}
-	if err := storekeys.CheckChatListIDs(img.ClinicID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckChatImageIDs(img); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
 	ik, ak := storekeys.ChatImageKey(img.ID), storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)
@@ -506,31 +544,47 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		if b.Get(boltKey(ik)) != nil {
 			return core.ErrConflict("chat image %s exists", img.ID)
 		}
-		a, err := readItem[storeitem.Appointment](b, ak, "appointment "+img.AppointmentID)
-		if err != nil {
+		if err := addToAppointment(tx, ak, img); err != nil {
 			return err
 		}
-		if !sameParticipants(a, img) {
-			return core.ErrConflict("the participants of appointment %s changed", a.ID)
-		}
-		a.ImageCount++
-		if err := putJSON(b, ak, storeitem.AppointmentOf(a)); err != nil {
-			return err
-		}
-		if img.Status == core.StatusPending {
-			if err := putDue(tx, core.DueUpload, img.UploadExpiresAt, ik); err != nil {
-				return err
-			}
-		}
-		if err := putChatIndex(tx, img.ClinicID, img.AppointmentID, img.CreatedAt, img.ID); err != nil {
-			return err
-		}
-		return putJSON(b, ik, storeitem.ChatImageOf(img))
+		return putUpload(tx, ik, img.Status, img.UploadExpiresAt, storeitem.ChatImageOf(img))
 	})
 	if err != nil {
 		return fmt.Errorf("create chat image %s in appointment %s: %w", img.ID, img.AppointmentID, err)
 	}
 	return nil
+}
+
+// addToAppointment counts img on its appointment, at ak, and lists it
+// there (putChatIndex): KindNotFound when there is no appointment, and
+// KindConflict when its participants changed since img was made.
+func addToAppointment(tx *bolt.Tx, ak storekeys.Key, img core.ChatImage) error {
+	b := tx.Bucket(itemsBucket)
+	a, err := readItem[storeitem.Appointment](b, ak, "appointment "+img.AppointmentID)
+	if err != nil {
+		return err
+	}
+	if !sameParticipants(a, img) {
+		return core.ErrConflict("the participants of appointment %s changed", a.ID)
+	}
+	a.ImageCount++
+	if err := putJSON(b, ak, storeitem.AppointmentOf(a)); err != nil {
+		return err
+	}
+	return putChatIndex(tx, img.ClinicID, img.AppointmentID, img.CreatedAt, img.ID)
+}
+
+// putChatImage writes img at k and returns it as stored.
+func putChatImage(b *bolt.Bucket, k storekeys.Key, img core.ChatImage) (core.ChatImage, error) {
+	r := storeitem.ChatImageOf(img)
+	if err := putJSON(b, k, r); err != nil {
+		return core.ChatImage{}, err
+	}
+	stored, err := r.Entity()
+	if err != nil {
+		return core.ChatImage{}, core.ErrInternal(err, "chat image %s", img.ID)
+	}
+	return stored, nil
 }
 
 // sameParticipants reports whether img was made for a's current participants:
@@ -545,61 +599,17 @@ func sameParticipants(a core.Appointment, img core.ChatImage) bool {
 
 // GetChatImage returns the chat image or KindNotFound.
 func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.ChatImage{}, fmt.Errorf("get chat image %q: %w", id, err)
-	}
-	var img core.ChatImage
-	err := s.run(ctx, false, func(tx *bolt.Tx) (err error) {
-		img, err = readItem[storeitem.ChatImage](tx.Bucket(itemsBucket), storekeys.ChatImageKey(id), "chat image "+id)
-		return err
-	})
-	if err != nil {
-		return core.ChatImage{}, fmt.Errorf("get chat image %s: %w", id, err)
-	}
-	return img, nil
+	return getOne[storeitem.ChatImage](ctx, s, "chat image", id, storekeys.ChatImageKey(id))
 }
 
 // MarkChatImageReady is MarkPhotoReady for chat images.
 func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core.BlobInfo, now time.Time) (core.ChatImage, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.ChatImage{}, fmt.Errorf("mark chat image %q ready: %w", id, err)
-	}
-	k := storekeys.ChatImageKey(id)
-	var out core.ChatImage
-	err := s.run(ctx, true, func(tx *bolt.Tx) error {
-		b := tx.Bucket(itemsBucket)
-		img, err := readItem[storeitem.ChatImage](b, k, "chat image "+id)
-		if err != nil {
-			return err
-		}
-		switch {
-		case img.Status == core.StatusImported:
-			return core.ErrConflict("chat image %s is imported from the legacy chat: only its migration completes it", id)
-		case img.Status == core.StatusReady && observed.Matches(img.Size, img.SHA256):
-			out = img
-			return nil
-		case img.Status == core.StatusReady:
-			return core.ErrConflict("the object does not match ready chat image %s", id)
-		case img.Abandoned(now):
-			return core.ErrNotFound("chat image %s not found", id)
-		case !observed.Matches(img.Size, img.SHA256):
-			return core.ErrConflict("the object does not match chat image %s", id)
-		}
-		img.Status = core.StatusReady
-		img.UpdatedAt = now.UTC()
-		if err := putJSON(b, k, storeitem.ChatImageOf(img)); err != nil {
-			return err
-		}
-		if err := deleteDue(tx, core.DueUpload, img.UploadExpiresAt, k); err != nil {
-			return err
-		}
-		out = img
-		return nil
-	})
-	if err != nil {
-		return core.ChatImage{}, fmt.Errorf("mark chat image %s ready: %w", id, err)
-	}
-	return out, nil
+	return markReady[storeitem.ChatImage](ctx, s, "chat image", id, storekeys.ChatImageKey(id), observed, now,
+		func(c core.ChatImage) (upload, storeitem.ChatImage) {
+			u := upload{c.Status, c.Size, c.SHA256, c.UploadExpiresAt}
+			c.Status, c.UpdatedAt = core.StatusReady, now.UTC()
+			return u, storeitem.ChatImageOf(c)
+		})
 }
 
 // readHead returns the head of patient's chain, zero when the chain is empty.
@@ -694,33 +704,8 @@ func appendRecord(tx *bolt.Tx, rec core.AuditRecord) error {
 // ListAudit returns one page of patient's chain in sequence order, or newest
 // first.
 func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst bool, page core.Page) ([]core.AuditRecord, string, error) {
-	if err := storekeys.CheckIDs(patientID); err != nil {
-		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
-	}
 	list := storekeys.List{PK: storekeys.AuditPKPrefix + patientID, SKPrefix: storekeys.AuditSeqSKPrefix, Desc: newestFirst}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	if err != nil {
-		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
-	}
-	recs := []core.AuditRecord{}
-	var next string
-	err = s.run(ctx, false, func(tx *bolt.Tx) error {
-		var err error
-		next, err = scan(tx.Bucket(itemsBucket), storekeys.AuditPKPrefix+patientID, storekeys.AuditSeqSKPrefix, after, newestFirst, pageLimit(page),
-			func(sk string, v []byte) error {
-				r, err := decodeItem[storeitem.AuditRecord](v, []byte(sk))
-				recs = append(recs, r)
-				return err
-			})
-		return err
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
-	}
-	if next != "" {
-		next = storekeys.EncodeCursor(list, next)
-	}
-	return recs, next, nil
+	return listItems[storeitem.AuditRecord](ctx, s, list, page, "list audit of", patientID)
 }
 
 // ListAuditByActor returns one page of actorID's records across all chains,
@@ -761,11 +746,7 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 				more = true
 				return nil
 			}
-			raw := items.Get(v)
-			if raw == nil {
-				return core.ErrInternal(nil, "actor index entry %s of %s points to no record", sk, actorID)
-			}
-			r, err := decodeItem[storeitem.AuditRecord](raw, v)
+			r, err := readIndexed[storeitem.AuditRecord](items, v, "actor", sk, actorID, "record")
 			if err != nil {
 				return err
 			}
@@ -783,7 +764,7 @@ func (s *Store) ListAuditByActor(ctx context.Context, actorID string, page core.
 		if err != nil {
 			return nil, "", core.ErrInternal(err, "list audit of actor %s", actorID)
 		}
-		next = storekeys.EncodeCursor(list, pos.String())
+		next = list.Next(pos.String())
 	}
 	return recs, next, nil
 }

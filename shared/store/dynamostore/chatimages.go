@@ -26,15 +26,10 @@ func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, rea
 	}
 	list := storekeys.ChatImagesList(clinicID, appointmentID, reader)
 	pk := list.PK
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	var start item
-	if err == nil && after != "" {
-		var id string
-		if id, err = storekeys.ParseChatImageIndexSK(after); err == nil {
-			start = keyItem(storekeys.ChatImageKey(id))
-			start[AttrGSI2PK], start[AttrGSI2SK] = avS(pk), avS(after)
-		}
-	}
+	start, err := indexStart(page.Cursor, list, AttrGSI2PK, AttrGSI2SK, func(sk string) (storekeys.Key, error) {
+		id, err := storekeys.ParseChatImageIndexSK(sk)
+		return storekeys.ChatImageKey(id), err
+	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list chat images of %s: %w", appointmentID, err)
 	}
@@ -50,13 +45,5 @@ func (s *Store) ListChatImages(ctx context.Context, clinicID, appointmentID, rea
 		ScanIndexForward:  aws.Bool(false),
 		ExclusiveStartKey: start,
 	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrGSI2SK)
-	if err != nil {
-		return nil, "", translate(err, "list chat images of %s", appointmentID)
-	}
-	imgs, err := decodeAll(items, decodeChatImage)
-	if err != nil {
-		return nil, "", fmt.Errorf("list chat images of %s: %w", appointmentID, err)
-	}
-	return imgs, cursorOf(list, next), nil
+	return queryDecoded(ctx, s, q, AttrGSI2SK, list, page, "list chat images of "+appointmentID, decodeChatImage)
 }

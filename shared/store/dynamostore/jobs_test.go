@@ -408,31 +408,15 @@ func TestAbandonUploadAnswers(t *testing.T) {
 		{"no item", core.DueItem{ID: "ph_1", Owner: "pat-1"}, item{}, window, storekeys.PhotoKey("pat-1", "ph_1"), "internal"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeAPI{deleteItem: func(in *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
-				if diff := cmp.Diff(tc.wantKey, keyOf(in.Key)); diff != "" {
-					t.Errorf("key mismatch (-want +got):\n%s", diff)
-				}
+			f := deleteFake(t, tc.wantKey, tc.old, func(in *dynamodb.DeleteItemInput) {
 				if got, want := aws.ToString(in.ConditionExpression), "attribute_not_exists(#pk) OR (#status = :pending AND #window <= :now)"; got != want {
 					t.Errorf("condition: got %q, want %q", got, want)
 				}
 				if in.ExpressionAttributeNames["#window"] != attrUploadExpiresAt || in.ExpressionAttributeValues[":now"].(*types.AttributeValueMemberS).Value != storeitem.FormatTime(tc.now) {
 					t.Errorf("condition compares %v with %v, want upload_expires_at with now", in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 				}
-				if in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
-					t.Error("the delete does not return the item as it was on failure")
-				}
-				if tc.old != nil {
-					return nil, opErr("DeleteItem", &types.ConditionalCheckFailedException{Item: tc.old})
-				}
-				return &dynamodb.DeleteItemOutput{}, nil
-			}}
-			err := fakeStore(f).AbandonUpload(t.Context(), tc.it, tc.now)
-			if got := kindOf(err); got != tc.want {
-				t.Errorf("AbandonUpload: got %v (kind %s), want %s", err, got, tc.want)
-			}
-			if diff := cmp.Diff([]string{"DeleteItem"}, f.ops()); diff != "" {
-				t.Errorf("calls mismatch (-want +got):\n%s", diff)
-			}
+			})
+			wantOneDelete(t, f, "AbandonUpload", fakeStore(f).AbandonUpload(t.Context(), tc.it, tc.now), tc.want)
 		})
 	}
 }
@@ -440,6 +424,38 @@ func TestAbandonUploadAnswers(t *testing.T) {
 // keyOf is the storekeys.Key of a key item.
 func keyOf(it item) storekeys.Key {
 	return storekeys.Key{PK: it[AttrPK].(*types.AttributeValueMemberS).Value, SK: it[AttrSK].(*types.AttributeValueMemberS).Value}
+}
+
+// deleteFake is a fake whose DeleteItem checks that it deletes the item at
+// want, with check for the rest of the request, and that it returns the
+// item as it was (ALL_OLD) when its condition fails; which it does on old,
+// and succeeds when old is nil.
+func deleteFake(t *testing.T, want storekeys.Key, old item, check func(*dynamodb.DeleteItemInput)) *fakeAPI {
+	return &fakeAPI{deleteItem: func(in *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
+		if diff := cmp.Diff(want, keyOf(in.Key)); diff != "" {
+			t.Errorf("key mismatch (-want +got):\n%s", diff)
+		}
+		check(in)
+		if in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
+			t.Error("the delete does not return the item as it was on failure")
+		}
+		if old != nil {
+			return nil, opErr("DeleteItem", &types.ConditionalCheckFailedException{Item: old})
+		}
+		return &dynamodb.DeleteItemOutput{}, nil
+	}}
+}
+
+// wantOneDelete checks that method answered err of kind want (kindOf) with
+// the one DeleteItem of f.
+func wantOneDelete(t *testing.T, f *fakeAPI, method string, err error, want string) {
+	t.Helper()
+	if got := kindOf(err); got != want {
+		t.Errorf("%s: got %v (kind %s), want %s", method, err, got, want)
+	}
+	if diff := cmp.Diff([]string{"DeleteItem"}, f.ops()); diff != "" {
+		t.Errorf("calls mismatch (-want +got):\n%s", diff)
+	}
 }
 
 func TestDeleteExpiredKeyAnswers(t *testing.T) {
@@ -457,28 +473,12 @@ func TestDeleteExpiredKeyAnswers(t *testing.T) {
 		{"no item", item{}, k.ExpiresAt, "internal"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeAPI{deleteItem: func(in *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
-				if diff := cmp.Diff(storekeys.EphemeralKeyKey(k.ID), keyOf(in.Key)); diff != "" {
-					t.Errorf("key mismatch (-want +got):\n%s", diff)
-				}
+			f := deleteFake(t, storekeys.EphemeralKeyKey(k.ID), tc.old, func(in *dynamodb.DeleteItemInput) {
 				if got, want := aws.ToString(in.ConditionExpression), "attribute_not_exists(#pk) OR #expires <= :now"; got != want || in.ExpressionAttributeNames["#expires"] != attrKeyExpiresAt {
 					t.Errorf("condition: got %q with %v, want %q on %s", got, in.ExpressionAttributeNames, want, attrKeyExpiresAt)
 				}
-				if in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
-					t.Error("the delete does not return the item as it was on failure")
-				}
-				if tc.old != nil {
-					return nil, opErr("DeleteItem", &types.ConditionalCheckFailedException{Item: tc.old})
-				}
-				return &dynamodb.DeleteItemOutput{}, nil
-			}}
-			err := fakeStore(f).DeleteExpiredKey(t.Context(), k.ID, tc.now)
-			if got := kindOf(err); got != tc.want {
-				t.Errorf("DeleteExpiredKey: got %v (kind %s), want %s", err, got, tc.want)
-			}
-			if diff := cmp.Diff([]string{"DeleteItem"}, f.ops()); diff != "" {
-				t.Errorf("calls mismatch (-want +got):\n%s", diff)
-			}
+			})
+			wantOneDelete(t, f, "DeleteExpiredKey", fakeStore(f).DeleteExpiredKey(t.Context(), k.ID, tc.now), tc.want)
 		})
 	}
 }

@@ -38,10 +38,7 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 	if img.Status != core.StatusImported || img.LegacyURL == "" {
 		return core.ChatImage{}, false, fmt.Errorf("import chat image %q: %w", img.ID, core.ErrInvalid("not an imported legacy image"))
 	}
-	if err := storekeys.CheckIDs(img.ID); err != nil {
-		return core.ChatImage{}, false, fmt.Errorf("import chat image %q: %w", img.ID, err)
-	}
-	if err := storekeys.CheckChatListIDs(img.ClinicID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckChatImageIDs(img); err != nil {
 		return core.ChatImage{}, false, fmt.Errorf("import chat image %q: %w", img.ID, err)
 	}
 	imgAV, err := marshal(chatImageItemOf(img))
@@ -53,28 +50,12 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 	if err != nil {
 		return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, err)
 	}
+	put := s.putNew(imgAV)
+	put.Put.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld // an image that exists is the answer
 	items := []types.TransactWriteItem{
-		{Put: &types.Put{
-			TableName:                           s.table,
-			Item:                                imgAV,
-			ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
+		put,
 		{Put: &types.Put{TableName: s.table, Item: entryAV}},
-		{Update: &types.Update{
-			TableName:           s.table,
-			Key:                 keyItem(storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)),
-			UpdateExpression:    aws.String("ADD #count :one"),
-			ConditionExpression: aws.String("attribute_exists(#pk) AND #pkey = :pkey AND #patient = :patient"),
-			ExpressionAttributeNames: map[string]string{
-				"#pk": AttrPK, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#patient": attrPatientID,
-			},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":one": avN("1"), ":pkey": avS(imageParticipantsKey(img.Participants)), ":patient": avS(img.PatientID),
-			},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
+		s.countImage(img),
 	}
 	err = s.transact(ctx, items)
 	if reasons, failed := cancellation(err, len(items)); failed {
@@ -92,10 +73,8 @@ func (s *Store) ImportChatImage(ctx context.Context, img core.ChatImage) (core.C
 				return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, err)
 			}
 			return stored, false, nil
-		case len(reasons[2].Item) == 0:
-			return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, core.ErrNotFound("appointment %s not found", img.AppointmentID))
 		default:
-			return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, core.ErrConflict("the participants of appointment %s changed", img.AppointmentID))
+			return core.ChatImage{}, false, fmt.Errorf("import chat image %s: %w", img.ID, countRefused(img, reasons[2].Item))
 		}
 	}
 	if err != nil {

@@ -31,27 +31,23 @@ func fakeShare() core.Share {
 	}
 }
 
-// shareAV is sh as stored, with edit applied first.
+// shareAV is fakeShare as stored, with edit applied first.
 func shareAV(t *testing.T, edit func(*core.Share)) item {
-	t.Helper()
-	sh := fakeShare()
-	if edit != nil {
-		edit(&sh)
-	}
-	it, err := marshal(shareItemOf(sh))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return it
+	return storedAV(t, fakeShare(), edit, shareItemOf)
 }
 
+// keyAV is fakeKey as stored, with edit applied first.
 func keyAV(t *testing.T, edit func(*core.EphemeralKey)) item {
+	return storedAV(t, fakeKey(), edit, ephemeralKeyItemOf)
+}
+
+// storedAV is e as of stores it, with edit (when not nil) applied first.
+func storedAV[E, S any](t *testing.T, e E, edit func(*E), of func(E) S) item {
 	t.Helper()
-	k := fakeKey()
 	if edit != nil {
-		edit(&k)
+		edit(&e)
 	}
-	it, err := marshal(ephemeralKeyItemOf(k))
+	it, err := marshal(of(e))
 	if err != nil {
 		t.Fatal(err)
 	}

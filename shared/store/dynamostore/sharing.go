@@ -155,29 +155,30 @@ func (s *Store) CreateShare(ctx context.Context, sh core.Share, rec core.AuditRe
 // GetShare returns the share or KindNotFound, with one strongly consistent
 // GetItem.
 func (s *Store) GetShare(ctx context.Context, id string) (core.Share, error) {
-	return getOne(ctx, s, "share", id, storekeys.ShareKey, decodeShare)
+	return getOne(ctx, s, "share", id, storekeys.ShareKey(id), decodeShare)
 }
 
 // GetAccess returns the access or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetAccess(ctx context.Context, id string) (core.Access, error) {
-	return getOne(ctx, s, "access", id, storekeys.AccessKey, decodeAccess)
+	return getOne(ctx, s, "access", id, storekeys.AccessKey(id), decodeAccess)
 }
 
 // GetKey returns the ephemeral key or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetKey(ctx context.Context, id string) (core.EphemeralKey, error) {
-	return getOne(ctx, s, "key", id, storekeys.EphemeralKeyKey, decodeEphemeralKey)
+	return getOne(ctx, s, "key", id, storekeys.EphemeralKeyKey(id), decodeEphemeralKey)
 }
 
-// getOne reads the item of id with one strongly consistent GetItem and
-// decodes it; KindNotFound when there is none.
-func getOne[T any](ctx context.Context, s *Store, what, id string, key func(string) storekeys.Key, decode func(item) (T, error)) (T, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
+// getOne reads the item of entity what id, at k, with one strongly
+// consistent GetItem and decodes it; KindNotFound when there is none. It
+// checks id and the other ids k holds (storekeys.CheckIDs) first.
+func getOne[T any](ctx context.Context, s *Store, what, id string, k storekeys.Key, decode func(item) (T, error), others ...string) (T, error) {
+	if err := storekeys.CheckIDs(append(others, id)...); err != nil {
 		var zero T
 		return zero, fmt.Errorf("get %s %q: %w", what, id, err)
 	}
-	return getDecoded(ctx, s, what+" "+id, key(id), decode)
+	return getDecoded(ctx, s, what+" "+id, k, decode)
 }
 
 // getDecoded reads the item at k, which what names, with one strongly
@@ -219,17 +220,13 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, core.ErrInvalid("role %q has no shares", role))
 	}
 	list := storekeys.List{PK: pk, Desc: true}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	var start item
-	if err == nil && after != "" {
-		id, perr := parseShareIndexSK(after)
-		if perr != nil {
-			err = core.ErrInvalid("cursor is malformed")
-		} else {
-			start = keyItem(storekeys.ShareKey(id))
-			start[pkAttr], start[skAttr] = avS(pk), avS(after)
+	start, err := indexStart(page.Cursor, list, pkAttr, skAttr, func(sk string) (storekeys.Key, error) {
+		id, err := parseShareIndexSK(sk)
+		if err != nil {
+			return storekeys.Key{}, core.ErrInvalid("cursor is malformed")
 		}
-	}
+		return storekeys.ShareKey(id), nil
+	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
 	}
@@ -242,15 +239,25 @@ func (s *Store) ListShares(ctx context.Context, party string, role core.Role, pa
 		ScanIndexForward:          aws.Bool(false),
 		ExclusiveStartKey:         start,
 	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), skAttr)
-	if err != nil {
-		return nil, "", translate(err, "list shares of %s", party)
+	return queryDecoded(ctx, s, q, skAttr, list, page, "list shares of "+party, decodeShare)
+}
+
+// indexStart is the ExclusiveStartKey of a Query of list, a partition
+// (pkAttr) of an index sorted on skAttr, after the position in cursor: an
+// index sort key, from which parse reads the key of its item in the table
+// (KindInvalid when it cannot). nil from the start.
+func indexStart(cursor string, list storekeys.List, pkAttr, skAttr string, parse func(sk string) (storekeys.Key, error)) (item, error) {
+	after, err := storekeys.DecodeCursor(cursor, list)
+	if err != nil || after == "" {
+		return nil, err
 	}
-	shares, err := decodeAll(items, decodeShare)
+	k, err := parse(after)
 	if err != nil {
-		return nil, "", fmt.Errorf("list shares of %s: %w", party, err)
+		return nil, err
 	}
-	return shares, cursorOf(list, next), nil
+	start := keyItem(k)
+	start[pkAttr], start[skAttr] = avS(list.PK), avS(after)
+	return start, nil
 }
 
 // shareIndexTimeLen is the length of the time at the start of a share index
@@ -376,21 +383,9 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, re
 	if err != nil {
 		return fmt.Errorf("open access %s to share %s: %w", a.ID, a.ShareID, err)
 	}
-	bind := types.TransactWriteItem{Update: &types.Update{
-		TableName:        s.table,
-		Key:              keyItem(storekeys.ShareKey(a.ShareID)),
-		UpdateExpression: aws.String("SET #devices.#fp = if_not_exists(#devices.#fp, :now)"),
-		ConditionExpression: aws.String("#status = :active AND #expires > :now AND #pro = :pro" +
-			" AND (attribute_exists(#devices.#fp) OR size(#devices) < #max)"),
-		ExpressionAttributeNames: map[string]string{
-			"#status": attrStatus, "#expires": attrShareExpiresAt, "#pro": attrProfessionalID,
-			"#devices": attrDevices, "#fp": a.DeviceFingerprint, "#max": attrMaxDevices,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":active": avS(string(core.ShareActive)), ":now": avTime(now), ":pro": avS(a.ProfessionalID),
-		},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}
+	bind := s.useShare(a.ShareID, a.ProfessionalID, now, "SET #devices.#fp = if_not_exists(#devices.#fp, :now)",
+		" AND (attribute_exists(#devices.#fp) OR size(#devices) < #max)",
+		map[string]string{"#devices": attrDevices, "#fp": a.DeviceFingerprint, "#max": attrMaxDevices}, nil)
 	return s.stateChange(ctx, []types.TransactWriteItem{s.putNew(accessAV), bind}, notes, rec, func(reasons []types.CancellationReason) error {
 		if conditionFailed(reasons[1]) {
 			return refusedShare(a.ShareID, reasons[1].Item, func(sh core.Share) error {
@@ -402,6 +397,34 @@ func (s *Store) OpenAccess(ctx context.Context, a core.Access, now time.Time, re
 		}
 		return nil
 	}, "open access %s to share %s", a.ID, a.ShareID)
+}
+
+// shareUsable is the condition that a share is usable by professional pro
+// at now, the clauses of core.Share.RefuseUse (status = active AND
+// share_expires_at > now AND professional_id = pro), with the names and
+// values it uses, to which a caller may add its own.
+func shareUsable(pro string, now time.Time) (string, map[string]string, map[string]types.AttributeValue) {
+	return "#status = :active AND #expires > :now AND #pro = :pro",
+		map[string]string{"#status": attrStatus, "#expires": attrShareExpiresAt, "#pro": attrProfessionalID},
+		map[string]types.AttributeValue{":active": avS(string(core.ShareActive)), ":now": avTime(now), ":pro": avS(pro)}
+}
+
+// useShare is the Update expr of share id, conditional on its being usable
+// by pro at now (shareUsable) and on more (" AND …"), which names and
+// values complete; ALL_OLD, for refusedShare.
+func (s *Store) useShare(id, pro string, now time.Time, expr, more string, names map[string]string, values map[string]types.AttributeValue) types.TransactWriteItem {
+	usable, n, v := shareUsable(pro, now)
+	maps.Copy(n, names)
+	maps.Copy(v, values)
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:                           s.table,
+		Key:                                 keyItem(storekeys.ShareKey(id)),
+		UpdateExpression:                    aws.String(expr),
+		ConditionExpression:                 aws.String(usable + more),
+		ExpressionAttributeNames:            n,
+		ExpressionAttributeValues:           v,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
 }
 
 // refusedShare tells why a condition failed on share id from the share as
@@ -439,22 +462,8 @@ func (s *Store) IssueKey(ctx context.Context, k core.EphemeralKey, now time.Time
 	if err != nil {
 		return fmt.Errorf("issue key %s of share %s: %w", k.ID, k.ShareID, err)
 	}
-	count := types.TransactWriteItem{Update: &types.Update{
-		TableName:        s.table,
-		Key:              keyItem(storekeys.ShareKey(k.ShareID)),
-		UpdateExpression: aws.String("SET #used = #used + :one"),
-		ConditionExpression: aws.String("#status = :active AND #expires > :now AND #pro = :pro" +
-			" AND #used < #max"),
-		ExpressionAttributeNames: map[string]string{
-			"#status": attrStatus, "#expires": attrShareExpiresAt, "#pro": attrProfessionalID,
-			"#used": attrViewsUsed, "#max": attrMaxViews,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":active": avS(string(core.ShareActive)), ":now": avTime(now), ":pro": avS(k.ProfessionalID),
-			":one": avN("1"),
-		},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}
+	count := s.useShare(k.ShareID, k.ProfessionalID, now, "SET #used = #used + :one", " AND #used < #max",
+		map[string]string{"#used": attrViewsUsed, "#max": attrMaxViews}, map[string]types.AttributeValue{":one": avN("1")})
 	// A deleted photo's key is never released again.
 	photoExists := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 		TableName:           s.table,
@@ -494,7 +503,6 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 	if err := storekeys.CheckIDs(k.ID, k.ShareID); err != nil {
 		return core.EphemeralKey{}, fmt.Errorf("claim key %q: %w", k.ID, err)
 	}
-	nowS := avTime(now)
 	claim := types.TransactWriteItem{Update: &types.Update{
 		TableName:        s.table,
 		Key:              keyItem(storekeys.EphemeralKeyKey(k.ID)),
@@ -506,21 +514,18 @@ func (s *Store) ClaimKey(ctx context.Context, k core.EphemeralKey, professionalI
 			"#share": attrShareID, "#expires": attrKeyExpiresAt,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":used": avS(string(core.KeyUsed)), ":issued": avS(string(core.KeyIssued)), ":now": nowS,
+			":used": avS(string(core.KeyUsed)), ":issued": avS(string(core.KeyIssued)), ":now": avTime(now),
 			":pro": avS(professionalID), ":share": avS(k.ShareID),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
+	usable, names, values := shareUsable(professionalID, now)
 	check := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName:           s.table,
-		Key:                 keyItem(storekeys.ShareKey(k.ShareID)),
-		ConditionExpression: aws.String("#status = :active AND #expires > :now AND #pro = :pro"),
-		ExpressionAttributeNames: map[string]string{
-			"#status": attrStatus, "#expires": attrShareExpiresAt, "#pro": attrProfessionalID,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":active": avS(string(core.ShareActive)), ":now": nowS, ":pro": avS(professionalID),
-		},
+		TableName:                           s.table,
+		Key:                                 keyItem(storekeys.ShareKey(k.ShareID)),
+		ConditionExpression:                 aws.String(usable),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
 	err := s.stateChange(ctx, []types.TransactWriteItem{claim, check}, notes, rec, func(reasons []types.CancellationReason) error {
@@ -630,28 +635,8 @@ func hasFlag(it item, flag string) bool {
 // ListInbox returns one page of recipient's notifications, newest first
 // (notification ids sort by time), with a Query of the inbox partition.
 func (s *Store) ListInbox(ctx context.Context, recipient string, page core.Page) ([]core.InboxItem, string, error) {
-	if err := storekeys.CheckIDs(recipient); err != nil {
-		return nil, "", fmt.Errorf("list inbox of %q: %w", recipient, err)
-	}
 	list := storekeys.List{PK: storekeys.InboxPKPrefix + recipient, SKPrefix: storekeys.InboxSKPrefix, Desc: true}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	if err != nil {
-		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
-	}
-	pk := storekeys.InboxPKPrefix + recipient
-	q := s.partitionQuery(pk, storekeys.InboxSKPrefix, false)
-	if after != "" {
-		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: pk, SK: after})
-	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrSK)
-	if err != nil {
-		return nil, "", translate(err, "list inbox of %s", recipient)
-	}
-	out, err := decodeAll(items, decodeInboxItem)
-	if err != nil {
-		return nil, "", fmt.Errorf("list inbox of %s: %w", recipient, err)
-	}
-	return out, cursorOf(list, next), nil
+	return listPartition(ctx, s, list, page, "list inbox of", recipient, decodeInboxItem)
 }
 
 // MarkRead marks one of recipient's notifications read with one UpdateItem

@@ -196,94 +196,100 @@ func readyAnswer(what, id string, exists bool, u upload, observed core.BlobInfo,
 // MarkPhotoReady moves a PENDING photo whose object matches to READY with one
 // conditional UpdateItem; see core.PhotoStore.
 func (s *Store) MarkPhotoReady(ctx context.Context, owner, id string, observed core.BlobInfo, now time.Time) (core.Photo, error) {
-	if err := storekeys.CheckIDs(owner, id); err != nil {
-		return core.Photo{}, fmt.Errorf("mark photo %q ready: %w", id, err)
+	return markReady(ctx, s, "photo", id, storekeys.PhotoKey(owner, id), observed, now, decodePhoto,
+		func(p core.Photo) upload { return upload{p.Status, p.Size, p.SHA256, p.UploadExpiresAt} }, owner)
+}
+
+// markReady is MarkPhotoReady and MarkChatImageReady: the readyUpdate of
+// the upload at k, entity what id, and readyAnswer when its condition
+// fails. decode reads the upload's item, and up tells readyAnswer about
+// it. It checks id and the other ids k holds (storekeys.CheckIDs) first.
+func markReady[T any](ctx context.Context, s *Store, what, id string, k storekeys.Key, observed core.BlobInfo, now time.Time,
+	decode func(item) (T, error), up func(T) upload, others ...string) (T, error) {
+	var zero T
+	if err := storekeys.CheckIDs(append(others, id)...); err != nil {
+		return zero, fmt.Errorf("mark %s %q ready: %w", what, id, err)
 	}
-	in := s.readyUpdate(storekeys.PhotoKey(owner, id), observed, now)
+	in := s.readyUpdate(k, observed, now)
 	var out *dynamodb.UpdateItemOutput
 	err := s.retryConflicts(ctx, func() (err error) {
 		out, err = s.client.UpdateItem(ctx, in)
 		return err
 	})
 	if old, failed := conditionFailure(err); failed {
-		var p core.Photo
+		var v T
 		if len(old) > 0 {
-			if p, err = decodePhoto(old); err != nil {
-				return core.Photo{}, fmt.Errorf("mark photo %s ready: %w", id, err)
+			if v, err = decode(old); err != nil {
+				return zero, fmt.Errorf("mark %s %s ready: %w", what, id, err)
 			}
 		}
-		u := upload{p.Status, p.Size, p.SHA256, p.UploadExpiresAt}
-		ok, err := readyAnswer("photo", id, len(old) > 0, u, observed, now)
+		ok, err := readyAnswer(what, id, len(old) > 0, up(v), observed, now)
 		if err != nil {
-			return core.Photo{}, fmt.Errorf("mark photo %s ready: %w", id, err)
+			return zero, fmt.Errorf("mark %s %s ready: %w", what, id, err)
 		}
 		if ok {
-			return p, nil
+			return v, nil
 		}
 	}
 	if err != nil {
-		return core.Photo{}, translate(err, "mark photo %s ready", id)
+		return zero, translate(err, "mark %s %s ready", what, id)
 	}
-	p, err := decodePhoto(out.Attributes)
+	v, err := decode(out.Attributes)
 	if err != nil {
-		return core.Photo{}, fmt.Errorf("mark photo %s ready: %w", id, err)
+		return zero, fmt.Errorf("mark %s %s ready: %w", what, id, err)
 	}
-	return p, nil
+	return v, nil
 }
 
 // GetPhoto returns the photo (owner, id) or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetPhoto(ctx context.Context, owner, id string) (core.Photo, error) {
-	if err := storekeys.CheckIDs(owner, id); err != nil {
-		return core.Photo{}, fmt.Errorf("get photo %q: %w", id, err)
-	}
-	it, err := s.get(ctx, storekeys.PhotoKey(owner, id))
-	if err != nil {
-		return core.Photo{}, translate(err, "get photo %s", id)
-	}
-	if len(it) == 0 {
-		return core.Photo{}, fmt.Errorf("get photo %s: %w", id, core.ErrNotFound("photo %s not found", id))
-	}
-	p, err := decodePhoto(it)
-	if err != nil {
-		return core.Photo{}, fmt.Errorf("get photo %s: %w", id, err)
-	}
-	return p, nil
+	return getOne(ctx, s, "photo", id, storekeys.PhotoKey(owner, id), decodePhoto, owner)
 }
 
 // ListPhotos returns one page of owner's photos ordered by id, with a Query
 // of owner's partition.
 func (s *Store) ListPhotos(ctx context.Context, owner string, page core.Page) ([]core.Photo, string, error) {
-	if err := storekeys.CheckIDs(owner); err != nil {
-		return nil, "", fmt.Errorf("list photos of %q: %w", owner, err)
-	}
 	list := storekeys.List{PK: storekeys.PhotoPKPrefix + owner, SKPrefix: storekeys.PhotoSKPrefix}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	if err != nil {
-		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
-	}
-	q := s.partitionQuery(storekeys.PhotoPKPrefix+owner, storekeys.PhotoSKPrefix, true)
-	if after != "" {
-		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: storekeys.PhotoPKPrefix + owner, SK: after})
-	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrSK)
-	if err != nil {
-		return nil, "", translate(err, "list photos of %s", owner)
-	}
-	photos, err := decodeAll(items, decodePhoto)
-	if err != nil {
-		return nil, "", fmt.Errorf("list photos of %s: %w", owner, err)
-	}
-	return photos, cursorOf(list, next), nil
+	return listPartition(ctx, s, list, page, "list photos of", owner, decodePhoto)
 }
 
-// cursorOf is the cursor of list after a page that ended at position pos;
-// "" at the end of the list.
-func cursorOf(list storekeys.List, pos string) string {
-	if pos == "" {
-		return ""
+// listPartition is queryList after page's cursor of list, whose owner it
+// checks first; op and owner name the listing (storekeys.List.Start).
+func listPartition[T any](ctx context.Context, s *Store, list storekeys.List, page core.Page, op, owner string, decode func(item) (T, error)) ([]T, string, error) {
+	after, err := list.Start(op, owner, page.Cursor)
+	if err != nil {
+		return nil, "", err
 	}
-	return storekeys.EncodeCursor(list, pos)
+	return queryList(ctx, s, list, after, page, op+" "+owner, decode)
+}
+
+// queryList reads one page of list, a partition of the table, after
+// position after, with a strongly consistent Query, and decodes its items;
+// and returns the next page's cursor ("" after the last page). what names
+// the listing in errors.
+func queryList[T any](ctx context.Context, s *Store, list storekeys.List, after string, page core.Page, what string, decode func(item) (T, error)) ([]T, string, error) {
+	q := s.partitionQuery(list.PK, list.SKPrefix, !list.Desc)
+	if after != "" {
+		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: list.PK, SK: after})
+	}
+	return queryDecoded(ctx, s, q, AttrSK, list, page, what, decode)
+}
+
+// queryDecoded runs q for one page (queryPage) and decodes its items; and
+// returns the cursor of list after the page, from the sort attribute
+// cursorAttr of its last item. what names the listing in errors.
+func queryDecoded[T any](ctx context.Context, s *Store, q *dynamodb.QueryInput, cursorAttr string, list storekeys.List, page core.Page,
+	what string, decode func(item) (T, error)) ([]T, string, error) {
+	items, next, err := s.queryPage(ctx, q, pageLimit(page), cursorAttr)
+	if err != nil {
+		return nil, "", translate(err, "%s", what)
+	}
+	out, err := decodeAll(items, decode)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", what, err)
+	}
+	return out, list.Next(next), nil
 }
 
 // DeletePhoto removes the photo (owner, id) with one DeleteItem conditional
@@ -378,21 +384,7 @@ func (s *Store) PutAppointment(ctx context.Context, a core.Appointment) (bool, e
 // GetAppointment returns clinicID's appointment id or KindNotFound, with one
 // strongly consistent GetItem.
 func (s *Store) GetAppointment(ctx context.Context, clinicID, id string) (core.Appointment, error) {
-	if err := storekeys.CheckIDs(clinicID, id); err != nil {
-		return core.Appointment{}, fmt.Errorf("get appointment %q: %w", id, err)
-	}
-	it, err := s.get(ctx, storekeys.AppointmentKey(clinicID, id))
-	if err != nil {
-		return core.Appointment{}, translate(err, "get appointment %s", id)
-	}
-	if len(it) == 0 {
-		return core.Appointment{}, fmt.Errorf("get appointment %s: %w", id, core.ErrNotFound("appointment %s not found", id))
-	}
-	a, err := decodeAppointment(it)
-	if err != nil {
-		return core.Appointment{}, fmt.Errorf("get appointment %s: %w", id, err)
-	}
-	return a, nil
+	return getOne(ctx, s, "appointment", id, storekeys.AppointmentKey(clinicID, id), decodeAppointment, clinicID)
 }
 
 // FindAppointments returns every clinic's appointment id, ordered by
@@ -430,47 +422,22 @@ func (s *Store) FindAppointments(ctx context.Context, id string) ([]core.Appoint
 // the appointment is gone (the update's ALL_OLD item is empty: KindNotFound),
 // or its participants changed (KindConflict).
 func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
-	if err := storekeys.CheckIDs(img.ID); err != nil {
-		return fmt.Errorf("create chat image %q: %w", img.ID, err)
-	}
-	if err := storekeys.CheckChatListIDs(img.ClinicID, img.AppointmentID); err != nil {
+	if err := storekeys.CheckChatImageIDs(img); err != nil {
 		return fmt.Errorf("create chat image %q: %w", img.ID, err)
 	}
 	it, err := marshal(chatImageItemOf(img))
 	if err != nil {
 		return fmt.Errorf("create chat image %s: %w", img.ID, err)
 	}
-	items := []types.TransactWriteItem{
-		{Put: &types.Put{
-			TableName:                s.table,
-			Item:                     it,
-			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-			ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
-		}},
-		{Update: &types.Update{
-			TableName:           s.table,
-			Key:                 keyItem(storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)),
-			UpdateExpression:    aws.String("ADD #count :one"),
-			ConditionExpression: aws.String("attribute_exists(#pk) AND #pkey = :pkey AND #patient = :patient"),
-			ExpressionAttributeNames: map[string]string{
-				"#pk": AttrPK, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#patient": attrPatientID,
-			},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":one": avN("1"), ":pkey": avS(imageParticipantsKey(img.Participants)), ":patient": avS(img.PatientID),
-			},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
-	}
+	items := []types.TransactWriteItem{s.putNew(it), s.countImage(img)}
 	err = s.transact(ctx, items)
 	if reasons, failed := cancellation(err, len(items)); failed {
 		var answer error
 		switch {
 		case conditionFailed(reasons[0]):
 			answer = core.ErrConflict("chat image %s exists", img.ID)
-		case len(reasons[1].Item) == 0:
-			answer = core.ErrNotFound("appointment %s not found", img.AppointmentID)
 		default:
-			answer = core.ErrConflict("the participants of appointment %s changed", img.AppointmentID)
+			answer = countRefused(img, reasons[1].Item)
 		}
 		return fmt.Errorf("create chat image %s in appointment %s: %w", img.ID, img.AppointmentID, answer)
 	}
@@ -478,6 +445,35 @@ func (s *Store) CreateChatImage(ctx context.Context, img core.ChatImage) error {
 		return translate(err, "create chat image %s in appointment %s", img.ID, img.AppointmentID)
 	}
 	return nil
+}
+
+// countImage is the Update that counts img on its appointment (ADD one to
+// image_count), conditional on the appointment existing with img's patient
+// and participant set; ALL_OLD, for countRefused.
+func (s *Store) countImage(img core.ChatImage) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:           s.table,
+		Key:                 keyItem(storekeys.AppointmentKey(img.ClinicID, img.AppointmentID)),
+		UpdateExpression:    aws.String("ADD #count :one"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND #pkey = :pkey AND #patient = :patient"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": AttrPK, "#count": attrImageCount, "#pkey": attrParticipantsKey, "#patient": attrPatientID,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": avN("1"), ":pkey": avS(imageParticipantsKey(img.Participants)), ":patient": avS(img.PatientID),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
+// countRefused tells why countImage's condition failed, from the
+// appointment as it was (old): it is gone (KindNotFound), or its
+// participants changed (KindConflict).
+func countRefused(img core.ChatImage, old item) error {
+	if len(old) == 0 {
+		return core.ErrNotFound("appointment %s not found", img.AppointmentID)
+	}
+	return core.ErrConflict("the participants of appointment %s changed", img.AppointmentID)
 }
 
 // transact runs one TransactWriteItems of items, repeated on transaction
@@ -494,59 +490,14 @@ func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) e
 // GetChatImage returns the chat image or KindNotFound, with one strongly
 // consistent GetItem.
 func (s *Store) GetChatImage(ctx context.Context, id string) (core.ChatImage, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.ChatImage{}, fmt.Errorf("get chat image %q: %w", id, err)
-	}
-	it, err := s.get(ctx, storekeys.ChatImageKey(id))
-	if err != nil {
-		return core.ChatImage{}, translate(err, "get chat image %s", id)
-	}
-	if len(it) == 0 {
-		return core.ChatImage{}, fmt.Errorf("get chat image %s: %w", id, core.ErrNotFound("chat image %s not found", id))
-	}
-	c, err := decodeChatImage(it)
-	if err != nil {
-		return core.ChatImage{}, fmt.Errorf("get chat image %s: %w", id, err)
-	}
-	return c, nil
+	return getOne(ctx, s, "chat image", id, storekeys.ChatImageKey(id), decodeChatImage)
 }
 
 // MarkChatImageReady is MarkPhotoReady for chat images: one conditional
 // UpdateItem.
 func (s *Store) MarkChatImageReady(ctx context.Context, id string, observed core.BlobInfo, now time.Time) (core.ChatImage, error) {
-	if err := storekeys.CheckIDs(id); err != nil {
-		return core.ChatImage{}, fmt.Errorf("mark chat image %q ready: %w", id, err)
-	}
-	in := s.readyUpdate(storekeys.ChatImageKey(id), observed, now)
-	var out *dynamodb.UpdateItemOutput
-	err := s.retryConflicts(ctx, func() (err error) {
-		out, err = s.client.UpdateItem(ctx, in)
-		return err
-	})
-	if old, failed := conditionFailure(err); failed {
-		var c core.ChatImage
-		if len(old) > 0 {
-			if c, err = decodeChatImage(old); err != nil {
-				return core.ChatImage{}, fmt.Errorf("mark chat image %s ready: %w", id, err)
-			}
-		}
-		u := upload{c.Status, c.Size, c.SHA256, c.UploadExpiresAt}
-		ok, err := readyAnswer("chat image", id, len(old) > 0, u, observed, now)
-		if err != nil {
-			return core.ChatImage{}, fmt.Errorf("mark chat image %s ready: %w", id, err)
-		}
-		if ok {
-			return c, nil
-		}
-	}
-	if err != nil {
-		return core.ChatImage{}, translate(err, "mark chat image %s ready", id)
-	}
-	c, err := decodeChatImage(out.Attributes)
-	if err != nil {
-		return core.ChatImage{}, fmt.Errorf("mark chat image %s ready: %w", id, err)
-	}
-	return c, nil
+	return markReady(ctx, s, "chat image", id, storekeys.ChatImageKey(id), observed, now, decodeChatImage,
+		func(c core.ChatImage) upload { return upload{c.Status, c.Size, c.SHA256, c.UploadExpiresAt} })
 }
 
 // AuditHead returns the head of patient's chain with one strongly consistent
@@ -660,33 +611,17 @@ func auditAnswer(rec core.AuditRecord, reasons []types.CancellationReason, cause
 // first, with a Query of the patient's partition (the head, whose sort key
 // is not SEQ#…, is not part of it).
 func (s *Store) ListAudit(ctx context.Context, patientID string, newestFirst bool, page core.Page) ([]core.AuditRecord, string, error) {
-	if err := storekeys.CheckIDs(patientID); err != nil {
-		return nil, "", fmt.Errorf("list audit of %q: %w", patientID, err)
-	}
 	list := storekeys.List{PK: storekeys.AuditPKPrefix + patientID, SKPrefix: storekeys.AuditSeqSKPrefix, Desc: newestFirst}
-	after, err := storekeys.DecodeCursor(page.Cursor, list)
-	if err == nil && after != "" {
-		if _, perr := storekeys.ParseSeqSK(after); perr != nil {
-			err = core.ErrInvalid("cursor is malformed")
+	after, err := list.Start("list audit of", patientID, page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if after != "" {
+		if _, err := storekeys.ParseSeqSK(after); err != nil {
+			return nil, "", fmt.Errorf("list audit of %s: %w", patientID, core.ErrInvalid("cursor is malformed"))
 		}
 	}
-	if err != nil {
-		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
-	}
-	pk := storekeys.AuditPKPrefix + patientID
-	q := s.partitionQuery(pk, storekeys.AuditSeqSKPrefix, !newestFirst)
-	if after != "" {
-		q.ExclusiveStartKey = keyItem(storekeys.Key{PK: pk, SK: after})
-	}
-	items, next, err := s.queryPage(ctx, q, pageLimit(page), AttrSK)
-	if err != nil {
-		return nil, "", translate(err, "list audit of %s", patientID)
-	}
-	recs, err := decodeAudits(items)
-	if err != nil {
-		return nil, "", fmt.Errorf("list audit of %s: %w", patientID, err)
-	}
-	return recs, cursorOf(list, next), nil
+	return queryList(ctx, s, list, after, page, "list audit of "+patientID, decodeAudit)
 }
 
 // ListAuditByActor returns one page of actorID's records across all chains,

@@ -2,7 +2,8 @@
 // stores keep: the embedded store (boltstore) writes it as JSON, the
 // DynamoDB store (dynamostore) as an item's attributes, under the same
 // names. Each shape is one struct with both tag sets and a codec to and
-// from its core entity (PhotoOf and Photo.Entity, and so on); a store adds
+// from its core entity (PhotoOf and Photo.Entity, and so on), which copies
+// the fields named alike (codec.go) and sets the others; a store adds
 // only what is its own: the keys (package storekeys) and, in DynamoDB, the
 // index and TTL attributes and the condition helpers.
 //
@@ -49,24 +50,6 @@ func ParseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// times reads stored times into their fields, stopping at the first that
-// does not parse.
-type times []struct {
-	stored string
-	dst    *time.Time
-}
-
-func (ts times) parse() error {
-	for _, f := range ts {
-		t, err := ParseTime(f.stored)
-		if err != nil {
-			return err
-		}
-		*f.dst = t
-	}
-	return nil
-}
-
 // nonNil makes a nil byte slice empty, so that DynamoDB stores it as an
 // empty B (which a condition can compare) rather than leaving it out.
 func nonNil(b []byte) []byte {
@@ -95,37 +78,14 @@ type Photo struct {
 
 // PhotoOf is p as stored.
 func PhotoOf(p core.Photo) Photo {
-	return Photo{
-		OwnerID:         p.OwnerID,
-		ID:              p.ID,
-		Angle:           string(p.Angle),
-		ContentType:     p.ContentType,
-		Size:            p.Size,
-		SHA256:          nonNil(p.SHA256),
-		WrappedKeyID:    p.WrappedKey.KeyID,
-		WrappedKey:      p.WrappedKey.Ciphertext,
-		Metadata:        p.Metadata,
-		Status:          string(p.Status),
-		CreatedAt:       FormatTime(p.CreatedAt),
-		UploadExpiresAt: FormatTime(p.UploadExpiresAt),
-		UpdatedAt:       FormatTime(p.UpdatedAt),
-	}
+	r := shapeOf(Photo{WrappedKeyID: p.WrappedKey.KeyID, WrappedKey: p.WrappedKey.Ciphertext}, p)
+	r.SHA256 = nonNil(p.SHA256)
+	return r
 }
 
 // Entity is the photo r stores; an error when a time does not parse.
 func (r Photo) Entity() (core.Photo, error) {
-	p := core.Photo{
-		ID:          r.ID,
-		OwnerID:     r.OwnerID,
-		Angle:       core.Angle(r.Angle),
-		ContentType: r.ContentType,
-		Size:        r.Size,
-		SHA256:      r.SHA256,
-		WrappedKey:  core.WrappedKey{KeyID: r.WrappedKeyID, Ciphertext: r.WrappedKey},
-		Metadata:    r.Metadata,
-		Status:      core.UploadStatus(r.Status),
-	}
-	return p, times{{r.CreatedAt, &p.CreatedAt}, {r.UploadExpiresAt, &p.UploadExpiresAt}, {r.UpdatedAt, &p.UpdatedAt}}.parse()
+	return entityOf(core.Photo{WrappedKey: core.WrappedKey{KeyID: r.WrappedKeyID, Ciphertext: r.WrappedKey}}, r)
 }
 
 // Appointment is a core.Appointment as stored.
@@ -142,31 +102,10 @@ type Appointment struct {
 }
 
 // AppointmentOf is a as stored.
-func AppointmentOf(a core.Appointment) Appointment {
-	return Appointment{
-		ID:              a.ID,
-		ClinicID:        a.ClinicID,
-		PatientID:       a.PatientID,
-		ProfessionalIDs: a.ProfessionalIDs,
-		StartsAt:        FormatTime(a.StartsAt),
-		EndsAt:          FormatTime(a.EndsAt),
-		ImageCount:      a.ImageCount,
-		CreatedAt:       FormatTime(a.CreatedAt),
-		UpdatedAt:       FormatTime(a.UpdatedAt),
-	}
-}
+func AppointmentOf(a core.Appointment) Appointment { return shapeOf(Appointment{}, a) }
 
 // Entity is the appointment r stores.
-func (r Appointment) Entity() (core.Appointment, error) {
-	a := core.Appointment{
-		ID:              r.ID,
-		ClinicID:        r.ClinicID,
-		PatientID:       r.PatientID,
-		ProfessionalIDs: r.ProfessionalIDs,
-		ImageCount:      r.ImageCount,
-	}
-	return a, times{{r.StartsAt, &a.StartsAt}, {r.EndsAt, &a.EndsAt}, {r.CreatedAt, &a.CreatedAt}, {r.UpdatedAt, &a.UpdatedAt}}.parse()
-}
+func (r Appointment) Entity() (core.Appointment, error) { return entityOf(core.Appointment{}, r) }
 
 // ChatImage is a core.ChatImage as stored, with the participants who may
 // see it.
@@ -190,41 +129,13 @@ type ChatImage struct {
 
 // ChatImageOf is c as stored.
 func ChatImageOf(c core.ChatImage) ChatImage {
-	return ChatImage{
-		ID:              c.ID,
-		AppointmentID:   c.AppointmentID,
-		ClinicID:        c.ClinicID,
-		PatientID:       c.PatientID,
-		UploaderID:      c.UploaderID,
-		Participants:    c.Participants,
-		ContentType:     c.ContentType,
-		Size:            c.Size,
-		SHA256:          nonNil(c.SHA256),
-		Status:          string(c.Status),
-		CreatedAt:       FormatTime(c.CreatedAt),
-		UploadExpiresAt: FormatTime(c.UploadExpiresAt),
-		UpdatedAt:       FormatTime(c.UpdatedAt),
-		LegacyURL:       c.LegacyURL,
-	}
+	r := shapeOf(ChatImage{}, c)
+	r.SHA256 = nonNil(c.SHA256)
+	return r
 }
 
 // Entity is the chat image r stores.
-func (r ChatImage) Entity() (core.ChatImage, error) {
-	c := core.ChatImage{
-		ID:            r.ID,
-		AppointmentID: r.AppointmentID,
-		ClinicID:      r.ClinicID,
-		PatientID:     r.PatientID,
-		UploaderID:    r.UploaderID,
-		Participants:  r.Participants,
-		ContentType:   r.ContentType,
-		Size:          r.Size,
-		SHA256:        r.SHA256,
-		Status:        core.UploadStatus(r.Status),
-		LegacyURL:     r.LegacyURL,
-	}
-	return c, times{{r.CreatedAt, &c.CreatedAt}, {r.UploadExpiresAt, &c.UploadExpiresAt}, {r.UpdatedAt, &c.UpdatedAt}}.parse()
-}
+func (r ChatImage) Entity() (core.ChatImage, error) { return entityOf(core.ChatImage{}, r) }
 
 // AuditRecord is a core.AuditRecord as stored. Version, PhotoID, ShareID
 // and Device are left out when empty, so that a version 1 record is stored
@@ -252,54 +163,10 @@ type AuditRecord struct {
 }
 
 // AuditRecordOf is a as stored.
-func AuditRecordOf(a core.AuditRecord) AuditRecord {
-	return AuditRecord{
-		Version:      a.Version,
-		PatientID:    a.PatientID,
-		Seq:          a.Seq,
-		At:           FormatTime(a.At),
-		ActorID:      a.ActorID,
-		ActorRole:    string(a.ActorRole),
-		Action:       string(a.Action),
-		ResourceType: a.ResourceType,
-		ResourceID:   a.ResourceID,
-		Outcome:      a.Outcome,
-		Reason:       a.Reason,
-		SourceIP:     a.SourceIP,
-		UserAgent:    a.UserAgent,
-		RequestID:    a.RequestID,
-		PhotoID:      a.PhotoID,
-		ShareID:      a.ShareID,
-		Device:       a.Device,
-		PrevHash:     a.PrevHash,
-		Hash:         a.Hash,
-	}
-}
+func AuditRecordOf(a core.AuditRecord) AuditRecord { return shapeOf(AuditRecord{}, a) }
 
 // Entity is the record r stores.
-func (r AuditRecord) Entity() (core.AuditRecord, error) {
-	a := core.AuditRecord{
-		Version:      r.Version,
-		PatientID:    r.PatientID,
-		Seq:          r.Seq,
-		ActorID:      r.ActorID,
-		ActorRole:    core.Role(r.ActorRole),
-		Action:       core.AuditAction(r.Action),
-		ResourceType: r.ResourceType,
-		ResourceID:   r.ResourceID,
-		Outcome:      r.Outcome,
-		Reason:       r.Reason,
-		SourceIP:     r.SourceIP,
-		UserAgent:    r.UserAgent,
-		RequestID:    r.RequestID,
-		PhotoID:      r.PhotoID,
-		ShareID:      r.ShareID,
-		Device:       r.Device,
-		PrevHash:     r.PrevHash,
-		Hash:         r.Hash,
-	}
-	return a, times{{r.At, &a.At}}.parse()
-}
+func (r AuditRecord) Entity() (core.AuditRecord, error) { return entityOf(core.AuditRecord{}, r) }
 
 // ChainHead is the head of an audit chain as stored: its last link.
 type ChainHead struct {
@@ -430,50 +297,12 @@ func ShareOf(s core.Share) Share {
 	for _, fp := range s.Devices {
 		devices.Bind(fp, s.CreatedAt)
 	}
-	return Share{
-		ID:               s.ID,
-		PatientID:        s.PatientID,
-		ProfessionalID:   s.ProfessionalID,
-		Photos:           sharedPhotosOf(s.Photos),
-		Purpose:          s.Purpose,
-		ScreenshotPolicy: string(s.ScreenshotPolicy),
-		MaxViews:         s.MaxViews,
-		ViewsUsed:        s.ViewsUsed,
-		AccessWindowNS:   int64(s.AccessWindow),
-		MaxDevices:       s.MaxDevices,
-		Devices:          devices,
-		Status:           string(s.Status),
-		CreatedAt:        FormatTime(s.CreatedAt),
-		ExpiresAt:        FormatTime(s.ExpiresAt),
-		RevokedAt:        FormatTime(s.RevokedAt),
-		RevokedBy:        s.RevokedBy,
-		RevokeReason:     s.RevokeReason,
-		IdempotencyKey:   s.IdempotencyKey,
-		RequestHash:      s.RequestHash,
-	}
+	return shapeOf(Share{Photos: sharedPhotosOf(s.Photos), AccessWindowNS: int64(s.AccessWindow), Devices: devices}, s)
 }
 
 // Entity is the share r stores, its devices in the order they were bound.
 func (r Share) Entity() (core.Share, error) {
-	s := core.Share{
-		ID:               r.ID,
-		PatientID:        r.PatientID,
-		ProfessionalID:   r.ProfessionalID,
-		Photos:           sharedPhotos(r.Photos),
-		Purpose:          r.Purpose,
-		ScreenshotPolicy: core.ScreenshotPolicy(r.ScreenshotPolicy),
-		MaxViews:         r.MaxViews,
-		ViewsUsed:        r.ViewsUsed,
-		AccessWindow:     time.Duration(r.AccessWindowNS),
-		MaxDevices:       r.MaxDevices,
-		Devices:          r.Devices.Bound(),
-		Status:           core.ShareStatus(r.Status),
-		RevokedBy:        r.RevokedBy,
-		RevokeReason:     r.RevokeReason,
-		IdempotencyKey:   r.IdempotencyKey,
-		RequestHash:      r.RequestHash,
-	}
-	return s, times{{r.CreatedAt, &s.CreatedAt}, {r.ExpiresAt, &s.ExpiresAt}, {r.RevokedAt, &s.RevokedAt}}.parse()
+	return entityOf(core.Share{Photos: sharedPhotos(r.Photos), AccessWindow: time.Duration(r.AccessWindowNS), Devices: r.Devices.Bound()}, r)
 }
 
 // IdempotencyClaim is a patient's claim of an idempotency key: the share
@@ -538,41 +367,11 @@ type Access struct {
 }
 
 // AccessOf is a new access as stored: at a's score, with no flags.
-func AccessOf(a core.Access) Access {
-	return Access{
-		ID:                a.ID,
-		ShareID:           a.ShareID,
-		PatientID:         a.PatientID,
-		ProfessionalID:    a.ProfessionalID,
-		KEM:               a.KEM,
-		DevicePublicKey:   a.DevicePublicKey,
-		DeviceFingerprint: a.DeviceFingerprint,
-		SourceIP:          a.SourceIP,
-		UserAgent:         a.UserAgent,
-		CreatedAt:         FormatTime(a.CreatedAt),
-		ExpiresAt:         FormatTime(a.ExpiresAt),
-		ShareExpiresAt:    FormatTime(a.ShareExpiresAt),
-		Photos:            sharedPhotosOf(a.Photos),
-		Score:             a.Score,
-	}
-}
+func AccessOf(a core.Access) Access { return shapeOf(Access{Photos: sharedPhotosOf(a.Photos)}, a) }
 
 // Entity is the access r stores.
 func (r Access) Entity() (core.Access, error) {
-	a := core.Access{
-		ID:                r.ID,
-		ShareID:           r.ShareID,
-		PatientID:         r.PatientID,
-		ProfessionalID:    r.ProfessionalID,
-		KEM:               r.KEM,
-		DevicePublicKey:   r.DevicePublicKey,
-		DeviceFingerprint: r.DeviceFingerprint,
-		SourceIP:          r.SourceIP,
-		UserAgent:         r.UserAgent,
-		Photos:            sharedPhotos(r.Photos),
-		Score:             r.Score,
-	}
-	return a, times{{r.CreatedAt, &a.CreatedAt}, {r.ExpiresAt, &a.ExpiresAt}, {r.ShareExpiresAt, &a.ShareExpiresAt}}.parse()
+	return entityOf(core.Access{Photos: sharedPhotos(r.Photos)}, r)
 }
 
 // EphemeralKey is a core.EphemeralKey as stored.
@@ -592,37 +391,10 @@ type EphemeralKey struct {
 }
 
 // EphemeralKeyOf is k as stored.
-func EphemeralKeyOf(k core.EphemeralKey) EphemeralKey {
-	return EphemeralKey{
-		ID:             k.ID,
-		AccessID:       k.AccessID,
-		ShareID:        k.ShareID,
-		PhotoID:        k.PhotoID,
-		PatientID:      k.PatientID,
-		ProfessionalID: k.ProfessionalID,
-		ObjectKey:      k.ObjectKey,
-		Status:         string(k.Status),
-		CreatedAt:      FormatTime(k.CreatedAt),
-		ExpiresAt:      FormatTime(k.ExpiresAt),
-		ShareExpiresAt: FormatTime(k.ShareExpiresAt),
-		UsedAt:         FormatTime(k.UsedAt),
-	}
-}
+func EphemeralKeyOf(k core.EphemeralKey) EphemeralKey { return shapeOf(EphemeralKey{}, k) }
 
 // Entity is the key r stores.
-func (r EphemeralKey) Entity() (core.EphemeralKey, error) {
-	k := core.EphemeralKey{
-		ID:             r.ID,
-		AccessID:       r.AccessID,
-		ShareID:        r.ShareID,
-		PhotoID:        r.PhotoID,
-		PatientID:      r.PatientID,
-		ProfessionalID: r.ProfessionalID,
-		ObjectKey:      r.ObjectKey,
-		Status:         core.KeyStatus(r.Status),
-	}
-	return k, times{{r.CreatedAt, &k.CreatedAt}, {r.ExpiresAt, &k.ExpiresAt}, {r.ShareExpiresAt, &k.ShareExpiresAt}, {r.UsedAt, &k.UsedAt}}.parse()
-}
+func (r EphemeralKey) Entity() (core.EphemeralKey, error) { return entityOf(core.EphemeralKey{}, r) }
 
 // InboxItem is a notification in its recipient's inbox, as stored.
 type InboxItem struct {
@@ -637,28 +409,10 @@ type InboxItem struct {
 }
 
 // InboxItemOf is it as stored.
-func InboxItemOf(it core.InboxItem) InboxItem {
-	return InboxItem{
-		ID:          it.ID,
-		RecipientID: it.RecipientID,
-		Type:        it.Type,
-		ShareID:     it.ShareID,
-		CreatedAt:   FormatTime(it.CreatedAt),
-		Data:        it.Data,
-		Read:        it.Read,
-		Published:   it.Published,
-	}
-}
+func InboxItemOf(it core.InboxItem) InboxItem { return shapeOf(InboxItem{}, it) }
 
 // Entity is the inbox item r stores.
-func (r InboxItem) Entity() (core.InboxItem, error) {
-	it := core.InboxItem{
-		Notification: core.Notification{ID: r.ID, RecipientID: r.RecipientID, Type: r.Type, ShareID: r.ShareID, Data: r.Data},
-		Read:         r.Read,
-		Published:    r.Published,
-	}
-	return it, times{{r.CreatedAt, &it.CreatedAt}}.parse()
-}
+func (r InboxItem) Entity() (core.InboxItem, error) { return entityOf(core.InboxItem{}, r) }
 
 // Watermark is the cleanup job's watermark of one kind of due item. Its
 // time is "watermark" in bbolt and "at" in DynamoDB, as each store named
@@ -705,29 +459,10 @@ func DayOf(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
 // DailyReportOf is r as stored.
 func DailyReportOf(r core.DailyReport) DailyReport {
-	return DailyReport{
-		Day:               FormatTime(DayOf(r.Day)),
-		GeneratedAt:       FormatTime(r.GeneratedAt),
-		SharesCreated:     r.SharesCreated,
-		SharesRevoked:     r.SharesRevoked,
-		SharesAutoRevoked: r.SharesAutoRevoked,
-		SharesExpired:     r.SharesExpired,
-		Views:             r.Views,
-		SuspiciousEvents:  r.SuspiciousEvents,
-		ChatImageFetches:  r.ChatImageFetches,
-	}
+	out := shapeOf(DailyReport{}, r)
+	out.Day = FormatTime(DayOf(r.Day))
+	return out
 }
 
 // Entity is the report r stores.
-func (r DailyReport) Entity() (core.DailyReport, error) {
-	out := core.DailyReport{ReportCounts: core.ReportCounts{
-		SharesCreated:     r.SharesCreated,
-		SharesRevoked:     r.SharesRevoked,
-		SharesAutoRevoked: r.SharesAutoRevoked,
-		SharesExpired:     r.SharesExpired,
-		Views:             r.Views,
-		SuspiciousEvents:  r.SuspiciousEvents,
-		ChatImageFetches:  r.ChatImageFetches,
-	}}
-	return out, times{{r.Day, &out.Day}, {r.GeneratedAt, &out.GeneratedAt}}.parse()
-}
+func (r DailyReport) Entity() (core.DailyReport, error) { return entityOf(core.DailyReport{}, r) }

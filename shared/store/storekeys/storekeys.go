@@ -223,6 +223,29 @@ func DecodeCursor(cursor string, l List) (string, error) {
 	return pos, nil
 }
 
+// Start checks owner, the id whose list l is (CheckIDs), and returns the
+// position in cursor where a page of l starts (DecodeCursor). Its errors
+// name the listing: op, as "list photos of", and owner.
+func (l List) Start(op, owner, cursor string) (string, error) {
+	if err := CheckIDs(owner); err != nil {
+		return "", fmt.Errorf("%s %q: %w", op, owner, err)
+	}
+	after, err := DecodeCursor(cursor, l)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", op, owner, err)
+	}
+	return after, nil
+}
+
+// Next is the cursor of l after a page that ended at position pos, and ""
+// when pos is "": the list ended with that page.
+func (l List) Next(pos string) string {
+	if pos == "" {
+		return ""
+	}
+	return EncodeCursor(l, pos)
+}
+
 // ActorPos is where a page of the by-actor index ended, told without the
 // index sort key of its last record, which holds that record's patient id
 // (ActorIndexKey): the time of the last record listed, and how many records
@@ -338,6 +361,15 @@ const ChatImagesByAppointmentPKPrefix = "APPTIMG#"
 // so that a cursor of another list (whose sort keys start otherwise) is
 // refused by DecodeCursor.
 const ChatImageIndexSKPrefix = "IMG#"
+
+// CheckChatImageIDs checks the ids of chat image img: its own (CheckIDs),
+// and its clinic's and appointment's (CheckChatListIDs).
+func CheckChatImageIDs(img core.ChatImage) error {
+	if err := CheckIDs(img.ID); err != nil {
+		return err
+	}
+	return CheckChatListIDs(img.ClinicID, img.AppointmentID)
+}
 
 // CheckChatListIDs is CheckIDs for the ids of a by-appointment partition,
 // and refuses (KindInvalid) a clinic id holding "#", which would make the

@@ -301,3 +301,36 @@ func TestCheckIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestListStartNext: Start checks the owner before it decodes the cursor,
+// and names the listing in its errors; Next encodes a position that
+// Start reads back, and ends the list on "".
+func TestListStartNext(t *testing.T) {
+	photos := List{PK: PhotoPKPrefix + "pat-1", SKPrefix: PhotoSKPrefix}
+	for _, tc := range []struct {
+		name, owner, cursor string
+		want                string // the position, or the error's message
+		wantErr             bool   // KindInvalid
+	}{
+		{"first page", "pat-1", "", "", false},
+		{"a page after", "pat-1", photos.Next(PhotoSKPrefix + "ph_ab"), PhotoSKPrefix + "ph_ab", false},
+		{"a bad owner comes first", "pat\x00", "%%%", `list photos of "pat\x00": `, true},
+		{"a bad cursor", "pat-1", "%%%", "list photos of pat-1: ", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := photos.Start("list photos of", tc.owner, tc.cursor)
+			if !tc.wantErr {
+				if err != nil || got != tc.want {
+					t.Fatalf("Start = %q, %v; want %q, nil", got, err, tc.want)
+				}
+				return
+			}
+			if err == nil || core.KindOf(err) != core.KindInvalid || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("Start = %q, %v; want kind invalid, message starting %q", got, err, tc.want)
+			}
+		})
+	}
+	if got := photos.Next(""); got != "" {
+		t.Errorf(`Next("") = %q, want "": the list ended`, got)
+	}
+}

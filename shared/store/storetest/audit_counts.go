@@ -288,41 +288,37 @@ func testCountAudit(t *testing.T, h Harness) {
 
 	t.Run("Concurrent", func(t *testing.T) {
 		key := statKey(actAppend, core.RoleProfessional)
-		t.Run("many chains", func(t *testing.T) {
-			const n = 50
-			s := newStore(t, h)
-			errs := RunAll(n, func(i int) error {
+		for _, tc := range []struct {
+			name   string
+			n      int
+			append func(t *testing.T, s core.Store, i, n int) error
+		}{
+			{"many chains", 50, func(t *testing.T, s core.Store, i, _ int) error {
 				r := core.Link(Record(fmt.Sprintf("pat-%d", i), "dr-a", core.RoleProfessional, actAppend, "photos", tNow), core.ChainHead{})
 				return s.AppendAudit(ctx(t), r)
-			})
-			for i, err := range errs {
-				if err != nil {
-					t.Fatalf("AppendAudit %d: %v", i, err)
-				}
-			}
-			if got := count(t, s, day0, key); got != n {
-				t.Errorf("CountAudit after %d appends: got %d, want exactly %d", n, got, n)
-			}
-		})
-		t.Run("one chain", func(t *testing.T) {
+			}},
 			// The appenders contend for the head: their failed attempts
 			// count nothing.
-			const n = 30
-			s := newStore(t, h)
-			errs := RunAll(n, func(i int) error {
+			{"one chain", 30, func(t *testing.T, s core.Store, _, n int) error {
 				_, err := Chained(ctx(t), s, Record("pat-1", "dr-a", core.RoleProfessional, actAppend, "photos", tNow), 2*n,
 					func(l core.AuditRecord) error { return s.AppendAudit(ctx(t), l) })
 				return err
-			})
-			for i, err := range errs {
-				if err != nil {
-					t.Fatalf("AppendAudit %d: %v", i, err)
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				n := tc.n
+				s := newStore(t, h)
+				errs := RunAll(n, func(i int) error { return tc.append(t, s, i, n) })
+				for i, err := range errs {
+					if err != nil {
+						t.Fatalf("AppendAudit %d: %v", i, err)
+					}
 				}
-			}
-			if got := count(t, s, day0, key); got != n {
-				t.Errorf("CountAudit after %d appends: got %d, want exactly %d", n, got, n)
-			}
-		})
+				if got := count(t, s, day0, key); got != int64(n) {
+					t.Errorf("CountAudit after %d appends: got %d, want exactly %d", n, got, n)
+				}
+			})
+		}
 		t.Run("views", func(t *testing.T) {
 			// Issuers race for 10 views, each in a chain of its own: the
 			// refused ones count nothing.

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/medshare/medshare/shared/core"
 )
@@ -52,6 +51,29 @@ func legacyChatImage(a core.Appointment) core.ChatImage {
 	img := newChatImage(a)
 	img.Status, img.LegacyURL = core.StatusImported, "https://legacy-chat.example/bucket/chat/"+img.ID+".png"
 	return img
+}
+
+// storeWithAppointment is a new store holding newAppointment("appt-1").
+func storeWithAppointment(t *testing.T, h Harness) (core.Store, core.Appointment) {
+	t.Helper()
+	s := newStore(t, h)
+	a := newAppointment("appt-1")
+	putAppointment(t, s, a)
+	return s, a
+}
+
+// wantReplaced checks the answer of a PutAppointment (what) of b over an
+// appointment created at createdAt: no error, created false, and b stored
+// with that creation time and the store's own image count, images.
+func wantReplaced(t *testing.T, s core.Store, what string, created bool, err error, b core.Appointment, createdAt time.Time, images int) {
+	t.Helper()
+	Must(t, what, err)
+	if created {
+		t.Errorf("%s: got created=true, want false", what)
+	}
+	want := b
+	want.CreatedAt, want.ImageCount = createdAt, images
+	wantAppointment(t, s, want)
 }
 
 // putAppointment stores a new appointment.
@@ -111,9 +133,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("LegacyChatImageRoundTrip", func(t *testing.T) {
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		img := legacyChatImage(a)
 		stored, created, err := s.ImportChatImage(ctx(t), img)
 		Must(t, "ImportChatImage", err)
@@ -145,31 +165,21 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("PutAppointmentReplaces", func(t *testing.T) {
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		b := a
 		b.ProfessionalIDs = []string{"dr-c"} // no images yet: participants may change
 		b.StartsAt, b.EndsAt = a.StartsAt.Add(time.Hour), a.EndsAt.Add(time.Hour)
 		b.CreatedAt, b.UpdatedAt = t0.Add(time.Hour), t0.Add(time.Hour)
 		b.ImageCount = 7 // the store keeps its own count
 		created, err := s.PutAppointment(ctx(t), b)
-		Must(t, "PutAppointment(update)", err)
-		if created {
-			t.Error("PutAppointment(update): got created=true, want false")
-		}
-		want := b
-		want.CreatedAt, want.ImageCount = a.CreatedAt, 0
-		wantAppointment(t, s, want)
+		wantReplaced(t, s, "PutAppointment(update)", created, err, b, a.CreatedAt, 0)
 	})
 
 	t.Run("AppointmentIDsAreScopedToTheClinic", func(t *testing.T) {
 		// Another clinic's PUT of an id creates that clinic's own
 		// appointment, exactly as a new id would, and leaves the first one
 		// as it was (issue 10 §2: the answer must not tell it exists).
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
 		a.ImageCount = 1
 		b := newAppointment("appt-1")
@@ -214,9 +224,7 @@ func testChat(t *testing.T, h Harness) {
 			{"patient changed", func(a *core.Appointment) { a.PatientID = "pat-2" }, true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := newStore(t, h)
-				a := newAppointment("appt-1")
-				putAppointment(t, s, a)
+				s, a := storeWithAppointment(t, h)
 				Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
 				stored := a
 				stored.ImageCount = 1
@@ -229,21 +237,13 @@ func testChat(t *testing.T, h Harness) {
 					wantAppointment(t, s, stored)
 					return
 				}
-				Must(t, "PutAppointment", err)
-				if created {
-					t.Error("PutAppointment: got created=true, want false")
-				}
-				want := b
-				want.CreatedAt, want.ImageCount = a.CreatedAt, 1
-				wantAppointment(t, s, want)
+				wantReplaced(t, s, "PutAppointment", created, err, b, a.CreatedAt, 1)
 			})
 		}
 	})
 
 	t.Run("CreateChatImage", func(t *testing.T) {
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		img := newChatImage(a)
 		img.UploaderID = "dr-a"
 		img.CreatedAt = img.CreatedAt.In(elsewhere)
@@ -266,9 +266,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("CreateChatImageDuplicate", func(t *testing.T) {
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		img := newChatImage(a)
 		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
 		dup := img
@@ -301,9 +299,7 @@ func testChat(t *testing.T, h Harness) {
 			{"no participants", func(c *core.ChatImage) { c.Participants = nil }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := newStore(t, h)
-				a := newAppointment("appt-1")
-				putAppointment(t, s, a)
+				s, a := storeWithAppointment(t, h)
 				img := newChatImage(a)
 				tc.change(&img)
 				WantKind(t, "CreateChatImage", s.CreateChatImage(ctx(t), img), core.KindConflict)
@@ -314,9 +310,7 @@ func testChat(t *testing.T, h Harness) {
 	})
 
 	t.Run("GetChatImageNotFound", func(t *testing.T) {
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), newChatImage(a)))
 		wantNoChatImage(t, s, core.NewID("ci"))
 	})
@@ -326,9 +320,7 @@ func testChat(t *testing.T, h Harness) {
 	t.Run("ListChatImages", func(t *testing.T) { testListChatImages(t, h) })
 
 	t.Run("MarkChatImageReadyIdempotent", func(t *testing.T) {
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		img := newChatImage(a)
 		Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
 		info := core.BlobInfo{Size: img.Size, SHA256: img.SHA256}
@@ -376,9 +368,7 @@ func testMarkChatImageReady(t *testing.T, h Harness) {
 		{name: "unknown image", unknown: true, observed: matching, now: t0.Add(time.Minute), wantKind: core.KindNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t, h)
-			a := newAppointment("appt-1")
-			putAppointment(t, s, a)
+			s, a := storeWithAppointment(t, h)
 			img := newChatImage(a)
 			Must(t, "CreateChatImage", s.CreateChatImage(ctx(t), img))
 			askID := img.ID
@@ -386,21 +376,7 @@ func testMarkChatImageReady(t *testing.T, h Harness) {
 				askID = core.NewID("ci")
 			}
 			got, err := s.MarkChatImageReady(ctx(t), askID, tc.observed(img), tc.now)
-			if tc.wantKind != core.KindInternal {
-				WantKind(t, "MarkChatImageReady", err, tc.wantKind)
-				wantChatImage(t, s, img)
-				return
-			}
-			if err != nil {
-				t.Fatalf("MarkChatImageReady: got %v, want the READY image", err)
-			}
-			want := img
-			want.Status = core.StatusReady
-			if diff := cmp.Diff(want, got, cmpOpts, cmpopts.IgnoreFields(core.ChatImage{}, "UpdatedAt")); diff != "" {
-				t.Errorf("MarkChatImageReady returned (-want +got):\n%s", diff)
-			}
-			WantUTC(t, "ChatImage", chatImageTimes(got))
-			wantChatImage(t, s, got)
+			wantReadyAnswer(t, s, chatUpload, img, got, err, tc.wantKind)
 		})
 	}
 }

@@ -60,9 +60,7 @@ func imageIDs(imgs []core.ChatImage) []string {
 
 func testListChatImages(t *testing.T, h Harness) {
 	t.Run("ReadyNewestFirst", func(t *testing.T) {
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		// Nine images: READY and PENDING interleaved, three PENDING newest
 		// of all, so that a page must read past images it does not return.
 		ready := func(i int) bool { return i%3 != 1 && i < 6 }
@@ -101,9 +99,7 @@ func testListChatImages(t *testing.T, h Harness) {
 	})
 
 	t.Run("PendingNotListed", func(t *testing.T) {
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		all := chatImagesAt(t, s, a, 2, func(i int) bool { return i == 0 })
 		if got := imageIDs(Flatten(listChatImages(t, s, "appt-1", 10))); !slices.Equal(got, []string{all[0].ID}) {
 			t.Errorf("ListChatImages: got %v, want only the READY image %s", got, all[0].ID)
@@ -130,9 +126,7 @@ func testListChatImages(t *testing.T, h Harness) {
 	})
 
 	t.Run("MalformedCursor", func(t *testing.T) {
-		s := newStore(t, h)
-		a := newAppointment("appt-1")
-		putAppointment(t, s, a)
+		s, a := storeWithAppointment(t, h)
 		chatImagesAt(t, s, a, 3, func(int) bool { return true })
 		createPhotos(t, s, "pat-1", 2)
 		appendChain(t, s, "pat-1", 2, nil)

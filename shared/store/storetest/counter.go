@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/testclock"
 )
 
 func testTally(t *testing.T, h Harness) {
@@ -76,18 +77,18 @@ func testTally(t *testing.T, h Harness) {
 	t.Run("KeptUntilItsEnd", func(t *testing.T) {
 		// A counter outlives other counters that end before it, whatever
 		// the store forgets of those, up to its own until.
-		c := &clock{now: t0}
-		s := h.New(t, c.read)
+		c := testclock.New(t0)
+		s := h.New(t, c.Now)
 		tally(t, s, "long", t0.Add(time.Minute), 1)
 		for i := range 10 {
 			tally(t, s, fmt.Sprintf("short-%d", i), t0.Add(time.Second), 1)
 		}
-		c.set(t0.Add(30 * time.Second)) // the short ones are over
+		c.Set(t0.Add(30 * time.Second)) // the short ones are over
 		for i := range 10 {
 			tally(t, s, fmt.Sprintf("other-%d", i), t0.Add(40*time.Second), 1)
 		}
 		tally(t, s, "long", t0.Add(time.Minute), 2)
-		c.set(t0.Add(time.Minute - time.Nanosecond))
+		c.Set(t0.Add(time.Minute - time.Nanosecond))
 		for i := range 10 {
 			tally(t, s, fmt.Sprintf("late-%d", i), t0.Add(2*time.Minute), 1)
 		}

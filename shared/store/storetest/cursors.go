@@ -23,65 +23,18 @@ func testCursors(t *testing.T, h Harness) {
 			appendChain(t, s, owner, 3, nil)
 		}
 		appendChain(t, s, "pat-3", 3, func(_ int, r *core.AuditRecord) { r.ActorID = "dr-b" })
-		cursor := func(name string, list func() (string, error)) string {
-			t.Helper()
-			c, err := list()
-			Must(t, name, err)
-			if c == "" {
-				t.Fatalf("%s: got no cursor, want one", name)
-			}
-			return c
-		}
-		photos := cursor("ListPhotos pat-1", func() (string, error) {
-			_, c, err := s.ListPhotos(ctx(t), "pat-1", core.Page{Limit: 1})
-			return c, err
+		photos := firstCursor(t, "ListPhotos pat-1", photoLister(t, s, "pat-1"))
+		chainUp := firstCursor(t, "ListAudit pat-1", chainLister(t, s, "pat-1", false))
+		chainDown := firstCursor(t, "ListAudit pat-1 newest first", chainLister(t, s, "pat-1", true))
+		actor := firstCursor(t, "ListAuditByActor dr-a", actorLister(t, s, "dr-a"))
+		wantCursorsRefused(t, []refusedCursor{
+			{"photos of another owner", photoLister(t, s, "pat-2"), photos},
+			{"chain of another patient", chainLister(t, s, "pat-2", false), chainUp},
+			{"ascending chain cursor, newest first", chainLister(t, s, "pat-1", true), chainUp},
+			{"newest-first chain cursor, ascending", chainLister(t, s, "pat-1", false), chainDown},
+			{"records of another actor", actorLister(t, s, "dr-b"), actor},
+			{"actor cursor, the patient's chain", chainLister(t, s, "pat-1", true), actor},
 		})
-		chainUp := cursor("ListAudit pat-1", func() (string, error) {
-			_, c, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Limit: 1})
-			return c, err
-		})
-		chainDown := cursor("ListAudit pat-1 newest first", func() (string, error) {
-			_, c, err := s.ListAudit(ctx(t), "pat-1", true, core.Page{Limit: 1})
-			return c, err
-		})
-		actor := cursor("ListAuditByActor dr-a", func() (string, error) {
-			_, c, err := s.ListAuditByActor(ctx(t), "dr-a", core.Page{Limit: 1})
-			return c, err
-		})
-		for _, tc := range []struct {
-			name   string
-			cursor string
-			list   func(c string) error
-		}{
-			{"photos of another owner", photos, func(c string) error {
-				_, _, err := s.ListPhotos(ctx(t), "pat-2", core.Page{Cursor: c, Limit: 1})
-				return err
-			}},
-			{"chain of another patient", chainUp, func(c string) error {
-				_, _, err := s.ListAudit(ctx(t), "pat-2", false, core.Page{Cursor: c, Limit: 1})
-				return err
-			}},
-			{"ascending chain cursor, newest first", chainUp, func(c string) error {
-				_, _, err := s.ListAudit(ctx(t), "pat-1", true, core.Page{Cursor: c, Limit: 1})
-				return err
-			}},
-			{"newest-first chain cursor, ascending", chainDown, func(c string) error {
-				_, _, err := s.ListAudit(ctx(t), "pat-1", false, core.Page{Cursor: c, Limit: 1})
-				return err
-			}},
-			{"records of another actor", actor, func(c string) error {
-				_, _, err := s.ListAuditByActor(ctx(t), "dr-b", core.Page{Cursor: c, Limit: 1})
-				return err
-			}},
-			{"actor cursor, the patient's chain", actor, func(c string) error {
-				_, _, err := s.ListAudit(ctx(t), "pat-1", true, core.Page{Cursor: c, Limit: 1})
-				return err
-			}},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				WantKind(t, tc.name, tc.list(tc.cursor), core.KindInvalid)
-			})
-		}
 	})
 
 	t.Run("ActorCursorNamesNoPatient", func(t *testing.T) {
@@ -184,4 +137,68 @@ func testActorHistory(t *testing.T, h Harness) {
 		t.Errorf("ListAuditByActor mismatch (-want +got):\n%s", diff)
 	}
 	wantChain(t, s, "pat-1", chain)
+}
+
+// A lister lists the page of one item of one list that follows cursor,
+// and returns the next page's cursor.
+type lister func(cursor string) (string, error)
+
+// pageOf is the lister of list, a store's list method.
+func pageOf[T any](list func(core.Page) ([]T, string, error)) lister {
+	return func(c string) (string, error) {
+		_, next, err := list(core.Page{Cursor: c, Limit: 1})
+		return next, err
+	}
+}
+
+func photoLister(t *testing.T, s core.Store, owner string) lister {
+	return pageOf(func(pg core.Page) ([]core.Photo, string, error) { return s.ListPhotos(ctx(t), owner, pg) })
+}
+
+func chainLister(t *testing.T, s core.Store, patient string, newestFirst bool) lister {
+	return pageOf(func(pg core.Page) ([]core.AuditRecord, string, error) {
+		return s.ListAudit(ctx(t), patient, newestFirst, pg)
+	})
+}
+
+func actorLister(t *testing.T, s core.Store, actor string) lister {
+	return pageOf(func(pg core.Page) ([]core.AuditRecord, string, error) { return s.ListAuditByActor(ctx(t), actor, pg) })
+}
+
+func shareLister(t *testing.T, s core.Store, party string, role core.Role) lister {
+	return pageOf(func(pg core.Page) ([]core.Share, string, error) { return s.ListShares(ctx(t), party, role, pg) })
+}
+
+func inboxLister(t *testing.T, s core.Store, recipient string) lister {
+	return pageOf(func(pg core.Page) ([]core.InboxItem, string, error) { return s.ListInbox(ctx(t), recipient, pg) })
+}
+
+// firstCursor is the cursor after the first page of list, which must
+// have one; name names the list.
+func firstCursor(t *testing.T, name string, list lister) string {
+	t.Helper()
+	c, err := list("")
+	Must(t, name, err)
+	if c == "" {
+		t.Fatalf("%s: got no cursor, want one", name)
+	}
+	return c
+}
+
+// A refusedCursor is a cursor that its list must refuse.
+type refusedCursor struct {
+	name   string
+	list   lister
+	cursor string
+}
+
+// wantCursorsRefused checks that each list refuses its cursor with
+// KindInvalid, in a subtest of each case's name.
+func wantCursorsRefused(t *testing.T, cases []refusedCursor) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.list(tc.cursor)
+			WantKind(t, tc.name, err, core.KindInvalid)
+		})
+	}
 }

@@ -160,14 +160,7 @@ func testExpireShare(t *testing.T, h Harness) {
 				}
 				ws = append(ws, w)
 				want.Status = core.ShareExpired
-				WantShare(t, s, want)
-				wantVerifiedChain(t, s, "pat-1", recordsOf(ws...))
-				notes := notesOf(ws...)
-				for _, p := range parties {
-					if diff := cmp.Diff(inboxOf(p, notes...), listInbox(t, s, p), cmpOpts); diff != "" {
-						t.Errorf("ListInbox(%s) mismatch (-want +got):\n%s", p, diff)
-					}
-				}
+				notes := wantWritten(t, s, want, parties, ws)
 				wantWatched(t, s, "after ExpireShare", map[core.DueKind][]core.DueItem{
 					core.DueKey: {keyDue(k)}, core.DueNotification: notesDue(notes...),
 				})
@@ -395,18 +388,27 @@ func testExpireShare(t *testing.T, h Harness) {
 				ws = append(ws, revokeWritten(t, s, sh, at))
 				want := sh
 				want.Status, want.RevokedAt, want.RevokedBy, want.RevokeReason = core.ShareRevoked, at, "pat-1", "revoked in jobtest"
-				WantShare(t, s, want)
-				wantVerifiedChain(t, s, "pat-1", recordsOf(ws...))
-				notes := notesOf(ws...)
-				for _, p := range parties {
-					if diff := cmp.Diff(inboxOf(p, notes...), listInbox(t, s, p), cmpOpts); diff != "" {
-						t.Errorf("ListInbox(%s) mismatch (-want +got):\n%s", p, diff)
-					}
-				}
+				notes := wantWritten(t, s, want, parties, ws)
 				wantWatched(t, s, "after RevokeShare", map[core.DueKind][]core.DueItem{core.DueNotification: notesDue(notes...)})
 			})
 		}
 	})
+}
+
+// wantWritten checks that s holds share want, pat-1's chain of the
+// records of ws, and the inbox of each of parties with its notifications
+// of ws; it returns those notifications.
+func wantWritten(t *testing.T, s core.Store, want core.Share, parties []string, ws []Written) []core.Notification {
+	t.Helper()
+	WantShare(t, s, want)
+	wantVerifiedChain(t, s, "pat-1", recordsOf(ws...))
+	notes := notesOf(ws...)
+	for _, p := range parties {
+		if diff := cmp.Diff(inboxOf(p, notes...), listInbox(t, s, p), cmpOpts); diff != "" {
+			t.Errorf("ListInbox(%s) mismatch (-want +got):\n%s", p, diff)
+		}
+	}
+	return notes
 }
 
 func testDeleteExpiredKey(t *testing.T, h Harness) {

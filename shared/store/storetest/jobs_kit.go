@@ -3,7 +3,6 @@ package storetest
 import (
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,24 +10,6 @@ import (
 
 	"github.com/medshare/medshare/shared/core"
 )
-
-// clock is a clock the suite moves by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) read() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) set(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = now
-}
 
 // dueAt is when an item that expires (or is created) at tm is due: tm
 // rounded up to the whole second, in UTC.

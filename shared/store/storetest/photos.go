@@ -63,6 +63,44 @@ func wantPhoto(t *testing.T, s core.Store, want core.Photo) {
 	}
 }
 
+// An uploadKind is what wantReadyAnswer needs of photos or chat images.
+type uploadKind[T any] struct {
+	op, noun, typeName string // "MarkPhotoReady", "photo", "Photo"
+	ready              func(T) T
+	times              func(T) map[string]time.Time
+	want               func(*testing.T, core.Store, T) // wantPhoto, wantChatImage
+}
+
+var (
+	photoUpload = uploadKind[core.Photo]{"MarkPhotoReady", "photo", "Photo",
+		func(p core.Photo) core.Photo { p.Status = core.StatusReady; return p }, photoTimes, wantPhoto}
+	chatUpload = uploadKind[core.ChatImage]{"MarkChatImageReady", "image", "ChatImage",
+		func(c core.ChatImage) core.ChatImage { c.Status = core.StatusReady; return c }, chatImageTimes, wantChatImage}
+)
+
+// wantReadyAnswer checks the answer of a MarkPhotoReady or MarkChatImageReady
+// of the PENDING upload created: with wantKind (not KindInternal), that kind
+// and nothing changed, the upload still PENDING as created; otherwise
+// created READY (UpdatedAt is the adapter's to set; everything else is
+// unchanged), its times in UTC, returned as stored afterwards.
+func wantReadyAnswer[T any](t *testing.T, s core.Store, k uploadKind[T], created, got T, err error, wantKind core.Kind) {
+	t.Helper()
+	if wantKind != core.KindInternal {
+		WantKind(t, k.op, err, wantKind)
+		k.want(t, s, created)
+		return
+	}
+	if err != nil {
+		t.Fatalf("%s: got %v, want the READY %s", k.op, err, k.noun)
+	}
+	var zero T
+	if diff := cmp.Diff(k.ready(created), got, cmpOpts, cmpopts.IgnoreFields(zero, "UpdatedAt")); diff != "" {
+		t.Errorf("%s returned (-want +got):\n%s", k.op, diff)
+	}
+	WantUTC(t, k.typeName, k.times(got))
+	k.want(t, s, got)
+}
+
 func photoTimes(p core.Photo) map[string]time.Time {
 	return map[string]time.Time{"CreatedAt": p.CreatedAt, "UploadExpiresAt": p.UploadExpiresAt, "UpdatedAt": p.UpdatedAt}
 }
@@ -316,24 +354,7 @@ func testMarkPhotoReady(t *testing.T, h Harness) {
 				askID = core.NewID("ph")
 			}
 			got, err := s.MarkPhotoReady(ctx(t), askOwner, askID, tc.observed(p), tc.now)
-			if tc.wantKind != core.KindInternal {
-				WantKind(t, "MarkPhotoReady", err, tc.wantKind)
-				// Nothing changed: the photo is still PENDING as created.
-				wantPhoto(t, s, p)
-				return
-			}
-			if err != nil {
-				t.Fatalf("MarkPhotoReady: got %v, want the READY photo", err)
-			}
-			want := p
-			want.Status = core.StatusReady
-			// UpdatedAt is the adapter's to set; everything else is unchanged.
-			if diff := cmp.Diff(want, got, cmpOpts, cmpopts.IgnoreFields(core.Photo{}, "UpdatedAt")); diff != "" {
-				t.Errorf("MarkPhotoReady returned (-want +got):\n%s", diff)
-			}
-			WantUTC(t, "Photo", photoTimes(got))
-			// It returned the photo as stored afterwards.
-			wantPhoto(t, s, got)
+			wantReadyAnswer(t, s, photoUpload, p, got, err, tc.wantKind)
 		})
 	}
 }

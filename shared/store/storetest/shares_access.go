@@ -230,13 +230,10 @@ func testOpenAccess(t *testing.T, h Harness) {
 					a.ShareID = core.NewID("sh")
 				}
 				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, accesses: []string{a.ID}}
-				before := observe(t, s, w)
-				_, err := TryOpen(t, s, a, tc.now)
-				WantCode(t, "OpenAccess", err, tc.kind, tc.code)
-				if !tc.unknown {
-					wantRule(t, "OpenAccess", err, before.Shares[sh.ID].RefuseDevice(tc.professional, a.DeviceFingerprint, tc.now))
-				}
-				wantUnchanged(t, s, w, before, "OpenAccess")
+				wantRefused(t, s, w, sh.ID, "OpenAccess", tc.kind, tc.code, tc.unknown, func() error {
+					_, err := TryOpen(t, s, a, tc.now)
+					return err
+				}, func(sh core.Share) error { return sh.RefuseDevice(tc.professional, a.DeviceFingerprint, tc.now) })
 			})
 		}
 	})

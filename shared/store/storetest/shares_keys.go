@@ -101,13 +101,10 @@ func testIssueKey(t *testing.T, h Harness) {
 					k.ShareID = core.NewID("sh")
 				}
 				w := world{parties: []string{"pat-1", "dr-a", "dr-b"}, shares: []string{sh.ID}, keys: []string{k.ID}}
-				before := observe(t, s, w)
-				_, err := TryIssue(t, s, k, tc.now)
-				WantCode(t, "IssueKey", err, tc.kind, tc.code)
-				if !tc.unknown {
-					wantRule(t, "IssueKey", err, before.Shares[sh.ID].RefuseView(tc.professional, tc.now))
-				}
-				wantUnchanged(t, s, w, before, "IssueKey")
+				wantRefused(t, s, w, sh.ID, "IssueKey", tc.kind, tc.code, tc.unknown, func() error {
+					_, err := TryIssue(t, s, k, tc.now)
+					return err
+				}, func(sh core.Share) error { return sh.RefuseView(tc.professional, tc.now) })
 			})
 		}
 	})

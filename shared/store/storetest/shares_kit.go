@@ -446,6 +446,21 @@ func observe(t *testing.T, s core.Store, w world) state {
 	return st
 }
 
+// wantRefused checks that do, a write of op that share shareID refuses,
+// answers kind and code, the answer of the share's own rule as it was
+// (unless the share is unknown), and writes nothing of w.
+func wantRefused(t *testing.T, s core.Store, w world, shareID, op string, kind core.Kind, code string, unknown bool,
+	do func() error, rule func(core.Share) error) {
+	t.Helper()
+	before := observe(t, s, w)
+	err := do()
+	WantCode(t, op, err, kind, code)
+	if !unknown {
+		wantRule(t, op, err, rule(*before.Shares[shareID]))
+	}
+	wantUnchanged(t, s, w, before, op)
+}
+
 // wantUnchanged fails t unless the store still holds before.
 func wantUnchanged(t *testing.T, s core.Store, w world, before state, op string) {
 	t.Helper()

@@ -5,7 +5,6 @@ package kmsfn
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
@@ -18,14 +17,9 @@ import (
 // AWS_ENDPOINT_URL) and the key ring of MEDSHARE_KMS_KEY_ID.
 var Link = lambdafn.Link{Service: lambdafn.KMS, Add: add}
 
-func add(_ context.Context, w *lambdafn.Wiring) error {
-	client := kms.NewFromConfig(w.Config, func(o *kms.Options) {
-		o.BaseEndpoint = awsenv.Endpoint(w.Getenv, kms.ServiceID)
-	})
-	keys, err := kmskeys.New(client, w.Settings.KeyID)
-	if err != nil {
-		return fmt.Errorf("kms adapter: %w", err)
-	}
-	w.Deps.Keys = keys
-	return nil
+// add's error is wrapped by lambdafn with the function and the service.
+func add(_ context.Context, w *lambdafn.Wiring) (err error) {
+	client := kms.NewFromConfig(w.Config, func(o *kms.Options) { o.BaseEndpoint = awsenv.Endpoint(w.Getenv, kms.ServiceID) })
+	w.Deps.Keys, err = kmskeys.New(client, w.Settings.KeyID)
+	return err
 }

@@ -36,6 +36,14 @@ func Build(ctx context.Context, getenv func(string) string, links ...lambdafn.Li
 	return BuildWith(ctx, lambdafn.Options{}, getenv, links...)
 }
 
+// Main is the whole main of the migration function: Build from the
+// process's environment with links, then lambdafn.Start.
+func Main(links ...lambdafn.Link) {
+	lambdafn.Start(Name, func(ctx context.Context, getenv func(string) string) (Handler, error) {
+		return Build(ctx, getenv, links...)
+	})
+}
+
 // BuildWith is Build with options (lambdafn.Options.Wire): the legacy
 // source's S3 client is built from the same AWS configuration, so that the
 // options' middleware sees its calls too.

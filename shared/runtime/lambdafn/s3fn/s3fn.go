@@ -5,7 +5,6 @@ package s3fn
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -19,15 +18,11 @@ import (
 // AWS_ENDPOINT_URL) and the blob store of the function's bucket.
 var Link = lambdafn.Link{Service: lambdafn.S3, Add: add}
 
-func add(_ context.Context, w *lambdafn.Wiring) error {
+// add's error is wrapped by lambdafn with the function and the service.
+func add(_ context.Context, w *lambdafn.Wiring) (err error) {
 	client := s3.NewFromConfig(w.Config, func(o *s3.Options) {
-		o.UsePathStyle = w.Settings.PathStyle
-		o.BaseEndpoint = awsenv.Endpoint(w.Getenv, s3.ServiceID)
+		o.UsePathStyle, o.BaseEndpoint = w.Settings.PathStyle, awsenv.Endpoint(w.Getenv, s3.ServiceID)
 	})
-	blobs, err := s3blob.New(client, s3.NewPresignClient(client), w.Settings.Bucket)
-	if err != nil {
-		return fmt.Errorf("s3 adapter: %w", err)
-	}
-	w.Deps.Blobs = blobs
-	return nil
+	w.Deps.Blobs, err = s3blob.New(client, s3.NewPresignClient(client), w.Settings.Bucket)
+	return err
 }

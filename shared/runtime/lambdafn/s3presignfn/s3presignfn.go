@@ -1,7 +1,7 @@
-// Package s3presignfn links S3 into a Lambda function whose only use of S3
-// is presigned downloads (lambdafn.Access.OnlyReadsObjects): the SDK's
-// SigV4 signer (s3presign), without the S3 client, which is about 1.3 MB
-// of a binary. The functions that stat, delete or upload objects, or ping
+// Package s3presignfn links S3 into a Lambda function whose only uses of
+// S3 are presigned downloads and deletes (lambdafn.Access.SignsOnly): the
+// SDK's SigV4 signer (s3presign), without the S3 client, which is about
+// 1.3 MB of a binary. The functions that stat or upload objects, or ping
 // the bucket, import lambdafn/s3fn instead.
 package s3presignfn
 
@@ -27,6 +27,8 @@ func add(_ context.Context, w *lambdafn.Wiring) error {
 		PathStyle:   w.Settings.PathStyle,
 		Credentials: w.Config.Credentials,
 		APIOptions:  w.Config.APIOptions,
+		HTTPClient:  w.Config.HTTPClient,
+		Retryer:     w.Config.Retryer,
 	})
 	if err != nil {
 		return fmt.Errorf("s3 presigner: %w", err)

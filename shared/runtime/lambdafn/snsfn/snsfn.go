@@ -5,7 +5,6 @@ package snsfn
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
@@ -18,14 +17,9 @@ import (
 // AWS_ENDPOINT_URL) and the notifier of MEDSHARE_TOPIC_ARN.
 var Link = lambdafn.Link{Service: lambdafn.SNS, Add: add}
 
-func add(_ context.Context, w *lambdafn.Wiring) error {
-	client := sns.NewFromConfig(w.Config, func(o *sns.Options) {
-		o.BaseEndpoint = awsenv.Endpoint(w.Getenv, sns.ServiceID)
-	})
-	n, err := snsnotify.New(client, w.Settings.TopicARN)
-	if err != nil {
-		return fmt.Errorf("sns adapter: %w", err)
-	}
-	w.Deps.Notifier = n
-	return nil
+// add's error is wrapped by lambdafn with the function and the service.
+func add(_ context.Context, w *lambdafn.Wiring) (err error) {
+	client := sns.NewFromConfig(w.Config, func(o *sns.Options) { o.BaseEndpoint = awsenv.Endpoint(w.Getenv, sns.ServiceID) })
+	w.Deps.Notifier, err = snsnotify.New(client, w.Settings.TopicARN)
+	return err
 }

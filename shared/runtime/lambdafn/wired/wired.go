@@ -40,7 +40,7 @@ func Links(name string) ([]lambdafn.Link, error) {
 		if !ok {
 			return nil, fmt.Errorf("links of %s: no Link for service %q", name, s)
 		}
-		if s == lambdafn.S3 && lambdafn.Permissions()[name].OnlyReadsObjects() {
+		if s == lambdafn.S3 && lambdafn.Permissions()[name].SignsOnly() {
 			l = s3presignfn.Link
 		}
 		out = append(out, l)
