@@ -2,6 +2,7 @@ package storeitem
 
 import (
 	"reflect"
+	"sync"
 	"time"
 )
 
@@ -41,52 +42,105 @@ func entityOf[E any](e E, r any) (E, error) {
 //     (ParseTime) from a string into a time.Time.
 //
 // A field that src does not have, or has in another shape, is left as it
-// is. It stops at the first stored time that does not parse.
+// is. It stops at the first stored time that does not parse. Which field
+// goes where depends only on the two types, so it is worked out once per
+// pair of types (planFor): every store read and write runs a codec.
 func copyFields(dst, src any) error {
-	from := map[string]reflect.Value{}
-	for _, f := range fields(reflect.ValueOf(src)) {
-		from[f.name] = f.v
-	}
-	for _, f := range fields(reflect.ValueOf(dst).Elem()) {
-		d, v := f.v, from[f.name]
-		if !v.IsValid() {
-			continue
-		}
-		switch dt, vt := d.Type(), v.Type(); {
-		case dt == vt:
+	dv, sv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
+	for _, st := range planFor(dv.Type(), sv.Type()) {
+		d, v := dv.FieldByIndex(st.dst), sv.FieldByIndex(st.src)
+		switch st.op {
+		case opSet:
 			d.Set(v)
-		case dt == timeType && vt.Kind() == reflect.String:
+		case opParseTime:
 			t, err := ParseTime(v.String())
 			if err != nil {
 				return err
 			}
 			d.Set(reflect.ValueOf(t))
-		case vt == timeType && dt.Kind() == reflect.String:
+		case opFormatTime:
 			d.SetString(FormatTime(v.Interface().(time.Time)))
-		case dt.Kind() == vt.Kind() && basic(dt.Kind()):
-			d.Set(v.Convert(dt))
+		case opConvert:
+			d.Set(v.Convert(d.Type()))
 		}
 	}
 	return nil
 }
 
-// field is one field of a struct value, by name.
-type field struct {
-	name string
-	v    reflect.Value
+// How one field is copied.
+const (
+	opSet        = iota // the same type
+	opParseTime         // a stored string into a time.Time
+	opFormatTime        // a time.Time into its stored string
+	opConvert           // between two types of one basic kind
+)
+
+// step copies the field of src at index path src into the field of dst at dst.
+type step struct {
+	dst, src []int
+	op       int
 }
 
-// fields are the exported fields of struct v, in order, with those of its
-// embedded structs in their place.
-func fields(v reflect.Value) []field {
+// plans holds each pair of types' steps ([2]reflect.Type{dst, src} to []step).
+var plans sync.Map
+
+// planFor returns the steps that copy a src into a dst, working them out
+// on the pair's first use.
+func planFor(dt, st reflect.Type) []step {
+	key := [2]reflect.Type{dt, st}
+	if p, ok := plans.Load(key); ok {
+		return p.([]step)
+	}
+	from := map[string]field{}
+	for _, f := range fields(st, nil) {
+		from[f.name] = f
+	}
+	var steps []step
+	for _, f := range fields(dt, nil) {
+		v, ok := from[f.name]
+		if !ok {
+			continue
+		}
+		s := step{dst: f.index, src: v.index}
+		switch ft, vt := f.typ, v.typ; {
+		case ft == vt:
+			s.op = opSet
+		case ft == timeType && vt.Kind() == reflect.String:
+			s.op = opParseTime
+		case vt == timeType && ft.Kind() == reflect.String:
+			s.op = opFormatTime
+		case ft.Kind() == vt.Kind() && basic(ft.Kind()):
+			s.op = opConvert
+		default:
+			continue
+		}
+		steps = append(steps, s)
+	}
+	p, _ := plans.LoadOrStore(key, steps)
+	return p.([]step)
+}
+
+// field is one field of a struct type: its name, its index path from the
+// outer struct, its type.
+type field struct {
+	name  string
+	index []int
+	typ   reflect.Type
+}
+
+// fields are the exported fields of struct type t, in order, with those
+// of its embedded structs in their place; at is t's own index path.
+func fields(t reflect.Type, at []int) []field {
 	var out []field
-	for i := range v.NumField() {
-		switch f := v.Type().Field(i); {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		index := append(append([]int(nil), at...), i)
+		switch {
 		case !f.IsExported():
 		case f.Anonymous && f.Type.Kind() == reflect.Struct:
-			out = append(out, fields(v.Field(i))...)
+			out = append(out, fields(f.Type, index)...)
 		default:
-			out = append(out, field{f.Name, v.Field(i)})
+			out = append(out, field{f.Name, index, f.Type})
 		}
 	}
 	return out
