@@ -26,6 +26,7 @@ import (
 
 	"github.com/medshare/medshare/shared/blob/s3blob"
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/awstest"
 )
 
 // fakeAPI is a hand-written S3 whose calls return what the test sets.
@@ -67,17 +68,9 @@ func (f fakePresigner) PresignGetObject(context.Context, *s3.GetObjectInput, ...
 	return nil, f.err
 }
 
-// responseError is what the SDK returns for an HTTP error response: an
-// operation error around a response error around the service's API error.
+// responseError is what the SDK returns for an HTTP error response of S3.
 func responseError(status int, code string) error {
-	return &smithy.OperationError{
-		ServiceID:     "S3",
-		OperationName: "HeadObject",
-		Err: &smithyhttp.ResponseError{
-			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-			Err:      &smithy.GenericAPIError{Code: code, Message: code},
-		},
-	}
+	return awstest.APIError("S3", "HeadObject", status, awstest.ErrorCode(code))
 }
 
 func newFakeStore(t *testing.T, api *fakeAPI, opts ...s3blob.Option) *s3blob.Store {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/awstest"
 	"github.com/medshare/medshare/shared/keyring/kmskeys"
 )
 
@@ -101,16 +101,7 @@ func TestWrapUnwrapRequests(t *testing.T) {
 }
 
 // apiError is what the SDK returns for a KMS error response.
-func apiError(status int, err error) error {
-	return &smithy.OperationError{
-		ServiceID:     "KMS",
-		OperationName: "Decrypt",
-		Err: &smithyhttp.ResponseError{
-			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-			Err:      err,
-		},
-	}
-}
+func apiError(status int, err error) error { return awstest.APIError("KMS", "Decrypt", status, err) }
 
 func TestErrorKinds(t *testing.T) {
 	tests := []struct {

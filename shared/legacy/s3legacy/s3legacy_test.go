@@ -3,13 +3,10 @@ package s3legacy_test
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/medshare/medshare/shared/core"
 	"github.com/medshare/medshare/shared/devtools/awstest"
@@ -61,10 +58,7 @@ func (f fakeAPI) HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Op
 }
 
 func responseError(status int, code string) error {
-	return &smithy.OperationError{ServiceID: "S3", OperationName: "HeadObject", Err: &smithyhttp.ResponseError{
-		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-		Err:      &smithy.GenericAPIError{Code: code, Message: code},
-	}}
+	return awstest.APIError("S3", "HeadObject", status, awstest.ErrorCode(code))
 }
 
 // TestErrors: a missing key is a dead URL; a missing bucket, a refusal (a

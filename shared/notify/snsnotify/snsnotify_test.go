@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/shared/core"
+	"github.com/medshare/medshare/shared/devtools/awstest"
 	"github.com/medshare/medshare/shared/notify/notifytest"
 	"github.com/medshare/medshare/shared/notify/snsnotify"
 )
@@ -136,16 +136,7 @@ func TestContractOnFake(t *testing.T) {
 }
 
 // apiError is what the SDK returns for an SNS error response.
-func apiError(status int, err error) error {
-	return &smithy.OperationError{
-		ServiceID:     "SNS",
-		OperationName: "Publish",
-		Err: &smithyhttp.ResponseError{
-			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-			Err:      err,
-		},
-	}
-}
+func apiError(status int, err error) error { return awstest.APIError("SNS", "Publish", status, err) }
 
 func TestErrorKinds(t *testing.T) {
 	tests := []struct {
